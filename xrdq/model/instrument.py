@@ -1,0 +1,258 @@
+"""Instrument descriptions: wavelengths, goniometer geometry and the instrumental profile.
+
+Descriptions live in TOML (``reference_patterns/instruments/NAME.toml``) and convert to and from
+GSAS-II ``.instprm`` so the two engines see the same instrument.
+
+Profile conventions (Thompson–Cox–Hastings, degrees 2θ):
+``FWHM_G² = U tan²θ + V tanθ + W`` (deg²) and ``FWHM_L = X / cosθ + Y tanθ`` (deg);
+GSAS-II stores the same quantities in centidegrees (U, V, W ×10⁴; X, Y ×100).
+Axial divergence follows Finger, Cox & Jephcoat (1994) with ``s_l`` = S/L and ``h_l`` = H/L.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import XrdqInstrumentError
+
+CU_KA1 = 1.540593
+CU_KA2 = 1.544427
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A Bragg–Brentano diffractometer and its instrumental profile."""
+
+    name: str = "custom"
+    wavelengths: tuple[tuple[float, float], ...] = ((CU_KA1, 1.0), (CU_KA2, 0.5))
+    radius_mm: float = 150.0
+    monochromator_two_theta: float | None = None  # degrees; None = no crystal monochromator
+    divergence_slit_deg: float = 1.25
+    variable_slit: bool = False
+    irradiated_length_mm: float | None = None  # variable slit: constant irradiated length
+    sample_length_mm: float | None = None  # fixed slit: beam overspill below the angle it fills
+    soller_deg: float = 2.5
+    receiving_slit_mm: float | None = None
+    detector: str = ""
+    U: float = 0.0
+    V: float = 0.0
+    W: float = 0.002
+    X: float = 0.02
+    Y: float = 0.0
+    s_l: float = 0.02
+    h_l: float = 0.02
+    zero: float = 0.0
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        if not self.wavelengths:
+            raise XrdqInstrumentError(f"instrument {self.name!r}: at least one wavelength is needed")
+        for lam, weight in self.wavelengths:
+            if not (0.1 < lam < 5.0) or weight < 0:
+                raise XrdqInstrumentError(
+                    f"instrument {self.name!r}: wavelength ({lam}, {weight}) is not a lab X-ray line"
+                    " (expected 0.1–5 Å with a non-negative relative intensity)"
+                )
+        if self.radius_mm <= 0:
+            raise XrdqInstrumentError(f"instrument {self.name!r}: radius_mm must be > 0, got {self.radius_mm}")
+        if self.s_l < 0 or self.h_l < 0:
+            raise XrdqInstrumentError(f"instrument {self.name!r}: s_l and h_l must be ≥ 0")
+
+    @property
+    def wavelength(self) -> float:
+        """The strongest line (Kα1), used for d-spacings, f′/f″ and reflection lists."""
+        return max(self.wavelengths, key=lambda w: w[1])[0]
+
+    @property
+    def polarization_factor(self) -> float:
+        """cos²2θ_m of the monochromator (1 without one: unpolarised tube, Kβ filter)."""
+        if self.monochromator_two_theta is None:
+            return 1.0
+        return math.cos(math.radians(self.monochromator_two_theta)) ** 2
+
+    def replace(self, **changes) -> "Instrument":
+        return dataclasses.replace(self, **changes)
+
+    # ---- TOML -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["wavelengths"] = [list(w) for w in self.wavelengths]
+        return {k: v for k, v in d.items() if v is not None}
+
+    def to_toml(self) -> str:
+        lines = [f"# xrdq instrument description: {self.name}"]
+        for key, value in self.to_dict().items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    def write_toml(self, path) -> Path:
+        from .._atomic import atomic_write_text
+
+        return atomic_write_text(path, self.to_toml())
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "") -> "Instrument":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise XrdqInstrumentError(
+                f"{source or 'instrument'}: unknown field(s) {sorted(unknown)}; expected some of {sorted(known)}"
+            )
+        data = dict(data)
+        if "wavelengths" in data:
+            try:
+                data["wavelengths"] = tuple((float(l), float(w)) for l, w in data["wavelengths"])
+            except (TypeError, ValueError) as exc:
+                raise XrdqInstrumentError(
+                    f"{source or 'instrument'}: field 'wavelengths' must be a list of [wavelength, intensity] pairs"
+                ) from exc
+        for key in ("U", "V", "W", "X", "Y", "s_l", "h_l", "zero", "radius_mm", "divergence_slit_deg", "soller_deg"):
+            if key in data and not isinstance(data[key], (int, float)):
+                raise XrdqInstrumentError(f"{source or 'instrument'}: field {key!r} must be a number, got {data[key]!r}")
+        if source and "source" not in data:
+            data["source"] = source
+        return cls(**data)
+
+    # ---- GSAS-II .instprm -------------------------------------------------------------------
+    def to_instprm(self) -> str:
+        """GSAS-II instrument parameters (Type PXC) for this instrument."""
+        lam = sorted(self.wavelengths, key=lambda w: -w[1])
+        lines = ["#GSAS-II instrument parameter file; written by xrdq", "Type:PXC", "Bank:1.0"]
+        if len(lam) >= 2:
+            ratio = lam[1][1] / lam[0][1]
+            lines += [f"Lam1:{lam[0][0]:.6f}", f"Lam2:{lam[1][0]:.6f}", f"I(L2)/I(L1):{ratio:.4f}"]
+        else:
+            lines += [f"Lam:{lam[0][0]:.6f}"]
+        polariz = 0.5 if self.monochromator_two_theta is None else _g2_polarization(self.polarization_factor)
+        lines += [
+            f"Zero:{self.zero:.6f}",
+            f"Polariz.:{polariz:.4f}",
+            "Azimuth:0.0",
+            f"U:{self.U * 1e4:.4f}",
+            f"V:{self.V * 1e4:.4f}",
+            f"W:{self.W * 1e4:.4f}",
+            f"X:{self.X * 100:.4f}",
+            f"Y:{self.Y * 100:.4f}",
+            "Z:0.0",
+            f"SH/L:{max(self.s_l + self.h_l, 0.0005):.5f}",
+            f"Source:{'CuKa' if abs(self.wavelength - CU_KA1) < 1e-3 else 'custom'}",
+            f"#Goniometer radius (mm):{self.radius_mm}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_instprm(cls, text_or_path, *, name: str | None = None) -> "Instrument":
+        """Read a GSAS-II ``.instprm`` (text or path). FCJ S/L and H/L are both set to (S+H)/L / 2."""
+        text, source = _text_and_source(text_or_path)
+        values: dict[str, str] = {}
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if ":" not in line:
+                raise XrdqInstrumentError(f"{source}, line {lineno}: expected 'Key:value', got {raw!r}")
+            key, value = line.split(":", 1)
+            values[key.strip()] = value.strip().split(",")[0]
+
+        def num(key, default=None):
+            if key not in values:
+                if default is None:
+                    raise XrdqInstrumentError(f"{source}: field {key!r} is missing")
+                return default
+            try:
+                return float(values[key])
+            except ValueError as exc:
+                raise XrdqInstrumentError(f"{source}: field {key!r} is not a number: {values[key]!r}") from exc
+
+        if values.get("Type", "PXC")[:3] not in ("PXC", "PXB"):
+            raise XrdqInstrumentError(f"{source}: only constant-wavelength X-ray (Type PXC) is supported, got {values.get('Type')!r}")
+        if "Lam1" in values:
+            wl = ((num("Lam1"), 1.0), (num("Lam2"), num("I(L2)/I(L1)", 0.5)))
+        else:
+            wl = ((num("Lam"), 1.0),)
+        polariz = num("Polariz.", 0.5)
+        mono = None
+        if abs(polariz - 0.5) > 1e-3:
+            # GSAS-II: P = (1 - K)/(1 + K)-like fraction; K = cos²2θm recovered from P = 1/(1+K)
+            k = 1.0 / polariz - 1.0 if polariz > 0 else 1.0
+            mono = math.degrees(math.acos(min(1.0, math.sqrt(max(k, 0.0))))) if k < 1 else None
+        shl = num("SH/L", 0.002)
+        return cls(
+            name=name or Path(source).stem,
+            wavelengths=wl,
+            monochromator_two_theta=mono,
+            U=num("U", 0.0) / 1e4,
+            V=num("V", 0.0) / 1e4,
+            W=num("W", 0.0) / 1e4,
+            X=num("X", 0.0) / 100,
+            Y=num("Y", 0.0) / 100,
+            s_l=shl / 2,
+            h_l=shl / 2,
+            zero=num("Zero", 0.0),
+            source=source,
+        )
+
+
+def _g2_polarization(k: float) -> float:
+    # GSAS-II's Polariz. is the fraction P in LP ∝ P + (1-P)cos²2θ ... for K = cos²2θm, P = 1/(1+K)
+    return 1.0 / (1.0 + k)
+
+
+def _text_and_source(text_or_path):
+    if isinstance(text_or_path, Path) or (isinstance(text_or_path, str) and "\n" not in text_or_path and Path(text_or_path).exists()):
+        path = Path(text_or_path)
+        try:
+            return path.read_text(encoding="utf-8", errors="replace"), str(path)
+        except OSError as exc:
+            raise XrdqInstrumentError(f"{path}: cannot read instrument file: {exc.strerror}") from exc
+    if isinstance(text_or_path, str) and "\n" not in text_or_path:
+        raise XrdqInstrumentError(f"{text_or_path}: instrument file not found")
+    return str(text_or_path), "<instprm text>"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def list_instruments() -> list[str]:
+    from reference_patterns import INSTRUMENTS
+
+    return sorted(p.stem for p in INSTRUMENTS.glob("*.toml"))
+
+
+def load_instrument(name_or_path="miniflex600") -> Instrument:
+    """An :class:`Instrument` by bundled name (``miniflex600``, ``cpd-pw3020``), TOML path or ``.instprm`` path."""
+    if isinstance(name_or_path, Instrument):
+        return name_or_path
+    from reference_patterns import INSTRUMENTS
+
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.exists():
+        candidate = INSTRUMENTS / f"{text.lower()}.toml"
+        if not candidate.exists():
+            raise XrdqInstrumentError(
+                f"unknown instrument {text!r}: not a file, and not one of the bundled {list_instruments()}"
+            )
+        path = candidate
+    if path.suffix.lower() == ".instprm":
+        return Instrument.from_instprm(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise XrdqInstrumentError(f"{path}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise XrdqInstrumentError(f"{path}: cannot read instrument file: {exc}") from exc
+    data.setdefault("name", path.stem)
+    return Instrument.from_dict(data, source=str(path))
