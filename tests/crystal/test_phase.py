@@ -1,0 +1,147 @@
+"""Reading CIFs: composition, mass, density, displacement parameters and errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from xrdq.crystal import read_cif
+from xrdq.errors import XrdqPhaseError
+
+from crystal_cifs import CORUNDUM, LIF, MIXED
+
+M_LI, M_F, M_AL, M_O, M_ZR, M_CL = 6.94, 18.998403, 26.981538, 15.999, 91.224, 35.45
+
+
+def test_lif_mass_and_density(write_cif):
+    lif = read_cif(write_cif(LIF))
+    assert lif.space_group == "F m -3 m" and lif.sg_number == 225 and lif.crystal_system == "cubic"
+    assert lif.z == 4 and lif.formula == "FLi"
+    assert len(lif.atoms.occupancy) == 8
+    assert lif.cell_mass == pytest.approx(4 * (M_LI + M_F), rel=1e-3)
+    assert lif.volume == pytest.approx(4.027**3)
+    assert lif.density == pytest.approx(2.64, abs=0.01)  # published 2.635 g/cm³
+
+
+def test_corundum_z6_cell_mass(write_cif):
+    cor = read_cif(write_cif(CORUNDUM))
+    assert cor.space_group == "R -3 c:H" and cor.crystal_system == "trigonal"
+    assert cor.z == 6 and cor.formula == "Al2O3"
+    assert cor.cell_mass == pytest.approx(6 * (2 * M_AL + 3 * M_O), rel=1e-4)
+    assert cor.density == pytest.approx(3.987, rel=0.005)
+    b = {s.label: s.b_iso for s in cor.sites}
+    assert b["Al1"] == pytest.approx(8 * math.pi**2 * 0.0030)
+    assert [s.multiplicity for s in cor.sites] == [12, 18]
+
+
+def test_mixed_site_and_partial_li(write_cif):
+    ph = read_cif(write_cif(MIXED))
+    comp = ph.composition
+    assert comp["Zr"] == pytest.approx(4 * 0.7) and comp["Al"] == pytest.approx(4 * 0.3)
+    assert comp["Li"] == pytest.approx(2 * 0.5 + 4 * 0.5)  # 2a special position + general position
+    assert comp["Cl"] == pytest.approx(12)
+    expected = 4 * (0.7 * M_ZR + 0.3 * M_AL + 3 * M_CL) + 3 * M_LI
+    assert ph.cell_mass == pytest.approx(expected, rel=1e-4)
+
+
+def test_aniso_reduced_to_ueq(write_cif):
+    text = CORUNDUM.replace("_atom_site_U_iso_or_equiv\nAl1 Al 0 0 0.35216 0.0030\nO1 O 0.30624 0 0.25 0.0035\n",
+                            "_atom_site_U_iso_or_equiv\nAl1 Al 0 0 0.35216 ?\nO1 O 0.30624 0 0.25 ?\n")
+    text += """loop_
+_atom_site_aniso_label
+_atom_site_aniso_U_11
+_atom_site_aniso_U_22
+_atom_site_aniso_U_33
+_atom_site_aniso_U_12
+_atom_site_aniso_U_13
+_atom_site_aniso_U_23
+Al1 0.0030 0.0030 0.0030 0.0015 0 0
+O1 0.0036 0.0032 0.0040 0.0016 0.0002 0.0004
+"""
+    ph = read_cif(write_cif(text))
+    b = {s.label: s.b_iso for s in ph.sites}
+    # Isotropic tensor on hexagonal axes (U12 = U11/2) has U_eq = U11 exactly.
+    assert b["Al1"] == pytest.approx(8 * math.pi**2 * 0.0030, rel=1e-9)
+    assert b["O1"] > 0 and not ph.notes
+
+
+def test_missing_displacement_gets_default_with_note(write_cif):
+    text = LIF.replace("_atom_site_B_iso_or_equiv\n", "").replace(" 1 1.0\n", " 1\n").replace(" 1 0.8\n", " 1\n")
+    ph = read_cif(write_cif(text))
+    assert [s.b_iso for s in ph.sites] == [1.0, 1.0]
+    assert any("B = 1.0" in n for n in ph.notes)
+
+
+def test_ions_use_ionic_f0(write_cif):
+    text = LIF.replace("Li1 Li 0", "Li1 Li1+ 0").replace("F1 F 0.5", "F1 F1- 0.5")
+    ph = read_cif(write_cif(text))
+    assert [s.scatterer for s in ph.sites] == ["Li1+", "F1-"]
+    assert [s.element for s in ph.sites] == ["Li", "F"]
+
+
+def test_space_group_from_hall_number_or_symops(write_cif):
+    by_number = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_IT_number 225")
+    by_hall = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_Hall '-F 4 2 3'")
+    for text in (by_number, by_hall):
+        ph = read_cif(write_cif(text))
+        assert ph.sg_number == 225 and len(ph.atoms.occupancy) == 8
+    mono = read_cif(write_cif(MIXED.replace("_space_group_name_H-M_alt 'P 1 21/c 1'\n_space_group_IT_number 14\n", "")))
+    assert mono.sg_number == 14 and mono.space_group == "P 1 21/c 1"
+
+
+def test_origin_choice_two(write_cif):
+    si = """data_si
+_cell_length_a 5.431
+_cell_length_b 5.431
+_cell_length_c 5.431
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_space_group_name_H-M_alt 'F d -3 m :2'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_B_iso_or_equiv
+Si1 Si 0.125 0.125 0.125 0.47
+"""
+    ph = read_cif(write_cif(si))
+    assert len(ph.atoms.occupancy) == 8 and ph.z == 8
+    assert ph.density == pytest.approx(2.329, rel=2e-3)
+
+
+# ---- errors ------------------------------------------------------------------------------------
+def test_missing_file(tmp_path):
+    with pytest.raises(XrdqPhaseError, match="no such CIF"):
+        read_cif(tmp_path / "nothing.cif")
+
+
+def test_not_a_cif(write_cif):
+    with pytest.raises(XrdqPhaseError, match="not a readable CIF"):
+        read_cif(write_cif("this is 'not a CIF\n  loop_ loop_ _a\n"))
+
+
+def test_no_cell(write_cif):
+    text = "\n".join(l for l in LIF.splitlines() if not l.startswith("_cell_length")) + "\n"
+    with pytest.raises(XrdqPhaseError, match="no unit cell"):
+        read_cif(write_cif(text))
+
+
+def test_no_atoms(write_cif):
+    text = LIF[: LIF.index("loop_")]
+    with pytest.raises(XrdqPhaseError, match="no atom sites") as err:
+        read_cif(write_cif(text, "empty"))
+    assert "empty.cif" in str(err.value)
+
+
+def test_unknown_space_group(write_cif):
+    with pytest.raises(XrdqPhaseError, match="unknown space group"):
+        read_cif(write_cif(LIF.replace("'F m -3 m'", "'Q 7 7 7'")))
+
+
+def test_unknown_element(write_cif):
+    with pytest.raises(XrdqPhaseError, match="unknown element"):
+        read_cif(write_cif(LIF.replace("Li1 Li 0", "Li1 Qq 0")))

@@ -1,0 +1,233 @@
+"""Reading a Phase from a CIF with gemmi.
+
+The space group is taken, in this order, from the symmetry-operator list, the Hall symbol, the
+H-M symbol (rhombohedral or hexagonal axes chosen from the cell) and the IT number. Sites are
+expanded to the full cell with gemmi; occupancies are kept as given, anisotropic U is reduced to
+U_eq, and a site without any displacement parameter gets B = 1 Å² (recorded in ``Phase.notes``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import XrdqPhaseError
+from . import cell as cellmod
+from . import scattering
+from .phase import Atoms, Phase, Site
+from .reflections import Symmetry
+
+DEFAULT_B_ISO = 1.0  # Å², used when a CIF gives no U or B for a site
+_8PI2 = 8.0 * math.pi**2
+
+
+def read_cif(path, name: str | None = None) -> Phase:
+    """Read a crystal structure from a CIF file into a :class:`Phase`.
+
+    Raises :class:`XrdqPhaseError` naming the file and the problem: missing file, unparsable CIF,
+    no cell, no atom sites, unknown space group or element.
+    """
+    import gemmi
+
+    path = Path(path)
+    if not path.is_file():
+        raise XrdqPhaseError(f"{path}: no such CIF file")
+    try:
+        doc = gemmi.cif.read(str(path))
+    except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
+        raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
+    blocks = [b for b in doc if b.find_value("_atom_site_fract_x") is not None or b.find_loop("_atom_site_fract_x")]
+    block = blocks[0] if blocks else (doc[0] if len(doc) else None)
+    if block is None:
+        raise XrdqPhaseError(f"{path}: the CIF has no data block")
+    return phase_from_block(block, source=str(path), name=name or path.stem)
+
+
+def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> Phase:
+    """Build a :class:`Phase` from a parsed ``gemmi.cif.Block``."""
+    import gemmi
+
+    where = f"{source} (data_{block.name})"
+    notes: list[str] = []
+    for tag in ("_cell_length_a", "_cell_length_b", "_cell_length_c"):
+        if _number(block.find_value(tag)) is None:
+            raise XrdqPhaseError(f"{where}: no unit cell ({tag} missing)")
+    try:
+        small = gemmi.make_small_structure_from_block(block)
+    except Exception as exc:
+        raise XrdqPhaseError(f"{where}: gemmi could not read the structure ({exc})") from exc
+    if len(small.sites) == 0:
+        raise XrdqPhaseError(f"{where}: no atom sites (_atom_site_fract_x/y/z loop missing or empty)")
+    uc = small.cell
+    cell = (uc.a, uc.b, uc.c, uc.alpha, uc.beta, uc.gamma)
+    if min(cell[:3]) <= 0 or not all(0 < x < 180 for x in cell[3:]):
+        raise XrdqPhaseError(f"{where}: impossible cell {cell}")
+
+    sg = _space_group(small, block, cell, where, notes)
+    small.spacegroup = sg  # make sure the expansion below uses exactly this group ...
+    small.setup_cell_images()  # ... gemmi expands sites with the cell's symmetry images
+    ops = sg.operations()
+
+    for site in small.sites:
+        if site.element.atomic_number == 0 or site.element.name == "X":
+            raise XrdqPhaseError(f"{where}: site {site.label!r} has unknown element {site.type_symbol!r}")
+        if not 0.0 <= site.occ <= 1.0 + 1e-6:
+            raise XrdqPhaseError(f"{where}: site {site.label!r} has occupancy {site.occ} outside 0–1")
+
+    b_iso = _b_iso_by_label(small, block, cell, notes)
+    scatterer_names = {site.label: _scatterer(site) for site in small.sites}
+
+    full = small.get_all_unit_cell_sites()
+    counts: dict[str, int] = {}
+    for s in full:
+        counts[s.label] = counts.get(s.label, 0) + 1
+    sites = tuple(
+        Site(label=s.label, element=s.element.name, fract=(s.fract.x, s.fract.y, s.fract.z),
+             occupancy=float(s.occ), b_iso=b_iso[s.label], multiplicity=counts.get(s.label, 0),
+             scatterer=scatterer_names[s.label])
+        for s in small.sites
+    )
+    types = sorted({(scatterer_names[s.label], s.element.name) for s in full})
+    atoms = Atoms(
+        fract=np.array([[s.fract.x, s.fract.y, s.fract.z] for s in full]) % 1.0,
+        occupancy=np.array([s.occ for s in full], dtype=float),
+        b_iso=np.array([b_iso[s.label] for s in full], dtype=float),
+        scatterer_index=np.array([types.index((scatterer_names[s.label], s.element.name)) for s in full]),
+        scatterers=tuple(types),
+        element=tuple(s.element.name for s in full),
+    )
+    phase = Phase(name=name or block.name, formula="", space_group=sg.xhm().strip().rstrip(":").strip(),
+                  sg_number=sg.number, cell=cell, z=0.0, sites=sites, atoms=atoms,
+                  symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=())
+    formula, z = _formula_and_z(block, phase.composition, notes)
+    object.__setattr__(phase, "formula", formula)
+    object.__setattr__(phase, "z", z)
+    object.__setattr__(phase, "notes", tuple(notes))
+    return phase
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _number(value) -> float | None:
+    """CIF number without its esd, or None for missing, '?' or '.'."""
+    if value is None:
+        return None
+    text = str(value).strip().strip("'\"")
+    if text in ("", "?", "."):
+        return None
+    try:
+        return float(re.sub(r"\(\d+\)$", "", text))
+    except ValueError:
+        return None
+
+
+def _space_group(small, block, cell, where: str, notes: list[str]):
+    import gemmi
+
+    sg = None
+    try:
+        # S: symmetry operators, H: Hall, 1: H-M, 2: number — gemmi picks :R/:H from the cell.
+        small.determine_and_set_spacegroup("S.H12")
+        sg = small.spacegroup
+    except Exception as exc:
+        raise XrdqPhaseError(f"{where}: inconsistent space-group information ({exc})") from exc
+    if sg is None and small.symops:
+        raise XrdqPhaseError(f"{where}: the symmetry operators {small.symops[:3]}... match no tabulated space-group setting")
+    if sg is None and 1 <= small.spacegroup_number <= 230:
+        sg = gemmi.find_spacegroup_by_number(small.spacegroup_number)
+        if sg.hm.startswith("R"):  # choose axes from the cell
+            sg = gemmi.find_spacegroup_by_name(sg.hm, cell[3], cell[5])
+        notes.append(f"space group from IT number {sg.number} only: standard setting {sg.xhm()} assumed")
+    if sg is None:
+        given = small.spacegroup_hm or small.spacegroup_hall or "nothing"
+        raise XrdqPhaseError(f"{where}: unknown space group (CIF gives {given!r})")
+    if not small.symops and not small.spacegroup_hall and sg.ext in ("1", "2") and "2" in [x.ext for x in _settings(sg.number)]:
+        notes.append(f"origin choice {sg.ext} of {sg.hm} assumed (the CIF lists no symmetry operators)")
+    return sg
+
+
+def _settings(number: int):
+    import gemmi
+
+    return [s for s in gemmi.spacegroup_table() if s.number == number]
+
+
+def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
+    """Isotropic B (Å²) per site label: B_iso, 8π²U_iso, or 8π²U_eq from U_aniso; default 1 Å²."""
+    given: dict[str, bool] = {}
+    table = block.find("_atom_site_", ["label", "?U_iso_or_equiv", "?B_iso_or_equiv"])
+    for row in table:
+        has = any(row.has(i) and _number(row[i]) is not None for i in (1, 2))
+        given[row.str(0)] = has
+    gstar = cellmod.reciprocal_metric_tensor(cell)
+    g = cellmod.metric_tensor(cell)
+    n = np.diag(np.sqrt(np.diag(gstar)))
+    out: dict[str, float] = {}
+    missing = []
+    for site in small.sites:
+        if site.aniso.nonzero():
+            a = site.aniso
+            u = np.array([[a.u11, a.u12, a.u13], [a.u12, a.u22, a.u23], [a.u13, a.u23, a.u33]])
+            out[site.label] = _8PI2 * float(np.trace(n @ u @ n @ g)) / 3.0  # U_eq (Fischer & Tillmanns 1988)
+        elif given.get(site.label, False):
+            out[site.label] = _8PI2 * float(site.u_iso)
+        else:
+            out[site.label] = DEFAULT_B_ISO
+            missing.append(site.label)
+    if missing:
+        notes.append(f"no displacement parameter for {', '.join(missing)}: B = {DEFAULT_B_ISO} Å² assumed")
+    return out
+
+
+def _scatterer(site) -> str:
+    """Waasmaier–Kirfel scatterer: the ion if the CIF gives a charge and the table has it."""
+    return scattering.f0_ion(site.element.name, int(site.charge)) if site.charge else site.element.name
+
+
+def _parse_formula(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for el, n in re.findall(r"([A-Z][a-z]?)\s*([0-9.]*)", text):
+        out[el] = out.get(el, 0.0) + (float(n) if n else 1.0)
+    return out
+
+
+def _format_formula(comp: dict[str, float]) -> str:
+    def num(x):
+        return "" if abs(x - 1) < 1e-6 else (f"{x:.0f}" if abs(x - round(x)) < 1e-6 else f"{x:.4g}")
+
+    return "".join(f"{el}{num(n)}" for el, n in comp.items())
+
+
+def _formula_and_z(block, cell_comp: dict[str, float], notes: list[str]) -> tuple[str, float]:
+    """Formula (CIF _chemical_formula_sum, else reduced cell contents) and Z (CIF, else derived)."""
+    text = block.find_value("_chemical_formula_sum")
+    formula = _parse_formula(gemmi_unquote(text)) if text and text not in ("?", ".") else {}
+    z = _number(block.find_value("_cell_formula_units_Z"))
+    total = sum(cell_comp.values())
+    if not formula:
+        counts = {el: cell_comp[el] for el in cell_comp}
+        rounded = [round(v) for v in counts.values()]
+        if all(abs(v - r) < 1e-3 and r > 0 for v, r in zip(counts.values(), rounded)):
+            z_guess = math.gcd(*rounded)
+        else:
+            z_guess = z or 1.0
+        z = z or z_guess
+        formula = {el: n / z for el, n in counts.items()}
+    elif z is None:
+        z = total / sum(formula.values())
+        if abs(z - round(z)) < 0.02:
+            z = float(round(z))
+    else:
+        expected = z * sum(formula.values())
+        if abs(expected - total) > 0.02 * total:
+            notes.append(f"cell contents ({total:g} atoms) differ from Z × formula ({expected:g}); "
+                         "cell_mass is computed from the sites")
+    return _format_formula(formula), float(z)
+
+
+def gemmi_unquote(text: str) -> str:
+    import gemmi
+
+    return gemmi.cif.as_string(text)

@@ -1,0 +1,162 @@
+"""Powder reflection lists: hkl generation, merging of equivalents, absences and |F|².
+
+Equivalent reflections are merged under the Laue group (point-group rotations plus Friedel
+inversion), so one powder line carries its full multiplicity. Reflections are removed only when
+the space-group operators force F = 0 (a rotation that fixes h with a translation giving a phase
+≠ 1); reflections that are weak by accident of the atom positions are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import scattering
+from .cell import d_spacing
+
+
+@dataclass(frozen=True)
+class Reflections:
+    """Powder reflections of one phase at one wavelength, sorted by d descending.
+
+    ``hkl`` (n, 3) int; ``d`` (n,) Å; ``multiplicity`` (n,) int, counting Friedel mates;
+    ``f2`` (n,) |F|² in electrons², averaged over Friedel mates; ``wavelength`` Å.
+    """
+
+    hkl: np.ndarray
+    d: np.ndarray
+    multiplicity: np.ndarray
+    f2: np.ndarray
+    wavelength: float
+
+    def __len__(self) -> int:
+        return len(self.d)
+
+    @property
+    def two_theta(self) -> np.ndarray:
+        """Bragg angles 2θ in degrees at ``wavelength``."""
+        return np.degrees(2.0 * np.arcsin(np.clip(self.wavelength / (2.0 * self.d), -1.0, 1.0)))
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """Space-group operators as numpy arrays: rotations R (n, 3, 3) acting on column x, and
+    translations t (n, 3), centring included (x' = R x + t)."""
+
+    rotations: np.ndarray
+    translations: np.ndarray
+
+    @classmethod
+    def from_gemmi(cls, ops) -> "Symmetry":
+        den = float(ops.DEN if hasattr(ops, "DEN") else 24)
+        rot, tran = [], []
+        for op in ops:  # iterating GroupOps yields every operator, centring included
+            rot.append(np.array(op.rot, dtype=float) / den)
+            tran.append(np.array(op.tran, dtype=float) / den)
+        return cls(np.rint(np.array(rot)).astype(int), np.array(tran))
+
+    def laue_rotations(self) -> np.ndarray:
+        """Distinct rotations of the point group with −1 added (the Laue group), (m, 3, 3)."""
+        rots = np.concatenate([self.rotations, -self.rotations])
+        return np.unique(rots.reshape(len(rots), 9), axis=0).reshape(-1, 3, 3)
+
+
+def _generate_hkl(cell, d_min: float) -> np.ndarray:
+    """All hkl ≠ 000 with d ≥ d_min (|h| ≤ a/d_min since h = g·a and |g| ≤ 1/d_min)."""
+    hmax = [int(np.floor(x / d_min)) for x in cell[:3]]
+    ranges = [np.arange(-m, m + 1) for m in hmax]
+    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, 3)
+    return grid[np.any(grid != 0, axis=1)]
+
+
+def merge_equivalents(hkl: np.ndarray, laue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge hkl into Laue-equivalence classes.
+
+    Returns (representatives (n, 3), multiplicity (n,)). The representative is the equivalent with
+    the most non-negative indices, then the largest (h, k, l); it is unique per class.
+    """
+    if len(hkl) == 0:
+        return hkl.reshape(0, 3), np.zeros(0, dtype=int)
+    m = int(np.abs(hkl).max())
+    base = 2 * m + 1
+    equiv = np.einsum("ni,kij->nkj", hkl, laue)  # row vector h times R: reciprocal action
+    keys = ((equiv[..., 0] + m) * base + (equiv[..., 1] + m)) * base + (equiv[..., 2] + m)
+    # Prefer the equivalent with most non-negative indices, then the largest (h, k, l).
+    keys = keys + np.count_nonzero(equiv >= 0, axis=2) * base**3
+    keys.sort(axis=1)
+    mult = 1 + np.count_nonzero(np.diff(keys, axis=1), axis=1)
+    canon, first = np.unique(keys[:, -1], return_index=True)
+    canon = canon % base**3
+    h = canon // (base * base) - m
+    k = (canon // base) % base - m
+    l = canon % base - m
+    return np.stack([h, k, l], axis=1), mult[first]
+
+
+def systematically_absent(hkl: np.ndarray, sym: Symmetry, tol: float = 1e-6) -> np.ndarray:
+    """Boolean mask of reflections whose F vanishes by symmetry for any atom arrangement.
+
+    h is absent when some operator (R, t) has hR = h and h·t not an integer.
+    """
+    fixed = np.all(np.einsum("ni,kij->nkj", hkl, sym.rotations) == hkl[:, None, :], axis=2)
+    phase = hkl @ sym.translations.T
+    shifted = np.abs(phase - np.rint(phase)) > tol
+    return np.any(fixed & shifted, axis=1)
+
+
+def structure_factor_squared(hkl, d, atoms, wavelength: float, anomalous: bool = True) -> np.ndarray:
+    """|F|² (electrons²) averaged over the Friedel pair h, −h.
+
+    ``atoms`` supplies full-cell arrays ``fract`` (m, 3), ``occupancy`` (m,), ``b_iso`` (m,) Å² and
+    ``scatterer_index`` (m,) into ``scatterers`` (list of (f0 name, element)). Each atom contributes
+    occ·(f0(s) + f′ + i f″)·exp(−B s²)·exp(2πi h·x) with s = 1/(2d).
+    """
+    hkl = np.asarray(hkl, dtype=float)
+    s = 0.5 / np.asarray(d, dtype=float)
+    energy = scattering.energy_ev(wavelength)
+    n_types = len(atoms.scatterers)
+    f_real = np.empty((len(s), n_types))
+    f_imag = np.zeros(n_types)
+    for t, (ion, element) in enumerate(atoms.scatterers):
+        fp, fpp = scattering.anomalous(element, energy) if anomalous else (0.0, 0.0)
+        f_real[:, t] = scattering.f0(ion, s) + fp
+        f_imag[t] = fpp
+    arg = (2.0 * np.pi) * (hkl @ atoms.fract.T)  # (n, m)
+    weight = atoms.occupancy * np.exp(-np.outer(s * s, atoms.b_iso))  # (n, m)
+    onehot = np.zeros((len(atoms.occupancy), n_types))
+    onehot[np.arange(len(atoms.occupancy)), atoms.scatterer_index] = 1.0
+    c = (np.cos(arg) * weight) @ onehot  # Σ over atoms of each type, (n, T)
+    sn = (np.sin(arg) * weight) @ onehot
+    # F(±h) = Σ_t (fr + i fi)(c ± i sn)
+    a_c = np.sum(f_real * c, axis=1)
+    a_s = np.sum(f_real * sn, axis=1)
+    b_c = c @ f_imag
+    b_s = sn @ f_imag
+    f2_plus = (a_c - b_s) ** 2 + (a_s + b_c) ** 2
+    f2_minus = (a_c + b_s) ** 2 + (b_c - a_s) ** 2
+    return 0.5 * (f2_plus + f2_minus)
+
+
+def reflection_list(cell, sym: Symmetry, atoms, two_theta_max: float, wavelength: float,
+                    two_theta_min: float = 0.0, anomalous: bool = True) -> Reflections:
+    """Every allowed reflection with two_theta_min ≤ 2θ ≤ two_theta_max (degrees) at ``wavelength``."""
+    wavelength = float(wavelength)
+    if wavelength <= 0:
+        raise ValueError(f"wavelength must be positive, got {wavelength}")
+    if not 0.0 <= two_theta_min < two_theta_max <= 180.0:
+        raise ValueError(f"need 0 ≤ two_theta_min < two_theta_max ≤ 180, got {two_theta_min}, {two_theta_max}")
+    eps = 1e-9
+    d_min = wavelength / (2.0 * np.sin(np.radians(two_theta_max) / 2.0))
+    d_max = wavelength / (2.0 * np.sin(np.radians(two_theta_min) / 2.0)) if two_theta_min > 0 else np.inf
+    hkl = _generate_hkl(cell, d_min * (1 - eps))
+    d = d_spacing(hkl, cell)
+    keep = (d >= d_min * (1 - eps)) & (d <= d_max * (1 + eps))
+    hkl, mult = merge_equivalents(hkl[keep], sym.laue_rotations())
+    allowed = ~systematically_absent(hkl, sym)
+    hkl, mult = hkl[allowed], mult[allowed]
+    d = d_spacing(hkl, cell)
+    order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], -d))
+    hkl, mult, d = hkl[order], mult[order], d[order]
+    f2 = structure_factor_squared(hkl, d, atoms, wavelength, anomalous=anomalous)
+    return Reflections(hkl=hkl.astype(int), d=d, multiplicity=mult.astype(int), f2=f2, wavelength=wavelength)
