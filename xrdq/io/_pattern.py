@@ -1,0 +1,347 @@
+"""Shared helpers of the readers: building the Pattern DataArray, decoding text, guarding sizes.
+
+Every reader ends in :func:`make_pattern`, so the Pattern contract of docs/architecture.md
+(name, dimension, esd coordinate, netCDF-safe attrs, assumed wavelengths, sha256, raw_header)
+is enforced in one place, together with the physical checks every scan must pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import XrdqReadError
+
+#: Cu Kα1, Kα2 (Å) and the Kα2/Kα1 intensity ratio used when a file gives no wavelength.
+CU_KA1 = 1.540593
+CU_KA2 = 1.544427
+CU_RATIO = 0.5
+
+#: Largest file a reader will load into memory (bytes). Diffraction patterns are far smaller.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+#: Anode element by atomic number, for headers that give the target as Z.
+ANODE_BY_Z = {24: "Cr", 26: "Fe", 27: "Co", 28: "Ni", 29: "Cu", 42: "Mo", 45: "Rh", 47: "Ag", 74: "W"}
+
+
+def read_bytes(path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """All bytes of ``path``; refuses files larger than ``limit`` and turns OS errors into XrdqReadError."""
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise XrdqReadError(path, f"file is {size} bytes, more than the {limit}-byte limit for a pattern")
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise XrdqReadError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise XrdqReadError(path, f"file grew beyond the {limit}-byte limit while being read")
+    return data
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
+
+
+def decode_text(path, data: bytes, *, where: str | None = None, line: int | None = None) -> str:
+    """Decode header or data text: UTF-8 (BOM stripped), then Shift-JIS (cp932), then Latin-1.
+
+    Latin-1 accepts every byte, so a result holding C1 control characters (bytes 0x80–0x9F,
+    which no Latin-1 text uses) is taken as an unknown encoding and refused.
+    """
+    if b"\x00" in data:
+        raise XrdqReadError(
+            path,
+            "text contains NUL bytes (UTF-16 or binary?); expected ASCII, UTF-8, Shift-JIS or Latin-1 text",
+            line=line,
+            where=where,
+        )
+    for enc in ("utf-8-sig", "cp932"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    text = data.decode("latin-1")
+    bad = _C1_CONTROLS.search(text)
+    if bad:
+        pre = text[: bad.start()]
+        raise XrdqReadError(
+            path,
+            f"unknown text encoding (byte 0x{ord(bad.group()):02X} is not UTF-8, Shift-JIS or Latin-1 text)",
+            line=None if line is None else line + pre.count("\n"),
+            where=where if line is not None else f"{where + ', ' if where else ''}byte {bad.start()}",
+        )
+    return text
+
+
+def english_part(value: str) -> str:
+    """Rigaku writes some values as ``"japanese|english"``; keep the English side."""
+    if "|" in value:
+        return value.rsplit("|", 1)[1].strip()
+    return value.strip()
+
+
+def to_float(value) -> float | None:
+    """A finite float from a header value such as ``"40.0000"`` or ``"0.625deg"``; None if not numeric."""
+    if value is None:
+        return None
+    m = re.match(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)", str(value))
+    if not m:
+        return None
+    v = float(m.group(1))
+    return v if math.isfinite(v) else None
+
+
+_DATE_FORMATS = (
+    "%m/%d/%y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d-%b-%y %H:%M",
+    "%d-%b-%Y %H:%M",
+    "%d-%b-%y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+)
+
+
+def iso_time(value: str | None) -> str | None:
+    """ISO 8601 text of a Rigaku date (``02/18/19 12:48:06``, ``05-Jan-21 12:55``, ISO); None if unparsable."""
+    if not value:
+        return None
+    value = value.strip()
+    if not value or value.startswith("0001-01-01"):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def count_time_seconds(step: float | None, speed: float | None, unit: str | None) -> float | None:
+    """Counting time per point (s) from the scan speed and its unit.
+
+    ``deg/min`` (continuous scans): time = step / speed × 60. ``s``/``sec``/``sec./step`` (step
+    scans): the speed is already the time per step. None when the unit is not understood.
+    """
+    if speed is None or speed <= 0 or unit is None:
+        return None
+    u = unit.strip().lower().replace(" ", "")
+    if u in ("deg/min", "deg./min.", "deg./min", "°/min"):
+        if step is None or step <= 0:
+            return None
+        return abs(step) / speed * 60.0
+    if u in ("deg/sec", "deg/s", "deg./sec.", "deg./sec"):
+        if step is None or step <= 0:
+            return None
+        return abs(step) / speed
+    if u in ("s", "sec", "sec.", "sec/step", "sec./step", "s/step", "second", "seconds"):
+        return speed
+    if u in ("min", "min/step", "min./step"):
+        return speed * 60.0
+    return None
+
+
+def _attr_safe(value):
+    """netCDF-safe attr value (str, int, float or 1-D numeric array) or None to drop it."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        value = float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "if":
+        return value
+    return str(value)
+
+
+def make_pattern(
+    path,
+    data: bytes | None,
+    two_theta,
+    counts,
+    *,
+    factor=None,
+    esd=None,
+    attrs: dict,
+    raw_header: dict | list | None,
+    fmt: str,
+    scan_index: int = 0,
+    lines=None,
+    where: str | None = None,
+    counting: bool = True,
+    sha256: str | None = None,
+) -> xr.DataArray:
+    """Check one scan and wrap it as the Pattern DataArray.
+
+    ``counts`` are raw counts (already converted from cps where needed); ``factor`` is the
+    attenuator factor per point (1 when absent). Intensity = counts × factor and, for counting
+    data without an esd column, esd = √max(counts, 1) × factor (a zero-count point gets the esd of
+    one count so that it keeps a finite weight). ``lines`` gives the file line of each point, used
+    to name the offending line in errors.
+    """
+    x = np.asarray(two_theta, dtype=float)
+    c = np.asarray(counts, dtype=float)
+    n = x.size
+
+    def loc(i):
+        if lines is None or i >= len(lines):
+            return {"where": f"{where + ', ' if where else ''}point {i + 1}"}
+        return {"line": int(lines[i]), "where": where}
+
+    if n == 0:
+        raise XrdqReadError(path, "empty scan: expected at least one data point", where=where)
+    if c.shape != x.shape:
+        raise XrdqReadError(path, f"{x.size} angles but {c.size} intensities", where=where)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise XrdqReadError(path, "2θ is NaN or infinite; expected a finite angle", **loc(int(np.argmax(bad))))
+    if n > 1:
+        d = np.diff(x)
+        if not (d > 0).all():
+            i = int(np.argmax(d <= 0)) + 1
+            raise XrdqReadError(
+                path,
+                f"2θ is not strictly increasing ({x[i - 1]:g} then {x[i]:g}); expected a monotonic scan",
+                **loc(i),
+            )
+    bad = ~np.isfinite(c)
+    if bad.any():
+        raise XrdqReadError(path, "intensity is NaN or infinite; expected a finite count", **loc(int(np.argmax(bad))))
+    bad = c < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise XrdqReadError(path, f"negative intensity {c[i]:g}; expected counts ≥ 0", **loc(i))
+    if factor is None:
+        f = np.ones_like(c)
+    else:
+        f = np.asarray(factor, dtype=float)
+        bad = ~np.isfinite(f) | (f <= 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise XrdqReadError(path, f"attenuator factor {f[i]:g}; expected a finite factor > 0", **loc(i))
+    intensity = c * f
+    attrs = dict(attrs)
+    if esd is None:
+        e = np.sqrt(np.maximum(c, 1.0)) * f
+        if not counting:
+            attrs.setdefault("esd_source", "assumed Poisson: sqrt(max(I, 1)), no esd column in the file")
+        else:
+            attrs.setdefault("esd_source", "counting statistics: sqrt(max(counts, 1)) x attenuator factor")
+    else:
+        e = np.asarray(esd, dtype=float)
+        bad = ~np.isfinite(e) | (e < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise XrdqReadError(path, f"esd {e[i]:g}; expected a finite esd ≥ 0", **loc(i))
+        attrs.setdefault("esd_source", "file")
+
+    if attrs.get("wavelength_alpha1") is None:
+        attrs["wavelength_alpha1"] = CU_KA1
+        attrs["wavelength_alpha2"] = CU_KA2
+        attrs["alpha2_alpha1_ratio"] = CU_RATIO
+        attrs["wavelength_source"] = "assumed Cu Kα"
+    else:
+        attrs.setdefault("wavelength_source", "file")
+        if attrs.get("wavelength_alpha2") is None:
+            a1 = float(attrs["wavelength_alpha1"])
+            if abs(a1 - CU_KA1) < 2e-3:
+                attrs["wavelength_alpha2"] = CU_KA2
+                attrs.setdefault("alpha2_alpha1_ratio", CU_RATIO)
+                attrs["wavelength_alpha2_source"] = "assumed Cu Kα2 (file gives Kα1 only)"
+            else:
+                attrs["wavelength_alpha2"] = a1
+                attrs.setdefault("alpha2_alpha1_ratio", 0.0)
+                attrs["wavelength_alpha2_source"] = "file gives one wavelength; treated as monochromatic"
+        if attrs.get("alpha2_alpha1_ratio") is None:
+            attrs["alpha2_alpha1_ratio"] = CU_RATIO
+            attrs["alpha2_alpha1_ratio_source"] = "assumed 0.5 (not in the file)"
+
+    if "step" not in attrs or attrs["step"] is None:
+        if n > 1:
+            attrs["step"] = float(f"{np.median(np.diff(x)):.8g}")
+    attrs["source_path"] = str(Path(path).resolve())
+    if sha256 is None:
+        sha256 = sha256_of(data if data is not None else read_bytes(path))
+    attrs["sha256"] = sha256
+    attrs["format"] = fmt
+    attrs["scan_index"] = int(scan_index)
+    attrs.setdefault("intensity_unit", "counts")
+    attrs["raw_header"] = json.dumps(raw_header if raw_header is not None else {}, ensure_ascii=False)
+
+    clean = {}
+    for k, v in attrs.items():
+        v = _attr_safe(v)
+        if v is not None:
+            clean[k] = v
+    return xr.DataArray(
+        intensity,
+        dims=("two_theta",),
+        coords={"two_theta": x, "esd": ("two_theta", e)},
+        name="intensity",
+        attrs=clean,
+    )
+
+
+def parse_number_block(path, text: str, first_line: int, *, where: str | None = None, sep: str | None = None):
+    """Parse lines of numbers into a 2-D float array, fast, naming the bad line on failure.
+
+    Blank lines are skipped. Every row must have the same number of columns. ``sep`` is a
+    delimiter replaced by whitespace first (``","``, ``";"``, ``"\\t"``).
+    """
+    if sep is not None and sep not in (" ", "\t"):
+        text = text.replace(sep, " ")
+    lines = text.splitlines()
+    rows = [(i, ln) for i, ln in enumerate(lines) if ln.strip()]
+    if not rows:
+        return np.empty((0, 0)), []
+    ncol = len(rows[0][1].split())
+    tokens = text.split()
+    if len(tokens) == ncol * len(rows):
+        try:
+            arr = np.array(tokens, dtype=float).reshape(len(rows), ncol)
+            return arr, [first_line + i for i, _ in rows]
+        except ValueError:
+            pass
+    # Slow path: find the offending line.
+    for i, ln in rows:
+        parts = ln.split()
+        if len(parts) != ncol:
+            raise XrdqReadError(
+                path,
+                f"row has {len(parts)} columns; expected {ncol} like the first data row",
+                line=first_line + i,
+                where=where,
+            )
+        for p in parts:
+            try:
+                float(p)
+            except ValueError:
+                raise XrdqReadError(
+                    path, f"non-numeric value {p[:40]!r}; expected a number", line=first_line + i, where=where
+                ) from None
+    raise XrdqReadError(path, "could not parse the data block", line=first_line, where=where)

@@ -1,0 +1,260 @@
+"""Rigaku ``.ras`` (SmartLab Studio / MiniFlex Guidance text export).
+
+Layout, per scan (a file may hold several)::
+
+    *RAS_DATA_START
+    *RAS_HEADER_START
+    *KEY "value"            (cp932 / Latin-1 / UTF-8; some values "japanese|english")
+    *RAS_HEADER_END
+    *RAS_INT_START
+    2theta counts factor    (whitespace separated; some files omit the factor column)
+    *RAS_INT_END
+    *RAS_DATA_END
+
+True intensity = counts × attenuator factor; esd = √counts × factor. ``*MEAS_SCAN_UNIT_Y "cps"``
+data are turned into counts with the counting time per step (step / scan speed).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import XrdqReadError
+from ._pattern import (
+    ANODE_BY_Z,
+    count_time_seconds,
+    decode_text,
+    english_part,
+    iso_time,
+    make_pattern,
+    parse_number_block,
+    read_bytes,
+    sha256_of,
+    to_float,
+)
+
+FORMAT = "rigaku_ras"
+EXTENSIONS = (".ras",)
+
+_HEADER_LINE = re.compile(r'^\*([^\s"]+)\s*(?:"(.*)"|(.*?))\s*$')
+
+# Internal axis names of *MEAS_COND_AXIS_NAME_INTERNAL-n mapped to Pattern slit attrs.
+SLIT_AXES = {
+    "IncidentSlitBox": "divergence_slit",
+    "IncidentSollerSlit": "incident_soller_slit",
+    "IncidentAxdSlit": "length_limiting_slit",
+    "ReceivingSlitBox1": "scatter_slit",
+    "ReceivingSlitBox2": "receiving_slit",
+    "ReceivingSollerSlit": "receiving_soller_slit",
+    "Filter": "filter",
+    "CounterMonochromator": "monochromator",
+}
+
+
+def can_read(path, head_bytes: bytes) -> bool:
+    head = head_bytes.lstrip(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"*RAS_DATA_START") or (
+        str(path).lower().endswith(".ras") and head.startswith(b"*RAS_")
+    )
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _find_marker(data: bytes, marker: bytes, start: int, end: int) -> int:
+    """Offset of ``marker`` at the start of a line within data[start:end], or -1."""
+    pos = start
+    while True:
+        i = data.find(marker, pos, end)
+        if i < 0:
+            return -1
+        if i == 0 or data[i - 1 : i] in (b"\n", b"\r"):
+            return i
+        pos = i + 1
+
+
+def _next_line(data: bytes, offset: int) -> int:
+    i = data.find(b"\n", offset)
+    return len(data) if i < 0 else i + 1
+
+
+def parse_header(path, data: bytes, start: int, end: int) -> dict:
+    """``*KEY "value"`` lines of data[start:end] as an ordered dict (raw decoded values)."""
+    first = _line_of(data, start)
+    text = decode_text(path, data[start:end], line=first)
+    header: dict[str, str] = {}
+    for i, line in enumerate(text.splitlines()):
+        s = line.strip()
+        if not s:
+            continue
+        m = _HEADER_LINE.match(s)
+        if not m:
+            raise XrdqReadError(path, f'header line {s[:40]!r}; expected *KEY "value"', line=first + i)
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        header[m.group(1)] = value
+    return header
+
+
+def header_attrs(header: dict) -> dict:
+    """Pattern attrs from a RAS-style header (shared by .ras, .rasx RASHeader and MiniFlex .txt)."""
+    h = {k: english_part(v) for k, v in header.items() if v is not None}
+    a: dict = {}
+    a["wavelength_alpha1"] = to_float(h.get("HW_XG_WAVE_LENGTH_ALPHA1"))
+    a["wavelength_alpha2"] = to_float(h.get("HW_XG_WAVE_LENGTH_ALPHA2"))
+    a["wavelength_beta"] = to_float(h.get("HW_XG_WAVE_LENGTH_BETA"))
+    wave_type = h.get("MEAS_COND_XG_WAVE_TYPE", "")
+    if a["wavelength_alpha1"] is not None:
+        a["wavelength_source"] = "file"
+        # A Kα1 wave type means a primary monochromator removed Kα2.
+        a["alpha2_alpha1_ratio"] = 0.0 if wave_type.lower() == "ka1" else None
+    if wave_type:
+        a["wave_type"] = wave_type
+    target = h.get("HW_XG_TARGET_NAME")
+    if not target:
+        z = to_float(h.get("HW_XG_TARGET_ATOMIC_NUMBER"))
+        target = ANODE_BY_Z.get(int(z)) if z else None
+    a["target"] = target
+    a["voltage_kV"] = to_float(h.get("MEAS_COND_XG_VOLTAGE"))
+    a["current_mA"] = to_float(h.get("MEAS_COND_XG_CURRENT"))
+    a["sample"] = h.get("FILE_SAMPLE")
+    a["comment"] = h.get("FILE_COMMENT")
+    a["memo"] = h.get("FILE_MEMO")
+    a["operator"] = h.get("FILE_OPERATOR")
+    a["start_time"] = iso_time(h.get("MEAS_SCAN_START_TIME"))
+    a["end_time"] = iso_time(h.get("MEAS_SCAN_END_TIME"))
+    a["scan_mode"] = h.get("MEAS_SCAN_MODE")
+    a["scan_axis"] = h.get("MEAS_SCAN_AXIS_X")
+    a["scan_speed"] = to_float(h.get("MEAS_SCAN_SPEED"))
+    a["scan_speed_unit"] = h.get("MEAS_SCAN_SPEED_UNIT")
+    a["step"] = to_float(h.get("MEAS_SCAN_STEP"))
+    a["scan_start"] = to_float(h.get("MEAS_SCAN_START"))
+    a["scan_stop"] = to_float(h.get("MEAS_SCAN_STOP"))
+    a["count_time_s"] = count_time_seconds(a["step"], a["scan_speed"], a["scan_speed_unit"])
+    # RADIUS-5 is the sample → receiving-slit-box-2 distance (the goniometer radius); its index
+    # follows the order of the SmartLab .rasx <Distances> list.
+    a["goniometer_radius_mm"] = to_float(h.get("HW_GONIOMETER_RADIUS-5")) or None
+    a["goniometer"] = h.get("HW_GONIOMETER_NAME")
+    a["detector"] = h.get("HW_COUNTER_SELECT_NAME")
+    a["attachment"] = h.get("HW_ATTACHMENT_NAME")
+    for k, v in h.items():
+        if k.startswith("MEAS_COND_AXIS_NAME_INTERNAL-"):
+            attr = SLIT_AXES.get(v)
+            idx = k.rsplit("-", 1)[1]
+            pos = h.get(f"MEAS_COND_AXIS_POSITION-{idx}")
+            if attr and pos and attr not in a:
+                unit = h.get(f"MEAS_COND_AXIS_UNIT-{idx}", "")
+                a[attr] = pos + unit if to_float(pos) is not None and unit and unit not in pos else pos
+    return a
+
+
+def convert_cps(path, counts, attrs: dict, unit: str | None, *, where=None):
+    """Counts from the file's intensity column, converting cps with the counting time per step."""
+    u = (unit or "counts").strip().lower()
+    if u in ("counts", "count", "cnt", "cnts", ""):
+        return counts
+    if u in ("cps", "counts/s", "count/s", "counts per second"):
+        t = attrs.get("count_time_s")
+        if not t:
+            raise XrdqReadError(
+                path,
+                "intensities are in cps but the counting time cannot be worked out from the scan speed "
+                f"({attrs.get('scan_speed')!r} {attrs.get('scan_speed_unit')!r}) and step {attrs.get('step')!r}",
+                where=where,
+            )
+        attrs["intensity_conversion"] = f"file gives cps; counts = cps x {t:g} s counting time per step"
+        attrs["intensity_unit_in_file"] = "cps"
+        return counts * t
+    raise XrdqReadError(path, f"intensity unit {unit!r}; expected counts or cps", where=where)
+
+
+def read(path) -> list:
+    data = read_bytes(path)
+    digest = sha256_of(data)
+    patterns = []
+    starts = []
+    pos = 0
+    while True:
+        i = _find_marker(data, b"*RAS_DATA_START", pos, len(data))
+        if i < 0:
+            break
+        starts.append(i)
+        pos = i + 1
+    if not starts:
+        raise XrdqReadError(path, "no *RAS_DATA_START line; expected a Rigaku RAS file", line=1)
+    bounds = starts[1:] + [len(data)]
+    for scan, (s, e) in enumerate(zip(starts, bounds)):
+        patterns.append(_read_scan(path, data, s, e, scan, digest))
+    return patterns
+
+
+def _require(path, data, marker, start, end, scan, after):
+    i = _find_marker(data, marker, start, end)
+    if i < 0:
+        raise XrdqReadError(
+            path,
+            f"{marker.decode()} missing after line {_line_of(data, after)} (truncated file?)",
+            where=f"scan {scan}",
+        )
+    return i
+
+
+def _read_scan(path, data: bytes, start: int, end: int, scan: int, digest: str):
+    where = f"scan {scan}"
+    h0 = _require(path, data, b"*RAS_HEADER_START", start, end, scan, start)
+    h1 = _require(path, data, b"*RAS_HEADER_END", h0, end, scan, h0)
+    d0 = _require(path, data, b"*RAS_INT_START", h1, end, scan, h1)
+    d1 = _require(path, data, b"*RAS_INT_END", d0, end, scan, d0)
+    header = parse_header(path, data, _next_line(data, h0), h1)
+    attrs = header_attrs(header)
+
+    block_start = _next_line(data, d0)
+    block = data[block_start:d1]
+    first_line = _line_of(data, block_start)
+    try:
+        text = block.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise XrdqReadError(
+            path,
+            f"byte 0x{block[exc.start]:02X} in the data block; expected ASCII numbers",
+            line=first_line + block.count(b"\n", 0, exc.start),
+        ) from None
+    arr, lines = parse_number_block(path, text, first_line, where=where)
+    if arr.size == 0:
+        raise XrdqReadError(path, "empty scan: no data rows between *RAS_INT_START and *RAS_INT_END",
+                            line=first_line, where=where)
+    ncol = arr.shape[1]
+    if ncol not in (2, 3):
+        raise XrdqReadError(path, f"data rows have {ncol} columns; expected 2θ, counts[, attenuator factor]",
+                            line=first_line, where=where)
+    declared = to_float(header.get("MEAS_DATA_COUNT"))
+    if declared is not None and int(round(declared)) != arr.shape[0]:
+        raise XrdqReadError(
+            path,
+            f"{arr.shape[0]} data rows but *MEAS_DATA_COUNT says {int(round(declared))}",
+            line=first_line,
+            where=where,
+        )
+    counts = convert_cps(path, arr[:, 1], attrs, english_part(header.get("MEAS_SCAN_UNIT_Y", "counts")),
+                         where=where)
+    factor = arr[:, 2] if ncol == 3 else None
+    if ncol == 2:
+        attrs["attenuator_column"] = "absent (factor 1)"
+    attrs["data_count"] = int(arr.shape[0])
+    return make_pattern(
+        path,
+        None,
+        arr[:, 0],
+        counts,
+        factor=factor,
+        attrs=attrs,
+        raw_header=header,
+        fmt=FORMAT,
+        scan_index=scan,
+        lines=lines,
+        where=where,
+        sha256=digest,
+    )
+
+
+__all__ = ["FORMAT", "EXTENSIONS", "can_read", "read", "header_attrs", "parse_header"]
