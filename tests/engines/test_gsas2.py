@@ -1,0 +1,322 @@
+"""The optional GSAS-II engine.
+
+Integration tests run the real GSAS-II where it is importable and are skipped (with the reason)
+where it is not; nothing here fakes GSAS-II. The "unavailable" tests only make the import fail to
+check xrdq's own message.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from xrdq.errors import XrdqEngineUnavailable, XrdqRefineError
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+CPD1 = Path("/work/shared/data/qpa/cpd1")
+CPD1D = CPD1 / "CPD-1D.xye"
+# Weighed wt% of CPD-1D (Madsen et al. 2001, J. Appl. Cryst. 34, 409), see CPD1/PROVENANCE.txt
+CPD1D_WEIGHED = {"corundum": 13.53, "zincite": 32.89, "fluorite": 53.58}
+CPD1D_CIFS = {"corundum": "Al2O3.cif", "zincite": "ZnO.cif", "fluorite": "CaF2.cif"}
+
+
+def _gsas2_or_skip():
+    from xrdq.engines.gsas2 import gsas2_available
+
+    if not gsas2_available():
+        pytest.skip("GSAS-II is not installed (not on PyPI; see docs/gsas2.md) - GSAS-II engine tests skipped")
+
+
+def _cif(filename: str) -> Path:
+    """The bundled reference CIF when it exists, else the test's own copy."""
+    ref = REPO / "reference_patterns" / "phases" / filename
+    return ref if ref.exists() else DATA / filename
+
+
+def _cpd_pattern():
+    if not CPD1D.exists():
+        pytest.skip(f"{CPD1D} not available")
+    d = np.loadtxt(CPD1D, skiprows=1)  # first line is the wavelength
+    return xr.DataArray(
+        d[:, 1],
+        dims="two_theta",
+        coords={"two_theta": d[:, 0], "esd": ("two_theta", d[:, 2])},
+        name="intensity",
+        attrs={"source_path": str(CPD1D), "wavelength_alpha1": 1.540593},
+    )
+
+
+def _cpd_instrument():
+    from xrdq.model.instrument import load_instrument
+
+    return load_instrument("cpd-pw3020")
+
+
+def _cpd_phases():
+    return [(name, _cif(f)) for name, f in CPD1D_CIFS.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection and the "not installed" message (no GSAS-II needed)
+# ---------------------------------------------------------------------------------------------
+
+def test_importing_the_engine_does_not_import_gsas2():
+    code = "import sys, xrdq.engines.gsas2 as g; g.Recipe if False else None; print('GSASII' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+_BLOCK_GSASII = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "GSASII" or name.startswith("GSASII."):
+            raise ImportError("No module named 'GSASII' (blocked by the test)")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_unavailable_message_in_a_clean_process(tmp_path):
+    """XRDQ_GSASII_PATH = an empty directory and GSAS-II not importable: a clear XrdqEngineUnavailable."""
+    code = _BLOCK_GSASII + """
+import numpy as np, xarray as xr
+from xrdq.errors import XrdqEngineUnavailable
+from xrdq.engines.gsas2 import refine_gsas2, gsas2_available
+assert not gsas2_available()
+pat = xr.DataArray(np.ones(20), dims="two_theta", coords={"two_theta": np.arange(20.0)})
+try:
+    refine_gsas2(pat, [("x", "x.cif")], None)
+except XrdqEngineUnavailable as exc:
+    assert isinstance(exc, ImportError)
+    print(exc)
+else:
+    raise SystemExit("no XrdqEngineUnavailable")
+"""
+    env = dict(os.environ, XRDQ_GSASII_PATH=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    msg = out.stdout
+    assert "not on PyPI" in msg
+    assert "GSAS-II-tutorials/install.html" in msg
+    assert "XRDQ_GSASII_PATH" in msg and str(tmp_path) in msg
+
+
+def test_unavailable_when_env_path_is_not_a_directory(tmp_path, monkeypatch):
+    from xrdq.engines.gsas2 import _loader
+
+    monkeypatch.setattr(_loader, "_cache", {})
+    monkeypatch.setenv("XRDQ_GSASII_PATH", str(tmp_path / "missing"))
+    with pytest.raises(XrdqEngineUnavailable, match="is not a directory"):
+        _loader.import_gsas2()
+
+
+def test_unavailable_when_import_fails(monkeypatch):
+    from xrdq.engines.gsas2 import _loader
+
+    monkeypatch.setattr(_loader, "_cache", {})
+    monkeypatch.delenv("XRDQ_GSASII_PATH", raising=False)
+    for mod in [m for m in sys.modules if m == "GSASII" or m.startswith("GSASII.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "GSASII", None)  # makes `import GSASII` raise ImportError
+    with pytest.raises(XrdqEngineUnavailable, match="not on PyPI"):
+        _loader.import_gsas2()
+
+
+# ---------------------------------------------------------------------------------------------
+# xrdq-side pieces (no GSAS-II needed)
+# ---------------------------------------------------------------------------------------------
+
+def test_weight_fraction_covariance_matches_finite_differences():
+    from xrdq.engines.gsas2 import weight_fractions_from_phase_fractions
+
+    f = np.array([8.0, 67.6, 58.4])
+    m = np.array([611.8, 162.8, 312.3])
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3, 3))
+    cov_f = a @ a.T * 0.01
+    w, cov_w = weight_fractions_from_phase_fractions(f, m, cov_f)
+    assert np.isclose(w.sum(), 1.0)
+    assert np.allclose(w, f * m / np.sum(f * m))
+    jac = np.empty((3, 3))
+    for i in range(3):
+        h = 1e-6 * f[i]
+        fp, fm = f.copy(), f.copy()
+        fp[i] += h
+        fm[i] -= h
+        jac[:, i] = (weight_fractions_from_phase_fractions(fp, m, cov_f)[0]
+                     - weight_fractions_from_phase_fractions(fm, m, cov_f)[0]) / (2 * h)
+    assert np.allclose(cov_w, jac @ cov_f @ jac.T, rtol=1e-6, atol=1e-14)
+    # the weight fractions sum to 1 exactly, so the covariance rows sum to 0
+    assert np.allclose(cov_w.sum(axis=1), 0.0, atol=1e-12)
+
+
+def test_recipe_forms():
+    from xrdq.engines.gsas2 import DEFAULT_STEPS, Recipe
+
+    assert Recipe.coerce(None).steps == DEFAULT_STEPS
+    assert Recipe.coerce("default+po").steps[-1]["preferred_orientation"] is True
+    r = Recipe.coerce({"background_terms": 12, "preferred_orientation": ["zincite"]})
+    assert r.background_terms == 12 and r.steps[-1]["preferred_orientation"] == ["zincite"]
+    r = Recipe.coerce([{"background": True, "fractions": True}])
+    assert len(r.steps) == 1
+    with pytest.raises(XrdqRefineError, match="unknown key"):
+        Recipe.coerce([{"backgrund": True}])
+    with pytest.raises(XrdqRefineError, match="profile terms"):
+        Recipe.coerce([{"profile": ["Q"]}])
+    with pytest.raises(XrdqRefineError):
+        Recipe.coerce("fast")
+
+
+def test_instprm_has_bragg_brentano_geometry_and_radius():
+    from xrdq.engines.gsas2 import instprm_text
+
+    text = instprm_text(_cpd_instrument())
+    lines = text.splitlines()
+    assert lines[0].startswith("#") and "GSAS-II" in lines[0]
+    assert not any(ln.startswith("#") for ln in lines[1:])  # the GSAS-II reader stops at a comment
+    keys = {ln.split(":", 1)[0] for ln in lines[1:]}
+    for key in ("Type", "Lam1", "Lam2", "I(L2)/I(L1)", "Polariz.", "U", "V", "W", "X", "Y", "Z", "SH/L", "Zero",
+                "Diff-type", "Gonio. radius"):
+        assert key in keys, key
+    assert "Diff-type:Bragg-Brentano" in lines
+    assert "Gonio. radius:173.000" in lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Real GSAS-II
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cpd1d_result(tmp_path_factory):
+    _gsas2_or_skip()
+    from xrdq.engines.gsas2 import refine_gsas2
+
+    pattern = _cpd_pattern()
+    workdir = tmp_path_factory.mktemp("gsas2")
+    t0 = time.perf_counter()
+    result = refine_gsas2(pattern, _cpd_phases(), _cpd_instrument(), workdir=workdir)
+    return result, time.perf_counter() - t0, workdir
+
+
+@pytest.mark.gsas2
+def test_cpd1d_weight_fractions_match_weighed(cpd1d_result):
+    result, seconds, _ = cpd1d_result
+    assert result.engine == "gsas2"
+    assert result.engine_version and result.engine_version != "unknown"
+    assert result.converged
+    assert result.phase_names == list(CPD1D_WEIGHED)
+    got = {k: 100 * v for k, v in result.weight_fractions.items()}
+    assert abs(sum(got.values()) - 100.0) < 1e-9
+    for name, weighed in CPD1D_WEIGHED.items():
+        assert abs(got[name] - weighed) < 1.5, (name, got[name], weighed)
+    for name in result.phase_names:
+        assert 0 < result.weight_fraction_esd(name) < 0.01  # < 1 wt% (counting statistics only)
+    assert result.rwp < 0.15 and 0.8 < result.gof < 2.0
+    assert seconds < 60
+    print(f"\nCPD-1D GSAS-II: {got} (weighed {CPD1D_WEIGHED}), Rwp {100 * result.rwp:.2f} %, "
+          f"GoF {result.gof:.2f}, {seconds:.1f} s")
+
+
+@pytest.mark.gsas2
+def test_cpd1d_curves_and_parameters(cpd1d_result):
+    result, _, _ = cpd1d_result
+    n = result.two_theta.size
+    assert n > 7000
+    for arr in (result.observed, result.esd, result.calculated, result.background):
+        assert arr.shape == (n,)
+    assert set(result.components) == set(result.phase_names)
+    total = result.background + sum(result.components.values())
+    assert np.allclose(total, result.calculated, rtol=1e-6, atol=1e-6 * result.calculated.max())
+    assert all(np.all(c >= -1e-9) for c in result.components.values())
+    # refined cells near the known ones (Å)
+    p = result.parameters
+    assert abs(p["corundum.a"][0] - 4.759) < 0.005 and abs(p["corundum.c"][0] - 12.99) < 0.01
+    assert abs(p["zincite.a"][0] - 3.250) < 0.005 and abs(p["fluorite.a"][0] - 5.463) < 0.005
+    assert np.isfinite(p["displacement_um"][1])
+    for term in ("U", "V", "W", "X", "Y", "SH/L"):
+        assert np.isfinite(p[f"instrument.{term}"][1])
+    names, corr = result.correlation
+    assert corr.shape == (len(names), len(names)) and np.allclose(np.diag(corr), 1.0)
+    assert set(result.phase_info) == set(result.phase_names)
+    assert abs(result.phase_info["fluorite"]["density"] - 3.18) < 0.03
+    assert result.weight_fraction_covariance.shape == (3, 3)
+    assert set(result.ticks) == set(result.phase_names)
+
+
+@pytest.mark.gsas2
+def test_cpd1d_esds_agree_with_gsas2_own_mass_fractions(cpd1d_result):
+    """xrdq's weight fractions and covariance agree with GSAS-II's own ComputeMassFracs (WgtFrac),
+    both as returned and as stored in the kept project."""
+    result, _, workdir = cpd1d_result
+    from xrdq.engines.gsas2 import import_gsas2
+
+    for name in result.phase_names:
+        g2_value, g2_esd = result.parameters[f"{name}.WgtFrac"]
+        assert g2_value == pytest.approx(result.weight_fractions[name], abs=1e-9)
+        assert g2_esd == pytest.approx(result.weight_fraction_esd(name), rel=1e-6)
+    G2sc = import_gsas2()
+    gpx = Path(result.gsas2_project)
+    assert gpx.exists() and gpx.parent.parent == Path(workdir)
+    proj = G2sc.G2Project(gpxfile=str(gpx))
+    g2 = proj.histograms()[0].ComputeMassFracs()
+    for name in result.phase_names:
+        assert g2[name][0] == pytest.approx(result.weight_fractions[name], abs=1e-9)
+        assert g2[name][1] == pytest.approx(result.weight_fraction_esd(name), rel=1e-6)
+    lst = (gpx.parent / "xrdq.lst").read_text(errors="replace")
+    assert "Refinement results" in lst
+
+
+@pytest.mark.gsas2
+def test_two_theta_range_and_private_workdirs(tmp_path):
+    _gsas2_or_skip()
+    from xrdq.engines.gsas2 import refine_gsas2
+
+    pattern = _cpd_pattern()
+    results = {}
+
+    def job(key):
+        results[key] = refine_gsas2(pattern, _cpd_phases(), _cpd_instrument(), two_theta_range=(20.0, 80.0),
+                                    workdir=tmp_path, recipe={"steps": [{"background": True, "fractions": True}]})
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a, b = results["a"], results["b"]
+    assert a.gsas2_project != b.gsas2_project
+    assert a.two_theta.min() >= 20.0 and a.two_theta.max() <= 80.0
+    for name in a.phase_names:
+        assert a.weight_fractions[name] == pytest.approx(b.weight_fractions[name], abs=1e-9)
+    assert os.getcwd() == str(Path.cwd())
+
+
+@pytest.mark.gsas2
+def test_export_gpx_opens_in_gsas2(tmp_path):
+    _gsas2_or_skip()
+    from xrdq.engines.gsas2 import export_gpx, import_gsas2
+
+    out = tmp_path / "sub" / "cpd1d.gpx"
+    path = export_gpx(_cpd_pattern(), _cpd_phases(), _cpd_instrument(), out,
+                      start_values={"phase_fractions": {"corundum": 8.0}, "displacement_um": -50.0})
+    assert Path(path) == out and out.exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cpd1d.gpx"]  # nothing left behind
+    G2sc = import_gsas2()
+    proj = G2sc.G2Project(gpxfile=str(out))
+    assert [p.name for p in proj.phases()] == list(CPD1D_WEIGHED)
+    hist = proj.histograms()[0]
+    sample = hist.data["Sample Parameters"]
+    assert sample["Type"] == "Bragg-Brentano" and sample["Gonio. radius"] == 173.0
+    assert sample["Shift"][0] == -50.0 and sample["Scale"] == [1.0, False]
+    assert proj.phase("corundum").data["Histograms"][hist.name]["Scale"][0] == 8.0
+    assert hist.data["Background"][0][0] == "chebyschev-1"
+    assert len(hist.getdata("yobs")) == 7250

@@ -1,0 +1,796 @@
+"""Drive a GSAS-II Rietveld refinement through GSASIIscriptable and read it back into xrdq objects.
+
+Every call works in its own private directory (``tempfile.mkdtemp``): GSAS-II rewrites the
+``.gpx`` and ``.lst`` beside the project on every refinement, so parallel jobs must never share one.
+Nothing here relies on the current working directory; the pattern is always handed over as a
+``.xye`` (GSAS-II's ``.rasx`` importer unpacks into the cwd).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import XrdqPhaseError, XrdqRefineError
+from ._loader import gsas2_version, import_gsas2
+
+# ---------------------------------------------------------------------------------------------
+# Recipe
+# ---------------------------------------------------------------------------------------------
+
+PROFILE_TERMS = ("U", "V", "W", "X", "Y", "SH/L")
+
+#: GSAS-II keeps module-level state (constraint maps in GSASIImapvars, print redirection), so calls
+#: are serialised within one process; run parallel jobs in separate processes.
+_G2_LOCK = threading.RLock()
+
+#: The default refinement strategy. Steps are cumulative: what a step turns on stays on.
+#: Before the first step xrdq always runs one internal step (background + histogram scale) and
+#: folds the refined histogram scale into the phase fractions, which then carry the scale alone.
+DEFAULT_STEPS: tuple[dict, ...] = (
+    {"name": "background+fractions", "background": True, "fractions": True},
+    {"name": "cells+displacement", "cells": True, "displacement": True},
+    {"name": "profile", "profile": PROFILE_TERMS},
+)
+
+PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
+
+_STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "profile",
+              "preferred_orientation", "cycles"}
+
+
+@dataclass
+class Recipe:
+    """How GSAS-II is driven.
+
+    ``steps``: sequence of dicts, each turning on (cumulatively) some of
+    ``background`` (bool), ``fractions`` (bool), ``cells`` (bool), ``displacement`` (bool, sample
+    height ``Shift``), ``zero`` (bool), ``profile`` (True or a subset of U V W X Y SH/L),
+    ``preferred_orientation`` (True for every phase, or a list of phase names; March–Dollase along
+    ``po_axis``), ``cycles`` (max least-squares cycles for that step).
+    """
+
+    steps: tuple = DEFAULT_STEPS
+    background_terms: int = 10
+    max_cycles: int = 10
+    po_axis: tuple = (0, 0, 1)
+    phase_curves: bool = True
+
+    @classmethod
+    def coerce(cls, recipe) -> "Recipe":
+        if recipe is None:
+            return cls()
+        if isinstance(recipe, Recipe):
+            return recipe
+        if isinstance(recipe, str):
+            key = recipe.strip().lower().replace("_", "-")
+            if key in ("default", ""):
+                return cls()
+            if key in ("default+po", "po", "preferred-orientation", "default+preferred-orientation"):
+                return cls(steps=DEFAULT_STEPS + (PREFERRED_ORIENTATION_STEP,))
+            raise XrdqRefineError(
+                f"unknown GSAS-II recipe {recipe!r}; use 'default', 'default+po', a list of steps or a dict"
+            )
+        if isinstance(recipe, dict):
+            known = {"steps", "background_terms", "max_cycles", "po_axis", "phase_curves", "preferred_orientation"}
+            unknown = set(recipe) - known
+            if unknown:
+                raise XrdqRefineError(f"unknown GSAS-II recipe key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+            kw = {k: v for k, v in recipe.items() if k in known - {"steps", "preferred_orientation"}}
+            steps = tuple(recipe.get("steps") or DEFAULT_STEPS)
+            if recipe.get("preferred_orientation"):
+                po = recipe["preferred_orientation"]
+                steps = steps + ({"name": "preferred orientation", "preferred_orientation": po},)
+            out = cls(steps=steps, **kw)
+        else:
+            out = cls(steps=tuple(recipe))
+        for step in out.steps:
+            if not isinstance(step, dict):
+                raise XrdqRefineError(f"GSAS-II recipe step must be a dict, got {step!r}")
+            bad = set(step) - _STEP_KEYS
+            if bad:
+                raise XrdqRefineError(f"GSAS-II recipe step {step.get('name', step)!r}: unknown key(s) {sorted(bad)}; "
+                                      f"expected some of {sorted(_STEP_KEYS)}")
+            prof = step.get("profile")
+            if prof not in (None, True, False) and set(prof) - set(PROFILE_TERMS):
+                raise XrdqRefineError(f"GSAS-II recipe: profile terms must be among {PROFILE_TERMS}, got {prof!r}")
+        return out
+
+    def describe(self) -> list[str]:
+        out = [f"initial: background (Chebyshev, {self.background_terms} terms) + histogram scale, folded into phase fractions"]
+        for i, s in enumerate(self.steps, 1):
+            on = [k for k in ("background", "fractions", "cells", "displacement", "zero") if s.get(k)]
+            if s.get("profile"):
+                prof = PROFILE_TERMS if s["profile"] is True else tuple(s["profile"])
+                on.append("profile " + " ".join(prof))
+            if s.get("preferred_orientation"):
+                on.append("preferred orientation")
+            out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs written for GSAS-II
+# ---------------------------------------------------------------------------------------------
+
+def _quiet():
+    """Silence GSAS-II's prints (it talks a lot on stdout)."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def instprm_text(instrument) -> str:
+    """GSAS-II .instprm text for an xrdq Instrument, with Bragg–Brentano geometry and the radius.
+
+    Uses ``Instrument.to_instprm()`` and appends the sample-geometry keys GSAS-II reads from an
+    instprm (``Diff-type``, ``Gonio. radius``). Comment lines after the header are dropped: the
+    GSAS-II reader stops at the first comment after the values.
+    """
+    text = instrument.to_instprm()
+    lines = text.splitlines()
+    body = [ln for ln in lines[1:] if ln.strip() and not ln.lstrip().startswith("#")]
+    body = [ln for ln in body if not ln.replace(" ", "").startswith(("Diff-type:", "Gonio.radius:", "Source:"))]
+    header = lines[0] if lines and lines[0].startswith("#") and "GSAS-II" in lines[0] else "#GSAS-II instrument parameter file; written by xrdq"
+    body += ["Diff-type:Bragg-Brentano", f"Gonio. radius:{float(instrument.radius_mm):.3f}"]
+    return "\n".join([header] + body) + "\n"
+
+
+def write_xye(pattern, path, two_theta_range=None) -> int:
+    """Write a pattern DataArray (intensities already attenuator-corrected) with esds as .xye."""
+    x = np.asarray(pattern["two_theta"].values, dtype=float)
+    y = np.asarray(pattern.values, dtype=float)
+    if "esd" in pattern.coords:
+        e = np.asarray(pattern.coords["esd"].values, dtype=float)
+    else:
+        e = np.sqrt(np.clip(y, 1.0, None))
+    ok = np.isfinite(x) & np.isfinite(y)
+    if two_theta_range is not None:
+        lo, hi = two_theta_range
+        ok &= (x >= lo) & (x <= hi)
+    x, y, e = x[ok], y[ok], e[ok]
+    if x.size < 10:
+        raise XrdqRefineError(f"pattern has only {x.size} usable points in the requested range")
+    bad = ~np.isfinite(e) | (e <= 0)
+    e = np.where(bad, np.sqrt(np.clip(np.abs(y), 1.0, None)), e)
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(f"/* written by xrdq for GSAS-II: {pattern.attrs.get('source_path', pattern.name or 'pattern')} */\n")
+        np.savetxt(fh, np.column_stack([x, y, e]), fmt="%.5f %.6g %.6g")
+    return int(x.size)
+
+
+def _normalise_phases(phases):
+    out = []
+    seen = set()
+    for item in phases:
+        if isinstance(item, (str, os.PathLike)):
+            name, cif = Path(item).stem, item
+        else:
+            name, cif = item
+        name = str(name)
+        cif = Path(cif)
+        if not cif.exists():
+            # allow a bundled phase name for the CIF
+            try:
+                from reference_patterns import PHASES  # type: ignore[attr-defined]
+
+                cand = Path(PHASES) / f"{cif.name if cif.suffix else cif.name + '.cif'}"
+                if cand.exists():
+                    cif = cand
+            except Exception:
+                pass
+        if not cif.exists():
+            raise XrdqPhaseError(f"phase {name!r}: CIF file {cif} not found")
+        if name in seen:
+            raise XrdqPhaseError(f"phase name {name!r} given twice; GSAS-II needs unique phase names")
+        seen.add(name)
+        out.append((name, cif))
+    if not out:
+        raise XrdqPhaseError("at least one phase is needed")
+    return out
+
+
+@dataclass
+class _Project:
+    G2sc: object
+    proj: object
+    hist: object
+    phases: list  # [(name, G2Phase)]
+    workdir: Path
+    n_points: int
+
+
+def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None, background_terms=10,
+                  gpx_name="xrdq.gpx", start_values=None) -> _Project:
+    """Create a GSAS-II project in ``workdir`` (a directory private to this call)."""
+    G2sc = import_gsas2()
+    workdir = Path(workdir)
+    phases = _normalise_phases(phases)
+    xye = workdir / "pattern.xye"
+    n = write_xye(pattern, xye, two_theta_range)
+    inst = workdir / "instrument.instprm"
+    inst.write_text(instprm_text(instrument), encoding="ascii")
+    cif_dir = workdir / "phases"
+    cif_dir.mkdir(exist_ok=True)
+    with _quiet():
+        proj = G2sc.G2Project(newgpx=str(workdir / gpx_name))
+        hist = proj.add_powder_histogram(str(xye), str(inst), fmthint="xye")
+        g2phases = []
+        for name, cif in phases:
+            local = cif_dir / f"{len(g2phases)}_{cif.name}"
+            shutil.copyfile(cif, local)
+            try:
+                ph = proj.add_phase(str(local), phasename=name, histograms=[hist], fmthint="CIF")
+            except Exception as exc:
+                raise XrdqPhaseError(f"GSAS-II could not read the CIF for phase {name!r} ({cif}): {exc}") from exc
+            g2phases.append((name, ph))
+    # Controls: a fresh project lacks parmFrozen (KeyError in some GSAS-II code paths)
+    controls = proj.data["Controls"]["data"]
+    controls.setdefault("parmFrozen", {})
+    controls["max cyc"] = 10
+    # Sample: Bragg-Brentano, radius, histogram scale fixed at 1 (phase fractions carry scale)
+    sample = hist.data["Sample Parameters"]
+    sample["Type"] = "Bragg-Brentano"
+    sample["Gonio. radius"] = float(instrument.radius_mm)
+    sample["Scale"] = [1.0, False]
+    for key in ("Shift", "Transparency", "SurfRoughA", "SurfRoughB"):
+        sample.setdefault(key, [0.0, False])
+    # Background: Chebyshev (true Chebyshev polynomials: 'chebyschev-1'), start level from data
+    y = np.asarray(hist.data["data"][1][1])
+    bkg = hist.data["Background"][0]
+    bkg[:] = ["chebyschev-1", False, int(background_terms)] + [0.0] * int(background_terms)
+    bkg[3] = float(np.percentile(y[y > 0], 10)) if np.any(y > 0) else 0.0
+    # Instrumental profile only: GSAS-II's default sample broadening (1 µm, 1000 µstrain) would
+    # double-count what the xrdq instrument's U V W X Y already describe.
+    for _, ph in g2phases:
+        for hname, hap in ph.data["Histograms"].items():
+            hap["Size"][1][:2] = [10.0, 10.0]
+            hap["Mustrain"][1][:2] = [0.0, 0.0]
+            hap["Scale"] = [1.0, False]
+    if start_values:
+        apply_start_values(proj, hist, g2phases, start_values)
+    with _quiet():
+        proj.save()
+    return _Project(G2sc, proj, hist, g2phases, workdir, n)
+
+
+def apply_start_values(proj, hist, g2phases, start_values):
+    """Apply starting values: ``{"phase_fractions": {name: f}, "cells": {name: {"a":..}},
+    "displacement_um": x, "zero": x, "profile": {"U": ..(GSAS-II units)}, "background": [..]}``."""
+    sv = dict(start_values)
+    byname = dict(g2phases)
+    for name, f in (sv.pop("phase_fractions", {}) or {}).items():
+        for hap in byname[name].data["Histograms"].values():
+            hap["Scale"][0] = float(f)
+    for name, cell in (sv.pop("cells", {}) or {}).items():
+        gen = byname[name].data["General"]
+        idx = {"a": 1, "b": 2, "c": 3, "alpha": 4, "beta": 5, "gamma": 6}
+        for k, v in cell.items():
+            gen["Cell"][idx[k]] = float(v)
+    if "displacement_um" in sv:
+        hist.data["Sample Parameters"]["Shift"][0] = float(sv.pop("displacement_um"))
+    inst = hist.data["Instrument Parameters"][0]
+    if "zero" in sv:
+        inst["Zero"][1] = float(sv.pop("zero"))
+    for k, v in (sv.pop("profile", {}) or {}).items():
+        inst[k][1] = float(v)
+    if "background" in sv:
+        coeffs = [float(c) for c in sv.pop("background")]
+        bkg = hist.data["Background"][0]
+        bkg[2] = len(coeffs)
+        bkg[3:] = coeffs
+    if sv:
+        raise XrdqRefineError(f"unknown start value key(s) {sorted(sv)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Refinement
+# ---------------------------------------------------------------------------------------------
+
+def _run_refine(p: _Project, log: io.StringIO, step_name: str, cycles: int):
+    """One GSAS-II refinement (what G2Project.refine does, but keeping GSAS-II's OK flag and Rvals)."""
+    from GSASII import GSASIIstrIO as G2stIO
+    from GSASII import GSASIIstrMain as G2strMain
+
+    proj = p.proj
+    proj.data["Controls"]["data"]["max cyc"] = int(cycles)
+    proj.data["Controls"]["data"].setdefault("parmFrozen", {})
+    with contextlib.redirect_stdout(log):
+        proj.index_ids()  # saves the project
+        errmsg, _warn = G2stIO.ReadCheckConstraints(proj.filename)
+        if errmsg:
+            raise XrdqRefineError(f"GSAS-II constraint error before step {step_name!r}: {errmsg}")
+        try:
+            # GSAS-II returns (False, Rvals) on failure and, without a progress dialog, None on success
+            res = G2strMain.Refine(proj.filename, makeBack=False)
+        except Exception as exc:
+            raise XrdqRefineError(f"GSAS-II refinement failed in step {step_name!r}: {exc}") from exc
+        proj.reload()
+    ok, rvals = res if isinstance(res, tuple) else (True, None)
+    if rvals is None:
+        rvals = proj.data["Covariance"]["data"].get("Rvals", {})
+    if not ok:
+        msg = rvals.get("msg", "") if isinstance(rvals, dict) else str(rvals)
+        raise XrdqRefineError(f"GSAS-II refinement failed in step {step_name!r}: {msg.strip() or 'no message'}")
+    return rvals
+
+
+def _set_flags(p: _Project, on: dict, recipe: Recipe):
+    hist = p.hist
+    hist.data["Background"][0][1] = bool(on.get("background"))
+    sample = hist.data["Sample Parameters"]
+    sample["Scale"][1] = bool(on.get("histogram_scale"))
+    sample["Shift"][1] = bool(on.get("displacement"))
+    inst = hist.data["Instrument Parameters"][0]
+    prof = on.get("profile")
+    prof = set(PROFILE_TERMS) if prof is True else set(prof or ())
+    for term in PROFILE_TERMS:
+        inst[term][2] = term in prof
+    inst["Zero"][2] = bool(on.get("zero"))
+    po = on.get("preferred_orientation")
+    for name, ph in p.phases:
+        ph.data["General"]["Cell"][0] = bool(on.get("cells"))
+        for hap in ph.data["Histograms"].values():
+            hap["Scale"][1] = bool(on.get("fractions"))
+            use_po = po is True or (isinstance(po, (list, tuple, set)) and name in po)
+            hap["Pref.Ori."][0] = "MD"
+            hap["Pref.Ori."][2] = bool(use_po)
+            if use_po:
+                hap["Pref.Ori."][3] = list(recipe.po_axis)
+
+
+def _fold_histogram_scale(p: _Project):
+    sample = p.hist.data["Sample Parameters"]
+    s = float(sample["Scale"][0])
+    for _, ph in p.phases:
+        for hap in ph.data["Histograms"].values():
+            hap["Scale"][0] *= s
+    sample["Scale"] = [1.0, False]
+
+
+def run_recipe(p: _Project, recipe: Recipe, log: io.StringIO, warnings: list) -> dict:
+    """Run the internal scale step then the recipe steps; return the last step's Rvals."""
+    on: dict = {"background": True, "histogram_scale": True}
+    _set_flags(p, on, recipe)
+    _run_refine(p, log, "initial scale", recipe.max_cycles)
+    _fold_histogram_scale(p)
+    on = {"background": True}
+    rvals = {}
+    for i, step in enumerate(recipe.steps, 1):
+        for key, val in step.items():
+            if key in ("name", "cycles"):
+                continue
+            if val:
+                on[key] = val
+        _set_flags(p, on, recipe)
+        name = step.get("name", f"step {i}")
+        rvals = _run_refine(p, log, name, step.get("cycles", recipe.max_cycles))
+        if not rvals.get("converged", True):
+            warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {step.get('cycles', recipe.max_cycles)})")
+        for _, ph in p.phases:
+            for hap in ph.data["Histograms"].values():
+                if hap["Scale"][0] <= 0:
+                    warnings.append(f"phase fraction of {_} refined to {hap['Scale'][0]:.3g} (≤ 0) in step {name!r}")
+    return rvals
+
+
+# ---------------------------------------------------------------------------------------------
+# Read-back
+# ---------------------------------------------------------------------------------------------
+
+def weight_fractions_from_phase_fractions(f, masses, cov_f):
+    """GSAS-II's weight fractions W_j = f_j M_j / Σ_i f_i M_i and their covariance J C_f Jᵀ.
+
+    ``f``: phase fractions (GSAS-II's HAP "Scale", proportional to the number of unit cells),
+    ``masses``: unit-cell masses (General['Mass'], Z·M), ``cov_f``: covariance of ``f``.
+    This is the same formula as GSASIIstrMath.calcMassFracs, extended to the full covariance.
+    """
+    f = np.asarray(f, float)
+    m = np.asarray(masses, float)
+    s = float(np.sum(f * m))
+    w = f * m / s
+    jac = -np.outer(w, m) / s
+    jac[np.diag_indices_from(jac)] += m / s
+    cov_w = jac @ np.asarray(cov_f, float) @ jac.T
+    return w, cov_w
+
+
+def _phase_partials(p: _Project, log: io.StringIO):
+    """Per-phase calculated curves from a zero-cycle GSAS-II run with Controls['PhasePartials'].
+
+    This is what the GSAS-II GUI's "Compute partials" does. It overwrites the stored covariance,
+    so it must run after everything else has been read back.
+    """
+    from GSASII import GSASIIstrMain as G2strMain
+
+    proj = p.proj
+    controls = proj.data["Controls"]["data"]
+    partials = p.workdir / "xrdq.partials"
+    if partials.exists():
+        partials.unlink()
+    saved = controls.get("max cyc"), controls.get("deriv type")
+    covariance = copy.deepcopy(proj.data["Covariance"])
+    lst = Path(proj.filename).with_suffix(".lst")
+    lst_text = lst.read_bytes() if lst.exists() else None
+    controls["max cyc"] = 0
+    controls["deriv type"] = "analytic Hessian"
+    controls["PhasePartials"] = str(partials)
+    try:
+        with contextlib.redirect_stdout(log):
+            proj.index_ids()
+            G2strMain.Refine(proj.filename, makeBack=False)
+            proj.reload()
+    finally:
+        # put back what the last real refinement left: its covariance in the .gpx and its .lst
+        controls = proj.data["Controls"]["data"]
+        controls["max cyc"], controls["deriv type"] = saved
+        controls["PhasePartials"] = None
+        proj.data["Covariance"] = covariance
+        with contextlib.redirect_stdout(log):
+            proj.save()
+        if lst_text is not None:
+            lst.write_bytes(lst_text)
+    if not partials.exists():
+        return None
+    hid = p.hist.data["data"][0]["hId"]
+    out: dict = {}
+    x = None
+    with open(partials, "rb") as fh:
+        try:
+            pickle.load(fh)  # leading None
+            while True:
+                h = pickle.load(fh)
+                xx = pickle.load(fh)
+                pickle.load(fh)  # background
+                curves = {}
+                while True:
+                    name = pickle.load(fh)
+                    if name is None:
+                        break
+                    curves[name] = pickle.load(fh)
+                if h == hid:
+                    x, out = xx, curves
+        except EOFError:
+            if h == hid and curves:
+                x, out = xx, curves
+    return x, out
+
+
+def read_back(p: _Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, warnings: list) -> dict:
+    proj, hist = p.proj, p.hist
+    cov = proj.data["Covariance"]["data"]
+    vary = list(cov.get("varyList", []))
+    cmat = np.asarray(cov.get("covMatrix", np.zeros((0, 0))), float)
+    sig = list(cov.get("sig", []))
+    hid = hist.data["data"][0]["hId"]
+    rv = cov.get("Rvals", rvals) or rvals
+
+    data = hist.data["data"][1]
+    x_all = np.asarray(data[0], float)
+    lims = hist.data["Limits"][1]
+    sel = (x_all >= lims[0]) & (x_all <= lims[1])
+    x = x_all[sel]
+    yo = np.asarray(data[1], float)[sel]
+    wt = np.asarray(data[2], float)[sel]
+    yc = np.asarray(data[3], float)[sel]
+    yb = np.asarray(data[4], float)[sel]
+    esd = np.where(wt > 0, 1.0 / np.sqrt(np.where(wt > 0, wt, 1.0)), np.inf)
+
+    names = [n for n, _ in p.phases]
+    pids = {n: ph.data["pId"] for n, ph in p.phases}
+    masses = np.array([ph.data["General"]["Mass"] for _, ph in p.phases], float)
+    fr = np.array([next(iter(ph.data["Histograms"].values()))["Scale"][0] for _, ph in p.phases], float)
+    idx = [vary.index(f"{pids[n]}:{hid}:Scale") if f"{pids[n]}:{hid}:Scale" in vary else None for n in names]
+    cov_f = np.zeros((len(names), len(names)))
+    for a, ia in enumerate(idx):
+        for b, ib in enumerate(idx):
+            if ia is not None and ib is not None:
+                cov_f[a, b] = cmat[ia, ib]
+    w, cov_w = weight_fractions_from_phase_fractions(fr, masses, cov_f)
+    # cross-check against GSAS-II's own ComputeMassFracs
+    g2w = {}
+    try:
+        with _quiet():
+            g2w = hist.ComputeMassFracs()
+        for j, n in enumerate(names):
+            if n in g2w and abs(g2w[n][0] - w[j]) > 1e-6:
+                warnings.append(f"weight fraction of {n}: xrdq {w[j]:.6f} vs GSAS-II ComputeMassFracs {g2w[n][0]:.6f}")
+    except Exception as exc:  # diagnostics only
+        warnings.append(f"GSAS-II ComputeMassFracs unavailable: {exc}")
+
+    # parameters: every refined variable with esd (xrdq names where there is one), then the
+    # cell (from GSAS-II's reciprocal-metric A terms, with esds) and the fixed instrument terms
+    label = _labels(vary, names, pids, hid)
+    values = dict(zip(vary, cov.get("variables", [])))
+    sigd = dict(zip(vary, sig))
+    params: dict = {}
+    for k in vary:
+        if label[k] is None:
+            continue
+        params[label[k]] = (float(values.get(k, np.nan)), float(sigd.get(k, np.nan)))
+    for n, ph in p.phases:
+        cell = ph.data["General"]["Cell"]
+        refined = bool(cell[0])
+        esds = {}
+        if refined:
+            with contextlib.suppress(Exception), _quiet():
+                _c, ce = ph.get_cell_and_esd()[:2]
+                esds = {k.split("_")[-1]: float(v) for k, v in dict(ce).items()}
+        for i, key in enumerate(("a", "b", "c", "alpha", "beta", "gamma"), 1):
+            params[f"{n}.{key}"] = (float(cell[i]), esds.get(key, np.nan))
+        params[f"{n}.volume"] = (float(cell[7]), esds.get("volume", np.nan))
+    for n in names:  # GSAS-II's own weight fractions (ph:h:WgtFrac), for cross-checking
+        if n in g2w:
+            params[f"{n}.WgtFrac"] = (float(g2w[n][0]), float(g2w[n][1]))
+    sample = hist.data["Sample Parameters"]
+    params.setdefault("displacement_um", (float(sample["Shift"][0]), np.nan))
+    inst = hist.data["Instrument Parameters"][0]
+    for term in ("Zero",) + PROFILE_TERMS:
+        params.setdefault(f"instrument.{term}", (float(inst[term][1]), np.nan))
+
+    # correlation of the refined variables (GSAS-II names)
+    if cmat.size:
+        d = np.sqrt(np.clip(np.diag(cmat), 1e-300, None))
+        corr = cmat / np.outer(d, d)
+        corr_names = [label[k] or k for k in vary]
+    else:
+        corr, corr_names = np.zeros((0, 0)), []
+
+    # statistics: GSAS-II's chi2 = Σ w (yo - yc)²; Rwp as a fraction; Rexp from N - P
+    nobs = int(rv.get("Nobs", int(np.sum(wt > 0))))
+    nvar = int(rv.get("Nvars", len(vary)))
+    chi2 = float(rv.get("chisq", np.sum(wt * (yo - yc) ** 2)))
+    sumwy2 = float(np.sum(wt * yo**2))
+    rwp = float(rv["Rwp"]) / 100.0 if "Rwp" in rv else float(np.sqrt(chi2 / sumwy2))
+    rexp = float(np.sqrt(max(nobs - nvar, 1) / sumwy2)) if sumwy2 > 0 else float("nan")
+    gof = float(rv.get("GOF", np.sqrt(chi2 / max(nobs - nvar, 1))))
+    converged = bool(rv.get("converged", False))
+    msg = str(rv.get("msg", "") or "").strip()
+    if msg:
+        warnings.extend(m.strip() for m in msg.splitlines() if m.strip())
+    resid = np.sqrt(np.clip(wt, 0, None)) * (yo - yc)
+    serial = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 2 and np.std(resid) > 0 else 0.0
+
+    # Bragg R and reflection ticks
+    bragg = {}
+    ticks = {}
+    res = hist.data["data"][0]
+    refl = hist.data.get("Reflection Lists", {})
+    for n in names:
+        key = f"{pids[n]}:{hid}:Rf"
+        if key in res:
+            bragg[n] = float(res[key]) / 100.0
+        rl = refl.get(n, {})
+        arr = np.asarray(rl.get("RefList", np.zeros((0, 6))))
+        if arr.size:
+            ticks[n] = (arr[:, 5].astype(float), arr[:, :3].astype(int))
+
+    # phase_info, from GSAS-II's cell and, for µ/ρ, xrdq's own crystal code when it can read the CIF
+    lam = float(instrument.wavelength)
+    phase_info = {}
+    for (n, ph), (_, cif) in zip(p.phases, phase_cifs):
+        gen = ph.data["General"]
+        vol = float(gen["Cell"][7])
+        mass = float(gen["Mass"])
+        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
+        mu = _mass_attenuation(cif, gen, lam)
+        if mu is not None:
+            info["mass_attenuation"] = mu
+        phase_info[n] = info
+
+    # scales: phase fractions and their covariance (the quantity GSAS-II refines)
+    scales = {n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)}
+
+    return dict(
+        two_theta=x, observed=yo, esd=esd, calculated=yc, background=yb,
+        phase_names=names,
+        weight_fractions={n: float(w[j]) for j, n in enumerate(names)},
+        weight_fraction_covariance=cov_w,
+        parameters=params, correlation=(corr_names, corr),
+        rwp=rwp, rexp=rexp, gof=gof, chi2=chi2, converged=converged,
+        phase_info=phase_info, scales=scales, scale_covariance=cov_f, ticks=ticks,
+        n_points=nobs, n_parameters=nvar, bragg_r=bragg, serial_correlation=serial,
+    )
+
+
+def _labels(vary, names, pids, hid):
+    """xrdq names for GSAS-II variable names (None: reported elsewhere, e.g. cell A terms)."""
+    byid = {str(pids[n]): n for n in names}
+    out = {}
+    for k in vary:
+        parts = k.split(":")
+        lab = k
+        if len(parts) >= 3:
+            ph, h, what = parts[0], parts[1], ":".join(parts[2:])
+            if ph == "" and h == str(hid):
+                if what.startswith("Back;"):
+                    lab = f"background.{what.split(';')[1]}"
+                elif what == "Shift":
+                    lab = "displacement_um"
+                elif what in PROFILE_TERMS or what == "Zero":
+                    lab = f"instrument.{what}"
+                elif what == "Scale":
+                    lab = "histogram_scale"
+            elif ph in byid and h == str(hid):
+                if what == "Scale":
+                    lab = f"{byid[ph]}.phase_fraction"
+                elif what == "MD":
+                    lab = f"{byid[ph]}.march_dollase"
+                else:
+                    lab = f"{byid[ph]}.{what}"
+            elif ph in byid and h == "" and what.startswith("A") and what[1:].isdigit():
+                lab = f"{byid[ph]}.{what}"  # GSAS-II reciprocal metric term (cell below)
+        out[k] = lab
+    return out
+
+
+def _mass_attenuation(cif, general, wavelength):
+    try:
+        from ...crystal import load_phase
+
+        return float(load_phase(str(cif)).mass_attenuation(wavelength))
+    except Exception:
+        pass
+    try:  # fall back on xraydb with GSAS-II's composition
+        import xraydb
+
+        energy = 12398.419843 / wavelength
+        counts = general.get("NoAtoms", {})
+        masses = general.get("AtomMass", [])
+        types = general.get("AtomTypes", [])
+        amass = dict(zip(types, masses))
+        total = sum(counts[e] * amass[e] for e in counts)
+        return float(sum(counts[e] * amass[e] / total * xraydb.mu_elam(e, energy) for e in counts))
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points (re-exported by xrdq.engines.gsas2)
+# ---------------------------------------------------------------------------------------------
+
+def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=None, workdir=None):
+    """Rietveld-refine ``pattern`` with GSAS-II and return an :class:`xrdq.refine.RefinementResult`.
+
+    ``pattern``: xarray DataArray (dim ``two_theta``, coord ``esd``), attenuator-corrected intensities.
+    ``phases``: list of ``(name, cif_path)``. ``instrument``: :class:`xrdq.model.instrument.Instrument`
+    (or a name/path for :func:`~xrdq.model.instrument.load_instrument`).
+    ``recipe``: None/'default', 'default+po', a list of step dicts or a dict (see :class:`Recipe`).
+    ``two_theta_range``: (min, max) degrees to refine. ``workdir``: if given, the GSAS-II project
+    (``xrdq.gpx``, ``.lst``, inputs, ``gsas2.log``) is kept in a new private sub-directory of it;
+    otherwise it is built in a private temporary directory that is removed afterwards.
+
+    Raises :class:`~xrdq.errors.XrdqEngineUnavailable` without GSAS-II and
+    :class:`~xrdq.errors.XrdqRefineError` when GSAS-II fails.
+    """
+    from ...refine.result import RefinementResult
+
+    t0 = time.perf_counter()
+    import_gsas2()  # fail early and clearly
+    instrument = _coerce_instrument(instrument)
+    recipe = Recipe.coerce(recipe)
+    phase_cifs = _normalise_phases(phases)
+    keep = workdir is not None
+    if keep:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="xrdq-gsas2-", dir=str(workdir) if keep else None))
+    log = io.StringIO()
+    warnings: list = []
+    try:
+        with _G2_LOCK:
+            fields, components = _refine_in(tmp, pattern, phase_cifs, instrument, recipe,
+                                             two_theta_range, log, warnings)
+        if keep:
+            (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
+    except BaseException:
+        if keep:
+            with contextlib.suppress(OSError):
+                (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
+        raise
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    fields.update(
+        engine="gsas2",
+        engine_version=gsas2_version(),
+        components=components,
+        warnings=list(dict.fromkeys(warnings)),
+        elapsed_s=time.perf_counter() - t0,
+        nfev=log.getvalue().count("Cycle "),  # GSAS-II least-squares cycles over all steps
+        recipe=recipe.describe(),
+    )
+    import dataclasses
+
+    allowed = {f.name for f in dataclasses.fields(RefinementResult)}
+    result = RefinementResult(**{k: v for k, v in fields.items() if k in allowed})
+    # where the GSAS-II project was kept (None when it was a removed temporary directory)
+    result.gsas2_project = str(tmp / "xrdq.gpx") if keep else None
+    return result
+
+
+def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, log, warnings):
+    p = build_project(pattern, phase_cifs, instrument, tmp, two_theta_range=two_theta_range,
+                      background_terms=recipe.background_terms)
+    rvals = run_recipe(p, recipe, log, warnings)
+    fields = read_back(p, rvals, recipe, instrument, phase_cifs, warnings)
+    components = {}
+    if recipe.phase_curves:
+        try:
+            got = _phase_partials(p, log)
+        except Exception as exc:
+            got = None
+            warnings.append(f"GSAS-II phase partials failed: {exc}")
+        comp = _components_from_partials(got, fields, p)
+        if comp is None:
+            warnings.append("per-phase curves unavailable from GSAS-II")
+        else:
+            components = comp
+    return fields, components
+
+
+def _components_from_partials(got, fields, p):
+    x = fields["two_theta"]
+    if got is None:
+        return None
+    px, curves = got
+    names = fields["phase_names"]
+    if len(names) == 1:
+        return {names[0]: fields["calculated"] - fields["background"]}
+    if px is None or not curves:
+        return None
+    px = np.asarray(px, float)
+    out = {}
+    for n in names:
+        y = curves.get(n)
+        if y is None or len(y) != len(px):
+            return None
+        out[n] = np.interp(x, px, np.asarray(y, float))
+    return out
+
+
+def _coerce_instrument(instrument):
+    if hasattr(instrument, "to_instprm"):
+        return instrument
+    from ...model.instrument import load_instrument
+
+    return load_instrument(instrument)
+
+
+def export_gpx(pattern, phases, instrument, out_path, *, start_values=None, two_theta_range=None,
+               background_terms=10):
+    """Write a GSAS-II project (.gpx) for ``pattern`` + ``phases`` + ``instrument`` that opens in the
+    GSAS-II GUI, ready to refine (nothing refined yet).
+
+    ``start_values``: optional dict with ``phase_fractions`` ({name: f}), ``cells``
+    ({name: {"a": ..}}), ``displacement_um``, ``zero``, ``profile`` (GSAS-II units, e.g. {"U": 2.0}),
+    ``background`` (Chebyshev coefficients). The .gpx is built in a private temporary directory and
+    moved into place with ``os.replace`` (atomic); the CIF, .xye and .instprm used are not kept.
+    """
+    import_gsas2()
+    instrument = _coerce_instrument(instrument)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".xrdq-gpx-", dir=str(out_path.parent)))
+    try:
+        with _G2_LOCK:
+            p = build_project(pattern, phases, instrument, tmp, two_theta_range=two_theta_range,
+                              background_terms=background_terms, gpx_name=out_path.name,
+                              start_values=start_values)
+            # refinement flags a user would start from: background + phase fractions
+            _set_flags(p, {"background": True, "fractions": True}, Recipe())
+            p.proj.data["Controls"]["data"]["LastSavedAs"] = str(out_path.resolve())
+            with _quiet():
+                p.proj.save()
+        os.replace(tmp / out_path.name, out_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_path
