@@ -1,0 +1,228 @@
+"""Malformed inputs raise XrdqReadError naming the file, where, and what was expected."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+
+import pytest
+from io_synth import ras_scan, rows3
+
+import xrdq
+from xrdq.errors import XrdqReadError
+from xrdq.io import rasx
+
+
+def _err(path, match):
+    with pytest.raises(XrdqReadError) as info:
+        xrdq.load_all(path)
+    msg = str(info.value)
+    assert str(path) in msg, msg
+    assert match in msg, msg
+    return info.value
+
+
+def test_truncated_ras(write):
+    text = ras_scan(rows3(5))
+    e = _err(write("t.ras", text[: text.index("*RAS_INT_END")]), "*RAS_INT_END missing")
+    assert "truncated" in str(e)
+
+
+def test_ras_point_count_mismatch(write):
+    e = _err(write("n.ras", ras_scan(rows3(5), count=6)), "*MEAS_DATA_COUNT says 6")
+    assert e.line is not None
+
+
+def test_ras_non_numeric_row_names_line(write):
+    rows = rows3(5)
+    rows[2] = ("10.02", "abc", 1)
+    e = _err(write("x.ras", ras_scan(rows)), "non-numeric value 'abc'")
+    text = ras_scan(rows)
+    assert e.line == text.splitlines().index("10.02 abc 1") + 1
+
+
+def test_ras_ragged_row(write):
+    rows = rows3(5)
+    rows[3] = ("10.03", 5)
+    _err(write("r.ras", ras_scan(rows)), "row has 2 columns; expected 3")
+
+
+def test_ras_empty_scan(write):
+    _err(write("e.ras", ras_scan([], count=0)), "empty scan")
+
+
+def test_ras_non_monotonic(write):
+    rows = rows3(5)
+    rows[3] = ("10.01", 5, 1)
+    e = _err(write("m.ras", ras_scan(rows)), "not strictly increasing")
+    assert e.line == ras_scan(rows).splitlines().index("10.01 5 1") + 1
+
+
+@pytest.mark.parametrize("bad,what", [("nan", "NaN"), ("-5", "negative intensity")])
+def test_ras_nan_and_negative_counts(write, bad, what):
+    rows = rows3(5)
+    rows[1] = ("10.01", bad, 1)
+    e = _err(write("v.ras", ras_scan(rows)), what)
+    assert e.line == ras_scan(rows).splitlines().index(f"10.01 {bad} 1") + 1
+
+
+def test_ras_bad_attenuator(write):
+    rows = rows3(4)
+    rows[2] = ("10.02", 5, 0)
+    _err(write("f.ras", ras_scan(rows)), "attenuator factor 0")
+
+
+def test_unknown_encoding(write):
+    data = ras_scan(rows3(3), extra=['*FILE_MEMO "XXXX"']).encode().replace(b"XXXX", b"\x81\x7f\x85\x9f")
+    _err(write("enc.ras", data), "unknown text encoding")
+
+
+def test_utf16_text_refused(write):
+    _err(write("u16.ras", ras_scan(rows3(3)).encode("utf-16")), "unrecognised pattern format")
+    _err(write("u16.xy", "10 1\n11 2\n".encode("utf-16")), "unrecognised")
+
+
+def test_wrong_magic_raw(write):
+    _err(write("w.raw", b"XX" + b"\x00" * 4000), "unrecognised pattern format")
+
+
+def test_raw_unknown_layout(shared_data, write):
+    data = bytearray((shared_data / "rigaku/raw/ultima4_test.raw").read_bytes())
+    data[4] = 7
+    _err(write("l.raw", bytes(data)), "unrecognised RINT .raw layout")
+
+
+def test_raw_truncated(shared_data, write):
+    data = (shared_data / "rigaku/raw/ultima4_test.raw").read_bytes()
+    e = _err(write("t.raw", data[:-10]), "truncated")
+    assert "byte 3158" in str(e)
+
+
+def test_raw_count_mismatch(shared_data, write):
+    data = bytearray((shared_data / "rigaku/raw/ultima4_test.raw").read_bytes())
+    struct.pack_into("<I", data, 3154, 4500)
+    _err(write("c.raw", bytes(data)), "point count 4500 does not match")
+
+
+def test_raw_bad_range(shared_data, write):
+    data = bytearray((shared_data / "rigaku/raw/ultima4_test.raw").read_bytes())
+    struct.pack_into("<f", data, 2966, 5.0)  # stop < start
+    _err(write("s.raw", bytes(data)), "expected start < stop")
+
+
+def _zip(entries, *, compression=zipfile.ZIP_DEFLATED):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as z:
+        for k, v in entries.items():
+            z.writestr(k, v)
+    return buf.getvalue()
+
+
+def test_rasx_zip_bomb_ratio(write, monkeypatch):
+    monkeypatch.setattr(rasx, "MAX_PROFILE_BYTES", 64 * 1024 * 1024)
+    bomb = _zip({"Data0/Profile0.txt": b"0" * 20_000_000})
+    e = _err(write("bomb.rasx", bomb), "zip bomb")
+    assert "member Data0/Profile0.txt" in str(e)
+
+
+def test_rasx_huge_member_declared(write, monkeypatch):
+    monkeypatch.setattr(rasx, "MAX_PROFILE_BYTES", 1000)
+    data = _zip({"Data0/Profile0.txt": b"10\t1\t1\n" * 500}, compression=zipfile.ZIP_STORED)
+    _err(write("huge.rasx", data), "the limit is 1000")
+
+
+def test_rasx_lying_size_field_is_capped(write, monkeypatch):
+    monkeypatch.setattr(rasx, "MAX_PROFILE_BYTES", 1000)
+    payload = b"10\t1\t1\n" * 500
+    data = bytearray(_zip({"Data0/Profile0.txt": payload}, compression=zipfile.ZIP_STORED))
+    # Rewrite the declared uncompressed size (local header and central directory) to 10 bytes.
+    for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        i = data.find(sig)
+        struct.pack_into("<I", data, i + off, 10)
+    e = _err(write("liar.rasx", bytes(data)), "member")
+    assert "Profile0" in str(e)
+
+
+def test_rasx_not_a_zip(write):
+    _err(write("n.rasx", b"PK\x03\x04garbage" + b"\x00" * 100), "not a readable zip")
+
+
+def test_rasx_without_profile(write):
+    _err(write("np.rasx", _zip({"root.xml": b"<Root/>"})), "no DataN/ProfileN.txt")
+
+
+def test_rasx_entity_xml_refused(write):
+    xml = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><MeasurementConditions/>'
+    data = _zip({"Data0/Profile0.txt": b"10\t1\t1\n", "Data0/MesurementConditions0.xml": xml})
+    _err(write("ent.rasx", data), "DOCTYPE/ENTITY")
+
+
+def test_rasx_datacount_mismatch(write):
+    xml = b"<MeasurementConditions><ScanInformation><DataCount>5</DataCount></ScanInformation></MeasurementConditions>"
+    data = _zip({"Data0/Profile0.txt": b"10\t1\t1\n11\t1\t1\n", "Data0/MesurementConditions0.xml": xml})
+    _err(write("dc.rasx", data), "DataCount says 5")
+
+
+def test_asc_count_mismatch(write):
+    text = "*TYPE = Raw\n*BEGIN\n*START = 10\n*STOP = 10.04\n*STEP = 0.02\n*COUNT = 3\n1, 2\n*END\n"
+    e = _err(write("c.asc", text), "2 counts but *COUNT = 3")
+    assert e.line == 7
+
+
+def test_asc_count_disagrees_with_range(write):
+    text = "*TYPE = Raw\n*BEGIN\n*START = 10\n*STOP = 10.1\n*STEP = 0.02\n*COUNT = 3\n1, 2, 3\n*END\n"
+    _err(write("r.asc", text), "START/STOP/STEP give 6 points")
+
+
+def test_asc_truncated(write):
+    text = "*TYPE = Raw\n*BEGIN\n*START = 10\n*STOP = 10.04\n*STEP = 0.02\n*COUNT = 3\n1, 2, 3\n"
+    _err(write("t.asc", text), "*END missing")
+
+
+def test_asc_non_numeric(write):
+    text = "*TYPE = Raw\n*BEGIN\n*START = 10\n*STOP = 10.04\n*STEP = 0.02\n*COUNT = 3\n1, x, 3\n*END\n"
+    e = _err(write("n.asc", text), "non-numeric count 'x'")
+    assert e.line == 7
+
+
+def test_columns_non_numeric_row(write):
+    e = _err(write("a.xy", "10 1\n11 2\n12 oops\n13 4\n"), "non-numeric value 'oops'")
+    assert e.line == 3
+
+
+def test_columns_non_monotonic(write):
+    _err(write("a.xy", "10 1\n11 2\n10.5 4\n"), "not strictly increasing")
+
+
+def test_columns_negative_esd(write):
+    _err(write("a.xye", "10 1 1\n11 2 -1\n"), "expected a finite esd")
+
+
+def test_empty_file(write):
+    _err(write("empty.xy", b""), "file is empty")
+
+
+def test_no_numbers(write):
+    _err(write("words.txt", "hello\nworld\n"), "unrecognised")
+
+
+def test_missing_file(tmp_path):
+    _err(tmp_path / "nope.xy", "cannot open")
+
+
+def test_netcdf_that_is_not_a_pattern(tmp_path):
+    import xarray as xr
+
+    f = tmp_path / "other.nc"
+    xr.Dataset({"foo": ("x", [1.0, 2.0])}).to_netcdf(f, engine="h5netcdf")
+    _err(f, "no 'intensity' variable")
+
+
+def test_truncated_netcdf(write, tmp_path):
+    import xarray as xr
+
+    f = tmp_path / "p.nc"
+    xr.DataArray([1.0, 2.0], dims="two_theta", coords={"two_theta": [1.0, 2.0], "esd": ("two_theta", [1.0, 1.0])},
+                 name="intensity").to_netcdf(f, engine="h5netcdf")
+    _err(write("cut.nc", f.read_bytes()[:600]), "not a readable netCDF-4 file")

@@ -1,0 +1,84 @@
+"""``xrdq info`` and ``xrdq convert`` through the real entry point (errors → one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from io_synth import ras_scan, rows3
+
+import xrdq
+from xrdq.cli import main
+
+KEYS = {"file", "scan", "format", "points", "two_theta_start", "two_theta_end", "step", "wavelength_alpha1",
+        "wavelength_alpha2", "sample", "intensity_max", "intensity_unit"}
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_info_json_one_array_one_object_per_scan(capsys, write):
+    a = write("multi.ras", ras_scan(rows3(4), sample="one") + ras_scan(rows3(3, start=20), sample="two"))
+    b = write("b.xy", "10 1\n10.5 4\n")
+    code, out, _ = run(capsys, "info", str(a), str(b), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert isinstance(data, list) and len(data) == 3
+    for obj in data:
+        assert KEYS <= set(obj)
+    assert [o["scan"] for o in data] == [0, 1, 0]
+    assert data[0]["points"] == 4 and data[1]["sample"] == "two" and data[2]["format"] == "columns"
+    assert data[1]["two_theta_start"] == 20.0 and data[0]["intensity_unit"] == "counts"
+    assert data[2]["intensity_max"] == 4.0 and data[2]["step"] == 0.5
+
+
+def test_info_table(capsys, write):
+    code, out, _ = run(capsys, "info", str(write("a.ras", ras_scan(rows3(4), sample="quartz"))))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["file", "scan", "format"]
+    assert "quartz" in lines[1] and "rigaku_ras" in lines[1]
+
+
+def test_info_bad_file_is_one_line_exit_2(capsys, write):
+    code, out, err = run(capsys, "info", str(write("bad.xy", "10 1\n9 2\n")))
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("xrdq: error:") and "bad.xy" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("to", ["xye", "csv", "nc"])
+def test_convert_outputs(capsys, write, tmp_path, to):
+    src = write("s.ras", ras_scan(rows3(6, factor=2)))
+    out = tmp_path / f"o.{to}"
+    code, stdout, _ = run(capsys, "convert", str(src), "--to", to, "--out", str(out))
+    assert code == 0 and "6 points" in stdout
+    back = xrdq.load(out)
+    orig = xrdq.load(src)
+    np.testing.assert_allclose(back.values, orig.values)
+    np.testing.assert_allclose(back["esd"].values, orig["esd"].values)
+    if to == "nc":
+        assert back.attrs["sha256"] == orig.attrs["sha256"]
+
+
+def test_convert_default_name_and_scan(capsys, write, tmp_path):
+    src = write("m.ras", ras_scan(rows3(4)) + ras_scan(rows3(5, start=30)))
+    code, _, _ = run(capsys, "convert", str(src), "--to", "xye", "--scan", "1")
+    assert code == 0
+    out = tmp_path / "m_scan1.xye"
+    assert xrdq.load(out)["two_theta"].values[0] == 30.0
+    code, _, err = run(capsys, "convert", str(src), "--to", "xye", "--scan", "5")
+    assert code == 2 and "scan 5 requested" in err
+
+
+def test_convert_refuses_to_overwrite_input(capsys, write):
+    src = write("same.xye", "10 1 1\n11 2 1\n")
+    before = src.read_bytes()
+    code, _, err = run(capsys, "convert", str(src), "--to", "xye")
+    assert code == 2 and "refusing to overwrite the input" in err
+    assert src.read_bytes() == before

@@ -1,0 +1,103 @@
+"""``xrdq info`` and ``xrdq convert``: look inside pattern files and rewrite them as .xye/.csv/.nc."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from ..errors import XrdqReadError
+
+
+def _summary(path, pattern) -> dict:
+    import numpy as np
+
+    x = pattern["two_theta"].values
+    a = pattern.attrs
+
+    def num(key):
+        v = a.get(key)
+        return float(v) if isinstance(v, (int, float, np.integer, np.floating)) else None
+
+    y = pattern.values
+    return {
+        "file": str(path),
+        "scan": int(a.get("scan_index", 0)),
+        "format": a.get("format"),
+        "points": int(x.size),
+        "two_theta_start": float(x[0]),
+        "two_theta_end": float(x[-1]),
+        "step": num("step"),
+        "wavelength_alpha1": num("wavelength_alpha1"),
+        "wavelength_alpha2": num("wavelength_alpha2"),
+        "alpha2_alpha1_ratio": num("alpha2_alpha1_ratio"),
+        "wavelength_source": a.get("wavelength_source"),
+        "sample": a.get("sample"),
+        "start_time": a.get("start_time"),
+        "voltage_kV": num("voltage_kV"),
+        "current_mA": num("current_mA"),
+        "count_time_s": num("count_time_s"),
+        "intensity_max": float(np.max(y)),
+        "intensity_unit": a.get("intensity_unit"),
+        "esd_source": a.get("esd_source"),
+        "sha256": a.get("sha256"),
+    }
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.7g}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array with one object per scan.")
+def info(files, as_json):
+    """Show format, range, step, wavelengths and sample of each scan in FILES."""
+    from ..io import load_all
+
+    rows = []
+    for f in files:
+        for p in load_all(f):
+            rows.append(_summary(f, p))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    cols = ["file", "scan", "format", "points", "two_theta_start", "two_theta_end", "step", "wavelength_alpha1",
+            "sample", "intensity_max"]
+    heads = ["file", "scan", "format", "points", "2θ start", "2θ end", "step", "λ Kα1 (Å)", "sample", "I max"]
+    table = [[_fmt(r[c]) for c in cols] for r in rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)))
+    for t in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["xye", "csv", "nc"], case_sensitive=False), required=True,
+              help="Output format.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Output path (default: FILE with the new extension, scan number added for scans > 0).")
+@click.option("--scan", "scan", type=int, default=0, show_default=True, help="Scan number (0-based).")
+def convert(file, to, out, scan):
+    """Rewrite one scan of FILE as .xye, .csv or netCDF (.nc), atomically."""
+    from ..io import load, writers
+
+    pattern = load(file, scan=scan)
+    to = to.lower()
+    src = Path(file)
+    if out is None:
+        stem = src.stem if scan == 0 else f"{src.stem}_scan{scan}"
+        out = src.with_name(f"{stem}.{to}")
+    out = Path(out)
+    if out.exists() and out.resolve() == src.resolve():
+        raise XrdqReadError(file, f"output {out} is the input file; refusing to overwrite the input")
+    write = {"xye": writers.write_xye, "csv": writers.write_csv, "nc": writers.write_netcdf}[to]
+    write(pattern, out)
+    click.echo(f"wrote {out} ({pattern.sizes['two_theta']} points, scan {scan})")
