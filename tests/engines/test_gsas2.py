@@ -320,3 +320,22 @@ def test_export_gpx_opens_in_gsas2(tmp_path):
     assert proj.phase("corundum").data["Histograms"][hist.name]["Scale"][0] == 8.0
     assert hist.data["Background"][0][0] == "chebyschev-1"
     assert len(hist.getdata("yobs")) == 7250
+
+
+@pytest.mark.gsas2
+def test_preferred_orientation_recipe(cpd1d_result):
+    """'default+po' adds March-Dollase for the non-cubic phases only and converges on CPD-1D."""
+    from xrdq.engines.gsas2 import refine_gsas2
+
+    result = refine_gsas2(_cpd_pattern(), _cpd_phases(), _cpd_instrument(), recipe="default+po")
+    assert result.converged
+    assert "corundum.march_dollase" in result.parameters and "zincite.march_dollase" in result.parameters
+    assert "fluorite.march_dollase" not in result.parameters  # cubic
+    for name in ("corundum", "zincite"):
+        value, esd = result.parameters[f"{name}.march_dollase"]
+        assert 0.8 < value < 1.2 and 0 < esd < 0.05
+    base = cpd1d_result[0]
+    assert result.rwp <= base.rwp + 1e-6
+    for name, weighed in CPD1D_WEIGHED.items():
+        assert abs(100 * result.weight_fractions[name] - weighed) < 1.5
+    assert result.recipe[-1].startswith("step 4 (preferred orientation)")

@@ -57,8 +57,8 @@ class Recipe:
     ``steps``: sequence of dicts, each turning on (cumulatively) some of
     ``background`` (bool), ``fractions`` (bool), ``cells`` (bool), ``displacement`` (bool, sample
     height ``Shift``), ``zero`` (bool), ``profile`` (True or a subset of U V W X Y SH/L),
-    ``preferred_orientation`` (True for every phase, or a list of phase names; March–Dollase along
-    ``po_axis``), ``cycles`` (max least-squares cycles for that step).
+    ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names;
+    March–Dollase along ``po_axis``), ``cycles`` (max least-squares cycles for that step).
     """
 
     steps: tuple = DEFAULT_STEPS
@@ -341,7 +341,9 @@ def _set_flags(p: _Project, on: dict, recipe: Recipe):
         ph.data["General"]["Cell"][0] = bool(on.get("cells"))
         for hap in ph.data["Histograms"].values():
             hap["Scale"][1] = bool(on.get("fractions"))
-            use_po = po is True or (isinstance(po, (list, tuple, set)) and name in po)
+            # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
+            cubic = ph.data["General"]["SGData"].get("SGSys") == "cubic"
+            use_po = (po is True and not cubic) or (isinstance(po, (list, tuple, set)) and name in po)
             hap["Pref.Ori."][0] = "MD"
             hap["Pref.Ori."][2] = bool(use_po)
             if use_po:
@@ -556,7 +558,7 @@ def read_back(p: _Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, 
     converged = bool(rv.get("converged", False))
     msg = str(rv.get("msg", "") or "").strip()
     if msg:
-        warnings.extend(m.strip() for m in msg.splitlines() if m.strip())
+        warnings.append("GSAS-II: " + "; ".join(m.strip(" *") for m in msg.splitlines() if m.strip()))
     resid = np.sqrt(np.clip(wt, 0, None)) * (yo - yc)
     serial = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 2 and np.std(resid) > 0 else 0.0
 
