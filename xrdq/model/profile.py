@@ -57,7 +57,7 @@ def pseudo_voigt(dx, fwhm, eta):
 
 
 # Gauss–Legendre nodes on [0, 1] for the two pieces of the FCJ weight function.
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
 _GL_X = 0.5 * (_GL_X + 1.0)
 _GL_W = 0.5 * _GL_W
 

@@ -1,0 +1,457 @@
+"""Whole-pattern least squares with the linear parameters projected out (variable projection).
+
+Scales, background coefficients and hump areas enter the model linearly: at every trial value of the
+non-linear parameters (cells, displacement, profile, ...) they are solved exactly by weighted linear
+least squares, so the optimiser only sees the few non-linear parameters and never wanders off with a
+bad scale. Each phase's unit-scale profile is cached by the parameters it depends on, so a
+finite-difference step in one phase's cell recomputes only that phase.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+
+import lmfit
+import numpy as np
+from scipy.optimize import least_squares
+
+from .._version import __version__
+from ..errors import XrdqRefineError
+from ..model import background as bkg
+from ..model.instrument import Instrument
+from ..model.pattern import GlobalParams, PhaseModel, PhaseParams
+from .recipe import Recipe, default_recipe
+from .result import RefinementResult
+
+_GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
+
+
+def _safe(name: str) -> str:
+    s = re.sub(r"\W", "_", name)
+    return s if s[:1].isalpha() else "p_" + s
+
+
+class Refinement:
+    """A Rietveld refinement of one pattern with any number of phases.
+
+    Parameters live in an :class:`lmfit.Parameters` (``self.params``) with values, bounds and ``vary``;
+    a recipe stage sets ``vary`` by group and :meth:`run` returns a :class:`RefinementResult`.
+    """
+
+    def __init__(self, two_theta, intensity, esd, phases, instrument: Instrument, *, recipe: Recipe | None = None,
+                 two_theta_range=None, start=None):
+        tt = np.asarray(two_theta, dtype=float)
+        y = np.asarray(intensity, dtype=float)
+        e = np.asarray(esd, dtype=float)
+        lo, hi = two_theta_range if two_theta_range is not None else (tt.min(), tt.max())
+        if not hi > lo:
+            raise XrdqRefineError(f"two-theta range ({lo}, {hi}) is empty")
+        sel = (tt >= lo) & (tt <= hi) & np.isfinite(y) & np.isfinite(e) & (e > 0)
+        if sel.sum() < 50:
+            raise XrdqRefineError(f"only {int(sel.sum())} usable points in 2θ {lo}–{hi}°: too few to refine")
+        if not phases:
+            raise XrdqRefineError("at least one crystalline phase is needed")
+        names = [p.name for p in phases]
+        if len(set(names)) != len(names):
+            raise XrdqRefineError(f"phase names must be unique, got {names}")
+        self.two_theta = tt[sel]
+        self.observed = y[sel]
+        self.esd = e[sel]
+        self.sqrt_w = 1.0 / self.esd
+        self.range = (float(self.two_theta.min()), float(self.two_theta.max()))
+        self.instrument = instrument
+        self.recipe = recipe or default_recipe()
+        self.phases = list(phases)
+        self.models = [
+            PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
+        ]
+        self.prefix = {p.name: _safe(p.name) for p in self.phases}
+        self.bkg_basis = np.hstack([
+            bkg.chebyshev(self.two_theta, self.recipe.background_terms, self.range),
+            bkg.inverse_two_theta(self.two_theta),
+        ])
+        self.params = self._make_params()
+        if start:
+            for k, v in start.items():
+                if k in self.params:
+                    self.params[k].set(value=v)
+        self._cache = [OrderedDict() for _ in self.models]
+        self.nfev = 0
+        self._setup_projection()
+
+    # ---- parameters -----------------------------------------------------------------------
+    def _make_params(self) -> lmfit.Parameters:
+        p = lmfit.Parameters()
+        inst = self.instrument
+        p.add("zero", value=inst.zero, min=-1.0, max=1.0, vary=False)
+        p.add("displacement_um", value=0.0, min=-1000.0, max=1000.0, vary=False)
+        p.add("U", value=inst.U, min=-0.1, max=0.5, vary=False)
+        p.add("V", value=inst.V, min=-0.2, max=0.2, vary=False)
+        p.add("W", value=max(inst.W, 1e-5), min=1e-6, max=0.2, vary=False)
+        p.add("X", value=inst.X, min=0.0, max=0.5, vary=False)
+        p.add("Y", value=inst.Y, min=0.0, max=0.5, vary=False)
+        p.add("asymmetry", value=0.5 * (inst.s_l + inst.h_l), min=0.0, max=0.1, vary=False)
+        for phase, model in zip(self.phases, self.models):
+            pre = self.prefix[phase.name]
+            for key, value in phase.cell_parameters().items():
+                if key in ("a", "b", "c"):
+                    p.add(f"{pre}_{key}", value=value, min=value * 0.95, max=value * 1.05, vary=False)
+                else:
+                    p.add(f"{pre}_{key}", value=value, min=value - 5.0, max=value + 5.0, vary=False)
+            p.add(f"{pre}_size_broadening", value=0.0, min=0.0, max=2.0, vary=False)
+            p.add(f"{pre}_strain_broadening", value=0.0, min=0.0, max=2.0, vary=False)
+            p.add(f"{pre}_po_ratio", value=1.0, min=0.3, max=3.0, vary=False)
+            p.add(f"{pre}_b_overall", value=0.0, min=-3.0, max=5.0, vary=False)
+        for i, (center, fwhm) in enumerate(self.recipe.humps):
+            p.add(f"hump{i}_center", value=center, min=center - 10.0, max=center + 10.0, vary=False)
+            p.add(f"hump{i}_fwhm", value=fwhm, min=1.0, max=40.0, vary=False)
+        return p
+
+    def _group_names(self, group: str) -> list:
+        out = []
+        for phase in self.phases:
+            pre = self.prefix[phase.name]
+            if group == "cell":
+                out += [f"{pre}_{k}" for k in phase.cell_parameters()]
+            elif group == "size":
+                out.append(f"{pre}_size_broadening")
+            elif group == "strain":
+                out.append(f"{pre}_strain_broadening")
+            elif group == "po" and phase.name in self.recipe.po:
+                out.append(f"{pre}_po_ratio")
+            elif group == "biso":
+                out.append(f"{pre}_b_overall")
+        if group == "displacement":
+            out.append("displacement_um")
+        elif group == "zero":
+            out.append("zero")
+        elif group == "gaussian":
+            out += ["U", "W"]
+        elif group == "profile":
+            out += list(_GLOBAL_PROFILE)
+        elif group == "asymmetry":
+            out.append("asymmetry")
+        elif group == "humps":
+            for i in range(len(self.recipe.humps)):
+                out += [f"hump{i}_center", f"hump{i}_fwhm"]
+        return out
+
+    def set_stage(self, groups) -> list:
+        for par in self.params.values():
+            par.vary = False
+        names = []
+        for g in groups:
+            names += self._group_names(g)
+        for n in names:
+            self.params[n].vary = True
+        return names
+
+    # ---- model ------------------------------------------------------------------------------
+    def _global(self, values: dict) -> GlobalParams:
+        a = values["asymmetry"]
+        return GlobalParams(zero=values["zero"], displacement_um=values["displacement_um"], U=values["U"],
+                            V=values["V"], W=values["W"], X=values["X"], Y=values["Y"], s_l=a, h_l=a)
+
+    def _phase_params(self, phase, values: dict) -> PhaseParams:
+        pre = self.prefix[phase.name]
+        lam = self.instrument.wavelength
+        xb = values[f"{pre}_size_broadening"]
+        yb = values[f"{pre}_strain_broadening"]
+        return PhaseParams(
+            cell={k: values[f"{pre}_{k}"] for k in phase.cell_parameters()},
+            size_nm=(np.degrees(lam / 10.0 / xb) if xb > 1e-9 else None),
+            strain=(np.radians(yb) / 4.0 if yb > 1e-9 else None),
+            po_ratio=values[f"{pre}_po_ratio"],
+            b_overall=values[f"{pre}_b_overall"],
+        )
+
+    def _phase_profile(self, i, values: dict) -> np.ndarray:
+        phase = self.phases[i]
+        pre = self.prefix[phase.name]
+        key = tuple(values[k] for k in ("zero", "displacement_um", "U", "V", "W", "X", "Y", "asymmetry")) + tuple(
+            v for k, v in values.items() if k.startswith(pre + "_")
+        )
+        cache = self._cache[i]
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), self._global(values))
+        cache[key] = prof
+        if len(cache) > 6:
+            cache.popitem(last=False)
+        return prof
+
+    def peak_columns(self, values: dict) -> np.ndarray:
+        """Columns whose shapes depend on non-linear parameters: each phase, then each hump."""
+        cols = [self._phase_profile(i, values) for i in range(len(self.models))]
+        if self.recipe.humps:
+            centers = [values[f"hump{i}_center"] for i in range(len(self.recipe.humps))]
+            fwhms = [values[f"hump{i}_fwhm"] for i in range(len(self.recipe.humps))]
+            cols.append(bkg.humps(self.two_theta, centers, fwhms))
+        return np.column_stack(cols)
+
+    def design_matrix(self, values: dict) -> np.ndarray:
+        """Every linear column: phases, background terms, humps (the order of the coefficients)."""
+        p = self.peak_columns(values)
+        n_phase = len(self.models)
+        return np.hstack([p[:, :n_phase], self.bkg_basis, p[:, n_phase:]])
+
+    def _setup_projection(self):
+        # Orthonormal basis of the weighted background: projecting it out leaves a tiny, well-conditioned
+        # system for the scales at every step.
+        q, r = np.linalg.qr(self.bkg_basis * self.sqrt_w[:, None])
+        self._q, self._r = q, r
+        yw = self.observed * self.sqrt_w
+        self._yw = yw
+        self._yw_perp = yw - q @ (q.T @ yw)
+
+    def solve_linear_parts(self, p: np.ndarray):
+        """Scales/hump areas ``c`` and background coefficients ``b`` for peak columns ``p``."""
+        pw = p * self.sqrt_w[:, None]
+        pp = pw - self._q @ (self._q.T @ pw)
+        norms = np.linalg.norm(pp, axis=0)
+        norms[norms == 0] = 1.0
+        pn = pp / norms
+        c, *_ = np.linalg.lstsq(pn.T @ pn, pn.T @ self._yw_perp, rcond=None)
+        c = c / norms
+        b = np.linalg.solve(self._r, self._q.T @ (self._yw - pw @ c))
+        return c, b, pp
+
+    def solve_linear(self, a: np.ndarray):
+        """All linear coefficients in :meth:`design_matrix` order."""
+        n_phase, n_bkg = len(self.models), self.bkg_basis.shape[1]
+        p = np.hstack([a[:, :n_phase], a[:, n_phase + n_bkg:]])
+        c, b, _ = self.solve_linear_parts(p)
+        return np.concatenate([c[:n_phase], b, c[n_phase:]])
+
+    def _values(self, x=None, names=None) -> dict:
+        values = {k: p.value for k, p in self.params.items()}
+        if x is not None:
+            values.update(zip(names, x))
+        return values
+
+    def residual(self, x, names):
+        self.nfev += 1
+        values = self._values(x, names)
+        c, _, pp = self.solve_linear_parts(self.peak_columns(values))
+        return self._yw_perp - pp @ c
+
+    # ---- running ----------------------------------------------------------------------------
+    def run_stage(self, stage) -> dict:
+        """Refine the groups of one stage with Levenberg–Marquardt.
+
+        Parameters that must stay non-negative (sample broadening, hump widths) are refined as
+        squares, so LM needs no bounds; the others are free and checked against their bounds after.
+        """
+        names = self.set_stage(stage.refine)
+        if not names:
+            self.residual(np.array([]), [])
+            return {"stage": stage.name, "status": 1, "nfev": 1}
+        squared = np.array([_is_non_negative(n) for n in names])
+        x0 = np.array([self.params[n].value for n in names])
+        z0 = np.where(squared, np.sqrt(np.maximum(x0, 0.0)) + squared * 1e-3, x0)
+        scale = np.array([_typical_step(n, v) for n, v in zip(names, x0)])
+        scale = np.where(squared, 0.1, scale)
+
+        def fun(z):
+            return self.residual(np.where(squared, z * z, z), names)
+
+        sol = least_squares(fun, z0, method="lm", x_scale=scale, diff_step=1e-6, ftol=1e-6, xtol=1e-6,
+                            gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
+        x = np.where(squared, sol.x * sol.x, sol.x)
+        for n, v in zip(names, x):
+            self.params[n].value = float(v)
+        return {"stage": stage.name, "status": int(sol.status), "nfev": int(sol.nfev), "message": sol.message}
+
+    def run(self) -> RefinementResult:
+        t0 = time.perf_counter()
+        log = [self.run_stage(stage) for stage in self.recipe.stages]
+        last = self.recipe.stages[-1] if self.recipe.stages else None
+        varied = self.set_stage(last.refine if last else ())
+        result = self._result(varied, log)
+        result.elapsed_s = time.perf_counter() - t0
+        return result
+
+    def _result(self, varied: list, log: list) -> RefinementResult:
+        values = self._values()
+        a = self.design_matrix(values)
+        coef = self.solve_linear(a)
+        calc = a @ coef
+        n_phase = len(self.models)
+        n_bkg = self.bkg_basis.shape[1]
+        r = (self.observed - calc) * self.sqrt_w
+        n, n_lin = r.size, coef.size
+        n_par = n_lin + len(varied)
+        chi2 = float(r @ r)
+        dof = max(n - n_par, 1)
+        sum_wy2 = float(np.sum((self.observed * self.sqrt_w) ** 2))
+        rwp = np.sqrt(chi2 / sum_wy2)
+        rexp = np.sqrt(dof / sum_wy2)
+        gof = np.sqrt(chi2 / dof)
+
+        # Jacobian of the weighted residual in all parameters: linear ones analytically, the rest by
+        # central differences with the linear coefficients held at their solution.
+        jac = [-a * self.sqrt_w[:, None]]
+        for name in varied:
+            v = values[name]
+            h = 1e-4 * _typical_step(name, v)
+            up, dn = dict(values), dict(values)
+            up[name], dn[name] = v + h, v - h
+            d = (self.design_matrix(up) @ coef - self.design_matrix(dn) @ coef) / (2 * h)
+            jac.append((-d * self.sqrt_w)[:, None])
+        jac = np.hstack(jac)
+        col = np.linalg.norm(jac, axis=0)
+        col[col == 0] = 1.0
+        js = jac / col
+        try:
+            cov = np.linalg.pinv(js.T @ js, rcond=1e-12) / np.outer(col, col) * gof**2
+        except np.linalg.LinAlgError as exc:
+            raise XrdqRefineError(f"covariance matrix could not be formed: {exc}") from exc
+        esd_all = np.sqrt(np.clip(np.diag(cov), 0, None))
+        lin_names = [f"scale_{self.prefix[p.name]}" for p in self.phases] + [f"bkg{i}" for i in range(n_bkg)] + [
+            f"hump{i}_area" for i in range(len(self.recipe.humps))
+        ]
+        all_names = lin_names + list(varied)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / np.outer(esd_all, esd_all)
+        corr = np.nan_to_num(corr)
+
+        parameters = OrderedDict()
+        for i, name in enumerate(lin_names):
+            parameters[name] = (float(coef[i]), float(esd_all[i]))
+        esd_of = dict(zip(all_names, esd_all))
+        for name, par in self.params.items():
+            parameters[name] = (float(par.value), float(esd_of.get(name, np.nan)))
+        # derived, reported in physical units
+        for phase in self.phases:
+            pre = self.prefix[phase.name]
+            pp = self._phase_params(phase, values)
+            if pp.size_nm is not None:
+                parameters[f"{pre}_size_nm"] = (float(pp.size_nm), np.nan)
+
+        components = OrderedDict()
+        for i, phase in enumerate(self.phases):
+            components[phase.name] = coef[i] * a[:, i]
+        background = a[:, n_phase:n_phase + n_bkg] @ coef[n_phase:n_phase + n_bkg]
+        if self.recipe.humps:
+            components["amorphous"] = a[:, n_phase + n_bkg:] @ coef[n_phase + n_bkg:]
+
+        warnings = []
+        converged = all(entry["status"] > 0 for entry in log)
+        for entry in log:
+            if entry["status"] <= 0:
+                warnings.append(f"stage '{entry['stage']}' did not converge in {entry['nfev']} evaluations")
+        for i in range(len(all_names)):
+            for j in range(i + 1, len(all_names)):
+                if abs(corr[i, j]) > 0.95 and not (all_names[i].startswith("bkg") and all_names[j].startswith("bkg")):
+                    warnings.append(f"|correlation| {abs(corr[i, j]):.3f} > 0.95 between {all_names[i]} and {all_names[j]}")
+        if gof > 3:
+            warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
+        for name in varied:
+            par = self.params[name]
+            if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-9:
+                continue  # no sample broadening is a physical answer, not a stuck parameter
+            span = par.max - par.min
+            if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:
+                warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
+        for i, phase in enumerate(self.phases):
+            if coef[i] <= 0:
+                warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
+
+        phase_info = {}
+        ticks = {}
+        for i, (phase, model) in enumerate(zip(self.phases, self.models)):
+            pp = self._phase_params(phase, values)
+            cell = model.cell(pp)
+            volume = _cell_volume(cell)
+            phase_info[phase.name] = {
+                "cell_mass": float(phase.cell_mass),
+                "volume": float(volume),
+                "density": float(phase.cell_mass / volume * 1.66053906660),
+                "mass_attenuation": float(phase.mass_attenuation(self.instrument.wavelength)),
+                "formula": phase.formula,
+                "cell": [float(c) for c in cell],
+            }
+            ticks[phase.name] = model.tick_positions(pp, self._global(values))
+
+        s_idx = list(range(n_phase))
+        scale_cov = cov[np.ix_(s_idx, s_idx)]
+        rr = r[:-1] @ r[1:] / max(chi2, 1e-300)
+        return RefinementResult(
+            engine="native",
+            engine_version=__version__,
+            two_theta=self.two_theta,
+            observed=self.observed,
+            esd=self.esd,
+            calculated=calc,
+            background=background,
+            components=components,
+            phase_names=[p.name for p in self.phases],
+            weight_fractions={},
+            weight_fraction_covariance=np.zeros((n_phase, n_phase)),
+            parameters=parameters,
+            correlation=(all_names, corr),
+            rwp=float(rwp),
+            rexp=float(rexp),
+            gof=float(gof),
+            chi2=chi2,
+            converged=bool(converged),
+            warnings=warnings,
+            phase_info=phase_info,
+            scales={p.name: (float(coef[i]), float(esd_all[i])) for i, p in enumerate(self.phases)},
+            scale_covariance=scale_cov,
+            ticks=ticks,
+            recipe=self.recipe.describe(),
+            n_points=int(n),
+            n_parameters=int(n_par),
+            nfev=int(self.nfev),
+            serial_correlation=float(rr),
+        )
+
+
+def _is_non_negative(name: str) -> bool:
+    return name.endswith(("_broadening", "_fwhm"))
+
+
+def _typical_step(name: str, value: float) -> float:
+    if name.endswith(("_a", "_b", "_c")):
+        return 1e-3 * max(abs(value), 1.0)
+    if name.endswith(("_alpha", "_beta", "_gamma")):
+        return 0.01
+    if name == "displacement_um":
+        return 10.0
+    if name == "zero":
+        return 0.005
+    if name in ("U", "V", "W"):
+        return 1e-3
+    if name in ("X", "Y", "asymmetry") or name.endswith("_broadening"):
+        return 1e-2
+    if name.endswith("_po_ratio"):
+        return 0.02
+    if name.endswith("_b_overall"):
+        return 0.1
+    if name.startswith("hump"):
+        return 0.5
+    return 1e-3 * max(abs(value), 1.0)
+
+
+def _cell_volume(cell) -> float:
+    a, b, c, al, be, ga = cell
+    ca, cb, cg = np.cos(np.radians([al, be, ga]))
+    return float(a * b * c * np.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
+
+
+def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None = None, two_theta_range=None,
+           start=None) -> RefinementResult:
+    """Refine ``pattern`` (an xrdq DataArray) with ``phases`` (Phase objects or names/CIF paths)."""
+    from ..crystal import load_phase
+    from ..model.instrument import load_instrument
+
+    inst = load_instrument(instrument)
+    phase_objs = [p if hasattr(p, "reflections") else load_phase(p) for p in phases]
+    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+    ref = Refinement(pattern["two_theta"].values, pattern.values, esd, phase_objs, inst, recipe=recipe,
+                     two_theta_range=two_theta_range, start=start)
+    return ref.run()

@@ -1,0 +1,103 @@
+"""Refinement recipes: which parameter groups are refined at each stage.
+
+Groups: ``cell``, ``displacement``, ``zero``, ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
+``asymmetry`` (S/L = H/L), ``size`` and ``strain`` (per phase, Lorentzian), ``po`` (March–Dollase),
+``biso`` (per-phase overall B), ``humps`` (centre and width of amorphous humps).
+Scales, background coefficients and hump areas enter linearly and are solved at every step.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import XrdqRefineError
+
+GROUPS = ("cell", "displacement", "zero", "gaussian", "profile", "asymmetry", "size", "strain", "po", "biso", "humps")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    refine: tuple = ()
+    max_nfev: int = 100
+
+    def __post_init__(self):
+        unknown = set(self.refine) - set(GROUPS)
+        if unknown:
+            raise XrdqRefineError(f"recipe stage {self.name!r}: unknown group(s) {sorted(unknown)}; known: {list(GROUPS)}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An ordered list of stages plus the background model."""
+
+    stages: tuple = ()
+    background_terms: int = 8
+    humps: tuple = ()  # ((centre, fwhm) start values in degrees 2θ), or "auto" count as int in options
+    po: dict = field(default_factory=dict)  # phase name -> hkl of the preferred-orientation axis
+    name: str = "custom"
+
+    def describe(self) -> list:
+        return [{"stage": s.name, "refine": list(s.refine)} for s in self.stages]
+
+
+def default_recipe(*, preferred_orientation: dict | None = None, humps=(), background_terms: int = 8,
+                   strain: bool = False, biso: bool = False) -> Recipe:
+    """Staged recipe for internal-standard QPA on lab data.
+
+    background + scales → + cells and displacement → + Gaussian profile and per-phase size
+    → optional preferred orientation, strain, Biso.
+    """
+    stages = [
+        Stage("background + scales", ()),
+        Stage("cells + displacement", ("cell", "displacement") + (("humps",) if humps else ())),
+        Stage("profile", ("cell", "displacement", "gaussian", "size") + (("humps",) if humps else ())),
+    ]
+    extra = ()
+    if preferred_orientation:
+        extra += ("po",)
+    if strain:
+        extra += ("strain",)
+    if biso:
+        extra += ("biso",)
+    if extra:
+        stages.append(Stage("extras", stages[-1].refine + extra))
+    return Recipe(stages=tuple(stages), background_terms=background_terms, humps=tuple(humps),
+                  po=dict(preferred_orientation or {}), name="default")
+
+
+def load_recipe(path) -> Recipe:
+    """A recipe from TOML::
+
+        background_terms = 10
+        humps = [[25.0, 8.0]]
+        [po]
+        LiAlCl4 = [0, 0, 1]
+        [[stage]]
+        name = "scales"
+        refine = []
+        [[stage]]
+        name = "cells"
+        refine = ["cell", "displacement"]
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise XrdqRefineError(f"{path}: recipe file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise XrdqRefineError(f"{path}: not valid TOML: {exc}") from exc
+    stages = data.get("stage")
+    if not stages:
+        raise XrdqRefineError(f"{path}: a recipe needs at least one [[stage]] table")
+    try:
+        parsed = tuple(Stage(str(s.get("name", f"stage {i + 1}")), tuple(s.get("refine", ())), int(s.get("max_nfev", 100)))
+                       for i, s in enumerate(stages))
+        humps = tuple((float(c), float(w)) for c, w in data.get("humps", ()))
+        po = {str(k): tuple(int(x) for x in v) for k, v in data.get("po", {}).items()}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise XrdqRefineError(f"{path}: malformed recipe: {exc}") from exc
+    return Recipe(stages=parsed, background_terms=int(data.get("background_terms", 8)), humps=humps, po=po,
+                  name=path.stem)
