@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from xrdq.errors import XrdqEngineUnavailable, XrdqRefineError
 
@@ -45,14 +44,9 @@ def _cif(filename: str) -> Path:
 def _cpd_pattern():
     if not CPD1D.exists():
         pytest.skip(f"{CPD1D} not available")
-    d = np.loadtxt(CPD1D, skiprows=1)  # first line is the wavelength
-    return xr.DataArray(
-        d[:, 1],
-        dims="two_theta",
-        coords={"two_theta": d[:, 0], "esd": ("two_theta", d[:, 2])},
-        name="intensity",
-        attrs={"source_path": str(CPD1D), "wavelength_alpha1": 1.540593},
-    )
+    from xrdq.io import load
+
+    return load(CPD1D)
 
 
 def _cpd_instrument():

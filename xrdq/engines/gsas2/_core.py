@@ -720,10 +720,17 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
 
 
 def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, log, warnings):
+    lam_file = pattern.attrs.get("wavelength_alpha1")
+    if isinstance(lam_file, (int, float)) and abs(float(lam_file) - instrument.wavelength) > 1e-3:
+        warnings.append(f"pattern Kα1 wavelength {float(lam_file):.5f} Å differs from the instrument's "
+                        f"{instrument.wavelength:.5f} Å; GSAS-II used the instrument's")
     p = build_project(pattern, phase_cifs, instrument, tmp, two_theta_range=two_theta_range,
                       background_terms=recipe.background_terms)
     rvals = run_recipe(p, recipe, log, warnings)
     fields = read_back(p, rvals, recipe, instrument, phase_cifs, warnings)
+    if "esd" in pattern.coords:  # report the pattern's own esds (GSAS-II keeps weights, 0 for y ≤ 0)
+        fields["esd"] = np.interp(fields["two_theta"], np.asarray(pattern["two_theta"].values, float),
+                                  np.asarray(pattern.coords["esd"].values, float))
     components = {}
     if recipe.phase_curves:
         try:
