@@ -276,6 +276,8 @@ def test_two_theta_range_and_private_workdirs(tmp_path):
 
     pattern = _cpd_pattern()
     results = {}
+    cwd = os.getcwd()
+    cwd_files = sorted(os.listdir(cwd))
 
     def job(key):
         results[key] = refine_gsas2(pattern, _cpd_phases(), _cpd_instrument(), two_theta_range=(20.0, 80.0),
@@ -291,7 +293,8 @@ def test_two_theta_range_and_private_workdirs(tmp_path):
     assert a.two_theta.min() >= 20.0 and a.two_theta.max() <= 80.0
     for name in a.phase_names:
         assert a.weight_fractions[name] == pytest.approx(b.weight_fractions[name], abs=1e-9)
-    assert os.getcwd() == str(Path.cwd())
+    assert os.getcwd() == cwd and sorted(os.listdir(cwd)) == cwd_files  # GSAS-II wrote nothing in the cwd
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 @pytest.mark.gsas2
