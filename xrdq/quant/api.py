@@ -1,0 +1,226 @@
+"""``xrdq.quantify``: one pattern in, weight fractions and amorphous content with esds out."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import XrdqError, XrdqQuantError
+from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
+from .result import QuantResult
+from .weight_fractions import brindley_correction, hill_howard
+
+ENGINES = ("native", "gsas2")
+
+
+def parse_standard(standard):
+    """``("LiF", 0.5)``, ``"LiF=0.5"``, ``{"phase": "LiF", "fraction": 0.5}`` or None → (name, W_s) or None."""
+    if standard is None or standard is False:
+        return None
+    if isinstance(standard, str):
+        if "=" not in standard:
+            raise XrdqQuantError(f"standard {standard!r}: expected NAME=W_S, e.g. LiF=0.5")
+        name, _, value = standard.partition("=")
+        try:
+            return name.strip(), float(value)
+        except ValueError as exc:
+            raise XrdqQuantError(f"standard {standard!r}: W_S {value!r} is not a number") from exc
+    if isinstance(standard, dict):
+        return str(standard["phase"]), float(standard["fraction"])
+    try:
+        name, w_s = standard
+        return str(name), float(w_s)
+    except (TypeError, ValueError) as exc:
+        raise XrdqQuantError(f"standard {standard!r}: expected (name, weighed fraction)") from exc
+
+
+def resolve_phase(spec):
+    """A Phase from a Phase, a library name, a CIF path, or ``NAME=CIF_OR_NAME`` (renames the phase)."""
+    from ..crystal import load_phase
+
+    if hasattr(spec, "reflections"):
+        return spec
+    text = str(spec)
+    rename = None
+    if "=" in text and not Path(text).exists():
+        rename, _, text = text.partition("=")
+        rename = rename.strip()
+    phase = load_phase(text.strip())
+    if rename:
+        phase = dataclasses.replace(phase, name=rename)
+    return phase
+
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, standard_esd: float = 0.0,
+             purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
+             recipe=None, brindley=None, berar_lelann: bool = False, humps=None, background_terms: int = 8,
+             preferred_orientation=None, start=None, scan: int = 0) -> QuantResult:
+    """Quantify one pattern.
+
+    Parameters
+    ----------
+    pattern_or_path : xarray.DataArray from :func:`xrdq.load`, or a path to any supported file.
+    phases : phase names (``reference_patterns/phases``), CIF paths, ``NAME=CIF`` strings or Phase objects.
+    standard : (name, W_s) of the weighed internal standard, ``"LiF=0.5"``, or None for crystalline
+        fractions normalised to 100 %. Added to the phases if not listed.
+    purity : crystalline fraction c of the standard material (1 = fully crystalline).
+    standard_esd, purity_esd : weighing error σ(W_s) and σ(c), propagated into every esd.
+    instrument : bundled name (``miniflex600``, ``cpd-pw3020``), TOML or ``.instprm`` path, or Instrument.
+    engine : ``"native"`` or ``"gsas2"`` (needs GSAS-II; same result type).
+    brindley : None, or {phase: particle diameter in µm} for Brindley's microabsorption correction.
+    berar_lelann : inflate esds by the Bérar–Lelann factor for serially correlated residuals.
+    humps : list of (centre, FWHM) start values of broad amorphous humps modelled explicitly.
+    preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage).
+    """
+    from ..io import load
+    from ..model.instrument import load_instrument
+    from ..refine import default_recipe, load_recipe
+
+    t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise XrdqQuantError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    std = parse_standard(standard)
+    if std is not None:
+        check_standard_inputs(std[1], purity, standard_esd, purity_esd)
+    if isinstance(pattern_or_path, (str, Path)):
+        path = Path(pattern_or_path)
+        pattern = load(path, scan=scan)
+    else:
+        pattern = pattern_or_path
+        path = Path(pattern.attrs["source_path"]) if pattern.attrs.get("source_path") else None
+    sha = pattern.attrs.get("sha256") or (_sha256(path) if path is not None and path.exists() else None)
+
+    phase_objs = [resolve_phase(p) for p in phases]
+    if std is not None and std[0] not in [p.name for p in phase_objs]:
+        phase_objs.append(resolve_phase(std[0]))
+    if not phase_objs:
+        raise XrdqQuantError("no phases given: pass at least one phase (and a standard)")
+    names = [p.name for p in phase_objs]
+    if len(set(names)) != len(names):
+        raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")
+
+    inst = load_instrument(instrument)
+    if recipe is None:
+        rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
+                             background_terms=background_terms)
+    elif isinstance(recipe, (str, Path)):
+        rec = load_recipe(recipe)
+    else:
+        rec = recipe
+    if preferred_orientation and not rec.po:
+        rec = dataclasses.replace(rec, po=dict(preferred_orientation))
+
+    if engine == "native":
+        from ..refine.fit import refine
+
+        ref = refine(pattern, phase_objs, inst, recipe=rec, two_theta_range=two_theta_range, start=start)
+    else:
+        from ..engines.gsas2 import refine_gsas2
+
+        ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst, recipe=rec,
+                           two_theta_range=two_theta_range)
+
+    warnings = list(ref.warnings)
+    # Weight fractions: Hill–Howard from the native scales, or the engine's own (GSAS-II).
+    if ref.scales and ref.scale_covariance is not None and ref.engine == "native":
+        scales = np.array([ref.scales[n][0] for n in ref.phase_names])
+        cov_s = np.asarray(ref.scale_covariance, dtype=float)
+        if berar_lelann:
+            cov_s = cov_s * berar_lelann_factor(ref.serial_correlation) ** 2
+        zmv = np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in ref.phase_names])
+        tau = np.ones(len(ref.phase_names))
+        if brindley:
+            w, cov_w, tau = brindley_correction(scales, ref.phase_info, ref.phase_names, dict(brindley), cov_s)
+        else:
+            w, cov_w = hill_howard(scales, zmv, cov_s)
+        ref.weight_fractions = dict(zip(ref.phase_names, map(float, w)))
+        ref.weight_fraction_covariance = cov_w
+    else:
+        w = np.array([ref.weight_fractions[n] for n in ref.phase_names])
+        cov_w = np.asarray(ref.weight_fraction_covariance, dtype=float)
+        if berar_lelann:
+            cov_w = cov_w * berar_lelann_factor(ref.serial_correlation) ** 2
+        tau = np.ones(len(w))
+        if brindley:
+            info = ref.phase_info
+            # undo nothing: apply τ to the engine's fractions, renormalised
+            _, _, tau = brindley_correction(w / np.array([info[n]["cell_mass"] * info[n]["volume"] for n in ref.phase_names]),
+                                            info, ref.phase_names, dict(brindley), None)
+            w_t = w / tau
+            jac = (np.eye(len(w)) - (w_t / w_t.sum())[:, None]) / tau[None, :] / w_t.sum()
+            w, cov_w = w_t / w_t.sum(), jac @ cov_w @ jac.T
+
+    esd_w = np.sqrt(np.clip(np.diag(cov_w), 0.0, None))
+    refined = {n: (float(w[i]), float(esd_w[i])) for i, n in enumerate(ref.phase_names)}
+    for i, n in enumerate(ref.phase_names):
+        if w[i] < 0:
+            warnings.append(f"{n} refined to a negative weight fraction ({100 * w[i]:.2f} %): reported, not clipped")
+
+    standard_info = None
+    amorphous = None
+    sample_fractions, mixture_fractions = {}, {}
+    if std is not None:
+        res = internal_standard(ref.phase_names, w, cov_w, std[0], std[1], purity, standard_esd, purity_esd)
+        warnings += res.warnings
+        standard_info = {
+            "phase": std[0],
+            "weighed_fraction": std[1],
+            "purity": float(purity),
+            "refined_fraction": res.refined_fraction,
+            "refined_fraction_esd": res.refined_fraction_esd,
+        }
+        amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
+        sample_fractions = res.sample_fractions
+        mixture_fractions = res.mixture_fractions
+    if not ref.converged and not any("converge" in w_ for w_ in warnings):
+        warnings.append("the refinement did not converge")
+
+    provenance = {
+        "file": str(path) if path else None,
+        "sha256": sha,
+        "xrdq_version": __version__,
+        "engine": ref.engine,
+        "engine_version": ref.engine_version,
+        "instrument": inst.to_dict(),
+        "phases": [{"name": p.name, "source": p.source, "sha256": _sha256(p.source) if p.source and Path(p.source).exists() else None}
+                   for p in phase_objs],
+        "recipe": ref.recipe or rec.describe(),
+        "standard": standard_info and {k: standard_info[k] for k in ("phase", "weighed_fraction", "purity")},
+        "standard_esd": standard_esd,
+        "purity_esd": purity_esd,
+        "brindley_particle_size_um": dict(brindley) if brindley else None,
+        "berar_lelann": bool(berar_lelann),
+        "two_theta_range": list(two_theta_range) if two_theta_range else None,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return QuantResult(
+        file=str(path) if path else None,
+        sha256=sha,
+        engine=ref.engine,
+        refinement=ref,
+        refined_fractions=refined,
+        refined_covariance=cov_w,
+        standard=standard_info,
+        amorphous_fraction=amorphous,
+        sample_fractions=sample_fractions,
+        mixture_fractions=mixture_fractions,
+        warnings=warnings,
+        provenance=provenance,
+        elapsed_s=time.perf_counter() - t0,
+        pattern=pattern,
+        brindley_tau={n: float(t) for n, t in zip(ref.phase_names, tau)},
+    )

@@ -1,0 +1,189 @@
+"""The result of quantifying one pattern: refinement, weight fractions, amorphous content, provenance."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._version import __version__
+
+
+@dataclass
+class QuantResult:
+    """What :func:`xrdq.quantify` returns.
+
+    ``refined_fractions``: crystalline-normalised Rietveld fractions (name → (value, esd)), standard
+    included. ``sample_fractions``: absolute fractions in the original, unspiked sample (standard
+    excluded; empty without a standard). ``amorphous_fraction``: (value, esd) or None without a standard.
+    Fractions are 0–1.
+    """
+
+    file: str | None
+    sha256: str | None
+    engine: str
+    refinement: object  # RefinementResult
+    refined_fractions: dict
+    refined_covariance: np.ndarray
+    standard: dict | None
+    amorphous_fraction: tuple | None
+    sample_fractions: dict
+    mixture_fractions: dict
+    warnings: list
+    provenance: dict
+    elapsed_s: float = 0.0
+    pattern: object = None  # the input DataArray
+    brindley_tau: dict = field(default_factory=dict)
+
+    # ---- convenient views ------------------------------------------------------------------
+    @property
+    def rwp(self) -> float:
+        return self.refinement.rwp
+
+    @property
+    def gof(self) -> float:
+        return self.refinement.gof
+
+    @property
+    def converged(self) -> bool:
+        return self.refinement.converged
+
+    @property
+    def phase_names(self) -> list:
+        return list(self.refined_fractions)
+
+    # ---- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The documented JSON shape (see docs/quickstart.md); fractions in 0–1."""
+        phases = {}
+        for name, (value, esd) in self.refined_fractions.items():
+            sf = self.sample_fractions.get(name)
+            phases[name] = {
+                "refined_fraction": _num(value),
+                "refined_fraction_esd": _num(esd),
+                "sample_fraction": _num(sf[0]) if sf else None,
+                "sample_fraction_esd": _num(sf[1]) if sf else None,
+            }
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "engine": self.engine,
+            "xrdq_version": __version__,
+            "standard": dict(self.standard) if self.standard else None,
+            "amorphous_fraction": _num(self.amorphous_fraction[0]) if self.amorphous_fraction else None,
+            "amorphous_fraction_esd": _num(self.amorphous_fraction[1]) if self.amorphous_fraction else None,
+            "phases": phases,
+            "rwp": _num(self.rwp),
+            "gof": _num(self.gof),
+            "converged": bool(self.converged),
+            "warnings": list(self.warnings),
+            "elapsed_s": _num(self.elapsed_s),
+        }
+
+    def to_json(self, path=None, indent: int = 2) -> str:
+        text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        if path is not None:
+            from .._atomic import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
+        return text
+
+    def to_dataset(self):
+        """An xarray Dataset: curves on ``two_theta``, fractions on ``phase``, provenance in attrs."""
+        import xarray as xr
+
+        ref = self.refinement
+        names = self.phase_names
+        comps = np.array([ref.components[n] for n in names])
+        data = {
+            "observed": ("two_theta", ref.observed),
+            "esd": ("two_theta", ref.esd),
+            "calculated": ("two_theta", ref.calculated),
+            "background": ("two_theta", ref.background),
+            "difference": ("two_theta", ref.observed - ref.calculated),
+            "phase_component": (("phase", "two_theta"), comps),
+            "refined_fraction": ("phase", [self.refined_fractions[n][0] for n in names]),
+            "refined_fraction_esd": ("phase", [self.refined_fractions[n][1] for n in names]),
+            "sample_fraction": ("phase", [self.sample_fractions.get(n, (np.nan, np.nan))[0] for n in names]),
+            "sample_fraction_esd": ("phase", [self.sample_fractions.get(n, (np.nan, np.nan))[1] for n in names]),
+        }
+        if "amorphous" in ref.components:
+            data["amorphous_component"] = ("two_theta", ref.components["amorphous"])
+        ds = xr.Dataset(data, coords={"two_theta": ref.two_theta, "phase": names})
+        ds["two_theta"].attrs["units"] = "degree"
+        a = self.amorphous_fraction or (np.nan, np.nan)
+        ds["amorphous_fraction"] = a[0]
+        ds["amorphous_fraction_esd"] = a[1]
+        ds.attrs.update({
+            "rwp": ref.rwp, "gof": ref.gof, "converged": int(ref.converged), "engine": self.engine,
+            "xrdq_version": __version__, "file": self.file or "", "sha256": self.sha256 or "",
+            "warnings": json.dumps(self.warnings), "provenance": json.dumps(self.provenance, default=str),
+            "standard": json.dumps(self.standard) if self.standard else "",
+        })
+        return ds
+
+    # ---- human views -----------------------------------------------------------------------
+    def report(self) -> str:
+        ref = self.refinement
+        lines = [
+            f"xrdq {__version__} — {self.file or '<pattern>'}  (engine: {self.engine})",
+            f"Rwp = {100 * ref.rwp:.2f} %   GoF = {ref.gof:.2f}   converged = {ref.converged}   "
+            f"time = {self.elapsed_s:.2f} s",
+        ]
+        if self.standard:
+            s = self.standard
+            lines.append(
+                f"standard {s['phase']}: weighed {100 * s['weighed_fraction']:.2f} wt% (purity {s['purity']:.3f}), "
+                f"refined {100 * s['refined_fraction']:.2f} ± {100 * s['refined_fraction_esd']:.2f} wt%"
+            )
+        lines.append(f"{'phase':<20s} {'Rietveld wt%':>16s} {'in sample wt%':>16s}")
+        for name, (v, e) in self.refined_fractions.items():
+            sf = self.sample_fractions.get(name)
+            right = f"{100 * sf[0]:7.2f} ± {100 * sf[1]:5.2f}" if sf else ("(standard)" if self.standard and name == self.standard["phase"] else "")
+            lines.append(f"{name:<20s} {100 * v:7.2f} ± {100 * e:5.2f}  {right:>16s}")
+        if self.amorphous_fraction:
+            v, e = self.amorphous_fraction
+            lines.append(f"{'amorphous':<20s} {'':>16s} {100 * v:7.2f} ± {100 * e:5.2f}")
+        for w in self.warnings:
+            lines.append(f"warning: {w}")
+        return "\n".join(lines)
+
+    def fit_report(self) -> str:
+        return self.refinement.fit_report()
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for name, (v, e) in self.refined_fractions.items():
+            sf = self.sample_fractions.get(name)
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td>{100 * v:.2f} ± {100 * e:.2f}</td>"
+                f"<td>{'' if not sf else f'{100 * sf[0]:.2f} ± {100 * sf[1]:.2f}'}</td></tr>"
+            )
+        if self.amorphous_fraction:
+            v, e = self.amorphous_fraction
+            rows.append(f"<tr><td><b>amorphous</b></td><td></td><td><b>{100 * v:.2f} ± {100 * e:.2f}</b></td></tr>")
+        warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        return (
+            f"<div><b>xrdq</b> {html.escape(self.file or '')} — engine {html.escape(self.engine)}, "
+            f"Rwp {100 * self.rwp:.2f} %, GoF {self.gof:.2f}"
+            "<table><tr><th>phase</th><th>Rietveld wt%</th><th>in sample wt%</th></tr>"
+            + "".join(rows) + "</table>" + (f"<ul>{warn}</ul>" if warn else "") + "</div>"
+        )
+
+    def plot(self, path=None, **kwargs):
+        """Observed, calculated, difference, each phase, background and amorphous; hkl ticks per phase."""
+        from ..plot import plot_result
+
+        return plot_result(self, path=path, **kwargs)
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
