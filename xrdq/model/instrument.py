@@ -141,7 +141,8 @@ class Instrument:
             "Z:0.0",
             f"SH/L:{max(self.s_l + self.h_l, 0.0005):.5f}",
             f"Source:{'CuKa' if abs(self.wavelength - CU_KA1) < 1e-3 else 'custom'}",
-            f"#Goniometer radius (mm):{self.radius_mm}",
+            "Diff-type:Bragg-Brentano",
+            f"Gonio. radius:{self.radius_mm}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -183,6 +184,7 @@ class Instrument:
             mono = math.degrees(math.acos(min(1.0, math.sqrt(max(k, 0.0))))) if k < 1 else None
         shl = num("SH/L", 0.002)
         return cls(
+            radius_mm=num("Gonio. radius", 150.0),
             name=name or Path(source).stem,
             wavelengths=wl,
             monochromator_two_theta=mono,

@@ -57,6 +57,16 @@ def resolve_phase(spec):
     return phase
 
 
+def _auto_humps(pattern, phase_objs, inst, two_theta_range):
+    from ..refine.fit import Refinement
+    from ..refine.start import auto_humps
+
+    tt = pattern["two_theta"].values
+    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+    return auto_humps(lambda rec: Refinement(tt, pattern.values, esd, phase_objs, inst, recipe=rec,
+                                             two_theta_range=two_theta_range))
+
+
 def _sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -67,7 +77,7 @@ def _sha256(path) -> str:
 
 def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
-             recipe=None, brindley=None, berar_lelann: bool = False, humps=None, background_terms: int = 8,
+             recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
              preferred_orientation=None, start=None, scan: int = 0) -> QuantResult:
     """Quantify one pattern.
 
@@ -83,7 +93,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     engine : ``"native"`` or ``"gsas2"`` (needs GSAS-II; same result type).
     brindley : None, or {phase: particle diameter in µm} for Brindley's microabsorption correction.
     berar_lelann : inflate esds by the Bérar–Lelann factor for serially correlated residuals.
-    humps : list of (centre, FWHM) start values of broad amorphous humps modelled explicitly.
+    humps : ``"auto"`` (default: look for a broad amorphous halo after a quick scales-only fit and model
+        it explicitly if there is one), a list of (centre, FWHM) start values, or ``[]`` for none.
     preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage).
     """
     from ..io import load
@@ -105,8 +116,14 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     sha = pattern.attrs.get("sha256") or (_sha256(path) if path is not None and path.exists() else None)
 
     phase_objs = [resolve_phase(p) for p in phases]
-    if std is not None and std[0] not in [p.name for p in phase_objs]:
-        phase_objs.append(resolve_phase(std[0]))
+    if std is not None:
+        # the standard may be given as a name, a CIF or NAME=CIF; its phase name is what counts
+        listed = {p.name for p in phase_objs}
+        if std[0] not in listed:
+            std_phase = resolve_phase(std[0])
+            if std_phase.name not in listed:
+                phase_objs.append(std_phase)
+            std = (std_phase.name, std[1])
     if not phase_objs:
         raise XrdqQuantError("no phases given: pass at least one phase (and a standard)")
     names = [p.name for p in phase_objs]
@@ -114,6 +131,10 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")
 
     inst = load_instrument(instrument)
+    if isinstance(humps, str):
+        if humps != "auto":
+            raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
+        humps = _auto_humps(pattern, phase_objs, inst, two_theta_range) if engine == "native" else []
     if recipe is None:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
                              background_terms=background_terms)
@@ -131,7 +152,9 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     else:
         from ..engines.gsas2 import refine_gsas2
 
-        ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst, recipe=rec,
+        # GSAS-II has its own step vocabulary: a dict/str recipe goes through, else the default mapping.
+        g2_recipe = recipe if isinstance(recipe, dict) else ("default+po" if preferred_orientation else "default")
+        ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst, recipe=g2_recipe,
                            two_theta_range=two_theta_range)
 
     warnings = list(ref.warnings)

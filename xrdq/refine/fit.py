@@ -351,7 +351,7 @@ class Refinement:
             warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
         for name in varied:
             par = self.params[name]
-            if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-9:
+            if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-4:
                 continue  # no sample broadening is a physical answer, not a stuck parameter
             span = par.max - par.min
             if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:

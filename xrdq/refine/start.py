@@ -1,0 +1,89 @@
+"""Starting values a user should not have to type: amorphous humps estimated from the data itself."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import median_filter, minimum_filter1d, uniform_filter1d
+
+
+def lower_envelope(two_theta, intensity, window_deg: float = 2.0):
+    """The pattern with Bragg peaks removed: a rolling minimum over ``window_deg``, then smoothed."""
+    tt = np.asarray(two_theta, dtype=float)
+    y = np.asarray(intensity, dtype=float)
+    step = float(np.median(np.diff(tt)))
+    n = max(3, int(round(window_deg / step)) | 1)
+    env = minimum_filter1d(y, n, mode="nearest")
+    return uniform_filter1d(env, n, mode="nearest")
+
+
+def median_envelope(two_theta, intensity, window_deg: float = 3.0):
+    """Running median: robust to misfit spikes of either sign left after subtracting Bragg peaks."""
+    tt = np.asarray(two_theta, dtype=float)
+    step = float(np.median(np.diff(tt)))
+    n = max(3, int(round(window_deg / step)) | 1)
+    return uniform_filter1d(median_filter(np.asarray(intensity, dtype=float), size=n, mode="nearest"), n, mode="nearest")
+
+
+def estimate_humps(two_theta, intensity, *, max_humps: int = 1, min_excess: float = 0.15, window_deg: float = 2.0,
+                   envelope=None, max_center: float = 60.0, min_fwhm: float = 6.0):
+    """(centre, FWHM) of broad amorphous humps rising above a smooth air-scatter/fluorescence baseline.
+
+    The envelope is compared with a baseline ``a + b·2θ + c/2θ`` fitted to its lowest points; a hump
+    is reported where the envelope exceeds that baseline by more than ``min_excess`` of it over at
+    least ``min_fwhm`` degrees with its centre below ``max_center`` (amorphous halos of oxides and halides
+    sit at d ≈ 2–5 Å, i.e. 2θ ≈ 18–45° with Cu Kα; broad rises elsewhere are peak-tail misfits).
+    Returns an empty list for crystalline patterns.
+    """
+    tt = np.asarray(two_theta, dtype=float)
+    env = lower_envelope(tt, intensity, window_deg) if envelope is None else np.asarray(envelope, dtype=float)
+    basis = np.column_stack([np.ones_like(tt), tt / tt.max(), tt.min() / tt])
+    keep = np.ones(tt.size, dtype=bool)
+    for _ in range(8):  # iteratively fit the baseline to the points below it
+        coef, *_ = np.linalg.lstsq(basis[keep], env[keep], rcond=None)
+        base = basis @ coef
+        keep = env <= base + 1e-9 * np.abs(base)
+        if keep.sum() < 10:
+            break
+    base = np.maximum(base, 1e-9)
+    excess = (env - base) / base
+    humps = []
+    work = np.where(tt <= max_center, excess, 0.0)
+    step = float(np.median(np.diff(tt)))
+    for _ in range(max_humps):
+        i = int(np.argmax(work))
+        peak = work[i]
+        if peak < min_excess:
+            break
+        half = peak / 2
+        lo = i
+        while lo > 0 and work[lo] > half:
+            lo -= 1
+        hi = i
+        while hi < tt.size - 1 and work[hi] > half:
+            hi += 1
+        fwhm = (hi - lo) * step
+        if fwhm < min_fwhm or lo == 0 or hi == tt.size - 1:  # too narrow, or a rise at the range edge
+            work[lo:hi + 1] = 0.0
+            continue
+        humps.append((float(tt[i]), float(min(max(fwhm, 4.0), 30.0))))
+        work[max(lo - (hi - lo), 0):hi + (hi - lo)] = 0.0
+    return humps
+
+
+def auto_humps(refinement_factory, max_humps: int = 1, min_excess: float = 0.15):
+    """Humps in what is left after a quick scales-only fit of the crystalline phases.
+
+    ``refinement_factory(recipe)`` builds a :class:`~xrdq.refine.fit.Refinement`; a linear-only fit
+    with a low-order background removes the Bragg peaks, and the median envelope of the remainder
+    shows any broad halo.
+    """
+    from .recipe import Recipe, Stage
+
+    ref = refinement_factory(Recipe(stages=(Stage("scales", ()),), background_terms=3))
+    values = ref._values()
+    a = ref.design_matrix(values)
+    coef = ref.solve_linear(a)
+    n_phase = len(ref.models)
+    remainder = ref.observed - a[:, :n_phase] @ coef[:n_phase]
+    env = median_envelope(ref.two_theta, remainder)
+    return estimate_humps(ref.two_theta, remainder, max_humps=max_humps, min_excess=min_excess, envelope=env)
