@@ -35,7 +35,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     standard : name of the phase that is the internal standard (for the truth in the original sample).
     seed : Poisson noise seed; None → noise-free expected counts.
     """
-    from ..quant.api import resolve_phase
+    from ..crystal.spec import resolve_phase
 
     inst = load_instrument(instrument)
     if profile:

@@ -14,6 +14,7 @@ from .._version import __version__
 from ..errors import XrdqError, XrdqQuantError
 from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
 from .result import QuantResult
+from ..crystal.spec import resolve_phase
 from .weight_fractions import brindley_correction, hill_howard
 
 ENGINES = ("native", "gsas2")
@@ -38,23 +39,6 @@ def parse_standard(standard):
         return str(name), float(w_s)
     except (TypeError, ValueError) as exc:
         raise XrdqQuantError(f"standard {standard!r}: expected (name, weighed fraction)") from exc
-
-
-def resolve_phase(spec):
-    """A Phase from a Phase, a library name, a CIF path, or ``NAME=CIF_OR_NAME`` (renames the phase)."""
-    from ..crystal import load_phase
-
-    if hasattr(spec, "reflections"):
-        return spec
-    text = str(spec)
-    rename = None
-    if "=" in text and not Path(text).exists():
-        rename, _, text = text.partition("=")
-        rename = rename.strip()
-    phase = load_phase(text.strip())
-    if rename:
-        phase = dataclasses.replace(phase, name=rename)
-    return phase
 
 
 def _auto_humps(pattern, phase_objs, inst, two_theta_range):
