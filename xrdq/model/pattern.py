@@ -20,7 +20,7 @@ _GAUSS_WINDOW_FWHM = 2.6
 _LN2 = np.log(2.0)
 _G_NORM = 2.0 * np.sqrt(_LN2 / np.pi)
 _L_NORM = 2.0 / np.pi
-_WINDOW_FWHM = 16.0  # evaluate each peak within ±16 FWHM: Lorentzian area lost ≈ 2 %, the same for every phase
+_WINDOW_FWHM = 10.0  # Lorentzian part evaluated within ±10 FWHM and renormalised to unit area
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ def march_dollase(cos_alpha, ratio: float):
 def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, asymmetric=None):
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
-    Each peak is evaluated within ±``_WINDOW_FWHM`` FWHM and tapered to zero at the window edge, so the
-    pattern is a continuous function of every parameter (finite-difference Jacobians stay clean).
+    Each peak is evaluated within ±``_WINDOW_FWHM`` FWHM, tapered to zero at the window edge (so the
+    pattern is a continuous function of every parameter) and renormalised to unit area.
     ``asymmetric`` (bool per peak) says which peaks get the full FCJ quadrature; the others are
     evaluated once at the FCJ centroid. Callers keep that choice fixed during a refinement for the
     same reason. By default a peak is asymmetric when its FCJ spread exceeds a tenth of its FWHM.
@@ -156,12 +156,18 @@ def _windowed(tt, c, f, half_width):
     return peak, point
 
 
+# Area of the tapered, truncated unit Lorentzian: (2/π)[arctan(2H) − 2H/(1 + 4H²)] for H = window/FWHM.
+_L_AREA = (2.0 / np.pi) * (np.arctan(2.0 * _WINDOW_FWHM) - 2.0 * _WINDOW_FWHM / (1.0 + 4.0 * _WINDOW_FWHM**2))
+
+
 def _lorentz_part(tt, c, a, f):
-    # Lorentzian tails are long but cheap (no exp): ±16 FWHM, tapered to zero at the edge.
+    # Lorentzian tails are long but cheap (no exp). Truncated at ±H FWHM, tapered to zero at the edge so
+    # the pattern stays continuous in every parameter, and renormalised to exactly unit area so that
+    # phases with more Lorentzian character (small crystallites) lose no intensity to the cut-off.
     peak, point = _windowed(tt, c, f, _WINDOW_FWHM)
     x2 = ((tt[point] - c[peak]) / f[peak]) ** 2
     edge = 1.0 / (1.0 + 4.0 * _WINDOW_FWHM**2)
-    values = (1.0 / (1.0 + 4.0 * x2) - edge) * (_L_NORM * a / f)[peak]
+    values = (1.0 / (1.0 + 4.0 * x2) - edge) * (_L_NORM / _L_AREA * a / f)[peak]
     return np.bincount(point, weights=values, minlength=tt.size)
 
 

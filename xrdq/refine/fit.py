@@ -199,23 +199,37 @@ class Refinement:
         return np.hstack([p[:, :n_phase], self.bkg_basis, p[:, n_phase:]])
 
     def _setup_projection(self):
-        # Orthonormal basis of the weighted background: projecting it out leaves a tiny, well-conditioned
-        # system for the scales at every step.
-        q, r = np.linalg.qr(self.bkg_basis * self.sqrt_w[:, None])
-        self._q, self._r = q, r
+        # Orthonormal basis of the weighted background (Q = B R⁻¹ from the Cholesky factor of BᵀB):
+        # projecting it out leaves a tiny, well-conditioned system for the scales at every step.
+        bw = self.bkg_basis * self.sqrt_w[:, None]
+        norms = np.linalg.norm(bw, axis=0)
+        bn = bw / norms
+        r = np.linalg.cholesky(bn.T @ bn).T
+        q = np.linalg.solve(r.T, bn.T).T
+        self._q, self._r = q, r * norms[None, :]
         yw = self.observed * self.sqrt_w
         self._yw = yw
         self._yw_perp = yw - q @ (q.T @ yw)
 
+    def _project(self, p: np.ndarray):
+        pw = p * self.sqrt_w[:, None]
+        return pw, pw - self._q @ (self._q.T @ pw)
+
+    def _solve_scales(self, pp: np.ndarray):
+        g = pp.T @ pp
+        d = np.sqrt(np.diag(g))
+        d[d == 0] = 1.0
+        rhs = pp.T @ self._yw_perp
+        try:
+            c = np.linalg.solve(g / np.outer(d, d), rhs / d)
+        except np.linalg.LinAlgError:
+            c = np.linalg.lstsq(g / np.outer(d, d), rhs / d, rcond=None)[0]
+        return c / d
+
     def solve_linear_parts(self, p: np.ndarray):
         """Scales/hump areas ``c`` and background coefficients ``b`` for peak columns ``p``."""
-        pw = p * self.sqrt_w[:, None]
-        pp = pw - self._q @ (self._q.T @ pw)
-        norms = np.linalg.norm(pp, axis=0)
-        norms[norms == 0] = 1.0
-        pn = pp / norms
-        c, *_ = np.linalg.lstsq(pn.T @ pn, pn.T @ self._yw_perp, rcond=None)
-        c = c / norms
+        pw, pp = self._project(p)
+        c = self._solve_scales(pp)
         b = np.linalg.solve(self._r, self._q.T @ (self._yw - pw @ c))
         return c, b, pp
 
@@ -235,8 +249,8 @@ class Refinement:
     def residual(self, x, names):
         self.nfev += 1
         values = self._values(x, names)
-        c, _, pp = self.solve_linear_parts(self.peak_columns(values))
-        return self._yw_perp - pp @ c
+        _, pp = self._project(self.peak_columns(values))
+        return self._yw_perp - pp @ self._solve_scales(pp)
 
     # ---- running ----------------------------------------------------------------------------
     def run_stage(self, stage) -> dict:
@@ -258,7 +272,7 @@ class Refinement:
         def fun(z):
             return self.residual(np.where(squared, z * z, z), names)
 
-        sol = least_squares(fun, z0, method="lm", x_scale=scale, diff_step=1e-6, ftol=1e-6, xtol=1e-6,
+        sol = least_squares(fun, z0, method="lm", x_scale=scale, diff_step=1e-6, ftol=1e-5, xtol=1e-5,
                             gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
         x = np.where(squared, sol.x * sol.x, sol.x)
         for n, v in zip(names, x):

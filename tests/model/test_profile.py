@@ -1,0 +1,85 @@
+"""Peak-shape physics against closed forms: unit areas, TCH limits, FCJ shifts, LP, displacement."""
+
+import numpy as np
+import pytest
+
+from xrdq.model.pattern import (accumulate_peaks, bragg_two_theta, displacement_shift, lorentz_polarization,
+                                march_dollase)
+from xrdq.model.profile import fcj_nodes, pseudo_voigt, tch_mix, tch_widths
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.3, 1.0])
+def test_pseudo_voigt_has_unit_area_and_given_fwhm(eta):
+    x = np.linspace(-200, 200, 2_000_001)
+    y = pseudo_voigt(x, 0.1, eta)
+    assert np.trapezoid(y, x) == pytest.approx(1.0, abs=2e-4)
+    half = y.max() / 2
+    above = x[y >= half]
+    assert above.max() - above.min() == pytest.approx(0.1, abs=5e-4)  # grid step 2e-4
+
+
+def test_tch_limits():
+    fwhm, eta = tch_mix(np.array([0.1]), np.array([0.0]))
+    assert fwhm[0] == pytest.approx(0.1) and eta[0] == pytest.approx(0.0)
+    fwhm, eta = tch_mix(np.array([1e-9]), np.array([0.1]))
+    assert fwhm[0] == pytest.approx(0.1, rel=1e-6) and eta[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_size_broadening_is_scherrer():
+    # λ/(D cosθ) in radians: 100 nm at 2θ = 60°, Cu Kα1
+    _, hl = tch_widths(60.0, 0, 0, 1e-4, 0, 0, size_nm=100.0)
+    expected = np.degrees(1.540593 / (1000.0 * np.cos(np.radians(30.0))))
+    assert hl == pytest.approx(expected, rel=1e-9)
+
+
+def test_fcj_weights_sum_to_one_and_shift_to_low_angle_below_90():
+    pos, w = fcj_nodes([10.0, 30.0, 60.0, 120.0], 0.025, 0.025)
+    assert np.allclose(w.sum(axis=1), 1.0)
+    centroid = (pos * w).sum(axis=1) - np.array([10.0, 30.0, 60.0, 120.0])
+    assert centroid[0] < centroid[1] < centroid[2] < 0 < centroid[3]
+    assert np.all(pos[:3] <= np.array([[10.0], [30.0], [60.0]]) + 1e-12)
+
+
+def test_fcj_off_gives_one_node():
+    pos, w = fcj_nodes([20.0, 40.0], 0.0, 0.0)
+    assert pos.shape == (2, 1) and np.allclose(w, 1.0)
+
+
+def test_accumulate_conserves_area_within_the_lorentzian_window_loss():
+    tt = np.arange(20.0, 60.0, 0.005)
+    gauss = accumulate_peaks(tt, [40.0], [100.0], [0.1], [0.0])
+    assert np.trapezoid(gauss, tt) == pytest.approx(100.0, rel=1e-4)
+    lor = accumulate_peaks(tt, [40.0], [100.0], [0.1], [1.0])
+    # truncated and tapered, but renormalised: no area is lost to the window, whatever η
+    assert np.trapezoid(lor, tt) == pytest.approx(100.0, rel=1e-4)
+    asym = accumulate_peaks(tt, [40.0], [100.0], [0.1], [0.0], 0.03, 0.03, asymmetric=[True])
+    assert np.trapezoid(asym, tt) == pytest.approx(100.0, rel=1e-3)
+    assert tt[np.argmax(asym)] < 40.0 + 1e-9
+
+
+def test_lorentz_polarization_matches_formula():
+    tt = 40.0
+    th = np.radians(tt / 2)
+    expected = (1 + np.cos(2 * th) ** 2) / (2 * np.sin(th) ** 2 * np.cos(th))
+    assert lorentz_polarization(tt) == pytest.approx(expected)
+    k = np.cos(np.radians(26.57)) ** 2
+    expected_mono = (1 + k * np.cos(2 * th) ** 2) / ((1 + k) * np.sin(th) ** 2 * np.cos(th))
+    assert lorentz_polarization(tt, k) == pytest.approx(expected_mono)
+
+
+def test_displacement_shift_magnitude_and_sign():
+    # Δ2θ = −2 s cosθ / R: 100 µm on a 150 mm goniometer at 2θ = 30°
+    expected = -np.degrees(2 * 0.1 * np.cos(np.radians(15.0)) / 150.0)
+    assert displacement_shift(30.0, 100.0, 150.0) == pytest.approx(expected)
+    assert expected == pytest.approx(-0.07379, abs=1e-5)
+
+
+def test_bragg_angle_and_unreachable_reflections():
+    assert bragg_two_theta(2.0135, 1.540593) == pytest.approx(44.9853, abs=1e-3)  # LiF 200
+    assert np.isnan(bragg_two_theta(0.5, 1.540593))
+
+
+def test_march_dollase_random_powder_and_platy():
+    assert march_dollase(np.array([0.3]), 1.0)[0] == pytest.approx(1.0)
+    # r < 1 (plates face-on) enhances reflections along the axis
+    assert march_dollase(np.array([1.0]), 0.8)[0] > 1.0 > march_dollase(np.array([0.0]), 0.8)[0]

@@ -1,0 +1,99 @@
+"""Internal-standard equations: closed-form cases, the sum rule, and the Jacobian by finite differences."""
+
+import numpy as np
+import pytest
+
+from xrdq.errors import XrdqQuantError
+from xrdq.quant import berar_lelann_factor, brindley_tau, hill_howard, internal_standard
+
+
+def test_textbook_case():
+    # 50 wt% standard refined at 62.5 %: A = (1 − 0.5/0.625)/(1 − 0.5) = 0.4
+    res = internal_standard(["X", "LiF"], [0.375, 0.625], np.zeros((2, 2)), "LiF", 0.5)
+    assert res.amorphous_fraction == pytest.approx(0.4)
+    assert res.sample_fractions["X"][0] == pytest.approx(0.6)
+    assert res.mixture_fractions["LiF"][0] == pytest.approx(0.5)
+
+
+def test_sum_rule_and_purity():
+    r = np.array([0.2, 0.15, 0.65])
+    for purity in (1.0, 0.97, 0.9):
+        res = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, purity)
+        total = sum(v for v, _ in res.sample_fractions.values()) + res.amorphous_fraction
+        assert total == pytest.approx(1.0, abs=1e-12)
+    # an amorphous part in the standard lowers the sample's amorphous estimate
+    pure = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, 1.0)
+    impure = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, 0.95)
+    assert impure.amorphous_fraction < pure.amorphous_fraction
+
+
+def _values(r, w_s, c):
+    res = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", w_s, c)
+    return np.array([res.sample_fractions["A"][0], res.sample_fractions["B"][0], res.amorphous_fraction])
+
+
+def test_esd_propagation_matches_finite_differences():
+    r = np.array([0.2, 0.15, 0.65])
+    cov_r = np.array([[4e-6, -1e-6, -3e-6], [-1e-6, 2e-6, -1e-6], [-3e-6, -1e-6, 4e-6]])
+    w_s, c, sw, sc = 0.5, 0.98, 0.002, 0.01
+    res = internal_standard(["A", "B", "LiF"], r, cov_r, "LiF", w_s, c, sw, sc)
+    p0 = np.concatenate([r, [w_s, c]])
+    jac = np.zeros((3, 5))
+    for j in range(5):
+        h = 1e-7
+        up, dn = p0.copy(), p0.copy()
+        up[j] += h
+        dn[j] -= h
+        jac[:, j] = (_values(up[:3], up[3], up[4]) - _values(dn[:3], dn[3], dn[4])) / (2 * h)
+    cov_p = np.zeros((5, 5))
+    cov_p[:3, :3] = cov_r
+    cov_p[3, 3], cov_p[4, 4] = sw**2, sc**2
+    expected = np.sqrt(np.diag(jac @ cov_p @ jac.T))
+    got = np.array([res.sample_fractions["A"][1], res.sample_fractions["B"][1], res.amorphous_fraction_esd])
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_negative_amorphous_is_reported_not_clipped():
+    res = internal_standard(["X", "LiF"], [0.52, 0.48], np.zeros((2, 2)), "LiF", 0.5)
+    assert res.amorphous_fraction < 0
+    assert any("negative amorphous" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("w_s", [0.0, 1.0, -0.1, 1.5])
+def test_w_s_outside_open_interval_is_an_error(w_s):
+    with pytest.raises(XrdqQuantError, match="W_s"):
+        internal_standard(["X", "LiF"], [0.5, 0.5], np.zeros((2, 2)), "LiF", w_s)
+
+
+def test_bad_purity_and_missing_standard():
+    with pytest.raises(XrdqQuantError, match="purity"):
+        internal_standard(["X", "LiF"], [0.5, 0.5], np.zeros((2, 2)), "LiF", 0.5, purity=1.2)
+    with pytest.raises(XrdqQuantError, match="not among"):
+        internal_standard(["X", "Y"], [0.5, 0.5], np.zeros((2, 2)), "LiF", 0.5)
+
+
+def test_hill_howard_and_its_jacobian():
+    s = np.array([2.0, 1.0])
+    zmv = np.array([1.0, 4.0])
+    w, _ = hill_howard(s, zmv)
+    assert w == pytest.approx([1 / 3, 2 / 3])
+    cov_s = np.diag([0.01, 0.0025])
+    _, cov_w = hill_howard(s, zmv, cov_s)
+    # W_0 = 2/(2 + 4 S_1/...) — check against finite differences
+    def w0(s0, s1):
+        return s0 * 1 / (s0 * 1 + s1 * 4)
+    d0 = (w0(2 + 1e-7, 1) - w0(2 - 1e-7, 1)) / 2e-7
+    d1 = (w0(2, 1 + 1e-7) - w0(2, 1 - 1e-7)) / 2e-7
+    assert cov_w[0, 0] == pytest.approx(d0**2 * 0.01 + d1**2 * 0.0025, rel=1e-6)
+
+
+def test_brindley_tau_limits():
+    assert brindley_tau(0.0) == pytest.approx(1.0)
+    t = brindley_tau(np.array([-0.5, -0.1, 0.1, 0.5, 1.0]))
+    assert np.all(np.diff(t) < 0)  # more absorbing than the matrix → less intensity per volume
+    assert t[2] < 1 < t[1]
+
+
+def test_berar_lelann_factor():
+    assert berar_lelann_factor(0.0) == pytest.approx(1.0)
+    assert berar_lelann_factor(0.6) == pytest.approx(2.0)

@@ -1,0 +1,131 @@
+"""quantify() end to end on simulated MiniFlex data, its outputs, and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xrdq
+from xrdq.cli import main
+from xrdq.errors import XrdqQuantError
+from xrdq.io.ras_writer import write_ras
+from xrdq.model.simulate import simulate, write_truth
+
+JSON_KEYS = {"file", "sha256", "engine", "xrdq_version", "standard", "amorphous_fraction", "amorphous_fraction_esd",
+             "phases", "rwp", "gof", "converged", "warnings", "elapsed_s"}
+
+
+@pytest.fixture(scope="module")
+def lazco(tmp_path_factory):
+    """A LAZCO-like pattern written as a real .ras file: LiF 50 wt% + 10 % LiCl + 40 % amorphous."""
+    folder = tmp_path_factory.mktemp("lazco")
+    pattern, truth = simulate([("LiF", 0.5), ("LiCl", 0.1)], amorphous=0.4, standard="LiF", seed=7,
+                              displacement_um=30.0, size_nm={"LiCl": 50.0})
+    path = folder / "lazco.ras"
+    write_ras(pattern, path)
+    write_truth(truth, folder / "lazco.truth.json")
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def lazco_result(lazco):
+    path, _ = lazco
+    return xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5))
+
+
+def test_amorphous_content_is_recovered(lazco, lazco_result):
+    _, truth = lazco
+    amorph, esd = lazco_result.amorphous_fraction
+    assert truth["amorphous_fraction"] == pytest.approx(0.8)
+    assert amorph == pytest.approx(0.8, abs=max(3 * esd, 0.005))
+    assert lazco_result.sample_fractions["LiCl"][0] == pytest.approx(0.2, abs=0.01)
+    assert lazco_result.converged and lazco_result.gof < 1.5
+    assert "amorphous" in lazco_result.refinement.components  # the halo was found and modelled
+
+
+def test_json_has_the_documented_shape(lazco, lazco_result, tmp_path):
+    path, _ = lazco
+    data = json.loads(lazco_result.to_json(tmp_path / "r.json"))
+    assert set(data) == JSON_KEYS
+    assert data["engine"] == "native" and data["xrdq_version"] == xrdq.__version__
+    assert set(data["standard"]) == {"phase", "weighed_fraction", "purity", "refined_fraction", "refined_fraction_esd"}
+    assert set(data["phases"]) == {"LiCl", "LiF"}
+    assert data["phases"]["LiF"]["sample_fraction"] is None
+    assert set(data["phases"]["LiCl"]) == {"refined_fraction", "refined_fraction_esd", "sample_fraction", "sample_fraction_esd"}
+    import hashlib
+    assert data["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert json.loads((tmp_path / "r.json").read_text()) == data
+
+
+def test_provenance_dataset_and_plot(lazco_result, tmp_path):
+    prov = lazco_result.provenance
+    assert prov["sha256"] and prov["xrdq_version"] == xrdq.__version__ and prov["engine"] == "native"
+    assert [p["name"] for p in prov["phases"]] == ["LiCl", "LiF"] and prov["recipe"]
+    ds = lazco_result.to_dataset()
+    ds.to_netcdf(tmp_path / "r.nc", engine="h5netcdf")
+    back = xr.load_dataset(tmp_path / "r.nc", engine="h5netcdf")
+    assert float(back["amorphous_fraction"]) == pytest.approx(lazco_result.amorphous_fraction[0])
+    assert list(back["phase"].values) == ["LiCl", "LiF"]
+    assert np.allclose(back["calculated"], lazco_result.refinement.calculated)
+    out = tmp_path / "fit.png"
+    lazco_result.plot(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "amorphous" in lazco_result._repr_html_() and "LiCl" in lazco_result.report()
+
+
+def test_without_standard_fractions_are_normalised(lazco):
+    path, _ = lazco
+    res = xrdq.quantify(path, phases=["LiCl", "LiF"], standard=None)
+    assert res.amorphous_fraction is None and res.sample_fractions == {}
+    assert sum(v for v, _ in res.refined_fractions.values()) == pytest.approx(1.0)
+    assert res.to_dict()["amorphous_fraction"] is None
+
+
+def test_weighing_error_and_purity_widen_the_esd(lazco):
+    path, _ = lazco
+    base = xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), humps=[(28.0, 9.0)])
+    wide = xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), standard_esd=0.005, purity_esd=0.01,
+                         humps=[(28.0, 9.0)])
+    assert wide.amorphous_fraction[1] > 2 * base.amorphous_fraction[1]
+    assert wide.amorphous_fraction[0] == pytest.approx(base.amorphous_fraction[0], abs=1e-9)
+
+
+@pytest.mark.parametrize("standard", [("LiF", 1.0), ("LiF", 0.0), "LiF=abc", "LiF"])
+def test_bad_standard_is_a_clear_error(lazco, standard):
+    path, _ = lazco
+    with pytest.raises(XrdqQuantError):
+        xrdq.quantify(path, phases=["LiCl"], standard=standard)
+
+
+def test_cli_quantify_json_and_plot(lazco, tmp_path, capsys):
+    path, _ = lazco
+    out_json, out_png = tmp_path / "q.json", tmp_path / "q.png"
+    with pytest.raises(SystemExit) as exit_:
+        main(["quantify", str(path), "--phase", "LiCl", "--standard", "LiF=0.5", "--json", str(out_json),
+              "--plot", str(out_png)])
+    assert exit_.value.code == 0
+    data = json.loads(out_json.read_text())
+    assert set(data) == JSON_KEYS and data["amorphous_fraction"] == pytest.approx(0.8, abs=0.01)
+    assert out_png.stat().st_size > 10_000
+    assert "amorphous" in capsys.readouterr().out
+
+
+def test_cli_bad_w_s_exits_2_with_a_message(lazco, capsys):
+    path, _ = lazco
+    with pytest.raises(SystemExit) as exit_:
+        main(["quantify", str(path), "--phase", "LiCl", "--standard", "LiF=1.5"])
+    assert exit_.value.code == 2
+    assert "W_s" in capsys.readouterr().err
+
+
+def test_cli_simulate_writes_a_readable_ras_and_truth(tmp_path):
+    out = tmp_path / "sim.ras"
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--phase", "LiF", "--phase", "LiCl", "--fractions", "0.5", "--fractions", "0.3",
+              "--amorphous", "0.2", "--standard", "LiF", "--seed", "3", "--out", str(out)])
+    assert exit_.value.code == 0
+    pattern = xrdq.load(out)
+    assert pattern.sizes["two_theta"] == 7001 and pattern.attrs["format"] == "ras"
+    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    assert truth["amorphous_fraction"] == pytest.approx(0.4)
