@@ -1,0 +1,304 @@
+"""Batch outputs built from the per-file records: the Dataset, results.csv, index.html, the series plot."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from urllib.parse import quote
+
+import numpy as np
+
+from .._version import __version__
+
+#: Per-sample variables (besides the phase ones) in the Dataset and their CSV order.
+_SCALARS = ("amorphous_fraction", "amorphous_fraction_esd", "rwp", "gof")
+
+
+def _f(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _meta_values(values):
+    """A metadata column as float when every non-empty cell is a number, else as text."""
+    try:
+        return np.array([float(v) if v not in ("", None) else np.nan for v in values], dtype=float)
+    except (TypeError, ValueError):
+        return np.array(["" if v is None else str(v) for v in values], dtype=object)
+
+
+def phase_order(states) -> list[str]:
+    names = []
+    for s in states:
+        res = s.get("phases") or {}
+        for n in res:
+            if n not in names:
+                names.append(n)
+    return names
+
+
+def build_dataset(states, attrs=None):
+    """One xarray Dataset (sample × phase) from the per-file records, in job order."""
+    import xarray as xr
+
+    phases = phase_order(states)
+    n, m = len(states), len(phases)
+    sf, sfe, rf, rfe = (np.full((n, m), np.nan) for _ in range(4))
+    scal = {k: np.full(n, np.nan) for k in _SCALARS}
+    text = {k: [] for k in ("status", "message", "file", "sha256", "stem", "engine", "standard_phase",
+                            "warnings", "start_time", "settings_hash")}
+    w_std, purity, converged, elapsed = (np.full(n, np.nan) for _ in range(4))
+    for i, s in enumerate(states):
+        b = s["batch"]
+        for k in _SCALARS:
+            scal[k][i] = _f(s.get(k))
+        for j, name in enumerate(phases):
+            p = (s.get("phases") or {}).get(name)
+            if p:
+                sf[i, j], sfe[i, j] = _f(p.get("sample_fraction")), _f(p.get("sample_fraction_esd"))
+                rf[i, j], rfe[i, j] = _f(p.get("refined_fraction")), _f(p.get("refined_fraction_esd"))
+        std = b["settings"].get("standard")
+        text["status"].append(b["status"])
+        text["message"].append(b.get("message") or "")
+        text["file"].append(b["file"])
+        text["sha256"].append(b.get("sha256") or "")
+        text["stem"].append(b["stem"])
+        text["engine"].append(s.get("engine") or b["settings"].get("engine", ""))
+        text["standard_phase"].append(std[0] if std else "")
+        text["warnings"].append(json.dumps(s.get("warnings") or [], ensure_ascii=False))
+        text["start_time"].append(b.get("start_time") or "")
+        text["settings_hash"].append(b.get("settings_hash") or "")
+        w_std[i] = std[1] if std else np.nan
+        purity[i] = b["settings"].get("purity", np.nan) if std else np.nan
+        converged[i] = float(bool(s.get("converged"))) if b["status"] == "ok" else np.nan
+        elapsed[i] = _f(s.get("elapsed_s"))
+    samples = [s["batch"]["sample"] for s in states]
+    data = {
+        "amorphous_fraction": ("sample", scal["amorphous_fraction"]),
+        "amorphous_fraction_esd": ("sample", scal["amorphous_fraction_esd"]),
+        "sample_fraction": (("sample", "phase"), sf),
+        "sample_fraction_esd": (("sample", "phase"), sfe),
+        "refined_fraction": (("sample", "phase"), rf),
+        "refined_fraction_esd": (("sample", "phase"), rfe),
+        "rwp": ("sample", scal["rwp"]),
+        "gof": ("sample", scal["gof"]),
+        "converged": ("sample", converged),
+        "standard_weighed_fraction": ("sample", w_std),
+        "standard_purity": ("sample", purity),
+        "elapsed_s": ("sample", elapsed),
+    }
+    for k, v in text.items():
+        data[k] = ("sample", np.array(v, dtype=object))
+    meta_cols = []
+    for s in states:
+        for k in s["batch"].get("metadata") or {}:
+            if k not in meta_cols:
+                meta_cols.append(k)
+    meta_vars = {}
+    for k in meta_cols:
+        name = k if k not in data and k not in ("sample", "phase") else f"meta_{k}"
+        data[name] = ("sample", _meta_values([(s["batch"].get("metadata") or {}).get(k, "") for s in states]))
+        meta_vars[k] = name
+    ds = xr.Dataset(data, coords={"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)})
+    for v in ("amorphous_fraction", "amorphous_fraction_esd", "sample_fraction", "sample_fraction_esd",
+              "refined_fraction", "refined_fraction_esd", "standard_weighed_fraction"):
+        ds[v].attrs["units"] = "1 (weight fraction, 0–1)"
+    ds["amorphous_fraction"].attrs["long_name"] = "amorphous (and unidentified) fraction of the original sample"
+    ds["sample_fraction"].attrs["long_name"] = "weight fraction in the original, unspiked sample"
+    ds["refined_fraction"].attrs["long_name"] = "crystalline-normalised Rietveld weight fraction of the spiked mixture"
+    ds["rwp"].attrs["units"] = "1"
+    ds["status"].attrs["flag_values"] = "ok failed"
+    ds.attrs.update({"title": "xrdq batch quantification", "xrdq_version": __version__,
+                     "metadata_columns": json.dumps(meta_vars, ensure_ascii=False)})
+    if attrs:
+        ds.attrs.update(attrs)
+    return ds
+
+
+def write_netcdf(ds, path):
+    from .._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+
+
+def csv_rows(ds) -> tuple[list[str], list[list]]:
+    phases = [str(p) for p in ds["phase"].values]
+    header = ["file", "sample", "status", "amorphous_fraction", "amorphous_fraction_esd"]
+    for p in phases:
+        header += [f"{p}_sample_fraction", f"{p}_sample_fraction_esd"]
+    for p in phases:
+        header += [f"{p}_refined_fraction", f"{p}_refined_fraction_esd"]
+    header += ["rwp", "gof", "message"]
+    meta = json.loads(ds.attrs.get("metadata_columns", "{}"))
+    meta_vars = list(meta.values())
+    header += list(meta)
+
+    def num(x):
+        x = float(x)
+        return "" if not math.isfinite(x) else repr(x)
+
+    rows = []
+    for i, sample in enumerate(ds["sample"].values):
+        row = [ds["file"].values[i], sample, ds["status"].values[i],
+               num(ds["amorphous_fraction"].values[i]), num(ds["amorphous_fraction_esd"].values[i])]
+        for j in range(len(phases)):
+            row += [num(ds["sample_fraction"].values[i, j]), num(ds["sample_fraction_esd"].values[i, j])]
+        for j in range(len(phases)):
+            row += [num(ds["refined_fraction"].values[i, j]), num(ds["refined_fraction_esd"].values[i, j])]
+        row += [num(ds["rwp"].values[i]), num(ds["gof"].values[i]), ds["message"].values[i]]
+        for v in meta_vars:
+            x = ds[v].values[i] if v in ds else ""
+            row.append(num(x) if isinstance(x, (float, np.floating)) else x)
+        rows.append(row)
+    return header, rows
+
+
+def write_csv(ds, path):
+    from .._atomic import atomic_write_text
+
+    header, rows = csv_rows(ds)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _pct(v, e=None) -> str:
+    if v is None or not math.isfinite(v):
+        return ""
+    if e is None or not math.isfinite(e):
+        return f"{100 * v:.2f}"
+    return f"{100 * v:.2f} ± {100 * e:.2f}"
+
+
+def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: str = ""):
+    """A self-contained summary page: one row per file with thumbnail, fractions, Rwp, status."""
+    from .._atomic import atomic_write_text
+
+    esc = html.escape
+    phases = [str(p) for p in ds["phase"].values]
+    head = ["", "sample", "file", "status", "amorphous wt%"] + [f"{p} wt%" for p in phases] + ["Rwp %", "GoF", "message"]
+    rows = []
+    for i, sample in enumerate(ds["sample"].values):
+        stem = str(ds["stem"].values[i])
+        status = str(ds["status"].values[i])
+        png = plots.get(stem)
+        jlink = "json/" + quote(stem) + ".json"
+        if png:
+            href = quote(png)
+            thumb = f'<a href="{href}"><img src="{href}" alt="fit of {esc(str(sample))}" loading="lazy"></a>'
+        else:
+            thumb = '<span class="noplot">no plot</span>'
+        cells = [thumb, f'<a href="{jlink}">{esc(str(sample))}</a>', esc(str(ds["file"].values[i])),
+                 f'<span class="{esc(status)}">{esc(status)}</span>',
+                 esc(_pct(ds["amorphous_fraction"].values[i], ds["amorphous_fraction_esd"].values[i]))]
+        for j in range(len(phases)):
+            v, e = ds["sample_fraction"].values[i, j], ds["sample_fraction_esd"].values[i, j]
+            if not math.isfinite(v):
+                v, e = ds["refined_fraction"].values[i, j], ds["refined_fraction_esd"].values[i, j]
+                txt = _pct(v, e) + (" (refined)" if math.isfinite(v) else "")
+            else:
+                txt = _pct(v, e)
+            cells.append(esc(txt))
+        rwp = ds["rwp"].values[i]
+        cells += [esc(f"{100 * rwp:.2f}" if math.isfinite(rwp) else ""),
+                  esc(f"{ds['gof'].values[i]:.2f}" if math.isfinite(ds["gof"].values[i]) else ""),
+                  esc(str(ds["message"].values[i]))]
+        rows.append(f'<tr class="{esc(status)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    series = (f'<h2>Series</h2><p><a href="{quote(series_plot)}"><img class="series" src="{quote(series_plot)}" '
+              f'alt="fractions against the series"></a></p>') if series_plot else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>xrdq batch — {esc(summary or str(len(rows)) + ' patterns')}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertical-align: middle; }}
+th {{ background: #f0f0f0; position: sticky; top: 0; }}
+td img {{ width: 240px; display: block; }}
+img.series {{ max-width: 900px; width: 100%; }}
+tr.failed td {{ background: #fff0f0; }}
+span.failed {{ color: #b00; font-weight: bold; }}
+span.ok {{ color: #070; }}
+.noplot {{ color: #888; }}
+</style></head>
+<body>
+<h1>xrdq batch quantification</h1>
+<p id="summary">{esc(summary)}</p>
+<p>Fractions are weight % of the original sample (± esd); phases without one (the standard) show the refined
+fraction of the spiked mixture. Data: <a href="results.csv">results.csv</a>, <a href="results.nc">results.nc</a>.
+xrdq {esc(__version__)}.</p>
+{series}
+<table id="results">
+<thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}</tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+</body></html>
+"""
+    atomic_write_text(path, page)
+
+
+def plot_series(ds, path=None, x="index"):
+    """Fractions (± esd) of each phase and the amorphous fraction against ``x``.
+
+    ``x``: ``"index"`` (order of the batch), ``"time"`` (the patterns' start_time) or the name of a
+    manifest metadata column. Writes a PNG when ``path`` is given; returns the matplotlib Figure.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = ds.sizes["sample"]
+    xlabel = x
+    if x == "index":
+        xv = np.arange(n)
+        xlabel = "index in the series"
+    elif x == "time":
+        import datetime as dt
+
+        vals = []
+        for t in ds["start_time"].values:
+            try:
+                vals.append(np.datetime64(dt.datetime.fromisoformat(str(t)).replace(tzinfo=None)))
+            except ValueError:
+                vals.append(np.datetime64("NaT"))
+        xv = np.array(vals, dtype="datetime64[s]")
+        xlabel = "start time"
+    else:
+        var = json.loads(ds.attrs.get("metadata_columns", "{}")).get(x, x)
+        if var not in ds or ds[var].dims != ("sample",):
+            from .inputs import XrdqBatchError
+
+            raise XrdqBatchError(f"series axis {x!r}: not 'index', 'time' or a manifest column")
+        xv = ds[var].values
+    ok = ds["status"].values == "ok"
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    curves = [("amorphous", ds["amorphous_fraction"].values, ds["amorphous_fraction_esd"].values)]
+    for j, p in enumerate(ds["phase"].values):
+        v, e = ds["sample_fraction"].values[:, j], ds["sample_fraction_esd"].values[:, j]
+        if not np.isfinite(v).any():
+            v, e = ds["refined_fraction"].values[:, j], ds["refined_fraction_esd"].values[:, j]
+            p = f"{p} (refined)"
+        curves.append((str(p), v, e))
+    for label, v, e in curves:
+        sel = ok & np.isfinite(v)
+        if sel.any():
+            ax.errorbar(np.asarray(xv)[sel], 100 * v[sel], yerr=100 * np.nan_to_num(e[sel]), marker="o", ms=3,
+                        capsize=2, lw=1, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("weight %")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    if path is not None:
+        from .._atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    return fig

@@ -1,0 +1,409 @@
+"""``quantify_many``: many patterns through :func:`xrdq.quantify`, in parallel, resumable, one Dataset out."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from .._version import __version__
+from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
+from .worker import init_worker, run_job
+
+#: Keyword arguments of quantify that a batch sets itself.
+_RESERVED = ("pattern_or_path",)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _phase_spec(p):
+    if isinstance(p, (str, Path)):
+        return str(p)
+    if hasattr(p, "reflections"):  # a Phase object: workers rebuild it from its CIF
+        if getattr(p, "source", None):
+            return f"{p.name}={p.source}"
+        raise XrdqBatchError(f"phase {p.name!r} has no source CIF: pass a phase name or CIF path to a batch")
+    raise XrdqBatchError(f"phase {p!r}: expected a phase name, CIF path or NAME=CIF")
+
+
+def default_settings(phases, standard, purity, engine, quantify_kwargs) -> dict:
+    """The quantify keyword arguments every file gets unless its manifest row overrides them."""
+    from ..quant.api import ENGINES, parse_standard
+
+    if engine not in ENGINES:
+        raise XrdqBatchError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    bad = set(quantify_kwargs) & set(_RESERVED)
+    if bad:
+        raise XrdqBatchError(f"quantify_many sets {', '.join(sorted(bad))} itself")
+    if isinstance(phases, (str, Path)):
+        phases = [phases]
+    std = parse_standard(standard)
+    s = {"phases": [_phase_spec(p) for p in phases or ()], "standard": list(std) if std else None,
+         "purity": float(purity), "engine": engine}
+    for k, v in quantify_kwargs.items():
+        if k == "start":
+            continue  # the first start of a series, not a per-file setting
+        s[k] = _jsonable(v) if isinstance(v, (str, Path, list, tuple, dict, int, float, bool, type(None))) else v
+    if s.get("two_theta_range") is not None:
+        lo, hi = s["two_theta_range"]
+        s["two_theta_range"] = [float(lo), float(hi)]
+    return s
+
+
+def _state_path(out: Path, stem: str) -> Path:
+    return out / "json" / f"{stem}.json"
+
+
+def _load_state(out: Path, job: Job, mode_hash: str):
+    """The finished record of ``job`` from an earlier run, if its input and settings are unchanged."""
+    p = _state_path(out, job.stem)
+    try:
+        state = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    b = state.get("batch") if isinstance(state, dict) else None
+    if not b or b.get("status") != "ok":
+        return None  # failed files are tried again
+    if not job.sha256 or b.get("sha256") != job.sha256 or b.get("settings_hash") != mode_hash:
+        return None
+    # labels and metadata may change freely without a refit
+    b["sample"], b["metadata"], b["file"] = job.sample, job.metadata, str(job.path)
+    return state
+
+
+def _make_state(job: Job, rec: dict, mode_hash: str, plot_rel: str | None) -> dict:
+    res = rec.get("result") or {"file": str(job.path), "sha256": job.sha256 or None}
+    state = dict(res)
+    batch = {
+        "status": rec["status"],
+        "message": rec.get("message") or "",
+        "sample": job.sample,
+        "stem": job.stem,
+        "file": str(job.path),
+        "sha256": job.sha256,
+        "settings_hash": mode_hash,
+        "settings": _jsonable(job.settings),
+        "metadata": job.metadata,
+        "start_parameters": rec.get("start_parameters"),
+        "start_time": rec.get("start_time") or "",
+        "plot": plot_rel,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "worker": rec.get("worker"),
+    }
+    if rec.get("traceback"):
+        batch["traceback"] = rec["traceback"]
+    state["batch"] = batch
+    return state
+
+
+# ---- executors: each yields (job, record) as fits finish ---------------------------------------------
+def _task(job: Job, plots: bool, start=None) -> dict:
+    return {"path": str(job.path), "settings": job.settings, "plot": plots, "start": start}
+
+
+def _run_inprocess(pending, plots):
+    for job in pending:
+        yield job, run_job(_task(job, plots))
+
+
+def _crash_record(message: str) -> dict:
+    return {"status": "failed", "message": message, "result": None, "worker": None}
+
+
+def _run_processes(pending, plots, n_workers):
+    """A spawn-started ProcessPoolExecutor (fresh interpreters, so the BLAS limit takes hold)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = mp.get_context("spawn")
+    broken = []
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker) as pool:
+        futures = {pool.submit(run_job, _task(j, plots)): j for j in pending}
+        n_done = 0
+        try:
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    rec = fut.result()
+                except BrokenProcessPool:
+                    broken.append(job)
+                    continue
+                n_done += 1
+                yield job, rec
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    if broken and n_done == 0:
+        main = sys.modules.get("__main__")
+        hint = (f" Worker processes are started with 'spawn' and re-import {main.__file__}: put the call to "
+                "quantify_many under `if __name__ == \"__main__\":`, or pass jobs=1."
+                if getattr(main, "__file__", None) else "")
+        raise XrdqBatchError("every worker process died before finishing a file." + hint)
+    # A worker died (segfault, out-of-memory kill): retry those files one at a time, so the file that
+    # kills its worker again is the one reported.
+    while broken:
+        order = {id(j): i for i, j in enumerate(pending)}
+        broken.sort(key=lambda j: order.get(id(j), 0))
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
+            futures = [(pool.submit(run_job, _task(j, plots)), j) for j in broken]
+            broken = []
+            culprit_found = False
+            for fut, job in futures:
+                try:
+                    yield job, fut.result()
+                except BrokenProcessPool:
+                    if not culprit_found:
+                        culprit_found = True
+                        yield job, _crash_record("the worker process died while fitting this file "
+                                                 "(crash or out of memory)")
+                    else:
+                        broken.append(job)
+
+
+def _dask_import():
+    try:
+        import dask
+        import distributed
+    except ImportError as exc:
+        raise XrdqBatchError(
+            f"dask.distributed is needed for --scheduler/--dask-workers but is not installed ({exc.name}): "
+            "pip install 'xrdq[distributed]', or drop those options to use local processes"
+        ) from None
+    return dask, distributed
+
+
+def local_cluster(n_workers: int, **kwargs):
+    """A dask LocalCluster on loopback: one single-threaded worker process per core, no dashboard, and
+    without the nanny's MALLOC_TRIM_THRESHOLD_ (it halves fit speed)."""
+    dask, distributed = _dask_import()
+    import logging
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          "distributed.nanny.pre-spawn-environ.OMP_NUM_THREADS": 1,
+                          "distributed.nanny.pre-spawn-environ.OPENBLAS_NUM_THREADS": 1,
+                          "distributed.nanny.pre-spawn-environ.MKL_NUM_THREADS": 1}):
+        opts = dict(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, silence_logs=logging.ERROR)
+        opts.update(kwargs)
+        return distributed.LocalCluster(**opts)
+
+
+def _run_dask(pending, plots, scheduler, dask_workers):
+    dask, distributed = _dask_import()
+    cluster = None
+    if scheduler is not None and not isinstance(scheduler, str):
+        client, own_client = scheduler, False  # a distributed.Client the caller made
+    else:
+        if scheduler is None:
+            cluster = local_cluster(int(dask_workers or _cpu_count()))
+            client = distributed.Client(cluster)
+        else:
+            try:
+                client = distributed.Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise XrdqBatchError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        own_client = True
+    try:
+        futures = {}
+        for j in pending:
+            futures[client.submit(run_job, _task(j, plots), pure=False, key=f"xrdq-{j.stem}-{id(j):x}")] = j
+        for fut in distributed.as_completed(list(futures)):
+            job = futures.pop(fut)
+            try:
+                rec = fut.result()
+            except Exception as exc:  # KilledWorker, lost connection, ...
+                rec = _crash_record(f"dask: {type(exc).__name__}: {exc}")
+            fut.release()
+            yield job, rec
+    finally:
+        if own_client:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _describe_backend(sequential, n_pending, jobs, scheduler, dask_workers) -> tuple[str, int]:
+    if sequential:
+        return "sequential", 1
+    if scheduler is not None:
+        return f"dask scheduler {scheduler if isinstance(scheduler, str) else 'client'}", 0
+    if dask_workers:
+        return f"dask LocalCluster ({int(dask_workers)} workers)", int(dask_workers)
+    n = _cpu_count() if jobs in (None, 0) else int(jobs)
+    if n < 1:
+        raise XrdqBatchError(f"jobs must be ≥ 1, got {jobs}")
+    n = min(n, max(n_pending, 1))
+    if n == 1:
+        return "in-process", 1
+    return f"process pool ({n} workers)", n
+
+
+def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, manifest=None,
+                  jobs: int | None = None, scheduler=None, dask_workers: int | None = None, sequential: bool = False,
+                  engine: str = "native", out=None, force: bool = False, progress: bool = True, plots: bool = True,
+                  series_x: str | None = None, command: str | None = None, **quantify_kwargs):
+    """Quantify many patterns; return one :class:`xarray.Dataset` (dims ``sample`` × ``phase``).
+
+    Each file gets exactly what :func:`xrdq.quantify` would give it alone (same numbers), with the
+    settings here, overridden per file by the ``manifest`` CSV. A file that fails is recorded with
+    ``status = "failed"`` and the error's text in ``message``; the rest go on.
+
+    Parameters
+    ----------
+    inputs : files, folders (their pattern files) or globs; may be None when ``manifest`` lists the files.
+    phases, standard, purity, engine, **quantify_kwargs : as :func:`xrdq.quantify` (``standard_esd``,
+        ``purity_esd``, ``instrument``, ``two_theta_range``, ``recipe``, ...).
+    manifest : CSV with per-file settings (``file``, ``standard``, ``standard_fraction``, ``purity``,
+        ``phases``, ``sample``, ...); other columns are carried into the outputs as metadata.
+    jobs : local worker processes (default: all cores; 1 fits in this process).
+    scheduler : address of a running dask scheduler (``tcp://host:port``) or a ``distributed.Client``.
+    dask_workers : start a dask LocalCluster with this many workers on 127.0.0.1.
+    sequential : fit in order, each fit starting from the previous one's refined parameters (series).
+    out : folder for results.csv, results.nc, index.html, plots/, json/. With ``out``, a re-run resumes:
+        files already fitted with the same input (sha256) and settings are read back, not refitted,
+        unless ``force``.
+    plots : write one fit plot per pattern (plots/<stem>.png).
+    series_x : ``"index"``, ``"time"`` or a manifest column: draws series.png (default "index" when
+        ``sequential``, else no series plot).
+    """
+    t_start = time.perf_counter()
+    defaults = default_settings(phases, standard, purity, engine, quantify_kwargs)
+    first_start = quantify_kwargs.get("start")
+    if scheduler is not None and dask_workers:
+        raise XrdqBatchError("give either a dask scheduler address or a number of dask workers, not both")
+    out = Path(out) if out is not None else None
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise XrdqBatchError(f"{out}: exists and is not a folder")
+        for sub in ("json", "plots"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    job_list = build_jobs(inputs, defaults, manifest=manifest, exclude=out)
+    mode = "sequential" if sequential else "independent"
+    for j in job_list:
+        j.sha256 = file_sha256(j.path)
+    hashes = {j.stem: settings_hash(dict(j.settings, _mode=mode, _start=first_start if sequential else None))
+              for j in job_list}
+
+    states: dict[str, dict] = {}
+    if out is not None and not force:
+        for j in job_list:
+            s = _load_state(out, j, hashes[j.stem])
+            if s is not None:
+                states[j.stem] = s
+    n_skipped = len(states)
+    pending = [j for j in job_list if j.stem not in states]
+    backend, n_workers = _describe_backend(sequential, len(pending), jobs, scheduler, dask_workers)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(job_list), initial=n_skipped, disable=not progress, unit="pattern", desc="xrdq batch",
+               file=sys.stderr, dynamic_ncols=True)
+    n_fail = 0
+
+    def finish(job: Job, rec: dict):
+        nonlocal n_fail
+        plot_rel = None
+        if out is not None:
+            if rec.get("plot_png"):
+                from .._atomic import atomic_write_bytes
+
+                plot_rel = f"plots/{job.stem}.png"
+                atomic_write_bytes(out / plot_rel, rec["plot_png"])
+            state = _make_state(job, rec, hashes[job.stem], plot_rel)
+            from .._atomic import atomic_write_text
+
+            atomic_write_text(_state_path(out, job.stem), json.dumps(state, indent=2, ensure_ascii=False,
+                                                                     default=str) + "\n")
+        else:
+            state = _make_state(job, rec, hashes[job.stem], None)
+        states[job.stem] = state
+        if rec["status"] != "ok":
+            n_fail += 1
+            bar.set_postfix(failed=n_fail, refresh=False)
+        bar.update(1)
+
+    t_fit = time.perf_counter()
+    try:
+        if sequential:
+            start = first_start
+            for j in job_list:
+                if j.stem in states:
+                    sp = states[j.stem]["batch"].get("start_parameters")
+                    start = sp or start
+                    continue
+                rec = run_job(_task(j, plots, start))
+                finish(j, rec)
+                if rec["status"] == "ok" and rec.get("start_parameters"):
+                    start = rec["start_parameters"]
+        elif not pending:
+            pass
+        elif scheduler is not None or dask_workers:
+            for j, rec in _run_dask(pending, plots, scheduler, dask_workers):
+                finish(j, rec)
+        elif n_workers == 1:
+            for j, rec in _run_inprocess(pending, plots):
+                finish(j, rec)
+        else:
+            for j, rec in _run_processes(pending, plots, n_workers):
+                finish(j, rec)
+    finally:
+        bar.close()
+    fit_time = time.perf_counter() - t_fit
+
+    ordered = [states[j.stem] for j in job_list]
+    n_ok = sum(s["batch"]["status"] == "ok" for s in ordered)
+    n_failed = len(ordered) - n_ok
+    n_fitted = len(pending)
+    rate = n_fitted / fit_time if fit_time > 0 and n_fitted else 0.0
+    from .outputs import build_dataset, plot_series, write_csv, write_html, write_netcdf
+
+    attrs = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "backend": backend,
+        "settings": json.dumps(_jsonable(defaults), default=str),
+        "manifest": str(manifest) if manifest is not None else "",
+        "inputs": json.dumps([str(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs or [])]),
+        "command": command or "",
+        "sequential": int(bool(sequential)),
+        "n_ok": n_ok, "n_failed": n_failed, "n_skipped": n_skipped, "n_fitted": n_fitted,
+        "fit_time_s": fit_time, "patterns_per_s": rate,
+    }
+    ds = build_dataset(ordered, attrs)
+    summary = (f"{n_ok} ok, {n_failed} failed" + (f" ({n_skipped} already done)" if n_skipped else "")
+               + f"; {n_fitted} fitted in {fit_time:.1f} s ({rate:.2f} patterns/s, {backend})")
+    ds.attrs["summary"] = summary
+    if out is not None:
+        if series_x is None and sequential:
+            series_x = "index"
+        series_rel = None
+        if series_x:
+            plot_series(ds, out / "series.png", x=series_x)
+            series_rel = "series.png"
+        write_netcdf(ds, out / "results.nc")
+        write_csv(ds, out / "results.csv")
+        plots_map = {s["batch"]["stem"]: s["batch"].get("plot") for s in ordered
+                     if s["batch"].get("plot") and (out / s["batch"]["plot"]).exists()}
+        write_html(ds, out / "index.html", plots_map, series_plot=series_rel, summary=summary)
+    ds.attrs["total_time_s"] = time.perf_counter() - t_start
+    return ds
