@@ -225,4 +225,4 @@ def test_truncated_netcdf(write, tmp_path):
     f = tmp_path / "p.nc"
     xr.DataArray([1.0, 2.0], dims="two_theta", coords={"two_theta": [1.0, 2.0], "esd": ("two_theta", [1.0, 1.0])},
                  name="intensity").to_netcdf(f, engine="h5netcdf")
-    _err(write("cut.nc", f.read_bytes()[:600]), "not a readable netCDF-4 file")
+    _err(write("cut.nc", f.read_bytes()[:600]), "not a readable")

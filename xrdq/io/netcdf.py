@@ -25,7 +25,15 @@ def can_read(path, head_bytes: bytes) -> bool:
 def read(path) -> list:
     import io
 
+    import h5py
+
     data = read_bytes(path)
+    try:  # h5py first: damaged HDF5 fails here cleanly, before h5netcdf is involved
+        with h5py.File(io.BytesIO(data), "r"):
+            pass
+    except Exception as exc:
+        raise XrdqReadError(path, f"not a readable HDF5/netCDF-4 file ({type(exc).__name__}: {exc})",
+                            where="byte 0") from None
     try:
         with xr.open_dataset(io.BytesIO(data), engine="h5netcdf") as ds:
             ds = ds.load()

@@ -18,6 +18,7 @@ refused instead of guessed.
 
 from __future__ import annotations
 
+import re
 import struct
 from datetime import datetime, timezone
 
@@ -90,11 +91,9 @@ def read(path) -> list:
     attrs["stored_file_name"] = _cstr(data, 0xCC, 24)
     gonio = _cstr(data, 0xE4, 64)
     attrs["goniometer"] = gonio
-    if gonio and "mm)" in gonio:
-        try:
-            attrs["goniometer_radius_mm"] = float(gonio.rsplit("(", 1)[1].split("mm")[0])
-        except ValueError:
-            pass
+    m = re.search(r"\((\d+(?:\.\d+)?)\s*mm\)", gonio or "")
+    if m:
+        attrs["goniometer_radius_mm"] = float(m.group(1))
     header_info = {k: v for k, v in attrs.items() if v is not None}
 
     patterns = []
@@ -138,7 +137,8 @@ def read(path) -> list:
                 f"{n} float32 points need {4 * n} bytes but only {len(data) - off} remain (truncated file)",
                 where=f"byte {off}",
             )
-        counts = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(float)
+        with np.errstate(invalid="ignore"):  # NaN payloads are reported by make_pattern
+            counts = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(float)
         # The header holds float32; take their shortest decimal form (0.0199999995 → 0.02).
         start, stop, step = (float(str(np.float32(v))) for v in (start, stop, step))
         two_theta = np.round(start + step * np.arange(n, dtype=float), 8)
