@@ -316,11 +316,23 @@ def parse_number_block(path, text: str, first_line: int, *, where: str | None = 
     if sep is not None and sep not in (" ", "\t"):
         text = text.replace(sep, " ")
     lines = text.splitlines()
-    rows = [(i, ln) for i, ln in enumerate(lines) if ln.strip()]
-    if not rows:
-        return np.empty((0, 0)), []
-    ncol = len(rows[0][1].split())
     tokens = text.split()
+    if not tokens:
+        return np.empty((0, 0)), []
+    lead = 0
+    while not lines[lead].strip():
+        lead += 1
+    while not lines[-1].strip():
+        lines.pop()
+    ncol = len(lines[lead].split())
+    if len(tokens) == ncol * (len(lines) - lead) and not _BLANK_LINE.search(text):
+        # Fast path: consecutive rows, no blank lines inside.
+        try:
+            arr = np.array(tokens, dtype=float).reshape(len(lines) - lead, ncol)
+            return arr, range(first_line + lead, first_line + len(lines))
+        except ValueError:
+            pass
+    rows = [(i, ln) for i, ln in enumerate(lines) if ln.strip()]
     if len(tokens) == ncol * len(rows):
         try:
             arr = np.array(tokens, dtype=float).reshape(len(rows), ncol)
@@ -345,3 +357,6 @@ def parse_number_block(path, text: str, first_line: int, *, where: str | None = 
                     path, f"non-numeric value {p[:40]!r}; expected a number", line=first_line + i, where=where
                 ) from None
     raise XrdqReadError(path, "could not parse the data block", line=first_line, where=where)
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\r?\n[ \t]*\S")
