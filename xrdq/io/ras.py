@@ -54,7 +54,7 @@ SLIT_AXES = {
 def can_read(path, head_bytes: bytes) -> bool:
     head = head_bytes.lstrip(b"\xef\xbb\xbf").lstrip()
     return head.startswith(b"*RAS_DATA_START") or (
-        str(path).lower().endswith(".ras") and head.startswith(b"*RAS_")
+        str(path).lower().endswith(".ras") and b"*RAS_DATA_START" in head_bytes
     )
 
 
