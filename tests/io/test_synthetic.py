@@ -200,3 +200,11 @@ def test_gsas_point_count_mismatch(write):
     text = "T\nBANK 1 4 4 CONS 1000.0 2.0 0 0 FXYE\n1000.0 10.0 3.0\n1002.0 20.0 4.0\n"
     with pytest.raises(XrdqReadError, match="BANK line says 4"):
         xrdq.load(write("g.fxye", text))
+
+
+def test_latin1_accents_are_not_read_as_kanji(write):
+    # "étés" in Latin-1 is also valid Shift-JIS (0xE9 0x74, 0xE9 0x73 are kanji); it must stay Latin-1.
+    p = xrdq.load(write("fr.ras", ras_scan(rows3(3), extra=['*FILE_MEMO "étés"']), encoding="latin-1"))
+    assert p.attrs["memo"] == "étés"
+    q = xrdq.load(write("jp.ras", ras_scan(rows3(3), extra=['*FILE_MEMO "試料|sample"']), encoding="cp932"))
+    assert q.attrs["memo"] == "sample" and "試料" in q.attrs["raw_header"]

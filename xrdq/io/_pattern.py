@@ -52,10 +52,13 @@ def sha256_of(data: bytes) -> str:
 
 
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
+_C1_BYTES = re.compile(b"[\x80-\x9f]")
 
 
 def decode_text(path, data: bytes, *, where: str | None = None, line: int | None = None) -> str:
     """Decode header or data text: UTF-8 (BOM stripped), then Shift-JIS (cp932), then Latin-1.
+
+    Shift-JIS is tried only when bytes 0x80–0x9F occur (its kana/kanji lead bytes).
 
     Latin-1 accepts every byte, so a result holding C1 control characters (bytes 0x80–0x9F,
     which no Latin-1 text uses) is taken as an unknown encoding and refused.
@@ -67,11 +70,18 @@ def decode_text(path, data: bytes, *, where: str | None = None, line: int | None
             line=line,
             where=where,
         )
-    for enc in ("utf-8-sig", "cp932"):
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # Shift-JIS kana and common kanji use lead bytes 0x81–0x9F, which Latin-1 text never holds;
+    # without such bytes the high bytes are far more likely Latin-1 accents (é = 0xE9 would
+    # otherwise pair with the next letter into a rare kanji).
+    if _C1_BYTES.search(data):
         try:
-            return data.decode(enc)
+            return data.decode("cp932")
         except UnicodeDecodeError:
-            continue
+            pass
     text = data.decode("latin-1")
     bad = _C1_CONTROLS.search(text)
     if bad:
