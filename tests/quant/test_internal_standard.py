@@ -21,10 +21,13 @@ def test_sum_rule_and_purity():
         res = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, purity)
         total = sum(v for v, _ in res.sample_fractions.values()) + res.amorphous_fraction
         assert total == pytest.approx(1.0, abs=1e-12)
-    # an amorphous part in the standard lowers the sample's amorphous estimate
-    pure = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, 1.0)
+    # Worked by hand: 100 g mixture, 45 g standard at c = 0.95 → 42.75 g crystalline LiF; R_s = 0.65 →
+    # 65.77 g crystalline in all → 23.02 g other crystalline → 55 − 23.02 = 31.98 g amorphous = 58.14 %.
     impure = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, 0.95)
-    assert impure.amorphous_fraction < pure.amorphous_fraction
+    assert impure.amorphous_fraction == pytest.approx((55 - (42.75 / 0.65 - 42.75)) / 55, rel=1e-12)
+    # ignoring the impurity (c = 1) underestimates the sample's amorphous content
+    pure = internal_standard(["A", "B", "LiF"], r, np.zeros((3, 3)), "LiF", 0.45, 1.0)
+    assert pure.amorphous_fraction < impure.amorphous_fraction
 
 
 def _values(r, w_s, c):

@@ -126,6 +126,6 @@ def test_cli_simulate_writes_a_readable_ras_and_truth(tmp_path):
               "--amorphous", "0.2", "--standard", "LiF", "--seed", "3", "--out", str(out)])
     assert exit_.value.code == 0
     pattern = xrdq.load(out)
-    assert pattern.sizes["two_theta"] == 7001 and pattern.attrs["format"] == "ras"
+    assert pattern.sizes["two_theta"] == 7001 and pattern.attrs["format"] == "rigaku_ras"
     truth = json.loads(out.with_suffix(".truth.json").read_text())
     assert truth["amorphous_fraction"] == pytest.approx(0.4)

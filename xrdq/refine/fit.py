@@ -265,7 +265,8 @@ class Refinement:
             return {"stage": stage.name, "status": 1, "nfev": 1}
         squared = np.array([_is_non_negative(n) for n in names])
         x0 = np.array([self.params[n].value for n in names])
-        z0 = np.where(squared, np.sqrt(np.maximum(x0, 0.0)) + squared * 1e-3, x0)
+        # a square refined from exactly zero has no gradient: start broadening at 0.01° (≈ 1 µm crystallites)
+        z0 = np.where(squared, np.sqrt(np.maximum(x0, 0.01)), x0)
         scale = np.array([_typical_step(n, v) for n, v in zip(names, x0)])
         scale = np.where(squared, 0.1, scale)
 

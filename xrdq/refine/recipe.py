@@ -47,12 +47,15 @@ def default_recipe(*, preferred_orientation: dict | None = None, humps=(), backg
                    strain: bool = False, biso: bool = False) -> Recipe:
     """Staged recipe for internal-standard QPA on lab data.
 
-    background + scales → + cells and displacement → + Gaussian profile and per-phase size
+    background + scales → + cells and displacement → + per-phase size → + Gaussian profile (U, W)
     → optional preferred orientation, strain, Biso.
     """
     stages = [
         Stage("background + scales", ()),
         Stage("cells + displacement", ("cell", "displacement") + (("humps",) if humps else ())),
+        # sizes first: refining the Gaussian width while the peaks still lack their Lorentzian sample
+        # broadening lets U, W run into the region where FWHM_G² < 0 and the width has no gradient
+        Stage("sizes", ("cell", "displacement", "size") + (("humps",) if humps else ())),
         Stage("profile", ("cell", "displacement", "gaussian", "size") + (("humps",) if humps else ())),
     ]
     extra = ()
