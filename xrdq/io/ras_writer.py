@@ -21,7 +21,7 @@ def write_ras(pattern, path, *, sample: str | None = None, comment: str | None =
         "FILE_SAMPLE": sample if sample is not None else a.get("sample", ""),
         "FILE_OPERATOR": a.get("operator", ""),
         "HW_GONIOMETER_NAME": "MiniFlex",
-        "HW_GONIOMETER_RADIUS-0": f"{a.get('goniometer_radius_mm', 150.0)}",
+        "HW_GONIOMETER_RADIUS-5": f"{a.get('goniometer_radius_mm', 150.0)}",  # the slot the MiniFlex uses for R
         "HW_COUNTER_SELECT_NAME": a.get("detector", "D/teX Ultra"),
         "HW_XG_TARGET_NAME": a.get("target", "Cu"),
         "HW_XG_WAVE_LENGTH_ALPHA1": f"{a.get('wavelength_alpha1', 1.540593):.6f}",

@@ -41,6 +41,21 @@ def parse_standard(standard):
         raise XrdqQuantError(f"standard {standard!r}: expected (name, weighed fraction)") from exc
 
 
+def _instrument_mismatch(pattern, inst) -> list:
+    """Warnings when the file's own wavelength or goniometer radius contradicts the chosen instrument."""
+    out = []
+    a = pattern.attrs
+    lam = a.get("wavelength_alpha1")
+    if a.get("wavelength_source") == "file" and lam and abs(float(lam) - inst.wavelength) > 2e-4:
+        out.append(f"the file's Kα1 wavelength {float(lam):.6f} Å differs from instrument {inst.name!r} "
+                   f"({inst.wavelength:.6f} Å): the instrument's is used")
+    radius = a.get("goniometer_radius_mm")
+    if radius and abs(float(radius) - inst.radius_mm) > 1.0:
+        out.append(f"the file's goniometer radius {float(radius):g} mm differs from instrument {inst.name!r} "
+                   f"({inst.radius_mm:g} mm): displacement is interpreted with the instrument's")
+    return out
+
+
 def _auto_humps(pattern, phase_objs, inst, two_theta_range):
     from ..refine.fit import Refinement
     from ..refine.start import auto_humps
@@ -141,7 +156,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst, recipe=g2_recipe,
                            two_theta_range=two_theta_range)
 
-    warnings = list(ref.warnings)
+    warnings = list(ref.warnings) + _instrument_mismatch(pattern, inst)
     # Weight fractions: Hill–Howard from the native scales, or the engine's own (GSAS-II).
     if ref.scales and ref.scale_covariance is not None and ref.engine == "native":
         scales = np.array([ref.scales[n][0] for n in ref.phase_names])
