@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Benchmark batch quantification: N simulated 3-phase MiniFlex patterns through ``quantify_many``.
+
+Runs the same batch on a local process pool (-j WORKERS) and on a dask LocalCluster with WORKERS
+workers, and prints patterns per second, peak memory per worker and the dask / process-pool ratio.
+Goals (issue 5): 1000 patterns ≤ 150 s, ≤ 400 MB per worker, dask ≥ 90 % of the process pool.
+
+    python scripts/bench_batch.py            # 1000 patterns
+    python scripts/bench_batch.py --n 100    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cif(name: str, filename: str) -> str:
+    """NAME=CIF: the bundled library's CIF when it has one, else the batch tests' copy."""
+    bundled = REPO / "reference_patterns" / "phases" / filename
+    return f"{name}={bundled if bundled.exists() else REPO / 'tests' / 'batch' / 'data' / filename}"
+
+
+PHASES = [_cif("corundum", "Al2O3.cif"), _cif("zincite", "ZnO.cif")]
+STANDARD = _cif("LiF", "LiF.cif")
+
+
+def make_patterns(folder: Path, n: int, two_theta=(10.0, 80.0, 0.01), n_mixtures: int = 8) -> tuple[list[Path], list[float]]:
+    """``n`` .ras files (and their weighed LiF fractions): ``n_mixtures`` noise-free mixtures (LiF 20–30 %, amorphous 0–30 %), each file
+    with its own Poisson noise."""
+    import numpy as np
+
+    from xrdq.io.ras_writer import write_ras
+    from xrdq.model.simulate import simulate
+
+    rng = np.random.default_rng(12345)
+    bases = []
+    for k in range(n_mixtures):
+        w_std = 0.2 + 0.1 * rng.random()
+        amorphous = 0.3 * rng.random()
+        split = 0.3 + 0.4 * rng.random()
+        rest = 1.0 - w_std - amorphous
+        mix = [(STANDARD, w_std), (PHASES[0], split * rest), (PHASES[1], (1 - split) * rest)]
+        pattern, _ = simulate(mix, amorphous=amorphous, two_theta=two_theta, seed=None, standard="LiF",
+                              sample=f"mixture {k}")
+        bases.append((pattern, w_std))
+    folder.mkdir(parents=True, exist_ok=True)
+    files, ws = [], []
+    for i in range(n):
+        base, w_std = bases[i % n_mixtures]
+        p = base.copy(data=np.random.default_rng(i).poisson(base.values).astype(float))
+        p = p.assign_coords(esd=("two_theta", np.sqrt(np.maximum(p.values, 1.0))))
+        path = folder / f"sim_{i:05d}.ras"
+        write_ras(p, path)
+        files.append(path)
+        ws.append(w_std)
+    return files, ws
+
+
+def _worker_memory(out: Path) -> dict:
+    """Peak RSS (MB) of each worker process, from the per-file records."""
+    peak = {}
+    for p in (out / "json").glob("*.json"):
+        w = json.loads(p.read_text()).get("batch", {}).get("worker") or {}
+        key = (w.get("host"), w.get("pid"))
+        if w.get("peak_rss_mb") is not None:
+            peak[key] = max(peak.get(key, 0.0), float(w["peak_rss_mb"]))
+    return peak
+
+
+def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
+    from xrdq.batch import quantify_many
+
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    ds = quantify_many(None, manifest=manifest, phases=PHASES, standard=("LiF", 0.25), out=out, plots=plots,
+                       progress=sys.stderr.isatty(), **kw)
+    wall = time.perf_counter() - t0
+    mem = _worker_memory(out)
+    n_ok = int(ds.attrs["n_ok"])
+    res = {"label": label, "backend": ds.attrs["backend"], "n": len(files), "n_ok": n_ok, "wall_s": wall,
+           "fit_s": float(ds.attrs["fit_time_s"]), "patterns_per_s": len(files) / wall,
+           "workers": len(mem), "peak_mb_per_worker": max(mem.values()) if mem else float("nan"), "ds": ds}
+    print(f"{label:>14s}: {len(files)} patterns ({n_ok} ok) in {wall:6.1f} s wall ({res['fit_s']:.1f} s fitting) "
+          f"→ {res['patterns_per_s']:.2f} patterns/s; {len(mem)} workers, peak RSS per worker "
+          f"{res['peak_mb_per_worker']:.0f} MB", flush=True)
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000, help="number of patterns (default 1000)")
+    ap.add_argument("--workers", type=int, default=2, help="processes / dask workers (default 2)")
+    ap.add_argument("--plots", action="store_true", help="also draw the per-pattern fit plots")
+    ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--skip-pool", action="store_true")
+    ap.add_argument("--workdir", type=Path, default=None, help="keep patterns and outputs here")
+    args = ap.parse_args(argv)
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="xrdq-bench-batch-"))
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    files, ws = make_patterns(work / "patterns", args.n)
+    manifest = work / "patterns" / "manifest.csv"  # per-file weighed LiF fraction
+    manifest.write_text("file,standard\n" + "".join(f"{f.name},LiF={w!r}\n" for f, w in zip(files, ws)))
+    print(f"simulated {args.n} patterns (7001 points, 10–80° 2θ) in {time.perf_counter() - t0:.1f} s → {work}")
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other processes slow this down)")
+
+    results = {}
+    if not args.skip_pool:
+        results["pool"] = run(f"-j {args.workers}", files, manifest, work / "out_pool", args.plots, jobs=args.workers)
+    if not args.skip_dask:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            print("dask.distributed not installed: skipping the dask run")
+        else:
+            results["dask"] = run(f"dask x{args.workers}", files, manifest, work / "out_dask", args.plots,
+                                  dask_workers=args.workers)
+    parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"parent process peak RSS {parent_mb:.0f} MB")
+    if "pool" in results and "dask" in results:
+        import numpy as np
+
+        a, b = results["pool"]["ds"], results["dask"]["ds"]
+        diff = float(np.nanmax(np.abs(a["amorphous_fraction"].values - b["amorphous_fraction"].values)))
+        ratio = results["dask"]["patterns_per_s"] / results["pool"]["patterns_per_s"]
+        print(f"dask / process pool throughput: {ratio:.2f} (goal ≥ 0.90); max |Δ amorphous| {diff:.1e}")
+    for r in results.values():
+        per_1000 = 1000 / r["patterns_per_s"]
+        print(f"{r['label']:>14s}: 1000 patterns would take {per_1000:.0f} s (goal ≤ 150 s); "
+              f"{r['peak_mb_per_worker']:.0f} MB per worker (goal ≤ 400 MB)")
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
