@@ -273,7 +273,7 @@ class Refinement:
         def fun(z):
             return self.residual(np.where(squared, z * z, z), names)
 
-        sol = least_squares(fun, z0, method="lm", x_scale=scale, diff_step=1e-6, ftol=1e-5, xtol=1e-5,
+        sol = least_squares(fun, z0, method="lm", x_scale="jac", diff_step=1e-6, ftol=1e-5, xtol=1e-5,
                             gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
         x = np.where(squared, sol.x * sol.x, sol.x)
         for n, v in zip(names, x):
