@@ -100,7 +100,7 @@ class Refinement:
                     p.add(f"{pre}_{key}", value=value, min=value * 0.95, max=value * 1.05, vary=False)
                 else:
                     p.add(f"{pre}_{key}", value=value, min=value - 5.0, max=value + 5.0, vary=False)
-            p.add(f"{pre}_size_broadening", value=0.0, min=0.0, max=2.0, vary=False)
+            p.add(f"{pre}_size_broadening", value=0.0, min=0.0, max=5.0, vary=False)  # 5° ≈ 2 nm crystallites
             p.add(f"{pre}_strain_broadening", value=0.0, min=0.0, max=2.0, vary=False)
             p.add(f"{pre}_po_ratio", value=1.0, min=0.3, max=3.0, vary=False)
             p.add(f"{pre}_b_overall", value=0.0, min=-3.0, max=5.0, vary=False)
