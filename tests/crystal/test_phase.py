@@ -145,3 +145,31 @@ def test_unknown_space_group(write_cif):
 def test_unknown_element(write_cif):
     with pytest.raises(XrdqPhaseError, match="unknown element"):
         read_cif(write_cif(LIF.replace("Li1 Li 0", "Li1 Qq 0")))
+
+
+def test_origin_choice_from_z_and_formula(write_cif):
+    """'F d -3 m' without operators: Si at (1/8,1/8,1/8) is 8a only in origin choice 2 (16c in choice 1),
+    so Z = 8 with formula Si picks choice 2; without Z the default is kept and a note says so."""
+    si = """data_si
+_cell_length_a 5.431
+_cell_length_b 5.431
+_cell_length_c 5.431
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F d -3 m'
+%s
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_B_iso_or_equiv
+Si1 Si 0.125 0.125 0.125 0.47
+"""
+    ph = read_cif(write_cif(si % "_cell_formula_units_Z 8\n_chemical_formula_sum Si", "with_z"))
+    assert ph.space_group.endswith(":2") and len(ph.atoms.occupancy) == 8
+    assert any("origin choice 2" in n for n in ph.notes)
+    default = read_cif(write_cif(si % "", "without_z"))
+    assert any("origin choice 1" in n and "assumed" in n for n in default.notes)

@@ -143,8 +143,41 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
     if sg is None:
         given = small.spacegroup_hm or small.spacegroup_hall or "nothing"
         raise XrdqPhaseError(f"{where}: unknown space group (CIF gives {given!r})")
-    if not small.symops and not small.spacegroup_hall and sg.ext in ("1", "2") and "2" in [x.ext for x in _settings(sg.number)]:
-        notes.append(f"origin choice {sg.ext} of {sg.hm} assumed (the CIF lists no symmetry operators)")
+    if not small.symops and not small.spacegroup_hall and sg.ext in ("1", "2"):
+        sg = _choose_origin(small, block, sg, notes)
+    return sg
+
+
+def _choose_origin(small, block, sg, notes: list[str]):
+    """Pick origin choice 1 or 2 for a CIF that names the group without operators or Hall symbol.
+
+    An explicit choice in the H-M name (``:2``, or ICSD's trailing ``S``/``Z``) is kept. Otherwise
+    the choice whose expanded cell holds Z × formula atoms wins; failing that gemmi's default stays
+    and a note says so.
+    """
+    import gemmi
+
+    alternatives = [s for s in _settings(sg.number) if s.hm == sg.hm and s.ext in ("1", "2")]
+    hm_given = (small.spacegroup_hm or "").strip()
+    if len(alternatives) < 2 or ":" in hm_given or hm_given[-1:] in ("S", "Z"):
+        return sg
+    z = _number(block.find_value("_cell_formula_units_Z"))
+    text = block.find_value("_chemical_formula_sum")
+    formula = _parse_formula(gemmi.cif.as_string(text)) if text and text not in ("?", ".") else {}
+    if z and formula:
+        expected = z * sum(formula.values())
+        matches = []
+        for candidate in alternatives:
+            small.spacegroup = candidate
+            small.setup_cell_images()
+            count = sum(s.occ for s in small.get_all_unit_cell_sites())
+            if abs(count - expected) <= 0.02 * expected:
+                matches.append(candidate)
+        if len(matches) == 1:
+            if matches[0].ext != sg.ext:
+                notes.append(f"origin choice {matches[0].ext} of {sg.hm} chosen: it gives Z × formula atoms")
+            return matches[0]
+    notes.append(f"origin choice {sg.ext} of {sg.hm} assumed (the CIF gives no operators or origin)")
     return sg
 
 
