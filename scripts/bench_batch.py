@@ -94,6 +94,12 @@ def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
     print(f"{label:>14s}: {len(files)} patterns ({n_ok} ok) in {wall:6.1f} s wall ({res['fit_s']:.1f} s fitting) "
           f"→ {res['patterns_per_s']:.2f} patterns/s; {len(mem)} workers, peak RSS per worker "
           f"{res['peak_mb_per_worker']:.0f} MB", flush=True)
+    if n_ok < len(files):
+        from collections import Counter
+
+        failed = ds["message"].values[ds["status"].values != "ok"]
+        for msg, count in Counter(map(str, failed)).most_common(3):
+            print(f"{'':>16s}{count} failed: {msg[:300]}")
     return res
 
 

@@ -78,8 +78,16 @@ def test_bad_files_are_reported_and_the_rest_finish(good_files, settings, tmp_pa
     assert {r["status"] for r in rows if r["sample"].startswith("mix")} == {"ok"}
     assert rows[0]["amorphous_fraction"] == "" and rows[2]["amorphous_fraction"] != ""
     assert (out / "index.html").exists()
+    for f in ("results.csv", "results.nc", "index.html", "json/mix_a.json", "plots/mix_a.png"):
+        assert (out / f).stat().st_mode & 0o044 == 0o044, f"{f} is not readable by others (umask 022)"
     # inputs untouched
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
+    # a re-run refits the failed files (they may have been fixed) and a finished file whose plot is gone
+    (out / "plots" / "mix_a.png").unlink()
+    again = quantify_many([good_files[0].parent], phases=settings["phases"], standard=("LiF", 0.3), jobs=1,
+                          progress=False, out=out)
+    assert again.attrs["n_skipped"] == 2 and again.attrs["n_fitted"] == 4
+    assert (out / "plots" / "mix_a.png").exists()
 
 
 def test_all_good_exits_0_and_matches_quantify_file_by_file(good_files, settings, tmp_path):
@@ -250,3 +258,19 @@ def test_worker_limits_blas_threads():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def test_a_worker_that_dies_fails_only_its_own_file(good_files, settings, tmp_path):
+    import shutil
+
+    from batch_helpers import crash_on_marked_files
+    from xrdq.batch.inputs import build_jobs
+    from xrdq.batch.runner import _run_processes, default_settings
+
+    crash = Path(shutil.copy(good_files[0], good_files[0].parent / "crash_me.ras"))
+    defaults = default_settings(settings["phases"], ("LiF", 0.3), 1.0, "native", {})
+    jobs = build_jobs([crash, *good_files], defaults)
+    got = {j.stem: rec for j, rec in _run_processes(jobs, False, 2, fn=crash_on_marked_files)}
+    assert set(got) == {"crash_me", "mix_a", "mix_b", "mix_c"}
+    assert got["crash_me"]["status"] == "failed" and "worker process died" in got["crash_me"]["message"]
+    assert all(got[s]["status"] == "ok" for s in ("mix_a", "mix_b", "mix_c"))

@@ -7,6 +7,7 @@ import html
 import io
 import json
 import math
+import os
 from urllib.parse import quote
 
 import numpy as np
@@ -15,6 +16,26 @@ from .._version import __version__
 
 #: Per-sample variables (besides the phase ones) in the Dataset and their CSV order.
 _SCALARS = ("amorphous_fraction", "amorphous_fraction_esd", "rwp", "gof")
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def readable(path):
+    """Atomic writes come out 0600 (mkstemp); outputs get the usual mode (0666 & ~umask), to be shared."""
+    try:
+        os.chmod(path, 0o666 & ~_umask())
+    except OSError:
+        pass
+    return path
 
 
 def _f(x) -> float:
@@ -122,6 +143,7 @@ def write_netcdf(ds, path):
 
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
+    readable(path)
 
 
 def csv_rows(ds) -> tuple[list[str], list[list]]:
@@ -164,7 +186,7 @@ def write_csv(ds, path):
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    readable(atomic_write_text(path, buf.getvalue()))
 
 
 def _pct(v, e=None) -> str:
@@ -240,7 +262,7 @@ xrdq {esc(__version__)}.</p>
 </tbody></table>
 </body></html>
 """
-    atomic_write_text(path, page)
+    readable(atomic_write_text(path, page))
 
 
 def plot_series(ds, path=None, x="index"):
@@ -301,4 +323,5 @@ def plot_series(ds, path=None, x="index"):
 
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
+        readable(path)
     return fig

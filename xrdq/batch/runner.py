@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._version import __version__
 from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
+from .outputs import readable
 from .worker import init_worker, run_job
 
 #: Keyword arguments of quantify that a batch sets itself.
@@ -63,6 +64,19 @@ def default_settings(phases, standard, purity, engine, quantify_kwargs) -> dict:
         if k == "start":
             continue  # the first start of a series, not a per-file setting
         s[k] = _jsonable(v) if isinstance(v, (str, Path, list, tuple, dict, int, float, bool, type(None))) else v
+    # the effective settings: quantify's defaults filled in, so that the same fit hashes the same
+    # whether a default was passed explicitly (the CLI) or left out (Python)
+    import inspect
+
+    from ..quant.api import quantify
+
+    for name, par in inspect.signature(quantify).parameters.items():
+        if name in ("pattern_or_path", "start") or name in s or par.default is inspect.Parameter.empty:
+            continue
+        s[name] = _jsonable(par.default)
+    for key in ("standard_esd", "purity_esd"):
+        if isinstance(s.get(key), (int, float)):
+            s[key] = float(s[key])
     if s.get("two_theta_range") is not None:
         lo, hi = s["two_theta_range"]
         s["two_theta_range"] = [float(lo), float(hi)]
@@ -73,8 +87,9 @@ def _state_path(out: Path, stem: str) -> Path:
     return out / "json" / f"{stem}.json"
 
 
-def _load_state(out: Path, job: Job, mode_hash: str):
-    """The finished record of ``job`` from an earlier run, if its input and settings are unchanged."""
+def _load_state(out: Path, job: Job, mode_hash: str, plots: bool):
+    """The finished record of ``job`` from an earlier run, if its input and settings are unchanged
+    (and its plot is there, when plots are wanted)."""
     p = _state_path(out, job.stem)
     try:
         state = json.loads(p.read_text(encoding="utf-8"))
@@ -84,6 +99,8 @@ def _load_state(out: Path, job: Job, mode_hash: str):
     if not b or b.get("status") != "ok":
         return None  # failed files are tried again
     if not job.sha256 or b.get("sha256") != job.sha256 or b.get("settings_hash") != mode_hash:
+        return None
+    if plots and not (b.get("plot") and (out / b["plot"]).is_file()):
         return None
     # labels and metadata may change freely without a refit
     b["sample"], b["metadata"], b["file"] = job.sample, job.metadata, str(job.path)
@@ -129,17 +146,21 @@ def _crash_record(message: str) -> dict:
     return {"status": "failed", "message": message, "result": None, "worker": None}
 
 
-def _run_processes(pending, plots, n_workers):
-    """A spawn-started ProcessPoolExecutor (fresh interpreters, so the BLAS limit takes hold)."""
+def _run_processes(pending, plots, n_workers, fn=run_job):
+    """A spawn-started ProcessPoolExecutor (fresh interpreters, so the BLAS limit takes hold).
+
+    A worker that dies (segfault, out-of-memory kill) breaks the whole pool; the files in flight are
+    then retried one at a time, so the file that kills its worker again is the one reported failed.
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")
     broken = []
+    n_done = 0
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker) as pool:
-        futures = {pool.submit(run_job, _task(j, plots)): j for j in pending}
-        n_done = 0
+        futures = {pool.submit(fn, _task(j, plots)): j for j in pending}
         try:
             for fut in as_completed(futures):
                 job = futures[fut]
@@ -153,31 +174,39 @@ def _run_processes(pending, plots, n_workers):
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    if broken and n_done == 0:
-        main = sys.modules.get("__main__")
-        hint = (f" Worker processes are started with 'spawn' and re-import {main.__file__}: put the call to "
-                "quantify_many under `if __name__ == \"__main__\":`, or pass jobs=1."
-                if getattr(main, "__file__", None) else "")
-        raise XrdqBatchError("every worker process died before finishing a file." + hint)
-    # A worker died (segfault, out-of-memory kill): retry those files one at a time, so the file that
-    # kills its worker again is the one reported.
+    order = {id(j): i for i, j in enumerate(pending)}
+    culprits = 0
     while broken:
-        order = {id(j): i for i, j in enumerate(pending)}
-        broken.sort(key=lambda j: order.get(id(j), 0))
+        broken.sort(key=lambda j: order[id(j)])
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
-            futures = [(pool.submit(run_job, _task(j, plots)), j) for j in broken]
+            futures = [(pool.submit(fn, _task(j, plots)), j) for j in broken]
             broken = []
             culprit_found = False
             for fut, job in futures:
                 try:
-                    yield job, fut.result()
+                    rec = fut.result()
                 except BrokenProcessPool:
-                    if not culprit_found:
-                        culprit_found = True
-                        yield job, _crash_record("the worker process died while fitting this file "
-                                                 "(crash or out of memory)")
-                    else:
+                    if culprit_found:
                         broken.append(job)
+                        continue
+                    culprit_found = True
+                    culprits += 1
+                    if culprits >= 2 and n_done == 0:
+                        _no_worker_survives()
+                    rec = _crash_record("the worker process died while fitting this file (crash or out of memory)")
+                else:
+                    n_done += 1
+                yield job, rec
+
+
+def _no_worker_survives():
+    """Worker processes die whatever they run: most often a script without a ``__main__`` guard."""
+    main = sys.modules.get("__main__")
+    hint = ""
+    if getattr(main, "__file__", None):
+        hint = (f" Worker processes are started with 'spawn' and re-import {main.__file__}: put the call to "
+                "quantify_many under `if __name__ == \"__main__\":`, or pass jobs=1.")
+    raise XrdqBatchError("every worker process died before finishing a file." + hint)
 
 
 def _dask_import():
@@ -286,6 +315,11 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     series_x : ``"index"``, ``"time"`` or a manifest column: draws series.png (default "index" when
         ``sequential``, else no series plot).
     """
+    import multiprocessing as mp
+
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise RuntimeError("quantify_many was called while a worker process was starting: in a script, call it "
+                           "under `if __name__ == \"__main__\":` (workers re-import the script)")
     t_start = time.perf_counter()
     defaults = default_settings(phases, standard, purity, engine, quantify_kwargs)
     first_start = quantify_kwargs.get("start")
@@ -307,7 +341,7 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     states: dict[str, dict] = {}
     if out is not None and not force:
         for j in job_list:
-            s = _load_state(out, j, hashes[j.stem])
+            s = _load_state(out, j, hashes[j.stem], plots)
             if s is not None:
                 states[j.stem] = s
     n_skipped = len(states)
@@ -328,12 +362,12 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
                 from .._atomic import atomic_write_bytes
 
                 plot_rel = f"plots/{job.stem}.png"
-                atomic_write_bytes(out / plot_rel, rec["plot_png"])
+                readable(atomic_write_bytes(out / plot_rel, rec["plot_png"]))
             state = _make_state(job, rec, hashes[job.stem], plot_rel)
             from .._atomic import atomic_write_text
 
-            atomic_write_text(_state_path(out, job.stem), json.dumps(state, indent=2, ensure_ascii=False,
-                                                                     default=str) + "\n")
+            readable(atomic_write_text(_state_path(out, job.stem),
+                                       json.dumps(state, indent=2, ensure_ascii=False, default=str) + "\n"))
         else:
             state = _make_state(job, rec, hashes[job.stem], None)
         states[job.stem] = state
