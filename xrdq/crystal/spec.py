@@ -1,23 +1,33 @@
-"""Phase specifications as users type them: ``LiF``, ``path/to.cif`` or ``NAME=CIF_OR_NAME``."""
+"""Phase specifications as users write them: a Phase, a library name, a CIF path, or ``NAME=CIF``."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+from ..errors import XrdqPhaseError
+from .library import load_phase
+from .phase import Phase
 
-def resolve_phase(spec):
-    """A Phase from a Phase, a library name, a CIF path, or ``NAME=CIF_OR_NAME`` (renames the phase)."""
-    from .library import load_phase
 
-    if hasattr(spec, "reflections"):
+def resolve_phase(spec) -> Phase:
+    """The :class:`Phase` a specification stands for.
+
+    - a :class:`Phase` is returned unchanged;
+    - ``"NAME=CIF"`` reads CIF (a path or a library name) and names the phase NAME, so two CIFs of
+      the same compound can be told apart;
+    - anything else goes to :func:`load_phase` (library name, case-insensitive, or CIF path).
+    """
+    if isinstance(spec, Phase):
         return spec
-    text = str(spec)
-    rename = None
+    if isinstance(spec, Path):
+        return load_phase(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise XrdqPhaseError(f"not a phase specification: {spec!r} (give a name, a CIF path or NAME=CIF)")
+    text = spec.strip()
     if "=" in text and not Path(text).exists():
-        rename, _, text = text.partition("=")
-        rename = rename.strip()
-    phase = load_phase(text.strip())
-    if rename:
-        phase = dataclasses.replace(phase, name=rename)
-    return phase
+        name, _, source = (s.strip() for s in text.partition("="))
+        if not name or not source:
+            raise XrdqPhaseError(f"phase specification {spec!r}: expected NAME=CIF")
+        return dataclasses.replace(load_phase(source), name=name)
+    return load_phase(text)
