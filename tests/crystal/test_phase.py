@@ -173,3 +173,14 @@ Si1 Si 0.125 0.125 0.125 0.47
     assert any("origin choice 2" in n for n in ph.notes)
     default = read_cif(write_cif(si % "", "without_z"))
     assert any("origin choice 1" in n and "assumed" in n for n in default.notes)
+
+
+def test_mass_attenuation_matches_xraydb_material_mu(write_cif):
+    """µ/ρ of LiF and corundum at Cu Kα against xraydb's own compound calculation (Elam tables)."""
+    xraydb = pytest.importorskip("xraydb")
+    energy = 12398.419843320026 / 1.5406
+    for text, formula in ((LIF, "LiF"), (CORUNDUM, "Al2O3")):
+        ph = read_cif(write_cif(text))
+        expected = xraydb.material_mu(formula, energy, density=1.0, kind="total")  # 1/cm at ρ = 1 → cm²/g
+        assert ph.mass_attenuation(1.5406) == pytest.approx(expected, rel=1e-3)
+    assert read_cif(write_cif(CORUNDUM)).mass_attenuation(1.5406) == pytest.approx(31.8, rel=0.05)
