@@ -99,14 +99,13 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         scatterers=tuple(types),
         element=tuple(s.element.name for s in full),
     )
-    phase = Phase(name=name or block.name, formula="", space_group=sg.xhm().strip().rstrip(":").strip(),
-                  sg_number=sg.number, cell=cell, z=0.0, sites=sites, atoms=atoms,
-                  symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=())
-    formula, z = _formula_and_z(block, phase.composition, notes)
-    object.__setattr__(phase, "formula", formula)
-    object.__setattr__(phase, "z", z)
-    object.__setattr__(phase, "notes", tuple(notes))
-    return phase
+    composition: dict[str, float] = {}
+    for el, occ in zip(atoms.element, atoms.occupancy):
+        composition[el] = composition.get(el, 0.0) + float(occ)
+    formula, z = _formula_and_z(block, composition, notes)
+    return Phase(name=name or block.name, formula=formula, space_group=sg.xhm().strip().rstrip(":").strip(),
+                 sg_number=sg.number, cell=cell, z=z, sites=sites, atoms=atoms,
+                 symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=tuple(notes))
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -236,7 +235,7 @@ def _format_formula(comp: dict[str, float]) -> str:
 def _formula_and_z(block, cell_comp: dict[str, float], notes: list[str]) -> tuple[str, float]:
     """Formula (CIF _chemical_formula_sum, else reduced cell contents) and Z (CIF, else derived)."""
     text = block.find_value("_chemical_formula_sum")
-    formula = _parse_formula(gemmi_unquote(text)) if text and text not in ("?", ".") else {}
+    formula = _parse_formula(_unquote(text)) if text and text not in ("?", ".") else {}
     z = _number(block.find_value("_cell_formula_units_Z"))
     total = sum(cell_comp.values())
     if not formula:
@@ -260,7 +259,7 @@ def _formula_and_z(block, cell_comp: dict[str, float], notes: list[str]) -> tupl
     return _format_formula(formula), float(z)
 
 
-def gemmi_unquote(text: str) -> str:
+def _unquote(text: str) -> str:
     import gemmi
 
     return gemmi.cif.as_string(text)
