@@ -12,7 +12,7 @@ REPO = HERE.parents[1]
 LIBRARY = REPO / "reference_patterns" / "phases"
 
 #: phase name → CIF of the test's own copy (used only when the bundled library lacks the phase)
-_CIFS = {"LiF": "LiF.cif", "corundum": "Al2O3.cif", "zincite": "ZnO.cif"}
+_CIFS = {"LiF": "LiF.cif", "corundum": "Al2O3.cif", "zincite": "ZnO.cif", "fluorite": "CaF2.cif"}
 
 #: (file name, amorphous fraction of the mixture, weighed LiF fraction, seed)
 SAMPLES = [("mix_a.ras", 0.10, 0.30, 1), ("mix_b.ras", 0.20, 0.25, 2), ("mix_c.ras", 0.30, 0.30, 3)]

@@ -274,3 +274,53 @@ def test_a_worker_that_dies_fails_only_its_own_file(good_files, settings, tmp_pa
     assert set(got) == {"crash_me", "mix_a", "mix_b", "mix_c"}
     assert got["crash_me"]["status"] == "failed" and "worker process died" in got["crash_me"]["message"]
     assert all(got[s]["status"] == "ok" for s in ("mix_a", "mix_b", "mix_c"))
+
+
+CPD1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "qpa" / "cpd1"
+
+
+@pytest.mark.skipif(not (CPD1 / "CPD-1D.xye").exists(), reason=f"real CPD round-robin data not available at {CPD1}")
+def test_real_cpd_patterns_with_a_per_file_standard(tmp_path):
+    """CPD-1C/1D (Philips PW3020, .xye): corundum plays the weighed standard, its W_s from the manifest."""
+    from conftest import _cif
+
+    manifest = tmp_path / "cpd.csv"
+    weighed = {"CPD-1C": 0.0504, "CPD-1D": 0.1353}
+    manifest.write_text("file,standard,sample\n" + "".join(
+        f"{CPD1 / (k + '.xye')},corundum={w},{k}\n" for k, w in weighed.items()))
+    phases = [f"corundum={_cif('corundum')}", f"zincite={_cif('zincite')}",
+              f"fluorite={_cif('fluorite')}"]
+    out = tmp_path / "out"
+    code = _cli(["batch", "--manifest", str(manifest), *sum((["--phase", p] for p in phases), []),
+                 "--instrument", "cpd-pw3020", "--two-theta-range", "20", "60", "-j", "1", "--quiet", "--no-plots",
+                 "--out", str(out)])
+    assert code == 0
+    ds = xr.open_dataset(out / "results.nc", engine="h5netcdf")
+    assert list(ds["sample"].values) == ["CPD-1C", "CPD-1D"]
+    # a fully crystalline sample: the amorphous fraction comes out near zero (the standard's own error)
+    assert np.all(np.abs(ds["amorphous_fraction"].values) < 0.15)
+    r = xrdq.quantify(CPD1 / "CPD-1D.xye", phases=phases, standard=("corundum", 0.1353), instrument="cpd-pw3020",
+                      two_theta_range=(20, 60))
+    assert float(ds["amorphous_fraction"].sel(sample="CPD-1D")) == pytest.approx(r.amorphous_fraction[0], rel=1e-9)
+
+
+def _worker_env():
+    import os
+
+    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def test_dask_local_cluster_is_loopback_only_and_without_malloc_trim():
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    psutil = pytest.importorskip("psutil", reason="psutil is not installed")
+    from xrdq.batch import local_cluster
+
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        envs = client.run(_worker_env)
+        assert len(envs) == 2
+        for env in envs.values():
+            assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        me = psutil.Process()
+        listening = [c.laddr.ip for p in [me, *me.children(recursive=True)] for c in p.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+        assert listening and set(listening) == {"127.0.0.1"}

@@ -203,7 +203,7 @@ def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: s
 
     esc = html.escape
     phases = [str(p) for p in ds["phase"].values]
-    head = ["", "sample", "file", "status", "amorphous wt%"] + [f"{p} wt%" for p in phases] + ["Rwp %", "GoF", "message"]
+    head = ["", "sample", "file", "status", "amorphous wt%"] + [f"{p} wt%" for p in phases] + ["Rwp %", "GoF", "message / warnings"]
     rows = []
     for i, sample in enumerate(ds["sample"].values):
         stem = str(ds["stem"].values[i])
@@ -227,9 +227,16 @@ def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: s
                 txt = _pct(v, e)
             cells.append(esc(txt))
         rwp = ds["rwp"].values[i]
+        try:
+            warnings = json.loads(str(ds["warnings"].values[i]) or "[]")
+        except ValueError:
+            warnings = []
+        note = esc(str(ds["message"].values[i]))
+        if warnings:
+            items = "".join(f"<li>{esc(str(w))}</li>" for w in warnings)
+            note += f'<details><summary>{len(warnings)} warning{"s" if len(warnings) > 1 else ""}</summary><ul>{items}</ul></details>'
         cells += [esc(f"{100 * rwp:.2f}" if math.isfinite(rwp) else ""),
-                  esc(f"{ds['gof'].values[i]:.2f}" if math.isfinite(ds["gof"].values[i]) else ""),
-                  esc(str(ds["message"].values[i]))]
+                  esc(f"{ds['gof'].values[i]:.2f}" if math.isfinite(ds["gof"].values[i]) else ""), note]
         rows.append(f'<tr class="{esc(status)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     series = (f'<h2>Series</h2><p><a href="{quote(series_plot)}"><img class="series" src="{quote(series_plot)}" '
               f'alt="fractions against the series"></a></p>') if series_plot else ""
@@ -247,6 +254,7 @@ tr.failed td {{ background: #fff0f0; }}
 span.failed {{ color: #b00; font-weight: bold; }}
 span.ok {{ color: #070; }}
 .noplot {{ color: #888; }}
+details {{ font-size: 0.85em; color: #555; max-width: 28em; }}
 </style></head>
 <body>
 <h1>xrdq batch quantification</h1>

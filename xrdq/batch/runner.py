@@ -234,7 +234,11 @@ def local_cluster(n_workers: int, **kwargs):
         opts = dict(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, silence_logs=logging.ERROR)
         opts.update(kwargs)
-        return distributed.LocalCluster(**opts)
+        import warnings
+
+        with warnings.catch_warnings():  # its HTTP port (loopback) moves on when 8787 is taken: fine
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            return distributed.LocalCluster(**opts)
 
 
 def _run_dask(pending, plots, scheduler, dask_workers):
