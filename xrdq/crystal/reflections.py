@@ -122,17 +122,31 @@ def structure_factor_squared(hkl, d, atoms, wavelength: float, anomalous: bool =
         fp, fpp = scattering.anomalous(element, energy) if anomalous else (0.0, 0.0)
         f_real[:, t] = scattering.f0(ion, s) + fp
         f_imag[t] = fpp
-    arg = (2.0 * np.pi) * (hkl @ atoms.fract.T)  # (n, m)
-    weight = atoms.occupancy * np.exp(-np.outer(s * s, atoms.b_iso))  # (n, m)
-    onehot = np.zeros((len(atoms.occupancy), n_types))
-    onehot[np.arange(len(atoms.occupancy)), atoms.scatterer_index] = 1.0
-    c = (np.cos(arg) * weight) @ onehot  # Σ over atoms of each type, (n, T)
-    sn = (np.sin(arg) * weight) @ onehot
+    # Atoms sharing occupancy, B and scatterer (the images of one site) share their weight, so the
+    # geometric sums Σ exp(2πi h·x) are added per group first and the Debye–Waller exponentials are
+    # needed per group only. Elementwise numpy throughout: BLAS threads buy nothing at these sizes
+    # and slow down badly on a busy machine.
+    keys = np.column_stack([atoms.occupancy, atoms.b_iso, atoms.scatterer_index])
+    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(len(groups)))
+    x = atoms.fract[order]
+    arg = (2.0 * np.pi) * (hkl[:, 0:1] * x[:, 0] + hkl[:, 1:2] * x[:, 1] + hkl[:, 2:3] * x[:, 2])  # (n, m)
+    weight = groups[:, 0] * np.exp(-np.outer(s * s, groups[:, 1]))  # (n, G)
+    kind = groups[:, 2].astype(int)
+    c_g = np.add.reduceat(np.cos(arg), starts, axis=1) * weight
+    s_g = np.add.reduceat(np.sin(arg), starts, axis=1) * weight
+    c = np.zeros((len(s), n_types))
+    sn = np.zeros((len(s), n_types))
+    for t in range(n_types):  # Σ over groups of each scatterer type, (n, T)
+        c[:, t] = c_g[:, kind == t].sum(axis=1)
+        sn[:, t] = s_g[:, kind == t].sum(axis=1)
     # F(±h) = Σ_t (fr + i fi)(c ± i sn)
     a_c = np.sum(f_real * c, axis=1)
     a_s = np.sum(f_real * sn, axis=1)
-    b_c = c @ f_imag
-    b_s = sn @ f_imag
+    b_c = np.sum(c * f_imag, axis=1)
+    b_s = np.sum(sn * f_imag, axis=1)
     f2_plus = (a_c - b_s) ** 2 + (a_s + b_c) ** 2
     f2_minus = (a_c + b_s) ** 2 + (b_c - a_s) ** 2
     return 0.5 * (f2_plus + f2_minus)
