@@ -56,7 +56,7 @@ def test_accumulate_conserves_area_within_the_lorentzian_window_loss():
     assert np.allclose(lor[core], exact[core], rtol=1e-12)
     # (2/π)·arctan(2·12) = 0.9735 within the untapered ±12 FWHM, a little more from the taper
     assert 0.9735 < np.trapezoid(lor, tt) / 100.0 < 0.985
-    asym = accumulate_peaks(tt, [40.0], [100.0], [0.1], [0.0], 0.03, 0.03, asymmetric=[True])
+    asym = accumulate_peaks(tt, [40.0], [100.0], [0.1], [0.0], 0.03, 0.03, node_counts=[6])
     assert np.trapezoid(asym, tt) == pytest.approx(100.0, rel=1e-3)
     assert tt[np.argmax(asym)] < 40.0 + 1e-9
 

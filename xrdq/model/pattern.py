@@ -15,7 +15,7 @@ import numpy as np
 from .instrument import Instrument
 from .profile import fcj_nodes, tch_mix, tch_widths
 
-_ASYMMETRY_THRESHOLD = 0.2  # FCJ spread / FWHM above which a peak gets the full quadrature
+_ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
 _GAUSS_WINDOW_FWHM = 2.6
 _LN2 = np.log(2.0)
 _G_NORM = 2.0 * np.sqrt(_LN2 / np.pi)
@@ -103,15 +103,26 @@ def march_dollase(cos_alpha, ratio: float):
     return (ratio**2 * c2 + (1.0 - c2) / ratio) ** -1.5
 
 
-def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, asymmetric=None):
+def fcj_node_counts(centers, fwhm, s_l, h_l):
+    """How many FCJ quadrature nodes each peak needs.
+
+    The nodes' shifts grow as h², so neighbouring nodes at the far end of the asymmetric tail sit about
+    2·spread/n apart; keeping that below half a FWHM needs n ≈ 4·spread/FWHM (+1, at least 3). Peaks whose spread is
+    below a tenth of their FWHM are evaluated once at the FCJ centroid; at most 16 nodes.
+    """
+    pos, _ = fcj_nodes(centers, s_l, h_l)
+    ratio = np.abs(pos - np.asarray(centers)[:, None]).max(axis=1) / np.asarray(fwhm)
+    return np.where(ratio < _ASYMMETRY_THRESHOLD, 1, np.clip(np.ceil(4.0 * ratio) + 1, 3, 16)).astype(int)
+
+
+def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None):
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
     Each peak is evaluated within ±``_WINDOW_FWHM`` FWHM (Gaussian part ±2.6 FWHM) and tapered to zero
     over the outer quarter of the window, so the pattern is a continuous function of every parameter
-    while the peak core stays the exact pseudo-Voigt.
-    ``asymmetric`` (bool per peak) says which peaks get the full FCJ quadrature; the others are
-    evaluated once at the FCJ centroid. Callers keep that choice fixed during a refinement for the
-    same reason. By default a peak is asymmetric when its FCJ spread exceeds a tenth of its FWHM.
+    while the peak core stays the exact pseudo-Voigt. ``node_counts`` (per peak, 1 to 16) says how
+    finely the FCJ convolution is sampled; callers keep it fixed during a refinement for the same
+    reason. By default it follows :func:`fcj_node_counts`.
     """
     tt = np.asarray(two_theta, dtype=float)
     centers = np.asarray(centers, dtype=float)
@@ -120,41 +131,82 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, asy
     eta = np.asarray(eta, dtype=float)
     if centers.size == 0:
         return np.zeros_like(tt)
-    pos, wts = fcj_nodes(centers, s_l, h_l)
-    if asymmetric is None:
-        asymmetric = np.abs(pos - centers[:, None]).max(axis=1) >= _ASYMMETRY_THRESHOLD * fwhm
-    asymmetric = np.asarray(asymmetric, dtype=bool)
-    narrow = ~asymmetric
-    mean_pos = (pos * wts).sum(axis=1)
-    sub_c, sub_a, sub_f, sub_e = [mean_pos[narrow]], [areas[narrow]], [fwhm[narrow]], [eta[narrow]]
-    if asymmetric.any():
-        n_nodes = pos.shape[1]
-        rows = np.repeat(np.nonzero(asymmetric)[0], n_nodes)
-        sub_c.append(pos[asymmetric].ravel())
-        sub_a.append(areas[rows] * wts[asymmetric].ravel())
-        sub_f.append(fwhm[rows])
-        sub_e.append(eta[rows])
-    c = np.concatenate(sub_c)
-    a = np.concatenate(sub_a)
-    f = np.concatenate(sub_f)
-    e = np.concatenate(sub_e)
-    ok = np.isfinite(c) & (a != 0) & (c + _WINDOW_FWHM * f > tt[0]) & (c - _WINDOW_FWHM * f < tt[-1])
+    if node_counts is None:
+        node_counts = fcj_node_counts(centers, fwhm, s_l, h_l)
+    node_counts = np.asarray(node_counts)
+    reach = 2.0 * _WINDOW_FWHM * fwhm  # generous: FCJ tails extend below the centre
+    ok = np.isfinite(centers) & (areas != 0) & (centers + reach > tt[0]) & (centers - reach < tt[-1])
     if not ok.all():
-        c, a, f, e = c[ok], a[ok], f[ok], e[ok]
-    return _lorentz_part(tt, c, a * e, f) + _gauss_part(tt, c, a * (1.0 - e), f)
+        centers, areas, fwhm, eta, node_counts = centers[ok], areas[ok], fwhm[ok], eta[ok], node_counts[ok]
+    single = node_counts <= 1
+    total = np.zeros_like(tt)
+    if single.any():  # one evaluation at the FCJ centroid, full window
+        pos, wts = fcj_nodes(centers[single], s_l, h_l, n_nodes=2)
+        cen = (pos * wts).sum(axis=1)
+        total += _lorentz_part(tt, cen, areas[single] * eta[single], fwhm[single])
+        total += _gauss_part(tt, cen, areas[single] * (1.0 - eta[single]), fwhm[single])
+    for n in np.unique(node_counts[~single]):
+        sel = node_counts == n
+        pos, wts = fcj_nodes(centers[sel], s_l, h_l, n_nodes=int(n))
+        total += _asymmetric_part(tt, pos, wts, areas[sel], fwhm[sel], eta[sel])
+    return total
 
 
-def _windowed(tt, c, f, half_width):
-    """Flattened (peak, point) index pairs of every grid point within ``half_width`` of each centre."""
-    half = half_width * f
-    lo = np.searchsorted(tt, c - half)
-    hi = np.searchsorted(tt, c + half)
+def _asymmetric_part(tt, pos, wts, areas, fwhm, eta):
+    """Peaks sampled at FCJ nodes ``pos`` (n_peaks, n_nodes) with weights ``wts``.
+
+    Near the peak every node is evaluated; beyond the core (the node spread plus 4 FWHM) the sum of
+    shifted Lorentzians is indistinguishable from one Lorentzian at the centroid, which carries the far
+    tail. A cos² blend over 2 FWHM joins the two, so the pattern stays continuous in every parameter.
+    """
+    k = pos.shape[1]
+    cen = (pos * wts).sum(axis=1)
+    core = np.abs(pos - cen[:, None]).max(axis=1) + 4.0 * fwhm
+    blend = 2.0 * fwhm
+    out = _gauss_part(tt, pos.ravel(), np.repeat(areas * (1.0 - eta), k) * wts.ravel(), np.repeat(fwhm, k))
+    # node Lorentzians inside the core (+ blend), weighted by the core window
+    rows = np.repeat(np.arange(cen.size), k)
+    peak, point = _windowed_abs(tt, cen[rows] - core[rows] - blend[rows], cen[rows] + core[rows] + blend[rows])
+    r = rows[peak]
+    x = (tt[point] - pos.ravel()[peak]) / fwhm[r]
+    inner = _blend(np.abs(tt[point] - cen[r]), core[r], blend[r])
+    values = inner / (1.0 + 4.0 * x * x) * (_L_NORM * areas * eta / fwhm)[r] * wts.ravel()[peak]
+    out += _accumulate(point, values, tt.size)
+    # centroid Lorentzian for the far tail, the complement of the core window
+    peak, point = _windowed(tt, cen, fwhm, _WINDOW_FWHM)
+    u = tt[point] - cen[peak]
+    x = u / fwhm[peak]
+    outer = (1.0 - _blend(np.abs(u), core[peak], blend[peak])) * _taper(x / _WINDOW_FWHM)
+    values = outer / (1.0 + 4.0 * x * x) * (_L_NORM * areas * eta / fwhm)[peak]
+    out += _accumulate(point, values, tt.size)
+    return out
+
+
+def _accumulate(point, values, n):
+    """Σ values per grid point (float even when no peak touches the grid: bincount of nothing is int)."""
+    return np.bincount(point, weights=values, minlength=n).astype(float, copy=False)
+
+
+def _blend(distance, core, width):
+    """1 within ``core``, cos² down to 0 over the next ``width``."""
+    t = np.clip((distance - core) / width, 0.0, 1.0)
+    return np.cos(0.5 * np.pi * t) ** 2
+
+
+def _windowed_abs(tt, lo_edge, hi_edge):
+    lo = np.searchsorted(tt, lo_edge)
+    hi = np.searchsorted(tt, hi_edge)
     counts = hi - lo
     total = int(counts.sum())
-    peak = np.repeat(np.arange(c.size), counts)
+    peak = np.repeat(np.arange(lo_edge.size), counts)
     start = np.cumsum(counts) - counts
     point = np.arange(total) - np.repeat(start - lo, counts)
     return peak, point
+
+
+def _windowed(tt, c, f, half_width):
+    """Flattened (peak, point) index pairs of every grid point within ``half_width`` FWHM of each centre."""
+    return _windowed_abs(tt, c - half_width * f, c + half_width * f)
 
 
 def _taper(u):
@@ -172,7 +224,7 @@ def _lorentz_part(tt, c, a, f):
     peak, point = _windowed(tt, c, f, _WINDOW_FWHM)
     x = (tt[point] - c[peak]) / f[peak]
     values = _taper(x / _WINDOW_FWHM) / (1.0 + 4.0 * x * x) * (_L_NORM * a / f)[peak]
-    return np.bincount(point, weights=values, minlength=tt.size)
+    return _accumulate(point, values, tt.size)
 
 
 def _gauss_part(tt, c, a, f):
@@ -180,7 +232,7 @@ def _gauss_part(tt, c, a, f):
     peak, point = _windowed(tt, c, f, _GAUSS_WINDOW_FWHM)
     x2 = ((tt[point] - c[peak]) / f[peak]) ** 2
     values = np.exp(-4.0 * _LN2 * x2) * (_G_NORM * a / f)[peak]
-    return np.bincount(point, weights=values, minlength=tt.size)
+    return _accumulate(point, values, tt.size)
 
 
 class PhaseModel:
@@ -206,7 +258,7 @@ class PhaseModel:
         self.base_cell = tuple(phase.cell)
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
-        self._asymmetric = None
+        self._node_counts = None
 
     def default_params(self, **changes) -> PhaseParams:
         return PhaseParams(cell=dict(self.phase.cell_parameters()), **changes)
@@ -268,14 +320,13 @@ class PhaseModel:
     def profile(self, two_theta, params: PhaseParams, glob: GlobalParams):
         """Unit-scale calculated pattern of this phase on ``two_theta``.
 
-        Which peaks get the full FCJ quadrature is decided at the first call and then kept, so the
-        profile stays a smooth function of the refined parameters.
+        How finely each peak's FCJ asymmetry is sampled is decided at the first call and then kept, so
+        the profile stays a smooth function of the refined parameters.
         """
         c, a, f, e = self.peak_list(params, glob)
-        if self._asymmetric is None or self._asymmetric.size != c.size:
-            pos, _ = fcj_nodes(c, glob.s_l, glob.h_l)
-            self._asymmetric = np.abs(pos - c[:, None]).max(axis=1) >= _ASYMMETRY_THRESHOLD * f
-        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, asymmetric=self._asymmetric)
+        if self._node_counts is None or self._node_counts.size != c.size:
+            self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)
+        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts)
 
     def tick_positions(self, params: PhaseParams, glob: GlobalParams):
         """Kα1 peak positions (deg) and hkl for tick marks."""

@@ -60,13 +60,16 @@ def pseudo_voigt(dx, fwhm, eta):
     return (eta * lorentz + (1.0 - eta) * gauss) / fwhm
 
 
-# Gauss–Legendre nodes on [0, 1] for the two pieces of the FCJ weight function.
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
-_GL_X = 0.5 * (_GL_X + 1.0)
-_GL_W = 0.5 * _GL_W
+def _gauss_legendre(n: int):
+    """Gauss–Legendre nodes and weights on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (x + 1.0), 0.5 * w
 
 
-def fcj_nodes(two_theta, s_l, h_l):
+_GL = {n: _gauss_legendre(n) for n in range(2, 17)}
+
+
+def fcj_nodes(two_theta, s_l, h_l, n_nodes: int = 6):
     """Axial-divergence asymmetry as a weighted set of shifted positions (Finger, Cox & Jephcoat 1994).
 
     The FCJ weight function W(2φ) ∝ g(h) / (h cos2φ) has an integrable singularity at the peak. Changing
@@ -82,6 +85,7 @@ def fcj_nodes(two_theta, s_l, h_l):
         return tt[:, None], np.ones((tt.size, 1))
     s, h = max(s_l, 1e-6), max(h_l, 1e-6)  # in units of L
     hi, lo = s + h, abs(h - s)
+    _GL_X, _GL_W = _GL.get(n_nodes) or _gauss_legendre(n_nodes)
     # nodes in h: piece A on [0, lo] with g = 2 min, piece B on [lo, hi] with g = hi - h
     ha = lo * _GL_X
     hb = lo + (hi - lo) * _GL_X

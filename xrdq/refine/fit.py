@@ -256,26 +256,24 @@ class Refinement:
     def run_stage(self, stage) -> dict:
         """Refine the groups of one stage with Levenberg–Marquardt.
 
-        Parameters that must stay non-negative (sample broadening, hump widths) are refined as
-        squares, so LM needs no bounds; the others are free and checked against their bounds after.
+        LM has no bounds, so parameters are refined in an internal variable that cannot leave them:
+        non-negative ones (sample broadening, hump widths) as squares, bounded ones through the MINUIT
+        sine transform. A phase with no signal can then not walk its cell into nonsense.
         """
         names = self.set_stage(stage.refine)
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
-        squared = np.array([_is_non_negative(n) for n in names])
+        to_internal, to_external = _transforms([self.params[n] for n in names])
         x0 = np.array([self.params[n].value for n in names])
-        # a square refined from exactly zero has no gradient: start broadening at 0.01° (≈ 1 µm crystallites)
-        z0 = np.where(squared, np.sqrt(np.maximum(x0, 0.01)), x0)
-        scale = np.array([_typical_step(n, v) for n, v in zip(names, x0)])
-        scale = np.where(squared, 0.1, scale)
+        z0 = to_internal(x0)
 
         def fun(z):
-            return self.residual(np.where(squared, z * z, z), names)
+            return self.residual(to_external(z), names)
 
         sol = least_squares(fun, z0, method="lm", x_scale="jac", diff_step=1e-6, ftol=1e-5, xtol=1e-5,
                             gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
-        x = np.where(squared, sol.x * sol.x, sol.x)
+        x = to_external(sol.x)
         for n, v in zip(names, x):
             self.params[n].value = float(v)
         return {"stage": stage.name, "status": int(sol.status), "nfev": int(sol.nfev), "message": sol.message}
@@ -424,6 +422,31 @@ class Refinement:
             nfev=int(self.nfev),
             serial_correlation=float(rr),
         )
+
+
+def _transforms(params):
+    """(to_internal, to_external) maps for LM: x = z² for non-negative parameters, the MINUIT sine
+    transform x = lo + (hi − lo)(sin z + 1)/2 for bounded ones (z kept near 2π, away from 0, where
+    a relative finite-difference step would vanish), identity otherwise."""
+    names = [p.name for p in params]
+    squared = np.array([_is_non_negative(n) for n in names])
+    lo = np.array([p.min for p in params], dtype=float)
+    hi = np.array([p.max for p in params], dtype=float)
+    bounded = ~squared & np.isfinite(lo) & np.isfinite(hi)
+    span = np.where(bounded, hi - lo, 1.0)
+
+    def to_internal(x):
+        # a square refined from exactly zero has no gradient: start broadening at 0.01° (≈ 1 µm crystallites)
+        sq = np.sqrt(np.maximum(x, 0.01))
+        frac = np.clip(2.0 * (x - lo) / span - 1.0, -1.0 + 1e-9, 1.0 - 1e-9)
+        # + 2π: a parameter starting mid-interval would sit at z ≈ 0, where MINPACK's relative
+        # finite-difference step (|z|·1e-6) vanishes and its Jacobian column becomes noise
+        return np.where(squared, sq, np.where(bounded, np.arcsin(frac) + 2.0 * np.pi, x))
+
+    def to_external(z):
+        return np.where(squared, z * z, np.where(bounded, lo + span * (np.sin(z) + 1.0) / 2.0, z))
+
+    return to_internal, to_external
 
 
 def _is_non_negative(name: str) -> bool:
