@@ -18,7 +18,7 @@ def resolve_phase(spec) -> Phase:
       the same compound can be told apart;
     - anything else goes to :func:`load_phase` (library name, case-insensitive, or CIF path).
     """
-    if isinstance(spec, Phase):
+    if isinstance(spec, Phase) or hasattr(spec, "reflections"):  # a Phase, or something that acts as one
         return spec
     if isinstance(spec, Path):
         return load_phase(spec)
