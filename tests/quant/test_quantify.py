@@ -129,3 +129,30 @@ def test_cli_simulate_writes_a_readable_ras_and_truth(tmp_path):
     assert pattern.sizes["two_theta"] == 7001 and pattern.attrs["format"] == "rigaku_ras"
     truth = json.loads(out.with_suffix(".truth.json").read_text())
     assert truth["amorphous_fraction"] == pytest.approx(0.4)
+
+
+def test_optional_stages_strain_biso_and_preferred_orientation(lazco):
+    path, _ = lazco
+    res = xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), strain=True, biso=True,
+                        preferred_orientation={"LiCl": (1, 1, 1)})
+    stages = res.provenance["recipe"]
+    assert {"strain", "biso", "po"} <= set(stages[-1]["refine"])
+    assert res.refinement.parameters["LiCl_po_ratio"][1] > 0  # refined, with an esd
+    assert res.amorphous_fraction[0] == pytest.approx(0.8, abs=0.01)
+
+
+def test_export_gpx_from_a_native_fit(lazco, tmp_path):
+    from xrdq.engines.gsas2 import gsas2_available
+
+    if not gsas2_available():
+        pytest.skip("GSAS-II is not installed (see docs/gsas2.md)")
+    path, _ = lazco
+    out = tmp_path / "fit.gpx"
+    with pytest.raises(SystemExit) as exit_:
+        main(["export-gpx", str(path), "--phase", "LiCl", "--standard", "LiF=0.5", "--out", str(out)])
+    assert exit_.value.code == 0
+    from xrdq.engines.gsas2 import import_gsas2
+
+    G2sc = import_gsas2()
+    proj = G2sc.G2Project(gpxfile=str(out))
+    assert sorted(p.name for p in proj.phases()) == ["LiCl", "LiF"]

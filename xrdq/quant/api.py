@@ -77,7 +77,8 @@ def _sha256(path) -> str:
 def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
-             preferred_orientation=None, start=None, scan: int = 0) -> QuantResult:
+             preferred_orientation=None, strain: bool = False, biso: bool = False, start=None,
+             scan: int = 0) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -95,6 +96,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     humps : ``"auto"`` (default: look for a broad amorphous halo after a quick scales-only fit and model
         it explicitly if there is one), a list of (centre, FWHM) start values, or ``[]`` for none.
     preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage).
+    strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     """
     from ..io import load
     from ..model.instrument import load_instrument
@@ -136,7 +138,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         humps = _auto_humps(pattern, phase_objs, inst, two_theta_range) if engine == "native" else []
     if recipe is None:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
-                             background_terms=background_terms)
+                             background_terms=background_terms, strain=strain, biso=biso)
     elif isinstance(recipe, (str, Path)):
         rec = load_recipe(recipe)
     else:
