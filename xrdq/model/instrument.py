@@ -46,6 +46,8 @@ class Instrument:
     s_l: float = 0.02
     h_l: float = 0.02
     zero: float = 0.0
+    profile: str = "tch"  # "tch": U V W X Y describe the instrument; "fp": built from the geometry
+    emission_fwhm_ev: tuple = ()  # natural widths of the lines (eV), for "fp"; default Cu Kα1/Kα2
     description: str = ""
     source: str = ""
 
@@ -62,6 +64,8 @@ class Instrument:
             raise XrdqInstrumentError(f"instrument {self.name!r}: radius_mm must be > 0, got {self.radius_mm}")
         if self.s_l < 0 or self.h_l < 0:
             raise XrdqInstrumentError(f"instrument {self.name!r}: s_l and h_l must be ≥ 0")
+        if self.profile not in ("tch", "fp"):
+            raise XrdqInstrumentError(f"instrument {self.name!r}: profile must be 'tch' or 'fp', got {self.profile!r}")
 
     @property
     def wavelength(self) -> float:
@@ -82,7 +86,8 @@ class Instrument:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["wavelengths"] = [list(w) for w in self.wavelengths]
-        return {k: v for k, v in d.items() if v is not None}
+        d["emission_fwhm_ev"] = list(self.emission_fwhm_ev)
+        return {k: v for k, v in d.items() if v is not None and v != []}
 
     def to_toml(self) -> str:
         lines = [f"# xrdq instrument description: {self.name}"]
@@ -111,6 +116,8 @@ class Instrument:
                 raise XrdqInstrumentError(
                     f"{source or 'instrument'}: field 'wavelengths' must be a list of [wavelength, intensity] pairs"
                 ) from exc
+        if "emission_fwhm_ev" in data:
+            data["emission_fwhm_ev"] = tuple(float(x) for x in data["emission_fwhm_ev"])
         for key in ("U", "V", "W", "X", "Y", "s_l", "h_l", "zero", "radius_mm", "divergence_slit_deg", "soller_deg"):
             if key in data and not isinstance(data[key], (int, float)):
                 raise XrdqInstrumentError(f"{source or 'instrument'}: field {key!r} must be a number, got {data[key]!r}")

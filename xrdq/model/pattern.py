@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .instrument import Instrument
-from .profile import fcj_nodes, tch_mix, tch_widths
+from .profile import fcj_nodes, fp_widths, tch_mix, tch_widths
 
 _ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
 _GAUSS_WINDOW_FWHM = 2.6
@@ -314,6 +314,12 @@ class PhaseModel:
             centers, glob.U, glob.V, glob.W, glob.X, glob.Y,
             size_nm=params.size_nm, strain=params.strain, wavelength=inst.wavelength,
         )
+        if inst.profile == "fp":
+            # geometry-derived instrument profile; U V W X Y (default 0) add what the geometry misses
+            g_fp, l_fp, shift_fp = fp_widths(centers, inst)
+            hg = np.sqrt(hg**2 + g_fp**2)
+            hl = hl + l_fp
+            centers = centers + shift_fp
         fwhm, eta = tch_mix(hg, hl)
         return centers, areas, fwhm, eta
 
@@ -332,7 +338,10 @@ class PhaseModel:
         """Kα1 peak positions (deg) and hkl for tick marks."""
         d = self.d_spacings(params)
         tt = bragg_two_theta(d, self.instrument.wavelength)
-        tt = tt + glob.zero + displacement_shift(tt, glob.displacement_um, self.instrument.radius_mm)
+        shift = glob.zero + displacement_shift(tt, glob.displacement_um, self.instrument.radius_mm)
+        if self.instrument.profile == "fp":
+            shift = shift + fp_widths(tt, self.instrument)[2]
+        tt = tt + shift
         lo, hi = self.two_theta_range
         keep = np.isfinite(tt) & (tt >= lo) & (tt <= hi)
         return tt[keep], self.hkl[keep]

@@ -103,3 +103,36 @@ def fcj_nodes(two_theta, s_l, h_l, n_nodes: int = 6):
     w_sum = w.sum(axis=1, keepdims=True)
     w = np.where(w_sum > 0, w / np.where(w_sum > 0, w_sum, 1.0), 1.0 / hs.size)
     return phi2, w
+
+
+# Natural widths (FWHM, eV) and energies of Cu Kα1 and Kα2 — Hölzer et al. (1997), Phys. Rev. A 56, 4554.
+CU_KA_FWHM_EV = (2.285, 2.666)
+CU_KA_ENERGY_EV = (8047.837, 8027.993)
+
+
+def fp_widths(two_theta, instrument):
+    """Instrumental Gaussian and Lorentzian FWHMs (deg) and centroid shift (deg) from the geometry.
+
+    A fundamental-parameters approximation: each aberration is reduced to the FWHM of the pseudo-Voigt
+    component with the same variance and combined in quadrature (Gaussian) or linearly (Lorentzian).
+    - emission line (Lorentzian): Δ2θ = 2 tanθ · ΔE/E;
+    - receiving slit / detector strip of width RS (box of RS/R rad): FWHM_G = 0.68 · RS/R;
+    - flat specimen with equatorial divergence α (1/√ shape over ε = α² cotθ / 2): FWHM_G = 0.702 ε,
+      centroid −ε/3;
+    Axial divergence stays the FCJ convolution (s_l, h_l).
+    """
+    tt = np.asarray(two_theta, dtype=float)
+    theta = np.radians(tt) / 2.0
+    widths = instrument.emission_fwhm_ev or CU_KA_FWHM_EV
+    # the strongest line's relative width stands for both lines (they differ by 15 %)
+    rel = widths[0] / CU_KA_ENERGY_EV[0]
+    hl = np.degrees(2.0 * np.tan(theta) * rel)
+    rs = (instrument.receiving_slit_mm or 0.1) / instrument.radius_mm
+    alpha = np.radians(instrument.divergence_slit_deg)
+    eps = alpha**2 / (2.0 * np.tan(theta))
+    if instrument.variable_slit and instrument.irradiated_length_mm:
+        alpha_v = instrument.irradiated_length_mm * np.sin(theta) / instrument.radius_mm
+        eps = alpha_v**2 / (2.0 * np.tan(theta))
+    hg = np.degrees(np.sqrt((0.68 * rs) ** 2 + (0.702 * eps) ** 2))
+    shift = -np.degrees(eps / 3.0)
+    return hg, hl, shift

@@ -438,7 +438,8 @@ def _transforms(params):
     def to_internal(x):
         # a square refined from exactly zero has no gradient: start broadening at 0.01° (≈ 1 µm crystallites)
         sq = np.sqrt(np.maximum(x, 0.01))
-        frac = np.clip(2.0 * (x - lo) / span - 1.0, -1.0 + 1e-9, 1.0 - 1e-9)
+        # start a hair inside the bounds: at ±1 the sine transform has no gradient and LM could not move
+        frac = np.clip(2.0 * (x - lo) / span - 1.0, -1.0 + 2e-3, 1.0 - 2e-3)
         # + 2π: a parameter starting mid-interval would sit at z ≈ 0, where MINPACK's relative
         # finite-difference step (|z|·1e-6) vanishes and its Jacobian column becomes noise
         return np.where(squared, sq, np.where(bounded, np.arcsin(frac) + 2.0 * np.pi, x))
