@@ -8,6 +8,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _default_mode() -> int:
+    # mkstemp creates 0600; a finished output should get what open() would give it (0666 & ~umask)
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def publish(tmp, path) -> None:
+    """Give ``tmp`` ordinary permissions and rename it onto ``path`` in one step."""
+    os.chmod(tmp, _default_mode())
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
@@ -17,7 +30,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -156,3 +156,14 @@ def test_export_gpx_from_a_native_fit(lazco, tmp_path):
     G2sc = import_gsas2()
     proj = G2sc.G2Project(gpxfile=str(out))
     assert sorted(p.name for p in proj.phases()) == ["LiCl", "LiF"]
+
+
+def test_bundled_demo_pattern_is_what_the_simulator_makes():
+    from reference_patterns import DEMO
+    from xrdq.cli.quant_commands import demo_pattern
+
+    shipped = xrdq.load(DEMO / "demo_lazco.ras")
+    pattern, truth = demo_pattern()
+    assert np.array_equal(shipped.values, pattern.values)
+    assert np.allclose(shipped.two_theta.values, pattern.two_theta.values, atol=5e-5)
+    assert json.loads((DEMO / "demo_lazco.truth.json").read_text())["amorphous_fraction"] == truth["amorphous_fraction"]

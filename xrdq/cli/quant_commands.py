@@ -96,23 +96,31 @@ def quantify(file, scan, json_out, plot_out, full_report, **options):
 
 DEMO_MIXTURE = (("LiF", 0.50), ("LiCl", 0.06), ("Li2ZrCl6", 0.04))
 DEMO_AMORPHOUS = 0.40
+DEMO_SEED = 2024
+
+
+def demo_pattern(seed: int = DEMO_SEED):
+    """The demo's LAZCO-like MiniFlex pattern (also shipped as reference_patterns/demo/demo_lazco.ras)."""
+    from ..model.simulate import simulate
+
+    return simulate(list(DEMO_MIXTURE), amorphous=DEMO_AMORPHOUS, standard="LiF", seed=seed,
+                    displacement_um=35.0, size_nm={"LiCl": 45.0, "Li2ZrCl6": 30.0},
+                    sample="LAZCO-like demo (simulated)")
 
 
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="xrdq-demo", show_default=True,
               help="Folder for the simulated pattern, its truth, the result JSON and the plot.")
-@click.option("--seed", default=2024, show_default=True)
+@click.option("--seed", default=DEMO_SEED, show_default=True)
 def demo(out_dir, seed):
     """Simulate a LAZCO-like MiniFlex pattern (LiF 50 wt%), quantify it, compare with the truth."""
     from ..io.ras_writer import write_ras
-    from ..model.simulate import simulate, write_truth
+    from ..model.simulate import write_truth
     from ..quant.api import quantify as run
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pattern, truth = simulate(list(DEMO_MIXTURE), amorphous=DEMO_AMORPHOUS, standard="LiF", seed=seed,
-                              displacement_um=35.0, size_nm={"LiCl": 45.0, "Li2ZrCl6": 30.0},
-                              sample="LAZCO-like demo (simulated)")
+    pattern, truth = demo_pattern(seed)
     ras = out / "demo_lazco.ras"
     write_ras(pattern, ras)
     write_truth(truth, out / "demo_lazco.truth.json")

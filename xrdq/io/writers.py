@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import publish
+
 _HEADER_KEYS = ("sample", "wavelength_alpha1", "wavelength_alpha2", "alpha2_alpha1_ratio", "wavelength_source",
                 "format", "sha256", "intensity_unit")
 
@@ -28,7 +30,7 @@ def _atomic(path, write, *, binary: bool = False):
                 write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
