@@ -8,6 +8,7 @@ enter linearly and the refinement solves them exactly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -235,6 +236,13 @@ def _gauss_part(tt, c, a, f):
     return _accumulate(point, values, tt.size)
 
 
+@functools.lru_cache(maxsize=32)
+def _reflections(phase, two_theta_max, wavelength, two_theta_min):
+    # Phases are immutable: the same phase over the same range is listed once per process
+    # (quantify builds models twice: once to look for amorphous humps, once to refine).
+    return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
+
+
 class PhaseModel:
     """One crystalline phase over a 2θ range: its reflections, fixed |F|², and the unit-scale profile."""
 
@@ -250,7 +258,7 @@ class PhaseModel:
         lam_min = min(w for w, _ in instrument.wavelengths)
         tt_lo = max(self.two_theta_range[0] - margin_deg, 0.5) * lam_min / lam_max
         tt_hi = min(self.two_theta_range[1] + margin_deg + 1.0, 179.0)
-        refl = phase.reflections(tt_hi, instrument.wavelength, two_theta_min=tt_lo)
+        refl = _reflections(phase, tt_hi, instrument.wavelength, tt_lo)
         self.hkl = np.asarray(refl.hkl, dtype=int)
         self.multiplicity = np.asarray(refl.multiplicity, dtype=float)
         self.f2 = np.asarray(refl.f2, dtype=float)
