@@ -185,9 +185,9 @@ def test_manifest_settings_labels_and_metadata(good_files, settings, tmp_path):
     from conftest import SAMPLES
 
     manifest = tmp_path / "manifest.csv"
-    lines = ["file,standard,sample,temperature_C,operator"]
+    lines = ["file,standard,sample,temperature_C,operator,dose/Gy"]
     for (name, amorphous, w_std, _), temp in zip(SAMPLES, (25, 150, 300)):
-        lines.append(f"in/{name},LiF={w_std},{name[:-4].upper()},{temp},\"Ö, <b>\"")
+        lines.append(f"in/{name},LiF={w_std},{name[:-4].upper()},{temp},\"Ö, <b>\",")
     manifest.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     ds = quantify_many(None, manifest=manifest, phases=settings["phases"], standard=("LiF", 0.5), jobs=1,
@@ -204,7 +204,9 @@ def test_manifest_settings_labels_and_metadata(good_files, settings, tmp_path):
     assert (out / "series.png").stat().st_size > 1000
     back = xr.open_dataset(out / "results.nc", engine="h5netcdf")
     assert list(back["operator"].values) == ["Ö, <b>"] * 3
-    assert json.loads(back.attrs["metadata_columns"]) == {"temperature_C": "temperature_C", "operator": "operator"}
+    assert json.loads(back.attrs["metadata_columns"]) == {"temperature_C": "temperature_C", "operator": "operator",
+                                                          "dose/Gy": "dose_Gy"}
+    assert rows[0]["dose/Gy"] == ""
 
 
 def test_sequential_series_starts_from_the_previous_fit(good_files, settings, tmp_path, monkeypatch):
@@ -324,3 +326,30 @@ def test_dask_local_cluster_is_loopback_only_and_without_malloc_trim():
         listening = [c.laddr.ip for p in [me, *me.children(recursive=True)] for c in p.net_connections(kind="inet")
                      if c.status == psutil.CONN_LISTEN]
         assert listening and set(listening) == {"127.0.0.1"}
+
+
+def test_killed_run_resumes_without_refitting_finished_files(good_files, settings, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "xrdq", "batch", *map(str, good_files), *_phase_args(settings), "--standard",
+           "LiF=0.3", "-j", "1", "--quiet", "--no-plots", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (out / "json" / "mix_a.json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no file finished within 120 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _finished(out)
+    assert "mix_a" in done and len(done) < 3, "the run finished before it could be killed"
+    assert not (out / "results.nc").exists()
+    ds = quantify_many(good_files, phases=settings["phases"], standard=("LiF", 0.3), jobs=1, plots=False,
+                       progress=False, out=out)
+    assert ds.attrs["n_skipped"] == len(done) and ds.attrs["n_fitted"] == 3 - len(done)
+    after = _finished(out)
+    assert all(after[k] == v for k, v in done.items())
+    assert list(ds["status"].values) == ["ok"] * 3

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 from urllib.parse import quote
 
 import numpy as np
@@ -119,7 +120,8 @@ def build_dataset(states, attrs=None):
                 meta_cols.append(k)
     meta_vars = {}
     for k in meta_cols:
-        name = k if k not in data and k not in ("sample", "phase") else f"meta_{k}"
+        safe = re.sub(r"[/\x00-\x1f]", "_", k)  # '/' separates groups in netCDF-4
+        name = safe if safe not in data and safe not in ("sample", "phase") else f"meta_{safe}"
         data[name] = ("sample", _meta_values([(s["batch"].get("metadata") or {}).get(k, "") for s in states]))
         meta_vars[k] = name
     ds = xr.Dataset(data, coords={"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)})

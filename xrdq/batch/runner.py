@@ -137,16 +137,16 @@ def _task(job: Job, plots: bool, start=None) -> dict:
     return {"path": str(job.path), "settings": job.settings, "plot": plots, "start": start}
 
 
-def _run_inprocess(pending, plots):
+def _run_inprocess(pending, plots, start=None):
     for job in pending:
-        yield job, run_job(_task(job, plots))
+        yield job, run_job(_task(job, plots, start))
 
 
 def _crash_record(message: str) -> dict:
     return {"status": "failed", "message": message, "result": None, "worker": None}
 
 
-def _run_processes(pending, plots, n_workers, fn=run_job):
+def _run_processes(pending, plots, n_workers, fn=run_job, start=None):
     """A spawn-started ProcessPoolExecutor (fresh interpreters, so the BLAS limit takes hold).
 
     A worker that dies (segfault, out-of-memory kill) breaks the whole pool; the files in flight are
@@ -160,10 +160,10 @@ def _run_processes(pending, plots, n_workers, fn=run_job):
     broken = []
     n_done = 0
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker) as pool:
-        futures = {pool.submit(fn, _task(j, plots)): j for j in pending}
+        futures = {pool.submit(fn, _task(j, plots, start)): j for j in pending}
         try:
             for fut in as_completed(futures):
-                job = futures[fut]
+                job = futures.pop(fut)  # drop the finished future (and its plot bytes) at once
                 try:
                     rec = fut.result()
                 except BrokenProcessPool:
@@ -179,7 +179,7 @@ def _run_processes(pending, plots, n_workers, fn=run_job):
     while broken:
         broken.sort(key=lambda j: order[id(j)])
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
-            futures = [(pool.submit(fn, _task(j, plots)), j) for j in broken]
+            futures = [(pool.submit(fn, _task(j, plots, start)), j) for j in broken]
             broken = []
             culprit_found = False
             for fut, job in futures:
@@ -241,7 +241,7 @@ def local_cluster(n_workers: int, **kwargs):
             return distributed.LocalCluster(**opts)
 
 
-def _run_dask(pending, plots, scheduler, dask_workers):
+def _run_dask(pending, plots, scheduler, dask_workers, start=None):
     dask, distributed = _dask_import()
     cluster = None
     if scheduler is not None and not isinstance(scheduler, str):
@@ -259,7 +259,7 @@ def _run_dask(pending, plots, scheduler, dask_workers):
     try:
         futures = {}
         for j in pending:
-            futures[client.submit(run_job, _task(j, plots), pure=False, key=f"xrdq-{j.stem}-{id(j):x}")] = j
+            futures[client.submit(run_job, _task(j, plots, start), pure=False, key=f"xrdq-{j.stem}-{id(j):x}")] = j
         for fut in distributed.as_completed(list(futures)):
             job = futures.pop(fut)
             try:
@@ -312,6 +312,7 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     scheduler : address of a running dask scheduler (``tcp://host:port``) or a ``distributed.Client``.
     dask_workers : start a dask LocalCluster with this many workers on 127.0.0.1.
     sequential : fit in order, each fit starting from the previous one's refined parameters (series).
+    start : (in ``quantify_kwargs``) start values for every fit, or for the first of a sequential series.
     out : folder for results.csv, results.nc, index.html, plots/, json/. With ``out``, a re-run resumes:
         files already fitted with the same input (sha256) and settings are read back, not refitted,
         unless ``force``.
@@ -339,7 +340,7 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     mode = "sequential" if sequential else "independent"
     for j in job_list:
         j.sha256 = file_sha256(j.path)
-    hashes = {j.stem: settings_hash(dict(j.settings, _mode=mode, _start=first_start if sequential else None))
+    hashes = {j.stem: settings_hash(dict(j.settings, _mode=mode, _start=first_start))
               for j in job_list}
 
     states: dict[str, dict] = {}
@@ -396,13 +397,13 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
         elif not pending:
             pass
         elif scheduler is not None or dask_workers:
-            for j, rec in _run_dask(pending, plots, scheduler, dask_workers):
+            for j, rec in _run_dask(pending, plots, scheduler, dask_workers, first_start):
                 finish(j, rec)
         elif n_workers == 1:
-            for j, rec in _run_inprocess(pending, plots):
+            for j, rec in _run_inprocess(pending, plots, first_start):
                 finish(j, rec)
         else:
-            for j, rec in _run_processes(pending, plots, n_workers):
+            for j, rec in _run_processes(pending, plots, n_workers, start=first_start):
                 finish(j, rec)
     finally:
         bar.close()

@@ -30,7 +30,7 @@ def init_worker():
         threadpool_limits(1)
     except ImportError:
         pass
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["MPLBACKEND"] = "Agg"  # workers draw into files only
 
 
 def start_parameters(parameters: dict) -> dict:
@@ -127,7 +127,6 @@ def run_job(task: dict) -> dict:
     traceback in ``traceback`` for a bug report).
     """
     t0 = time.perf_counter()
-    os.environ.setdefault("MPLBACKEND", "Agg")
     from ..errors import XrdqError
     from ..quant.api import quantify
 
