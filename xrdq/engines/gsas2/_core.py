@@ -35,18 +35,25 @@ PROFILE_TERMS = ("U", "V", "W", "X", "Y", "SH/L")
 #: are serialised within one process; run parallel jobs in separate processes.
 _G2_LOCK = threading.RLock()
 
-#: The default refinement strategy. Steps are cumulative: what a step turns on stays on.
-#: Before the first step xrdq always runs one internal step (background + histogram scale) and
-#: folds the refined histogram scale into the phase fractions, which then carry the scale alone.
+#: Profile terms refined by default: the Gaussian U and W, as in the native engine. The instrument's
+#: V, X, Y and SH/L are held at the values of the instrument description.
+DEFAULT_PROFILE = ("U", "W")
+
+#: The default refinement strategy, the native engine's recipe in GSAS-II's vocabulary. Steps are
+#: cumulative: what a step turns on stays on. Before the first step xrdq always runs one internal step
+#: (background + histogram scale) and folds the refined histogram scale into the phase fractions,
+#: which then carry the scale alone. Amorphous humps (background peaks): their areas are refined
+#: with the background from the start, their positions and Gaussian widths from the step that sets
+#: ``humps`` (the native engine frees hump centres and widths in its second stage too).
 DEFAULT_STEPS: tuple[dict, ...] = (
     {"name": "background+fractions", "background": True, "fractions": True},
-    {"name": "cells+displacement", "cells": True, "displacement": True},
-    {"name": "profile", "profile": PROFILE_TERMS},
+    {"name": "cells+displacement+size", "cells": True, "displacement": True, "size": True, "humps": True},
+    {"name": "profile", "profile": DEFAULT_PROFILE},
 )
 
 PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
 
-_STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "profile",
+_STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "profile", "size", "strain", "humps",
               "preferred_orientation", "cycles"}
 
 
@@ -57,15 +64,30 @@ class Recipe:
     ``steps``: sequence of dicts, each turning on (cumulatively) some of
     ``background`` (bool), ``fractions`` (bool), ``cells`` (bool), ``displacement`` (bool, sample
     height ``Shift``), ``zero`` (bool), ``profile`` (True or a subset of U V W X Y SH/L),
-    ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names;
+    ``humps`` (True: also refine the positions and Gaussian widths of the amorphous humps; their
+    areas are always refined with the background), ``size`` (True for every phase, or a list of phase names: isotropic crystallite size, µm,
+    Lorentzian), ``strain`` (likewise: isotropic microstrain, µstrain), ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names;
     March–Dollase along ``po_axis``), ``cycles`` (max least-squares cycles for that step).
+
+    ``size_start_um``: starting crystallite size of every phase (µm; GSAS-II's Scherrer term with
+    K = 1, the native engine's convention); ``size_lg_mix``: GSAS-II's Lorentzian/Gaussian mixing of
+    the size term (1 = pure Lorentzian, as in the native engine); ``size_limits_um``: GSAS-II
+    parameter limits (a size refined outside them is reset to the limit and frozen; one that ends a
+    step at the upper limit is restarted once at ``size_retry_um`` and refined again). A small start
+    is deliberate: the width is linear in 1/size, so least squares in size converges from below
+    (Newton for a reciprocal) but overshoots to negative sizes from far above. Microstrain starts
+    (and, unless a step refines ``strain``, stays) at 0.
     """
 
     steps: tuple = DEFAULT_STEPS
-    background_terms: int = 10
+    background_terms: int = 8
     max_cycles: int = 10
     po_axis: tuple = (0, 0, 1)
     phase_curves: bool = True
+    size_start_um: float = 0.03
+    size_lg_mix: float = 1.0
+    size_limits_um: tuple = (0.002, 10.0)
+    size_retry_um: float = 1.0
 
     @classmethod
     def coerce(cls, recipe) -> "Recipe":
@@ -83,7 +105,8 @@ class Recipe:
                 f"unknown GSAS-II recipe {recipe!r}; use 'default', 'default+po', a list of steps or a dict"
             )
         if isinstance(recipe, dict):
-            known = {"steps", "background_terms", "max_cycles", "po_axis", "phase_curves", "preferred_orientation"}
+            known = {"steps", "background_terms", "max_cycles", "po_axis", "phase_curves", "preferred_orientation",
+                     "size_start_um", "size_lg_mix", "size_limits_um", "size_retry_um"}
             unknown = set(recipe) - known
             if unknown:
                 raise XrdqRefineError(f"unknown GSAS-II recipe key(s) {sorted(unknown)}; expected some of {sorted(known)}")
@@ -103,17 +126,26 @@ class Recipe:
                 raise XrdqRefineError(f"GSAS-II recipe step {step.get('name', step)!r}: unknown key(s) {sorted(bad)}; "
                                       f"expected some of {sorted(_STEP_KEYS)}")
             prof = step.get("profile")
+            if isinstance(prof, str):
+                raise XrdqRefineError(f"GSAS-II recipe: profile must be True or a list of terms, got {prof!r}")
             if prof not in (None, True, False) and set(prof) - set(PROFILE_TERMS):
                 raise XrdqRefineError(f"GSAS-II recipe: profile terms must be among {PROFILE_TERMS}, got {prof!r}")
         return out
 
-    def describe(self) -> list[str]:
+    def describe(self, humps=()) -> list[str]:
         out = [f"initial: background (Chebyshev, {self.background_terms} terms) + histogram scale, folded into phase fractions"]
+        if humps:
+            out.append(f"amorphous humps as GSAS-II background peaks, starting at "
+                       + ", ".join(f"{float(c):.1f}° (FWHM {float(f):.1f}°)" for c, f in humps)
+                       + ": area in the initial step, area, position and widths whenever the background is refined")
         for i, s in enumerate(self.steps, 1):
             on = [k for k in ("background", "fractions", "cells", "displacement", "zero") if s.get(k)]
             if s.get("profile"):
                 prof = PROFILE_TERMS if s["profile"] is True else tuple(s["profile"])
                 on.append("profile " + " ".join(prof))
+            for key, what in (("size", "crystallite size"), ("strain", "microstrain")):
+                if s.get(key):
+                    on.append(what + ("" if s[key] is True else " (" + ", ".join(s[key]) + ")"))
             if s.get("preferred_orientation"):
                 on.append("preferred orientation")
             out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on))
@@ -199,6 +231,47 @@ def _normalise_phases(phases):
     return out
 
 
+#: An atom whose symmetry images lie closer than this to it sits on a special position (Å).
+SPECIAL_POSITION_TOLERANCE = 0.2
+
+
+def snap_special_positions(ph, tol: float = SPECIAL_POSITION_TOLERANCE) -> list:
+    """Move atoms that a CIF gives a hair off a special position onto it; return their labels.
+
+    GSAS-II takes CIF coordinates literally, so a site such as (0.1084, 0.2167, z) in P-3m1 — the
+    mirror position (x, 2x, z) to four decimals — counts as a general 12-fold site whose images come
+    in pairs 0.001 Å apart: twice the atoms, a wrong cell mass and wrong intensities. xrdq's own
+    crystal code (gemmi) merges such images. Here the atom is moved to the mean of its images closer
+    than ``tol`` (exactly onto the special position) and GSAS-II's site symmetry and multiplicity
+    are recomputed.
+    """
+    from GSASII import GSASIIlattice as G2lat
+    from GSASII import GSASIIspc as G2spc
+
+    gen = ph.data["General"]
+    sg = gen["SGData"]
+    cx, _ct, cs, _cia = gen["AtomPtrs"]
+    amat = G2lat.cell2AB(gen["Cell"][1:7])[0]
+    moved = []
+    for atom in ph.data["Atoms"]:
+        xyz = np.array(atom[cx:cx + 3], float)
+        for _ in range(3):
+            images = np.array([e[0] for e in G2spc.GenAtom(xyz, sg, True)], float)
+            d = images - xyz
+            d -= np.round(d)
+            dist = np.linalg.norm(d @ amat.T, axis=1)
+            close = (dist < tol)
+            if not np.any(close & (dist > 1e-6)):
+                break
+            xyz = xyz + d[close].mean(axis=0)
+        if np.max(np.abs(xyz - np.array(atom[cx:cx + 3], float))) > 1e-9:
+            atom[cx:cx + 3] = [float(v) for v in xyz]
+            site, mult = G2spc.SytSym(xyz, sg)[:2]
+            atom[cs], atom[cs + 1] = site, mult
+            moved.append(str(atom[0]))
+    return moved
+
+
 @dataclass
 class _Project:
     G2sc: object
@@ -207,11 +280,17 @@ class _Project:
     phases: list  # [(name, G2Phase)]
     workdir: Path
     n_points: int
+    notes: list = None
 
 
 def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None, background_terms=10,
-                  gpx_name="xrdq.gpx", start_values=None) -> _Project:
-    """Create a GSAS-II project in ``workdir`` (a directory private to this call)."""
+                  gpx_name="xrdq.gpx", start_values=None, humps=(), size_start_um=1.0,
+                  size_lg_mix=1.0, size_limits_um=None) -> _Project:
+    """Create a GSAS-II project in ``workdir`` (a directory private to this call).
+
+    ``humps``: (centre °2θ, FWHM °) start values of amorphous humps, added as GSAS-II background
+    peaks (see :func:`hump_peak`).
+    """
     G2sc = import_gsas2()
     workdir = Path(workdir)
     phases = _normalise_phases(phases)
@@ -221,6 +300,7 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
     inst.write_text(instprm_text(instrument), encoding="ascii")
     cif_dir = workdir / "phases"
     cif_dir.mkdir(exist_ok=True)
+    notes: list = []
     with _quiet():
         proj = G2sc.G2Project(newgpx=str(workdir / gpx_name))
         hist = proj.add_powder_histogram(str(xye), str(inst), fmthint="xye")
@@ -233,6 +313,14 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
             except Exception as exc:
                 raise XrdqPhaseError(f"GSAS-II could not read the CIF for phase {name!r} ({cif}): {exc}") from exc
             g2phases.append((name, ph))
+            mass = float(ph.data["General"]["Mass"])
+            snapped = snap_special_positions(ph)
+            if snapped:
+                G2sc.SetupGeneral(ph.data, str(workdir))  # recompute composition and cell mass
+                new = float(ph.data["General"]["Mass"])
+                if abs(new - mass) > 1e-6 * mass:
+                    notes.append(f"{name}: GSAS-II read site(s) {', '.join(snapped)} as general positions; moved onto "
+                                 f"the special position within {SPECIAL_POSITION_TOLERANCE} Å (cell mass {mass:.1f} → {new:.1f})")
     # Controls: a fresh project lacks parmFrozen (KeyError in some GSAS-II code paths)
     controls = proj.data["Controls"]["data"]
     controls.setdefault("parmFrozen", {})
@@ -249,18 +337,96 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
     bkg = hist.data["Background"][0]
     bkg[:] = ["chebyschev-1", False, int(background_terms)] + [0.0] * int(background_terms)
     bkg[3] = float(np.percentile(y[y > 0], 10)) if np.any(y > 0) else 0.0
-    # Instrumental profile only: GSAS-II's default sample broadening (1 µm, 1000 µstrain) would
-    # double-count what the xrdq instrument's U V W X Y already describe.
+    # Amorphous humps: GSAS-II background peaks, refined with the background
+    x = np.asarray(hist.data["data"][1][0], float)
+    peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in _check_humps(humps, x)]
+    hist.data["Background"][1]["nPeaks"] = len(peaks)
+    hist.data["Background"][1]["peaksList"] = peaks
+    # limits as in the native engine (centre ± 10°, FWHM 1–40°, here on the Gaussian part); GSAS-II
+    # resets a parameter that ends a step outside them to the limit and freezes it
+    hid = hist.data["data"][0]["hId"]
+    for i, (c, f) in enumerate(_check_humps(humps, x)):
+        g = 1.0 / (8.0 * np.log(2.0))
+        controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 100.0**2})
+        controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
+    # Sample broadening: isotropic crystallite size (Lorentzian, as in the native engine), started at
+    # size_start_um and refined by the recipe; no microstrain unless a step asks for it. The
+    # instrument's U V W X Y carry the instrumental part.
     for _, ph in g2phases:
         for hname, hap in ph.data["Histograms"].items():
-            hap["Size"][1][:2] = [10.0, 10.0]
+            hap["Size"][0] = "isotropic"
+            hap["Size"][1][:3] = [float(size_start_um), float(size_start_um), float(size_lg_mix)]
+            hap["Size"][2][:3] = [False, False, False]
+            hap["Mustrain"][0] = "isotropic"
             hap["Mustrain"][1][:2] = [0.0, 0.0]
+            hap["Mustrain"][2][:3] = [False, False, False]
             hap["Scale"] = [1.0, False]
+    if size_limits_um:
+        hid = hist.data["data"][0]["hId"]
+        lo, hi = (float(v) for v in size_limits_um)
+        for _, ph in g2phases:
+            controls.setdefault("parmMinDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = lo
+            controls.setdefault("parmMaxDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = hi
     if start_values:
         apply_start_values(proj, hist, g2phases, start_values)
     with _quiet():
         proj.save()
-    return _Project(G2sc, proj, hist, g2phases, workdir, n)
+    return _Project(G2sc, proj, hist, g2phases, workdir, n, notes)
+
+
+#: TCH pseudo-Voigt: Lorentzian share q = Γ_L/Γ that gives η = 0.5, the native engine's hump shape
+_Q_ETA_HALF = 0.42214
+
+
+def _tch_gaussian_fwhm(fwhm, q=_Q_ETA_HALF):
+    """Gaussian FWHM Γ_G such that the TCH total FWHM is ``fwhm`` with Γ_L = q·fwhm."""
+    gl = q * fwhm
+
+    def total(gg):
+        return _tch_fwhm(gg, gl)
+
+    lo, hi = 0.0, fwhm
+    for _ in range(60):  # total() increases with gg
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if total(mid) < fwhm else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _check_humps(humps, x):
+    out = []
+    for h in humps or ():
+        try:
+            c, f = (float(v) for v in h)
+        except (TypeError, ValueError) as exc:
+            raise XrdqRefineError(f"humps must be (centre, FWHM) pairs in degrees 2θ, got {h!r}") from exc
+        if not (np.isfinite(c) and np.isfinite(f) and f > 0):
+            raise XrdqRefineError(f"hump ({c}, {f}): centre and FWHM must be finite and FWHM > 0")
+        if x.size and not (x.min() - f <= c <= x.max() + f):
+            raise XrdqRefineError(f"hump centre {c}° is outside the refined range {x.min():.2f}–{x.max():.2f}°")
+        out.append((c, f))
+    return out
+
+
+def hump_peak(centre, fwhm, x=None, y=None, level=0.0) -> list:
+    """A GSAS-II background-peak entry ``[pos, ref, int, ref, sig, ref, gam, ref]`` for an amorphous hump.
+
+    GSAS-II units (GSASIIpwd.getBackground / getFCJVoigt3): ``pos`` in °2θ, ``sig`` the Gaussian
+    *variance* in centidegrees², ``gam`` the Lorentzian FWHM in centidegrees, ``int`` the area in
+    counts × centidegrees (the profile is normalised to unit area on a centidegree axis). The
+    shape starts as the native engine's hump: a pseudo-Voigt of FWHM ``fwhm`` with η = 0.5; the
+    area starts at what lies above ``level`` around the centre of ``y`` (or 0).
+    """
+    gg = _tch_gaussian_fwhm(fwhm)
+    sig = (100.0 * gg) ** 2 / (8.0 * np.log(2.0))
+    gam = 100.0 * _Q_ETA_HALF * fwhm
+    area = 0.0
+    if x is not None and y is not None and len(x):
+        near = np.abs(np.asarray(x) - centre) <= 0.25 * fwhm
+        if np.any(near):
+            height = max(float(np.median(np.asarray(y)[near])) - float(level), 0.0)
+            # pseudo-Voigt with η = 0.5: area = height · FWHM · (0.5·π/2 + 0.5·√(π/ln 16))
+            area = height * fwhm * (0.25 * np.pi + 0.5 * np.sqrt(np.pi / np.log(16.0)))
+    return [float(centre), False, float(max(100.0 * area, 1.0)), False, float(sig), False, float(gam), False]
 
 
 def apply_start_values(proj, hist, g2phases, start_values):
@@ -327,6 +493,13 @@ def _run_refine(p: _Project, log: io.StringIO, step_name: str, cycles: int):
 def _set_flags(p: _Project, on: dict, recipe: Recipe):
     hist = p.hist
     hist.data["Background"][0][1] = bool(on.get("background"))
+    # amorphous humps (background peaks) go with the background: the area always, position and
+    # Gaussian width once a step asks for "humps"
+    humps = on.get("humps") if on.get("background") else None
+    for pk in hist.data["Background"][1].get("peaksList", []):
+        pk[3] = bool(humps)
+        pk[1] = pk[5] = humps is True
+        pk[7] = False  # the Lorentzian width stays at its start (η ≈ 0.5 with the start FWHM)
     sample = hist.data["Sample Parameters"]
     sample["Scale"][1] = bool(on.get("histogram_scale"))
     sample["Shift"][1] = bool(on.get("displacement"))
@@ -337,10 +510,13 @@ def _set_flags(p: _Project, on: dict, recipe: Recipe):
         inst[term][2] = term in prof
     inst["Zero"][2] = bool(on.get("zero"))
     po = on.get("preferred_orientation")
+    size, strain = on.get("size"), on.get("strain")
     for name, ph in p.phases:
         ph.data["General"]["Cell"][0] = bool(on.get("cells"))
         for hap in ph.data["Histograms"].values():
             hap["Scale"][1] = bool(on.get("fractions"))
+            hap["Size"][2][0] = size is True or (isinstance(size, (list, tuple, set)) and name in size)
+            hap["Mustrain"][2][0] = strain is True or (isinstance(strain, (list, tuple, set)) and name in strain)
             # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
             cubic = ph.data["General"]["SGData"].get("SGSys") == "cubic"
             use_po = (po is True and not cubic) or (isinstance(po, (list, tuple, set)) and name in po)
@@ -348,6 +524,85 @@ def _set_flags(p: _Project, on: dict, recipe: Recipe):
             hap["Pref.Ori."][2] = bool(use_po)
             if use_po:
                 hap["Pref.Ori."][3] = list(recipe.po_axis)
+
+
+def _thaw(p: _Project):
+    """Let parameters GSAS-II froze at a limit in an earlier step refine again (from the limit),
+    except crystallite sizes at the upper limit: their broadening is negligible."""
+    controls = p.proj.data["Controls"]["data"]
+    frozen = controls.get("parmFrozen", {}).get("FrozenList")
+    if not frozen:
+        return
+    top = controls.get("parmMaxDict", {})
+    keep = []
+    for v in frozen:
+        name = str(v)
+        if name.endswith(":Size;i") and name in top:
+            hap_value = _size_value(p, name)
+            if hap_value is not None and hap_value >= top[name]:
+                keep.append(v)
+    frozen[:] = keep
+
+
+def _retry_sizes(p: _Project, start_um: float, retried: set) -> bool:
+    """Crystallite sizes frozen at the upper limit (each once per run): restart them at ``start_um``
+    and let them refine again. True when any was restarted."""
+    controls = p.proj.data["Controls"]["data"]
+    frozen = controls.get("parmFrozen", {}).get("FrozenList") or []
+    top = controls.get("parmMaxDict", {})
+    again = []
+    for v in list(frozen):
+        name = str(v)
+        if name.endswith(":Size;i") and name in top and name not in retried:
+            value = _size_value(p, name)
+            if value is not None and value >= top[name] > start_um:
+                again.append(name)
+    for name in again:
+        retried.add(name)
+        pid = name.split(":")[0]
+        for _, ph in p.phases:
+            if str(ph.data["pId"]) == pid:
+                next(iter(ph.data["Histograms"].values()))["Size"][1][0] = float(start_um)
+    if again:
+        frozen[:] = [v for v in frozen if str(v) not in again]
+    return bool(again)
+
+
+def _size_value(p: _Project, name):
+    pid = name.split(":")[0]
+    for _, ph in p.phases:
+        if str(ph.data["pId"]) == pid:
+            return float(next(iter(ph.data["Histograms"].values()))["Size"][1][0])
+    return None
+
+
+def _tch_fwhm(gg, gl):
+    return (gg**5 + 2.69269 * gg**4 * gl + 2.42843 * gg**3 * gl**2 + 4.47163 * gg**2 * gl**3
+            + 0.07842 * gg * gl**4 + gl**5) ** 0.2
+
+
+def _reshape_humps(p: _Project, rtol: float = 0.01) -> bool:
+    """Give every hump back the native engine's shape (η = 0.5) at its refined FWHM.
+
+    GSAS-II refines a hump's Gaussian variance with its Lorentzian width held, so η drifts when the
+    start FWHM was off; here the Lorentzian width is set to the share that gives η = 0.5 at the
+    refined TCH FWHM and the Gaussian variance re-solved. True when any width moved by more than
+    ``rtol``.
+    """
+    changed = False
+    for pk in p.hist.data["Background"][1].get("peaksList", []):
+        gg = 2.0 * np.sqrt(2.0 * np.log(2.0) * max(pk[4], 0.01)) / 100.0
+        gl = max(pk[6], 0.1) / 100.0
+        fwhm = _tch_fwhm(gg, gl)
+        new = hump_peak(pk[0], fwhm)
+        if abs(new[6] - pk[6]) > rtol * pk[6]:
+            pk[4], pk[6] = new[4], new[6]
+            changed = True
+    if changed:  # a width frozen at a limit is free again from its new start
+        frozen = p.proj.data["Controls"]["data"].get("parmFrozen", {}).get("FrozenList")
+        if frozen:
+            frozen[:] = [v for v in frozen if ":BkPksig;" not in str(v)]
+    return changed
 
 
 def _fold_histogram_scale(p: _Project):
@@ -361,12 +616,13 @@ def _fold_histogram_scale(p: _Project):
 
 def run_recipe(p: _Project, recipe: Recipe, log: io.StringIO, warnings: list) -> dict:
     """Run the internal scale step then the recipe steps; return the last step's Rvals."""
-    on: dict = {"background": True, "histogram_scale": True}
+    on: dict = {"background": True, "histogram_scale": True, "humps": "area"}
     _set_flags(p, on, recipe)
     _run_refine(p, log, "initial scale", recipe.max_cycles)
     _fold_histogram_scale(p)
-    on = {"background": True}
+    on = {"background": True, "humps": "area"}
     rvals = {}
+    retried: set = set()
     for i, step in enumerate(recipe.steps, 1):
         for key, val in step.items():
             if key in ("name", "cycles"):
@@ -374,8 +630,15 @@ def run_recipe(p: _Project, recipe: Recipe, log: io.StringIO, warnings: list) ->
             if val:
                 on[key] = val
         _set_flags(p, on, recipe)
+        _thaw(p)
         name = step.get("name", f"step {i}")
         rvals = _run_refine(p, log, name, step.get("cycles", recipe.max_cycles))
+        if on.get("size") and _retry_sizes(p, recipe.size_retry_um, retried):
+            # a size that ran to the upper limit from below gets a second start from above
+            rvals = _run_refine(p, log, name + " (sizes restarted)", step.get("cycles", recipe.max_cycles))
+        if on.get("humps") is True and _reshape_humps(p):
+            # keep η = 0.5 like the native hump: one more pass from the re-shaped humps
+            rvals = _run_refine(p, log, name + " (humps re-shaped)", step.get("cycles", recipe.max_cycles))
         if not rvals.get("converged", True):
             warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {step.get('cycles', recipe.max_cycles)})")
         for _, ph in p.phases:
@@ -533,6 +796,13 @@ def read_back(p: _Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, 
     for n in names:  # GSAS-II's own weight fractions (ph:h:WgtFrac), for cross-checking
         if n in g2w:
             params[f"{n}.WgtFrac"] = (float(g2w[n][0]), float(g2w[n][1]))
+    for n, ph in p.phases:  # sample broadening, also when held or frozen at a limit
+        hap = next(iter(ph.data["Histograms"].values()))
+        params.setdefault(f"{n}.size_um", (float(hap["Size"][1][0]), np.nan))
+        params.setdefault(f"{n}.microstrain", (float(hap["Mustrain"][1][0]), np.nan))
+    for i, pk in enumerate(hist.data["Background"][1].get("peaksList", [])):
+        for j, key in enumerate(("BkPkpos", "BkPkint", "BkPksig", "BkPkgam")):
+            params.setdefault(f"hump{i}.{_HUMP_LABELS[key]}", (float(pk[2 * j]), np.nan))
     sample = hist.data["Sample Parameters"]
     params.setdefault("displacement_um", (float(sample["Shift"][0]), np.nan))
     inst = hist.data["Instrument Parameters"][0]
@@ -604,6 +874,10 @@ def read_back(p: _Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, 
     )
 
 
+#: GSAS-II background-peak variables → xrdq names (GSAS-II units: °, counts·centideg, centideg², centideg)
+_HUMP_LABELS = {"BkPkpos": "position", "BkPkint": "area_cdeg", "BkPksig": "sig_cdeg2", "BkPkgam": "gam_cdeg"}
+
+
 def _labels(vary, names, pids, hid):
     """xrdq names for GSAS-II variable names (None: reported elsewhere, e.g. cell A terms)."""
     byid = {str(pids[n]): n for n in names}
@@ -616,6 +890,8 @@ def _labels(vary, names, pids, hid):
             if ph == "" and h == str(hid):
                 if what.startswith("Back;"):
                     lab = f"background.{what.split(';')[1]}"
+                elif what.split(";")[0] in _HUMP_LABELS:
+                    lab = f"hump{what.split(';')[1]}.{_HUMP_LABELS[what.split(';')[0]]}"
                 elif what == "Shift":
                     lab = "displacement_um"
                 elif what in PROFILE_TERMS or what == "Zero":
@@ -627,6 +903,10 @@ def _labels(vary, names, pids, hid):
                     lab = f"{byid[ph]}.phase_fraction"
                 elif what == "MD":
                     lab = f"{byid[ph]}.march_dollase"
+                elif what == "Size;i":
+                    lab = f"{byid[ph]}.size_um"
+                elif what == "Mustrain;i":
+                    lab = f"{byid[ph]}.microstrain"
                 else:
                     lab = f"{byid[ph]}.{what}"
             elif ph in byid and h == "" and what.startswith("A") and what[1:].isdigit():
@@ -660,14 +940,18 @@ def _mass_attenuation(cif, general, wavelength):
 # Public entry points (re-exported by xrdq.engines.gsas2)
 # ---------------------------------------------------------------------------------------------
 
-def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=None, workdir=None):
+def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=None, workdir=None, humps=()):
     """Rietveld-refine ``pattern`` with GSAS-II and return an :class:`xrdq.refine.RefinementResult`.
 
     ``pattern``: xarray DataArray (dim ``two_theta``, coord ``esd``), attenuator-corrected intensities.
     ``phases``: list of ``(name, cif_path)``. ``instrument``: :class:`xrdq.model.instrument.Instrument`
     (or a name/path for :func:`~xrdq.model.instrument.load_instrument`).
     ``recipe``: None/'default', 'default+po', a list of step dicts or a dict (see :class:`Recipe`).
-    ``two_theta_range``: (min, max) degrees to refine. ``workdir``: if given, the GSAS-II project
+    ``two_theta_range``: (min, max) degrees to refine. ``humps``: (centre °2θ, FWHM °) start values of
+    amorphous humps (e.g. from :func:`xrdq.refine.start.auto_humps`), each modelled as a GSAS-II
+    background peak whose area, position and widths are refined with the background; their sum is
+    returned as ``components["amorphous"]`` and is not part of ``background``.
+    ``workdir``: if given, the GSAS-II project
     (``xrdq.gpx``, ``.lst``, inputs, ``gsas2.log``) is kept in a new private sub-directory of it;
     otherwise it is built in a private temporary directory that is removed afterwards.
 
@@ -690,7 +974,7 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     try:
         with _G2_LOCK:
             fields, components = _refine_in(tmp, pattern, phase_cifs, instrument, recipe,
-                                             two_theta_range, log, warnings)
+                                             two_theta_range, log, warnings, humps)
         if keep:
             (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
     except BaseException:
@@ -708,7 +992,7 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
         warnings=list(dict.fromkeys(warnings)),
         elapsed_s=time.perf_counter() - t0,
         nfev=log.getvalue().count("Cycle "),  # GSAS-II least-squares cycles over all steps
-        recipe=recipe.describe(),
+        recipe=recipe.describe(humps),
     )
     import dataclasses
 
@@ -719,15 +1003,21 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     return result
 
 
-def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, log, warnings):
+def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, log, warnings, humps=()):
     lam_file = pattern.attrs.get("wavelength_alpha1")
     if isinstance(lam_file, (int, float)) and abs(float(lam_file) - instrument.wavelength) > 1e-3:
         warnings.append(f"pattern Kα1 wavelength {float(lam_file):.5f} Å differs from the instrument's "
                         f"{instrument.wavelength:.5f} Å; GSAS-II used the instrument's")
     p = build_project(pattern, phase_cifs, instrument, tmp, two_theta_range=two_theta_range,
-                      background_terms=recipe.background_terms)
+                      background_terms=recipe.background_terms, humps=humps,
+                      size_start_um=recipe.size_start_um, size_lg_mix=recipe.size_lg_mix,
+                      size_limits_um=recipe.size_limits_um)
+    warnings.extend(p.notes or ())
     rvals = run_recipe(p, recipe, log, warnings)
     fields = read_back(p, rvals, recipe, instrument, phase_cifs, warnings)
+    amorphous = _hump_curve(p, fields["two_theta"])
+    if amorphous is not None:
+        fields["background"] = fields["background"] - amorphous
     if "esd" in pattern.coords:  # report the pattern's own esds (GSAS-II keeps weights, 0 for y ≤ 0)
         fields["esd"] = np.interp(fields["two_theta"], np.asarray(pattern["two_theta"].values, float),
                                   np.asarray(pattern.coords["esd"].values, float))
@@ -738,22 +1028,47 @@ def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, lo
         except Exception as exc:
             got = None
             warnings.append(f"GSAS-II phase partials failed: {exc}")
-        comp = _components_from_partials(got, fields, p)
+        comp = _components_from_partials(got, fields, p, amorphous)
         if comp is None:
             warnings.append("per-phase curves unavailable from GSAS-II")
         else:
             components = comp
+    if amorphous is not None:
+        components["amorphous"] = amorphous
     return fields, components
 
 
-def _components_from_partials(got, fields, p):
+def _hump_curve(p: _Project, x):
+    """The background peaks (amorphous humps) alone, computed by GSAS-II's own getBackground with
+    every Chebyshev coefficient set to 0; None without humps."""
+    bkg, extra = p.hist.data["Background"]
+    peaks = extra.get("peaksList", [])
+    if not peaks:
+        return None
+    from GSASII import GSASIIpwd as G2pwd
+
+    inst = p.hist.data["Instrument Parameters"][0]
+    pfx = ":{}:".format(p.hist.data["data"][0]["hId"])
+    parm = {pfx + "SH/L": float(inst["SH/L"][1]), pfx + "Lam1": float(inst["Lam1"][1])}
+    for i in range(int(bkg[2])):
+        parm[f"{pfx}Back;{i}"] = 0.0
+    for i, pk in enumerate(peaks):
+        for j, key in enumerate(("BkPkpos", "BkPkint", "BkPksig", "BkPkgam")):
+            parm[f"{pfx}{key};{i}"] = float(pk[2 * j])
+    with _quiet():
+        yb, _ = G2pwd.getBackground(pfx, parm, bkg[0], inst["Type"][1], np.asarray(x, float))
+    return np.asarray(yb, float)
+
+
+def _components_from_partials(got, fields, p, amorphous=None):
     x = fields["two_theta"]
     if got is None:
         return None
     px, curves = got
     names = fields["phase_names"]
     if len(names) == 1:
-        return {names[0]: fields["calculated"] - fields["background"]}
+        rest = fields["calculated"] - fields["background"]
+        return {names[0]: rest - amorphous if amorphous is not None else rest}
     if px is None or not curves:
         return None
     px = np.asarray(px, float)
