@@ -135,7 +135,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     if isinstance(humps, str):
         if humps != "auto":
             raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
-        humps = _auto_humps(pattern, phase_objs, inst, two_theta_range) if engine == "native" else []
+        # both engines model the same halo: GSAS-II as a background peak, native as a hump column
+        humps = _auto_humps(pattern, phase_objs, inst, two_theta_range)
     if recipe is None:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
                              background_terms=background_terms, strain=strain, biso=biso)
@@ -156,7 +157,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         # GSAS-II has its own step vocabulary: a dict/str recipe goes through, else the default mapping.
         g2_recipe = recipe if isinstance(recipe, dict) else ("default+po" if preferred_orientation else "default")
         ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst, recipe=g2_recipe,
-                           two_theta_range=two_theta_range)
+                           two_theta_range=two_theta_range, humps=tuple(humps or ()))
 
     warnings = list(ref.warnings) + _instrument_mismatch(pattern, inst)
     # Weight fractions: Hill–Howard from the native scales, or the engine's own (GSAS-II).
