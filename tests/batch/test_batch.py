@@ -312,7 +312,7 @@ def _worker_env():
     return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
 
-def test_dask_local_cluster_is_loopback_only_and_without_malloc_trim():
+def test_dask_local_cluster_is_loopback_only_and_without_malloc_trim(good_files, settings, tmp_path):
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
     psutil = pytest.importorskip("psutil", reason="psutil is not installed")
     from xrdq.batch import local_cluster
@@ -326,6 +326,12 @@ def test_dask_local_cluster_is_loopback_only_and_without_malloc_trim():
         listening = [c.laddr.ip for p in [me, *me.children(recursive=True)] for c in p.net_connections(kind="inet")
                      if c.status == psutil.CONN_LISTEN]
         assert listening and set(listening) == {"127.0.0.1"}
+        # --scheduler ADDRESS: a running cluster; here also a time-axis series plot without start times
+        ds = quantify_many(good_files[:2], phases=settings["phases"], standard=("LiF", 0.3), plots=False,
+                           progress=False, scheduler=cluster.scheduler_address, out=tmp_path / "out", series_x="time")
+        assert ds.attrs["backend"] == f"dask scheduler {cluster.scheduler_address}"
+        assert list(ds["status"].values) == ["ok", "ok"]
+        assert (tmp_path / "out" / "series.png").exists()
 
 
 def test_killed_run_resumes_without_refitting_finished_files(good_files, settings, tmp_path):

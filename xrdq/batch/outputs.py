@@ -300,6 +300,8 @@ def plot_series(ds, path=None, x="index"):
                 vals.append(np.datetime64("NaT"))
         xv = np.array(vals, dtype="datetime64[s]")
         xlabel = "start time"
+        if np.isnat(xv).all():
+            xv, xlabel = np.arange(n), "index in the series (the files give no start time)"
     else:
         var = json.loads(ds.attrs.get("metadata_columns", "{}")).get(x, x)
         if var not in ds or ds[var].dims != ("sample",):

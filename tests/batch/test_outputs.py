@@ -1,0 +1,61 @@
+"""Dataset, CSV and series plot built from per-file records (no fitting)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from xrdq.batch.outputs import build_dataset, plot_series, write_csv
+
+
+def _state(stem, status="ok", amorphous=0.2, phases=("A", "B"), meta=None, start_time=""):
+    s = {"batch": {"status": status, "message": "" if status == "ok" else "boom", "file": f"/d/{stem}.xy",
+                   "sha256": "00", "stem": stem, "sample": stem, "settings": {"standard": ["S", 0.3], "purity": 1.0},
+                   "metadata": meta or {}, "start_time": start_time}}
+    if status == "ok":
+        s.update({"amorphous_fraction": amorphous, "amorphous_fraction_esd": 0.01, "rwp": 0.05, "gof": 1.1,
+                  "converged": True, "warnings": ["w"], "engine": "native",
+                  "phases": {p: {"refined_fraction": 0.5, "refined_fraction_esd": 0.01,
+                                 "sample_fraction": None if p == "S" else 0.4, "sample_fraction_esd": 0.01}
+                             for p in phases}})
+    return s
+
+
+def test_phases_union_and_failed_rows(tmp_path):
+    states = [_state("a", phases=("A", "S")), _state("b", status="failed"), _state("c", phases=("B", "S"))]
+    ds = build_dataset(states)
+    assert list(ds["phase"].values) == ["A", "S", "B"]
+    assert np.isnan(ds["sample_fraction"].sel(sample="a", phase="B"))
+    assert np.isnan(ds["sample_fraction"].sel(sample="a", phase="S"))  # the standard has no sample fraction
+    assert float(ds["refined_fraction"].sel(sample="a", phase="S")) == 0.5
+    assert np.isnan(ds["amorphous_fraction"].sel(sample="b")) and str(ds["message"].sel(sample="b").values) == "boom"
+    write_csv(ds, tmp_path / "r.csv")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert rows[1]["status"] == "failed" and rows[1]["amorphous_fraction"] == "" and rows[1]["message"] == "boom"
+    assert rows[0]["A_sample_fraction"] == "0.4" and rows[0]["B_sample_fraction"] == ""
+    assert float(rows[2]["amorphous_fraction"]) == 0.2
+
+
+def test_metadata_numeric_or_text():
+    ds = build_dataset([_state("a", meta={"T": "25", "who": "ann"}), _state("b", meta={"T": "", "who": "7"})])
+    assert ds["T"].dtype == float and np.isnan(ds["T"].values[1])
+    assert list(ds["who"].values) == ["ann", "7"]
+
+
+@pytest.mark.parametrize("x", ["index", "time", "T"])
+def test_series_plot_axes(tmp_path, x):
+    states = [_state(f"s{i}", amorphous=0.1 * i, meta={"T": str(100 * i)}) for i in range(3)]
+    fig = plot_series(build_dataset(states), tmp_path / "series.png", x=x)
+    assert (tmp_path / "series.png").stat().st_size > 1000
+    label = fig.axes[0].get_xlabel()
+    assert {"index": "index in the series", "time": "index in the series (the files give no start time)",
+            "T": "T"}[x] == label
+
+
+def test_series_plot_unknown_axis():
+    from xrdq.errors import XrdqError
+
+    with pytest.raises(XrdqError, match="not 'index', 'time' or a manifest column"):
+        plot_series(build_dataset([_state("a")]), None, x="nope")
