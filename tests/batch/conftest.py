@@ -7,20 +7,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
-LIBRARY = REPO / "reference_patterns" / "phases"
-
-#: phase name → CIF of the test's own copy (used only when the bundled library lacks the phase)
-_CIFS = {"LiF": "LiF.cif", "corundum": "Al2O3.cif", "zincite": "ZnO.cif", "fluorite": "CaF2.cif"}
-
-#: (file name, amorphous fraction of the mixture, weighed LiF fraction, seed)
-SAMPLES = [("mix_a.ras", 0.10, 0.30, 1), ("mix_b.ras", 0.20, 0.25, 2), ("mix_c.ras", 0.30, 0.30, 3)]
-
-
-def _cif(name: str) -> str:
-    bundled = LIBRARY / _CIFS[name]
-    return str(bundled if bundled.exists() else HERE / "data" / _CIFS[name])
+from batch_helpers import SAMPLES, _cif  # noqa: F401  (shared with the tests)
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +49,3 @@ def good_files(pattern_dir, tmp_path) -> list[Path]:
     d = tmp_path / "in"
     d.mkdir()
     return [Path(shutil.copy(pattern_dir / name, d / name)) for name, *_ in SAMPLES]
-
-
-def have_chromium() -> str | None:
-    for exe in ("chromium", "chromium-browser", "google-chrome", "headless_shell"):
-        path = shutil.which(exe)
-        if path:
-            return path
-    return None

@@ -182,7 +182,7 @@ def test_cli_force_refits(good_files, settings, tmp_path):
 
 
 def test_manifest_settings_labels_and_metadata(good_files, settings, tmp_path):
-    from conftest import SAMPLES
+    from batch_helpers import SAMPLES
 
     manifest = tmp_path / "manifest.csv"
     lines = ["file,standard,sample,temperature_C,operator,dose/Gy"]
@@ -284,7 +284,7 @@ CPD1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "qpa" / "cpd1"
 @pytest.mark.skipif(not (CPD1 / "CPD-1D.xye").exists(), reason=f"real CPD round-robin data not available at {CPD1}")
 def test_real_cpd_patterns_with_a_per_file_standard(tmp_path):
     """CPD-1C/1D (Philips PW3020, .xye): corundum plays the weighed standard, its W_s from the manifest."""
-    from conftest import _cif
+    from batch_helpers import _cif
 
     manifest = tmp_path / "cpd.csv"
     weighed = {"CPD-1C": 0.0504, "CPD-1D": 0.1353}

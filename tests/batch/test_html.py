@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import have_chromium
+from batch_helpers import have_chromium
 from xrdq.batch import quantify_many
 
 NASTY = 'odd <b>"name" & co'
