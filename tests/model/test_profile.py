@@ -87,3 +87,11 @@ def test_march_dollase_random_powder_and_platy():
     assert march_dollase(np.array([0.3]), 1.0)[0] == pytest.approx(1.0)
     # r < 1 (plates face-on) enhances reflections along the axis
     assert march_dollase(np.array([1.0]), 0.8)[0] > 1.0 > march_dollase(np.array([0.0]), 0.8)[0]
+
+
+def test_fixed_node_counts_survive_zero_asymmetry():
+    # a refinement decides node counts once; if the asymmetry then refines to zero, FCJ has one node
+    tt = np.arange(10.0, 30.0, 0.01)
+    y = accumulate_peaks(tt, [15.0, 25.0], [10.0, 10.0], [0.1, 0.1], [0.5, 0.5], 0.0, 0.0, node_counts=[6, 4])
+    ref = accumulate_peaks(tt, [15.0, 25.0], [10.0, 10.0], [0.1, 0.1], [0.5, 0.5], 0.0, 0.0, node_counts=[1, 1])
+    assert np.allclose(y, ref, atol=1e-9 * ref.max())

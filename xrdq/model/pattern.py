@@ -160,7 +160,7 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
             spread[sel] = np.abs(p_ - cen[sel][:, None]).max(axis=1)
             pos.append(p_.ravel())
             wts.append(w_.ravel())
-            parent.append(np.repeat(sel, int(n)))
+            parent.append(np.repeat(sel, p_.shape[1]))  # one node when the asymmetry is zero
         total += _asymmetric_part(tt, np.concatenate(pos), np.concatenate(wts), np.concatenate(parent),
                                   idx, cen, spread, areas, fwhm, eta)
     return total
