@@ -21,6 +21,7 @@ _GAUSS_WINDOW_FWHM = 2.6
 _LN2 = np.log(2.0)
 _G_NORM = 2.0 * np.sqrt(_LN2 / np.pi)
 _L_NORM = 2.0 / np.pi
+_TAIL_SPAN_DEG = 2.0
 _WINDOW_FWHM = 16.0  # Lorentzian part evaluated within ±16 FWHM, tapered over the outer quarter
 
 
@@ -187,11 +188,12 @@ def _asymmetric_part(tt, pos, wts, parent, peaks, cen, spread, areas, fwhm, eta)
     out += _accumulate(point, values, tt.size)
     # centroid Lorentzian for the far tail, the complement of the core window
     k = peaks
-    peak, point = _windowed(tt, cen[k], fwhm[k], _WINDOW_FWHM)
+    h = _tail_window(fwhm)
+    peak, point = _windowed(tt, cen[k], fwhm[k], h[k])
     q = k[peak]
     u = tt[point] - cen[q]
     x = u / fwhm[q]
-    outer = (1.0 - _blend(np.abs(u), core[q], blend[q])) * _taper(x / _WINDOW_FWHM)
+    outer = (1.0 - _blend(np.abs(u), core[q], blend[q])) * _taper(x / h[q])
     values = outer / (1.0 + 4.0 * x * x) * (_L_NORM * areas * eta / fwhm)[q]
     out += _accumulate(point, values, tt.size)
     return out
@@ -224,6 +226,13 @@ def _windowed_abs(tt, lo_edge, hi_edge):
     return peak, point
 
 
+def _tail_window(fwhm):
+    """Half-width of the Lorentzian window in FWHM: 16 for sharp peaks, shrinking smoothly so a broad
+    (small-crystallite) peak's tail spans about ±2° 2θ, never below 8 FWHM. The core is exact either way;
+    what is cut is a smooth low tail the background follows."""
+    return np.clip(_TAIL_SPAN_DEG / np.asarray(fwhm, dtype=float), 8.0, _WINDOW_FWHM)
+
+
 def _windowed(tt, c, f, half_width):
     """Flattened (peak, point) index pairs of every grid point within ``half_width`` FWHM of each centre."""
     return _windowed_abs(tt, c - half_width * f, c + half_width * f)
@@ -240,9 +249,10 @@ def _lorentz_part(tt, c, a, f):
     # area beyond ±16 FWHM, a smooth rise the background follows) and is tapered over its outer quarter
     # so the pattern stays continuous. Renormalising the truncated peak instead would raise its core by
     # an η-dependent few per cent and bias the scales of broad (small-crystallite) phases.
-    peak, point = _windowed(tt, c, f, _WINDOW_FWHM)
+    h = _tail_window(f)
+    peak, point = _windowed(tt, c, f, h)
     x = (tt[point] - c[peak]) / f[peak]
-    values = _taper(x / _WINDOW_FWHM) / (1.0 + 4.0 * x * x) * (_L_NORM * a / f)[peak]
+    values = _taper(x / h[peak]) / (1.0 + 4.0 * x * x) * (_L_NORM * a / f)[peak]
     return _accumulate(point, values, tt.size)
 
 
@@ -284,6 +294,10 @@ class PhaseModel:
         self.base_cell = tuple(phase.cell)
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
+        self._node_counts = None
+
+    def reset_sampling(self):
+        """Decide the FCJ node counts afresh at the next call (between refinement stages, never within)."""
         self._node_counts = None
 
     def default_params(self, **changes) -> PhaseParams:

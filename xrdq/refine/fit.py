@@ -261,6 +261,11 @@ class Refinement:
         sine transform. A phase with no signal can then not walk its cell into nonsense.
         """
         names = self.set_stage(stage.refine)
+        # Peaks broaden as sizes refine: re-decide how finely each is sampled for this stage (kept
+        # fixed within it so the optimiser sees a smooth function), and forget profiles made before.
+        for model, cache in zip(self.models, self._cache):
+            model.reset_sampling()
+            cache.clear()
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
