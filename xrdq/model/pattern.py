@@ -187,9 +187,14 @@ def _asymmetric_part(tt, pos, wts, parent, peaks, cen, spread, areas, fwhm, eta)
     values = inner / (1.0 + 4.0 * x * x) * (_L_NORM * areas * eta / fwhm)[r] * wts[sub]
     out += _accumulate(point, values, tt.size)
     # centroid Lorentzian for the far tail, the complement of the core window
+    # only beyond the core: inside it the complement of the blend is exactly zero
     k = peaks
     h = _tail_window(fwhm)
-    peak, point = _windowed(tt, cen[k], fwhm[k], h[k])
+    far = (h * fwhm)[k]
+    near = core[k]
+    pk1, pt1 = _windowed_abs(tt, cen[k] - far, cen[k] - near)
+    pk2, pt2 = _windowed_abs(tt, cen[k] + near, cen[k] + far)
+    peak, point = np.concatenate([pk1, pk2]), np.concatenate([pt1, pt2])
     q = k[peak]
     u = tt[point] - cen[q]
     x = u / fwhm[q]

@@ -253,7 +253,7 @@ class Refinement:
         return self._yw_perp - pp @ self._solve_scales(pp)
 
     # ---- running ----------------------------------------------------------------------------
-    def run_stage(self, stage) -> dict:
+    def run_stage(self, stage, final: bool = True) -> dict:
         """Refine the groups of one stage with Levenberg–Marquardt.
 
         LM has no bounds, so parameters are refined in an internal variable that cannot leave them:
@@ -276,7 +276,9 @@ class Refinement:
         def fun(z):
             return self.residual(to_external(z), names)
 
-        sol = least_squares(fun, z0, method="lm", x_scale="jac", diff_step=1e-6, ftol=1e-5, xtol=1e-5,
+        # intermediate stages only bring the next one near its optimum; the last one converges fully
+        tol = 1e-5 if final else 1e-3
+        sol = least_squares(fun, z0, method="lm", x_scale="jac", diff_step=1e-6, ftol=tol, xtol=tol,
                             gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
         x = to_external(sol.x)
         for n, v in zip(names, x):
@@ -285,7 +287,8 @@ class Refinement:
 
     def run(self) -> RefinementResult:
         t0 = time.perf_counter()
-        log = [self.run_stage(stage) for stage in self.recipe.stages]
+        stages = self.recipe.stages
+        log = [self.run_stage(stage, final=(i == len(stages) - 1)) for i, stage in enumerate(stages)]
         last = self.recipe.stages[-1] if self.recipe.stages else None
         varied = self.set_stage(last.refine if last else ())
         result = self._result(varied, log)
