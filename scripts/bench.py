@@ -121,7 +121,7 @@ def main():
         t, result = xrdq_fit(pattern, phases, inst, humps)
         times.append(t)
     t_xrdq = float(np.median(times))
-    n_phase, n_bkg = len(phases), 9
+    n_bkg = 9
     lin = [result.parameters[k][0] for k in result.parameters if k.startswith("scale_")]
     start = {"scales": lin, "bkg": [result.parameters[f"bkg{j}"][0] for j in range(n_bkg)],
              "humps": [result.parameters[f"hump{j}_area"][0] for j in range(len(humps))]}

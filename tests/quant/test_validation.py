@@ -1,7 +1,6 @@
 """Accuracy the project promises (docs/validation.md shows the same computation in full)."""
 
 import numpy as np
-import pytest
 
 from xrdq.validation import SYNTHETIC_CASES, replicate_spread, run_cpd, run_synthetic
 

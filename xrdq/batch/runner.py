@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from .._version import __version__
 from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
 from .outputs import readable
 from .worker import init_worker, run_job

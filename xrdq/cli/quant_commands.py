@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from ..errors import XrdqError
 
 
 def _parse_pairs(values, what, cast=float):

@@ -15,7 +15,7 @@ import xarray as xr
 from .._version import __version__
 from ..errors import XrdqError
 from .background import humps as hump_basis
-from .instrument import Instrument, load_instrument
+from .instrument import load_instrument
 from .pattern import GlobalParams, PhaseModel, PhaseParams
 
 

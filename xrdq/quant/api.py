@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..errors import XrdqError, XrdqQuantError
+from ..errors import XrdqQuantError
 from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
 from .result import QuantResult
 from ..crystal.spec import resolve_phase

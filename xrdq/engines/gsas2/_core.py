@@ -139,7 +139,7 @@ class Recipe:
     def describe(self, humps=()) -> list[str]:
         out = [f"initial: background (Chebyshev, {self.background_terms} terms) + histogram scale, folded into phase fractions"]
         if humps:
-            out.append(f"amorphous humps as GSAS-II background peaks, starting at "
+            out.append("amorphous humps as GSAS-II background peaks, starting at "
                        + ", ".join(f"{float(c):.1f}° (FWHM {float(f):.1f}°)" for c, f in humps)
                        + ": area in the initial step, area, position and widths whenever the background is refined")
         for i, s in enumerate(self.steps, 1):
