@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
 from .outputs import readable
-from .worker import init_worker, run_job
+from .worker import init_worker, run_job, run_sequential_gsas2, series_key
 
 #: Keyword arguments of quantify that a batch sets itself.
 _RESERVED = ("pattern_or_path",)
@@ -336,7 +336,7 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     if out is not None:  # created only once the inputs make sense
         for sub in ("json", "plots"):
             (out / sub).mkdir(parents=True, exist_ok=True)
-    mode = "sequential" if sequential else "independent"
+    mode = ("gsas2-sequential" if engine == "gsas2" else "sequential") if sequential else "independent"
     for j in job_list:
         j.sha256 = file_sha256(j.path)
     hashes = {j.stem: settings_hash(dict(j.settings, _mode=mode, _start=first_start))
@@ -382,7 +382,11 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
 
     t_fit = time.perf_counter()
     try:
-        if sequential:
+        if sequential and engine == "gsas2" and pending and len({series_key(j.settings) for j in pending}) == 1:
+            # GSAS-II's own sequential refinement: one project, all pending files in order
+            for j, rec in zip(pending, run_sequential_gsas2([_task(j, plots) for j in pending])):
+                finish(j, rec)
+        elif sequential:
             start = first_start
             for j in job_list:
                 if j.stem in states:

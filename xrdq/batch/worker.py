@@ -161,3 +161,116 @@ def run_job(task: dict) -> dict:
     rec["worker"] = {"pid": os.getpid(), "host": socket.gethostname(), "peak_rss_mb": _peak_rss_mb(),
                      "elapsed_s": time.perf_counter() - t0}
     return rec
+
+
+#: Settings that define a GSAS-II sequential series: every file of one series must share them.
+_SERIES_KEYS = ("phases", "instrument", "two_theta_range", "recipe", "preferred_orientation", "humps", "engine")
+
+
+def series_key(settings: dict) -> str:
+    """What must be equal for files to share one GSAS-II sequential refinement (phases, standard phase, ...)."""
+    import json
+
+    std = settings.get("standard")
+    key = {k: settings.get(k) for k in _SERIES_KEYS}
+    key["standard_phase"] = std[0] if std else None
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def run_sequential_gsas2(tasks: list) -> list:
+    """GSAS-II's own sequential refinement over the files of ``tasks`` (in order), one record each as
+    :func:`run_job` gives it.
+
+    The files go through :func:`xrdq.engines.gsas2.refine_gsas2_sequential` once; each refinement then
+    becomes a QuantResult through :func:`xrdq.quantify` itself (engine ``gsas2``, its GSAS-II call
+    answered with that file's sequential result), so weight fractions, internal standard, warnings,
+    provenance and plots are exactly those of a single fit. All tasks must share :func:`series_key`.
+    """
+    from ..errors import XrdqError
+
+    recs: list = [None] * len(tasks)
+    members = []  # (index, pattern, humps)
+    try:
+        import numpy as np
+
+        from ..crystal.spec import resolve_phase
+        from ..engines.gsas2 import refine_gsas2_sequential
+        from ..io import load
+        from ..model.instrument import load_instrument
+        from ..quant.api import _auto_humps, parse_standard
+
+        s = dict(tasks[0]["settings"]) if tasks else {}
+        inst = load_instrument(s.get("instrument", "miniflex600"))
+        ttr = tuple(s["two_theta_range"]) if s.get("two_theta_range") is not None else None
+        # the phases as quantify resolves them (the standard added when not listed)
+        objs = [resolve_phase(p) for p in s.get("phases") or ()]
+        std = parse_standard(tuple(s["standard"]) if s.get("standard") is not None else None)
+        if std is not None and std[0] not in {p.name for p in objs}:
+            std_phase = resolve_phase(std[0])
+            if std_phase.name not in {p.name for p in objs}:
+                objs.append(std_phase)
+        for i, task in enumerate(tasks):
+            try:
+                if not os.path.exists(task["path"]):
+                    raise XrdqError(f"{task['path']}: no such file")
+                pattern = load(task["path"], scan=int(task["settings"].get("scan", 0) or 0))
+                humps = task["settings"].get("humps", "auto")
+                if isinstance(humps, str):
+                    humps = _auto_humps(pattern, objs, inst, ttr)
+                members.append((i, pattern, [tuple(float(v) for v in h) for h in humps or ()]))
+            except XrdqError as exc:
+                recs[i] = _failed(str(exc))
+        recipe = s.get("recipe")
+        g2_recipe = recipe if isinstance(recipe, dict) else ("default+po" if s.get("preferred_orientation") else "default")
+        refs = refine_gsas2_sequential([m[1] for m in members], [(p.name, p.source) for p in objs], inst,
+                                       recipe=g2_recipe, two_theta_range=ttr, humps=[m[2] for m in members])
+    except Exception as exc:  # noqa: BLE001 — the series failed as a whole: every file says why
+        msg = str(exc) if isinstance(exc, XrdqError) else f"{type(exc).__name__}: {exc}"
+        tb = None if isinstance(exc, XrdqError) else traceback.format_exc()
+        return [r or dict(_failed("GSAS-II sequential refinement: " + msg), traceback=tb) for r in recs]
+    for (i, pattern, humps), ref in zip(members, refs):
+        task = dict(tasks[i], start=None, settings=dict(tasks[i]["settings"], humps=[list(h) for h in humps]))
+        with _answer_gsas2(ref, np.asarray(pattern["two_theta"].values).size):
+            recs[i] = run_job(task)
+    return recs
+
+
+def _failed(message: str) -> dict:
+    return {"status": "failed", "message": message, "result": None, "start_parameters": None, "start_time": "",
+            "plot_png": None, "traceback": None,
+            "worker": {"pid": os.getpid(), "host": socket.gethostname(), "peak_rss_mb": _peak_rss_mb(), "elapsed_s": 0.0}}
+
+
+class _answer_gsas2:
+    """Within the block, ``xrdq.engines.gsas2.refine_gsas2`` returns ``ref`` (the sequential result of
+    the one pattern quantify is fitting) instead of refining again."""
+
+    _MISSING = object()
+
+    def __init__(self, ref, n_points):
+        self.ref, self.n_points = ref, n_points
+
+    def __enter__(self):
+        import numpy as np
+
+        from ..engines import gsas2
+
+        self.saved = gsas2.__dict__.get("refine_gsas2", self._MISSING)
+        ref, n = self.ref, self.n_points
+
+        def sequential_result(pattern, *args, **kwargs):
+            if np.asarray(pattern["two_theta"].values).size != n:
+                raise RuntimeError("GSAS-II sequential result handed to the wrong pattern")
+            return ref
+
+        gsas2.refine_gsas2 = sequential_result
+        return self
+
+    def __exit__(self, *exc):
+        from ..engines import gsas2
+
+        if self.saved is self._MISSING:
+            del gsas2.refine_gsas2  # back to the lazy module attribute
+        else:
+            gsas2.refine_gsas2 = self.saved
+        return False

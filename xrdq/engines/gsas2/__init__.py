@@ -15,6 +15,7 @@ from ._loader import ENV_VAR, INSTALL_HINT, gsas2_available, gsas2_version, impo
 
 __all__ = [
     "refine_gsas2",
+    "refine_gsas2_sequential",
     "export_gpx",
     "gsas2_available",
     "gsas2_version",
@@ -32,4 +33,8 @@ def __getattr__(name):  # lazy: the refinement code is only loaded when asked fo
         from . import _core
 
         return getattr(_core, name)
+    if name == "refine_gsas2_sequential":
+        from . import sequential
+
+        return sequential.refine_gsas2_sequential
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

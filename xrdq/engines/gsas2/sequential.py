@@ -1,0 +1,421 @@
+"""GSAS-II's own sequential refinement over a series of patterns (one project, all histograms).
+
+The first pattern is refined alone with the normal recipe (:func:`~._core.run_recipe`). The other
+patterns are then added as histograms of the same project and GSAS-II's sequential refinement runs
+over all of them in order ('Seq Data' = histogram names, 'Copy2Next': each fit starts from the
+refined values of the one before), refining background (with the amorphous humps), phase fractions,
+sample displacement, Dij (GSAS-II refuses cell refinement in sequential mode) and crystallite sizes.
+Each histogram's phase fractions and their covariance come from the 'Sequential results' entry and
+become weight fractions exactly as in :func:`~._core.read_back`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import io
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import XrdqRefineError
+from ._core import (
+    _G2_LOCK,
+    _check_humps,
+    _coerce_instrument,
+    _components_from_partials,
+    _hump_curve,
+    _labels,
+    _mass_attenuation,
+    _normalise_phases,
+    _Project,
+    build_project,
+    hump_peak,
+    run_recipe,
+    weight_fractions_from_phase_fractions,
+    write_xye,
+    Recipe,
+)
+from ._loader import gsas2_version, import_gsas2
+
+#: What the sequential pass refines in every histogram.
+SEQUENTIAL_FLAGS = ("background", "fractions", "displacement", "Dij", "size", "humps")
+
+
+def _per_pattern_humps(humps, n):
+    """``humps``: one list of (centre, FWHM) for every pattern, or one such list per pattern."""
+    humps = list(humps or ())
+    if humps and len(humps) == n and all(isinstance(h, (list, tuple)) and (len(h) == 0 or isinstance(h[0], (list, tuple)))
+                                         for h in humps):
+        return [list(h) for h in humps]
+    return [humps] * n
+
+
+def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_theta_range=None, humps=(),
+                            workdir=None) -> list:
+    """GSAS-II sequential refinement of ``patterns`` (in order); one :class:`xrdq.refine.RefinementResult` each.
+
+    ``patterns``: DataArrays as for :func:`~xrdq.engines.gsas2.refine_gsas2`. ``recipe``: the recipe of
+    the first pattern's normal refinement (see :class:`~._core.Recipe`). ``humps``: (centre, FWHM) start
+    values of amorphous humps, the same for every pattern, or one list per pattern. ``workdir``: keep the
+    project (``xrdq-seq.gpx``, ``.lst``, ``gsas2.log``) in a new private sub-directory of it.
+
+    ``calculated`` and ``background`` are GSAS-II's curves of each histogram after the sequential pass
+    (background without the humps); ``components`` holds one curve per phase (from a zero-cycle
+    "phase partials" run over all histograms, when ``recipe.phase_curves``) and ``"amorphous"``
+    (the humps). ``elapsed_s`` is the series' time shared out equally.
+    """
+    from ...refine.result import RefinementResult
+
+    t0 = time.perf_counter()
+    patterns = list(patterns)
+    if not patterns:
+        return []
+    import_gsas2()
+    instrument = _coerce_instrument(instrument)
+    recipe = Recipe.coerce(recipe)
+    phase_cifs = _normalise_phases(phases)
+    hump_lists = _per_pattern_humps(humps, len(patterns))
+    keep = workdir is not None
+    if keep:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="xrdq-gsas2-seq-", dir=str(workdir) if keep else None))
+    log = io.StringIO()
+    warnings: list = []
+    try:
+        with _G2_LOCK:
+            out = _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_range, hump_lists,
+                                 log, warnings)
+    finally:
+        if keep:
+            with contextlib.suppress(OSError):
+                (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    allowed = {f.name for f in dataclasses.fields(RefinementResult)}
+    elapsed = time.perf_counter() - t0
+    results = []
+    for fields in out:
+        fields.update(engine="gsas2", engine_version=gsas2_version(), elapsed_s=elapsed / len(out),
+                      warnings=list(dict.fromkeys(warnings + fields.pop("own_warnings", []))))
+        r = RefinementResult(**{k: v for k, v in fields.items() if k in allowed})
+        r.gsas2_project = str(tmp / "xrdq-seq.gpx") if keep else None
+        results.append(r)
+    return results
+
+
+def _add_histogram(p: _Project, pattern, k, instrument, two_theta_range, humps, recipe):
+    """Add ``pattern`` as histogram ``k`` with the phases, set up like :func:`build_project` does."""
+    xye = p.workdir / f"pattern{k}.xye"
+    write_xye(pattern, xye, two_theta_range)
+    inst = p.workdir / "instrument.instprm"
+    proj = p.proj
+    hist = proj.add_powder_histogram(str(xye), str(inst), fmthint="xye", phases=[ph for _, ph in p.phases])
+    _setup_histogram(p, hist, instrument, humps, recipe)
+    return hist
+
+
+def _setup_histogram(p: _Project, hist, instrument, humps, recipe):
+    controls = p.proj.data["Controls"]["data"]
+    sample = hist.data["Sample Parameters"]
+    sample["Type"] = "Bragg-Brentano"
+    sample["Gonio. radius"] = float(instrument.radius_mm)
+    sample["Scale"] = [1.0, False]
+    for key in ("Shift", "Transparency", "SurfRoughA", "SurfRoughB"):
+        sample.setdefault(key, [0.0, False])
+    y = np.asarray(hist.data["data"][1][1])
+    bkg = hist.data["Background"][0]
+    bkg[:] = ["chebyschev-1", False, int(recipe.background_terms)] + [0.0] * int(recipe.background_terms)
+    bkg[3] = float(np.percentile(y[y > 0], 10)) if np.any(y > 0) else 0.0
+    x = np.asarray(hist.data["data"][1][0], float)
+    checked = _check_humps(humps, x)
+    peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in checked]
+    hist.data["Background"][1]["nPeaks"] = len(peaks)
+    hist.data["Background"][1]["peaksList"] = peaks
+    hid = hist.data["data"][0]["hId"]
+    g = 1.0 / (8.0 * np.log(2.0))
+    for i, (c, _f) in enumerate(checked):
+        controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 100.0**2})
+        controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
+    for _, ph in p.phases:
+        hap = ph.data["Histograms"][hist.name]
+        hap["Size"][0] = "isotropic"
+        hap["Size"][1][:3] = [float(recipe.size_start_um), float(recipe.size_start_um), float(recipe.size_lg_mix)]
+        hap["Size"][2][:3] = [False, False, False]
+        hap["Mustrain"][0] = "isotropic"
+        hap["Mustrain"][1][:2] = [0.0, 0.0]
+        hap["Mustrain"][2][:3] = [False, False, False]
+        hap["Scale"] = [1.0, False]
+        if recipe.size_limits_um:
+            lo, hi = (float(v) for v in recipe.size_limits_um)
+            controls.setdefault("parmMinDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = lo
+            controls.setdefault("parmMaxDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = hi
+
+
+def _copy_state(p: _Project, src, dst):
+    """Start histogram ``dst`` from the refined state of ``src``: instrument profile, displacement,
+    background and humps (when their number matches) and the phases' HAP values."""
+    si, di = src.data["Instrument Parameters"][0], dst.data["Instrument Parameters"][0]
+    for key, val in si.items():
+        if key in di and isinstance(val, list) and len(val) >= 2 and isinstance(val[1], float):
+            di[key][1] = val[1]
+    dst.data["Sample Parameters"]["Shift"][0] = float(src.data["Sample Parameters"]["Shift"][0])
+    sb, db = src.data["Background"], dst.data["Background"]
+    if sb[0][2] == db[0][2]:
+        db[0][3:] = copy.deepcopy(sb[0][3:])
+    speaks, dpeaks = sb[1].get("peaksList", []), db[1].get("peaksList", [])
+    if len(speaks) == len(dpeaks):
+        for a, b in zip(speaks, dpeaks):
+            b[0::2] = a[0::2]
+    for _, ph in p.phases:
+        sh, dh = ph.data["Histograms"][src.name], ph.data["Histograms"][dst.name]
+        for key in ("Scale", "Size", "Mustrain", "HStrain"):
+            dh[key] = copy.deepcopy(sh[key])
+
+
+def _set_sequential_flags(p: _Project, hists):
+    """Background (+ hump area, position, Gaussian width), phase fractions, displacement, Dij and sizes
+    on; cells, profile and everything else off (GSAS-II refuses cell refinement in sequential mode)."""
+    for hist in hists:
+        hist.data["Background"][0][1] = True
+        for pk in hist.data["Background"][1].get("peaksList", []):
+            pk[1] = pk[3] = pk[5] = True
+            pk[7] = False
+        sample = hist.data["Sample Parameters"]
+        sample["Scale"][1] = False
+        sample["Shift"][1] = True
+        inst = hist.data["Instrument Parameters"][0]
+        for term in ("U", "V", "W", "X", "Y", "SH/L", "Zero"):
+            inst[term][2] = False
+    from GSASII import GSASIIspc as G2spc
+
+    for _, ph in p.phases:
+        ph.data["General"]["Cell"][0] = False
+        dij = [n.startswith("D") for n in G2spc.HStrainNames(ph.data["General"]["SGData"])]
+        for hap in ph.data["Histograms"].values():
+            hap["Scale"][1] = True
+            hap["Size"][2][0] = True
+            hap["Mustrain"][2][0] = False
+            hap["HStrain"][1] = list(dij)  # Dij only (not the cubic eA term)
+            hap["Pref.Ori."][2] = False
+
+
+def _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_range, hump_lists, log, warnings):
+    from GSASII import GSASIIstrIO as G2stIO
+    from GSASII import GSASIIstrMain as G2strMain
+
+    p = build_project(patterns[0], phase_cifs, instrument, tmp, two_theta_range=two_theta_range,
+                      background_terms=recipe.background_terms, humps=hump_lists[0], gpx_name="xrdq-seq.gpx",
+                      size_start_um=recipe.size_fixed_um, size_lg_mix=recipe.size_lg_mix,
+                      size_limits_um=recipe.size_limits_um)
+    warnings.extend(p.notes or ())
+    # 1. the first pattern alone, with the normal recipe
+    run_recipe(p, recipe, log, warnings)
+    # 2. the others as further histograms of the same project
+    hists = [p.hist]
+    with contextlib.redirect_stdout(log):
+        for k, pat in enumerate(patterns[1:], 1):
+            hists.append(_add_histogram(p, pat, k, instrument, two_theta_range, hump_lists[k], recipe))
+    # the first histogram's refined values start the series (including what the sequential pass holds:
+    # profile U W, hump Lorentzian widths); later ones are copied on by GSAS-II (Copy2Next)
+    for hist in hists[1:]:
+        _copy_state(p, hists[0], hist)
+    _set_sequential_flags(p, hists)
+    controls = p.proj.data["Controls"]["data"]
+    controls.setdefault("parmFrozen", {})
+    controls["Seq Data"] = [h.name for h in hists]
+    controls["Reverse Seq"] = False
+    controls["Copy2Next"] = True
+    controls["max cyc"] = int(recipe.max_cycles)
+    proj = p.proj
+    with contextlib.redirect_stdout(log):
+        if "Sequential results" not in proj.data:
+            proj.data["Sequential results"] = {"data": {}}
+            proj.names.append(["Sequential results"])
+        proj.index_ids()
+        errmsg, _warn = G2stIO.ReadCheckConstraints(proj.filename)
+        if errmsg:
+            raise XrdqRefineError(f"GSAS-II constraint error before the sequential refinement: {errmsg}")
+        try:
+            ok, msg = G2strMain.SeqRefine(proj.filename, None)
+        except Exception as exc:
+            raise XrdqRefineError(f"GSAS-II sequential refinement failed: {exc}") from exc
+        proj.reload()
+    if not ok:
+        raise XrdqRefineError(f"GSAS-II sequential refinement failed: {str(msg).strip() or 'no message'}")
+    seq = proj.data.get("Sequential results", {}).get("data", {})
+    out = [_read_seq(p, seq, hname, patterns[k], instrument, recipe, phase_cifs)
+           for k, hname in enumerate(controls["Seq Data"])]
+    if recipe.phase_curves:
+        try:
+            partials = _all_partials(p, log)
+        except Exception as exc:  # noqa: BLE001 — curves are for plots only
+            partials = {}
+            warnings.append(f"GSAS-II phase partials failed: {exc}")
+        for fields, hist in zip(out, hists):
+            got = partials.get(hist.data["data"][0]["hId"])
+            comp = _components_from_partials(got, fields, dataclasses.replace(p, hist=hist))
+            if comp is None:
+                fields["own_warnings"].append("per-phase curves unavailable from GSAS-II")
+            else:
+                fields["components"] = {**comp, **fields["components"]}
+    return out
+
+
+def _all_partials(p: _Project, log) -> dict:
+    """Per-phase curves of every histogram ({hId: (x, {phase: y})}) from one zero-cycle GSAS-II run
+    with Controls['PhasePartials'] (as :func:`~._core._phase_partials`, for all histograms), run
+    after everything has been read back from the sequential results."""
+    from GSASII import GSASIIstrMain as G2strMain
+
+    proj = p.proj
+    controls = proj.data["Controls"]["data"]
+    partials = p.workdir / "xrdq.partials"
+    if partials.exists():
+        partials.unlink()
+    seq = controls.get("Seq Data")
+    controls["Seq Data"] = []
+    controls["max cyc"] = 0
+    controls["deriv type"] = "analytic Hessian"
+    controls["PhasePartials"] = str(partials)
+    try:
+        with contextlib.redirect_stdout(log):
+            proj.index_ids()
+            G2strMain.Refine(proj.filename, makeBack=False)
+            proj.reload()
+    finally:
+        controls = proj.data["Controls"]["data"]
+        controls["PhasePartials"] = None
+        controls["Seq Data"] = seq
+        with contextlib.redirect_stdout(log):
+            proj.save()
+    out: dict = {}
+    if not partials.exists():
+        return out
+    with open(partials, "rb") as fh:
+        try:
+            pickle.load(fh)  # leading None
+            while True:
+                h = pickle.load(fh)
+                xx = pickle.load(fh)
+                pickle.load(fh)  # background
+                curves = {}
+                out[h] = (xx, curves)
+                while True:
+                    name = pickle.load(fh)
+                    if name is None:
+                        break
+                    curves[name] = pickle.load(fh)
+        except EOFError:
+            pass
+    return out
+
+
+def _read_seq(p: _Project, seq: dict, hname: str, pattern, instrument, recipe, phase_cifs) -> dict:
+    own: list = []
+    if hname not in seq:
+        raise XrdqRefineError(f"GSAS-II sequential results have no entry for histogram {hname!r}")
+    res = seq[hname]
+    hist = p.proj.histogram(hname)
+    hid = hist.data["data"][0]["hId"]
+    vary = list(res.get("varyList", []))
+    values = dict(zip(vary, res.get("variables", [])))
+    sigd = dict(zip(vary, res.get("sig", [])))
+    cmat = np.asarray(res.get("covMatrix", np.zeros((0, 0))), float)
+    parm = res.get("parmDict", {})
+    rv = res.get("Rvals", {}) or {}
+
+    names = [n for n, _ in p.phases]
+    pids = {n: ph.data["pId"] for n, ph in p.phases}
+    masses = np.array([ph.data["General"]["Mass"] for _, ph in p.phases], float)
+    keys = [f"{pids[n]}:{hid}:Scale" for n in names]
+    fr = np.array([values.get(k, parm.get(k, np.nan)) for k in keys], float)
+    idx = [vary.index(k) if k in vary else None for k in keys]
+    cov_f = np.zeros((len(names), len(names)))
+    for a, ia in enumerate(idx):
+        for b, ib in enumerate(idx):
+            if ia is not None and ib is not None:
+                cov_f[a, b] = cmat[ia, ib]
+    w, cov_w = weight_fractions_from_phase_fractions(fr, masses, cov_f)
+
+    label = _labels(vary, names, pids, hid)
+    params = {label[k]: (float(values.get(k, np.nan)), float(sigd.get(k, np.nan))) for k in vary if label[k]}
+    for n in names:
+        for d in ("D11", "D22", "D33", "D12", "D13", "D23"):
+            k = f"{pids[n]}:{hid}:{d}"
+            if k in vary:
+                params[f"{n}.{d}"] = (float(values[k]), float(sigd.get(k, np.nan)))
+        for i, key in enumerate(("a", "b", "c", "alpha", "beta", "gamma"), 1):
+            params.setdefault(f"{n}.{key}", (float(p.phases[names.index(n)][1].data["General"]["Cell"][i]), np.nan))
+    if cmat.size:
+        d = np.sqrt(np.clip(np.diag(cmat), 1e-300, None))
+        corr = cmat / np.outer(d, d)
+        corr_names = [label[k] or k for k in vary]
+    else:
+        corr, corr_names = np.zeros((0, 0)), []
+
+    data = hist.data["data"][1]
+    x_all = np.asarray(data[0], float)
+    lims = hist.data["Limits"][1]
+    sel = (x_all >= lims[0]) & (x_all <= lims[1])
+    x = x_all[sel]
+    yo = np.asarray(data[1], float)[sel]
+    wt = np.asarray(data[2], float)[sel]
+    yc = np.asarray(data[3], float)[sel]
+    yb = np.asarray(data[4], float)[sel]
+    components = {}
+    if not np.any(yc):
+        own.append("GSAS-II's calculated curve for this histogram is unavailable; observed shown instead")
+        yc, yb = yo.copy(), np.zeros_like(yo)
+    else:
+        amorphous = _hump_curve(dataclasses.replace(p, hist=hist), x)
+        if amorphous is not None:
+            yb = yb - amorphous
+            components["amorphous"] = amorphous
+    esd = np.where(wt > 0, 1.0 / np.sqrt(np.where(wt > 0, wt, 1.0)), np.inf)
+    if "esd" in pattern.coords:
+        esd = np.interp(x, np.asarray(pattern["two_theta"].values, float), np.asarray(pattern.coords["esd"].values, float))
+
+    nobs = int(rv.get("Nobs", int(np.sum(wt > 0))))
+    nvar = int(rv.get("Nvars", len(vary)))
+    chi2 = float(rv.get("chisq", np.sum(wt * (yo - yc) ** 2)))
+    sumwy2 = float(np.sum(wt * yo**2))
+    rwp = float(rv["Rwp"]) / 100.0 if "Rwp" in rv else float(np.sqrt(chi2 / sumwy2))
+    rexp = float(np.sqrt(max(nobs - nvar, 1) / sumwy2)) if sumwy2 > 0 else float("nan")
+    gof = float(rv.get("GOF", np.sqrt(chi2 / max(nobs - nvar, 1))))
+    converged = bool(rv.get("converged", True))
+    resid = np.sqrt(np.clip(wt, 0, None)) * (yo - yc)
+    serial = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 2 and np.std(resid) > 0 else 0.0
+    if not converged:
+        own.append("GSAS-II sequential fit of this histogram stopped before convergence")
+
+    lam = float(instrument.wavelength)
+    phase_info = {}
+    for (n, ph), (_, cif) in zip(p.phases, phase_cifs):
+        gen = ph.data["General"]
+        vol = float(gen["Cell"][7])
+        mass = float(gen["Mass"])
+        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
+        mu = _mass_attenuation(cif, gen, lam)
+        if mu is not None:
+            info["mass_attenuation"] = mu
+        phase_info[n] = info
+    scales = {n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)}
+    return dict(
+        two_theta=x, observed=yo, esd=esd, calculated=yc, background=yb, components=components,
+        phase_names=names,
+        weight_fractions={n: float(w[j]) for j, n in enumerate(names)},
+        weight_fraction_covariance=cov_w,
+        parameters=params, correlation=(corr_names, corr),
+        rwp=rwp, rexp=rexp, gof=gof, chi2=chi2, converged=converged,
+        phase_info=phase_info, scales=scales, scale_covariance=cov_f,
+        n_points=nobs, n_parameters=nvar, serial_correlation=serial,
+        recipe=recipe.describe() + ["sequential (GSAS-II SeqRefine, Copy2Next): background, humps, phase "
+                                    "fractions, displacement, Dij, crystallite size"],
+        own_warnings=own,
+    )
