@@ -170,3 +170,11 @@ def test_bundled_demo_pattern_is_what_the_simulator_makes():
     assert np.max(np.abs(shipped.values - pattern.values) / np.sqrt(np.maximum(pattern.values, 1))) < 5
     assert np.allclose(shipped.two_theta.values, pattern.two_theta.values, atol=5e-5)
     assert json.loads((DEMO / "demo_lazco.truth.json").read_text())["amorphous_fraction"] == truth["amorphous_fraction"]
+
+
+def test_a_given_refinement_is_quantified_not_refitted(lazco, lazco_result):
+    path, _ = lazco
+    again = xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), refinement=lazco_result.refinement)
+    assert again.amorphous_fraction == pytest.approx(lazco_result.amorphous_fraction, rel=1e-12)
+    with pytest.raises(XrdqQuantError, match="phases"):
+        xrdq.quantify(path, phases=["ZnO"], standard=("LiF", 0.5), refinement=lazco_result.refinement)

@@ -70,7 +70,7 @@ def default_settings(phases, standard, purity, engine, quantify_kwargs) -> dict:
     from ..quant.api import quantify
 
     for name, par in inspect.signature(quantify).parameters.items():
-        if name in ("pattern_or_path", "start") or name in s or par.default is inspect.Parameter.empty:
+        if name in ("pattern_or_path", "start", "refinement") or name in s or par.default is inspect.Parameter.empty:
             continue
         s[name] = _jsonable(par.default)
     for key in ("standard_esd", "purity_esd"):

@@ -141,7 +141,7 @@ def run_job(task: dict) -> dict:
         path = task["path"]
         if not os.path.exists(path):
             raise XrdqError(f"{path}: no such file")
-        result = quantify(path, start=task.get("start") or None, **kwargs)
+        result = quantify(path, start=task.get("start") or None, refinement=task.get("refinement"), **kwargs)
         rec["status"] = "ok"
         rec["result"] = result.to_dict()
         rec["start_parameters"] = start_parameters(result.refinement.parameters)
@@ -182,16 +182,15 @@ def run_sequential_gsas2(tasks: list) -> list:
     :func:`run_job` gives it.
 
     The files go through :func:`xrdq.engines.gsas2.refine_gsas2_sequential` once; each refinement then
-    becomes a QuantResult through :func:`xrdq.quantify` itself (engine ``gsas2``, its GSAS-II call
-    answered with that file's sequential result), so weight fractions, internal standard, warnings,
-    provenance and plots are exactly those of a single fit. All tasks must share :func:`series_key`.
+    becomes a QuantResult through :func:`xrdq.quantify` itself (``refinement=`` that file's sequential
+    result), so weight fractions, internal standard, warnings, provenance and plots are exactly those of
+    a single fit. All tasks must share :func:`series_key`.
     """
     from ..errors import XrdqError
 
     recs: list = [None] * len(tasks)
     members = []  # (index, pattern, humps)
     try:
-        import numpy as np
 
         from ..crystal.spec import resolve_phase
         from ..engines.gsas2 import refine_gsas2_sequential
@@ -229,9 +228,9 @@ def run_sequential_gsas2(tasks: list) -> list:
         tb = None if isinstance(exc, XrdqError) else traceback.format_exc()
         return [r or dict(_failed("GSAS-II sequential refinement: " + msg), traceback=tb) for r in recs]
     for (i, pattern, humps), ref in zip(members, refs):
-        task = dict(tasks[i], start=None, settings=dict(tasks[i]["settings"], humps=[list(h) for h in humps]))
-        with _answer_gsas2(ref, np.asarray(pattern["two_theta"].values).size):
-            recs[i] = run_job(task)
+        task = dict(tasks[i], start=None, refinement=ref,
+                    settings=dict(tasks[i]["settings"], humps=[list(h) for h in humps]))
+        recs[i] = run_job(task)
     return recs
 
 
@@ -239,38 +238,3 @@ def _failed(message: str) -> dict:
     return {"status": "failed", "message": message, "result": None, "start_parameters": None, "start_time": "",
             "plot_png": None, "traceback": None,
             "worker": {"pid": os.getpid(), "host": socket.gethostname(), "peak_rss_mb": _peak_rss_mb(), "elapsed_s": 0.0}}
-
-
-class _answer_gsas2:
-    """Within the block, ``xrdq.engines.gsas2.refine_gsas2`` returns ``ref`` (the sequential result of
-    the one pattern quantify is fitting) instead of refining again."""
-
-    _MISSING = object()
-
-    def __init__(self, ref, n_points):
-        self.ref, self.n_points = ref, n_points
-
-    def __enter__(self):
-        import numpy as np
-
-        from ..engines import gsas2
-
-        self.saved = gsas2.__dict__.get("refine_gsas2", self._MISSING)
-        ref, n = self.ref, self.n_points
-
-        def sequential_result(pattern, *args, **kwargs):
-            if np.asarray(pattern["two_theta"].values).size != n:
-                raise RuntimeError("GSAS-II sequential result handed to the wrong pattern")
-            return ref
-
-        gsas2.refine_gsas2 = sequential_result
-        return self
-
-    def __exit__(self, *exc):
-        from ..engines import gsas2
-
-        if self.saved is self._MISSING:
-            del gsas2.refine_gsas2  # back to the lazy module attribute
-        else:
-            gsas2.refine_gsas2 = self.saved
-        return False

@@ -78,7 +78,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
              preferred_orientation=None, strain: bool = False, biso: bool = False, start=None,
-             scan: int = 0) -> QuantResult:
+             scan: int = 0, refinement=None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -97,6 +97,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         it explicitly if there is one), a list of (centre, FWHM) start values, or ``[]`` for none.
     preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage).
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
+    refinement : an already computed RefinementResult of this pattern with these phases (for example one
+        member of a GSAS-II sequential series) to quantify instead of refining again.
     """
     from ..io import load
     from ..model.instrument import load_instrument
@@ -132,6 +134,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")
 
     inst = load_instrument(instrument)
+    if refinement is not None:
+        humps = []  # nothing is refined here
     if isinstance(humps, str):
         if humps != "auto":
             raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
@@ -147,7 +151,13 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     if preferred_orientation and not rec.po:
         rec = dataclasses.replace(rec, po=dict(preferred_orientation))
 
-    if engine == "native":
+    if refinement is not None:
+        ref = refinement
+        if list(ref.phase_names) != names:
+            raise XrdqQuantError(f"the given refinement has phases {list(ref.phase_names)}, expected {names}")
+        if len(ref.two_theta) > pattern.sizes["two_theta"]:
+            raise XrdqQuantError("the given refinement has more points than the pattern: it belongs to another pattern")
+    elif engine == "native":
         from ..refine.fit import refine
 
         ref = refine(pattern, phase_objs, inst, recipe=rec, two_theta_range=two_theta_range, start=start)
