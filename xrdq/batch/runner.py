@@ -226,7 +226,13 @@ def local_cluster(n_workers: int, **kwargs):
     dask, distributed = _dask_import()
     import logging
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # Fits are long CPU-bound tasks: the worker's statistical profiler (samples every 10 ms) and its fast
+    # event-loop tick and monitors only take the GIL away from the fitting thread.
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.admin.tick.interval": "500ms",
+                          "distributed.admin.system-monitor.interval": "2s",
+                          "distributed.worker.memory.monitor-interval": "1s",
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                           "distributed.nanny.pre-spawn-environ.OMP_NUM_THREADS": 1,
                           "distributed.nanny.pre-spawn-environ.OPENBLAS_NUM_THREADS": 1,
                           "distributed.nanny.pre-spawn-environ.MKL_NUM_THREADS": 1}):
