@@ -895,18 +895,7 @@ def read_back(p: _Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, 
         if arr.size:
             ticks[n] = (arr[:, 5].astype(float), arr[:, :3].astype(int))
 
-    # phase_info, from GSAS-II's cell and, for µ/ρ, xrdq's own crystal code when it can read the CIF
-    lam = float(instrument.wavelength)
-    phase_info = {}
-    for (n, ph), (_, cif) in zip(p.phases, phase_cifs):
-        gen = ph.data["General"]
-        vol = float(gen["Cell"][7])
-        mass = float(gen["Mass"])
-        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
-        mu = _mass_attenuation(cif, gen, lam)
-        if mu is not None:
-            info["mass_attenuation"] = mu
-        phase_info[n] = info
+    phase_info = phase_info_from_project(p, phase_cifs, instrument)
 
     # scales: phase fractions and their covariance (the quantity GSAS-II refines)
     scales = {n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)}
@@ -962,6 +951,23 @@ def _labels(vary, names, pids, hid):
                 lab = f"{byid[ph]}.{what}"  # GSAS-II reciprocal metric term (cell below)
         out[k] = lab
     return out
+
+
+def phase_info_from_project(p, phase_cifs, instrument) -> dict:
+    """Cell mass, volume, density (GSAS-II's refined cell) and µ/ρ (xrdq's crystal code, when it can read
+    the CIF) of every phase, as RefinementResult.phase_info wants them."""
+    lam = float(instrument.wavelength)
+    phase_info = {}
+    for (n, ph), (_, cif) in zip(p.phases, phase_cifs):
+        gen = ph.data["General"]
+        vol = float(gen["Cell"][7])
+        mass = float(gen["Mass"])
+        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
+        mu = _mass_attenuation(cif, gen, lam)
+        if mu is not None:
+            info["mass_attenuation"] = mu
+        phase_info[n] = info
+    return phase_info
 
 
 def _mass_attenuation(cif, general, wavelength):

@@ -31,7 +31,7 @@ from ._core import (
     _components_from_partials,
     _hump_curve,
     _labels,
-    _mass_attenuation,
+    phase_info_from_project,
     _normalise_phases,
     _Project,
     build_project,
@@ -394,17 +394,7 @@ def _read_seq(p: _Project, seq: dict, hname: str, pattern, instrument, recipe, p
     if not converged:
         own.append("GSAS-II sequential fit of this histogram stopped before convergence")
 
-    lam = float(instrument.wavelength)
-    phase_info = {}
-    for (n, ph), (_, cif) in zip(p.phases, phase_cifs):
-        gen = ph.data["General"]
-        vol = float(gen["Cell"][7])
-        mass = float(gen["Mass"])
-        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
-        mu = _mass_attenuation(cif, gen, lam)
-        if mu is not None:
-            info["mass_attenuation"] = mu
-        phase_info[n] = info
+    phase_info = phase_info_from_project(p, phase_cifs, instrument)
     scales = {n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)}
     return dict(
         two_theta=x, observed=yo, esd=esd, calculated=yc, background=yb, components=components,
