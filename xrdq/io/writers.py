@@ -6,39 +6,29 @@ so a crash never leaves a half-written pattern, and input files are never opened
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .._atomic import publish
+from .._atomic import atomic_path
 
 _HEADER_KEYS = ("sample", "wavelength_alpha1", "wavelength_alpha2", "alpha2_alpha1_ratio", "wavelength_source",
                 "format", "sha256", "intensity_unit")
 
 
 def _atomic(path, write, *, binary: bool = False):
+    """Write through a temporary file beside ``path`` (xrdq._atomic.atomic_path): ``write(fh)`` for
+    text, ``write(tmp_path)`` for writers that open the file themselves."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
+    with atomic_path(path) as tmp:
         if binary:
-            os.close(fd)
-            write(tmp)
+            write(str(tmp))
         else:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
                 write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-        publish(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
-
 
 def _header(pattern, prefix: str) -> list[str]:
     lines = [f"{prefix} xrdq pattern: two_theta (deg), intensity (counts), esd"]

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from .._version import __version__
+from ..crystal.cell import volume as cell_volume
 from ..errors import XrdqRefineError
 from ..model import background as bkg
 from ..model.instrument import Instrument
@@ -386,7 +387,7 @@ class Refinement:
         for i, (phase, model) in enumerate(zip(self.phases, self.models)):
             pp = self._phase_params(phase, values)
             cell = model.cell(pp)
-            volume = _cell_volume(cell)
+            volume = cell_volume(cell)
             phase_info[phase.name] = {
                 "cell_mass": float(phase.cell_mass),
                 "volume": float(volume),
@@ -482,12 +483,6 @@ def _typical_step(name: str, value: float) -> float:
     if name.startswith("hump"):
         return 0.5
     return 1e-3 * max(abs(value), 1.0)
-
-
-def _cell_volume(cell) -> float:
-    a, b, c, al, be, ga = cell
-    ca, cb, cg = np.cos(np.radians([al, be, ga]))
-    return float(a * b * c * np.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
 
 
 def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None = None, two_theta_range=None,
