@@ -13,16 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels
 from .instrument import Instrument
 from .profile import fcj_nodes, fp_widths, tch_mix, tch_widths
 
 _ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
-_GAUSS_WINDOW_FWHM = 2.6
-_LN2 = np.log(2.0)
-_G_NORM = 2.0 * np.sqrt(_LN2 / np.pi)
-_L_NORM = 2.0 / np.pi
-_TAIL_SPAN_DEG = 2.0
-_WINDOW_FWHM = 16.0  # Lorentzian part evaluated within ±16 FWHM, tapered over the outer quarter
+_WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±16 FWHM at most
 
 
 @dataclass(frozen=True)
@@ -120,19 +116,30 @@ def fcj_node_counts(centers, fwhm, s_l, h_l):
 def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None):
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
-    Each peak is evaluated within ±``_WINDOW_FWHM`` FWHM (Gaussian part ±2.6 FWHM) and tapered to zero
-    over the outer quarter of the window, so the pattern is a continuous function of every parameter
-    while the peak core stays the exact pseudo-Voigt. ``node_counts`` (per peak, 1 to 16) says how
-    finely the FCJ convolution is sampled; callers keep it fixed during a refinement for the same
-    reason. By default it follows :func:`fcj_node_counts`.
+    Windows. The Gaussian part is evaluated within ±2.6 FWHM (beyond, < 1e-8 of its peak). The
+    Lorentzian part is evaluated within ±16 FWHM, shrinking for broad peaks so the tail spans about ±2°
+    2θ but never below ±8 FWHM, and tapered to zero over the outer quarter of its window: the pattern
+    stays a continuous function of every parameter while the peak core stays the exact pseudo-Voigt.
+    What is dropped is a smooth low tail the background follows (≈ 2 % of a pure Lorentzian's area
+    beyond ±16 FWHM); renormalising the truncated peak instead would raise its core by an η-dependent few
+    per cent and bias the scales of broad (small-crystallite) phases.
+
+    Asymmetry. ``node_counts`` (per peak, 1 to 16) says how finely the FCJ convolution is sampled;
+    callers keep it fixed during a refinement so the optimiser sees a smooth function (by default it
+    follows :func:`fcj_node_counts`). A peak with one node is evaluated once at its FCJ centroid. A peak
+    with several has every node's Gaussian evaluated, and every node's Lorentzian within its core (the
+    node spread plus 2.5 FWHM); beyond the core the sum of shifted Lorentzians is indistinguishable from
+    one Lorentzian at the centroid, which carries the far tail, joined to the core by a smooth blend over
+    1.5 FWHM. The loop itself is compiled (:mod:`xrdq.model._kernels`).
     """
-    tt = np.asarray(two_theta, dtype=float)
+    tt = np.ascontiguousarray(two_theta, dtype=float)
     centers = np.asarray(centers, dtype=float)
     areas = np.asarray(areas, dtype=float)
     fwhm = np.asarray(fwhm, dtype=float)
     eta = np.asarray(eta, dtype=float)
-    if centers.size == 0:
-        return np.zeros_like(tt)
+    total = np.zeros_like(tt)
+    if centers.size == 0 or tt.size == 0:
+        return total
     if node_counts is None:
         node_counts = fcj_node_counts(centers, fwhm, s_l, h_l)
     node_counts = np.asarray(node_counts)
@@ -140,133 +147,27 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     ok = np.isfinite(centers) & (areas != 0) & (centers + reach > tt[0]) & (centers - reach < tt[-1])
     if not ok.all():
         centers, areas, fwhm, eta, node_counts = centers[ok], areas[ok], fwhm[ok], eta[ok], node_counts[ok]
-    single = node_counts <= 1
-    total = np.zeros_like(tt)
-    if single.any():  # one evaluation at the FCJ centroid, full window
-        pos, wts = fcj_nodes(centers[single], s_l, h_l, n_nodes=2)
-        cen = (pos * wts).sum(axis=1)
-        total += _lorentz_part(tt, cen, areas[single] * eta[single], fwhm[single])
-        total += _gauss_part(tt, cen, areas[single] * (1.0 - eta[single]), fwhm[single])
-    multi = ~single
-    if multi.any():
-        # all node-sampled peaks in one flat pass: node positions, weights and parent peak
-        pos, wts, parent = [], [], []
-        cen = np.zeros(centers.size)
-        spread = np.zeros(centers.size)
-        idx = np.nonzero(multi)[0]
-        for n in np.unique(node_counts[multi]):
-            sel = idx[node_counts[multi] == n]
-            p_, w_ = fcj_nodes(centers[sel], s_l, h_l, n_nodes=int(n))
-            cen[sel] = (p_ * w_).sum(axis=1)
-            spread[sel] = np.abs(p_ - cen[sel][:, None]).max(axis=1)
-            pos.append(p_.ravel())
-            wts.append(w_.ravel())
-            parent.append(np.repeat(sel, p_.shape[1]))  # one node when the asymmetry is zero
-        total += _asymmetric_part(tt, np.concatenate(pos), np.concatenate(wts), np.concatenate(parent),
-                                  idx, cen, spread, areas, fwhm, eta)
+    groups = []  # (peaks, node positions, node weights) per node count
+    for n in np.unique(node_counts):
+        sel = np.nonzero(node_counts == n)[0]
+        groups.append((sel, *fcj_nodes(centers[sel], s_l, h_l, n_nodes=max(int(n), 2))))
+    width = max(p.shape[1] for _, p, _ in groups)
+    pos = np.zeros((centers.size, width))
+    wts = np.zeros((centers.size, width))
+    n_nodes = np.ones(centers.size, dtype=np.int64)
+    cen = np.empty(centers.size)
+    spread = np.zeros(centers.size)
+    for (sel, p, w), n in zip(groups, np.unique(node_counts)):
+        c = (p * w).sum(axis=1)
+        cen[sel] = c
+        if n > 1:  # one node only when the asymmetry is zero
+            pos[sel, :p.shape[1]] = p
+            wts[sel, :p.shape[1]] = w
+            n_nodes[sel] = p.shape[1]
+            spread[sel] = np.abs(p - c[:, None]).max(axis=1)
+    _kernels.accumulate(tt, pos, wts, n_nodes, cen, spread, areas, np.ascontiguousarray(fwhm),
+                        np.ascontiguousarray(eta), total)
     return total
-
-
-def _asymmetric_part(tt, pos, wts, parent, peaks, cen, spread, areas, fwhm, eta):
-    """Peaks ``peaks`` sampled at FCJ nodes ``pos`` with weights ``wts`` (flat, ``parent`` = peak index),
-    ``cen`` and ``spread`` their FCJ centroids and node spreads.
-
-    Near the peak every node is evaluated; beyond the core (the node spread plus 2.5 FWHM) the sum of
-    shifted Lorentzians is indistinguishable from one Lorentzian at the centroid, which carries the far
-    tail. A smooth blend over 1.5 FWHM joins the two, so the pattern stays continuous in every parameter.
-    """
-    core = spread + 2.5 * fwhm
-    blend = 1.5 * fwhm
-    out = _gauss_part(tt, pos, areas[parent] * (1.0 - eta[parent]) * wts, fwhm[parent])
-    # node Lorentzians inside the core (+ blend), weighted by the core window
-    reach = (core + blend)[parent]
-    sub, point = _windowed_abs(tt, cen[parent] - reach, cen[parent] + reach)
-    r = parent[sub]
-    x = (tt[point] - pos[sub]) / fwhm[r]
-    inner = _blend(np.abs(tt[point] - cen[r]), core[r], blend[r])
-    values = inner / (1.0 + 4.0 * x * x) * (_L_NORM * areas * eta / fwhm)[r] * wts[sub]
-    out += _accumulate(point, values, tt.size)
-    # centroid Lorentzian for the far tail, the complement of the core window
-    # only beyond the core: inside it the complement of the blend is exactly zero
-    k = peaks
-    h = _tail_window(fwhm)
-    far = (h * fwhm)[k]
-    near = core[k]
-    pk1, pt1 = _windowed_abs(tt, cen[k] - far, cen[k] - near)
-    pk2, pt2 = _windowed_abs(tt, cen[k] + near, cen[k] + far)
-    peak, point = np.concatenate([pk1, pk2]), np.concatenate([pt1, pt2])
-    q = k[peak]
-    u = tt[point] - cen[q]
-    x = u / fwhm[q]
-    outer = (1.0 - _blend(np.abs(u), core[q], blend[q])) * _taper(x / h[q])
-    values = outer / (1.0 + 4.0 * x * x) * (_L_NORM * areas * eta / fwhm)[q]
-    out += _accumulate(point, values, tt.size)
-    return out
-
-
-def _accumulate(point, values, n):
-    """Σ values per grid point (float even when no peak touches the grid: bincount of nothing is int)."""
-    return np.bincount(point, weights=values, minlength=n).astype(float, copy=False)
-
-
-def _smoothstep_down(t):
-    """1 at t ≤ 0, 0 at t ≥ 1, 1 − 3t² + 2t³ between: smooth (C¹) and cheaper than a cosine."""
-    t = np.clip(t, 0.0, 1.0)
-    return 1.0 - t * t * (3.0 - 2.0 * t)
-
-
-def _blend(distance, core, width):
-    """1 within ``core``, falling smoothly to 0 over the next ``width``."""
-    return _smoothstep_down((distance - core) / width)
-
-
-def _windowed_abs(tt, lo_edge, hi_edge):
-    lo = np.searchsorted(tt, lo_edge)
-    hi = np.searchsorted(tt, hi_edge)
-    counts = hi - lo
-    total = int(counts.sum())
-    peak = np.repeat(np.arange(lo_edge.size), counts)
-    start = np.cumsum(counts) - counts
-    point = np.arange(total) - np.repeat(start - lo, counts)
-    return peak, point
-
-
-def _tail_window(fwhm):
-    """Half-width of the Lorentzian window in FWHM: 16 for sharp peaks, shrinking smoothly so a broad
-    (small-crystallite) peak's tail spans about ±2° 2θ, never below 8 FWHM. The core is exact either way;
-    what is cut is a smooth low tail the background follows."""
-    return np.clip(_TAIL_SPAN_DEG / np.asarray(fwhm, dtype=float), 8.0, _WINDOW_FWHM)
-
-
-def _windowed(tt, c, f, half_width):
-    """Flattened (peak, point) index pairs of every grid point within ``half_width`` FWHM of each centre."""
-    return _windowed_abs(tt, c - half_width * f, c + half_width * f)
-
-
-def _taper(u):
-    """1 inside 3/4 of the window, falling smoothly to 0 at its edge — continuous in every parameter."""
-    return _smoothstep_down((np.abs(u) - 0.75) / 0.25)
-
-
-def _lorentz_part(tt, c, a, f):
-    # Lorentzian tails are long but cheap (no exp). The scale multiplies a unit-area peak, so the core
-    # must be the exact pseudo-Voigt: the window only drops the far tails (≈ 2 % of a pure Lorentzian's
-    # area beyond ±16 FWHM, a smooth rise the background follows) and is tapered over its outer quarter
-    # so the pattern stays continuous. Renormalising the truncated peak instead would raise its core by
-    # an η-dependent few per cent and bias the scales of broad (small-crystallite) phases.
-    h = _tail_window(f)
-    peak, point = _windowed(tt, c, f, h)
-    x = (tt[point] - c[peak]) / f[peak]
-    values = _taper(x / h[peak]) / (1.0 + 4.0 * x * x) * (_L_NORM * a / f)[peak]
-    return _accumulate(point, values, tt.size)
-
-
-def _gauss_part(tt, c, a, f):
-    # Gaussians are negligible (< 1e-8 of the peak) beyond ±2.6 FWHM.
-    peak, point = _windowed(tt, c, f, _GAUSS_WINDOW_FWHM)
-    x2 = ((tt[point] - c[peak]) / f[peak]) ** 2
-    values = np.exp(-4.0 * _LN2 * x2) * (_G_NORM * a / f)[peak]
-    return _accumulate(point, values, tt.size)
 
 
 @functools.lru_cache(maxsize=32)
