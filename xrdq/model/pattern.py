@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _kernels
 from .instrument import Instrument
-from .profile import fcj_nodes, fp_widths, tch_mix, tch_widths
+from .profile import _gauss_legendre, fcj_nodes, fp_widths, tch_mix, tch_widths
 
 _ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
 _WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±16 FWHM at most
@@ -113,7 +113,7 @@ def fcj_node_counts(centers, fwhm, s_l, h_l):
     return np.where(ratio < _ASYMMETRY_THRESHOLD, 1, np.clip(np.ceil(4.0 * ratio) + 1, 3, 16)).astype(int)
 
 
-def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None):
+def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None, derivatives=None):
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
     Windows. The Gaussian part is evaluated within ±2.6 FWHM (beyond, < 1e-8 of its peak). The
@@ -131,6 +131,10 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     node spread plus 2.5 FWHM); beyond the core the sum of shifted Lorentzians is indistinguishable from
     one Lorentzian at the centroid, which carries the far tail, joined to the core by a smooth blend over
     1.5 FWHM. The loop itself is compiled (:mod:`xrdq.model._kernels`).
+
+    Derivatives. With ``derivatives`` (n_peaks, 4, n_par) — ∂(centre, area, FWHM, η)/∂θ per peak and
+    parameter — returns ``(pattern, jacobian)``, the jacobian (n_points, n_par) by the chain rule through
+    the analytic derivatives of each peak.
     """
     tt = np.ascontiguousarray(two_theta, dtype=float)
     centers = np.asarray(centers, dtype=float)
@@ -138,8 +142,9 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     fwhm = np.asarray(fwhm, dtype=float)
     eta = np.asarray(eta, dtype=float)
     total = np.zeros_like(tt)
+    jac = None if derivatives is None else np.zeros((np.shape(derivatives)[2], tt.size))
     if centers.size == 0 or tt.size == 0:
-        return total
+        return total if jac is None else (total, jac.T)
     if node_counts is None:
         node_counts = fcj_node_counts(centers, fwhm, s_l, h_l)
     node_counts = np.asarray(node_counts)
@@ -147,27 +152,47 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     ok = np.isfinite(centers) & (areas != 0) & (centers + reach > tt[0]) & (centers - reach < tt[-1])
     if not ok.all():
         centers, areas, fwhm, eta, node_counts = centers[ok], areas[ok], fwhm[ok], eta[ok], node_counts[ok]
-    groups = []  # (peaks, node positions, node weights) per node count
-    for n in np.unique(node_counts):
-        sel = np.nonzero(node_counts == n)[0]
-        groups.append((sel, *fcj_nodes(centers[sel], s_l, h_l, n_nodes=max(int(n), 2))))
-    width = max(p.shape[1] for _, p, _ in groups)
+        if derivatives is not None:
+            derivatives = derivatives[ok]
+    fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
+    nodes = _node_arrays(centers, node_counts, s_l, h_l)
+    if derivatives is None:
+        _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total)
+        return total
+    # how the FCJ nodes move with the peak centre (central difference: fcj_nodes is smooth and cheap)
+    step = 1e-4
+    up = _node_arrays(centers + step, node_counts, s_l, h_l)
+    dn = _node_arrays(centers - step, node_counts, s_l, h_l)
+    dpos, dwts, dcen, dspread = ((u - d) / (2.0 * step) for u, d in zip(up[:2] + up[3:], dn[:2] + dn[3:]))
+    pos, wts, n_nodes, cen, spread = nodes
+    dpeak = np.ascontiguousarray(np.nan_to_num(derivatives, nan=0.0, posinf=0.0, neginf=0.0))
+    _kernels.accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, dspread, areas, fwhm, eta, dpeak,
+                                 total, jac)
+    return total, jac.T
+
+
+def _node_arrays(centers, node_counts, s_l, h_l):
+    """FCJ nodes of every peak as padded arrays: positions, weights, node count, centroid, spread."""
+    width = 2 * max(int(np.max(node_counts)), 2)
     pos = np.zeros((centers.size, width))
     wts = np.zeros((centers.size, width))
     n_nodes = np.ones(centers.size, dtype=np.int64)
     cen = np.empty(centers.size)
     spread = np.zeros(centers.size)
-    for (sel, p, w), n in zip(groups, np.unique(node_counts)):
-        c = (p * w).sum(axis=1)
-        cen[sel] = c
-        if n > 1:  # one node only when the asymmetry is zero
-            pos[sel, :p.shape[1]] = p
-            wts[sel, :p.shape[1]] = w
-            n_nodes[sel] = p.shape[1]
-            spread[sel] = np.abs(p - c[:, None]).max(axis=1)
-    _kernels.accumulate(tt, pos, wts, n_nodes, cen, spread, areas, np.ascontiguousarray(fwhm),
-                        np.ascontiguousarray(eta), total)
-    return total
+    _kernels.fcj_node_table(np.ascontiguousarray(centers, dtype=float), np.clip(node_counts, 1, 16).astype(np.int64),
+                            float(s_l), float(h_l), _GL_X, _GL_W, pos, wts, n_nodes, cen, spread)
+    return pos, wts, n_nodes, cen, spread
+
+
+def _gauss_legendre_table(n_max=16):
+    x = np.zeros((n_max + 1, n_max))
+    w = np.zeros((n_max + 1, n_max))
+    for n in range(2, n_max + 1):
+        x[n, :n], w[n, :n] = _gauss_legendre(n)
+    return x, w
+
+
+_GL_X, _GL_W = _gauss_legendre_table()
 
 
 @functools.lru_cache(maxsize=32)
@@ -279,6 +304,26 @@ class PhaseModel:
         if self._node_counts is None or self._node_counts.size != c.size:
             self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)
         return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts)
+
+    def profile_jacobian(self, two_theta, params: PhaseParams, glob: GlobalParams, perturbed):
+        """:meth:`profile` and its derivatives, shape (n_points, len(perturbed)), with respect to
+        parameters that act through the peak list (cell, zero, displacement, U–Y, size, strain, PO, B).
+
+        ``perturbed`` lists ``(PhaseParams, GlobalParams, step)``: the parameters with one of them moved
+        by ``step``. The peak list is differenced (it is cheap and has no grid); the profile is then
+        differentiated analytically peak by peak, so one pass replaces a pattern per parameter.
+        """
+        base = self.peak_list(params, glob)
+        d = np.empty((base[0].size, 4, len(perturbed)))
+        with np.errstate(invalid="ignore"):
+            for j, (pp, gp, step) in enumerate(perturbed):
+                for q, (moved, at) in enumerate(zip(self.peak_list(pp, gp), base)):
+                    d[:, q, j] = (moved - at) / step
+        c, a, f, e = base
+        if self._node_counts is None or self._node_counts.size != c.size:
+            self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)
+        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts,
+                                derivatives=d)
 
     def tick_positions(self, params: PhaseParams, glob: GlobalParams):
         """Kα1 peak positions (deg) and hkl for tick marks."""

@@ -3,8 +3,12 @@
 Scales, background coefficients and hump areas enter the model linearly: at every trial value of the
 non-linear parameters (cells, displacement, profile, ...) they are solved exactly by weighted linear
 least squares, so the optimiser only sees the few non-linear parameters and never wanders off with a
-bad scale. Each phase's unit-scale profile is cached by the parameters it depends on, so a
-finite-difference step in one phase's cell recomputes only that phase.
+bad scale. Each phase's unit-scale profile is cached by the parameters it depends on.
+
+Derivatives. Parameters that act through a phase's peak list (cells, zero, displacement, U–Y, size,
+strain, PO, Biso) are differentiated analytically, peak by peak, in one pass per phase
+(:meth:`xrdq.model.pattern.PhaseModel.profile_jacobian`); the Jacobian of the projected residual is then
+Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, hump shapes) are differenced.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .recipe import Recipe, default_recipe
 from .result import RefinementResult
 
 _GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
+_PEAK_GLOBALS = ("zero", "displacement_um") + _GLOBAL_PROFILE  # act on every phase through its peak list
 
 
 def _safe(name: str) -> str:
@@ -94,8 +99,10 @@ class Refinement:
         p.add("X", value=inst.X, min=0.0, max=0.5, vary=False)
         p.add("Y", value=inst.Y, min=0.0, max=0.5, vary=False)
         p.add("asymmetry", value=0.5 * (inst.s_l + inst.h_l), min=0.0, max=0.1, vary=False)
-        for phase, model in zip(self.phases, self.models):
+        self._owner = {}  # parameter -> index of the one phase whose peak list it changes
+        for i, (phase, model) in enumerate(zip(self.phases, self.models)):
             pre = self.prefix[phase.name]
+            before = set(p)
             for key, value in phase.cell_parameters().items():
                 if key in ("a", "b", "c"):
                     p.add(f"{pre}_{key}", value=value, min=value * 0.95, max=value * 1.05, vary=False)
@@ -105,6 +112,7 @@ class Refinement:
             p.add(f"{pre}_strain_broadening", value=0.0, min=0.0, max=2.0, vary=False)
             p.add(f"{pre}_po_ratio", value=1.0, min=0.3, max=3.0, vary=False)
             p.add(f"{pre}_b_overall", value=0.0, min=-3.0, max=5.0, vary=False)
+            self._owner.update(dict.fromkeys(set(p) - before, i))
         for i, (center, fwhm) in enumerate(self.recipe.humps):
             p.add(f"hump{i}_center", value=center, min=center - 10.0, max=center + 10.0, vary=False)
             p.add(f"hump{i}_fwhm", value=fwhm, min=1.0, max=40.0, vary=False)
@@ -168,12 +176,14 @@ class Refinement:
             b_overall=values[f"{pre}_b_overall"],
         )
 
+    def _cache_key(self, i, values: dict) -> tuple:
+        return tuple(values[k] for k in _PEAK_GLOBALS + ("asymmetry",)) + tuple(
+            v for k, v in values.items() if self._owner.get(k) == i
+        )
+
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]
-        pre = self.prefix[phase.name]
-        key = tuple(values[k] for k in ("zero", "displacement_um", "U", "V", "W", "X", "Y", "asymmetry")) + tuple(
-            v for k, v in values.items() if k.startswith(pre + "_")
-        )
+        key = self._cache_key(i, values)
         cache = self._cache[i]
         if key in cache:
             cache.move_to_end(key)
@@ -253,6 +263,57 @@ class Refinement:
         _, pp = self._project(self.peak_columns(values))
         return self._yw_perp - pp @ self._solve_scales(pp)
 
+    def _acts_on(self, name: str, i: int) -> bool:
+        return name in _PEAK_GLOBALS or self._owner.get(name) == i
+
+    def model_derivatives(self, values: dict, names, coef) -> np.ndarray:
+        """∂(A c)/∂θ (n_points × len(names)) with the linear coefficients ``c`` (peak-column order:
+        phases, then humps) held fixed."""
+        d = np.zeros((self.two_theta.size, len(names)))
+        done = np.zeros(len(names), dtype=bool)
+        glob = self._global(values)
+        for i, (phase, model) in enumerate(zip(self.phases, self.models)):
+            own = [j for j, n in enumerate(names) if self._acts_on(n, i)]
+            if not own:
+                continue
+            perturbed = []
+            for j in own:
+                # the peak list is smooth and grid-free: a small one-sided step is exact enough
+                step = 1e-3 * _typical_step(names[j], values[names[j]])
+                moved = dict(values)
+                moved[names[j]] += step
+                perturbed.append((self._phase_params(phase, moved), self._global(moved), step))
+            prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), glob, perturbed)
+            self._cache[i][self._cache_key(i, values)] = prof
+            d[:, own] += coef[i] * jac
+            done[own] = True
+        base = None
+        for j in np.nonzero(~done)[0]:  # asymmetry, hump shapes: central differences
+            name = names[j]
+            if base is None:
+                base = values
+            h = 1e-2 * _typical_step(name, values[name])
+            up, dn = dict(values), dict(values)
+            up[name] += h
+            dn[name] -= h
+            d[:, j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
+        return d
+
+    def residual_jacobian(self, x, names) -> np.ndarray:
+        """Kaufman's Jacobian of :meth:`residual`: −P⊥ ∂(A c)/∂θ, P⊥ projecting out every linear column."""
+        values = self._values(x, names)
+        p = self.peak_columns(values)
+        _, pp = self._project(p)
+        c = self._solve_scales(pp)
+        dw = self.model_derivatives(values, names, c) * self.sqrt_w[:, None]
+        dw -= self._q @ (self._q.T @ dw)
+        g = pp.T @ pp
+        try:
+            dw -= pp @ np.linalg.solve(g, pp.T @ dw)
+        except np.linalg.LinAlgError:
+            dw -= pp @ np.linalg.lstsq(g, pp.T @ dw, rcond=None)[0]
+        return -dw
+
     # ---- running ----------------------------------------------------------------------------
     def run_stage(self, stage, final: bool = True) -> dict:
         """Refine the groups of one stage with Levenberg–Marquardt.
@@ -270,16 +331,19 @@ class Refinement:
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
-        to_internal, to_external = _transforms([self.params[n] for n in names])
+        to_internal, to_external, slope = _transforms([self.params[n] for n in names])
         x0 = np.array([self.params[n].value for n in names])
         z0 = to_internal(x0)
 
         def fun(z):
             return self.residual(to_external(z), names)
 
+        def jac(z):
+            return self.residual_jacobian(to_external(z), names) * slope(z)[None, :]
+
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
-        sol = least_squares(fun, z0, method="lm", x_scale="jac", diff_step=1e-6, ftol=tol, xtol=tol,
+        sol = least_squares(fun, z0, jac=jac, method="lm", x_scale="jac", ftol=tol, xtol=tol,
                             gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
         x = to_external(sol.x)
         for n, v in zip(names, x):
@@ -313,16 +377,12 @@ class Refinement:
         rexp = np.sqrt(dof / sum_wy2)
         gof = np.sqrt(chi2 / dof)
 
-        # Jacobian of the weighted residual in all parameters: linear ones analytically, the rest by
-        # central differences with the linear coefficients held at their solution.
+        # Jacobian of the weighted residual in all parameters: linear ones are the design matrix, the
+        # rest come from the same derivatives the refinement used, with the linear coefficients fixed
+        peak_coef = np.concatenate([coef[:n_phase], coef[n_phase + n_bkg:]])
         jac = [-a * self.sqrt_w[:, None]]
-        for name in varied:
-            v = values[name]
-            h = 1e-4 * _typical_step(name, v)
-            up, dn = dict(values), dict(values)
-            up[name], dn[name] = v + h, v - h
-            d = (self.design_matrix(up) @ coef - self.design_matrix(dn) @ coef) / (2 * h)
-            jac.append((-d * self.sqrt_w)[:, None])
+        if varied:
+            jac.append(-self.model_derivatives(values, list(varied), peak_coef) * self.sqrt_w[:, None])
         jac = np.hstack(jac)
         col = np.linalg.norm(jac, axis=0)
         col[col == 0] = 1.0
@@ -434,7 +494,7 @@ class Refinement:
 
 
 def _transforms(params):
-    """(to_internal, to_external) maps for LM: x = z² for non-negative parameters, the MINUIT sine
+    """(to_internal, to_external, slope) maps for LM: x = z² for non-negative parameters, the MINUIT sine
     transform x = lo + (hi − lo)(sin z + 1)/2 for bounded ones (z kept near 2π, away from 0, where
     a relative finite-difference step would vanish), identity otherwise."""
     names = [p.name for p in params]
@@ -456,7 +516,11 @@ def _transforms(params):
     def to_external(z):
         return np.where(squared, z * z, np.where(bounded, lo + span * (np.sin(z) + 1.0) / 2.0, z))
 
-    return to_internal, to_external
+    def slope(z):
+        """dx/dz, for the chain rule into the Jacobian."""
+        return np.where(squared, 2.0 * z, np.where(bounded, span * np.cos(z) / 2.0, 1.0))
+
+    return to_internal, to_external, slope
 
 
 def _is_non_negative(name: str) -> bool:

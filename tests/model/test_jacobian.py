@@ -1,0 +1,122 @@
+"""The compiled model against a straightforward numpy evaluation, and its analytic derivatives against
+central differences of the pattern itself."""
+
+import numpy as np
+import pytest
+
+from xrdq.crystal import load_phase
+from xrdq.model.instrument import load_instrument
+from xrdq.model.pattern import GlobalParams, PhaseModel, accumulate_peaks, fcj_node_counts
+from xrdq.model.profile import fcj_nodes, pseudo_voigt
+
+TT = np.arange(10.0, 80.0, 0.01)
+
+
+def _naive(tt, centers, areas, fwhm, eta, s_l, h_l, counts):
+    """Every peak and every FCJ node on the whole grid (no windows)."""
+    y = np.zeros_like(tt)
+    for k in range(centers.size):
+        pos, w = fcj_nodes(centers[k:k + 1], s_l, h_l, n_nodes=max(int(counts[k]), 2))
+        if counts[k] <= 1:
+            y += areas[k] * pseudo_voigt(tt - (pos * w).sum(), fwhm[k], eta[k])
+            continue
+        for j in range(pos.shape[1]):
+            y += areas[k] * w[0, j] * pseudo_voigt(tt - pos[0, j], fwhm[k], eta[k])
+    return y
+
+
+@pytest.mark.parametrize("s_l,h_l", [(0.025, 0.025), (0.02, 0.035), (0.0, 0.0)])
+def test_compiled_accumulation_matches_the_whole_grid_sum(s_l, h_l):
+    rng = np.random.default_rng(3)
+    centers = np.sort(rng.uniform(11.0, 79.0, 40))
+    fwhm = rng.uniform(0.04, 0.6, 40)
+    eta = rng.uniform(0.0, 1.0, 40)
+    areas = rng.uniform(1.0, 100.0, 40)
+    counts = fcj_node_counts(centers, fwhm, s_l, h_l)
+    fast = accumulate_peaks(TT, centers, areas, fwhm, eta, s_l, h_l, node_counts=counts)
+    slow = _naive(TT, centers, areas, fwhm, eta, s_l, h_l, counts)
+    # what the windows drop is the far Lorentzian tail: ≤ 0.5 % of the maximum anywhere
+    assert np.max(np.abs(fast - slow)) < 5e-3 * slow.max()
+    core = slow > 0.3 * slow.max()
+    assert np.max(np.abs(fast - slow)[core] / slow[core]) < 0.01
+
+
+def _moves(params, glob, f=1.0):
+    """(label, moved PhaseParams, moved GlobalParams, step) for every kind of peak-list parameter."""
+    key = next(iter(params.cell))
+    return [
+        ("cell", params.replace(cell={**params.cell, key: params.cell[key] + 1e-4 * f}), glob, 1e-4 * f),
+        ("zero", params, glob.replace(zero=glob.zero + 1e-3 * f), 1e-3 * f),
+        ("displacement", params, glob.replace(displacement_um=glob.displacement_um + f), f),
+        ("U", params, glob.replace(U=glob.U + 1e-4 * f), 1e-4 * f),
+        ("W", params, glob.replace(W=glob.W + 1e-5 * f), 1e-5 * f),
+        ("X", params, glob.replace(X=glob.X + 1e-3 * f), 1e-3 * f),
+        ("size", params.replace(size_nm=params.size_nm * (1 + 1e-3 * f)), glob, params.size_nm * 1e-3 * f),
+        ("strain", params.replace(strain=params.strain + 1e-5 * f), glob, 1e-5 * f),
+        ("B", params.replace(b_overall=params.b_overall + 0.01 * f), glob, 0.01 * f),
+        ("po", params.replace(po_ratio=params.po_ratio + 1e-3 * f), glob, 1e-3 * f),
+    ]
+
+
+@pytest.mark.parametrize("name,size_nm", [("Li2ZrCl6", 40.0), ("LiF", 300.0), ("Al2O3", 80.0)])
+def test_analytic_jacobian_matches_central_differences(name, size_nm):
+    inst = load_instrument("miniflex600")
+    glob = GlobalParams.from_instrument(inst, displacement_um=40.0)
+    model = PhaseModel(load_phase(name), inst, (10.0, 80.0), po_hkl=(0, 0, 1))
+    params = model.default_params(size_nm=size_nm, strain=2e-4, b_overall=0.3, po_ratio=0.9)
+    moves = _moves(params, glob)
+    # the analytic pass takes tiny one-sided steps on the peak list only
+    tiny = [(p, g, h) for _, p, g, h in _moves(params, glob, 1e-3)]
+    y, jac = model.profile_jacobian(TT, params, glob, tiny)
+    assert np.allclose(y, model.profile(TT, params, glob), rtol=1e-12, atol=1e-12 * y.max())
+    for j, (label, pp, gp, h) in enumerate(moves):
+        # central difference of the whole pattern around the same point
+        back = _mirror(params, glob, pp, gp)
+        fd = (model.profile(TT, pp, gp) - model.profile(TT, *back)) / (2 * h)
+        err = np.linalg.norm(jac[:, j] - fd) / np.linalg.norm(fd)
+        assert err < 2e-3, f"{name} ∂/∂{label}: relative error {err:.2e}"
+
+
+def _mirror(params, glob, pp, gp):
+    """The point as far below ``params, glob`` as ``pp, gp`` is above."""
+    def reflect(a, b):
+        return 2 * a - b
+
+    cell = {k: reflect(params.cell[k], pp.cell[k]) for k in params.cell}
+    back_p = params.replace(cell=cell, size_nm=reflect(params.size_nm, pp.size_nm),
+                            strain=reflect(params.strain, pp.strain),
+                            b_overall=reflect(params.b_overall, pp.b_overall),
+                            po_ratio=reflect(params.po_ratio, pp.po_ratio))
+    back_g = glob.replace(**{f: reflect(getattr(glob, f), getattr(gp, f))
+                             for f in ("zero", "displacement_um", "U", "V", "W", "X", "Y")})
+    return back_p, back_g
+
+
+def test_refinement_derivatives_match_differences_of_the_model():
+    """What the least squares and the covariance use: ∂(A c)/∂θ for every varied parameter, through the
+    parameter transforms the refinement applies (size as a broadening in degrees, asymmetry, humps)."""
+    from xrdq.model.simulate import simulate
+    from xrdq.refine import default_recipe
+    from xrdq.refine.fit import Refinement
+
+    pattern, _ = simulate([("LiF", 0.5), ("LiCl", 0.2)], amorphous=0.3, standard="LiF", seed=2,
+                          size_nm={"LiCl": 60.0}, two_theta=(10.0, 79.99, 0.01))
+    inst = load_instrument("miniflex600")
+    ref = Refinement(pattern.two_theta.values, pattern.values, pattern.esd.values,
+                     [load_phase("LiF"), load_phase("LiCl")], inst, recipe=default_recipe(humps=((30.0, 10.0),)))
+    names = ref.set_stage(("cell", "displacement", "gaussian", "size", "humps", "asymmetry"))
+    values = ref._values()
+    values["LiCl_size_broadening"] = 0.15
+    values["LiF_size_broadening"] = 0.05  # away from 0, where "no broadening" makes a kink
+    values["displacement_um"] = 25.0
+    p = ref.peak_columns(values)
+    coef = ref.solve_linear_parts(p)[0]
+    d = ref.model_derivatives(values, names, coef)
+    for j, name in enumerate(names):
+        h = 1e-5 * max(abs(values[name]), 1e-2)
+        up, dn = dict(values), dict(values)
+        up[name] += h
+        dn[name] -= h
+        fd = (ref.peak_columns(up) - ref.peak_columns(dn)) @ coef / (2 * h)
+        err = np.linalg.norm(d[:, j] - fd) / max(np.linalg.norm(fd), 1e-300)
+        assert err < 2e-3, f"∂/∂{name}: relative error {err:.2e}"
