@@ -202,6 +202,12 @@ def _reflections(phase, two_theta_max, wavelength, two_theta_min):
     return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
 
 
+def _same_positions(params: PhaseParams, glob: GlobalParams, other: PhaseParams, other_glob: GlobalParams) -> bool:
+    """Whether two parameter sets give the same peak positions and intensities (differ in widths only)."""
+    return (params.cell == other.cell and params.b_overall == other.b_overall and params.po_ratio == other.po_ratio
+            and glob.zero == other_glob.zero and glob.displacement_um == other_glob.displacement_um)
+
+
 class PhaseModel:
     """One crystalline phase over a 2θ range: its reflections, fixed |F|², and the unit-scale profile."""
 
@@ -264,6 +270,10 @@ class PhaseModel:
 
     def peak_list(self, params: PhaseParams, glob: GlobalParams):
         """Centres (deg), integrated intensities, FWHMs and η of every reflection × wavelength."""
+        return self._widths(*self._positions(params, glob), params, glob)
+
+    def _positions(self, params: PhaseParams, glob: GlobalParams):
+        """Centres (before the FP shift) and integrated intensities: cell, zero, displacement, PO, B."""
         inst = self.instrument
         d = self.d_spacings(params)
         f2 = self.f2
@@ -279,8 +289,11 @@ class PhaseModel:
             shift = glob.zero + displacement_shift(tt, glob.displacement_um, inst.radius_mm)
             centers.append(tt + shift)
             areas.append(area)
-        centers = np.concatenate(centers)
-        areas = np.concatenate(areas)
+        return np.concatenate(centers), np.concatenate(areas)
+
+    def _widths(self, centers, areas, params: PhaseParams, glob: GlobalParams):
+        """Complete a peak list with FWHMs and η: U V W X Y, size, strain (and the FP geometry)."""
+        inst = self.instrument
         hg, hl = tch_widths(
             centers, glob.U, glob.V, glob.W, glob.X, glob.Y,
             size_nm=params.size_nm, strain=params.strain, wavelength=inst.wavelength,
@@ -313,12 +326,17 @@ class PhaseModel:
         by ``step``. The peak list is differenced (it is cheap and has no grid); the profile is then
         differentiated analytically peak by peak, so one pass replaces a pattern per parameter.
         """
-        base = self.peak_list(params, glob)
+        positions = self._positions(params, glob)
+        base = self._widths(*positions, params, glob)
         d = np.empty((base[0].size, 4, len(perturbed)))
         with np.errstate(invalid="ignore"):
             for j, (pp, gp, step) in enumerate(perturbed):
-                for q, (moved, at) in enumerate(zip(self.peak_list(pp, gp), base)):
-                    d[:, q, j] = (moved - at) / step
+                if _same_positions(params, glob, pp, gp):  # a width parameter: keep the positions
+                    moved = self._widths(*positions, pp, gp)
+                else:
+                    moved = self.peak_list(pp, gp)
+                for q in range(4):
+                    d[:, q, j] = (moved[q] - base[q]) / step
         c, a, f, e = base
         if self._node_counts is None or self._node_counts.size != c.size:
             self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)

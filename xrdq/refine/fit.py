@@ -85,6 +85,7 @@ class Refinement:
                     self.params[k].set(value=v)
         self._cache = [OrderedDict() for _ in self.models]
         self.nfev = 0
+        self.njev = 0
         self._setup_projection()
 
     # ---- parameters -----------------------------------------------------------------------
@@ -301,6 +302,7 @@ class Refinement:
 
     def residual_jacobian(self, x, names) -> np.ndarray:
         """Kaufman's Jacobian of :meth:`residual`: −P⊥ ∂(A c)/∂θ, P⊥ projecting out every linear column."""
+        self.njev += 1
         values = self._values(x, names)
         p = self.peak_columns(values)
         _, pp = self._project(p)
@@ -344,7 +346,7 @@ class Refinement:
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
         sol = least_squares(fun, z0, jac=jac, method="lm", x_scale="jac", ftol=tol, xtol=tol,
-                            gtol=1e-10, max_nfev=stage.max_nfev * (len(names) + 1))
+                            gtol=1e-10, max_nfev=stage.max_nfev)  # with a Jacobian, one evaluation per iteration
         x = to_external(sol.x)
         for n, v in zip(names, x):
             self.params[n].value = float(v)
@@ -489,6 +491,7 @@ class Refinement:
             n_points=int(n),
             n_parameters=int(n_par),
             nfev=int(self.nfev),
+            njev=int(self.njev),
             serial_correlation=float(rr),
         )
 
@@ -505,8 +508,10 @@ def _transforms(params):
     span = np.where(bounded, hi - lo, 1.0)
 
     def to_internal(x):
-        # a square refined from exactly zero has no gradient: start broadening at 0.01° (≈ 1 µm crystallites)
-        sq = np.sqrt(np.maximum(x, 0.01))
+        # a square refined from exactly zero has no gradient: start broadening never refined (0) at 0.01°
+        # (≈ 1 µm crystallites); keep a value an earlier stage refined, however small, so the next
+        # stage starts where that one ended
+        sq = np.where(x > 0, np.sqrt(np.maximum(x, 1e-8)), 0.1)
         # start a hair inside the bounds: at ±1 the sine transform has no gradient and LM could not move
         frac = np.clip(2.0 * (x - lo) / span - 1.0, -1.0 + 2e-3, 1.0 - 2e-3)
         # + 2π: a parameter starting mid-interval would sit at z ≈ 0, where MINPACK's relative

@@ -43,6 +43,7 @@ class RefinementResult:
     n_points: int = 0
     n_parameters: int = 0
     nfev: int = 0
+    njev: int = 0
     bragg_r: dict = field(default_factory=dict)
     serial_correlation: float = 0.0  # lag-1 autocorrelation of the weighted residuals
 
@@ -57,7 +58,8 @@ class RefinementResult:
     def fit_report(self, max_correlation: float = 0.8) -> str:
         lines = [
             f"[[Fit statistics]]  engine: {self.engine} {self.engine_version}",
-            f"    points = {self.n_points}, parameters = {self.n_parameters}, function evals = {self.nfev}",
+            f"    points = {self.n_points}, parameters = {self.n_parameters}, function evals = {self.nfev}, "
+            f"Jacobians = {self.njev}",
             f"    Rwp = {100 * self.rwp:.2f} %, Rexp = {100 * self.rexp:.2f} %, GoF = {self.gof:.3f}, "
             f"chi2 = {self.chi2:.1f}, converged = {self.converged}",
         ]
