@@ -120,3 +120,13 @@ def test_refinement_derivatives_match_differences_of_the_model():
         fd = (ref.peak_columns(up) - ref.peak_columns(dn)) @ coef / (2 * h)
         err = np.linalg.norm(d[:, j] - fd) / max(np.linalg.norm(fd), 1e-300)
         assert err < 2e-3, f"∂/∂{name}: relative error {err:.2e}"
+
+
+def test_no_peak_on_the_grid_gives_zeros_not_an_error():
+    tt = np.linspace(10.0, 20.0, 500)
+    far = np.array([60.0, 70.0])
+    ones = np.ones(2)
+    y = accumulate_peaks(tt, far, ones, 0.1 * ones, 0.5 * ones, 0.02, 0.02)
+    assert y.shape == tt.shape and not y.any()
+    y, jac = accumulate_peaks(tt, far, ones, 0.1 * ones, 0.5 * ones, 0.02, 0.02, derivatives=np.ones((2, 4, 3)))
+    assert jac.shape == (tt.size, 3) and not jac.any() and not y.any()

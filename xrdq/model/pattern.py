@@ -154,6 +154,8 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
         centers, areas, fwhm, eta, node_counts = centers[ok], areas[ok], fwhm[ok], eta[ok], node_counts[ok]
         if derivatives is not None:
             derivatives = derivatives[ok]
+        if centers.size == 0:  # every peak outside the grid
+            return total if jac is None else (total, jac.T)
     fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
     nodes = _node_arrays(centers, node_counts, s_l, h_l)
     if derivatives is None:
