@@ -165,18 +165,41 @@ def _quiet():
     return contextlib.redirect_stdout(io.StringIO())
 
 
+#: FWHM² = 8 ln 2 · σ²: xrdq's U V W give the Gaussian FWHM² (deg²), GSAS-II's the Gaussian variance σ²
+#: (centideg², ``getFCJVoigt3``: "sig: Gaussian variance"), so GSAS-II U = xrdq U · 10⁴ / (8 ln 2).
+FWHM2_PER_VARIANCE = 8.0 * np.log(2.0)
+
+
+def gsas2_profile(instrument) -> dict:
+    """The instrument's profile in GSAS-II's units and conventions.
+
+    U V W: Gaussian *variance* σ² = FWHM²/(8 ln 2) in centidegrees² (xrdq's are FWHM² in deg²);
+    X Y: Lorentzian FWHM terms in centidegrees (xrdq: degrees); SH/L = S/L + H/L (GSAS-II's FCJ takes
+    S = H).
+    """
+    out = {k: float(getattr(instrument, k)) * 1e4 / FWHM2_PER_VARIANCE for k in ("U", "V", "W")}
+    out.update(X=float(instrument.X) * 100.0, Y=float(instrument.Y) * 100.0,
+               **{"SH/L": max(float(instrument.s_l) + float(instrument.h_l), 0.0005)})
+    return out
+
+
 def instprm_text(instrument) -> str:
     """GSAS-II .instprm text for an xrdq Instrument, with Bragg–Brentano geometry and the radius.
 
-    Uses ``Instrument.to_instprm()`` and appends the sample-geometry keys GSAS-II reads from an
-    instprm (``Diff-type``, ``Gonio. radius``). Comment lines after the header are dropped: the
-    GSAS-II reader stops at the first comment after the values.
+    Starts from ``Instrument.to_instprm()`` (wavelengths, polarisation, zero), writes the profile
+    terms with :func:`gsas2_profile` (GSAS-II's U V W are Gaussian variances, not FWHM²) and appends
+    the sample-geometry keys GSAS-II reads from an instprm (``Diff-type``, ``Gonio. radius``).
+    Comment lines after the header are dropped: the GSAS-II reader stops at the first comment after
+    the values.
     """
     text = instrument.to_instprm()
     lines = text.splitlines()
+    prof = gsas2_profile(instrument)
     body = [ln for ln in lines[1:] if ln.strip() and not ln.lstrip().startswith("#")]
-    body = [ln for ln in body if not ln.replace(" ", "").startswith(("Diff-type:", "Gonio.radius:", "Source:"))]
+    body = [ln for ln in body if ln.split(":", 1)[0].replace(" ", "") not in
+            ("Diff-type", "Gonio.radius", "Source", *prof)]
     header = lines[0] if lines and lines[0].startswith("#") and "GSAS-II" in lines[0] else "#GSAS-II instrument parameter file; written by xrdq"
+    body += [f"{k}:{v:.6f}" for k, v in prof.items()]
     body += ["Diff-type:Bragg-Brentano", f"Gonio. radius:{float(instrument.radius_mm):.3f}"]
     return "\n".join([header] + body) + "\n"
 
