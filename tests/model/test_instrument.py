@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from xrdq.errors import XrdqInstrumentError
@@ -24,7 +25,10 @@ def test_toml_round_trip(tmp_path):
 def test_instprm_round_trip_keeps_profile_units():
     inst = load_instrument("cpd-pw3020")
     text = inst.to_instprm()
-    assert "U:40.0000" in text and "Gonio. radius:173.0" in text and "Type:PXC" in text
+    # GSAS-II's U V W are the Gaussian variance σ² = FWHM²/(8 ln 2) in centidegrees² (getFCJVoigt3: "sig:
+    # Gaussian variance"), X Y the Lorentzian FWHM in centidegrees
+    assert f"U:{inst.U * 1e4 / (8 * np.log(2)):.6f}" in text and f"X:{inst.X * 100:.4f}" in text
+    assert "Gonio. radius:173.0" in text and "Type:PXC" in text
     back = Instrument.from_instprm(text)
     assert back.U == pytest.approx(inst.U) and back.X == pytest.approx(inst.X)
     assert back.radius_mm == pytest.approx(173.0)

@@ -4,8 +4,9 @@ Descriptions live in TOML (``reference_patterns/instruments/NAME.toml``) and con
 GSAS-II ``.instprm`` so the two engines see the same instrument.
 
 Profile conventions (Thompson–Cox–Hastings, degrees 2θ):
-``FWHM_G² = U tan²θ + V tanθ + W`` (deg²) and ``FWHM_L = X / cosθ + Y tanθ`` (deg);
-GSAS-II stores the same quantities in centidegrees (U, V, W ×10⁴; X, Y ×100).
+``FWHM_G² = U tan²θ + V tanθ + W`` (deg²) and ``FWHM_L = X / cosθ + Y tanθ`` (deg).
+GSAS-II's U V W give the Gaussian *variance* σ² = FWHM_G² / (8 ln 2) in centidegrees², its X Y the
+Lorentzian FWHM in centidegrees: U_GSAS = U · 10⁴ / (8 ln 2), X_GSAS = X · 100.
 Axial divergence follows Finger, Cox & Jephcoat (1994) with ``s_l`` = S/L and ``h_l`` = H/L.
 """
 
@@ -140,9 +141,9 @@ class Instrument:
             f"Zero:{self.zero:.6f}",
             f"Polariz.:{polariz:.4f}",
             "Azimuth:0.0",
-            f"U:{self.U * 1e4:.4f}",
-            f"V:{self.V * 1e4:.4f}",
-            f"W:{self.W * 1e4:.4f}",
+            f"U:{self.U * _G2_UVW:.6f}",
+            f"V:{self.V * _G2_UVW:.6f}",
+            f"W:{self.W * _G2_UVW:.6f}",
             f"X:{self.X * 100:.4f}",
             f"Y:{self.Y * 100:.4f}",
             "Z:0.0",
@@ -195,9 +196,9 @@ class Instrument:
             name=name or Path(source).stem,
             wavelengths=wl,
             monochromator_two_theta=mono,
-            U=num("U", 0.0) / 1e4,
-            V=num("V", 0.0) / 1e4,
-            W=num("W", 0.0) / 1e4,
+            U=num("U", 0.0) / _G2_UVW,
+            V=num("V", 0.0) / _G2_UVW,
+            W=num("W", 0.0) / _G2_UVW,
             X=num("X", 0.0) / 100,
             Y=num("Y", 0.0) / 100,
             s_l=shl / 2,
@@ -205,6 +206,10 @@ class Instrument:
             zero=num("Zero", 0.0),
             source=source,
         )
+
+
+#: xrdq U V W (Gaussian FWHM², deg²) → GSAS-II U V W (Gaussian variance, centideg²)
+_G2_UVW = 1e4 / (8.0 * math.log(2.0))
 
 
 def _g2_polarization(k: float) -> float:
