@@ -24,6 +24,27 @@ from xrdq.validation import CPD_PHASES, SYNTHETIC_CASES, simulate_case
 ROOT = Path(__file__).resolve().parents[1]
 
 
+READING = [
+    "## Reading the differences", "",
+    "- Both engines get the same per-reflection intensities and, without axial divergence, the same peak "
+    "shapes for the same parameters (`tests/engines/test_gsas2.py::test_forward_gsas2_pattern_matches_xrdq_model`). "
+    "GSAS-II's U V W are Gaussian *variances* (FWHM²/(8 ln 2), centideg²); the engine once wrote xrdq's FWHM² "
+    "there, which started every GSAS-II Gaussian width 2.35× too wide and held V 5.5× too large.",
+    "- What remains is the Finger–Cox–Jephcoat asymmetry. GSAS-II integrates it with a number of nodes "
+    "proportional to the asymmetry's extent over the Lorentzian width, one node (a plain shift) for "
+    "50–90 nm crystallites below ≈ 40° 2θ: up to 27 % of the peak height off the exact convolution, which "
+    "xrdq's model reproduces to 0.2 %. The exact-FCJ column integrates the same weight function with 16 "
+    "nodes inside GSAS-II; it is an option, not the default, because its numbers are no longer what GSAS-II "
+    "itself computes for the project. GSAS-II also has one asymmetry parameter (S/L = H/L), so a case "
+    "simulated with S/L ≠ H/L (nearly crystalline: 0.02 / 0.03) keeps a misfit either way.",
+    "- The synthetic patterns come from xrdq's own model (which also drops the far Lorentzian tails of broad "
+    "peaks beyond ≈ ±2°), so the native engine fits its own functional form; agreement with the truth is "
+    "not a test of GSAS-II's physics but of the two engines describing the same pattern.",
+    "- On the real CPD patterns (sharp peaks, 1.5–2 µm crystallites) the engines agree within 0.2 wt%.",
+    "",
+]
+
+
 def timed(**kw):
     t0 = time.perf_counter()
     res = quantify(**kw)
@@ -42,21 +63,34 @@ def main():
              "The same pattern, phases, instrument and internal-standard arithmetic; only the refinement differs. "
              "Times are wall-clock for the whole `quantify` call on this 2-core machine.", "",
              "## Synthetic MiniFlex mixtures (50 wt% LiF), amorphous fraction of the original sample", "",
-             "| case | truth wt% | native wt% | GSAS-II wt% | native − GSAS-II | native s | GSAS-II s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    diffs = []
+             "GSAS-II: the default recipe with GSAS-II's own FCJ asymmetry. GSAS-II exact FCJ: the same recipe "
+             "with `recipe={\"fcj\": \"exact\"}` (docs/gsas2.md: GSAS-II's FCJ quadrature falls to one node for "
+             "Lorentzian-broadened peaks at low angle).", "",
+             "| case | truth wt% | native wt% | GSAS-II wt% | native − GSAS-II | GSAS-II exact FCJ wt% | native − exact FCJ "
+             "| GoF native / GSAS-II / exact | native s | GSAS-II s | exact FCJ s |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    diffs, diffs_exact = [], []
     for i, case in enumerate(SYNTHETIC_CASES):
         pattern, truth = simulate_case(case, seed=1 + i)
         phases = list(case[1])
         nat, t_nat = timed(pattern_or_path=pattern, phases=phases, standard=("LiF", 0.5))
         g2, t_g2 = timed(pattern_or_path=pattern, phases=phases, standard=("LiF", 0.5), engine="gsas2")
-        a_n, a_g = nat.amorphous_fraction[0], g2.amorphous_fraction[0]
+        ex, t_ex = timed(pattern_or_path=pattern, phases=phases, standard=("LiF", 0.5), engine="gsas2",
+                         recipe={"fcj": "exact"})
+        a_n, a_g, a_e = nat.amorphous_fraction[0], g2.amorphous_fraction[0], ex.amorphous_fraction[0]
         diffs.append(a_n - a_g)
+        diffs_exact.append(a_n - a_e)
         lines.append(f"| {case[0]} | {100 * truth['amorphous_fraction']:.2f} | {100 * a_n:.2f} ± "
                      f"{100 * nat.amorphous_fraction[1]:.2f} | {100 * a_g:.2f} ± {100 * g2.amorphous_fraction[1]:.2f} | "
-                     f"{100 * (a_n - a_g):+.2f} | {t_nat:.1f} | {t_g2:.1f} |")
+                     f"{100 * (a_n - a_g):+.2f} | {100 * a_e:.2f} ± {100 * ex.amorphous_fraction[1]:.2f} | "
+                     f"{100 * (a_n - a_e):+.2f} | {nat.gof:.2f} / {g2.gof:.2f} / {ex.gof:.2f} | "
+                     f"{t_nat:.1f} | {t_g2:.1f} | {t_ex:.1f} |")
+    n_ok = sum(abs(d) <= 0.005 for d in diffs)
+    n_ok_exact = sum(abs(d) <= 0.005 for d in diffs_exact)
     lines += ["", f"**Largest |native − GSAS-II|: {100 * np.max(np.abs(diffs)):.2f} wt%**, mean "
-              f"{100 * np.mean(np.abs(diffs)):.2f} wt% (target ≤ 0.5 wt%).", ""]
+              f"{100 * np.mean(np.abs(diffs)):.2f} wt%, {n_ok} of {len(diffs)} within the 0.5 wt% target. "
+              f"With the exact FCJ quadrature: largest {100 * np.max(np.abs(diffs_exact)):.2f} wt%, mean "
+              f"{100 * np.mean(np.abs(diffs_exact)):.2f} wt%, {n_ok_exact} of {len(diffs_exact)} within 0.5 wt%.", ""]
     shared = Path(args.shared) / "data" / "qpa" / "cpd1"
     if shared.is_dir():
         lines += ["## IUCr CPD 1A–1D (real data), crystalline wt%", "",
@@ -77,6 +111,7 @@ def main():
                              f"{100 * n:.2f} | {100 * g:.2f} | {100 * (n - g):+.2f} | "
                              f"{f'{t_nat:.1f}' if j == 0 else ''} | {f'{t_g2:.1f}' if j == 0 else ''} |")
         lines.append("")
+    lines += READING
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

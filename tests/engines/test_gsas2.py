@@ -462,3 +462,42 @@ def test_forward_gsas2_pattern_matches_xrdq_model(tmp_path):
         # integrals differ more: xrdq drops the far Lorentzian tails, ≈ 3.5 % of a 60 nm LiCl peak.)
         misfit = np.abs(o["gsas2"] / 0.005 - o["native"]).max() / o["native"].max()
         assert misfit < 0.02, (name, misfit)
+
+
+@pytest.mark.gsas2
+def test_exact_fcj_quadrature_matches_the_fcj_convolution():
+    """GSAS-II's FCJ quadrature (PSVFCJO) uses 3·extent/γ Gauss–Legendre terms, half of them as nodes:
+    for a 60 nm-like Lorentzian width (0.15°) at 30° 2θ with SH/L = 0.05 that is one node, a shifted
+    symmetric peak, a quarter of the peak height off the exact convolution. Recipe(fcj="exact") swaps in
+    a 16-node exact-weight quadrature of the same FCJ function (xrdq's own model, checked here) and
+    puts GSAS-II's functions back afterwards."""
+    _gsas2_or_skip()
+    from GSASII import GSASIIpwd as G2pwd
+
+    from xrdq.engines.gsas2 import Recipe
+    from xrdq.engines.gsas2._core import fcj_quadrature
+    from xrdq.model.pattern import accumulate_peaks
+    from xrdq.model.profile import tch_mix
+
+    original = G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3
+    for pos, fwhm_l in ((30.0, 0.15), (30.0, 0.03), (20.0, 0.15), (120.0, 0.10)):
+        x = np.arange(pos - 3.0, pos + 3.0, 0.01)
+        sig, gam = (100 * 0.04) ** 2 / (8 * np.log(2)), 100 * fwhm_l
+        fwhm, eta = tch_mix(np.array([0.04]), np.array([fwhm_l]))
+        reference = accumulate_peaks(x, np.array([pos]), np.array([1.0]), fwhm, eta, 0.025, 0.025)
+        stock = 100 * np.asarray(G2pwd.getFCJVoigt3(pos, sig, gam, 0.05, x)[0])
+        with fcj_quadrature("exact"):
+            exact = 100 * np.asarray(G2pwd.getFCJVoigt3(pos, sig, gam, 0.05, x)[0])
+            derivs = G2pwd.getdFCJVoigt3(pos, sig, gam, 0.05, x)
+            step = 1e-4
+            up = G2pwd.getFCJVoigt3(pos + step, sig, gam, 0.05, x)[0]
+            down = G2pwd.getFCJVoigt3(pos - step, sig, gam, 0.05, x)[0]
+        assert np.abs(exact - reference).max() < 0.005 * reference.max(), pos
+        # the derivative by peak position GSAS-II's least squares uses
+        assert np.allclose(derivs[1], (up - down) / (2 * step), atol=5e-3 * np.abs(derivs[1]).max())
+        if (pos, fwhm_l) == (30.0, 0.15):
+            assert np.abs(stock - reference).max() > 0.2 * reference.max()  # why the option exists
+    assert (G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3) == original
+    assert Recipe.coerce({"fcj": "exact"}).fcj == "exact"
+    with pytest.raises(XrdqRefineError, match="fcj"):
+        Recipe.coerce({"fcj": "fine"})

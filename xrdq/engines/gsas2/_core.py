@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import os
 import pickle
@@ -30,6 +31,12 @@ from ._loader import gsas2_version, import_gsas2
 # ---------------------------------------------------------------------------------------------
 
 PROFILE_TERMS = ("U", "V", "W", "X", "Y", "SH/L")
+
+#: Recipe.fcj values: GSAS-II's own FCJ quadrature, or the exact-weight one of :func:`fcj_exact`.
+FCJ_QUADRATURES = ("gsas2", "exact")
+
+#: Nodes of the exact FCJ quadrature (xrdq's own model uses up to 16).
+FCJ_NODES = 16
 
 #: GSAS-II keeps module-level state (constraint maps in GSASIImapvars, print redirection), so calls
 #: are serialised within one process; run parallel jobs in separate processes.
@@ -80,6 +87,15 @@ class Recipe:
     is deliberate: the width is linear in 1/size, so least squares in size converges from below
     (Newton for a reciprocal) but overshoots to negative sizes from far above. Microstrain starts
     (and, unless a step refines ``strain``, stays) at 0.
+
+    ``fcj``: how the Finger–Cox–Jephcoat axial-divergence convolution is integrated. ``"gsas2"``
+    (default): GSAS-II's own (``PSVFCJO``), whose number of Gauss–Legendre nodes scales as the
+    asymmetry's angular extent over the Lorentzian width and drops to a single node — a plain shift
+    of the peak — for Lorentzian-broadened peaks at low angle (e.g. 60–90 nm crystallites below
+    ≈ 40° 2θ with SH/L = 0.05), off the exact convolution by up to a quarter of the peak height.
+    ``"exact"``: the same FCJ weight function integrated with 16 nodes after the change of variable
+    that removes its singularity (:func:`fcj_exact`), each node GSAS-II's own pseudo-Voigt; results
+    then no longer equal what the GSAS-II GUI computes for the same project.
     """
 
     steps: tuple = DEFAULT_STEPS
@@ -92,6 +108,7 @@ class Recipe:
     size_lg_mix: float = 1.0
     size_limits_um: tuple = (0.002, 10.0)
     size_retry_um: float | None = None
+    fcj: str = "gsas2"
 
     @classmethod
     def coerce(cls, recipe) -> "Recipe":
@@ -110,7 +127,7 @@ class Recipe:
             )
         if isinstance(recipe, dict):
             known = {"steps", "background_terms", "max_cycles", "po_axis", "phase_curves", "preferred_orientation",
-                     "size_start_um", "size_fixed_um", "size_lg_mix", "size_limits_um", "size_retry_um"}
+                     "size_start_um", "size_fixed_um", "size_lg_mix", "size_limits_um", "size_retry_um", "fcj"}
             unknown = set(recipe) - known
             if unknown:
                 raise XrdqRefineError(f"unknown GSAS-II recipe key(s) {sorted(unknown)}; expected some of {sorted(known)}")
@@ -122,6 +139,8 @@ class Recipe:
             out = cls(steps=steps, **kw)
         else:
             out = cls(steps=tuple(recipe))
+        if out.fcj not in FCJ_QUADRATURES:
+            raise XrdqRefineError(f"GSAS-II recipe: fcj must be one of {FCJ_QUADRATURES}, got {out.fcj!r}")
         for step in out.steps:
             if not isinstance(step, dict):
                 raise XrdqRefineError(f"GSAS-II recipe step must be a dict, got {step!r}")
@@ -135,6 +154,10 @@ class Recipe:
             if prof not in (None, True, False) and set(prof) - set(PROFILE_TERMS):
                 raise XrdqRefineError(f"GSAS-II recipe: profile terms must be among {PROFILE_TERMS}, got {prof!r}")
         return out
+
+    def refines_shl(self) -> bool:
+        """True when some step refines the FCJ asymmetry SH/L."""
+        return any(s.get("profile") is True or "SH/L" in (s.get("profile") or ()) for s in self.steps)
 
     def describe(self, humps=()) -> list[str]:
         out = [f"initial: background (Chebyshev, {self.background_terms} terms) + histogram scale, folded into phase fractions"]
@@ -153,7 +176,85 @@ class Recipe:
             if s.get("preferred_orientation"):
                 on.append("preferred orientation")
             out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on))
+        if self.fcj != "gsas2":
+            out.append(f"FCJ asymmetry integrated with the {self.fcj} quadrature ({FCJ_NODES} nodes), not GSAS-II's own")
         return out
+
+
+# ---------------------------------------------------------------------------------------------
+# FCJ asymmetry with an exact-weight quadrature (Recipe.fcj = "exact")
+# ---------------------------------------------------------------------------------------------
+
+def _fcj_node_table(pos, shl):
+    from ...model.profile import fcj_nodes
+
+    half = 0.5 * float(shl)  # GSAS-II's FCJ takes S/L = H/L = SH/L / 2
+    nodes, weights = fcj_nodes(np.array([float(pos)]), half, half, n_nodes=FCJ_NODES)
+    return nodes[0], weights[0]
+
+
+def fcj_exact(pos, sig, gam, shl, xdata):
+    """Drop-in for ``GSASIIpwd.getFCJVoigt3`` with an exact-weight FCJ quadrature.
+
+    The FCJ weight function is integrated on the axial height h (where it has no singularity) with
+    :data:`FCJ_NODES` Gauss–Legendre nodes (``xrdq.model.profile.fcj_nodes``); at every node the peak
+    is GSAS-II's own pseudo-Voigt (``pypsvfcjo`` without asymmetry), so only the quadrature differs
+    from GSAS-II's. Units as GSAS-II's: ``pos`` °2θ, ``sig`` centideg², ``gam`` centideg; returns
+    (profile per centidegree, its integral).
+    """
+    from GSASII import GSASIIpwd as G2pwd
+
+    x = np.asarray(xdata, float)
+    if x.size <= 1:
+        return 0.0, 1.0
+    nodes, weights = _fcj_node_table(pos, shl)
+    dtt = (x[None, :] - nodes[:, None]).ravel()
+    prof = np.asarray(G2pwd.pyd.pypsvfcjo(dtt.size, dtt, float(pos), float(sig), float(gam), 0.0), float)
+    df = weights @ prof.reshape(nodes.size, x.size)
+    cw = np.append(np.diff(x), x[-1] - x[-2])
+    return df, float(np.sum(100.0 * df * cw))
+
+
+def fcj_exact_derivatives(pos, sig, gam, shl, xdata, shl_derivative=True):
+    """Drop-in for ``GSASIIpwd.getdFCJVoigt3``: profile and its derivatives by position, sig, gam
+    (GSAS-II's own pseudo-Voigt derivatives, node-weighted) and SH/L (central difference; zeros when
+    ``shl_derivative`` is False, i.e. SH/L is not refined)."""
+    from GSASII import GSASIIpwd as G2pwd
+
+    x = np.asarray(xdata, float)
+    nodes, weights = _fcj_node_table(pos, shl)
+    dtt = (x[None, :] - nodes[:, None]).ravel()
+    parts = G2pwd.pyd.pydpsvfcjo(dtt.size, dtt, float(pos), float(sig), float(gam), 0.0)
+    df, dp, ds, dg = (weights @ np.asarray(a, float).reshape(nodes.size, x.size) for a in parts[:4])
+    if not shl_derivative:
+        return df, dp, ds, dg, np.zeros_like(df)
+    h = 1e-4 * max(float(shl), 1e-3)
+    dsh = (fcj_exact(pos, sig, gam, shl + h, x)[0] - fcj_exact(pos, sig, gam, max(shl - h, 0.0), x)[0]) / (
+        shl + h - max(shl - h, 0.0))
+    return df, dp, ds, dg, dsh
+
+
+@contextlib.contextmanager
+def fcj_quadrature(kind: str = "gsas2", shl_refined: bool = True):
+    """Within the block, GSAS-II computes FCJ asymmetry with ``kind`` ("gsas2": its own; "exact":
+    :func:`fcj_exact`). GSAS-II's functions are module attributes, so this swaps them and puts them
+    back; hold ``_G2_LOCK`` around it (every GSAS-II call in this process sees the swap).
+    ``shl_refined=False`` skips the SH/L derivative (two extra profile evaluations per peak)."""
+    if kind == "gsas2":
+        yield
+        return
+    if kind != "exact":
+        raise XrdqRefineError(f"fcj must be one of {FCJ_QUADRATURES}, got {kind!r}")
+    from GSASII import GSASIIpwd as G2pwd
+
+    saved = G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3
+    derivatives = fcj_exact_derivatives if shl_refined else functools.partial(fcj_exact_derivatives,
+                                                                              shl_derivative=False)
+    G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3 = fcj_exact, derivatives
+    try:
+        yield
+    finally:
+        G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3 = saved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1050,7 +1151,7 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     log = io.StringIO()
     warnings: list = []
     try:
-        with _G2_LOCK:
+        with _G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
             fields, components = _refine_in(tmp, pattern, phase_cifs, instrument, recipe,
                                              two_theta_range, log, warnings, humps)
         if keep:

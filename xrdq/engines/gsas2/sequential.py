@@ -26,6 +26,7 @@ import numpy as np
 from ...errors import XrdqRefineError
 from ._core import (
     _G2_LOCK,
+    fcj_quadrature,
     _check_humps,
     _coerce_instrument,
     _components_from_partials,
@@ -88,7 +89,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     log = io.StringIO()
     warnings: list = []
     try:
-        with _G2_LOCK:
+        with _G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
             out = _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_range, hump_lists,
                                  log, warnings)
     finally:
