@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..model.instrument import gsas2_profile_terms
+
 
 def native_start_values(result) -> dict:
     """GSAS-II start values from a native refinement (units converted to GSAS-II's)."""
@@ -23,8 +25,8 @@ def native_start_values(result) -> dict:
         "cells": cells,
         "displacement_um": p.get("displacement_um", 0.0),
         "zero": p.get("zero", 0.0),
-        "profile": {"U": p["U"] * 1e4, "V": p["V"] * 1e4, "W": p["W"] * 1e4, "X": p["X"] * 100, "Y": p["Y"] * 100,
-                    "SH/L": 2 * p["asymmetry"]},
+        # GSAS-II's U V W are Gaussian variances (FWHM²/(8 ln 2), centideg²), not xrdq's FWHM²
+        "profile": gsas2_profile_terms(p["U"], p["V"], p["W"], p["X"], p["Y"], p["asymmetry"], p["asymmetry"]),
     }
 
 

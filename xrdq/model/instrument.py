@@ -137,17 +137,14 @@ class Instrument:
         else:
             lines += [f"Lam:{lam[0][0]:.6f}"]
         polariz = 0.5 if self.monochromator_two_theta is None else _g2_polarization(self.polarization_factor)
+        prof = gsas2_profile_terms(self.U, self.V, self.W, self.X, self.Y, self.s_l, self.h_l)
         lines += [
             f"Zero:{self.zero:.6f}",
             f"Polariz.:{polariz:.4f}",
             "Azimuth:0.0",
-            f"U:{self.U * _G2_UVW:.6f}",
-            f"V:{self.V * _G2_UVW:.6f}",
-            f"W:{self.W * _G2_UVW:.6f}",
-            f"X:{self.X * 100:.4f}",
-            f"Y:{self.Y * 100:.4f}",
+            *(f"{k}:{prof[k]:.6f}" for k in ("U", "V", "W", "X", "Y")),
             "Z:0.0",
-            f"SH/L:{max(self.s_l + self.h_l, 0.0005):.5f}",
+            f"SH/L:{prof['SH/L']:.5f}",
             f"Source:{'CuKa' if abs(self.wavelength - CU_KA1) < 1e-3 else 'custom'}",
             "Diff-type:Bragg-Brentano",
             f"Gonio. radius:{self.radius_mm}",
@@ -210,6 +207,17 @@ class Instrument:
 
 #: xrdq U V W (Gaussian FWHM², deg²) → GSAS-II U V W (Gaussian variance, centideg²)
 _G2_UVW = 1e4 / (8.0 * math.log(2.0))
+
+
+def gsas2_profile_terms(U, V, W, X, Y, s_l, h_l) -> dict:
+    """xrdq's TCH/FCJ profile terms in GSAS-II's units and conventions.
+
+    U V W: Gaussian *variance* σ² = FWHM²/(8 ln 2) in centidegrees² (xrdq: FWHM² in deg²); X Y:
+    Lorentzian FWHM terms in centidegrees (xrdq: degrees); SH/L = S/L + H/L (GSAS-II's FCJ takes
+    S = H), floored at 0.0005 as GSAS-II requires a positive value.
+    """
+    return {"U": U * _G2_UVW, "V": V * _G2_UVW, "W": W * _G2_UVW, "X": X * 100.0, "Y": Y * 100.0,
+            "SH/L": max(s_l + h_l, 0.0005)}
 
 
 def _g2_polarization(k: float) -> float:

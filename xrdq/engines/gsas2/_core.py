@@ -266,22 +266,12 @@ def _quiet():
     return contextlib.redirect_stdout(io.StringIO())
 
 
-#: FWHM² = 8 ln 2 · σ²: xrdq's U V W give the Gaussian FWHM² (deg²), GSAS-II's the Gaussian variance σ²
-#: (centideg², ``getFCJVoigt3``: "sig: Gaussian variance"), so GSAS-II U = xrdq U · 10⁴ / (8 ln 2).
-FWHM2_PER_VARIANCE = 8.0 * np.log(2.0)
-
-
 def gsas2_profile(instrument) -> dict:
-    """The instrument's profile in GSAS-II's units and conventions.
+    """The instrument's profile in GSAS-II's units and conventions (U V W are Gaussian *variances*,
+    FWHM²/(8 ln 2) in centidegrees²; see :func:`xrdq.model.instrument.gsas2_profile_terms`)."""
+    from ...model.instrument import gsas2_profile_terms
 
-    U V W: Gaussian *variance* σ² = FWHM²/(8 ln 2) in centidegrees² (xrdq's are FWHM² in deg²);
-    X Y: Lorentzian FWHM terms in centidegrees (xrdq: degrees); SH/L = S/L + H/L (GSAS-II's FCJ takes
-    S = H).
-    """
-    out = {k: float(getattr(instrument, k)) * 1e4 / FWHM2_PER_VARIANCE for k in ("U", "V", "W")}
-    out.update(X=float(instrument.X) * 100.0, Y=float(instrument.Y) * 100.0,
-               **{"SH/L": max(float(instrument.s_l) + float(instrument.h_l), 0.0005)})
-    return out
+    return gsas2_profile_terms(*(float(getattr(instrument, k)) for k in ("U", "V", "W", "X", "Y", "s_l", "h_l")))
 
 
 def instprm_text(instrument) -> str:
