@@ -63,8 +63,9 @@ def main():
              "The same pattern, phases, instrument and internal-standard arithmetic; only the refinement differs. "
              "Times are wall-clock for the whole `quantify` call on this 2-core machine.", "",
              "## Synthetic MiniFlex mixtures (50 wt% LiF), amorphous fraction of the original sample", "",
-             "GSAS-II: the default recipe with GSAS-II's own FCJ asymmetry. GSAS-II exact FCJ: the same recipe "
-             "with `recipe={\"fcj\": \"exact\"}` (docs/gsas2.md: GSAS-II's FCJ quadrature falls to one node for "
+             "GSAS-II: the default recipe, GSAS-II's own FCJ asymmetry. GSAS-II exact FCJ: `recipe=\"exact-fcj\"`, "
+             "the same steps with the FCJ asymmetry integrated exactly (as many nodes per peak as xrdq's own model) "
+             "and SH/L refined with U and W (docs/gsas2.md: GSAS-II's FCJ quadrature falls to one node for "
              "Lorentzian-broadened peaks at low angle).", "",
              "| case | truth wt% | native wt% | GSAS-II wt% | native − GSAS-II | GSAS-II exact FCJ wt% | native − exact FCJ "
              "| GoF native / GSAS-II / exact | native s | GSAS-II s | exact FCJ s |",
@@ -76,7 +77,7 @@ def main():
         nat, t_nat = timed(pattern_or_path=pattern, phases=phases, standard=("LiF", 0.5))
         g2, t_g2 = timed(pattern_or_path=pattern, phases=phases, standard=("LiF", 0.5), engine="gsas2")
         ex, t_ex = timed(pattern_or_path=pattern, phases=phases, standard=("LiF", 0.5), engine="gsas2",
-                         recipe={"fcj": "exact"})
+                         recipe="exact-fcj")
         a_n, a_g, a_e = nat.amorphous_fraction[0], g2.amorphous_fraction[0], ex.amorphous_fraction[0]
         diffs.append(a_n - a_g)
         diffs_exact.append(a_n - a_e)

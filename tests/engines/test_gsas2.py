@@ -499,5 +499,7 @@ def test_exact_fcj_quadrature_matches_the_fcj_convolution():
             assert np.abs(stock - reference).max() > 0.2 * reference.max()  # why the option exists
     assert (G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3) == original
     assert Recipe.coerce({"fcj": "exact"}).fcj == "exact"
+    named = Recipe.coerce("exact-fcj")
+    assert named.fcj == "exact" and named.refines_shl() and not Recipe.coerce("default").refines_shl()
     with pytest.raises(XrdqRefineError, match="fcj"):
         Recipe.coerce({"fcj": "fine"})

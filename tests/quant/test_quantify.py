@@ -178,3 +178,9 @@ def test_a_given_refinement_is_quantified_not_refitted(lazco, lazco_result):
     assert again.amorphous_fraction == pytest.approx(lazco_result.amorphous_fraction, rel=1e-12)
     with pytest.raises(XrdqQuantError, match="phases"):
         xrdq.quantify(path, phases=["ZnO"], standard=("LiF", 0.5), refinement=lazco_result.refinement)
+
+
+def test_a_gsas2_recipe_name_on_the_native_engine_is_a_clear_error(lazco):
+    path, _ = lazco
+    with pytest.raises(XrdqQuantError, match="GSAS-II recipe"):
+        xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), recipe="exact-fcj")

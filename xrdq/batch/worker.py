@@ -12,6 +12,7 @@ import socket
 import tempfile
 import time
 import traceback
+from pathlib import Path
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                 "NUMEXPR_NUM_THREADS")
@@ -220,7 +221,9 @@ def run_sequential_gsas2(tasks: list) -> list:
             except XrdqError as exc:
                 recs[i] = _failed(str(exc))
         recipe = s.get("recipe")
-        g2_recipe = recipe if isinstance(recipe, dict) else ("default+po" if s.get("preferred_orientation") else "default")
+        named = isinstance(recipe, str) and not Path(recipe).is_file()  # "exact-fcj", ...: GSAS-II's own recipes
+        g2_recipe = recipe if isinstance(recipe, dict) or named else (
+            "default+po" if s.get("preferred_orientation") else "default")
         refs = refine_gsas2_sequential([m[1] for m in members], [(p.name, p.source) for p in objs], inst,
                                        recipe=g2_recipe, two_theta_range=ttr, humps=[m[2] for m in members])
     except Exception as exc:  # noqa: BLE001 — the series failed as a whole: every file says why

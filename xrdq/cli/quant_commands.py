@@ -38,8 +38,9 @@ def quant_options(f):
         click.option("--engine", type=click.Choice(["native", "gsas2"]), default="native", show_default=True),
         click.option("--two-theta-range", nargs=2, type=float, default=None, metavar="MIN MAX",
                      help="Refine only this 2θ range (degrees)."),
-        click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="Refinement recipe (TOML)."),
+        click.option("--recipe", default=None, metavar="TOML_OR_NAME",
+                     help="Refinement recipe: a TOML file (native engine), or with --engine gsas2 a named GSAS-II "
+                          "recipe: default, default+po, exact-fcj, exact-fcj+po (docs/gsas2.md)."),
         click.option("--brindley", multiple=True, metavar="NAME=DIAMETER_UM",
                      help="Brindley microabsorption correction with this particle diameter (µm); repeat per phase."),
         click.option("--berar-lelann", is_flag=True, help="Inflate esds for serially correlated residuals."),

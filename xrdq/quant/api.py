@@ -141,10 +141,15 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
             raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
         # both engines model the same halo: GSAS-II as a background peak, native as a hump column
         humps = _auto_humps(pattern, phase_objs, inst, two_theta_range)
-    if recipe is None:
+    # GSAS-II recipes by name ("exact-fcj", ...) or as dicts are the GSAS-II engine's own vocabulary
+    g2_recipe = engine == "gsas2" and (isinstance(recipe, dict) or (isinstance(recipe, str) and not Path(recipe).is_file()))
+    if recipe is None or g2_recipe:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
                              background_terms=background_terms, strain=strain, biso=biso)
     elif isinstance(recipe, (str, Path)):
+        if not Path(recipe).is_file() and str(recipe).strip().lower() in ("exact-fcj", "exact-fcj+po", "default+po"):
+            raise XrdqQuantError(f"recipe {str(recipe)!r} is a GSAS-II recipe: use it with engine='gsas2' "
+                                 "(--engine gsas2); the native engine takes a TOML recipe file")
         rec = load_recipe(recipe)
     else:
         rec = recipe
@@ -164,9 +169,9 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     else:
         from ..engines.gsas2 import refine_gsas2
 
-        # GSAS-II has its own step vocabulary: a dict/str recipe goes through, else the default mapping.
-        g2_recipe = recipe if isinstance(recipe, dict) else ("default+po" if preferred_orientation else "default")
-        ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst, recipe=g2_recipe,
+        # GSAS-II has its own step vocabulary: a named or dict recipe goes through, else the default mapping.
+        ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst,
+                           recipe=recipe if g2_recipe else ("default+po" if preferred_orientation else "default"),
                            two_theta_range=two_theta_range, humps=tuple(humps or ()))
 
     warnings = list(ref.warnings) + _instrument_mismatch(pattern, inst)

@@ -35,7 +35,7 @@ PROFILE_TERMS = ("U", "V", "W", "X", "Y", "SH/L")
 #: Recipe.fcj values: GSAS-II's own FCJ quadrature, or the exact-weight one of :func:`fcj_exact`.
 FCJ_QUADRATURES = ("gsas2", "exact")
 
-#: Nodes of the exact FCJ quadrature (xrdq's own model uses up to 16).
+#: Most nodes of the exact FCJ quadrature (the count per peak follows xrdq's own model).
 FCJ_NODES = 16
 
 #: GSAS-II keeps module-level state (constraint maps in GSASIImapvars, print redirection), so calls
@@ -59,6 +59,11 @@ DEFAULT_STEPS: tuple[dict, ...] = (
 )
 
 PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
+
+#: ``recipe="exact-fcj"``: the default steps with the FCJ asymmetry integrated exactly
+#: (``Recipe.fcj = "exact"``) and SH/L refined with U and W. With GSAS-II's own quadrature a refined
+#: SH/L would absorb the quadrature's error rather than describe the instrument, so it is held there.
+EXACT_FCJ_STEPS: tuple[dict, ...] = DEFAULT_STEPS[:-1] + ({"name": "profile", "profile": DEFAULT_PROFILE + ("SH/L",)},)
 
 _STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "profile", "size", "strain", "humps",
               "preferred_orientation", "cycles"}
@@ -122,8 +127,13 @@ class Recipe:
                 return cls()
             if key in ("default+po", "po", "preferred-orientation", "default+preferred-orientation"):
                 return cls(steps=DEFAULT_STEPS + (PREFERRED_ORIENTATION_STEP,))
+            if key == "exact-fcj":
+                return cls(steps=EXACT_FCJ_STEPS, fcj="exact")
+            if key == "exact-fcj+po":
+                return cls(steps=EXACT_FCJ_STEPS + (PREFERRED_ORIENTATION_STEP,), fcj="exact")
             raise XrdqRefineError(
-                f"unknown GSAS-II recipe {recipe!r}; use 'default', 'default+po', a list of steps or a dict"
+                f"unknown GSAS-II recipe {recipe!r}; use 'default', 'default+po', 'exact-fcj', 'exact-fcj+po', "
+                "a list of steps or a dict"
             )
         if isinstance(recipe, dict):
             known = {"steps", "background_terms", "max_cycles", "po_axis", "phase_curves", "preferred_orientation",
@@ -185,19 +195,35 @@ class Recipe:
 # FCJ asymmetry with an exact-weight quadrature (Recipe.fcj = "exact")
 # ---------------------------------------------------------------------------------------------
 
-def _fcj_node_table(pos, shl):
+def _fcj_node_count(pos, sig, gam, shl) -> int:
+    """xrdq's own rule (:func:`xrdq.model.pattern.fcj_node_counts`): nodes ≈ 4 × FCJ spread / FWHM + 1,
+    3 to 16, one (the centroid) where the spread is below a tenth of the FWHM — so both engines
+    sample the asymmetry alike. GSAS-II units: ``sig`` Gaussian variance (centideg²), ``gam`` centideg."""
+    from ...model.pattern import fcj_node_counts
+    from ...model.profile import tch_mix
+
+    fwhm, _ = tch_mix(np.sqrt(8.0 * np.log(2.0) * max(float(sig), 0.0)) / 100.0, max(float(gam), 0.0) / 100.0)
+    half = 0.5 * float(shl)
+    return int(fcj_node_counts(np.array([float(pos)]), np.array([max(float(fwhm), 1e-4)]), half, half)[0])
+
+
+def _fcj_node_table(pos, shl, n):
+    """FCJ nodes and weights (``n`` from :func:`_fcj_node_count`; 1 = a single node at the centroid)."""
     from ...model.profile import fcj_nodes
 
     half = 0.5 * float(shl)  # GSAS-II's FCJ takes S/L = H/L = SH/L / 2
-    nodes, weights = fcj_nodes(np.array([float(pos)]), half, half, n_nodes=FCJ_NODES)
+    nodes, weights = fcj_nodes(np.array([float(pos)]), half, half, n_nodes=max(int(n), 2))
+    if n <= 1:
+        return np.array([float(nodes[0] @ weights[0])]), np.ones(1)
     return nodes[0], weights[0]
 
 
-def fcj_exact(pos, sig, gam, shl, xdata):
+def fcj_exact(pos, sig, gam, shl, xdata, n=None):
     """Drop-in for ``GSASIIpwd.getFCJVoigt3`` with an exact-weight FCJ quadrature.
 
     The FCJ weight function is integrated on the axial height h (where it has no singularity) with
-    :data:`FCJ_NODES` Gauss–Legendre nodes (``xrdq.model.profile.fcj_nodes``); at every node the peak
+    Gauss–Legendre nodes (``xrdq.model.profile.fcj_nodes``), as many as xrdq's own model uses for the
+    peak (``n``, by default :func:`_fcj_node_count`, at most :data:`FCJ_NODES`); at every node the peak
     is GSAS-II's own pseudo-Voigt (``pypsvfcjo`` without asymmetry), so only the quadrature differs
     from GSAS-II's. Units as GSAS-II's: ``pos`` °2θ, ``sig`` centideg², ``gam`` centideg; returns
     (profile per centidegree, its integral).
@@ -207,7 +233,9 @@ def fcj_exact(pos, sig, gam, shl, xdata):
     x = np.asarray(xdata, float)
     if x.size <= 1:
         return 0.0, 1.0
-    nodes, weights = _fcj_node_table(pos, shl)
+    if n is None:
+        n = _fcj_node_count(pos, sig, gam, shl)
+    nodes, weights = _fcj_node_table(pos, shl, n)
     dtt = (x[None, :] - nodes[:, None]).ravel()
     prof = np.asarray(G2pwd.pyd.pypsvfcjo(dtt.size, dtt, float(pos), float(sig), float(gam), 0.0), float)
     df = weights @ prof.reshape(nodes.size, x.size)
@@ -217,19 +245,20 @@ def fcj_exact(pos, sig, gam, shl, xdata):
 
 def fcj_exact_derivatives(pos, sig, gam, shl, xdata, shl_derivative=True):
     """Drop-in for ``GSASIIpwd.getdFCJVoigt3``: profile and its derivatives by position, sig, gam
-    (GSAS-II's own pseudo-Voigt derivatives, node-weighted) and SH/L (central difference; zeros when
-    ``shl_derivative`` is False, i.e. SH/L is not refined)."""
+    (GSAS-II's own pseudo-Voigt derivatives, node-weighted) and SH/L (central difference with the node
+    count held; zeros when ``shl_derivative`` is False, i.e. SH/L is not refined)."""
     from GSASII import GSASIIpwd as G2pwd
 
     x = np.asarray(xdata, float)
-    nodes, weights = _fcj_node_table(pos, shl)
+    n = _fcj_node_count(pos, sig, gam, shl)
+    nodes, weights = _fcj_node_table(pos, shl, n)
     dtt = (x[None, :] - nodes[:, None]).ravel()
     parts = G2pwd.pyd.pydpsvfcjo(dtt.size, dtt, float(pos), float(sig), float(gam), 0.0)
     df, dp, ds, dg = (weights @ np.asarray(a, float).reshape(nodes.size, x.size) for a in parts[:4])
     if not shl_derivative:
         return df, dp, ds, dg, np.zeros_like(df)
     h = 1e-4 * max(float(shl), 1e-3)
-    dsh = (fcj_exact(pos, sig, gam, shl + h, x)[0] - fcj_exact(pos, sig, gam, max(shl - h, 0.0), x)[0]) / (
+    dsh = (fcj_exact(pos, sig, gam, shl + h, x, n)[0] - fcj_exact(pos, sig, gam, max(shl - h, 0.0), x, n)[0]) / (
         shl + h - max(shl - h, 0.0))
     return df, dp, ds, dg, dsh
 
