@@ -42,9 +42,9 @@ FCJ_NODES = 16
 #: are serialised within one process; run parallel jobs in separate processes.
 _G2_LOCK = threading.RLock()
 
-#: Profile terms refined by default: the Gaussian U and W, as in the native engine. The instrument's
-#: V, X, Y and SH/L are held at the values of the instrument description.
-DEFAULT_PROFILE = ("U", "W")
+#: Profile terms refined by default: the Gaussian U and W, as in the native engine, and the FCJ
+#: asymmetry SH/L. The instrument's V, X and Y are held at the values of the instrument description.
+DEFAULT_PROFILE = ("U", "W", "SH/L")
 
 #: The default refinement strategy, the native engine's recipe in GSAS-II's vocabulary. Steps are
 #: cumulative: what a step turns on stays on. Before the first step xrdq always runs one internal step
@@ -52,18 +52,18 @@ DEFAULT_PROFILE = ("U", "W")
 #: which then carry the scale alone. Amorphous humps (background peaks): their areas are refined
 #: with the background from the start, their positions and Gaussian widths from the step that sets
 #: ``humps`` (the native engine frees hump centres and widths in its second stage too).
+#: The default integrates the FCJ asymmetry exactly (``Recipe.fcj = "exact"``).
 DEFAULT_STEPS: tuple[dict, ...] = (
     {"name": "background+fractions", "background": True, "fractions": True},
     {"name": "cells+displacement+size", "cells": True, "displacement": True, "size": True, "humps": True},
     {"name": "profile", "profile": DEFAULT_PROFILE},
 )
 
-PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
+#: ``recipe="gsas2-fcj"``: the default steps with GSAS-II's own FCJ quadrature and SH/L held. Refined
+#: against that quadrature, SH/L would absorb the quadrature's error rather than describe the instrument.
+GSAS2_FCJ_STEPS: tuple[dict, ...] = DEFAULT_STEPS[:-1] + ({"name": "profile", "profile": ("U", "W")},)
 
-#: ``recipe="exact-fcj"``: the default steps with the FCJ asymmetry integrated exactly
-#: (``Recipe.fcj = "exact"``) and SH/L refined with U and W. With GSAS-II's own quadrature a refined
-#: SH/L would absorb the quadrature's error rather than describe the instrument, so it is held there.
-EXACT_FCJ_STEPS: tuple[dict, ...] = DEFAULT_STEPS[:-1] + ({"name": "profile", "profile": DEFAULT_PROFILE + ("SH/L",)},)
+PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
 
 _STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "profile", "size", "strain", "humps",
               "preferred_orientation", "cycles"}
@@ -93,14 +93,15 @@ class Recipe:
     (Newton for a reciprocal) but overshoots to negative sizes from far above. Microstrain starts
     (and, unless a step refines ``strain``, stays) at 0.
 
-    ``fcj``: how the Finger–Cox–Jephcoat axial-divergence convolution is integrated. ``"gsas2"``
-    (default): GSAS-II's own (``PSVFCJO``), whose number of Gauss–Legendre nodes scales as the
-    asymmetry's angular extent over the Lorentzian width and drops to a single node — a plain shift
-    of the peak — for Lorentzian-broadened peaks at low angle (e.g. 60–90 nm crystallites below
-    ≈ 40° 2θ with SH/L = 0.05), off the exact convolution by up to a quarter of the peak height.
-    ``"exact"``: the same FCJ weight function integrated with 16 nodes after the change of variable
-    that removes its singularity (:func:`fcj_exact`), each node GSAS-II's own pseudo-Voigt; results
-    then no longer equal what the GSAS-II GUI computes for the same project.
+    ``fcj``: how the Finger–Cox–Jephcoat axial-divergence convolution is integrated. ``"exact"``
+    (default): the FCJ weight function integrated after the change of variable that removes its
+    singularity (:func:`fcj_exact`), with as many nodes per peak as xrdq's own model, each node
+    GSAS-II's own pseudo-Voigt. ``"gsas2"``: GSAS-II's own (``PSVFCJO``), whose number of
+    Gauss–Legendre nodes scales as the asymmetry's angular extent over the Lorentzian width and drops
+    to a single node — a plain shift of the peak — for Lorentzian-broadened peaks at low angle (e.g.
+    60–90 nm crystallites below ≈ 40° 2θ with SH/L = 0.05), off the exact convolution by up to a
+    quarter of the peak height; it is what the GSAS-II GUI computes for the same project (named
+    recipe ``"gsas2-fcj"``).
     """
 
     steps: tuple = DEFAULT_STEPS
@@ -113,7 +114,7 @@ class Recipe:
     size_lg_mix: float = 1.0
     size_limits_um: tuple = (0.002, 10.0)
     size_retry_um: float | None = None
-    fcj: str = "gsas2"
+    fcj: str = "exact"
 
     @classmethod
     def coerce(cls, recipe) -> "Recipe":
@@ -123,16 +124,16 @@ class Recipe:
             return recipe
         if isinstance(recipe, str):
             key = recipe.strip().lower().replace("_", "-")
-            if key in ("default", ""):
+            if key in ("default", "", "exact-fcj"):
                 return cls()
-            if key in ("default+po", "po", "preferred-orientation", "default+preferred-orientation"):
+            if key in ("default+po", "po", "preferred-orientation", "default+preferred-orientation", "exact-fcj+po"):
                 return cls(steps=DEFAULT_STEPS + (PREFERRED_ORIENTATION_STEP,))
-            if key == "exact-fcj":
-                return cls(steps=EXACT_FCJ_STEPS, fcj="exact")
-            if key == "exact-fcj+po":
-                return cls(steps=EXACT_FCJ_STEPS + (PREFERRED_ORIENTATION_STEP,), fcj="exact")
+            if key == "gsas2-fcj":
+                return cls(steps=GSAS2_FCJ_STEPS, fcj="gsas2")
+            if key == "gsas2-fcj+po":
+                return cls(steps=GSAS2_FCJ_STEPS + (PREFERRED_ORIENTATION_STEP,), fcj="gsas2")
             raise XrdqRefineError(
-                f"unknown GSAS-II recipe {recipe!r}; use 'default', 'default+po', 'exact-fcj', 'exact-fcj+po', "
+                f"unknown GSAS-II recipe {recipe!r}; use 'default', 'default+po', 'gsas2-fcj', 'gsas2-fcj+po', "
                 "a list of steps or a dict"
             )
         if isinstance(recipe, dict):
@@ -142,7 +143,7 @@ class Recipe:
             if unknown:
                 raise XrdqRefineError(f"unknown GSAS-II recipe key(s) {sorted(unknown)}; expected some of {sorted(known)}")
             kw = {k: v for k, v in recipe.items() if k in known - {"steps", "preferred_orientation"}}
-            steps = tuple(recipe.get("steps") or DEFAULT_STEPS)
+            steps = tuple(recipe.get("steps") or (GSAS2_FCJ_STEPS if kw.get("fcj") == "gsas2" else DEFAULT_STEPS))
             if recipe.get("preferred_orientation"):
                 po = recipe["preferred_orientation"]
                 steps = steps + ({"name": "preferred orientation", "preferred_orientation": po},)
@@ -186,8 +187,11 @@ class Recipe:
             if s.get("preferred_orientation"):
                 on.append("preferred orientation")
             out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on))
-        if self.fcj != "gsas2":
-            out.append(f"FCJ asymmetry integrated with the {self.fcj} quadrature ({FCJ_NODES} nodes), not GSAS-II's own")
+        if self.fcj == "exact":
+            out.append("FCJ asymmetry integrated exactly (xrdq's node count per peak, up to "
+                       f"{FCJ_NODES}), not with GSAS-II's own quadrature")
+        else:
+            out.append("FCJ asymmetry integrated with GSAS-II's own quadrature (PSVFCJO)")
         return out
 
 
@@ -264,7 +268,7 @@ def fcj_exact_derivatives(pos, sig, gam, shl, xdata, shl_derivative=True):
 
 
 @contextlib.contextmanager
-def fcj_quadrature(kind: str = "gsas2", shl_refined: bool = True):
+def fcj_quadrature(kind: str = "exact", shl_refined: bool = True):
     """Within the block, GSAS-II computes FCJ asymmetry with ``kind`` ("gsas2": its own; "exact":
     :func:`fcj_exact`). GSAS-II's functions are module attributes, so this swaps them and puts them
     back; hold ``_G2_LOCK`` around it (every GSAS-II call in this process sees the swap).
@@ -276,6 +280,9 @@ def fcj_quadrature(kind: str = "gsas2", shl_refined: bool = True):
         raise XrdqRefineError(f"fcj must be one of {FCJ_QUADRATURES}, got {kind!r}")
     from GSASII import GSASIIpwd as G2pwd
 
+    if not (hasattr(G2pwd, "getFCJVoigt3") and hasattr(G2pwd, "getdFCJVoigt3")):
+        raise XrdqRefineError("this GSAS-II has no GSASIIpwd.getFCJVoigt3/getdFCJVoigt3 to integrate the FCJ "
+                              "asymmetry exactly; use recipe='gsas2-fcj' (GSAS-II's own quadrature)")
     saved = G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3
     derivatives = fcj_exact_derivatives if shl_refined else functools.partial(fcj_exact_derivatives,
                                                                               shl_derivative=False)
