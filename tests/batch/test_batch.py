@@ -359,3 +359,33 @@ def test_killed_run_resumes_without_refitting_finished_files(good_files, setting
     after = _finished(out)
     assert all(after[k] == v for k, v in done.items())
     assert list(ds["status"].values) == ["ok"] * 3
+
+
+def test_dask_groups_files_and_retries_a_failed_group_one_by_one(good_files, settings, monkeypatch):
+    """Files go to dask in small groups (a task per file costs a scheduler round trip); a group that
+    fails as a whole (its worker died) is retried file by file, so only a real culprit is failed."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    from xrdq.batch import runner
+
+    assert runner._chunk_size(1000, 2) == 8 and runner._chunk_size(3, 2) == 1 and runner._chunk_size(40, 2) == 5
+    real = runner.run_jobs
+
+    def flaky(tasks):
+        if len(tasks) > 1:
+            raise RuntimeError("worker lost")
+        if tasks[0]["path"].endswith(good_files[1].name):
+            raise RuntimeError("this file kills its worker")
+        return real(tasks)
+
+    monkeypatch.setattr(runner, "run_jobs", flaky)
+    monkeypatch.setattr(runner, "_chunk_size", lambda n, w: 2)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        ds = quantify_many(good_files, phases=settings["phases"], standard=("LiF", 0.3), plots=False, progress=False,
+                           scheduler=client)
+    # three files in groups of two: [0, 1] fails as a group and is retried as [0] and [1]; [2] runs.
+    # (dask pickles the task function, so ``calls`` fills a copy; the records show what happened.)
+    assert len(good_files) == 3
+    assert not any("worker lost" in str(m) for m in ds["message"].values)
+    status = list(ds["status"].values)
+    assert status.count("failed") == 1 and status.count("ok") == 2
+    assert "kills its worker" in str(ds["message"].values[status.index("failed")])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
 from .outputs import readable
-from .worker import init_worker, run_job, run_sequential_gsas2, series_key
+from .worker import init_worker, run_job, run_jobs, run_sequential_gsas2, series_key
 
 #: Keyword arguments of quantify that a batch sets itself.
 _RESERVED = ("pattern_or_path",)
@@ -262,22 +262,41 @@ def _run_dask(pending, plots, scheduler, dask_workers, start=None):
                 raise XrdqBatchError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
         own_client = True
     try:
+        n_workers = len(client.scheduler_info().get("workers", {})) or int(dask_workers or 1)
+        size = _chunk_size(len(pending), n_workers)
         futures = {}
-        for j in pending:
-            futures[client.submit(run_job, _task(j, plots, start), pure=False, key=f"xrdq-{j.stem}-{id(j):x}")] = j
-        for fut in distributed.as_completed(list(futures)):
-            job = futures.pop(fut)
+
+        def submit(group):
+            tasks = [_task(j, plots, start) for j in group]
+            fut = client.submit(run_jobs, tasks, pure=False, key=f"xrdq-{group[0].stem}-{id(group[0]):x}-{len(group)}")
+            futures[fut] = group
+            return fut
+
+        done = distributed.as_completed([submit(pending[i:i + size]) for i in range(0, len(pending), size)])
+        for fut in done:
+            group = futures.pop(fut)
             try:
-                rec = fut.result()
+                records = fut.result()
             except Exception as exc:  # KilledWorker, lost connection, ...
-                rec = _crash_record(f"dask: {type(exc).__name__}: {exc}")
+                if len(group) > 1:  # retry its files one by one: only the culprit is reported failed
+                    for j in group:
+                        done.add(submit([j]))
+                    fut.release()
+                    continue
+                records = [_crash_record(f"dask: {type(exc).__name__}: {exc}")]
             fut.release()
-            yield job, rec
+            yield from zip(group, records)
     finally:
         if own_client:
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _chunk_size(n_pending: int, n_workers: int) -> int:
+    """Files per dask task: enough to hide the per-task cost, few enough that every worker gets
+    about four tasks (load balance at the end of the batch), at most 8."""
+    return max(1, min(8, n_pending // (4 * max(n_workers, 1))))
 
 
 def _describe_backend(sequential, n_pending, jobs, scheduler, dask_workers) -> tuple[str, int]:
