@@ -39,7 +39,7 @@ READING = [
     "asymmetry parameter (S/L = H/L), so a case simulated with S/L ≠ H/L (nearly crystalline: 0.02 / 0.03) "
     "keeps a small misfit either way.",
     "- The synthetic patterns come from xrdq's own model (which also drops the far Lorentzian tails of broad "
-    "peaks beyond ≈ ±2°), so the native engine fits its own functional form; agreement with the truth is "
+    "peaks beyond ≈ ±4°), so the native engine fits its own functional form; agreement with the truth is "
     "not a test of GSAS-II's physics but of the two engines describing the same pattern.",
     "- On the real CPD patterns (sharp peaks, 1.5–2 µm crystallites) the engines agree within 0.2 wt%.",
     "",

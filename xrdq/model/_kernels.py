@@ -18,8 +18,12 @@ _LN2 = math.log(2.0)
 _G_NORM = 2.0 * math.sqrt(_LN2 / math.pi)
 _L_NORM = 2.0 / math.pi
 _GAUSS_WINDOW_FWHM = 2.6
-_TAIL_SPAN_DEG = 2.0
-_WINDOW_FWHM = 16.0
+# The Lorentzian window: ±24 FWHM, at most ±4° 2θ for broad peaks (never below ±8 FWHM). Against
+# simulated patterns with untruncated tails, the former ±16 FWHM / ±2° biased the amorphous fraction by
+# +0.3 wt% on average (+0.7 for sharp strong phases): the dropped tails of the sample's broad peaks went
+# into the background while the standard's sharp ones were nearly whole.
+_TAIL_SPAN_DEG = 4.0
+_WINDOW_FWHM = 24.0
 
 
 @njit(cache=True, inline="always")
@@ -33,6 +37,8 @@ def _smoothstep_down(t):
 
 @njit(cache=True, inline="always")
 def _tail_window(f):
+    """Half-width of the Lorentzian window in FWHM: 24 for sharp peaks, shrinking so a broad peak's
+    tail spans ±4° 2θ, never below 8 FWHM."""
     h = _TAIL_SPAN_DEG / f
     return min(max(h, 8.0), _WINDOW_FWHM)
 
@@ -66,11 +72,7 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out):
         lnorm = _L_NORM * a_l * inv
         if n_nodes[k] <= 1:
             if a_l != 0.0:
-                lo = np.searchsorted(tt, c - h * f)
-                hi = np.searchsorted(tt, c + h * f)
-                for i in range(lo, hi):
-                    x = (tt[i] - c) * inv
-                    out[i] += _smoothstep_down((abs(x / h) - 0.75) / 0.25) * lnorm / (1.0 + 4.0 * x * x)
+                _lorentz_value(tt, out, c, lnorm, inv, h, 0.0, h * f, 0.0, 0.0)
             if a_g != 0.0:
                 _gauss(tt, out, c, a_g, f)
             continue
@@ -94,19 +96,45 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out):
                 s += wts[k, j] / (1.0 + 4.0 * x * x)
             out[i] += inner * s * lnorm
         # one Lorentzian at the centroid carries the far tail, the complement of the blend
-        far = h * f
-        for side in range(2):  # the same half-open windows as the numpy reference
-            if side == 0:
-                lo = np.searchsorted(tt, c - far)
-                hi = np.searchsorted(tt, c - core)
-            else:
-                lo = np.searchsorted(tt, c + core)
-                hi = np.searchsorted(tt, c + far)
-            for i in range(lo, hi):
-                u = tt[i] - c
-                x = u * inv
-                outer = (1.0 - _smoothstep_down((abs(u) - core) / blend)) * _smoothstep_down((abs(x / h) - 0.75) / 0.25)
-                out[i] += outer * lnorm / (1.0 + 4.0 * x * x)
+        _lorentz_value(tt, out, c, lnorm, inv, h, core, h * f, core, blend)
+
+
+@njit(cache=True)
+def _lorentz_value(tt, out, c, lnorm, inv, h, near, far, core, blend):
+    """``lnorm / (1 + 4x²)`` on near ≤ |2θ − c| < far (both sides), times the window factors: the
+    complement of the core blend (``blend`` > 0) and the taper over the outer quarter. The windows are
+    evaluated only where they act; between them the loop is the plain Lorentzian."""
+    edge = 0.75 * h / inv  # taper starts
+    inner_edge = core + blend if blend > 0.0 else near
+    for side in (-1.0, 1.0):
+        # point ranges (left-searchsorted, half-open, as the reference): [a0, a1) window, [a1, a2) plain,
+        # [a2, a3) window — on the left side the order of the windows is reversed
+        if side > 0.0:
+            a0 = np.searchsorted(tt, c + near)
+            a3 = np.searchsorted(tt, c + far)
+            a1 = np.searchsorted(tt, c + min(max(inner_edge, near), far))
+            a2 = np.searchsorted(tt, c + min(max(edge, inner_edge, near), far))
+        else:
+            a0 = np.searchsorted(tt, c - far)
+            a3 = np.searchsorted(tt, c - near)
+            a1 = np.searchsorted(tt, c - min(max(edge, inner_edge, near), far))
+            a2 = np.searchsorted(tt, c - min(max(inner_edge, near), far))
+        _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a0, a1)
+        for i in range(a1, a2):
+            x = (tt[i] - c) * inv
+            out[i] += lnorm / (1.0 + 4.0 * x * x)
+        _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a2, a3)
+
+
+@njit(cache=True, inline="always")
+def _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, lo, hi):
+    for i in range(lo, hi):
+        u = tt[i] - c
+        x = u * inv
+        w = _smoothstep_down((abs(x / h) - 0.75) / 0.25)
+        if blend > 0.0:
+            w *= 1.0 - _smoothstep_down((abs(u) - core) / blend)
+        out[i] += w * lnorm / (1.0 + 4.0 * x * x)
 
 
 @njit(cache=True)
@@ -197,6 +225,57 @@ def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, ble
 
 
 @njit(cache=True)
+def _lorentz_plain(tt, out, grad, c, dc, a, e, f, lo, hi):
+    """The centroid Lorentzian where no window factor acts (between the core blend and the taper):
+    the same arithmetic as :func:`_lorentz_jacobian` with the window at 1, branch-free."""
+    inv = 1.0 / f
+    ae = a * e
+    k = _L_NORM * inv
+    for i in range(lo, hi):
+        x = (tt[i] - c) * inv
+        r = 1.0 / (1.0 + 4.0 * x * x)
+        lor = k * r
+        val = ae * lor
+        out[i] += val
+        grad[0, i] += val * 8.0 * x * inv * r * dc
+        grad[1, i] += e * lor
+        grad[2, i] += val * inv * (8.0 * x * x * r - 1.0)
+        grad[3, i] += a * lor
+
+
+@njit(cache=True)
+def _lorentz_tail(tt, out, grad, c, dc, a, e, f, h, near, far, core, dcore, blend, side):
+    """Points with ``near`` ≤ |2θ − c| < ``far`` on one side (−1 or +1): the window factors only where
+    they act (blend just outside the core, taper in the outer quarter), the plain Lorentzian between."""
+    plain_lo = max(near, core + blend if blend > 0.0 else near)
+    plain_hi = 0.75 * h * f
+    if plain_hi <= plain_lo:
+        if side > 0:
+            _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, np.searchsorted(tt, c + near),
+                              np.searchsorted(tt, c + far), core, dcore, blend)
+        else:
+            _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, np.searchsorted(tt, c - far),
+                              np.searchsorted(tt, c - near), core, dcore, blend)
+        return
+    if side > 0:
+        i0 = np.searchsorted(tt, c + near)
+        i1 = np.searchsorted(tt, c + plain_lo)
+        i2 = np.searchsorted(tt, c + plain_hi)
+        i3 = np.searchsorted(tt, c + far)
+        _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, i0, i1, core, dcore, blend)
+        _lorentz_plain(tt, out, grad, c, dc, a, e, f, i1, i2)
+        _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, i2, i3, core, dcore, blend)
+    else:
+        i0 = np.searchsorted(tt, c - far)
+        i1 = np.searchsorted(tt, c - plain_hi)
+        i2 = np.searchsorted(tt, c - plain_lo)
+        i3 = np.searchsorted(tt, c - near)
+        _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, i0, i1, core, dcore, blend)
+        _lorentz_plain(tt, out, grad, c, dc, a, e, f, i1, i2)
+        _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, i2, i3, core, dcore, blend)
+
+
+@njit(cache=True)
 def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, dspread, areas, fwhm, eta, dpeak, out,
                         jac):
     """:func:`accumulate` plus ∂y/∂θ for parameters θ that act through the peak list.
@@ -218,7 +297,12 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
         if n_nodes[k] <= 1:
             lo = np.searchsorted(tt, c - h * f)
             hi = np.searchsorted(tt, c + h * f)
-            _lorentz_jacobian(tt, out, grad, c, dcen[k], a, e, f, h, lo, hi, 0.0, 0.0, 0.0)
+            # the taper's windows, then the plain core: the same points as one pass over [lo, hi)
+            i1 = np.searchsorted(tt, c - 0.75 * h * f)
+            i2 = np.searchsorted(tt, c + 0.75 * h * f)
+            _lorentz_jacobian(tt, out, grad, c, dcen[k], a, e, f, h, lo, i1, 0.0, 0.0, 0.0)
+            _lorentz_plain(tt, out, grad, c, dcen[k], a, e, f, i1, i2)
+            _lorentz_jacobian(tt, out, grad, c, dcen[k], a, e, f, h, i2, hi, 0.0, 0.0, 0.0)
             _gauss_jacobian(tt, out, grad, c, dcen[k], a, e, 1.0, 0.0, f)
             _flush(grad, jac, dk, lo, hi)  # the Lorentzian window holds the Gaussian's (h ≥ 8)
             continue
@@ -255,12 +339,8 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
             grad[2, i] += a * e * (inner * sf + s * slope * (-(2.5 / 1.5 + sb) * inv))
             grad[3, i] += inner * a * s
         far = h * f
-        lo = np.searchsorted(tt, c - far)
-        hi = np.searchsorted(tt, c - core)
-        _lorentz_jacobian(tt, out, grad, c, dcen[k], a, e, f, h, lo, hi, core, dspread[k], blend)
-        lo = np.searchsorted(tt, c + core)
-        hi = np.searchsorted(tt, c + far)
-        _lorentz_jacobian(tt, out, grad, c, dcen[k], a, e, f, h, lo, hi, core, dspread[k], blend)
+        _lorentz_tail(tt, out, grad, c, dcen[k], a, e, f, h, core, far, core, dspread[k], blend, -1)
+        _lorentz_tail(tt, out, grad, c, dcen[k], a, e, f, h, core, far, core, dspread[k], blend, 1)
         first, last = pos[k, 0], pos[k, 0]
         for j in range(n):
             first = min(first, pos[k, j])

@@ -18,7 +18,7 @@ from .instrument import Instrument
 from .profile import _gauss_legendre, fcj_nodes, fp_widths, tch_mix, tch_widths
 
 _ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
-_WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±16 FWHM at most
+_WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±24 FWHM at most
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,11 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
     Windows. The Gaussian part is evaluated within ±2.6 FWHM (beyond, < 1e-8 of its peak). The
-    Lorentzian part is evaluated within ±16 FWHM, shrinking for broad peaks so the tail spans about ±2°
+    Lorentzian part is evaluated within ±24 FWHM, shrinking for broad peaks so the tail spans about ±4°
     2θ but never below ±8 FWHM, and tapered to zero over the outer quarter of its window: the pattern
     stays a continuous function of every parameter while the peak core stays the exact pseudo-Voigt.
-    What is dropped is a smooth low tail the background follows (≈ 2 % of a pure Lorentzian's area
-    beyond ±16 FWHM); renormalising the truncated peak instead would raise its core by an η-dependent few
+    What is dropped is a smooth low tail the background follows (≈ 1.5 % of a pure Lorentzian's area
+    beyond ±24 FWHM); renormalising the truncated peak instead would raise its core by an η-dependent few
     per cent and bias the scales of broad (small-crystallite) phases.
 
     Asymmetry. ``node_counts`` (per peak, 1 to 16) says how finely the FCJ convolution is sampled;

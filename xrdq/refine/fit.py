@@ -84,6 +84,7 @@ class Refinement:
                 if k in self.params:
                     self.params[k].set(value=v)
         self._cache = [OrderedDict() for _ in self.models]
+        self._jac_cache = [None] * len(self.models)  # (key, ∂profile/∂θ) of the last Jacobian per phase
         self.nfev = 0
         self.njev = 0
         self._setup_projection()
@@ -277,15 +278,20 @@ class Refinement:
             own = [j for j, n in enumerate(names) if self._acts_on(n, i)]
             if not own:
                 continue
-            perturbed = []
-            for j in own:
-                # the peak list is smooth and grid-free: a small one-sided step is exact enough
-                step = 1e-3 * _typical_step(names[j], values[names[j]])
-                moved = dict(values)
-                moved[names[j]] += step
-                perturbed.append((self._phase_params(phase, moved), self._global(moved), step))
-            prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), glob, perturbed)
-            self._cache[i][self._cache_key(i, values)] = prof
+            key = (self._cache_key(i, values), tuple(names[j] for j in own))
+            if self._jac_cache[i] is not None and self._jac_cache[i][0] == key:
+                jac = self._jac_cache[i][1]  # the covariance at the point LM last differentiated
+            else:
+                perturbed = []
+                for j in own:
+                    # the peak list is smooth and grid-free: a small one-sided step is exact enough
+                    step = 1e-3 * _typical_step(names[j], values[names[j]])
+                    moved = dict(values)
+                    moved[names[j]] += step
+                    perturbed.append((self._phase_params(phase, moved), self._global(moved), step))
+                prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), glob, perturbed)
+                self._cache[i][key[0]] = prof
+                self._jac_cache[i] = (key, jac)
             d[:, own] += coef[i] * jac
             done[own] = True
         base = None
@@ -330,6 +336,7 @@ class Refinement:
         for model, cache in zip(self.models, self._cache):
             model.reset_sampling()
             cache.clear()
+        self._jac_cache = [None] * len(self.models)
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
