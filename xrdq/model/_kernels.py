@@ -56,18 +56,20 @@ def _gauss(tt, out, c, a, f):
 
 
 @njit(cache=True)
-def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out):
+def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_deg=_TAIL_SPAN_DEG,
+               window_fwhm=_WINDOW_FWHM):
     """Add every peak to ``out`` (len(tt)).
 
     Per peak k: ``pos[k, :n_nodes[k]]``/``wts[k, :]`` are its FCJ nodes, ``cen[k]`` their centroid and
     ``spread[k]`` their largest distance from it. A peak with one node is a plain pseudo-Voigt at ``cen``.
+    ``span_deg``/``window_fwhm`` set the Lorentzian window (huge values: untruncated tails, for simulation).
     """
     for k in range(cen.size):
         f = fwhm[k]
         a_l = areas[k] * eta[k]
         a_g = areas[k] - a_l
         c = cen[k]
-        h = _tail_window(f)
+        h = min(max(span_deg / f, 8.0), window_fwhm)
         inv = 1.0 / f
         lnorm = _L_NORM * a_l * inv
         if n_nodes[k] <= 1:

@@ -113,7 +113,8 @@ def fcj_node_counts(centers, fwhm, s_l, h_l):
     return np.where(ratio < _ASYMMETRY_THRESHOLD, 1, np.clip(np.ceil(4.0 * ratio) + 1, 3, 16)).astype(int)
 
 
-def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None, derivatives=None):
+def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None, derivatives=None,
+                     exact_tails=False):
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
     Windows. The Gaussian part is evaluated within ±2.6 FWHM (beyond, < 1e-8 of its peak). The
@@ -132,6 +133,9 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     one Lorentzian at the centroid, which carries the far tail, joined to the core by a smooth blend over
     1.5 FWHM. The loop itself is compiled (:mod:`xrdq.model._kernels`).
 
+    ``exact_tails``: evaluate every Lorentzian on the whole grid, untruncated — what a real pattern
+    has; the simulator uses it so that synthetic truth does not share the fit model's windows.
+
     Derivatives. With ``derivatives`` (n_peaks, 4, n_par) — ∂(centre, area, FWHM, η)/∂θ per peak and
     parameter — returns ``(pattern, jacobian)``, the jacobian (n_points, n_par) by the chain rule through
     the analytic derivatives of each peak.
@@ -148,7 +152,10 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     if node_counts is None:
         node_counts = fcj_node_counts(centers, fwhm, s_l, h_l)
     node_counts = np.asarray(node_counts)
-    reach = 2.0 * _WINDOW_FWHM * fwhm  # generous: FCJ tails extend below the centre
+    if exact_tails and derivatives is not None:
+        raise ValueError("exact_tails is for simulation: the refinement's derivatives use the windows")
+    # generous: FCJ tails extend below the centre
+    reach = np.inf if exact_tails else 2.0 * _WINDOW_FWHM * fwhm
     ok = np.isfinite(centers) & (areas != 0) & (centers + reach > tt[0]) & (centers - reach < tt[-1])
     if not ok.all():
         centers, areas, fwhm, eta, node_counts = centers[ok], areas[ok], fwhm[ok], eta[ok], node_counts[ok]
@@ -159,7 +166,10 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
     nodes = _node_arrays(centers, node_counts, s_l, h_l)
     if derivatives is None:
-        _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total)
+        if exact_tails:
+            _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, 1e9, 1e9)
+        else:
+            _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total)
         return total
     # how the FCJ nodes move with the peak centre (central difference: fcj_nodes is smooth and cheap)
     step = 1e-4
@@ -309,16 +319,18 @@ class PhaseModel:
         fwhm, eta = tch_mix(hg, hl)
         return centers, areas, fwhm, eta
 
-    def profile(self, two_theta, params: PhaseParams, glob: GlobalParams):
+    def profile(self, two_theta, params: PhaseParams, glob: GlobalParams, exact_tails: bool = False):
         """Unit-scale calculated pattern of this phase on ``two_theta``.
 
         How finely each peak's FCJ asymmetry is sampled is decided at the first call and then kept, so
-        the profile stays a smooth function of the refined parameters.
+        the profile stays a smooth function of the refined parameters. ``exact_tails``: see
+        :func:`accumulate_peaks` (simulation).
         """
         c, a, f, e = self.peak_list(params, glob)
         if self._node_counts is None or self._node_counts.size != c.size:
             self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)
-        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts)
+        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts,
+                                exact_tails=exact_tails)
 
     def profile_jacobian(self, two_theta, params: PhaseParams, glob: GlobalParams, perturbed):
         """:meth:`profile` and its derivatives, shape (n_points, len(perturbed)), with respect to

@@ -54,7 +54,8 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     for phase, w in objs:
         model = PhaseModel(phase, inst, (start, stop))
         params = PhaseParams(size_nm=size_nm.get(phase.name))
-        unit = model.profile(tt, params, glob)
+        # untruncated Lorentzian tails, as a real pattern has (the fit model drops the far ones)
+        unit = model.profile(tt, params, glob, exact_tails=True)
         zmv = phase.cell_mass * phase.volume
         components[phase.name] = w / zmv * unit
         per_mass.append(np.trapezoid(unit, tt) / zmv)
