@@ -25,14 +25,19 @@ def _naive(tt, centers, areas, fwhm, eta, s_l, h_l, counts):
     return y
 
 
+def _random_peaks(seed, n, s_l, h_l):
+    """Centres, areas, FWHMs, η and FCJ node counts of ``n`` random peaks over 11–79° 2θ."""
+    rng = np.random.default_rng(seed)
+    centers = np.sort(rng.uniform(11.0, 79.0, n))
+    fwhm = rng.uniform(0.04, 0.6, n)
+    eta = rng.uniform(0.0, 1.0, n)
+    areas = rng.uniform(1.0, 100.0, n)
+    return centers, areas, fwhm, eta, fcj_node_counts(centers, fwhm, s_l, h_l)
+
+
 @pytest.mark.parametrize("s_l,h_l", [(0.025, 0.025), (0.02, 0.035), (0.0, 0.0)])
 def test_compiled_accumulation_matches_the_whole_grid_sum(s_l, h_l):
-    rng = np.random.default_rng(3)
-    centers = np.sort(rng.uniform(11.0, 79.0, 40))
-    fwhm = rng.uniform(0.04, 0.6, 40)
-    eta = rng.uniform(0.0, 1.0, 40)
-    areas = rng.uniform(1.0, 100.0, 40)
-    counts = fcj_node_counts(centers, fwhm, s_l, h_l)
+    centers, areas, fwhm, eta, counts = _random_peaks(3, 40, s_l, h_l)
     fast = accumulate_peaks(TT, centers, areas, fwhm, eta, s_l, h_l, node_counts=counts)
     slow = _naive(TT, centers, areas, fwhm, eta, s_l, h_l, counts)
     # what the windows drop is the far Lorentzian tail: ≤ 0.5 % of the maximum anywhere
@@ -140,12 +145,7 @@ def test_no_peak_on_the_grid_gives_zeros_not_an_error():
 @pytest.mark.parametrize("s_l,h_l", [(0.025, 0.025), (0.0, 0.0)])
 def test_exact_tails_are_the_whole_grid_sum(s_l, h_l):
     """The simulator's peaks (``exact_tails``) are untruncated: equal to the whole-grid sum."""
-    rng = np.random.default_rng(5)
-    centers = np.sort(rng.uniform(11.0, 79.0, 30))
-    fwhm = rng.uniform(0.04, 0.6, 30)
-    eta = rng.uniform(0.0, 1.0, 30)
-    areas = rng.uniform(1.0, 100.0, 30)
-    counts = fcj_node_counts(centers, fwhm, s_l, h_l)
+    centers, areas, fwhm, eta, counts = _random_peaks(5, 30, s_l, h_l)
     exact = accumulate_peaks(TT, centers, areas, fwhm, eta, s_l, h_l, node_counts=counts, exact_tails=True)
     slow = _naive(TT, centers, areas, fwhm, eta, s_l, h_l, counts)
     windowed = accumulate_peaks(TT, centers, areas, fwhm, eta, s_l, h_l, node_counts=counts)
