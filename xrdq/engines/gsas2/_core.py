@@ -865,11 +865,12 @@ def weight_fractions_from_phase_fractions(f, masses, cov_f):
     return w, cov_w
 
 
-def _phase_partials(p: _Project, log: io.StringIO):
-    """Per-phase calculated curves from a zero-cycle GSAS-II run with Controls['PhasePartials'].
-
-    This is what the GSAS-II GUI's "Compute partials" does. It overwrites the stored covariance,
-    so it must run after everything else has been read back.
+def run_partials(p: _Project, log: io.StringIO) -> dict | None:
+    """Per-phase calculated curves of every histogram, ``{hId: (x, {phase: y})}``, from one zero-cycle
+    GSAS-II run with Controls['PhasePartials'] (what the GUI's "Compute partials" does), in ordinary
+    mode even for a sequential project. Everything the run overwrites — cycles, derivative type, the
+    sequential list, the covariance in the .gpx and the .lst — is put back, so it may run after the
+    results have been read. None when GSAS-II wrote no partials file.
     """
     from GSASII import GSASIIstrMain as G2strMain
 
@@ -878,22 +879,19 @@ def _phase_partials(p: _Project, log: io.StringIO):
     partials = p.workdir / "xrdq.partials"
     if partials.exists():
         partials.unlink()
-    saved = controls.get("max cyc"), controls.get("deriv type")
+    saved = {k: controls.get(k) for k in ("max cyc", "deriv type", "Seq Data")}
     covariance = copy.deepcopy(proj.data["Covariance"])
     lst = Path(proj.filename).with_suffix(".lst")
     lst_text = lst.read_bytes() if lst.exists() else None
-    controls["max cyc"] = 0
-    controls["deriv type"] = "analytic Hessian"
-    controls["PhasePartials"] = str(partials)
+    controls.update({"max cyc": 0, "deriv type": "analytic Hessian", "Seq Data": [], "PhasePartials": str(partials)})
     try:
         with contextlib.redirect_stdout(log):
             proj.index_ids()
             G2strMain.Refine(proj.filename, makeBack=False)
             proj.reload()
     finally:
-        # put back what the last real refinement left: its covariance in the .gpx and its .lst
         controls = proj.data["Controls"]["data"]
-        controls["max cyc"], controls["deriv type"] = saved
+        controls.update(saved)
         controls["PhasePartials"] = None
         proj.data["Covariance"] = covariance
         with contextlib.redirect_stdout(log):
@@ -902,9 +900,7 @@ def _phase_partials(p: _Project, log: io.StringIO):
             lst.write_bytes(lst_text)
     if not partials.exists():
         return None
-    hid = p.hist.data["data"][0]["hId"]
     out: dict = {}
-    x = None
     with open(partials, "rb") as fh:
         try:
             pickle.load(fh)  # leading None
@@ -913,17 +909,24 @@ def _phase_partials(p: _Project, log: io.StringIO):
                 xx = pickle.load(fh)
                 pickle.load(fh)  # background
                 curves = {}
+                out[h] = (xx, curves)
                 while True:
                     name = pickle.load(fh)
                     if name is None:
                         break
                     curves[name] = pickle.load(fh)
-                if h == hid:
-                    x, out = xx, curves
         except EOFError:
-            if h == hid and curves:
-                x, out = xx, curves
-    return x, out
+            pass
+    return out
+
+
+def _phase_partials(p: _Project, log: io.StringIO):
+    """(x, {phase: curve}) of this project's histogram (:func:`run_partials`); None without partials.
+    It must run after everything else has been read back."""
+    got = run_partials(p, log)
+    if got is None:
+        return None
+    return got.get(p.hist.data["data"][0]["hId"], (None, {}))
 
 
 def read_back(p: _Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, warnings: list) -> dict:

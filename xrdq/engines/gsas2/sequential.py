@@ -15,7 +15,6 @@ import contextlib
 import copy
 import dataclasses
 import io
-import pickle
 import shutil
 import tempfile
 import time
@@ -37,6 +36,7 @@ from ._core import (
     _Project,
     build_project,
     hump_peak,
+    run_partials,
     run_recipe,
     weight_fractions_from_phase_fractions,
     write_xye,
@@ -254,7 +254,7 @@ def _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_rang
            for k, hname in enumerate(controls["Seq Data"])]
     if recipe.phase_curves:
         try:
-            partials = _all_partials(p, log)
+            partials = run_partials(p, log) or {}
         except Exception as exc:  # noqa: BLE001 — curves are for plots only
             partials = {}
             warnings.append(f"GSAS-II phase partials failed: {exc}")
@@ -265,55 +265,6 @@ def _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_rang
                 fields["own_warnings"].append("per-phase curves unavailable from GSAS-II")
             else:
                 fields["components"] = {**comp, **fields["components"]}
-    return out
-
-
-def _all_partials(p: _Project, log) -> dict:
-    """Per-phase curves of every histogram ({hId: (x, {phase: y})}) from one zero-cycle GSAS-II run
-    with Controls['PhasePartials'] (as :func:`~._core._phase_partials`, for all histograms), run
-    after everything has been read back from the sequential results."""
-    from GSASII import GSASIIstrMain as G2strMain
-
-    proj = p.proj
-    controls = proj.data["Controls"]["data"]
-    partials = p.workdir / "xrdq.partials"
-    if partials.exists():
-        partials.unlink()
-    seq = controls.get("Seq Data")
-    controls["Seq Data"] = []
-    controls["max cyc"] = 0
-    controls["deriv type"] = "analytic Hessian"
-    controls["PhasePartials"] = str(partials)
-    try:
-        with contextlib.redirect_stdout(log):
-            proj.index_ids()
-            G2strMain.Refine(proj.filename, makeBack=False)
-            proj.reload()
-    finally:
-        controls = proj.data["Controls"]["data"]
-        controls["PhasePartials"] = None
-        controls["Seq Data"] = seq
-        with contextlib.redirect_stdout(log):
-            proj.save()
-    out: dict = {}
-    if not partials.exists():
-        return out
-    with open(partials, "rb") as fh:
-        try:
-            pickle.load(fh)  # leading None
-            while True:
-                h = pickle.load(fh)
-                xx = pickle.load(fh)
-                pickle.load(fh)  # background
-                curves = {}
-                out[h] = (xx, curves)
-                while True:
-                    name = pickle.load(fh)
-                    if name is None:
-                        break
-                    curves[name] = pickle.load(fh)
-        except EOFError:
-            pass
     return out
 
 
