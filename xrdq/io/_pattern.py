@@ -51,6 +51,12 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def read_text_lines(path) -> tuple[list, str]:
+    """A text pattern file as its lines (decoded by :func:`decode_text`, BOM dropped) and its sha256."""
+    data = read_bytes(path)
+    return decode_text(path, data, line=1).splitlines(), sha256_of(data)
+
+
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _C1_BYTES = re.compile(b"[\x80-\x9f]")
 

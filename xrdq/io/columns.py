@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from ..errors import XrdqReadError
-from ._pattern import decode_text, make_pattern, parse_number_block, read_bytes, sha256_of, to_float
+from ._pattern import make_pattern, parse_number_block, read_text_lines, to_float
 
 FORMAT = "columns"
 EXTENSIONS = (".xy", ".xye", ".xyd", ".csv", ".dat", ".txt")
@@ -61,12 +61,7 @@ def _delimiter(line: str) -> str | None:
 
 
 def read(path) -> list:
-    data = read_bytes(path)
-    digest = sha256_of(data)
-    text = decode_text(path, data, line=1)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.splitlines()
+    lines, digest = read_text_lines(path)
     ext = "." + str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
 
     header_lines: list[str] = []

@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from ..errors import XrdqReadError
-from ._pattern import decode_text, make_pattern, read_bytes, sha256_of
+from ._pattern import make_pattern, read_text_lines
 
 FORMAT = "gsas"
 EXTENSIONS = (".fxye", ".gsa", ".gss", ".gsas")
@@ -35,10 +35,7 @@ def can_read(path, head_bytes: bytes) -> bool:
 
 
 def read(path) -> list:
-    data = read_bytes(path)
-    digest = sha256_of(data)
-    text = decode_text(path, data, line=1)
-    lines = text.splitlines()
+    lines, digest = read_text_lines(path)
     title = lines[0].strip() if lines else ""
     banks = [k for k, ln in enumerate(lines) if ln.startswith("BANK")]
     if not banks:

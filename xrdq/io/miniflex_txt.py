@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from ..errors import XrdqReadError
-from ._pattern import decode_text, english_part, make_pattern, parse_number_block, read_bytes, sha256_of, to_float
+from ._pattern import english_part, make_pattern, parse_number_block, read_text_lines, to_float
 from .ras import convert_cps, header_attrs
 
 FORMAT = "miniflex_txt"
@@ -43,12 +43,7 @@ def can_read(path, head_bytes: bytes) -> bool:
 
 
 def read(path) -> list:
-    data = read_bytes(path)
-    digest = sha256_of(data)
-    text = decode_text(path, data, line=1)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.splitlines()
+    lines, digest = read_text_lines(path)
     header: dict[str, str] = {}
     i = 0
     while i < len(lines):

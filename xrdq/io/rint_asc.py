@@ -21,16 +21,7 @@ import re
 import numpy as np
 
 from ..errors import XrdqReadError
-from ._pattern import (
-    ANODE_BY_Z,
-    count_time_seconds,
-    decode_text,
-    iso_time,
-    make_pattern,
-    read_bytes,
-    sha256_of,
-    to_float,
-)
+from ._pattern import ANODE_BY_Z, count_time_seconds, iso_time, make_pattern, read_text_lines, to_float
 from .ras import convert_cps
 
 FORMAT = "rigaku_rint_asc"
@@ -62,10 +53,7 @@ def _first(d: dict, key: str):
 
 
 def read(path) -> list:
-    data = read_bytes(path)
-    digest = sha256_of(data)
-    text = decode_text(path, data, line=1)
-    lines = text.splitlines()
+    lines, digest = read_text_lines(path)
     header: dict = {}
     groups = []  # (group header, first data line index, data lines)
     i = 0
