@@ -294,11 +294,8 @@ class Refinement:
                 self._jac_cache[i] = (key, jac)
             d[:, own] += coef[i] * jac
             done[own] = True
-        base = None
         for j in np.nonzero(~done)[0]:  # asymmetry, hump shapes: central differences
             name = names[j]
-            if base is None:
-                base = values
             h = 1e-2 * _typical_step(name, values[name])
             up, dn = dict(values), dict(values)
             up[name] += h
@@ -505,8 +502,8 @@ class Refinement:
 
 def _transforms(params):
     """(to_internal, to_external, slope) maps for LM: x = z² for non-negative parameters, the MINUIT sine
-    transform x = lo + (hi − lo)(sin z + 1)/2 for bounded ones (z kept near 2π, away from 0, where
-    a relative finite-difference step would vanish), identity otherwise."""
+    transform x = lo + (hi − lo)(sin z + 1)/2 for bounded ones, identity otherwise; ``slope`` is dx/dz
+    for the chain rule into the Jacobian."""
     names = [p.name for p in params]
     squared = np.array([_is_non_negative(n) for n in names])
     lo = np.array([p.min for p in params], dtype=float)
@@ -521,8 +518,7 @@ def _transforms(params):
         sq = np.where(x > 0, np.sqrt(np.maximum(x, 1e-8)), 0.1)
         # start a hair inside the bounds: at ±1 the sine transform has no gradient and LM could not move
         frac = np.clip(2.0 * (x - lo) / span - 1.0, -1.0 + 2e-3, 1.0 - 2e-3)
-        # + 2π: a parameter starting mid-interval would sit at z ≈ 0, where MINPACK's relative
-        # finite-difference step (|z|·1e-6) vanishes and its Jacobian column becomes noise
+        # + 2π: z away from 0, so MINPACK's relative step bounds (|z|-scaled) stay meaningful
         return np.where(squared, sq, np.where(bounded, np.arcsin(frac) + 2.0 * np.pi, x))
 
     def to_external(z):
