@@ -479,6 +479,19 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
     controls = proj.data["Controls"]["data"]
     controls.setdefault("parmFrozen", {})
     controls["max cyc"] = 10
+    setup_histogram(controls, hist, g2phases, instrument, humps, background_terms=background_terms,
+                    size_start_um=size_start_um, size_lg_mix=size_lg_mix, size_limits_um=size_limits_um)
+    if start_values:
+        apply_start_values(proj, hist, g2phases, start_values)
+    with _quiet():
+        proj.save()
+    return _Project(G2sc, proj, hist, g2phases, workdir, n, notes)
+
+
+def setup_histogram(controls, hist, g2phases, instrument, humps, *, background_terms, size_start_um, size_lg_mix,
+                    size_limits_um):
+    """One histogram's sample, background, humps and the phases' size/strain terms, as xrdq refines them
+    (single projects and each histogram of a sequential one)."""
     # Sample: Bragg-Brentano, radius, histogram scale fixed at 1 (phase fractions carry scale)
     sample = hist.data["Sample Parameters"]
     sample["Type"] = "Bragg-Brentano"
@@ -493,39 +506,33 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
     bkg[3] = float(np.percentile(y[y > 0], 10)) if np.any(y > 0) else 0.0
     # Amorphous humps: GSAS-II background peaks, refined with the background
     x = np.asarray(hist.data["data"][1][0], float)
-    peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in _check_humps(humps, x)]
+    checked = _check_humps(humps, x)
+    peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in checked]
     hist.data["Background"][1]["nPeaks"] = len(peaks)
     hist.data["Background"][1]["peaksList"] = peaks
     # limits as in the native engine (centre ± 10°, FWHM 1–40°, here on the Gaussian part); GSAS-II
     # resets a parameter that ends a step outside them to the limit and freezes it
     hid = hist.data["data"][0]["hId"]
-    for i, (c, f) in enumerate(_check_humps(humps, x)):
-        g = 1.0 / (8.0 * np.log(2.0))
+    g = 1.0 / (8.0 * np.log(2.0))
+    for i, (c, _f) in enumerate(checked):
         controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 100.0**2})
         controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
     # Sample broadening: isotropic crystallite size (Lorentzian, as in the native engine), started at
     # size_start_um and refined by the recipe; no microstrain unless a step asks for it. The
     # instrument's U V W X Y carry the instrumental part.
     for _, ph in g2phases:
-        for hname, hap in ph.data["Histograms"].items():
-            hap["Size"][0] = "isotropic"
-            hap["Size"][1][:3] = [float(size_start_um), float(size_start_um), float(size_lg_mix)]
-            hap["Size"][2][:3] = [False, False, False]
-            hap["Mustrain"][0] = "isotropic"
-            hap["Mustrain"][1][:2] = [0.0, 0.0]
-            hap["Mustrain"][2][:3] = [False, False, False]
-            hap["Scale"] = [1.0, False]
-    if size_limits_um:
-        hid = hist.data["data"][0]["hId"]
-        lo, hi = (float(v) for v in size_limits_um)
-        for _, ph in g2phases:
+        hap = ph.data["Histograms"][hist.name]
+        hap["Size"][0] = "isotropic"
+        hap["Size"][1][:3] = [float(size_start_um), float(size_start_um), float(size_lg_mix)]
+        hap["Size"][2][:3] = [False, False, False]
+        hap["Mustrain"][0] = "isotropic"
+        hap["Mustrain"][1][:2] = [0.0, 0.0]
+        hap["Mustrain"][2][:3] = [False, False, False]
+        hap["Scale"] = [1.0, False]
+        if size_limits_um:
+            lo, hi = (float(v) for v in size_limits_um)
             controls.setdefault("parmMinDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = lo
             controls.setdefault("parmMaxDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = hi
-    if start_values:
-        apply_start_values(proj, hist, g2phases, start_values)
-    with _quiet():
-        proj.save()
-    return _Project(G2sc, proj, hist, g2phases, workdir, n, notes)
 
 
 #: TCH pseudo-Voigt: Lorentzian share q = Γ_L/Γ that gives η = 0.5, the native engine's hump shape

@@ -26,7 +26,6 @@ from ...errors import XrdqRefineError
 from ._core import (
     _G2_LOCK,
     fcj_quadrature,
-    _check_humps,
     _coerce_instrument,
     _components_from_partials,
     _hump_curve,
@@ -35,9 +34,9 @@ from ._core import (
     _normalise_phases,
     _Project,
     build_project,
-    hump_peak,
     run_partials,
     run_recipe,
+    setup_histogram,
     weight_fractions_from_phase_fractions,
     write_xye,
     Recipe,
@@ -122,40 +121,9 @@ def _add_histogram(p: _Project, pattern, k, instrument, two_theta_range, humps, 
 
 
 def _setup_histogram(p: _Project, hist, instrument, humps, recipe):
-    controls = p.proj.data["Controls"]["data"]
-    sample = hist.data["Sample Parameters"]
-    sample["Type"] = "Bragg-Brentano"
-    sample["Gonio. radius"] = float(instrument.radius_mm)
-    sample["Scale"] = [1.0, False]
-    for key in ("Shift", "Transparency", "SurfRoughA", "SurfRoughB"):
-        sample.setdefault(key, [0.0, False])
-    y = np.asarray(hist.data["data"][1][1])
-    bkg = hist.data["Background"][0]
-    bkg[:] = ["chebyschev-1", False, int(recipe.background_terms)] + [0.0] * int(recipe.background_terms)
-    bkg[3] = float(np.percentile(y[y > 0], 10)) if np.any(y > 0) else 0.0
-    x = np.asarray(hist.data["data"][1][0], float)
-    checked = _check_humps(humps, x)
-    peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in checked]
-    hist.data["Background"][1]["nPeaks"] = len(peaks)
-    hist.data["Background"][1]["peaksList"] = peaks
-    hid = hist.data["data"][0]["hId"]
-    g = 1.0 / (8.0 * np.log(2.0))
-    for i, (c, _f) in enumerate(checked):
-        controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 100.0**2})
-        controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
-    for _, ph in p.phases:
-        hap = ph.data["Histograms"][hist.name]
-        hap["Size"][0] = "isotropic"
-        hap["Size"][1][:3] = [float(recipe.size_start_um), float(recipe.size_start_um), float(recipe.size_lg_mix)]
-        hap["Size"][2][:3] = [False, False, False]
-        hap["Mustrain"][0] = "isotropic"
-        hap["Mustrain"][1][:2] = [0.0, 0.0]
-        hap["Mustrain"][2][:3] = [False, False, False]
-        hap["Scale"] = [1.0, False]
-        if recipe.size_limits_um:
-            lo, hi = (float(v) for v in recipe.size_limits_um)
-            controls.setdefault("parmMinDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = lo
-            controls.setdefault("parmMaxDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = hi
+    setup_histogram(p.proj.data["Controls"]["data"], hist, p.phases, instrument, humps,
+                    background_terms=recipe.background_terms, size_start_um=recipe.size_start_um,
+                    size_lg_mix=recipe.size_lg_mix, size_limits_um=recipe.size_limits_um)
 
 
 def _copy_state(p: _Project, src, dst):
