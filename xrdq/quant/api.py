@@ -16,6 +16,10 @@ from .internal_standard import berar_lelann_factor, check_standard_inputs, inter
 from .result import QuantResult
 from ..crystal.spec import resolve_phase
 from .weight_fractions import brindley_correction, hill_howard
+from .composition import parse_composition
+from .estimates import Estimates, external_route, ponkcs_route, subset_fractions
+from .external_standard import ScaleCalibration
+from ..model.ponkcs import resolve_any_phase
 
 ENGINES = ("native", "gsas2")
 
@@ -78,7 +82,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
              preferred_orientation=None, strain: bool = False, biso: bool = False, start=None,
-             scan: int = 0, refinement=None) -> QuantResult:
+             scan: int = 0, refinement=None, external_standard=None, sample_composition=None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -99,6 +103,10 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
+    external_standard : a scale calibration (``xrdq calibrate-scale`` TOML path or ScaleCalibration): absolute
+        fractions from the instrument constant G, with or without an internal standard (docs/method.md §6).
+    sample_composition : bulk composition of the (unspiked) sample for µ*, a formula or FORMULA:WEIGHT pairs;
+        needed with ``external_standard``.
     """
     from ..io import load
     from ..model.instrument import load_instrument
@@ -110,6 +118,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     std = parse_standard(standard)
     if std is not None:
         check_standard_inputs(std[1], purity, standard_esd, purity_esd)
+    calibration = _external_inputs(external_standard, sample_composition, engine)
     if isinstance(pattern_or_path, (str, Path)):
         path = Path(pattern_or_path)
         pattern = load(path, scan=scan)
@@ -118,7 +127,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         path = Path(pattern.attrs["source_path"]) if pattern.attrs.get("source_path") else None
     sha = pattern.attrs.get("sha256") or (_sha256(path) if path is not None and path.exists() else None)
 
-    phase_objs = [resolve_phase(p) for p in phases]
+    phase_objs = [resolve_any_phase(p) for p in phases]
+    amorphous_names = [p.name for p in phase_objs if getattr(p, "kind", None) == "amorphous"]
     if std is not None:
         # the standard may be given as a name, a CIF or NAME=CIF; its phase name is what counts
         listed = {p.name for p in phase_objs}
@@ -129,13 +139,15 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
             std = (std_phase.name, std[1])
     if not phase_objs:
         raise XrdqQuantError("no phases given: pass at least one phase (and a standard)")
+    if amorphous_names and engine != "native":
+        raise XrdqQuantError(f"PONKCS phases {amorphous_names} need the native engine (engine='native')")
     names = [p.name for p in phase_objs]
     if len(set(names)) != len(names):
         raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")
 
     inst = load_instrument(instrument)
-    if refinement is not None:
-        humps = []  # nothing is refined here
+    if refinement is not None or (amorphous_names and humps == "auto"):
+        humps = []  # nothing is refined here, or the calibrated amorphous phase is the halo
     if isinstance(humps, str):
         if humps != "auto":
             raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
@@ -176,6 +188,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
 
     warnings = list(ref.warnings) + _instrument_mismatch(pattern, inst)
     # Weight fractions: Hill–Howard from the native scales, or the engine's own (GSAS-II).
+    cov_s = None
     if ref.scales and ref.scale_covariance is not None and ref.engine == "native":
         scales = np.array([ref.scales[n][0] for n in ref.phase_names])
         cov_s = np.asarray(ref.scale_covariance, dtype=float)
@@ -213,8 +226,14 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     standard_info = None
     amorphous = None
     sample_fractions, mixture_fractions = {}, {}
+    est = Estimates()
+    crystalline = [n for n in ref.phase_names if n not in amorphous_names]
     if std is not None:
-        res = internal_standard(ref.phase_names, w, cov_w, std[0], std[1], purity, standard_esd, purity_esd)
+        # the calibrated amorphous phases are not crystalline: the spike's estimate ignores them
+        w_c, cov_c = (w, cov_w) if not amorphous_names else subset_fractions(
+            w, cov_w, [ref.phase_names.index(n) for n in crystalline])
+        res = internal_standard(crystalline, w_c, cov_c, std[0], std[1], purity, standard_esd, purity_esd)
+        est.estimates["internal_standard"] = (res.amorphous_fraction, res.amorphous_fraction_esd)
         warnings += res.warnings
         standard_info = {
             "phase": std[0],
@@ -226,6 +245,27 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
         sample_fractions = res.sample_fractions
         mixture_fractions = res.mixture_fractions
+    external_info, ext = None, None
+    if calibration is not None or amorphous_names:
+        names = list(ref.phase_names)
+        zmv_all = np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in names])
+        s_all = np.array([ref.scales[n][0] for n in names]) if ref.scales else None
+        std_phase = next((p for p in phase_objs if std is not None and p.name == std[0]), None)
+    if calibration is not None:
+        fr, amorph_ext, external_info, ext = external_route(
+            ref, names, s_all, cov_s, zmv_all, crystalline, calibration, sample_composition, inst, pattern,
+            std_phase, std[1] if std else 0.0, purity)
+        est.estimates["external_standard"] = amorph_ext
+        if std is None:
+            sample_fractions, amorphous = fr, amorph_ext
+    if amorphous_names:
+        v, e, basis = ponkcs_route(names, amorphous_names, w, cov_w, s_all, cov_s, zmv_all,
+                                   std[0] if std else None, purity, ext, std[1] if std else 0.0)
+        est.estimates["ponkcs"] = (v, e)
+        if amorphous is None:
+            amorphous = (v, e)
+            sample_fractions = {n: refined[n] for n in crystalline}
+    warnings += est.finish().warnings
     if not ref.converged and not any("converge" in w_ for w_ in warnings):
         warnings.append("the refinement did not converge")
 
@@ -245,6 +285,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         "brindley_particle_size_um": dict(brindley) if brindley else None,
         "berar_lelann": bool(berar_lelann),
         "two_theta_range": list(two_theta_range) if two_theta_range else None,
+        "external_standard": external_info and {k: external_info[k] for k in (
+            "calibration_file", "calibration_sha256", "G", "G_esd", "sample_composition", "count_normalisation")},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return QuantResult(
@@ -263,4 +305,24 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         elapsed_s=time.perf_counter() - t0,
         pattern=pattern,
         brindley_tau={n: float(t) for n, t in zip(ref.phase_names, tau)},
+        amorphous_estimates=est.estimates,
+        amorphous_consistency=est.consistency,
+        external_standard=external_info,
     )
+
+
+def _external_inputs(external_standard, sample_composition, engine):
+    """The scale calibration, after checking what it needs (composition parses, native engine)."""
+    if external_standard is None:
+        if sample_composition is not None:
+            parse_composition(sample_composition)  # a bad SPEC is an error even when unused
+        return None
+    if engine != "native":
+        raise XrdqQuantError("the external standard (G) uses the native engine's scale factors: engine='native'")
+    if sample_composition is None:
+        raise XrdqQuantError("the external standard needs the sample's bulk composition for µ* "
+                             "(sample_composition / --sample-composition, e.g. Li2.7Al0.7Zr0.3Cl6)")
+    parse_composition(sample_composition)
+    if isinstance(external_standard, ScaleCalibration):
+        return external_standard
+    return ScaleCalibration.read(external_standard)

@@ -36,6 +36,10 @@ class QuantResult:
     elapsed_s: float = 0.0
     pattern: object = None  # the input DataArray
     brindley_tau: dict = field(default_factory=dict)
+    # independent amorphous estimates, route -> (value, esd), and their agreement (docs/method.md §8)
+    amorphous_estimates: dict = field(default_factory=dict)
+    amorphous_consistency: float | None = None
+    external_standard: dict | None = None  # G, µ*, absolute fractions (docs/method.md §6)
 
     # ---- convenient views ------------------------------------------------------------------
     @property
@@ -80,7 +84,19 @@ class QuantResult:
             "converged": bool(self.converged),
             "warnings": list(self.warnings),
             "elapsed_s": _num(self.elapsed_s),
+            **self._extra_dict(),
         }
+
+    def _extra_dict(self) -> dict:
+        """Keys present only when used: the external standard, and two or more amorphous estimates."""
+        out = {}
+        if self.external_standard:
+            out["external_standard"] = _plain(self.external_standard)
+        if len(self.amorphous_estimates) >= 2 or self.external_standard:
+            out["amorphous_estimates"] = {k: {"value": _num(v), "uncertainty": _num(e)}
+                                          for k, (v, e) in self.amorphous_estimates.items()}
+            out["amorphous_consistency"] = _num(self.amorphous_consistency)
+        return out
 
     def to_json(self, path=None, indent: int = 2) -> str:
         text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -121,6 +137,8 @@ class QuantResult:
             "xrdq_version": __version__, "file": self.file or "", "sha256": self.sha256 or "",
             "warnings": json.dumps(self.warnings), "provenance": json.dumps(self.provenance, default=str),
             "standard": json.dumps(self.standard) if self.standard else "",
+            "amorphous_estimates": json.dumps({k: list(v) for k, v in self.amorphous_estimates.items()}),
+            "amorphous_consistency": np.nan if self.amorphous_consistency is None else self.amorphous_consistency,
         })
         return ds
 
@@ -146,6 +164,15 @@ class QuantResult:
         if self.amorphous_fraction:
             v, e = self.amorphous_fraction
             lines.append(f"{'amorphous':<20s} {'':>16s} {100 * v:7.2f} ± {100 * e:5.2f}")
+        if self.external_standard:
+            x = self.external_standard
+            lines.append(f"external standard: G = {x['G']:.6g} ± {x['G_esd']:.3g}, µ*/ρ = {x['mass_attenuation']:.2f} cm²/g "
+                         f"({x['sample_composition']}); counts {x['count_normalisation']}")
+        if len(self.amorphous_estimates) > 1 or self.external_standard:
+            for k, (v, e) in self.amorphous_estimates.items():
+                lines.append(f"{'amorphous (' + k.replace('_', ' ') + ')':<37s} {100 * v:7.2f} ± {100 * e:5.2f}")
+            if self.amorphous_consistency is not None:
+                lines.append(f"amorphous consistency: {self.amorphous_consistency:.2f} (|difference| / combined esd; > 2 = check)")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
@@ -180,6 +207,17 @@ class QuantResult:
         from ..plot import plot_result
 
         return plot_result(self, path=path, **kwargs)
+
+
+def _plain(x):
+    """A JSON-safe copy of nested dicts of numbers and strings (non-finite numbers → None)."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (float, int, np.floating, np.integer)) and not isinstance(x, bool):
+        return _num(x)
+    return x
 
 
 def _num(x):

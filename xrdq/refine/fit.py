@@ -70,8 +70,10 @@ class Refinement:
         self.instrument = instrument
         self.recipe = recipe or default_recipe()
         self.phases = list(phases)
+        # a phase may bring its own model (a PONKCS phase: a measured curve, xrdq.model.ponkcs)
         self.models = [
-            PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
+            p.make_model(instrument, self.range) if hasattr(p, "make_model")
+            else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
         ]
         self.prefix = {p.name: _safe(p.name) for p in self.phases}
         self.bkg_basis = np.hstack([
@@ -124,6 +126,8 @@ class Refinement:
         out = []
         for phase in self.phases:
             pre = self.prefix[phase.name]
+            if getattr(phase, "profile_only", False):
+                continue  # a fixed curve: only its scale is refined
             if group == "cell":
                 out += [f"{pre}_{k}" for k in phase.cell_parameters()]
             elif group == "size":

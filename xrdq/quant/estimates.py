@@ -1,0 +1,151 @@
+"""Independent amorphous estimates of one pattern and whether they agree.
+
+Up to three routes give the amorphous (+ unidentified) fraction of the ORIGINAL sample:
+
+- ``internal_standard``: 1 − Σ crystalline from the weighed spike (:mod:`.internal_standard`);
+- ``external_standard``: 1 − Σ crystalline from the instrument constant G and µ*_mix (:mod:`.external_standard`);
+- ``ponkcs``: the fitted amount of calibrated amorphous phases (:mod:`xrdq.model.ponkcs`), scaled by the
+  internal standard when there is one, else by G, else by normalising every modelled phase to 100 %.
+
+The first two never use the PONKCS phases, so the three share only the crystalline scales.
+``amorphous_consistency`` = max |A_i − A_j| / √(σ_i² + σ_j²) over the pairs; correlations between the
+estimates (they come from one refinement) are neglected, which makes the test slightly conservative
+when they are positively correlated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import XrdqQuantError
+
+CONSISTENCY_LIMIT = 2.0  # beyond this, the estimates disagree: the result needs a check (verdict "check")
+
+
+def subset_fractions(w, cov, idx):
+    """Hill–Howard fractions renormalised over the phases ``idx`` (e.g. the crystalline ones), with covariance."""
+    w = np.asarray(w, dtype=float)
+    idx = list(idx)
+    total = w[idx].sum()
+    ws = w[idx] / total
+    jac = np.zeros((len(idx), w.size))
+    for r, i in enumerate(idx):
+        jac[r, i] += 1.0 / total
+        jac[r, idx] -= w[i] / total**2
+    return ws, jac @ np.asarray(cov, dtype=float) @ jac.T
+
+
+def relative_to_standard(names, scales, scale_cov, zmv, subset, standard, w_s, purity):
+    """Σ over ``subset`` of c·W_s·(S_p (ZMV)_p)/(S_s (ZMV)_s)/(1 − W_s): their fraction of the original sample."""
+    s = np.asarray(scales, dtype=float)
+    k = np.asarray(zmv, dtype=float)
+    i_s = names.index(standard)
+    m = s * k
+    factor = purity * w_s / (1.0 - w_s)
+    idx = [names.index(n) for n in subset]
+    value = factor * m[idx].sum() / m[i_s]
+    jac = np.zeros(s.size)
+    jac[idx] = factor * k[idx] / m[i_s]
+    jac[i_s] -= value / s[i_s]
+    return float(value), float(np.sqrt(max(jac @ np.asarray(scale_cov) @ jac, 0.0)))
+
+
+def consistency(estimates: dict):
+    """Largest |difference| / combined uncertainty over pairs of estimates (None with fewer than two)."""
+    vals = [(v, e) for v, e in estimates.values() if v is not None and np.isfinite(v)]
+    if len(vals) < 2:
+        return None
+    worst = 0.0
+    for i in range(len(vals)):
+        for j in range(i + 1, len(vals)):
+            sigma = np.hypot(vals[i][1], vals[j][1])
+            diff = abs(vals[i][0] - vals[j][0])
+            worst = max(worst, diff / sigma if sigma > 0 else (np.inf if diff > 0 else 0.0))
+    return float(worst)
+
+
+@dataclass
+class Estimates:
+    estimates: dict = field(default_factory=dict)  # route -> (value, esd)
+    consistency: float | None = None
+    warnings: list = field(default_factory=list)
+
+    def finish(self):
+        self.consistency = consistency(self.estimates)
+        if self.consistency is not None and self.consistency > CONSISTENCY_LIMIT:
+            listed = ", ".join(f"{k} {100 * v:.2f} ± {100 * e:.2f}" for k, (v, e) in self.estimates.items())
+            self.warnings.append(
+                f"the amorphous estimates disagree ({listed} wt%; |difference| = {self.consistency:.1f} combined "
+                f"esd > {CONSISTENCY_LIMIT:g}): check the standard's weighing, the G calibration and counting "
+                "conditions, the sample composition (µ*) and the phase list — verdict: check")
+        return self
+
+
+def mixture_composition(sample_spec, standard_phase=None, w_s: float = 0.0) -> dict:
+    """Bulk composition of the measured specimen: the sample's, plus the spike at W_s if there is one."""
+    from .composition import parse_composition
+    from .external_standard import phase_formula
+
+    sample = parse_composition(sample_spec)
+    if standard_phase is None or not w_s:
+        return sample
+    mix = {f: (1.0 - w_s) * x for f, x in sample.items()}
+    f_std = phase_formula(standard_phase)
+    mix[f_std] = mix.get(f_std, 0.0) + w_s
+    return mix
+
+
+def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration, sample_spec, instrument, pattern,
+                   standard_phase=None, w_s: float = 0.0, purity: float = 1.0):
+    """(absolute fractions of the original sample, amorphous (value, esd) of the original sample, info dict)."""
+    from . import composition as comp
+    from .external_standard import absolute_fractions
+
+    calibration.check_compatible(instrument, pattern)
+    if scales is None or scale_cov is None:
+        raise XrdqQuantError("the external standard needs the native engine's scale factors and their covariance")
+    mix = mixture_composition(sample_spec, standard_phase, w_s)
+    mu = comp.mass_attenuation(mix, instrument.wavelength)
+    mu_rel = comp.ratio_esd(mix, calibration.composition, instrument.wavelength)
+    factor, note = calibration.count_factor(pattern)
+    ext = absolute_fractions(names, scales, scale_cov, zmv, crystalline, mu, mu_rel, calibration.G, calibration.G_esd,
+                             factor)
+    # amorphous of the mixture minus the spike's own non-crystalline part, per unit of original sample
+    a, a_esd = ext.amorphous
+    scale = 1.0 - w_s
+    fractions = {n: (v / scale, e / scale) for n, (v, e) in ext.fractions.items()
+                 if standard_phase is None or n != standard_phase.name}
+    amorphous = ((a - (1.0 - purity) * w_s) / scale, a_esd / scale)
+    info = {
+        "calibration_file": calibration.source or None,
+        "calibration_sha256": calibration.sha256 or None,
+        "calibration_pattern": calibration.file or None,
+        "calibration_phase": calibration.phase,
+        "G": calibration.G, "G_esd": calibration.G_esd,
+        "count_factor": factor, "count_normalisation": note,
+        "sample_composition": comp.formula_of_composition(comp.parse_composition(sample_spec)),
+        "mass_attenuation": mu, "mass_attenuation_rel_esd": mu_rel,
+        "fractions": {n: {"value": v, "esd": e} for n, (v, e) in fractions.items()},
+    }
+    if standard_phase is not None:
+        v, e = ext.fractions[standard_phase.name]
+        info["standard_found"] = {"value": v, "esd": e, "weighed": purity * w_s}
+    return fractions, amorphous, info, ext
+
+
+def ponkcs_route(names, amorphous_names, w_all, cov_all, scales, scale_cov, zmv, std=None, purity=1.0, ext=None,
+                 w_s: float = 0.0):
+    """Fraction of the original sample in the calibrated amorphous phases, (value, esd) and the basis used."""
+    idx = [names.index(n) for n in amorphous_names]
+    if std is not None:
+        return (*relative_to_standard(names, scales, scale_cov, zmv, amorphous_names, std, w_s, purity),
+                "internal standard")
+    if ext is not None:
+        v = sum(ext.fractions[n][0] for n in amorphous_names)
+        e = float(np.sqrt(max(ext.covariance[np.ix_(idx, idx)].sum(), 0.0)))
+        return v, e, "external standard (G)"
+    v = float(np.sum(np.asarray(w_all)[idx]))
+    e = float(np.sqrt(max(np.asarray(cov_all)[np.ix_(idx, idx)].sum(), 0.0)))
+    return v, e, "all phases normalised to 100 % (every phase of the sample modelled)"

@@ -1,0 +1,188 @@
+"""Calibrating a PONKCS phase (Scarlett & Madsen 2006) from a measured pattern.
+
+The phase's curve is what the calibration pattern shows of it: for an amorphous component, broad
+pseudo-Voigt humps fitted above a smooth background (the same kind of background the refinement uses
+later, so the split between "halo" and "background" is made the same way both times). The curve is
+stored at unit scale (S_p = 1 on the calibration pattern), and its pseudo-(ZMV) follows from
+
+- a mixture with known phases k (no µ* needed):   (ZMV)_p = W_p / W_k · S_k (ZMV)_k / S_p
+  (W_k, S_k summed over the known phases), W_p given or 1 − Σ W_k;
+- the instrument constant G (:mod:`.external_standard`):   (ZMV)_p = W_p · G · k / (S_p µ*_cal)
+  with k the counting-time/current factor of this pattern relative to G's and µ*_cal the specimen's
+  mass attenuation (for a pure amorphous sample, that of its formula).
+
+docs/method.md §7 derives both.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+from scipy.optimize import least_squares, lsq_linear
+
+from .._version import __version__
+from ..errors import XrdqQuantError
+from ..model import background as bkg
+from ..model.ponkcs import PonkcsPhase
+
+MIN_FWHM, MAX_FWHM = 1.0, 30.0  # degrees 2θ: a halo, not a Bragg peak, and not the background's job
+EDGE = 3.0  # degrees: hump centres stay this far inside the fitted range
+
+
+def fit_humps(two_theta, intensity, esd, *, background_terms: int = 3, max_humps: int = 4, gain: float = 0.005):
+    """Background (Chebyshev + 1/2θ) and up to ``max_humps`` pseudo-Voigt humps by variable projection.
+
+    Humps are added one at a time where the smoothed weighted residual is largest, while each lowers χ²
+    by more than ``gain`` (a fraction). Returns ``dict(humps=((centre, FWHM, area), ...), background,
+    curve, rwp, gof, area_rel_esd)``; the area esd is that of the total hump area.
+    """
+    tt = np.asarray(two_theta, dtype=float)
+    y = np.asarray(intensity, dtype=float)
+    sw = 1.0 / np.asarray(esd, dtype=float)
+    lo, hi = float(tt[0]), float(tt[-1])
+    basis = np.hstack([bkg.chebyshev(tt, background_terms, (lo, hi)), bkg.inverse_two_theta(tt)])
+
+    def linear(shape):
+        # hump areas ≥ 0: two overlapping humps of opposite sign would fit noise, not a halo
+        cols = np.hstack([basis, bkg.humps(tt, shape[0::2], shape[1::2])]) if shape.size else basis
+        lower = np.r_[np.full(basis.shape[1], -np.inf), np.zeros(shape.size // 2)]
+        coef = lsq_linear(cols * sw[:, None], y * sw, bounds=(lower, np.inf), method="bvls").x
+        return cols, coef
+
+    def residual(shape):
+        cols, coef = linear(shape)
+        return (y - cols @ coef) * sw
+
+    shape = np.zeros(0)
+    chi2 = float(residual(shape) @ residual(shape))
+    for _ in range(max_humps):
+        r = residual(shape) / sw  # unweighted residual, smoothed over ~2°
+        k = max(int(round(2.0 / max(np.median(np.diff(tt)), 1e-6))), 1)
+        smooth = np.convolve(r, np.ones(k) / k, mode="same")
+        inner = (tt > lo + EDGE) & (tt < hi - EDGE)  # a rise at the very edge is air scatter, not a halo
+        best = None
+        for centre in _candidates(tt[inner], smooth[inner]):  # the best of a few places to add a hump
+            trial = np.concatenate([shape, [centre, 8.0]])
+            lower = np.tile([lo + EDGE, MIN_FWHM], trial.size // 2)
+            upper = np.tile([hi - EDGE, MAX_FWHM], trial.size // 2)
+            sol = least_squares(residual, np.clip(trial, lower + 1e-9, upper - 1e-9), bounds=(lower, upper),
+                                x_scale="jac")
+            if best is None or sol.cost < best.cost:
+                best = sol
+        sol = best
+        new_chi2 = float(sol.fun @ sol.fun)
+        if shape.size and (chi2 - new_chi2) < gain * chi2:
+            break
+        shape, chi2 = sol.x, new_chi2
+    if not shape.size:
+        raise XrdqQuantError("no amorphous halo could be fitted to the calibration pattern")
+    cols, coef = linear(shape)
+    nb = basis.shape[1]
+    areas = coef[nb:]
+    n, p = y.size, coef.size + shape.size
+    gof = np.sqrt(chi2 / max(n - p, 1))
+    a = cols * sw[:, None]
+    cov = np.linalg.pinv(a.T @ a) * gof**2
+    ones = np.zeros(coef.size)
+    ones[nb:] = 1.0
+    area_rel = float(np.sqrt(max(ones @ cov @ ones, 0.0)) / areas.sum()) if areas.sum() > 0 else np.inf
+    humps = tuple((float(c), float(w), float(ar)) for c, w, ar in zip(shape[0::2], shape[1::2], areas))
+    return dict(humps=humps, background=cols[:, :nb] @ coef[:nb], curve=cols[:, nb:] @ areas,
+                rwp=float(np.sqrt(chi2 / np.sum((y * sw) ** 2))), gof=float(gof), area_rel_esd=area_rel)
+
+
+def _candidates(tt, smooth, n: int = 3, separation: float = 5.0):
+    """Positions of the ``n`` largest local maxima of ``smooth`` at least ``separation`` degrees apart."""
+    out = []
+    for i in np.argsort(smooth)[::-1]:
+        if all(abs(tt[i] - c) >= separation for c in out):
+            out.append(float(tt[i]))
+            if len(out) == n:
+                break
+    return out
+
+
+def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="miniflex600", calibration=None,
+                     known=None, phases=(), sample_composition=None, kind: str = "amorphous", two_theta_range=None,
+                     background_terms: int = 3, max_humps: int = 4, **quantify_kwargs):
+    """(PonkcsPhase, details): a PONKCS phase ``name`` of composition ``formula`` from one pattern.
+
+    Either ``calibration`` (a ScaleCalibration or its TOML path: G) or ``known`` ({crystalline phase: W,
+    optionally name: W_p}) with ``phases`` (the crystalline phases in the pattern) sets its pseudo-(ZMV).
+    ``sample_composition``: bulk composition of the specimen for µ* (default: ``formula``, a pure sample).
+    """
+    from ..io import load
+    from ..model.instrument import load_instrument
+    from .composition import mass_attenuation, parse_formula
+    from .external_standard import ScaleCalibration, check_known_fraction
+
+    parse_formula(formula)
+    if (calibration is None) == (not known):
+        raise XrdqQuantError("ponkcs: give either the instrument constant (external standard, G) or the known "
+                             "weight fractions of the crystalline phases in the pattern (--known NAME=W), not both")
+    known = dict(known or {})
+    for k, w in known.items():
+        check_known_fraction(k, w)
+    crystalline_known = {k: w for k, w in known.items() if k != name}
+    if known and not crystalline_known:
+        raise XrdqQuantError(f"ponkcs: --known must name at least one crystalline phase besides {name}")
+    inst = load_instrument(instrument)
+    pattern = load(pattern_or_path) if not hasattr(pattern_or_path, "attrs") else pattern_or_path
+    w_p = known.get(name, 1.0 - sum(crystalline_known.values()))
+    check_known_fraction(name, w_p)
+    if isinstance(calibration, (str, bytes)) or hasattr(calibration, "__fspath__"):
+        calibration = ScaleCalibration.read(calibration)
+    if calibration is not None:
+        calibration.check_compatible(inst, pattern)
+
+    tt = pattern["two_theta"].values
+    lo, hi = two_theta_range or (float(tt[0]), float(tt[-1]))
+    details = {}
+    if phases or crystalline_known:
+        from .api import quantify
+
+        res = quantify(pattern, phases=list(phases), standard=None, instrument=inst, two_theta_range=(lo, hi),
+                       **quantify_kwargs)
+        ref = res.refinement
+        missing = sorted(set(crystalline_known) - set(ref.phase_names))
+        if missing:
+            raise XrdqQuantError(f"ponkcs: known phase(s) {missing} are not among the refined phases {ref.phase_names}")
+        crystal = sum(ref.components[n] for n in ref.phase_names)
+        net = ref.observed - crystal
+        fit = fit_humps(ref.two_theta, net, ref.esd, background_terms=background_terms, max_humps=max_humps)
+        details["crystalline"] = {n: ref.scales[n] for n in ref.phase_names}
+    else:
+        ref = None
+        sel = (tt >= lo) & (tt <= hi)
+        esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+        fit = fit_humps(tt[sel], pattern.values[sel], esd[sel], background_terms=background_terms, max_humps=max_humps)
+    area_rel = fit["area_rel_esd"]
+
+    if crystalline_known:
+        info = {n: ref.phase_info[n] for n in crystalline_known}
+        sk_zmv = sum(ref.scales[n][0] * info[n]["cell_mass"] * info[n]["volume"] for n in crystalline_known)
+        rel_s = np.sqrt(sum((ref.scales[n][1] / ref.scales[n][0]) ** 2 for n in crystalline_known))
+        zmv = w_p / sum(crystalline_known.values()) * sk_zmv
+        zmv_rel = np.hypot(rel_s, area_rel)
+        basis = f"known fractions {crystalline_known}, W_p = {w_p:g}"
+    else:
+        spec = sample_composition or formula
+        mu = mass_attenuation(spec, inst.wavelength)
+        factor, note = calibration.count_factor(pattern)
+        zmv = w_p * calibration.G * factor / mu
+        zmv_rel = np.hypot(calibration.G_esd / calibration.G, area_rel)
+        basis = f"external standard G = {calibration.G:.6g} ({calibration.source}), µ*/ρ = {mu:.3f} cm²/g of {spec}, " \
+                f"W_p = {w_p:g}; counts {note}"
+    a = pattern.attrs
+    phase = PonkcsPhase(
+        name=name, formula=formula, kind=kind, zmv=float(zmv), zmv_esd=float(zmv * zmv_rel), instrument=inst.name,
+        wavelength=float(inst.wavelength), humps=fit["humps"], two_theta_range=(float(lo), float(hi)),
+        calibration={
+            "basis": basis, "file": str(a.get("source_path", "")), "sha256": str(a.get("sha256", "")),
+            "rwp": fit["rwp"], "gof": fit["gof"], "background_terms": int(background_terms),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "xrdq_version": __version__,
+        },
+    )
+    details.update(fit=fit, basis=basis, refinement=ref)
+    return phase, details
