@@ -113,6 +113,7 @@ def build_dataset(states, attrs=None):
     }
     for k, v in text.items():
         data[k] = ("sample", np.array(v, dtype=object))
+    data.update(_estimate_vars(states))
     meta_cols = []
     for s in states:
         for k in s["batch"].get("metadata") or {}:
@@ -124,7 +125,10 @@ def build_dataset(states, attrs=None):
         name = safe if safe not in data and safe not in ("sample", "phase") else f"meta_{safe}"
         data[name] = ("sample", _meta_values([(s["batch"].get("metadata") or {}).get(k, "") for s in states]))
         meta_vars[k] = name
-    ds = xr.Dataset(data, coords={"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)})
+    coords = {"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)}
+    if "amorphous_estimate" in data:
+        coords["route"] = np.array(_routes(states), dtype=object)
+    ds = xr.Dataset(data, coords=coords)
     for v in ("amorphous_fraction", "amorphous_fraction_esd", "sample_fraction", "sample_fraction_esd",
               "refined_fraction", "refined_fraction_esd", "standard_weighed_fraction"):
         ds[v].attrs["units"] = "1 (weight fraction, 0–1)"
@@ -138,6 +142,32 @@ def build_dataset(states, attrs=None):
     if attrs:
         ds.attrs.update(attrs)
     return ds
+
+
+def _routes(states) -> list:
+    out = []
+    for s in states:
+        for r in s.get("amorphous_estimates") or {}:
+            if r not in out:
+                out.append(r)
+    return out
+
+
+def _estimate_vars(states) -> dict:
+    """Independent amorphous estimates (sample × route) and their consistency, when any file has them."""
+    routes = _routes(states)
+    if not routes:
+        return {}
+    val, esd = np.full((len(states), len(routes)), np.nan), np.full((len(states), len(routes)), np.nan)
+    cons = np.full(len(states), np.nan)
+    for i, s in enumerate(states):
+        for k, r in enumerate(routes):
+            e = (s.get("amorphous_estimates") or {}).get(r)
+            if e:
+                val[i, k], esd[i, k] = _f(e.get("value")), _f(e.get("uncertainty"))
+        cons[i] = _f(s.get("amorphous_consistency"))
+    return {"amorphous_estimate": (("sample", "route"), val), "amorphous_estimate_esd": (("sample", "route"), esd),
+            "amorphous_consistency": ("sample", cons)}
 
 
 def write_netcdf(ds, path):
@@ -156,6 +186,10 @@ def csv_rows(ds) -> tuple[list[str], list[list]]:
     for p in phases:
         header += [f"{p}_refined_fraction", f"{p}_refined_fraction_esd"]
     header += ["rwp", "gof", "message"]
+    routes = [str(r) for r in ds["route"].values] if "route" in ds.coords else []
+    for r in routes:
+        header += [f"amorphous_{r}", f"amorphous_{r}_esd"]
+    header += ["amorphous_consistency"] if routes else []
     meta = json.loads(ds.attrs.get("metadata_columns", "{}"))
     meta_vars = list(meta.values())
     header += list(meta)
@@ -173,6 +207,9 @@ def csv_rows(ds) -> tuple[list[str], list[list]]:
         for j in range(len(phases)):
             row += [num(ds["refined_fraction"].values[i, j]), num(ds["refined_fraction_esd"].values[i, j])]
         row += [num(ds["rwp"].values[i]), num(ds["gof"].values[i]), ds["message"].values[i]]
+        for k in range(len(routes)):
+            row += [num(ds["amorphous_estimate"].values[i, k]), num(ds["amorphous_estimate_esd"].values[i, k])]
+        row += [num(ds["amorphous_consistency"].values[i])] if routes else []
         for v in meta_vars:
             x = ds[v].values[i] if v in ds else ""
             row.append(num(x) if isinstance(x, (float, np.floating)) else x)

@@ -34,13 +34,18 @@ import click
 @click.option("--instrument", default="miniflex600", show_default=True, help="Bundled name, TOML or .instprm path.")
 @click.option("--two-theta-range", type=(float, float), default=None, metavar="MIN MAX",
               help="Refine only this 2θ range (degrees).")
+@click.option("--external-standard", default=None, metavar="G.toml", type=click.Path(exists=True, dir_okay=False),
+              help="Absolute fractions from the instrument constant G (`xrdq calibrate-scale`).")
+@click.option("--sample-composition", default=None, metavar="SPEC",
+              help="Bulk composition of the samples for µ* (formula or FORMULA:WEIGHT,...), with --external-standard.")
 @click.option("--no-plots", is_flag=True, help="Do not draw one fit plot per pattern.")
 @click.option("--force", is_flag=True, help="Refit files already finished in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.pass_context
 def batch(ctx, inputs, phases, standard, purity, standard_esd, purity_esd, manifest, jobs, scheduler, dask_workers,
-          sequential, series_x, engine, instrument, two_theta_range, no_plots, force, quiet, out):
+          sequential, series_x, engine, instrument, two_theta_range, external_standard, sample_composition, no_plots,
+          force, quiet, out):
     """Quantify every pattern in INPUTS (files, folders, globs) into OUT.
 
     Writes OUT/results.csv, OUT/results.nc, OUT/plots/<stem>.png, OUT/json/<stem>.json and
@@ -55,12 +60,15 @@ def batch(ctx, inputs, phases, standard, purity, standard_esd, purity_esd, manif
         raise click.UsageError("give pattern files, folders or globs, or --manifest")
     phase_list = [p.strip() for spec in phases for p in spec.split(";") if p.strip()]
     std = None if standard.strip().lower() in ("none", "no", "") else standard
+    if external_standard and not sample_composition:
+        raise click.UsageError("--external-standard needs --sample-composition (the samples' bulk composition, for µ*)")
+    extra = {k: v for k, v in (("external_standard", external_standard), ("sample_composition", sample_composition)) if v}
     ds = quantify_many(
         list(inputs), phases=phase_list, standard=std, purity=purity, standard_esd=standard_esd,
         purity_esd=purity_esd, manifest=manifest, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
         sequential=sequential, series_x=series_x, engine=engine, instrument=instrument,
         two_theta_range=two_theta_range, plots=not no_plots, force=force, progress=not quiet, out=out,
-        command="xrdq batch " + json.dumps(ctx.params, default=str),
+        command="xrdq batch " + json.dumps(ctx.params, default=str), **extra,
     )
     n_failed = int(ds.attrs["n_failed"])
     click.echo(f"xrdq batch: {ds.attrs['summary']} → {out}")

@@ -45,6 +45,11 @@ def quant_options(f):
                      help="Brindley microabsorption correction with this particle diameter (µm); repeat per phase."),
         click.option("--berar-lelann", is_flag=True, help="Inflate esds for serially correlated residuals."),
         click.option("--no-humps", is_flag=True, help="Do not model amorphous humps (background polynomial only)."),
+        click.option("--external-standard", default=None, metavar="G.toml", type=click.Path(dir_okay=False),
+                     help="Absolute fractions from the instrument constant G (`xrdq calibrate-scale`); needs "
+                          "--sample-composition."),
+        click.option("--sample-composition", default=None, metavar="SPEC",
+                     help="Bulk composition of the sample for µ*: a formula or FORMULA:WEIGHT,... pairs."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -52,9 +57,12 @@ def quant_options(f):
 
 
 def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, purity_esd, instrument, engine,
-                 two_theta_range, recipe, brindley, berar_lelann, no_humps) -> dict:
+                 two_theta_range, recipe, brindley, berar_lelann, no_humps, external_standard=None,
+                sample_composition=None) -> dict:
     if not phases and no_standard:
         raise click.UsageError("give at least one --phase")
+    if external_standard and not sample_composition:
+        raise click.UsageError("--external-standard needs --sample-composition (the sample's bulk composition, for µ*)")
     return dict(
         phases=list(phases),
         standard=None if no_standard else standard,
@@ -68,6 +76,8 @@ def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, p
         brindley=_parse_pairs(brindley, "--brindley") or None,
         berar_lelann=berar_lelann,
         humps=[] if no_humps else "auto",
+        external_standard=external_standard,
+        sample_composition=sample_composition,
     )
 
 

@@ -256,10 +256,11 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
             ref, names, s_all, cov_s, zmv_all, crystalline, calibration, sample_composition, inst, pattern,
             std_phase, std[1] if std else 0.0, purity)
         est.estimates["external_standard"] = amorph_ext
+        warnings += external_info.pop("warnings")
         if std is None:
             sample_fractions, amorphous = fr, amorph_ext
     if amorphous_names:
-        v, e, basis = ponkcs_route(names, amorphous_names, w, cov_w, s_all, cov_s, zmv_all,
+        v, e, ponkcs_basis = ponkcs_route(names, amorphous_names, w, cov_w, s_all, cov_s, zmv_all,
                                    std[0] if std else None, purity, ext, std[1] if std else 0.0)
         est.estimates["ponkcs"] = (v, e)
         if amorphous is None:
@@ -283,6 +284,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         "standard_esd": standard_esd,
         "purity_esd": purity_esd,
         "brindley_particle_size_um": dict(brindley) if brindley else None,
+        "ponkcs_basis": ponkcs_basis if amorphous_names else None,
         "berar_lelann": bool(berar_lelann),
         "two_theta_range": list(two_theta_range) if two_theta_range else None,
         "external_standard": external_info and {k: external_info[k] for k in (

@@ -27,7 +27,9 @@ def parse_formula(formula: str, spec: str | None = None) -> dict:
                              "optional amounts, e.g. Li2.7Al0.7Zr0.3Cl6") from None
     if not counts or any(n < 0 for n in counts.values()):
         raise XrdqQuantError(f"{where}formula {text!r} has no atoms or a negative amount")
-    return {el: n * xraydb.atomic_mass(el) for el, n in counts.items() if n > 0}
+    import gemmi  # the atomic masses the phases' cell masses use
+
+    return {el: n * gemmi.Element(el).weight for el, n in counts.items() if n > 0}
 
 
 def parse_composition(spec) -> dict:

@@ -112,6 +112,14 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     factor, note = calibration.count_factor(pattern)
     ext = absolute_fractions(names, scales, scale_cov, zmv, crystalline, mu, mu_rel, calibration.G, calibration.G_esd,
                              factor)
+    warnings = []
+    groups = {g for stage in ref.recipe or () if isinstance(stage, dict) for g in stage.get("refine", ())}
+    for g in ("biso", "po"):
+        then, now = f"'{g}'" in calibration.recipe, g in groups
+        if calibration.recipe and then != now:
+            warnings.append(f"the G calibration {'refined' if then else 'did not refine'} {g} but this refinement "
+                            f"{'does' if now else 'does not'}: scales from different recipes are not on one footing "
+                            "(use the same recipe for calibration and samples)")
     # amorphous of the mixture minus the spike's own non-crystalline part, per unit of original sample
     a, a_esd = ext.amorphous
     scale = 1.0 - w_s
@@ -128,6 +136,7 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
         "sample_composition": comp.formula_of_composition(comp.parse_composition(sample_spec)),
         "mass_attenuation": mu, "mass_attenuation_rel_esd": mu_rel,
         "fractions": {n: {"value": v, "esd": e} for n, (v, e) in fractions.items()},
+        "warnings": warnings,
     }
     if standard_phase is not None:
         v, e = ext.fractions[standard_phase.name]

@@ -1,0 +1,222 @@
+"""External standard (G-factor), composition → µ*/ρ, PONKCS phase files and amorphous estimates: unit tests."""
+
+import numpy as np
+import pytest
+
+from xrdq.crystal import load_phase
+from xrdq.errors import XrdqPhaseError, XrdqQuantError
+from xrdq.model.instrument import load_instrument
+from xrdq.model.ponkcs import PonkcsPhase, read_ponkcs, resolve_any_phase
+from xrdq.quant.composition import mass_attenuation, parse_composition, ratio_esd
+from xrdq.quant.estimates import consistency, relative_to_standard, subset_fractions
+from xrdq.quant.external_standard import ScaleCalibration, absolute_fractions, calibrate_scale
+
+CU = 1.540593
+
+
+def test_composition_formula_and_weighted_formulas():
+    assert parse_composition("Li2.7Al0.7Zr0.3Cl6") == {"Li2.7Al0.7Zr0.3Cl6": 1.0}
+    c = parse_composition("Al2O3:30.79, CaF2:20.06,ZnO:19.68,SiO2:29.47")
+    assert list(c) == ["Al2O3", "CaF2", "ZnO", "SiO2"]
+    assert sum(c.values()) == pytest.approx(1.0) and c["Al2O3"] == pytest.approx(0.3079)
+    # µ*/ρ is the mass-weighted mean of the components' µ/ρ
+    mix = mass_attenuation("Al2O3:1,CaF2:3", CU)
+    assert mix == pytest.approx(0.25 * mass_attenuation("Al2O3", CU) + 0.75 * mass_attenuation("CaF2", CU))
+
+
+def test_composition_uses_the_same_table_as_the_phases():
+    for name, formula in (("Al2O3", "Al2O3"), ("LiF", "LiF"), ("ZnO", "ZnO")):
+        assert mass_attenuation(formula, CU) == pytest.approx(load_phase(name).mass_attenuation(CU), rel=1e-6)
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("Xx2O3", ["'Xx'", "element"]),
+    ("Al2O3)", ["does not parse"]),
+    ("Al2O3:abc,ZnO:1", ["'abc'", "not a number"]),
+    ("Al2O3:-3,ZnO:2", ["Al2O3", "≥ 0"]),
+    ("Al2O3:30,", ["part ''", "FORMULA:WEIGHT"]),
+    ("Al2O3:0,ZnO:0", ["sum to zero"]),
+    ("", ["expected a formula"]),
+])
+def test_composition_that_does_not_parse_is_a_clear_error(spec, words):
+    with pytest.raises(XrdqQuantError) as exc:
+        parse_composition(spec)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_mu_ratio_uncertainty_is_the_table_difference():
+    assert ratio_esd("Al2O3", "Al2O3", CU) == 0.0
+    assert 0.002 < ratio_esd("CaF2", "Al2O3", CU) < 0.05
+
+
+def test_absolute_fractions_equation_and_jacobian():
+    names = ["A", "B", "glass"]
+    s = np.array([2e-3, 5e-4, 1.0])
+    zmv = np.array([1.5e5, 4e4, 120.0])
+    cov = np.diag((0.01 * s) ** 2)
+    cov[0, 1] = cov[1, 0] = 0.3 * 0.01 * s[0] * 0.01 * s[1]
+    mu, g, g_esd, mu_rel, k = 40.0, 12000.0, 60.0, 0.01, 1.5
+    r = absolute_fractions(names, s, cov, zmv, {"A", "B"}, mu, mu_rel, g, g_esd, k)
+    w = s * zmv * mu / (g * k)
+    assert [r.fractions[n][0] for n in names] == pytest.approx(list(w))
+    assert r.amorphous[0] == pytest.approx(1 - w[0] - w[1])
+
+    def amorph(p):  # p = S..., G, ln µ
+        return 1 - np.sum(p[:2] * zmv[:2] * np.exp(p[4])) / (p[3] * k)
+    p0 = np.r_[s, g, np.log(mu)]
+    grad = np.array([(amorph(p0 + h * e) - amorph(p0 - h * e)) / (2 * h)
+                     for h, e in zip(np.r_[1e-4 * s, 1e-3 * g, 1e-6], np.eye(5))])
+    cov_p = np.zeros((5, 5))
+    cov_p[:3, :3] = cov
+    cov_p[3, 3], cov_p[4, 4] = g_esd**2, mu_rel**2
+    assert r.amorphous[1] == pytest.approx(np.sqrt(grad @ cov_p @ grad), rel=1e-4)
+
+
+def test_subset_renormalisation_and_ratio_to_standard():
+    w = np.array([0.2, 0.3, 0.5])
+    ws, cov = subset_fractions(w, np.diag([1e-4, 1e-4, 1e-4]), [0, 1])
+    assert ws == pytest.approx([0.4, 0.6]) and cov.shape == (2, 2) and cov[0, 0] > 0
+    # PONKCS amount relative to a weighed standard: c W_s (S_p Z_p)/(S_s Z_s)/(1 − W_s)
+    v, e = relative_to_standard(["std", "p"], [1.0, 2.0], np.diag([1e-4, 4e-4]), [3.0, 1.5], ["p"], "std", 0.5, 1.0)
+    assert v == pytest.approx(1.0) and e == pytest.approx(np.sqrt(2) * 0.01, rel=1e-6)
+
+
+def test_consistency_is_the_largest_pairwise_difference_in_combined_esds():
+    assert consistency({"a": (0.5, 0.01)}) is None
+    c = consistency({"a": (0.50, 0.03), "b": (0.54, 0.04), "c": (0.50, 0.0)})
+    assert c == pytest.approx(1.0)  # b against the exact c: 0.04 / 0.04
+
+
+def _calibration(**changes):
+    base = dict(G=12000.0, G_esd=40.0, instrument="cpd-pw3020", wavelength=1.540593, phase="Al2O3",
+                known_fraction=1.0, composition="Al2O3:1", mass_attenuation=31.55, divergence_slit_deg=1.0,
+                variable_slit=False, count_time_s=3.0)
+    base.update(changes)
+    return ScaleCalibration(**base)
+
+
+def test_g_file_round_trip(tmp_path):
+    cal = _calibration(two_theta_range=(15.0, 145.0), file="x.xy", sha256="ab" * 32)
+    cal.write(tmp_path / "G.toml")
+    back = ScaleCalibration.read(tmp_path / "G.toml")
+    assert back.G == cal.G and back.two_theta_range == (15.0, 145.0) and back.source == str(tmp_path / "G.toml")
+    back.check_compatible(load_instrument("cpd-pw3020"))
+
+
+def test_g_from_another_instrument_or_wavelength_is_refused(tmp_path):
+    with pytest.raises(XrdqQuantError, match="field instrument = 'cpd-pw3020'.*miniflex600"):
+        _calibration().check_compatible(load_instrument("miniflex600"))
+    inst = load_instrument("cpd-pw3020")
+    with pytest.raises(XrdqQuantError, match="field wavelength = 1.78897"):
+        _calibration(wavelength=1.78897).check_compatible(inst)
+    with pytest.raises(XrdqQuantError, match="field divergence_slit_deg = 0.5"):
+        _calibration(divergence_slit_deg=0.5).check_compatible(inst)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("G = 1.0\n", ["not an xrdq scale calibration"]),
+    ('format = "xrdq-scale-calibration-1"\nG = 1.0\n', ["missing", "instrument"]),
+    ("not toml [[[", ["not a TOML"]),
+])
+def test_bad_g_files_are_clear_errors(tmp_path, text, words):
+    path = tmp_path / "G.toml"
+    path.write_text(text)
+    with pytest.raises(XrdqQuantError) as exc:
+        ScaleCalibration.read(path)
+    assert str(path) in str(exc.value)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_negative_g_is_refused(tmp_path):
+    path = tmp_path / "G.toml"
+    _calibration(G=-5.0).write(path)
+    with pytest.raises(XrdqQuantError, match="field G = -5.0"):
+        ScaleCalibration.read(path)
+
+
+def test_counting_time_normalisation_only_when_both_files_say():
+    import xarray as xr
+
+    cal = _calibration(count_time_s=2.0, current_mA=None)
+    pat = xr.DataArray([1.0], dims="two_theta", attrs={"count_time_s": 6.0, "current_mA": 40.0})
+    factor, note = cal.count_factor(pat)
+    assert factor == pytest.approx(3.0) and "counting time per step 6/2" in note and "tube current assumed equal" in note
+    factor, note = cal.count_factor(xr.DataArray([1.0], dims="two_theta"))
+    assert factor == 1.0 and "assumed equal" in note
+
+
+@pytest.mark.parametrize("known", [{"Al2O3": -0.3}, {"Al2O3": 0.0}, {"Al2O3": 1.2}, {"Al2O3": float("nan")}])
+def test_negative_or_impossible_known_fractions_are_refused(known):
+    with pytest.raises(XrdqQuantError, match="known fraction of Al2O3"):
+        calibrate_scale("never-read.xy", ["Al2O3", "ZnO"], known=known, sample_composition="Al2O3:1,ZnO:1")
+
+
+def test_several_phases_need_to_say_which_is_known():
+    with pytest.raises(XrdqQuantError, match="say which one is known"):
+        calibrate_scale("never-read.xy", ["Al2O3", "ZnO"])
+
+
+def test_external_standard_needs_a_composition_and_the_native_engine(tmp_path):
+    from xrdq.quant.api import quantify
+
+    _calibration().write(tmp_path / "G.toml")
+    with pytest.raises(XrdqQuantError, match="bulk composition"):
+        quantify("never-read.xy", phases=["Al2O3"], standard=None, external_standard=tmp_path / "G.toml")
+    with pytest.raises(XrdqQuantError, match="native engine"):
+        quantify("never-read.xy", phases=["Al2O3"], standard=None, external_standard=tmp_path / "G.toml",
+                 sample_composition="Al2O3", engine="gsas2")
+    with pytest.raises(XrdqQuantError, match="does not parse"):
+        quantify("never-read.xy", phases=["Al2O3"], standard=None, external_standard=tmp_path / "G.toml",
+                 sample_composition="Al2O3+")
+
+
+def _ponkcs(**changes):
+    base = dict(name="glass", formula="SiO2", kind="amorphous", zmv=350.0, zmv_esd=2.0, instrument="cpd-pw3020",
+                wavelength=1.540593, humps=((22.0, 7.0, 5000.0), (70.0, 20.0, 900.0)), two_theta_range=(10.0, 140.0),
+                calibration={"basis": "test"})
+    base.update(changes)
+    return PonkcsPhase(**base)
+
+
+def test_ponkcs_phase_file_round_trip_and_curve(tmp_path):
+    ph = _ponkcs()
+    ph.write(tmp_path / "glass.phase.toml")
+    back = resolve_any_phase(f"silica={tmp_path / 'glass.phase.toml'}")
+    assert back.name == "silica" and back.zmv == 350.0 and back.humps == ph.humps
+    wide = np.linspace(-3000, 3000, 600001)  # the Lorentzian halves of the humps have long tails
+    assert np.trapezoid(back.curve(wide), wide) == pytest.approx(5900.0, rel=2e-3)  # unit-area humps × areas
+    tt = np.linspace(10, 140, 6501)
+    curve = back.curve(tt)
+    assert back.cell_mass * back.volume == 350.0 and back.cell_parameters() == {}
+    assert back.mass_attenuation(CU) == pytest.approx(mass_attenuation("SiO2", CU))
+    tab = _ponkcs(humps=(), two_theta=tt, intensity=curve)
+    assert np.allclose(tab.curve(tt[::7]), curve[::7])
+
+
+def test_ponkcs_phase_refuses_another_instrument_and_a_wider_range():
+    with pytest.raises(XrdqPhaseError, match="calibrated on instrument 'cpd-pw3020'"):
+        _ponkcs().make_model(load_instrument("miniflex600"), (15.0, 100.0))
+    with pytest.raises(XrdqPhaseError, match="beyond the calibrated 10–140"):
+        _ponkcs().make_model(load_instrument("cpd-pw3020"), (5.0, 100.0))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("zmv = 3\n", ["not an xrdq PONKCS phase"]),
+    ('format = "xrdq-ponkcs-phase-1"\nname = "g"\n', ["missing", "zmv"]),
+])
+def test_bad_ponkcs_files_are_clear_errors(tmp_path, text, words):
+    path = tmp_path / "g.phase.toml"
+    path.write_text(text)
+    with pytest.raises(XrdqPhaseError) as exc:
+        read_ponkcs(path)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_ponkcs_phase_needs_a_positive_zmv_and_a_known_kind():
+    with pytest.raises(XrdqPhaseError, match="zmv"):
+        _ponkcs(zmv=-1.0)
+    with pytest.raises(XrdqPhaseError, match="kind 'glassy'"):
+        _ponkcs(kind="glassy")
