@@ -5,6 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_plot_path(path):
+    """Raise :class:`~xrdq.errors.XrdqOutputError` now if ``path`` is not a writable plot file of a format
+    matplotlib can write (by extension; none means PNG) — before a fit, not after it."""
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from ._atomic import check_writable
+    from .errors import XrdqOutputError
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt and fmt not in supported:
+        raise XrdqOutputError(f"{path}: cannot draw a plot as .{fmt}; expected one of "
+                              f"{', '.join('.' + k for k in sorted(supported))}")
+    return check_writable(path)
+
+
 def plot_result(result, path=None, *, ax=None, title=None, show_components: bool = True, dpi: int = 150):
     """Plot a :class:`~xrdq.quant.result.QuantResult` (or a RefinementResult).
 
@@ -12,6 +31,8 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     """
     import matplotlib
 
+    if path is not None:
+        check_plot_path(path)
     if path is not None and ax is None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt

@@ -112,6 +112,9 @@ def convert(file, to, out, scan):
     out = Path(out)
     if out.exists() and out.resolve() == src.resolve():
         raise XrdqReadError(file, f"output {out} is the input file; refusing to overwrite the input")
+    from .._atomic import check_writable
+
+    check_writable(out)
     write = {"xye": writers.write_xye, "csv": writers.write_csv, "nc": writers.write_netcdf}[to]
     write(pattern, out)
     click.echo(f"wrote {out} ({pattern.sizes['two_theta']} points, scan {scan})")

@@ -26,9 +26,17 @@ def quantify_settings(params: dict) -> dict:
 @click.option("--report", "full_report", is_flag=True, help="Also print the full refinement report.")
 def quantify(file, scan, json_out, plot_out, full_report, **options):
     """Quantify FILE: phase fractions and amorphous content with esds."""
+    from .._atomic import check_writable
     from ..quant.api import quantify as run
 
-    result = run(file, scan=scan, **quantify_settings(options))
+    settings = quantify_settings(options)
+    if json_out:
+        check_writable(json_out)
+    if plot_out:
+        from ..plot import check_plot_path
+
+        check_plot_path(plot_out)
+    result = run(file, scan=scan, **settings)
     click.echo(result.report())
     if full_report:
         click.echo(result.fit_report())
@@ -63,7 +71,9 @@ def demo(out_dir, seed):
     from ..model.simulate import write_truth
     from ..quant.api import quantify as run
 
-    out = Path(out_dir)
+    from .._atomic import check_writable
+
+    out = check_writable(out_dir, folder=True)
     out.mkdir(parents=True, exist_ok=True)
     pattern, truth = demo_pattern(seed)
     ras = out / "demo_lazco.ras"
