@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from independent_set_cases import CASES
-from make_independent_set import (BASE_SEED, _quiet, crystalline_info, draw_nuisance, mixture_fractions,
+from make_independent_set import (_quiet, case_seed, crystalline_info, draw_nuisance, mixture_fractions,
                                   mixture_mu, simulate_gsas2)
 
 CHECK_CASES = ("lazco_a40_rep", "lac_a15_po", "milled_a55_zro2", "lyc_strain_a15")
@@ -26,8 +26,7 @@ TOLERANCE = 5e-4
 
 
 def refine_back(c, workdir: Path) -> list[tuple[str, float, float]]:
-    index = CASES.index(c)
-    nuis = draw_nuisance(np.random.default_rng(BASE_SEED + index), c)
+    nuis = draw_nuisance(np.random.default_rng(case_seed(c["case"])), c)
     mix, am = mixture_fractions(c)
     mu_mix = mixture_mu(mix, am, crystalline_info(c, mix, workdir))
     proj, hist, phases, _ = simulate_gsas2(c, mix, mu_mix, nuis, workdir, refine_check=True)

@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,11 @@ RADIUS_MM = 150.0
 POLARIZATION = 0.5  # GSAS-II 'Polariz.' for an unpolarised beam (Kβ filter, no monochromator)
 STANDARD = "LiF"
 BASE_SEED = 20261130
+
+
+def case_seed(name: str) -> int:
+    """Seed of a case from its name, so adding or reordering cases never changes another case's draw."""
+    return BASE_SEED + zlib.crc32(name.encode()) % 100000
 
 
 # --------------------------------------------------------------------------------------------- composition
@@ -273,8 +279,8 @@ def crystalline_info(c, mix, workdir):
 
 
 # --------------------------------------------------------------------------------------------- driver
-def run_case(c, index: int, out: Path, workdir: Path, series_K: dict, version: str) -> list[Path]:
-    seed = BASE_SEED + index
+def run_case(c, out: Path, workdir: Path, series_K: dict, version: str) -> list[Path]:
+    seed = case_seed(c["case"])
     rng = np.random.default_rng(seed)
     nuis = draw_nuisance(rng, c)
     mix, am = mixture_fractions(c)
@@ -313,8 +319,7 @@ def series_scales(cases, workdir: Path) -> dict:
         if not any(c["series"] == key for c in cases):
             continue
         anchor = next(c for c in CASES if c["case"] == spec["anchor"])
-        index = CASES.index(anchor)
-        nuis = draw_nuisance(np.random.default_rng(BASE_SEED + index), anchor)
+        nuis = draw_nuisance(np.random.default_rng(case_seed(anchor["case"])), anchor)
         mix, am = mixture_fractions(anchor)
         mu_mix = mixture_mu(mix, am, crystalline_info(anchor, mix, workdir))
         _, y_unit, _ = simulate_gsas2(anchor, mix, mu_mix, nuis, workdir)
@@ -358,7 +363,7 @@ def main(argv=None):
         scales = series_scales(cases, workdir)
         for c in cases:
             t = time.perf_counter()
-            files = run_case(c, CASES.index(c), args.out / "gsas2", workdir, scales, version)
+            files = run_case(c, args.out / "gsas2", workdir, scales, version)
             print(f"{c['case']}: {len(files)} file(s), {time.perf_counter() - t:.1f} s", flush=True)
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
