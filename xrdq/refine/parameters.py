@@ -46,7 +46,8 @@ class Parameter:
         self.value = self._value if value is None else value
 
     def __repr__(self) -> str:
-        return f"<Parameter {self.name}={self._value:.6g} [{self.min:.6g}, {self.max:.6g}]{'' if self.vary else ' fixed'}>"
+        state = "" if self.vary else " fixed"
+        return f"<Parameter {self.name}={self._value:.6g} [{self.min:.6g}, {self.max:.6g}]{state}>"
 
 
 class Parameters(dict):
