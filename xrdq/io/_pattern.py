@@ -314,10 +314,12 @@ def make_pattern(
         v = _attr_safe(v)
         if v is not None:
             clean[k] = v
+    # Variables built on the fast path: xarray's general constructor checks plain arrays against
+    # dask's array type and so imports dask.array (~0.4 s) in every process where dask is installed.
+    dims = ("two_theta",)
     return xr.DataArray(
-        intensity,
-        dims=("two_theta",),
-        coords={"two_theta": x, "esd": ("two_theta", e)},
+        xr.Variable(dims, intensity, fastpath=True),
+        coords={"two_theta": xr.IndexVariable(dims, x, fastpath=True), "esd": xr.Variable(dims, e, fastpath=True)},
         name="intensity",
         attrs=clean,
     )
