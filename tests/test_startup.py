@@ -32,8 +32,7 @@ def _loaded_after(code: str) -> set:
 
 
 def _cli(*args: str) -> str:
-    return (f"import sys; from xrdq.cli import main; sys.argv = ['xrdq', *{list(args)!r}]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass")
+    return f"import sys; from xrdq.cli import main; sys.argv = ['xrdq', *{list(args)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass"
 
 
 def test_import_xrdq_loads_nothing_heavy():

@@ -5,42 +5,14 @@ evaluating on them and scattering back with ``bincount`` — five or six passes 
 many temporary arrays. The same arithmetic as a plain loop (numba, compiled once and cached on disk)
 touches each pair once. The functions mirror :func:`xrdq.model.pattern.accumulate_peaks` exactly; the
 windows and blends are documented there.
-
-Compiled code is cached on disk so that only the first process compiles (seconds); later ones load it
-(~0.1 s). numba looks for a writable cache directory in this order: ``NUMBA_CACHE_DIR`` if set,
-``__pycache__`` beside this file, the user cache directory (``~/.cache/numba``). A read-only install
-therefore caches per user. If none is writable the kernels are compiled in every process, with one
-warning, instead of failing at import.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
-from numba import njit as _numba_njit
-
-_cache_usable = True
-
-
-def njit(**options):
-    """``numba.njit(cache=True, **options)``, or without a disk cache when no directory is writable."""
-    def decorate(fn):
-        global _cache_usable
-        if _cache_usable:
-            try:
-                return _numba_njit(cache=True, **options)(fn)
-            except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
-                if "cache" not in str(exc):
-                    raise
-                _cache_usable = False
-                warnings.warn(f"xrdq: no writable cache directory for the compiled kernels ({exc}); they are "
-                              "compiled again in every process (seconds each time). Set NUMBA_CACHE_DIR to a "
-                              "writable directory to keep them.", RuntimeWarning, stacklevel=2)
-        return _numba_njit(cache=False, **options)(fn)
-
-    return decorate
+from numba import njit
 
 _LN2 = math.log(2.0)
 _G_NORM = 2.0 * math.sqrt(_LN2 / math.pi)
@@ -54,7 +26,7 @@ _TAIL_SPAN_DEG = 4.0
 _WINDOW_FWHM = 24.0
 
 
-@njit(inline="always")
+@njit(cache=True, inline="always")
 def _smoothstep_down(t):
     if t <= 0.0:
         return 1.0
@@ -63,7 +35,7 @@ def _smoothstep_down(t):
     return 1.0 - t * t * (3.0 - 2.0 * t)
 
 
-@njit(inline="always")
+@njit(cache=True, inline="always")
 def _tail_window(f):
     """Half-width of the Lorentzian window in FWHM: 24 for sharp peaks, shrinking so a broad peak's
     tail spans ±4° 2θ, never below 8 FWHM."""
@@ -71,7 +43,7 @@ def _tail_window(f):
     return min(max(h, 8.0), _WINDOW_FWHM)
 
 
-@njit()
+@njit(cache=True)
 def _gauss(tt, out, c, a, f):
     lo = np.searchsorted(tt, c - _GAUSS_WINDOW_FWHM * f)
     hi = np.searchsorted(tt, c + _GAUSS_WINDOW_FWHM * f)
@@ -83,7 +55,7 @@ def _gauss(tt, out, c, a, f):
         out[i] += norm * math.exp(k * x * x)
 
 
-@njit()
+@njit(cache=True)
 def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_deg=_TAIL_SPAN_DEG,
                window_fwhm=_WINDOW_FWHM):
     """Add every peak to ``out`` (len(tt)).
@@ -129,7 +101,7 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_d
         _lorentz_value(tt, out, c, lnorm, inv, h, core, h * f, core, blend)
 
 
-@njit()
+@njit(cache=True)
 def _lorentz_value(tt, out, c, lnorm, inv, h, near, far, core, blend):
     """``lnorm / (1 + 4x²)`` on near ≤ |2θ − c| < far (both sides), times the window factors: the
     complement of the core blend (``blend`` > 0) and the taper over the outer quarter. The windows are
@@ -156,7 +128,7 @@ def _lorentz_value(tt, out, c, lnorm, inv, h, near, far, core, blend):
         _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a2, a3)
 
 
-@njit(inline="always")
+@njit(cache=True, inline="always")
 def _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, lo, hi):
     for i in range(lo, hi):
         u = tt[i] - c
@@ -167,7 +139,7 @@ def _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, lo, hi):
         out[i] += w * lnorm / (1.0 + 4.0 * x * x)
 
 
-@njit()
+@njit(cache=True)
 def _flush(g, jac, dk, lo, hi):
     """Chain rule for one peak over its window, ∂y/∂θ = Σ_q ∂y/∂q · ∂q/∂θ, then clear the scratch.
     Point-contiguous inner loops: the compiler vectorises them."""
@@ -181,7 +153,7 @@ def _flush(g, jac, dk, lo, hi):
             g[q, i] = 0.0
 
 
-@njit(inline="always")
+@njit(cache=True, inline="always")
 def _smoothstep_slope(t):
     """d/dt of :func:`_smoothstep_down`."""
     if t <= 0.0 or t >= 1.0:
@@ -189,7 +161,7 @@ def _smoothstep_slope(t):
     return -6.0 * t * (1.0 - t)
 
 
-@njit()
+@njit(cache=True)
 def _gauss_jacobian(tt, out, grad, c, dc, a, e, w, dw, f):
     """One Gaussian node of weight ``w`` at ``c`` (∂c/∂centre = ``dc``, ∂w/∂centre = ``dw``)."""
     lo = np.searchsorted(tt, c - _GAUSS_WINDOW_FWHM * f)
@@ -211,7 +183,7 @@ def _gauss_jacobian(tt, out, grad, c, dc, a, e, w, dw, f):
         grad[3, i] -= a * wg
 
 
-@njit()
+@njit(cache=True)
 def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, blend):
     """The centroid Lorentzian on points ``lo:hi``, tapered at ±h FWHM and, when ``blend`` > 0, only
     the complement of the core blend. ``dc``, ``dcore``: ∂centroid/∂centre and ∂core/∂centre. The
@@ -254,7 +226,7 @@ def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, ble
         grad[3, i] += a * shape
 
 
-@njit()
+@njit(cache=True)
 def _lorentz_plain(tt, out, grad, c, dc, a, e, f, lo, hi):
     """The centroid Lorentzian where no window factor acts (between the core blend and the taper):
     the same arithmetic as :func:`_lorentz_jacobian` with the window at 1, branch-free."""
@@ -273,7 +245,7 @@ def _lorentz_plain(tt, out, grad, c, dc, a, e, f, lo, hi):
         grad[3, i] += a * lor
 
 
-@njit()
+@njit(cache=True)
 def _lorentz_tail(tt, out, grad, c, dc, a, e, f, h, near, far, core, dcore, blend, side):
     """Points with ``near`` ≤ |2θ − c| < ``far`` on one side (−1 or +1): the window factors only where
     they act (blend just outside the core, taper in the outer quarter), the plain Lorentzian between."""
@@ -305,7 +277,7 @@ def _lorentz_tail(tt, out, grad, c, dc, a, e, f, h, near, far, core, dcore, blen
         _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, i2, i3, core, dcore, blend)
 
 
-@njit()
+@njit(cache=True)
 def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, dspread, areas, fwhm, eta, dpeak, out,
                         jac):
     """:func:`accumulate` plus ∂y/∂θ for parameters θ that act through the peak list.
@@ -380,7 +352,7 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
         _flush(grad, jac, dk, lo, hi)
 
 
-@njit()
+@njit(cache=True)
 def fcj_node_table(centers, node_counts, s_l, h_l, gl_x, gl_w, pos, wts, n_nodes, cen, spread):
     """FCJ nodes of every peak (the quadrature of :func:`xrdq.model.profile.fcj_nodes`, peak by peak).
 
