@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import click
 
-from .quant_commands import _parse_pairs
 
 
 def _known(values) -> dict:
-    known = _parse_pairs(values, "--known")
+    known = {}
+    for v in values:
+        name, sep, x = (t.strip() for t in v.partition("="))
+        try:
+            known[name] = float(x)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise click.BadParameter(f"{v!r}: expected NAME=W with W a weight fraction", param_hint="--known")
     for name, w in known.items():
         if not 0.0 < w <= 1.0:
             raise click.BadParameter(f"{name}={w:g}: a known weight fraction must lie in (0, 1]", param_hint="--known")
