@@ -31,6 +31,7 @@ def _refinement_options(f):
         click.option("--two-theta-range", nargs=2, type=float, default=None, metavar="MIN MAX",
                      help="Use only this 2θ range (degrees); quantify samples over the same range."),
         click.option("--recipe", default=None, metavar="TOML", help="Refinement recipe (use the samples' recipe)."),
+        click.option("--biso", is_flag=True, help="Also refine an overall B per phase (as for the samples)."),
         click.option("--scan", default=0, show_default=True, help="Scan index in multi-scan files."),
     ]
     for opt in reversed(opts):
@@ -46,14 +47,14 @@ def _refinement_options(f):
               help="The phase whose weight fraction is known (omit for a single pure phase, W = 1).")
 @_refinement_options
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Write G here (TOML).")
-def calibrate_scale(pattern, phases, known, instrument, sample_composition, two_theta_range, recipe, scan, out):
+def calibrate_scale(pattern, phases, known, instrument, sample_composition, two_theta_range, recipe, biso, scan, out):
     """Instrument constant G (external standard) from PATTERN of a phase of known weight fraction."""
     from ..io import load
     from ..quant.external_standard import calibrate_scale as run
 
     cal, res = run(load(pattern, scan=scan), list(phases), known=_known(known) or None,
                    sample_composition=sample_composition, instrument=instrument,
-                   two_theta_range=tuple(two_theta_range) if two_theta_range else None, recipe=recipe)
+                   two_theta_range=tuple(two_theta_range) if two_theta_range else None, recipe=recipe, biso=biso)
     cal.write(out)
     click.echo(f"G = {cal.G:.6g} ± {cal.G_esd:.3g}  ({cal.phase} = {cal.known_fraction:g} of the specimen, "
                f"µ*/ρ = {cal.mass_attenuation:.3f} cm²/g; Rwp {100 * res.rwp:.2f} %, GoF {res.gof:.2f})")
@@ -78,7 +79,7 @@ def calibrate_scale(pattern, phases, known, instrument, sample_composition, two_
 @_refinement_options
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Write NAME.phase.toml here.")
 def ponkcs(pattern, name, formula, g_file, known, phases, crystalline, instrument, sample_composition, two_theta_range,
-           recipe, scan, out):
+           recipe, biso, scan, out):
     """A PONKCS phase from PATTERN: its curve and calibrated pseudo-ZMV."""
     from ..io import load
     from ..quant.ponkcs import calibrate_ponkcs
@@ -87,7 +88,7 @@ def ponkcs(pattern, name, formula, g_file, known, phases, crystalline, instrumen
         load(pattern, scan=scan), name, formula, instrument=instrument, calibration=g_file, known=_known(known) or None,
         phases=list(phases), sample_composition=sample_composition, kind="crystalline" if crystalline else "amorphous",
         two_theta_range=tuple(two_theta_range) if two_theta_range else None,
-        **({"recipe": recipe} if recipe else {}))
+        biso=biso, **({"recipe": recipe} if recipe else {}))
     phase.write(out)
     fit = details["fit"]
     click.echo(f"{name}: {len(phase.humps)} hump(s), pseudo-ZMV = {phase.zmv:.6g} ± {phase.zmv_esd:.3g} "

@@ -262,7 +262,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
             sample_fractions, amorphous = fr, amorph_ext
     if amorphous_names:
         v, e, ponkcs_basis = ponkcs_route(names, amorphous_names, w, cov_w, s_all, cov_s, zmv_all,
-                                   std[0] if std else None, purity, ext, std[1] if std else 0.0)
+                                   std[0] if std else None, purity, ext, std[1] if std else 0.0,
+                                   {p.name: p.zmv_esd / p.zmv for p in phase_objs if p.name in amorphous_names})
         est.estimates["ponkcs"] = (v, e)
         if amorphous is None:
             amorphous = (v, e)

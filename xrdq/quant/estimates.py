@@ -145,16 +145,32 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
 
 
 def ponkcs_route(names, amorphous_names, w_all, cov_all, scales, scale_cov, zmv, std=None, purity=1.0, ext=None,
-                 w_s: float = 0.0):
-    """Fraction of the original sample in the calibrated amorphous phases, (value, esd) and the basis used."""
+                 w_s: float = 0.0, zmv_rel_esd=None):
+    """Fraction of the original sample in the calibrated amorphous phases: (value, esd, basis used).
+
+    The esd adds each phase's calibration uncertainty σ(ZMV)/ZMV (``zmv_rel_esd``, name → relative esd),
+    which is often the largest term: a halo calibrated in a mixture is known only as well as that fit.
+    """
     idx = [names.index(n) for n in amorphous_names]
     if std is not None:
-        return (*relative_to_standard(names, scales, scale_cov, zmv, amorphous_names, std, w_s, purity),
-                "internal standard")
-    if ext is not None:
+        v, e = relative_to_standard(names, scales, scale_cov, zmv, amorphous_names, std, w_s, purity)
+        parts, basis = _parts(names, scales, zmv, amorphous_names, v), "internal standard"
+    elif ext is not None:
         v = sum(ext.fractions[n][0] for n in amorphous_names)
         e = float(np.sqrt(max(ext.covariance[np.ix_(idx, idx)].sum(), 0.0)))
-        return v, e, "external standard (G)"
-    v = float(np.sum(np.asarray(w_all)[idx]))
-    e = float(np.sqrt(max(np.asarray(cov_all)[np.ix_(idx, idx)].sum(), 0.0)))
-    return v, e, "all phases normalised to 100 % (every phase of the sample modelled)"
+        parts, basis = {n: ext.fractions[n][0] for n in amorphous_names}, "external standard (G)"
+    else:
+        v = float(np.sum(np.asarray(w_all)[idx]))
+        e = float(np.sqrt(max(np.asarray(cov_all)[np.ix_(idx, idx)].sum(), 0.0)))
+        parts, basis = {n: float(w_all[names.index(n)]) for n in amorphous_names}, \
+            "all phases normalised to 100 % (every phase of the sample modelled)"
+    rel = zmv_rel_esd or {}
+    e = float(np.sqrt(e**2 + sum((parts[n] * rel.get(n, 0.0)) ** 2 for n in amorphous_names)))
+    return v, e, basis
+
+
+def _parts(names, scales, zmv, subset, total):
+    """Split ``total`` over ``subset`` in proportion to S·ZMV."""
+    m = {n: scales[names.index(n)] * zmv[names.index(n)] for n in subset}
+    s = sum(m.values())
+    return {n: total * m[n] / s if s else 0.0 for n in subset}
