@@ -148,3 +148,17 @@ def _run(capsys, *args):
         main(list(args))
     out = capsys.readouterr()
     return info.value.code, out.out, out.err
+
+
+def test_batch_outputs_carry_the_estimates(shared_data, g_corundum, tmp_path):
+    from xrdq.batch import quantify_many
+
+    g = g_corundum.write(tmp_path / "G.toml")
+    folder = shared_data / "qpa" / "cpd1"
+    ds = quantify_many([str(folder / "CPD-1B.xye"), str(folder / "CPD-1C.xye")], phases=list(CPD.values()),
+                       standard=None, jobs=1, plots=False, progress=False, out=tmp_path / "out", external_standard=str(g),
+                       sample_composition="Al2O3:1,ZnO:1,CaF2:1", **RECIPE)  # only the outputs are checked here
+    assert list(ds["route"].values) == ["external_standard"]
+    assert np.isfinite(ds["amorphous_estimate"].values).all()
+    header = (tmp_path / "out" / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"amorphous_external_standard", "amorphous_external_standard_esd", "amorphous_consistency"} <= set(header)
