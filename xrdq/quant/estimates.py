@@ -126,6 +126,13 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     fractions = {n: (v / scale, e / scale) for n, (v, e) in ext.fractions.items()
                  if standard_phase is None or n != standard_phase.name}
     amorphous = ((a - (1.0 - purity) * w_s) / scale, a_esd / scale)
+    if amorphous[0] < 0:
+        total = 100.0 * sum(v for n, (v, _) in ext.fractions.items() if n in crystalline)
+        warnings.append(
+            f"external standard: the crystalline phases sum to {total:.2f} % of the specimen, so the amorphous fraction "
+            f"is negative ({100 * amorphous[0]:.2f} ± {100 * amorphous[1]:.2f} wt%, reported, not clipped): check that G "
+            "was measured with the same recipe (Biso!) and counting conditions, the sample composition (µ*), "
+            "preferred orientation and microabsorption")
     info = {
         "calibration_file": calibration.source or None,
         "calibration_sha256": calibration.sha256 or None,

@@ -1,0 +1,120 @@
+"""Validation cases of the external standard and PONKCS (docs/validation-external.md, tests/quant).
+
+Real data: the IUCr CPD pure phases and mixtures 1A–1D (one Philips instrument). Independent synthetic
+data: GSAS-II patterns of scale series S1 (reference_patterns/validation/gsas2), alone and with the measured
+CPD silica halo added at known fractions (:func:`with_silica`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+CPD = {"corundum": "Al2O3", "zincite": "ZnO", "fluorite": "CaF2"}
+PURE = {"Al2O3": "CORUNDUM.PRN", "CaF2": "FLUORITE.PRN", "ZnO": "ZINCITE.PRN"}
+CPD_RANGE = (15.0, 145.0)
+S1 = Path(__file__).resolve().parents[1] / "reference_patterns" / "validation" / "gsas2"
+HALO_CONSTANT = 8.7e5  # c: counts·deg × (cm²/g) per unit weight fraction of silica (a halo like LAZCO's)
+CU = 1.540593
+
+
+def load_prn(path):
+    """A CPD .PRN (two columns: 2θ, counts) as a pattern (xrdq.load once the reader sniffs text content)."""
+    from .errors import XrdqReadError
+    from .io import load
+    from .io._pattern import make_pattern
+
+    try:
+        return load(path)
+    except XrdqReadError:
+        d = np.loadtxt(path)
+        return make_pattern(str(path), None, d[:, 0], d[:, 1], attrs={"source_path": str(path)}, raw_header=None,
+                            fmt="columns")
+
+
+def cpd_g_factors(shared_data, biso: bool):
+    """{phase: ScaleCalibration} from each pure CPD phase."""
+    from .quant.external_standard import calibrate_scale
+
+    folder = Path(shared_data) / "qpa" / "cpd-pure"
+    return {ph: calibrate_scale(load_prn(folder / f), [ph], instrument="cpd-pw3020", two_theta_range=CPD_RANGE,
+                                biso=biso)[0] for ph, f in PURE.items()}
+
+
+def cpd_null_test(shared_data, g, biso: bool):
+    """[(file, {phase: (weighed, value, esd)}, (amorphous, esd), result)] for CPD-1A–1D with G, no standard."""
+    from .quant.api import quantify
+
+    folder = Path(shared_data) / "qpa" / "cpd1"
+    out = []
+    for row in csv.DictReader(open(folder / "weighed_wt_percent.csv")):
+        spec = ",".join(f"{CPD[k]}:{row[k]}" for k in CPD)
+        res = quantify(folder / row["file"], phases=list(CPD.values()), standard=None, external_standard=g,
+                       sample_composition=spec, instrument="cpd-pw3020", two_theta_range=CPD_RANGE, biso=biso)
+        phases = {CPD[k]: (float(row[k]) / 100.0, *res.sample_fractions[CPD[k]]) for k in CPD}
+        out.append((row["file"], phases, res.amorphous_fraction, res))
+    return out
+
+
+def silica_halo(shared_data):
+    """The measured CPD silica halo as fitted humps ((centre, FWHM, area), ...), 5–100° 2θ."""
+    from .quant.ponkcs import fit_humps
+
+    d = np.loadtxt(Path(shared_data) / "qpa" / "cpd-pure" / "SILICA.PRN")
+    keep = (d[:, 0] >= 5.0) & (d[:, 0] <= 100.0)
+    return fit_humps(d[keep, 0], d[keep, 1], np.sqrt(np.maximum(d[keep, 1], 1.0)))["humps"]
+
+
+def with_silica(halo, f: float, seed: int, folder=S1, case: str = "oxide_a00"):
+    """GSAS-II ``case`` with silica added as weight fraction ``f`` of the new mixture: (pattern, mixture fractions).
+
+    Infinitely thick specimen: Bragg intensities scale as w/µ*_mix, so the GSAS-II pattern above its known
+    background is multiplied by (1 − f)·µ*_old/µ*_new and the halo is c·f/µ*_new (Poisson counts).
+    """
+    from .io._pattern import make_pattern
+    from .model.background import humps as hump_columns
+    from .quant.composition import mass_attenuation
+
+    truth = json.loads((folder / f"{case}.truth.json").read_text())
+    d = np.loadtxt(folder / f"{case}.xye", comments="#")
+    tt, obs = d[:, 0], d[:, 1]
+    b = truth["background"]
+    background = b["A"] * np.exp(-tt / b["tau_deg"]) + b["b0"] + b["b1_per_deg"] * (tt - b["two_theta_start"])
+    mu_old = truth["mixture_mass_attenuation_cm2_g"]
+    mu_new = (1 - f) * mu_old + f * mass_attenuation("SiO2", CU)
+    h = np.asarray(halo)
+    shape = hump_columns(tt, h[:, 0], h[:, 1]) @ (h[:, 2] / h[:, 2].sum())
+    halo_counts = np.random.default_rng(seed).poisson(HALO_CONSTANT * f / mu_new * shape).astype(float)
+    y = background + (1 - f) * mu_old / mu_new * (obs - background) + halo_counts
+    name = f"{case}+silica{f:g}"
+    pattern = make_pattern(name, name.encode(), tt, y, esd=np.sqrt(np.maximum(y, 1.0)), attrs={}, raw_header=None,
+                           fmt="columns", counting=False)
+    mixture = {k: (1 - f) * v for k, v in truth["mixture"].items() if k != "amorphous"}
+    mixture["SiO2"] = f
+    return pattern, mixture
+
+
+def three_routes(halo, fractions=(0.4,), calibration_fraction: float = 0.2, folder=S1):
+    """[(f, truth A of the original sample, result)] — internal (LiF), external (G from GSAS-II pure corundum)
+    and PONKCS (silica calibrated on the f = ``calibration_fraction`` pattern by its known fractions)."""
+    from .quant.api import quantify
+    from .quant.external_standard import calibrate_scale
+    from .quant.ponkcs import calibrate_ponkcs
+
+    g, _ = calibrate_scale(folder / "pure_Al2O3.xye", ["Al2O3"], instrument="miniflex600")
+    crystalline = ["Al2O3", "ZnO", "CaF2"]
+    cal_pattern, cal_mix = with_silica(halo, calibration_fraction, seed=1, folder=folder)
+    silica, _ = calibrate_ponkcs(cal_pattern, "silica", "SiO2", instrument="miniflex600",
+                                 phases=crystalline + ["LiF"], known={k: cal_mix[k] for k in crystalline + ["LiF"]})
+    out = []
+    for i, f in enumerate(fractions):
+        pattern, mix = with_silica(halo, f, seed=2 + i, folder=folder)
+        w_s = mix.pop("LiF")
+        sample = {k: v / (1 - w_s) for k, v in mix.items()}
+        res = quantify(pattern, phases=crystalline + [silica], standard=("LiF", w_s), instrument="miniflex600",
+                       external_standard=g, sample_composition=",".join(f"{k}:{v}" for k, v in sample.items()))
+        out.append((f, sample["SiO2"], res))
+    return out
