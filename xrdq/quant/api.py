@@ -140,8 +140,11 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
             std = (std_phase.name, std[1])
     if not phase_objs:
         raise XrdqQuantError("no phases given: pass at least one phase (and a standard)")
-    if amorphous_names and engine != "native":
-        raise XrdqQuantError(f"PONKCS phases {amorphous_names} need the native engine (engine='native')")
+    profile_only = [p.name for p in phase_objs if getattr(p, "profile_only", False)]
+    if profile_only and engine != "native":
+        raise XrdqQuantError(f"PONKCS phases {profile_only} need the native engine (engine='native')")
+    if profile_only and brindley:
+        raise XrdqQuantError(f"Brindley's correction needs every phase's density; PONKCS phases {profile_only} have none")
     names = [p.name for p in phase_objs]
     if len(set(names)) != len(names):
         raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")

@@ -26,7 +26,7 @@ from ..errors import XrdqQuantError
 from ..model import background as bkg
 from ..model.ponkcs import PonkcsPhase
 
-MIN_FWHM, MAX_FWHM = 1.0, 30.0  # degrees 2θ: a halo, not a Bragg peak, and not the background's job
+MIN_FWHM, MAX_FWHM = 4.0, 30.0  # degrees 2θ: a halo (like the automatic hump search), not a Bragg misfit or the background
 EDGE = 3.0  # degrees: hump centres stay this far inside the fitted range
 
 
