@@ -53,7 +53,7 @@ def test_scale_convention_g_is_the_same_from_three_pure_phases(pure, g_corundum)
 def test_null_test_cpd1_without_any_standard(shared_data, g_corundum):
     """CPD-1A–1D quantified with G from CORUNDUM.PRN and the weighed bulk composition, no internal standard.
 
-    Measured (docs/validation.md): crystalline errors ≤ 1.31 wt% (1D corundum), amorphous −1.2, −0.1, 0.0,
+    Measured (docs/validation-external.md): crystalline errors ≤ 1.31 wt% (1D corundum), amorphous −1.2, −0.1, 0.0,
     −2.0 wt%. The issue's targets (1.0 / 1.5 wt%) are missed on 1A and 1D; what is asserted is that every error
     stays inside the reported uncertainty (2 esd) and within 1.5 / 2.5 wt%.
     """
@@ -62,7 +62,8 @@ def test_null_test_cpd1_without_any_standard(shared_data, g_corundum):
         assert res.amorphous_estimates == {"external_standard": res.amorphous_fraction}
         for phase, (weighed, v, e) in phases.items():
             assert abs(v - weighed) <= 0.015, (name, phase, v, weighed)
-        assert not any("recipe" in w for w in res.warnings)
+        assert not any("not on one footing" in w for w in res.warnings)  # same recipe as G
+        assert (a < 0) == any("the amorphous fraction is negative" in w for w in res.warnings)
 
 
 def test_ponkcs_silica_from_g_reproduces_the_pure_silica_pattern(pure, g_corundum):
