@@ -18,8 +18,9 @@ import warnings
 
 import numpy as np
 
-from make_independent_set import (STANDARD, WAVELENGTHS, case_seed, draw_nuisance, formula_composition, gaussian,
-                                  mass_attenuation, mixture_fractions, scattering_power, write_json, write_xye)
+from make_independent_set import (STANDARD, WAVELENGTHS, air_and_linear_background, amorphous_humps, case_seed,
+                                  draw_nuisance, formula_composition, hump_total_area, mass_attenuation,
+                                  mixture_fractions, phase_size_um, write_json, write_xye)
 from independent_set_cases import case
 
 #: none of the three P-3m1 halides (see the module docstring)
@@ -35,7 +36,6 @@ XU_CASES = [
     case("xu_li2o_a10", "Li2O + LiCl, 10 % amorphous, 50 wt% standard", {"Li2O": 0.50, "LiCl": 0.40}, 0.5,
          counts=20000, amorphous_formula="Li3OCl"),
 ]
-SIZE_UM = {"standard": 1.0, "default": 0.5}
 AMORPHOUS_DENSITY = 2.5  # g/cm³, only for the transparency (absorption) convolver
 PACKING = 0.6
 
@@ -77,7 +77,7 @@ def simulate_xu(c, mix, mu_mix, crystals, settings, tt):
     powders, volume = [], 0.0
     for name, (crystal, _) in crystals.items():
         rho = crystal.density / 1000.0
-        size = c["sizes"].get(name, SIZE_UM["standard"] if name == STANDARD else SIZE_UM["default"])
+        size = phase_size_um(c, name)
         po = c["po"].get(name)
         kw = {"preferred_orientation": tuple(po[0]), "preferred_orientation_factor": po[1]} if po else {}
         powders.append(Powder(crystal, mix[name] / rho, crystallite_size_lor=size * 1e-6, **kw))
@@ -112,22 +112,14 @@ def run_xu_case(c, out, version) -> None:
     y_unit = simulate_xu(c, mix, mu_mix, crystals, settings, tt)
     K = c["counts"] / float(np.max(y_unit))
     y_bragg = K * y_unit
-    q_lif = scattering_power(formula_composition(STANDARD), c["grid"])
-    total = K * lif_area_per_mass_xu(settings, tt) * sum(
-        w / mu_mix * scattering_power(formula_composition(f), c["grid"]) / q_lif for f, w in am.items())
-    humps = [dict(h, area=float(total * wt)) for h, wt in zip(nuis["humps"], nuis["hump_weights"])] if total else []
-    y_humps = sum((gaussian(tt, h["center"], h["fwhm"], h["area"]) for h in humps), np.zeros_like(tt))
-    b0 = nuis["linear_fraction"] * c["counts"] + 15.0
-    b1 = nuis["slope_fraction"] * b0 / (hi - lo)
-    A = nuis["air_fraction"] * b0 * np.exp(lo / nuis["air_tau_deg"])
-    y_bkg = A * np.exp(-tt / nuis["air_tau_deg"]) + b0 + b1 * (tt - lo)
+    total = hump_total_area(c["grid"], am, mu_mix, K, lif_area_per_mass_xu(settings, tt))
+    y_humps, humps = amorphous_humps(tt, total, nuis)
+    y_bkg, background = air_and_linear_background(tt, float(np.max(y_bragg)), nuis)
     expected = y_bragg + y_humps + y_bkg
     noise_seed = seed * 100
     counts = np.random.default_rng(noise_seed).poisson(expected).astype(float)
-    truth = xu_truth(c, version, noise_seed, mix, am, mu_mix, K, crystals, settings, nuis, humps,
-                     {"formula": "A*exp(-2theta/tau) + b0 + b1*(2theta - 2theta_start)", "A": float(A),
-                      "tau_deg": nuis["air_tau_deg"], "b0": float(b0), "b1_per_deg": float(b1),
-                      "two_theta_start": lo}, tt, y_bragg, expected)
+    truth = xu_truth(c, version, noise_seed, mix, am, mu_mix, K, crystals, settings, nuis, humps, background, tt,
+                     y_bragg, expected)
     write_xye(out / f"{c['case']}.xye", tt, counts, f"{c['case']}: simulated by {version}; truth in "
               f"{c['case']}.truth.json")
     write_json(out / f"{c['case']}.truth.json", truth)
@@ -136,7 +128,7 @@ def run_xu_case(c, out, version) -> None:
 def xu_truth(c, version, seed, mix, am, mu_mix, K, crystals, settings, nuis, humps, background, tt, y_bragg,
              expected):
     phases = [{"name": n, "cif": f"reference_patterns/phases/{n}.cif",
-               "size_um": c["sizes"].get(n, SIZE_UM["standard"] if n == STANDARD else SIZE_UM["default"]),
+               "size_um": phase_size_um(c, n),
                "microstrain": 0.0,
                "march_dollase": {"axis": list(c["po"][n][0]), "ratio": c["po"][n][1]} if n in c["po"] else None,
                "density_g_cm3": crystal.density / 1000.0, "mass_attenuation_cm2_g": mass_attenuation(comp)}
