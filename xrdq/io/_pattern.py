@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import XrdqReadError
@@ -334,10 +335,14 @@ def make_pattern(
         v = _attr_safe(v)
         if v is not None:
             clean[k] = v
+    # Variables built on the fast path (and the index as a pandas Index): xarray's general constructor
+    # checks plain arrays against dask's types and so imports dask and dask.array (~0.5 s) in every
+    # process where dask is installed.
+    dims = ("two_theta",)
+    index = xr.IndexVariable(dims, pd.Index(x, dtype=float), fastpath=True)
     return xr.DataArray(
-        intensity,
-        dims=("two_theta",),
-        coords={"two_theta": x, "esd": ("two_theta", e)},
+        xr.Variable(dims, intensity, fastpath=True),
+        coords={"two_theta": index, "esd": xr.Variable(dims, e, fastpath=True)},
         name="intensity",
         attrs=clean,
     )
