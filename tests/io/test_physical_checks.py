@@ -169,3 +169,21 @@ def test_cif_that_is_not_utf8_names_the_line(tmp_path):
     path = _lif_cif_with(tmp_path, "_chemical_name_common 'LiF'", "_chemical_name_common 'Li\x82F'", encoding="latin-1")
     with pytest.raises(XrdqPhaseError, match=r"line \d+: byte 0x82 is not UTF-8"):
         load_phase(path)
+
+
+def test_cif_with_no_occupied_site_is_refused(tmp_path):
+    """Found by fuzzing: a loop whose header lines were swapped put zeros in the occupancy column (density 0)."""
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.library import phase_path
+
+    text = phase_path("LiF").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if ln.startswith(("Li1 ", "F1 ")):
+            parts = ln.split()
+            parts[5] = "0"
+            lines[i] = " ".join(parts)
+    path = tmp_path / "empty.cif"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(XrdqPhaseError, match="every site has occupancy 0"):
+        load_phase(path)

@@ -83,6 +83,9 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
             raise XrdqPhaseError(f"{where}: site {site.label!r} has unknown element {site.type_symbol!r}")
         if not 0.0 <= site.occ <= 1.0 + 1e-6:
             raise XrdqPhaseError(f"{where}: site {site.label!r} has occupancy {site.occ} outside 0–1")
+    if not any(site.occ > 0 for site in small.sites):
+        raise XrdqPhaseError(f"{where}: every site has occupancy 0: the structure holds no atoms "
+                             "(_atom_site_occupancy column misplaced?)")
 
     b_iso = _b_iso_by_label(small, block, cell, notes)
     scatterer_names = {site.label: _scatterer(site) for site in small.sites}
