@@ -21,8 +21,43 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "V
 _NOT_START = ("scale_", "bkg")
 
 
-def init_worker():
-    """Process-pool initializer: one BLAS thread per worker (cores are shared out by processes)."""
+def die_with_parent(parent_pid: int, poll_s: float = 1.0):
+    """Make this worker exit when the process that started it dies (SIGKILL, OOM kill, crash).
+
+    A pool worker otherwise lives on after ``xrdq batch`` is killed (≈370 MB each, and the
+    multiprocessing resource tracker with them). On Linux the kernel sends SIGKILL at the parent's
+    death (prctl PR_SET_PDEATHSIG); everywhere a daemon thread polls the parent pid as well, which also
+    covers a parent that died before this ran.
+    """
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(poll_s)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="xrdq-parent-watch", daemon=True).start()
+
+
+def init_worker(parent_pid: int | None = None):
+    """Process-pool initializer: one BLAS thread per worker (cores are shared out by processes), and
+    exit when the parent (``parent_pid``) dies."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     for var in _THREAD_VARS:
         os.environ[var] = "1"
     try:  # numpy may already be loaded (fork start method): limit the running pools too
