@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Size (inches) of a fit plot, and the heights of its pattern and difference panels.
+FIGSIZE = (10, 6.5)
+PANELS = {"height_ratios": [4, 1], "hspace": 0.05}
+
 
 def plot_result(result, path=None, *, ax=None, title=None, show_components: bool = True, dpi: int = 150):
     """Plot a :class:`~xrdq.quant.result.QuantResult` (or a RefinementResult).
 
-    Writes ``path`` (PNG, SVG or PDF by extension, atomically) when given; returns the Figure.
+    ``ax``: an Axes to draw the pattern on (no difference panel), or a (pattern, difference) pair of
+    empty Axes (a batch worker redraws one figure for every file). Writes ``path`` (PNG, SVG or PDF by
+    extension, atomically) when given; returns the Figure.
     """
     import matplotlib
 
@@ -19,8 +25,10 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     ref = getattr(result, "refinement", result)
     tt = ref.two_theta
     if ax is None:
-        fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True,
-                                          gridspec_kw={"height_ratios": [4, 1], "hspace": 0.05})
+        fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=FIGSIZE, sharex=True, gridspec_kw=PANELS)
+    elif isinstance(ax, (tuple, list)):
+        ax, ax_diff = ax
+        fig = ax.figure
     else:
         fig, ax_diff = ax.figure, None
     ax.plot(tt, ref.observed, ".", ms=1.5, color="0.25", label="observed", zorder=3)
