@@ -44,7 +44,10 @@ def test_reused_figure_draws_what_a_fresh_plot_draws(pattern_dir, settings, tmp_
     assert problem is None
     assert worker._axes is axes  # the same figure, cleared and redrawn
     fresh = tmp_path / "fresh.png"
-    second.plot(fresh)  # a figure of its own, as `xrdq quantify --plot` draws it
+    from xrdq.plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
+
+    # a figure of its own, as a batch drew it before the figure was reused
+    second.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
     a, b = _pixels(png_second), _pixels(fresh.read_bytes())
     assert a.shape == b.shape and np.array_equal(a, b), "leftovers of the previous plot, or a different layout"
     assert not np.array_equal(_pixels(png_first), a)

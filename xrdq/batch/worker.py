@@ -104,9 +104,9 @@ def _plot_axes():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from ..plot import FIGSIZE, PANELS
+        from ..plot import PANELS, THUMBNAIL_FIGSIZE
 
-        fig = Figure(figsize=FIGSIZE)
+        fig = Figure(figsize=THUMBNAIL_FIGSIZE)
         FigureCanvasAgg(fig)
         _axes = tuple(fig.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
     for ax in _axes:
@@ -120,7 +120,10 @@ def _render_plot(result) -> tuple[bytes | None, str | None]:
     os.close(fd)
     try:
         try:
-            result.plot(tmp, ax=_plot_axes())
+            from ..plot import THUMBNAIL_FONT_PT
+
+            # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
+            result.plot(tmp, ax=_plot_axes(), font_size=THUMBNAIL_FONT_PT, dpi=200)
         except ModuleNotFoundError as exc:
             if exc.name not in ("xrdq.plot",):
                 raise

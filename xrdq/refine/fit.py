@@ -57,6 +57,9 @@ class Refinement:
         sel = (tt >= lo) & (tt <= hi) & np.isfinite(y) & np.isfinite(e) & (e > 0)
         if sel.sum() < 50:
             raise XrdqRefineError(f"only {int(sel.sum())} usable points in 2θ {lo}–{hi}°: too few to refine")
+        if not (y[sel] > 0).any():
+            raise XrdqRefineError(f"every intensity in 2θ {lo:g}–{hi:g}° is 0: no diffraction signal to refine "
+                                  "(detector off, shutter closed, or the wrong scan?)")
         if not phases:
             raise XrdqRefineError("at least one crystalline phase is needed")
         names = [p.name for p in phases]
