@@ -128,7 +128,8 @@ def report(wall, cpu, in_process, gsas2):
     med_cpu = {k: statistics.median(v) for k, v in cpu.items() if v}
     base = med["python -c pass"]
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
-    print(f"{'command (fresh process)':<40s} {'median wall s':>13s} {'min':>7s} {'CPU s':>7s} {'× python -c pass':>17s}")
+    heads = ("command (fresh process)", "median wall s", "min", "CPU s", "× python -c pass")
+    print(f"{heads[0]:<40s} {heads[1]:>13s} {heads[2]:>7s} {heads[3]:>7s} {heads[4]:>17s}")
     for name in med:
         print(f"{name:<40s} {med[name]:13.3f} {min(wall[name]):7.3f} {med_cpu[name]:7.3f} {med[name] / base:17.1f}")
     q = med["xrdq quantify"]
