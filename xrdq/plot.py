@@ -56,6 +56,9 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     sub = f"Rwp {100 * ref.rwp:.2f} %, GoF {ref.gof:.2f}"
     if amorph:
         sub += f", amorphous {100 * amorph[0]:.1f} ± {100 * amorph[1]:.1f} wt%"
+    verdict = getattr(result, "verdict", None)
+    if verdict:
+        sub += f" — verdict: {verdict.upper()}" + (f" ({result.verdict_reasons[0][:90]})" if result.verdict_reasons else "")
     ax.set_title(f"{head}\n{sub}", fontsize=9)
     if ax_diff is not None:
         ax_diff.plot(tt, ref.observed - ref.calculated, "-", lw=0.6, color="tab:blue")

@@ -45,6 +45,9 @@ def quant_options(f):
                      help="Brindley microabsorption correction with this particle diameter (µm); repeat per phase."),
         click.option("--berar-lelann", is_flag=True, help="Inflate esds for serially correlated residuals."),
         click.option("--no-humps", is_flag=True, help="Do not model amorphous humps (background polynomial only)."),
+        click.option("--model-uncertainty", type=click.Choice(["full", "linear", "off"]), default=None,
+                     help="Recipe variants behind the standard uncertainty: full (linear and non-linear), linear "
+                          "(nearly free) or off [quantify: full; batch: linear]."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -52,10 +55,13 @@ def quant_options(f):
 
 
 def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, purity_esd, instrument, engine,
-                 two_theta_range, recipe, brindley, berar_lelann, no_humps) -> dict:
+                 two_theta_range, recipe, brindley, berar_lelann, no_humps, model_uncertainty=None) -> dict:
     if not phases and no_standard:
-        raise click.UsageError("give at least one --phase")
+        raise click.UsageError("give at least one --phase (or a --standard alone for a fully amorphous sample)")
+    extra = {"model_uncertainty": model_uncertainty} if model_uncertainty else {}
     return dict(
+        standard_source=_standard_source(),
+        **extra,
         phases=list(phases),
         standard=None if no_standard else standard,
         purity=standard_purity,
@@ -71,6 +77,15 @@ def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, p
     )
 
 
+def _standard_source() -> str:
+    """"default" when --standard was not on the command line (LiF=0.5 assumed), else "given"."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    src = ctx.get_parameter_source("standard") if ctx is not None else None
+    return "default" if src in (None, ParameterSource.DEFAULT) else "given"
+
+
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @quant_options
@@ -79,7 +94,10 @@ def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, p
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="Write the fit plot (PNG/SVG/PDF).")
 @click.option("--report", "full_report", is_flag=True, help="Also print the full refinement report.")
 def quantify(file, scan, json_out, plot_out, full_report, **options):
-    """Quantify FILE: phase fractions and amorphous content with esds."""
+    """Quantify FILE: phase fractions and amorphous content with esds and uncertainties, and a verdict.
+
+    Exit status 0 for a verdict ok or check, 3 for fail (the JSON and plot are written all the same).
+    """
     from ..quant.api import quantify as run
 
     result = run(file, scan=scan, **quant_kwargs(**options))
@@ -90,6 +108,11 @@ def quantify(file, scan, json_out, plot_out, full_report, **options):
         result.to_json(json_out)
     if plot_out:
         result.plot(plot_out)
+    if result.verdict == "fail":
+        click.echo(f"xrdq: {file}: the result FAILED its checks:", err=True)
+        for reason in result.verdict_reasons:
+            click.echo(f"  - {reason}", err=True)
+        return 3
     return 0
 
 
