@@ -37,10 +37,13 @@ import click
 @click.option("--no-plots", is_flag=True, help="Do not draw one fit plot per pattern.")
 @click.option("--force", is_flag=True, help="Refit files already finished in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--model-uncertainty", type=click.Choice(["full", "linear", "off"]), default="linear", show_default=True,
+              help="Recipe variants behind each standard uncertainty: linear (nearly free), full (+ non-linear "
+                   "variants, about 1.5× the fit time) or off.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.pass_context
 def batch(ctx, inputs, phases, standard, purity, standard_esd, purity_esd, manifest, jobs, scheduler, dask_workers,
-          sequential, series_x, engine, instrument, two_theta_range, no_plots, force, quiet, out):
+          sequential, series_x, engine, instrument, two_theta_range, no_plots, force, quiet, model_uncertainty, out):
     """Quantify every pattern in INPUTS (files, folders, globs) into OUT.
 
     Writes OUT/results.csv, OUT/results.nc, OUT/plots/<stem>.png, OUT/json/<stem>.json and
@@ -54,12 +57,19 @@ def batch(ctx, inputs, phases, standard, purity, standard_esd, purity_esd, manif
     if not inputs and not manifest:
         raise click.UsageError("give pattern files, folders or globs, or --manifest")
     phase_list = [p.strip() for spec in phases for p in spec.split(";") if p.strip()]
+    from click.core import ParameterSource
+
+    from ..quant.defaults import DEFAULT_STANDARD
+
     std = None if standard.strip().lower() in ("none", "no", "") else standard
+    if ctx.get_parameter_source("standard") == ParameterSource.DEFAULT:
+        std = DEFAULT_STANDARD  # assumed, and labelled so in every result
     ds = quantify_many(
         list(inputs), phases=phase_list, standard=std, purity=purity, standard_esd=standard_esd,
         purity_esd=purity_esd, manifest=manifest, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
         sequential=sequential, series_x=series_x, engine=engine, instrument=instrument,
         two_theta_range=two_theta_range, plots=not no_plots, force=force, progress=not quiet, out=out,
+        model_uncertainty=model_uncertainty,
         command="xrdq batch " + json.dumps(ctx.params, default=str),
     )
     n_failed = int(ds.attrs["n_failed"])

@@ -13,19 +13,12 @@ import numpy as np
 from .._version import __version__
 from ..errors import XrdqQuantError
 from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
+from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .result import QuantResult
 from ..crystal.spec import resolve_phase
 from .weight_fractions import brindley_correction, hill_howard
 
 ENGINES = ("native", "gsas2")
-
-
-class DefaultStandard(tuple):
-    """The standard assumed when the caller names none: recorded with ``"source": "default"``."""
-
-
-#: LiF at 50 wt%: what xrdq assumes unless told otherwise (``standard=None`` for an unspiked sample).
-DEFAULT_STANDARD = DefaultStandard(("LiF", 0.5))
 
 
 def parse_standard(standard):
