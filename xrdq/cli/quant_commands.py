@@ -6,89 +6,20 @@ from pathlib import Path
 
 import click
 
+from .options import pop_refinement_settings, refinement_options
 
 
-def _parse_pairs(values, what, cast=float):
-    out = {}
-    for v in values:
-        if "=" not in v:
-            raise click.BadParameter(f"{v!r}: expected NAME=VALUE", param_hint=what)
-        k, _, x = v.partition("=")
-        try:
-            out[k.strip()] = cast(x)
-        except ValueError as exc:
-            raise click.BadParameter(f"{v!r}: {x!r} is not a number", param_hint=what) from exc
-    return out
-
-
-def quant_options(f):
-    """Options shared by ``quantify`` and ``batch``."""
-    opts = [
-        click.option("--phase", "phases", multiple=True, metavar="[NAME=]CIF_OR_NAME",
-                     help="A crystalline phase: a bundled name (LiF, LiCl, ...) or a CIF; repeat for each."),
-        click.option("--standard", default="LiF=0.5", show_default=True, metavar="NAME=W_S",
-                     help="Internal standard and its weighed weight fraction in the mixture."),
-        click.option("--no-standard", is_flag=True, help="No internal standard: crystalline fractions normalised to 100 %."),
-        click.option("--standard-purity", default=1.0, show_default=True, type=float,
-                     help="Crystalline fraction c of the standard material."),
-        click.option("--standard-esd", default=0.0, show_default=True, type=float, help="Weighing error σ(W_s)."),
-        click.option("--purity-esd", default=0.0, show_default=True, type=float, help="σ(c) of the standard purity."),
-        click.option("--instrument", default="miniflex600", show_default=True, metavar="NAME_OR_FILE",
-                     help="Bundled instrument (miniflex600, cpd-pw3020), TOML or .instprm file."),
-        click.option("--engine", type=click.Choice(["native", "gsas2"]), default="native", show_default=True),
-        click.option("--two-theta-range", nargs=2, type=float, default=None, metavar="MIN MAX",
-                     help="Refine only this 2θ range (degrees)."),
-        click.option("--recipe", default=None, metavar="TOML_OR_NAME",
-                     help="Refinement recipe: a TOML file (native engine), or with --engine gsas2 a named GSAS-II "
-                          "recipe: default, default+po, exact-fcj, exact-fcj+po (docs/gsas2.md)."),
-        click.option("--brindley", multiple=True, metavar="NAME=DIAMETER_UM",
-                     help="Brindley microabsorption correction with this particle diameter (µm); repeat per phase."),
-        click.option("--berar-lelann", is_flag=True, help="Inflate esds for serially correlated residuals."),
-        click.option("--no-humps", is_flag=True, help="Do not model amorphous humps (background polynomial only)."),
-        click.option("--model-uncertainty", type=click.Choice(["full", "linear", "off"]), default=None,
-                     help="Recipe variants behind the standard uncertainty: full (linear and non-linear), linear "
-                          "(nearly free) or off [quantify: full; batch: linear]."),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
-
-
-def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, purity_esd, instrument, engine,
-                 two_theta_range, recipe, brindley, berar_lelann, no_humps, model_uncertainty=None) -> dict:
-    if not phases and no_standard:
+def quantify_settings(params: dict) -> dict:
+    """The shared options of ``quantify`` (popped from ``params``) as quantify keyword arguments."""
+    settings = pop_refinement_settings(params)
+    if not settings.get("phases") and settings.get("standard") is None:
         raise click.UsageError("give at least one --phase (or a --standard alone for a fully amorphous sample)")
-    extra = {"model_uncertainty": model_uncertainty} if model_uncertainty else {}
-    return dict(
-        standard_source=_standard_source(),
-        **extra,
-        phases=list(phases),
-        standard=None if no_standard else standard,
-        purity=standard_purity,
-        standard_esd=standard_esd,
-        purity_esd=purity_esd,
-        instrument=instrument,
-        engine=engine,
-        two_theta_range=tuple(two_theta_range) if two_theta_range else None,
-        recipe=recipe,
-        brindley=_parse_pairs(brindley, "--brindley") or None,
-        berar_lelann=berar_lelann,
-        humps=[] if no_humps else "auto",
-    )
-
-
-def _standard_source() -> str:
-    """"default" when --standard was not on the command line (LiF=0.5 assumed), else "given"."""
-    from click.core import ParameterSource
-
-    ctx = click.get_current_context(silent=True)
-    src = ctx.get_parameter_source("standard") if ctx is not None else None
-    return "default" if src in (None, ParameterSource.DEFAULT) else "given"
+    return settings
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@quant_options
+@refinement_options
 @click.option("--scan", default=0, show_default=True, help="Scan index in multi-scan files.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="Write the fit plot (PNG/SVG/PDF).")
@@ -100,7 +31,7 @@ def quantify(file, scan, json_out, plot_out, full_report, **options):
     """
     from ..quant.api import quantify as run
 
-    result = run(file, scan=scan, **quant_kwargs(**options))
+    result = run(file, scan=scan, **quantify_settings(options))
     click.echo(result.report())
     if full_report:
         click.echo(result.fit_report())
