@@ -2,8 +2,8 @@
 """Added time of the verdict and the model-uncertainty ensemble, against the same quantification without them.
 
 The pattern is the 3-phase, 7000-point MiniFlex mixture of scripts/bench.py. For each level of
-``model_uncertainty`` ("off": verdict checks only; "linear": + background/2θ-start/hump/microabsorption
-re-solves; "full": + warm-started non-linear variants) the median wall time of ``xrdq.quantify`` is
+``model_uncertainty`` ("off": verdict checks only; "fast": + background/2θ-start/hump/microabsorption
+re-solves and one step of the B variant; "full": + converged B, strain and profile variants) the median wall time of ``xrdq.quantify`` is
 printed with its ratio to "off" measured in the same run, and the time of the checks alone.
 
     python scripts/bench_uncertainty.py [--repeats 7]
@@ -40,7 +40,7 @@ def main():
     kwargs = dict(phases=["LiCl", "Li2ZrCl6"], standard=("LiF", 0.5), humps=[])
     quantify(pattern, model_uncertainty="full", **kwargs)  # compile and warm every cache once
     base = None
-    for level in ("off", "linear", "full"):
+    for level in ("off", "fast", "full"):
         t, res = median_time(lambda: quantify(pattern, model_uncertainty=level, **kwargs), args.repeats)
         base = base or t
         print(f"model_uncertainty={level:<6s}: median {t:.3f} s  ({t / base:.2f}× off, +{1000 * (t - base):.0f} ms)  "

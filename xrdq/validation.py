@@ -116,7 +116,7 @@ def simulate_case(case, seed: int, w_s: float = 0.5):
                     sample=name)
 
 
-def run_synthetic_case(case, seed: int = 1, w_s: float = 0.5, model_uncertainty: str = "linear") -> CaseResult:
+def run_synthetic_case(case, seed: int = 1, w_s: float = 0.5, model_uncertainty: str = "fast") -> CaseResult:
     from .quant.api import quantify
 
     pattern, truth = simulate_case(case, seed, w_s)

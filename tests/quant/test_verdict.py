@@ -147,6 +147,6 @@ def test_demo_is_ok():
 
     pattern, _ = demo_pattern()
     res = xrdq.quantify(pattern, phases=[p for p, _ in DEMO_MIXTURE if p != "LiF"], standard=("LiF", 0.5),
-                        model_uncertainty="linear")
+                        model_uncertainty="fast")
     assert res.verdict == "ok", res.verdict_reasons
     assert res.standard["source"] == "given"

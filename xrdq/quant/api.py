@@ -104,8 +104,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
-    model_uncertainty : ``"full"`` (recipe variants, linear and warm-started non-linear), ``"linear"``
-        (only the nearly free ones: background, 2θ start, humps, microabsorption) or ``"off"``;
+    model_uncertainty : ``"full"`` (every recipe variant: linear re-solves and warm-started non-linear
+        ones), ``"fast"`` (the linear re-solves and one Gauss–Newton step of the B variant) or ``"off"``;
         see :mod:`xrdq.quant.uncertainty`.
 
     Phases may be empty when a standard is given (a fully amorphous sample): peaks no phase explains
@@ -118,8 +118,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise XrdqQuantError(f"unknown engine {engine!r}; choose one of {ENGINES}")
-    if model_uncertainty not in ("full", "linear", "off"):
-        raise XrdqQuantError(f"model_uncertainty must be 'full', 'linear' or 'off', got {model_uncertainty!r}")
+    if model_uncertainty not in ("full", "fast", "off"):
+        raise XrdqQuantError(f"model_uncertainty must be 'full', 'fast' or 'off', got {model_uncertainty!r}")
     std = parse_standard(standard)
     if standard_source not in (None, "given", "default"):
         raise XrdqQuantError(f"standard_source must be 'given' or 'default', got {standard_source!r}")

