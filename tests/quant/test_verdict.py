@@ -85,6 +85,12 @@ def test_flag_raises_the_verdict_and_never_lowers_it():
     assert res.to_dict()["verdict"] == "check" and "verdict: CHECK" in res.report()
     with pytest.raises(ValueError):
         res.flag("ok", "fine")
+    # checks run again (e.g. after another module flagged it) keep the flag
+    from xrdq.model.instrument import load_instrument
+    from xrdq.quant.verdict import assess
+
+    assess(res, load_instrument("miniflex600"), sample_phases=["LiCl"])
+    assert res.verdict == "check" and "amorphous estimates disagree by 3.1 σ" in res.verdict_reasons
 
 
 # ---- synthetic: no phases at all --------------------------------------------------------------

@@ -274,7 +274,8 @@ def check_instrument(pattern_attrs: dict, wavelength: float, radius_mm: float, i
 
 def assess(result, instrument, *, sample_phases, brindley=None, standard_error=None):
     """Run every check on a :class:`~xrdq.quant.result.QuantResult` and set its verdict, reasons and
-    unexplained peaks (in place); notes at level ``ok`` join its warnings."""
+    unexplained peaks (in place; a verdict raised earlier with ``flag`` is kept); notes at level ``ok``
+    join its warnings."""
     ref = result.refinement
     bragg = np.sum([ref.components[n] for n in ref.phase_names], axis=0) if ref.phase_names else np.zeros_like(ref.observed)
     peaks = unexplained_peaks(ref.two_theta, ref.observed, ref.calculated, ref.esd, bragg, instrument.wavelength)
@@ -307,6 +308,9 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     for f in findings:
         if f.level == "ok" and f.reason not in result.warnings:
             result.warnings.append(f.reason)
-    result.verdict, result.verdict_reasons = verdict_of(findings)
+    level, reasons = verdict_of(findings)
+    # reasons flagged before the checks ran (QuantResult.flag) stay, and so does their level
+    result.verdict = worse(result.verdict, level)
+    result.verdict_reasons = reasons + [r for r in result.verdict_reasons if r not in reasons]
     result.unexplained_peaks = peaks
     return result
