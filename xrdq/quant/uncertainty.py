@@ -113,7 +113,7 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
         out.append(_linear_variant(fit, values, "no amorphous hump (background only)", drop_humps=True))
     # An overall B per phase trades intensity against angle like nothing else: on real CPD data it moves the
     # fractions most, and one Gauss–Newton step from the converged fit already gives its shift (measured:
-    # within 5 % of the converged one on CPD-1A/C/D at a twentieth of the fit time).
+    # the largest shift within 10 % of the converged one on CPD-1A/C/D, at a twentieth of the fit time).
     b_variant = "overall displacement parameter B per phase refined"
     if level == "fast":
         out.append(_nonlinear_variant(fit, b_variant, ("biso",), max_nfev=2))
@@ -128,10 +128,11 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
 
 
 
-#: Particle diameter (µm) assumed for the microabsorption term when none is given: the size commonly
-#: recommended for quantitative specimens (well ground or micronised powders). Brindley's correction for
-#: this size, against none, is one component of the model uncertainty.
-ASSUMED_PARTICLE_UM = 5.0
+#: Largest particle diameter (µm) assumed when none is given: quantitative specimens are ground to 1–5 µm.
+#: With the size anywhere in [0, D_max], Brindley's correction (≈ linear in D for small ΔµR) is left out
+#: with an RMS effect equal to the correction at D_max/√3: that is the microabsorption component.
+ASSUMED_MAX_PARTICLE_UM = 5.0
+ASSUMED_PARTICLE_UM = ASSUMED_MAX_PARTICLE_UM / np.sqrt(3.0)
 
 
 def quantities(scales, names, phase_info, brindley=None, standard=None, purity: float = 1.0) -> dict:
@@ -177,7 +178,8 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
                for v in variants if v.scales is not None]
     sizes = {n: 2.0 * d for n, d in brindley.items()} if brindley else dict.fromkeys(names, ASSUMED_PARTICLE_UM)
     label = ("microabsorption: particle sizes doubled" if brindley else
-             f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:g} µm particles")
+             f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:.1f} µm particles (RMS of 0–"
+             f"{ASSUMED_MAX_PARTICLE_UM:g} µm)")
     members.append((label, "linear", quantities(base_scales, names, info, sizes, standard, purity)))
     u, log = {}, []
     for key, q0 in main.items():
