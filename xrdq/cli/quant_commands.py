@@ -23,22 +23,35 @@ def quantify_settings(params: dict) -> dict:
 @click.option("--scan", default=0, show_default=True, help="Scan index in multi-scan files.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="Write the fit plot (PNG/SVG/PDF).")
+@click.option("--sqrt-intensity", is_flag=True, help="Plot on a √-intensity axis (weak phases stay visible).")
+@click.option("--plot-range", nargs=2, type=float, default=None, metavar="MIN MAX",
+              help="Zoom the plot on this 2θ window (degrees); the intensity axis fits the window.")
 @click.option("--report", "full_report", is_flag=True, help="Also print the full refinement report.")
-def quantify(file, scan, json_out, plot_out, full_report, **options):
+def quantify(file, scan, json_out, plot_out, sqrt_intensity, plot_range, full_report, **options):
     """Quantify FILE: phase fractions and amorphous content with esds and uncertainties, and a verdict.
 
     Exit status 0 for a verdict ok or check, 3 for fail (the JSON and plot are written all the same).
     """
+    from .._atomic import check_writable
     from ..quant.api import quantify as run
 
-    result = run(file, scan=scan, **quantify_settings(options))
+    settings = quantify_settings(options)
+    if json_out:
+        check_writable(json_out)
+    if plot_out:
+        from ..plot import check_plot_path
+
+        check_plot_path(plot_out)
+    elif sqrt_intensity or plot_range:
+        raise click.UsageError("--sqrt-intensity and --plot-range shape the plot: give --plot FILE too")
+    result = run(file, scan=scan, **settings)
     click.echo(result.report())
     if full_report:
         click.echo(result.fit_report())
     if json_out:
         result.to_json(json_out)
     if plot_out:
-        result.plot(plot_out)
+        result.plot(plot_out, sqrt_intensity=sqrt_intensity, two_theta_range=plot_range)
     if result.verdict == "fail":
         click.echo(f"xrdq: {file}: the result FAILED its checks:", err=True)
         for reason in result.verdict_reasons:
@@ -71,7 +84,9 @@ def demo(out_dir, seed):
     from ..model.simulate import write_truth
     from ..quant.api import quantify as run
 
-    out = Path(out_dir)
+    from .._atomic import check_writable
+
+    out = check_writable(out_dir, folder=True)
     out.mkdir(parents=True, exist_ok=True)
     pattern, truth = demo_pattern(seed)
     ras = out / "demo_lazco.ras"

@@ -11,7 +11,7 @@ import numpy as np
 from .._version import __version__
 
 
-@dataclass
+@dataclass(repr=False)
 class QuantResult:
     """What :func:`xrdq.quantify` returns.
 
@@ -220,6 +220,15 @@ class QuantResult:
     def __str__(self) -> str:
         return self.report()
 
+    def __repr__(self) -> str:
+        """One line (the dataclass default printed every array of the pattern and the fit)."""
+        amorph = (f"amorphous={100 * self.amorphous_fraction[0]:.2f}±{100 * self.amorphous_fraction[1]:.2f} wt%, "
+                  if self.amorphous_fraction else "")
+        std = f"standard={self.standard['phase']}@{self.standard['weighed_fraction']:g}, " if self.standard else ""
+        return (f"<QuantResult {self.file or '<pattern>'}: engine={self.engine}, {amorph}{std}"
+                f"phases={self.phase_names}, Rwp={100 * self.rwp:.2f} %, GoF={self.gof:.2f}, "
+                f"verdict={self.verdict}, {len(self.warnings)} warning(s)>")
+
     def _repr_html_(self) -> str:
         u = self.uncertainty
 
@@ -227,12 +236,17 @@ class QuantResult:
             return f"{100 * v:.2f} ± {100 * e:.2f} [{100 * u.get(key, e):.2f}]"
 
         rows = []
+        std = self.standard["phase"] if self.standard else None
         for name, (v, e) in self.refined_fractions.items():
             sf = self.sample_fractions.get(name)
-            rows.append(
-                f"<tr><td>{html.escape(name)}</td><td>{cell(v, e, f'refined:{name}')}</td>"
-                f"<td>{'' if not sf else cell(*sf, f'sample:{name}')}</td></tr>"
-            )
+            if sf:
+                right = cell(*sf, f"sample:{name}")
+            elif name == std:
+                right = html.escape(f"standard, weighed {100 * self.standard['weighed_fraction']:.2f}")
+            else:
+                right = ""
+            rows.append(f"<tr><td>{html.escape(name)}</td><td>{cell(v, e, f'refined:{name}')}</td>"
+                        f"<td>{right}</td></tr>")
         if self.amorphous_fraction:
             rows.append(f"<tr><td><b>amorphous</b></td><td></td><td><b>{cell(*self.amorphous_fraction, 'amorphous')}</b></td></tr>")
         warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
