@@ -117,6 +117,19 @@ def test_tio2_fitted_with_anatase_only_names_the_rutile_peaks(shared_data):
     for rutile in (27.4, 36.1, 54.3):  # rutile 110, 101, 211
         assert any(abs(t - rutile) < 0.2 for t in found), found
     assert any("27.36°" in r and "d = 3.25" in r for r in res.verdict_reasons), res.verdict_reasons
+    fig = res.plot()  # the title says FAIL/CHECK and the difference curve marks the peaks
+    assert "verdict: " + res.verdict.upper() in fig.axes[0].get_title()
+    assert any(line.get_label() == "unexplained" for line in fig.axes[1].lines)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_a_standard_that_wanders_onto_other_peaks_is_named(shared_data):
+    """No phase given on a real LiMn2O4 pattern: LiF's cell runs 2 % to sit on spinel peaks."""
+    res = xrdq.quantify(shared_data / "rigaku/miniflex600/050121_LMO-p.asc", model_uncertainty="off")
+    assert res.verdict == "fail"
+    assert any(r.startswith("LiF: cell a refined") for r in res.verdict_reasons), res.verdict_reasons
 
 
 def test_tio2_with_both_phases_finds_no_missing_phase(shared_data):

@@ -26,6 +26,8 @@ GOF_CHECK, GOF_FAIL = 3.0, 10.0
 PEAK_SIGNIFICANCE, PEAK_MIN_HEIGHT, EXPLAINED_SHARE = 8.0, 0.004, 1.0
 #: Lorentzian crystallite size (nm) below which a "phase" is fitting a halo or background, not peaks.
 SIZE_FLOOR_NM = 2.5
+#: Relative change of a cell length from its structure above which the phase is probably fitting other peaks.
+CELL_LIMIT = 0.01
 #: Uncertainty (fraction) above which a fraction is not determined at all.
 UNDETERMINED = 0.1
 #: µ·D above which Brindley's correction itself is unreliable (Brindley's "very coarse" class).
@@ -205,6 +207,24 @@ def check_sizes(parameters: dict, prefixes: dict) -> list[Finding]:
     return out
 
 
+def check_cells(fit) -> list[Finding]:
+    """Cell lengths that moved more than CELL_LIMIT from the structure's (the centre of their ±5 % bounds)."""
+    out = []
+    for phase in getattr(fit, "phases", ()) if fit is not None else ():
+        pre = fit.prefix[phase.name]
+        for k in ("a", "b", "c"):
+            par = fit.params.get(f"{pre}_{k}")
+            if par is None or not par.vary and par.value == 0.5 * (par.min + par.max):
+                continue
+            start = 0.5 * (par.min + par.max)
+            dev = par.value / start - 1.0
+            if abs(dev) > CELL_LIMIT:
+                out.append(Finding("check", f"{phase.name}: cell {k} refined {100 * dev:+.1f} % away from its structure "
+                                            f"({par.value:.4f} vs {start:.4f} Å): it may be fitting another phase's "
+                                            "peaks, or the structure is not the right one"))
+    return out
+
+
 def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: dict | None) -> list[Finding]:
     """µ·D per phase when sizes are given; else a note on the contrast of linear attenuation."""
     mu = {n: i["mass_attenuation"] * i["density"] for n, i in phase_info.items()}  # 1/cm
@@ -289,7 +309,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases)
     findings += check_fractions({n: v for n, (v, _) in result.refined_fractions.items()},
                                 {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}, "refined fraction")
-    findings += check_sizes(ref.parameters, prefixes)
+    findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
     findings += check_microabsorption(ref.phase_info, {n: v for n, (v, _) in result.refined_fractions.items()}, brindley)
     if result.amorphous_fraction is not None:
         amorph = (result.amorphous_fraction[0], u.get("amorphous", result.amorphous_fraction[1]))
