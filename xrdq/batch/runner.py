@@ -161,7 +161,8 @@ def _run_processes(pending, plots, n_workers, fn=run_job, start=None):
     ctx = mp.get_context("spawn")
     broken = []
     n_done = 0
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(fn, _task(j, plots, start)): j for j in pending}
         try:
             for fut in as_completed(futures):
@@ -180,7 +181,8 @@ def _run_processes(pending, plots, n_workers, fn=run_job, start=None):
     culprits = 0
     while broken:
         broken.sort(key=lambda j: order[id(j)])
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [(pool.submit(fn, _task(j, plots, start)), j) for j in broken]
             broken = []
             culprit_found = False

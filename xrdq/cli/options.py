@@ -1,6 +1,6 @@
 """The refinement/quantification options ``xrdq quantify`` and ``xrdq batch`` share.
 
-Built from :data:`xrdq.quant.settings.SETTINGS`, the table the batch manifest reads too: add a setting
+Built from :data:`xrdq.settings.SETTINGS`, the table the batch manifest reads too: add a setting
 there and it appears in both commands' ``--help`` and as a manifest column.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ..errors import XrdqError
-from ..quant.settings import SETTINGS, Setting, check_range, settings_from_values
+from ..settings import SETTINGS, Setting, check_range, settings_from_values
 
 
 def _callback(setting: Setting):

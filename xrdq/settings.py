@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import XrdqQuantError
-from .internal_standard import check_standard_inputs
+from .errors import XrdqQuantError
 
 #: Words that mean yes / no in a manifest cell.
 _TRUE = ("1", "yes", "y", "true", "t", "on", "x")
@@ -32,6 +31,8 @@ def parse_standard_text(text: str):
         w_s = float(value)
     except ValueError:
         raise XrdqQuantError(f"standard {t!r}: W_S {value!r} is not a number") from None
+    from .quant.internal_standard import check_standard_inputs  # numpy: not at import (xrdq --help)
+
     try:
         check_standard_inputs(w_s, 1.0)
     except XrdqQuantError as exc:
