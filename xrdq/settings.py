@@ -165,7 +165,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
     Setting("model_uncertainty", "model_uncertainty", "Recipe variants behind each standard uncertainty: full "
-            "(about +40 % fit time), fast (about +10 %) or off [quantify: full; batch: fast].",
+            "(+45–75 % fit time), fast (+5–15 %) or off [quantify: full; batch: fast].",
             choices=("full", "fast", "off")),
 )
 
