@@ -179,6 +179,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sample_composition", "sample_composition", "Bulk composition of the (unspiked) sample for µ*: a "
             "formula (Li2.7Al0.7Zr0.3Cl6) or FORMULA:WEIGHT pairs (Al2O3:30.8,SiO2:29.5).",
             parse=_composition, metavar="SPEC"),
+    Setting("model_uncertainty", "model_uncertainty", "Recipe variants behind each standard uncertainty: full "
+            "(+45–75 % fit time), fast (+5–15 %) or off [quantify: full; batch: fast].",
+            choices=("full", "fast", "off")),
 )
 
 #: Older manifest column names still read.

@@ -13,6 +13,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import XrdqQuantError
 from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
+from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .result import QuantResult
 from ..crystal.spec import resolve_phase
 from .weight_fractions import brindley_correction, hill_howard
@@ -79,11 +80,12 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
-def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, standard_esd: float = 0.0,
+def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
              preferred_orientation=None, strain: bool = False, biso: bool = False, start=None,
-             scan: int = 0, refinement=None, external_standard=None, sample_composition=None) -> QuantResult:
+             scan: int = 0, refinement=None, model_uncertainty: str = "full",
+             standard_source: str | None = None, external_standard=None, sample_composition=None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -91,7 +93,10 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     pattern_or_path : xarray.DataArray from :func:`xrdq.load`, or a path to any supported file.
     phases : phase names (``reference_patterns/phases``), CIF paths, ``NAME=CIF`` strings or Phase objects.
     standard : (name, W_s) of the weighed internal standard, ``"LiF=0.5"``, or None for crystalline
-        fractions normalised to 100 %. Added to the phases if not listed.
+        fractions normalised to 100 %. Added to the phases if not listed. Left out, LiF at 50 wt% is
+        assumed and labelled as the default; if it is not in the pattern the verdict is ``fail``.
+    standard_source : ``"given"`` or ``"default"`` (for callers that pass the default on, e.g. the CLI);
+        None decides from ``standard`` itself.
     purity : crystalline fraction c of the standard material (1 = fully crystalline).
     standard_esd, purity_esd : weighing error σ(W_s) and σ(c), propagated into every esd.
     instrument : bundled name (``miniflex600``, ``cpd-pw3020``), TOML or ``.instprm`` path, or Instrument.
@@ -104,10 +109,17 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
+    model_uncertainty : ``"full"`` (every recipe variant: linear re-solves and warm-started non-linear
+        ones), ``"fast"`` (the linear re-solves and one Gauss–Newton step of the B variant) or ``"off"``;
+        see :mod:`xrdq.quant.uncertainty`.
     external_standard : a scale calibration (``xrdq calibrate-scale`` TOML path or ScaleCalibration): absolute
         fractions from the instrument constant G, with or without an internal standard (docs/method.md §6).
     sample_composition : bulk composition of the (unspiked) sample for µ*, a formula or FORMULA:WEIGHT pairs;
         needed with ``external_standard``.
+
+    Phases may be empty when a standard is given (a fully amorphous sample): peaks no phase explains
+    then make the verdict ``check``. Every result carries ``verdict`` (ok/check/fail) and its reasons;
+    amorphous estimates that disagree (consistency > 2) make it ``check``.
     """
     from ..io import load
     from ..model.instrument import load_instrument
@@ -116,7 +128,14 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise XrdqQuantError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    if model_uncertainty not in ("full", "fast", "off"):
+        raise XrdqQuantError(f"model_uncertainty must be 'full', 'fast' or 'off', got {model_uncertainty!r}")
     std = parse_standard(standard)
+    if standard_source not in (None, "given", "default"):
+        raise XrdqQuantError(f"standard_source must be 'given' or 'default', got {standard_source!r}")
+    source = standard_source or ("default" if isinstance(standard, DefaultStandard) else "given")
+    if std is not None and source == "default" and tuple(std) != tuple(DEFAULT_STANDARD):
+        source = "given"  # a per-file standard replaced the default
     if std is not None:
         check_standard_inputs(std[1], purity, standard_esd, purity_esd)
     calibration = _external_inputs(external_standard, sample_composition, engine)
@@ -139,7 +158,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
                 phase_objs.append(std_phase)
             std = (std_phase.name, std[1])
     if not phase_objs:
-        raise XrdqQuantError("no phases given: pass at least one phase (and a standard)")
+        raise XrdqQuantError("no phases and no standard given: pass at least one phase, or a standard "
+                             "(alone it quantifies a fully amorphous sample)")
     profile_only = [p.name for p in phase_objs if getattr(p, "profile_only", False)]
     if profile_only and engine != "native":
         raise XrdqQuantError(f"PONKCS phases {profile_only} need the native engine (engine='native')")
@@ -208,6 +228,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         ref.weight_fraction_covariance = cov_w
     else:
         w = np.array([ref.weight_fractions[n] for n in ref.phase_names])
+        # Hill–Howard scales that give the engine's fractions: what the uncertainty ensemble varies
+        scales = w / np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in ref.phase_names])
         cov_w = np.asarray(ref.weight_fraction_covariance, dtype=float)
         if berar_lelann:
             cov_w = cov_w * berar_lelann_factor(ref.serial_correlation) ** 2
@@ -232,23 +254,23 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     sample_fractions, mixture_fractions = {}, {}
     est = Estimates()
     crystalline = [n for n in ref.phase_names if n not in amorphous_names]
+    standard_failed = None
     if std is not None:
+        standard_info = {"phase": std[0], "weighed_fraction": std[1], "purity": float(purity), "source": source,
+                         "refined_fraction": refined[std[0]][0], "refined_fraction_esd": refined[std[0]][1]}
         # the calibrated amorphous phases are not crystalline: the spike's estimate ignores them
         w_c, cov_c = (w, cov_w) if not amorphous_names else subset_fractions(
             w, cov_w, [ref.phase_names.index(n) for n in crystalline])
-        res = internal_standard(crystalline, w_c, cov_c, std[0], std[1], purity, standard_esd, purity_esd)
-        est.estimates["internal_standard"] = (res.amorphous_fraction, res.amorphous_fraction_esd)
-        warnings += res.warnings
-        standard_info = {
-            "phase": std[0],
-            "weighed_fraction": std[1],
-            "purity": float(purity),
-            "refined_fraction": res.refined_fraction,
-            "refined_fraction_esd": res.refined_fraction_esd,
-        }
-        amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
-        sample_fractions = res.sample_fractions
-        mixture_fractions = res.mixture_fractions
+        try:
+            res = internal_standard(crystalline, w_c, cov_c, std[0], std[1], purity, standard_esd, purity_esd)
+        except XrdqQuantError as exc:  # the standard is not in the pattern: a result with verdict "fail"
+            standard_failed = str(exc)
+        else:
+            warnings += res.warnings
+            amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
+            est.estimates["internal_standard"] = amorphous
+            sample_fractions = res.sample_fractions
+            mixture_fractions = res.mixture_fractions
     external_info, ext = None, None
     if calibration is not None or amorphous_names:
         names = list(ref.phase_names)
@@ -261,12 +283,13 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
             std_phase, std[1] if std else 0.0, purity)
         est.estimates["external_standard"] = amorph_ext
         warnings += external_info.pop("warnings")
-        if std is None:
+        if amorphous is None:
             sample_fractions, amorphous = fr, amorph_ext
     if amorphous_names:
         v, e, ponkcs_basis = ponkcs_route(names, amorphous_names, w, cov_w, s_all, cov_s, zmv_all,
-                                   std[0] if std else None, purity, ext, std[1] if std else 0.0,
-                                   {p.name: p.zmv_esd / p.zmv for p in phase_objs if p.name in amorphous_names})
+                                          std[0] if std and not standard_failed else None, purity, ext,
+                                          std[1] if std else 0.0,
+                                          {p.name: p.zmv_esd / p.zmv for p in phase_objs if p.name in amorphous_names})
         est.estimates["ponkcs"] = (v, e)
         if amorphous is None:
             amorphous = (v, e)
@@ -274,6 +297,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     warnings += est.finish().warnings
     if not ref.converged and not any("converge" in w_ for w_ in warnings):
         warnings.append("the refinement did not converge")
+    u_model, variants = _model_uncertainty(ref, scales, brindley, std if amorphous else None, purity, model_uncertainty)
 
     provenance = {
         "file": str(path) if path else None,
@@ -285,7 +309,7 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         "phases": [{"name": p.name, "source": p.source, "sha256": _sha256(p.source) if p.source and Path(p.source).exists() else None}
                    for p in phase_objs],
         "recipe": ref.recipe or rec.describe(),
-        "standard": standard_info and {k: standard_info[k] for k in ("phase", "weighed_fraction", "purity")},
+        "standard": standard_info and {k: standard_info[k] for k in ("phase", "weighed_fraction", "purity", "source")},
         "standard_esd": standard_esd,
         "purity_esd": purity_esd,
         "brindley_particle_size_um": dict(brindley) if brindley else None,
@@ -294,9 +318,10 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         "two_theta_range": list(two_theta_range) if two_theta_range else None,
         "external_standard": external_info and {k: external_info[k] for k in (
             "calibration_file", "calibration_sha256", "G", "G_esd", "sample_composition", "count_normalisation")},
+        "model_uncertainty": {"level": model_uncertainty, "variants": variants},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return QuantResult(
+    result = QuantResult(
         file=str(path) if path else None,
         sha256=sha,
         engine=ref.engine,
@@ -309,13 +334,30 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         mixture_fractions=mixture_fractions,
         warnings=warnings,
         provenance=provenance,
-        elapsed_s=time.perf_counter() - t0,
         pattern=pattern,
         brindley_tau={n: float(t) for n, t in zip(ref.phase_names, tau)},
+        model_uncertainty=u_model,
         amorphous_estimates=est.estimates,
         amorphous_consistency=est.consistency,
         external_standard=external_info,
     )
+    from .verdict import assess
+
+    assess(result, inst, sample_phases=[n for n in names if not std or n != std[0]], brindley=brindley,
+           standard_error=standard_failed)
+    if est.disagree:
+        result.flag("check", est.reason)
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def _model_uncertainty(ref, scales, brindley, std, purity, level):
+    """u_model per quantity (:mod:`xrdq.quant.uncertainty`), 0 where it could not be estimated."""
+    from .uncertainty import model_uncertainty
+
+    if not np.all(np.isfinite(scales)):
+        return {}, []
+    return model_uncertainty(ref, scales, brindley=brindley, standard=std, purity=purity, level=level)
 
 
 def _external_inputs(external_standard, sample_composition, engine):

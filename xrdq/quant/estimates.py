@@ -72,9 +72,18 @@ class Estimates:
     consistency: float | None = None
     warnings: list = field(default_factory=list)
 
+    @property
+    def disagree(self) -> bool:
+        return self.consistency is not None and self.consistency > CONSISTENCY_LIMIT
+
+    @property
+    def reason(self) -> str:
+        return (f"the amorphous estimates disagree by {self.consistency:.1f} combined uncertainties "
+                f"(> {CONSISTENCY_LIMIT:g}): one of the calibrations (weighing, G and µ*, PONKCS) does not hold")
+
     def finish(self):
         self.consistency = consistency(self.estimates)
-        if self.consistency is not None and self.consistency > CONSISTENCY_LIMIT:
+        if self.disagree:
             listed = ", ".join(f"{k} {100 * v:.2f} ± {100 * e:.2f}" for k, (v, e) in self.estimates.items())
             self.warnings.append(
                 f"the amorphous estimates disagree ({listed} wt%; |difference| = {self.consistency:.1f} combined "
