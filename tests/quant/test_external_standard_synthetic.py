@@ -30,3 +30,27 @@ def test_three_routes_recover_the_amorphous_fraction(shared_data):
     value, esd = est["ponkcs"]
     assert abs(value - truth) <= 2.5 * esd and esd < 0.06, (value, esd, truth)
     assert (res.amorphous_consistency > 2) == any("disagree" in w for w in res.warnings)
+
+
+def test_disagreeing_estimates_make_the_verdict_check():
+    """A wrong bulk composition (µ* 3× too high) puts the external standard far from the internal one."""
+    import json
+
+    from xrdq.quant.api import quantify
+    from xrdq.quant.external_standard import calibrate_scale
+
+    if not (S1 / "alumina_a75.xye").exists():
+        pytest.skip(f"{S1} (GSAS-II validation set, scale series S1) is absent")
+    t = json.loads((S1 / "alumina_a75.truth.json").read_text())
+    g, _ = calibrate_scale(S1 / "pure_Al2O3.xye", ["Al2O3"], instrument="miniflex600", model_uncertainty="off")
+    std = t["standard"]
+    kw = dict(phases=["Al2O3"], standard=(std["phase"], std["weighed_fraction"]), purity=std["purity"],
+              instrument="miniflex600", external_standard=g, model_uncertainty="off")
+    right = quantify(S1 / "alumina_a75.xye", sample_composition="Al2O3:0.25,SiO2:0.75", **kw)
+    assert right.amorphous_consistency < 2 and not any("disagree" in r for r in right.verdict_reasons)
+    wrong = quantify(S1 / "alumina_a75.xye", sample_composition="Al2O3:0.25,ZrO2:0.75", **kw)
+    assert wrong.amorphous_consistency > 2 and wrong.verdict in ("check", "fail")
+    assert any("amorphous estimates disagree" in r for r in wrong.verdict_reasons)
+    data = wrong.to_dict()
+    assert data["amorphous_consistency"] == pytest.approx(wrong.amorphous_consistency)
+    assert set(data["amorphous_estimates"]) == {"internal_standard", "external_standard"}
