@@ -174,7 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("biso", "biso", "Also refine an overall B per phase (final stage); use the same choice for a G "
             "calibration and its samples.", kind="flag", apply=bool),
     Setting("external_standard", "external_standard", "Absolute fractions without a spike from the instrument "
-            "constant G (`xrdq calibrate-scale`, docs/method.md §6); needs --sample-composition.",
+            "constant G (`xrdq calibrate-scale`, docs/method.md §8); needs --sample-composition.",
             metavar="G.toml"),
     Setting("sample_composition", "sample_composition", "Bulk composition of the (unspiked) sample for µ*: a "
             "formula (Li2.7Al0.7Zr0.3Cl6) or FORMULA:WEIGHT pairs (Al2O3:30.8,SiO2:29.5).",

@@ -113,7 +113,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         ones), ``"fast"`` (the linear re-solves and one Gauss–Newton step of the B variant) or ``"off"``;
         see :mod:`xrdq.quant.uncertainty`.
     external_standard : a scale calibration (``xrdq calibrate-scale`` TOML path or ScaleCalibration): absolute
-        fractions from the instrument constant G, with or without an internal standard (docs/method.md §6).
+        fractions from the instrument constant G, with or without an internal standard (docs/method.md §8).
     sample_composition : bulk composition of the (unspiked) sample for µ*, a formula or FORMULA:WEIGHT pairs;
         needed with ``external_standard``.
 

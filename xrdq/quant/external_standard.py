@@ -13,7 +13,7 @@ and counting time). A pattern with one phase of known W_k calibrates
 
 and any other pattern measured under the same conditions then gives absolute fractions without a
 spike, W_p = S_p (ZMV)_p µ*_mix / G, and its amorphous (+ unidentified) content as 1 − Σ W_p.
-Docs: docs/method.md §6.
+Docs: docs/method.md §8.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ stored at unit scale (S_p = 1 on the calibration pattern), and its pseudo-(ZMV) 
   with k the counting-time/current factor of this pattern relative to G's and µ*_cal the specimen's
   mass attenuation (for a pure amorphous sample, that of its formula).
 
-docs/method.md §7 derives both.
+docs/method.md §9 derives both.
 """
 
 from __future__ import annotations

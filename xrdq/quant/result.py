@@ -41,10 +41,10 @@ class QuantResult:
     elapsed_s: float = 0.0
     pattern: object = None  # the input DataArray
     brindley_tau: dict = field(default_factory=dict)
-    # independent amorphous estimates, route -> (value, esd), and their agreement (docs/method.md §8)
+    # independent amorphous estimates, route -> (value, esd), and their agreement (docs/method.md §10)
     amorphous_estimates: dict = field(default_factory=dict)
     amorphous_consistency: float | None = None
-    external_standard: dict | None = None  # G, µ*, absolute fractions (docs/method.md §6)
+    external_standard: dict | None = None  # G, µ*, absolute fractions (docs/method.md §8)
     model_uncertainty: dict = field(default_factory=dict)  # quantity key -> u_model (0–1)
     verdict: str = "ok"
     verdict_reasons: list = field(default_factory=list)
