@@ -190,10 +190,17 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     sub = f"Rwp {100 * ref.rwp:.2f} %, GoF {ref.gof:.2f}"
     if amorph:
         sub += f", amorphous {100 * amorph[0]:.1f} ± {100 * amorph[1]:.1f} wt%"
+    verdict = getattr(result, "verdict", None)
+    if verdict:
+        sub += f" — verdict: {verdict.upper()}" + (f" ({result.verdict_reasons[0][:90]})" if result.verdict_reasons else "")
     ax.set_title(f"{head}\n{sub}", fontsize=font_size + 1)
     if ax_diff is not None:
         ax_diff.plot(tt, ref.observed - ref.calculated, "-", lw=0.6, color="tab:blue")
         ax_diff.axhline(0, color="0.5", lw=0.5)
+        peaks = [p for p in getattr(result, "unexplained_peaks", ()) if not p.get("satellite")]
+        if peaks:  # where the verdict saw peaks no phase explains
+            ax_diff.plot([p["two_theta"] for p in peaks], [p["height"] for p in peaks], "v", color="tab:red", ms=5,
+                         label="unexplained")
         diff = (ref.observed - ref.calculated)[sel]
         span = float(np.nanmax(np.abs(diff))) if diff.size else 1.0
         ax_diff.set_ylim(-1.1 * span, 1.1 * span)

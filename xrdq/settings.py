@@ -164,6 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="PHASE=h,k,l", apply=_dict),
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
+    Setting("model_uncertainty", "model_uncertainty", "Recipe variants behind each standard uncertainty: full "
+            "(+45–75 % fit time), fast (+5–15 %) or off [quantify: full; batch: fast].",
+            choices=("full", "fast", "off")),
 )
 
 #: Older manifest column names still read.

@@ -62,6 +62,16 @@ def refinement_options(f):
 
 
 def pop_refinement_settings(params: dict) -> dict:
-    """Remove the shared options from a command's ``params`` and return them as quantify keyword arguments."""
+    """Remove the shared options from a command's ``params`` and return them as quantify keyword arguments.
+
+    A ``--standard`` left at its default becomes xrdq's DEFAULT_STANDARD, so results label it as assumed.
+    """
     values = {s.name: params.pop(s.name) for s in SETTINGS if s.name in params}
-    return settings_from_values(values)
+    settings = settings_from_values(values)
+    ctx = click.get_current_context(silent=True)
+    if (ctx is not None and settings.get("standard") is not None
+            and ctx.get_parameter_source("standard") == click.core.ParameterSource.DEFAULT):
+        from ..quant.defaults import DEFAULT_STANDARD
+
+        settings["standard"] = DEFAULT_STANDARD
+    return settings

@@ -367,6 +367,7 @@ class Refinement:
         varied = self.set_stage(last.refine if last else ())
         result = self._result(varied, log)
         result.elapsed_s = time.perf_counter() - t0
+        result.fit = self
         return result
 
     def _result(self, varied: list, log: list) -> RefinementResult:

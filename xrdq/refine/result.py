@@ -46,6 +46,9 @@ class RefinementResult:
     njev: int = 0
     bragg_r: dict = field(default_factory=dict)
     serial_correlation: float = 0.0  # lag-1 autocorrelation of the weighted residuals
+    # the native Refinement that produced this result (None for other engines): lets xrdq.quant re-solve
+    # it under recipe variants for the model uncertainty; never serialised
+    fit: object = field(default=None, repr=False, compare=False)
 
     @property
     def difference(self):
