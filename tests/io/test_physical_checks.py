@@ -187,3 +187,16 @@ def test_cif_with_no_occupied_site_is_refused(tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(XrdqPhaseError, match="every site has occupancy 0"):
         load_phase(path)
+
+
+def test_cif_formula_with_a_malformed_count_is_refused(tmp_path):
+    """Found by fuzzing: '1.2.3' in _chemical_formula_sum ended in a bare ValueError."""
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.library import phase_path
+
+    text = phase_path("LiF").read_text(encoding="utf-8")
+    old = next(ln for ln in text.splitlines() if ln.startswith("_chemical_formula_sum"))
+    path = tmp_path / "formula.cif"
+    path.write_text(text.replace(old, "_chemical_formula_sum 'F1.2.3 Li'"), encoding="utf-8")
+    with pytest.raises(XrdqPhaseError, match=r"formula.cif .*_chemical_formula_sum 'F1.2.3 Li': count '1.2.3'"):
+        load_phase(path)

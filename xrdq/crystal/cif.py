@@ -112,7 +112,10 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
     composition: dict[str, float] = {}
     for el, occ in zip(atoms.element, atoms.occupancy):
         composition[el] = composition.get(el, 0.0) + float(occ)
-    formula, z = _formula_and_z(block, composition, notes)
+    try:
+        formula, z = _formula_and_z(block, composition, notes)
+    except XrdqPhaseError as exc:
+        raise XrdqPhaseError(f"{where}: {exc}") from None
     return Phase(name=name or block.name, formula=formula, space_group=sg.xhm().strip().rstrip(":").strip(),
                  sg_number=sg.number, cell=cell, z=z, sites=sites, atoms=atoms,
                  symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=tuple(notes))
@@ -276,7 +279,10 @@ def _scatterer(site) -> str:
 def _parse_formula(text: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for el, n in re.findall(r"([A-Z][a-z]?)\s*([0-9.]*)", text):
-        out[el] = out.get(el, 0.0) + (float(n) if n else 1.0)
+        try:
+            out[el] = out.get(el, 0.0) + (float(n) if n else 1.0)
+        except ValueError:
+            raise XrdqPhaseError(f"_chemical_formula_sum {text!r}: count {n!r} of {el} is not a number") from None
     return out
 
 
