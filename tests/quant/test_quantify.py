@@ -14,7 +14,7 @@ from xrdq.model.simulate import simulate, write_truth
 
 JSON_KEYS = {"file", "sha256", "engine", "xrdq_version", "standard", "amorphous_fraction", "amorphous_fraction_esd",
              "amorphous_fraction_uncertainty", "phases", "rwp", "gof", "converged", "warnings", "elapsed_s",
-             "verdict", "verdict_reasons", "unexplained_peaks"}
+             "verdict", "verdict_reasons", "unexplained_peaks", "provenance"}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,10 @@ def test_json_has_the_documented_shape(lazco, lazco_result, tmp_path):
     assert data["amorphous_fraction_uncertainty"] >= data["amorphous_fraction_esd"]
     import hashlib
     assert data["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    prov = data["provenance"]  # what made the number travels with it
+    assert prov["sha256"] == data["sha256"] and prov["engine"] == "native" and prov["recipe"]
+    assert {p["name"] for p in prov["phases"]} == {"LiCl", "LiF"} and all(p["sha256"] for p in prov["phases"])
+    assert prov["instrument"]["name"] == "miniflex600"
     assert json.loads((tmp_path / "r.json").read_text()) == data
 
 

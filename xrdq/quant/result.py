@@ -126,6 +126,8 @@ class QuantResult:
             "converged": bool(self.converged),
             "warnings": list(self.warnings),
             "elapsed_s": _num(self.elapsed_s),
+            # recipe, instrument, phases with their CIF sha256, options: what made this number
+            "provenance": json.loads(json.dumps(self.provenance, default=str)),
             **self._extra_dict(),
         }
 
