@@ -79,6 +79,7 @@ class QuantResult:
             "gof": _num(self.gof),
             "converged": bool(self.converged),
             "warnings": list(self.warnings),
+            "decisions": [dict(d) for d in getattr(self.refinement, "decisions", [])],  # adaptive recipe
             "elapsed_s": _num(self.elapsed_s),
         }
 
@@ -146,6 +147,10 @@ class QuantResult:
         if self.amorphous_fraction:
             v, e = self.amorphous_fraction
             lines.append(f"{'amorphous':<20s} {'':>16s} {100 * v:7.2f} ± {100 * e:5.2f}")
+        added = [d["term"] for d in getattr(ref, "decisions", []) if d["accepted"]]
+        if getattr(ref, "decisions", None):
+            lines.append(f"adaptive recipe added: {', '.join(added) if added else 'nothing'} "
+                         f"({len(ref.decisions)} tests, see fit_report())")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)

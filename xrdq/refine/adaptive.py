@@ -157,6 +157,39 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
     return chi2
 
 
+def _size_floor(ref, stage, log: list) -> list:
+    """A phase whose crystallite size ran to the floor: is that broadening warranted at all?
+
+    Typically a trace phase whose few weak peaks widened to soak up an amorphous halo. Refit with its
+    sample broadening fixed at none (instrument only) and keep the floor only if it fits significantly
+    better; otherwise the phase keeps instrument-limited peaks.
+    """
+    decisions = []
+    for phase in ref.phases:
+        name = f"{ref.prefix[phase.name]}_size_broadening"
+        par = ref.params[name]
+        if not par.vary or par.value < 0.98 * par.max:
+            continue
+        varied = ref.set_stage(stage.refine)
+        chi2_floor = ref.chi2()
+        dof = ref.two_theta.size - ref.n_linear() - len(varied)
+        snapshot = {k: p.value for k, p in ref.params.items()}
+        ref.fixed.add(name)
+        par.value = 0.0
+        entry = ref.run_stage(stage, final=True)
+        chi2_none = ref.chi2()
+        d = _decision(f"crystallite size {phase.name} at the floor", 1, chi2_none, chi2_floor, dof, ref.recipe.alpha,
+                      "refined")
+        decisions.append(d)
+        if d["accepted"]:  # the broadening is real: back to the floor solution (warned about in the result)
+            ref.fixed.discard(name)
+            for k, v in snapshot.items():
+                ref.params[k].value = v
+        else:
+            log.append(entry)
+    return decisions
+
+
 def extend(ref, groups, max_nfev: int = 100):
     """Extend a refinement converged with ``groups`` varied; returns (extra parameter names, decisions,
     stage log entries). The refinement is left at the solution of the accepted model."""
@@ -165,6 +198,7 @@ def extend(ref, groups, max_nfev: int = 100):
     extra, log = [], []
     varied = ref.set_stage(groups)
     decisions = _grow_background(ref, len(varied), alpha)
+    decisions += _size_floor(ref, final, log)
     pool = _candidates(ref, varied)
     while pool:
         varied = ref.set_stage(groups, extra)

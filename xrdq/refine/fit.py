@@ -82,6 +82,7 @@ class Refinement:
         # size term in degrees 2θ at cosθ = 1 (Scherrer, K = 1): λ / D in radians
         self.size_broadening_max = float(np.degrees(instrument.wavelength / (10.0 * MIN_CRYSTALLITE_NM)))
         self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}
+        self.fixed = set()
         self.background_terms = int(self.recipe.background_terms)
         self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
         self.params = self._make_params()
@@ -158,13 +159,15 @@ class Refinement:
         return out
 
     def set_stage(self, groups, extra_names=()) -> list:
-        """Vary the parameters of ``groups`` plus ``extra_names``; fix every other one."""
+        """Vary the parameters of ``groups`` plus ``extra_names``; fix every other one and those in
+        ``self.fixed`` (parameters the adaptive recipe found unwarranted)."""
         for par in self.params.values():
             par.vary = False
         names = []
         for g in groups:
             names += self._group_names(g)
         names += [n for n in extra_names if n not in names]
+        names = [n for n in names if n not in self.fixed]
         for n in names:
             self.params[n].vary = True
         return names

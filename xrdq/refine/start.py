@@ -69,9 +69,11 @@ def estimate_humps(two_theta, intensity, *, max_humps: int = 3, min_excess: floa
         if fwhm < min_fwhm or lo == 0 or hi == tt.size - 1:  # too narrow, or a rise at the range edge
             work[lo:hi + 1] = 0.0
             continue
-        # the half-maximum crossings bracket the hump more symmetrically than the (noisy) maximum
-        center = 0.5 * (tt[lo] + tt[hi])
-        humps.append((float(center), float(min(max(fwhm, 4.0), 30.0))))
+        # two blended halos widen the half-maximum span on the side of the other: the steeper side
+        # is the one hump's own half width
+        fwhm = 2.0 * min(i - lo, hi - i) * step
+        center = float(tt[i])
+        humps.append((center, float(min(max(fwhm, 4.0), 30.0))))
         work = work - peak * np.exp(-4.0 * np.log(2.0) * ((tt - center) / fwhm) ** 2)
     return humps
 
