@@ -41,5 +41,9 @@ class XrdqQuantError(XrdqError, ValueError):
     """Quantification inputs make no physical sense (for example W_s outside (0, 1))."""
 
 
+class XrdqOutputError(XrdqError, OSError):
+    """An output file or folder cannot be written (read-only folder, a file where a folder should be, ...)."""
+
+
 class XrdqEngineUnavailable(XrdqError, ImportError):
     """An optional refinement engine (GSAS-II) is not installed."""

@@ -74,7 +74,7 @@ def test_manifest_settings_and_metadata(tmp_path):
 
 @pytest.mark.parametrize("body, match", [
     ("name,standard\nx.xy,LiF=0.2\n", "no 'file' column"),
-    ("file,standard\nx.xy,LiF=abc\n", "row 2: standard 'LiF=abc' is not NAME=W_S"),
+    ("file,standard\nx.xy,LiF=abc\n", "row 2, column standard: .*'abc' is not a number"),
     ("file,standard\nx.xy,LiF\n", "needs NAME=W_S"),
     ("file,sample\na.xy,s\nb.xy,s\n", "already used in row 2"),
     ("", "empty"),

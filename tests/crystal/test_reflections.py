@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import gemmi
 import numpy as np
@@ -166,8 +165,8 @@ def test_two_theta_window(write_cif):
         ph.reflections(10.0, CU, two_theta_min=20.0)
 
 
-def test_reflection_list_is_fast(tmp_path):
-    """50-site P2₁/c (200 atoms) to 90° 2θ with Cu Kα: target ≤ 50 ms (asserted loosely for CI)."""
+def test_reflection_list_of_a_large_cell(tmp_path):
+    """50-site P2₁/c (200 atoms) to 90° 2θ with Cu Kα: the speed target (≤ 50 ms) lives in scripts/bench_crystal.py."""
     import sys
     from pathlib import Path
 
@@ -178,9 +177,5 @@ def test_reflection_list_is_fast(tmp_path):
     path.write_text(fifty_site_cif())
     ph = read_cif(path)
     assert len(ph.atoms.occupancy) == 200
-    ph.reflections(90.0, CU)
-    t0 = time.perf_counter()
     refl = ph.reflections(90.0, CU)
-    elapsed = time.perf_counter() - t0
     assert len(refl) > 1000
-    assert elapsed < 0.25, f"{elapsed * 1e3:.0f} ms"

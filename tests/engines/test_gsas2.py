@@ -223,7 +223,6 @@ def test_cpd1d_weight_fractions_match_weighed(cpd1d_result):
     for name in result.phase_names:
         assert 0 < result.weight_fraction_esd(name) < 0.01  # < 1 wt% (counting statistics only)
     assert result.rwp < 0.15 and 0.8 < result.gof < 2.0
-    assert seconds < 60
     print(f"\nCPD-1D GSAS-II: {got} (weighed {CPD1D_WEIGHED}), Rwp {100 * result.rwp:.2f} %, "
           f"GoF {result.gof:.2f}, {seconds:.1f} s")
 

@@ -5,7 +5,6 @@ Skipped (with the reason) where GSAS-II is not importable; nothing here fakes GS
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -29,7 +28,6 @@ def test_sequential_series_of_three_amorphous_patterns(tmp_path):
     from xrdq.quant.internal_standard import internal_standard
     from xrdq.validation import SYNTHETIC_CASES, simulate_case
 
-    t0 = time.perf_counter()
     case = SYNTHETIC_CASES[5]
     truth = case[2]
     assert truth == pytest.approx(0.95)
@@ -53,7 +51,6 @@ def test_sequential_series_of_three_amorphous_patterns(tmp_path):
         assert 0 < res.amorphous_fraction_esd < 0.01
         assert "LiF.D11" in r.parameters and "displacement_um" in r.parameters
     assert results[0].gsas2_project is not None
-    assert time.perf_counter() - t0 < 60
 
 
 def test_sequential_of_nothing_is_empty():

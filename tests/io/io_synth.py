@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def ras_scan(rows, *, unit="counts", count=None, speed="2.0", speed_unit="deg/min", step="0.01", start="10.0",
+def ras_scan(rows, *, unit="counts", count=None, speed="2.0", speed_unit="deg/min", step="0.01", start=None,
              stop=None, sample="S1", extra=(), wave_type="Ka"):
     """Text of one *RAS_DATA_START … *RAS_DATA_END block. rows: list of tuples of numbers."""
     n = len(rows) if count is None else count
+    start = start if start is not None else (f"{rows[0][0]}" if rows else "10.0")
     stop = stop if stop is not None else (f"{rows[-1][0]}" if rows else start)
     head = [
         "*RAS_DATA_START",

@@ -132,7 +132,9 @@ def test_rasx_several_profiles(write):
     prof = b"10.00\t1\t1\n10.01\t2\t1\n10.02\t3\t1\n"
     path = _rasx(write, "c.rasx", prof, RASX_XML % b"counts",
                  members={"Data1/Profile1.txt": b"20\t5\t1\n21\t6\t1\n22\t7\t1\n",
-                          "Data1/MesurementConditions1.xml": RASX_XML % b"counts"})
+                          "Data1/MesurementConditions1.xml": (RASX_XML % b"counts").replace(
+                              b"<Start>10</Start><Stop>10.02</Stop>", b"<Start>20</Start><Stop>22</Stop>").replace(
+                              b"<Step>0.01</Step>", b"<Step>1</Step>")})
     scans = xrdq.load_all(path)
     assert len(scans) == 2 and scans[1]["two_theta"].values[0] == 20.0
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import XrdqError
+from ..quant.settings import COLUMN_ALIASES, SETTINGS, by_name, parse_cell, settings_from_values
 
 #: Pattern file extensions a folder is expanded to (case-insensitive).
-SUPPORTED_EXTENSIONS = (".ras", ".rasx", ".asc", ".txt", ".raw", ".xy", ".xye", ".csv", ".dat", ".fxye")
+SUPPORTED_EXTENSIONS = (".ras", ".rasx", ".asc", ".txt", ".raw", ".xy", ".xye", ".csv", ".dat", ".fxye", ".prn")
 
-#: Manifest columns that are settings; every other column is metadata carried into the outputs.
-SETTING_COLUMNS = ("file", "standard", "standard_fraction", "purity", "standard_esd", "purity_esd", "phases",
-                   "instrument", "sample")
+#: Manifest columns that are settings (the options of ``xrdq quantify``/``batch``, xrdq.quant.settings,
+#: plus the file, its label and the older spellings); every other column is metadata carried into the outputs.
+SETTING_COLUMNS = ("file", "sample", "standard_fraction") + tuple(s.name for s in SETTINGS) + tuple(COLUMN_ALIASES)
 
 
 class XrdqBatchError(XrdqError, ValueError):
@@ -161,13 +162,42 @@ def _float(value: str, column: str, row: int, manifest) -> float:
         raise XrdqBatchError(f"{manifest}, row {row}: {column} {value!r} is not a number") from None
 
 
+def _row_settings(row: dict, i: int, path) -> dict:
+    """The quantify keyword arguments one manifest row sets (its non-empty setting cells)."""
+    table = by_name()
+    values = {}
+    for column, text in row.items():
+        name = COLUMN_ALIASES.get(column, column)
+        if not text or name not in table:
+            continue
+        if name == "standard" and "=" not in text and text.lower() not in ("none", "no", "-"):
+            frac = row.get("standard_fraction", "")
+            if not frac:
+                raise XrdqBatchError(f"{path}, row {i}: standard {text!r} needs NAME=W_S or a standard_fraction column")
+            text = f"{text}={frac}"
+        try:
+            values[name] = parse_cell(table[name], text)
+        except XrdqError as exc:
+            raise XrdqBatchError(f"{path}, row {i}, column {column}: {exc}") from None
+    settings = settings_from_values(values)
+    if settings.get("standard") is not None:
+        settings["standard"] = list(settings["standard"])
+    elif "standard" not in settings and row.get("standard_fraction"):
+        settings["standard_fraction"] = _float(row["standard_fraction"], "standard_fraction", i, path)
+    return settings
+
+
 def read_manifest(path) -> list[dict]:
     """Rows of a manifest CSV as dicts: ``file`` (resolved against the manifest's folder), ``settings``
     (the quantify keyword arguments the row overrides), ``sample`` (or None) and ``metadata`` (other columns).
 
-    Columns: ``file`` (required); ``standard`` (``NAME=W_S``, or ``NAME`` with ``standard_fraction``;
-    ``none`` for no standard); ``purity``, ``standard_esd``, ``purity_esd``; ``phases``
-    (semicolon-separated); ``instrument``; ``sample``. Empty cells keep the command's defaults.
+    Columns: ``file`` (required); ``sample``; every option of ``xrdq batch``'s refinement settings under
+    its name with underscores (``standard``, ``no_standard``, ``standard_purity`` or ``purity``,
+    ``standard_esd``, ``purity_esd``, ``phase`` or ``phases``, ``instrument``, ``engine``,
+    ``two_theta_range`` as ``MIN MAX``, ``recipe``, ``brindley``, ``berar_lelann``, ``no_humps``,
+    ``preferred_orientation``, ``strain``): repeatable ones separated by ``;``, flags as yes/no.
+    ``standard`` may be ``NAME`` with a ``standard_fraction`` column, or ``none``. Empty cells keep the
+    command's defaults.
     """
     path = Path(path)
     try:
@@ -190,31 +220,7 @@ def read_manifest(path) -> list[dict]:
         f = Path(row["file"]).expanduser()
         if not f.is_absolute():
             f = path.parent / f
-        settings = {}
-        std = row.get("standard", "")
-        frac = row.get("standard_fraction", "")
-        if std.lower() in ("none", "no", "-"):
-            settings["standard"] = None
-        elif std:
-            if "=" in std:
-                name, _, w = std.partition("=")
-                try:
-                    settings["standard"] = [name.strip(), float(w)]
-                except ValueError:
-                    raise XrdqBatchError(f"{path}, row {i}: standard {std!r} is not NAME=W_S with a number") from None
-            elif frac:
-                settings["standard"] = [std, _float(frac, "standard_fraction", i, path)]
-            else:
-                raise XrdqBatchError(f"{path}, row {i}: standard {std!r} needs NAME=W_S or a standard_fraction column")
-        elif frac:
-            settings["standard_fraction"] = _float(frac, "standard_fraction", i, path)  # name from the defaults
-        for key in ("purity", "standard_esd", "purity_esd"):
-            if row.get(key):
-                settings[key] = _float(row[key], key, i, path)
-        if row.get("phases"):
-            settings["phases"] = [p.strip() for p in row["phases"].split(";") if p.strip()]
-        if row.get("instrument"):
-            settings["instrument"] = row["instrument"]
+        settings = _row_settings(row, i, path)
         sample = row.get("sample") or None
         if sample is not None:
             if sample in samples:

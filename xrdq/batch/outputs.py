@@ -199,6 +199,11 @@ def _pct(v, e=None) -> str:
     return f"{100 * v:.2f} ± {100 * e:.2f}"
 
 
+#: Width of the fit thumbnails on the summary page (px); with xrdq.plot.THUMBNAIL_FIGSIZE/FONT_PT their
+#: text is about 10 px high (at 240 px, the full-size plot's 8 pt text was 3 px).
+THUMBNAIL_WIDTH_PX = 480
+
+
 def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: str = ""):
     """A self-contained summary page: one row per file with thumbnail, fractions, Rwp, status."""
     from .._atomic import atomic_write_text
@@ -250,7 +255,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertical-align: middle; }}
 th {{ background: #f0f0f0; position: sticky; top: 0; }}
-td img {{ width: 240px; display: block; }}
+td img {{ width: {THUMBNAIL_WIDTH_PX}px; display: block; }}
 img.series {{ max-width: 900px; width: 100%; }}
 tr.failed td {{ background: #fff0f0; }}
 span.failed {{ color: #b00; font-weight: bold; }}

@@ -355,8 +355,10 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     if scheduler is not None and dask_workers:
         raise XrdqBatchError("give either a dask scheduler address or a number of dask workers, not both")
     out = Path(out) if out is not None else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise XrdqBatchError(f"{out}: exists and is not a folder")
+    if out is not None:
+        from .._atomic import check_writable
+
+        check_writable(out, folder=True)  # before any fit: a read-only folder or a file in the way
     job_list = build_jobs(inputs, defaults, manifest=manifest, exclude=out)
     if out is not None:  # created only once the inputs make sense
         for sub in ("json", "plots"):

@@ -65,7 +65,10 @@ def _render_plot(result) -> tuple[bytes | None, str | None]:
     os.close(fd)
     try:
         try:
-            fig = result.plot(tmp)
+            from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
+
+            # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
+            fig = result.plot(tmp, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
         except ModuleNotFoundError as exc:
             if exc.name not in ("xrdq.plot",):
                 raise

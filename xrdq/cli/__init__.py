@@ -20,6 +20,7 @@ _COMMAND_MODULES = {
     "demo": "xrdq.cli.quant_commands",
     "batch": "xrdq.cli.batch_commands",
     "export-gpx": "xrdq.cli.gsas2_commands",
+    "phases": "xrdq.cli.phase_commands",
 }
 
 

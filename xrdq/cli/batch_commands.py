@@ -6,21 +6,15 @@ import json
 
 import click
 
+from .options import pop_refinement_settings, refinement_options
+
 
 @click.command("batch")
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=str))
-@click.option("--phase", "phases", multiple=True, metavar="PHASE",
-              help="Phase name, CIF path or NAME=CIF (repeat, or separate with ';'). The standard is added.")
-@click.option("--standard", default="LiF=0.5", show_default=True, metavar="NAME=W_S",
-              help="Weighed internal standard and its weight fraction in the spiked mixture; 'none' for "
-                   "crystalline-normalised fractions only.")
-@click.option("--standard-purity", "purity", type=float, default=1.0, show_default=True,
-              help="Crystalline fraction of the standard material.")
-@click.option("--standard-esd", type=float, default=0.0, show_default=True, help="Weighing error σ(W_s).")
-@click.option("--purity-esd", type=float, default=0.0, show_default=True, help="Uncertainty σ(c) of the purity.")
+@refinement_options
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="CSV of per-file settings: file, standard, standard_fraction, purity, phases, sample, "
-                   "metadata columns.")
+              help="CSV of per-file settings: a file column, optional sample, any option above as a column "
+                   "(standard, phase, recipe, strain, ...; docs/batch.md), other columns kept as metadata.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Local worker processes [default: all cores].")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run on a dask cluster (tcp://host:port).")
@@ -30,17 +24,13 @@ import click
               help="Ordered series: each fit starts from the previous one; draws series.png.")
 @click.option("--series-x", default=None, metavar="index|time|COLUMN",
               help="x axis of series.png (default 'index' with --sequential).")
-@click.option("--engine", type=click.Choice(["native", "gsas2"]), default="native", show_default=True)
-@click.option("--instrument", default="miniflex600", show_default=True, help="Bundled name, TOML or .instprm path.")
-@click.option("--two-theta-range", type=(float, float), default=None, metavar="MIN MAX",
-              help="Refine only this 2θ range (degrees).")
 @click.option("--no-plots", is_flag=True, help="Do not draw one fit plot per pattern.")
 @click.option("--force", is_flag=True, help="Refit files already finished in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.pass_context
-def batch(ctx, inputs, phases, standard, purity, standard_esd, purity_esd, manifest, jobs, scheduler, dask_workers,
-          sequential, series_x, engine, instrument, two_theta_range, no_plots, force, quiet, out):
+def batch(ctx, inputs, manifest, jobs, scheduler, dask_workers, sequential, series_x, no_plots, force, quiet, out,
+          **options):
     """Quantify every pattern in INPUTS (files, folders, globs) into OUT.
 
     Writes OUT/results.csv, OUT/results.nc, OUT/plots/<stem>.png, OUT/json/<stem>.json and
@@ -53,14 +43,11 @@ def batch(ctx, inputs, phases, standard, purity, standard_esd, purity_esd, manif
         raise click.UsageError("give --scheduler or --dask-workers, not both")
     if not inputs and not manifest:
         raise click.UsageError("give pattern files, folders or globs, or --manifest")
-    phase_list = [p.strip() for spec in phases for p in spec.split(";") if p.strip()]
-    std = None if standard.strip().lower() in ("none", "no", "") else standard
+    settings = pop_refinement_settings(options)
     ds = quantify_many(
-        list(inputs), phases=phase_list, standard=std, purity=purity, standard_esd=standard_esd,
-        purity_esd=purity_esd, manifest=manifest, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
-        sequential=sequential, series_x=series_x, engine=engine, instrument=instrument,
-        two_theta_range=two_theta_range, plots=not no_plots, force=force, progress=not quiet, out=out,
-        command="xrdq batch " + json.dumps(ctx.params, default=str),
+        list(inputs), manifest=manifest, jobs=jobs, scheduler=scheduler, dask_workers=dask_workers,
+        sequential=sequential, series_x=series_x, plots=not no_plots, force=force, progress=not quiet, out=out,
+        command="xrdq batch " + json.dumps(ctx.params, default=str), **settings,
     )
     n_failed = int(ds.attrs["n_failed"])
     click.echo(f"xrdq batch: {ds.attrs['summary']} → {out}")

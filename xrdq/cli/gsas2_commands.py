@@ -47,6 +47,9 @@ def export_gpx(pattern, phases, standard, instrument, two_theta_range, start, ou
     from ..model.instrument import load_instrument
     from ..quant.api import parse_standard, quantify
 
+    from .._atomic import check_writable
+
+    check_writable(out)
     pat = load(pattern)
     specs = list(phases)
     std = parse_standard(standard) if standard else None

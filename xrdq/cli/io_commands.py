@@ -58,24 +58,38 @@ def _fmt(v) -> str:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array with one object per scan.")
 def info(files, as_json):
-    """Show format, range, step, wavelengths and sample of each scan in FILES."""
+    """Show format, range, step, wavelengths and sample of each scan in FILES.
+
+    A file that cannot be read is reported on stderr and the others are still shown (exit status 2
+    when any file failed)."""
+    from ..errors import XrdqError
     from ..io import load_all
 
-    rows = []
+    rows, failed = [], []
     for f in files:
-        for p in load_all(f):
-            rows.append(_summary(f, p))
+        try:
+            rows += [_summary(f, p) for p in load_all(f)]
+        except XrdqError as exc:
+            failed.append((f, str(exc)))
     if as_json:
+        rows += [{"file": str(f), "error": msg} for f, msg in failed]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-        return
+    elif rows:
+        _print_table(rows)
+    for _, msg in failed:
+        click.echo(f"xrdq: error: {msg}", err=True)
+    return 2 if failed else 0
+
+
+def _print_table(rows):
     cols = ["file", "scan", "format", "points", "two_theta_start", "two_theta_end", "step", "wavelength_alpha1",
             "sample", "intensity_max"]
     heads = ["file", "scan", "format", "points", "2θ start", "2θ end", "step", "λ Kα1 (Å)", "sample", "I max"]
     table = [[_fmt(r[c]) for c in cols] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)))
+    click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
     for t in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+        click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
 
 
 @click.command()
@@ -98,6 +112,9 @@ def convert(file, to, out, scan):
     out = Path(out)
     if out.exists() and out.resolve() == src.resolve():
         raise XrdqReadError(file, f"output {out} is the input file; refusing to overwrite the input")
+    from .._atomic import check_writable
+
+    check_writable(out)
     write = {"xye": writers.write_xye, "csv": writers.write_csv, "nc": writers.write_netcdf}[to]
     write(pattern, out)
     click.echo(f"wrote {out} ({pattern.sizes['two_theta']} points, scan {scan})")

@@ -7,11 +7,23 @@ from pathlib import Path
 import click
 
 
+def _fractions(values) -> list[float]:
+    """``("0.2,0.2", "0.1")`` → [0.2, 0.2, 0.1]; a piece that is not a number is named."""
+    out = []
+    for piece in (p.strip() for v in values for p in str(v).split(",")):
+        try:
+            out.append(float(piece))
+        except ValueError:
+            raise click.BadParameter(f"{piece!r} is not a number", param_hint="--fractions") from None
+    return out
+
+
 @click.command()
 @click.option("--phase", "phases", multiple=True, required=True, metavar="NAME_OR_CIF",
               help="Crystalline phase; repeat, in the order of --fractions.")
-@click.option("--fractions", "fractions", multiple=True, type=float, required=True,
-              help="Weight fraction of each --phase in the mixture (repeat or comma-separate).")
+@click.option("--fractions", "fractions", multiple=True, required=True, metavar="W[,W...]",
+              help="Weight fraction of each --phase in the mixture, in --phase order (repeat or comma-separate: "
+                   "0.5,0.3).")
 @click.option("--amorphous", default=0.0, show_default=True, type=float, help="Amorphous weight fraction of the mixture.")
 @click.option("--standard", default=None, metavar="NAME", help="Which phase is the internal standard (for the truth file).")
 @click.option("--counts", default=20000.0, show_default=True, type=float, help="Counts at the strongest point.")
@@ -24,13 +36,18 @@ import click
 @click.option("--hump", nargs=2, type=float, default=(28.0, 9.0), show_default=True, metavar="CENTRE FWHM",
               help="Amorphous halo position and width (degrees 2θ).")
 @click.option("--seed", default=None, type=int, help="Poisson noise seed (omit for noise-free counts).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .ras (truth goes to OUT.truth.json).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output .ras; the truth goes beside it with .truth.json for .ras (sim.ras → sim.truth.json).")
 def simulate(phases, fractions, amorphous, standard, counts, background, instrument, two_theta, displacement, sizes,
              hump, seed, out):
     """Write a simulated MiniFlex-like .ras with Poisson noise and a truth file."""
     from ..io.ras_writer import write_ras
     from ..model.simulate import simulate as run, write_truth
 
+    from .._atomic import check_writable
+
+    check_writable(out)
+    fractions = _fractions(fractions)
     if len(fractions) != len(phases):
         raise click.BadParameter(f"{len(phases)} phases but {len(fractions)} fractions", param_hint="--fractions")
     size_nm = {}
@@ -57,8 +74,14 @@ def simulate(phases, fractions, amorphous, standard, counts, background, instrum
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="Write the calibration fit plot.")
 def calibrate(pattern, phase, instrument, two_theta_range, out, plot_out):
     """Refine zero shift and profile (U V W X Y, asymmetry) on a line-profile standard; write the instrument."""
+    from .._atomic import check_writable
     from ..refine.calibrate import calibrate as run
 
+    check_writable(out)
+    if plot_out:
+        from ..plot import check_plot_path
+
+        check_plot_path(plot_out)
     inst, result = run(pattern, phase=phase, instrument=instrument, two_theta_range=two_theta_range)
     inst.write_toml(out)
     click.echo(result.fit_report())

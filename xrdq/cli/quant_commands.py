@@ -6,90 +6,49 @@ from pathlib import Path
 
 import click
 
+from .options import pop_refinement_settings, refinement_options
 
 
-def _parse_pairs(values, what, cast=float):
-    out = {}
-    for v in values:
-        if "=" not in v:
-            raise click.BadParameter(f"{v!r}: expected NAME=VALUE", param_hint=what)
-        k, _, x = v.partition("=")
-        try:
-            out[k.strip()] = cast(x)
-        except ValueError as exc:
-            raise click.BadParameter(f"{v!r}: {x!r} is not a number", param_hint=what) from exc
-    return out
-
-
-def quant_options(f):
-    """Options shared by ``quantify`` and ``batch``."""
-    opts = [
-        click.option("--phase", "phases", multiple=True, metavar="[NAME=]CIF_OR_NAME",
-                     help="A crystalline phase: a bundled name (LiF, LiCl, ...) or a CIF; repeat for each."),
-        click.option("--standard", default="LiF=0.5", show_default=True, metavar="NAME=W_S",
-                     help="Internal standard and its weighed weight fraction in the mixture."),
-        click.option("--no-standard", is_flag=True, help="No internal standard: crystalline fractions normalised to 100 %."),
-        click.option("--standard-purity", default=1.0, show_default=True, type=float,
-                     help="Crystalline fraction c of the standard material."),
-        click.option("--standard-esd", default=0.0, show_default=True, type=float, help="Weighing error σ(W_s)."),
-        click.option("--purity-esd", default=0.0, show_default=True, type=float, help="σ(c) of the standard purity."),
-        click.option("--instrument", default="miniflex600", show_default=True, metavar="NAME_OR_FILE",
-                     help="Bundled instrument (miniflex600, cpd-pw3020), TOML or .instprm file."),
-        click.option("--engine", type=click.Choice(["native", "gsas2"]), default="native", show_default=True),
-        click.option("--two-theta-range", nargs=2, type=float, default=None, metavar="MIN MAX",
-                     help="Refine only this 2θ range (degrees)."),
-        click.option("--recipe", default=None, metavar="TOML_OR_NAME",
-                     help="Refinement recipe: a TOML file (native engine), or with --engine gsas2 a named GSAS-II "
-                          "recipe: default, default+po, exact-fcj, exact-fcj+po (docs/gsas2.md)."),
-        click.option("--brindley", multiple=True, metavar="NAME=DIAMETER_UM",
-                     help="Brindley microabsorption correction with this particle diameter (µm); repeat per phase."),
-        click.option("--berar-lelann", is_flag=True, help="Inflate esds for serially correlated residuals."),
-        click.option("--no-humps", is_flag=True, help="Do not model amorphous humps (background polynomial only)."),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
-
-
-def quant_kwargs(phases, standard, no_standard, standard_purity, standard_esd, purity_esd, instrument, engine,
-                 two_theta_range, recipe, brindley, berar_lelann, no_humps) -> dict:
-    if not phases and no_standard:
-        raise click.UsageError("give at least one --phase")
-    return dict(
-        phases=list(phases),
-        standard=None if no_standard else standard,
-        purity=standard_purity,
-        standard_esd=standard_esd,
-        purity_esd=purity_esd,
-        instrument=instrument,
-        engine=engine,
-        two_theta_range=tuple(two_theta_range) if two_theta_range else None,
-        recipe=recipe,
-        brindley=_parse_pairs(brindley, "--brindley") or None,
-        berar_lelann=berar_lelann,
-        humps=[] if no_humps else "auto",
-    )
+def quantify_settings(params: dict) -> dict:
+    """The shared options of ``quantify`` (popped from ``params``) as quantify keyword arguments."""
+    settings = pop_refinement_settings(params)
+    if not settings.get("phases") and settings.get("standard") is None:
+        raise click.UsageError("give at least one --phase (or an internal standard)")
+    return settings
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@quant_options
+@refinement_options
 @click.option("--scan", default=0, show_default=True, help="Scan index in multi-scan files.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="Write the fit plot (PNG/SVG/PDF).")
+@click.option("--sqrt-intensity", is_flag=True, help="Plot on a √-intensity axis (weak phases stay visible).")
+@click.option("--plot-range", nargs=2, type=float, default=None, metavar="MIN MAX",
+              help="Zoom the plot on this 2θ window (degrees); the intensity axis fits the window.")
 @click.option("--report", "full_report", is_flag=True, help="Also print the full refinement report.")
-def quantify(file, scan, json_out, plot_out, full_report, **options):
+def quantify(file, scan, json_out, plot_out, sqrt_intensity, plot_range, full_report, **options):
     """Quantify FILE: phase fractions and amorphous content with esds."""
+    from .._atomic import check_writable
     from ..quant.api import quantify as run
 
-    result = run(file, scan=scan, **quant_kwargs(**options))
+    settings = quantify_settings(options)
+    if json_out:
+        check_writable(json_out)
+    if plot_out:
+        from ..plot import check_plot_path
+
+        check_plot_path(plot_out)
+    elif sqrt_intensity or plot_range:
+        raise click.UsageError("--sqrt-intensity and --plot-range shape the plot: give --plot FILE too")
+    result = run(file, scan=scan, **settings)
     click.echo(result.report())
     if full_report:
         click.echo(result.fit_report())
     if json_out:
         result.to_json(json_out)
     if plot_out:
-        result.plot(plot_out)
+        result.plot(plot_out, sqrt_intensity=sqrt_intensity, two_theta_range=plot_range)
     return 0
 
 
@@ -117,7 +76,9 @@ def demo(out_dir, seed):
     from ..model.simulate import write_truth
     from ..quant.api import quantify as run
 
-    out = Path(out_dir)
+    from .._atomic import check_writable
+
+    out = check_writable(out_dir, folder=True)
     out.mkdir(parents=True, exist_ok=True)
     pattern, truth = demo_pattern(seed)
     ras = out / "demo_lazco.ras"

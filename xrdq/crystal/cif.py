@@ -55,6 +55,7 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
     for tag in ("_cell_length_a", "_cell_length_b", "_cell_length_c"):
         if _number(block.find_value(tag)) is None:
             raise XrdqPhaseError(f"{where}: no unit cell ({tag} missing)")
+    _check_numbers(block, where)
     try:
         small = gemmi.make_small_structure_from_block(block)
     except Exception as exc:
@@ -109,6 +110,36 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+_NUMERIC_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+                 "_cell_angle_gamma")
+_SITE_TAGS = ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z", "_atom_site_occupancy",
+              "_atom_site_B_iso_or_equiv", "_atom_site_U_iso_or_equiv")
+
+
+def _check_numbers(block, where: str):
+    """Every number xrdq uses must be a finite number or CIF's unknown (? or .): gemmi reads text such as
+    ``nan`` or ``1.O`` as its default (occupancy 1, B 0) without a word."""
+    def bad(text) -> bool:
+        t = str(text).strip().strip("'\"")
+        if t in ("", "?", "."):
+            return False
+        v = _number(t)
+        return v is None or not math.isfinite(v)
+
+    for tag in _NUMERIC_TAGS:
+        value = block.find_value(tag)
+        if value is not None and bad(value):
+            raise XrdqPhaseError(f"{where}: {tag} = {value!s}; expected a finite number")
+    labels = list(block.find_loop("_atom_site_label")) or [block.find_value("_atom_site_label")]
+    for tag in _SITE_TAGS:
+        values = list(block.find_loop(tag)) or ([block.find_value(tag)] if block.find_value(tag) is not None else [])
+        for i, value in enumerate(values):
+            if bad(value):
+                label = labels[i] if i < len(labels) and labels[i] is not None else f"row {i + 1}"
+                raise XrdqPhaseError(f"{where}: site {label}: {tag} = {value!s}; expected a finite number "
+                                     "(or ? when unknown)")
+
+
 def _number(value) -> float | None:
     """CIF number without its esd, or None for missing, '?' or '.'."""
     if value is None:

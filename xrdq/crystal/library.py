@@ -42,3 +42,33 @@ def load_phase(name_or_path) -> Phase:
         return read_cif(path)
     p = phase_path(text)
     return read_cif(p, name=p.stem)
+
+
+def describe_phases() -> list[dict]:
+    """One row per shipped phase for ``xrdq phases``: name, aliases, formula, space group, cell (Å, °),
+    density (g/cm³), structure quality and source reference (from the CIF's header comments)."""
+    rows = []
+    for name in list_phases():
+        path = phase_path(name)
+        phase = read_cif(path, name=name)
+        source, quality = "", ""
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("# Source:"):
+                source = line.partition(":")[2].strip()
+            elif line.startswith("_xrdq_structure_quality"):
+                quality = line.split(None, 1)[1].strip().strip("'\"") if len(line.split()) > 1 else ""
+            elif line.startswith("# Quality:") and not quality:
+                quality = line.partition(":")[2].strip()
+        rows.append({
+            "name": name,
+            "aliases": sorted(a for a, target in ALIASES.items() if target == name),
+            "formula": phase.formula,
+            "space_group": phase.space_group,
+            "sg_number": phase.sg_number,
+            "cell": [float(v) for v in phase.cell],
+            "density": float(phase.density),
+            "quality": quality,
+            "source": source,
+            "cif": str(path),
+        })
+    return rows

@@ -1,16 +1,24 @@
 """X-ray scattering factors and attenuation, from xraydb, cached per scatterer and energy.
 
 f0(s) is the Waasmaier–Kirfel (1995) fit, s = sinθ/λ in Å⁻¹; f′ and f″ are Chantler's tables at
-the photon energy of the wavelength; µ/ρ is Elam's total attenuation. xraydb takes almost a second
-to import, so it is imported on the first call, not when ``xrdq.crystal`` is imported.
+the photon energy of the wavelength; µ/ρ is Elam's total attenuation.
+
+xraydb is the source of truth, but importing it (SQLAlchemy) and querying its database once per
+element costs over a second in every fresh process. The values xrdq needs are therefore read first
+from ``data/scattering_table.json``, which ``scripts/make_scattering_table.py`` writes from xraydb:
+all Waasmaier–Kirfel coefficients, and f′, f″, µ/ρ of Z = 1–92 at the usual laboratory wavelengths.
+A scatterer or wavelength the table does not hold is computed by xraydb, imported on that first call.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 
 import numpy as np
+
+TABLE_PATH = Path(__file__).with_name("data") / "scattering_table.json"
 
 #: hc in eV·Å (CODATA 2018), to convert a wavelength in Å to a photon energy in eV.
 HC_EV_ANGSTROM = 12398.419843320026
@@ -27,6 +35,31 @@ def _xraydb():
     return xraydb
 
 
+@cache
+def _table() -> dict:
+    """The shipped table: ``f0`` (ion → (c, a, b)) and ``lines`` (energy eV → element → (f′, f″, µ/ρ)).
+
+    Empty when the file is missing or unreadable: every value then comes from xraydb.
+    """
+    try:
+        raw = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+        f0 = {ion: (float(c), np.array(a, dtype=float), np.array(b, dtype=float))
+              for ion, (c, a, b) in raw["f0"].items()}
+        lines = {energy_ev(line["wavelength"]): line["f1_f2_mu"] for line in raw["lines"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"f0": {}, "lines": {}}
+    return {"f0": f0, "lines": lines}
+
+
+def _line(energy: float) -> dict | None:
+    """The table's element → (f′, f″, µ/ρ) at ``energy`` (eV), or None if it has no such line."""
+    lines = _table()["lines"]
+    found = lines.get(energy)
+    if found is None:  # the same λ converted to eV by another route may differ in the last bit
+        found = next((v for e, v in lines.items() if abs(e - energy) <= 1e-12 * e), None)
+    return found
+
+
 @lru_cache(maxsize=None)
 def f0_ion(symbol: str, charge: int = 0) -> str:
     """The Waasmaier–Kirfel scatterer name for an element and charge (``"Li", 1`` → ``"Li1+"``).
@@ -35,7 +68,8 @@ def f0_ion(symbol: str, charge: int = 0) -> str:
     """
     if charge:
         name = f"{symbol}{abs(charge)}{'+' if charge > 0 else '-'}"
-        if name in _xraydb().f0_ions(symbol):
+        known = _table()["f0"]
+        if name in known or (symbol not in known and name in _xraydb().f0_ions(symbol)):
             return name
     return symbol
 
@@ -47,6 +81,9 @@ def f0_coefficients(ion: str) -> tuple[float, np.ndarray, np.ndarray] | None:
     Returns None if xraydb's table layout is not the expected one; :func:`f0` then calls
     ``xraydb.f0`` directly. Raises ValueError for a scatterer xraydb does not know.
     """
+    shipped = _table()["f0"].get(ion.title())
+    if shipped is not None:
+        return shipped
     xdb = _xraydb()
     xdb.f0(ion, 0.0)  # raises ValueError for an unknown scatterer
     try:
@@ -69,6 +106,9 @@ def f0(ion: str, s) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def anomalous(symbol: str, energy: float) -> tuple[float, float]:
     """Chantler f′ and f″ (electrons) of an element at ``energy`` (eV)."""
+    shipped = (_line(energy) or {}).get(symbol)
+    if shipped is not None:
+        return float(shipped[0]), float(shipped[1])
     xdb = _xraydb()
     return float(xdb.f1_chantler(symbol, energy)), float(xdb.f2_chantler(symbol, energy))
 
@@ -76,6 +116,9 @@ def anomalous(symbol: str, energy: float) -> tuple[float, float]:
 @lru_cache(maxsize=4096)
 def mu_rho_element(symbol: str, energy: float) -> float:
     """Elam total mass attenuation coefficient µ/ρ (cm²/g) of an element at ``energy`` (eV)."""
+    shipped = (_line(energy) or {}).get(symbol)
+    if shipped is not None:
+        return float(shipped[2])
     return float(_xraydb().mu_elam(symbol, energy, kind="total"))
 
 

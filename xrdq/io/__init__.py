@@ -42,7 +42,8 @@ def reader_for(path):
             return reader
     known = sorted({e for r in READERS for e in r.EXTENSIONS})
     raise XrdqReadError(
-        path, f"unrecognised pattern format; expected one of {', '.join(known)} with matching content", where="byte 0"
+        path, f"unrecognised pattern format; expected one of {', '.join(known)} with matching content, "
+              "or text with columns of numbers (2θ, intensity[, esd])", where="byte 0"
     )
 
 

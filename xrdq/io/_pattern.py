@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import XrdqReadError
@@ -24,6 +25,13 @@ from ..errors import XrdqReadError
 CU_KA1 = 1.540593
 CU_KA2 = 1.544427
 CU_RATIO = 0.5
+
+#: Scattering angles a pattern may hold (degrees 2θ, exclusive).
+TWO_THETA_RANGE = (0.0, 180.0)
+#: Wavelengths (Å) a header may give: hard X-ray tubes and synchrotrons (0.05) to Cr Kα and neutrons (5).
+WAVELENGTH_RANGE = (0.05, 5.0)
+#: Largest relative difference between the header's step and the data's median step.
+STEP_TOLERANCE = 0.02
 
 #: Largest file a reader will load into memory (bytes). Diffraction patterns are far smaller.
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -245,6 +253,11 @@ def make_pattern(
                 f"2θ is not strictly increasing ({x[i - 1]:g} then {x[i]:g}); expected a monotonic scan",
                 **loc(i),
             )
+    bad = (x <= TWO_THETA_RANGE[0]) | (x >= TWO_THETA_RANGE[1])
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise XrdqReadError(path, f"2θ = {x[i]:g}°; expected an angle between {TWO_THETA_RANGE[0]:g} and "
+                                  f"{TWO_THETA_RANGE[1]:g}°", **loc(i))
     bad = ~np.isfinite(c)
     if bad.any():
         raise XrdqReadError(path, "intensity is NaN or infinite; expected a finite count", **loc(int(np.argmax(bad))))
@@ -260,7 +273,13 @@ def make_pattern(
         if bad.any():
             i = int(np.argmax(bad))
             raise XrdqReadError(path, f"attenuator factor {f[i]:g}; expected a finite factor > 0", **loc(i))
-    intensity = c * f
+    with np.errstate(over="ignore"):
+        intensity = c * f
+    bad = ~np.isfinite(intensity)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise XrdqReadError(path, f"counts {c[i]:g} × attenuator factor {f[i]:g} is not a finite intensity; "
+                                  "expected a factor of order 1–10⁴", **loc(i))
     attrs = dict(attrs)
     if esd is None:
         e = np.sqrt(np.maximum(c, 1.0)) * f
@@ -270,11 +289,13 @@ def make_pattern(
             attrs.setdefault("esd_source", "counting statistics: sqrt(max(counts, 1)) x attenuator factor")
     else:
         e = np.asarray(esd, dtype=float)
-        bad = ~np.isfinite(e) | (e < 0)
+        bad = ~np.isfinite(e) | (e <= 0)
         if bad.any():
             i = int(np.argmax(bad))
-            raise XrdqReadError(path, f"esd {e[i]:g}; expected a finite esd ≥ 0", **loc(i))
+            raise XrdqReadError(path, f"esd {e[i]:g}; expected a finite esd > 0 (a zero esd would give the point "
+                                      "infinite weight)", **loc(i))
         attrs.setdefault("esd_source", "file")
+    _check_header(path, x, attrs, where)
 
     if attrs.get("wavelength_alpha1") is None:
         attrs["wavelength_alpha1"] = CU_KA1
@@ -314,13 +335,52 @@ def make_pattern(
         v = _attr_safe(v)
         if v is not None:
             clean[k] = v
+    # Variables built on the fast path (and the index as a pandas Index): xarray's general constructor
+    # checks plain arrays against dask's types and so imports dask and dask.array (~0.5 s) in every
+    # process where dask is installed.
+    dims = ("two_theta",)
+    index = xr.IndexVariable(dims, pd.Index(x, dtype=float), fastpath=True)
     return xr.DataArray(
-        intensity,
-        dims=("two_theta",),
-        coords={"two_theta": x, "esd": ("two_theta", e)},
+        xr.Variable(dims, intensity, fastpath=True),
+        coords={"two_theta": index, "esd": xr.Variable(dims, e, fastpath=True)},
         name="intensity",
         attrs=clean,
     )
+
+
+def _check_header(path, x, attrs: dict, where):
+    """The header's physical quantities: finite, in range, and consistent with the data points."""
+    for key in ("wavelength_alpha1", "wavelength_alpha2"):
+        lam = attrs.get(key)
+        if lam is None:
+            continue
+        if not (isinstance(lam, (int, float, np.number)) and WAVELENGTH_RANGE[0] <= float(lam) <= WAVELENGTH_RANGE[1]):
+            raise XrdqReadError(path, f"header {key} = {lam!r} Å; expected a wavelength between "
+                                      f"{WAVELENGTH_RANGE[0]:g} and {WAVELENGTH_RANGE[1]:g} Å", where=where)
+    ratio = attrs.get("alpha2_alpha1_ratio")
+    if ratio is not None and not (0.0 <= float(ratio) <= 1.0):
+        raise XrdqReadError(path, f"header alpha2_alpha1_ratio = {ratio!r}; expected a Kα2/Kα1 ratio in [0, 1]",
+                            where=where)
+    for key in ("count_time_s", "voltage_kV", "current_mA", "goniometer_radius_mm"):
+        v = attrs.get(key)
+        if v is not None and not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v > 0):
+            raise XrdqReadError(path, f"header {key} = {v!r}; expected a finite value > 0", where=where)
+    n = x.size
+    step, start, stop = (attrs.get(k) for k in ("step", "scan_start", "scan_stop"))
+    if step is not None and n > 1:
+        data_step = float(np.median(np.diff(x)))
+        if not (step > 0 and abs(data_step - step) <= STEP_TOLERANCE * step):
+            raise XrdqReadError(path, f"header step {step:g}° but the data advance by {data_step:g}° per point",
+                                where=where)
+    if start is not None and step and step > 0 and abs(x[0] - start) > 0.5 * step + 1e-6:
+        raise XrdqReadError(path, f"header scan_start {start:g}° but the first data point is at {x[0]:g}°",
+                            where=where)
+    if None not in (start, stop, step) and step > 0:
+        # stop need not be a whole number of steps from start (floor), and some scans drop the last point
+        expected = math.floor((stop - start) / step + 1e-6) + 1
+        if not expected - 1 <= n <= expected + 1:
+            raise XrdqReadError(path, f"{n} data points but the header scan ({start:g} to {stop:g}° in steps of "
+                                      f"{step:g}°) has {expected}: truncated or mislabelled", where=where)
 
 
 def parse_number_block(path, text: str, first_line: int, *, where: str | None = None, sep: str | None = None):

@@ -2,6 +2,8 @@
 
 - Optional header lines before the numbers (comments with ``#``, ``!``, ``;``, ``/*`` or any text).
 - Delimiter: comma, semicolon, tab or whitespace (decimal point only).
+- Any other extension (the IUCr CPD ``.PRN`` files, ...) is read when the content is plainly columns
+  of numbers (:func:`can_read`); the format name stays ``columns``.
 - Columns: 2θ, intensity[, esd]. A third column is taken as the esd for ``.xye``/``.xyd``, when a
   header names it (esd, sigma, err, unc, std), or, for ``.csv``/``.dat``/``.txt``, when it looks
   like one (all > 0 and typically below half the intensity). Otherwise extra columns are ignored
@@ -19,7 +21,7 @@ import re
 import numpy as np
 
 from ..errors import XrdqReadError
-from ._pattern import make_pattern, parse_number_block, read_text_lines, to_float
+from ._pattern import decode_text, make_pattern, parse_number_block, read_bytes, sha256_of, to_float
 
 FORMAT = "columns"
 EXTENSIONS = (".xy", ".xye", ".xyd", ".csv", ".dat", ".txt")
@@ -34,20 +36,36 @@ _KEEP_KEYS = ("wavelength_alpha1", "wavelength_alpha2", "alpha2_alpha1_ratio", "
               "operator", "start_time", "wavelength_source")
 
 
+#: Numeric rows a file with another extension must open with to be taken for a column file.
+MIN_SNIFF_ROWS = 3
+
+
 def can_read(path, head_bytes: bytes) -> bool:
-    p = str(path).lower()
-    if not p.endswith(EXTENSIONS):
-        return False
+    """A known column extension and any numeric row; or, whatever the extension (``.PRN``, ``.prf``, none),
+    text whose data start with consistent numeric rows: the rows after the first numeric one (within the
+    first 4 kB) are all numeric with the same number of columns (at least two), and there are enough of them."""
     if b"\x00" in head_bytes[:1024]:
         return False
-    try:
-        text = head_bytes.decode("latin-1")
-    except Exception:  # pragma: no cover - latin-1 decodes any byte
-        return False
+    text = head_bytes.decode("latin-1")
     lines = text.splitlines()
     if len(head_bytes) >= 4096 and lines:
         lines = lines[:-1]  # last line may be cut
-    return any(_ROW.match(ln) for ln in lines[:200])
+    if str(path).lower().endswith(EXTENSIONS):
+        return any(_ROW.match(ln) for ln in lines[:200])
+    return _looks_like_columns(lines)
+
+
+def _looks_like_columns(lines: list[str]) -> bool:
+    first = next((i for i, ln in enumerate(lines[:200]) if _ROW.match(ln)), None)
+    if first is None:
+        return False
+    rows = [ln for ln in lines[first:] if ln.strip()]
+    widths = set()
+    for ln in rows:
+        if not _ROW.match(ln):
+            return False
+        widths.add(len(re.split(r"\s*[,;\t ]\s*", ln.strip().rstrip(",;"))))
+    return len(widths) == 1 and len(rows) >= MIN_SNIFF_ROWS
 
 
 def _delimiter(line: str) -> str | None:
@@ -60,8 +78,36 @@ def _delimiter(line: str) -> str | None:
     return None
 
 
+def _decimals(token: str) -> int:
+    mantissa = re.split("[eE]", token)[0]
+    return len(mantissa.partition(".")[2]) if "." in mantissa else -1
+
+
+def _check_last_row(path, body: list[str], first: int, ends_with_newline: bool):
+    """A file cut off inside its last row: it ends without a line break and that row is written
+    differently (shorter, or fewer decimals in a column) from every row before it."""
+    if ends_with_newline:
+        return
+    rows = [(i, ln) for i, ln in enumerate(body) if ln.strip()]
+    if len(rows) < 3:
+        return
+    (last_i, last), previous = rows[-1], [ln for _, ln in rows[-51:-1]]
+    lengths = {len(ln.rstrip()) for ln in previous}
+    cut = len(lengths) == 1 and len(last.rstrip()) < lengths.pop()
+    split = [re.split(r"[,;\t ]+", ln.strip()) for ln in previous]
+    last_tokens = re.split(r"[,;\t ]+", last.strip())
+    for j, token in enumerate(last_tokens):
+        column = {_decimals(t[j]) for t in split if len(t) > j}
+        if len(column) == 1 and _decimals(token) not in column:
+            cut = True
+    if cut:
+        raise XrdqReadError(path, "the file ends inside this row (no line break, and the row is shorter or has "
+                                  "fewer decimals than the rows before it): truncated file?", line=first + last_i + 1)
+
+
 def read(path) -> list:
-    lines, digest = read_text_lines(path)
+    data = read_bytes(path)
+    lines, digest = decode_text(path, data, line=1).splitlines(), sha256_of(data)
     ext = "." + str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
 
     header_lines: list[str] = []
@@ -87,6 +133,7 @@ def read(path) -> list:
     first = i
     # Data: from the first numeric row to the end; trailing blank lines allowed, nothing else.
     body = lines[first:]
+    _check_last_row(path, body, first, data.rstrip(b" \t").endswith((b"\n", b"\r")))
     delim = _delimiter(body[0])
     block = "\n".join(body)
     if delim == ",":

@@ -10,9 +10,52 @@ windows and blends are documented there.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 
 import numpy as np
 from numba import njit
+
+def _private_cache_dir() -> bool:
+    """Point numba's cache at a private folder in the temp directory (once); False if none is usable."""
+    from numba.core import config
+
+    if config.CACHE_DIR:
+        return False  # already set (by the user or an earlier call): nothing else to try
+    path = os.path.join(tempfile.gettempdir(), f"xrdq-numba-cache-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError:
+        return False
+    config.CACHE_DIR = path
+    return True
+
+
+def _cached_njit(**options):
+    """``njit(cache=True)`` that still compiles when no cache folder is writable.
+
+    numba caches beside the source (``__pycache__``) or in the user's cache folder; with a read-only
+    install and an unwritable HOME it refuses to decorate ("no locator available") and every quantify
+    died. Then a private folder in the temp directory is used, and failing that no disk cache at all
+    (each process compiles once, a few seconds)."""
+    def decorate(fn):
+        try:
+            return njit(cache=True, **options)(fn)
+        except RuntimeError as exc:
+            if "no locator" not in str(exc):
+                raise
+        if _private_cache_dir():
+            try:
+                return njit(cache=True, **options)(fn)
+            except RuntimeError as exc:
+                if "no locator" not in str(exc):
+                    raise
+        return njit(**options)(fn)
+
+    return decorate
+
 
 _LN2 = math.log(2.0)
 _G_NORM = 2.0 * math.sqrt(_LN2 / math.pi)
@@ -26,7 +69,7 @@ _TAIL_SPAN_DEG = 4.0
 _WINDOW_FWHM = 24.0
 
 
-@njit(cache=True, inline="always")
+@_cached_njit(inline="always")
 def _smoothstep_down(t):
     if t <= 0.0:
         return 1.0
@@ -35,7 +78,7 @@ def _smoothstep_down(t):
     return 1.0 - t * t * (3.0 - 2.0 * t)
 
 
-@njit(cache=True, inline="always")
+@_cached_njit(inline="always")
 def _tail_window(f):
     """Half-width of the Lorentzian window in FWHM: 24 for sharp peaks, shrinking so a broad peak's
     tail spans ±4° 2θ, never below 8 FWHM."""
@@ -43,7 +86,7 @@ def _tail_window(f):
     return min(max(h, 8.0), _WINDOW_FWHM)
 
 
-@njit(cache=True)
+@_cached_njit()
 def _gauss(tt, out, c, a, f):
     lo = np.searchsorted(tt, c - _GAUSS_WINDOW_FWHM * f)
     hi = np.searchsorted(tt, c + _GAUSS_WINDOW_FWHM * f)
@@ -55,7 +98,7 @@ def _gauss(tt, out, c, a, f):
         out[i] += norm * math.exp(k * x * x)
 
 
-@njit(cache=True)
+@_cached_njit()
 def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_deg=_TAIL_SPAN_DEG,
                window_fwhm=_WINDOW_FWHM):
     """Add every peak to ``out`` (len(tt)).
@@ -101,7 +144,7 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_d
         _lorentz_value(tt, out, c, lnorm, inv, h, core, h * f, core, blend)
 
 
-@njit(cache=True)
+@_cached_njit()
 def _lorentz_value(tt, out, c, lnorm, inv, h, near, far, core, blend):
     """``lnorm / (1 + 4x²)`` on near ≤ |2θ − c| < far (both sides), times the window factors: the
     complement of the core blend (``blend`` > 0) and the taper over the outer quarter. The windows are
@@ -128,7 +171,7 @@ def _lorentz_value(tt, out, c, lnorm, inv, h, near, far, core, blend):
         _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a2, a3)
 
 
-@njit(cache=True, inline="always")
+@_cached_njit(inline="always")
 def _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, lo, hi):
     for i in range(lo, hi):
         u = tt[i] - c
@@ -139,7 +182,7 @@ def _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, lo, hi):
         out[i] += w * lnorm / (1.0 + 4.0 * x * x)
 
 
-@njit(cache=True)
+@_cached_njit()
 def _flush(g, jac, dk, lo, hi):
     """Chain rule for one peak over its window, ∂y/∂θ = Σ_q ∂y/∂q · ∂q/∂θ, then clear the scratch.
     Point-contiguous inner loops: the compiler vectorises them."""
@@ -153,7 +196,7 @@ def _flush(g, jac, dk, lo, hi):
             g[q, i] = 0.0
 
 
-@njit(cache=True, inline="always")
+@_cached_njit(inline="always")
 def _smoothstep_slope(t):
     """d/dt of :func:`_smoothstep_down`."""
     if t <= 0.0 or t >= 1.0:
@@ -161,7 +204,7 @@ def _smoothstep_slope(t):
     return -6.0 * t * (1.0 - t)
 
 
-@njit(cache=True)
+@_cached_njit()
 def _gauss_jacobian(tt, out, grad, c, dc, a, e, w, dw, f):
     """One Gaussian node of weight ``w`` at ``c`` (∂c/∂centre = ``dc``, ∂w/∂centre = ``dw``)."""
     lo = np.searchsorted(tt, c - _GAUSS_WINDOW_FWHM * f)
@@ -183,7 +226,7 @@ def _gauss_jacobian(tt, out, grad, c, dc, a, e, w, dw, f):
         grad[3, i] -= a * wg
 
 
-@njit(cache=True)
+@_cached_njit()
 def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, blend):
     """The centroid Lorentzian on points ``lo:hi``, tapered at ±h FWHM and, when ``blend`` > 0, only
     the complement of the core blend. ``dc``, ``dcore``: ∂centroid/∂centre and ∂core/∂centre. The
@@ -226,7 +269,7 @@ def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, ble
         grad[3, i] += a * shape
 
 
-@njit(cache=True)
+@_cached_njit()
 def _lorentz_plain(tt, out, grad, c, dc, a, e, f, lo, hi):
     """The centroid Lorentzian where no window factor acts (between the core blend and the taper):
     the same arithmetic as :func:`_lorentz_jacobian` with the window at 1, branch-free."""
@@ -245,7 +288,7 @@ def _lorentz_plain(tt, out, grad, c, dc, a, e, f, lo, hi):
         grad[3, i] += a * lor
 
 
-@njit(cache=True)
+@_cached_njit()
 def _lorentz_tail(tt, out, grad, c, dc, a, e, f, h, near, far, core, dcore, blend, side):
     """Points with ``near`` ≤ |2θ − c| < ``far`` on one side (−1 or +1): the window factors only where
     they act (blend just outside the core, taper in the outer quarter), the plain Lorentzian between."""
@@ -277,7 +320,7 @@ def _lorentz_tail(tt, out, grad, c, dc, a, e, f, h, near, far, core, dcore, blen
         _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, i2, i3, core, dcore, blend)
 
 
-@njit(cache=True)
+@_cached_njit()
 def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, dspread, areas, fwhm, eta, dpeak, out,
                         jac):
     """:func:`accumulate` plus ∂y/∂θ for parameters θ that act through the peak list.
@@ -352,7 +395,7 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
         _flush(grad, jac, dk, lo, hi)
 
 
-@njit(cache=True)
+@_cached_njit()
 def fcj_node_table(centers, node_counts, s_l, h_l, gl_x, gl_w, pos, wts, n_nodes, cen, spread):
     """FCJ nodes of every peak (the quadrature of :func:`xrdq.model.profile.fcj_nodes`, peak by peak).
 

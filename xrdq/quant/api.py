@@ -46,11 +46,12 @@ def _instrument_mismatch(pattern, inst) -> list:
     out = []
     a = pattern.attrs
     lam = a.get("wavelength_alpha1")
-    if a.get("wavelength_source") == "file" and lam and abs(float(lam) - inst.wavelength) > 2e-4:
+    # "is not None": a wavelength of 0 is the worst mismatch, not an absent one
+    if a.get("wavelength_source") == "file" and lam is not None and abs(float(lam) - inst.wavelength) > 2e-4:
         out.append(f"the file's Kα1 wavelength {float(lam):.6f} Å differs from instrument {inst.name!r} "
                    f"({inst.wavelength:.6f} Å): the instrument's is used")
     radius = a.get("goniometer_radius_mm")
-    if radius and abs(float(radius) - inst.radius_mm) > 1.0:
+    if radius is not None and abs(float(radius) - inst.radius_mm) > 1.0:
         out.append(f"the file's goniometer radius {float(radius):g} mm differs from instrument {inst.name!r} "
                    f"({inst.radius_mm:g} mm): displacement is interpreted with the instrument's")
     return out

@@ -11,7 +11,7 @@ import numpy as np
 from .._version import __version__
 
 
-@dataclass
+@dataclass(repr=False)
 class QuantResult:
     """What :func:`xrdq.quantify` returns.
 
@@ -161,14 +161,28 @@ class QuantResult:
     def __str__(self) -> str:
         return self.report()
 
+    def __repr__(self) -> str:
+        """One line (the dataclass default printed every array of the pattern and the fit)."""
+        amorph = (f"amorphous={100 * self.amorphous_fraction[0]:.2f}±{100 * self.amorphous_fraction[1]:.2f} wt%, "
+                  if self.amorphous_fraction else "")
+        std = f"standard={self.standard['phase']}@{self.standard['weighed_fraction']:g}, " if self.standard else ""
+        return (f"<QuantResult {self.file or '<pattern>'}: engine={self.engine}, {amorph}{std}"
+                f"phases={self.phase_names}, Rwp={100 * self.rwp:.2f} %, GoF={self.gof:.2f}, "
+                f"{len(self.warnings)} warning(s)>")
+
     def _repr_html_(self) -> str:
         rows = []
+        std = self.standard["phase"] if self.standard else None
         for name, (v, e) in self.refined_fractions.items():
             sf = self.sample_fractions.get(name)
-            rows.append(
-                f"<tr><td>{html.escape(name)}</td><td>{100 * v:.2f} ± {100 * e:.2f}</td>"
-                f"<td>{'' if not sf else f'{100 * sf[0]:.2f} ± {100 * sf[1]:.2f}'}</td></tr>"
-            )
+            if sf:
+                right = f"{100 * sf[0]:.2f} ± {100 * sf[1]:.2f}"
+            elif name == std:
+                right = f"standard, weighed {100 * self.standard['weighed_fraction']:.2f}"
+            else:
+                right = ""
+            rows.append(f"<tr><td>{html.escape(name)}</td><td>{100 * v:.2f} ± {100 * e:.2f}</td>"
+                        f"<td>{html.escape(right)}</td></tr>")
         if self.amorphous_fraction:
             v, e = self.amorphous_fraction
             rows.append(f"<tr><td><b>amorphous</b></td><td></td><td><b>{100 * v:.2f} ± {100 * e:.2f}</b></td></tr>")

@@ -17,7 +17,6 @@ import re
 import time
 from collections import OrderedDict
 
-import lmfit
 import numpy as np
 from scipy.optimize import least_squares
 
@@ -27,6 +26,7 @@ from ..errors import XrdqRefineError
 from ..model import background as bkg
 from ..model.instrument import Instrument
 from ..model.pattern import GlobalParams, PhaseModel, PhaseParams
+from .parameters import Parameters
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
 from .transforms import transforms, typical_step
@@ -47,8 +47,8 @@ def _safe(name: str) -> str:
 class Refinement:
     """A Rietveld refinement of one pattern with any number of phases.
 
-    Parameters live in an :class:`lmfit.Parameters` (``self.params``) with values, bounds and ``vary``;
-    a recipe stage sets ``vary`` by group and :meth:`run` returns a :class:`RefinementResult`.
+    Parameters live in a :class:`~xrdq.refine.parameters.Parameters` (``self.params``) with values, bounds
+    and ``vary``; a recipe stage sets ``vary`` by group and :meth:`run` returns a :class:`RefinementResult`.
     """
 
     def __init__(self, two_theta, intensity, esd, phases, instrument: Instrument, *, recipe: Recipe | None = None,
@@ -62,6 +62,9 @@ class Refinement:
         sel = (tt >= lo) & (tt <= hi) & np.isfinite(y) & np.isfinite(e) & (e > 0)
         if sel.sum() < 50:
             raise XrdqRefineError(f"only {int(sel.sum())} usable points in 2θ {lo}–{hi}°: too few to refine")
+        if not (y[sel] > 0).any():
+            raise XrdqRefineError(f"every intensity in 2θ {lo:g}–{hi:g}° is 0: no diffraction signal to refine "
+                                  "(detector off, shutter closed, or the wrong scan?)")
         if not phases:
             raise XrdqRefineError("at least one crystalline phase is needed")
         names = [p.name for p in phases]
@@ -97,8 +100,8 @@ class Refinement:
         self._setup_projection()
 
     # ---- parameters -----------------------------------------------------------------------
-    def _make_params(self) -> lmfit.Parameters:
-        p = lmfit.Parameters()
+    def _make_params(self) -> Parameters:
+        p = Parameters()
         inst = self.instrument
         p.add("zero", value=inst.zero, min=-1.0, max=1.0, vary=False)
         p.add("displacement_um", value=0.0, min=-1000.0, max=1000.0, vary=False)

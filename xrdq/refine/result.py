@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass
+@dataclass(repr=False)
 class RefinementResult:
     """A converged (or not) whole-pattern fit.
 
@@ -55,6 +55,10 @@ class RefinementResult:
     def weight_fraction_esd(self, name) -> float:
         i = self.phase_names.index(name)
         return float(np.sqrt(max(self.weight_fraction_covariance[i, i], 0.0)))
+
+    def __repr__(self) -> str:
+        return (f"<RefinementResult engine={self.engine}, {len(self.two_theta)} points, phases={list(self.phase_names)}, "
+                f"Rwp={100 * self.rwp:.2f} %, GoF={self.gof:.2f}, converged={self.converged}>")
 
     def fit_report(self, max_correlation: float = 0.8) -> str:
         lines = [

@@ -1,0 +1,373 @@
+"""Simulate the independent validation set with GSAS-II (and a second opinion with xrayutilities).
+
+    python scripts/make_independent_set.py                 # every GSAS-II case
+    python scripts/make_independent_set.py --only lic_a35  # some cases
+    python scripts/make_independent_set.py --xrayutilities # the xrayutilities cases
+    python scripts/make_independent_set.py --check-gsas2   # refine a clean case in GSAS-II (truth check)
+
+Writes reference_patterns/validation/<simulator>/<case>.xye (2θ, counts, esd) and <case>.truth.json.
+xrdq's own model/simulator is never used: Bragg intensities come from GSAS-II (GSASIIscriptable,
+zero-cycle "refinement" of a simulated histogram) or xrayutilities; backgrounds, amorphous humps and
+Poisson noise are added with numpy. Physics and JSON fields: reference_patterns/validation/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import xraydb
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from independent_set_cases import CASES, FIRST_WAVE, SCALE_SERIES, STANDARD_SIZE_UM, DEFAULT_SIZE_UM  # noqa: E402
+
+PHASES = ROOT / "reference_patterns" / "phases"
+OUT = ROOT / "reference_patterns" / "validation"
+WAVELENGTHS = [[1.540593, 1.0], [1.544427, 0.5]]
+ENERGY_EV = 12398.4198 / WAVELENGTHS[0][0]
+RADIUS_MM = 150.0
+POLARIZATION = 0.5  # GSAS-II 'Polariz.' for an unpolarised beam (Kβ filter, no monochromator)
+STANDARD = "LiF"
+BASE_SEED = 20261130
+
+
+def case_seed(name: str) -> int:
+    """Seed of a case from its name, so adding or reordering cases never changes another case's draw."""
+    return BASE_SEED + zlib.crc32(name.encode()) % 100000
+
+
+# --------------------------------------------------------------------------------------------- composition
+def formula_composition(formula: str) -> dict:
+    return {el: float(n) for el, n in xraydb.chemparse(formula).items()}
+
+
+def mass_attenuation(composition: dict) -> float:
+    """µ/ρ (cm²/g) at Cu Kα1 from element counts, xraydb (Elam) total cross sections."""
+    masses = {el: n * xraydb.atomic_mass(el) for el, n in composition.items()}
+    total = sum(masses.values())
+    return sum(m / total * float(xraydb.mu_elam(el, ENERGY_EV)) for el, m in masses.items())
+
+
+def scattering_power(composition: dict, grid) -> float:
+    """Coherent scattering per gram, Σ n f0(s)² / M averaged over the 2θ range (electrons² mol/g)."""
+    tth = np.linspace(grid[0], grid[1], 50)
+    s = np.sin(np.radians(tth / 2)) / WAVELENGTHS[0][0]
+    f2 = sum(n * np.asarray(xraydb.f0(el, s)) ** 2 for el, n in composition.items())
+    mass = sum(n * xraydb.atomic_mass(el) for el, n in composition.items())
+    return float(np.mean(f2) / mass)
+
+
+def mixture_fractions(c: dict) -> tuple[dict, dict]:
+    """Mixture mass fractions (crystalline phases, standard, amorphous) and the amorphous components."""
+    W_s, purity = c["W_s"], c["purity"]
+    amorphous = 1.0 - sum(c["sample"].values())
+    mix = {name: (1.0 - W_s) * x for name, x in c["sample"].items()}
+    am = {c["amorphous_formula"]: (1.0 - W_s) * amorphous}
+    if c["standard"]:
+        mix[STANDARD] = mix.get(STANDARD, 0.0) + purity * W_s
+        am[STANDARD] = am.get(STANDARD, 0.0) + (1.0 - purity) * W_s
+    am = {k: v for k, v in am.items() if v > 1e-12}
+    mix = {k: v for k, v in mix.items() if v > 0}
+    mix["amorphous"] = sum(am.values())
+    return mix, am
+
+
+# --------------------------------------------------------------------------------------------- nuisances
+def draw_nuisance(rng, c) -> dict:
+    """Instrument profile (GSAS-II units), displacement, zero, humps and background for one case."""
+    sign = lambda: rng.choice([-1.0, 1.0])  # noqa: E731
+    inst = {"U": rng.uniform(2.0, 10.0), "V": rng.uniform(-4.0, -0.5), "W": rng.uniform(1.0, 4.0),
+            "X": rng.uniform(1.0, 4.0), "Y": rng.uniform(0.5, 3.0), "SH/L": rng.uniform(0.01, 0.04),
+            "zero_deg": sign() * rng.uniform(0.02, 0.05)}
+    n_humps = int(rng.integers(2, 4))
+    centres = [rng.uniform(17.0, 32.0), rng.uniform(38.0, 55.0), rng.uniform(58.0, 75.0)][:n_humps]
+    humps = [{"center": float(x), "fwhm": float(rng.uniform(5.0, 15.0))} for x in centres]
+    weights = rng.dirichlet([4.0, 2.0, 1.0][:n_humps])
+    return {"instrument": {k: float(v) for k, v in inst.items()},
+            "displacement_um": float(sign() * rng.uniform(20.0, 150.0)),
+            "humps": humps, "hump_weights": [float(w) for w in weights],
+            "air_fraction": float(rng.uniform(0.5, 2.0)), "air_tau_deg": float(rng.uniform(5.0, 10.0)),
+            "linear_fraction": float(rng.uniform(0.01, 0.04)), "slope_fraction": float(rng.uniform(-0.4, 0.2))}
+
+
+def instprm_text(inst: dict) -> str:
+    lines = ["#GSAS-II instrument parameter file; independent validation set", "Type:PXC",
+             f"Lam1:{WAVELENGTHS[0][0]}", f"Lam2:{WAVELENGTHS[1][0]}", f"I(L2)/I(L1):{WAVELENGTHS[1][1]}",
+             f"Zero:{inst['zero_deg']:.6f}", f"Polariz.:{POLARIZATION}", "Azimuth:0.0"]
+    lines += [f"{k}:{inst[k]:.6f}" for k in ("U", "V", "W", "X", "Y")] + ["Z:0.0", f"SH/L:{inst['SH/L']:.6f}"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------- GSAS-II
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def add_gsas2_phase(G2sc, proj, name: str, workdir: Path):
+    """Add a reference CIF; atoms a CIF gives a hair off a special position are moved onto it (GSAS-II
+    would otherwise double them: Li2ZrCl6, Li2HfCl6, Li3YCl6)."""
+    from xrdq.engines.gsas2._core import snap_special_positions  # a GSAS-II helper, not xrdq's model
+
+    ph = proj.add_phase(str(PHASES / f"{name}.cif"), phasename=name, fmthint="CIF")
+    if snap_special_positions(ph):
+        G2sc.SetupGeneral(ph.data, str(workdir))
+    return ph
+
+
+def simulate_gsas2(c, mix: dict, mu_mix: float, nuis: dict, workdir: Path, *, refine_check=False):
+    """GSAS-II Bragg pattern of the mixture with histogram scale 1/µ*_mix and phase fractions w_i/(ZM)_i,
+    so GSAS-II's weight fractions equal the mixture's (normalised over the crystalline phases)."""
+    import GSASII.GSASIIscriptable as G2sc
+
+    lo, hi, step = c["grid"]
+    (workdir / "inst.instprm").write_text(instprm_text(nuis["instrument"]), encoding="ascii")
+    crystalline = [n for n in mix if n != "amorphous"]
+    with _quiet():
+        proj = G2sc.G2Project(newgpx=str(workdir / f"{c['case']}.gpx"))
+        phases = [add_gsas2_phase(G2sc, proj, n, workdir) for n in crystalline]
+        hist = proj.add_simulated_powder_histogram("sim", str(workdir / "inst.instprm"), lo, hi, Tstep=step,
+                                                   phases=phases)
+    sample = hist.data["Sample Parameters"]
+    sample.update({"Type": "Bragg-Brentano", "Gonio. radius": RADIUS_MM, "Scale": [1.0 / mu_mix, True],
+                   "Shift": [nuis["displacement_um"], False]})
+    hist.data["Background"][0][:] = ["chebyschev-1", False, 1, 0.0]
+    info = {}
+    for name, ph in zip(crystalline, phases):
+        gen = ph.data["General"]
+        hap = ph.data["Histograms"][hist.name]
+        size = c["sizes"].get(name, STANDARD_SIZE_UM if name == STANDARD else DEFAULT_SIZE_UM)
+        strain = c["strain"].get(name, 0.0)
+        hap["Scale"] = [mix[name] / gen["Mass"], False]
+        hap["Size"][0], hap["Size"][1][:3] = "isotropic", [size, size, 1.0]
+        hap["Mustrain"][0], hap["Mustrain"][1][:3] = "isotropic", [strain, strain, 1.0]
+        po = c["po"].get(name)
+        hap["Pref.Ori."][0] = "MD"
+        hap["Pref.Ori."][1] = po[1] if po else 1.0
+        hap["Pref.Ori."][3] = list(po[0]) if po else [0, 0, 1]
+        info[name] = {"cell_mass": float(gen["Mass"]), "volume": float(gen["Cell"][7]),
+                      "composition": {el: float(n) for el, n in gen["NoAtoms"].items()},
+                      "size_um": size, "microstrain": strain,
+                      "march_dollase": {"axis": list(po[0]), "ratio": po[1]} if po else None}
+    proj.data["Controls"]["data"]["max cyc"] = 0  # compute only; the one flagged variable stays put
+    with _quiet():
+        proj.do_refinements([{}])
+    if abs(hist.data["Sample Parameters"]["Scale"][0] - 1.0 / mu_mix) > 1e-12 / mu_mix:
+        raise RuntimeError(f"{c['case']}: GSAS-II changed the histogram scale in a zero-cycle run")
+    x = np.asarray(hist.getdata("x"), float)
+    y = np.asarray(hist.getdata("ycalc"), float)
+    if refine_check:
+        return proj, hist, phases, info
+    return x, y, info
+
+
+_REFERENCE_AREA: dict = {}
+
+
+def lif_area_per_mass(grid, workdir: Path) -> float:
+    """Integrated GSAS-II Bragg area (counts·°) of LiF per unit w/µ* at K = 1 over ``grid``: the yardstick
+    that turns an amorphous component's per-gram scattering power into a hump area."""
+    if grid not in _REFERENCE_AREA:
+        ref = {"case": "lif_reference", "grid": grid, "sizes": {}, "strain": {}, "po": {}}
+        nuis = {"instrument": {"U": 5.0, "V": -2.0, "W": 2.0, "X": 2.0, "Y": 1.0, "SH/L": 0.02, "zero_deg": 0.0},
+                "displacement_um": 0.0}
+        x, y, _ = simulate_gsas2(ref, {STANDARD: 1.0}, 1.0, nuis, workdir)
+        _REFERENCE_AREA[grid] = float(np.trapezoid(y, x))
+    return _REFERENCE_AREA[grid]
+
+
+# --------------------------------------------------------------------------------------------- numpy parts
+def gaussian(x, centre, fwhm, area):
+    sigma = fwhm / np.sqrt(8.0 * np.log(2.0))
+    return area / (sigma * np.sqrt(2.0 * np.pi)) * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
+
+
+def humps_and_background(x, c, am: dict, mu_mix: float, K: float, peak: float, nuis: dict, workdir: Path):
+    """Amorphous humps (total area ∝ Σ w_am/µ*·scattering power) and air scatter + linear background."""
+    q_lif = scattering_power(formula_composition(STANDARD), c["grid"])
+    area_per_mass = K * lif_area_per_mass(c["grid"], workdir)
+    total = sum(w / mu_mix * scattering_power(formula_composition(f), c["grid"]) / q_lif for f, w in am.items())
+    total *= area_per_mass
+    humps = [dict(h, area=float(total * wt)) for h, wt in zip(nuis["humps"], nuis["hump_weights"])] if total else []
+    y_humps = sum((gaussian(x, h["center"], h["fwhm"], h["area"]) for h in humps), np.zeros_like(x))
+    b0 = nuis["linear_fraction"] * peak + 15.0
+    b1 = nuis["slope_fraction"] * b0 / (x[-1] - x[0])
+    air_at_lo = nuis["air_fraction"] * b0
+    A = air_at_lo * np.exp(x[0] / nuis["air_tau_deg"])
+    y_bkg = A * np.exp(-x / nuis["air_tau_deg"]) + b0 + b1 * (x - x[0])
+    background = {"formula": "A*exp(-2theta/tau) + b0 + b1*(2theta - 2theta_start)", "A": float(A),
+                  "tau_deg": nuis["air_tau_deg"], "b0": float(b0), "b1_per_deg": float(b1),
+                  "two_theta_start": float(x[0])}
+    return y_humps, humps, y_bkg, background, total
+
+
+def write_xye(path: Path, x, counts, header: str):
+    from xrdq._atomic import atomic_write_text
+
+    esd = np.sqrt(np.maximum(counts, 1.0))
+    body = "\n".join(f"{a:.4f} {int(b)} {e:.3f}" for a, b, e in zip(x, counts, esd))
+    atomic_write_text(path, f"# {header}\n" + body + "\n")
+
+
+def _tidy(value):
+    """Floats to 10 significant digits (the JSON stays readable; fractions stay exact enough)."""
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tidy(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict):
+    from xrdq._atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(_tidy(data), indent=1, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------------- truth
+def truth_record(c, simulator, seed, mix, am, mu_mix, K, info, nuis, humps, background, x, y_bragg, y_total):
+    sample = {"amorphous": round(1.0 - sum(c["sample"].values()), 12), "phases": dict(c["sample"])}
+    standard = None
+    if c["standard"]:
+        standard = {"phase": STANDARD, "cif": f"reference_patterns/phases/{STANDARD}.cif",
+                    "weighed_fraction": c["W_s"], "purity": c["purity"]}
+    phases = [{"name": n, "cif": f"reference_patterns/phases/{n}.cif", "size_um": p["size_um"],
+               "microstrain": p["microstrain"], "march_dollase": p["march_dollase"],
+               "cell_mass_gsas2": p["cell_mass"], "mass_attenuation_cm2_g": mass_attenuation(p["composition"])}
+              for n, p in info.items()]
+    inst = dict(nuis["instrument"], wavelengths=WAVELENGTHS, radius_mm=RADIUS_MM, polarization=POLARIZATION,
+                units="GSAS-II: U V W Gaussian variance (centideg²), X Y Lorentzian FWHM (centideg), SH/L "
+                      "FCJ (S+H)/L, zero in °2θ, Polariz. 0.5 = unpolarised")
+    return {"case": c["case"], "simulator": simulator, "seed": seed, "description": c["description"],
+            "standard": standard, "sample": sample, "mixture": mix, "phases": phases,
+            "amorphous_formula": c["amorphous_formula"] if sample["amorphous"] > 0 else None,
+            "amorphous_components": am,
+            "mixture_mass_attenuation_cm2_g": mu_mix, "absolute_scale": K, "scale_series": c["series"],
+            "instrument": inst, "displacement_um": nuis["displacement_um"],
+            "humps": humps, "background": background,
+            "max_peak_counts": float(np.max(y_bragg)), "max_counts_expected": float(np.max(y_total)),
+            "two_theta": list(c["grid"]), "n_points": int(x.size)}
+
+
+def mixture_mu(mix: dict, am: dict, info: dict) -> float:
+    mu = sum(w * mass_attenuation(info[n]["composition"]) for n, w in mix.items() if n != "amorphous")
+    return mu + sum(w * mass_attenuation(formula_composition(f)) for f, w in am.items())
+
+
+def crystalline_info(c, mix, workdir):
+    """Cell compositions of the crystalline phases as GSAS-II reads them (for µ*), from a throwaway project."""
+    import GSASII.GSASIIscriptable as G2sc
+
+    with _quiet():
+        proj = G2sc.G2Project(newgpx=str(workdir / "composition.gpx"))
+        out = {}
+        for n in mix:
+            if n != "amorphous":
+                gen = add_gsas2_phase(G2sc, proj, n, workdir).data["General"]
+                out[n] = {"composition": {el: float(k) for el, k in gen["NoAtoms"].items()}}
+    return out
+
+
+# --------------------------------------------------------------------------------------------- driver
+def run_case(c, out: Path, workdir: Path, series_K: dict, version: str) -> list[Path]:
+    seed = case_seed(c["case"])
+    rng = np.random.default_rng(seed)
+    nuis = draw_nuisance(rng, c)
+    mix, am = mixture_fractions(c)
+    mu_mix = mixture_mu(mix, am, crystalline_info(c, mix, workdir))
+    x, y_unit, info = simulate_gsas2(c, mix, mu_mix, nuis, workdir)
+    if c["series"]:
+        if c["series"] not in series_K:
+            raise RuntimeError(f"{c['case']}: scale series {c['series']} needs its anchor simulated first")
+        K = series_K[c["series"]]
+    else:
+        K = c["counts"] / float(np.max(y_unit))
+    y_bragg = K * y_unit
+    y_humps, humps, y_bkg, background, _ = humps_and_background(x, c, am, mu_mix, K, float(np.max(y_bragg)),
+                                                                 nuis, workdir)
+    expected = y_bragg + y_humps + y_bkg
+    written = []
+    n_rep = c["replicates"] or 1
+    for r in range(n_rep):
+        name = c["case"] if not c["replicates"] else f"{c['case']}_r{r + 1:02d}"
+        noise_seed = seed * 100 + r
+        counts = np.random.default_rng(noise_seed).poisson(expected).astype(float)
+        truth = truth_record(dict(c, case=name), version, noise_seed, mix, am, mu_mix, K, info, nuis, humps,
+                             background, x, y_bragg, expected)
+        if c["replicates"]:
+            truth["replicate_of"] = c["case"]
+        write_xye(out / f"{name}.xye", x, counts, f"{name}: simulated by {version}; truth in {name}.truth.json")
+        write_json(out / f"{name}.truth.json", truth)
+        written.append(out / f"{name}.xye")
+    return written
+
+
+def series_scales(cases, workdir: Path) -> dict:
+    """K of each scale series from its anchor: the anchor's strongest Bragg peak reaches the series' counts."""
+    scales = {}
+    for key, spec in SCALE_SERIES.items():
+        if not any(c["series"] == key for c in cases):
+            continue
+        anchor = next(c for c in CASES if c["case"] == spec["anchor"])
+        nuis = draw_nuisance(np.random.default_rng(case_seed(anchor["case"])), anchor)
+        mix, am = mixture_fractions(anchor)
+        mu_mix = mixture_mu(mix, am, crystalline_info(anchor, mix, workdir))
+        _, y_unit, _ = simulate_gsas2(anchor, mix, mu_mix, nuis, workdir)
+        scales[key] = spec["counts"] / float(np.max(y_unit))
+    return scales
+
+
+def gsas2_version() -> str:
+    from GSASII import GSASIIpath
+
+    with _quiet():
+        number = GSASIIpath.GetVersionNumber()
+    return f"GSAS-II 5.7.9 ({number})" if str(number) == "5838" else f"GSAS-II ({number})"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", help="case names (default: all)")
+    ap.add_argument("--first-wave", action="store_true", help="only the first delivery's cases")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--xrayutilities", action="store_true", help="the xrayutilities cases instead")
+    ap.add_argument("--check-gsas2", action="store_true", help="GSAS-II refinement of a clean case")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.xrayutilities:
+        from make_independent_set_xu import main as xu_main
+
+        return xu_main(args.out / "xrayutilities")
+    if args.check_gsas2:
+        from check_independent_set import check_gsas2
+
+        return check_gsas2()
+    names = args.only or (FIRST_WAVE if args.first_wave else [c["case"] for c in CASES])
+    unknown = set(names) - {c["case"] for c in CASES}
+    if unknown:
+        ap.error(f"unknown case(s): {', '.join(sorted(unknown))}")
+    cases = [c for c in CASES if c["case"] in names]
+    version = gsas2_version()
+    with tempfile.TemporaryDirectory(prefix="xrdq-valset-") as tmp:
+        workdir = Path(tmp)
+        scales = series_scales(cases, workdir)
+        for c in cases:
+            t = time.perf_counter()
+            files = run_case(c, args.out / "gsas2", workdir, scales, version)
+            print(f"{c['case']}: {len(files)} file(s), {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Inputs and outputs that used to end in a traceback: now one clear line, and before any fit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from xrdq.cli import main
+from xrdq.errors import XrdqOutputError, XrdqRefineError
+
+
+def _run(argv) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return exc.value.code
+
+
+@pytest.fixture()
+def no_fit(monkeypatch):
+    """Fail the test if a fit starts: output problems must be found before it."""
+    import xrdq.batch.runner
+    import xrdq.quant.api
+
+    def fit(*args, **kwargs):
+        raise AssertionError("the fit ran before the output path was checked")
+
+    monkeypatch.setattr(xrdq.quant.api, "quantify", fit)
+    monkeypatch.setattr(xrdq.batch.runner, "build_jobs", fit)
+
+
+@pytest.fixture()
+def pattern(tmp_path):
+    p = tmp_path / "p.xy"
+    p.write_text("".join(f"{10 + 0.02 * i:.2f} {100 + i % 7}\n" for i in range(300)))
+    return p
+
+
+def test_all_zero_counts_is_a_clear_error(tmp_path, capsys):
+    import xrdq
+
+    zero = tmp_path / "zero.xy"
+    zero.write_text("".join(f"{10 + 0.02 * i:.2f} 0\n" for i in range(300)))
+    with pytest.raises(XrdqRefineError, match="every intensity .* is 0"):
+        xrdq.quantify(zero, phases=["LiCl"])
+    assert _run(["quantify", str(zero), "--phase", "LiCl"]) == 2
+    err = capsys.readouterr().err
+    assert "is 0" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+def test_output_under_a_file_is_refused_before_the_fit(pattern, tmp_path, capsys, no_fit, option):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("a file, not a folder")
+    target = blocker / "sub" / ("q.json" if option == "--json" else "q.png")
+    assert _run(["quantify", str(pattern), "--phase", "LiCl", option, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "results.txt is a file" in err and "Traceback" not in err
+
+
+def test_output_in_an_unwritable_place_is_refused_before_the_fit(pattern, capsys, no_fit):
+    # /proc takes no new files, whoever runs the test (root ignores permission bits)
+    assert _run(["quantify", str(pattern), "--phase", "LiCl", "--json", "/proc/xrdq-test/q.json"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert _run(["batch", str(pattern), "--phase", "LiCl", "--out", "/proc/xrdq-test-out"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_refused_before_the_fit(pattern, tmp_path, capsys, no_fit):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert _run(["quantify", str(pattern), "--phase", "LiCl", "--json", str(ro / "q.json")]) == 2
+        assert _run(["batch", str(pattern), "--phase", "LiCl", "--out", str(ro / "out")]) == 2
+    finally:
+        ro.chmod(0o700)
+
+
+def test_batch_out_under_a_file_is_refused(pattern, tmp_path, capsys, no_fit):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    assert _run(["batch", str(pattern), "--phase", "LiCl", "--out", str(blocker / "out")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert _run(["batch", str(pattern), "--phase", "LiCl", "--out", str(blocker)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_unknown_plot_format_is_refused_before_the_fit(pattern, tmp_path, capsys, no_fit):
+    assert _run(["quantify", str(pattern), "--phase", "LiCl", "--plot", str(tmp_path / "out.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert ".xyz" in err and ".png" in err and "Traceback" not in err
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_plot_result_checks_the_format_before_drawing(tmp_path):
+    from xrdq.plot import plot_result
+
+    with pytest.raises(XrdqOutputError, match="xyz"):
+        plot_result(object(), tmp_path / "fit.xyz")  # no refinement needed: refused before drawing
+
+
+def test_other_commands_check_their_outputs_first(pattern, tmp_path, capsys):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    for argv in (["convert", str(pattern), "--to", "xye", "--out", str(blocker / "x.xye")],
+                 ["simulate", "--phase", "LiF", "--fractions", "1", "--out", str(blocker / "s.ras")],
+                 ["calibrate", str(pattern), "--out", str(blocker / "i.toml")],
+                 ["demo", "--out", str(blocker / "demo")]):
+        assert _run(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "is a file, not a folder" in err and "Traceback" not in err, (argv, err)
+
+
+def test_simulate_takes_comma_separated_fractions_and_names_its_truth_as_documented(tmp_path, capsys):
+    import json
+
+    import xrdq
+
+    out = tmp_path / "sim.ras"
+    assert _run(["simulate", "--phase", "LiF", "--phase", "LiCl", "--phase", "Li2O", "--fractions", "0.2,0.2,0.1",
+                 "--amorphous", "0.5", "--two-theta", "20", "60", "0.02", "--out", str(out)]) == 0
+    truth_path = tmp_path / "sim.truth.json"
+    assert str(truth_path) in capsys.readouterr().out
+    truth = json.loads(truth_path.read_text())
+    assert truth["mixture"] == pytest.approx({"LiF": 0.2, "LiCl": 0.2, "Li2O": 0.1})
+    assert xrdq.load(out).sizes["two_theta"] == 2001
+    assert _run(["simulate", "--help"]) == 0
+    assert "sim.truth.json" in capsys.readouterr().out
+    assert _run(["simulate", "--phase", "LiF", "--fractions", "0.2,x", "--out", str(out)]) == 2
+    assert "'x' is not a number" in capsys.readouterr().err

@@ -1,0 +1,128 @@
+"""Every physical quantity a reader returns is finite, in range and consistent with its header — or the
+file is refused with an error naming the file, the line or field, and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+from io_synth import ras_scan, rows3
+
+import xrdq
+from xrdq.cli import main
+from xrdq.errors import XrdqPhaseError, XrdqReadError
+
+
+def _err(path, *match):
+    with pytest.raises(XrdqReadError) as info:
+        xrdq.load_all(path)
+    msg = str(info.value)
+    assert str(path) in msg, msg
+    for m in match:
+        assert m in msg, msg
+    return info.value
+
+
+def test_overflowing_attenuator_factor_is_refused(write):
+    rows = rows3(5)
+    rows[2] = (rows[2][0], 500, "1e308")
+    e = _err(write("a.ras", ras_scan(rows)), "attenuator factor 1e+308", "not a finite intensity")
+    assert e.line == ras_scan(rows).splitlines().index(f"{rows[2][0]} 500 1e308") + 1
+
+
+@pytest.mark.parametrize("angles", [("-1.0", "0.0", "1.0"), ("179.0", "180.0", "181.0"), ("0.0", "0.5", "1.0")])
+def test_two_theta_outside_0_180_is_refused(write, angles):
+    text = "".join(f"{a} 100\n" for a in angles)
+    _err(write("t.xy", text), "2θ =", "between 0 and 180")
+
+
+@pytest.mark.parametrize("value", ["0", "4252", "-1.5"])
+def test_impossible_header_wavelength_is_refused(write, value):
+    text = ras_scan(rows3(5)).replace('*HW_XG_WAVE_LENGTH_ALPHA1 "1.540593"', f'*HW_XG_WAVE_LENGTH_ALPHA1 "{value}"')
+    _err(write("w.ras", text), "wavelength_alpha1", "expected a wavelength between")
+
+
+def test_header_step_contradicting_the_data_is_refused(write):
+    _err(write("s.ras", ras_scan(rows3(5), step="0.02")), "header step 0.02", "advance by 0.01")
+
+
+def test_header_start_contradicting_the_data_is_refused(write):
+    _err(write("s.ras", ras_scan(rows3(5), start="12.0")), "scan_start 12", "first data point is at 10")
+
+
+def test_point_count_is_checked_without_meas_data_count(write):
+    """Deleting *MEAS_DATA_COUNT must not switch the point-count check off: start/stop/step still give it."""
+    text = ras_scan(rows3(10), stop="10.2")
+    text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("*MEAS_DATA_COUNT")) + "\n"
+    _err(write("c.ras", text), "10 data points", "has 21")
+
+
+def test_zero_esd_in_xye_is_refused(write):
+    e = _err(write("z.xye", "10.00 5 2.2\n10.01 0 0\n10.02 4 2\n"), "esd 0", "expected a finite esd > 0")
+    assert e.line == 2
+
+
+def test_truncated_last_xye_line_is_refused(write):
+    rows = "".join(f"{10 + 0.02 * i:8.4f} {100 + i:10.4f} {10.0 + i / 100:8.4f}\n" for i in range(20))
+    cut = rows + " 10.4000   120.0000  10.2"  # the file ends inside the last row (10.2000 cut)
+    e = _err(write("cut.xye", cut), "truncated")
+    assert e.line == 21
+    assert xrdq.load(write("whole.xye", rows)).sizes["two_theta"] == 20
+    # a file that merely lacks its final line break still loads
+    assert xrdq.load(write("nonl.xye", rows.rstrip("\n"))).sizes["two_theta"] == 20
+
+
+def test_cif_occupancy_nan_is_refused(tmp_path):
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.library import phase_path
+
+    text = phase_path("LiF").read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("Li1 "))
+    parts = line.split()
+    parts[5] = "nan"  # label type x y z occupancy B
+    bad = tmp_path / "LiF_nan.cif"
+    bad.write_text(text.replace(line, " ".join(parts)), encoding="utf-8")
+    with pytest.raises(XrdqPhaseError, match="site Li1: _atom_site_occupancy = nan"):
+        load_phase(bad)
+
+
+def test_text_columns_with_another_extension_are_read_by_content(write):
+    p = xrdq.load(write("PURE.PRN", "".join(f"{5 + 0.02 * i:8.3f}{100 + i:10d}\n" for i in range(50))))
+    assert p.attrs["format"] == "columns" and p.sizes["two_theta"] == 50
+    for name, text in [("notes.SAV", "% BGMN device file\nVERZERR=miniflex\nGEOMETRY=...\n"),
+                       ("table.prn", "sample,LiF\nA,50.1\nB,49.9\n"),
+                       ("short.prn", "10 1\nabc\n11 2\n12 3\n")]:
+        _err(write(name, text), "unrecognised pattern format")
+
+
+def test_real_cpd_prn_files(shared_data, capsys):
+    files = sorted((shared_data / "qpa" / "cpd-pure").glob("*.PRN"))
+    assert files, "no .PRN files in ../shared/data/qpa/cpd-pure"
+    with pytest.raises(SystemExit) as exc:
+        main(["info", str(shared_data / "qpa" / "cpd-pure" / "SILICA.PRN")])
+    assert exc.value.code == 0 and "SILICA.PRN" in capsys.readouterr().out
+    for f in files:
+        p = xrdq.load(f)
+        assert p.sizes["two_theta"] == 7251 and float(p["two_theta"][0]) == 5.0
+
+
+def test_info_shows_good_files_beside_a_bad_one(write, capsys):
+    good = write("good.xy", "10 1\n10.5 4\n11 9\n")
+    bad = write("bad.SAV", "% not a pattern\nVERZERR=x\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["info", str(good), str(bad)])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2
+    assert "good.xy" in out and "bad.SAV" in err and "Traceback" not in err
+
+
+def test_wavelength_mismatch_warning_does_not_skip_zero():
+    import numpy as np
+    import xarray as xr
+
+    from xrdq.model.instrument import load_instrument
+    from xrdq.quant.api import _instrument_mismatch
+
+    pattern = xr.DataArray(np.ones(3), dims="two_theta", coords={"two_theta": [10.0, 11.0, 12.0]},
+                           attrs={"wavelength_alpha1": 0.0, "wavelength_source": "file", "goniometer_radius_mm": 0.0})
+    warnings = _instrument_mismatch(pattern, load_instrument("miniflex600"))
+    assert any("wavelength 0.000000" in w for w in warnings)
+    assert any("radius 0 mm" in w for w in warnings)

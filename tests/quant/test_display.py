@@ -1,0 +1,119 @@
+"""How a result shows itself: repr, notebook table, and the fit plot (components, ticks, legend,
+√-intensity, zoom, thumbnails)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xrdq
+from xrdq.model.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def result():
+    """LiF 50 wt% (standard) + LiCl 6 % + 44 % amorphous, 15–70° 2θ."""
+    pattern, _ = simulate([("LiF", 0.5), ("LiCl", 0.06)], amorphous=0.44, standard="LiF", seed=11,
+                          two_theta=(15.0, 70.0, 0.02))
+    return xrdq.quantify(pattern, phases=["LiCl"], standard=("LiF", 0.5))
+
+
+def test_repr_is_one_short_line(result):
+    for obj in (result, result.refinement):
+        text = repr(obj)
+        assert "\n" not in text and len(text) < 300, text
+    assert "amorphous=" in repr(result) and "LiF" in repr(result)
+
+
+def test_notebook_table_shows_the_weighed_standard(result):
+    html = result._repr_html_()
+    assert "standard, weighed 50.00" in html
+
+
+def _lines(ax) -> dict:
+    return {ln.get_label(): ln for ln in ax.get_lines()}
+
+
+def test_phases_are_drawn_on_background_plus_amorphous(result, tmp_path):
+    import matplotlib.pyplot as plt
+
+    ref = result.refinement
+    assert "amorphous" in ref.components
+    fig = result.plot(tmp_path / "fit.png")
+    ax = fig.axes[0]
+    curves = {label.split(":")[0]: ln for label, ln in _lines(ax).items()}
+    base = ref.background + ref.components["amorphous"]
+    for name in ref.phase_names:
+        np.testing.assert_allclose(curves[name].get_ydata(), base + ref.components[name], rtol=1e-9)
+    # the sum of what is drawn is the calculated pattern
+    total = base + sum(ref.components[n] for n in ref.phase_names)
+    np.testing.assert_allclose(total, ref.calculated, rtol=1e-6, atol=1e-6 * ref.calculated.max())
+    plt.close(fig)
+
+
+def test_tick_rows_are_labelled_and_the_standard_is_named(result, tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig = result.plot(tmp_path / "fit.png")
+    ax = fig.axes[0]
+    texts = {t.get_text() for t in ax.texts}
+    assert set(result.refinement.phase_names) <= texts
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    std = next(t for t in legend if t.startswith("LiF"))
+    refined = result.refined_fractions["LiF"][0]
+    import re
+
+    assert "internal standard, weighed 50.0 wt%" in std
+    shown = float(re.search(r"Rietveld ([0-9.]+) ± ([0-9.]+)", std).group(1))
+    assert shown == pytest.approx(100 * refined, abs=0.051)
+    licl = next(t for t in legend if t.startswith("LiCl"))
+    shown = float(re.search(r"LiCl: ([0-9.]+) ±", licl).group(1))
+    assert shown == pytest.approx(100 * result.sample_fractions["LiCl"][0], abs=0.051) and "in sample" in licl
+    plt.close(fig)
+
+
+def test_sqrt_intensity_and_zoom(result, tmp_path):
+    import matplotlib.pyplot as plt
+
+    ref = result.refinement
+    fig = result.plot(tmp_path / "zoom.png", sqrt_intensity=True, two_theta_range=(50.0, 62.0))
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "function"
+    assert ax.get_xlim() == pytest.approx((50.0, 62.0), abs=0.03)
+    window = (ref.two_theta >= 50) & (ref.two_theta <= 62)
+    top = max(ref.observed[window].max(), ref.calculated[window].max())
+    assert ax.get_ylim()[1] < 1.2 * top < ref.observed.max()  # fitted to the window, not the whole pattern
+    plt.close(fig)
+    with pytest.raises(xrdq.errors.XrdqError, match="plot range"):
+        result.plot(tmp_path / "none.png", two_theta_range=(100.0, 120.0))
+
+
+def test_batch_thumbnails_are_readable(result):
+    """The smallest text of a batch plot, shown at the summary page's thumbnail width, is ≥ 8 px high."""
+    import struct
+
+    from xrdq.batch.outputs import THUMBNAIL_WIDTH_PX
+    from xrdq.batch.worker import _render_plot
+    from xrdq.plot import THUMBNAIL_FONT_PT
+
+    png, problem = _render_plot(result)
+    assert problem is None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    width_px = struct.unpack(">I", png[16:20])[0]
+    smallest_pt = 0.9 * THUMBNAIL_FONT_PT  # tick-row labels
+    px = smallest_pt / 72 * 200 * THUMBNAIL_WIDTH_PX / width_px  # rendered at 200 dpi
+    assert px >= 8.0, f"{px:.1f} px"
+
+
+def test_cli_plot_options(result, tmp_path, capsys):
+    from xrdq.cli import main
+    from xrdq.io.ras_writer import write_ras
+
+    path = tmp_path / "p.ras"
+    write_ras(result.pattern, path)
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(path), "--phase", "LiCl", "--sqrt-intensity"])
+    assert exc.value.code == 2 and "--plot" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(path), "--phase", "LiCl", "--plot", str(tmp_path / "z.svg"), "--sqrt-intensity",
+              "--plot-range", "20", "40"])
+    assert exc.value.code == 0 and (tmp_path / "z.svg").stat().st_size > 10_000

@@ -1,0 +1,127 @@
+"""The committed independent validation set (reference_patterns/validation) is complete and self-consistent.
+
+Only bookkeeping: every pattern loads, every truth file has its fields and obeys the internal-standard
+relation of docs/method.md. Accuracy on these patterns is measured elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xrdq
+from xrdq.quant.internal_standard import internal_standard
+
+ROOT = Path(__file__).resolve().parents[2]
+VALIDATION = ROOT / "reference_patterns" / "validation"
+SIMULATORS = ("gsas2", "xrayutilities")
+FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
+          "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
+          "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
+INSTRUMENT_FIELDS = ("wavelengths", "radius_mm", "U", "V", "W", "X", "Y", "SH/L", "zero_deg", "polarization")
+
+
+def truth_files():
+    return sorted(p for sim in SIMULATORS for p in (VALIDATION / sim).glob("*.truth.json"))
+
+
+def load_truth(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+TRUTHS = truth_files()
+IDS = [f"{p.parent.name}/{p.name.removesuffix('.truth.json')}" for p in TRUTHS]
+
+
+def test_the_set_is_there_and_small():
+    gsas2 = [p for p in TRUTHS if p.parent.name == "gsas2"]
+    assert len(gsas2) >= 12, f"only {len(gsas2)} GSAS-II cases in {VALIDATION / 'gsas2'}"
+    for sim in SIMULATORS:
+        folder = VALIDATION / sim
+        if not folder.is_dir():
+            continue
+        patterns = {p.name.removesuffix(".xye") for p in folder.glob("*.xye")}
+        truths = {p.name.removesuffix(".truth.json") for p in folder.glob("*.truth.json")}
+        assert patterns == truths, f"{folder}: patterns without truth {patterns - truths}, truth without pattern {truths - patterns}"
+    size = sum(p.stat().st_size for p in VALIDATION.rglob("*") if p.is_file())
+    assert size < 25e6, f"validation set is {size / 1e6:.1f} MB (limit 25 MB)"
+    assert (VALIDATION / "README.md").is_file()
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=IDS)
+def test_truth_fields_and_paths(path):
+    t = load_truth(path)
+    missing = [f for f in FIELDS if f not in t]
+    assert not missing, f"{path.name}: missing fields {missing}"
+    assert t["case"] == path.name.removesuffix(".truth.json")
+    assert not [f for f in INSTRUMENT_FIELDS if f not in t["instrument"]], path.name
+    assert t["instrument"]["wavelengths"] == [[1.540593, 1.0], [1.544427, 0.5]]
+    names = [p["name"] for p in t["phases"]]
+    assert sorted(names) == sorted(k for k in t["mixture"] if k != "amorphous"), path.name
+    cifs = [p["cif"] for p in t["phases"]] + ([t["standard"]["cif"]] if t["standard"] else [])
+    for cif in cifs:
+        assert (ROOT / cif).is_file(), f"{path.name}: CIF {cif} does not exist"
+    assert 20 <= abs(t["displacement_um"]) <= 150 and 0.02 <= abs(t["instrument"]["zero_deg"]) <= 0.05
+    for hump in t["humps"]:
+        assert 5 <= hump["fwhm"] <= 15 and hump["area"] > 0, path.name
+    if t["mixture"]["amorphous"] > 0:
+        assert 2 <= len(t["humps"]) <= 3, f"{path.name}: amorphous content but {len(t['humps'])} humps"
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=IDS)
+def test_fractions_obey_the_internal_standard_relation(path):
+    t = load_truth(path)
+    sample, mix, std = t["sample"], t["mixture"], t["standard"]
+    assert math.isclose(sum(sample["phases"].values()) + sample["amorphous"], 1.0, abs_tol=1e-9), path.name
+    assert math.isclose(sum(mix.values()), 1.0, abs_tol=1e-9), path.name
+    assert all(0 <= v <= 1 for v in [*mix.values(), *sample["phases"].values(), sample["amorphous"]])
+    if std is None:  # a pure pattern of a scale series: the sample is the mixture
+        assert {k: v for k, v in mix.items() if v} == {**sample["phases"], **({"amorphous": sample["amorphous"]} if sample["amorphous"] else {})}
+        return
+    W_s, c = std["weighed_fraction"], std["purity"]
+    assert 0 < W_s < 1 and 0.95 <= c <= 1.0, path.name
+    assert math.isclose(mix[std["phase"]], c * W_s, rel_tol=1e-9), path.name
+    for name, x in sample["phases"].items():
+        assert math.isclose(mix[name], (1 - W_s) * x, rel_tol=1e-9), (path.name, name)
+    assert math.isclose(mix["amorphous"], (1 - W_s) * sample["amorphous"] + (1 - c) * W_s, abs_tol=1e-9)
+    # xrdq's own relation, fed the crystalline-normalised fractions a perfect refinement would return
+    names = [k for k in mix if k != "amorphous"]
+    r = np.array([mix[k] for k in names]) / sum(mix[k] for k in names)
+    res = internal_standard(names, r, np.zeros((len(r), len(r))), std["phase"], W_s, c)
+    assert res.amorphous_fraction == pytest.approx(sample["amorphous"], abs=1e-9)
+    for name, x in sample["phases"].items():
+        assert res.sample_fractions[name][0] == pytest.approx(x, abs=1e-9)
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=IDS)
+def test_pattern_loads_on_the_stated_grid(path):
+    t = load_truth(path)
+    xye = path.with_name(t["case"] + ".xye")
+    pattern = xrdq.load(xye)
+    x = pattern["two_theta"].values
+    y = pattern.values
+    lo, hi, step = t["two_theta"]
+    assert x[0] == pytest.approx(lo) and x[-1] == pytest.approx(hi, abs=step / 2)
+    assert np.allclose(np.diff(x), step, atol=1e-3)
+    assert np.all(y >= 0) and np.all(y == np.round(y)), xye.name
+    assert np.allclose(pattern["esd"].values, np.sqrt(np.maximum(y, 1.0)), rtol=2e-3, atol=2e-3), xye.name
+    assert 0.5 * t["max_peak_counts"] < y.max() < 2.0 * t["max_counts_expected"] + 50, xye.name
+
+
+def test_scale_series_share_their_scale_and_replicates_their_truth():
+    series, replicates = {}, {}
+    for path in TRUTHS:
+        t = load_truth(path)
+        if t.get("scale_series"):
+            series.setdefault(t["scale_series"], set()).add(t["absolute_scale"])
+        if t.get("replicate_of"):
+            t = {k: v for k, v in t.items() if k not in ("case", "seed")}
+            replicates.setdefault(t["replicate_of"], []).append(json.dumps(t, sort_keys=True))
+    for name, scales in series.items():
+        assert len(scales) == 1, f"scale series {name} has different absolute scales {scales}"
+    for name, members in replicates.items():
+        assert len(set(members)) == 1, f"replicates of {name} differ in more than case and seed"

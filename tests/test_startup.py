@@ -1,0 +1,68 @@
+"""Each command imports only what it needs (issue 14): checked by module presence, not by timing.
+
+Every check runs in a fresh interpreter, since this test process has imported everything already.
+Times belong in scripts/bench_startup.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "reference_patterns" / "demo" / "demo_lazco.ras"
+HEAVY = ("numpy", "scipy", "scipy.optimize", "scipy.stats", "xarray", "pandas", "numba", "lmfit", "xraydb",
+         "sqlalchemy", "matplotlib", "dask", "dask.array", "gemmi")
+
+
+def _loaded_after(code: str) -> set:
+    """Heavy modules in sys.modules after running ``code`` in a fresh interpreter."""
+    probe = (f"import sys, json, atexit\n"
+             f"atexit.register(lambda: sys.__stderr__.write('\\nLOADED' + json.dumps("
+             f"[m for m in {HEAVY!r} if m in sys.modules]) + '\\n'))\n{code}")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED")]
+    assert line, f"probe failed: {proc.stderr[-2000:]}"
+    return set(json.loads(line[-1][len("LOADED"):]))
+
+
+def _cli(*args: str) -> str:
+    return (f"import sys; from xrdq.cli import main; sys.argv = ['xrdq', *{list(args)!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass")
+
+
+def test_import_xrdq_loads_nothing_heavy():
+    assert _loaded_after("import xrdq; xrdq.__version__; xrdq.XrdqError") == set()
+
+
+def test_help_and_version_load_nothing_heavy():
+    assert _loaded_after(_cli("--help")) == set()
+    assert _loaded_after(_cli("--version")) == set()
+
+
+def test_quantify_help_loads_no_fitting_stack():
+    assert not _loaded_after(_cli("quantify", "--help")) & {"scipy", "numba", "xarray", "lmfit", "xraydb"}
+
+
+def test_info_reads_without_the_fitting_stack():
+    loaded = _loaded_after(_cli("info", str(DEMO)))
+    assert "xarray" in loaded  # it did read the file
+    assert not loaded & {"scipy.optimize", "scipy.stats", "numba", "lmfit", "xraydb", "matplotlib", "dask.array"}
+
+
+def test_quantify_loads_no_lmfit_xraydb_matplotlib_or_dask_array():
+    """lmfit (scipy.stats), xraydb (SQLAlchemy), matplotlib and dask.array cost seconds and are not needed."""
+    loaded = _loaded_after(_cli("quantify", str(DEMO), "--phase", "LiCl", "--phase", "Li2ZrCl6"))
+    assert {"numba", "scipy.optimize"} <= loaded  # it did fit
+    assert not loaded & {"lmfit", "scipy.stats", "xraydb", "sqlalchemy", "matplotlib", "dask.array"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="dask is not installed")
+def test_reading_a_pattern_does_not_import_dask_array():
+    """xarray checks plain arrays against dask's array type on its general constructor path."""
+    assert "dask.array" not in _loaded_after(f"import xrdq; xrdq.load({str(DEMO)!r})")

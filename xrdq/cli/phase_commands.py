@@ -1,0 +1,44 @@
+"""``xrdq phases``: the crystal structures shipped with xrdq, usable by name in ``--phase``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array with one object per phase.")
+def phases(names, as_json):
+    """List the bundled phases (name, aliases, formula, space group, cell, density, source).
+
+    Any of these names (or an alias) works in --phase and --standard; give NAMES to show only those
+    (with each one's CIF path and source reference).
+    """
+    from ..crystal.library import ALIASES, describe_phases, phase_path
+
+    rows = describe_phases()
+    if names:
+        wanted = {phase_path(n).stem for n in names}  # unknown names: an error listing the bundled ones
+        rows = [r for r in rows if r["name"] in wanted]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    heads = ["name", "formula", "space group", "a (Å)", "b (Å)", "c (Å)", "α β γ (°)", "ρ (g/cm³)", "aliases"]
+    table = []
+    for r in rows:
+        a, b, c, al, be, ga = r["cell"]
+        table.append([r["name"], r["formula"], f"{r['space_group']} ({r['sg_number']})", f"{a:.4f}", f"{b:.4f}",
+                      f"{c:.4f}", f"{al:g} {be:g} {ga:g}", f"{r['density']:.3f}", ", ".join(r["aliases"])])
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
+    for t in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
+    if names:
+        for r in rows:
+            click.echo(f"\n{r['name']}: {r['cif']}\n  source: {r['source'] or '-'}  (quality: {r['quality'] or '-'})")
+    else:
+        click.echo(f"\n{len(rows)} phases; use a name or alias in --phase/--standard, or give a CIF path "
+                   f"(NAME=CIF to name it). Aliases are case-insensitive ({len(ALIASES)} in all).")
+    return 0
