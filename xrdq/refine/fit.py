@@ -36,6 +36,7 @@ _GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
 # few unit cells whose Scherrer peaks are degrees wide: such a phase can only be absorbing broad
 # scatter (amorphous halos, background) that belongs elsewhere, so the size stops here and is reported.
 MIN_CRYSTALLITE_NM = 8.0
+MIN_HUMP_FWHM = 3.0  # degrees 2θ
 _PEAK_GLOBALS = ("zero", "displacement_um") + _GLOBAL_PROFILE  # act on every phase through its peak list
 
 
@@ -127,7 +128,8 @@ class Refinement:
             self._owner.update(dict.fromkeys(set(p) - before, i))
         for i, (center, fwhm) in enumerate(self.recipe.humps):
             p.add(f"hump{i}_center", value=center, min=center - 10.0, max=center + 10.0, vary=False)
-            p.add(f"hump{i}_fwhm", value=fwhm, min=1.0, max=40.0, vary=False)
+            # a halo narrower than ~3° would be ordered over > 3 nm: a broad Bragg peak, not amorphous scatter
+            p.add(f"hump{i}_fwhm", value=max(fwhm, MIN_HUMP_FWHM), min=MIN_HUMP_FWHM, max=40.0, vary=False)
         return p
 
     def _group_names(self, group: str) -> list:

@@ -9,7 +9,7 @@ import numpy as np
 def transforms(params):
     """(to_internal, to_external, slope) maps for LM.
 
-    Non-negative parameters (sample broadening, hump widths) use x = hi·z²/(1 + z²): zero is reachable
+    Non-negative parameters (sample broadening) use x = hi·z²/(1 + z²): zero is reachable
     with a smooth minimum and the upper bound (e.g. the crystallite-size floor) can never be crossed;
     other bounded parameters use the MINUIT sine transform x = lo + (hi − lo)(sin z + 1)/2; unbounded
     ones are refined as they are. ``slope`` is dx/dz for the chain rule into the Jacobian.
@@ -47,7 +47,9 @@ def transforms(params):
 
 
 def is_non_negative(name: str) -> bool:
-    return name.endswith(("_broadening", "_fwhm"))
+    """Sample broadening: zero is a physical answer. Hump widths have a positive lower bound and take
+    the sine transform like any bounded parameter."""
+    return name.endswith("_broadening")
 
 
 def typical_step(name: str, value: float) -> float:
