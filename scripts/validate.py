@@ -101,7 +101,7 @@ def cpd_section(shared):
              "Philips PW3020, Cu Kα, graphite diffracted-beam monochromator (instrument `cpd-pw3020`); phases "
              "corundum (Al2O3), zincite (ZnO), fluorite (CaF2); no standard: crystalline fractions against the "
              "weighed compositions (Madsen et al. 2001); 2θ 15–145°; default (adaptive) recipe.", ""]
-    lines += table(cpd, "Results", decisions=True)
+    lines += table(cpd, "Results")
     lines += ["", f"**Mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (goal ≤ 0.25), "
               f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", ""]
     return lines
