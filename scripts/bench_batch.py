@@ -77,6 +77,16 @@ def _worker_memory(out: Path) -> dict:
     return peak
 
 
+def _plot_seconds(out: Path) -> list[float]:
+    """Seconds each worker spent drawing and encoding each file's plot, from the per-file records."""
+    times = []
+    for p in (out / "json").glob("*.json"):
+        t = (json.loads(p.read_text()).get("batch", {}).get("worker") or {}).get("plot_s")
+        if t is not None:
+            times.append(float(t))
+    return times
+
+
 def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
     from xrdq.batch import quantify_many
 
@@ -94,6 +104,12 @@ def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
     print(f"{label:>14s}: {len(files)} patterns ({n_ok} ok) in {wall:6.1f} s wall ({res['fit_s']:.1f} s fitting) "
           f"→ {res['patterns_per_s']:.2f} patterns/s; {len(mem)} workers, peak RSS per worker "
           f"{res['peak_mb_per_worker']:.0f} MB", flush=True)
+    plot_s = _plot_seconds(out)
+    if plot_s:
+        import statistics
+
+        print(f"{'':>16s}plot per pattern: median {statistics.median(plot_s):.3f} s, "
+              f"{100 * sum(plot_s) / (wall * max(len(mem), 1)):.0f} % of the workers' time")
     if n_ok < len(files):
         from collections import Counter
 

@@ -81,6 +81,11 @@ def mixture_fractions(c: dict) -> tuple[dict, dict]:
     return mix, am
 
 
+def phase_size_um(c, name: str) -> float:
+    """Crystallite size of a phase in a case (µm): the table's, else the standard's or the default."""
+    return c["sizes"].get(name, STANDARD_SIZE_UM if name == STANDARD else DEFAULT_SIZE_UM)
+
+
 # --------------------------------------------------------------------------------------------- nuisances
 def draw_nuisance(rng, c) -> dict:
     """Instrument profile (GSAS-II units), displacement, zero, humps and background for one case."""
@@ -144,7 +149,7 @@ def simulate_gsas2(c, mix: dict, mu_mix: float, nuis: dict, workdir: Path, *, re
     for name, ph in zip(crystalline, phases):
         gen = ph.data["General"]
         hap = ph.data["Histograms"][hist.name]
-        size = c["sizes"].get(name, STANDARD_SIZE_UM if name == STANDARD else DEFAULT_SIZE_UM)
+        size = phase_size_um(c, name)
         strain = c["strain"].get(name, 0.0)
         hap["Scale"] = [mix[name] / gen["Mass"], False]
         hap["Size"][0], hap["Size"][1][:3] = "isotropic", [size, size, 1.0]
@@ -190,23 +195,31 @@ def gaussian(x, centre, fwhm, area):
     return area / (sigma * np.sqrt(2.0 * np.pi)) * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
 
 
-def humps_and_background(x, c, am: dict, mu_mix: float, K: float, peak: float, nuis: dict, workdir: Path):
-    """Amorphous humps (total area ∝ Σ w_am/µ*·scattering power) and air scatter + linear background."""
-    q_lif = scattering_power(formula_composition(STANDARD), c["grid"])
-    area_per_mass = K * lif_area_per_mass(c["grid"], workdir)
-    total = sum(w / mu_mix * scattering_power(formula_composition(f), c["grid"]) / q_lif for f, w in am.items())
-    total *= area_per_mass
-    humps = [dict(h, area=float(total * wt)) for h, wt in zip(nuis["humps"], nuis["hump_weights"])] if total else []
-    y_humps = sum((gaussian(x, h["center"], h["fwhm"], h["area"]) for h in humps), np.zeros_like(x))
+def hump_total_area(grid, am: dict, mu_mix: float, K: float, lif_area: float) -> float:
+    """Total amorphous hump area: K · Σ_am (w_am/µ*_mix) · (q_am/q_LiF) · B_LiF (README, Physics)."""
+    q_lif = scattering_power(formula_composition(STANDARD), grid)
+    return K * lif_area * sum(w / mu_mix * scattering_power(formula_composition(f), grid) / q_lif
+                              for f, w in am.items())
+
+
+def amorphous_humps(x, total_area: float, nuis: dict):
+    """The case's 2–3 Gaussian humps sharing ``total_area`` by its drawn weights; (curve, records)."""
+    humps = [dict(h, area=float(total_area * wt)) for h, wt in zip(nuis["humps"], nuis["hump_weights"])]
+    humps = humps if total_area else []
+    return sum((gaussian(x, h["center"], h["fwhm"], h["area"]) for h in humps), np.zeros_like(x)), humps
+
+
+def air_and_linear_background(x, peak: float, nuis: dict):
+    """Air scatter A·exp(−2θ/τ) (``air_fraction`` × b0 at the first point) + linear b0 + b1(2θ − 2θ_start),
+    b0 a drawn fraction of the strongest peak plus 15 counts; (curve, record)."""
     b0 = nuis["linear_fraction"] * peak + 15.0
     b1 = nuis["slope_fraction"] * b0 / (x[-1] - x[0])
-    air_at_lo = nuis["air_fraction"] * b0
-    A = air_at_lo * np.exp(x[0] / nuis["air_tau_deg"])
-    y_bkg = A * np.exp(-x / nuis["air_tau_deg"]) + b0 + b1 * (x - x[0])
-    background = {"formula": "A*exp(-2theta/tau) + b0 + b1*(2theta - 2theta_start)", "A": float(A),
-                  "tau_deg": nuis["air_tau_deg"], "b0": float(b0), "b1_per_deg": float(b1),
-                  "two_theta_start": float(x[0])}
-    return y_humps, humps, y_bkg, background, total
+    A = nuis["air_fraction"] * b0 * np.exp(x[0] / nuis["air_tau_deg"])
+    y = A * np.exp(-x / nuis["air_tau_deg"]) + b0 + b1 * (x - x[0])
+    record = {"formula": "A*exp(-2theta/tau) + b0 + b1*(2theta - 2theta_start)", "A": float(A),
+              "tau_deg": nuis["air_tau_deg"], "b0": float(b0), "b1_per_deg": float(b1),
+              "two_theta_start": float(x[0])}
+    return y, record
 
 
 def write_xye(path: Path, x, counts, header: str):
@@ -293,8 +306,9 @@ def run_case(c, out: Path, workdir: Path, series_K: dict, version: str) -> list[
     else:
         K = c["counts"] / float(np.max(y_unit))
     y_bragg = K * y_unit
-    y_humps, humps, y_bkg, background, _ = humps_and_background(x, c, am, mu_mix, K, float(np.max(y_bragg)),
-                                                                 nuis, workdir)
+    total = hump_total_area(c["grid"], am, mu_mix, K, lif_area_per_mass(c["grid"], workdir))
+    y_humps, humps = amorphous_humps(x, total, nuis)
+    y_bkg, background = air_and_linear_background(x, float(np.max(y_bragg)), nuis)
     expected = y_bragg + y_humps + y_bkg
     written = []
     n_rep = c["replicates"] or 1

@@ -18,26 +18,35 @@ import numpy as np
 
 from xrdq import __version__
 from xrdq._atomic import atomic_write_text
-from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, independent_cases, replicate_spread, run_cpd,
+from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, independent_cases, replicate_spread, run_cpd,
                              run_independent_case, run_synthetic)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def table(results, title, decisions=False):
-    head = "| case | quantity | truth wt% | xrdq wt% | esd | error | Rwp % | GoF | time s |"
+    head = "| case | quantity | truth wt% | xrdq wt% | esd | u | error | error/u | Rwp % | GoF | verdict | time s |"
     lines = [f"### {title}", "", head + (" terms the data warranted |" if decisions else ""),
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---|" if decisions else "")]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|" + ("---|" if decisions else "")]
     for r in results:
         for i, (k, t) in enumerate(r.truth.items()):
             v, e = r.value[k], r.esd[k]
-            tail = f"{100 * r.rwp:.2f} | {r.gof:.2f} | {r.elapsed_s:.1f}" if i == 0 else " | | "
+            u = r.uncertainty.get(k, e)
+            tail = f"{100 * r.rwp:.2f} | {r.gof:.2f} | {r.verdict} | {r.elapsed_s:.1f}" if i == 0 else " | | | "
             extra = ""
             if decisions:
                 extra = (" " + _terms(r.decisions) + " |") if i == 0 else " |"
             lines.append(f"| {r.name if i == 0 else ''} | {k} | {100 * t:.2f} | {100 * v:.2f} | {100 * e:.2f} | "
-                         f"{100 * (v - t):+.2f} | {tail} |{extra}")
+                         f"{100 * u:.2f} | {100 * (v - t):+.2f} | {(v - t) / u:+.1f} | {tail} |{extra}")
     return lines
+
+
+def coverage_line(results, what):
+    c = coverage(results)
+    return (f"**Uncertainty ({what}):** {round(100 * c['within_u'])} % of the {c['n']} fractions within 2 u of the "
+            f"truth (median u {100 * c['median_u']:.2f} wt%); within 2 esd: {round(100 * c['within_esd'])} % "
+            f"(median esd {100 * c['median_esd']:.2f} wt%). u is the standard uncertainty with the model's own "
+            "(docs/method.md §6); the esd is statistical.")
 
 
 def _terms(decisions) -> str:
@@ -72,6 +81,7 @@ def independent_section(root, jobs):
              "amorphous samples are offered LiCl and the glass's own phase, which must come out at ≈ 0. The "
              "last column lists what the adaptive recipe added (docs/method.md).", ""]
     lines += table(main, "Amorphous content of the original sample", decisions=True)
+    lines += [coverage_line(main, "model_uncertainty fast"), ""]
     big = [(r.name, r.errors()["amorphous"], r.esd["amorphous"]) for r in main
            if abs(r.errors()["amorphous"]) > 0.004]
     lines += ["", f"**Amorphous mean absolute error: {100 * np.mean(np.abs(errs)):.3f} wt%** (goal ≤ 0.15), "
@@ -103,7 +113,8 @@ def cpd_section(shared):
              "weighed compositions (Madsen et al. 2001); 2θ 15–145°; default (adaptive) recipe.", ""]
     lines += table(cpd, "Results")
     lines += ["", f"**Mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (goal ≤ 0.25), "
-              f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", ""]
+              f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", "",
+              coverage_line(cpd, "model_uncertainty full") + " Target: ≥ 90 % within 2 u, median u ≤ 0.5 wt%.", ""]
     return lines
 
 
@@ -117,7 +128,9 @@ def synthetic_section(replicates):
              "drops the far ones (docs/method.md). Truth is in the original (unspiked) sample.", ""]
     lines += table(syn, "Results")
     lines += ["", f"Amorphous mean absolute error {100 * np.mean(np.abs(errs)):.2f} wt%, largest "
-              f"{100 * np.max(np.abs(errs)):.2f} wt%.", ""]
+              f"{100 * np.max(np.abs(errs)):.2f} wt%.", "",
+              coverage_line(syn, "model_uncertainty fast") + " The simulations have no microabsorption, so the "
+              "microabsorption term (docs/method.md §6) makes u larger than their errors.", ""]
     values, esds = replicate_spread(0, n=replicates)
     ratio = values.std(ddof=1) / esds.mean()
     lines += [f"{replicates} Poisson replicates of “{SYNTHETIC_CASES[0][0]}”: standard deviation "

@@ -10,6 +10,8 @@ COLORS = ["tab:green", "tab:purple", "tab:blue", "tab:brown", "tab:pink", "tab:o
 #: thumbnail width of the batch summary page (xrdq.batch.outputs) their text stays ≥ 8 px high.
 THUMBNAIL_FIGSIZE = (6.4, 4.4)
 THUMBNAIL_FONT_PT = 9.0
+#: Heights of the pattern and difference panels of a fit plot.
+PANELS = {"height_ratios": [4, 1], "hspace": 0.05}
 
 
 def check_plot_path(path):
@@ -147,8 +149,9 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     Each phase is drawn on background + amorphous (where the calculated curve puts it); its hkl tick
     row below the pattern carries its name; the legend names the internal standard with its weighed
     and refined fractions. ``sqrt_intensity`` draws a √-intensity axis (weak phases stay visible);
-    ``two_theta_range=(lo, hi)`` zooms on that 2θ window (intensity axis fitted to it). Writes ``path``
-    (PNG, SVG, PDF... by extension, atomically) when given; returns the Figure.
+    ``two_theta_range=(lo, hi)`` zooms on that 2θ window (intensity axis fitted to it). ``ax``: an Axes
+    for the pattern alone, or a (pattern, difference) pair of empty Axes. Writes ``path`` (PNG, SVG,
+    PDF... by extension, atomically) when given; returns the Figure.
     """
     import matplotlib
 
@@ -162,8 +165,10 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     tt = ref.two_theta
     sel = _window(tt, two_theta_range)
     if ax is None:
-        fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=figsize, sharex=True,
-                                          gridspec_kw={"height_ratios": [4, 1], "hspace": 0.05})
+        fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=figsize, sharex=True, gridspec_kw=PANELS)
+    elif isinstance(ax, (tuple, list)):  # (pattern, difference) axes, e.g. a batch worker's reused figure
+        ax, ax_diff = ax
+        fig = ax.figure
     else:
         fig, ax_diff = ax.figure, None
     forward, inverse = _sqrt_scale() if sqrt_intensity else (lambda y: np.asarray(y, dtype=float),) * 2
@@ -185,10 +190,17 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     sub = f"Rwp {100 * ref.rwp:.2f} %, GoF {ref.gof:.2f}"
     if amorph:
         sub += f", amorphous {100 * amorph[0]:.1f} ± {100 * amorph[1]:.1f} wt%"
+    verdict = getattr(result, "verdict", None)
+    if verdict:
+        sub += f" — verdict: {verdict.upper()}" + (f" ({result.verdict_reasons[0][:90]})" if result.verdict_reasons else "")
     ax.set_title(f"{head}\n{sub}", fontsize=font_size + 1)
     if ax_diff is not None:
         ax_diff.plot(tt, ref.observed - ref.calculated, "-", lw=0.6, color="tab:blue")
         ax_diff.axhline(0, color="0.5", lw=0.5)
+        peaks = [p for p in getattr(result, "unexplained_peaks", ()) if not p.get("satellite")]
+        if peaks:  # where the verdict saw peaks no phase explains
+            ax_diff.plot([p["two_theta"] for p in peaks], [p["height"] for p in peaks], "v", color="tab:red", ms=5,
+                         label="unexplained")
         diff = (ref.observed - ref.calculated)[sel]
         span = float(np.nanmax(np.abs(diff))) if diff.size else 1.0
         ax_diff.set_ylim(-1.1 * span, 1.1 * span)

@@ -34,12 +34,31 @@ class CaseResult:
     elapsed_s: float
     warnings: list = field(default_factory=list)
     decisions: list = field(default_factory=list)  # adaptive-recipe terms accepted
+    uncertainty: dict = field(default_factory=dict)  # quantity -> standard uncertainty (k = 1), with the model's
+    verdict: str = ""
+    verdict_reasons: list = field(default_factory=list)
 
     def errors(self) -> dict:
         return {k: self.value[k] - self.truth[k] for k in self.truth}
 
 
-def run_cpd(shared_data: Path, which="ABCD") -> list[CaseResult]:
+def coverage(results, k: float = 2.0) -> dict:
+    """How well the uncertainties describe the real errors over ``results``: the share of quantities
+    within ``k`` standard uncertainties (``within_u``) and within ``k`` esds (``within_esd``), the median
+    uncertainty and esd, and the z-scores error/u."""
+    err, u, esd = [], [], []
+    for r in results:
+        for q, e in r.errors().items():
+            err.append(e)
+            u.append(r.uncertainty.get(q, r.esd[q]))
+            esd.append(r.esd[q])
+    err, u, esd = np.array(err), np.array(u), np.array(esd)
+    return {"n": int(err.size), "within_u": float(np.mean(np.abs(err) <= k * u)),
+            "within_esd": float(np.mean(np.abs(err) <= k * esd)), "median_u": float(np.median(u)),
+            "median_esd": float(np.median(esd)), "z": err / u}
+
+
+def run_cpd(shared_data: Path, which="ABCD", model_uncertainty: str = "full") -> list[CaseResult]:
     """Quantify CPD-1A…1D with corundum, zincite, fluorite; crystalline fractions vs weighed."""
     from .quant.api import quantify
 
@@ -49,13 +68,15 @@ def run_cpd(shared_data: Path, which="ABCD") -> list[CaseResult]:
     for letter in which:
         name = f"CPD-1{letter}.xye"
         res = quantify(folder / name, phases=list(CPD_PHASES.values()), standard=None, instrument="cpd-pw3020",
-                       two_theta_range=(15.0, 145.0))
+                       two_theta_range=(15.0, 145.0), model_uncertainty=model_uncertainty)
         truth = {CPD_PHASES[k]: float(weighed[name][k]) / 100.0 for k in CPD_PHASES}
         out.append(CaseResult(
             name=name, truth=truth,
             value={k: res.refined_fractions[k][0] for k in truth},
             esd={k: res.refined_fractions[k][1] for k in truth},
             rwp=res.rwp, gof=res.gof, converged=res.converged, elapsed_s=res.elapsed_s, warnings=res.warnings,
+            uncertainty={k: res.uncertainty[f"refined:{k}"] for k in truth}, verdict=res.verdict,
+            verdict_reasons=res.verdict_reasons,
         ))
     return out
 
@@ -103,17 +124,20 @@ def simulate_case(case, seed: int, w_s: float = 0.5):
                     sample=name)
 
 
-def run_synthetic_case(case, seed: int = 1, w_s: float = 0.5) -> CaseResult:
+def run_synthetic_case(case, seed: int = 1, w_s: float = 0.5, model_uncertainty: str = "fast") -> CaseResult:
     from .quant.api import quantify
 
     pattern, truth = simulate_case(case, seed, w_s)
     name, sample, amorphous, _ = case
-    res = quantify(pattern, phases=list(sample), standard=("LiF", w_s))
+    res = quantify(pattern, phases=list(sample), standard=("LiF", w_s), model_uncertainty=model_uncertainty)
     t = {"amorphous": truth["amorphous_fraction"], **truth["sample_fractions"]}
     v = {"amorphous": res.amorphous_fraction[0], **{k: res.sample_fractions[k][0] for k in sample}}
     e = {"amorphous": res.amorphous_fraction[1], **{k: res.sample_fractions[k][1] for k in sample}}
+    u = res.uncertainty
     return CaseResult(name=name, truth=t, value=v, esd=e, rwp=res.rwp, gof=res.gof, converged=res.converged,
-                      elapsed_s=res.elapsed_s, warnings=res.warnings)
+                      elapsed_s=res.elapsed_s, warnings=res.warnings,
+                      uncertainty={"amorphous": u["amorphous"], **{k: u[f"sample:{k}"] for k in sample}},
+                      verdict=res.verdict, verdict_reasons=res.verdict_reasons)
 
 
 def run_synthetic(seed: int = 1) -> list[CaseResult]:
@@ -124,7 +148,7 @@ def replicate_spread(case_index: int = 0, n: int = 20, first_seed: int = 100):
     """Amorphous estimates over ``n`` Poisson replicates: (values, esds)."""
     values, esds = [], []
     for k in range(n):
-        r = run_synthetic_case(SYNTHETIC_CASES[case_index], seed=first_seed + k)
+        r = run_synthetic_case(SYNTHETIC_CASES[case_index], seed=first_seed + k, model_uncertainty="off")
         values.append(r.value["amorphous"])
         esds.append(r.esd["amorphous"])
     return np.array(values), np.array(esds)
@@ -170,7 +194,8 @@ def run_independent_case(truth_path, *, engine: str = "native", **options) -> Ca
     std = truth["standard"]
     res = quantify(truth_path.with_name(truth_path.name.replace(".truth.json", ".xye")),
                    phases=_case_phases(truth, repo), standard=(std["phase"], float(std["weighed_fraction"])),
-                   purity=float(std.get("purity", 1.0)), instrument="miniflex600", engine=engine, **options)
+                   purity=float(std.get("purity", 1.0)), instrument="miniflex600", engine=engine,
+                   **{"model_uncertainty": "fast", **options})
     sample = truth["sample"]
     t = {"amorphous": float(sample["amorphous"]), **{k: float(v) for k, v in sample["phases"].items()}}
     v = {"amorphous": res.amorphous_fraction[0], **{k: res.sample_fractions[k][0] for k in sample["phases"]}}
@@ -178,7 +203,10 @@ def run_independent_case(truth_path, *, engine: str = "native", **options) -> Ca
     name = f"{truth_path.parent.name}/{truth_path.name.replace('.truth.json', '')}"
     out = CaseResult(name=name, truth=t, value=v, esd=e, rwp=res.rwp, gof=res.gof, converged=res.converged,
                      elapsed_s=res.elapsed_s, warnings=res.warnings,
-                     decisions=[d["term"] for d in res.refinement.decisions if d["accepted"]])
+                     decisions=[d["term"] for d in res.refinement.decisions if d["accepted"]],
+                     uncertainty={"amorphous": res.uncertainty["amorphous"],
+                                  **{k: res.uncertainty[f"sample:{k}"] for k in sample["phases"]}},
+                     verdict=res.verdict, verdict_reasons=res.verdict_reasons)
     return out
 
 

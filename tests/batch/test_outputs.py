@@ -59,3 +59,25 @@ def test_series_plot_unknown_axis():
 
     with pytest.raises(XrdqError, match="not 'index', 'time' or a manifest column"):
         plot_series(build_dataset([_state("a")]), None, x="nope")
+
+
+def test_verdict_and_uncertainty_columns_and_a_check_is_not_a_green_ok(tmp_path):
+    from xrdq.batch.outputs import write_html
+
+    good, flagged = _state("good"), _state("flagged")
+    good.update(verdict="ok", verdict_reasons=[], amorphous_fraction_uncertainty=0.02)
+    flagged.update(verdict="check", verdict_reasons=["1 significant peak that no phase explains: 27.36°"])
+    flagged["phases"]["A"]["sample_fraction_uncertainty"] = 0.03
+    ds = build_dataset([good, flagged, _state("broken", status="failed")])
+    assert list(ds["verdict"].values) == ["ok", "check", "fail"]  # a file that did not fit is a fail
+    assert float(ds["amorphous_fraction_uncertainty"].sel(sample="good")) == 0.02
+    assert float(ds["sample_fraction_uncertainty"].sel(sample="flagged", phase="A")) == 0.03
+    write_csv(ds, tmp_path / "r.csv")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [r["verdict"] for r in rows] == ["ok", "check", "fail"]
+    assert rows[1]["verdict_reasons"] == "1 significant peak that no phase explains: 27.36°"
+    assert rows[0]["amorphous_fraction_uncertainty"] == "0.02" and rows[1]["A_sample_fraction_uncertainty"] == "0.03"
+    write_html(ds, tmp_path / "index.html", plots={})
+    page = (tmp_path / "index.html").read_text()
+    assert '<tr class="check">' in page and '<span class="check">check</span>' in page
+    assert "27.36°" in page and '<span class="ok">ok</span>' in page

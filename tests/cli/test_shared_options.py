@@ -9,7 +9,7 @@ import pytest
 from xrdq.batch.inputs import read_manifest
 from xrdq.cli import cli, main
 from xrdq.errors import XrdqError
-from xrdq.quant.settings import SETTINGS
+from xrdq.settings import SETTINGS
 
 ALL_OPTIONS = ["--phase", "LiCl;Li2ZrCl6", "--standard", "LiF=0.4", "--standard-purity", "0.98",
                "--standard-esd", "0.001", "--purity-esd", "0.01", "--instrument", "miniflex600-fp",

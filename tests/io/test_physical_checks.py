@@ -126,3 +126,64 @@ def test_wavelength_mismatch_warning_does_not_skip_zero():
     warnings = _instrument_mismatch(pattern, load_instrument("miniflex600"))
     assert any("wavelength 0.000000" in w for w in warnings)
     assert any("radius 0 mm" in w for w in warnings)
+
+
+def _lif_cif_with(tmp_path, old: str, new: str, name="bad.cif", encoding="utf-8"):
+    from xrdq.crystal.library import phase_path
+
+    text = phase_path("LiF").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / name
+    path.write_bytes(text.replace(old, new, 1).encode(encoding, errors="strict") if encoding else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("_cell_length_a 4.027\n", "_cell_length_a 1e308\n", "impossible cell"),
+    ("_cell_angle_alpha 90", "_cell_angle_alpha 120", None),  # still a cell: loads
+    ("_cell_angle_beta 90\n_cell_angle_gamma 90", "_cell_angle_beta 120\n_cell_angle_gamma 120", None),
+])
+def test_cif_cell_must_make_a_cell(tmp_path, old, new, match):
+    from xrdq.crystal import load_phase
+
+    text_path = _lif_cif_with(tmp_path, old, new)
+    if match is None:
+        assert load_phase(text_path).volume > 0
+    else:
+        with pytest.raises(XrdqPhaseError, match=match):
+            load_phase(text_path)
+
+
+def test_cif_cell_angles_without_a_volume_are_refused(tmp_path):
+    from xrdq.crystal import load_phase
+
+    path = _lif_cif_with(tmp_path, "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90",
+                         "_cell_angle_alpha 120\n_cell_angle_beta 120\n_cell_angle_gamma 120")
+    with pytest.raises(XrdqPhaseError, match="no volume"):
+        load_phase(path)
+
+
+def test_cif_that_is_not_utf8_names_the_line(tmp_path):
+    from xrdq.crystal import load_phase
+
+    path = _lif_cif_with(tmp_path, "_chemical_name_common 'LiF'", "_chemical_name_common 'Li\x82F'", encoding="latin-1")
+    with pytest.raises(XrdqPhaseError, match=r"line \d+: byte 0x82 is not UTF-8"):
+        load_phase(path)
+
+
+def test_cif_with_no_occupied_site_is_refused(tmp_path):
+    """Found by fuzzing: a loop whose header lines were swapped put zeros in the occupancy column (density 0)."""
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.library import phase_path
+
+    text = phase_path("LiF").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if ln.startswith(("Li1 ", "F1 ")):
+            parts = ln.split()
+            parts[5] = "0"
+            lines[i] = " ".join(parts)
+    path = tmp_path / "empty.cif"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(XrdqPhaseError, match="every site has occupancy 0"):
+        load_phase(path)

@@ -35,3 +35,24 @@ def test_kernels_cache_in_a_private_temp_folder_when_the_usual_ones_fail(tmp_pat
     proc = _run(tmp_path, "UserProvidedCacheLocator,ZipCacheLocator")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"CACHE_DIR={tmp_path}/xrdq-numba-cache-" in proc.stdout
+
+
+def test_private_cache_folder_is_refused_when_others_can_write_it(tmp_path, monkeypatch):
+    """numba cache files are pickles: a pre-made temp folder open to other users must not be used."""
+    import os
+    import tempfile
+
+    from numba.core import config
+
+    from xrdq.model import _kernels
+
+    monkeypatch.setattr(config, "CACHE_DIR", "")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / f"xrdq-numba-cache-{os.getuid()}"
+    planted.mkdir()
+    planted.chmod(0o777)
+    assert _kernels._private_cache_dir() is False
+    assert config.CACHE_DIR == ""
+    planted.chmod(0o700)
+    assert _kernels._private_cache_dir() is True
+    assert config.CACHE_DIR == str(planted)

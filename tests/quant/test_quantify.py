@@ -13,7 +13,8 @@ from xrdq.io.ras_writer import write_ras
 from xrdq.model.simulate import simulate, write_truth
 
 JSON_KEYS = {"file", "sha256", "engine", "xrdq_version", "standard", "amorphous_fraction", "amorphous_fraction_esd",
-             "phases", "rwp", "gof", "converged", "warnings", "decisions", "elapsed_s"}
+             "amorphous_fraction_uncertainty", "phases", "rwp", "gof", "converged", "warnings", "decisions",
+             "elapsed_s", "verdict", "verdict_reasons", "unexplained_peaks"}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +50,16 @@ def test_json_has_the_documented_shape(lazco, lazco_result, tmp_path):
     data = json.loads(lazco_result.to_json(tmp_path / "r.json"))
     assert set(data) == JSON_KEYS
     assert data["engine"] == "native" and data["xrdq_version"] == xrdq.__version__
-    assert set(data["standard"]) == {"phase", "weighed_fraction", "purity", "refined_fraction", "refined_fraction_esd"}
+    assert set(data["standard"]) == {"phase", "weighed_fraction", "purity", "source", "refined_fraction",
+                                     "refined_fraction_esd", "refined_fraction_uncertainty"}
+    assert data["standard"]["source"] == "given" and data["verdict"] == "ok" and data["verdict_reasons"] == []
     assert set(data["phases"]) == {"LiCl", "LiF"}
     assert data["phases"]["LiF"]["sample_fraction"] is None
-    assert set(data["phases"]["LiCl"]) == {"refined_fraction", "refined_fraction_esd", "sample_fraction", "sample_fraction_esd"}
+    assert set(data["phases"]["LiCl"]) == {"refined_fraction", "refined_fraction_esd", "refined_fraction_uncertainty",
+                                           "sample_fraction", "sample_fraction_esd", "sample_fraction_uncertainty"}
+    licl = data["phases"]["LiCl"]
+    assert licl["sample_fraction_uncertainty"] >= licl["sample_fraction_esd"] > 0  # u = √(esd² + u_model²)
+    assert data["amorphous_fraction_uncertainty"] >= data["amorphous_fraction_esd"]
     import hashlib
     assert data["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert json.loads((tmp_path / "r.json").read_text()) == data

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import XrdqError
-from ..quant.settings import COLUMN_ALIASES, SETTINGS, by_name, parse_cell, settings_from_values
+from ..settings import COLUMN_ALIASES, SETTINGS, by_name, parse_cell, settings_from_values
 
 #: Pattern file extensions a folder is expanded to (case-insensitive).
 SUPPORTED_EXTENSIONS = (".ras", ".rasx", ".asc", ".txt", ".raw", ".xy", ".xye", ".csv", ".dat", ".fxye", ".prn")
 
-#: Manifest columns that are settings (the options of ``xrdq quantify``/``batch``, xrdq.quant.settings,
+#: Manifest columns that are settings (the options of ``xrdq quantify``/``batch``, xrdq.settings,
 #: plus the file, its label and the older spellings); every other column is metadata carried into the outputs.
 SETTING_COLUMNS = ("file", "sample", "standard_fraction") + tuple(s.name for s in SETTINGS) + tuple(COLUMN_ALIASES)
 

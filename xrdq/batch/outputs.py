@@ -16,7 +16,7 @@ import numpy as np
 from .._version import __version__
 
 #: Per-sample variables (besides the phase ones) in the Dataset and their CSV order.
-_SCALARS = ("amorphous_fraction", "amorphous_fraction_esd", "rwp", "gof")
+_SCALARS = ("amorphous_fraction", "amorphous_fraction_esd", "amorphous_fraction_uncertainty", "rwp", "gof")
 
 
 def _umask() -> int:
@@ -51,6 +51,14 @@ def _meta_values(values):
         return np.array(["" if v is None else str(v) for v in values], dtype=object)
 
 
+def verdict_of_state(s) -> tuple[str, list]:
+    """(verdict, reasons) of a record: a file that failed to fit is a ``fail`` with its message."""
+    if s["batch"]["status"] != "ok":
+        return "fail", [s["batch"].get("message") or "the fit did not run"]
+    return str(s.get("verdict") or "check"), list(s.get("verdict_reasons") or ([] if s.get("verdict") else
+                                                                               ["no verdict recorded (older xrdq)"]))
+
+
 def phase_order(states) -> list[str]:
     names = []
     for s in states:
@@ -67,9 +75,9 @@ def build_dataset(states, attrs=None):
 
     phases = phase_order(states)
     n, m = len(states), len(phases)
-    sf, sfe, rf, rfe = (np.full((n, m), np.nan) for _ in range(4))
+    sf, sfe, rf, rfe, sfu, rfu = (np.full((n, m), np.nan) for _ in range(6))
     scal = {k: np.full(n, np.nan) for k in _SCALARS}
-    text = {k: [] for k in ("status", "message", "file", "sha256", "stem", "engine", "standard_phase",
+    text = {k: [] for k in ("status", "verdict", "verdict_reasons", "message", "file", "sha256", "stem", "engine", "standard_phase",
                             "warnings", "start_time", "settings_hash")}
     w_std, purity, converged, elapsed = (np.full(n, np.nan) for _ in range(4))
     for i, s in enumerate(states):
@@ -81,8 +89,12 @@ def build_dataset(states, attrs=None):
             if p:
                 sf[i, j], sfe[i, j] = _f(p.get("sample_fraction")), _f(p.get("sample_fraction_esd"))
                 rf[i, j], rfe[i, j] = _f(p.get("refined_fraction")), _f(p.get("refined_fraction_esd"))
+                sfu[i, j], rfu[i, j] = _f(p.get("sample_fraction_uncertainty")), _f(p.get("refined_fraction_uncertainty"))
         std = b["settings"].get("standard")
         text["status"].append(b["status"])
+        verdict, reasons = verdict_of_state(s)
+        text["verdict"].append(verdict)
+        text["verdict_reasons"].append(json.dumps(reasons, ensure_ascii=False))
         text["message"].append(b.get("message") or "")
         text["file"].append(b["file"])
         text["sha256"].append(b.get("sha256") or "")
@@ -100,10 +112,13 @@ def build_dataset(states, attrs=None):
     data = {
         "amorphous_fraction": ("sample", scal["amorphous_fraction"]),
         "amorphous_fraction_esd": ("sample", scal["amorphous_fraction_esd"]),
+        "amorphous_fraction_uncertainty": ("sample", scal["amorphous_fraction_uncertainty"]),
         "sample_fraction": (("sample", "phase"), sf),
         "sample_fraction_esd": (("sample", "phase"), sfe),
+        "sample_fraction_uncertainty": (("sample", "phase"), sfu),
         "refined_fraction": (("sample", "phase"), rf),
         "refined_fraction_esd": (("sample", "phase"), rfe),
+        "refined_fraction_uncertainty": (("sample", "phase"), rfu),
         "rwp": ("sample", scal["rwp"]),
         "gof": ("sample", scal["gof"]),
         "converged": ("sample", converged),
@@ -125,9 +140,14 @@ def build_dataset(states, attrs=None):
         data[name] = ("sample", _meta_values([(s["batch"].get("metadata") or {}).get(k, "") for s in states]))
         meta_vars[k] = name
     ds = xr.Dataset(data, coords={"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)})
-    for v in ("amorphous_fraction", "amorphous_fraction_esd", "sample_fraction", "sample_fraction_esd",
-              "refined_fraction", "refined_fraction_esd", "standard_weighed_fraction"):
+    for v in ("amorphous_fraction", "amorphous_fraction_esd", "amorphous_fraction_uncertainty", "sample_fraction",
+              "sample_fraction_esd", "sample_fraction_uncertainty", "refined_fraction", "refined_fraction_esd",
+              "refined_fraction_uncertainty", "standard_weighed_fraction"):
         ds[v].attrs["units"] = "1 (weight fraction, 0–1)"
+    for v in ("amorphous_fraction_uncertainty", "sample_fraction_uncertainty", "refined_fraction_uncertainty"):
+        ds[v].attrs["long_name"] = "standard uncertainty (k = 1): statistical esd and the model's own"
+    ds["verdict"].attrs["flag_values"] = "ok check fail"
+    ds["verdict_reasons"].attrs["long_name"] = "JSON list of the reasons for a verdict other than ok"
     ds["amorphous_fraction"].attrs["long_name"] = "amorphous (and unidentified) fraction of the original sample"
     ds["sample_fraction"].attrs["long_name"] = "weight fraction in the original, unspiked sample"
     ds["refined_fraction"].attrs["long_name"] = "crystalline-normalised Rietveld weight fraction of the spiked mixture"
@@ -150,12 +170,13 @@ def write_netcdf(ds, path):
 
 def csv_rows(ds) -> tuple[list[str], list[list]]:
     phases = [str(p) for p in ds["phase"].values]
-    header = ["file", "sample", "status", "amorphous_fraction", "amorphous_fraction_esd"]
+    header = ["file", "sample", "status", "verdict", "amorphous_fraction", "amorphous_fraction_esd",
+              "amorphous_fraction_uncertainty"]
     for p in phases:
-        header += [f"{p}_sample_fraction", f"{p}_sample_fraction_esd"]
+        header += [f"{p}_sample_fraction", f"{p}_sample_fraction_esd", f"{p}_sample_fraction_uncertainty"]
     for p in phases:
-        header += [f"{p}_refined_fraction", f"{p}_refined_fraction_esd"]
-    header += ["rwp", "gof", "message"]
+        header += [f"{p}_refined_fraction", f"{p}_refined_fraction_esd", f"{p}_refined_fraction_uncertainty"]
+    header += ["rwp", "gof", "verdict_reasons", "message"]
     meta = json.loads(ds.attrs.get("metadata_columns", "{}"))
     meta_vars = list(meta.values())
     header += list(meta)
@@ -166,13 +187,15 @@ def csv_rows(ds) -> tuple[list[str], list[list]]:
 
     rows = []
     for i, sample in enumerate(ds["sample"].values):
-        row = [ds["file"].values[i], sample, ds["status"].values[i],
-               num(ds["amorphous_fraction"].values[i]), num(ds["amorphous_fraction_esd"].values[i])]
+        row = [ds["file"].values[i], sample, ds["status"].values[i], ds["verdict"].values[i],
+               num(ds["amorphous_fraction"].values[i]), num(ds["amorphous_fraction_esd"].values[i]),
+               num(ds["amorphous_fraction_uncertainty"].values[i])]
         for j in range(len(phases)):
-            row += [num(ds["sample_fraction"].values[i, j]), num(ds["sample_fraction_esd"].values[i, j])]
+            row += [num(ds[f"sample_fraction{k}"].values[i, j]) for k in ("", "_esd", "_uncertainty")]
         for j in range(len(phases)):
-            row += [num(ds["refined_fraction"].values[i, j]), num(ds["refined_fraction_esd"].values[i, j])]
-        row += [num(ds["rwp"].values[i]), num(ds["gof"].values[i]), ds["message"].values[i]]
+            row += [num(ds[f"refined_fraction{k}"].values[i, j]) for k in ("", "_esd", "_uncertainty")]
+        row += [num(ds["rwp"].values[i]), num(ds["gof"].values[i]),
+                "; ".join(json.loads(str(ds["verdict_reasons"].values[i]) or "[]")), ds["message"].values[i]]
         for v in meta_vars:
             x = ds[v].values[i] if v in ds else ""
             row.append(num(x) if isinstance(x, (float, np.floating)) else x)
@@ -210,11 +233,12 @@ def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: s
 
     esc = html.escape
     phases = [str(p) for p in ds["phase"].values]
-    head = ["", "sample", "file", "status", "amorphous wt%"] + [f"{p} wt%" for p in phases] + ["Rwp %", "GoF", "message / warnings"]
+    head = ["", "sample", "file", "verdict", "amorphous wt%"] + [f"{p} wt%" for p in phases] + ["Rwp %", "GoF", "message / warnings"]
     rows = []
     for i, sample in enumerate(ds["sample"].values):
         stem = str(ds["stem"].values[i])
         status = str(ds["status"].values[i])
+        verdict = str(ds["verdict"].values[i]) if status == "ok" else "failed"
         png = plots.get(stem)
         jlink = "json/" + quote(stem) + ".json"
         if png:
@@ -223,7 +247,7 @@ def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: s
         else:
             thumb = '<span class="noplot">no plot</span>'
         cells = [thumb, f'<a href="{jlink}">{esc(str(sample))}</a>', esc(str(ds["file"].values[i])),
-                 f'<span class="{esc(status)}">{esc(status)}</span>',
+                 f'<span class="{esc(verdict)}">{esc(verdict)}</span>',
                  esc(_pct(ds["amorphous_fraction"].values[i], ds["amorphous_fraction_esd"].values[i]))]
         for j in range(len(phases)):
             v, e = ds["sample_fraction"].values[i, j], ds["sample_fraction_esd"].values[i, j]
@@ -239,12 +263,15 @@ def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: s
         except ValueError:
             warnings = []
         note = esc(str(ds["message"].values[i]))
+        if status == "ok":
+            reasons = json.loads(str(ds["verdict_reasons"].values[i]) or "[]")
+            note += "".join(f'<p class="reason">{esc(r)}</p>' for r in reasons)
         if warnings:
             items = "".join(f"<li>{esc(str(w))}</li>" for w in warnings)
             note += f'<details><summary>{len(warnings)} warning{"s" if len(warnings) > 1 else ""}</summary><ul>{items}</ul></details>'
         cells += [esc(f"{100 * rwp:.2f}" if math.isfinite(rwp) else ""),
                   esc(f"{ds['gof'].values[i]:.2f}" if math.isfinite(ds["gof"].values[i]) else ""), note]
-        rows.append(f'<tr class="{esc(status)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append(f'<tr class="{esc(verdict)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     series = (f'<h2>Series</h2><p><a href="{quote(series_plot)}"><img class="series" src="{quote(series_plot)}" '
               f'alt="fractions against the series"></a></p>') if series_plot else ""
     page = f"""<!DOCTYPE html>
@@ -260,13 +287,19 @@ img.series {{ max-width: 900px; width: 100%; }}
 tr.failed td {{ background: #fff0f0; }}
 span.failed {{ color: #b00; font-weight: bold; }}
 span.ok {{ color: #070; }}
+tr.check td {{ background: #fff8e0; }}
+tr.fail td {{ background: #fff0f0; }}
+span.check {{ color: #a60; font-weight: bold; }}
+span.fail {{ color: #b00; font-weight: bold; }}
+p.reason {{ margin: 0.2em 0; font-size: 0.85em; max-width: 28em; }}
 .noplot {{ color: #888; }}
 details {{ font-size: 0.85em; color: #555; max-width: 28em; }}
 </style></head>
 <body>
 <h1>xrdq batch quantification</h1>
 <p id="summary">{esc(summary)}</p>
-<p>Fractions are weight % of the original sample (± esd); phases without one (the standard) show the refined
+<p>Verdict: ok, check (look before trusting the numbers) or fail, with the reasons.
+Fractions are weight % of the original sample (± esd); phases without one (the standard) show the refined
 fraction of the spiked mixture. Data: <a href="results.csv">results.csv</a>, <a href="results.nc">results.nc</a>.
 xrdq {esc(__version__)}.</p>
 {series}

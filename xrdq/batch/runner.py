@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..quant.defaults import DEFAULT_STANDARD, DefaultStandard
 from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
 from .outputs import readable
 from .worker import init_worker, run_job, run_jobs, run_sequential_gsas2, series_key
@@ -59,6 +60,8 @@ def default_settings(phases, standard, purity, engine, quantify_kwargs) -> dict:
     std = parse_standard(standard)
     s = {"phases": [_phase_spec(p) for p in phases or ()], "standard": list(std) if std else None,
          "purity": float(purity), "engine": engine}
+    if std and isinstance(standard, DefaultStandard):
+        s["standard_source"] = "default"  # assumed, not given: the results say so
     for k, v in quantify_kwargs.items():
         if k == "start":
             continue  # the first start of a series, not a per-file setting
@@ -158,7 +161,8 @@ def _run_processes(pending, plots, n_workers, fn=run_job, start=None):
     ctx = mp.get_context("spawn")
     broken = []
     n_done = 0
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(fn, _task(j, plots, start)): j for j in pending}
         try:
             for fut in as_completed(futures):
@@ -177,7 +181,8 @@ def _run_processes(pending, plots, n_workers, fn=run_job, start=None):
     culprits = 0
     while broken:
         broken.sort(key=lambda j: order[id(j)])
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [(pool.submit(fn, _task(j, plots, start)), j) for j in broken]
             broken = []
             culprit_found = False
@@ -315,7 +320,7 @@ def _describe_backend(sequential, n_pending, jobs, scheduler, dask_workers) -> t
     return f"process pool ({n} workers)", n
 
 
-def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, manifest=None,
+def quantify_many(inputs=None, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, manifest=None,
                   jobs: int | None = None, scheduler=None, dask_workers: int | None = None, sequential: bool = False,
                   engine: str = "native", out=None, force: bool = False, progress: bool = True, plots: bool = True,
                   series_x: str | None = None, command: str | None = None, **quantify_kwargs):
@@ -329,7 +334,9 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
     ----------
     inputs : files, folders (their pattern files) or globs; may be None when ``manifest`` lists the files.
     phases, standard, purity, engine, **quantify_kwargs : as :func:`xrdq.quantify` (``standard_esd``,
-        ``purity_esd``, ``instrument``, ``two_theta_range``, ``recipe``, ...).
+        ``purity_esd``, ``instrument``, ``two_theta_range``, ``recipe``, ...). Left out, the standard is
+        xrdq's default (LiF, 50 wt%), labelled as such; ``model_uncertainty`` defaults to ``"fast"``
+        here (the cheap part of the ensemble, about +10 % fit time) to keep batch throughput.
     manifest : CSV with per-file settings (``file``, ``standard``, ``standard_fraction``, ``purity``,
         ``phases``, ``sample``, ...); other columns are carried into the outputs as metadata.
     jobs : local worker processes (default: all cores; 1 fits in this process).
@@ -350,6 +357,7 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
         raise RuntimeError("quantify_many was called while a worker process was starting: in a script, call it "
                            "under `if __name__ == \"__main__\":` (workers re-import the script)")
     t_start = time.perf_counter()
+    quantify_kwargs.setdefault("model_uncertainty", "fast")
     defaults = default_settings(phases, standard, purity, engine, quantify_kwargs)
     first_start = quantify_kwargs.get("start")
     if scheduler is not None and dask_workers:
@@ -459,7 +467,11 @@ def quantify_many(inputs=None, phases=(), standard=("LiF", 0.5), purity: float =
         "fit_time_s": fit_time, "patterns_per_s": rate,
     }
     ds = build_dataset(ordered, attrs)
-    summary = (f"{n_ok} ok, {n_failed} failed" + (f" ({n_skipped} already done)" if n_skipped else "")
+    verdicts = [str(v) for v, st in zip(ds["verdict"].values, ds["status"].values) if st == "ok"]
+    judged = ", ".join(f"{verdicts.count(v)} {v}" for v in ("ok", "check", "fail") if v in verdicts)
+    ds.attrs.update({f"n_verdict_{v}": verdicts.count(v) for v in ("ok", "check", "fail")})
+    summary = (f"{n_ok} ok, {n_failed} failed" + (f" (verdicts: {judged})" if judged else "")
+               + (f" ({n_skipped} already done)" if n_skipped else "")
                + f"; {n_fitted} fitted in {fit_time:.1f} s ({rate:.2f} patterns/s, {backend})")
     ds.attrs["summary"] = summary
     if out is not None:

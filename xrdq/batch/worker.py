@@ -21,8 +21,44 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "V
 _NOT_START = ("scale_", "bkg")
 
 
-def init_worker():
-    """Process-pool initializer: one BLAS thread per worker (cores are shared out by processes)."""
+def die_with_parent(parent_pid: int, poll_s: float = 1.0):
+    """Make this worker exit when the process that started it dies (SIGKILL, OOM kill, crash).
+
+    A pool worker otherwise lives on after ``xrdq batch`` is killed (≈370 MB each, and the
+    multiprocessing resource tracker with them). On Linux the kernel sends SIGKILL at the parent's
+    death (prctl PR_SET_PDEATHSIG); everywhere a daemon thread polls the parent pid as well, which also
+    covers a parent that died before this ran.
+    """
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(poll_s)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="xrdq-parent-watch", daemon=True).start()
+
+
+def init_worker(parent_pid: int | None = None):
+    """Process-pool initializer: exit when the parent (``parent_pid``) dies, one BLAS thread per worker
+    (cores are shared out by processes), then :func:`warm_up`, so the first file a worker gets costs what
+    every other one does."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     for var in _THREAD_VARS:
         os.environ[var] = "1"
     try:  # numpy may already be loaded (fork start method): limit the running pools too
@@ -32,6 +68,40 @@ def init_worker():
     except ImportError:
         pass
     os.environ["MPLBACKEND"] = "Agg"  # workers draw into files only
+    warm_up()
+
+
+_warm = False
+
+
+def warm_up():
+    """Import the fitting stack and load the compiled kernels (from numba's disk cache) once per process.
+
+    A worker is reused for many files; this puts its one-off start-up cost (a second or more) before
+    the first file instead of inside it. Errors are left for the real job to report.
+    """
+    global _warm
+    if _warm:
+        return
+    _warm = True
+    try:
+        import numpy as np
+
+        from ..crystal import load_phase
+        from ..model.instrument import load_instrument
+        from ..model.pattern import GlobalParams, PhaseModel
+        from ..io import load  # noqa: F401 — xarray, pandas
+        from ..quant import api  # noqa: F401
+        from ..refine import fit, start  # noqa: F401 — scipy.optimize, scipy.ndimage, numba
+
+        inst = load_instrument("miniflex600")
+        model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))
+        tt = np.arange(30.0, 50.0, 0.02)
+        params, glob = model.default_params(), GlobalParams.from_instrument(inst)
+        model.profile(tt, params, glob)  # the kernels a fit calls, with the argument types it uses
+        model.profile_jacobian(tt, params, glob, [(params, glob, 1.0)])
+    except Exception:  # noqa: BLE001 — an optimisation only
+        pass
 
 
 def start_parameters(parameters: dict) -> dict:
@@ -59,21 +129,40 @@ def _peak_rss_mb() -> float:
         return float("nan")
 
 
+_axes = None  # (main, difference) axes of the one figure a worker redraws for every plot
+
+
+def _plot_axes():
+    """This process's plot figure, made once: creating a figure and its axes costs as much as drawing."""
+    global _axes
+    if _axes is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        from ..plot import PANELS, THUMBNAIL_FIGSIZE
+
+        fig = Figure(figsize=THUMBNAIL_FIGSIZE)
+        FigureCanvasAgg(fig)
+        _axes = tuple(fig.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
+    for ax in _axes:
+        ax.cla()
+    return _axes
+
+
 def _render_plot(result) -> tuple[bytes | None, str | None]:
-    """The fit plot as PNG bytes (xrdq.plot, or a plain fallback while it is missing); never raises."""
+    """The fit plot as PNG bytes, drawn on this worker's reused figure; never raises."""
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix="xrdq-batch-")
     os.close(fd)
     try:
         try:
-            from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
+            from ..plot import THUMBNAIL_FONT_PT
 
             # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
-            fig = result.plot(tmp, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+            result.plot(tmp, ax=_plot_axes(), font_size=THUMBNAIL_FONT_PT, dpi=200)
         except ModuleNotFoundError as exc:
             if exc.name not in ("xrdq.plot",):
                 raise
-            fig = fallback_plot(result, tmp)
-        _close(fig)
+            fallback_plot(result, tmp)
         with open(tmp, "rb") as fh:
             data = fh.read()
         return (data or None), (None if data else "the plot came out empty")
@@ -84,16 +173,6 @@ def _render_plot(result) -> tuple[bytes | None, str | None]:
             os.unlink(tmp)
         except OSError:
             pass
-
-
-def _close(fig):
-    try:
-        import matplotlib.pyplot as plt
-
-        if fig is not None and hasattr(fig, "savefig"):
-            plt.close(fig)
-    except Exception:
-        pass
 
 
 def fallback_plot(result, path):
@@ -136,7 +215,9 @@ def run_job(task: dict) -> dict:
     an :class:`~xrdq.errors.XrdqError` gives its own text, anything else its type and text (plus the
     traceback in ``traceback`` for a bug report).
     """
+    warm_up()  # once per process (dask workers have no initializer)
     t0 = time.perf_counter()
+    plot_s = None
     from ..errors import XrdqError
     from ..quant.api import quantify
 
@@ -158,7 +239,9 @@ def run_job(task: dict) -> dict:
         if result.pattern is not None:
             rec["start_time"] = str(result.pattern.attrs.get("start_time", ""))
         if task.get("plot", True):
+            t_plot = time.perf_counter()
             rec["plot_png"], problem = _render_plot(result)
+            plot_s = time.perf_counter() - t_plot
             if problem:
                 rec["message"] = problem
     except XrdqError as exc:
@@ -169,7 +252,7 @@ def run_job(task: dict) -> dict:
         rec["message"] = f"{type(exc).__name__}: {exc}"
         rec["traceback"] = traceback.format_exc()
     rec["worker"] = {"pid": os.getpid(), "host": socket.gethostname(), "peak_rss_mb": _peak_rss_mb(),
-                     "elapsed_s": time.perf_counter() - t0}
+                     "elapsed_s": time.perf_counter() - t0, "plot_s": plot_s}
     return rec
 
 

@@ -1,6 +1,6 @@
 """The refinement/quantification options ``xrdq quantify`` and ``xrdq batch`` share.
 
-Built from :data:`xrdq.quant.settings.SETTINGS`, the table the batch manifest reads too: add a setting
+Built from :data:`xrdq.settings.SETTINGS`, the table the batch manifest reads too: add a setting
 there and it appears in both commands' ``--help`` and as a manifest column.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ..errors import XrdqError
-from ..quant.settings import SETTINGS, Setting, check_range, settings_from_values
+from ..settings import SETTINGS, Setting, check_range, settings_from_values
 
 
 def _callback(setting: Setting):
@@ -62,6 +62,16 @@ def refinement_options(f):
 
 
 def pop_refinement_settings(params: dict) -> dict:
-    """Remove the shared options from a command's ``params`` and return them as quantify keyword arguments."""
+    """Remove the shared options from a command's ``params`` and return them as quantify keyword arguments.
+
+    A ``--standard`` left at its default becomes xrdq's DEFAULT_STANDARD, so results label it as assumed.
+    """
     values = {s.name: params.pop(s.name) for s in SETTINGS if s.name in params}
-    return settings_from_values(values)
+    settings = settings_from_values(values)
+    ctx = click.get_current_context(silent=True)
+    if (ctx is not None and settings.get("standard") is not None
+            and ctx.get_parameter_source("standard") == click.core.ParameterSource.DEFAULT):
+        from ..quant.defaults import DEFAULT_STANDARD
+
+        settings["standard"] = DEFAULT_STANDARD
+    return settings

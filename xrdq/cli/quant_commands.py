@@ -13,7 +13,7 @@ def quantify_settings(params: dict) -> dict:
     """The shared options of ``quantify`` (popped from ``params``) as quantify keyword arguments."""
     settings = pop_refinement_settings(params)
     if not settings.get("phases") and settings.get("standard") is None:
-        raise click.UsageError("give at least one --phase (or an internal standard)")
+        raise click.UsageError("give at least one --phase (or a --standard alone for a fully amorphous sample)")
     return settings
 
 
@@ -28,7 +28,10 @@ def quantify_settings(params: dict) -> dict:
               help="Zoom the plot on this 2θ window (degrees); the intensity axis fits the window.")
 @click.option("--report", "full_report", is_flag=True, help="Also print the full refinement report.")
 def quantify(file, scan, json_out, plot_out, sqrt_intensity, plot_range, full_report, **options):
-    """Quantify FILE: phase fractions and amorphous content with esds."""
+    """Quantify FILE: phase fractions and amorphous content with esds and uncertainties, and a verdict.
+
+    Exit status 0 for a verdict ok or check, 3 for fail (the JSON and plot are written all the same).
+    """
     from .._atomic import check_writable
     from ..quant.api import quantify as run
 
@@ -49,6 +52,11 @@ def quantify(file, scan, json_out, plot_out, sqrt_intensity, plot_range, full_re
         result.to_json(json_out)
     if plot_out:
         result.plot(plot_out, sqrt_intensity=sqrt_intensity, two_theta_range=plot_range)
+    if result.verdict == "fail":
+        click.echo(f"xrdq: {file}: the result FAILED its checks:", err=True)
+        for reason in result.verdict_reasons:
+            click.echo(f"  - {reason}", err=True)
+        return 3
     return 0
 
 

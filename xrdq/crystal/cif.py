@@ -35,6 +35,7 @@ def read_cif(path, name: str | None = None) -> Phase:
     path = Path(path)
     if not path.is_file():
         raise XrdqPhaseError(f"{path}: no such CIF file")
+    _check_text(path)
     try:
         doc = gemmi.cif.read(str(path))
     except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
@@ -64,8 +65,13 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: no atom sites (_atom_site_fract_x/y/z loop missing or empty)")
     uc = small.cell
     cell = (uc.a, uc.b, uc.c, uc.alpha, uc.beta, uc.gamma)
-    if min(cell[:3]) <= 0 or not all(0 < x < 180 for x in cell[3:]):
-        raise XrdqPhaseError(f"{where}: impossible cell {cell}")
+    if not all(CELL_LENGTH_RANGE[0] <= x <= CELL_LENGTH_RANGE[1] for x in cell[:3]) or not all(0 < x < 180 for x in cell[3:]):
+        raise XrdqPhaseError(f"{where}: impossible cell {cell}; expected a, b, c of {CELL_LENGTH_RANGE[0]:g}–"
+                             f"{CELL_LENGTH_RANGE[1]:g} Å and angles between 0 and 180°")
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = cellmod.volume(cell)  # NaN for angles no cell can have
+    if not (math.isfinite(v) and v > 1e-3 * cell[0] * cell[1] * cell[2]):
+        raise XrdqPhaseError(f"{where}: the cell angles {cell[3:]} give no volume (V = {v:.3g} Å³)")
 
     sg = _space_group(small, block, cell, where, notes)
     small.spacegroup = sg  # make sure the expansion below uses exactly this group ...
@@ -77,6 +83,9 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
             raise XrdqPhaseError(f"{where}: site {site.label!r} has unknown element {site.type_symbol!r}")
         if not 0.0 <= site.occ <= 1.0 + 1e-6:
             raise XrdqPhaseError(f"{where}: site {site.label!r} has occupancy {site.occ} outside 0–1")
+    if not any(site.occ > 0 for site in small.sites):
+        raise XrdqPhaseError(f"{where}: every site has occupancy 0: the structure holds no atoms "
+                             "(_atom_site_occupancy column misplaced?)")
 
     b_iso = _b_iso_by_label(small, block, cell, notes)
     scatterer_names = {site.label: _scatterer(site) for site in small.sites}
@@ -110,6 +119,21 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+#: Lattice parameters a CIF may give (Å): from the smallest inorganic cells to large organic ones.
+CELL_LENGTH_RANGE = (0.5, 1000.0)
+
+
+def _check_text(path: Path):
+    """A CIF is ASCII (CIF 1.1) or UTF-8 (CIF 2): other bytes made gemmi's strings fail deep inside."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise XrdqPhaseError(f"{path}, line {line}: byte 0x{data[exc.start]:02X} is not UTF-8 text; expected an "
+                             "ASCII or UTF-8 CIF") from None
+
+
 _NUMERIC_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
                  "_cell_angle_gamma")
 _SITE_TAGS = ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z", "_atom_site_occupancy",

@@ -16,6 +16,7 @@ import tempfile
 import numpy as np
 from numba import njit
 
+
 def _private_cache_dir() -> bool:
     """Point numba's cache at a private folder in the temp directory (once); False if none is usable."""
     from numba.core import config
@@ -25,6 +26,11 @@ def _private_cache_dir() -> bool:
     path = os.path.join(tempfile.gettempdir(), f"xrdq-numba-cache-{os.getuid() if hasattr(os, 'getuid') else 0}")
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+        # numba's cache files are pickles: a folder another user made (or can write) could plant code
+        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.path.isdir(path)
+                                      or os.path.islink(path)):
+            return False
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError:

@@ -13,6 +13,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import XrdqQuantError
 from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
+from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .result import QuantResult
 from ..crystal.spec import resolve_phase
 from .weight_fractions import brindley_correction, hill_howard
@@ -75,11 +76,12 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
-def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 1.0, *, standard_esd: float = 0.0,
+def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
              preferred_orientation=None, texture: bool = True, strain: bool = False, biso: bool = False, start=None,
-             scan: int = 0, refinement=None) -> QuantResult:
+             scan: int = 0, refinement=None, model_uncertainty: str = "full",
+             standard_source: str | None = None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -87,7 +89,10 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     pattern_or_path : xarray.DataArray from :func:`xrdq.load`, or a path to any supported file.
     phases : phase names (``reference_patterns/phases``), CIF paths, ``NAME=CIF`` strings or Phase objects.
     standard : (name, W_s) of the weighed internal standard, ``"LiF=0.5"``, or None for crystalline
-        fractions normalised to 100 %. Added to the phases if not listed.
+        fractions normalised to 100 %. Added to the phases if not listed. Left out, LiF at 50 wt% is
+        assumed and labelled as the default; if it is not in the pattern the verdict is ``fail``.
+    standard_source : ``"given"`` or ``"default"`` (for callers that pass the default on, e.g. the CLI);
+        None decides from ``standard`` itself.
     purity : crystalline fraction c of the standard material (1 = fully crystalline).
     standard_esd, purity_esd : weighing error σ(W_s) and σ(c), propagated into every esd.
     instrument : bundled name (``miniflex600``, ``cpd-pw3020``), TOML or ``.instprm`` path, or Instrument.
@@ -102,6 +107,12 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
+    model_uncertainty : ``"full"`` (every recipe variant: linear re-solves and warm-started non-linear
+        ones), ``"fast"`` (the linear re-solves and one Gauss–Newton step of the B variant) or ``"off"``;
+        see :mod:`xrdq.quant.uncertainty`.
+
+    Phases may be empty when a standard is given (a fully amorphous sample): peaks no phase explains
+    then make the verdict ``check``. Every result carries ``verdict`` (ok/check/fail) and its reasons.
     """
     from ..io import load
     from ..model.instrument import load_instrument
@@ -110,7 +121,14 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise XrdqQuantError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    if model_uncertainty not in ("full", "fast", "off"):
+        raise XrdqQuantError(f"model_uncertainty must be 'full', 'fast' or 'off', got {model_uncertainty!r}")
     std = parse_standard(standard)
+    if standard_source not in (None, "given", "default"):
+        raise XrdqQuantError(f"standard_source must be 'given' or 'default', got {standard_source!r}")
+    source = standard_source or ("default" if isinstance(standard, DefaultStandard) else "given")
+    if std is not None and source == "default" and tuple(std) != tuple(DEFAULT_STANDARD):
+        source = "given"  # a per-file standard replaced the default
     if std is not None:
         check_standard_inputs(std[1], purity, standard_esd, purity_esd)
     if isinstance(pattern_or_path, (str, Path)):
@@ -131,7 +149,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
                 phase_objs.append(std_phase)
             std = (std_phase.name, std[1])
     if not phase_objs:
-        raise XrdqQuantError("no phases given: pass at least one phase (and a standard)")
+        raise XrdqQuantError("no phases and no standard given: pass at least one phase, or a standard "
+                             "(alone it quantifies a fully amorphous sample)")
     names = [p.name for p in phase_objs]
     if len(set(names)) != len(names):
         raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")
@@ -194,6 +213,8 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         ref.weight_fraction_covariance = cov_w
     else:
         w = np.array([ref.weight_fractions[n] for n in ref.phase_names])
+        # Hill–Howard scales that give the engine's fractions: what the uncertainty ensemble varies
+        scales = w / np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in ref.phase_names])
         cov_w = np.asarray(ref.weight_fraction_covariance, dtype=float)
         if berar_lelann:
             cov_w = cov_w * berar_lelann_factor(ref.serial_correlation) ** 2
@@ -216,21 +237,22 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
     standard_info = None
     amorphous = None
     sample_fractions, mixture_fractions = {}, {}
+    standard_failed = None
     if std is not None:
-        res = internal_standard(ref.phase_names, w, cov_w, std[0], std[1], purity, standard_esd, purity_esd)
-        warnings += res.warnings
-        standard_info = {
-            "phase": std[0],
-            "weighed_fraction": std[1],
-            "purity": float(purity),
-            "refined_fraction": res.refined_fraction,
-            "refined_fraction_esd": res.refined_fraction_esd,
-        }
-        amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
-        sample_fractions = res.sample_fractions
-        mixture_fractions = res.mixture_fractions
+        standard_info = {"phase": std[0], "weighed_fraction": std[1], "purity": float(purity), "source": source,
+                         "refined_fraction": refined[std[0]][0], "refined_fraction_esd": refined[std[0]][1]}
+        try:
+            res = internal_standard(ref.phase_names, w, cov_w, std[0], std[1], purity, standard_esd, purity_esd)
+        except XrdqQuantError as exc:  # the standard is not in the pattern: a result with verdict "fail"
+            standard_failed = str(exc)
+        else:
+            warnings += res.warnings
+            amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
+            sample_fractions = res.sample_fractions
+            mixture_fractions = res.mixture_fractions
     if not ref.converged and not any("converge" in w_ for w_ in warnings):
         warnings.append("the refinement did not converge")
+    u_model, variants = _model_uncertainty(ref, scales, brindley, std if amorphous else None, purity, model_uncertainty)
 
     provenance = {
         "file": str(path) if path else None,
@@ -242,15 +264,16 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         "phases": [{"name": p.name, "source": p.source, "sha256": _sha256(p.source) if p.source and Path(p.source).exists() else None}
                    for p in phase_objs],
         "recipe": ref.recipe or rec.describe(),
-        "standard": standard_info and {k: standard_info[k] for k in ("phase", "weighed_fraction", "purity")},
+        "standard": standard_info and {k: standard_info[k] for k in ("phase", "weighed_fraction", "purity", "source")},
         "standard_esd": standard_esd,
         "purity_esd": purity_esd,
         "brindley_particle_size_um": dict(brindley) if brindley else None,
         "berar_lelann": bool(berar_lelann),
         "two_theta_range": list(two_theta_range) if two_theta_range else None,
+        "model_uncertainty": {"level": model_uncertainty, "variants": variants},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return QuantResult(
+    result = QuantResult(
         file=str(path) if path else None,
         sha256=sha,
         engine=ref.engine,
@@ -263,7 +286,22 @@ def quantify(pattern_or_path, phases=(), standard=("LiF", 0.5), purity: float = 
         mixture_fractions=mixture_fractions,
         warnings=warnings,
         provenance=provenance,
-        elapsed_s=time.perf_counter() - t0,
         pattern=pattern,
         brindley_tau={n: float(t) for n, t in zip(ref.phase_names, tau)},
+        model_uncertainty=u_model,
     )
+    from .verdict import assess
+
+    assess(result, inst, sample_phases=[n for n in names if not std or n != std[0]], brindley=brindley,
+           standard_error=standard_failed)
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def _model_uncertainty(ref, scales, brindley, std, purity, level):
+    """u_model per quantity (:mod:`xrdq.quant.uncertainty`), 0 where it could not be estimated."""
+    from .uncertainty import model_uncertainty
+
+    if not np.all(np.isfinite(scales)):
+        return {}, []
+    return model_uncertainty(ref, scales, brindley=brindley, standard=std, purity=purity, level=level)

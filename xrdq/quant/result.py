@@ -19,6 +19,11 @@ class QuantResult:
     included. ``sample_fractions``: absolute fractions in the original, unspiked sample (standard
     excluded; empty without a standard). ``amorphous_fraction``: (value, esd) or None without a standard.
     Fractions are 0–1.
+
+    The esds are statistical (counting noise, weighing and purity). ``uncertainty`` holds the standard
+    uncertainty (k = 1) that also carries the model's own (``model_uncertainty``, from recipe variants),
+    keyed ``refined:<phase>``, ``sample:<phase>`` and ``amorphous``. ``verdict`` is ``ok``, ``check`` or
+    ``fail`` with ``verdict_reasons`` in words; :meth:`flag` adds a reason from outside.
     """
 
     file: str | None
@@ -36,6 +41,32 @@ class QuantResult:
     elapsed_s: float = 0.0
     pattern: object = None  # the input DataArray
     brindley_tau: dict = field(default_factory=dict)
+    model_uncertainty: dict = field(default_factory=dict)  # quantity key -> u_model (0–1)
+    verdict: str = "ok"
+    verdict_reasons: list = field(default_factory=list)
+    unexplained_peaks: list = field(default_factory=list)  # dicts: two_theta, d_spacing, height_sigma, ...
+
+    # ---- how sure ----------------------------------------------------------------------------
+    @property
+    def uncertainty(self) -> dict:
+        """Standard uncertainty (k = 1) per quantity: √(esd² + u_model²)."""
+        esd = {f"refined:{n}": e for n, (_, e) in self.refined_fractions.items()}
+        esd.update({f"sample:{n}": e for n, (_, e) in self.sample_fractions.items()})
+        if self.amorphous_fraction:
+            esd["amorphous"] = self.amorphous_fraction[1]
+        return {k: float(np.hypot(e, self.model_uncertainty.get(k, 0.0))) for k, e in esd.items()}
+
+    def flag(self, level: str, reason: str):
+        """Raise the verdict to at least ``level`` ("check" or "fail") for ``reason`` (other checks, e.g.
+        disagreeing amorphous estimates, add theirs this way)."""
+        from .verdict import LEVELS, worse
+
+        if level not in LEVELS[1:]:
+            raise ValueError(f"flag level must be 'check' or 'fail', got {level!r}")
+        self.verdict = worse(self.verdict, level)
+        if reason not in self.verdict_reasons:
+            self.verdict_reasons.append(reason)
+        return self
 
     # ---- convenient views ------------------------------------------------------------------
     @property
@@ -58,23 +89,34 @@ class QuantResult:
     def to_dict(self) -> dict:
         """The documented JSON shape (see docs/quickstart.md); fractions in 0–1."""
         phases = {}
+        u = self.uncertainty
         for name, (value, esd) in self.refined_fractions.items():
             sf = self.sample_fractions.get(name)
             phases[name] = {
                 "refined_fraction": _num(value),
                 "refined_fraction_esd": _num(esd),
+                "refined_fraction_uncertainty": _num(u.get(f"refined:{name}")),
                 "sample_fraction": _num(sf[0]) if sf else None,
                 "sample_fraction_esd": _num(sf[1]) if sf else None,
+                "sample_fraction_uncertainty": _num(u.get(f"sample:{name}")) if sf else None,
             }
+        standard = dict(self.standard) if self.standard else None
+        if standard:
+            standard["refined_fraction_uncertainty"] = _num(u.get(f"refined:{standard['phase']}"))
         return {
+            "verdict": self.verdict,
+            "verdict_reasons": list(self.verdict_reasons),
             "file": self.file,
             "sha256": self.sha256,
             "engine": self.engine,
             "xrdq_version": __version__,
-            "standard": dict(self.standard) if self.standard else None,
+            "standard": standard,
             "amorphous_fraction": _num(self.amorphous_fraction[0]) if self.amorphous_fraction else None,
             "amorphous_fraction_esd": _num(self.amorphous_fraction[1]) if self.amorphous_fraction else None,
+            "amorphous_fraction_uncertainty": _num(u.get("amorphous")) if self.amorphous_fraction else None,
             "phases": phases,
+            "unexplained_peaks": [{k: (_num(v) if isinstance(v, float) else v) for k, v in p.items()}
+                                  for p in self.unexplained_peaks],
             "rwp": _num(self.rwp),
             "gof": _num(self.gof),
             "converged": bool(self.converged),
@@ -97,6 +139,7 @@ class QuantResult:
 
         ref = self.refinement
         names = self.phase_names
+        u = self.uncertainty
         comps = np.array([ref.components[n] for n in names])
         data = {
             "observed": ("two_theta", ref.observed),
@@ -109,6 +152,8 @@ class QuantResult:
             "refined_fraction_esd": ("phase", [self.refined_fractions[n][1] for n in names]),
             "sample_fraction": ("phase", [self.sample_fractions.get(n, (np.nan, np.nan))[0] for n in names]),
             "sample_fraction_esd": ("phase", [self.sample_fractions.get(n, (np.nan, np.nan))[1] for n in names]),
+            "refined_fraction_uncertainty": ("phase", [u.get(f"refined:{n}", np.nan) for n in names]),
+            "sample_fraction_uncertainty": ("phase", [u.get(f"sample:{n}", np.nan) for n in names]),
         }
         if "amorphous" in ref.components:
             data["amorphous_component"] = ("two_theta", ref.components["amorphous"])
@@ -117,36 +162,55 @@ class QuantResult:
         a = self.amorphous_fraction or (np.nan, np.nan)
         ds["amorphous_fraction"] = a[0]
         ds["amorphous_fraction_esd"] = a[1]
+        ds["amorphous_fraction_uncertainty"] = u.get("amorphous", np.nan)
         ds.attrs.update({
             "rwp": ref.rwp, "gof": ref.gof, "converged": int(ref.converged), "engine": self.engine,
             "xrdq_version": __version__, "file": self.file or "", "sha256": self.sha256 or "",
             "warnings": json.dumps(self.warnings), "provenance": json.dumps(self.provenance, default=str),
             "standard": json.dumps(self.standard) if self.standard else "",
+            "verdict": self.verdict, "verdict_reasons": json.dumps(self.verdict_reasons, ensure_ascii=False),
         })
         return ds
 
     # ---- human views -----------------------------------------------------------------------
+    def verdict_line(self) -> str:
+        """``verdict: CHECK — reason; reason`` (one line, for tables and titles)."""
+        head = f"verdict: {self.verdict.upper()}"
+        return head + (" — " + "; ".join(self.verdict_reasons) if self.verdict_reasons else "")
+
+    def standard_label(self) -> str:
+        s = self.standard
+        if not s:
+            return "no standard"
+        return f"{s['phase']}, {100 * s['weighed_fraction']:g} wt%" + (" (default)" if s.get("source") == "default" else "")
+
     def report(self) -> str:
         ref = self.refinement
+        u = self.uncertainty
         lines = [
             f"xrdq {__version__} — {self.file or '<pattern>'}  (engine: {self.engine})",
+            self.verdict_line(),
             f"Rwp = {100 * ref.rwp:.2f} %   GoF = {ref.gof:.2f}   converged = {ref.converged}   "
             f"time = {self.elapsed_s:.2f} s",
         ]
         if self.standard:
             s = self.standard
             lines.append(
-                f"standard {s['phase']}: weighed {100 * s['weighed_fraction']:.2f} wt% (purity {s['purity']:.3f}), "
-                f"refined {100 * s['refined_fraction']:.2f} ± {100 * s['refined_fraction_esd']:.2f} wt%"
+                f"standard {self.standard_label()} (purity {s['purity']:.3f}): refined "
+                f"{100 * s['refined_fraction']:.2f} ± {100 * s['refined_fraction_esd']:.2f} wt%"
             )
-        lines.append(f"{'phase':<20s} {'Rietveld wt%':>16s} {'in sample wt%':>16s}")
+
+        def cell(v, e, key):
+            return f"{100 * v:7.2f} ± {100 * e:5.2f} [{100 * u.get(key, e):5.2f}]"
+
+        lines.append(f"{'phase':<20s} {'Rietveld wt%':>24s} {'in sample wt%':>24s}")
         for name, (v, e) in self.refined_fractions.items():
             sf = self.sample_fractions.get(name)
-            right = f"{100 * sf[0]:7.2f} ± {100 * sf[1]:5.2f}" if sf else ("(standard)" if self.standard and name == self.standard["phase"] else "")
-            lines.append(f"{name:<20s} {100 * v:7.2f} ± {100 * e:5.2f}  {right:>16s}")
+            right = cell(*sf, f"sample:{name}") if sf else ("(standard)" if self.standard and name == self.standard["phase"] else "")
+            lines.append(f"{name:<20s} {cell(v, e, f'refined:{name}'):>24s} {right:>24s}")
         if self.amorphous_fraction:
-            v, e = self.amorphous_fraction
-            lines.append(f"{'amorphous':<20s} {'':>16s} {100 * v:7.2f} ± {100 * e:5.2f}")
+            lines.append(f"{'amorphous':<20s} {'':>24s} {cell(*self.amorphous_fraction, 'amorphous'):>24s}")
+        lines.append("± statistical esd; [standard uncertainty, k = 1, with the model's own]")
         added = [d["term"] for d in getattr(ref, "decisions", []) if d["accepted"]]
         if getattr(ref, "decisions", None):
             lines.append(f"adaptive recipe added: {', '.join(added) if added else 'nothing'} "
@@ -168,30 +232,39 @@ class QuantResult:
         std = f"standard={self.standard['phase']}@{self.standard['weighed_fraction']:g}, " if self.standard else ""
         return (f"<QuantResult {self.file or '<pattern>'}: engine={self.engine}, {amorph}{std}"
                 f"phases={self.phase_names}, Rwp={100 * self.rwp:.2f} %, GoF={self.gof:.2f}, "
-                f"{len(self.warnings)} warning(s)>")
+                f"verdict={self.verdict}, {len(self.warnings)} warning(s)>")
 
     def _repr_html_(self) -> str:
+        u = self.uncertainty
+
+        def cell(v, e, key):
+            return f"{100 * v:.2f} ± {100 * e:.2f} [{100 * u.get(key, e):.2f}]"
+
         rows = []
         std = self.standard["phase"] if self.standard else None
         for name, (v, e) in self.refined_fractions.items():
             sf = self.sample_fractions.get(name)
             if sf:
-                right = f"{100 * sf[0]:.2f} ± {100 * sf[1]:.2f}"
+                right = cell(*sf, f"sample:{name}")
             elif name == std:
-                right = f"standard, weighed {100 * self.standard['weighed_fraction']:.2f}"
+                right = html.escape(f"standard, weighed {100 * self.standard['weighed_fraction']:.2f}")
             else:
                 right = ""
-            rows.append(f"<tr><td>{html.escape(name)}</td><td>{100 * v:.2f} ± {100 * e:.2f}</td>"
-                        f"<td>{html.escape(right)}</td></tr>")
+            rows.append(f"<tr><td>{html.escape(name)}</td><td>{cell(v, e, f'refined:{name}')}</td>"
+                        f"<td>{right}</td></tr>")
         if self.amorphous_fraction:
-            v, e = self.amorphous_fraction
-            rows.append(f"<tr><td><b>amorphous</b></td><td></td><td><b>{100 * v:.2f} ± {100 * e:.2f}</b></td></tr>")
+            rows.append(f"<tr><td><b>amorphous</b></td><td></td><td><b>{cell(*self.amorphous_fraction, 'amorphous')}</b></td></tr>")
         warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        color = {"ok": "#070", "check": "#b60", "fail": "#b00"}.get(self.verdict, "#000")
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in self.verdict_reasons)
         return (
             f"<div><b>xrdq</b> {html.escape(self.file or '')} — engine {html.escape(self.engine)}, "
-            f"Rwp {100 * self.rwp:.2f} %, GoF {self.gof:.2f}"
-            "<table><tr><th>phase</th><th>Rietveld wt%</th><th>in sample wt%</th></tr>"
-            + "".join(rows) + "</table>" + (f"<ul>{warn}</ul>" if warn else "") + "</div>"
+            f"Rwp {100 * self.rwp:.2f} %, GoF {self.gof:.2f}, standard {html.escape(self.standard_label())}"
+            f"<p>verdict: <b style=\"color:{color}\">{html.escape(self.verdict)}</b></p>"
+            + (f"<ul>{reasons}</ul>" if reasons else "")
+            + "<table><tr><th>phase</th><th>Rietveld wt%</th><th>in sample wt%</th></tr>"
+            + "".join(rows) + "</table><p>± statistical esd; [standard uncertainty, k = 1, with the model's own]</p>"
+            + (f"<ul>{warn}</ul>" if warn else "") + "</div>"
         )
 
     def plot(self, path=None, **kwargs):

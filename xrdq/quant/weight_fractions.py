@@ -6,6 +6,8 @@ are crystalline-normalised (sum 1) and ordered like ``scales``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -29,6 +31,12 @@ def hill_howard(scales, zmv, covariance=None, tau=None):
     return w, jac @ np.asarray(covariance, dtype=float) @ jac.T
 
 
+@functools.lru_cache(maxsize=1)
+def _leggauss48():
+    # the ensemble evaluates τ several times per fit: the nodes once
+    return np.polynomial.legendre.leggauss(48)
+
+
 def brindley_tau(delta_mu_r):
     """Brindley (1945) particle absorption factor τ for spheres, as a function of (µ_i − µ̄)·R.
 
@@ -37,7 +45,7 @@ def brindley_tau(delta_mu_r):
     Brindley's tabulated τ to a few per cent for |ΔµR| ≤ 1 — the range where the correction is meaningful.
     """
     d = np.atleast_1d(np.asarray(delta_mu_r, dtype=float))
-    rho, wts = np.polynomial.legendre.leggauss(48)
+    rho, wts = _leggauss48()
     rho = 0.5 * (rho + 1.0)  # ρ/R on [0, 1]
     wts = 0.5 * wts
     h = np.sqrt(1.0 - rho**2)  # chord half-length / R

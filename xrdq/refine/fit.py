@@ -421,6 +421,7 @@ class Refinement:
                                   "background_terms": self.background_terms,
                                   "po": {k: list(v) for k, v in self.po_axes.items()}})
         result.elapsed_s = time.perf_counter() - t0
+        result.fit = self
         return result
 
     def _result(self, varied: list, log: list) -> RefinementResult:

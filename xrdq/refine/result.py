@@ -47,6 +47,9 @@ class RefinementResult:
     bragg_r: dict = field(default_factory=dict)
     serial_correlation: float = 0.0  # lag-1 autocorrelation of the weighted residuals
     decisions: list = field(default_factory=list)  # adaptive recipe: one dict per term tested (see refine.adaptive)
+    # the native Refinement that produced this result (None for other engines): lets xrdq.quant re-solve
+    # it under recipe variants for the model uncertainty; never serialised
+    fit: object = field(default=None, repr=False, compare=False)
 
     @property
     def difference(self):

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import XrdqQuantError
-from .internal_standard import check_standard_inputs
+from .errors import XrdqQuantError
 
 #: Words that mean yes / no in a manifest cell.
 _TRUE = ("1", "yes", "y", "true", "t", "on", "x")
@@ -32,6 +31,8 @@ def parse_standard_text(text: str):
         w_s = float(value)
     except ValueError:
         raise XrdqQuantError(f"standard {t!r}: W_S {value!r} is not a number") from None
+    from .quant.internal_standard import check_standard_inputs  # numpy: not at import (xrdq --help)
+
     try:
         check_standard_inputs(w_s, 1.0)
     except XrdqQuantError as exc:
@@ -163,6 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="PHASE=h,k,l", apply=_dict),
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
+    Setting("model_uncertainty", "model_uncertainty", "Recipe variants behind each standard uncertainty: full "
+            "(+45–75 % fit time), fast (+5–15 %) or off [quantify: full; batch: fast].",
+            choices=("full", "fast", "off")),
 )
 
 #: Older manifest column names still read.

@@ -1,0 +1,162 @@
+"""Second opinion: a few validation patterns simulated by xrayutilities (fundamental parameters).
+
+    python scripts/make_independent_set.py --xrayutilities
+
+xrayutilities' ``simpack.PowderModel`` computes each phase as volume × |F|²·LP/V² convolved with the
+fundamental-parameters profile (Cu Kα1/Kα2 emission, 1.25° equatorial divergence, 2.5° Soller axial
+divergence, receiving slit, transparency, specimen displacement, zero, Lorentzian crystallite size,
+March–Dollase). Volumes are w_i/ρ_i and the overall factor 1/µ*_mix, so the intensity of each phase is
+K · w_i/(ρ_i µ*_mix) × its unit-volume pattern. Backgrounds, humps and noise are the GSAS-II path's.
+Li2ZrCl6, Li2HfCl6 and Li3YCl6 are left out: xrayutilities, like GSAS-II, reads their near-special
+positions as general ones (density ×1.5–1.7), and it has no hook to move them.
+"""
+
+from __future__ import annotations
+
+import collections
+import warnings
+
+import numpy as np
+
+from make_independent_set import (STANDARD, WAVELENGTHS, air_and_linear_background, amorphous_humps, case_seed,
+                                  draw_nuisance, formula_composition, hump_total_area, mass_attenuation,
+                                  mixture_fractions, phase_size_um, write_json, write_xye)
+from independent_set_cases import case
+
+#: none of the three P-3m1 halides (see the module docstring)
+XU_CASES = [
+    case("xu_lac_licl_a30_po", "LiAlCl4 (texture 0.85) + LiCl, 30 % amorphous", {"LiAlCl4": 0.40, "LiCl": 0.30},
+         0.3, counts=10000, po={"LiAlCl4": ([0, 0, 1], 0.85)}, amorphous_formula="LiAlCl4"),
+    case("xu_lic_a60", "Li3InCl6, 60 % amorphous, standard 97 % crystalline", {"Li3InCl6": 0.40}, 0.4,
+         purity=0.97, counts=8000, amorphous_formula="Li3InCl6"),
+    case("xu_oxide_a45", "corundum + zincite + fluorite, 45 % amorphous silica", {"Al2O3": 0.20, "ZnO": 0.20,
+         "CaF2": 0.15}, 0.25, counts=15000, amorphous_formula="SiO2"),
+    case("xu_zro2_a80", "LiCl + 5 % nano ZrO2 (20 nm), 80 % amorphous", {"LiCl": 0.15, "ZrO2-m": 0.05}, 0.2,
+         counts=6000, sizes={"ZrO2-m": 0.02}, amorphous_formula="Li3OCl"),
+    case("xu_li2o_a10", "Li2O + LiCl, 10 % amorphous, 50 wt% standard", {"Li2O": 0.50, "LiCl": 0.40}, 0.5,
+         counts=20000, amorphous_formula="Li3OCl"),
+]
+AMORPHOUS_DENSITY = 2.5  # g/cm³, only for the transparency (absorption) convolver
+PACKING = 0.6
+
+
+def load_crystal(name):
+    import xrayutilities as xu
+
+    from make_independent_set import PHASES
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crystal = xu.materials.Crystal.fromCIF(str(PHASES / f"{name}.cif"))
+    counts = collections.Counter()
+    for atom, _pos, occ, _b in crystal.lattice.base():
+        counts[atom.basename] += occ
+    return crystal, {el: float(n) for el, n in counts.items()}
+
+
+def fp_settings(rng, nuis, mu_lin_per_m):
+    """Fundamental-parameters settings of a MiniFlex-like instrument, slits varied per case."""
+    return {"global": {"diffractometer_radius": 0.150, "equatorial_divergence_deg": float(rng.uniform(1.0, 1.25))},
+            "emission": {"emiss_wavelengths": tuple(w * 1e-10 for w, _ in WAVELENGTHS),
+                         "emiss_intensities": tuple(i for _, i in WAVELENGTHS)},
+            "axial": {"axDiv": "full", "angI_deg": 2.5, "angD_deg": 2.5, "slit_length_source": 10.001e-3,
+                      "slit_length_target": 10e-3, "length_sample": float(rng.uniform(12e-3, 20e-3)),
+                      "n_integral_points": 10},
+            "absorption": {"absorption_coefficient": float(mu_lin_per_m), "sample_thickness": 1e-3},
+            "receiver_slit": {"slit_width": float(rng.uniform(0.075e-3, 0.1e-3))},
+            "displacement": {"specimen_displacement": nuis["displacement_um"] * 1e-6,
+                             "zero_error_deg": nuis["instrument"]["zero_deg"]}}
+
+
+def simulate_xu(c, mix, mu_mix, crystals, settings, tt):
+    """Unit-K pattern: Σ_i w_i/(ρ_i µ*_mix) × phase pattern per unit volume."""
+    import xrayutilities as xu
+    from xrayutilities.simpack import Powder, PowderModel
+
+    xu.config.NTHREADS = 1  # its multiprocessing managers deadlocked here; one local process is ample
+    powders, volume = [], 0.0
+    for name, (crystal, _) in crystals.items():
+        rho = crystal.density / 1000.0
+        size = phase_size_um(c, name)
+        po = c["po"].get(name)
+        kw = {"preferred_orientation": tuple(po[0]), "preferred_orientation_factor": po[1]} if po else {}
+        powders.append(Powder(crystal, mix[name] / rho, crystallite_size_lor=size * 1e-6, **kw))
+        volume += mix[name] / rho
+    model = PowderModel(*powders, I0=volume / mu_mix, fpsettings=settings)
+    try:
+        return model.simulate(tt, mode="local", background=np.zeros_like(tt))
+    finally:
+        model.close()
+
+
+def lif_area_per_mass_xu(settings, tt) -> float:
+    crystal, _ = load_crystal(STANDARD)
+    c = {"sizes": {}, "po": {}}
+    y = simulate_xu(c, {STANDARD: 1.0}, 1.0, {STANDARD: (crystal, None)}, settings, tt)
+    return float(np.trapezoid(y, tt))
+
+
+def run_xu_case(c, out, version) -> None:
+    seed = case_seed(c["case"])
+    rng = np.random.default_rng(seed)
+    nuis = draw_nuisance(rng, c)
+    mix, am = mixture_fractions(c)
+    crystals = {n: load_crystal(n) for n in mix if n != "amorphous"}
+    mu_mix = sum(w * mass_attenuation(crystals[n][1]) for n, w in mix.items() if n != "amorphous")
+    mu_mix += sum(w * mass_attenuation(formula_composition(f)) for f, w in am.items())
+    rho_solid = 1.0 / (sum(mix[n] / (crystals[n][0].density / 1000.0) for n in crystals)
+                       + sum(am.values()) / AMORPHOUS_DENSITY)
+    settings = fp_settings(rng, nuis, mu_mix * rho_solid * PACKING * 100.0)
+    lo, hi, step = c["grid"]
+    tt = np.round(np.arange(lo, hi + step / 2, step), 6)
+    y_unit = simulate_xu(c, mix, mu_mix, crystals, settings, tt)
+    K = c["counts"] / float(np.max(y_unit))
+    y_bragg = K * y_unit
+    total = hump_total_area(c["grid"], am, mu_mix, K, lif_area_per_mass_xu(settings, tt))
+    y_humps, humps = amorphous_humps(tt, total, nuis)
+    y_bkg, background = air_and_linear_background(tt, float(np.max(y_bragg)), nuis)
+    expected = y_bragg + y_humps + y_bkg
+    noise_seed = seed * 100
+    counts = np.random.default_rng(noise_seed).poisson(expected).astype(float)
+    truth = xu_truth(c, version, noise_seed, mix, am, mu_mix, K, crystals, settings, nuis, humps, background, tt,
+                     y_bragg, expected)
+    write_xye(out / f"{c['case']}.xye", tt, counts, f"{c['case']}: simulated by {version}; truth in "
+              f"{c['case']}.truth.json")
+    write_json(out / f"{c['case']}.truth.json", truth)
+
+
+def xu_truth(c, version, seed, mix, am, mu_mix, K, crystals, settings, nuis, humps, background, tt, y_bragg,
+             expected):
+    phases = [{"name": n, "cif": f"reference_patterns/phases/{n}.cif",
+               "size_um": phase_size_um(c, n),
+               "microstrain": 0.0,
+               "march_dollase": {"axis": list(c["po"][n][0]), "ratio": c["po"][n][1]} if n in c["po"] else None,
+               "density_g_cm3": crystal.density / 1000.0, "mass_attenuation_cm2_g": mass_attenuation(comp)}
+              for n, (crystal, comp) in crystals.items()]
+    fp = {k: dict(v) for k, v in settings.items()}
+    fp["emission"] = {k: list(v) for k, v in fp["emission"].items()}
+    instrument = {"wavelengths": WAVELENGTHS, "radius_mm": 150.0, "U": None, "V": None, "W": None, "X": None,
+                  "Y": None, "SH/L": None, "zero_deg": nuis["instrument"]["zero_deg"],
+                  "polarization": "unpolarised, (1 + cos²2θ)/2", "fundamental_parameters": fp,
+                  "units": "xrayutilities fpsettings, SI (m, m⁻¹); profile from geometry, no U V W X Y"}
+    amorphous = round(1.0 - sum(c["sample"].values()), 12)
+    return {"case": c["case"], "simulator": version, "seed": seed, "description": c["description"],
+            "standard": {"phase": STANDARD, "cif": f"reference_patterns/phases/{STANDARD}.cif",
+                         "weighed_fraction": c["W_s"], "purity": c["purity"]},
+            "sample": {"amorphous": amorphous, "phases": dict(c["sample"])}, "mixture": mix, "phases": phases,
+            "amorphous_formula": c["amorphous_formula"] if amorphous > 0 else None, "amorphous_components": am,
+            "mixture_mass_attenuation_cm2_g": mu_mix, "absolute_scale": K,
+            "absolute_scale_meaning": "counts = K × Σ_i w_i/(ρ_i µ*_mix) × xrayutilities unit-volume pattern",
+            "scale_series": None, "instrument": instrument, "displacement_um": nuis["displacement_um"],
+            "humps": humps, "background": background, "max_peak_counts": float(np.max(y_bragg)),
+            "max_counts_expected": float(np.max(expected)), "two_theta": list(c["grid"]), "n_points": int(tt.size)}
+
+
+def main(out):
+    import xrayutilities as xu
+
+    version = f"xrayutilities {xu.__version__}"
+    for c in XU_CASES:
+        run_xu_case(c, out, version)
+        print(f"{c['case']}: written", flush=True)
+    return 0

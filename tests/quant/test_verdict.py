@@ -1,0 +1,171 @@
+"""Verdicts: right phases → ok; missing or wrong phases, a missing standard, no phases on a crystalline
+pattern → check or fail with reasons a scientist can act on (real MiniFlex and CPD files where possible)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import xrdq
+from xrdq.cli import main
+from xrdq.model.simulate import simulate
+from xrdq.quant.verdict import (Finding, check_standard, check_warnings, unexplained_peaks, verdict_of)
+
+TIO2 = "rigaku/miniflex600/TiO2-1-3h.ras"
+LFP = "rigaku/miniflex600/210721_LFP_first.asc"
+CPD1D = "qpa/cpd1/CPD-1D.xye"
+
+
+# ---- the pieces ------------------------------------------------------------------------------
+def _pattern_with_peaks(extra_at=None, misfit=1.0):
+    tt = np.arange(10.0, 80.0, 0.02)
+    bragg = np.zeros_like(tt)
+    for c, h in ((30.0, 5000.0), (45.0, 3000.0), (60.0, 2000.0)):
+        bragg += h * np.exp(-0.5 * ((tt - c) / 0.06) ** 2)
+    rng = np.random.default_rng(3)
+    background = 200.0 + 0 * tt
+    observed = background + misfit * bragg
+    if extra_at is not None:
+        observed = observed + 400.0 * np.exp(-0.5 * ((tt - extra_at) / 0.06) ** 2)
+    observed = rng.poisson(observed).astype(float)
+    calculated = background + bragg
+    return tt, observed, calculated, np.sqrt(np.maximum(observed, 1.0)), bragg
+
+
+def test_a_peak_no_phase_explains_is_found_with_position_and_d_spacing():
+    tt, obs, calc, esd, bragg = _pattern_with_peaks(extra_at=52.3)
+    peaks = unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406)
+    assert len(peaks) == 1
+    p = peaks[0]
+    assert p["two_theta"] == pytest.approx(52.3, abs=0.05)
+    assert p["d_spacing"] == pytest.approx(1.5406 / (2 * np.sin(np.radians(52.3 / 2))), rel=1e-3)
+    assert p["height_sigma"] > 10 and p["satellite"] == ""
+
+
+def test_misfit_of_modelled_peaks_and_noise_are_not_missing_phases():
+    tt, obs, calc, esd, bragg = _pattern_with_peaks(misfit=1.08)  # 8 % too strong: a misfit, not a phase
+    assert unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406) == []
+
+
+def test_a_cu_k_beta_line_is_named_as_such():
+    lam_a, lam_b = 1.5406, 1.392218
+    d = lam_a / (2 * np.sin(np.radians(15.0)))  # the 30° peak
+    kb = 2 * np.degrees(np.arcsin(lam_b / (2 * d)))
+    tt, obs, calc, esd, bragg = _pattern_with_peaks(extra_at=kb)
+    peaks = unexplained_peaks(tt, obs, calc, esd, bragg, lam_a)
+    assert len(peaks) == 1 and peaks[0]["satellite"].startswith("Cu Kβ of the peak at 30.0")
+
+
+def test_verdict_is_the_worst_finding_and_unknown_warnings_are_checks():
+    level, reasons = verdict_of([Finding("ok", "a"), Finding("check", "b"), Finding("fail", "c")])
+    assert level == "fail" and reasons == ["c", "b"]
+    assert [f.level for f in check_warnings(["something new happened"])] == ["check"]
+    assert [f.level for f in check_warnings(["stage 'x' did not converge in 100 evaluations"])] == ["check"]
+    assert check_warnings(["|correlation| 0.960 > 0.95 between a and b"])[0].level == "ok"
+
+
+def test_a_missing_default_standard_names_the_file_and_the_way_out():
+    std = {"phase": "LiF", "weighed_fraction": 0.5, "purity": 1.0, "source": "default",
+           "refined_fraction": 0.0006, "refined_fraction_esd": 0.0005}
+    (f,) = check_standard(std, (-1610.0, 1300.0), "/data/x.xye")
+    assert f.level == "fail"
+    assert "LiF, 50 wt% (default)" in f.reason and "/data/x.xye" in f.reason and "--no-standard" in f.reason
+    # a lone standard normalises to 100 %: its scale decides
+    std.update(refined_fraction=1.0, refined_fraction_esd=0.0)
+    assert check_standard(std, (1.0, 0.0), None, scale=(-3.0, 1.0))[0].level == "fail"
+
+
+def test_flag_raises_the_verdict_and_never_lowers_it():
+    pattern, _ = simulate([("LiF", 0.5), ("LiCl", 0.2)], amorphous=0.3, standard="LiF", seed=5)
+    res = xrdq.quantify(pattern, phases=["LiCl"], standard=("LiF", 0.5), model_uncertainty="off")
+    assert res.verdict == "ok"
+    res.flag("check", "amorphous estimates disagree by 3.1 σ")
+    res.flag("check", "amorphous estimates disagree by 3.1 σ")
+    assert res.verdict == "check" and res.verdict_reasons == ["amorphous estimates disagree by 3.1 σ"]
+    assert res.to_dict()["verdict"] == "check" and "verdict: CHECK" in res.report()
+    with pytest.raises(ValueError):
+        res.flag("ok", "fine")
+    # checks run again (e.g. after another module flagged it) keep the flag
+    from xrdq.model.instrument import load_instrument
+    from xrdq.quant.verdict import assess
+
+    assess(res, load_instrument("miniflex600"), sample_phases=["LiCl"])
+    assert res.verdict == "check" and "amorphous estimates disagree by 3.1 σ" in res.verdict_reasons
+
+
+# ---- synthetic: no phases at all --------------------------------------------------------------
+def test_no_phase_on_a_fully_amorphous_pattern_is_ok():
+    pattern, _ = simulate([("LiF", 0.5)], amorphous=0.5, standard="LiF", seed=3)
+    res = xrdq.quantify(pattern)  # the default standard only
+    assert res.verdict == "ok", res.verdict_reasons
+    assert res.standard["source"] == "default" and "LiF, 50 wt% (default)" in res.report()
+    assert res.amorphous_fraction[0] == pytest.approx(1.0)
+
+
+def test_no_phase_on_a_crystalline_pattern_is_not_ok():
+    pattern, _ = simulate([("LiF", 0.5), ("LiCl", 0.2)], amorphous=0.3, standard="LiF", seed=3)
+    res = xrdq.quantify(pattern, model_uncertainty="off")
+    assert res.verdict != "ok"
+    assert any("no phase explains" in r and "no sample phase was given" in r for r in res.verdict_reasons)
+
+
+# ---- real files -------------------------------------------------------------------------------
+def test_tio2_fitted_with_anatase_only_names_the_rutile_peaks(shared_data):
+    res = xrdq.quantify(shared_data / TIO2, phases=["TiO2-anatase"], standard=None, model_uncertainty="off")
+    assert res.verdict in ("check", "fail")
+    found = [p["two_theta"] for p in res.unexplained_peaks]
+    for rutile in (27.4, 36.1, 54.3):  # rutile 110, 101, 211
+        assert any(abs(t - rutile) < 0.2 for t in found), found
+    assert any("27.36°" in r and "d = 3.25" in r for r in res.verdict_reasons), res.verdict_reasons
+    fig = res.plot()  # the title says FAIL/CHECK and the difference curve marks the peaks
+    assert "verdict: " + res.verdict.upper() in fig.axes[0].get_title()
+    assert any(line.get_label() == "unexplained" for line in fig.axes[1].lines)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_a_standard_that_wanders_onto_other_peaks_is_named(shared_data):
+    """No phase given on a real LiMn2O4 pattern: LiF's cell runs 2 % to sit on spinel peaks."""
+    res = xrdq.quantify(shared_data / "rigaku/miniflex600/050121_LMO-p.asc", model_uncertainty="off")
+    assert res.verdict == "fail"
+    assert any(r.startswith("LiF: cell a refined") for r in res.verdict_reasons), res.verdict_reasons
+
+
+def test_tio2_with_both_phases_finds_no_missing_phase(shared_data):
+    res = xrdq.quantify(shared_data / TIO2, phases=["TiO2-anatase", "TiO2-rutile"], standard=None,
+                        model_uncertainty="off")
+    assert not [p for p in res.unexplained_peaks if not p["satellite"]], res.unexplained_peaks
+    assert res.verdict != "fail", res.verdict_reasons
+
+
+def test_lfp_quantified_with_an_unrelated_phase_set_fails(shared_data):
+    """The misuse from the issue: MiniFlex LiFePO4 'quantified' with corundum/zincite/fluorite and the
+    default standard — once batch status ok, Al2O3 156 %, CaF2 −135 %."""
+    res = xrdq.quantify(shared_data / LFP, phases=["Al2O3", "ZnO", "CaF2"], model_uncertainty="off")
+    assert res.verdict == "fail"
+    text = " ".join(res.verdict_reasons)
+    assert "no phase explains" in text and "LiF, 50 wt% (default) was not found" in text
+
+
+def test_cli_unspiked_cpd_with_the_default_standard_fails_clearly_and_still_writes_json(shared_data, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(shared_data / CPD1D), "--phase", "Al2O3", "--phase", "ZnO", "--phase", "CaF2",
+              "--instrument", "cpd-pw3020", "--model-uncertainty", "off", "--json", str(out)])
+    assert exc.value.code == 3
+    captured = capsys.readouterr()
+    assert "verdict: FAIL" in captured.out and "LiF, 50 wt% (default)" in captured.out
+    assert "CPD-1D.xye" in captured.err and "--no-standard" in captured.err
+    data = json.loads(out.read_text())
+    assert data["verdict"] == "fail" and data["standard"]["source"] == "default"
+
+
+def test_demo_is_ok():
+    from xrdq.cli.quant_commands import DEMO_MIXTURE, demo_pattern
+
+    pattern, _ = demo_pattern()
+    res = xrdq.quantify(pattern, phases=[p for p, _ in DEMO_MIXTURE if p != "LiF"], standard=("LiF", 0.5),
+                        model_uncertainty="fast")
+    assert res.verdict == "ok", res.verdict_reasons
+    assert res.standard["source"] == "given"

@@ -1,0 +1,336 @@
+"""A verdict on every result — ``ok``, ``check`` or ``fail`` — with the reasons in words a scientist acts on.
+
+Each check looks at one symptom of a result that is probably wrong (docs/method.md §7): peaks in the
+difference curve that no phase explains, parameters at a bound, an unconverged stage, negative fractions
+beyond their uncertainty, a standard that is not in the pattern, a GoF far above what the counts allow,
+severe microabsorption, an instrument that contradicts the file. The verdict is the worst level found.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+LEVELS = ("ok", "check", "fail")
+
+#: Emission lines that put peaks where no phase has one: filter leakage and tube contamination (Å).
+SATELLITES = (("Cu Kβ", 1.392218), ("W Lα1", 1.476424))
+#: GoF above which the model does not describe the data (``check``), and above which it is not the
+#: right model at all (``fail``).
+GOF_CHECK, GOF_FAIL = 3.0, 10.0
+#: Matched-filter significance (in robust noise units) and height (fraction of the strongest net peak)
+#: an unexplained difference peak needs, and the model share of it above which it is only a misfit.
+PEAK_SIGNIFICANCE, PEAK_MIN_HEIGHT, EXPLAINED_SHARE = 8.0, 0.004, 1.0
+#: Lorentzian crystallite size (nm) below which a "phase" is fitting a halo or background, not peaks.
+SIZE_FLOOR_NM = 2.5
+#: Relative change of a cell length from its structure above which the phase is probably fitting other peaks.
+CELL_LIMIT = 0.01
+#: Uncertainty (fraction) above which a fraction is not determined at all.
+UNDETERMINED = 0.1
+#: µ·D above which Brindley's correction itself is unreliable (Brindley's "very coarse" class).
+MU_D_LIMIT = 1.0
+
+
+@dataclass
+class Finding:
+    level: str
+    reason: str
+
+
+def worse(a: str, b: str) -> str:
+    return a if LEVELS.index(a) >= LEVELS.index(b) else b
+
+
+def verdict_of(findings) -> tuple[str, list]:
+    """(worst level, reasons of every finding at ``check`` or worse, worst first)."""
+    level = "ok"
+    for f in findings:
+        level = worse(level, f.level)
+    bad = sorted((f for f in findings if f.level != "ok"), key=lambda f: -LEVELS.index(f.level))
+    return level, [f.reason for f in bad]
+
+
+# ---- unexplained peaks ----------------------------------------------------------------------------
+def unexplained_peaks(two_theta, observed, calculated, esd, bragg, wavelength, fwhm_deg=(0.12, 0.4),
+                      max_peaks: int = 8) -> list[dict]:
+    """Peaks in the difference curve that no phase explains.
+
+    The weighted difference (obs − calc)/σ is matched-filtered with Gaussians of the given widths; its
+    significance is measured against the robust spread of the filtered curve (so a GoF above 1 or
+    serially correlated residuals do not make every wiggle significant). A local maximum counts when it
+    is significant, not negligible against the strongest net peak, and the model's own Bragg intensity
+    within ±2 FWHM is less than twice the excess (else it is a misfit of a modelled peak).
+    Returns dicts with ``two_theta``, ``d_spacing`` (Å), ``height`` (counts), ``height_sigma`` (height
+    over the local esd), ``significance`` and ``satellite`` (e.g. "Cu Kβ of the peak at 38.7°" or "").
+    """
+    tt = np.asarray(two_theta, dtype=float)
+    diff = np.asarray(observed, dtype=float) - np.asarray(calculated, dtype=float)
+    e = np.asarray(esd, dtype=float)
+    bragg = np.asarray(bragg, dtype=float)
+    step = float(np.median(np.diff(tt)))
+    peak_max = max(float(np.max(bragg)), float(np.max(observed) - np.min(observed)) * 0.1, 1e-12)
+    found = {}
+    for fwhm in fwhm_deg:
+        sigma_pts = max(fwhm / 2.3548 / step, 0.7)
+        # matched filter for white noise: Σ k r / √Σ k², r = diff/σ; the kernel of gaussian_filter1d is
+        # normalised to Σ k = 1, so divide by √Σ k² = (2√π σ)^(-1/2)
+        s = gaussian_filter1d(diff / e, sigma_pts, mode="nearest") * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_pts)
+        mad = float(np.median(np.abs(s - np.median(s)))) * 1.4826
+        z = s / max(mad, 1e-12)
+        h = gaussian_filter1d(diff, sigma_pts / 2, mode="nearest")  # excess height, lightly smoothed
+        half = max(int(round(2 * fwhm / step)), 1)
+        cand = np.nonzero((z[1:-1] >= PEAK_SIGNIFICANCE) & (z[1:-1] >= z[:-2]) & (z[1:-1] > z[2:]))[0] + 1
+        for i in cand:
+            lo, hi = max(i - half, 0), min(i + half + 1, tt.size)
+            j = lo + int(np.argmax(h[lo:hi]))
+            height = float(h[j])
+            if height < PEAK_MIN_HEIGHT * peak_max or float(np.max(bragg[lo:hi])) > height / EXPLAINED_SHARE:
+                continue
+            key = round(tt[j] / 0.1)  # the two widths find the same peak: keep the more significant
+            if key in found and found[key]["significance"] >= z[i]:
+                continue
+            found[key] = {"two_theta": float(tt[j]), "height": height, "height_sigma": height / float(e[j]),
+                          "significance": float(z[i])}
+    peaks = sorted(found.values(), key=lambda p: -p["significance"])
+    merged = []
+    for p in peaks:  # one entry per peak even where the keys straddle a bin edge
+        if all(abs(p["two_theta"] - q["two_theta"]) > 0.15 for q in merged):
+            merged.append(p)
+    for p in merged:
+        p["d_spacing"] = float(wavelength / (2.0 * np.sin(np.radians(p["two_theta"] / 2.0))))
+        p["satellite"] = _satellite(p, tt, bragg, wavelength)
+    return merged[:max_peaks]
+
+
+def _satellite(peak, tt, bragg, wavelength) -> str:
+    """The emission line and modelled peak that would put an excess here, or ''."""
+    for line, lam in SATELLITES:
+        ratio = lam / wavelength
+        s = np.sin(np.radians(peak["two_theta"] / 2.0)) / ratio  # sinθ of the parent Kα peak
+        if not 0 < s < 1:
+            continue
+        parent = 2.0 * np.degrees(np.arcsin(s))
+        near = np.abs(tt - parent) <= 0.15
+        # a satellite is a few per cent of its parent at most
+        if near.any() and float(np.max(bragg[near])) >= 10.0 * peak["height"]:
+            return f"{line} of the peak at {parent:.2f}°"
+    return ""
+
+
+def describe_peaks(peaks, limit: int = 4) -> str:
+    parts = [f"{p['two_theta']:.2f}° (d = {p['d_spacing']:.3f} Å, {p['height_sigma']:.0f} σ)" for p in peaks[:limit]]
+    more = f" and {len(peaks) - limit} more" if len(peaks) > limit else ""
+    return ", ".join(parts) + more
+
+
+# ---- the checks ---------------------------------------------------------------------------------
+#: Warning texts of the refinement and the quantification, and what they mean for the verdict. Anything
+#: not listed is a ``check``: a result with an unexplained warning is not a confident ``ok``.
+_WARNING_LEVELS = (
+    (re.compile(r"\|correlation\|"), "ok"),
+    (re.compile(r"^GoF = "), None),  # judged by check_gof
+    (re.compile(r"negative weight fraction|negative amorphous fraction|amorphous fraction above 100"), None),
+    (re.compile(r"differs from instrument"), None),  # judged by check_instrument
+    (re.compile(r"did not converge"), "check"),
+    (re.compile(r"at its bound"), "check"),
+    (re.compile(r"is (negative|zero): the phase is not detected"), "check"),
+)
+
+
+def check_warnings(warnings) -> list[Finding]:
+    out = []
+    for w in warnings:
+        for pattern, level in _WARNING_LEVELS:
+            if pattern.search(w):
+                if level is not None:
+                    out.append(Finding(level, w))
+                break
+        else:
+            out.append(Finding("check", w))
+    return out
+
+
+def check_gof(gof: float) -> list[Finding]:
+    if not np.isfinite(gof):
+        return [Finding("fail", "the fit has no finite goodness of fit")]
+    if gof > GOF_FAIL:
+        return [Finding("fail", f"GoF = {gof:.1f}: the model is far from the data (counting statistics allow ≈ 1) — "
+                                "wrong or missing phases, or the wrong instrument")]
+    if gof > GOF_CHECK:
+        return [Finding("check", f"GoF = {gof:.1f} > {GOF_CHECK:g}: the model does not describe the data to within "
+                                 "counting statistics; look at the difference curve")]
+    return []
+
+
+def check_peaks(peaks, net_max: float, no_sample_phase: bool) -> list[Finding]:
+    missing = [p for p in peaks if not p["satellite"]]
+    out = [Finding("ok", f"peak at {p['two_theta']:.2f}° is the {p['satellite']} (not a phase)")
+           for p in peaks if p["satellite"]]
+    if missing:
+        strongest = max(p["height"] for p in missing)
+        level = "fail" if strongest > 0.25 * net_max else "check"
+        what = "crystalline peaks but no sample phase was given" if no_sample_phase else "a phase is probably missing"
+        out.append(Finding(level, f"{len(missing)} significant peak{'s' if len(missing) > 1 else ''} that no phase explains "
+                                  f"({what}): {describe_peaks(missing)}"))
+    return out
+
+
+def check_fractions(fractions: dict, uncertainty: dict, label: str) -> list[Finding]:
+    """Negative (or above-100 %) fractions beyond twice their uncertainty fail; within it, a note."""
+    out = []
+    for name, value in fractions.items():
+        u = uncertainty.get(name, 0.0)
+        if value < -2 * u:
+            out.append(Finding("fail", f"{name} {label} is negative beyond its uncertainty "
+                                       f"({100 * value:.2f} ± {100 * u:.2f} wt%): the phase list or the standard is wrong"))
+        elif value > 1 + 2 * u:
+            out.append(Finding("fail", f"{name} {label} is above 100 % ({100 * value:.2f} ± {100 * u:.2f} wt%): not physical"))
+        elif u > UNDETERMINED:
+            out.append(Finding("check", f"{name} {label} is not determined by the pattern ({100 * value:.2f} ± "
+                                        f"{100 * u:.2f} wt%)"))
+        elif value < 0:
+            out.append(Finding("ok", f"{name} {label} is negative ({100 * value:.2f} ± {100 * u:.2f} wt%), "
+                                     "within 2 uncertainties of zero"))
+    return out
+
+
+def check_sizes(parameters: dict, prefixes: dict) -> list[Finding]:
+    out = []
+    for name, pre in prefixes.items():
+        size = parameters.get(f"{pre}_size_nm")
+        if size is not None and np.isfinite(size[0]) and size[0] < SIZE_FLOOR_NM:
+            out.append(Finding("check", f"{name} crystallite size refined to {size[0]:.1f} nm, below the physical floor "
+                                        f"of {SIZE_FLOOR_NM:g} nm: it is fitting a halo or the background, not Bragg peaks"))
+    return out
+
+
+def check_cells(fit) -> list[Finding]:
+    """Cell lengths that moved more than CELL_LIMIT from the structure's (the centre of their ±5 % bounds)."""
+    out = []
+    for phase in getattr(fit, "phases", ()) if fit is not None else ():
+        pre = fit.prefix[phase.name]
+        for k in ("a", "b", "c"):
+            par = fit.params.get(f"{pre}_{k}")
+            if par is None or not par.vary and par.value == 0.5 * (par.min + par.max):
+                continue
+            start = 0.5 * (par.min + par.max)
+            dev = par.value / start - 1.0
+            if abs(dev) > CELL_LIMIT:
+                out.append(Finding("check", f"{phase.name}: cell {k} refined {100 * dev:+.1f} % away from its structure "
+                                            f"({par.value:.4f} vs {start:.4f} Å): it may be fitting another phase's "
+                                            "peaks, or the structure is not the right one"))
+    return out
+
+
+def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: dict | None) -> list[Finding]:
+    """µ·D per phase when sizes are given; else a note on the contrast of linear attenuation."""
+    mu = {n: i["mass_attenuation"] * i["density"] for n, i in phase_info.items()}  # 1/cm
+    major = [n for n in mu if fractions.get(n, 0.0) > 0.01]
+    if particle_size_um:
+        out = []
+        for n, d in particle_size_um.items():
+            if n in mu and d and mu[n] * d * 1e-4 > MU_D_LIMIT:
+                out.append(Finding("check", f"{n}: µ·D = {mu[n] * d * 1e-4:.2f} for {d:g} µm particles (µ = {mu[n]:.0f} cm⁻¹): "
+                                            "too coarse for Brindley's correction; grind finer"))
+        return out
+    if len(major) > 1:
+        lo, hi = min(major, key=mu.get), max(major, key=mu.get)
+        if mu[hi] > 3 * mu[lo]:
+            return [Finding("ok", f"absorption contrast: µ({hi}) = {mu[hi]:.0f} cm⁻¹ vs µ({lo}) = {mu[lo]:.0f} cm⁻¹; "
+                                  "microabsorption is in the uncertainty (particle size unknown)")]
+    return []
+
+
+def check_standard(standard: dict | None, amorphous, file: str | None, scale=None) -> list[Finding]:
+    """The standard must be in the pattern (its scale, when known, positive and significant) at about its
+    weighed fraction."""
+    if not standard:
+        return []
+    name, w_s = standard["phase"], standard["weighed_fraction"]
+    default = standard.get("source") == "default"
+    what = f"{name}, {100 * w_s:g} wt%{' (default)' if default else ''}"
+    hint = ("if the sample was not spiked use --no-standard (standard=None); if it was, give the standard "
+            "with --standard NAME=W_S")
+    r, e = standard.get("refined_fraction"), standard.get("refined_fraction_esd") or 0.0
+    no_signal = r is None or not np.isfinite(r) or r <= 0
+    if scale is not None:  # a lone phase normalises to 100 % whatever its scale: judge the scale
+        no_signal = no_signal or not np.isfinite(scale[0]) or scale[0] <= 0
+        weak = scale[0] < 3 * scale[1]
+    else:
+        weak = r is not None and r < 3 * e
+    if no_signal or weak:
+        got = "no intensity" if no_signal else f"{100 * r:.2f} ± {100 * e:.2f} %, not significant"
+        return [Finding("fail", f"the standard {what} was not found in {file or 'the pattern'} (refined: {got}): {hint}")]
+    if amorphous is not None:
+        a, u = amorphous
+        if a < -2 * u:
+            return [Finding("fail", f"amorphous fraction {100 * a:.2f} ± {100 * u:.2f} wt% is negative: the standard {what} "
+                                    f"refined to {100 * r:.2f} %, more than a weighed {100 * w_s * standard.get('purity', 1.0):.2f} % "
+                                    f"can give — wrong W_s, missing phases or microabsorption; {hint}")]
+        if a > 1 + 2 * u:
+            return [Finding("fail", f"amorphous fraction {100 * a:.2f} wt% is above 100 %: the standard {what} is weaker "
+                                    "than weighed — check W_s and the standard phase")]
+    return []
+
+
+def check_instrument(pattern_attrs: dict, wavelength: float, radius_mm: float, instrument_name: str) -> list[Finding]:
+    out = []
+    lam = pattern_attrs.get("wavelength_alpha1")
+    if pattern_attrs.get("wavelength_source") == "file" and lam:
+        rel = abs(float(lam) - wavelength) / wavelength
+        if rel > 1e-4:
+            level = "fail" if rel > 0.01 else "check"
+            out.append(Finding(level, f"the file's Kα1 wavelength {float(lam):.5f} Å contradicts instrument "
+                                      f"{instrument_name!r} ({wavelength:.5f} Å): choose the instrument that measured it"))
+    radius = pattern_attrs.get("goniometer_radius_mm")
+    if radius and abs(float(radius) - radius_mm) > 1.0:
+        out.append(Finding("check", f"the file's goniometer radius {float(radius):g} mm contradicts instrument "
+                                    f"{instrument_name!r} ({radius_mm:g} mm): displacement and profile are off"))
+    return out
+
+
+def assess(result, instrument, *, sample_phases, brindley=None, standard_error=None):
+    """Run every check on a :class:`~xrdq.quant.result.QuantResult` and set its verdict, reasons and
+    unexplained peaks (in place; a verdict raised earlier with ``flag`` is kept); notes at level ``ok``
+    join its warnings."""
+    ref = result.refinement
+    bragg = np.sum([ref.components[n] for n in ref.phase_names], axis=0) if ref.phase_names else np.zeros_like(ref.observed)
+    peaks = unexplained_peaks(ref.two_theta, ref.observed, ref.calculated, ref.esd, bragg, instrument.wavelength)
+    amorphous_component = ref.components.get("amorphous", 0.0)
+    net_max = float(np.max(ref.observed - ref.background - amorphous_component))
+    prefixes = {}
+    for n in ref.phase_names:
+        pre = re.sub(r"\W", "_", n)
+        prefixes[n] = pre if pre[:1].isalpha() else "p_" + pre
+    u = result.uncertainty
+    findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases)
+    findings += check_fractions({n: v for n, (v, _) in result.refined_fractions.items()},
+                                {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}, "refined fraction")
+    findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
+    findings += check_microabsorption(ref.phase_info, {n: v for n, (v, _) in result.refined_fractions.items()}, brindley)
+    if result.amorphous_fraction is not None:
+        amorph = (result.amorphous_fraction[0], u.get("amorphous", result.amorphous_fraction[1]))
+    else:
+        amorph = None
+    std_scale = ref.scales.get(result.standard["phase"]) if result.standard and ref.scales else None
+    standard_findings = check_standard(result.standard, amorph, result.file, std_scale)
+    findings += standard_findings
+    if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
+        findings += check_fractions({n: v for n, (v, _) in result.sample_fractions.items()},
+                                    {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}, "sample fraction")
+    if standard_error and not any(f.level == "fail" and "standard" in f.reason for f in findings):
+        findings.append(Finding("fail", standard_error))
+    pattern_attrs = dict(getattr(result.pattern, "attrs", {}) or {})
+    findings += check_instrument(pattern_attrs, instrument.wavelength, instrument.radius_mm, instrument.name)
+    for f in findings:
+        if f.level == "ok" and f.reason not in result.warnings:
+            result.warnings.append(f.reason)
+    level, reasons = verdict_of(findings)
+    # reasons flagged before the checks ran (QuantResult.flag) stay, and so does their level
+    result.verdict = worse(result.verdict, level)
+    result.verdict_reasons = reasons + [r for r in result.verdict_reasons if r not in reasons]
+    result.unexplained_peaks = peaks
+    return result
