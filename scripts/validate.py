@@ -1,35 +1,43 @@
 #!/usr/bin/env python
-"""Run the validation set and write docs/validation.md (truth, result, esd, error per case).
+"""Run the validation sets and write docs/validation.md (truth, result, esd, error per case).
 
-    python scripts/validate.py [--shared ../shared] [--replicates 20] [--out docs/validation.md]
+Order of evidence: the independent set (patterns simulated by GSAS-II and xrayutilities, which xrdq did
+not make), then the real CPD-1A–1D patterns, then xrdq's own simulations — a self-consistency check only.
+
+    python scripts/validate.py [--shared ../shared] [--jobs 2] [--out docs/validation.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from xrdq import __version__
 from xrdq._atomic import atomic_write_text
-from xrdq.validation import SYNTHETIC_CASES, coverage, replicate_spread, run_cpd, run_synthetic
+from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, independent_cases, replicate_spread, run_cpd,
+                             run_independent_case, run_synthetic)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def table(results, title):
-    lines = [f"### {title}", "",
-             "| case | quantity | truth wt% | xrdq wt% | esd | u | error | error/u | Rwp % | GoF | verdict | time s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+def table(results, title, decisions=False):
+    head = "| case | quantity | truth wt% | xrdq wt% | esd | u | error | error/u | Rwp % | GoF | verdict | time s |"
+    lines = [f"### {title}", "", head + (" terms the data warranted |" if decisions else ""),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|" + ("---|" if decisions else "")]
     for r in results:
         for i, (k, t) in enumerate(r.truth.items()):
             v, e = r.value[k], r.esd[k]
             u = r.uncertainty.get(k, e)
             tail = f"{100 * r.rwp:.2f} | {r.gof:.2f} | {r.verdict} | {r.elapsed_s:.1f}" if i == 0 else " | | | "
+            extra = ""
+            if decisions:
+                extra = (" " + _terms(r.decisions) + " |") if i == 0 else " |"
             lines.append(f"| {r.name if i == 0 else ''} | {k} | {100 * t:.2f} | {100 * v:.2f} | {100 * e:.2f} | "
-                         f"{100 * u:.2f} | {100 * (v - t):+.2f} | {(v - t) / u:+.1f} | {tail} |")
+                         f"{100 * u:.2f} | {100 * (v - t):+.2f} | {(v - t) / u:+.1f} | {tail} |{extra}")
     return lines
 
 
@@ -41,53 +49,120 @@ def coverage_line(results, what):
             "(docs/method.md §6); the esd is statistical.")
 
 
+def _terms(decisions) -> str:
+    bkg = [d for d in decisions if d.startswith("background")]
+    rest = [d for d in decisions if not d.startswith("background")]
+    if bkg:
+        rest.insert(0, "background " + bkg[-1].split("→")[-1])
+    return ", ".join(rest) or "—"
+
+
+def _map(fn, items, jobs):
+    if jobs <= 1:
+        return [fn(x) for x in items]
+    with ProcessPoolExecutor(jobs) as ex:
+        return list(ex.map(fn, items))
+
+
+def independent_section(root, jobs):
+    t0 = time.time()
+    cases = independent_cases(root)
+    reps = independent_cases(root, replicates=True)
+    res = _map(run_independent_case, cases + reps, jobs)
+    main, rep = res[:len(cases)], res[len(cases):]
+    errs = np.array([r.errors()["amorphous"] for r in main])
+    lines = ["## Independent set: GSAS-II and xrayutilities simulations (accuracy)", "",
+             f"{len(cases)} MiniFlex-like patterns from `reference_patterns/validation/` (see its README: GSAS-II "
+             "5.7.9 and xrayutilities; TCH or fundamental-parameters profiles with X and Y, FCJ asymmetry, "
+             "specimen displacement and zero shift in every case, 2–3 amorphous humps, air scatter, 1000–50 000 "
+             "counts, nano and micro crystallites, traces of ZrO2, undeclared March–Dollase texture). Each is "
+             "quantified with the **default (adaptive) recipe**, the truth's CIFs, W_s and standard purity, and "
+             "the nominal `miniflex600` instrument — the simulated instrument is not given to the fit. Fully "
+             "amorphous samples are offered LiCl and the glass's own phase, which must come out at ≈ 0. The "
+             "last column lists what the adaptive recipe added (docs/method.md).", ""]
+    lines += table(main, "Amorphous content of the original sample", decisions=True)
+    lines += [coverage_line(main, "model_uncertainty fast"), ""]
+    big = [(r.name, r.errors()["amorphous"], r.esd["amorphous"]) for r in main
+           if abs(r.errors()["amorphous"]) > 0.004]
+    lines += ["", f"**Amorphous mean absolute error: {100 * np.mean(np.abs(errs)):.3f} wt%** (goal ≤ 0.15), "
+              f"largest {100 * np.max(np.abs(errs)):.2f} wt% (goal ≤ 0.4); median |error|/esd "
+              f"{np.median(np.abs(errs) / np.array([r.esd['amorphous'] for r in main])):.2f}.", ""]
+    if big:
+        lines += ["Cases beyond 0.4 wt%: " + "; ".join(f"{n} {100 * e:+.2f} ± {100 * s:.2f}" for n, e, s in big), ""]
+    if rep:
+        v = np.array([r.value["amorphous"] for r in rep])
+        s = np.array([r.esd["amorphous"] for r in rep])
+        truth = rep[0].truth["amorphous"]
+        z = (v - truth) / s
+        lines += ["### Poisson replicates: bias and honesty of the esd", "",
+                  f"{len(rep)} Poisson replicates of one expected GSAS-II pattern ({rep[0].name.split('_rep')[0]}, "
+                  f"truth {100 * truth:.1f} %): mean {100 * v.mean():.3f} wt%, **bias {100 * (v.mean() - truth):+.3f} "
+                  f"wt%** (goal |bias| ≤ 0.1), standard deviation {100 * v.std(ddof=1):.3f} wt% against a mean "
+                  f"reported esd of {100 * s.mean():.3f} wt%; **std of (A − truth)/esd = {z.std(ddof=1):.2f}** "
+                  "(goal 0.8–1.25).", ""]
+    lines += [f"_Independent set: {time.time() - t0:.0f} s wall with {jobs} process(es)._", ""]
+    return lines
+
+
+def cpd_section(shared):
+    cpd = run_cpd(shared)
+    errs = [e for r in cpd for e in r.errors().values()]
+    lines = ["## IUCr CPD round robin, samples 1A–1D (real data)", "",
+             "Philips PW3020, Cu Kα, graphite diffracted-beam monochromator (instrument `cpd-pw3020`); phases "
+             "corundum (Al2O3), zincite (ZnO), fluorite (CaF2); no standard: crystalline fractions against the "
+             "weighed compositions (Madsen et al. 2001); 2θ 15–145°; default (adaptive) recipe.", ""]
+    lines += table(cpd, "Results")
+    lines += ["", f"**Mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (goal ≤ 0.25), "
+              f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", "",
+              coverage_line(cpd, "model_uncertainty full") + " Target: ≥ 90 % within 2 u, median u ≤ 0.5 wt%.", ""]
+    return lines
+
+
+def synthetic_section(replicates):
+    syn = run_synthetic(seed=1)
+    errs = [r.errors()["amorphous"] for r in syn]
+    lines = ["## Self-consistency check, not accuracy: xrdq's own simulated mixtures", "",
+             "These patterns come from xrdq's own model, so fitting them tests the machinery (a regression "
+             "check), not the physics. Each perturbs instrument, displacement, zero, sizes and counts away from "
+             "the nominal `miniflex600` the fit assumes; the simulator keeps every Lorentzian tail while the fit "
+             "drops the far ones (docs/method.md). Truth is in the original (unspiked) sample.", ""]
+    lines += table(syn, "Results")
+    lines += ["", f"Amorphous mean absolute error {100 * np.mean(np.abs(errs)):.2f} wt%, largest "
+              f"{100 * np.max(np.abs(errs)):.2f} wt%.", "",
+              coverage_line(syn, "model_uncertainty fast") + " The simulations have no microabsorption, so the "
+              "microabsorption term (docs/method.md §6) makes u larger than their errors.", ""]
+    values, esds = replicate_spread(0, n=replicates)
+    ratio = values.std(ddof=1) / esds.mean()
+    lines += [f"{replicates} Poisson replicates of “{SYNTHETIC_CASES[0][0]}”: standard deviation "
+              f"{100 * values.std(ddof=1):.3f} wt% against a mean esd of {100 * esds.mean():.3f} wt% (ratio "
+              f"{ratio:.2f}); mean {100 * values.mean():.2f} wt% for a truth of {100 * SYNTHETIC_CASES[0][2]:.2f}.", ""]
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--independent", default=str(INDEPENDENT), help="folder of the independent set")
     ap.add_argument("--replicates", type=int, default=20)
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the independent set")
     ap.add_argument("--out", default=str(ROOT / "docs" / "validation.md"))
     args = ap.parse_args()
     t0 = time.time()
     lines = ["# Validation", "",
              f"Generated by `python scripts/validate.py` with xrdq {__version__}. Fractions in wt%; errors are "
-             "xrdq − truth. The same computations are asserted by `tests/quant/test_validation.py`.", ""]
+             "xrdq − truth. The same computations are asserted by `tests/quant/test_validation.py`. Accuracy is "
+             "claimed only on data xrdq did not generate: the independent simulations and the real CPD patterns.", ""]
+    if independent_cases(args.independent):
+        lines += independent_section(Path(args.independent), args.jobs)
+    else:
+        lines += [f"(Independent set not found at {args.independent}: section skipped.)", ""]
     shared = Path(args.shared) / "data"
     if shared.is_dir():
-        cpd = run_cpd(shared)
-        errs = [e for r in cpd for e in r.errors().values()]
-        lines += ["## IUCr CPD round robin, samples 1A–1D (real data)", "",
-                  "Philips PW3020, Cu Kα, graphite diffracted-beam monochromator (instrument `cpd-pw3020`); "
-                  "phases corundum (Al2O3), zincite (ZnO), fluorite (CaF2); no standard: crystalline fractions "
-                  "against the weighed compositions (Madsen et al. 2001); 2θ 15–145°.", ""]
-        lines += table(cpd, "Results")
-        lines += ["", f"**Mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (target ≤ 1.0), "
-                  f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", "",
-                  coverage_line(cpd, "model_uncertainty full") + " Target: ≥ 90 % within 2 u, median u ≤ 0.5 wt%.",
-                  ""]
+        lines += cpd_section(shared)
     else:
         lines += [f"(CPD data not found at {shared}: section skipped.)", ""]
-    syn = run_synthetic(seed=1)
-    errs = [r.errors()["amorphous"] for r in syn]
-    lines += ["## Simulated MiniFlex mixtures with 50 wt% LiF (synthetic)", "",
-              "Each pattern is simulated with an instrument, specimen displacement, zero shift, crystallite sizes "
-              "and counting statistics that differ from what the fit assumes (nominal `miniflex600`); the fit "
-              "refines scales, background (with an automatically detected amorphous halo), cells, displacement, "
-              "Gaussian profile and per-phase size. The simulator evaluates every Lorentzian tail over the "
-              "whole pattern, as in a real pattern, while the fit model drops the far tails (docs/method.md), "
-              "so the errors include that approximation. Truth is in the original (unspiked) sample.", ""]
-    lines += table(syn, "Results")
-    lines += ["", f"**Amorphous mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (target ≤ 0.5), "
-              f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", "",
-              coverage_line(syn, "model_uncertainty fast") + " The simulations have no microabsorption, so the "
-              "microabsorption term (docs/method.md §6) makes u larger than their errors.", ""]
-    values, esds = replicate_spread(0, n=args.replicates)
-    ratio = values.std(ddof=1) / esds.mean()
-    lines += ["## Do the esds mean what they say?", "",
-              f"{args.replicates} Poisson-noise replicates of “{SYNTHETIC_CASES[0][0]}”: the standard deviation of "
-              f"the amorphous estimates is {100 * values.std(ddof=1):.3f} wt%, the mean reported esd "
-              f"{100 * esds.mean():.3f} wt% — ratio **{ratio:.2f}** (target 0.75–1.25). Mean estimate "
-              f"{100 * values.mean():.2f} wt% against a truth of {100 * SYNTHETIC_CASES[0][2]:.2f} wt%.", "",
-              f"_Total run time {time.time() - t0:.0f} s._", ""]
+    lines += synthetic_section(args.replicates)
+    lines += [f"_Total run time {time.time() - t0:.0f} s on a shared 2-core machine._", ""]
     atomic_write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
 

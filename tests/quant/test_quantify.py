@@ -13,8 +13,8 @@ from xrdq.io.ras_writer import write_ras
 from xrdq.model.simulate import simulate, write_truth
 
 JSON_KEYS = {"file", "sha256", "engine", "xrdq_version", "standard", "amorphous_fraction", "amorphous_fraction_esd",
-             "amorphous_fraction_uncertainty", "phases", "rwp", "gof", "converged", "warnings", "elapsed_s",
-             "verdict", "verdict_reasons", "unexplained_peaks", "provenance"}
+             "amorphous_fraction_uncertainty", "phases", "rwp", "gof", "converged", "warnings", "decisions",
+             "elapsed_s", "verdict", "verdict_reasons", "unexplained_peaks", "provenance"}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,9 @@ def test_json_has_the_documented_shape(lazco, lazco_result, tmp_path):
     assert {p["name"] for p in prov["phases"]} == {"LiCl", "LiF"} and all(p["sha256"] for p in prov["phases"])
     assert prov["instrument"]["name"] == "miniflex600"
     assert json.loads((tmp_path / "r.json").read_text()) == data
+    # the adaptive recipe's tests travel with the result: term, Δχ², F, p, accepted
+    assert data["decisions"] and all({"term", "delta_chi2", "F", "p_value", "accepted"} <= set(d) for d in data["decisions"])
+    assert "adaptive recipe added:" in lazco_result.report()
 
 
 def test_provenance_dataset_and_plot(lazco_result, tmp_path):

@@ -1,9 +1,74 @@
-"""Accuracy the project promises (docs/validation.md shows the same computation in full)."""
+"""Accuracy the project promises (docs/validation.md shows the same computation in full).
+
+Accuracy counts only on data xrdq did not generate: the independent set (GSAS-II / xrayutilities
+simulations in reference_patterns/validation) and the real CPD patterns. xrdq's own simulated mixtures
+are a self-consistency check.
+"""
 
 import numpy as np
 import pytest
 
-from xrdq.validation import SYNTHETIC_CASES, coverage, replicate_spread, run_cpd, run_synthetic
+from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, independent_cases, independent_replicates,
+                             replicate_spread, run_cpd, run_independent, run_synthetic)
+
+
+@pytest.fixture(scope="module")
+def independent_root():
+    if not independent_cases(INDEPENDENT):
+        pytest.skip(f"independent validation set not found at {INDEPENDENT} (GSAS-II/xrayutilities simulations, "
+                    "branch valset): accuracy on data xrdq did not generate cannot be checked")
+    return INDEPENDENT
+
+
+@pytest.fixture(scope="module")
+def independent_results(independent_root):
+    # default recipe, every case (texture included), nominal miniflex600, the truth's CIFs, W_s and purity
+    return run_independent(independent_root)
+
+
+@pytest.fixture(scope="module")
+def independent_replicate_results(independent_root):
+    return independent_replicates(independent_root)
+
+
+def _noise_floor_mae(results):
+    """Mean absolute error expected from counting noise alone, given the reported esds: √(2/π)·rms(esd)."""
+    esd = np.array([r.esd["amorphous"] for r in results])
+    return float(np.sqrt(2.0 / np.pi) * np.sqrt(np.mean(esd**2)))
+
+
+@pytest.mark.slow
+def test_independent_set_errors_are_at_the_counting_noise_floor(independent_results):
+    # measured 0.385 wt% against a floor of 0.357 from the esds (31 GSAS-II cases, docs/validation.md)
+    assert len(independent_results) >= 12
+    errors = np.array([r.errors()["amorphous"] for r in independent_results])
+    table = {r.name: round(100 * e, 2) for r, e in zip(independent_results, errors)}
+    assert np.mean(np.abs(errors)) <= 1.25 * _noise_floor_mae(independent_results), table
+    assert np.mean(np.abs(errors)) <= 0.005, table
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.385 / largest 1.48 wt% (trace_a95). "
+                   "The set's own counting noise alone gives an MAE of ≈ 0.36 wt% with the reported esds")
+def test_independent_set_meets_the_issue_goal(independent_results):
+    errors = np.abs([r.errors()["amorphous"] for r in independent_results])
+    assert errors.mean() <= 0.0015 and errors.max() <= 0.004
+
+
+@pytest.mark.slow
+def test_independent_replicates_esd_is_honest(independent_replicate_results):
+    values, esds, truth = independent_replicate_results
+    assert values.size >= 10
+    z = (values - truth) / esds
+    assert 0.8 <= z.std(ddof=1) <= 1.25, (z.std(ddof=1), z)
+    assert abs(values.mean() - truth) <= 0.005, (100 * (values.mean() - truth), values)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: replicate bias −0.35 wt% (was +0.85)")
+def test_independent_replicates_unbiased(independent_replicate_results):
+    values, _, truth = independent_replicate_results
+    assert abs(values.mean() - truth) <= 0.001
 
 
 @pytest.fixture(scope="module")
@@ -11,20 +76,22 @@ def cpd_results(shared_data):
     return run_cpd(shared_data)
 
 
-def test_cpd_round_robin_crystalline_mae_within_1_wt_percent(cpd_results):
+def test_cpd_round_robin_crystalline_mae(cpd_results):
     results = cpd_results
     errors = [e for r in results for e in r.errors().values()]
     assert all(r.converged for r in results)
-    assert np.mean(np.abs(errors)) <= 0.010, [r.errors() for r in results]
+    assert np.mean(np.abs(errors)) <= 0.0025, [r.errors() for r in results]
 
 
-def test_synthetic_amorphous_mae_within_half_a_wt_percent():
+def test_self_consistency_on_xrdq_simulated_mixtures():
+    # xrdq fitting its own simulator: a regression check of the machinery, not evidence of accuracy
     results = run_synthetic(seed=1)
     assert len(results) == len(SYNTHETIC_CASES) >= 8
     errors = [r.errors()["amorphous"] for r in results]
     assert np.mean(np.abs(errors)) <= 0.005, {r.name: round(100 * e, 3) for r, e in zip(results, errors)}
 
 
+@pytest.mark.slow
 def test_replicate_spread_matches_the_reported_esd():
     values, esds = replicate_spread(case_index=0, n=20)
     ratio = values.std(ddof=1) / esds.mean()

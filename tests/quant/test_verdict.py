@@ -126,10 +126,13 @@ def test_tio2_fitted_with_anatase_only_names_the_rutile_peaks(shared_data):
 
 
 def test_a_standard_that_wanders_onto_other_peaks_is_named(shared_data):
-    """No phase given on a real LiMn2O4 pattern: LiF's cell runs 2 % to sit on spinel peaks."""
+    """No phase given on a real LiMn2O4 pattern. LiF's cell used to run 2 % to sit on spinel peaks; since
+    the refinement stops on χ² (ftol) rather than on a step size of offset internal variables, it stays
+    within 0.2 % — either way the spinel peaks must be named as unexplained and the verdict fail."""
     res = xrdq.quantify(shared_data / "rigaku/miniflex600/050121_LMO-p.asc", model_uncertainty="off")
     assert res.verdict == "fail"
-    assert any(r.startswith("LiF: cell a refined") for r in res.verdict_reasons), res.verdict_reasons
+    assert any(r.startswith("LiF: cell a refined") or "peaks that no phase explains" in r
+               for r in res.verdict_reasons), res.verdict_reasons
 
 
 def test_tio2_with_both_phases_finds_no_missing_phase(shared_data):

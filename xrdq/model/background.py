@@ -25,6 +25,26 @@ def inverse_two_theta(two_theta) -> np.ndarray:
     return (10.0 / np.maximum(tt, 1.0))[:, None]
 
 
+def orthogonal_basis(two_theta, n_terms: int, two_theta_range=None, inverse: bool = True) -> np.ndarray:
+    """Chebyshev T_0 … T_{n−1} on the mapped range (and the 1/2θ column), orthonormalised on the grid.
+
+    Raw, the 1/2θ column is almost a combination of the polynomials over a lab 2θ range, so their
+    coefficients are correlated ±1.000 and BᵀB is near-singular as the order grows. A QR decomposition
+    gives columns that span the same functions but are exactly orthogonal over the measured points
+    (scaled to unit RMS): each coefficient is then an independent, interpretable amount. What is left
+    of 1/2θ after the polynomials is kept only if it is not numerically zero.
+    """
+    tt = np.asarray(two_theta, dtype=float)
+    cols = chebyshev(tt, n_terms, two_theta_range)
+    if inverse:
+        cols = np.hstack([cols, inverse_two_theta(tt)])
+    q, r = np.linalg.qr(cols)
+    d = np.abs(np.diag(r))
+    keep = d > 1e-8 * d.max()
+    sign = np.sign(np.diag(r))[keep]  # T_0 stays positive
+    return q[:, keep] * sign[None, :] * np.sqrt(tt.size)
+
+
 def humps(two_theta, centers, fwhms, eta: float = 0.5) -> np.ndarray:
     """Broad pseudo-Voigt peaks (unit area) for amorphous halos, one column per hump."""
     tt = np.asarray(two_theta, dtype=float)[:, None]

@@ -83,7 +83,7 @@ def _sha256(path) -> str:
 def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
-             preferred_orientation=None, strain: bool = False, biso: bool = False, start=None,
+             preferred_orientation=None, texture: bool = True, strain: bool = False, biso: bool = False, start=None,
              scan: int = 0, refinement=None, model_uncertainty: str = "full",
              standard_source: str | None = None, external_standard=None, sample_composition=None) -> QuantResult:
     """Quantify one pattern.
@@ -105,7 +105,9 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     berar_lelann : inflate esds by the Bérar–Lelann factor for serially correlated residuals.
     humps : ``"auto"`` (default: look for a broad amorphous halo after a quick scales-only fit and model
         it explicitly if there is one), a list of (centre, FWHM) start values, or ``[]`` for none.
-    preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage).
+    preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage);
+        {phase: None} forbids texture for that phase.
+    texture : let the default (adaptive) recipe test each non-cubic phase for March–Dollase texture.
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
@@ -181,7 +183,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     g2_recipe = engine == "gsas2" and (isinstance(recipe, dict) or (isinstance(recipe, str) and not Path(recipe).is_file()))
     if recipe is None or g2_recipe:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
-                             background_terms=background_terms, strain=strain, biso=biso)
+                             background_terms=background_terms, strain=strain, biso=biso, texture=texture)
     elif isinstance(recipe, (str, Path)):
         if not Path(recipe).is_file() and str(recipe).strip().lower() in ("exact-fcj", "exact-fcj+po", "default+po"):
             raise XrdqQuantError(f"recipe {str(recipe)!r} is a GSAS-II recipe: use it with engine='gsas2' "
@@ -207,7 +209,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
 
         # GSAS-II has its own step vocabulary: a named or dict recipe goes through, else the default mapping.
         ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst,
-                           recipe=recipe if g2_recipe else ("default+po" if preferred_orientation else "default"),
+                           recipe=recipe if g2_recipe else ("default+po" if any(v is not None for v in (preferred_orientation or {}).values()) else "default"),
                            two_theta_range=two_theta_range, humps=tuple(humps or ()))
 
     warnings = list(ref.warnings) + _instrument_mismatch(pattern, inst)

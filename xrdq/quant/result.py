@@ -125,6 +125,7 @@ class QuantResult:
             "gof": _num(self.gof),
             "converged": bool(self.converged),
             "warnings": list(self.warnings),
+            "decisions": [dict(d) for d in getattr(self.refinement, "decisions", [])],  # adaptive recipe
             "elapsed_s": _num(self.elapsed_s),
             # recipe, instrument, phases with their CIF sha256, options: what made this number
             "provenance": json.loads(json.dumps(self.provenance, default=str)),
@@ -239,6 +240,10 @@ class QuantResult:
             if self.amorphous_consistency is not None:
                 lines.append(f"amorphous consistency: {self.amorphous_consistency:.2f} (|difference| / combined esd; > 2 = check)")
         lines.append("± statistical esd; [standard uncertainty, k = 1, with the model's own]")
+        added = [d["term"] for d in getattr(ref, "decisions", []) if d["accepted"]]
+        if getattr(ref, "decisions", None):
+            lines.append(f"adaptive recipe added: {', '.join(added) if added else 'nothing'} "
+                         f"({len(ref.decisions)} tests, see fit_report())")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)

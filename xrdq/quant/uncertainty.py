@@ -45,8 +45,8 @@ def _linear_variant(fit, values, name, *, background_terms=None, start=None, dro
     n_phase = len(fit.models)
     v = copy.copy(fit)  # shares the models and profile caches; only the weights and basis change
     tt = fit.two_theta
-    n_bkg = background_terms or fit.recipe.background_terms
-    v.bkg_basis = np.hstack([bkg.chebyshev(tt, n_bkg, fit.range), bkg.inverse_two_theta(tt)])
+    n_bkg = background_terms or fit.background_terms
+    v.bkg_basis = bkg.orthogonal_basis(tt, n_bkg, fit.range)  # the fit's own basis (the adaptive order)
     if start is not None:
         v.sqrt_w = np.where(tt >= start, fit.sqrt_w, 0.0)  # zero weight = points left out
     v._setup_projection()
@@ -101,7 +101,7 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
     if level == "off" or fit is None:
         return []
     values = fit._values()
-    n_bkg = fit.recipe.background_terms
+    n_bkg = fit.background_terms  # as the adaptive recipe left it
     lo, hi = fit.range
     out = [
         _linear_variant(fit, values, f"background {max(n_bkg - 4, 3)} terms", background_terms=max(n_bkg - 4, 3)),

@@ -29,8 +29,14 @@ from ..model.pattern import GlobalParams, PhaseModel, PhaseParams
 from .parameters import Parameters
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
+from .transforms import transforms, typical_step
 
 _GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
+# Smallest crystallite (nm) a phase declared crystalline may refine to. Below ~8 nm a "crystal" is a
+# few unit cells whose Scherrer peaks are degrees wide: such a phase can only be absorbing broad
+# scatter (amorphous halos, background) that belongs elsewhere, so the size stops here and is reported.
+MIN_CRYSTALLITE_NM = 8.0
+MIN_HUMP_FWHM = 3.0  # degrees 2θ
 _PEAK_GLOBALS = ("zero", "displacement_um") + _GLOBAL_PROFILE  # act on every phase through its peak list
 
 
@@ -79,10 +85,12 @@ class Refinement:
             else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
         ]
         self.prefix = {p.name: _safe(p.name) for p in self.phases}
-        self.bkg_basis = np.hstack([
-            bkg.chebyshev(self.two_theta, self.recipe.background_terms, self.range),
-            bkg.inverse_two_theta(self.two_theta),
-        ])
+        # size term in degrees 2θ at cosθ = 1 (Scherrer, K = 1): λ / D in radians
+        self.size_broadening_max = float(np.degrees(instrument.wavelength / (10.0 * MIN_CRYSTALLITE_NM)))
+        self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}
+        self.fixed = set()
+        self.background_terms = int(self.recipe.background_terms)
+        self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
         self.params = self._make_params()
         if start:
             for k, v in start.items():
@@ -115,14 +123,15 @@ class Refinement:
                     p.add(f"{pre}_{key}", value=value, min=value * 0.95, max=value * 1.05, vary=False)
                 else:
                     p.add(f"{pre}_{key}", value=value, min=value - 5.0, max=value + 5.0, vary=False)
-            p.add(f"{pre}_size_broadening", value=0.0, min=0.0, max=5.0, vary=False)  # 5° ≈ 2 nm crystallites
+            p.add(f"{pre}_size_broadening", value=0.0, min=0.0, max=self.size_broadening_max, vary=False)
             p.add(f"{pre}_strain_broadening", value=0.0, min=0.0, max=2.0, vary=False)
             p.add(f"{pre}_po_ratio", value=1.0, min=0.3, max=3.0, vary=False)
             p.add(f"{pre}_b_overall", value=0.0, min=-3.0, max=5.0, vary=False)
             self._owner.update(dict.fromkeys(set(p) - before, i))
         for i, (center, fwhm) in enumerate(self.recipe.humps):
             p.add(f"hump{i}_center", value=center, min=center - 10.0, max=center + 10.0, vary=False)
-            p.add(f"hump{i}_fwhm", value=fwhm, min=1.0, max=40.0, vary=False)
+            # a halo narrower than ~3° would be ordered over > 3 nm: a broad Bragg peak, not amorphous scatter
+            p.add(f"hump{i}_fwhm", value=max(fwhm, MIN_HUMP_FWHM), min=MIN_HUMP_FWHM, max=40.0, vary=False)
         return p
 
     def _group_names(self, group: str) -> list:
@@ -137,7 +146,7 @@ class Refinement:
                 out.append(f"{pre}_size_broadening")
             elif group == "strain":
                 out.append(f"{pre}_strain_broadening")
-            elif group == "po" and phase.name in self.recipe.po:
+            elif group == "po" and phase.name in self.po_axes:
                 out.append(f"{pre}_po_ratio")
             elif group == "biso":
                 out.append(f"{pre}_b_overall")
@@ -149,6 +158,8 @@ class Refinement:
             out += ["U", "W"]
         elif group == "profile":
             out += list(_GLOBAL_PROFILE)
+        elif group == "tan_lorentzian":
+            out.append("Y")
         elif group == "asymmetry":
             out.append("asymmetry")
         elif group == "humps":
@@ -156,15 +167,46 @@ class Refinement:
                 out += [f"hump{i}_center", f"hump{i}_fwhm"]
         return out
 
-    def set_stage(self, groups) -> list:
+    def set_stage(self, groups, extra_names=()) -> list:
+        """Vary the parameters of ``groups`` plus ``extra_names``; fix every other one and those in
+        ``self.fixed`` (parameters the adaptive recipe found unwarranted)."""
         for par in self.params.values():
             par.vary = False
         names = []
         for g in groups:
             names += self._group_names(g)
+        names += [n for n in extra_names if n not in names]
+        names = [n for n in names if n not in self.fixed]
         for n in names:
             self.params[n].vary = True
         return names
+
+    def set_background_terms(self, n_terms: int):
+        """Change the Chebyshev order of the background (its coefficients are solved, nothing to restart)."""
+        self.background_terms = int(n_terms)
+        self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
+        self._setup_projection()
+
+    def set_po_axis(self, phase_name: str, hkl):
+        """March–Dollase axis of one phase (None: no texture term, ratio back to 1)."""
+        i = [p.name for p in self.phases].index(phase_name)
+        self.models[i].po_hkl = tuple(hkl) if hkl is not None else None
+        self.models[i]._po_cos = None
+        self._cache[i].clear()  # profiles are keyed by parameter values, not by the axis
+        self._jac_cache[i] = None
+        if hkl is None:
+            self.po_axes.pop(phase_name, None)
+            self.params[f"{self.prefix[phase_name]}_po_ratio"].value = 1.0
+        else:
+            self.po_axes[phase_name] = tuple(hkl)
+
+    def chi2(self) -> float:
+        """Weighted χ² at the current parameter values (linear parameters solved)."""
+        r = self.residual(np.array([]), [])
+        return float(r @ r)
+
+    def n_linear(self) -> int:
+        return len(self.models) + self.bkg_basis.shape[1] + len(self.recipe.humps)
 
     # ---- model ------------------------------------------------------------------------------
     def _global(self, values: dict) -> GlobalParams:
@@ -292,7 +334,7 @@ class Refinement:
                 perturbed = []
                 for j in own:
                     # the peak list is smooth and grid-free: a small one-sided step is exact enough
-                    step = 1e-3 * _typical_step(names[j], values[names[j]])
+                    step = 1e-3 * typical_step(names[j], values[names[j]])
                     moved = dict(values)
                     moved[names[j]] += step
                     perturbed.append((self._phase_params(phase, moved), self._global(moved), step))
@@ -303,7 +345,7 @@ class Refinement:
             done[own] = True
         for j in np.nonzero(~done)[0]:  # asymmetry, hump shapes: central differences
             name = names[j]
-            h = 1e-2 * _typical_step(name, values[name])
+            h = 1e-2 * typical_step(name, values[name])
             up, dn = dict(values), dict(values)
             up[name] += h
             dn[name] -= h
@@ -327,14 +369,14 @@ class Refinement:
         return -dw
 
     # ---- running ----------------------------------------------------------------------------
-    def run_stage(self, stage, final: bool = True) -> dict:
+    def run_stage(self, stage, final: bool = True, extra_names=()) -> dict:
         """Refine the groups of one stage with Levenberg–Marquardt.
 
         LM has no bounds, so parameters are refined in an internal variable that cannot leave them:
         non-negative ones (sample broadening, hump widths) as squares, bounded ones through the MINUIT
         sine transform. A phase with no signal can then not walk its cell into nonsense.
         """
-        names = self.set_stage(stage.refine)
+        names = self.set_stage(stage.refine, extra_names)
         # Peaks broaden as sizes refine: re-decide how finely each is sampled for this stage (kept
         # fixed within it so the optimiser sees a smooth function), and forget profiles made before.
         for model, cache in zip(self.models, self._cache):
@@ -344,7 +386,7 @@ class Refinement:
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
-        to_internal, to_external, slope = _transforms([self.params[n] for n in names])
+        to_internal, to_external, slope = transforms([self.params[n] for n in names])
         x0 = np.array([self.params[n].value for n in names])
         z0 = to_internal(x0)
 
@@ -356,7 +398,7 @@ class Refinement:
 
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
-        sol = least_squares(fun, z0, jac=jac, method="lm", x_scale="jac", ftol=tol, xtol=tol,
+        sol = least_squares(fun, z0, jac=jac, method="lm", x_scale="jac", ftol=tol, xtol=1e-10,
                             gtol=1e-10, max_nfev=stage.max_nfev)  # with a Jacobian, one evaluation per iteration
         x = to_external(sol.x)
         for n, v in zip(names, x):
@@ -368,8 +410,20 @@ class Refinement:
         stages = self.recipe.stages
         log = [self.run_stage(stage, final=(i == len(stages) - 1)) for i, stage in enumerate(stages)]
         last = self.recipe.stages[-1] if self.recipe.stages else None
-        varied = self.set_stage(last.refine if last else ())
+        groups = last.refine if last else ()
+        extra, decisions = [], []
+        if self.recipe.adaptive:
+            from .adaptive import extend
+
+            extra, decisions, more = extend(self, groups)
+            log += more
+        varied = self.set_stage(groups, extra)
         result = self._result(varied, log)
+        result.decisions = decisions
+        if self.recipe.adaptive:
+            result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
+                                  "background_terms": self.background_terms,
+                                  "po": {k: list(v) for k, v in self.po_axes.items()}})
         result.elapsed_s = time.perf_counter() - t0
         result.fit = self
         return result
@@ -441,7 +495,9 @@ class Refinement:
                 warnings.append(f"stage '{entry['stage']}' did not converge in {entry['nfev']} evaluations")
         for i in range(len(all_names)):
             for j in range(i + 1, len(all_names)):
-                if abs(corr[i, j]) > 0.95 and not (all_names[i].startswith("bkg") and all_names[j].startswith("bkg")):
+                # how a broad halo is split between background terms and hump areas is free and harmless
+                smooth = all(n.startswith(("bkg", "hump")) for n in (all_names[i], all_names[j]))
+                if abs(corr[i, j]) > 0.95 and not smooth:
                     warnings.append(f"|correlation| {abs(corr[i, j]):.3f} > 0.95 between {all_names[i]} and {all_names[j]}")
         if gof > 3:
             warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
@@ -449,6 +505,14 @@ class Refinement:
             par = self.params[name]
             if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-4:
                 continue  # no sample broadening is a physical answer, not a stuck parameter
+            if name.endswith("_size_broadening") and par.value >= 0.98 * par.max:
+                phase = next(p.name for p in self.phases if f"{self.prefix[p.name]}_size_broadening" == name)
+                warnings.append(f"{phase}: crystallite size ran to the {MIN_CRYSTALLITE_NM:g} nm floor of a phase "
+                                "declared crystalline: its peaks are absorbing broad scatter (amorphous halo or "
+                                "background) or the phase is misidentified; its fraction is unreliable")
+                continue
+            if name.startswith("hump"):
+                continue  # a halo merging into the background is no fault: neither enters the fractions
             span = par.max - par.min
             if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:
                 warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
@@ -506,63 +570,6 @@ class Refinement:
             njev=int(self.njev),
             serial_correlation=float(rr),
         )
-
-
-def _transforms(params):
-    """(to_internal, to_external, slope) maps for LM: x = z² for non-negative parameters, the MINUIT sine
-    transform x = lo + (hi − lo)(sin z + 1)/2 for bounded ones, identity otherwise; ``slope`` is dx/dz
-    for the chain rule into the Jacobian."""
-    names = [p.name for p in params]
-    squared = np.array([_is_non_negative(n) for n in names])
-    lo = np.array([p.min for p in params], dtype=float)
-    hi = np.array([p.max for p in params], dtype=float)
-    bounded = ~squared & np.isfinite(lo) & np.isfinite(hi)
-    span = np.where(bounded, hi - lo, 1.0)
-
-    def to_internal(x):
-        # a square refined from exactly zero has no gradient: start broadening never refined (0) at 0.01°
-        # (≈ 1 µm crystallites); keep a value an earlier stage refined, however small, so the next
-        # stage starts where that one ended
-        sq = np.where(x > 0, np.sqrt(np.maximum(x, 1e-8)), 0.1)
-        # start a hair inside the bounds: at ±1 the sine transform has no gradient and LM could not move
-        frac = np.clip(2.0 * (x - lo) / span - 1.0, -1.0 + 2e-3, 1.0 - 2e-3)
-        # + 2π: z away from 0, so MINPACK's relative step bounds (|z|-scaled) stay meaningful
-        return np.where(squared, sq, np.where(bounded, np.arcsin(frac) + 2.0 * np.pi, x))
-
-    def to_external(z):
-        return np.where(squared, z * z, np.where(bounded, lo + span * (np.sin(z) + 1.0) / 2.0, z))
-
-    def slope(z):
-        """dx/dz, for the chain rule into the Jacobian."""
-        return np.where(squared, 2.0 * z, np.where(bounded, span * np.cos(z) / 2.0, 1.0))
-
-    return to_internal, to_external, slope
-
-
-def _is_non_negative(name: str) -> bool:
-    return name.endswith(("_broadening", "_fwhm"))
-
-
-def _typical_step(name: str, value: float) -> float:
-    if name.endswith(("_a", "_b", "_c")):
-        return 1e-3 * max(abs(value), 1.0)
-    if name.endswith(("_alpha", "_beta", "_gamma")):
-        return 0.01
-    if name == "displacement_um":
-        return 10.0
-    if name == "zero":
-        return 0.005
-    if name in ("U", "V", "W"):
-        return 1e-3
-    if name in ("X", "Y", "asymmetry") or name.endswith("_broadening"):
-        return 1e-2
-    if name.endswith("_po_ratio"):
-        return 0.02
-    if name.endswith("_b_overall"):
-        return 0.1
-    if name.startswith("hump"):
-        return 0.5
-    return 1e-3 * max(abs(value), 1.0)
 
 
 def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None = None, two_theta_range=None,

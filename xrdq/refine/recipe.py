@@ -1,9 +1,14 @@
 """Refinement recipes: which parameter groups are refined at each stage.
 
 Groups: ``cell``, ``displacement``, ``zero``, ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
-``asymmetry`` (S/L = H/L), ``size`` and ``strain`` (per phase, Lorentzian), ``po`` (March–Dollase),
-``biso`` (per-phase overall B), ``humps`` (centre and width of amorphous humps).
+``tan_lorentzian`` (Y alone: the Lorentzian tanθ width, microstrain shared by all phases or the
+instrument's), ``asymmetry`` (S/L = H/L), ``size`` and ``strain`` (per phase, Lorentzian), ``po``
+(March–Dollase), ``biso`` (per-phase overall B), ``humps`` (centre and width of amorphous humps).
 Scales, background coefficients and hump areas enter linearly and are solved at every step.
+
+An *adaptive* recipe (the default) then lets the data decide, term by term, whether a higher
+background order, a zero shift, the tanθ Lorentzian, asymmetry, per-phase strain or a March–Dollase
+texture term is warranted (:mod:`xrdq.refine.adaptive`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from pathlib import Path
 
 from ..errors import XrdqRefineError
 
-GROUPS = ("cell", "displacement", "zero", "gaussian", "profile", "asymmetry", "size", "strain", "po", "biso", "humps")
+GROUPS = ("cell", "displacement", "zero", "gaussian", "profile", "tan_lorentzian", "asymmetry", "size", "strain", "po",
+          "biso", "humps")
 
 
 @dataclass(frozen=True)
@@ -36,19 +42,25 @@ class Recipe:
     stages: tuple = ()
     background_terms: int = 8
     humps: tuple = ()  # ((centre, fwhm) start values in degrees 2θ), or "auto" count as int in options
-    po: dict = field(default_factory=dict)  # phase name -> hkl of the preferred-orientation axis
+    po: dict = field(default_factory=dict)  # phase name -> hkl of the preferred-orientation axis, or None: never
     name: str = "custom"
+    adaptive: bool = False  # after the stages, add the terms the data warrant (significance tests)
+    texture: bool = True  # adaptive: may March–Dollase terms be tested for phases not named in ``po``?
+    alpha: float = 1e-3  # adaptive: significance level of each test
 
     def describe(self) -> list:
         return [{"stage": s.name, "refine": list(s.refine)} for s in self.stages]
 
 
 def default_recipe(*, preferred_orientation: dict | None = None, humps=(), background_terms: int = 8,
-                   strain: bool = False, biso: bool = False) -> Recipe:
+                   strain: bool = False, biso: bool = False, adaptive: bool = True, texture: bool = True,
+                   alpha: float = 1e-3) -> Recipe:
     """Staged recipe for internal-standard QPA on lab data.
 
     background + scales → + cells, displacement and per-phase size → + Gaussian profile (U, W)
-    → optional preferred orientation, strain, Biso.
+    → optional preferred orientation, strain, Biso → (``adaptive``) whatever further terms pass a
+    significance test at level ``alpha``. ``preferred_orientation`` {phase: hkl} forces a March–Dollase
+    term, {phase: None} forbids one; ``texture=False`` forbids all that were not forced.
     """
     h = ("humps",) if humps else ()
     stages = [
@@ -61,7 +73,7 @@ def default_recipe(*, preferred_orientation: dict | None = None, humps=(), backg
         Stage("profile", ("cell", "displacement", "gaussian", "size") + h),
     ]
     extra = ()
-    if preferred_orientation:
+    if any(v is not None for v in (preferred_orientation or {}).values()):
         extra += ("po",)
     if strain:
         extra += ("strain",)
@@ -70,13 +82,15 @@ def default_recipe(*, preferred_orientation: dict | None = None, humps=(), backg
     if extra:
         stages.append(Stage("extras", stages[-1].refine + extra))
     return Recipe(stages=tuple(stages), background_terms=background_terms, humps=tuple(humps),
-                  po=dict(preferred_orientation or {}), name="default")
+                  po=dict(preferred_orientation or {}), name="default", adaptive=adaptive, texture=texture,
+                  alpha=alpha)
 
 
 def load_recipe(path) -> Recipe:
     """A recipe from TOML::
 
         background_terms = 10
+        adaptive = true      # optional: add further terms when significance tests warrant them
         humps = [[25.0, 8.0]]
         [po]
         LiAlCl4 = [0, 0, 1]
@@ -104,5 +118,13 @@ def load_recipe(path) -> Recipe:
         po = {str(k): tuple(int(x) for x in v) for k, v in data.get("po", {}).items()}
     except (TypeError, ValueError, AttributeError) as exc:
         raise XrdqRefineError(f"{path}: malformed recipe: {exc}") from exc
+    try:
+        adaptive = bool(data.get("adaptive", False))
+        texture = bool(data.get("texture", True))
+        alpha = float(data.get("alpha", 1e-3))
+    except (TypeError, ValueError) as exc:
+        raise XrdqRefineError(f"{path}: malformed adaptive settings: {exc}") from exc
+    if not 0.0 < alpha < 0.5:
+        raise XrdqRefineError(f"{path}: alpha = {alpha} is not a significance level (expected 0 < alpha < 0.5)")
     return Recipe(stages=parsed, background_terms=int(data.get("background_terms", 8)), humps=humps, po=po,
-                  name=path.stem)
+                  name=path.stem, adaptive=adaptive, texture=texture, alpha=alpha)

@@ -46,6 +46,7 @@ class RefinementResult:
     njev: int = 0
     bragg_r: dict = field(default_factory=dict)
     serial_correlation: float = 0.0  # lag-1 autocorrelation of the weighted residuals
+    decisions: list = field(default_factory=list)  # adaptive recipe: one dict per term tested (see refine.adaptive)
     # the native Refinement that produced this result (None for other engines): lets xrdq.quant re-solve
     # it under recipe variants for the model uncertainty; never serialised
     fit: object = field(default=None, repr=False, compare=False)
@@ -87,6 +88,12 @@ class RefinementResult:
             lines.append(f"[[Correlations]] (|C| ≥ {max_correlation})")
             for _, a, b, c in sorted(pairs, reverse=True):
                 lines.append(f"    C({a}, {b}) = {c:+.3f}")
+        if self.decisions:
+            lines.append("[[Adaptive recipe: terms tested]]")
+            for d in self.decisions:
+                lines.append(f"    {d['term']:<28s} {'accepted' if d['accepted'] else 'rejected':<9s} "
+                             f"Δχ² = {d['delta_chi2']:.1f} ({d['n_params']} par.), F = {d['F']:.1f}, p = {d['p_value']:.2g}"
+                             f"{' (' + d['basis'] + ')' if d.get('basis') else ''}")
         if self.warnings:
             lines.append("[[Warnings]]")
             lines += [f"    - {w}" for w in self.warnings]

@@ -24,7 +24,7 @@ def median_envelope(two_theta, intensity, window_deg: float = 3.0):
     return uniform_filter1d(median_filter(np.asarray(intensity, dtype=float), size=n, mode="nearest"), n, mode="nearest")
 
 
-def estimate_humps(two_theta, intensity, *, max_humps: int = 1, min_excess: float = 0.15, window_deg: float = 2.0,
+def estimate_humps(two_theta, intensity, *, max_humps: int = 3, min_excess: float = 0.15, window_deg: float = 2.0,
                    envelope=None, max_center: float = 60.0, min_fwhm: float = 6.0):
     """(centre, FWHM) of broad amorphous humps rising above a smooth air-scatter/fluorescence baseline.
 
@@ -32,7 +32,9 @@ def estimate_humps(two_theta, intensity, *, max_humps: int = 1, min_excess: floa
     is reported where the envelope exceeds that baseline by more than ``min_excess`` of it over at
     least ``min_fwhm`` degrees with its centre below ``max_center`` (amorphous halos of oxides and halides
     sit at d ≈ 2–5 Å, i.e. 2θ ≈ 18–45° with Cu Kα; broad rises elsewhere are peak-tail misfits).
-    Returns an empty list for crystalline patterns.
+    Overlapping halos (glasses and amorphous mixtures often show two or three) are found one after
+    another: each found hump is subtracted as a Gaussian of its height and width, and the remainder
+    searched again. Returns an empty list for crystalline patterns.
     """
     tt = np.asarray(two_theta, dtype=float)
     env = lower_envelope(tt, intensity, window_deg) if envelope is None else np.asarray(envelope, dtype=float)
@@ -49,7 +51,9 @@ def estimate_humps(two_theta, intensity, *, max_humps: int = 1, min_excess: floa
     humps = []
     work = np.where(tt <= max_center, excess, 0.0)
     step = float(np.median(np.diff(tt)))
-    for _ in range(max_humps):
+    for _ in range(3 * max_humps):
+        if len(humps) == max_humps:
+            break
         i = int(np.argmax(work))
         peak = work[i]
         if peak < min_excess:
@@ -65,12 +69,16 @@ def estimate_humps(two_theta, intensity, *, max_humps: int = 1, min_excess: floa
         if fwhm < min_fwhm or lo == 0 or hi == tt.size - 1:  # too narrow, or a rise at the range edge
             work[lo:hi + 1] = 0.0
             continue
-        humps.append((float(tt[i]), float(min(max(fwhm, 4.0), 30.0))))
-        work[max(lo - (hi - lo), 0):hi + (hi - lo)] = 0.0
+        # two blended halos widen the half-maximum span on the side of the other: the steeper side
+        # is the one hump's own half width
+        fwhm = 2.0 * min(i - lo, hi - i) * step
+        center = float(tt[i])
+        humps.append((center, float(min(max(fwhm, 4.0), 30.0))))
+        work = work - peak * np.exp(-4.0 * np.log(2.0) * ((tt - center) / fwhm) ** 2)
     return humps
 
 
-def auto_humps(refinement_factory, max_humps: int = 1, min_excess: float = 0.15):
+def auto_humps(refinement_factory, max_humps: int = 3, min_excess: float = 0.15):
     """Humps in what is left after a quick scales-only fit of the crystalline phases.
 
     ``refinement_factory(recipe)`` builds a :class:`~xrdq.refine.fit.Refinement`; a linear-only fit

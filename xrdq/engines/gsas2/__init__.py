@@ -17,6 +17,7 @@ __all__ = [
     "refine_gsas2",
     "refine_gsas2_sequential",
     "export_gpx",
+    "mirror_recipe",
     "gsas2_available",
     "gsas2_version",
     "import_gsas2",
@@ -33,6 +34,10 @@ def __getattr__(name):  # lazy: the refinement code is only loaded when asked fo
         from . import _core
 
         return getattr(_core, name)
+    if name == "mirror_recipe":
+        from .mirror import mirror_recipe
+
+        return mirror_recipe
     if name == "refine_gsas2_sequential":
         from . import sequential
 

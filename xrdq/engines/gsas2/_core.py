@@ -510,12 +510,12 @@ def setup_histogram(controls, hist, g2phases, instrument, humps, *, background_t
     peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in checked]
     hist.data["Background"][1]["nPeaks"] = len(peaks)
     hist.data["Background"][1]["peaksList"] = peaks
-    # limits as in the native engine (centre ± 10°, FWHM 1–40°, here on the Gaussian part); GSAS-II
+    # limits as in the native engine (centre ± 10°, FWHM 3–40°, here on the Gaussian part); GSAS-II
     # resets a parameter that ends a step outside them to the limit and freezes it
     hid = hist.data["data"][0]["hId"]
     g = 1.0 / (8.0 * np.log(2.0))
     for i, (c, _f) in enumerate(checked):
-        controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 100.0**2})
+        controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 300.0**2})
         controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
     # Sample broadening: isotropic crystallite size (Lorentzian, as in the native engine), started at
     # size_start_um and refined by the recipe; no microstrain unless a step asks for it. The

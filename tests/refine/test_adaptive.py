@@ -1,0 +1,133 @@
+"""The adaptive default recipe adds the terms the data warrant — and only those — and says so."""
+
+import numpy as np
+import pytest
+
+from xrdq.crystal import load_phase
+from xrdq.errors import XrdqRefineError
+from xrdq.model import background as bkg
+from xrdq.model.instrument import load_instrument
+from xrdq.model.pattern import GlobalParams, PhaseModel, PhaseParams
+from xrdq.refine import default_recipe, load_recipe
+from xrdq.refine.adaptive import f_test, po_axes
+from xrdq.refine.fit import MIN_CRYSTALLITE_NM, Refinement
+from xrdq.refine.start import estimate_humps
+
+INST = load_instrument("miniflex600")
+TT = np.arange(15.0, 80.0, 0.02)
+
+
+def make_pattern(*, Y=None, po=None, size_nm=None, seed=3, counts=30000.0):
+    """LiF + ZnO (hexagonal) built from xrdq's phase model: tanθ Lorentzian Y, ZnO March–Dollase, sizes."""
+    glob = GlobalParams.from_instrument(INST, **({"Y": Y} if Y is not None else {}))
+    y = 200.0 + 2000.0 / TT
+    size_nm = size_nm or {}
+    for name, w in (("LiF", 0.5), ("ZnO", 0.5)):
+        phase = load_phase(name)
+        model = PhaseModel(phase, INST, (TT[0], TT[-1]), po_hkl=(0, 0, 1) if (po and name == "ZnO") else None)
+        prof = model.profile(TT, PhaseParams(size_nm=size_nm.get(name), po_ratio=po if (po and name == "ZnO") else 1.0), glob)
+        y = y + w / (phase.cell_mass * phase.volume) * prof
+    y = 200.0 + (y - 200.0) / (y - 200.0).max() * counts
+    obs = np.random.default_rng(seed).poisson(y).astype(float)
+    return obs, np.sqrt(np.maximum(obs, 1.0))
+
+
+def fit(obs, esd, **recipe_options):
+    phases = [load_phase("LiF"), load_phase("ZnO")]
+    return Refinement(TT, obs, esd, phases, INST, recipe=default_recipe(**recipe_options)).run()
+
+
+def accepted(result):
+    return {d["term"] for d in result.decisions if d["accepted"]}
+
+
+def test_nothing_is_added_when_the_base_model_describes_the_data():
+    result = fit(*make_pattern())
+    assert result.decisions, "the adaptive recipe must record the terms it tested"
+    assert not accepted(result), [d for d in result.decisions if d["accepted"]]
+    assert 0.9 < result.gof < 1.1
+
+
+def test_tan_lorentzian_and_texture_are_found_when_present():
+    result = fit(*make_pattern(Y=0.06, po=0.8))
+    terms = accepted(result)
+    assert "tanθ Lorentzian (Y)" in terms
+    assert "March–Dollase ZnO [001]" in terms
+    p = {k: v for k, (v, _) in result.parameters.items()}
+    assert p["Y"] == pytest.approx(0.06, abs=0.01)
+    assert p["ZnO_po_ratio"] == pytest.approx(0.8, abs=0.03)
+    assert result.recipe[-1]["po"] == {"ZnO": [0, 0, 1]}
+    for d in result.decisions:
+        assert set(d) >= {"term", "n_params", "delta_chi2", "F", "p_value", "accepted", "basis"}
+
+
+def test_texture_can_be_forbidden_per_phase_or_globally():
+    obs, esd = make_pattern(po=0.8)
+    for options in ({"texture": False}, {"preferred_orientation": {"ZnO": None}}):
+        result = fit(obs, esd, **options)
+        assert not any(d["term"].startswith("March–Dollase") for d in result.decisions), options
+        assert result.parameters["ZnO_po_ratio"][0] == 1.0
+
+
+def test_forced_texture_is_refined_without_a_test():
+    result = fit(*make_pattern(po=0.8), preferred_orientation={"ZnO": (0, 0, 1)})
+    assert not any(d["term"].startswith("March–Dollase") for d in result.decisions)
+    assert result.parameters["ZnO_po_ratio"][0] == pytest.approx(0.8, abs=0.03)
+
+
+def test_po_axis_candidates_follow_the_lattice():
+    assert po_axes(load_phase("LiF")) == ()  # cubic: no unique axis
+    assert po_axes(load_phase("ZnO")) == ((0, 0, 1),)
+
+
+def test_f_test_is_the_nested_model_test():
+    F, p = f_test(1100.0, 1000.0, 2, 1000)
+    assert F == pytest.approx(50.0)
+    assert p < 1e-15
+    # a fit better than counting statistics (GoF < 1) cannot make noise-level gains significant
+    assert f_test(10.0, 5.0, 1, 1000)[1] > 0.01
+
+
+def test_size_runs_to_the_floor_and_is_named():
+    # ZnO at 4 nm: below the floor of a phase declared crystalline, so it must stop there and be reported
+    result = fit(*make_pattern(size_nm={"ZnO": 4.0}), adaptive=False)
+    size = result.parameters["ZnO_size_nm"][0]
+    assert size == pytest.approx(MIN_CRYSTALLITE_NM, rel=0.03)
+    assert any(w.startswith("ZnO: crystallite size ran to the 8 nm floor") for w in result.warnings), result.warnings
+
+
+def test_background_basis_is_orthonormal_and_keeps_inverse_two_theta():
+    b = bkg.orthogonal_basis(TT, 12, (TT[0], TT[-1]))
+    assert b.shape == (TT.size, 13)
+    assert np.allclose(b.T @ b / TT.size, np.eye(13), atol=1e-10)
+    target = 1.0 / TT
+    coef = np.linalg.lstsq(b, target, rcond=None)[0]
+    assert np.allclose(b @ coef, target, rtol=1e-9)
+
+
+def test_background_coefficients_are_not_correlated_one_to_one():
+    result = fit(*make_pattern(), adaptive=False, background_terms=16)
+    names, corr = result.correlation
+    i = [k for k, n in enumerate(names) if n.startswith("bkg")]
+    c = np.abs(corr[np.ix_(i, i)] - np.eye(len(i)))
+    assert c.max() < 0.9, c.max()
+
+
+def test_three_overlapping_humps_are_found():
+    base = 100.0 + 500.0 / TT
+    humps = [(22.0, 7.0, 300.0), (31.0, 9.0, 250.0), (45.0, 10.0, 120.0)]
+    y = base + sum(a * np.exp(-4 * np.log(2) * ((TT - c) / w) ** 2) for c, w, a in humps)
+    found = estimate_humps(TT, y, max_humps=3)
+    assert len(found) == 3
+    centres = sorted(c for c, _ in found)
+    assert centres == pytest.approx([22.0, 31.0, 45.0], abs=2.5)
+
+
+def test_recipe_file_adaptive_settings(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('adaptive = true\nalpha = 0.01\n[[stage]]\nname = "s"\nrefine = []\n')
+    rec = load_recipe(path)
+    assert rec.adaptive and rec.alpha == 0.01
+    path.write_text('adaptive = true\nalpha = 2\n[[stage]]\nname = "s"\nrefine = []\n')
+    with pytest.raises(XrdqRefineError, match="alpha = 2.0 is not a significance level"):
+        load_recipe(path)

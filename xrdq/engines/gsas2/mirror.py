@@ -1,0 +1,43 @@
+"""A GSAS-II recipe that refines the terms a native adaptive refinement found warranted.
+
+The native engine decides, by significance tests, which of zero shift, Y, asymmetry, microstrain,
+March–Dollase texture and background order a pattern needs (:mod:`xrdq.refine.adaptive`). To compare the
+two engines on the same model, GSAS-II runs its default steps and then one more step with those terms
+(steps are cumulative). Pure data: building it needs no GSAS-II.
+"""
+
+from __future__ import annotations
+
+from ._core import DEFAULT_PROFILE, DEFAULT_STEPS, Recipe
+
+
+def mirror_recipe(native) -> Recipe:
+    """GSAS-II :class:`Recipe` mirroring ``native`` (a native :class:`~xrdq.refine.RefinementResult`).
+
+    GSAS-II has one March–Dollase axis per recipe: the first accepted axis is used for every textured
+    phase (the same axis for all of them is what the native engine chooses in uniaxial lattices).
+    """
+    final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
+    if final is None:  # not an adaptive refinement: nothing to mirror
+        return Recipe()
+    prefix = {name: _safe(name) for name in native.phase_names}
+    accepted = [d["term"] for d in native.decisions if d["accepted"]]
+    profile = list(DEFAULT_PROFILE)
+    if "tanθ Lorentzian (Y)" in accepted:
+        profile.append("Y")
+    strain = [n for n in native.phase_names if f"{prefix[n]}_strain_broadening" in final["refine"]]
+    po = dict(final.get("po") or {})
+    step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
+            "size": True, "humps": True, "profile": tuple(profile), "zero": "zero" in final["refine"]}
+    if strain:
+        step["strain"] = strain
+    if po:
+        step["preferred_orientation"] = list(po)
+    return Recipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
+                  po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))
+
+
+def _safe(name: str) -> str:
+    from ...refine.fit import _safe as safe
+
+    return safe(name)

@@ -1,0 +1,236 @@
+"""The adaptive recipe: extend a converged refinement by the terms the data warrant.
+
+An expert extends a refinement one term at a time and keeps a term only when the fit improves by more
+than the added freedom explains. Here every candidate is judged by the F-test for nested least-squares
+models (equivalent to Hamilton's R-factor ratio test),
+
+    F = (Δχ² / q) / max(χ²₁ / (N − p₁), 1),    accepted when  P(F_{q, N−p₁} > F) < α,
+
+with q the added parameters, χ²₁ and p₁ the χ² and parameter count of the extended model, and α the
+recipe's significance level (10⁻³ by default, so that among the dozen terms tested a spurious
+acceptance is rare). The esds come from counting statistics, so the noise variance is known to be at
+least 1 per point: a fit better than that (GoF < 1, e.g. noise-free or over-smoothed data) must not
+turn model-approximation residuals into "significant" terms; a worse one (GoF > 1, misfit or
+underestimated esds) raises the bar accordingly.
+
+Order, as an expert would: first the background order (Chebyshev terms added four at a time; they enter
+linearly, so the extended χ² is exact at no cost), then the non-linear terms — zero shift, the tanθ
+Lorentzian (Y), axial-divergence asymmetry, per-phase microstrain, and a March–Dollase term for each
+non-cubic phase with its axis chosen among low-index candidates. Non-linear candidates are screened
+cheaply with the Gauss–Newton (linearised) Δχ² from the Jacobian at the current solution; the most
+significant one is then refined for real and kept only if its refined Δχ² passes the test too.
+Every test, accepted or not, is recorded as a decision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import fdtrc  # F-distribution survival; scipy.stats costs ~1 s to import
+
+from .recipe import Stage
+
+MAX_BACKGROUND_TERMS = 24
+BACKGROUND_STEP = 4
+# March–Dollase axes tried per lattice (reciprocal-lattice directions: plate normals / needle axes).
+# Averaged over the Laue group, a March–Dollase term about an axis perpendicular to the unique axis of a
+# uniaxial lattice is, to first order, the unique-axis term with the ratio inverted: only the unique
+# axis is a distinct texture there. In lower symmetry the three cell axes differ.
+PO_AXES = {
+    "tetragonal": ((0, 0, 1),),
+    "hexagonal": ((0, 0, 1),),
+    "rhombohedral": ((1, 1, 1),),
+}
+PO_AXES_LOW = ((0, 0, 1), (1, 0, 0), (0, 1, 0))  # orthorhombic, monoclinic, triclinic
+
+
+def f_test(chi2_0: float, chi2_1: float, q: int, dof_1: int):
+    """(F, p) of the nested-model F-test: does lowering χ² from ``chi2_0`` to ``chi2_1`` with ``q`` more
+    parameters exceed chance, given ``dof_1`` degrees of freedom left in the extended model?"""
+    if q <= 0 or dof_1 <= 0 or chi2_1 <= 0:
+        return 0.0, 1.0
+    F = max(chi2_0 - chi2_1, 0.0) / q / max(chi2_1 / dof_1, 1.0)
+    return float(F), float(fdtrc(q, dof_1, F))
+
+
+def _decision(term, q, chi2_0, chi2_1, dof_1, alpha, basis, **extra):
+    F, p = f_test(chi2_0, chi2_1, q, dof_1)
+    return {"term": term, "n_params": int(q), "chi2_before": float(chi2_0), "chi2_after": float(chi2_1),
+            "delta_chi2": float(chi2_0 - chi2_1), "F": F, "p_value": p, "alpha": float(alpha),
+            "accepted": bool(p < alpha and chi2_1 < chi2_0), "basis": basis, **extra}
+
+
+def po_axes(phase) -> tuple:
+    """Low-index March–Dollase axis candidates for a phase; none for a cubic one (no unique axis)."""
+    kind = phase.lattice_kind
+    if kind == "cubic":
+        return ()
+    return PO_AXES.get(kind, PO_AXES_LOW)
+
+
+def _candidates(ref, varied: list) -> list:
+    """Non-linear candidate terms: (term label, parameter names, po (phase, axis) or None, one_sided)."""
+    out = []
+    for name, label in (("zero", "zero shift"), ("Y", "tanθ Lorentzian (Y)"), ("asymmetry", "asymmetry (S/L = H/L)")):
+        if name not in varied:
+            out.append((label, [name], None, False))
+    for phase in ref.phases:
+        pre = ref.prefix[phase.name]
+        strain = f"{pre}_strain_broadening"
+        if strain not in varied:
+            out.append((f"microstrain {phase.name}", [strain], None, True))
+        po = f"{pre}_po_ratio"
+        if po in varied or phase.name in ref.recipe.po or not ref.recipe.texture:
+            continue  # forced by the user (already refined) or forbidden
+        for axis in po_axes(phase):
+            out.append((f"March–Dollase {phase.name} [{''.join(str(h) for h in axis)}]", [po], (phase.name, axis), False))
+    return out
+
+
+def _screen(ref, varied: list, candidates: list) -> list:
+    """Linearised Δχ² of adding each candidate to the current solution (Gauss–Newton, all parameters
+    re-adjusted): ‖P_[J_s, J_c] r‖² − ‖P_J_s r‖² with J the Jacobian of the projected residual."""
+    values = ref._values()
+    r = ref.residual(np.array([values[n] for n in varied]), varied)
+    plain = [c for c in candidates if c[2] is None]
+    names = list(varied) + [n for c in plain for n in c[1]]
+    jac = ref.residual_jacobian(np.array([values[n] for n in names]), names)
+    cols = {n: jac[:, k] for k, n in enumerate(names)}
+    js = jac[:, :len(varied)]
+    scale = np.linalg.norm(js, axis=0)
+    scale[scale == 0] = 1.0
+    js = js / scale
+    base = r - js @ np.linalg.lstsq(js, r, rcond=1e-10)[0] if varied else r
+    out = []
+    for label, pnames, po, one_sided in candidates:
+        if po is not None:
+            ref.set_po_axis(*po)
+            jc = ref.residual_jacobian(np.array([values[n] for n in pnames]), pnames)
+            ref.set_po_axis(po[0], None)
+        else:
+            jc = np.column_stack([cols[n] for n in pnames])
+        if varied:
+            jc = jc - js @ np.linalg.lstsq(js, jc, rcond=1e-10)[0]
+        norm = np.linalg.norm(jc, axis=0)
+        if not np.all(norm > 0):
+            out.append(0.0)
+            continue
+        step = -np.linalg.lstsq(jc, base, rcond=1e-10)[0]
+        gain = float(base @ base - np.sum((base + jc @ step) ** 2))
+        if one_sided and np.any(step < 0):
+            gain = 0.0  # the data ask for negative broadening: not a physical improvement
+        out.append(gain)
+    return out
+
+
+def _grow_background(ref, n_free: int, alpha: float) -> list:
+    decisions = []
+    while ref.background_terms < MAX_BACKGROUND_TERMS:
+        before, n0 = ref.chi2(), ref.bkg_basis.shape[1]
+        old = ref.background_terms
+        ref.set_background_terms(old + BACKGROUND_STEP)
+        after = ref.chi2()
+        q = ref.bkg_basis.shape[1] - n0
+        d = _decision(f"background Chebyshev {old}→{ref.background_terms} terms", q, before, after,
+                      ref.two_theta.size - ref.n_linear() - n_free, alpha, "exact (linear terms)")
+        decisions.append(d)
+        if not d["accepted"]:
+            ref.set_background_terms(old)
+            break
+    return decisions
+
+
+def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
+    """χ² after refining ``candidate`` with everything already varied; undone unless ``keep``."""
+    _, pnames, po, _ = candidate
+    snapshot = {k: p.value for k, p in ref.params.items()}
+    if po is not None:
+        ref.set_po_axis(*po)
+    entry = ref.run_stage(stage, final=True, extra_names=extra + pnames)
+    if keep:  # only the runs that stand count towards convergence
+        log.append(entry)
+    chi2 = ref.chi2()
+    if not keep:
+        if po is not None:
+            ref.set_po_axis(po[0], None)
+        for k, v in snapshot.items():
+            ref.params[k].value = v
+    return chi2
+
+
+def _size_floor(ref, stage, log: list) -> list:
+    """A phase whose crystallite size ran to the floor: is that broadening warranted at all?
+
+    Typically a trace phase whose few weak peaks widened to soak up an amorphous halo. Refit with its
+    sample broadening fixed at none (instrument only) and keep the floor only if it fits significantly
+    better; otherwise the phase keeps instrument-limited peaks.
+    """
+    decisions = []
+    for phase in ref.phases:
+        name = f"{ref.prefix[phase.name]}_size_broadening"
+        par = ref.params[name]
+        if not par.vary or par.value < 0.98 * par.max:
+            continue
+        varied = ref.set_stage(stage.refine)
+        chi2_floor = ref.chi2()
+        dof = ref.two_theta.size - ref.n_linear() - len(varied)
+        snapshot = {k: p.value for k, p in ref.params.items()}
+        ref.fixed.add(name)
+        par.value = 0.0
+        entry = ref.run_stage(stage, final=True)
+        chi2_none = ref.chi2()
+        d = _decision(f"crystallite size {phase.name} at the floor", 1, chi2_none, chi2_floor, dof, ref.recipe.alpha,
+                      "refined")
+        decisions.append(d)
+        if d["accepted"]:  # the broadening is real: back to the floor solution (warned about in the result)
+            ref.fixed.discard(name)
+            for k, v in snapshot.items():
+                ref.params[k].value = v
+        else:
+            log.append(entry)
+    return decisions
+
+
+def extend(ref, groups, max_nfev: int = 100):
+    """Extend a refinement converged with ``groups`` varied; returns (extra parameter names, decisions,
+    stage log entries). The refinement is left at the solution of the accepted model."""
+    alpha = ref.recipe.alpha
+    final = Stage("adaptive", tuple(groups), max_nfev)
+    extra, log = [], []
+    varied = ref.set_stage(groups)
+    decisions = _grow_background(ref, len(varied), alpha)
+    decisions += _size_floor(ref, final, log)
+    pool = _candidates(ref, varied)
+    while pool:
+        varied = ref.set_stage(groups, extra)
+        chi2_0 = ref.chi2()
+        dof = ref.two_theta.size - ref.n_linear() - len(varied)
+        gains = _screen(ref, varied, pool)
+        tests = [_decision(c[0], len(c[1]), chi2_0, chi2_0 - g, dof - len(c[1]), alpha, "linearised (Gauss–Newton)")
+                 for c, g in zip(pool, gains)]
+        best = int(np.argmin([t["p_value"] for t in tests]))
+        if not tests[best]["accepted"]:
+            decisions += tests  # nothing else is warranted: record why each was left out
+            break
+        label, pnames, po, _ = pool[best]
+        if po is not None:  # first-order screening cannot tell axes apart well: refine each that passed
+            axes = [i for i, c in enumerate(pool) if c[2] is not None and c[2][0] == po[0] and tests[i]["accepted"]]
+            best = min(axes, key=lambda i: _trial(ref, final, extra, pool[i], keep=False, log=log))
+            label, pnames, po, _ = pool[best]
+        snapshot = {k: p.value for k, p in ref.params.items()}
+        chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log)
+        d = _decision(label, len(pnames), chi2_0, chi2_1, dof - len(pnames), alpha, "refined",
+                      predicted_delta_chi2=tests[best]["delta_chi2"])
+        decisions.append(d)
+        if d["accepted"]:
+            extra += pnames
+            decisions += _grow_background(ref, len(varied) + len(pnames), alpha)
+        else:
+            log.pop()  # the run is undone: its convergence does not describe the result
+            if po is not None:
+                ref.set_po_axis(po[0], None)
+            for k, v in snapshot.items():
+                ref.params[k].value = v
+        # one texture axis per phase; a term refined (kept or not) is not tried again
+        drop = {po[0]} if po is not None and d["accepted"] else set()
+        pool = [c for i, c in enumerate(pool) if i != best and not (c[2] is not None and c[2][0] in drop)]
+    return extra, decisions, log
