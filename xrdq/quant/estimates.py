@@ -123,7 +123,10 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
                              factor)
     warnings = []
     groups = {g for stage in ref.recipe or () if isinstance(stage, dict) for g in stage.get("refine", ())}
-    for g in ("biso", "po"):
+    # B and the scale are strongly correlated, so both sides must treat B alike; March–Dollase is
+    # normalised (it moves intensity between reflections, not in or out) and may differ, as the adaptive
+    # recipe decides texture per pattern
+    for g in ("biso",):
         then, now = f"'{g}'" in calibration.recipe, g in groups
         if calibration.recipe and then != now:
             warnings.append(f"the G calibration {'refined' if then else 'did not refine'} {g} but this refinement "

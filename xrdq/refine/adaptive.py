@@ -59,6 +59,12 @@ def _decision(term, q, chi2_0, chi2_1, dof_1, alpha, basis, **extra):
             "accepted": bool(p < alpha and chi2_1 < chi2_0), "basis": basis, **extra}
 
 
+def _structural(ref) -> list:
+    """Phases with a crystal structure; a PONKCS phase (a measured curve, xrdq.model.ponkcs) has no size,
+    strain or texture terms to test."""
+    return [p for p in ref.phases if not hasattr(p, "make_model")]
+
+
 def po_axes(phase) -> tuple:
     """Low-index March–Dollase axis candidates for a phase; none for a cubic one (no unique axis)."""
     kind = phase.lattice_kind
@@ -73,7 +79,7 @@ def _candidates(ref, varied: list) -> list:
     for name, label in (("zero", "zero shift"), ("Y", "tanθ Lorentzian (Y)"), ("asymmetry", "asymmetry (S/L = H/L)")):
         if name not in varied:
             out.append((label, [name], None, False))
-    for phase in ref.phases:
+    for phase in _structural(ref):
         pre = ref.prefix[phase.name]
         strain = f"{pre}_strain_broadening"
         if strain not in varied:
@@ -165,7 +171,7 @@ def _size_floor(ref, stage, log: list) -> list:
     better; otherwise the phase keeps instrument-limited peaks.
     """
     decisions = []
-    for phase in ref.phases:
+    for phase in _structural(ref):
         name = f"{ref.prefix[phase.name]}_size_broadening"
         par = ref.params[name]
         if not par.vary or par.value < 0.98 * par.max:
