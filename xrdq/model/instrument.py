@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import XrdqInstrumentError
+from .._toml import toml_value
 
 CU_KA1 = 1.540593
 CU_KA2 = 1.544427
@@ -93,7 +94,7 @@ class Instrument:
     def to_toml(self) -> str:
         lines = [f"# xrdq instrument description: {self.name}"]
         for key, value in self.to_dict().items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
         return "\n".join(lines) + "\n"
 
     def write_toml(self, path) -> Path:
@@ -235,16 +236,6 @@ def _text_and_source(text_or_path):
     if isinstance(text_or_path, str) and "\n" not in text_or_path:
         raise XrdqInstrumentError(f"{text_or_path}: instrument file not found")
     return str(text_or_path), "<instprm text>"
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def list_instruments() -> list[str]:

@@ -12,13 +12,13 @@ Files: ``NAME.phase.toml`` written by ``xrdq ponkcs``; use them as ``--phase NAM
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import XrdqPhaseError
+from .._toml import read_toml, toml_value
 from .background import humps as hump_columns
 
 FORMAT = "xrdq-ponkcs-phase-1"
@@ -107,22 +107,20 @@ class PonkcsPhase:
 
     # --- file ------------------------------------------------------------------------------------
     def to_toml(self) -> str:
-        from .instrument import _toml_value
-
         lines = [f"# xrdq PONKCS phase {self.name} ({self.kind}); use as --phase {self.name}=<this file>",
                  f'format = "{FORMAT}"']
         for key in ("name", "formula", "kind", "zmv", "zmv_esd", "instrument", "wavelength"):
-            lines.append(f"{key} = {_toml_value(getattr(self, key))}")
-        lines.append(f"two_theta_range = {_toml_value([float(x) for x in self.two_theta_range])}")
+            lines.append(f"{key} = {toml_value(getattr(self, key))}")
+        lines.append(f"two_theta_range = {toml_value([float(x) for x in self.two_theta_range])}")
         if self.humps:
-            lines.append("humps = [" + ", ".join(_toml_value([float(x) for x in h]) for h in self.humps) + "]")
+            lines.append("humps = [" + ", ".join(toml_value([float(x) for x in h]) for h in self.humps) + "]")
         else:
-            lines.append(f"two_theta = {_toml_value([float(x) for x in self.two_theta])}")
-            lines.append(f"intensity = {_toml_value([float(x) for x in self.intensity])}")
+            lines.append(f"two_theta = {toml_value([float(x) for x in self.two_theta])}")
+            lines.append(f"intensity = {toml_value([float(x) for x in self.intensity])}")
         lines.append("\n[calibration]")
         for key, value in self.calibration.items():
             if value is not None:
-                lines.append(f"{key} = {_toml_value(value if not isinstance(value, str) else value.replace(chr(10), ' '))}")
+                lines.append(f"{key} = {toml_value(value if not isinstance(value, str) else value.replace(chr(10), ' '))}")
         return "\n".join(lines) + "\n"
 
     def write(self, path) -> Path:
@@ -134,12 +132,7 @@ class PonkcsPhase:
 def read_ponkcs(path, name: str | None = None) -> PonkcsPhase:
     """A PONKCS phase from its TOML file (``name`` renames it)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise XrdqPhaseError(f"{path}: PONKCS phase file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise XrdqPhaseError(f"{path}: not a TOML PONKCS phase ({exc})") from None
+    data = read_toml(path, "PONKCS phase", XrdqPhaseError)
     if data.get("format") != FORMAT:
         raise XrdqPhaseError(f"{path}: not an xrdq PONKCS phase (expected format = \"{FORMAT}\"; write one with "
                              "`xrdq ponkcs`)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import XrdqQuantError
+from .._toml import read_toml, toml_value
 from . import composition as comp
 
 FORMAT = "xrdq-scale-calibration-1"
@@ -62,8 +62,6 @@ class ScaleCalibration:
     source: str = ""  # where it was read from (not written)
 
     def to_toml(self) -> str:
-        from ..model.instrument import _toml_value
-
         lines = [f"# xrdq scale calibration (G-factor): {self.phase} in {Path(self.file).name or '<pattern>'}",
                  f'format = "{FORMAT}"']
         for f in dataclasses.fields(self):
@@ -72,7 +70,7 @@ class ScaleCalibration:
                 continue
             if isinstance(value, str):
                 value = value.replace("\n", " ")
-            lines.append(f"{f.name} = {_toml_value(list(value) if isinstance(value, tuple) else value)}")
+            lines.append(f"{f.name} = {toml_value(list(value) if isinstance(value, tuple) else value)}")
         return "\n".join(lines) + "\n"
 
     def write(self, path) -> Path:
@@ -83,12 +81,7 @@ class ScaleCalibration:
     @classmethod
     def read(cls, path) -> "ScaleCalibration":
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise XrdqQuantError(f"{path}: scale calibration file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise XrdqQuantError(f"{path}: not a TOML scale calibration ({exc})") from None
+        data = read_toml(path, "scale calibration", XrdqQuantError)
         if data.pop("format", None) != FORMAT:
             raise XrdqQuantError(f"{path}: not an xrdq scale calibration (expected format = \"{FORMAT}\"; write one "
                                  "with `xrdq calibrate-scale`)")
