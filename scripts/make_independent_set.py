@@ -120,7 +120,7 @@ def _quiet():
 def add_gsas2_phase(G2sc, proj, name: str, workdir: Path):
     """Add a reference CIF; atoms a CIF gives a hair off a special position are moved onto it (GSAS-II
     would otherwise double them: Li2ZrCl6, Li2HfCl6, Li3YCl6)."""
-    from xrdq.engines.gsas2._core import snap_special_positions  # a GSAS-II helper, not xrdq's model
+    from xrdq.engines.gsas2.project import snap_special_positions  # a GSAS-II helper, not xrdq's model
 
     ph = proj.add_phase(str(PHASES / f"{name}.cif"), phasename=name, fmthint="CIF")
     if snap_special_positions(ph):

@@ -130,14 +130,14 @@ def test_unavailable_when_import_fails(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 def test_weight_fraction_covariance_matches_finite_differences():
-    from xrdq.engines.gsas2 import weight_fractions_from_phase_fractions
+    from xrdq.quant.weight_fractions import hill_howard  # the GSAS-II engine's W = f M / Σ f M
 
     f = np.array([8.0, 67.6, 58.4])
     m = np.array([611.8, 162.8, 312.3])
     rng = np.random.default_rng(1)
     a = rng.normal(size=(3, 3))
     cov_f = a @ a.T * 0.01
-    w, cov_w = weight_fractions_from_phase_fractions(f, m, cov_f)
+    w, cov_w = hill_howard(f, m, cov_f)
     assert np.isclose(w.sum(), 1.0)
     assert np.allclose(w, f * m / np.sum(f * m))
     jac = np.empty((3, 3))
@@ -146,8 +146,8 @@ def test_weight_fraction_covariance_matches_finite_differences():
         fp, fm = f.copy(), f.copy()
         fp[i] += h
         fm[i] -= h
-        jac[:, i] = (weight_fractions_from_phase_fractions(fp, m, cov_f)[0]
-                     - weight_fractions_from_phase_fractions(fm, m, cov_f)[0]) / (2 * h)
+        jac[:, i] = (hill_howard(fp, m, cov_f)[0]
+                     - hill_howard(fm, m, cov_f)[0]) / (2 * h)
     assert np.allclose(cov_w, jac @ cov_f @ jac.T, rtol=1e-6, atol=1e-14)
     # the weight fractions sum to 1 exactly, so the covariance rows sum to 0
     assert np.allclose(cov_w.sum(axis=1), 0.0, atol=1e-12)
@@ -401,7 +401,7 @@ def _forward_patterns(instrument, size_nm, tmp_path):
     the same cells, sizes and instrument (written by the engine's own instprm_text), no refinement.
     GSAS-II's phase fraction is w/M (cells), so its curve is xrdq's w/(M V) curve times a constant."""
     from xrdq.crystal.spec import resolve_phase
-    from xrdq.engines.gsas2 import _core
+    from xrdq.engines.gsas2 import project, readback, recipe, strategy
     from xrdq.model.pattern import GlobalParams, PhaseModel, PhaseParams
     from xrdq.model.simulate import simulate
 
@@ -409,17 +409,17 @@ def _forward_patterns(instrument, size_nm, tmp_path):
     pattern, _ = simulate(list(weights.items()), instrument=instrument, size_nm=size_nm, seed=None)
     tt = pattern["two_theta"].values
     phases = {n: resolve_phase(n) for n in weights}
-    p = _core.build_project(pattern, [(n, ph.source) for n, ph in phases.items()], instrument, tmp_path,
-                            background_terms=1, size_start_um=10.0)
+    p = project.build_project(pattern, [(n, ph.source) for n, ph in phases.items()], instrument, tmp_path,
+                              background_terms=1, size_start_um=10.0)
     p.hist.data["Background"][0][3] = 0.0
     for n, g2ph in p.phases:
         hap = next(iter(g2ph.data["Histograms"].values()))
         hap["Size"][1][0] = size_nm[n] / 1000.0 if n in size_nm else 10.0
         hap["Scale"][0] = weights[n] / g2ph.data["General"]["Mass"]
-    _core._set_flags(p, {}, _core.Recipe())
+    strategy.set_flags(p, {}, recipe.Recipe())
     import io
 
-    x, curves = _core._phase_partials(p, io.StringIO())
+    x, curves = readback.phase_partials(p, io.StringIO())
     glob = GlobalParams.from_instrument(instrument)
     out = {}
     for n, ph in phases.items():
@@ -474,7 +474,7 @@ def test_exact_fcj_quadrature_matches_the_fcj_convolution():
     from GSASII import GSASIIpwd as G2pwd
 
     from xrdq.engines.gsas2 import Recipe
-    from xrdq.engines.gsas2._core import fcj_quadrature
+    from xrdq.engines.gsas2.fcj import fcj_quadrature
     from xrdq.model.pattern import accumulate_peaks
     from xrdq.model.profile import tch_mix
 

@@ -36,13 +36,18 @@ def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1
     return hg, np.maximum(hl, 0.0)
 
 
-def tch_mix(hg, hl):
-    """Total FWHM and Lorentzian fraction η of the TCH pseudo-Voigt (Thompson, Cox & Hastings 1987)."""
+def tch_fwhm(hg, hl):
+    """Total FWHM of the TCH pseudo-Voigt from its Gaussian and Lorentzian FWHMs (Thompson, Cox & Hastings 1987)."""
     g2, l2 = hg * hg, hl * hl
     # products instead of float powers: this runs for every peak at every refinement step
     h5 = g2 * g2 * hg + 2.69269 * g2 * g2 * hl + 2.42843 * g2 * hg * l2 + 4.47163 * g2 * l2 * hl \
         + 0.07842 * hg * l2 * l2 + l2 * l2 * hl
-    fwhm = h5**0.2
+    return h5**0.2
+
+
+def tch_mix(hg, hl):
+    """Total FWHM and Lorentzian fraction η of the TCH pseudo-Voigt (Thompson, Cox & Hastings 1987)."""
+    fwhm = tch_fwhm(hg, hl)
     q = hl / fwhm
     eta = q * (1.36603 + q * (-0.47719 + q * 0.11116))
     return fwhm, np.clip(eta, 0.0, 1.0)

@@ -28,18 +28,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # lazy: the refinement code is only loaded when asked for
-    if name in ("refine_gsas2", "export_gpx", "Recipe", "DEFAULT_STEPS", "PREFERRED_ORIENTATION_STEP",
-                "instprm_text", "weight_fractions_from_phase_fractions"):
-        from . import _core
+#: where each lazily loaded public name lives (the refinement code is only imported when asked for)
+_HOMES = {"refine_gsas2": "engine", "export_gpx": "engine", "Recipe": "recipe", "DEFAULT_STEPS": "recipe",
+          "PREFERRED_ORIENTATION_STEP": "recipe", "instprm_text": "project", "mirror_recipe": "mirror",
+          "refine_gsas2_sequential": "sequential"}
 
-        return getattr(_core, name)
-    if name == "mirror_recipe":
-        from .mirror import mirror_recipe
 
-        return mirror_recipe
-    if name == "refine_gsas2_sequential":
-        from . import sequential
+def __getattr__(name):
+    if name in _HOMES:
+        import importlib
 
-        return sequential.refine_gsas2_sequential
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

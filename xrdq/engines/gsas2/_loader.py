@@ -28,6 +28,11 @@ INSTALL_HINT = (
 )
 
 _lock = threading.Lock()
+
+#: GSAS-II keeps module-level state (constraint maps in GSASIImapvars, print redirection), so calls
+#: are serialised within one process; run parallel jobs in separate processes.
+G2_LOCK = threading.RLock()
+
 _cache: dict = {}
 
 

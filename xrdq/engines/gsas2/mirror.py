@@ -8,7 +8,7 @@ two engines on the same model, GSAS-II runs its default steps and then one more 
 
 from __future__ import annotations
 
-from ._core import DEFAULT_PROFILE, DEFAULT_STEPS, Recipe
+from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, Recipe
 
 
 def mirror_recipe(native) -> Recipe:

@@ -1,12 +1,12 @@
 """GSAS-II's own sequential refinement over a series of patterns (one project, all histograms).
 
-The first pattern is refined alone with the normal recipe (:func:`~._core.run_recipe`). The other
+The first pattern is refined alone with the normal recipe (:func:`~.strategy.run_recipe`). The other
 patterns are then added as histograms of the same project and GSAS-II's sequential refinement runs
 over all of them in order ('Seq Data' = histogram names, 'Copy2Next': each fit starts from the
 refined values of the one before), refining background (with the amorphous humps), phase fractions,
 sample displacement, Dij (GSAS-II refuses cell refinement in sequential mode) and crystallite sizes.
 Each histogram's phase fractions and their covariance come from the 'Sequential results' entry and
-become weight fractions exactly as in :func:`~._core.read_back`.
+become weight fractions exactly as in :func:`~.readback.read_back`.
 """
 
 from __future__ import annotations
@@ -23,28 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import XrdqRefineError
-from ._core import (
-    _G2_LOCK,
-    fcj_quadrature,
-    _coerce_instrument,
-    _components_from_partials,
-    _hump_curve,
-    _labels,
-    phase_info_from_project,
-    _normalise_phases,
-    _Project,
-    build_project,
-    run_partials,
-    run_recipe,
-    setup_histogram,
-    weight_fractions_from_phase_fractions,
-    write_xye,
-    Recipe,
-)
-from ._loader import gsas2_version, import_gsas2
-
-#: What the sequential pass refines in every histogram.
-SEQUENTIAL_FLAGS = ("background", "fractions", "displacement", "Dij", "size", "humps")
+from ._loader import G2_LOCK, gsas2_version, import_gsas2
+from .fcj import fcj_quadrature
+from .engine import coerce_instrument
+from .project import Project, build_project, normalise_phases, setup_histogram, write_xye
+from .readback import (components_from_partials, correlation, fit_statistics, fractions, histogram_curves,
+                       hump_curve, param_labels, phase_info_from_project, refined_parameters, run_partials,
+                       scale_block, weight_esd)
+from .recipe import Recipe
+from .strategy import run_recipe
 
 
 def _per_pattern_humps(humps, n):
@@ -61,7 +48,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     """GSAS-II sequential refinement of ``patterns`` (in order); one :class:`xrdq.refine.RefinementResult` each.
 
     ``patterns``: DataArrays as for :func:`~xrdq.engines.gsas2.refine_gsas2`. ``recipe``: the recipe of
-    the first pattern's normal refinement (see :class:`~._core.Recipe`). ``humps``: (centre, FWHM) start
+    the first pattern's normal refinement (see :class:`~.recipe.Recipe`). ``humps``: (centre, FWHM) start
     values of amorphous humps, the same for every pattern, or one list per pattern. ``workdir``: keep the
     project (``xrdq-seq.gpx``, ``.lst``, ``gsas2.log``) in a new private sub-directory of it.
 
@@ -77,9 +64,9 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     if not patterns:
         return []
     import_gsas2()
-    instrument = _coerce_instrument(instrument)
+    instrument = coerce_instrument(instrument)
     recipe = Recipe.coerce(recipe)
-    phase_cifs = _normalise_phases(phases)
+    phase_cifs = normalise_phases(phases)
     hump_lists = _per_pattern_humps(humps, len(patterns))
     keep = workdir is not None
     if keep:
@@ -88,7 +75,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     log = io.StringIO()
     warnings: list = []
     try:
-        with _G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
+        with G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
             out = _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_range, hump_lists,
                                  log, warnings)
     finally:
@@ -109,7 +96,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     return results
 
 
-def _add_histogram(p: _Project, pattern, k, instrument, two_theta_range, humps, recipe):
+def _add_histogram(p: Project, pattern, k, instrument, two_theta_range, humps, recipe):
     """Add ``pattern`` as histogram ``k`` with the phases, set up like :func:`build_project` does."""
     xye = p.workdir / f"pattern{k}.xye"
     write_xye(pattern, xye, two_theta_range)
@@ -120,13 +107,13 @@ def _add_histogram(p: _Project, pattern, k, instrument, two_theta_range, humps, 
     return hist
 
 
-def _setup_histogram(p: _Project, hist, instrument, humps, recipe):
+def _setup_histogram(p: Project, hist, instrument, humps, recipe):
     setup_histogram(p.proj.data["Controls"]["data"], hist, p.phases, instrument, humps,
                     background_terms=recipe.background_terms, size_start_um=recipe.size_start_um,
                     size_lg_mix=recipe.size_lg_mix, size_limits_um=recipe.size_limits_um)
 
 
-def _copy_state(p: _Project, src, dst):
+def _copy_state(p: Project, src, dst):
     """Start histogram ``dst`` from the refined state of ``src``: instrument profile, displacement,
     background and humps (when their number matches) and the phases' HAP values."""
     si, di = src.data["Instrument Parameters"][0], dst.data["Instrument Parameters"][0]
@@ -147,7 +134,7 @@ def _copy_state(p: _Project, src, dst):
             dh[key] = copy.deepcopy(sh[key])
 
 
-def _set_sequential_flags(p: _Project, hists):
+def _set_sequential_flags(p: Project, hists):
     """Background (+ hump area, position, Gaussian width), phase fractions, displacement, Dij and sizes
     on; cells, profile and everything else off (GSAS-II refuses cell refinement in sequential mode)."""
     for hist in hists:
@@ -228,7 +215,7 @@ def _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_rang
             warnings.append(f"GSAS-II phase partials failed: {exc}")
         for fields, hist in zip(out, hists):
             got = partials.get(hist.data["data"][0]["hId"])
-            comp = _components_from_partials(got, fields, dataclasses.replace(p, hist=hist))
+            comp = components_from_partials(got, fields, dataclasses.replace(p, hist=hist))
             if comp is None:
                 fields["own_warnings"].append("per-phase curves unavailable from GSAS-II")
             else:
@@ -236,7 +223,8 @@ def _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_rang
     return out
 
 
-def _read_seq(p: _Project, seq: dict, hname: str, pattern, instrument, recipe, phase_cifs) -> dict:
+def _read_seq(p: Project, seq: dict, hname: str, pattern, instrument, recipe, phase_cifs) -> dict:
+    """RefinementResult fields of histogram ``hname`` from GSAS-II's 'Sequential results' entry."""
     own: list = []
     if hname not in seq:
         raise XrdqRefineError(f"GSAS-II sequential results have no entry for histogram {hname!r}")
@@ -248,23 +236,13 @@ def _read_seq(p: _Project, seq: dict, hname: str, pattern, instrument, recipe, p
     sigd = dict(zip(vary, res.get("sig", [])))
     cmat = np.asarray(res.get("covMatrix", np.zeros((0, 0))), float)
     parm = res.get("parmDict", {})
-    rv = res.get("Rvals", {}) or {}
-
     names = [n for n, _ in p.phases]
     pids = {n: ph.data["pId"] for n, ph in p.phases}
-    masses = np.array([ph.data["General"]["Mass"] for _, ph in p.phases], float)
     keys = [f"{pids[n]}:{hid}:Scale" for n in names]
     fr = np.array([values.get(k, parm.get(k, np.nan)) for k in keys], float)
-    idx = [vary.index(k) if k in vary else None for k in keys]
-    cov_f = np.zeros((len(names), len(names)))
-    for a, ia in enumerate(idx):
-        for b, ib in enumerate(idx):
-            if ia is not None and ib is not None:
-                cov_f[a, b] = cmat[ia, ib]
-    w, cov_w = weight_fractions_from_phase_fractions(fr, masses, cov_f)
-
-    label = _labels(vary, names, pids, hid)
-    params = {label[k]: (float(values.get(k, np.nan)), float(sigd.get(k, np.nan))) for k in vary if label[k]}
+    out = fractions(p, fr, scale_block(vary, cmat, keys))
+    label = param_labels(vary, names, pids, hid)
+    params = refined_parameters(vary, values, sigd, label)
     for n in names:
         for d in ("D11", "D22", "D33", "D12", "D13", "D23"):
             k = f"{pids[n]}:{hid}:{d}"
@@ -272,59 +250,26 @@ def _read_seq(p: _Project, seq: dict, hname: str, pattern, instrument, recipe, p
                 params[f"{n}.{d}"] = (float(values[k]), float(sigd.get(k, np.nan)))
         for i, key in enumerate(("a", "b", "c", "alpha", "beta", "gamma"), 1):
             params.setdefault(f"{n}.{key}", (float(p.phases[names.index(n)][1].data["General"]["Cell"][i]), np.nan))
-    if cmat.size:
-        d = np.sqrt(np.clip(np.diag(cmat), 1e-300, None))
-        corr = cmat / np.outer(d, d)
-        corr_names = [label[k] or k for k in vary]
-    else:
-        corr, corr_names = np.zeros((0, 0)), []
-
-    data = hist.data["data"][1]
-    x_all = np.asarray(data[0], float)
-    lims = hist.data["Limits"][1]
-    sel = (x_all >= lims[0]) & (x_all <= lims[1])
-    x = x_all[sel]
-    yo = np.asarray(data[1], float)[sel]
-    wt = np.asarray(data[2], float)[sel]
-    yc = np.asarray(data[3], float)[sel]
-    yb = np.asarray(data[4], float)[sel]
+    x, yo, wt, yc, yb = histogram_curves(hist)
     components = {}
     if not np.any(yc):
         own.append("GSAS-II's calculated curve for this histogram is unavailable; observed shown instead")
         yc, yb = yo.copy(), np.zeros_like(yo)
     else:
-        amorphous = _hump_curve(dataclasses.replace(p, hist=hist), x)
+        amorphous = hump_curve(dataclasses.replace(p, hist=hist), x)
         if amorphous is not None:
             yb = yb - amorphous
             components["amorphous"] = amorphous
-    esd = np.where(wt > 0, 1.0 / np.sqrt(np.where(wt > 0, wt, 1.0)), np.inf)
+    esd = weight_esd(wt)
     if "esd" in pattern.coords:
         esd = np.interp(x, np.asarray(pattern["two_theta"].values, float), np.asarray(pattern.coords["esd"].values, float))
-
-    nobs = int(rv.get("Nobs", int(np.sum(wt > 0))))
-    nvar = int(rv.get("Nvars", len(vary)))
-    chi2 = float(rv.get("chisq", np.sum(wt * (yo - yc) ** 2)))
-    sumwy2 = float(np.sum(wt * yo**2))
-    rwp = float(rv["Rwp"]) / 100.0 if "Rwp" in rv else float(np.sqrt(chi2 / sumwy2))
-    rexp = float(np.sqrt(max(nobs - nvar, 1) / sumwy2)) if sumwy2 > 0 else float("nan")
-    gof = float(rv.get("GOF", np.sqrt(chi2 / max(nobs - nvar, 1))))
-    converged = bool(rv.get("converged", True))
-    resid = np.sqrt(np.clip(wt, 0, None)) * (yo - yc)
-    serial = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 2 and np.std(resid) > 0 else 0.0
-    if not converged:
+    stats = fit_statistics(res.get("Rvals", {}) or {}, vary, wt, yo, yc, converged_default=True)
+    if not stats["converged"]:
         own.append("GSAS-II sequential fit of this histogram stopped before convergence")
-
-    phase_info = phase_info_from_project(p, phase_cifs, instrument)
-    scales = {n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)}
     return dict(
         two_theta=x, observed=yo, esd=esd, calculated=yc, background=yb, components=components,
-        phase_names=names,
-        weight_fractions={n: float(w[j]) for j, n in enumerate(names)},
-        weight_fraction_covariance=cov_w,
-        parameters=params, correlation=(corr_names, corr),
-        rwp=rwp, rexp=rexp, gof=gof, chi2=chi2, converged=converged,
-        phase_info=phase_info, scales=scales, scale_covariance=cov_f,
-        n_points=nobs, n_parameters=nvar, serial_correlation=serial,
+        parameters=params, correlation=correlation(cmat, vary, label),
+        phase_info=phase_info_from_project(p, phase_cifs, instrument), **out, **stats,
         recipe=recipe.describe() + ["sequential (GSAS-II SeqRefine, Copy2Next): background, humps, phase "
                                     "fractions, displacement, Dij, crystallite size"],
         own_warnings=own,

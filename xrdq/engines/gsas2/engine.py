@@ -1,0 +1,165 @@
+"""The GSAS-II engine's entry points: refine one pattern (:func:`refine_gsas2`) or export a project
+for the GSAS-II GUI (:func:`export_gpx`).
+
+Every call works in its own private directory (``tempfile.mkdtemp``): GSAS-II rewrites the
+``.gpx`` and ``.lst`` beside the project on every refinement, so parallel jobs must never share one.
+Nothing here relies on the current working directory; the pattern is always handed over as a
+``.xye`` (GSAS-II's ``.rasx`` importer unpacks into the cwd). Order of the pieces: :mod:`.recipe` →
+:mod:`.project` (inputs) → :mod:`.strategy` (steps) → :mod:`.readback` (results), with :mod:`.fcj`
+swapped into GSAS-II for the duration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._loader import G2_LOCK, gsas2_version, import_gsas2
+from .fcj import fcj_quadrature
+from .project import build_project, normalise_phases, quiet
+from .readback import components_from_partials, hump_curve, phase_partials, read_back
+from .recipe import Recipe
+from .strategy import run_recipe, set_flags
+
+
+def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=None, workdir=None, humps=()):
+    """Rietveld-refine ``pattern`` with GSAS-II and return an :class:`xrdq.refine.RefinementResult`.
+
+    ``pattern``: xarray DataArray (dim ``two_theta``, coord ``esd``), attenuator-corrected intensities.
+    ``phases``: list of ``(name, cif_path)``. ``instrument``: :class:`xrdq.model.instrument.Instrument`
+    (or a name/path for :func:`~xrdq.model.instrument.load_instrument`).
+    ``recipe``: None/'default', 'default+po', a list of step dicts or a dict (see :class:`Recipe`).
+    ``two_theta_range``: (min, max) degrees to refine. ``humps``: (centre °2θ, FWHM °) start values of
+    amorphous humps (e.g. from :func:`xrdq.refine.start.auto_humps`), each modelled as a GSAS-II
+    background peak whose area, position and widths are refined with the background; their sum is
+    returned as ``components["amorphous"]`` and is not part of ``background``.
+    ``workdir``: if given, the GSAS-II project
+    (``xrdq.gpx``, ``.lst``, inputs, ``gsas2.log``) is kept in a new private sub-directory of it;
+    otherwise it is built in a private temporary directory that is removed afterwards.
+
+    Raises :class:`~xrdq.errors.XrdqEngineUnavailable` without GSAS-II and
+    :class:`~xrdq.errors.XrdqRefineError` when GSAS-II fails.
+    """
+    from ...refine.result import RefinementResult
+
+    t0 = time.perf_counter()
+    import_gsas2()  # fail early and clearly
+    instrument = coerce_instrument(instrument)
+    recipe = Recipe.coerce(recipe)
+    phase_cifs = normalise_phases(phases)
+    keep = workdir is not None
+    if keep:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="xrdq-gsas2-", dir=str(workdir) if keep else None))
+    log = io.StringIO()
+    warnings: list = []
+    try:
+        with G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
+            fields, components = _refine_in(tmp, pattern, phase_cifs, instrument, recipe,
+                                             two_theta_range, log, warnings, humps)
+        if keep:
+            (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
+    except BaseException:
+        if keep:
+            with contextlib.suppress(OSError):
+                (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
+        raise
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    fields.update(
+        engine="gsas2",
+        engine_version=gsas2_version(),
+        components=components,
+        warnings=list(dict.fromkeys(warnings)),
+        elapsed_s=time.perf_counter() - t0,
+        nfev=log.getvalue().count("Cycle "),  # GSAS-II least-squares cycles over all steps
+        recipe=recipe.describe(humps),
+    )
+    allowed = {f.name for f in dataclasses.fields(RefinementResult)}
+    result = RefinementResult(**{k: v for k, v in fields.items() if k in allowed})
+    # where the GSAS-II project was kept (None when it was a removed temporary directory)
+    result.gsas2_project = str(tmp / "xrdq.gpx") if keep else None
+    return result
+
+
+def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, log, warnings, humps=()):
+    lam_file = pattern.attrs.get("wavelength_alpha1")
+    if isinstance(lam_file, (int, float)) and abs(float(lam_file) - instrument.wavelength) > 1e-3:
+        warnings.append(f"pattern Kα1 wavelength {float(lam_file):.5f} Å differs from the instrument's "
+                        f"{instrument.wavelength:.5f} Å; GSAS-II used the instrument's")
+    p = build_project(pattern, phase_cifs, instrument, tmp, two_theta_range=two_theta_range,
+                      background_terms=recipe.background_terms, humps=humps,
+                      size_start_um=recipe.size_fixed_um, size_lg_mix=recipe.size_lg_mix,
+                      size_limits_um=recipe.size_limits_um)
+    warnings.extend(p.notes or ())
+    rvals = run_recipe(p, recipe, log, warnings)
+    fields = read_back(p, rvals, recipe, instrument, phase_cifs, warnings)
+    amorphous = hump_curve(p, fields["two_theta"])
+    if amorphous is not None:
+        fields["background"] = fields["background"] - amorphous
+    if "esd" in pattern.coords:  # report the pattern's own esds (GSAS-II keeps weights, 0 for y ≤ 0)
+        fields["esd"] = np.interp(fields["two_theta"], np.asarray(pattern["two_theta"].values, float),
+                                  np.asarray(pattern.coords["esd"].values, float))
+    components = {}
+    if recipe.phase_curves:
+        try:
+            got = phase_partials(p, log)
+        except Exception as exc:
+            got = None
+            warnings.append(f"GSAS-II phase partials failed: {exc}")
+        comp = components_from_partials(got, fields, p, amorphous)
+        if comp is None:
+            warnings.append("per-phase curves unavailable from GSAS-II")
+        else:
+            components = comp
+    if amorphous is not None:
+        components["amorphous"] = amorphous
+    return fields, components
+
+
+def coerce_instrument(instrument):
+    if hasattr(instrument, "to_instprm"):
+        return instrument
+    from ...model.instrument import load_instrument
+
+    return load_instrument(instrument)
+
+
+def export_gpx(pattern, phases, instrument, out_path, *, start_values=None, two_theta_range=None,
+               background_terms=10):
+    """Write a GSAS-II project (.gpx) for ``pattern`` + ``phases`` + ``instrument`` that opens in the
+    GSAS-II GUI, ready to refine (nothing refined yet).
+
+    ``start_values``: optional dict with ``phase_fractions`` ({name: f}), ``cells``
+    ({name: {"a": ..}}), ``displacement_um``, ``zero``, ``profile`` (GSAS-II units, e.g. {"U": 2.0}),
+    ``background`` (Chebyshev coefficients). The .gpx is built in a private temporary directory and
+    moved into place with ``os.replace`` (atomic); the CIF, .xye and .instprm used are not kept.
+    """
+    import_gsas2()
+    instrument = coerce_instrument(instrument)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".xrdq-gpx-", dir=str(out_path.parent)))
+    try:
+        with G2_LOCK:
+            p = build_project(pattern, phases, instrument, tmp, two_theta_range=two_theta_range,
+                              background_terms=background_terms, gpx_name=out_path.name,
+                              start_values=start_values)
+            # refinement flags a user would start from: background + phase fractions
+            set_flags(p, {"background": True, "fractions": True}, Recipe())
+            p.proj.data["Controls"]["data"]["LastSavedAs"] = str(out_path.resolve())
+            with quiet():
+                p.proj.save()
+        os.replace(tmp / out_path.name, out_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_path

@@ -1,0 +1,341 @@
+"""Building a GSAS-II project from xrdq objects: the pattern as .xye, the instrument as .instprm, the
+phases' CIFs (snapped onto special positions), histogram set-up, amorphous humps as background peaks."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import XrdqPhaseError, XrdqRefineError
+from ...model.profile import tch_fwhm
+from ._loader import import_gsas2
+
+
+def quiet():
+    """Silence GSAS-II's prints (it talks a lot on stdout)."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def gsas2_profile(instrument) -> dict:
+    """The instrument's profile in GSAS-II's units and conventions (U V W are Gaussian *variances*,
+    FWHM²/(8 ln 2) in centidegrees²; see :func:`xrdq.model.instrument.gsas2_profile_terms`)."""
+    from ...model.instrument import gsas2_profile_terms
+
+    return gsas2_profile_terms(*(float(getattr(instrument, k)) for k in ("U", "V", "W", "X", "Y", "s_l", "h_l")))
+
+
+def instprm_text(instrument) -> str:
+    """GSAS-II .instprm text for an xrdq Instrument, with Bragg–Brentano geometry and the radius.
+
+    Starts from ``Instrument.to_instprm()`` (wavelengths, polarisation, zero), writes the profile
+    terms with :func:`gsas2_profile` (GSAS-II's U V W are Gaussian variances, not FWHM²) and appends
+    the sample-geometry keys GSAS-II reads from an instprm (``Diff-type``, ``Gonio. radius``).
+    Comment lines after the header are dropped: the GSAS-II reader stops at the first comment after
+    the values.
+    """
+    text = instrument.to_instprm()
+    lines = text.splitlines()
+    prof = gsas2_profile(instrument)
+    body = [ln for ln in lines[1:] if ln.strip() and not ln.lstrip().startswith("#")]
+    body = [ln for ln in body if ln.split(":", 1)[0].replace(" ", "") not in
+            ("Diff-type", "Gonio.radius", "Source", *prof)]
+    header = lines[0] if lines and lines[0].startswith("#") and "GSAS-II" in lines[0] else "#GSAS-II instrument parameter file; written by xrdq"
+    body += [f"{k}:{v:.6f}" for k, v in prof.items()]
+    body += ["Diff-type:Bragg-Brentano", f"Gonio. radius:{float(instrument.radius_mm):.3f}"]
+    return "\n".join([header] + body) + "\n"
+
+
+def write_xye(pattern, path, two_theta_range=None) -> int:
+    """Write a pattern DataArray (intensities already attenuator-corrected) with esds as .xye."""
+    x = np.asarray(pattern["two_theta"].values, dtype=float)
+    y = np.asarray(pattern.values, dtype=float)
+    if "esd" in pattern.coords:
+        e = np.asarray(pattern.coords["esd"].values, dtype=float)
+    else:
+        e = np.sqrt(np.clip(y, 1.0, None))
+    ok = np.isfinite(x) & np.isfinite(y)
+    if two_theta_range is not None:
+        lo, hi = two_theta_range
+        ok &= (x >= lo) & (x <= hi)
+    x, y, e = x[ok], y[ok], e[ok]
+    if x.size < 10:
+        raise XrdqRefineError(f"pattern has only {x.size} usable points in the requested range")
+    bad = ~np.isfinite(e) | (e <= 0)
+    e = np.where(bad, np.sqrt(np.clip(np.abs(y), 1.0, None)), e)
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(f"/* written by xrdq for GSAS-II: {pattern.attrs.get('source_path', pattern.name or 'pattern')} */\n")
+        np.savetxt(fh, np.column_stack([x, y, e]), fmt="%.5f %.6g %.6g")
+    return int(x.size)
+
+
+def normalise_phases(phases):
+    out = []
+    seen = set()
+    for item in phases:
+        if isinstance(item, (str, os.PathLike)):
+            name, cif = Path(item).stem, item
+        else:
+            name, cif = item
+        name = str(name)
+        cif = Path(cif)
+        if not cif.exists():
+            # allow a bundled phase name for the CIF
+            try:
+                from reference_patterns import PHASES  # type: ignore[attr-defined]
+
+                cand = Path(PHASES) / f"{cif.name if cif.suffix else cif.name + '.cif'}"
+                if cand.exists():
+                    cif = cand
+            except Exception:
+                pass
+        if not cif.exists():
+            raise XrdqPhaseError(f"phase {name!r}: CIF file {cif} not found")
+        if name in seen:
+            raise XrdqPhaseError(f"phase name {name!r} given twice; GSAS-II needs unique phase names")
+        seen.add(name)
+        out.append((name, cif))
+    if not out:
+        raise XrdqPhaseError("at least one phase is needed")
+    return out
+
+
+#: An atom whose symmetry images lie closer than this to it sits on a special position (Å).
+SPECIAL_POSITION_TOLERANCE = 0.2
+
+
+def snap_special_positions(ph, tol: float = SPECIAL_POSITION_TOLERANCE) -> list:
+    """Move atoms that a CIF gives a hair off a special position onto it; return their labels.
+
+    GSAS-II takes CIF coordinates literally, so a site such as (0.1084, 0.2167, z) in P-3m1 — the
+    mirror position (x, 2x, z) to four decimals — counts as a general 12-fold site whose images come
+    in pairs 0.001 Å apart: twice the atoms, a wrong cell mass and wrong intensities. xrdq's own
+    crystal code (gemmi) merges such images. Here the atom is moved to the mean of its images closer
+    than ``tol`` (exactly onto the special position) and GSAS-II's site symmetry and multiplicity
+    are recomputed.
+    """
+    from GSASII import GSASIIlattice as G2lat
+    from GSASII import GSASIIspc as G2spc
+
+    gen = ph.data["General"]
+    sg = gen["SGData"]
+    cx, _ct, cs, _cia = gen["AtomPtrs"]
+    amat = G2lat.cell2AB(gen["Cell"][1:7])[0]
+    moved = []
+    for atom in ph.data["Atoms"]:
+        xyz = np.array(atom[cx:cx + 3], float)
+        for _ in range(3):
+            images = np.array([e[0] for e in G2spc.GenAtom(xyz, sg, True)], float)
+            d = images - xyz
+            d -= np.round(d)
+            dist = np.linalg.norm(d @ amat.T, axis=1)
+            close = (dist < tol)
+            if not np.any(close & (dist > 1e-6)):
+                break
+            xyz = xyz + d[close].mean(axis=0)
+        if np.max(np.abs(xyz - np.array(atom[cx:cx + 3], float))) > 1e-9:
+            atom[cx:cx + 3] = [float(v) for v in xyz]
+            site, mult = G2spc.SytSym(xyz, sg)[:2]
+            atom[cs], atom[cs + 1] = site, mult
+            moved.append(str(atom[0]))
+    return moved
+
+
+@dataclass
+class Project:
+    G2sc: object
+    proj: object
+    hist: object
+    phases: list  # [(name, G2Phase)]
+    workdir: Path
+    n_points: int
+    notes: list = None
+
+
+def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None, background_terms=10,
+                  gpx_name="xrdq.gpx", start_values=None, humps=(), size_start_um=1.0,
+                  size_lg_mix=1.0, size_limits_um=None) -> Project:
+    """Create a GSAS-II project in ``workdir`` (a directory private to this call).
+
+    ``humps``: (centre °2θ, FWHM °) start values of amorphous humps, added as GSAS-II background
+    peaks (see :func:`hump_peak`).
+    """
+    G2sc = import_gsas2()
+    workdir = Path(workdir)
+    phases = normalise_phases(phases)
+    xye = workdir / "pattern.xye"
+    n = write_xye(pattern, xye, two_theta_range)
+    inst = workdir / "instrument.instprm"
+    inst.write_text(instprm_text(instrument), encoding="ascii")
+    cif_dir = workdir / "phases"
+    cif_dir.mkdir(exist_ok=True)
+    notes: list = []
+    with quiet():
+        proj = G2sc.G2Project(newgpx=str(workdir / gpx_name))
+        hist = proj.add_powder_histogram(str(xye), str(inst), fmthint="xye")
+        g2phases = []
+        for name, cif in phases:
+            local = cif_dir / f"{len(g2phases)}_{cif.name}"
+            shutil.copyfile(cif, local)
+            try:
+                ph = proj.add_phase(str(local), phasename=name, histograms=[hist], fmthint="CIF")
+            except Exception as exc:
+                raise XrdqPhaseError(f"GSAS-II could not read the CIF for phase {name!r} ({cif}): {exc}") from exc
+            g2phases.append((name, ph))
+            mass = float(ph.data["General"]["Mass"])
+            snapped = snap_special_positions(ph)
+            if snapped:
+                G2sc.SetupGeneral(ph.data, str(workdir))  # recompute composition and cell mass
+                new = float(ph.data["General"]["Mass"])
+                if abs(new - mass) > 1e-6 * mass:
+                    notes.append(f"{name}: GSAS-II read site(s) {', '.join(snapped)} as general positions; moved onto "
+                                 f"the special position within {SPECIAL_POSITION_TOLERANCE} Å (cell mass {mass:.1f} → {new:.1f})")
+    # Controls: a fresh project lacks parmFrozen (KeyError in some GSAS-II code paths)
+    controls = proj.data["Controls"]["data"]
+    controls.setdefault("parmFrozen", {})
+    controls["max cyc"] = 10
+    setup_histogram(controls, hist, g2phases, instrument, humps, background_terms=background_terms,
+                    size_start_um=size_start_um, size_lg_mix=size_lg_mix, size_limits_um=size_limits_um)
+    if start_values:
+        apply_start_values(proj, hist, g2phases, start_values)
+    with quiet():
+        proj.save()
+    return Project(G2sc, proj, hist, g2phases, workdir, n, notes)
+
+
+def setup_histogram(controls, hist, g2phases, instrument, humps, *, background_terms, size_start_um, size_lg_mix,
+                    size_limits_um):
+    """One histogram's sample, background, humps and the phases' size/strain terms, as xrdq refines them
+    (single projects and each histogram of a sequential one)."""
+    # Sample: Bragg-Brentano, radius, histogram scale fixed at 1 (phase fractions carry scale)
+    sample = hist.data["Sample Parameters"]
+    sample["Type"] = "Bragg-Brentano"
+    sample["Gonio. radius"] = float(instrument.radius_mm)
+    sample["Scale"] = [1.0, False]
+    for key in ("Shift", "Transparency", "SurfRoughA", "SurfRoughB"):
+        sample.setdefault(key, [0.0, False])
+    # Background: Chebyshev (true Chebyshev polynomials: 'chebyschev-1'), start level from data
+    y = np.asarray(hist.data["data"][1][1])
+    bkg = hist.data["Background"][0]
+    bkg[:] = ["chebyschev-1", False, int(background_terms)] + [0.0] * int(background_terms)
+    bkg[3] = float(np.percentile(y[y > 0], 10)) if np.any(y > 0) else 0.0
+    # Amorphous humps: GSAS-II background peaks, refined with the background
+    x = np.asarray(hist.data["data"][1][0], float)
+    checked = _check_humps(humps, x)
+    peaks = [hump_peak(c, f, x, y, bkg[3]) for c, f in checked]
+    hist.data["Background"][1]["nPeaks"] = len(peaks)
+    hist.data["Background"][1]["peaksList"] = peaks
+    # limits as in the native engine (centre ± 10°, FWHM 3–40°, here on the Gaussian part); GSAS-II
+    # resets a parameter that ends a step outside them to the limit and freezes it
+    hid = hist.data["data"][0]["hId"]
+    g = 1.0 / (8.0 * np.log(2.0))
+    for i, (c, _f) in enumerate(checked):
+        controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 300.0**2})
+        controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
+    # Sample broadening: isotropic crystallite size (Lorentzian, as in the native engine), started at
+    # size_start_um and refined by the recipe; no microstrain unless a step asks for it. The
+    # instrument's U V W X Y carry the instrumental part.
+    for _, ph in g2phases:
+        hap = ph.data["Histograms"][hist.name]
+        hap["Size"][0] = "isotropic"
+        hap["Size"][1][:3] = [float(size_start_um), float(size_start_um), float(size_lg_mix)]
+        hap["Size"][2][:3] = [False, False, False]
+        hap["Mustrain"][0] = "isotropic"
+        hap["Mustrain"][1][:2] = [0.0, 0.0]
+        hap["Mustrain"][2][:3] = [False, False, False]
+        hap["Scale"] = [1.0, False]
+        if size_limits_um:
+            lo, hi = (float(v) for v in size_limits_um)
+            controls.setdefault("parmMinDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = lo
+            controls.setdefault("parmMaxDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = hi
+
+
+#: TCH pseudo-Voigt: Lorentzian share q = Γ_L/Γ that gives η = 0.5, the native engine's hump shape
+_Q_ETA_HALF = 0.42214
+
+
+def _tch_gaussian_fwhm(fwhm, q=_Q_ETA_HALF):
+    """Gaussian FWHM Γ_G such that the TCH total FWHM is ``fwhm`` with Γ_L = q·fwhm."""
+    gl = q * fwhm
+
+    def total(gg):
+        return tch_fwhm(gg, gl)
+
+    lo, hi = 0.0, fwhm
+    for _ in range(60):  # total() increases with gg
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if total(mid) < fwhm else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _check_humps(humps, x):
+    out = []
+    for h in humps or ():
+        try:
+            c, f = (float(v) for v in h)
+        except (TypeError, ValueError) as exc:
+            raise XrdqRefineError(f"humps must be (centre, FWHM) pairs in degrees 2θ, got {h!r}") from exc
+        if not (np.isfinite(c) and np.isfinite(f) and f > 0):
+            raise XrdqRefineError(f"hump ({c}, {f}): centre and FWHM must be finite and FWHM > 0")
+        if x.size and not (x.min() - f <= c <= x.max() + f):
+            raise XrdqRefineError(f"hump centre {c}° is outside the refined range {x.min():.2f}–{x.max():.2f}°")
+        out.append((c, f))
+    return out
+
+
+def hump_peak(centre, fwhm, x=None, y=None, level=0.0) -> list:
+    """A GSAS-II background-peak entry ``[pos, ref, int, ref, sig, ref, gam, ref]`` for an amorphous hump.
+
+    GSAS-II units (GSASIIpwd.getBackground / getFCJVoigt3): ``pos`` in °2θ, ``sig`` the Gaussian
+    *variance* in centidegrees², ``gam`` the Lorentzian FWHM in centidegrees, ``int`` the area in
+    counts × centidegrees (the profile is normalised to unit area on a centidegree axis). The
+    shape starts as the native engine's hump: a pseudo-Voigt of FWHM ``fwhm`` with η = 0.5; the
+    area starts at what lies above ``level`` around the centre of ``y`` (or 0).
+    """
+    gg = _tch_gaussian_fwhm(fwhm)
+    sig = (100.0 * gg) ** 2 / (8.0 * np.log(2.0))
+    gam = 100.0 * _Q_ETA_HALF * fwhm
+    area = 0.0
+    if x is not None and y is not None and len(x):
+        near = np.abs(np.asarray(x) - centre) <= 0.25 * fwhm
+        if np.any(near):
+            height = max(float(np.median(np.asarray(y)[near])) - float(level), 0.0)
+            # pseudo-Voigt with η = 0.5: area = height · FWHM · (0.5·π/2 + 0.5·√(π/ln 16))
+            area = height * fwhm * (0.25 * np.pi + 0.5 * np.sqrt(np.pi / np.log(16.0)))
+    return [float(centre), False, float(max(100.0 * area, 1.0)), False, float(sig), False, float(gam), False]
+
+
+def apply_start_values(proj, hist, g2phases, start_values):
+    """Apply starting values: ``{"phase_fractions": {name: f}, "cells": {name: {"a":..}},
+    "displacement_um": x, "zero": x, "profile": {"U": ..(GSAS-II units)}, "background": [..]}``."""
+    sv = dict(start_values)
+    byname = dict(g2phases)
+    for name, f in (sv.pop("phase_fractions", {}) or {}).items():
+        for hap in byname[name].data["Histograms"].values():
+            hap["Scale"][0] = float(f)
+    for name, cell in (sv.pop("cells", {}) or {}).items():
+        gen = byname[name].data["General"]
+        idx = {"a": 1, "b": 2, "c": 3, "alpha": 4, "beta": 5, "gamma": 6}
+        for k, v in cell.items():
+            gen["Cell"][idx[k]] = float(v)
+    if "displacement_um" in sv:
+        hist.data["Sample Parameters"]["Shift"][0] = float(sv.pop("displacement_um"))
+    inst = hist.data["Instrument Parameters"][0]
+    if "zero" in sv:
+        inst["Zero"][1] = float(sv.pop("zero"))
+    for k, v in (sv.pop("profile", {}) or {}).items():
+        inst[k][1] = float(v)
+    if "background" in sv:
+        coeffs = [float(c) for c in sv.pop("background")]
+        bkg = hist.data["Background"][0]
+        bkg[2] = len(coeffs)
+        bkg[3:] = coeffs
+    if sv:
+        raise XrdqRefineError(f"unknown start value key(s) {sorted(sv)}")
+
+

@@ -1,0 +1,367 @@
+"""Reading a refined GSAS-II project back into the fields of an :class:`xrdq.refine.RefinementResult`:
+curves, phase fractions (the scales) with their covariance, parameters under xrdq's names, fit
+statistics, phase information. Shared by single (:func:`read_back`) and sequential runs
+(:mod:`.sequential`), which differ only in where GSAS-II keeps the covariance."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from ...quant.weight_fractions import hill_howard
+from ...model.profile import tch_fwhm
+from .project import Project, quiet
+from .recipe import PROFILE_TERMS, Recipe
+
+
+def histogram_curves(hist):
+    """(2θ, observed, weight, calculated, background) of ``hist`` inside its refined limits."""
+    data = hist.data["data"][1]
+    x_all = np.asarray(data[0], float)
+    lims = hist.data["Limits"][1]
+    sel = (x_all >= lims[0]) & (x_all <= lims[1])
+    return (x_all[sel],) + tuple(np.asarray(data[i], float)[sel] for i in (1, 2, 3, 4))
+
+
+def weight_esd(wt):
+    """Standard uncertainties from GSAS-II's weights (∞ where the weight is 0)."""
+    return np.where(wt > 0, 1.0 / np.sqrt(np.where(wt > 0, wt, 1.0)), np.inf)
+
+
+def scale_block(vary, cmat, keys):
+    """Covariance of the variables ``keys`` (0 for one not refined) out of GSAS-II's full matrix."""
+    idx = [vary.index(k) if k in vary else None for k in keys]
+    cov = np.zeros((len(keys), len(keys)))
+    for a, ia in enumerate(idx):
+        for b, ib in enumerate(idx):
+            if ia is not None and ib is not None:
+                cov[a, b] = cmat[ia, ib]
+    return cov
+
+
+def fractions(p: Project, fr, cov_f) -> dict:
+    """Scales (GSAS-II phase fractions, proportional to the number of unit cells) and the Hill–Howard
+    weight fractions W_j = f_j M_j / Σ f_i M_i with M the cell mass (GSASIIstrMath.calcMassFracs with
+    the full covariance): one formula with the native engine's (:func:`xrdq.quant.weight_fractions.hill_howard`)."""
+    names = [n for n, _ in p.phases]
+    masses = np.array([ph.data["General"]["Mass"] for _, ph in p.phases], float)
+    w, cov_w = hill_howard(fr, masses, cov_f)
+    return dict(phase_names=names, weight_fractions={n: float(w[j]) for j, n in enumerate(names)},
+                weight_fraction_covariance=cov_w, scale_covariance=cov_f,
+                scales={n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)})
+
+
+def refined_parameters(vary, values, sigd, label) -> dict:
+    """Every refined variable with its esd, under xrdq's name (those labelled None are reported elsewhere)."""
+    return {label[k]: (float(values.get(k, np.nan)), float(sigd.get(k, np.nan))) for k in vary if label[k]}
+
+
+def correlation(cmat, vary, label):
+    """(names, correlation matrix) of the refined variables."""
+    if not cmat.size:
+        return [], np.zeros((0, 0))
+    d = np.sqrt(np.clip(np.diag(cmat), 1e-300, None))
+    return [label[k] or k for k in vary], cmat / np.outer(d, d)
+
+
+def fit_statistics(rv, vary, wt, yo, yc, converged_default: bool) -> dict:
+    """GSAS-II's chi2 = Σ w (yo − yc)², Rwp as a fraction, Rexp from N − P, GoF, lag-1 serial correlation."""
+    nobs = int(rv.get("Nobs", int(np.sum(wt > 0))))
+    nvar = int(rv.get("Nvars", len(vary)))
+    chi2 = float(rv.get("chisq", np.sum(wt * (yo - yc) ** 2)))
+    sumwy2 = float(np.sum(wt * yo**2))
+    resid = np.sqrt(np.clip(wt, 0, None)) * (yo - yc)
+    return dict(
+        n_points=nobs, n_parameters=nvar, chi2=chi2,
+        rwp=float(rv["Rwp"]) / 100.0 if "Rwp" in rv else float(np.sqrt(chi2 / sumwy2)),
+        rexp=float(np.sqrt(max(nobs - nvar, 1) / sumwy2)) if sumwy2 > 0 else float("nan"),
+        gof=float(rv.get("GOF", np.sqrt(chi2 / max(nobs - nvar, 1)))),
+        converged=bool(rv.get("converged", converged_default)),
+        serial_correlation=float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 2 and np.std(resid) > 0 else 0.0,
+    )
+
+
+def run_partials(p: Project, log: io.StringIO) -> dict | None:
+    """Per-phase calculated curves of every histogram, ``{hId: (x, {phase: y})}``, from one zero-cycle
+    GSAS-II run with Controls['PhasePartials'] (what the GUI's "Compute partials" does), in ordinary
+    mode even for a sequential project. Everything the run overwrites — cycles, derivative type, the
+    sequential list, the covariance in the .gpx and the .lst — is put back, so it may run after the
+    results have been read. None when GSAS-II wrote no partials file.
+    """
+    from GSASII import GSASIIstrMain as G2strMain
+
+    proj = p.proj
+    controls = proj.data["Controls"]["data"]
+    partials = p.workdir / "xrdq.partials"
+    if partials.exists():
+        partials.unlink()
+    saved = {k: controls.get(k) for k in ("max cyc", "deriv type", "Seq Data")}
+    covariance = copy.deepcopy(proj.data["Covariance"])
+    lst = Path(proj.filename).with_suffix(".lst")
+    lst_text = lst.read_bytes() if lst.exists() else None
+    controls.update({"max cyc": 0, "deriv type": "analytic Hessian", "Seq Data": [], "PhasePartials": str(partials)})
+    try:
+        with contextlib.redirect_stdout(log):
+            proj.index_ids()
+            G2strMain.Refine(proj.filename, makeBack=False)
+            proj.reload()
+    finally:
+        controls = proj.data["Controls"]["data"]
+        controls.update(saved)
+        controls["PhasePartials"] = None
+        proj.data["Covariance"] = covariance
+        with contextlib.redirect_stdout(log):
+            proj.save()
+        if lst_text is not None:
+            lst.write_bytes(lst_text)
+    if not partials.exists():
+        return None
+    out: dict = {}
+    with open(partials, "rb") as fh:
+        try:
+            pickle.load(fh)  # leading None
+            while True:
+                h = pickle.load(fh)
+                xx = pickle.load(fh)
+                pickle.load(fh)  # background
+                curves = {}
+                out[h] = (xx, curves)
+                while True:
+                    name = pickle.load(fh)
+                    if name is None:
+                        break
+                    curves[name] = pickle.load(fh)
+        except EOFError:
+            pass
+    return out
+
+
+def phase_partials(p: Project, log: io.StringIO):
+    """(x, {phase: curve}) of this project's histogram (:func:`run_partials`); None without partials.
+    It must run after everything else has been read back."""
+    got = run_partials(p, log)
+    if got is None:
+        return None
+    return got.get(p.hist.data["data"][0]["hId"], (None, {}))
+
+
+def read_back(p: Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, warnings: list) -> dict:
+    """RefinementResult fields of a single-pattern project after :func:`~.strategy.run_recipe`."""
+    hist = p.hist
+    cov = p.proj.data["Covariance"]["data"]
+    vary = list(cov.get("varyList", []))
+    cmat = np.asarray(cov.get("covMatrix", np.zeros((0, 0))), float)
+    hid = hist.data["data"][0]["hId"]
+    rv = cov.get("Rvals", rvals) or rvals
+    x, yo, wt, yc, yb = histogram_curves(hist)
+    names = [n for n, _ in p.phases]
+    pids = {n: ph.data["pId"] for n, ph in p.phases}
+    fr = np.array([next(iter(ph.data["Histograms"].values()))["Scale"][0] for _, ph in p.phases], float)
+    out = fractions(p, fr, scale_block(vary, cmat, [f"{pids[n]}:{hid}:Scale" for n in names]))
+    g2w = _check_mass_fractions(hist, names, out["weight_fractions"], warnings)
+    label = param_labels(vary, names, pids, hid)
+    params = refined_parameters(vary, dict(zip(vary, cov.get("variables", []))), dict(zip(vary, cov.get("sig", []))),
+                                label)
+    _held_parameters(p, params, g2w)
+    stats = fit_statistics(rv, vary, wt, yo, yc, converged_default=False)
+    msg = str(rv.get("msg", "") or "").strip()
+    if msg:
+        warnings.append("GSAS-II: " + "; ".join(m.strip(" *") for m in msg.splitlines() if m.strip()))
+    bragg, ticks = _reflections(hist, names, pids, hid)
+    return dict(
+        two_theta=x, observed=yo, esd=weight_esd(wt), calculated=yc, background=yb,
+        parameters=params, correlation=correlation(cmat, vary, label),
+        phase_info=phase_info_from_project(p, phase_cifs, instrument), ticks=ticks, bragg_r=bragg,
+        **out, **stats,
+    )
+
+
+def _check_mass_fractions(hist, names, w, warnings) -> dict:
+    """GSAS-II's own ComputeMassFracs, as a cross-check of the fractions computed here."""
+    g2w = {}
+    try:
+        with quiet():
+            g2w = hist.ComputeMassFracs()
+        for n in names:
+            if n in g2w and abs(g2w[n][0] - w[n]) > 1e-6:
+                warnings.append(f"weight fraction of {n}: xrdq {w[n]:.6f} vs GSAS-II ComputeMassFracs {g2w[n][0]:.6f}")
+    except Exception as exc:  # diagnostics only
+        warnings.append(f"GSAS-II ComputeMassFracs unavailable: {exc}")
+    return g2w
+
+
+def _held_parameters(p: Project, params: dict, g2w: dict):
+    """Add the cell (from GSAS-II's reciprocal-metric A terms, with esds), GSAS-II's weight fractions,
+    sample broadening, humps and the instrument terms, refined or held."""
+    hist = p.hist
+    for n, ph in p.phases:
+        cell = ph.data["General"]["Cell"]
+        esds = {}
+        if bool(cell[0]):
+            with contextlib.suppress(Exception), quiet():
+                _c, ce = ph.get_cell_and_esd()[:2]
+                esds = {k.split("_")[-1]: float(v) for k, v in dict(ce).items()}
+        for i, key in enumerate(("a", "b", "c", "alpha", "beta", "gamma"), 1):
+            params[f"{n}.{key}"] = (float(cell[i]), esds.get(key, np.nan))
+        params[f"{n}.volume"] = (float(cell[7]), esds.get("volume", np.nan))
+    for n, _ in p.phases:  # GSAS-II's own weight fractions (ph:h:WgtFrac), for cross-checking
+        if n in g2w:
+            params[f"{n}.WgtFrac"] = (float(g2w[n][0]), float(g2w[n][1]))
+    for n, ph in p.phases:  # sample broadening, also when held or frozen at a limit
+        hap = next(iter(ph.data["Histograms"].values()))
+        # the value in the project: GSAS-II resets a size that ended outside its limits there
+        params[f"{n}.size_um"] = (float(hap["Size"][1][0]), params.get(f"{n}.size_um", (0, np.nan))[1])
+        params.setdefault(f"{n}.microstrain", (float(hap["Mustrain"][1][0]), np.nan))
+    for i, pk in enumerate(hist.data["Background"][1].get("peaksList", [])):
+        for j, key in enumerate(("BkPkpos", "BkPkint", "BkPksig", "BkPkgam")):
+            params.setdefault(f"hump{i}.{_HUMP_LABELS[key]}", (float(pk[2 * j]), np.nan))
+        gg = 2.0 * np.sqrt(2.0 * np.log(2.0) * max(pk[4], 0.01)) / 100.0
+        params[f"hump{i}.fwhm_deg"] = (float(tch_fwhm(gg, max(pk[6], 0.1) / 100.0)), np.nan)  # derived
+    params.setdefault("displacement_um", (float(hist.data["Sample Parameters"]["Shift"][0]), np.nan))
+    inst = hist.data["Instrument Parameters"][0]
+    for term in ("Zero",) + PROFILE_TERMS:
+        params.setdefault(f"instrument.{term}", (float(inst[term][1]), np.nan))
+
+
+def _reflections(hist, names, pids, hid):
+    """Bragg R per phase and the reflection ticks (2θ, hkl)."""
+    bragg, ticks = {}, {}
+    res = hist.data["data"][0]
+    refl = hist.data.get("Reflection Lists", {})
+    for n in names:
+        key = f"{pids[n]}:{hid}:Rf"
+        if key in res:
+            bragg[n] = float(res[key]) / 100.0
+        arr = np.asarray(refl.get(n, {}).get("RefList", np.zeros((0, 6))))
+        if arr.size:
+            ticks[n] = (arr[:, 5].astype(float), arr[:, :3].astype(int))
+    return bragg, ticks
+
+
+#: GSAS-II background-peak variables → xrdq names (GSAS-II units: °, counts·centideg, centideg², centideg)
+_HUMP_LABELS = {"BkPkpos": "position", "BkPkint": "area_cdeg", "BkPksig": "sig_cdeg2", "BkPkgam": "gam_cdeg"}
+
+
+def param_labels(vary, names, pids, hid):
+    """xrdq names for GSAS-II variable names (None: reported elsewhere, e.g. cell A terms)."""
+    byid = {str(pids[n]): n for n in names}
+    out = {}
+    for k in vary:
+        parts = k.split(":")
+        lab = k
+        if len(parts) >= 3:
+            ph, h, what = parts[0], parts[1], ":".join(parts[2:])
+            if ph == "" and h == str(hid):
+                if what.startswith("Back;"):
+                    lab = f"background.{what.split(';')[1]}"
+                elif what.split(";")[0] in _HUMP_LABELS:
+                    lab = f"hump{what.split(';')[1]}.{_HUMP_LABELS[what.split(';')[0]]}"
+                elif what == "Shift":
+                    lab = "displacement_um"
+                elif what in PROFILE_TERMS or what == "Zero":
+                    lab = f"instrument.{what}"
+                elif what == "Scale":
+                    lab = "histogram_scale"
+            elif ph in byid and h == str(hid):
+                if what == "Scale":
+                    lab = f"{byid[ph]}.phase_fraction"
+                elif what == "MD":
+                    lab = f"{byid[ph]}.march_dollase"
+                elif what == "Size;i":
+                    lab = f"{byid[ph]}.size_um"
+                elif what == "Mustrain;i":
+                    lab = f"{byid[ph]}.microstrain"
+                else:
+                    lab = f"{byid[ph]}.{what}"
+            elif ph in byid and h == "" and what.startswith("A") and what[1:].isdigit():
+                lab = f"{byid[ph]}.{what}"  # GSAS-II reciprocal metric term (cell below)
+        out[k] = lab
+    return out
+
+
+def phase_info_from_project(p, phase_cifs, instrument) -> dict:
+    """Cell mass, volume, density (GSAS-II's refined cell) and µ/ρ (xrdq's crystal code, when it can read
+    the CIF) of every phase, as RefinementResult.phase_info wants them."""
+    lam = float(instrument.wavelength)
+    phase_info = {}
+    for (n, ph), (_, cif) in zip(p.phases, phase_cifs):
+        gen = ph.data["General"]
+        vol = float(gen["Cell"][7])
+        mass = float(gen["Mass"])
+        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
+        mu = _mass_attenuation(cif, gen, lam)
+        if mu is not None:
+            info["mass_attenuation"] = mu
+        phase_info[n] = info
+    return phase_info
+
+
+def _mass_attenuation(cif, general, wavelength):
+    try:
+        from ...crystal import load_phase
+
+        return float(load_phase(str(cif)).mass_attenuation(wavelength))
+    except Exception:
+        pass
+    try:  # fall back on xraydb with GSAS-II's composition
+        import xraydb
+
+        energy = 12398.419843 / wavelength
+        counts = general.get("NoAtoms", {})
+        masses = general.get("AtomMass", [])
+        types = general.get("AtomTypes", [])
+        amass = dict(zip(types, masses))
+        total = sum(counts[e] * amass[e] for e in counts)
+        return float(sum(counts[e] * amass[e] / total * xraydb.mu_elam(e, energy) for e in counts))
+    except Exception:
+        return None
+
+
+
+
+def hump_curve(p: Project, x):
+    """The background peaks (amorphous humps) alone, computed by GSAS-II's own getBackground with
+    every Chebyshev coefficient set to 0; None without humps."""
+    bkg, extra = p.hist.data["Background"]
+    peaks = extra.get("peaksList", [])
+    if not peaks:
+        return None
+    from GSASII import GSASIIpwd as G2pwd
+
+    inst = p.hist.data["Instrument Parameters"][0]
+    pfx = ":{}:".format(p.hist.data["data"][0]["hId"])
+    parm = {pfx + "SH/L": float(inst["SH/L"][1]), pfx + "Lam1": float(inst["Lam1"][1])}
+    for i in range(int(bkg[2])):
+        parm[f"{pfx}Back;{i}"] = 0.0
+    for i, pk in enumerate(peaks):
+        for j, key in enumerate(("BkPkpos", "BkPkint", "BkPksig", "BkPkgam")):
+            parm[f"{pfx}{key};{i}"] = float(pk[2 * j])
+    with quiet():
+        yb, _ = G2pwd.getBackground(pfx, parm, bkg[0], inst["Type"][1], np.asarray(x, float))
+    return np.asarray(yb, float)
+
+
+def components_from_partials(got, fields, p, amorphous=None):
+    x = fields["two_theta"]
+    if got is None:
+        return None
+    px, curves = got
+    names = fields["phase_names"]
+    if len(names) == 1:
+        rest = fields["calculated"] - fields["background"]
+        return {names[0]: rest - amorphous if amorphous is not None else rest}
+    if px is None or not curves:
+        return None
+    px = np.asarray(px, float)
+    out = {}
+    for n in names:
+        y = curves.get(n)
+        if y is None or len(y) != len(px):
+            return None
+        out[n] = np.interp(x, px, np.asarray(y, float))
+    return out
