@@ -26,6 +26,18 @@ def test_folder_expands_to_supported_files_in_natural_order(tmp_path):
     assert got == ["s1.RAS", "s2.xy", "s10.xy"]
 
 
+def test_folder_expands_to_every_extension_a_reader_claims(tmp_path):
+    """The batch's list is the readers' own: GSAS .gsa, .xyd columns, netCDF and CPD .prn are fitted too."""
+    from xrdq.batch import SUPPORTED_EXTENSIONS
+    from xrdq.io import READERS
+
+    names = ("a.gsa", "b.xyd", "c.nc", "d.PRN", "e.gss", "f.bak")
+    for name in names:
+        _touch(tmp_path / name)
+    assert [p.name for p in expand_inputs([tmp_path])] == list(names[:5])
+    assert set(SUPPORTED_EXTENSIONS) >= {e for r in READERS for e in r.EXTENSIONS} | {".prn"}
+
+
 def test_globs_files_and_dedup_keep_argument_order(tmp_path):
     a, b, c = (_touch(tmp_path / n) for n in ("a.xye", "b.xye", "c.dat"))
     got = expand_inputs([c, str(tmp_path / "*.xye"), a])

@@ -10,11 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._digest import file_sha256
 from ..errors import XrdqError
 from ..settings import COLUMN_ALIASES, SETTINGS, by_name, parse_cell, settings_from_values
-
-#: Pattern file extensions a folder is expanded to (case-insensitive).
-SUPPORTED_EXTENSIONS = (".ras", ".rasx", ".asc", ".txt", ".raw", ".xy", ".xye", ".csv", ".dat", ".fxye", ".prn")
 
 #: Manifest columns that are settings (the options of ``xrdq quantify``/``batch``, xrdq.settings,
 #: plus the file, its label and the older spellings); every other column is metadata carried into the outputs.
@@ -47,8 +45,19 @@ def _natural_key(path: Path):
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text)]
 
 
+def __getattr__(name):
+    if name == "SUPPORTED_EXTENSIONS":  # the readers' own (xrdq.io.EXTENSIONS), imported when asked
+        from ..io import EXTENSIONS
+
+        return EXTENSIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _is_pattern_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS and not path.name.startswith(".")
+    """A file a folder is expanded to: an extension some reader claims (case-insensitive), not hidden."""
+    from ..io import EXTENSIONS
+
+    return path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")
 
 
 def _inside(path: Path, folder: Path | None) -> bool:
@@ -121,22 +130,11 @@ def unique_stems(paths) -> list[str]:
     return out
 
 
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return ""
-    return h.hexdigest()
-
-
 def _file_fingerprint(value: str):
     """For settings that may name a file (CIF, instrument), its content hash too: editing it refits."""
     p = Path(str(value).partition("=")[2] or str(value)) if "=" in str(value) and not Path(str(value)).exists() else Path(str(value))
     if p.suffix and p.is_file():
-        return [str(value), file_sha256(p)]
+        return [str(value), file_sha256(p, missing="")]
     return str(value)
 
 
@@ -242,7 +240,7 @@ def build_jobs(inputs, defaults: dict, manifest=None, exclude=None) -> list[Job]
         raise XrdqBatchError("no inputs: give pattern files, folders or globs, or a manifest")
     if not paths:
         raise XrdqBatchError(f"no pattern files found in {', '.join(map(str, inputs))} "
-                             f"(looked for {' '.join(SUPPORTED_EXTENSIONS)})")
+                             f"(looked for {' '.join(__getattr__('SUPPORTED_EXTENSIONS'))})")
     by_path = {}
     by_name: dict[str, list] = {}
     for r in rows:

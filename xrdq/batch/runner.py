@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from ..quant.defaults import DEFAULT_STANDARD, DefaultStandard
-from .inputs import Job, XrdqBatchError, build_jobs, file_sha256, settings_hash
+from .._digest import file_sha256
+from .inputs import Job, XrdqBatchError, build_jobs, settings_hash
 from .outputs import readable
 from .worker import init_worker, run_job, run_jobs, run_sequential_gsas2, series_key
 
@@ -362,27 +363,10 @@ def quantify_many(inputs=None, phases=(), standard=DEFAULT_STANDARD, purity: flo
     first_start = quantify_kwargs.get("start")
     if scheduler is not None and dask_workers:
         raise XrdqBatchError("give either a dask scheduler address or a number of dask workers, not both")
-    out = Path(out) if out is not None else None
-    if out is not None:
-        from .._atomic import check_writable
-
-        check_writable(out, folder=True)  # before any fit: a read-only folder or a file in the way
+    out = _output_folder(out)
     job_list = build_jobs(inputs, defaults, manifest=manifest, exclude=out)
-    if out is not None:  # created only once the inputs make sense
-        for sub in ("json", "plots"):
-            (out / sub).mkdir(parents=True, exist_ok=True)
     mode = ("gsas2-sequential" if engine == "gsas2" else "sequential") if sequential else "independent"
-    for j in job_list:
-        j.sha256 = file_sha256(j.path)
-    hashes = {j.stem: settings_hash(dict(j.settings, _mode=mode, _start=first_start))
-              for j in job_list}
-
-    states: dict[str, dict] = {}
-    if out is not None and not force:
-        for j in job_list:
-            s = _load_state(out, j, hashes[j.stem], plots)
-            if s is not None:
-                states[j.stem] = s
+    hashes, states = _resume(job_list, out, mode, first_start, force, plots)
     n_skipped = len(states)
     pending = [j for j in job_list if j.stem not in states]
     backend, n_workers = _describe_backend(sequential, len(pending), jobs, scheduler, dask_workers)
@@ -391,69 +375,15 @@ def quantify_many(inputs=None, phases=(), standard=DEFAULT_STANDARD, purity: flo
 
     bar = tqdm(total=len(job_list), initial=n_skipped, disable=not progress, unit="pattern", desc="xrdq batch",
                file=sys.stderr, dynamic_ncols=True)
-    n_fail = 0
-
-    def finish(job: Job, rec: dict):
-        nonlocal n_fail
-        plot_rel = None
-        if out is not None:
-            if rec.get("plot_png"):
-                from .._atomic import atomic_write_bytes
-
-                plot_rel = f"plots/{job.stem}.png"
-                readable(atomic_write_bytes(out / plot_rel, rec["plot_png"]))
-            state = _make_state(job, rec, hashes[job.stem], plot_rel)
-            from .._atomic import atomic_write_text
-
-            readable(atomic_write_text(_state_path(out, job.stem),
-                                       json.dumps(state, indent=2, ensure_ascii=False, default=str) + "\n"))
-        else:
-            state = _make_state(job, rec, hashes[job.stem], None)
-        states[job.stem] = state
-        if rec["status"] != "ok":
-            n_fail += 1
-            bar.set_postfix(failed=n_fail, refresh=False)
-        bar.update(1)
-
+    record = _Recorder(out, hashes, states, bar)
     t_fit = time.perf_counter()
     try:
-        if sequential and engine == "gsas2" and pending and len({series_key(j.settings) for j in pending}) == 1:
-            # GSAS-II's own sequential refinement: one project, all pending files in order
-            for j, rec in zip(pending, run_sequential_gsas2([_task(j, plots) for j in pending])):
-                finish(j, rec)
-        elif sequential:
-            start = first_start
-            for j in job_list:
-                if j.stem in states:
-                    sp = states[j.stem]["batch"].get("start_parameters")
-                    start = sp or start
-                    continue
-                rec = run_job(_task(j, plots, start))
-                finish(j, rec)
-                if rec["status"] == "ok" and rec.get("start_parameters"):
-                    start = rec["start_parameters"]
-        elif not pending:
-            pass
-        elif scheduler is not None or dask_workers:
-            for j, rec in _run_dask(pending, plots, scheduler, dask_workers, first_start):
-                finish(j, rec)
-        elif n_workers == 1:
-            for j, rec in _run_inprocess(pending, plots, first_start):
-                finish(j, rec)
-        else:
-            for j, rec in _run_processes(pending, plots, n_workers, start=first_start):
-                finish(j, rec)
+        _dispatch(job_list, pending, states, record, plots=plots, engine=engine, sequential=sequential,
+                  scheduler=scheduler, dask_workers=dask_workers, n_workers=n_workers, first_start=first_start)
     finally:
         bar.close()
     fit_time = time.perf_counter() - t_fit
-
     ordered = [states[j.stem] for j in job_list]
-    n_ok = sum(s["batch"]["status"] == "ok" for s in ordered)
-    n_failed = len(ordered) - n_ok
-    n_fitted = len(pending)
-    rate = n_fitted / fit_time if fit_time > 0 and n_fitted else 0.0
-    from .outputs import build_dataset, plot_series, write_csv, write_html, write_netcdf
-
     attrs = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
@@ -463,28 +393,131 @@ def quantify_many(inputs=None, phases=(), standard=DEFAULT_STANDARD, purity: flo
         "inputs": json.dumps([str(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs or [])]),
         "command": command or "",
         "sequential": int(bool(sequential)),
-        "n_ok": n_ok, "n_failed": n_failed, "n_skipped": n_skipped, "n_fitted": n_fitted,
-        "fit_time_s": fit_time, "patterns_per_s": rate,
     }
+    ds = _summarise(ordered, attrs, n_skipped=n_skipped, n_fitted=len(pending), fit_time=fit_time, backend=backend)
+    if out is not None:
+        _write_outputs(ds, out, ordered, "index" if series_x is None and sequential else series_x)
+    ds.attrs["total_time_s"] = time.perf_counter() - t_start
+    return ds
+
+
+def _output_folder(out):
+    """``out`` as a Path, checked writable before any fit (a read-only folder or a file in the way); or None."""
+    if out is None:
+        return None
+    from .._atomic import check_writable
+
+    out = Path(out)
+    check_writable(out, folder=True)
+    return out
+
+
+def _resume(job_list, out, mode, first_start, force, plots):
+    """(settings hash per file, states of the files already done in ``out`` with the same input and settings)."""
+    if out is not None:  # created only once the inputs make sense
+        for sub in ("json", "plots"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    for j in job_list:
+        j.sha256 = file_sha256(j.path, missing="")
+    hashes = {j.stem: settings_hash(dict(j.settings, _mode=mode, _start=first_start)) for j in job_list}
+    states: dict[str, dict] = {}
+    if out is not None and not force:
+        for j in job_list:
+            s = _load_state(out, j, hashes[j.stem], plots)
+            if s is not None:
+                states[j.stem] = s
+    return hashes, states
+
+
+class _Recorder:
+    """Records each finished file: its plot and state file in ``out`` (atomically), its state, the bar."""
+
+    def __init__(self, out, hashes, states, bar):
+        self.out, self.hashes, self.states, self.bar, self.n_fail = out, hashes, states, bar, 0
+
+    def __call__(self, job: Job, rec: dict):
+        out = self.out
+        plot_rel = None
+        if out is not None:
+            if rec.get("plot_png"):
+                from .._atomic import atomic_write_bytes
+
+                plot_rel = f"plots/{job.stem}.png"
+                readable(atomic_write_bytes(out / plot_rel, rec["plot_png"]))
+            state = _make_state(job, rec, self.hashes[job.stem], plot_rel)
+            from .._atomic import atomic_write_text
+
+            readable(atomic_write_text(_state_path(out, job.stem),
+                                       json.dumps(state, indent=2, ensure_ascii=False, default=str) + "\n"))
+        else:
+            state = _make_state(job, rec, self.hashes[job.stem], None)
+        self.states[job.stem] = state
+        if rec["status"] != "ok":
+            self.n_fail += 1
+            self.bar.set_postfix(failed=self.n_fail, refresh=False)
+        self.bar.update(1)
+
+
+def _dispatch(job_list, pending, states, finish, *, plots, engine, sequential, scheduler, dask_workers, n_workers,
+              first_start):
+    """Fit the pending files on the chosen backend, handing each record to ``finish`` as it arrives."""
+    if sequential and engine == "gsas2" and pending and len({series_key(j.settings) for j in pending}) == 1:
+        # GSAS-II's own sequential refinement: one project, all pending files in order
+        for j, rec in zip(pending, run_sequential_gsas2([_task(j, plots) for j in pending])):
+            finish(j, rec)
+    elif sequential:
+        start = first_start
+        for j in job_list:
+            if j.stem in states:
+                sp = states[j.stem]["batch"].get("start_parameters")
+                start = sp or start
+                continue
+            rec = run_job(_task(j, plots, start))
+            finish(j, rec)
+            if rec["status"] == "ok" and rec.get("start_parameters"):
+                start = rec["start_parameters"]
+    elif not pending:
+        pass
+    elif scheduler is not None or dask_workers:
+        for j, rec in _run_dask(pending, plots, scheduler, dask_workers, first_start):
+            finish(j, rec)
+    elif n_workers == 1:
+        for j, rec in _run_inprocess(pending, plots, first_start):
+            finish(j, rec)
+    else:
+        for j, rec in _run_processes(pending, plots, n_workers, start=first_start):
+            finish(j, rec)
+
+
+def _summarise(ordered, attrs, *, n_skipped, n_fitted, fit_time, backend):
+    """The batch Dataset with its counts, verdict tally and one-line summary in the attrs."""
+    from .outputs import build_dataset
+
+    n_ok = sum(s["batch"]["status"] == "ok" for s in ordered)
+    n_failed = len(ordered) - n_ok
+    rate = n_fitted / fit_time if fit_time > 0 and n_fitted else 0.0
+    attrs = dict(attrs, n_ok=n_ok, n_failed=n_failed, n_skipped=n_skipped, n_fitted=n_fitted, fit_time_s=fit_time,
+                 patterns_per_s=rate)
     ds = build_dataset(ordered, attrs)
     verdicts = [str(v) for v, st in zip(ds["verdict"].values, ds["status"].values) if st == "ok"]
     judged = ", ".join(f"{verdicts.count(v)} {v}" for v in ("ok", "check", "fail") if v in verdicts)
     ds.attrs.update({f"n_verdict_{v}": verdicts.count(v) for v in ("ok", "check", "fail")})
-    summary = (f"{n_ok} ok, {n_failed} failed" + (f" (verdicts: {judged})" if judged else "")
-               + (f" ({n_skipped} already done)" if n_skipped else "")
-               + f"; {n_fitted} fitted in {fit_time:.1f} s ({rate:.2f} patterns/s, {backend})")
-    ds.attrs["summary"] = summary
-    if out is not None:
-        if series_x is None and sequential:
-            series_x = "index"
-        series_rel = None
-        if series_x:
-            plot_series(ds, out / "series.png", x=series_x)
-            series_rel = "series.png"
-        write_netcdf(ds, out / "results.nc")
-        write_csv(ds, out / "results.csv")
-        plots_map = {s["batch"]["stem"]: s["batch"].get("plot") for s in ordered
-                     if s["batch"].get("plot") and (out / s["batch"]["plot"]).exists()}
-        write_html(ds, out / "index.html", plots_map, series_plot=series_rel, summary=summary)
-    ds.attrs["total_time_s"] = time.perf_counter() - t_start
+    ds.attrs["summary"] = (f"{n_ok} ok, {n_failed} failed" + (f" (verdicts: {judged})" if judged else "")
+                           + (f" ({n_skipped} already done)" if n_skipped else "")
+                           + f"; {n_fitted} fitted in {fit_time:.1f} s ({rate:.2f} patterns/s, {backend})")
     return ds
+
+
+def _write_outputs(ds, out, ordered, series_x):
+    """results.nc, results.csv, index.html and (with ``series_x``) series.png in ``out``."""
+    from .outputs import plot_series, write_csv, write_html, write_netcdf
+
+    series_rel = None
+    if series_x:
+        plot_series(ds, out / "series.png", x=series_x)
+        series_rel = "series.png"
+    write_netcdf(ds, out / "results.nc")
+    write_csv(ds, out / "results.csv")
+    plots_map = {s["batch"]["stem"]: s["batch"].get("plot") for s in ordered
+                 if s["batch"].get("plot") and (out / s["batch"]["plot"]).exists()}
+    write_html(ds, out / "index.html", plots_map, series_plot=series_rel, summary=ds.attrs["summary"])

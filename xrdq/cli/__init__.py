@@ -34,12 +34,7 @@ class _LazyGroup(click.Group):
         module_name = _COMMAND_MODULES.get(name)
         if module_name is None:
             return None
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                return None  # stage not built yet
-            raise
+        module = importlib.import_module(module_name)
         return getattr(module, name.replace("-", "_"), None)
 
 

@@ -14,6 +14,11 @@ from .reflections import Reflections, Symmetry, reflection_list
 AVOGADRO = 6.02214076e23
 
 
+def density(cell_mass: float, volume: float) -> float:
+    """Crystallographic density (g/cm³) from the cell mass Z·M (g/mol) and the cell volume (Å³)."""
+    return cell_mass / AVOGADRO / (volume * 1e-24)
+
+
 @dataclass(frozen=True)
 class Site:
     """One asymmetric-unit site: ``fract`` (x, y, z), ``occupancy`` (0–1), ``b_iso`` (Å²),
@@ -93,7 +98,7 @@ class Phase:
     @property
     def density(self) -> float:
         """Crystallographic density in g/cm³."""
-        return self.cell_mass / AVOGADRO / (self.volume * 1e-24)
+        return density(self.cell_mass, self.volume)
 
     def mass_attenuation(self, wavelength: float) -> float:
         """Mass attenuation coefficient µ/ρ (cm²/g) at ``wavelength`` (Å), Elam tables via xraydb."""

@@ -17,6 +17,9 @@ from . import columns, gsas_fxye, miniflex_txt, netcdf, ras, rasx, rigaku_raw, r
 #: Readers in the order they are asked; the generic column reader comes last.
 READERS = (ras, rasx, rigaku_raw, rint_asc, miniflex_txt, gsas_fxye, netcdf, columns)
 
+#: Every extension some reader claims or reads by content (lower case): what a batch expands a folder to.
+EXTENSIONS = tuple(sorted({e for r in READERS for e in r.EXTENSIONS + getattr(r, "BY_CONTENT", ())}))
+
 HEAD_BYTES = 4096
 
 
@@ -40,9 +43,8 @@ def reader_for(path):
     for reader in ordered:
         if reader.can_read(path, head):
             return reader
-    known = sorted({e for r in READERS for e in r.EXTENSIONS})
     raise XrdqReadError(
-        path, f"unrecognised pattern format; expected one of {', '.join(known)} with matching content, "
+        path, f"unrecognised pattern format; expected one of {', '.join(EXTENSIONS)} with matching content, "
               "or text with columns of numbers (2θ, intensity[, esd])", where="byte 0"
     )
 
@@ -66,4 +68,4 @@ def load(path, scan: int = 0):
 
 from .writers import write_csv, write_netcdf, write_xye  # noqa: E402
 
-__all__ = ["load", "load_all", "reader_for", "READERS", "write_xye", "write_csv", "write_netcdf"]
+__all__ = ["load", "load_all", "reader_for", "READERS", "EXTENSIONS", "write_xye", "write_csv", "write_netcdf"]

@@ -7,7 +7,6 @@ is enforced in one place, together with the physical checks every scan must pass
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._digest import sha256_of  # noqa: F401 — the readers take it from here
 from ..errors import XrdqReadError
 
 #: Cu Kα1, Kα2 (Å) and the Kα2/Kα1 intensity ratio used when a file gives no wavelength.
@@ -53,10 +53,6 @@ def read_bytes(path, limit: int = MAX_FILE_BYTES) -> bytes:
     if len(data) > limit:
         raise XrdqReadError(path, f"file grew beyond the {limit}-byte limit while being read")
     return data
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def read_text_lines(path) -> tuple[list, str]:
@@ -230,13 +226,51 @@ def make_pattern(
     """
     x = np.asarray(two_theta, dtype=float)
     c = np.asarray(counts, dtype=float)
-    n = x.size
 
     def loc(i):
         if lines is None or i >= len(lines):
             return {"where": f"{where + ', ' if where else ''}point {i + 1}"}
         return {"line": int(lines[i]), "where": where}
 
+    _check_points(path, x, c, loc, where)
+    f, intensity = _intensity(path, c, factor, loc)
+    attrs = dict(attrs)
+    e = _esd(path, c, f, esd, counting, attrs, loc)
+    _check_header(path, x, attrs, where)
+    _assume_wavelengths(attrs)
+    if "step" not in attrs or attrs["step"] is None:
+        if x.size > 1:
+            attrs["step"] = float(f"{np.median(np.diff(x)):.8g}")
+    attrs["source_path"] = str(Path(path).resolve())
+    if sha256 is None:
+        sha256 = sha256_of(data if data is not None else read_bytes(path))
+    attrs["sha256"] = sha256
+    attrs["format"] = fmt
+    attrs["scan_index"] = int(scan_index)
+    attrs.setdefault("intensity_unit", "counts")
+    attrs["raw_header"] = json.dumps(raw_header if raw_header is not None else {}, ensure_ascii=False)
+
+    clean = {}
+    for k, v in attrs.items():
+        v = _attr_safe(v)
+        if v is not None:
+            clean[k] = v
+    # Variables built on the fast path (and the index as a pandas Index): xarray's general constructor
+    # checks plain arrays against dask's types and so imports dask and dask.array (~0.5 s) in every
+    # process where dask is installed.
+    dims = ("two_theta",)
+    index = xr.IndexVariable(dims, pd.Index(x, dtype=float), fastpath=True)
+    return xr.DataArray(
+        xr.Variable(dims, intensity, fastpath=True),
+        coords={"two_theta": index, "esd": xr.Variable(dims, e, fastpath=True)},
+        name="intensity",
+        attrs=clean,
+    )
+
+
+def _check_points(path, x, c, loc, where):
+    """2θ finite, strictly increasing and in range; counts finite and ≥ 0 — or the offending point named."""
+    n = x.size
     if n == 0:
         raise XrdqReadError(path, "empty scan: expected at least one data point", where=where)
     if c.shape != x.shape:
@@ -265,6 +299,10 @@ def make_pattern(
     if bad.any():
         i = int(np.argmax(bad))
         raise XrdqReadError(path, f"negative intensity {c[i]:g}; expected counts ≥ 0", **loc(i))
+
+
+def _intensity(path, c, factor, loc):
+    """(attenuator factor per point, counts × factor), both checked finite."""
     if factor is None:
         f = np.ones_like(c)
     else:
@@ -280,72 +318,49 @@ def make_pattern(
         i = int(np.argmax(bad))
         raise XrdqReadError(path, f"counts {c[i]:g} × attenuator factor {f[i]:g} is not a finite intensity; "
                                   "expected a factor of order 1–10⁴", **loc(i))
-    attrs = dict(attrs)
+    return f, intensity
+
+
+def _esd(path, c, f, esd, counting, attrs, loc):
+    """The file's esd column (checked > 0), else counting statistics; says which in ``attrs["esd_source"]``."""
     if esd is None:
-        e = np.sqrt(np.maximum(c, 1.0)) * f
         if not counting:
             attrs.setdefault("esd_source", "assumed Poisson: sqrt(max(I, 1)), no esd column in the file")
         else:
             attrs.setdefault("esd_source", "counting statistics: sqrt(max(counts, 1)) x attenuator factor")
-    else:
-        e = np.asarray(esd, dtype=float)
-        bad = ~np.isfinite(e) | (e <= 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise XrdqReadError(path, f"esd {e[i]:g}; expected a finite esd > 0 (a zero esd would give the point "
-                                      "infinite weight)", **loc(i))
-        attrs.setdefault("esd_source", "file")
-    _check_header(path, x, attrs, where)
+        return np.sqrt(np.maximum(c, 1.0)) * f
+    e = np.asarray(esd, dtype=float)
+    bad = ~np.isfinite(e) | (e <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise XrdqReadError(path, f"esd {e[i]:g}; expected a finite esd > 0 (a zero esd would give the point "
+                                  "infinite weight)", **loc(i))
+    attrs.setdefault("esd_source", "file")
+    return e
 
+
+def _assume_wavelengths(attrs):
+    """Cu Kα when the file gives no wavelength; Kα2 and its ratio when it gives Kα1 only (each labelled)."""
     if attrs.get("wavelength_alpha1") is None:
         attrs["wavelength_alpha1"] = CU_KA1
         attrs["wavelength_alpha2"] = CU_KA2
         attrs["alpha2_alpha1_ratio"] = CU_RATIO
         attrs["wavelength_source"] = "assumed Cu Kα"
-    else:
-        attrs.setdefault("wavelength_source", "file")
-        if attrs.get("wavelength_alpha2") is None:
-            a1 = float(attrs["wavelength_alpha1"])
-            if abs(a1 - CU_KA1) < 2e-3:
-                attrs["wavelength_alpha2"] = CU_KA2
-                attrs.setdefault("alpha2_alpha1_ratio", CU_RATIO)
-                attrs["wavelength_alpha2_source"] = "assumed Cu Kα2 (file gives Kα1 only)"
-            else:
-                attrs["wavelength_alpha2"] = a1
-                attrs.setdefault("alpha2_alpha1_ratio", 0.0)
-                attrs["wavelength_alpha2_source"] = "file gives one wavelength; treated as monochromatic"
-        if attrs.get("alpha2_alpha1_ratio") is None:
-            attrs["alpha2_alpha1_ratio"] = CU_RATIO
-            attrs["alpha2_alpha1_ratio_source"] = "assumed 0.5 (not in the file)"
-
-    if "step" not in attrs or attrs["step"] is None:
-        if n > 1:
-            attrs["step"] = float(f"{np.median(np.diff(x)):.8g}")
-    attrs["source_path"] = str(Path(path).resolve())
-    if sha256 is None:
-        sha256 = sha256_of(data if data is not None else read_bytes(path))
-    attrs["sha256"] = sha256
-    attrs["format"] = fmt
-    attrs["scan_index"] = int(scan_index)
-    attrs.setdefault("intensity_unit", "counts")
-    attrs["raw_header"] = json.dumps(raw_header if raw_header is not None else {}, ensure_ascii=False)
-
-    clean = {}
-    for k, v in attrs.items():
-        v = _attr_safe(v)
-        if v is not None:
-            clean[k] = v
-    # Variables built on the fast path (and the index as a pandas Index): xarray's general constructor
-    # checks plain arrays against dask's types and so imports dask and dask.array (~0.5 s) in every
-    # process where dask is installed.
-    dims = ("two_theta",)
-    index = xr.IndexVariable(dims, pd.Index(x, dtype=float), fastpath=True)
-    return xr.DataArray(
-        xr.Variable(dims, intensity, fastpath=True),
-        coords={"two_theta": index, "esd": xr.Variable(dims, e, fastpath=True)},
-        name="intensity",
-        attrs=clean,
-    )
+        return
+    attrs.setdefault("wavelength_source", "file")
+    if attrs.get("wavelength_alpha2") is None:
+        a1 = float(attrs["wavelength_alpha1"])
+        if abs(a1 - CU_KA1) < 2e-3:
+            attrs["wavelength_alpha2"] = CU_KA2
+            attrs.setdefault("alpha2_alpha1_ratio", CU_RATIO)
+            attrs["wavelength_alpha2_source"] = "assumed Cu Kα2 (file gives Kα1 only)"
+        else:
+            attrs["wavelength_alpha2"] = a1
+            attrs.setdefault("alpha2_alpha1_ratio", 0.0)
+            attrs["wavelength_alpha2_source"] = "file gives one wavelength; treated as monochromatic"
+    if attrs.get("alpha2_alpha1_ratio") is None:
+        attrs["alpha2_alpha1_ratio"] = CU_RATIO
+        attrs["alpha2_alpha1_ratio_source"] = "assumed 0.5 (not in the file)"
 
 
 def _check_header(path, x, attrs: dict, where):

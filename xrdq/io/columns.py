@@ -25,6 +25,8 @@ from ._pattern import decode_text, make_pattern, parse_number_block, read_bytes,
 
 FORMAT = "columns"
 EXTENSIONS = (".xy", ".xye", ".xyd", ".csv", ".dat", ".txt")
+#: Read by content alone (not asked first, so its content checks decide): the IUCr CPD files.
+BY_CONTENT = (".prn",)
 ESD_EXTENSIONS = (".xye", ".xyd")
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

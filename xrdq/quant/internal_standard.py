@@ -32,7 +32,6 @@ class StandardResult:
     amorphous_fraction_esd: float
     sample_fractions: dict  # phase -> (value, esd), the standard excluded
     mixture_fractions: dict  # phase -> (value, esd), absolute in the spiked mixture
-    amorphous_in_mixture: tuple
     covariance: np.ndarray  # of [x_i (non-standard, in names order)..., A]
     warnings: list = field(default_factory=list)
 
@@ -69,7 +68,6 @@ def internal_standard(names, fractions, covariance, standard: str, w_s: float, p
     x = r[others] * k / (1.0 - w_s)
     amorph = (1.0 - k - w_s + purity * w_s) / (1.0 - w_s)
     mix = r * k
-    amorph_mix = 1.0 - k - (1.0 - purity) * w_s  # amorphous of the sample in the mixture (standard's own excluded)
 
     # Jacobian with respect to p = [R_0..R_{n-1}, w_s, c]
     m = len(others)
@@ -100,11 +98,6 @@ def internal_standard(names, fractions, covariance, standard: str, w_s: float, p
         jm[i, n] = r[i] * purity / r_s
         jm[i, n + 1] = r[i] * w_s / r_s
     esd_mix = np.sqrt(np.clip(np.diag(jm @ cov_p @ jm.T), 0.0, None))
-    ja = np.zeros(n + 2)
-    ja[s] = purity * w_s / r_s**2
-    ja[n] = -purity / r_s - (1.0 - purity)
-    ja[n + 1] = -w_s / r_s + w_s
-    esd_amix = float(np.sqrt(max(ja @ cov_p @ ja, 0.0)))
 
     if amorph < 0:
         warnings.append(
@@ -128,7 +121,6 @@ def internal_standard(names, fractions, covariance, standard: str, w_s: float, p
         amorphous_fraction_esd=float(esd[m]),
         sample_fractions={names[i]: (float(x[row]), float(esd[row])) for row, i in enumerate(others)},
         mixture_fractions={names[i]: (float(mix[i]), float(esd_mix[i])) for i in range(n)},
-        amorphous_in_mixture=(float(amorph_mix), esd_amix),
         covariance=cov,
         warnings=warnings,
     )
