@@ -1,8 +1,9 @@
 """xrdq — amorphous content and phase fractions of powders from X-ray diffraction.
 
 The pipeline reads left to right: ``io`` (files → xarray) → ``crystal`` (CIF → reflections) →
-``model`` (calculated pattern) → ``refine`` (least squares) → ``quant`` (weight fractions,
-amorphous fraction, esds) → ``batch`` / ``engines`` → ``plot`` / ``cli``.
+``model`` (calculated pattern) → ``refine`` (least squares, the engine contract) → ``quant`` (weight
+fractions, amorphous fraction, esds) → ``engines`` (GSAS-II) → ``batch`` → ``plot`` / ``cli``
+(docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -360,7 +360,7 @@ def test_synthetic_lazco_amorphous_fraction_with_hump_and_sizes():
     from xrdq.crystal.spec import resolve_phase
     from xrdq.engines.gsas2 import refine_gsas2
     from xrdq.model.instrument import load_instrument
-    from xrdq.quant.api import _auto_humps
+    from xrdq.quant.pipeline import start_humps
     from xrdq.quant.internal_standard import internal_standard
     from xrdq.validation import SYNTHETIC_CASES, simulate_case
 
@@ -368,7 +368,7 @@ def test_synthetic_lazco_amorphous_fraction_with_hump_and_sizes():
     pattern, truth = simulate_case(case, seed=1)
     phases = [resolve_phase(p) for p in case[1]] + [resolve_phase("LiF")]
     inst = load_instrument("miniflex600")
-    humps = _auto_humps(pattern, phases, inst, None)
+    humps = start_humps(pattern, phases, inst, None)
     assert len(humps) == 1 and abs(humps[0][0] - 28.0) < 3.0
     result = refine_gsas2(pattern, [(p.name, p.source) for p in phases], inst, humps=humps)
     assert result.converged

@@ -24,7 +24,7 @@ def test_sequential_series_of_three_amorphous_patterns(tmp_path):
     from xrdq.crystal.spec import resolve_phase
     from xrdq.engines.gsas2 import refine_gsas2_sequential
     from xrdq.model.instrument import load_instrument
-    from xrdq.quant.api import _auto_humps
+    from xrdq.quant.pipeline import start_humps
     from xrdq.quant.internal_standard import internal_standard
     from xrdq.validation import SYNTHETIC_CASES, simulate_case
 
@@ -34,7 +34,7 @@ def test_sequential_series_of_three_amorphous_patterns(tmp_path):
     patterns = [simulate_case(case, seed=s)[0] for s in (1, 2, 3)]
     inst = load_instrument("miniflex600")
     objs = [resolve_phase(n) for n in ("LiF", "LiCl")]
-    humps = [_auto_humps(p, objs, inst, None) for p in patterns]
+    humps = [start_humps(p, objs, inst, None) for p in patterns]
     results = refine_gsas2_sequential(patterns, [(o.name, o.source) for o in objs], inst, humps=humps,
                                       workdir=tmp_path)
     assert len(results) == 3

@@ -119,11 +119,11 @@ def test_wavelength_mismatch_warning_does_not_skip_zero():
     import xarray as xr
 
     from xrdq.model.instrument import load_instrument
-    from xrdq.quant.api import _instrument_mismatch
+    from xrdq.quant.api import instrument_mismatch
 
     pattern = xr.DataArray(np.ones(3), dims="two_theta", coords={"two_theta": [10.0, 11.0, 12.0]},
                            attrs={"wavelength_alpha1": 0.0, "wavelength_source": "file", "goniometer_radius_mm": 0.0})
-    warnings = _instrument_mismatch(pattern, load_instrument("miniflex600"))
+    warnings = instrument_mismatch(pattern, load_instrument("miniflex600"))
     assert any("wavelength 0.000000" in w for w in warnings)
     assert any("radius 0 mm" in w for w in warnings)
 

@@ -12,7 +12,6 @@ import socket
 import tempfile
 import time
 import traceback
-from pathlib import Path
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                 "NUMEXPR_NUM_THREADS")
@@ -154,15 +153,10 @@ def _render_plot(result) -> tuple[bytes | None, str | None]:
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix="xrdq-batch-")
     os.close(fd)
     try:
-        try:
-            from ..plot import THUMBNAIL_FONT_PT
+        from ..plot import THUMBNAIL_FONT_PT
 
-            # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
-            result.plot(tmp, ax=_plot_axes(), font_size=THUMBNAIL_FONT_PT, dpi=200)
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("xrdq.plot",):
-                raise
-            fallback_plot(result, tmp)
+        # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
+        result.plot(tmp, ax=_plot_axes(), font_size=THUMBNAIL_FONT_PT, dpi=200)
         with open(tmp, "rb") as fh:
             data = fh.read()
         return (data or None), (None if data else "the plot came out empty")
@@ -173,32 +167,6 @@ def _render_plot(result) -> tuple[bytes | None, str | None]:
             os.unlink(tmp)
         except OSError:
             pass
-
-
-def fallback_plot(result, path):
-    """Observed, calculated, difference and background (used until xrdq.plot is available)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    ref = result.refinement
-    fig = Figure(figsize=(8, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax, axd = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
-    ax.plot(ref.two_theta, ref.observed, ".", ms=1.5, color="k", label="observed")
-    ax.plot(ref.two_theta, ref.calculated, "-", lw=0.8, color="tab:red", label="calculated")
-    ax.plot(ref.two_theta, ref.background, "-", lw=0.8, color="tab:gray", label="background")
-    axd.plot(ref.two_theta, ref.observed - ref.calculated, "-", lw=0.6, color="tab:blue")
-    ax.set_ylabel("intensity (counts)")
-    axd.set_xlabel("2θ (°)")
-    title = os.path.basename(result.file or "")
-    if result.amorphous_fraction:
-        a, e = result.amorphous_fraction
-        title += f" — amorphous {100 * a:.1f} ± {100 * e:.1f} wt%"
-    ax.set_title(f"{title}  Rwp {100 * ref.rwp:.2f} %", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    return None
 
 
 def run_jobs(tasks: list) -> list:
@@ -285,39 +253,32 @@ def run_sequential_gsas2(tasks: list) -> list:
     members = []  # (index, pattern, humps)
     try:
 
-        from ..crystal.spec import resolve_phase
         from ..engines.gsas2 import refine_gsas2_sequential
         from ..io import load
         from ..model.instrument import load_instrument
-        from ..quant.api import _auto_humps, parse_standard
+        from ..quant.pipeline import engine_recipe, parse_standard, phase_list, start_humps
+        from ..refine.engines import get_engine
 
         s = dict(tasks[0]["settings"]) if tasks else {}
+        engine = get_engine("gsas2")
         inst = load_instrument(s.get("instrument", "miniflex600"))
         ttr = tuple(s["two_theta_range"]) if s.get("two_theta_range") is not None else None
         # the phases as quantify resolves them (the standard added when not listed)
-        objs = [resolve_phase(p) for p in s.get("phases") or ()]
         std = parse_standard(tuple(s["standard"]) if s.get("standard") is not None else None)
-        if std is not None and std[0] not in {p.name for p in objs}:
-            std_phase = resolve_phase(std[0])
-            if std_phase.name not in {p.name for p in objs}:
-                objs.append(std_phase)
+        objs, _ = phase_list(s.get("phases") or (), std, engine)
         for i, task in enumerate(tasks):
             try:
                 if not os.path.exists(task["path"]):
                     raise XrdqError(f"{task['path']}: no such file")
                 pattern = load(task["path"], scan=int(task["settings"].get("scan", 0) or 0))
-                humps = task["settings"].get("humps", "auto")
-                if isinstance(humps, str):
-                    humps = _auto_humps(pattern, objs, inst, ttr)
-                members.append((i, pattern, [tuple(float(v) for v in h) for h in humps or ()]))
+                humps = start_humps(pattern, objs, inst, ttr, task["settings"].get("humps", "auto"))
+                members.append((i, pattern, [tuple(float(v) for v in h) for h in humps]))
             except XrdqError as exc:
                 recs[i] = _failed(str(exc))
-        recipe = s.get("recipe")
-        named = isinstance(recipe, str) and not Path(recipe).is_file()  # "exact-fcj", ...: GSAS-II's own recipes
-        g2_recipe = recipe if isinstance(recipe, dict) or named else (
-            "default+po" if s.get("preferred_orientation") else "default")
+        _, recipe = engine_recipe(engine, s.get("recipe"), preferred_orientation=s.get("preferred_orientation"))
         refs = refine_gsas2_sequential([m[1] for m in members], [(p.name, p.source) for p in objs], inst,
-                                       recipe=g2_recipe, two_theta_range=ttr, humps=[m[2] for m in members])
+                                       recipe=engine.recipe_for(recipe), two_theta_range=ttr,
+                                       humps=[m[2] for m in members])
     except Exception as exc:  # noqa: BLE001 — the series failed as a whole: every file says why
         msg = str(exc) if isinstance(exc, XrdqError) else f"{type(exc).__name__}: {exc}"
         tb = None if isinstance(exc, XrdqError) else traceback.format_exc()

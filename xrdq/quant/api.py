@@ -1,52 +1,31 @@
-"""``xrdq.quantify``: one pattern in, weight fractions and amorphous content with esds out."""
+"""``xrdq.quantify``: one pattern in, weight fractions and amorphous content with esds out.
+
+``quantify`` checks its options and runs the named steps of :mod:`xrdq.quant.pipeline` in order.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import hashlib
 import time
 from pathlib import Path
 
-import numpy as np
-
-from .._version import __version__
+from .._digest import file_sha256
 from ..errors import XrdqQuantError
-from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
-from .defaults import DEFAULT_STANDARD, DefaultStandard
-from .result import QuantResult
-from ..crystal.spec import resolve_phase
-from .weight_fractions import brindley_correction, hill_howard
+from ..refine.engines import engine_names, get_engine
 from .composition import parse_composition
-from .estimates import Estimates, external_route, ponkcs_route, subset_fractions
+from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .external_standard import ScaleCalibration
-from ..model.ponkcs import resolve_any_phase
+from .internal_standard import check_standard_inputs
+from .pipeline import (amorphous_content, engine_recipe, model_uncertainty as _ensemble, parse_standard, phase_list,
+                       provenance, quant_result, start_humps, weight_fractions, with_fractions)
+from .result import QuantResult  # noqa: F401 — quantify's return type, documented here
 
-ENGINES = ("native", "gsas2")
+#: Engines by name (xrdq.refine.engines): "native" and, with GSAS-II installed, "gsas2".
+ENGINES = engine_names()
 
-
-def parse_standard(standard):
-    """``("LiF", 0.5)``, ``"LiF=0.5"``, ``{"phase": "LiF", "fraction": 0.5}`` or None → (name, W_s) or None."""
-    if standard is None or standard is False:
-        return None
-    if isinstance(standard, str):
-        if "=" not in standard:
-            raise XrdqQuantError(f"standard {standard!r}: expected NAME=W_S, e.g. LiF=0.5")
-        name, _, value = standard.partition("=")
-        try:
-            return name.strip(), float(value)
-        except ValueError as exc:
-            raise XrdqQuantError(f"standard {standard!r}: W_S {value!r} is not a number") from exc
-    if isinstance(standard, dict):
-        return str(standard["phase"]), float(standard["fraction"])
-    try:
-        name, w_s = standard
-        return str(name), float(w_s)
-    except (TypeError, ValueError) as exc:
-        raise XrdqQuantError(f"standard {standard!r}: expected (name, weighed fraction)") from exc
+__all__ = ["quantify", "parse_standard", "ENGINES"]
 
 
-def _instrument_mismatch(pattern, inst) -> list:
+def instrument_mismatch(pattern, inst) -> list:
     """Warnings when the file's own wavelength or goniometer radius contradicts the chosen instrument."""
     out = []
     a = pattern.attrs
@@ -60,24 +39,6 @@ def _instrument_mismatch(pattern, inst) -> list:
         out.append(f"the file's goniometer radius {float(radius):g} mm differs from instrument {inst.name!r} "
                    f"({inst.radius_mm:g} mm): displacement is interpreted with the instrument's")
     return out
-
-
-def _auto_humps(pattern, phase_objs, inst, two_theta_range):
-    from ..refine.fit import Refinement
-    from ..refine.start import auto_humps
-
-    tt = pattern["two_theta"].values
-    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
-    return auto_humps(lambda rec: Refinement(tt, pattern.values, esd, phase_objs, inst, recipe=rec,
-                                             two_theta_range=two_theta_range))
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
@@ -123,11 +84,57 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     then make the verdict ``check``. Every result carries ``verdict`` (ok/check/fail) and its reasons;
     amorphous estimates that disagree (consistency > 2) make it ``check``.
     """
-    from ..io import load
     from ..model.instrument import load_instrument
-    from ..refine import default_recipe, load_recipe
 
     t0 = time.perf_counter()
+    std, source = _standard_inputs(engine, model_uncertainty, standard, standard_source, purity, standard_esd,
+                                   purity_esd)
+    calibration = _external_inputs(external_standard, sample_composition, engine)
+    pattern, path, sha = _pattern_input(pattern_or_path, scan)
+    eng = get_engine(engine)
+    phase_objs, std = phase_list(phases, std, eng, brindley)
+    inst = load_instrument(instrument)
+    # nothing is refined when a refinement is given
+    humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
+    rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
+                                   background_terms=background_terms, strain=strain, biso=biso, texture=texture)
+    ref = _given_refinement(refinement, phase_objs, pattern) if refinement is not None else eng.refine(
+        pattern, phase_objs, inst, recipe_in, two_theta_range=two_theta_range, start=start, humps=humps)
+    fr = weight_fractions(ref, brindley, berar_lelann)
+    ref = with_fractions(ref, fr)
+    am = amorphous_content(ref, fr, phase_objs, std, purity, standard_esd, purity_esd, source, calibration=calibration,
+                           sample_composition=sample_composition, instrument=inst, pattern=pattern)
+    u_model, variants = _ensemble(ref, fr, brindley, std if am.amorphous else None, purity, model_uncertainty)
+    prov = provenance(path, sha, ref, rec, inst, phase_objs, am, standard_esd=standard_esd, purity_esd=purity_esd,
+                      brindley=brindley, berar_lelann=berar_lelann, two_theta_range=two_theta_range,
+                      model_uncertainty=model_uncertainty, variants=variants)
+    result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov,
+                          warnings=instrument_mismatch(pattern, inst))
+    from .verdict import assess
+
+    assess(result, inst, sample_phases=[n for n in ref.phase_names if not std or n != std[0]], brindley=brindley,
+           standard_error=am.standard_failed)
+    if am.estimates.disagree:
+        result.flag("check", am.estimates.reason)
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def _pattern_input(pattern_or_path, scan):
+    """(pattern, its file or None, its sha256): loaded from a path, or a pattern DataArray as given."""
+    from ..io import load
+
+    if isinstance(pattern_or_path, (str, Path)):
+        path = Path(pattern_or_path)
+        pattern = load(path, scan=scan)
+    else:
+        pattern = pattern_or_path
+        path = Path(pattern.attrs["source_path"]) if pattern.attrs.get("source_path") else None
+    return pattern, path, pattern.attrs.get("sha256") or (file_sha256(path) if path is not None else None)
+
+
+def _standard_inputs(engine, model_uncertainty, standard, standard_source, purity, standard_esd, purity_esd):
+    """The option checks that need no file: engine, uncertainty level, the standard and where it came from."""
     if engine not in ENGINES:
         raise XrdqQuantError(f"unknown engine {engine!r}; choose one of {ENGINES}")
     if model_uncertainty not in ("full", "fast", "off"):
@@ -140,226 +147,17 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         source = "given"  # a per-file standard replaced the default
     if std is not None:
         check_standard_inputs(std[1], purity, standard_esd, purity_esd)
-    calibration = _external_inputs(external_standard, sample_composition, engine)
-    if isinstance(pattern_or_path, (str, Path)):
-        path = Path(pattern_or_path)
-        pattern = load(path, scan=scan)
-    else:
-        pattern = pattern_or_path
-        path = Path(pattern.attrs["source_path"]) if pattern.attrs.get("source_path") else None
-    sha = pattern.attrs.get("sha256") or (_sha256(path) if path is not None and path.exists() else None)
+    return std, source
 
-    phase_objs = [resolve_any_phase(p) for p in phases]
-    amorphous_names = [p.name for p in phase_objs if getattr(p, "kind", None) == "amorphous"]
-    if std is not None:
-        # the standard may be given as a name, a CIF or NAME=CIF; its phase name is what counts
-        listed = {p.name for p in phase_objs}
-        if std[0] not in listed:
-            std_phase = resolve_phase(std[0])
-            if std_phase.name not in listed:
-                phase_objs.append(std_phase)
-            std = (std_phase.name, std[1])
-    if not phase_objs:
-        raise XrdqQuantError("no phases and no standard given: pass at least one phase, or a standard "
-                             "(alone it quantifies a fully amorphous sample)")
-    profile_only = [p.name for p in phase_objs if getattr(p, "profile_only", False)]
-    if profile_only and engine != "native":
-        raise XrdqQuantError(f"PONKCS phases {profile_only} need the native engine (engine='native')")
-    if profile_only and brindley:
-        raise XrdqQuantError(f"Brindley's correction needs every phase's density; PONKCS phases {profile_only} have none")
+
+def _given_refinement(ref, phase_objs, pattern):
+    """A refinement handed in (e.g. one member of a GSAS-II sequential series), checked to fit the inputs."""
     names = [p.name for p in phase_objs]
-    if len(set(names)) != len(names):
-        raise XrdqQuantError(f"phase names must be unique, got {names} (rename with NAME=CIF)")
-
-    inst = load_instrument(instrument)
-    if refinement is not None or (amorphous_names and humps == "auto"):
-        humps = []  # nothing is refined here, or the calibrated amorphous phase is the halo
-    if isinstance(humps, str):
-        if humps != "auto":
-            raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
-        # both engines model the same halo: GSAS-II as a background peak, native as a hump column
-        humps = _auto_humps(pattern, phase_objs, inst, two_theta_range)
-    # GSAS-II recipes by name ("exact-fcj", ...) or as dicts are the GSAS-II engine's own vocabulary
-    g2_recipe = engine == "gsas2" and (isinstance(recipe, dict) or (isinstance(recipe, str) and not Path(recipe).is_file()))
-    if recipe is None or g2_recipe:
-        rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
-                             background_terms=background_terms, strain=strain, biso=biso, texture=texture)
-    elif isinstance(recipe, (str, Path)):
-        if not Path(recipe).is_file() and str(recipe).strip().lower() in ("exact-fcj", "exact-fcj+po", "default+po"):
-            raise XrdqQuantError(f"recipe {str(recipe)!r} is a GSAS-II recipe: use it with engine='gsas2' "
-                                 "(--engine gsas2); the native engine takes a TOML recipe file")
-        rec = load_recipe(recipe)
-    else:
-        rec = recipe
-    if preferred_orientation and not rec.po:
-        rec = dataclasses.replace(rec, po=dict(preferred_orientation))
-
-    if refinement is not None:
-        ref = refinement
-        if list(ref.phase_names) != names:
-            raise XrdqQuantError(f"the given refinement has phases {list(ref.phase_names)}, expected {names}")
-        if len(ref.two_theta) > pattern.sizes["two_theta"]:
-            raise XrdqQuantError("the given refinement has more points than the pattern: it belongs to another pattern")
-    elif engine == "native":
-        from ..refine.fit import refine
-
-        ref = refine(pattern, phase_objs, inst, recipe=rec, two_theta_range=two_theta_range, start=start)
-    else:
-        from ..engines.gsas2 import refine_gsas2
-
-        # GSAS-II has its own step vocabulary: a named or dict recipe goes through, else the default mapping.
-        ref = refine_gsas2(pattern, [(p.name, p.source) for p in phase_objs], inst,
-                           recipe=recipe if g2_recipe else ("default+po" if any(v is not None for v in (preferred_orientation or {}).values()) else "default"),
-                           two_theta_range=two_theta_range, humps=tuple(humps or ()))
-
-    warnings = list(ref.warnings) + _instrument_mismatch(pattern, inst)
-    # Weight fractions: Hill–Howard from the native scales, or the engine's own (GSAS-II).
-    cov_s = None
-    if ref.scales and ref.scale_covariance is not None and ref.engine == "native":
-        scales = np.array([ref.scales[n][0] for n in ref.phase_names])
-        cov_s = np.asarray(ref.scale_covariance, dtype=float)
-        if berar_lelann:
-            cov_s = cov_s * berar_lelann_factor(ref.serial_correlation) ** 2
-        zmv = np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in ref.phase_names])
-        tau = np.ones(len(ref.phase_names))
-        if brindley:
-            w, cov_w, tau = brindley_correction(scales, ref.phase_info, ref.phase_names, dict(brindley), cov_s)
-        else:
-            w, cov_w = hill_howard(scales, zmv, cov_s)
-        ref.weight_fractions = dict(zip(ref.phase_names, map(float, w)))
-        ref.weight_fraction_covariance = cov_w
-    else:
-        w = np.array([ref.weight_fractions[n] for n in ref.phase_names])
-        # Hill–Howard scales that give the engine's fractions: what the uncertainty ensemble varies
-        scales = w / np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in ref.phase_names])
-        cov_w = np.asarray(ref.weight_fraction_covariance, dtype=float)
-        if berar_lelann:
-            cov_w = cov_w * berar_lelann_factor(ref.serial_correlation) ** 2
-        tau = np.ones(len(w))
-        if brindley:
-            info = ref.phase_info
-            # undo nothing: apply τ to the engine's fractions, renormalised
-            _, _, tau = brindley_correction(w / np.array([info[n]["cell_mass"] * info[n]["volume"] for n in ref.phase_names]),
-                                            info, ref.phase_names, dict(brindley), None)
-            w_t = w / tau
-            jac = (np.eye(len(w)) - (w_t / w_t.sum())[:, None]) / tau[None, :] / w_t.sum()
-            w, cov_w = w_t / w_t.sum(), jac @ cov_w @ jac.T
-
-    esd_w = np.sqrt(np.clip(np.diag(cov_w), 0.0, None))
-    refined = {n: (float(w[i]), float(esd_w[i])) for i, n in enumerate(ref.phase_names)}
-    for i, n in enumerate(ref.phase_names):
-        if w[i] < 0:
-            warnings.append(f"{n} refined to a negative weight fraction ({100 * w[i]:.2f} %): reported, not clipped")
-
-    standard_info = None
-    amorphous = None
-    sample_fractions, mixture_fractions = {}, {}
-    est = Estimates()
-    crystalline = [n for n in ref.phase_names if n not in amorphous_names]
-    standard_failed = None
-    if std is not None:
-        standard_info = {"phase": std[0], "weighed_fraction": std[1], "purity": float(purity), "source": source,
-                         "refined_fraction": refined[std[0]][0], "refined_fraction_esd": refined[std[0]][1]}
-        # the calibrated amorphous phases are not crystalline: the spike's estimate ignores them
-        w_c, cov_c = (w, cov_w) if not amorphous_names else subset_fractions(
-            w, cov_w, [ref.phase_names.index(n) for n in crystalline])
-        try:
-            res = internal_standard(crystalline, w_c, cov_c, std[0], std[1], purity, standard_esd, purity_esd)
-        except XrdqQuantError as exc:  # the standard is not in the pattern: a result with verdict "fail"
-            standard_failed = str(exc)
-        else:
-            warnings += res.warnings
-            amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
-            est.estimates["internal_standard"] = amorphous
-            sample_fractions = res.sample_fractions
-            mixture_fractions = res.mixture_fractions
-    external_info, ext = None, None
-    if calibration is not None or amorphous_names:
-        names = list(ref.phase_names)
-        zmv_all = np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in names])
-        s_all = np.array([ref.scales[n][0] for n in names]) if ref.scales else None
-        std_phase = next((p for p in phase_objs if std is not None and p.name == std[0]), None)
-    if calibration is not None:
-        fr, amorph_ext, external_info, ext = external_route(
-            ref, names, s_all, cov_s, zmv_all, crystalline, calibration, sample_composition, inst, pattern,
-            std_phase, std[1] if std else 0.0, purity)
-        est.estimates["external_standard"] = amorph_ext
-        warnings += external_info.pop("warnings")
-        if amorphous is None:
-            sample_fractions, amorphous = fr, amorph_ext
-    if amorphous_names:
-        v, e, ponkcs_basis = ponkcs_route(names, amorphous_names, w, cov_w, s_all, cov_s, zmv_all,
-                                          std[0] if std and not standard_failed else None, purity, ext,
-                                          std[1] if std else 0.0,
-                                          {p.name: p.zmv_esd / p.zmv for p in phase_objs if p.name in amorphous_names})
-        est.estimates["ponkcs"] = (v, e)
-        if amorphous is None:
-            amorphous = (v, e)
-            sample_fractions = {n: refined[n] for n in crystalline}
-    warnings += est.finish().warnings
-    if not ref.converged and not any("converge" in w_ for w_ in warnings):
-        warnings.append("the refinement did not converge")
-    u_model, variants = _model_uncertainty(ref, scales, brindley, std if amorphous else None, purity, model_uncertainty)
-
-    provenance = {
-        "file": str(path) if path else None,
-        "sha256": sha,
-        "xrdq_version": __version__,
-        "engine": ref.engine,
-        "engine_version": ref.engine_version,
-        "instrument": inst.to_dict(),
-        "phases": [{"name": p.name, "source": p.source, "sha256": _sha256(p.source) if p.source and Path(p.source).exists() else None}
-                   for p in phase_objs],
-        "recipe": ref.recipe or rec.describe(),
-        "standard": standard_info and {k: standard_info[k] for k in ("phase", "weighed_fraction", "purity", "source")},
-        "standard_esd": standard_esd,
-        "purity_esd": purity_esd,
-        "brindley_particle_size_um": dict(brindley) if brindley else None,
-        "ponkcs_basis": ponkcs_basis if amorphous_names else None,
-        "berar_lelann": bool(berar_lelann),
-        "two_theta_range": list(two_theta_range) if two_theta_range else None,
-        "external_standard": external_info and {k: external_info[k] for k in (
-            "calibration_file", "calibration_sha256", "G", "G_esd", "sample_composition", "count_normalisation")},
-        "model_uncertainty": {"level": model_uncertainty, "variants": variants},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    result = QuantResult(
-        file=str(path) if path else None,
-        sha256=sha,
-        engine=ref.engine,
-        refinement=ref,
-        refined_fractions=refined,
-        refined_covariance=cov_w,
-        standard=standard_info,
-        amorphous_fraction=amorphous,
-        sample_fractions=sample_fractions,
-        mixture_fractions=mixture_fractions,
-        warnings=warnings,
-        provenance=provenance,
-        pattern=pattern,
-        brindley_tau={n: float(t) for n, t in zip(ref.phase_names, tau)},
-        model_uncertainty=u_model,
-        amorphous_estimates=est.estimates,
-        amorphous_consistency=est.consistency,
-        external_standard=external_info,
-    )
-    from .verdict import assess
-
-    assess(result, inst, sample_phases=[n for n in names if not std or n != std[0]], brindley=brindley,
-           standard_error=standard_failed)
-    if est.disagree:
-        result.flag("check", est.reason)
-    result.elapsed_s = time.perf_counter() - t0
-    return result
-
-
-def _model_uncertainty(ref, scales, brindley, std, purity, level):
-    """u_model per quantity (:mod:`xrdq.quant.uncertainty`), 0 where it could not be estimated."""
-    from .uncertainty import model_uncertainty
-
-    if not np.all(np.isfinite(scales)):
-        return {}, []
-    return model_uncertainty(ref, scales, brindley=brindley, standard=std, purity=purity, level=level)
+    if list(ref.phase_names) != names:
+        raise XrdqQuantError(f"the given refinement has phases {list(ref.phase_names)}, expected {names}")
+    if len(ref.two_theta) > pattern.sizes["two_theta"]:
+        raise XrdqQuantError("the given refinement has more points than the pattern: it belongs to another pattern")
+    return ref
 
 
 def _external_inputs(external_standard, sample_composition, engine):

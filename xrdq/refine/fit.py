@@ -22,11 +22,13 @@ from scipy.optimize import least_squares
 
 from .._version import __version__
 from ..crystal.cell import volume as cell_volume
+from ..crystal.phase import density
 from ..errors import XrdqRefineError
 from ..model import background as bkg
 from ..model.instrument import Instrument
 from ..model.pattern import GlobalParams, PhaseModel, PhaseParams
 from .parameters import Parameters
+from .diagnostics import covariance, fit_warnings
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
 from .transforms import transforms, typical_step
@@ -428,6 +430,39 @@ class Refinement:
         result.fit = self
         return result
 
+    def _parameters(self, values, coef, esd_all, lin_names, all_names) -> OrderedDict:
+        """name → (value, esd): linear ones, then every non-linear one, then derived sizes (nm)."""
+        parameters = OrderedDict()
+        for i, name in enumerate(lin_names):
+            parameters[name] = (float(coef[i]), float(esd_all[i]))
+        esd_of = dict(zip(all_names, esd_all))
+        for name, par in self.params.items():
+            parameters[name] = (float(par.value), float(esd_of.get(name, np.nan)))
+        # derived, reported in physical units
+        for phase in self.phases:
+            pp = self._phase_params(phase, values)
+            if pp.size_nm is not None:
+                parameters[f"{self.prefix[phase.name]}_size_nm"] = (float(pp.size_nm), np.nan)
+        return parameters
+
+    def _phase_info(self, values):
+        """(phase_info, ticks): refined cell, its mass, volume, density, µ/ρ; reflection positions per phase."""
+        phase_info, ticks = {}, {}
+        for phase, model in zip(self.phases, self.models):
+            pp = self._phase_params(phase, values)
+            cell = model.cell(pp)
+            volume = cell_volume(cell)
+            phase_info[phase.name] = {
+                "cell_mass": float(phase.cell_mass),
+                "volume": float(volume),
+                "density": float(density(phase.cell_mass, volume)),
+                "mass_attenuation": float(phase.mass_attenuation(self.instrument.wavelength)),
+                "formula": phase.formula,
+                "cell": [float(c) for c in cell],
+            }
+            ticks[phase.name] = model.tick_positions(pp, self._global(values))
+        return phase_info, ticks
+
     def _result(self, varied: list, log: list) -> RefinementResult:
         values = self._values()
         a = self.design_matrix(values)
@@ -451,14 +486,7 @@ class Refinement:
         jac = [-a * self.sqrt_w[:, None]]
         if varied:
             jac.append(-self.model_derivatives(values, list(varied), peak_coef) * self.sqrt_w[:, None])
-        jac = np.hstack(jac)
-        col = np.linalg.norm(jac, axis=0)
-        col[col == 0] = 1.0
-        js = jac / col
-        try:
-            cov = np.linalg.pinv(js.T @ js, rcond=1e-12) / np.outer(col, col) * gof**2
-        except np.linalg.LinAlgError as exc:
-            raise XrdqRefineError(f"covariance matrix could not be formed: {exc}") from exc
+        cov = covariance(np.hstack(jac), gof)
         esd_all = np.sqrt(np.clip(np.diag(cov), 0, None))
         lin_names = [f"scale_{self.prefix[p.name]}" for p in self.phases] + [f"bkg{i}" for i in range(n_bkg)] + [
             f"hump{i}_area" for i in range(len(self.recipe.humps))
@@ -468,19 +496,7 @@ class Refinement:
             corr = cov / np.outer(esd_all, esd_all)
         corr = np.nan_to_num(corr)
 
-        parameters = OrderedDict()
-        for i, name in enumerate(lin_names):
-            parameters[name] = (float(coef[i]), float(esd_all[i]))
-        esd_of = dict(zip(all_names, esd_all))
-        for name, par in self.params.items():
-            parameters[name] = (float(par.value), float(esd_of.get(name, np.nan)))
-        # derived, reported in physical units
-        for phase in self.phases:
-            pre = self.prefix[phase.name]
-            pp = self._phase_params(phase, values)
-            if pp.size_nm is not None:
-                parameters[f"{pre}_size_nm"] = (float(pp.size_nm), np.nan)
-
+        parameters = self._parameters(values, coef, esd_all, lin_names, all_names)
         components = OrderedDict()
         for i, phase in enumerate(self.phases):
             components[phase.name] = coef[i] * a[:, i]
@@ -488,54 +504,10 @@ class Refinement:
         if self.recipe.humps:
             components["amorphous"] = a[:, n_phase + n_bkg:] @ coef[n_phase + n_bkg:]
 
-        warnings = []
         converged = all(entry["status"] > 0 for entry in log)
-        for entry in log:
-            if entry["status"] <= 0:
-                warnings.append(f"stage '{entry['stage']}' did not converge in {entry['nfev']} evaluations")
-        for i in range(len(all_names)):
-            for j in range(i + 1, len(all_names)):
-                # how a broad halo is split between background terms and hump areas is free and harmless
-                smooth = all(n.startswith(("bkg", "hump")) for n in (all_names[i], all_names[j]))
-                if abs(corr[i, j]) > 0.95 and not smooth:
-                    warnings.append(f"|correlation| {abs(corr[i, j]):.3f} > 0.95 between {all_names[i]} and {all_names[j]}")
-        if gof > 3:
-            warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
-        for name in varied:
-            par = self.params[name]
-            if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-4:
-                continue  # no sample broadening is a physical answer, not a stuck parameter
-            if name.endswith("_size_broadening") and par.value >= 0.98 * par.max:
-                phase = next(p.name for p in self.phases if f"{self.prefix[p.name]}_size_broadening" == name)
-                warnings.append(f"{phase}: crystallite size ran to the {MIN_CRYSTALLITE_NM:g} nm floor of a phase "
-                                "declared crystalline: its peaks are absorbing broad scatter (amorphous halo or "
-                                "background) or the phase is misidentified; its fraction is unreliable")
-                continue
-            if name.startswith("hump"):
-                continue  # a halo merging into the background is no fault: neither enters the fractions
-            span = par.max - par.min
-            if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:
-                warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
-        for i, phase in enumerate(self.phases):
-            if coef[i] <= 0:
-                warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
+        warnings = fit_warnings(self, log, all_names, corr, gof, varied, coef, MIN_CRYSTALLITE_NM)
 
-        phase_info = {}
-        ticks = {}
-        for i, (phase, model) in enumerate(zip(self.phases, self.models)):
-            pp = self._phase_params(phase, values)
-            cell = model.cell(pp)
-            volume = cell_volume(cell)
-            phase_info[phase.name] = {
-                "cell_mass": float(phase.cell_mass),
-                "volume": float(volume),
-                "density": float(phase.cell_mass / volume * 1.66053906660),
-                "mass_attenuation": float(phase.mass_attenuation(self.instrument.wavelength)),
-                "formula": phase.formula,
-                "cell": [float(c) for c in cell],
-            }
-            ticks[phase.name] = model.tick_positions(pp, self._global(values))
-
+        phase_info, ticks = self._phase_info(values)
         s_idx = list(range(n_phase))
         scale_cov = cov[np.ix_(s_idx, s_idx)]
         rr = r[:-1] @ r[1:] / max(chi2, 1e-300)
@@ -562,6 +534,7 @@ class Refinement:
             phase_info=phase_info,
             scales={p.name: (float(coef[i]), float(esd_all[i])) for i, p in enumerate(self.phases)},
             scale_covariance=scale_cov,
+            mass_factors={n: info["cell_mass"] * info["volume"] for n, info in phase_info.items()},
             ticks=ticks,
             recipe=self.recipe.describe(),
             n_points=int(n),

@@ -11,8 +11,10 @@ import numpy as np
 class RefinementResult:
     """A converged (or not) whole-pattern fit.
 
-    ``weight_fractions`` are crystalline-normalised Hill–Howard fractions (sum 1) and
-    ``weight_fraction_covariance`` their covariance, in the order of ``phase_names``.
+    ``scales``, ``scale_covariance`` and ``mass_factors`` are what :mod:`xrdq.quant` computes the weight
+    fractions from, whichever engine ran. ``weight_fractions`` are crystalline-normalised Hill–Howard
+    fractions (sum 1) and ``weight_fraction_covariance`` their covariance, in the order of ``phase_names``:
+    filled by GSAS-II for its own users, and in the copy :func:`xrdq.quantify` returns for every engine.
     """
 
     engine: str
@@ -38,6 +40,9 @@ class RefinementResult:
     phase_info: dict = field(default_factory=dict)
     scales: dict = field(default_factory=dict)  # name -> (value, esd)
     scale_covariance: np.ndarray | None = None
+    # name -> factor k with W ∝ scale × k: cell mass × volume (ZMV) for the native scale, the cell mass
+    # for GSAS-II's phase fraction (a number of cells); xrdq.quant computes Hill–Howard from these
+    mass_factors: dict = field(default_factory=dict)
     ticks: dict = field(default_factory=dict)  # name -> (two_theta array, hkl array)
     recipe: list = field(default_factory=list)
     n_points: int = 0
@@ -58,6 +63,27 @@ class RefinementResult:
     def weight_fraction_esd(self, name) -> float:
         i = self.phase_names.index(name)
         return float(np.sqrt(max(self.weight_fraction_covariance[i, i], 0.0)))
+
+    def lmfit_parameters(self):
+        """The refined parameters as ``lmfit.Parameters``: value, ``stderr`` (None where not refined), and for
+        the native engine the bounds and ``vary`` of the fit. Names are made valid identifiers (lmfit's
+        rule: ``LiF.a`` → ``LiF_a``). lmfit is imported here, never at start-up."""
+        import math
+        import re
+
+        import lmfit
+
+        out = lmfit.Parameters()
+        fitted = getattr(self.fit, "params", None) or {}
+        for name, (value, esd) in self.parameters.items():
+            key = re.sub(r"\W", "_", name)
+            key = key if key[:1].isalpha() or key[:1] == "_" else f"p_{key}"
+            par = fitted.get(name)
+            refined = math.isfinite(esd)
+            out.add(key, value=float(value), vary=par.vary if par is not None else refined,
+                    min=par.min if par is not None else -math.inf, max=par.max if par is not None else math.inf)
+            out[key].stderr = float(esd) if refined else None
+        return out
 
     def __repr__(self) -> str:
         return (f"<RefinementResult engine={self.engine}, {len(self.two_theta)} points, phases={list(self.phase_names)}, "

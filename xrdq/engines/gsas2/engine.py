@@ -11,9 +11,7 @@ swapped into GSAS-II for the duration.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import os
 import shutil
 import tempfile
@@ -24,10 +22,33 @@ import numpy as np
 
 from ._loader import G2_LOCK, gsas2_version, import_gsas2
 from .fcj import fcj_quadrature
-from .project import build_project, normalise_phases, quiet
+from .project import build_project, normalise_phases, private_workdir, quiet
 from .readback import components_from_partials, hump_curve, phase_partials, read_back
 from .recipe import Recipe
 from .strategy import run_recipe, set_flags
+
+
+class Gsas2Engine:
+    """The GSAS-II engine behind xrdq's engine contract (:mod:`xrdq.refine.engines`). Amorphous humps
+    become GSAS-II background peaks; a native Recipe maps to the default steps (with March–Dollase when
+    it names a texture axis); GSAS-II's own recipes ("exact-fcj", a dict of steps) go through."""
+
+    name = "gsas2"
+    profile_only_phases = False
+
+    def refine(self, pattern, phases, instrument, recipe, *, two_theta_range=None, start=None, humps=()):
+        return refine_gsas2(pattern, [(p.name, p.source) for p in phases], instrument, recipe=self.recipe_for(recipe),
+                            two_theta_range=two_theta_range, humps=tuple(humps or ()))
+
+    def own_recipe(self, recipe) -> bool:
+        return isinstance(recipe, dict) or (isinstance(recipe, str) and not Path(recipe).is_file())
+
+    def recipe_for(self, recipe):
+        """GSAS-II's recipe for ``recipe``: its own as is, a native Recipe as the default steps (+ texture)."""
+        if self.own_recipe(recipe):
+            return recipe
+        textured = any(v is not None for v in (getattr(recipe, "po", None) or {}).values())
+        return "default+po" if textured else "default"
 
 
 def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=None, workdir=None, humps=()):
@@ -55,26 +76,11 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     instrument = coerce_instrument(instrument)
     recipe = Recipe.coerce(recipe)
     phase_cifs = normalise_phases(phases)
-    keep = workdir is not None
-    if keep:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="xrdq-gsas2-", dir=str(workdir) if keep else None))
-    log = io.StringIO()
     warnings: list = []
-    try:
-        with G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
-            fields, components = _refine_in(tmp, pattern, phase_cifs, instrument, recipe,
-                                             two_theta_range, log, warnings, humps)
-        if keep:
-            (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
-    except BaseException:
-        if keep:
-            with contextlib.suppress(OSError):
-                (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
-        raise
-    finally:
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with private_workdir(workdir, "xrdq-gsas2-") as (tmp, log), G2_LOCK, fcj_quadrature(recipe.fcj,
+                                                                                       recipe.refines_shl()):
+        fields, components = _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, log,
+                                        warnings, humps)
     fields.update(
         engine="gsas2",
         engine_version=gsas2_version(),
@@ -87,7 +93,7 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     allowed = {f.name for f in dataclasses.fields(RefinementResult)}
     result = RefinementResult(**{k: v for k, v in fields.items() if k in allowed})
     # where the GSAS-II project was kept (None when it was a removed temporary directory)
-    result.gsas2_project = str(tmp / "xrdq.gpx") if keep else None
+    result.gsas2_project = str(tmp / "xrdq.gpx") if workdir is not None else None
     return result
 
 

@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,26 @@ from ._loader import import_gsas2
 def quiet():
     """Silence GSAS-II's prints (it talks a lot on stdout)."""
     return contextlib.redirect_stdout(io.StringIO())
+
+
+@contextlib.contextmanager
+def private_workdir(workdir, prefix: str):
+    """(directory, log) private to one GSAS-II run: a new sub-directory of ``workdir``, kept with the log as
+    ``gsas2.log``, or a temporary directory removed afterwards (``workdir`` None). GSAS-II rewrites the
+    .gpx and .lst beside the project on every refinement, so parallel runs must never share one."""
+    keep = workdir is not None
+    if keep:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=str(workdir) if keep else None))
+    log = io.StringIO()
+    try:
+        yield tmp, log
+    finally:
+        if keep:
+            with contextlib.suppress(OSError):
+                (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def gsas2_profile(instrument) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...quant.weight_fractions import hill_howard
+from ...crystal.phase import density
 from ...model.profile import tch_fwhm
 from .project import Project, quiet
 from .recipe import PROFILE_TERMS, Recipe
@@ -53,6 +54,7 @@ def fractions(p: Project, fr, cov_f) -> dict:
     w, cov_w = hill_howard(fr, masses, cov_f)
     return dict(phase_names=names, weight_fractions={n: float(w[j]) for j, n in enumerate(names)},
                 weight_fraction_covariance=cov_w, scale_covariance=cov_f,
+                mass_factors={n: float(masses[j]) for j, n in enumerate(names)},
                 scales={n: (float(fr[j]), float(np.sqrt(max(cov_f[j, j], 0.0)))) for j, n in enumerate(names)})
 
 
@@ -293,7 +295,7 @@ def phase_info_from_project(p, phase_cifs, instrument) -> dict:
         gen = ph.data["General"]
         vol = float(gen["Cell"][7])
         mass = float(gen["Mass"])
-        info = {"cell_mass": mass, "volume": vol, "density": mass / (vol * 0.60221408)}
+        info = {"cell_mass": mass, "volume": vol, "density": density(mass, vol)}
         mu = _mass_attenuation(cif, gen, lam)
         if mu is not None:
             info["mass_attenuation"] = mu

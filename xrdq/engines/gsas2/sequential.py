@@ -14,11 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import io
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +22,7 @@ from ...errors import XrdqRefineError
 from ._loader import G2_LOCK, gsas2_version, import_gsas2
 from .fcj import fcj_quadrature
 from .engine import coerce_instrument
-from .project import Project, build_project, normalise_phases, setup_histogram, write_xye
+from .project import Project, build_project, normalise_phases, private_workdir, setup_histogram, write_xye
 from .readback import (components_from_partials, correlation, fit_statistics, fractions, histogram_curves,
                        hump_curve, param_labels, phase_info_from_project, refined_parameters, run_partials,
                        scale_block, weight_esd)
@@ -68,22 +64,11 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     recipe = Recipe.coerce(recipe)
     phase_cifs = normalise_phases(phases)
     hump_lists = _per_pattern_humps(humps, len(patterns))
-    keep = workdir is not None
-    if keep:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="xrdq-gsas2-seq-", dir=str(workdir) if keep else None))
-    log = io.StringIO()
     warnings: list = []
-    try:
-        with G2_LOCK, fcj_quadrature(recipe.fcj, recipe.refines_shl()):
-            out = _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_range, hump_lists,
-                                 log, warnings)
-    finally:
-        if keep:
-            with contextlib.suppress(OSError):
-                (tmp / "gsas2.log").write_text(log.getvalue(), encoding="utf-8")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with private_workdir(workdir, "xrdq-gsas2-seq-") as (tmp, log), G2_LOCK, fcj_quadrature(
+            recipe.fcj, recipe.refines_shl()):
+        out = _sequential_in(tmp, patterns, phase_cifs, instrument, recipe, two_theta_range, hump_lists, log,
+                             warnings)
     allowed = {f.name for f in dataclasses.fields(RefinementResult)}
     elapsed = time.perf_counter() - t0
     results = []
@@ -91,7 +76,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
         fields.update(engine="gsas2", engine_version=gsas2_version(), elapsed_s=elapsed / len(out),
                       warnings=list(dict.fromkeys(warnings + fields.pop("own_warnings", []))))
         r = RefinementResult(**{k: v for k, v in fields.items() if k in allowed})
-        r.gsas2_project = str(tmp / "xrdq-seq.gpx") if keep else None
+        r.gsas2_project = str(tmp / "xrdq-seq.gpx") if workdir is not None else None
         results.append(r)
     return results
 

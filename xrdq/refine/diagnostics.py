@@ -1,0 +1,57 @@
+"""What a finished native fit says about itself: the parameter covariance, and the warnings a reader
+needs (stages that did not converge, strong correlations, a poor GoF, parameters at their bounds,
+crystallite sizes at the floor, phases not detected)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import XrdqRefineError
+
+
+def covariance(jac, gof):
+    """Covariance of all parameters from the weighted-residual Jacobian, columns scaled for conditioning
+    and the result scaled by GoF² (the esds of an imperfect model are inflated by its misfit)."""
+    col = np.linalg.norm(jac, axis=0)
+    col[col == 0] = 1.0
+    js = jac / col
+    try:
+        return np.linalg.pinv(js.T @ js, rcond=1e-12) / np.outer(col, col) * gof**2
+    except np.linalg.LinAlgError as exc:
+        raise XrdqRefineError(f"covariance matrix could not be formed: {exc}") from exc
+
+
+def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float) -> list:
+    """Warnings of a finished refinement ``fit`` (a :class:`~xrdq.refine.fit.Refinement`); ``size_floor_nm``
+    is the smallest crystallite size it allows."""
+    warnings = []
+    for entry in log:
+        if entry["status"] <= 0:
+            warnings.append(f"stage '{entry['stage']}' did not converge in {entry['nfev']} evaluations")
+    for i in range(len(all_names)):
+        for j in range(i + 1, len(all_names)):
+            # how a broad halo is split between background terms and hump areas is free and harmless
+            smooth = all(n.startswith(("bkg", "hump")) for n in (all_names[i], all_names[j]))
+            if abs(corr[i, j]) > 0.95 and not smooth:
+                warnings.append(f"|correlation| {abs(corr[i, j]):.3f} > 0.95 between {all_names[i]} and {all_names[j]}")
+    if gof > 3:
+        warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
+    for name in varied:
+        par = fit.params[name]
+        if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-4:
+            continue  # no sample broadening is a physical answer, not a stuck parameter
+        if name.endswith("_size_broadening") and par.value >= 0.98 * par.max:
+            phase = next(p.name for p in fit.phases if f"{fit.prefix[p.name]}_size_broadening" == name)
+            warnings.append(f"{phase}: crystallite size ran to the {size_floor_nm:g} nm floor of a phase "
+                            "declared crystalline: its peaks are absorbing broad scatter (amorphous halo or "
+                            "background) or the phase is misidentified; its fraction is unreliable")
+            continue
+        if name.startswith("hump"):
+            continue  # a halo merging into the background is no fault: neither enters the fractions
+        span = par.max - par.min
+        if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:
+            warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
+    for i, phase in enumerate(fit.phases):
+        if coef[i] <= 0:
+            warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
+    return warnings
