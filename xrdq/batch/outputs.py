@@ -129,6 +129,20 @@ def build_dataset(states, attrs=None):
     for k, v in text.items():
         data[k] = ("sample", np.array(v, dtype=object))
     data.update(_estimate_vars(states))
+    meta_vars = _metadata_vars(states, data)
+    coords = {"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)}
+    if "amorphous_estimate" in data:
+        coords["route"] = np.array(_routes(states), dtype=object)
+    ds = _describe(xr.Dataset(data, coords=coords))
+    ds.attrs.update({"title": "xrdq batch quantification", "xrdq_version": __version__,
+                     "metadata_columns": json.dumps(meta_vars, ensure_ascii=False)})
+    if attrs:
+        ds.attrs.update(attrs)
+    return ds
+
+
+def _metadata_vars(states, data) -> dict:
+    """Add the manifest's extra columns to ``data`` (netCDF-safe names); return column → variable name."""
     meta_cols = []
     for s in states:
         for k in s["batch"].get("metadata") or {}:
@@ -140,10 +154,11 @@ def build_dataset(states, attrs=None):
         name = safe if safe not in data and safe not in ("sample", "phase") else f"meta_{safe}"
         data[name] = ("sample", _meta_values([(s["batch"].get("metadata") or {}).get(k, "") for s in states]))
         meta_vars[k] = name
-    coords = {"sample": np.array(samples, dtype=object), "phase": np.array(phases, dtype=object)}
-    if "amorphous_estimate" in data:
-        coords["route"] = np.array(_routes(states), dtype=object)
-    ds = xr.Dataset(data, coords=coords)
+    return meta_vars
+
+
+def _describe(ds):
+    """Units and long names of the batch Dataset's variables."""
     for v in ("amorphous_fraction", "amorphous_fraction_esd", "amorphous_fraction_uncertainty", "sample_fraction",
               "sample_fraction_esd", "sample_fraction_uncertainty", "refined_fraction", "refined_fraction_esd",
               "refined_fraction_uncertainty", "standard_weighed_fraction"):
@@ -157,10 +172,6 @@ def build_dataset(states, attrs=None):
     ds["refined_fraction"].attrs["long_name"] = "crystalline-normalised Rietveld weight fraction of the spiked mixture"
     ds["rwp"].attrs["units"] = "1"
     ds["status"].attrs["flag_values"] = "ok failed"
-    ds.attrs.update({"title": "xrdq batch quantification", "xrdq_version": __version__,
-                     "metadata_columns": json.dumps(meta_vars, ensure_ascii=False)})
-    if attrs:
-        ds.attrs.update(attrs)
     return ds
 
 
@@ -264,6 +275,47 @@ def _pct(v, e=None) -> str:
 THUMBNAIL_WIDTH_PX = 480
 
 
+def _html_row(ds, i, sample, phases, plots) -> str:
+    """One file's row of the summary page: thumbnail, links, verdict, fractions, Rwp, GoF, notes."""
+    esc = html.escape
+    stem = str(ds["stem"].values[i])
+    status = str(ds["status"].values[i])
+    verdict = str(ds["verdict"].values[i]) if status == "ok" else "failed"
+    png = plots.get(stem)
+    jlink = "json/" + quote(stem) + ".json"
+    if png:
+        href = quote(png)
+        thumb = f'<a href="{href}"><img src="{href}" alt="fit of {esc(str(sample))}" loading="lazy"></a>'
+    else:
+        thumb = '<span class="noplot">no plot</span>'
+    cells = [thumb, f'<a href="{jlink}">{esc(str(sample))}</a>', esc(str(ds["file"].values[i])),
+             f'<span class="{esc(verdict)}">{esc(verdict)}</span>',
+             esc(_pct(ds["amorphous_fraction"].values[i], ds["amorphous_fraction_esd"].values[i]))]
+    for j in range(len(phases)):
+        v, e = ds["sample_fraction"].values[i, j], ds["sample_fraction_esd"].values[i, j]
+        if not math.isfinite(v):
+            v, e = ds["refined_fraction"].values[i, j], ds["refined_fraction_esd"].values[i, j]
+            txt = _pct(v, e) + (" (refined)" if math.isfinite(v) else "")
+        else:
+            txt = _pct(v, e)
+        cells.append(esc(txt))
+    rwp = ds["rwp"].values[i]
+    try:
+        warnings = json.loads(str(ds["warnings"].values[i]) or "[]")
+    except ValueError:
+        warnings = []
+    note = esc(str(ds["message"].values[i]))
+    if status == "ok":
+        reasons = json.loads(str(ds["verdict_reasons"].values[i]) or "[]")
+        note += "".join(f'<p class="reason">{esc(r)}</p>' for r in reasons)
+    if warnings:
+        items = "".join(f"<li>{esc(str(w))}</li>" for w in warnings)
+        note += f'<details><summary>{len(warnings)} warning{"s" if len(warnings) > 1 else ""}</summary><ul>{items}</ul></details>'
+    cells += [esc(f"{100 * rwp:.2f}" if math.isfinite(rwp) else ""),
+              esc(f"{ds['gof'].values[i]:.2f}" if math.isfinite(ds["gof"].values[i]) else ""), note]
+    return f'<tr class="{esc(verdict)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
 def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: str = ""):
     """A self-contained summary page: one row per file with thumbnail, fractions, Rwp, status."""
     from .._atomic import atomic_write_text
@@ -271,44 +323,7 @@ def write_html(ds, path, plots: dict, series_plot: str | None = None, summary: s
     esc = html.escape
     phases = [str(p) for p in ds["phase"].values]
     head = ["", "sample", "file", "verdict", "amorphous wt%"] + [f"{p} wt%" for p in phases] + ["Rwp %", "GoF", "message / warnings"]
-    rows = []
-    for i, sample in enumerate(ds["sample"].values):
-        stem = str(ds["stem"].values[i])
-        status = str(ds["status"].values[i])
-        verdict = str(ds["verdict"].values[i]) if status == "ok" else "failed"
-        png = plots.get(stem)
-        jlink = "json/" + quote(stem) + ".json"
-        if png:
-            href = quote(png)
-            thumb = f'<a href="{href}"><img src="{href}" alt="fit of {esc(str(sample))}" loading="lazy"></a>'
-        else:
-            thumb = '<span class="noplot">no plot</span>'
-        cells = [thumb, f'<a href="{jlink}">{esc(str(sample))}</a>', esc(str(ds["file"].values[i])),
-                 f'<span class="{esc(verdict)}">{esc(verdict)}</span>',
-                 esc(_pct(ds["amorphous_fraction"].values[i], ds["amorphous_fraction_esd"].values[i]))]
-        for j in range(len(phases)):
-            v, e = ds["sample_fraction"].values[i, j], ds["sample_fraction_esd"].values[i, j]
-            if not math.isfinite(v):
-                v, e = ds["refined_fraction"].values[i, j], ds["refined_fraction_esd"].values[i, j]
-                txt = _pct(v, e) + (" (refined)" if math.isfinite(v) else "")
-            else:
-                txt = _pct(v, e)
-            cells.append(esc(txt))
-        rwp = ds["rwp"].values[i]
-        try:
-            warnings = json.loads(str(ds["warnings"].values[i]) or "[]")
-        except ValueError:
-            warnings = []
-        note = esc(str(ds["message"].values[i]))
-        if status == "ok":
-            reasons = json.loads(str(ds["verdict_reasons"].values[i]) or "[]")
-            note += "".join(f'<p class="reason">{esc(r)}</p>' for r in reasons)
-        if warnings:
-            items = "".join(f"<li>{esc(str(w))}</li>" for w in warnings)
-            note += f'<details><summary>{len(warnings)} warning{"s" if len(warnings) > 1 else ""}</summary><ul>{items}</ul></details>'
-        cells += [esc(f"{100 * rwp:.2f}" if math.isfinite(rwp) else ""),
-                  esc(f"{ds['gof'].values[i]:.2f}" if math.isfinite(ds["gof"].values[i]) else ""), note]
-        rows.append(f'<tr class="{esc(verdict)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    rows = [_html_row(ds, i, sample, phases, plots) for i, sample in enumerate(ds["sample"].values)]
     series = (f'<h2>Series</h2><p><a href="{quote(series_plot)}"><img class="series" src="{quote(series_plot)}" '
               f'alt="fractions against the series"></a></p>') if series_plot else ""
     page = f"""<!DOCTYPE html>

@@ -51,6 +51,22 @@ SLIT_AXES = {
 }
 
 
+#: Scan attrs and their .ras header keys (the .rasx XML names the same quantities differently).
+RAS_SCAN_KEYS = {"start_time": "MEAS_SCAN_START_TIME", "end_time": "MEAS_SCAN_END_TIME", "scan_mode": "MEAS_SCAN_MODE",
+                 "scan_axis": "MEAS_SCAN_AXIS_X", "scan_speed": "MEAS_SCAN_SPEED",
+                 "scan_speed_unit": "MEAS_SCAN_SPEED_UNIT", "step": "MEAS_SCAN_STEP", "scan_start": "MEAS_SCAN_START",
+                 "scan_stop": "MEAS_SCAN_STOP"}
+_SCAN_CONVERT = {"start_time": iso_time, "end_time": iso_time, "scan_speed": to_float, "step": to_float,
+                 "scan_start": to_float, "scan_stop": to_float}
+
+
+def scan_attrs(source: dict, keys: dict) -> dict:
+    """Scan timing attrs of a Rigaku file (``keys``: attr → the file's name for it) and the counting time."""
+    a = {attr: _SCAN_CONVERT.get(attr, lambda v: v)(source.get(key)) for attr, key in keys.items()}
+    a["count_time_s"] = count_time_seconds(a["step"], a["scan_speed"], a["scan_speed_unit"])
+    return a
+
+
 def can_read(path, head_bytes: bytes) -> bool:
     head = head_bytes.lstrip(b"\xef\xbb\xbf").lstrip()
     return head.startswith(b"*RAS_DATA_START") or (
@@ -96,20 +112,23 @@ def parse_header(path, data: bytes, start: int, end: int) -> dict:
     return header
 
 
-def header_attrs(header: dict) -> dict:
-    """Pattern attrs from a RAS-style header (shared by .ras, .rasx RASHeader and MiniFlex .txt)."""
-    h = {k: english_part(v) for k, v in header.items() if v is not None}
-    a: dict = {}
-    a["wavelength_alpha1"] = to_float(h.get("HW_XG_WAVE_LENGTH_ALPHA1"))
-    a["wavelength_alpha2"] = to_float(h.get("HW_XG_WAVE_LENGTH_ALPHA2"))
-    a["wavelength_beta"] = to_float(h.get("HW_XG_WAVE_LENGTH_BETA"))
-    wave_type = h.get("MEAS_COND_XG_WAVE_TYPE", "")
-    if a["wavelength_alpha1"] is not None:
+def wavelength_attrs(alpha1, alpha2, beta, wave_type: str) -> dict:
+    """Wavelength attrs of a Rigaku file (.ras header or .rasx XML)."""
+    a = {"wavelength_alpha1": alpha1, "wavelength_alpha2": alpha2, "wavelength_beta": beta}
+    if alpha1 is not None:
         a["wavelength_source"] = "file"
         # A Kα1 wave type means a primary monochromator removed Kα2.
         a["alpha2_alpha1_ratio"] = 0.0 if wave_type.lower() == "ka1" else None
     if wave_type:
         a["wave_type"] = wave_type
+    return a
+
+
+def header_attrs(header: dict) -> dict:
+    """Pattern attrs from a RAS-style header (shared by .ras, .rasx RASHeader and MiniFlex .txt)."""
+    h = {k: english_part(v) for k, v in header.items() if v is not None}
+    a = wavelength_attrs(to_float(h.get("HW_XG_WAVE_LENGTH_ALPHA1")), to_float(h.get("HW_XG_WAVE_LENGTH_ALPHA2")),
+                         to_float(h.get("HW_XG_WAVE_LENGTH_BETA")), h.get("MEAS_COND_XG_WAVE_TYPE", ""))
     target = h.get("HW_XG_TARGET_NAME")
     if not target:
         z = to_float(h.get("HW_XG_TARGET_ATOMIC_NUMBER"))
@@ -121,16 +140,7 @@ def header_attrs(header: dict) -> dict:
     a["comment"] = h.get("FILE_COMMENT")
     a["memo"] = h.get("FILE_MEMO")
     a["operator"] = h.get("FILE_OPERATOR")
-    a["start_time"] = iso_time(h.get("MEAS_SCAN_START_TIME"))
-    a["end_time"] = iso_time(h.get("MEAS_SCAN_END_TIME"))
-    a["scan_mode"] = h.get("MEAS_SCAN_MODE")
-    a["scan_axis"] = h.get("MEAS_SCAN_AXIS_X")
-    a["scan_speed"] = to_float(h.get("MEAS_SCAN_SPEED"))
-    a["scan_speed_unit"] = h.get("MEAS_SCAN_SPEED_UNIT")
-    a["step"] = to_float(h.get("MEAS_SCAN_STEP"))
-    a["scan_start"] = to_float(h.get("MEAS_SCAN_START"))
-    a["scan_stop"] = to_float(h.get("MEAS_SCAN_STOP"))
-    a["count_time_s"] = count_time_seconds(a["step"], a["scan_speed"], a["scan_speed_unit"])
+    a.update(scan_attrs(h, RAS_SCAN_KEYS))
     # RADIUS-5 is the sample → receiving-slit-box-2 distance (the goniometer radius); its index
     # follows the order of the SmartLab .rasx <Distances> list.
     a["goniometer_radius_mm"] = to_float(h.get("HW_GONIOMETER_RADIUS-5")) or None
@@ -241,20 +251,8 @@ def _read_scan(path, data: bytes, start: int, end: int, scan: int, digest: str):
     if ncol == 2:
         attrs["attenuator_column"] = "absent (factor 1)"
     attrs["data_count"] = int(arr.shape[0])
-    return make_pattern(
-        path,
-        None,
-        arr[:, 0],
-        counts,
-        factor=factor,
-        attrs=attrs,
-        raw_header=header,
-        fmt=FORMAT,
-        scan_index=scan,
-        lines=lines,
-        where=where,
-        sha256=digest,
-    )
+    return make_pattern(path, None, arr[:, 0], counts, factor=factor, attrs=attrs, raw_header=header, fmt=FORMAT,
+                        scan_index=scan, lines=lines, where=where, sha256=digest)
 
 
 __all__ = ["FORMAT", "EXTENSIONS", "can_read", "read", "header_attrs", "parse_header"]

@@ -18,17 +18,15 @@ import zlib
 
 from ..errors import XrdqReadError
 from ._pattern import (
-    count_time_seconds,
     decode_text,
     english_part,
-    iso_time,
     make_pattern,
     parse_number_block,
     read_bytes,
     sha256_of,
     to_float,
 )
-from .ras import convert_cps, header_attrs
+from .ras import convert_cps, header_attrs, scan_attrs, wavelength_attrs
 
 FORMAT = "rigaku_rasx"
 EXTENSIONS = (".rasx",)
@@ -119,8 +117,56 @@ def read(path) -> list:
     return patterns
 
 
+#: Scan attrs and their names in the .rasx ScanInformation section.
+RASX_SCAN_KEYS = {"start_time": "StartTime", "end_time": "EndTime", "scan_axis": "AxisName", "scan_mode": "Mode",
+                  "scan_speed": "Speed", "scan_speed_unit": "SpeedUnit", "step": "Step", "scan_start": "Start",
+                  "scan_stop": "Stop"}
+
+
 def _xml_meta(path, zf, info) -> tuple[dict, dict, dict]:
     """(attrs, raw, ScanInformation) from MesurementConditions XML."""
+    raw = _xml_sections(path, zf, info)
+    detector, sample_info = raw.pop("_detector"), raw.pop("_sample_info")
+    general, scan, xg = raw["GeneralInformation"], raw["ScanInformation"], raw["XrayGenerator"]
+    categories = raw["Categories"]
+    a = header_attrs(raw["RASHeader"])  # fallback values; the XML sections below take precedence
+    a.update(wavelength_attrs(to_float(xg.get("WavelengthKalpha1")) or a.get("wavelength_alpha1"),
+                              to_float(xg.get("WavelengthKalpha2")) or a.get("wavelength_alpha2"),
+                              to_float(xg.get("WavelengthKbeta")) or a.get("wavelength_beta"), xg.get("WaveType", "")))
+    a["target"] = xg.get("TargetName") or a.get("target")
+    a["voltage_kV"] = to_float(xg.get("Voltage"))
+    a["current_mA"] = to_float(xg.get("Current"))
+    a["tube_focus"] = xg.get("FocusSize")
+    a["sample"] = general.get("SampleName") or sample_info.get("SampleName") or a.get("sample")
+    a["comment"] = general.get("Comment") or a.get("comment")
+    a["memo"] = general.get("Memo") or a.get("memo")
+    a["operator"] = general.get("Operator") or a.get("operator")
+    a["instrument"] = general.get("SystemName")
+    a.update(scan_attrs(scan, RASX_SCAN_KEYS))
+    a["goniometer"] = categories.get("Goniometer") or a.get("goniometer")
+    a["detector"] = categories.get("Detector") or a.get("detector")
+    if detector.get("PixelSize"):
+        a["detector_pixel_size_mm"] = to_float(detector["PixelSize"])
+    for key in ("IncidentMonochromator", "ReceivingOptics1", "DetectorMonochromator"):
+        if categories.get(key):
+            a[f"optics_{key}"] = categories[key]
+    for d in raw["Distances"]:
+        if d.get("To") == "ReceivingSlitBox2" and d.get("From") == "AttachmentStage":
+            a["goniometer_radius_mm"] = to_float(d.get("Value"))
+    seen = set()
+    for axis in raw["Axes"]:
+        attr = SLIT_AXES.get(axis.get("Name"))
+        if attr and attr not in seen:
+            seen.add(attr)
+            pos = axis.get("Position")
+            if pos:
+                unit = axis.get("Unit") or ""
+                a[attr] = pos + unit if to_float(pos) is not None and unit and unit not in pos else pos
+    return a, raw, scan
+
+
+def _xml_sections(path, zf, info) -> dict:
+    """The MesurementConditions XML as plain dicts and lists (refusing entity declarations)."""
     where = f"member {info.filename}"
     data = _member(path, zf, info, MAX_XML_BYTES)
     if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
@@ -134,23 +180,11 @@ def _xml_meta(path, zf, info) -> tuple[dict, dict, dict]:
         e = root.find(name)
         return {c.tag: (c.text or "").strip() for c in e} if e is not None else {}
 
-    general = sec("GeneralInformation")
-    scan = sec("ScanInformation")
-    xg = sec("HWConfigurations/XrayGenerator")
-    detector = sec("HWConfigurations/Detector")
-    sample_info = sec("SampleInformation")
-    categories = {}
+    def listed(name):
+        e = root.find(name)
+        return [dict(c.attrib) for c in e] if e is not None else []
+
     cat = root.find("HWConfigurations/Categories")
-    if cat is not None:
-        categories = {c.get("Name"): c.get("SelectedUnit") for c in cat}
-    distances = []
-    dist = root.find("HWConfigurations/Distances")
-    if dist is not None:
-        distances = [dict(c.attrib) for c in dist]
-    axes = []
-    ax = root.find("Axes")
-    if ax is not None:
-        axes = [dict(c.attrib) for c in ax]
     ras_header = {}
     rh = root.find("RASHeader")
     if rh is not None:
@@ -158,65 +192,18 @@ def _xml_meta(path, zf, info) -> tuple[dict, dict, dict]:
             s = pair.findall("string")
             if len(s) == 2 and s[0].text:
                 ras_header[s[0].text.lstrip("*")] = s[1].text or ""
-
-    a = header_attrs(ras_header)  # fallback values; the XML sections below take precedence
-    a["wavelength_alpha1"] = to_float(xg.get("WavelengthKalpha1")) or a.get("wavelength_alpha1")
-    a["wavelength_alpha2"] = to_float(xg.get("WavelengthKalpha2")) or a.get("wavelength_alpha2")
-    a["wavelength_beta"] = to_float(xg.get("WavelengthKbeta")) or a.get("wavelength_beta")
-    wave_type = xg.get("WaveType", "")
-    if a["wavelength_alpha1"] is not None:
-        a["wavelength_source"] = "file"
-        a["alpha2_alpha1_ratio"] = 0.0 if wave_type.lower() == "ka1" else None
-    if wave_type:
-        a["wave_type"] = wave_type
-    a["target"] = xg.get("TargetName") or a.get("target")
-    a["voltage_kV"] = to_float(xg.get("Voltage"))
-    a["current_mA"] = to_float(xg.get("Current"))
-    a["tube_focus"] = xg.get("FocusSize")
-    a["sample"] = general.get("SampleName") or sample_info.get("SampleName") or a.get("sample")
-    a["comment"] = general.get("Comment") or a.get("comment")
-    a["memo"] = general.get("Memo") or a.get("memo")
-    a["operator"] = general.get("Operator") or a.get("operator")
-    a["instrument"] = general.get("SystemName")
-    a["start_time"] = iso_time(scan.get("StartTime"))
-    a["end_time"] = iso_time(scan.get("EndTime"))
-    a["scan_axis"] = scan.get("AxisName")
-    a["scan_mode"] = scan.get("Mode")
-    a["scan_speed"] = to_float(scan.get("Speed"))
-    a["scan_speed_unit"] = scan.get("SpeedUnit")
-    a["step"] = to_float(scan.get("Step"))
-    a["scan_start"] = to_float(scan.get("Start"))
-    a["scan_stop"] = to_float(scan.get("Stop"))
-    a["count_time_s"] = count_time_seconds(a["step"], a["scan_speed"], a["scan_speed_unit"])
-    a["goniometer"] = categories.get("Goniometer") or a.get("goniometer")
-    a["detector"] = categories.get("Detector") or a.get("detector")
-    if detector.get("PixelSize"):
-        a["detector_pixel_size_mm"] = to_float(detector["PixelSize"])
-    for key in ("IncidentMonochromator", "ReceivingOptics1", "DetectorMonochromator"):
-        if categories.get(key):
-            a[f"optics_{key}"] = categories[key]
-    for d in distances:
-        if d.get("To") == "ReceivingSlitBox2" and d.get("From") == "AttachmentStage":
-            a["goniometer_radius_mm"] = to_float(d.get("Value"))
-    seen = set()
-    for axis in axes:
-        attr = SLIT_AXES.get(axis.get("Name"))
-        if attr and attr not in seen:
-            seen.add(attr)
-            pos = axis.get("Position")
-            if pos:
-                unit = axis.get("Unit") or ""
-                a[attr] = pos + unit if to_float(pos) is not None and unit and unit not in pos else pos
-    raw = {
-        "GeneralInformation": general,
-        "ScanInformation": scan,
-        "XrayGenerator": xg,
-        "Categories": categories,
-        "Distances": distances,
-        "Axes": axes,
+    # in the order of the raw header kept in the pattern; the two "_" sections are read, not kept
+    return {
+        "GeneralInformation": sec("GeneralInformation"),
+        "ScanInformation": sec("ScanInformation"),
+        "XrayGenerator": sec("HWConfigurations/XrayGenerator"),
+        "Categories": {c.get("Name"): c.get("SelectedUnit") for c in cat} if cat is not None else {},
+        "Distances": listed("HWConfigurations/Distances"),
+        "Axes": listed("Axes"),
         "RASHeader": ras_header,
+        "_detector": sec("HWConfigurations/Detector"),
+        "_sample_info": sec("SampleInformation"),
     }
-    return a, raw, scan
 
 
 def _read_profile(path, zf, info, cond, scan_index, digest):
@@ -243,17 +230,5 @@ def _read_profile(path, zf, info, cond, scan_index, digest):
     counts = convert_cps(path, arr[:, 1], attrs, english_part(scan.get("IntensityUnit", "counts")), where=where)
     attrs["data_count"] = int(arr.shape[0])
     attrs["member"] = info.filename
-    return make_pattern(
-        path,
-        None,
-        arr[:, 0],
-        counts,
-        factor=arr[:, 2] if arr.shape[1] == 3 else None,
-        attrs=attrs,
-        raw_header=raw,
-        fmt=FORMAT,
-        scan_index=scan_index,
-        lines=lines,
-        where=where,
-        sha256=digest,
-    )
+    return make_pattern(path, None, arr[:, 0], counts, factor=arr[:, 2] if arr.shape[1] == 3 else None, attrs=attrs,
+                        raw_header=raw, fmt=FORMAT, scan_index=scan_index, lines=lines, where=where, sha256=digest)

@@ -65,6 +65,45 @@ def _unix(t: int) -> str | None:
 def read(path) -> list:
     data = read_bytes(path)
     digest = sha256_of(data)
+    header_info = _header(path, data)
+    patterns = []
+    pos = HEADER_END
+    while True:
+        pi = data.find(b"PI", pos)
+        if pi < 0:
+            break
+        block = _scan_block(path, data, pi, first=not patterns)
+        if block is None:
+            break
+        start, stop, step, n, off, counts = block
+        two_theta = np.round(start + step * np.arange(n, dtype=float), 8)
+        t0, t1 = struct.unpack_from("<2i", data, pi + PI_START)
+        scan_attrs = dict(header_info)
+        scan_attrs["start_time"] = _unix(t0)
+        scan_attrs["end_time"] = _unix(t1)
+        scan_attrs["step"] = step
+        scan_attrs["scan_start"] = start
+        scan_attrs["scan_stop"] = stop
+        scan_attrs["data_count"] = int(n)
+        if scan_attrs["start_time"] and scan_attrs["end_time"] and t1 > t0:
+            scan_attrs["count_time_s"] = (t1 - t0) / n
+            scan_attrs["count_time_source"] = "scan duration / points (from the block timestamps)"
+        raw = dict(header_info)
+        raw.update({"scan_block_offset": pi, "data_offset": off, "start": start, "stop": stop, "step": step,
+                    "points": int(n), "start_time_unix": t0, "end_time_unix": t1})
+        patterns.append(
+            make_pattern(path, None, two_theta, counts, attrs=scan_attrs, raw_header=raw, fmt=FORMAT,
+                         scan_index=len(patterns), where=f"scan {len(patterns)}", sha256=digest)
+        )
+        pos = off + 4 * n
+    if not patterns:
+        raise XrdqReadError(path, "no PI scan block after the header; expected at least one scan",
+                            where=f"byte {HEADER_END}")
+    return patterns
+
+
+def _header(path, data) -> dict:
+    """The file header's attrs (wavelengths, target, operator, sample, goniometer and its radius)."""
     if data[:2] != b"FI":
         raise XrdqReadError(path, f"magic {data[:2]!r}; expected b'FI' (Rigaku RINT .raw)", where="byte 0")
     if len(data) < HEADER_END:
@@ -94,74 +133,49 @@ def read(path) -> list:
     m = re.search(r"\((\d+(?:\.\d+)?)\s*mm\)", gonio or "")
     if m:
         attrs["goniometer_radius_mm"] = float(m.group(1))
-    header_info = {k: v for k, v in attrs.items() if v is not None}
+    return {k: v for k, v in attrs.items() if v is not None}
 
-    patterns = []
-    pos = HEADER_END
-    while True:
-        pi = data.find(b"PI", pos)
-        if pi < 0:
-            break
-        if pi + PI_SCAN + 12 > len(data):
-            if patterns:
-                break
-            raise XrdqReadError(path, "scan block header runs past the end of the file (truncated?)",
-                                where=f"byte {pi}")
-        start, stop, step = struct.unpack_from("<3f", data, pi + PI_SCAN)
-        if not (np.isfinite([start, stop, step]).all() and step > 0 and stop > start):
-            if patterns:
-                break
-            raise XrdqReadError(
-                path,
-                f"scan block gives start {start:g}, stop {stop:g}, step {step:g}; expected start < stop and "
-                "step > 0 (unrecognised layout)",
-                where=f"byte {pi + PI_SCAN}",
-            )
-        da = data.find(b"DA", pi + PI_SCAN + 12)
-        if da < 0 or da + DA_DATA > len(data):
-            raise XrdqReadError(path, "no DA data marker after the scan block (truncated?)", where=f"byte {pi}")
-        (n,) = struct.unpack_from("<I", data, da + DA_COUNT)
-        expected = int(round((stop - start) / step)) + 1
-        if n != expected:
-            raise XrdqReadError(
-                path,
-                f"point count {n} does not match start/stop/step ({start:g}, {stop:g}, {step:g} → {expected})",
-                where=f"byte {da + DA_COUNT}",
-            )
-        if n > MAX_POINTS:
-            raise XrdqReadError(path, f"point count {n}; expected at most {MAX_POINTS}", where=f"byte {da + DA_COUNT}")
-        off = da + DA_DATA
-        if off + 4 * n > len(data):
-            raise XrdqReadError(
-                path,
-                f"{n} float32 points need {4 * n} bytes but only {len(data) - off} remain (truncated file)",
-                where=f"byte {off}",
-            )
-        with np.errstate(invalid="ignore"):  # NaN payloads are reported by make_pattern
-            counts = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(float)
-        # The header holds float32; take their shortest decimal form (0.0199999995 → 0.02).
-        start, stop, step = (float(str(np.float32(v))) for v in (start, stop, step))
-        two_theta = np.round(start + step * np.arange(n, dtype=float), 8)
-        t0, t1 = struct.unpack_from("<2i", data, pi + PI_START)
-        scan_attrs = dict(header_info)
-        scan_attrs["start_time"] = _unix(t0)
-        scan_attrs["end_time"] = _unix(t1)
-        scan_attrs["step"] = step
-        scan_attrs["scan_start"] = start
-        scan_attrs["scan_stop"] = stop
-        scan_attrs["data_count"] = int(n)
-        if scan_attrs["start_time"] and scan_attrs["end_time"] and t1 > t0:
-            scan_attrs["count_time_s"] = (t1 - t0) / n
-            scan_attrs["count_time_source"] = "scan duration / points (from the block timestamps)"
-        raw = dict(header_info)
-        raw.update({"scan_block_offset": pi, "data_offset": off, "start": start, "stop": stop, "step": step,
-                    "points": int(n), "start_time_unix": t0, "end_time_unix": t1})
-        patterns.append(
-            make_pattern(path, None, two_theta, counts, attrs=scan_attrs, raw_header=raw, fmt=FORMAT,
-                         scan_index=len(patterns), where=f"scan {len(patterns)}", sha256=digest)
+
+def _scan_block(path, data, pi, first: bool):
+    """(start, stop, step, points, data offset, counts) of the scan block at byte ``pi``; None when a
+    block after the first is unreadable (trailing bytes), an error for the first."""
+    if pi + PI_SCAN + 12 > len(data):
+        if not first:
+            return None
+        raise XrdqReadError(path, "scan block header runs past the end of the file (truncated?)",
+                            where=f"byte {pi}")
+    start, stop, step = struct.unpack_from("<3f", data, pi + PI_SCAN)
+    if not (np.isfinite([start, stop, step]).all() and step > 0 and stop > start):
+        if not first:
+            return None
+        raise XrdqReadError(
+            path,
+            f"scan block gives start {start:g}, stop {stop:g}, step {step:g}; expected start < stop and "
+            "step > 0 (unrecognised layout)",
+            where=f"byte {pi + PI_SCAN}",
         )
-        pos = off + 4 * n
-    if not patterns:
-        raise XrdqReadError(path, "no PI scan block after the header; expected at least one scan",
-                            where=f"byte {HEADER_END}")
-    return patterns
+    da = data.find(b"DA", pi + PI_SCAN + 12)
+    if da < 0 or da + DA_DATA > len(data):
+        raise XrdqReadError(path, "no DA data marker after the scan block (truncated?)", where=f"byte {pi}")
+    (n,) = struct.unpack_from("<I", data, da + DA_COUNT)
+    expected = int(round((stop - start) / step)) + 1
+    if n != expected:
+        raise XrdqReadError(
+            path,
+            f"point count {n} does not match start/stop/step ({start:g}, {stop:g}, {step:g} → {expected})",
+            where=f"byte {da + DA_COUNT}",
+        )
+    if n > MAX_POINTS:
+        raise XrdqReadError(path, f"point count {n}; expected at most {MAX_POINTS}", where=f"byte {da + DA_COUNT}")
+    off = da + DA_DATA
+    if off + 4 * n > len(data):
+        raise XrdqReadError(
+            path,
+            f"{n} float32 points need {4 * n} bytes but only {len(data) - off} remain (truncated file)",
+            where=f"byte {off}",
+        )
+    with np.errstate(invalid="ignore"):  # NaN payloads are reported by make_pattern
+        counts = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(float)
+    # The header holds float32; take their shortest decimal form (0.0199999995 → 0.02).
+    start, stop, step = (float(str(np.float32(v))) for v in (start, stop, step))
+    return start, stop, step, n, off, counts

@@ -72,8 +72,16 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     rng = np.random.default_rng(seed)
     counts = rng.poisson(expected).astype(float) if seed is not None else expected
     esd = np.sqrt(np.maximum(counts, 1.0))
+    attrs = _attrs(inst, step, sample)
+    pattern = xr.DataArray(counts, dims=("two_theta",), coords={"two_theta": tt, "esd": ("two_theta", esd)},
+                           name="intensity", attrs=attrs)
+    return pattern, _truth(objs, amorphous, inst, displacement_um, zero, size_nm, seed, standard)
+
+
+def _attrs(inst, step, sample) -> dict:
+    """Pattern attrs of a simulated MiniFlex scan (wavelengths from the instrument description)."""
     lam = sorted(inst.wavelengths, key=lambda w: -w[1])
-    attrs = {
+    return {
         "wavelength_alpha1": lam[0][0],
         "wavelength_alpha2": lam[1][0] if len(lam) > 1 else lam[0][0],
         "alpha2_alpha1_ratio": lam[1][1] / lam[0][1] if len(lam) > 1 else 0.0,
@@ -92,8 +100,10 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
         "intensity_unit": "counts",
         "format": "simulation",
     }
-    pattern = xr.DataArray(counts, dims=("two_theta",), coords={"two_theta": tt, "esd": ("two_theta", esd)},
-                           name="intensity", attrs=attrs)
+
+
+def _truth(objs, amorphous, inst, displacement_um, zero, size_nm, seed, standard) -> dict:
+    """What was simulated: mixture, amorphous, nuisances, and (with a standard) the sample's fractions."""
     truth = {
         "mixture": {p.name: w for p, w in objs},
         "amorphous_in_mixture": amorphous,
@@ -111,7 +121,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
         truth["amorphous_fraction"] = amorphous / (1 - w_s)
     crystalline_total = sum(truth["mixture"].values())
     truth["refined_fractions"] = {p: w / crystalline_total for p, w in truth["mixture"].items()}
-    return pattern, truth
+    return truth
 
 
 def write_truth(truth: dict, path):
