@@ -92,6 +92,15 @@ def _tail_window(f):
     return min(max(h, 8.0), _WINDOW_FWHM)
 
 
+@_cached_njit(inline="always")
+def _core_window(tt, c, spread, f):
+    """(core, blend, lo, hi): a peak's FCJ nodes are summed within ``core`` of its centroid ``c`` and faded
+    out across ``blend`` beyond it; ``tt[lo:hi]`` is that window (the value and the Jacobian use the same)."""
+    core = spread + 2.5 * f
+    blend = 1.5 * f
+    return core, blend, np.searchsorted(tt, c - (core + blend)), np.searchsorted(tt, c + (core + blend))
+
+
 @_cached_njit()
 def _gauss(tt, out, c, a, f):
     lo = np.searchsorted(tt, c - _GAUSS_WINDOW_FWHM * f)
@@ -133,11 +142,8 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_d
                 _gauss(tt, out, pos[k, j], a_g * wts[k, j], f)
         if a_l == 0.0:
             continue
-        core = spread[k] + 2.5 * f
-        blend = 1.5 * f
         # every node inside the core (+ blend), weighted down across the blend
-        lo = np.searchsorted(tt, c - (core + blend))
-        hi = np.searchsorted(tt, c + (core + blend))
+        core, blend, lo, hi = _core_window(tt, c, spread[k], f)
         for i in range(lo, hi):
             t = tt[i]
             inner = _smoothstep_down((abs(t - c) - core) / blend)
@@ -360,10 +366,7 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
         n = n_nodes[k]
         for j in range(n):
             _gauss_jacobian(tt, out, grad, pos[k, j], dpos[k, j], a, e, wts[k, j], dwts[k, j], f)
-        core = spread[k] + 2.5 * f
-        blend = 1.5 * f
-        lo = np.searchsorted(tt, c - (core + blend))
-        hi = np.searchsorted(tt, c + (core + blend))
+        core, blend, lo, hi = _core_window(tt, c, spread[k], f)
         for i in range(lo, hi):
             t = tt[i]
             sgn = 1.0 if t >= c else -1.0

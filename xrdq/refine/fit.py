@@ -13,7 +13,6 @@ Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, 
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 
@@ -27,7 +26,7 @@ from ..errors import XrdqRefineError
 from ..model import background as bkg
 from ..model.instrument import Instrument
 from ..model.pattern import GlobalParams, PhaseModel, PhaseParams
-from .parameters import Parameters
+from .parameters import Parameters, param_name
 from .diagnostics import covariance, fit_warnings
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
@@ -40,11 +39,6 @@ _GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
 MIN_CRYSTALLITE_NM = 8.0
 MIN_HUMP_FWHM = 3.0  # degrees 2θ
 _PEAK_GLOBALS = ("zero", "displacement_um") + _GLOBAL_PROFILE  # act on every phase through its peak list
-
-
-def _safe(name: str) -> str:
-    s = re.sub(r"\W", "_", name)
-    return s if s[:1].isalpha() else "p_" + s
 
 
 class Refinement:
@@ -86,7 +80,7 @@ class Refinement:
             p.make_model(instrument, self.range) if hasattr(p, "make_model")
             else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
         ]
-        self.prefix = {p.name: _safe(p.name) for p in self.phases}
+        self.prefix = {p.name: param_name(p.name) for p in self.phases}
         # size term in degrees 2θ at cosθ = 1 (Scherrer, K = 1): λ / D in radians
         self.size_broadening_max = float(np.degrees(instrument.wavelength / (10.0 * MIN_CRYSTALLITE_NM)))
         self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}

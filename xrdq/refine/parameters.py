@@ -9,6 +9,13 @@ instead: a value is kept inside [min, max] whenever it is set or read.
 from __future__ import annotations
 
 import math
+import re
+
+
+def param_name(name: str) -> str:
+    """``name`` made a valid identifier (a phase's parameter prefix, an lmfit parameter name): LiF.a → LiF_a."""
+    s = re.sub(r"\W", "_", name)
+    return s if s[:1].isalpha() else "p_" + s
 
 
 class Parameter:

@@ -69,15 +69,15 @@ class RefinementResult:
         the native engine the bounds and ``vary`` of the fit. Names are made valid identifiers (lmfit's
         rule: ``LiF.a`` → ``LiF_a``). lmfit is imported here, never at start-up."""
         import math
-        import re
 
         import lmfit
+
+        from .parameters import param_name
 
         out = lmfit.Parameters()
         fitted = getattr(self.fit, "params", None) or {}
         for name, (value, esd) in self.parameters.items():
-            key = re.sub(r"\W", "_", name)
-            key = key if key[:1].isalpha() or key[:1] == "_" else f"p_{key}"
+            key = param_name(name)
             par = fitted.get(name)
             refined = math.isfinite(esd)
             out.add(key, value=float(value), vary=par.vary if par is not None else refined,

@@ -8,6 +8,7 @@ two engines on the same model, GSAS-II runs its default steps and then one more 
 
 from __future__ import annotations
 
+from ...refine.parameters import param_name
 from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, Recipe
 
 
@@ -20,7 +21,7 @@ def mirror_recipe(native) -> Recipe:
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
         return Recipe()
-    prefix = {name: _safe(name) for name in native.phase_names}
+    prefix = {name: param_name(name) for name in native.phase_names}
     accepted = [d["term"] for d in native.decisions if d["accepted"]]
     profile = list(DEFAULT_PROFILE)
     if "tanθ Lorentzian (Y)" in accepted:
@@ -35,9 +36,3 @@ def mirror_recipe(native) -> Recipe:
         step["preferred_orientation"] = list(po)
     return Recipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
                   po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))
-
-
-def _safe(name: str) -> str:
-    from ...refine.fit import _safe as safe
-
-    return safe(name)
