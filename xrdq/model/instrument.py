@@ -25,9 +25,29 @@ CU_KA1 = 1.540593
 CU_KA2 = 1.544427
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProfileTerms:
+    """The instrumental profile and 2θ zero: TCH ``U V W`` (deg²) and ``X Y`` (deg), FCJ asymmetry ``s_l``
+    (S/L) and ``h_l`` (H/L), ``zero`` (deg 2θ). One definition for what an :class:`Instrument` describes
+    and what a fit refines (:class:`~xrdq.model.pattern.GlobalParams`)."""
+
+    U: float = 0.0
+    V: float = 0.0
+    W: float = 0.002
+    X: float = 0.02
+    Y: float = 0.0
+    s_l: float = 0.02
+    h_l: float = 0.02
+    zero: float = 0.0
+
+
+#: The names of :class:`ProfileTerms`, in order.
+PROFILE_TERMS = tuple(f.name for f in dataclasses.fields(ProfileTerms))
+
+
 @dataclass(frozen=True)
-class Instrument:
-    """A Bragg–Brentano diffractometer and its instrumental profile."""
+class Instrument(ProfileTerms):
+    """A Bragg–Brentano diffractometer and its instrumental profile (the :class:`ProfileTerms`)."""
 
     name: str = "custom"
     wavelengths: tuple[tuple[float, float], ...] = ((CU_KA1, 1.0), (CU_KA2, 0.5))
@@ -40,14 +60,6 @@ class Instrument:
     soller_deg: float = 2.5
     receiving_slit_mm: float | None = None
     detector: str = ""
-    U: float = 0.0
-    V: float = 0.0
-    W: float = 0.002
-    X: float = 0.02
-    Y: float = 0.0
-    s_l: float = 0.02
-    h_l: float = 0.02
-    zero: float = 0.0
     profile: str = "tch"  # "tch": U V W X Y describe the instrument; "fp": built from the geometry
     emission_fwhm_ev: tuple = ()  # natural widths of the lines (eV), for "fp"; default Cu Kα1/Kα2
     description: str = ""
@@ -87,6 +99,10 @@ class Instrument:
     # ---- TOML -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        # the description's own order: geometry, then the profile terms, then how the profile is built
+        own = [k for k in d if k not in PROFILE_TERMS]
+        at = own.index("profile")
+        d = {k: d[k] for k in own[:at] + list(PROFILE_TERMS) + own[at:]}
         d["wavelengths"] = [list(w) for w in self.wavelengths]
         d["emission_fwhm_ev"] = list(self.emission_fwhm_ev)
         return {k: v for k, v in d.items() if v is not None and v != []}
@@ -120,7 +136,7 @@ class Instrument:
                 ) from exc
         if "emission_fwhm_ev" in data:
             data["emission_fwhm_ev"] = tuple(float(x) for x in data["emission_fwhm_ev"])
-        for key in ("U", "V", "W", "X", "Y", "s_l", "h_l", "zero", "radius_mm", "divergence_slit_deg", "soller_deg"):
+        for key in PROFILE_TERMS + ("radius_mm", "divergence_slit_deg", "soller_deg"):
             if key in data and not isinstance(data[key], (int, float)):
                 raise XrdqInstrumentError(f"{source or 'instrument'}: field {key!r} must be a number, got {data[key]!r}")
         if source and "source" not in data:

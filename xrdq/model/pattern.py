@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
-from .instrument import Instrument
+from .instrument import PROFILE_TERMS, Instrument, ProfileTerms
 from .profile import _gauss_legendre, fcj_nodes, fp_widths, tch_mix, tch_widths
 
 _ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
@@ -22,25 +22,15 @@ _WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±24 FW
 
 
 @dataclass(frozen=True)
-class GlobalParams:
-    """Parameters shared by every phase: 2θ zero (deg), specimen displacement (µm), profile."""
+class GlobalParams(ProfileTerms):
+    """Parameters shared by every phase: the profile terms and 2θ zero as refined (:class:`ProfileTerms`,
+    the same fields an Instrument describes) and the specimen displacement (µm)."""
 
-    zero: float = 0.0
     displacement_um: float = 0.0
-    U: float = 0.0
-    V: float = 0.0
-    W: float = 0.002
-    X: float = 0.02
-    Y: float = 0.0
-    s_l: float = 0.02
-    h_l: float = 0.02
 
     @classmethod
     def from_instrument(cls, instrument: Instrument, **changes) -> "GlobalParams":
-        base = cls(
-            zero=instrument.zero, U=instrument.U, V=instrument.V, W=instrument.W,
-            X=instrument.X, Y=instrument.Y, s_l=instrument.s_l, h_l=instrument.h_l,
-        )
+        base = cls(**{k: getattr(instrument, k) for k in PROFILE_TERMS})
         return dataclasses.replace(base, **changes)
 
     def replace(self, **changes) -> "GlobalParams":
