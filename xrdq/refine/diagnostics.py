@@ -25,9 +25,14 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
     """Warnings of a finished refinement ``fit`` (a :class:`~xrdq.refine.fit.Refinement`); ``size_floor_nm``
     is the smallest crystallite size it allows."""
     warnings = []
-    for entry in log:
-        if entry["status"] <= 0:
+    # The solution is the last run's: an intermediate stage only brings the next one near its optimum, so
+    # one that stopped at its evaluation limit is a note, not a failure, when a later run converged.
+    for k, entry in enumerate(log):
+        if entry["status"] <= 0 and k == len(log) - 1:
             warnings.append(f"stage '{entry['stage']}' did not converge in {entry['nfev']} evaluations")
+        elif entry["status"] <= 0:
+            warnings.append(f"intermediate stage '{entry['stage']}' stopped at {entry['nfev']} evaluations "
+                            "(the later stages converged from there)")
     for i in range(len(all_names)):
         for j in range(i + 1, len(all_names)):
             # how a broad halo is split between background terms and hump areas is free and harmless

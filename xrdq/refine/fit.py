@@ -498,7 +498,7 @@ class Refinement:
         if self.recipe.humps:
             components["amorphous"] = a[:, n_phase + n_bkg:] @ coef[n_phase + n_bkg:]
 
-        converged = all(entry["status"] > 0 for entry in log)
+        converged = not log or log[-1]["status"] > 0  # the last run's (see diagnostics.fit_warnings)
         warnings = fit_warnings(self, log, all_names, corr, gof, varied, coef, MIN_CRYSTALLITE_NM)
 
         phase_info, ticks = self._phase_info(values)
