@@ -80,6 +80,13 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
+def _is_gsas2_recipe(recipe) -> bool:
+    """A GSAS-II engine Recipe object (e.g. from ``mirror_recipe``): it must reach that engine as it is."""
+    from ..engines.gsas2 import Recipe as Gsas2Recipe  # no GSAS-II import: the recipe is a plain dataclass
+
+    return isinstance(recipe, Gsas2Recipe)
+
+
 def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
@@ -180,7 +187,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         # both engines model the same halo: GSAS-II as a background peak, native as a hump column
         humps = _auto_humps(pattern, phase_objs, inst, two_theta_range)
     # GSAS-II recipes by name ("exact-fcj", ...) or as dicts are the GSAS-II engine's own vocabulary
-    g2_recipe = engine == "gsas2" and (isinstance(recipe, dict) or (isinstance(recipe, str) and not Path(recipe).is_file()))
+    g2_recipe = engine == "gsas2" and (isinstance(recipe, (dict, list, tuple)) or _is_gsas2_recipe(recipe)
+                                       or (isinstance(recipe, str) and not Path(recipe).is_file()))
     if recipe is None or g2_recipe:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
                              background_terms=background_terms, strain=strain, biso=biso, texture=texture)
