@@ -104,6 +104,16 @@ def test_ponkcs_route_takes_the_more_precise_scaling_of_the_original_sample():
             assert v == pytest.approx(w_s * s[2] * zmv[2] / (s[1] * zmv[1]) / (1 - w_s))
 
 
+def test_a_ponkcs_curve_beside_a_stiffer_background_than_its_calibrations_is_warned_about():
+    from xrdq.quant.estimates import ponkcs_background_warnings
+
+    ph = _ponkcs(calibration={"background_terms": 8})
+    assert ponkcs_background_warnings([ph, load_phase("Al2O3")], 8) == []
+    (w,) = ponkcs_background_warnings([ph], 4)
+    assert "calibrated beside 8 background terms" in w and "this refinement has 4" in w and "--background-terms" in w
+    assert ponkcs_background_warnings([_ponkcs()], 4) == []  # an older file that does not say: nothing to compare
+
+
 def test_consistency_is_the_largest_pairwise_difference_in_combined_esds():
     assert consistency({"a": (0.5, 0.01)}) is None
     c = consistency({"a": (0.50, 0.03), "b": (0.54, 0.04), "c": (0.50, 0.0)})

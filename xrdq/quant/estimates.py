@@ -193,6 +193,21 @@ def ponkcs_route(names, amorphous_names, w_all, cov_all, scales, scale_cov, zmv,
     return min(total, key=lambda r: r[1])
 
 
+def ponkcs_background_warnings(phases, background_terms: int) -> list:
+    """A PONKCS curve holds only beside a background at least as flexible as its calibration's: what that
+    background took of the halo must be something the sample's background can take back (docs/method.md §9)."""
+    out = []
+    for p in phases:
+        if not getattr(p, "profile_only", False):
+            continue
+        n = (getattr(p, "calibration", None) or {}).get("background_terms")
+        if n is not None and int(background_terms) < int(n):
+            out.append(f"PONKCS phase {p.name} was calibrated beside {int(n)} background terms but this refinement "
+                       f"has {int(background_terms)}: part of the calibration's background is now in its scale — "
+                       f"refine with at least {int(n)} (--background-terms)")
+    return out
+
+
 def _parts(names, scales, zmv, subset, total):
     """Split ``total`` over ``subset`` in proportion to S·ZMV."""
     m = {n: scales[names.index(n)] * zmv[names.index(n)] for n in subset}
