@@ -148,7 +148,8 @@ def calibration_scatter(halo, g, seeds=range(1, 13), f: float = 0.4, folder=S1):
     tt = pattern["two_theta"].values
     sw = 1.0 / np.sqrt(np.maximum(pattern.values, 1.0))
     h = np.asarray(halo)
-    true = HALO_CONSTANT / mass_attenuation("SiO2", CU) * (hump_columns(tt, h[:, 0], h[:, 1]) @ (h[:, 2] / h[:, 2].sum()))
+    shape = hump_columns(tt, h[:, 0], h[:, 1]) @ (h[:, 2] / h[:, 2].sum())
+    true = HALO_CONSTANT / mass_attenuation("SiO2", CU) * shape
     q, _ = np.linalg.qr(orthogonal_basis(tt, default_recipe().background_terms, (tt[0], tt[-1])) * sw[:, None])
 
     def perp(v):
