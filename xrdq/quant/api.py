@@ -18,7 +18,7 @@ from .result import QuantResult
 from ..crystal.spec import resolve_phase
 from .weight_fractions import brindley_correction, hill_howard
 from .composition import parse_composition
-from .estimates import Estimates, external_route, ponkcs_route, subset_fractions
+from .estimates import Estimates, external_route, ponkcs_background_warnings, ponkcs_route, subset_fractions
 from .external_standard import ScaleCalibration
 from ..model.ponkcs import resolve_any_phase
 
@@ -301,6 +301,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
                                           std[1] if std else 0.0,
                                           {p.name: p.zmv_esd / p.zmv for p in phase_objs if p.name in amorphous_names})
         est.estimates["ponkcs"] = (v, e)
+        warnings += ponkcs_background_warnings(phase_objs, rec.background_terms)
         if amorphous is None:
             amorphous = (v, e)
             sample_fractions = {n: refined[n] for n in crystalline}
