@@ -14,8 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                "NUMEXPR_NUM_THREADS")
+from .._threads import THREAD_VARS as _THREAD_VARS
 
 #: Parameters that are not passed on as ``start=`` in a sequential series (linear, or derived).
 _NOT_START = ("scale_", "bkg")
