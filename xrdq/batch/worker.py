@@ -89,7 +89,7 @@ def warm_up():
         from ..crystal import load_phase
         from ..model.instrument import load_instrument
         from ..model.pattern import GlobalParams, PhaseModel
-        from ..io import load  # noqa: F401 — xarray, pandas
+        import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..quant import api  # noqa: F401
         from ..refine import fit, start  # noqa: F401 — scipy.optimize, scipy.ndimage, numba
 
