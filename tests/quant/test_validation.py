@@ -43,7 +43,7 @@ def _simulated_by(results, simulator):
 
 @pytest.mark.slow
 def test_independent_set_errors_are_at_the_counting_noise_floor(independent_results):
-    # measured 0.385 wt% against a floor of 0.357 from the esds (31 GSAS-II cases, docs/validation.md)
+    # measured 0.334 wt% against a floor of 0.357 from the esds (31 GSAS-II cases, docs/validation.md)
     gsas2 = _simulated_by(independent_results, "gsas2")
     assert len(gsas2) >= 12
     errors = np.array([r.errors()["amorphous"] for r in gsas2])
@@ -67,8 +67,17 @@ def test_xrayutilities_second_opinion(independent_results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.385 / largest 1.48 wt% (trace_a95). "
-                   "The set's own counting noise alone gives an MAE of ≈ 0.36 wt% with the reported esds")
+def test_no_confident_wrong_number_on_the_independent_set(independent_results):
+    """Every amorphous fraction within 2 reported standard uncertainties of the truth, on both simulators.
+    Before the cell check (refine.adaptive._cell_check) a 95 %-amorphous case with 1 % LiAlCl4 read
+    96.48 ± 0.22 (u): the trace phase's cell had walked 3 % onto the halo's shoulder."""
+    z = {r.name: round(r.errors()["amorphous"] / r.uncertainty["amorphous"], 2) for r in independent_results}
+    assert max(abs(v) for v in z.values()) <= 2.0, z
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.334 / largest 0.99 wt% (lyc_a45_ws10, "
+                   "esd 1.04). The set's own counting noise alone gives an MAE of ≈ 0.36 wt% with the reported esds")
 def test_independent_set_meets_the_issue_goal(independent_results):
     errors = np.abs([r.errors()["amorphous"] for r in independent_results])
     assert errors.mean() <= 0.0015 and errors.max() <= 0.004

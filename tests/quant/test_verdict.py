@@ -61,6 +61,9 @@ def test_verdict_is_the_worst_finding_and_unknown_warnings_are_checks():
     assert level == "fail" and reasons == ["c", "b"]
     assert [f.level for f in check_warnings(["something new happened"])] == ["check"]
     assert [f.level for f in check_warnings(["stage 'x' did not converge in 100 evaluations"])] == ["check"]
+    # an intermediate stage at its evaluation limit does not describe the solution: the last run does
+    assert [f.level for f in check_warnings(["intermediate stage 'profile' stopped at 100 evaluations "
+                                             "(the later stages converged from there)"])] == ["ok"]
     assert check_warnings(["|correlation| 0.960 > 0.95 between a and b"])[0].level == "ok"
 
 
@@ -148,7 +151,10 @@ def test_lfp_quantified_with_an_unrelated_phase_set_fails(shared_data):
     res = xrdq.quantify(shared_data / LFP, phases=["Al2O3", "ZnO", "CaF2"], model_uncertainty="off")
     assert res.verdict == "fail"
     text = " ".join(res.verdict_reasons)
-    assert "no phase explains" in text and "LiF, 50 wt% (default) was not found" in text
+    # the default standard is named as the suspect: not found, or (when LiF's cell settles on LFP peaks,
+    # the cell check keeps the better minimum) more than a weighed 50 % can give
+    assert "no phase explains" in text and "LiF, 50 wt% (default)" in text
+    assert "was not found" in text or "more than a weighed 50.00 % can give" in text
 
 
 def test_cli_unspiked_cpd_with_the_default_standard_fails_clearly_and_still_writes_json(shared_data, tmp_path, capsys):

@@ -131,3 +131,41 @@ def test_recipe_file_adaptive_settings(tmp_path):
     path.write_text('adaptive = true\nalpha = 2\n[[stage]]\nname = "s"\nrefine = []\n')
     with pytest.raises(XrdqRefineError, match="alpha = 2.0 is not a significance level"):
         load_recipe(path)
+
+
+def _walked_cell(obs, esd, phases):
+    """A converged refinement whose ZnO cell was then pushed 3 % off its structure — the false local
+    minimum a weak phase reaches when it is refined before the background and halo are settled."""
+    from xrdq.refine.adaptive import _cell_offset
+
+    ref = Refinement(TT, obs, esd, phases, INST, recipe=default_recipe(adaptive=False))
+    ref.run()
+    zno = next(p for p in ref.phases if p.name == "ZnO")
+    for k in ("a", "c"):
+        ref.params[f"ZnO_{k}"].value *= 1.03
+    assert _cell_offset(ref, zno) > 0.025
+    return ref, zno
+
+
+@pytest.mark.parametrize("zno_present", [True, False])
+def test_a_cell_that_walked_away_is_restarted_from_its_structure(zno_present):
+    from xrdq.refine.adaptive import CELL_LIMIT, _cell_check, _cell_offset
+    from xrdq.refine.recipe import Stage
+
+    obs, esd = make_pattern()
+    if not zno_present:  # LiF only, ZnO offered anyway: its cell has nothing to fit
+        lif = load_phase("LiF")
+        model = PhaseModel(lif, INST, (TT[0], TT[-1]))
+        y = 200.0 + model.profile(TT, PhaseParams(), GlobalParams.from_instrument(INST))
+        y = 200.0 + (y - 200.0) / (y - 200.0).max() * 30000.0
+        obs = np.random.default_rng(5).poisson(y).astype(float)
+        esd = np.sqrt(np.maximum(obs, 1.0))
+    ref, zno = _walked_cell(obs, esd, [load_phase("LiF"), load_phase("ZnO")])
+    chi2_walked = ref.chi2()
+    log = []
+    decisions = _cell_check(ref, Stage("final", tuple(ref.recipe.stages[-1].refine), 100), [], log)
+    assert decisions and decisions[0]["term"].startswith("cell ZnO restarted from its structure"), decisions
+    assert _cell_offset(ref, zno) <= CELL_LIMIT
+    assert ref.chi2() <= chi2_walked
+    if zno_present:  # the true cell is the better minimum by far
+        assert decisions[0]["accepted"] and decisions[0]["delta_chi2"] > 100

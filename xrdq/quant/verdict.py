@@ -134,6 +134,7 @@ _WARNING_LEVELS = (
     (re.compile(r"^GoF = "), None),  # judged by check_gof
     (re.compile(r"negative weight fraction|negative amorphous fraction|amorphous fraction above 100"), None),
     (re.compile(r"differs from instrument"), None),  # judged by check_instrument
+    (re.compile(r"^intermediate stage"), "ok"),  # the solution is the later stages'
     (re.compile(r"did not converge"), "check"),
     (re.compile(r"at its bound"), "check"),
     (re.compile(r"is (negative|zero): the phase is not detected"), "check"),

@@ -503,10 +503,15 @@ class Refinement:
             components["amorphous"] = a[:, n_phase + n_bkg:] @ coef[n_phase + n_bkg:]
 
         warnings = []
-        converged = all(entry["status"] > 0 for entry in log)
-        for entry in log:
-            if entry["status"] <= 0:
+        # The solution is the last run's: an intermediate stage only brings the next one near its optimum, so
+        # one that stopped at its evaluation limit is a note, not a failure, when a later run converged.
+        converged = not log or log[-1]["status"] > 0
+        for k, entry in enumerate(log):
+            if entry["status"] <= 0 and k == len(log) - 1:
                 warnings.append(f"stage '{entry['stage']}' did not converge in {entry['nfev']} evaluations")
+            elif entry["status"] <= 0:
+                warnings.append(f"intermediate stage '{entry['stage']}' stopped at {entry['nfev']} evaluations "
+                                "(the later stages converged from there)")
         for i in range(len(all_names)):
             for j in range(i + 1, len(all_names)):
                 # how a broad halo is split between background terms and hump areas is free and harmless

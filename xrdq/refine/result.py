@@ -91,8 +91,10 @@ class RefinementResult:
         if self.decisions:
             lines.append("[[Adaptive recipe: terms tested]]")
             for d in self.decisions:
+                test = (f", F = {d['F']:.1f}, p = {d['p_value']:.2g}" if d.get("F") is not None
+                        else "")  # a restart compares two minima of one model: no test
                 lines.append(f"    {d['term']:<28s} {'accepted' if d['accepted'] else 'rejected':<9s} "
-                             f"Δχ² = {d['delta_chi2']:.1f} ({d['n_params']} par.), F = {d['F']:.1f}, p = {d['p_value']:.2g}"
+                             f"Δχ² = {d['delta_chi2']:.1f} ({d['n_params']} par.){test}"
                              f"{' (' + d['basis'] + ')' if d.get('basis') else ''}")
         if self.warnings:
             lines.append("[[Warnings]]")
