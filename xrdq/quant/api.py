@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._threads import single_thread_blas
 from .._version import __version__
 from ..errors import XrdqQuantError
 from .internal_standard import berar_lelann_factor, check_standard_inputs, internal_standard
@@ -87,6 +88,7 @@ def _is_gsas2_recipe(recipe) -> bool:
     return isinstance(recipe, Gsas2Recipe)
 
 
+@single_thread_blas
 def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
