@@ -21,7 +21,7 @@ from xrdq.errors import XrdqEngineUnavailable, XrdqRefineError
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
-CPD1 = Path("/work/shared/data/qpa/cpd1")
+CPD1 = REPO.parent / "shared" / "data" / "qpa" / "cpd1"  # ../shared beside the checkout, as in CI
 CPD1D = CPD1 / "CPD-1D.xye"
 # Weighed wt% of CPD-1D (Madsen et al. 2001, J. Appl. Cryst. 34, 409), see CPD1/PROVENANCE.txt
 CPD1D_WEIGHED = {"corundum": 13.53, "zincite": 32.89, "fluorite": 53.58}
