@@ -119,11 +119,33 @@ def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
     return res
 
 
+def plots_ratio(args, files, manifest, work: Path):
+    """Alternate batches without and with plots (same files, same pool size): the plots' share of the time."""
+    import statistics
+
+    runs = {False: [], True: []}
+    for r in range(args.rounds):
+        for plots in (False, True):
+            label = f"-j {args.workers} {'plots' if plots else 'no plots'}" + (f" #{r + 1}" if args.rounds > 1 else "")
+            runs[plots].append(run(label, files, manifest, work / f"out_{'plots' if plots else 'noplots'}", plots,
+                                   jobs=args.workers)["wall_s"])
+    without, with_ = statistics.median(runs[False]), statistics.median(runs[True])
+    print(f"load average now {os.getloadavg()[0]:.2f}")
+    print(f"with / without plots: {with_ / without:.2f} (median wall {with_:.1f} s / {without:.1f} s)")
+    for label, wall, goal in (("without plots", without, 60), ("with plots", with_, 150)):
+        per_1000 = 1000 * wall / len(files)
+        print(f"{label:>14s}: 1000 patterns would take {per_1000:.0f} s on {args.workers} workers "
+              f"(goal ≤ {goal} s: {'met' if per_1000 <= goal else 'NOT met'})")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="number of patterns (default 1000)")
     ap.add_argument("--workers", type=int, default=2, help="processes / dask workers (default 2)")
     ap.add_argument("--plots", action="store_true", help="also draw the per-pattern fit plots")
+    ap.add_argument("--with-and-without-plots", action="store_true",
+                    help="process pool only: each round runs the batch without and then with plots and prints the "
+                         "ratio (issue 14 goals: 1000 patterns ≤ 60 s without, ≤ 150 s with plots)")
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--skip-pool", action="store_true")
     ap.add_argument("--rounds", type=int, default=1, help="alternate pool and dask runs this many times")
@@ -139,6 +161,11 @@ def main(argv=None):
     print(f"simulated {args.n} patterns (7001 points, 10–80° 2θ) in {time.perf_counter() - t0:.1f} s → {work}")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other processes slow this down)")
 
+    if args.with_and_without_plots:
+        plots_ratio(args, files, manifest, work)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     have_dask = not args.skip_dask
     if have_dask:
         try:

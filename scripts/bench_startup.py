@@ -10,7 +10,10 @@ child's CPU time, which a busy shared machine inflates less). Also measured: the
 Goals (issue 14): ``import xrdq`` ≤ 0.3 s, ``xrdq info`` ≤ 0.5 s, ``xrdq quantify`` ≤ 1.0 s and
 ≥ 15 × faster than GSAS-II's whole process; first quantify in a process ≤ 1.5 × the second.
 
-    python scripts/bench_startup.py [--rounds 7] [--no-gsas2]
+    python scripts/bench_startup.py [--rounds 7] [--no-gsas2] [--baseline DIR]
+
+``--baseline DIR``: also run ``xrdq info`` and ``xrdq quantify`` from another source tree (e.g. ``mkdir /tmp/base;
+git archive <commit> | tar -x -C /tmp/base``: DIR holds its ``xrdq`` package), alternating with this one, and print new/baseline.
 """
 
 from __future__ import annotations
@@ -31,15 +34,15 @@ QUANT_ARGS = ["--phase", "LiCl", "--phase", "Li2ZrCl6", "--standard", "LiF=0.5"]
 
 IN_PROCESS = """
 import sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import xrdq
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 kw = dict(phases=["LiCl", "Li2ZrCl6"], standard="LiF=0.5")
 xrdq.quantify(sys.argv[1], **kw)
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 xrdq.quantify(sys.argv[1], **kw)
-t3 = time.perf_counter()
-print(t1 - t0, t2 - t1, t3 - t2)
+t3, c3 = time.perf_counter(), time.process_time()
+print(t1 - t0, t2 - t1, t3 - t2, c2 - c1, c3 - c2)
 """
 
 
@@ -64,11 +67,11 @@ def have_gsas2() -> bool:
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
     """(wall s, CPU s of the child) of one run; raises if the command fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -81,6 +84,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7, help="alternating rounds (default 7)")
     ap.add_argument("--gsas2-rounds", type=int, default=3, help="rounds that include GSAS-II (slow; default 3)")
     ap.add_argument("--no-gsas2", action="store_true", help="skip the GSAS-II comparison")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="source tree of an earlier xrdq to time info and quantify against, alternating")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="xrdq-bench-startup-"))
@@ -100,6 +105,14 @@ def run(work: Path, args):
         "xrdq info": [*xrdq, "info", str(path)],
         "xrdq quantify": [*xrdq, "quantify", str(path), *QUANT_ARGS],
     }
+    envs = {}
+    if args.baseline is not None:
+        if not (args.baseline / "xrdq" / "__init__.py").is_file():
+            raise SystemExit(f"--baseline {args.baseline}: no xrdq package there (expected {args.baseline}/xrdq/__init__.py)")
+        base_env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve())}
+        for name in ("xrdq info", "xrdq quantify"):
+            commands[f"{name} (baseline)"] = commands[name]
+            envs[f"{name} (baseline)"] = base_env
     gsas2 = not args.no_gsas2 and have_gsas2()
     if gsas2:
         commands["GSAS-II (xrdq quantify --engine gsas2)"] = [*xrdq, "quantify", str(path), *QUANT_ARGS,
@@ -107,6 +120,8 @@ def run(work: Path, args):
     print(f"pattern: {path.name}, 3 phases + amorphous, {n_points} points; Python {sys.version.split()[0]}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     timed(commands["xrdq quantify"], work)  # warm-up: compiles the kernels if their cache is empty
+    if "xrdq quantify (baseline)" in commands:
+        timed(commands["xrdq quantify"], work, envs["xrdq quantify (baseline)"])
     wall = {k: [] for k in commands}
     cpu = {k: [] for k in commands}
     in_process = []
@@ -114,16 +129,16 @@ def run(work: Path, args):
         for name, cmd in commands.items():
             if name.startswith("GSAS-II") and r >= args.gsas2_rounds:
                 continue
-            w, c = timed(cmd, work)
+            w, c = timed(cmd, work, envs.get(name))
             wall[name].append(w)
             cpu[name].append(c)
         out = subprocess.run([sys.executable, "-c", IN_PROCESS, str(path)], cwd=work, capture_output=True, text=True,
                              check=True).stdout.split()
         in_process.append(tuple(map(float, out)))
-    report(wall, cpu, in_process, gsas2)
+    report(wall, cpu, in_process, gsas2, skipped=args.no_gsas2)
 
 
-def report(wall, cpu, in_process, gsas2):
+def report(wall, cpu, in_process, gsas2, skipped=False):
     med = {k: statistics.median(v) for k, v in wall.items() if v}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items() if v}
     base = med["python -c pass"]
@@ -137,6 +152,13 @@ def report(wall, cpu, in_process, gsas2):
     ratios = [x[1] / x[2] for x in in_process]
     print(f"\nin one fresh process: import xrdq {imp:.3f} s, first quantify {first:.3f} s, second {second:.3f} s; "
           f"first/second median {statistics.median(ratios):.2f} (per round {', '.join(f'{x:.2f}' for x in ratios)})")
+    cpu_ratios = [x[3] / x[4] for x in in_process]
+    print(f"  in CPU time: first {statistics.median(x[3] for x in in_process):.3f} s, second "
+          f"{statistics.median(x[4] for x in in_process):.3f} s; first/second median {statistics.median(cpu_ratios):.2f}")
+    for name in [n for n in med if n.endswith(" (baseline)")]:
+        new = name[: -len(" (baseline)")]
+        print(f"{new}: this tree / baseline {med[new] / med[name]:.2f} in wall time, "
+              f"{med_cpu[new] / med_cpu[name]:.2f} in CPU time")
     print("\ngoals (issue 14), on the medians above:")
     checks = [
         ("import xrdq ≤ 0.3 s", med["import xrdq"], 0.3),
@@ -152,7 +174,8 @@ def report(wall, cpu, in_process, gsas2):
         print(f"  {'xrdq quantify ≥ 15 × GSAS-II':<34s} {speedup:8.1f}× {'met' if speedup >= 15 else 'NOT met'} "
               f"(GSAS-II {g:.2f} s / xrdq {q:.2f} s; in CPU time {cpu_ratio:.1f}×)")
     else:
-        print("  GSAS-II not installed: no comparison (pip install pycifrw and the GSAS-II wheel)")
+        print("  GSAS-II: skipped (--no-gsas2)" if skipped else
+              "  GSAS-II not installed: no comparison (pip install pycifrw and the GSAS-II wheel)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from xrdq.errors import XrdqEngineUnavailable, XrdqRefineError
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
-CPD1 = Path("/work/shared/data/qpa/cpd1")
+CPD1 = REPO.parent / "shared" / "data" / "qpa" / "cpd1"  # ../shared beside the checkout, as in CI
 CPD1D = CPD1 / "CPD-1D.xye"
 # Weighed wt% of CPD-1D (Madsen et al. 2001, J. Appl. Cryst. 34, 409), see CPD1/PROVENANCE.txt
 CPD1D_WEIGHED = {"corundum": 13.53, "zincite": 32.89, "fluorite": 53.58}
@@ -348,7 +348,7 @@ def test_preferred_orientation_recipe(cpd1d_result):
     assert result.rwp <= base.rwp + 1e-6
     for name, weighed in CPD1D_WEIGHED.items():
         assert abs(100 * result.weight_fractions[name] - weighed) < 1.5
-    assert any(line.startswith("step 4 (preferred orientation)") for line in result.recipe)
+    assert any(line.startswith("step 5 (preferred orientation)") for line in result.recipe)
 
 
 @pytest.mark.gsas2
@@ -505,3 +505,20 @@ def test_exact_fcj_quadrature_matches_the_fcj_convolution():
     assert Recipe.coerce({"fcj": "gsas2"}).steps == own.steps
     with pytest.raises(XrdqRefineError, match="fcj"):
         Recipe.coerce({"fcj": "fine"})
+
+
+@pytest.mark.gsas2
+def test_quantify_hands_a_gsas2_recipe_object_to_the_engine():
+    """A Recipe object (what mirror_recipe returns) reaches GSAS-II as given. It once fell through to the
+    engine's default steps, so the 'mirrored' comparison in docs/engines.md never refined the mirrored terms."""
+    _gsas2_or_skip()
+    from xrdq.engines.gsas2 import Recipe
+    from xrdq.quant.api import quantify
+
+    _cpd_pattern()  # skips without the data
+    recipe = Recipe(steps=({"name": "fractions only (test)", "background": True, "fractions": True},))
+    res = quantify(CPD1D, phases=[f"{n}={_cif(f)}" for n, f in CPD1D_CIFS.items()], standard=None,
+                   instrument="cpd-pw3020", engine="gsas2", recipe=recipe, two_theta_range=(20.0, 80.0),
+                   model_uncertainty="off")
+    assert "fractions only (test)" in str(res.refinement.recipe), res.refinement.recipe
+    assert "cells+displacement" not in str(res.refinement.recipe)

@@ -82,6 +82,38 @@ def test_subset_renormalisation_and_ratio_to_standard():
     assert v == pytest.approx(1.0) and e == pytest.approx(np.sqrt(2) * 0.01, rel=1e-6)
 
 
+def test_ponkcs_route_takes_the_more_precise_scaling_of_the_original_sample():
+    """With a spike AND G, the PONKCS amount comes from whichever scaling is known better, and from G it is
+    per unit of the ORIGINAL sample (the spike's share removed), like the spike's route."""
+    from xrdq.quant.estimates import ponkcs_route
+
+    names = ["A", "std", "glass"]
+    s, zmv, w_s = np.array([1e-3, 2e-3, 0.5]), np.array([1e5, 5e4, 400.0]), 0.1
+    g, mu = 12000.0, 40.0
+    w_mix = s * zmv * mu / g  # absolute fractions of the measured specimen
+    for std_rel, expect in ((0.05, "external standard (G)"), (1e-4, "internal standard")):
+        cov = np.diag(([0.002, std_rel, 0.004] * s) ** 2)
+        ext = absolute_fractions(names, s, cov, zmv, {"A", "std"}, mu, 0.0, g, 0.0)
+        v, e, basis = ponkcs_route(names, ["glass"], None, None, s, cov, zmv, std="std", ext=ext, w_s=w_s,
+                                   zmv_rel_esd={"glass": 0.01})
+        assert basis == expect
+        if expect.startswith("external"):
+            assert v == pytest.approx(w_mix[2] / (1 - w_s))
+            assert e == pytest.approx(v * np.hypot(0.004, 0.01), rel=1e-6)
+        else:
+            assert v == pytest.approx(w_s * s[2] * zmv[2] / (s[1] * zmv[1]) / (1 - w_s))
+
+
+def test_a_ponkcs_curve_beside_a_stiffer_background_than_its_calibrations_is_warned_about():
+    from xrdq.quant.estimates import ponkcs_background_warnings
+
+    ph = _ponkcs(calibration={"background_terms": 8})
+    assert ponkcs_background_warnings([ph, load_phase("Al2O3")], 8) == []
+    (w,) = ponkcs_background_warnings([ph], 4)
+    assert "calibrated beside 8 background terms" in w and "this refinement has 4" in w and "--background-terms" in w
+    assert ponkcs_background_warnings([_ponkcs()], 4) == []  # an older file that does not say: nothing to compare
+
+
 def test_consistency_is_the_largest_pairwise_difference_in_combined_esds():
     assert consistency({"a": (0.5, 0.01)}) is None
     c = consistency({"a": (0.50, 0.03), "b": (0.54, 0.04), "c": (0.50, 0.0)})

@@ -50,14 +50,19 @@ def test_scale_convention_g_is_the_same_from_three_pure_phases(pure, g_corundum)
         assert cal.G / g_corundum.G == pytest.approx(1.0, abs=0.03), phase
 
 
-def test_null_test_cpd1_without_any_standard(shared_data, g_corundum):
+@pytest.fixture(scope="module")
+def null_test(shared_data, g_corundum):
+    return cpd_null_test(shared_data, g_corundum, biso=True)
+
+
+def test_null_test_cpd1_without_any_standard(null_test):
     """CPD-1A–1D quantified with G from CORUNDUM.PRN and the weighed bulk composition, no internal standard.
 
-    Measured (docs/validation-external.md): crystalline errors ≤ 1.31 wt% (1D corundum), amorphous −1.2, −0.1, 0.0,
-    −2.0 wt%. The issue's targets (1.0 / 1.5 wt%) are missed on 1A and 1D; what is asserted is that every error
-    stays inside the reported uncertainty (2 esd) and within 1.5 / 2.5 wt%.
+    Measured (docs/validation-external.md): amorphous −1.7, −0.6, +0.2, −2.0 wt%; crystalline errors ≤ 1.47 wt%
+    (1A fluorite; 1D corundum +1.25, microabsorption). What is asserted is that every amorphous error stays inside
+    2 esd and within 2.5 wt%, and every phase within 1.5 wt%.
     """
-    for name, phases, (a, a_esd), res in cpd_null_test(shared_data, g_corundum, biso=True):
+    for name, phases, (a, a_esd), res in null_test:
         assert abs(a) <= 0.025 and abs(a) <= 2 * a_esd, (name, a, a_esd)
         assert res.amorphous_estimates == {"external_standard": res.amorphous_fraction}
         for phase, (weighed, v, e) in phases.items():
@@ -66,15 +71,25 @@ def test_null_test_cpd1_without_any_standard(shared_data, g_corundum):
         assert (a < 0) == any("the amorphous fraction is negative" in w for w in res.warnings)
 
 
+@pytest.mark.xfail(strict=True, reason="issue #12 null-test target not met on 1A and 1D: fluorite +1.47 wt% (1A), "
+                   "corundum +1.25 (1D, microabsorption of the low absorber; no published particle sizes to correct "
+                   "it), amorphous −1.68 ± 1.92 (1A) and −2.04 ± 1.27 (1D) — docs/validation-external.md")
+def test_null_test_meets_the_issue_target(null_test):
+    for name, phases, (a, a_esd), res in null_test:
+        assert abs(a) <= 0.015, (name, a)
+        for phase, (weighed, v, e) in phases.items():
+            assert abs(v - weighed) <= 0.010, (name, phase, v, weighed)
+
+
 def test_ponkcs_silica_from_g_reproduces_the_pure_silica_pattern(pure, g_corundum):
     silica = load_prn(pure / "SILICA.PRN")
     phase, details = calibrate_ponkcs(silica, "silica", "SiO2", calibration=g_corundum, instrument="cpd-pw3020",
                                       two_theta_range=RANGE)
-    assert details["fit"]["rwp"] < 0.10 and details["fit"]["gof"] < 1.3  # measured: Rwp 8.5 %, GoF 1.08
+    assert details["fit"]["rwp"] < 0.10 and details["fit"]["gof"] < 1.3  # measured: Rwp 8.0 %, GoF 1.02
     res = quantify(silica, phases=[phase], standard=None, external_standard=g_corundum, sample_composition="SiO2",
                    **RECIPE)
     v, e = res.amorphous_estimates["ponkcs"]
-    assert v == pytest.approx(1.0, abs=0.02) and e < 0.02  # measured 100.6 ± 0.9 wt%
+    assert v == pytest.approx(1.0, abs=0.02) and e < 0.02  # measured 100.0 ± 1.1 wt%
     assert res.rwp < 0.10
     # the G route sees no crystalline phase: 100 % non-crystalline by construction, and the two agree
     assert res.amorphous_estimates["external_standard"][0] == pytest.approx(1.0)

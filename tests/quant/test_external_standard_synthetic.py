@@ -3,33 +3,114 @@
 Crystalline part: GSAS-II patterns of scale series S1 (reference_patterns/validation/gsas2, one absolute scale K
 for the pure corundum and the oxide mixture). Amorphous part: the halo of the MEASURED pure silica
 (../shared/data/qpa/cpd-pure/SILICA.PRN, as fitted humps) added at a known weight fraction with the physics of
-an infinitely thick specimen (:func:`xrdq.validation_external.with_silica`). One pattern (20 % silica)
-calibrates the PONKCS silica by its known crystalline fractions; another (40 %) is quantified by the internal
-standard (LiF), the external standard (G from the GSAS-II pure corundum) and PONKCS. Issue #12 asks for 1 wt%
-by all three: met by the two standards, not by PONKCS (docs/validation-external.md).
+an infinitely thick specimen and Poisson-like noise (:func:`xrdq.validation_external.with_silica`). The PONKCS
+silica is calibrated, as issue #12 asks, on the pure-silica pattern with G (from the GSAS-II pure corundum);
+the mixtures at 10, 40 and 70 % silica are quantified by the internal standard (LiF), the external standard
+and PONKCS. Issue #12 asks for 1 wt% by all three: met by the two standards; PONKCS is within its (honest)
+uncertainty but that uncertainty is 1.3–1.7 wt% on these counts (docs/validation-external.md).
 """
 
+import numpy as np
 import pytest
 
-from xrdq.validation_external import S1, silica_halo, three_routes
+from xrdq.validation_external import S1, silica_halo, three_routes, with_silica
 
 
-def test_three_routes_recover_the_amorphous_fraction(shared_data):
+@pytest.fixture(scope="module")
+def halo(shared_data):
     if not (S1 / "oxide_a00.xye").exists():
         pytest.skip(f"{S1} (GSAS-II validation set, scale series S1) is absent")
     if not (shared_data / "qpa" / "cpd-pure" / "SILICA.PRN").exists():
         pytest.skip("../shared/data/qpa/cpd-pure/SILICA.PRN is absent")
-    (f, truth, res), = three_routes(silica_halo(shared_data), fractions=(0.4,))
-    est = res.amorphous_estimates
-    assert set(est) == {"internal_standard", "external_standard", "ponkcs"}
-    # internal and external standard: within 1 wt% (measured −0.1 and 0.0); PONKCS calibrated in a mixture with
-    # 20 % halo is not that good (measured +4.8 ± 3.5 wt%: the broad halo trades with the background) but
-    # its esd says so, and the consistency test flags a disagreement beyond 2 combined esds
-    for route in ("internal_standard", "external_standard"):
-        assert est[route][0] == pytest.approx(truth, abs=0.01), (route, est, truth)
-    value, esd = est["ponkcs"]
-    assert abs(value - truth) <= 2.5 * esd and esd < 0.06, (value, esd, truth)
-    assert (res.amorphous_consistency > 2) == any("disagree" in w for w in res.warnings)
+    return silica_halo(shared_data)
+
+
+@pytest.fixture(scope="module")
+def routes(halo):
+    return three_routes(halo, fractions=(0.1, 0.4, 0.7), seeds=(2,))
+
+
+def test_synthetic_patterns_carry_poisson_like_noise(halo):
+    """The GSAS-II counts are scaled by s < 1, which shrinks their noise; the missing variance is added, so the
+    pattern's esd √y is its noise (scaling alone fitted the pure-silica pattern with GoF 0.66)."""
+    from xrdq.quant.ponkcs import fit_humps
+
+    pattern, mixture = with_silica(halo, 1.0, seed=1)
+    assert mixture["SiO2"] == 1.0 and mixture["LiF"] == 0.0
+    tt, y = pattern["two_theta"].values, pattern.values
+    fit = fit_humps(tt, y, np.sqrt(np.maximum(y, 1.0)))
+    assert 0.95 < fit["gof"] < 1.05, fit["gof"]
+    again, _ = with_silica(halo, 1.0, seed=1)
+    assert np.array_equal(again.values, y)  # a seed is one pattern: the cases below are reproducible
+
+
+def test_pure_silica_calibration_records_the_refinements_background(routes):
+    from xrdq.refine.recipe import default_recipe
+
+    silica, _ = routes
+    cal = silica.calibration
+    assert cal["background_terms"] == default_recipe().background_terms
+    # the curve's scale as the refinement can know it beside that background, and G's: a few per mille to 2 %
+    assert 0.002 < silica.zmv_esd / silica.zmv < 0.02 and cal["scale_rel_esd"] <= silica.zmv_esd / silica.zmv
+
+
+def test_pure_silica_calibration_is_unbiased_and_its_esd_covers_its_scatter(halo):
+    """Eight noise realisations of the calibration pattern: the curve's effective scale (as a refinement beside the
+    8-term background sees it) averages to 1 and scatters by no more than the σ(ZMV) each file claims. Measured
+    over 12: mean 0.998, scatter 0.96 % against 1.26 % claimed."""
+    from xrdq.quant.external_standard import calibrate_scale
+    from xrdq.validation_external import calibration_scatter
+
+    g, _ = calibrate_scale(S1 / "pure_Al2O3.xye", ["Al2O3"], instrument="miniflex600", model_uncertainty="off")
+    a, claimed = calibration_scatter(halo, g, seeds=range(1, 9))
+    scatter = a.std(ddof=1)
+    assert abs(a.mean() - 1.0) < 3 * scatter / np.sqrt(a.size), a
+    assert 0.3 * claimed.mean() < scatter < 1.5 * claimed.mean(), (scatter, claimed)
+
+
+def test_three_routes_recover_the_amorphous_fraction(routes):
+    """Measured (docs/validation-external.md, seed 2): internal +0.4, +0.2, +0.1, external −0.2, +0.1, +0.2 wt%;
+    PONKCS −2.0, −0.8, +0.1 with esd 1.3–1.7 wt% — every PONKCS error inside 2 esd, and the consistency test
+    does not cry wolf."""
+    _, rows = routes
+    for f, seed, truth, res in rows:
+        est = res.amorphous_estimates
+        assert set(est) == {"internal_standard", "external_standard", "ponkcs"}
+        for route in ("internal_standard", "external_standard"):
+            assert est[route][0] == pytest.approx(truth, abs=0.01), (f, route, est, truth)
+        value, esd = est["ponkcs"]
+        assert abs(value - truth) <= 2 * esd and esd < 0.025, (f, value, esd, truth)
+        assert (res.amorphous_consistency > 2) == any("disagree" in w for w in res.warnings)
+
+
+def test_ponkcs_calibrated_in_a_mixture_by_known_fractions(halo):
+    """The other calibration: silica from the 20 % mixture by its known crystalline fractions (no G), used on the
+    40 % mixture with the spike. Its σ(ZMV) carries the crystalline scales' esds; the error stays inside 2 esd."""
+    from xrdq.quant.api import quantify
+    from xrdq.quant.ponkcs import calibrate_ponkcs
+
+    crystalline = ["Al2O3", "ZnO", "CaF2", "LiF"]
+    cal, cal_mix = with_silica(halo, 0.2, seed=1)
+    silica, details = calibrate_ponkcs(cal, "silica", "SiO2", instrument="miniflex600", phases=crystalline,
+                                       known={k: cal_mix[k] for k in crystalline}, model_uncertainty="off")
+    assert "known fractions" in silica.calibration["basis"] and 0.005 < silica.zmv_esd / silica.zmv < 0.1
+    pattern, mix = with_silica(halo, 0.4, seed=2)
+    w_s = mix.pop("LiF")
+    truth = mix["SiO2"] / (1 - w_s)
+    res = quantify(pattern, phases=crystalline[:3] + [silica], standard=("LiF", w_s), instrument="miniflex600",
+                   model_uncertainty="off")
+    value, esd = res.amorphous_estimates["ponkcs"]
+    assert abs(value - truth) <= 2 * esd and esd < 0.04, (value, esd, truth)
+
+
+@pytest.mark.xfail(strict=True, reason="issue #12 target not met: PONKCS from pure silica with G gives −2.02 ± 1.33, "
+                   "−0.81 ± 1.48, +0.14 ± 1.66 wt% at 10/40/70 % silica (seed 2): its statistical uncertainty on these "
+                   "counts exceeds 1 wt%, and the GSAS-II oxide_a00 noise alone puts −2.4 ± 1.3 wt% of 'silica' into "
+                   "the fully crystalline pattern (docs/validation-external.md)")
+def test_ponkcs_within_one_wt_percent(routes):
+    _, rows = routes
+    for f, seed, truth, res in rows:
+        assert res.amorphous_estimates["ponkcs"][0] == pytest.approx(truth, abs=0.01), f
 
 
 def test_disagreeing_estimates_make_the_verdict_check():

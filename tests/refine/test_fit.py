@@ -91,3 +91,27 @@ def test_preferred_orientation_is_recovered():
     rec = default_recipe(preferred_orientation={"ZnO": (0, 0, 1)})
     r = Refinement(tt, y, np.sqrt(y), [zno], inst, recipe=rec).run()
     assert r.parameters["ZnO_po_ratio"][0] == pytest.approx(0.8, abs=0.01)
+
+
+def test_hump_shape_derivatives_equal_the_whole_column_difference(two_phase_pattern):
+    """Each hump's centre/FWHM derivative is differenced on its own column (the others cannot move): the
+    same numbers as differencing every peak column, bit for bit."""
+    pattern, _ = two_phase_pattern
+    tt, y = pattern["two_theta"].values, pattern.values
+    rec = default_recipe(humps=((25.0, 8.0), (45.0, 12.0), (70.0, 15.0)))
+    fit = Refinement(tt, y, np.sqrt(np.maximum(y, 1.0)), [load_phase("LiF"), load_phase("ZnO")],
+                     load_instrument("miniflex600"), recipe=rec)
+    values = fit._values()
+    names = ["hump1_center", "asymmetry", "hump2_fwhm", "hump0_center", "hump0_fwhm"]
+    coef = np.array([1.1, 0.7, 300.0, -50.0, 80.0])  # 2 phases, then 3 humps
+    d = fit.model_derivatives(values, names, coef)
+    from xrdq.refine.transforms import typical_step
+
+    for j, name in enumerate(names):
+        h = 1e-2 * typical_step(name, values[name])
+        up, dn = dict(values), dict(values)
+        up[name] += h
+        dn[name] -= h
+        whole = (fit.peak_columns(up) - fit.peak_columns(dn)) @ coef / (2.0 * h)
+        assert np.any(whole != 0), name
+        np.testing.assert_array_equal(d[:, j], whole, err_msg=name)

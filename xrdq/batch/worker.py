@@ -13,8 +13,7 @@ import tempfile
 import time
 import traceback
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                "NUMEXPR_NUM_THREADS")
+from .._threads import THREAD_VARS as _THREAD_VARS
 
 #: Parameters that are not passed on as ``start=`` in a sequential series (linear, or derived).
 _NOT_START = ("scale_", "bkg")
@@ -89,7 +88,7 @@ def warm_up():
         from ..crystal import load_phase
         from ..model.instrument import load_instrument
         from ..model.pattern import GlobalParams, PhaseModel
-        from ..io import load  # noqa: F401 — xarray, pandas
+        import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..quant import api  # noqa: F401
         from ..refine import fit, start  # noqa: F401 — scipy.optimize, scipy.ndimage, numba
 

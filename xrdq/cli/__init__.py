@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .._threads import single_thread_env
 from .._version import __version__
 from ..errors import XrdqError
 
@@ -46,6 +47,7 @@ def cli():
 
 def main(argv=None):
     """Console entry point: XrdqErrors become one clear line on stderr and exit status 2."""
+    single_thread_env()  # before numpy loads: the fit's thin matrices run fastest on one BLAS thread
     try:
         rv = cli.main(args=argv, prog_name="xrdq", standalone_mode=False)
     except click.exceptions.Abort:

@@ -11,17 +11,18 @@ import click
 from ..errors import XrdqReadError
 
 
-def _summary(path, pattern) -> dict:
+def _summary(path, scan) -> dict:
+    """One row of ``xrdq info`` from a :class:`xrdq.io.Scan` (no xarray needed)."""
     import numpy as np
 
-    x = pattern["two_theta"].values
-    a = pattern.attrs
+    x = scan.two_theta
+    a = scan.attrs
 
     def num(key):
         v = a.get(key)
         return float(v) if isinstance(v, (int, float, np.integer, np.floating)) else None
 
-    y = pattern.values
+    y = scan.intensity
     return {
         "file": str(path),
         "scan": int(a.get("scan_index", 0)),
@@ -63,12 +64,12 @@ def info(files, as_json):
     A file that cannot be read is reported on stderr and the others are still shown (exit status 2
     when any file failed)."""
     from ..errors import XrdqError
-    from ..io import load_all
+    from ..io import read_scans
 
     rows, failed = [], []
     for f in files:
         try:
-            rows += [_summary(f, p) for p in load_all(f)]
+            rows += [_summary(f, s) for s in read_scans(f)]
         except XrdqError as exc:
             failed.append((f, str(exc)))
     if as_json:

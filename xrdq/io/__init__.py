@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import XrdqReadError
+from ._pattern import _AS_SCAN, Scan
 from . import columns, gsas_fxye, miniflex_txt, netcdf, ras, rasx, rigaku_raw, rint_asc
 
 #: Readers in the order they are asked; the generic column reader comes last.
@@ -58,6 +59,19 @@ def load_all(path) -> list:
     return patterns
 
 
+def read_scans(path) -> list:
+    """Every scan in ``path`` as checked :class:`~xrdq.io._pattern.Scan` s (arrays and attrs), without
+    importing xarray or pandas: for looking into files (``xrdq info``). Same checks and attrs as
+    :func:`load_all`."""
+    token = _AS_SCAN.set(True)
+    try:
+        scans = load_all(path)
+    finally:
+        _AS_SCAN.reset(token)
+    # a reader that builds its DataArray itself (netCDF) has imported xarray anyway
+    return [s if isinstance(s, Scan) else Scan.from_dataarray(s) for s in scans]
+
+
 def load(path, scan: int = 0):
     """Scan number ``scan`` (0-based) of ``path`` as a Pattern DataArray."""
     patterns = load_all(path)
@@ -68,4 +82,5 @@ def load(path, scan: int = 0):
 
 from .writers import write_csv, write_netcdf, write_xye  # noqa: E402
 
-__all__ = ["load", "load_all", "reader_for", "READERS", "EXTENSIONS", "write_xye", "write_csv", "write_netcdf"]
+__all__ = ["load", "load_all", "read_scans", "Scan", "reader_for", "READERS", "EXTENSIONS", "write_xye", "write_csv",
+           "write_netcdf"]

@@ -7,19 +7,23 @@ is enforced in one place, together with the physical checks every scan must pass
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
 from .._digest import sha256_of  # noqa: F401 — the readers take it from here
 from ..errors import XrdqReadError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: Cu Kα1, Kα2 (Å) and the Kα2/Kα1 intensity ratio used when a file gives no wavelength.
 CU_KA1 = 1.540593
@@ -199,6 +203,45 @@ def _attr_safe(value):
     return str(value)
 
 
+@dataclass(frozen=True)
+class Scan:
+    """One checked scan before it becomes a Pattern DataArray: what ``xrdq info`` needs.
+
+    Reading a file needs numpy only; the DataArray needs xarray and pandas (≈ 0.8 s to import on the
+    shared host, most of a fresh ``xrdq info``). :func:`xrdq.io.read_scans` returns these."""
+
+    two_theta: np.ndarray
+    intensity: np.ndarray
+    esd: np.ndarray
+    attrs: dict
+
+    def to_dataarray(self):
+        """The Pattern DataArray (docs/architecture.md, "Pattern")."""
+        import pandas as pd
+        import xarray as xr
+
+        # Variables built on the fast path (and the index as a pandas Index): xarray's general constructor
+        # checks plain arrays against dask's types and so imports dask and dask.array (~0.5 s) in every
+        # process where dask is installed.
+        dims = ("two_theta",)
+        index = xr.IndexVariable(dims, pd.Index(self.two_theta, dtype=float), fastpath=True)
+        return xr.DataArray(
+            xr.Variable(dims, self.intensity, fastpath=True),
+            coords={"two_theta": index, "esd": xr.Variable(dims, self.esd, fastpath=True)},
+            name="intensity",
+            attrs=self.attrs,
+        )
+
+    @classmethod
+    def from_dataarray(cls, pattern) -> "Scan":
+        return cls(pattern["two_theta"].values, pattern.values, pattern.coords["esd"].values, dict(pattern.attrs))
+
+
+# While set, make_pattern returns the checked Scan instead of wrapping it (xrdq.io.read_scans): the
+# readers stay one code path that ends in make_pattern.
+_AS_SCAN = contextvars.ContextVar("xrdq_io_as_scan", default=False)
+
+
 def make_pattern(
     path,
     data: bytes | None,
@@ -216,7 +259,7 @@ def make_pattern(
     counting: bool = True,
     sha256: str | None = None,
 ) -> xr.DataArray:
-    """Check one scan and wrap it as the Pattern DataArray.
+    """Check one scan and wrap it as the Pattern DataArray (a :class:`Scan` inside :func:`xrdq.io.read_scans`).
 
     ``counts`` are raw counts (already converted from cps where needed); ``factor`` is the
     attenuator factor per point (1 when absent). Intensity = counts × factor and, for counting
@@ -255,17 +298,8 @@ def make_pattern(
         v = _attr_safe(v)
         if v is not None:
             clean[k] = v
-    # Variables built on the fast path (and the index as a pandas Index): xarray's general constructor
-    # checks plain arrays against dask's types and so imports dask and dask.array (~0.5 s) in every
-    # process where dask is installed.
-    dims = ("two_theta",)
-    index = xr.IndexVariable(dims, pd.Index(x, dtype=float), fastpath=True)
-    return xr.DataArray(
-        xr.Variable(dims, intensity, fastpath=True),
-        coords={"two_theta": index, "esd": xr.Variable(dims, e, fastpath=True)},
-        name="intensity",
-        attrs=clean,
-    )
+    scan = Scan(x, intensity, e, clean)
+    return scan if _AS_SCAN.get() else scan.to_dataarray()
 
 
 def _check_points(path, x, c, loc, where):

@@ -7,7 +7,6 @@ Only Pattern files are accepted: a variable ``intensity`` on dimension ``two_the
 from __future__ import annotations
 
 import numpy as np
-import xarray as xr
 
 from ..errors import XrdqReadError
 from ._pattern import read_bytes
@@ -26,6 +25,7 @@ def read(path) -> list:
     import io
 
     import h5py
+    import xarray as xr
 
     data = read_bytes(path)
     try:  # h5py first: damaged HDF5 fails here cleanly, before h5netcdf is involved

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .._digest import file_sha256
+from .._threads import single_thread_blas
 from ..errors import XrdqQuantError
 from ..refine.engines import engine_names, get_engine
 from .composition import parse_composition
@@ -41,6 +42,7 @@ def instrument_mismatch(pattern, inst) -> list:
     return out
 
 
+@single_thread_blas
 def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
@@ -103,7 +105,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     fr = weight_fractions(ref, brindley, berar_lelann)
     ref = with_fractions(ref, fr)
     am = amorphous_content(ref, fr, phase_objs, std, purity, standard_esd, purity_esd, source, calibration=calibration,
-                           sample_composition=sample_composition, instrument=inst, pattern=pattern)
+                           sample_composition=sample_composition, instrument=inst, pattern=pattern,
+                           background_terms=rec.background_terms)
     u_model, variants = _ensemble(ref, fr, brindley, std if am.amorphous else None, purity, model_uncertainty)
     prov = provenance(path, sha, ref, rec, inst, phase_objs, am, standard_esd=standard_esd, purity_esd=purity_esd,
                       brindley=brindley, berar_lelann=berar_lelann, two_theta_range=two_theta_range,

@@ -169,23 +169,43 @@ def ponkcs_route(names, amorphous_names, w_all, cov_all, scales, scale_cov, zmv,
 
     The esd adds each phase's calibration uncertainty σ(ZMV)/ZMV (``zmv_rel_esd``, name → relative esd),
     which is often the largest term: a halo calibrated in a mixture is known only as well as that fit.
+    With both an internal standard and G, the more precise of the two scalings is used (a spike of a few
+    per cent is known less well than G when the sample is mostly amorphous); both measure the same thing.
     """
     idx = [names.index(n) for n in amorphous_names]
+    routes = []
     if std is not None:
         v, e = relative_to_standard(names, scales, scale_cov, zmv, amorphous_names, std, w_s, purity)
-        parts, basis = _parts(names, scales, zmv, amorphous_names, v), "internal standard"
-    elif ext is not None:
-        v = sum(ext.fractions[n][0] for n in amorphous_names)
-        e = float(np.sqrt(max(ext.covariance[np.ix_(idx, idx)].sum(), 0.0)))
-        parts, basis = {n: ext.fractions[n][0] for n in amorphous_names}, "external standard (G)"
-    else:
+        routes.append((v, e, _parts(names, scales, zmv, amorphous_names, v), "internal standard"))
+    if ext is not None:
+        scale = 1.0 - w_s  # ext is of the measured specimen; the estimate is of the original sample
+        parts = {n: ext.fractions[n][0] / scale for n in amorphous_names}
+        e = float(np.sqrt(max(ext.covariance[np.ix_(idx, idx)].sum(), 0.0))) / scale
+        routes.append((sum(parts.values()), e, parts, "external standard (G)"))
+    if not routes:
         v = float(np.sum(np.asarray(w_all)[idx]))
         e = float(np.sqrt(max(np.asarray(cov_all)[np.ix_(idx, idx)].sum(), 0.0)))
-        parts, basis = {n: float(w_all[names.index(n)]) for n in amorphous_names}, \
-            "all phases normalised to 100 % (every phase of the sample modelled)"
+        routes.append((v, e, {n: float(w_all[names.index(n)]) for n in amorphous_names},
+                       "all phases normalised to 100 % (every phase of the sample modelled)"))
     rel = zmv_rel_esd or {}
-    e = float(np.sqrt(e**2 + sum((parts[n] * rel.get(n, 0.0)) ** 2 for n in amorphous_names)))
-    return v, e, basis
+    total = [(v, float(np.sqrt(e**2 + sum((parts[n] * rel.get(n, 0.0)) ** 2 for n in amorphous_names))), basis)
+             for v, e, parts, basis in routes]
+    return min(total, key=lambda r: r[1])
+
+
+def ponkcs_background_warnings(phases, background_terms: int) -> list:
+    """A PONKCS curve holds only beside a background at least as flexible as its calibration's: what that
+    background took of the halo must be something the sample's background can take back (docs/method.md §9)."""
+    out = []
+    for p in phases:
+        if not getattr(p, "profile_only", False):
+            continue
+        n = (getattr(p, "calibration", None) or {}).get("background_terms")
+        if n is not None and int(background_terms) < int(n):
+            out.append(f"PONKCS phase {p.name} was calibrated beside {int(n)} background terms but this refinement "
+                       f"has {int(background_terms)}: part of the calibration's background is now in its scale — "
+                       f"refine with at least {int(n)} (--background-terms)")
+    return out
 
 
 def _parts(names, scales, zmv, subset, total):

@@ -17,7 +17,7 @@ import numpy as np
 from .._digest import file_sha256
 from .._version import __version__
 from ..errors import XrdqQuantError
-from .estimates import Estimates, external_route, ponkcs_route, subset_fractions
+from .estimates import Estimates, external_route, ponkcs_background_warnings, ponkcs_route, subset_fractions
 from .internal_standard import berar_lelann_factor, internal_standard
 from .weight_fractions import brindley_correction, hill_howard
 
@@ -197,7 +197,8 @@ class Amorphous:
 
 
 def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd, purity_esd, source, *,
-                      calibration=None, sample_composition=None, instrument=None, pattern=None) -> Amorphous:
+                      calibration=None, sample_composition=None, instrument=None, pattern=None,
+                      background_terms=None) -> Amorphous:
     """The amorphous fraction by every route the inputs allow; the internal standard's is reported when
     it exists, then the external standard's, then PONKCS's (docs/method.md §8)."""
     out = Amorphous()
@@ -227,6 +228,7 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
                                               std[0] if std and not out.standard_failed else None, purity, ext,
                                               std[1] if std else 0.0, zmv_rel)
         out.estimates.estimates["ponkcs"] = (v, e)
+        out.warnings += ponkcs_background_warnings(phase_objs, background_terms)
         if out.amorphous is None:
             out.amorphous = (v, e)
             refined = fr.refined

@@ -30,15 +30,27 @@ MIN_FWHM, MAX_FWHM = 4.0, 30.0  # degrees 2θ: a halo (like the automatic hump s
 EDGE = 3.0  # degrees: hump centres stay this far inside the fitted range
 
 
-def fit_humps(two_theta, intensity, esd, *, background_terms: int = 3, max_humps: int = 4, gain: float = 0.005):
+def fit_humps(two_theta, intensity, esd, *, background_terms: int | None = None, max_humps: int = 4,
+              gain: float = 0.005):
     """Background (Chebyshev + 1/2θ) and up to ``max_humps`` pseudo-Voigt humps by variable projection.
 
     Humps are added one at a time where the smoothed residual is largest (the best of a few candidate
     places), while each lowers χ² by more than ``gain`` (a fraction); areas must come out positive. The
     shapes are found on the pattern binned to ~0.1° (a halo is ≥ 1° wide), the areas and statistics on
-    the full pattern. Returns ``dict(humps=((centre, FWHM, area), ...), background, curve, rwp, gof,
-    area_rel_esd)``; the area esd is that of the total hump area.
+    the full pattern. ``background_terms``: Chebyshev terms, by default those of the refinement that will
+    use the curve (``default_recipe``), so the calibration's background spans no function the samples'
+    background could not take up again.
+
+    Returns ``dict(humps=((centre, FWHM, area), ...), background, curve, rwp, gof, background_terms,
+    scale_rel_esd, area_rel_esd)``. ``scale_rel_esd`` is the relative esd of the curve's scale refitted
+    as ONE column beside that background — what a refinement can know of it, since the part of the curve
+    the background can imitate carries no information (``area_rel_esd``, that of the total hump area,
+    mostly measures how much of a broad halo the background could take instead, which does not matter).
     """
+    if background_terms is None:
+        from ..refine.recipe import default_recipe
+
+        background_terms = default_recipe().background_terms
     tt = np.asarray(two_theta, dtype=float)
     y = np.asarray(intensity, dtype=float)
     e = np.asarray(esd, dtype=float)
@@ -67,9 +79,13 @@ def fit_humps(two_theta, intensity, esd, *, background_terms: int = 3, max_humps
     ones = np.zeros(coef.size)
     ones[nb:] = 1.0
     area_rel = float(np.sqrt(max(ones @ cov @ ones, 0.0)) / areas.sum()) if areas.sum() > 0 else np.inf
+    curve = cols[:, nb:] @ areas
+    one = np.column_stack([curve, cols[:, :nb]]) / e[:, None]
+    scale_rel = float(np.sqrt(max(np.linalg.pinv(one.T @ one)[0, 0], 0.0)) * gof)
     humps = tuple((float(c), float(w), float(ar)) for c, w, ar in zip(shape[0::2], shape[1::2], areas))
-    return dict(humps=humps, background=cols[:, :nb] @ coef[:nb], curve=cols[:, nb:] @ areas,
-                rwp=float(np.sqrt(chi2 / np.sum((y / e) ** 2))), gof=float(gof), area_rel_esd=area_rel)
+    return dict(humps=humps, background=cols[:, :nb] @ coef[:nb], curve=curve, background_terms=int(background_terms),
+                rwp=float(np.sqrt(chi2 / np.sum((y / e) ** 2))), gof=float(gof), scale_rel_esd=scale_rel,
+                area_rel_esd=area_rel)
 
 
 class _Projection:
@@ -145,16 +161,17 @@ def _candidates(tt, smooth, n: int = 3, separation: float = 5.0):
 
 def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="miniflex600", calibration=None,
                      known=None, phases=(), sample_composition=None, kind: str = "amorphous", two_theta_range=None,
-                     background_terms: int = 3, max_humps: int = 4, **quantify_kwargs):
+                     background_terms: int | None = None, max_humps: int = 4, **quantify_kwargs):
     """(PonkcsPhase, details): a PONKCS phase ``name`` of composition ``formula`` from one pattern.
 
     Either ``calibration`` (a ScaleCalibration or its TOML path: G) or ``known`` ({crystalline phase: W,
     optionally name: W_p}) with ``phases`` (the crystalline phases in the pattern) sets its pseudo-(ZMV).
     ``sample_composition``: bulk composition of the specimen for µ* (default: ``formula``, a pure sample).
+    ``background_terms``: of the background beside the curve (default: the refinement's, see :func:`fit_humps`).
     """
     from ..io import load
     from ..model.instrument import load_instrument
-    from .composition import mass_attenuation, parse_formula
+    from .composition import parse_formula
     from .external_standard import ScaleCalibration, check_known_fraction
 
     parse_formula(formula)
@@ -178,51 +195,68 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
 
     tt = pattern["two_theta"].values
     lo, hi = two_theta_range or (float(tt[0]), float(tt[-1]))
-    details = {}
-    if phases or crystalline_known:
-        from .api import quantify
-
-        res = quantify(pattern, phases=list(phases), standard=None, instrument=inst, two_theta_range=(lo, hi),
-                       **quantify_kwargs)
-        ref = res.refinement
-        missing = sorted(set(crystalline_known) - set(ref.phase_names))
-        if missing:
-            raise XrdqQuantError(f"ponkcs: known phase(s) {missing} are not among the refined phases {ref.phase_names}")
-        crystal = sum(ref.components[n] for n in ref.phase_names)
-        net = ref.observed - crystal
-        fit = fit_humps(ref.two_theta, net, ref.esd, background_terms=background_terms, max_humps=max_humps)
-        details["crystalline"] = {n: ref.scales[n] for n in ref.phase_names}
-    else:
-        ref = None
-        sel = (tt >= lo) & (tt <= hi)
-        esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
-        fit = fit_humps(tt[sel], pattern.values[sel], esd[sel], background_terms=background_terms, max_humps=max_humps)
-    area_rel = fit["area_rel_esd"]
-
+    fit, ref, details = _fit_curve(pattern, inst, (lo, hi), list(phases) if (phases or crystalline_known) else None,
+                                   crystalline_known, background_terms, max_humps, quantify_kwargs)
     if crystalline_known:
-        info = {n: ref.phase_info[n] for n in crystalline_known}
-        sk_zmv = sum(ref.scales[n][0] * info[n]["cell_mass"] * info[n]["volume"] for n in crystalline_known)
-        rel_s = np.sqrt(sum((ref.scales[n][1] / ref.scales[n][0]) ** 2 for n in crystalline_known))
-        zmv = w_p / sum(crystalline_known.values()) * sk_zmv
-        zmv_rel = np.hypot(rel_s, area_rel)
-        basis = f"known fractions {crystalline_known}, W_p = {w_p:g}"
+        zmv, zmv_rel, basis = _zmv_from_known(ref, crystalline_known, w_p, fit["scale_rel_esd"])
     else:
-        spec = sample_composition or formula
-        mu = mass_attenuation(spec, inst.wavelength)
-        factor, note = calibration.count_factor(pattern)
-        zmv = w_p * calibration.G * factor / mu
-        zmv_rel = np.hypot(calibration.G_esd / calibration.G, area_rel)
-        basis = f"external standard G = {calibration.G:.6g} ({calibration.source}), µ*/ρ = {mu:.3f} cm²/g of {spec}, " \
-                f"W_p = {w_p:g}; counts {note}"
+        zmv, zmv_rel, basis = _zmv_from_g(calibration, pattern, inst, sample_composition or formula, w_p,
+                                          fit["scale_rel_esd"])
     a = pattern.attrs
     phase = PonkcsPhase(
         name=name, formula=formula, kind=kind, zmv=float(zmv), zmv_esd=float(zmv * zmv_rel), instrument=inst.name,
         wavelength=float(inst.wavelength), humps=fit["humps"], two_theta_range=(float(lo), float(hi)),
         calibration={
             "basis": basis, "file": str(a.get("source_path", "")), "sha256": str(a.get("sha256", "")),
-            "rwp": fit["rwp"], "gof": fit["gof"], "background_terms": int(background_terms),
+            "rwp": fit["rwp"], "gof": fit["gof"], "background_terms": fit["background_terms"],
+            "scale_rel_esd": fit["scale_rel_esd"],
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "xrdq_version": __version__,
         },
     )
     details.update(fit=fit, basis=basis, refinement=ref)
     return phase, details
+
+
+def _fit_curve(pattern, inst, span, phases, crystalline_known, background_terms, max_humps, quantify_kwargs):
+    """(hump fit, refinement or None, details): the humps on the pattern, or on what is left of it after
+    the crystalline phases (``phases``, refined without the halo) when there are any."""
+    lo, hi = span
+    details = {}
+    if phases is None:
+        tt = pattern["two_theta"].values
+        sel = (tt >= lo) & (tt <= hi)
+        esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+        fit = fit_humps(tt[sel], pattern.values[sel], esd[sel], background_terms=background_terms, max_humps=max_humps)
+        return fit, None, details
+    from .api import quantify
+
+    res = quantify(pattern, phases=phases, standard=None, instrument=inst, two_theta_range=(lo, hi), **quantify_kwargs)
+    ref = res.refinement
+    missing = sorted(set(crystalline_known) - set(ref.phase_names))
+    if missing:
+        raise XrdqQuantError(f"ponkcs: known phase(s) {missing} are not among the refined phases {ref.phase_names}")
+    net = ref.observed - sum(ref.components[n] for n in ref.phase_names)
+    fit = fit_humps(ref.two_theta, net, ref.esd, background_terms=background_terms, max_humps=max_humps)
+    details["crystalline"] = {n: ref.scales[n] for n in ref.phase_names}
+    return fit, ref, details
+
+
+def _zmv_from_known(ref, crystalline_known, w_p, curve_rel):
+    """(ZMV)_p = W_p / Σ W_k · Σ S_k (ZMV)_k with S_p = 1 on the calibration pattern (Hill–Howard)."""
+    info = {n: ref.phase_info[n] for n in crystalline_known}
+    sk_zmv = sum(ref.scales[n][0] * info[n]["cell_mass"] * info[n]["volume"] for n in crystalline_known)
+    rel_s = np.sqrt(sum((ref.scales[n][1] / ref.scales[n][0]) ** 2 for n in crystalline_known))
+    zmv = w_p / sum(crystalline_known.values()) * sk_zmv
+    return zmv, float(np.hypot(rel_s, curve_rel)), f"known fractions {crystalline_known}, W_p = {w_p:g}"
+
+
+def _zmv_from_g(calibration, pattern, inst, spec, w_p, curve_rel):
+    """(ZMV)_p = W_p · G · n / µ*_cal with S_p = 1 on the calibration pattern (§8)."""
+    from .composition import mass_attenuation
+
+    mu = mass_attenuation(spec, inst.wavelength)
+    factor, note = calibration.count_factor(pattern)
+    zmv = w_p * calibration.G * factor / mu
+    basis = f"external standard G = {calibration.G:.6g} ({calibration.source}), µ*/ρ = {mu:.3f} cm²/g of {spec}, " \
+            f"W_p = {w_p:g}; counts {note}"
+    return zmv, float(np.hypot(calibration.G_esd / calibration.G, curve_rel)), basis

@@ -13,6 +13,7 @@ Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, 
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 
@@ -39,6 +40,12 @@ _GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
 MIN_CRYSTALLITE_NM = 8.0
 MIN_HUMP_FWHM = 3.0  # degrees 2θ
 _PEAK_GLOBALS = ("zero", "displacement_um") + _GLOBAL_PROFILE  # act on every phase through its peak list
+
+
+def _hump_index(name: str):
+    """k of a ``hump{k}_center`` / ``hump{k}_fwhm`` parameter, else None."""
+    m = re.fullmatch(r"hump(\d+)_(?:center|fwhm)", name)
+    return int(m.group(1)) if m else None
 
 
 class Refinement:
@@ -339,14 +346,22 @@ class Refinement:
                 self._jac_cache[i] = (key, jac)
             d[:, own] += coef[i] * jac
             done[own] = True
+        n_phase = len(self.models)
         for j in np.nonzero(~done)[0]:  # asymmetry, hump shapes: central differences
             name = names[j]
             h = 1e-2 * typical_step(name, values[name])
             up, dn = dict(values), dict(values)
             up[name] += h
             dn[name] -= h
-            d[:, j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
+            k = _hump_index(name)
+            if k is None:
+                d[:, j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
+            else:  # a hump's shape moves its own column only: every other one differences to exactly 0
+                d[:, j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
         return d
+
+    def _hump_column(self, k: int, values: dict) -> np.ndarray:
+        return bkg.humps(self.two_theta, [values[f"hump{k}_center"]], [values[f"hump{k}_fwhm"]])[:, 0]
 
     def residual_jacobian(self, x, names) -> np.ndarray:
         """Kaufman's Jacobian of :meth:`residual`: −P⊥ ∂(A c)/∂θ, P⊥ projecting out every linear column."""

@@ -41,7 +41,9 @@ class Gsas2Engine:
                             two_theta_range=two_theta_range, humps=tuple(humps or ()))
 
     def own_recipe(self, recipe) -> bool:
-        return isinstance(recipe, dict) or (isinstance(recipe, str) and not Path(recipe).is_file())
+        """Its own: a GSAS-II Recipe (e.g. from mirror_recipe), a dict or list of steps, or a recipe name."""
+        return (isinstance(recipe, (Recipe, dict, list, tuple))
+                or (isinstance(recipe, str) and not Path(recipe).is_file()))
 
     def recipe_for(self, recipe):
         """GSAS-II's recipe for ``recipe``: its own as is, a native Recipe as the default steps (+ texture)."""
