@@ -112,33 +112,37 @@ def independent_section(root, jobs):
     return lines
 
 
+def _section(title, intro, results, summary, coverage_text):
+    """A results section: title, what the data are, the table, the error summary and the coverage line."""
+    return [title, "", intro, "", *table(results, "Results"), "", summary, "", coverage_text, ""]
+
+
 def cpd_section(shared):
     cpd = run_cpd(shared)
     errs = [e for r in cpd for e in r.errors().values()]
-    lines = ["## IUCr CPD round robin, samples 1A–1D (real data)", "",
-             "Philips PW3020, Cu Kα, graphite diffracted-beam monochromator (instrument `cpd-pw3020`); phases "
-             "corundum (Al2O3), zincite (ZnO), fluorite (CaF2); no standard: crystalline fractions against the "
-             "weighed compositions (Madsen et al. 2001); 2θ 15–145°; default (adaptive) recipe.", ""]
-    lines += table(cpd, "Results")
-    lines += ["", f"**Mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (goal ≤ 0.25), "
-              f"largest {100 * np.max(np.abs(errs)):.2f} wt%.", "",
-              coverage_line(cpd, "model_uncertainty full") + " Target: ≥ 90 % within 2 u, median u ≤ 0.5 wt%.", ""]
-    return lines
+    return _section(
+        "## IUCr CPD round robin, samples 1A–1D (real data)",
+        "Philips PW3020, Cu Kα, graphite diffracted-beam monochromator (instrument `cpd-pw3020`); phases "
+        "corundum (Al2O3), zincite (ZnO), fluorite (CaF2); no standard: crystalline fractions against the "
+        "weighed compositions (Madsen et al. 2001); 2θ 15–145°; default (adaptive) recipe.",
+        cpd, f"**Mean absolute error: {100 * np.mean(np.abs(errs)):.2f} wt%** (goal ≤ 0.25), "
+             f"largest {100 * np.max(np.abs(errs)):.2f} wt%.",
+        coverage_line(cpd, "model_uncertainty full") + " Target: ≥ 90 % within 2 u, median u ≤ 0.5 wt%.")
 
 
 def synthetic_section(replicates):
     syn = run_synthetic(seed=1)
     errs = [r.errors()["amorphous"] for r in syn]
-    lines = ["## Self-consistency check, not accuracy: xrdq's own simulated mixtures", "",
-             "These patterns come from xrdq's own model, so fitting them tests the machinery (a regression "
-             "check), not the physics. Each perturbs instrument, displacement, zero, sizes and counts away from "
-             "the nominal `miniflex600` the fit assumes; the simulator keeps every Lorentzian tail while the fit "
-             "drops the far ones (docs/method.md). Truth is in the original (unspiked) sample.", ""]
-    lines += table(syn, "Results")
-    lines += ["", f"Amorphous mean absolute error {100 * np.mean(np.abs(errs)):.2f} wt%, largest "
-              f"{100 * np.max(np.abs(errs)):.2f} wt%.", "",
-              coverage_line(syn, "model_uncertainty fast") + " The simulations have no microabsorption, so the "
-              "microabsorption term (docs/method.md §6) makes u larger than their errors.", ""]
+    lines = _section(
+        "## Self-consistency check, not accuracy: xrdq's own simulated mixtures",
+        "These patterns come from xrdq's own model, so fitting them tests the machinery (a regression "
+        "check), not the physics. Each perturbs instrument, displacement, zero, sizes and counts away from "
+        "the nominal `miniflex600` the fit assumes; the simulator keeps every Lorentzian tail while the fit "
+        "drops the far ones (docs/method.md). Truth is in the original (unspiked) sample.",
+        syn, f"Amorphous mean absolute error {100 * np.mean(np.abs(errs)):.2f} wt%, largest "
+             f"{100 * np.max(np.abs(errs)):.2f} wt%.",
+        coverage_line(syn, "model_uncertainty fast") + " The simulations have no microabsorption, so the "
+        "microabsorption term (docs/method.md §6) makes u larger than their errors.")
     values, esds = replicate_spread(0, n=replicates)
     ratio = values.std(ddof=1) / esds.mean()
     lines += [f"{replicates} Poisson replicates of “{SYNTHETIC_CASES[0][0]}”: standard deviation "

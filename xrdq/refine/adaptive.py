@@ -154,10 +154,20 @@ def _grow_background(ref, n_free: int, alpha: float) -> list:
     return decisions
 
 
+def _snapshot(ref) -> dict:
+    """Every parameter value, to undo a trial refinement with :func:`_restore`."""
+    return {k: p.value for k, p in ref.params.items()}
+
+
+def _restore(ref, snapshot: dict):
+    for k, v in snapshot.items():
+        ref.params[k].value = v
+
+
 def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
     """χ² after refining ``candidate`` with everything already varied; undone unless ``keep``."""
     _, pnames, po, _ = candidate
-    snapshot = {k: p.value for k, p in ref.params.items()}
+    snapshot = _snapshot(ref)
     if po is not None:
         ref.set_po_axis(*po)
     entry = ref.run_stage(stage, final=True, extra_names=extra + pnames)
@@ -167,8 +177,7 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
     if not keep:
         if po is not None:
             ref.set_po_axis(po[0], None)
-        for k, v in snapshot.items():
-            ref.params[k].value = v
+        _restore(ref, snapshot)
     return chi2
 
 
@@ -188,7 +197,7 @@ def _size_floor(ref, stage, log: list) -> list:
         varied = ref.set_stage(stage.refine)
         chi2_floor = ref.chi2()
         dof = ref.two_theta.size - ref.n_linear() - len(varied)
-        snapshot = {k: p.value for k, p in ref.params.items()}
+        snapshot = _snapshot(ref)
         ref.fixed.add(name)
         par.value = 0.0
         entry = ref.run_stage(stage, final=True)
@@ -198,8 +207,7 @@ def _size_floor(ref, stage, log: list) -> list:
         decisions.append(d)
         if d["accepted"]:  # the broadening is real: back to the floor solution (warned about in the result)
             ref.fixed.discard(name)
-            for k, v in snapshot.items():
-                ref.params[k].value = v
+            _restore(ref, snapshot)
         else:
             log.append(entry)
     return decisions
@@ -217,9 +225,6 @@ def _cell_offset(ref, phase) -> float:
     return max(devs, default=0.0)
 
 
-def _restore(ref, snapshot: dict):
-    for k, v in snapshot.items():
-        ref.params[k].value = v
 
 
 def _cell_check(ref, stage, extra: list, log: list) -> list:
@@ -239,7 +244,7 @@ def _cell_check(ref, stage, extra: list, log: list) -> list:
             continue
         varied = ref.set_stage(stage.refine, extra)
         chi2_far, offset_far = ref.chi2(), _cell_offset(ref, phase)
-        snapshot = {k: p.value for k, p in ref.params.items()}
+        snapshot = _snapshot(ref)
         for n in cell:
             par = ref.params[n]
             par.value = 0.5 * (par.min + par.max)
@@ -259,7 +264,7 @@ def _cell_check(ref, stage, extra: list, log: list) -> list:
             continue
         chi2_free = ref.chi2()
         dof = ref.two_theta.size - ref.n_linear() - len(varied)
-        snapshot = {k: p.value for k, p in ref.params.items()}
+        snapshot = _snapshot(ref)
         for n in cell:
             par = ref.params[n]
             par.value = 0.5 * (par.min + par.max)
@@ -303,7 +308,7 @@ def extend(ref, groups, max_nfev: int = 100):
             axes = [i for i, c in enumerate(pool) if c[2] is not None and c[2][0] == po[0] and tests[i]["accepted"]]
             best = min(axes, key=lambda i: _trial(ref, final, extra, pool[i], keep=False, log=log))
             label, pnames, po, _ = pool[best]
-        snapshot = {k: p.value for k, p in ref.params.items()}
+        snapshot = _snapshot(ref)
         chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log)
         d = _decision(label, len(pnames), chi2_0, chi2_1, dof - len(pnames), alpha, "refined",
                       predicted_delta_chi2=tests[best]["delta_chi2"])
@@ -315,8 +320,7 @@ def extend(ref, groups, max_nfev: int = 100):
             log.pop()  # the run is undone: its convergence does not describe the result
             if po is not None:
                 ref.set_po_axis(po[0], None)
-            for k, v in snapshot.items():
-                ref.params[k].value = v
+            _restore(ref, snapshot)
         # one texture axis per phase; a term refined (kept or not) is not tried again
         drop = {po[0]} if po is not None and d["accepted"] else set()
         pool = [c for i, c in enumerate(pool) if i != best and not (c[2] is not None and c[2][0] in drop)]
