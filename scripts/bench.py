@@ -26,7 +26,7 @@ from xrdq.crystal import load_phase
 from xrdq.io.ras_writer import write_ras
 from xrdq.model import background as bkg
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import GlobalParams, PhaseModel, PhaseParams
+from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen
 from xrdq.model.simulate import simulate
 from xrdq.refine import default_recipe
 from xrdq.refine.fit import Refinement
@@ -71,13 +71,13 @@ def lmfit_baseline(pattern, phases, inst, humps, start_result):
     pars.add("W", value=inst.W, min=1e-6, vary=False)
 
     def model(p):
-        glob = GlobalParams.from_instrument(inst, displacement_um=p["disp"].value, U=p["U"].value, W=p["W"].value)
+        glob = (inst.replace(U=p["U"].value, W=p["W"].value), Specimen(displacement_um=p["disp"].value))
         calc = basis @ np.array([p[f"b{j}"].value for j in range(basis.shape[1])])
         for i, (m, ph) in enumerate(zip(models, phases)):
             xb = p[f"x{i}"].value
             size = np.degrees(inst.wavelength / 10.0 / xb) if xb > 1e-9 else None
             pp = PhaseParams(cell={k: p[f"p{i}_{k}"].value for k in ph.cell_parameters()}, size_nm=size)
-            calc = calc + p[f"s{i}"].value * m.profile(tt, pp, glob)
+            calc = calc + p[f"s{i}"].value * m.profile(tt, pp, *glob)
         if humps:
             calc = calc + bkg.humps(tt, [p[f"hc{j}"].value for j in range(len(humps))],
                                     [p[f"hf{j}"].value for j in range(len(humps))]) @ np.array(

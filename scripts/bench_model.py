@@ -24,7 +24,7 @@ from bench_crystal import fifty_site_cif  # noqa: E402
 
 from xrdq.crystal import load_phase, read_cif  # noqa: E402
 from xrdq.model.instrument import load_instrument  # noqa: E402
-from xrdq.model.pattern import GlobalParams, PhaseModel, fcj_node_counts  # noqa: E402
+from xrdq.model.pattern import PhaseModel, fcj_node_counts  # noqa: E402
 from xrdq.model.profile import fcj_nodes, pseudo_voigt  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def main():
           f"(target ≤ 50 ms)")
 
     tt = np.linspace(10.0, 80.0, 7000)
-    glob = GlobalParams.from_instrument(inst)
+    glob = inst  # the instrument's own profile terms
     models = [PhaseModel(load_phase(n), inst, (10.0, 80.0)) for n in ("LiF", "LiCl", "Li2ZrCl6")]
     params = [m.default_params() for m in models]
 

@@ -402,7 +402,7 @@ def _forward_patterns(instrument, size_nm, tmp_path):
     GSAS-II's phase fraction is w/M (cells), so its curve is xrdq's w/(M V) curve times a constant."""
     from xrdq.crystal.spec import resolve_phase
     from xrdq.engines.gsas2 import project, readback, recipe, strategy
-    from xrdq.model.pattern import GlobalParams, PhaseModel, PhaseParams
+    from xrdq.model.pattern import PhaseModel, PhaseParams
     from xrdq.model.simulate import simulate
 
     weights = {"LiF": 0.5, "LiCl": 0.5}
@@ -420,13 +420,12 @@ def _forward_patterns(instrument, size_nm, tmp_path):
     import io
 
     x, curves = readback.phase_partials(p, io.StringIO())
-    glob = GlobalParams.from_instrument(instrument)
     out = {}
     for n, ph in phases.items():
         model = PhaseModel(ph, instrument, (tt[0], tt[-1]))
         params = PhaseParams(size_nm=size_nm.get(n))
-        native = model.profile(tt, params, glob) * weights[n] / (ph.cell_mass * ph.volume)
-        centres, areas, _, _ = model.peak_list(params, glob)
+        native = model.profile(tt, params, instrument) * weights[n] / (ph.cell_mass * ph.volume)
+        centres, areas, _, _ = model.peak_list(params, instrument)
         out[n] = dict(native=native, gsas2=np.interp(tt, np.asarray(x, float), np.asarray(curves[n], float)),
                       refl=np.asarray(p.hist.data["Reflection Lists"][n]["RefList"]), d=model.d0,
                       areas=areas[:model.d0.size] * weights[n] / (ph.cell_mass * ph.volume))

@@ -6,7 +6,7 @@ import pytest
 
 from xrdq.crystal import load_phase
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import GlobalParams, PhaseModel, accumulate_peaks, fcj_node_counts
+from xrdq.model.pattern import PhaseModel, Specimen, accumulate_peaks, fcj_node_counts
 from xrdq.model.profile import fcj_nodes, pseudo_voigt
 
 TT = np.arange(10.0, 80.0, 0.01)
@@ -47,15 +47,16 @@ def test_compiled_accumulation_matches_the_whole_grid_sum(s_l, h_l):
 
 
 def _moves(params, glob, f=1.0):
-    """(label, moved PhaseParams, moved GlobalParams, step) for every kind of peak-list parameter."""
+    """(label, moved PhaseParams, moved (ProfileTerms, Specimen), step) for every kind of peak-list parameter."""
     key = next(iter(params.cell))
+    terms, specimen = glob
     return [
         ("cell", params.replace(cell={**params.cell, key: params.cell[key] + 1e-4 * f}), glob, 1e-4 * f),
-        ("zero", params, glob.replace(zero=glob.zero + 1e-3 * f), 1e-3 * f),
-        ("displacement", params, glob.replace(displacement_um=glob.displacement_um + f), f),
-        ("U", params, glob.replace(U=glob.U + 1e-4 * f), 1e-4 * f),
-        ("W", params, glob.replace(W=glob.W + 1e-5 * f), 1e-5 * f),
-        ("X", params, glob.replace(X=glob.X + 1e-3 * f), 1e-3 * f),
+        ("zero", params, (terms.replace(zero=terms.zero + 1e-3 * f), specimen), 1e-3 * f),
+        ("displacement", params, (terms, specimen.replace(displacement_um=specimen.displacement_um + f)), f),
+        ("U", params, (terms.replace(U=terms.U + 1e-4 * f), specimen), 1e-4 * f),
+        ("W", params, (terms.replace(W=terms.W + 1e-5 * f), specimen), 1e-5 * f),
+        ("X", params, (terms.replace(X=terms.X + 1e-3 * f), specimen), 1e-3 * f),
         ("size", params.replace(size_nm=params.size_nm * (1 + 1e-3 * f)), glob, params.size_nm * 1e-3 * f),
         ("strain", params.replace(strain=params.strain + 1e-5 * f), glob, 1e-5 * f),
         ("B", params.replace(b_overall=params.b_overall + 0.01 * f), glob, 0.01 * f),
@@ -71,18 +72,18 @@ def _moves(params, glob, f=1.0):
 ])
 def test_analytic_jacobian_matches_central_differences(name, size_nm, instrument, fd_step):
     inst = load_instrument(instrument)
-    glob = GlobalParams.from_instrument(inst, displacement_um=40.0)
+    glob = (inst, Specimen(displacement_um=40.0))
     model = PhaseModel(load_phase(name), inst, (10.0, 80.0), po_hkl=(0, 0, 1))
     params = model.default_params(size_nm=size_nm, strain=2e-4, b_overall=0.3, po_ratio=0.9)
     moves = _moves(params, glob, fd_step)
     # the analytic pass takes tiny one-sided steps on the peak list only
-    tiny = [(p, g, h) for _, p, g, h in _moves(params, glob, 1e-3)]
-    y, jac = model.profile_jacobian(TT, params, glob, tiny)
-    assert np.allclose(y, model.profile(TT, params, glob), rtol=1e-12, atol=1e-12 * y.max())
+    tiny = [(p, *g, h) for _, p, g, h in _moves(params, glob, 1e-3)]
+    y, jac = model.profile_jacobian(TT, params, *glob, tiny)
+    assert np.allclose(y, model.profile(TT, params, *glob), rtol=1e-12, atol=1e-12 * y.max())
     for j, (label, pp, gp, h) in enumerate(moves):
         # central difference of the whole pattern around the same point
         back = _mirror(params, glob, pp, gp)
-        fd = (model.profile(TT, pp, gp) - model.profile(TT, *back)) / (2 * h)
+        fd = (model.profile(TT, pp, *gp) - model.profile(TT, back[0], *back[1])) / (2 * h)
         err = np.linalg.norm(jac[:, j] - fd) / np.linalg.norm(fd)
         assert err < 2e-3, f"{name} ∂/∂{label}: relative error {err:.2e}"
 
@@ -97,9 +98,10 @@ def _mirror(params, glob, pp, gp):
                             strain=reflect(params.strain, pp.strain),
                             b_overall=reflect(params.b_overall, pp.b_overall),
                             po_ratio=reflect(params.po_ratio, pp.po_ratio))
-    back_g = glob.replace(**{f: reflect(getattr(glob, f), getattr(gp, f))
-                             for f in ("zero", "displacement_um", "U", "V", "W", "X", "Y")})
-    return back_p, back_g
+    (terms, specimen), (moved_terms, moved_specimen) = glob, gp
+    back_t = terms.replace(**{f: reflect(getattr(terms, f), getattr(moved_terms, f)) for f in ("zero", "U", "V", "W", "X", "Y")})
+    back_s = specimen.replace(displacement_um=reflect(specimen.displacement_um, moved_specimen.displacement_um))
+    return back_p, (back_t, back_s)
 
 
 def test_refinement_derivatives_match_differences_of_the_model():

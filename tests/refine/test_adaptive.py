@@ -7,7 +7,7 @@ from xrdq.crystal import load_phase
 from xrdq.errors import XrdqRefineError
 from xrdq.model import background as bkg
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import GlobalParams, PhaseModel, PhaseParams
+from xrdq.model.pattern import PhaseModel, PhaseParams
 from xrdq.refine import default_recipe, load_recipe
 from xrdq.refine.adaptive import f_test, po_axes
 from xrdq.refine.fit import MIN_CRYSTALLITE_NM, Refinement
@@ -19,7 +19,7 @@ TT = np.arange(15.0, 80.0, 0.02)
 
 def make_pattern(*, Y=None, po=None, size_nm=None, seed=3, counts=30000.0):
     """LiF + ZnO (hexagonal) built from xrdq's phase model: tanθ Lorentzian Y, ZnO March–Dollase, sizes."""
-    glob = GlobalParams.from_instrument(INST, **({"Y": Y} if Y is not None else {}))
+    glob = INST.replace(**({"Y": Y} if Y is not None else {}))
     y = 200.0 + 2000.0 / TT
     size_nm = size_nm or {}
     for name, w in (("LiF", 0.5), ("ZnO", 0.5)):
@@ -156,7 +156,7 @@ def test_a_cell_that_walked_away_is_restarted_from_its_structure(zno_present):
     if not zno_present:  # LiF only, ZnO offered anyway: its cell has nothing to fit
         lif = load_phase("LiF")
         model = PhaseModel(lif, INST, (TT[0], TT[-1]))
-        y = 200.0 + model.profile(TT, PhaseParams(), GlobalParams.from_instrument(INST))
+        y = 200.0 + model.profile(TT, PhaseParams(), INST)
         y = 200.0 + (y - 200.0) / (y - 200.0).max() * 30000.0
         obs = np.random.default_rng(5).poisson(y).astype(float)
         esd = np.sqrt(np.maximum(obs, 1.0))

@@ -80,14 +80,14 @@ def test_too_few_points_is_a_clear_error():
 def test_preferred_orientation_is_recovered():
     pattern, _ = simulate([("ZnO", 1.0)], seed=None)
     # build a textured pattern with the model itself: r = 0.8 along c
-    from xrdq.model.pattern import GlobalParams, PhaseModel
+    from xrdq.model.pattern import PhaseModel
 
     inst = load_instrument("miniflex600")
     zno = load_phase("ZnO")
     model = PhaseModel(zno, inst, (10, 80), po_hkl=(0, 0, 1))
     tt = pattern.two_theta.values
-    y = 1e4 / model.profile(tt, model.default_params(), GlobalParams.from_instrument(inst)).max() * model.profile(
-        tt, model.default_params(po_ratio=0.8), GlobalParams.from_instrument(inst)) + 100.0
+    y = 1e4 / model.profile(tt, model.default_params(), inst).max() * model.profile(
+        tt, model.default_params(po_ratio=0.8), inst) + 100.0
     rec = default_recipe(preferred_orientation={"ZnO": (0, 0, 1)})
     r = Refinement(tt, y, np.sqrt(y), [zno], inst, recipe=rec).run()
     assert r.parameters["ZnO_po_ratio"][0] == pytest.approx(0.8, abs=0.01)

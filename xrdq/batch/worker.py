@@ -87,7 +87,7 @@ def warm_up():
 
         from ..crystal import load_phase
         from ..model.instrument import load_instrument
-        from ..model.pattern import GlobalParams, PhaseModel
+        from ..model.pattern import ON_CIRCLE, PhaseModel
         import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..quant import api  # noqa: F401
         from ..refine import fit, start  # noqa: F401 — scipy.optimize, scipy.ndimage, numba
@@ -95,9 +95,9 @@ def warm_up():
         inst = load_instrument("miniflex600")
         model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))
         tt = np.arange(30.0, 50.0, 0.02)
-        params, glob = model.default_params(), GlobalParams.from_instrument(inst)
-        model.profile(tt, params, glob)  # the kernels a fit calls, with the argument types it uses
-        model.profile_jacobian(tt, params, glob, [(params, glob, 1.0)])
+        params = model.default_params()
+        model.profile(tt, params, inst)  # the kernels a fit calls, with the argument types it uses
+        model.profile_jacobian(tt, params, inst, ON_CIRCLE, [(params, inst, ON_CIRCLE, 1.0)])
     except Exception:  # noqa: BLE001 — an optimisation only
         pass
 

@@ -29,7 +29,8 @@ CU_KA2 = 1.544427
 class ProfileTerms:
     """The instrumental profile and 2θ zero: TCH ``U V W`` (deg²) and ``X Y`` (deg), FCJ asymmetry ``s_l``
     (S/L) and ``h_l`` (H/L), ``zero`` (deg 2θ). One definition for what an :class:`Instrument` describes
-    and what a fit refines (:class:`~xrdq.model.pattern.GlobalParams`)."""
+    and what a fit refines: a fit's refined profile is a ProfileTerms (the specimen's displacement lives in
+    :class:`~xrdq.model.pattern.Specimen`)."""
 
     U: float = 0.0
     V: float = 0.0
@@ -39,6 +40,10 @@ class ProfileTerms:
     s_l: float = 0.02
     h_l: float = 0.02
     zero: float = 0.0
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (an :class:`Instrument` stays an Instrument, validated again)."""
+        return dataclasses.replace(self, **changes)
 
 
 #: The names of :class:`ProfileTerms`, in order.
@@ -92,9 +97,6 @@ class Instrument(ProfileTerms):
         if self.monochromator_two_theta is None:
             return 1.0
         return math.cos(math.radians(self.monochromator_two_theta)) ** 2
-
-    def replace(self, **changes) -> "Instrument":
-        return dataclasses.replace(self, **changes)
 
     # ---- TOML -------------------------------------------------------------------------------
     def to_dict(self) -> dict:

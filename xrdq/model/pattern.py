@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
-from .instrument import PROFILE_TERMS, Instrument, ProfileTerms
+from .instrument import Instrument, ProfileTerms
 from .profile import _gauss_legendre, fcj_nodes, fp_widths, tch_mix, tch_widths
 
 _ASYMMETRY_THRESHOLD = 0.1  # FCJ spread / FWHM below which one evaluation at the centroid suffices
@@ -22,19 +22,19 @@ _WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±24 FW
 
 
 @dataclass(frozen=True)
-class GlobalParams(ProfileTerms):
-    """Parameters shared by every phase: the profile terms and 2θ zero as refined (:class:`ProfileTerms`,
-    the same fields an Instrument describes) and the specimen displacement (µm)."""
+class Specimen:
+    """What the specimen, not the instrument, does to every phase's peaks: its displacement (µm) from the
+    focusing circle. The profile terms and 2θ zero are the instrument's (:class:`ProfileTerms`); a fit
+    refines both, as a ProfileTerms and a Specimen (:mod:`xrdq.refine.specs`)."""
 
     displacement_um: float = 0.0
 
-    @classmethod
-    def from_instrument(cls, instrument: Instrument, **changes) -> "GlobalParams":
-        base = cls(**{k: getattr(instrument, k) for k in PROFILE_TERMS})
-        return dataclasses.replace(base, **changes)
-
-    def replace(self, **changes) -> "GlobalParams":
+    def replace(self, **changes) -> "Specimen":
         return dataclasses.replace(self, **changes)
+
+
+#: A specimen on the focusing circle.
+ON_CIRCLE = Specimen()
 
 
 @dataclass(frozen=True)
@@ -204,10 +204,11 @@ def _reflections(phase, two_theta_max, wavelength, two_theta_min):
     return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
 
 
-def _same_positions(params: PhaseParams, glob: GlobalParams, other: PhaseParams, other_glob: GlobalParams) -> bool:
+def _same_positions(params: PhaseParams, terms: ProfileTerms, specimen: Specimen, other: PhaseParams,
+                    other_terms: ProfileTerms, other_specimen: Specimen) -> bool:
     """Whether two parameter sets give the same peak positions and intensities (differ in widths only)."""
     return (params.cell == other.cell and params.b_overall == other.b_overall and params.po_ratio == other.po_ratio
-            and glob.zero == other_glob.zero and glob.displacement_um == other_glob.displacement_um)
+            and terms.zero == other_terms.zero and specimen.displacement_um == other_specimen.displacement_um)
 
 
 class PhaseModel:
@@ -270,11 +271,12 @@ class PhaseModel:
             self._po_cos = cos
         return self._po_cos
 
-    def peak_list(self, params: PhaseParams, glob: GlobalParams):
-        """Centres (deg), integrated intensities, FWHMs and η of every reflection × wavelength."""
-        return self._widths(*self._positions(params, glob), params, glob)
+    def peak_list(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE):
+        """Centres (deg), integrated intensities, FWHMs and η of every reflection × wavelength, with the
+        profile ``terms`` (an :class:`Instrument`, or the ones a fit refined) and the ``specimen``."""
+        return self._widths(*self._positions(params, terms, specimen), params, terms)
 
-    def _positions(self, params: PhaseParams, glob: GlobalParams):
+    def _positions(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen):
         """Centres (before the FP shift) and integrated intensities: cell, zero, displacement, PO, B."""
         inst = self.instrument
         d = self.d_spacings(params)
@@ -288,16 +290,16 @@ class PhaseModel:
         for lam, weight in inst.wavelengths:
             tt = bragg_two_theta(d, lam)
             area = weight * intensity * lorentz_polarization(tt, inst.polarization_factor) * slit_factor(tt, inst)
-            shift = glob.zero + displacement_shift(tt, glob.displacement_um, inst.radius_mm)
+            shift = terms.zero + displacement_shift(tt, specimen.displacement_um, inst.radius_mm)
             centers.append(tt + shift)
             areas.append(area)
         return np.concatenate(centers), np.concatenate(areas)
 
-    def _widths(self, centers, areas, params: PhaseParams, glob: GlobalParams):
+    def _widths(self, centers, areas, params: PhaseParams, terms: ProfileTerms):
         """Complete a peak list with FWHMs and η: U V W X Y, size, strain (and the FP geometry)."""
         inst = self.instrument
         hg, hl = tch_widths(
-            centers, glob.U, glob.V, glob.W, glob.X, glob.Y,
+            centers, terms.U, terms.V, terms.W, terms.X, terms.Y,
             size_nm=params.size_nm, strain=params.strain, wavelength=inst.wavelength,
         )
         if inst.profile == "fp":
@@ -309,49 +311,50 @@ class PhaseModel:
         fwhm, eta = tch_mix(hg, hl)
         return centers, areas, fwhm, eta
 
-    def profile(self, two_theta, params: PhaseParams, glob: GlobalParams, exact_tails: bool = False):
+    def profile(self, two_theta, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE,
+                exact_tails: bool = False):
         """Unit-scale calculated pattern of this phase on ``two_theta``.
 
         How finely each peak's FCJ asymmetry is sampled is decided at the first call and then kept, so
         the profile stays a smooth function of the refined parameters. ``exact_tails``: see
         :func:`accumulate_peaks` (simulation).
         """
-        c, a, f, e = self.peak_list(params, glob)
+        c, a, f, e = self.peak_list(params, terms, specimen)
         if self._node_counts is None or self._node_counts.size != c.size:
-            self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)
-        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts,
+            self._node_counts = fcj_node_counts(c, f, terms.s_l, terms.h_l)
+        return accumulate_peaks(two_theta, c, a, f, e, terms.s_l, terms.h_l, node_counts=self._node_counts,
                                 exact_tails=exact_tails)
 
-    def profile_jacobian(self, two_theta, params: PhaseParams, glob: GlobalParams, perturbed):
+    def profile_jacobian(self, two_theta, params: PhaseParams, terms: ProfileTerms, specimen: Specimen, perturbed):
         """:meth:`profile` and its derivatives, shape (n_points, len(perturbed)), with respect to
         parameters that act through the peak list (cell, zero, displacement, U–Y, size, strain, PO, B).
 
-        ``perturbed`` lists ``(PhaseParams, GlobalParams, step)``: the parameters with one of them moved
+        ``perturbed`` lists ``(PhaseParams, ProfileTerms, Specimen, step)``: the parameters with one of them moved
         by ``step``. The peak list is differenced (it is cheap and has no grid); the profile is then
         differentiated analytically peak by peak, so one pass replaces a pattern per parameter.
         """
-        positions = self._positions(params, glob)
-        base = self._widths(*positions, params, glob)
+        positions = self._positions(params, terms, specimen)
+        base = self._widths(*positions, params, terms)
         d = np.empty((base[0].size, 4, len(perturbed)))
         with np.errstate(invalid="ignore"):
-            for j, (pp, gp, step) in enumerate(perturbed):
-                if _same_positions(params, glob, pp, gp):  # a width parameter: keep the positions
-                    moved = self._widths(*positions, pp, gp)
+            for j, (pp, tp, sp, step) in enumerate(perturbed):
+                if _same_positions(params, terms, specimen, pp, tp, sp):  # a width parameter: keep the positions
+                    moved = self._widths(*positions, pp, tp)
                 else:
-                    moved = self.peak_list(pp, gp)
+                    moved = self.peak_list(pp, tp, sp)
                 for q in range(4):
                     d[:, q, j] = (moved[q] - base[q]) / step
         c, a, f, e = base
         if self._node_counts is None or self._node_counts.size != c.size:
-            self._node_counts = fcj_node_counts(c, f, glob.s_l, glob.h_l)
-        return accumulate_peaks(two_theta, c, a, f, e, glob.s_l, glob.h_l, node_counts=self._node_counts,
+            self._node_counts = fcj_node_counts(c, f, terms.s_l, terms.h_l)
+        return accumulate_peaks(two_theta, c, a, f, e, terms.s_l, terms.h_l, node_counts=self._node_counts,
                                 derivatives=d)
 
-    def tick_positions(self, params: PhaseParams, glob: GlobalParams):
+    def tick_positions(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE):
         """Kα1 peak positions (deg) and hkl for tick marks."""
         d = self.d_spacings(params)
         tt = bragg_two_theta(d, self.instrument.wavelength)
-        shift = glob.zero + displacement_shift(tt, glob.displacement_um, self.instrument.radius_mm)
+        shift = terms.zero + displacement_shift(tt, specimen.displacement_um, self.instrument.radius_mm)
         if self.instrument.profile == "fp":
             shift = shift + fp_widths(tt, self.instrument)[2]
         tt = tt + shift

@@ -198,14 +198,14 @@ class PonkcsModel:
     def cell(self, params):
         return _UNIT_CELL
 
-    def profile(self, two_theta, params=None, glob=None, exact_tails: bool = False):
+    def profile(self, two_theta, params=None, terms=None, specimen=None, exact_tails: bool = False):
         tt = np.asarray(two_theta, dtype=float)
         if self._cached is None or self._cached[0] is not tt:
             self._cached = (tt, self.phase.curve(tt))
         return self._cached[1]
 
-    def profile_jacobian(self, two_theta, params, glob, perturbed):
+    def profile_jacobian(self, two_theta, params, terms, specimen, perturbed):
         return self.profile(two_theta), np.zeros((np.size(two_theta), len(perturbed)))
 
-    def tick_positions(self, params, glob):
+    def tick_positions(self, params, terms, specimen=None):
         return np.zeros(0), np.zeros((0, 3), dtype=int)

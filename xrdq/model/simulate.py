@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import XrdqError
 from .background import humps as hump_basis
 from .instrument import load_instrument
-from .pattern import GlobalParams, PhaseModel, PhaseParams
+from .pattern import PhaseModel, PhaseParams, Specimen
 
 
 def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_theta=(10.0, 80.0, 0.01),
@@ -47,7 +47,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     total = sum(w for _, w in objs) + amorphous
     if abs(total - 1.0) > 1e-6:
         raise XrdqError(f"weight fractions of phases plus amorphous must sum to 1, got {total:.6f}")
-    glob = GlobalParams.from_instrument(inst, zero=zero, displacement_um=displacement_um)
+    terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um)
     size_nm = size_nm or {}
     components = {}
     per_mass = []
@@ -55,7 +55,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
         model = PhaseModel(phase, inst, (start, stop))
         params = PhaseParams(size_nm=size_nm.get(phase.name))
         # untruncated Lorentzian tails, as a real pattern has (the fit model drops the far ones)
-        unit = model.profile(tt, params, glob, exact_tails=True)
+        unit = model.profile(tt, params, terms, specimen, exact_tails=True)
         zmv = phase.cell_mass * phase.volume
         components[phase.name] = w / zmv * unit
         per_mass.append(np.trapezoid(unit, tt) / zmv)

@@ -25,8 +25,8 @@ from ..crystal.cell import volume as cell_volume
 from ..crystal.phase import density
 from ..errors import XrdqRefineError
 from ..model import background as bkg
-from ..model.instrument import Instrument
-from ..model.pattern import GlobalParams, PhaseModel, PhaseParams
+from ..model.instrument import Instrument, ProfileTerms
+from ..model.pattern import PhaseModel, PhaseParams, Specimen
 from .parameters import Parameters, param_name
 from .diagnostics import covariance, fit_warnings
 from .recipe import Recipe, default_recipe
@@ -212,10 +212,12 @@ class Refinement:
         return len(self.models) + self.bkg_basis.shape[1] + len(self.recipe.humps)
 
     # ---- model ------------------------------------------------------------------------------
-    def _global(self, values: dict) -> GlobalParams:
+    def _setup(self, values: dict) -> tuple[ProfileTerms, Specimen]:
+        """The instrument's profile terms and the specimen at ``values``: what every phase shares."""
         a = values["asymmetry"]
-        return GlobalParams(zero=values["zero"], displacement_um=values["displacement_um"], U=values["U"],
-                            V=values["V"], W=values["W"], X=values["X"], Y=values["Y"], s_l=a, h_l=a)
+        terms = ProfileTerms(U=values["U"], V=values["V"], W=values["W"], X=values["X"], Y=values["Y"], s_l=a, h_l=a,
+                             zero=values["zero"])
+        return terms, Specimen(displacement_um=values["displacement_um"])
 
     def _phase_params(self, phase, values: dict) -> PhaseParams:
         pre = self.prefix[phase.name]
@@ -242,7 +244,7 @@ class Refinement:
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-        prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), self._global(values))
+        prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), *self._setup(values))
         cache[key] = prof
         if len(cache) > 6:
             cache.popitem(last=False)
@@ -325,7 +327,7 @@ class Refinement:
         phases, then humps) held fixed."""
         d = np.zeros((self.two_theta.size, len(names)))
         done = np.zeros(len(names), dtype=bool)
-        glob = self._global(values)
+        setup = self._setup(values)
         for i, (phase, model) in enumerate(zip(self.phases, self.models)):
             own = [j for j, n in enumerate(names) if self._acts_on(n, i)]
             if not own:
@@ -340,8 +342,8 @@ class Refinement:
                     step = 1e-3 * typical_step(names[j], values[names[j]])
                     moved = dict(values)
                     moved[names[j]] += step
-                    perturbed.append((self._phase_params(phase, moved), self._global(moved), step))
-                prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), glob, perturbed)
+                    perturbed.append((self._phase_params(phase, moved), *self._setup(moved), step))
+                prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), *setup, perturbed)
                 self._cache[i][key[0]] = prof
                 self._jac_cache[i] = (key, jac)
             d[:, own] += coef[i] * jac
@@ -469,7 +471,7 @@ class Refinement:
                 "formula": phase.formula,
                 "cell": [float(c) for c in cell],
             }
-            ticks[phase.name] = model.tick_positions(pp, self._global(values))
+            ticks[phase.name] = model.tick_positions(pp, *self._setup(values))
         return phase_info, ticks
 
     def _result(self, varied: list, log: list) -> RefinementResult:
