@@ -9,8 +9,11 @@ from ..model.instrument import gsas2_profile_terms
 
 def native_start_values(result) -> dict:
     """GSAS-II start values from a native refinement (units converted to GSAS-II's)."""
+    from ..refine.fit import setup_from
+
     ref = result.refinement
     p = {k: v for k, (v, _) in ref.parameters.items()}
+    terms, _ = setup_from(p)  # the refined profile, as the instrument's ProfileTerms
     fractions = {}
     for name in ref.phase_names:
         # GSAS-II: W_i = f_i (ZM)_i / Σ f_j (ZM)_j, so f_i ∝ W_i / (ZM)_i
@@ -26,7 +29,7 @@ def native_start_values(result) -> dict:
         "displacement_um": p.get("displacement_um", 0.0),
         "zero": p.get("zero", 0.0),
         # GSAS-II's U V W are Gaussian variances (FWHM²/(8 ln 2), centideg²), not xrdq's FWHM²
-        "profile": gsas2_profile_terms(p["U"], p["V"], p["W"], p["X"], p["Y"], p["asymmetry"], p["asymmetry"]),
+        "profile": gsas2_profile_terms(terms.U, terms.V, terms.W, terms.X, terms.Y, terms.s_l, terms.h_l),
     }
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import fdtrc  # F-distribution survival; scipy.stats costs ~1 s to import
 
 from .recipe import Stage
+from .specs import GLOBAL
 
 MAX_BACKGROUND_TERMS = 24
 #: Relative change of a cell length from its structure beyond which the refined cell must prove itself: a
@@ -81,19 +82,18 @@ def po_axes(phase) -> tuple:
 def _candidates(ref, varied: list) -> list:
     """Non-linear candidate terms: (term label, parameter names, po (phase, axis) or None, one_sided)."""
     out = []
-    for name, label in (("zero", "zero shift"), ("Y", "tanθ Lorentzian (Y)"), ("asymmetry", "asymmetry (S/L = H/L)")):
-        if name not in varied:
-            out.append((label, [name], None, False))
+    for sp in GLOBAL:  # those the table names as candidates
+        if sp.candidate and sp.key not in varied:
+            out.append((sp.candidate, [sp.key], None, False))
     for phase in _structural(ref):
-        pre = ref.prefix[phase.name]
-        strain = f"{pre}_strain_broadening"
+        strain = ref.parameter_name(phase.name, "strain_broadening")
         if strain not in varied:
-            out.append((f"microstrain {phase.name}", [strain], None, True))
-        po = f"{pre}_po_ratio"
+            out.append((f"{ref.specs[strain].candidate} {phase.name}", [strain], None, ref.specs[strain].non_negative))
+        po = ref.parameter_name(phase.name, "po_ratio")
         if po in varied or phase.name in ref.recipe.po or not ref.recipe.texture:
             continue  # forced by the user (already refined) or forbidden
         for axis in po_axes(phase):
-            out.append((f"March–Dollase {phase.name} [{''.join(str(h) for h in axis)}]", [po], (phase.name, axis), False))
+            out.append((f"{ref.specs[po].candidate} {phase.name} [{''.join(str(h) for h in axis)}]", [po], (phase.name, axis), False))
     return out
 
 
@@ -190,7 +190,7 @@ def _size_floor(ref, stage, log: list) -> list:
     """
     decisions = []
     for phase in _structural(ref):
-        name = f"{ref.prefix[phase.name]}_size_broadening"
+        name = ref.parameter_name(phase.name, "size_broadening")
         par = ref.params[name]
         if not par.vary or par.value < 0.98 * par.max:
             continue
@@ -214,14 +214,13 @@ def _size_floor(ref, stage, log: list) -> list:
 
 
 def _cell_names(ref, phase) -> list:
-    pre = ref.prefix[phase.name]
-    return [f"{pre}_{k}" for k in phase.cell_parameters()]
+    return [ref.parameter_name(phase.name, k) for k in phase.cell_parameters()]
 
 
 def _cell_offset(ref, phase) -> float:
     """Largest relative change of a cell length from the structure's (the centre of its bounds)."""
     devs = [abs(par.value / (0.5 * (par.min + par.max)) - 1.0)
-            for k in ("a", "b", "c") if (par := ref.params.get(f"{ref.prefix[phase.name]}_{k}")) is not None]
+            for k in ("a", "b", "c") if (par := ref.params.get(ref.parameter_name(phase.name, k))) is not None]
     return max(devs, default=0.0)
 
 

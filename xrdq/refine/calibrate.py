@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..model.instrument import load_instrument
+from ..model.instrument import PROFILE_TERMS, load_instrument
 from .recipe import Recipe, Stage
 
 # Certified / reference lattice parameters (Å) at 22.5 °C.
@@ -34,7 +34,7 @@ def calibrate(pattern, phase="LaB6", instrument="miniflex600", two_theta_range=N
     """Returns ``(Instrument, RefinementResult)`` with the refined zero and profile written into it."""
     from ..crystal.spec import resolve_phase
     from ..io import load
-    from .fit import refine
+    from .fit import refine, setup_from
 
     inst = load_instrument(instrument)
     pat = load(pattern) if not hasattr(pattern, "coords") else pattern
@@ -42,13 +42,12 @@ def calibrate(pattern, phase="LaB6", instrument="miniflex600", two_theta_range=N
     if ph.name in CERTIFIED_CELL and ph.crystal_system == "cubic":
         ph = ph.with_cell(a=CERTIFIED_CELL[ph.name])
     result = refine(pat, [ph], inst, recipe=CALIBRATION_RECIPE, two_theta_range=two_theta_range)
-    p = {k: v for k, (v, _) in result.parameters.items()}
+    # the refined profile terms; the specimen displacement belongs to the sample, not the instrument
+    terms, _ = setup_from({k: v for k, (v, _) in result.parameters.items()})
     new = dataclasses.replace(
         inst,
         name=f"{inst.name}-calibrated",
-        zero=p["zero"],  # specimen displacement belongs to the sample, not the instrument
-        U=p["U"], V=p["V"], W=p["W"], X=p["X"], Y=p["Y"],
-        s_l=p["asymmetry"], h_l=p["asymmetry"],
+        **{k: getattr(terms, k) for k in PROFILE_TERMS},
         description=f"{inst.description} — profile calibrated on {ph.name} ({getattr(pat, 'attrs', {}).get('source_path', 'pattern')})",
         source="",
     )

@@ -43,15 +43,16 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
         warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
     for name in varied:
         par = fit.params[name]
-        if name.endswith(("_size_broadening", "_strain_broadening")) and par.value <= par.min + 1e-4:
+        kind = fit.specs[name]
+        if kind.non_negative and par.value <= par.min + 1e-4:
             continue  # no sample broadening is a physical answer, not a stuck parameter
-        if name.endswith("_size_broadening") and par.value >= 0.98 * par.max:
-            phase = next(p.name for p in fit.phases if f"{fit.prefix[p.name]}_size_broadening" == name)
+        if kind.key == "size_broadening" and par.value >= 0.98 * par.max:
+            phase = fit.phases[fit._owner[name]].name
             warnings.append(f"{phase}: crystallite size ran to the {size_floor_nm:g} nm floor of a phase "
                             "declared crystalline: its peaks are absorbing broad scatter (amorphous halo or "
                             "background) or the phase is misidentified; its fraction is unreliable")
             continue
-        if name.startswith("hump"):
+        if kind.scope == "hump":
             continue  # a halo merging into the background is no fault: neither enters the fractions
         span = par.max - par.min
         if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:

@@ -13,7 +13,6 @@ Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, 
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 
@@ -31,21 +30,11 @@ from .parameters import Parameters, param_name
 from .diagnostics import covariance, fit_warnings
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
+from .specs import GLOBAL, HUMP, MIN_CRYSTALLITE_NM, PHASE, hump_index, spec
 from .transforms import transforms, typical_step
 
-_GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
-# Smallest crystallite (nm) a phase declared crystalline may refine to. Below ~8 nm a "crystal" is a
-# few unit cells whose Scherrer peaks are degrees wide: such a phase can only be absorbing broad
-# scatter (amorphous halos, background) that belongs elsewhere, so the size stops here and is reported.
-MIN_CRYSTALLITE_NM = 8.0
-MIN_HUMP_FWHM = 3.0  # degrees 2θ
-_PEAK_GLOBALS = ("zero", "displacement_um") + _GLOBAL_PROFILE  # act on every phase through its peak list
-
-
-def _hump_index(name: str):
-    """k of a ``hump{k}_center`` / ``hump{k}_fwhm`` parameter, else None."""
-    m = re.fullmatch(r"hump(\d+)_(?:center|fwhm)", name)
-    return int(m.group(1)) if m else None
+__all__ = ["Refinement", "refine", "MIN_CRYSTALLITE_NM"]
+_PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
 
 
 class Refinement:
@@ -88,8 +77,6 @@ class Refinement:
             else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
         ]
         self.prefix = {p.name: param_name(p.name) for p in self.phases}
-        # size term in degrees 2θ at cosθ = 1 (Scherrer, K = 1): λ / D in radians
-        self.size_broadening_max = float(np.degrees(instrument.wavelength / (10.0 * MIN_CRYSTALLITE_NM)))
         self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}
         self.fixed = set()
         self.background_terms = int(self.recipe.background_terms)
@@ -107,67 +94,47 @@ class Refinement:
 
     # ---- parameters -----------------------------------------------------------------------
     def _make_params(self) -> Parameters:
+        """Every non-linear parameter, from the table in :mod:`xrdq.refine.specs` (start, bounds), fixed."""
         p = Parameters()
-        inst = self.instrument
-        p.add("zero", value=inst.zero, min=-1.0, max=1.0, vary=False)
-        p.add("displacement_um", value=0.0, min=-1000.0, max=1000.0, vary=False)
-        p.add("U", value=inst.U, min=-0.1, max=0.5, vary=False)
-        p.add("V", value=inst.V, min=-0.2, max=0.2, vary=False)
-        p.add("W", value=max(inst.W, 1e-5), min=1e-6, max=0.2, vary=False)
-        p.add("X", value=inst.X, min=0.0, max=0.5, vary=False)
-        p.add("Y", value=inst.Y, min=0.0, max=0.5, vary=False)
-        p.add("asymmetry", value=0.5 * (inst.s_l + inst.h_l), min=0.0, max=0.1, vary=False)
+        self.specs = {}  # parameter name -> its ParamSpec
         self._owner = {}  # parameter -> index of the one phase whose peak list it changes
-        for i, (phase, model) in enumerate(zip(self.phases, self.models)):
+
+        def add(sp, owner, source):
+            name, value = sp.name(owner), sp.start(source)
+            lo, hi = sp.bounds(value, self.instrument)
+            p.add(name, value=value, min=lo, max=hi, vary=False)
+            self.specs[name] = sp
+            return name
+
+        for sp in GLOBAL:
+            add(sp, "", self.instrument)
+        for i, phase in enumerate(self.phases):
             pre = self.prefix[phase.name]
-            before = set(p)
-            for key, value in phase.cell_parameters().items():
-                if key in ("a", "b", "c"):
-                    p.add(f"{pre}_{key}", value=value, min=value * 0.95, max=value * 1.05, vary=False)
-                else:
-                    p.add(f"{pre}_{key}", value=value, min=value - 5.0, max=value + 5.0, vary=False)
-            p.add(f"{pre}_size_broadening", value=0.0, min=0.0, max=self.size_broadening_max, vary=False)
-            p.add(f"{pre}_strain_broadening", value=0.0, min=0.0, max=2.0, vary=False)
-            p.add(f"{pre}_po_ratio", value=1.0, min=0.3, max=3.0, vary=False)
-            p.add(f"{pre}_b_overall", value=0.0, min=-3.0, max=5.0, vary=False)
-            self._owner.update(dict.fromkeys(set(p) - before, i))
-        for i, (center, fwhm) in enumerate(self.recipe.humps):
-            p.add(f"hump{i}_center", value=center, min=center - 10.0, max=center + 10.0, vary=False)
-            # a halo narrower than ~3° would be ordered over > 3 nm: a broad Bragg peak, not amorphous scatter
-            p.add(f"hump{i}_fwhm", value=max(fwhm, MIN_HUMP_FWHM), min=MIN_HUMP_FWHM, max=40.0, vary=False)
+            cell = [add(spec(key), pre, value) for key, value in phase.cell_parameters().items()]
+            own = [add(sp, pre, None) for sp in PHASE]
+            self._owner.update(dict.fromkeys(cell + own, i))
+        for i, hump in enumerate(self.recipe.humps):
+            for sp in HUMP:
+                add(sp, f"hump{i}", hump)
         return p
 
+    def parameter_name(self, phase_name: str, key: str) -> str:
+        """The name of one phase's parameter ``key`` (``"strain_broadening"``, ``"po_ratio"``, a cell key)."""
+        return spec(key).name(self.prefix[phase_name])
+
     def _group_names(self, group: str) -> list:
+        """The parameters a recipe group selects: those whose spec names the group, except any of a phase
+        that is a fixed curve (only its scale is refined) and the texture ratio of a phase without an axis."""
         out = []
-        for phase in self.phases:
-            pre = self.prefix[phase.name]
-            if getattr(phase, "profile_only", False):
-                continue  # a fixed curve: only its scale is refined
-            if group == "cell":
-                out += [f"{pre}_{k}" for k in phase.cell_parameters()]
-            elif group == "size":
-                out.append(f"{pre}_size_broadening")
-            elif group == "strain":
-                out.append(f"{pre}_strain_broadening")
-            elif group == "po" and phase.name in self.po_axes:
-                out.append(f"{pre}_po_ratio")
-            elif group == "biso":
-                out.append(f"{pre}_b_overall")
-        if group == "displacement":
-            out.append("displacement_um")
-        elif group == "zero":
-            out.append("zero")
-        elif group == "gaussian":
-            out += ["U", "W"]
-        elif group == "profile":
-            out += list(_GLOBAL_PROFILE)
-        elif group == "tan_lorentzian":
-            out.append("Y")
-        elif group == "asymmetry":
-            out.append("asymmetry")
-        elif group == "humps":
-            for i in range(len(self.recipe.humps)):
-                out += [f"hump{i}_center", f"hump{i}_fwhm"]
+        for name, sp in self.specs.items():
+            if group not in sp.groups:
+                continue
+            i = self._owner.get(name)
+            if i is not None:
+                phase = self.phases[i]
+                if getattr(phase, "profile_only", False) or (sp.key == "po_ratio" and phase.name not in self.po_axes):
+                    continue
+            out.append(name)
         return out
 
     def set_stage(self, groups, extra_names=()) -> list:
@@ -214,10 +181,7 @@ class Refinement:
     # ---- model ------------------------------------------------------------------------------
     def _setup(self, values: dict) -> tuple[ProfileTerms, Specimen]:
         """The instrument's profile terms and the specimen at ``values``: what every phase shares."""
-        a = values["asymmetry"]
-        terms = ProfileTerms(U=values["U"], V=values["V"], W=values["W"], X=values["X"], Y=values["Y"], s_l=a, h_l=a,
-                             zero=values["zero"])
-        return terms, Specimen(displacement_um=values["displacement_um"])
+        return setup_from(values)
 
     def _phase_params(self, phase, values: dict) -> PhaseParams:
         pre = self.prefix[phase.name]
@@ -233,7 +197,7 @@ class Refinement:
         )
 
     def _cache_key(self, i, values: dict) -> tuple:
-        return tuple(values[k] for k in _PEAK_GLOBALS + ("asymmetry",)) + tuple(
+        return tuple(values[s.key] for s in GLOBAL) + tuple(
             v for k, v in values.items() if self._owner.get(k) == i
         )
 
@@ -355,7 +319,7 @@ class Refinement:
             up, dn = dict(values), dict(values)
             up[name] += h
             dn[name] -= h
-            k = _hump_index(name)
+            k = hump_index(name)
             if k is None:
                 d[:, j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
             else:  # a hump's shape moves its own column only: every other one differences to exactly 0
@@ -554,6 +518,15 @@ class Refinement:
             njev=int(self.njev),
             serial_correlation=float(rr),
         )
+
+
+def setup_from(values: dict) -> tuple[ProfileTerms, Specimen]:
+    """The :class:`ProfileTerms` and :class:`Specimen` that refined global parameters ``values`` (name → value)
+    describe, each parameter set on the fields its spec names (``asymmetry`` on both S/L and H/L)."""
+    fields = {"terms": {}, "specimen": {}}
+    for sp in GLOBAL:
+        fields[sp.on].update(dict.fromkeys(sp.sets, values[sp.key]))
+    return ProfileTerms(**fields["terms"]), Specimen(**fields["specimen"])
 
 
 def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None = None, two_theta_range=None,

@@ -1,6 +1,6 @@
 """Refinement recipes: which parameter groups are refined at each stage.
 
-Groups: ``cell``, ``displacement``, ``zero``, ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
+A group selects the parameters whose spec (:mod:`xrdq.refine.specs`) names it. Groups: ``cell``, ``displacement``, ``zero``, ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
 ``tan_lorentzian`` (Y alone: the Lorentzian tanθ width, microstrain shared by all phases or the
 instrument's), ``asymmetry`` (S/L = H/L), ``size`` and ``strain`` (per phase, Lorentzian), ``po``
 (March–Dollase), ``biso`` (per-phase overall B), ``humps`` (centre and width of amorphous humps).
@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import XrdqRefineError
+from .specs import GROUPS  # each parameter's spec names the groups that refine it
 
-GROUPS = ("cell", "displacement", "zero", "gaussian", "profile", "tan_lorentzian", "asymmetry", "size", "strain", "po",
-          "biso", "humps")
 
 
 @dataclass(frozen=True)

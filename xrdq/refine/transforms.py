@@ -1,9 +1,12 @@
 """Internal variables that keep Levenberg–Marquardt (which has no bounds) inside parameter bounds,
-and the typical step of each parameter kind for finite differences."""
+and the typical step of each parameter kind for finite differences (both as the parameter's spec in
+:mod:`xrdq.refine.specs` says)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from .specs import spec_of
 
 
 def transforms(params):
@@ -47,28 +50,15 @@ def transforms(params):
 
 
 def is_non_negative(name: str) -> bool:
-    """Sample broadening: zero is a physical answer. Hump widths have a positive lower bound and take
-    the sine transform like any bounded parameter."""
-    return name.endswith("_broadening")
+    """Whether zero is a physical answer for parameter ``name`` (sample broadening; its spec in
+    :mod:`xrdq.refine.specs` says so). Hump widths have a positive lower bound and take the sine transform
+    like any bounded parameter."""
+    sp = spec_of(name)
+    return sp is not None and sp.non_negative
 
 
 def typical_step(name: str, value: float) -> float:
-    if name.endswith(("_a", "_b", "_c")):
-        return 1e-3 * max(abs(value), 1.0)
-    if name.endswith(("_alpha", "_beta", "_gamma")):
-        return 0.01
-    if name == "displacement_um":
-        return 10.0
-    if name == "zero":
-        return 0.005
-    if name in ("U", "V", "W"):
-        return 1e-3
-    if name in ("X", "Y", "asymmetry") or name.endswith("_broadening"):
-        return 1e-2
-    if name.endswith("_po_ratio"):
-        return 0.02
-    if name.endswith("_b_overall"):
-        return 0.1
-    if name.startswith("hump"):
-        return 0.5
-    return 1e-3 * max(abs(value), 1.0)
+    """The typical finite-difference step of parameter ``name`` at ``value`` (its spec's; relative for
+    anything else)."""
+    sp = spec_of(name)
+    return sp.typical_step(value) if sp is not None else 1e-3 * max(abs(value), 1.0)

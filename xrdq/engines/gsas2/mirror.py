@@ -9,6 +9,7 @@ two engines on the same model, GSAS-II runs its default steps and then one more 
 from __future__ import annotations
 
 from ...refine.parameters import param_name
+from ...refine.specs import spec
 from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, Recipe
 
 
@@ -21,12 +22,11 @@ def mirror_recipe(native) -> Recipe:
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
         return Recipe()
-    prefix = {name: param_name(name) for name in native.phase_names}
     accepted = [d["term"] for d in native.decisions if d["accepted"]]
     profile = list(DEFAULT_PROFILE)
-    if "tanθ Lorentzian (Y)" in accepted:
+    if spec("Y").candidate in accepted:
         profile.append("Y")
-    strain = [n for n in native.phase_names if f"{prefix[n]}_strain_broadening" in final["refine"]]
+    strain = [n for n in native.phase_names if spec("strain_broadening").name(param_name(n)) in final["refine"]]
     po = dict(final.get("po") or {})
     step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
             "size": True, "humps": True, "profile": tuple(profile), "zero": "zero" in final["refine"]}

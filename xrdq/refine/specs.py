@@ -1,0 +1,148 @@
+"""The refinable non-linear parameters, one table: each parameter's name, the recipe groups that vary it,
+its start value and bounds, its typical finite-difference step, how least squares keeps it inside its bounds,
+and what it sets in the model.
+
+Three kinds (``scope``): *global* parameters act on every phase (the instrument's profile terms and 2θ
+zero, set on a :class:`~xrdq.model.instrument.ProfileTerms`, and the specimen displacement, set on a
+:class:`~xrdq.model.pattern.Specimen`); *phase* parameters are named ``{prefix}_{key}`` after a phase's
+prefix (:func:`~xrdq.refine.parameters.param_name`: ``LiF_a``, ``LiF_size_broadening``); *hump* parameters
+are ``hump{k}_center`` and ``hump{k}_fwhm``. Scales, background coefficients and hump areas enter linearly,
+are solved at every step and are not in this table.
+
+The refinement creates its parameters from this table (:mod:`xrdq.refine.fit`), a recipe group selects the
+entries that name it (:mod:`xrdq.refine.recipe`), the adaptive recipe tests the entries with a ``candidate``
+label (:mod:`xrdq.refine.adaptive`), and the bounds transform and finite-difference steps look a name up
+here (:mod:`xrdq.refine.transforms`). Pure data: importing it imports nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+#: Smallest crystallite (nm) a phase declared crystalline may refine to. Below ~8 nm a "crystal" is a few unit
+#: cells whose Scherrer peaks are degrees wide: such a phase can only be absorbing broad scatter (amorphous
+#: halos, background) that belongs elsewhere, so the size stops here and is reported.
+MIN_CRYSTALLITE_NM = 8.0
+#: Narrowest amorphous hump (degrees 2θ): a halo narrower than ~3° would be ordered over > 3 nm, a broad Bragg
+#: peak rather than amorphous scatter.
+MIN_HUMP_FWHM = 3.0
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One kind of refinable parameter.
+
+    ``start(source)`` and ``bounds(start, instrument)`` give its start value and (min, max): ``source`` is
+    the instrument (global), the structure's value (a cell parameter) or the recipe's (centre, FWHM) of the
+    hump. ``step``: typical finite-difference step, times max(|value|, 1) when ``relative_step``.
+    ``non_negative``: zero is a physical answer; refined as a square, which reaches 0 smoothly (the others
+    with a bounded parameter's sine transform). ``peak_list``: acts through the peak list (analytic
+    derivatives); the others are differenced. ``sets``: the :class:`ProfileTerms` (or, for ``on="specimen"``,
+    :class:`Specimen`) fields a global parameter sets. ``candidate``: the adaptive recipe tests it, under this
+    label, when no stage refines it.
+    """
+
+    key: str
+    scope: str  # "global", "phase" or "hump"
+    groups: tuple
+    step: float
+    bounds: Callable
+    start: Callable = lambda source: source
+    relative_step: bool = False
+    non_negative: bool = False
+    peak_list: bool = True
+    sets: tuple = ()
+    on: str = "terms"  # global: which object the fields in ``sets`` belong to ("terms" or "specimen")
+    candidate: str | None = None
+
+    def name(self, owner="") -> str:
+        """The parameter's name: ``key`` (global), ``{owner}_{key}`` (phase prefix, or ``hump{k}``)."""
+        return self.key if self.scope == "global" else f"{owner}_{self.key}"
+
+    def typical_step(self, value: float) -> float:
+        return self.step * max(abs(value), 1.0) if self.relative_step else self.step
+
+
+def _fixed(lo, hi):
+    return lambda start, instrument: (lo, hi)
+
+
+def _size_bounds(start, instrument):
+    # size term in degrees 2θ at cosθ = 1 (Scherrer, K = 1): λ / D in radians
+    return 0.0, float(math.degrees(instrument.wavelength / (10.0 * MIN_CRYSTALLITE_NM)))
+
+
+_LENGTH = dict(scope="phase", groups=("cell",), step=1e-3, relative_step=True,
+               bounds=lambda v, instrument: (v * 0.95, v * 1.05))
+_ANGLE = dict(scope="phase", groups=("cell",), step=0.01, bounds=lambda v, instrument: (v - 5.0, v + 5.0))
+
+#: Every refinable non-linear parameter, in the order a refinement creates them.
+SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("zero", "global", ("zero",), 0.005, _fixed(-1.0, 1.0), start=lambda inst: inst.zero, sets=("zero",),
+              candidate="zero shift"),
+    ParamSpec("displacement_um", "global", ("displacement",), 10.0, _fixed(-1000.0, 1000.0), start=lambda inst: 0.0,
+              sets=("displacement_um",), on="specimen"),
+    ParamSpec("U", "global", ("gaussian", "profile"), 1e-3, _fixed(-0.1, 0.5), start=lambda inst: inst.U, sets=("U",)),
+    ParamSpec("V", "global", ("profile",), 1e-3, _fixed(-0.2, 0.2), start=lambda inst: inst.V, sets=("V",)),
+    ParamSpec("W", "global", ("gaussian", "profile"), 1e-3, _fixed(1e-6, 0.2), start=lambda inst: max(inst.W, 1e-5),
+              sets=("W",)),
+    ParamSpec("X", "global", ("profile",), 1e-2, _fixed(0.0, 0.5), start=lambda inst: inst.X, sets=("X",)),
+    ParamSpec("Y", "global", ("profile", "tan_lorentzian"), 1e-2, _fixed(0.0, 0.5), start=lambda inst: inst.Y,
+              sets=("Y",), candidate="tanθ Lorentzian (Y)"),
+    # S/L = H/L: one asymmetry parameter; the FCJ nodes are resampled, so it is differenced
+    ParamSpec("asymmetry", "global", ("asymmetry",), 1e-2, _fixed(0.0, 0.1),
+              start=lambda inst: 0.5 * (inst.s_l + inst.h_l), peak_list=False, sets=("s_l", "h_l"),
+              candidate="asymmetry (S/L = H/L)"),
+    ParamSpec("a", **_LENGTH), ParamSpec("b", **_LENGTH), ParamSpec("c", **_LENGTH),
+    ParamSpec("alpha", **_ANGLE), ParamSpec("beta", **_ANGLE), ParamSpec("gamma", **_ANGLE),
+    # Lorentzian sample broadening (deg 2θ at cosθ = 1 / tanθ = 1); the size floor is MIN_CRYSTALLITE_NM
+    ParamSpec("size_broadening", "phase", ("size",), 1e-2, _size_bounds, start=lambda src: 0.0, non_negative=True),
+    ParamSpec("strain_broadening", "phase", ("strain",), 1e-2, _fixed(0.0, 2.0), start=lambda src: 0.0,
+              non_negative=True, candidate="microstrain"),
+    # March–Dollase ratio: refined only for a phase with an axis (recipe.po or the adaptive recipe's choice)
+    ParamSpec("po_ratio", "phase", ("po",), 0.02, _fixed(0.3, 3.0), start=lambda src: 1.0, candidate="March–Dollase"),
+    ParamSpec("b_overall", "phase", ("biso",), 0.1, _fixed(-3.0, 5.0), start=lambda src: 0.0),
+    ParamSpec("center", "hump", ("humps",), 0.5, lambda c, instrument: (c - 10.0, c + 10.0),
+              start=lambda hump: hump[0], peak_list=False),
+    ParamSpec("fwhm", "hump", ("humps",), 0.5, _fixed(MIN_HUMP_FWHM, 40.0),
+              start=lambda hump: max(hump[1], MIN_HUMP_FWHM), peak_list=False),
+)
+
+#: The recipe groups, each selecting the parameters whose spec names it.
+GROUPS: tuple[str, ...] = tuple(dict.fromkeys(g for s in SPECS for g in s.groups))
+GLOBAL = tuple(s for s in SPECS if s.scope == "global")
+PHASE = tuple(s for s in SPECS if s.scope == "phase" and s.groups != ("cell",))  # beside the cell
+HUMP = tuple(s for s in SPECS if s.scope == "hump")
+_BY_KEY = {s.key: s for s in SPECS}
+_HUMP_NAME = re.compile(r"hump(\d+)_(" + "|".join(s.key for s in HUMP) + ")")
+# a phase parameter's key after the phase prefix; longest first (b_overall before b)
+_PHASE_KEYS = sorted((s.key for s in SPECS if s.scope == "phase"), key=len, reverse=True)
+
+
+def spec(key: str) -> ParamSpec:
+    """The spec of ``key`` (``"U"``, ``"a"``, ``"size_broadening"``, ``"center"``)."""
+    return _BY_KEY[key]
+
+
+def spec_of(name: str) -> ParamSpec | None:
+    """The spec of a parameter by its full name (``"U"``, ``"LiF_a"``, ``"hump0_fwhm"``); None for a
+    linear parameter or a name that is not a refinable one."""
+    got = _BY_KEY.get(name)
+    if got is not None and got.scope == "global":
+        return got
+    m = _HUMP_NAME.fullmatch(name)
+    if m:
+        return _BY_KEY[m.group(2)]
+    for key in _PHASE_KEYS:
+        if name.endswith("_" + key) and len(name) > len(key) + 1:
+            return _BY_KEY[key]
+    return None
+
+
+def hump_index(name: str) -> int | None:
+    """k of a ``hump{k}_center`` / ``hump{k}_fwhm`` parameter, else None."""
+    m = _HUMP_NAME.fullmatch(name)
+    return int(m.group(1)) if m else None
