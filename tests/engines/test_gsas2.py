@@ -240,16 +240,16 @@ def test_cpd1d_curves_and_parameters(cpd1d_result):
     assert all(np.all(c >= -1e-9) for c in result.components.values())
     # refined cells near the known ones (Å)
     p = result.parameters
-    assert abs(p["corundum.a"][0] - 4.759) < 0.005 and abs(p["corundum.c"][0] - 12.99) < 0.01
-    assert abs(p["zincite.a"][0] - 3.250) < 0.005 and abs(p["fluorite.a"][0] - 5.463) < 0.005
+    assert abs(p["corundum_a"][0] - 4.759) < 0.005 and abs(p["corundum_c"][0] - 12.99) < 0.01
+    assert abs(p["zincite_a"][0] - 3.250) < 0.005 and abs(p["fluorite_a"][0] - 5.463) < 0.005
     assert np.isfinite(p["displacement_um"][1])
-    for term in ("U", "W", "SH/L"):  # refined (SH/L because the default integrates the FCJ asymmetry exactly)
-        assert np.isfinite(p[f"instrument.{term}"][1])
+    for term in ("U", "W", "asymmetry"):  # refined (SH/L because the default integrates the FCJ asymmetry exactly)
+        assert np.isfinite(p[term][1])
     for term in ("V", "X", "Y"):  # held at the instrument description's values
-        assert np.isnan(p[f"instrument.{term}"][1])
-    for name in result.phase_names:  # crystallite size refined for every phase, within GSAS-II's limits
-        size, esd = p[f"{name}.size_um"]
-        assert 0.002 <= size <= 10.0 and not esd < 0  # no esd when frozen at a limit
+        assert np.isnan(p[term][1])
+    for name in result.phase_names:  # crystallite size refined for every phase, within GSAS-II's limits (µm)
+        size, esd = p[f"{name}_size_nm"]
+        assert 0.002 <= size / 1000.0 <= 10.0 and not esd < 0  # no esd when frozen at a limit
     assert "amorphous" not in result.components  # no humps asked for
     names, corr = result.correlation
     assert corr.shape == (len(names), len(names)) and np.allclose(np.diag(corr), 1.0)
@@ -267,7 +267,7 @@ def test_cpd1d_esds_agree_with_gsas2_own_mass_fractions(cpd1d_result):
     from xrdq.engines.gsas2 import import_gsas2
 
     for name in result.phase_names:
-        g2_value, g2_esd = result.parameters[f"{name}.WgtFrac"]
+        g2_value, g2_esd = result.parameters[f"{name}_gsas2_weight_fraction"]
         assert g2_value == pytest.approx(result.weight_fractions[name], abs=1e-9)
         assert g2_esd == pytest.approx(result.weight_fraction_esd(name), rel=1e-6)
     G2sc = import_gsas2()
@@ -339,10 +339,10 @@ def test_preferred_orientation_recipe(cpd1d_result):
 
     result = refine_gsas2(_cpd_pattern(), _cpd_phases(), _cpd_instrument(), recipe="default+po")
     assert result.converged
-    assert "corundum.march_dollase" in result.parameters and "zincite.march_dollase" in result.parameters
-    assert "fluorite.march_dollase" not in result.parameters  # cubic
+    assert "corundum_po_ratio" in result.parameters and "zincite_po_ratio" in result.parameters
+    assert "fluorite_po_ratio" not in result.parameters  # cubic
     for name in ("corundum", "zincite"):
-        value, esd = result.parameters[f"{name}.march_dollase"]
+        value, esd = result.parameters[f"{name}_po_ratio"]
         assert 0.8 < value < 1.2 and 0 < esd < 0.05
     base = cpd1d_result[0]
     assert result.rwp <= base.rwp + 1e-6
@@ -382,13 +382,13 @@ def test_synthetic_lazco_amorphous_fraction_with_hump_and_sizes():
     assert abs(result.two_theta[np.argmax(amorphous)] - 28.0) < 1.5
     total = result.background + sum(result.components.values())
     assert np.allclose(total, result.calculated, rtol=1e-6, atol=1e-6 * result.calculated.max())
-    # GSAS-II's background-peak area is in counts x centidegrees: 100 x the curve's integral (°);
-    # the pseudo-Voigt's Lorentzian tails beyond 10-80° hold about 5 % of it
-    area = result.parameters["hump0.area_cdeg"][0]
-    assert 0.90 < np.trapezoid(amorphous, result.two_theta) / (area / 100.0) < 0.99
-    # crystallite sizes refined near the simulated ones (GSAS-II: µm, Scherrer K = 1 as in xrdq)
+    # GSAS-II's background-peak area (counts x centidegrees) read back in counts x degrees, as the native hump
+    # area: the curve's integral (°); the pseudo-Voigt's Lorentzian tails beyond 10-80° hold about 5 % of it
+    area = result.parameters["hump0_area"][0]
+    assert 0.90 < np.trapezoid(amorphous, result.two_theta) / area < 0.99
+    # crystallite sizes refined near the simulated ones (GSAS-II: µm, read back in nm; Scherrer K = 1 as in xrdq)
     for name, nm in case[3]["size_nm"].items():
-        assert abs(1000 * result.parameters[f"{name}.size_um"][0] - nm) < 0.25 * nm
+        assert abs(result.parameters[f"{name}_size_nm"][0] - nm) < 0.25 * nm
     assert result.gof < 1.5
 
 

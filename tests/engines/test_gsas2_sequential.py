@@ -49,7 +49,7 @@ def test_sequential_series_of_three_amorphous_patterns(tmp_path):
         res = internal_standard(r.phase_names, w, r.weight_fraction_covariance, "LiF", 0.5)
         assert res.amorphous_fraction == pytest.approx(truth, abs=0.01)
         assert 0 < res.amorphous_fraction_esd < 0.01
-        assert "LiF.D11" in r.parameters and "displacement_um" in r.parameters
+        assert "LiF_D11" in r.parameters and "displacement_um" in r.parameters
     assert results[0].gsas2_project is not None
 
 

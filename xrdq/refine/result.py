@@ -28,7 +28,7 @@ class RefinementResult:
     phase_names: list
     weight_fractions: dict
     weight_fraction_covariance: np.ndarray
-    parameters: dict  # name -> (value, esd)
+    parameters: dict  # name -> (value, esd); the same name and units for a parameter whichever engine refined it
     correlation: tuple  # (names, matrix)
     rwp: float
     rexp: float
@@ -66,8 +66,10 @@ class RefinementResult:
 
     def lmfit_parameters(self):
         """The refined parameters as ``lmfit.Parameters``: value, ``stderr`` (None where not refined), and for
-        the native engine the bounds and ``vary`` of the fit. Names are made valid identifiers (lmfit's
-        rule: ``LiF.a`` → ``LiF_a``). lmfit is imported here, never at start-up."""
+        the native engine the bounds and ``vary`` of the fit. Names are the engine-neutral ones of
+        ``parameters`` (:mod:`xrdq.refine.specs`, :mod:`xrdq.engines.gsas2.names`), made valid identifiers
+        where a GSAS-II variable kept its own name (lmfit's rule: ``0::AUiso:0`` → ``p_0__AUiso_0``).
+        lmfit is imported here, never at start-up."""
         import math
 
         import lmfit

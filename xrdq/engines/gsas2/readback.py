@@ -16,6 +16,7 @@ import numpy as np
 from ...quant.weight_fractions import hill_howard
 from ...crystal.phase import density
 from ...model.profile import tch_fwhm
+from .names import HISTOGRAM, HUMP, PHASE_HISTOGRAM, hump_parameter, phase_parameter, xrdq_name
 from .project import Project, quiet
 from .recipe import PROFILE_TERMS, Recipe
 
@@ -59,16 +60,21 @@ def fractions(p: Project, fr, cov_f) -> dict:
 
 
 def refined_parameters(vary, values, sigd, label) -> dict:
-    """Every refined variable with its esd, under xrdq's name (those labelled None are reported elsewhere)."""
-    return {label[k]: (float(values.get(k, np.nan)), float(sigd.get(k, np.nan))) for k in vary if label[k]}
+    """Every refined variable with its esd, under xrdq's name and in xrdq's units (``label``:
+    :func:`param_labels`)."""
+    out = {}
+    for k in vary:
+        name, factor = label[k]
+        out[name] = (factor * float(values.get(k, np.nan)), abs(factor) * float(sigd.get(k, np.nan)))
+    return out
 
 
 def correlation(cmat, vary, label):
-    """(names, correlation matrix) of the refined variables."""
+    """(names, correlation matrix) of the refined variables (units cancel; every factor is positive)."""
     if not cmat.size:
         return [], np.zeros((0, 0))
     d = np.sqrt(np.clip(np.diag(cmat), 1e-300, None))
-    return [label[k] or k for k in vary], cmat / np.outer(d, d)
+    return [label[k][0] for k in vary], cmat / np.outer(d, d)
 
 
 def fit_statistics(rv, vary, wt, yo, yc, converged_default: bool) -> dict:
@@ -199,7 +205,8 @@ def _check_mass_fractions(hist, names, w, warnings) -> dict:
 
 def _held_parameters(p: Project, params: dict, g2w: dict):
     """Add the cell (from GSAS-II's reciprocal-metric A terms, with esds), GSAS-II's weight fractions,
-    sample broadening, humps and the instrument terms, refined or held."""
+    sample broadening, humps and the instrument terms, refined or held, under xrdq's names and units
+    (:mod:`.names`)."""
     hist = p.hist
     for n, ph in p.phases:
         cell = ph.data["General"]["Cell"]
@@ -209,25 +216,32 @@ def _held_parameters(p: Project, params: dict, g2w: dict):
                 _c, ce = ph.get_cell_and_esd()[:2]
                 esds = {k.split("_")[-1]: float(v) for k, v in dict(ce).items()}
         for i, key in enumerate(("a", "b", "c", "alpha", "beta", "gamma"), 1):
-            params[f"{n}.{key}"] = (float(cell[i]), esds.get(key, np.nan))
-        params[f"{n}.volume"] = (float(cell[7]), esds.get("volume", np.nan))
+            params[phase_parameter(n, key)] = (float(cell[i]), esds.get(key, np.nan))
+        params[phase_parameter(n, "volume")] = (float(cell[7]), esds.get("volume", np.nan))
     for n, _ in p.phases:  # GSAS-II's own weight fractions (ph:h:WgtFrac), for cross-checking
         if n in g2w:
-            params[f"{n}.WgtFrac"] = (float(g2w[n][0]), float(g2w[n][1]))
+            key, _f = PHASE_HISTOGRAM["WgtFrac"]
+            params[phase_parameter(n, key)] = (float(g2w[n][0]), float(g2w[n][1]))
     for n, ph in p.phases:  # sample broadening, also when held or frozen at a limit
         hap = next(iter(ph.data["Histograms"].values()))
         # the value in the project: GSAS-II resets a size that ended outside its limits there
-        params[f"{n}.size_um"] = (float(hap["Size"][1][0]), params.get(f"{n}.size_um", (0, np.nan))[1])
-        params.setdefault(f"{n}.microstrain", (float(hap["Mustrain"][1][0]), np.nan))
+        key, factor = PHASE_HISTOGRAM["Size;i"]
+        size = phase_parameter(n, key)
+        params[size] = (factor * float(hap["Size"][1][0]), params.get(size, (0, np.nan))[1])
+        key, factor = PHASE_HISTOGRAM["Mustrain;i"]
+        params.setdefault(phase_parameter(n, key), (factor * float(hap["Mustrain"][1][0]), np.nan))
     for i, pk in enumerate(hist.data["Background"][1].get("peaksList", [])):
-        for j, key in enumerate(("BkPkpos", "BkPkint", "BkPksig", "BkPkgam")):
-            params.setdefault(f"hump{i}.{_HUMP_LABELS[key]}", (float(pk[2 * j]), np.nan))
+        for j, g2key in enumerate(("BkPkpos", "BkPkint", "BkPksig", "BkPkgam")):
+            key, factor = HUMP[g2key]
+            params.setdefault(hump_parameter(i, key), (factor * float(pk[2 * j]), np.nan))
         gg = 2.0 * np.sqrt(2.0 * np.log(2.0) * max(pk[4], 0.01)) / 100.0
-        params[f"hump{i}.fwhm_deg"] = (float(tch_fwhm(gg, max(pk[6], 0.1) / 100.0)), np.nan)  # derived
-    params.setdefault("displacement_um", (float(hist.data["Sample Parameters"]["Shift"][0]), np.nan))
+        params[hump_parameter(i, "fwhm")] = (float(tch_fwhm(gg, max(pk[6], 0.1) / 100.0)), np.nan)  # derived
     inst = hist.data["Instrument Parameters"][0]
-    for term in ("Zero",) + PROFILE_TERMS:
-        params.setdefault(f"instrument.{term}", (float(inst[term][1]), np.nan))
+    held = {"Shift": float(hist.data["Sample Parameters"]["Shift"][0]),
+            **{term: float(inst[term][1]) for term in ("Zero",) + PROFILE_TERMS}}
+    for g2key, value in held.items():
+        name, factor = HISTOGRAM[g2key]
+        params.setdefault(name, (factor * value, np.nan))
 
 
 def _reflections(hist, names, pids, hid):
@@ -245,45 +259,10 @@ def _reflections(hist, names, pids, hid):
     return bragg, ticks
 
 
-#: GSAS-II background-peak variables → xrdq names (GSAS-II units: °, counts·centideg, centideg², centideg)
-_HUMP_LABELS = {"BkPkpos": "position", "BkPkint": "area_cdeg", "BkPksig": "sig_cdeg2", "BkPkgam": "gam_cdeg"}
-
-
-def param_labels(vary, names, pids, hid):
-    """xrdq names for GSAS-II variable names (None: reported elsewhere, e.g. cell A terms)."""
+def param_labels(vary, names, pids, hid) -> dict:
+    """GSAS-II variable name → (xrdq name, factor to xrdq units), by :func:`.names.xrdq_name`."""
     byid = {str(pids[n]): n for n in names}
-    out = {}
-    for k in vary:
-        parts = k.split(":")
-        lab = k
-        if len(parts) >= 3:
-            ph, h, what = parts[0], parts[1], ":".join(parts[2:])
-            if ph == "" and h == str(hid):
-                if what.startswith("Back;"):
-                    lab = f"background.{what.split(';')[1]}"
-                elif what.split(";")[0] in _HUMP_LABELS:
-                    lab = f"hump{what.split(';')[1]}.{_HUMP_LABELS[what.split(';')[0]]}"
-                elif what == "Shift":
-                    lab = "displacement_um"
-                elif what in PROFILE_TERMS or what == "Zero":
-                    lab = f"instrument.{what}"
-                elif what == "Scale":
-                    lab = "histogram_scale"
-            elif ph in byid and h == str(hid):
-                if what == "Scale":
-                    lab = f"{byid[ph]}.phase_fraction"
-                elif what == "MD":
-                    lab = f"{byid[ph]}.march_dollase"
-                elif what == "Size;i":
-                    lab = f"{byid[ph]}.size_um"
-                elif what == "Mustrain;i":
-                    lab = f"{byid[ph]}.microstrain"
-                else:
-                    lab = f"{byid[ph]}.{what}"
-            elif ph in byid and h == "" and what.startswith("A") and what[1:].isdigit():
-                lab = f"{byid[ph]}.{what}"  # GSAS-II reciprocal metric term (cell below)
-        out[k] = lab
-    return out
+    return {k: xrdq_name(k, byid, hid) for k in vary}
 
 
 def phase_info_from_project(p, phase_cifs, instrument) -> dict:

@@ -26,6 +26,7 @@ from .project import Project, build_project, normalise_phases, private_workdir, 
 from .readback import (components_from_partials, correlation, fit_statistics, fractions, histogram_curves,
                        hump_curve, param_labels, phase_info_from_project, refined_parameters, run_partials,
                        scale_block, weight_esd)
+from .names import phase_parameter
 from .recipe import Recipe
 from .strategy import run_recipe
 
@@ -232,9 +233,10 @@ def _read_seq(p: Project, seq: dict, hname: str, pattern, instrument, recipe, ph
         for d in ("D11", "D22", "D33", "D12", "D13", "D23"):
             k = f"{pids[n]}:{hid}:{d}"
             if k in vary:
-                params[f"{n}.{d}"] = (float(values[k]), float(sigd.get(k, np.nan)))
+                params[phase_parameter(n, d)] = (float(values[k]), float(sigd.get(k, np.nan)))
         for i, key in enumerate(("a", "b", "c", "alpha", "beta", "gamma"), 1):
-            params.setdefault(f"{n}.{key}", (float(p.phases[names.index(n)][1].data["General"]["Cell"][i]), np.nan))
+            cell = p.phases[names.index(n)][1].data["General"]["Cell"]
+            params.setdefault(phase_parameter(n, key), (float(cell[i]), np.nan))
     x, yo, wt, yc, yb = histogram_curves(hist)
     components = {}
     if not np.any(yc):
