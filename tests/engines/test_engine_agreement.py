@@ -21,7 +21,7 @@ def _compare_case():
 
 
 # representative: textured LiAlCl4 (the adaptive recipe adds March–Dollase) and the LAZCO replicate case
-# Once −3.3 and −2.1 wt%: quantify dropped the mirrored GSAS-II recipe (a Recipe object) for the engine's default
+# Once −3.3 and −2.1 wt%: quantify dropped the mirrored GSAS-II recipe (a GsasRecipe object) for the engine's default
 # steps, and GSAS-II refined sizes before positions (sizes past their limit). Now +0.01 and −0.39.
 @pytest.mark.parametrize("case", ["gsas2/lac_a15_po", "gsas2/lazco_a40_rep_r01"])
 def test_native_and_gsas2_amorphous_agree_within_half_a_wt_percent(case):

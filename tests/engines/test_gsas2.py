@@ -64,7 +64,7 @@ def _cpd_phases():
 # ---------------------------------------------------------------------------------------------
 
 def test_importing_the_engine_does_not_import_gsas2():
-    code = "import sys, xrdq.engines.gsas2 as g; g.Recipe if False else None; print('GSASII' in sys.modules)"
+    code = "import sys, xrdq.engines.gsas2 as g; g.GsasRecipe if False else None; print('GSASII' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -154,20 +154,20 @@ def test_weight_fraction_covariance_matches_finite_differences():
 
 
 def test_recipe_forms():
-    from xrdq.engines.gsas2 import DEFAULT_STEPS, Recipe
+    from xrdq.engines.gsas2 import DEFAULT_STEPS, GsasRecipe
 
-    assert Recipe.coerce(None).steps == DEFAULT_STEPS
-    assert Recipe.coerce("default+po").steps[-1]["preferred_orientation"] is True
-    r = Recipe.coerce({"background_terms": 12, "preferred_orientation": ["zincite"]})
+    assert GsasRecipe.coerce(None).steps == DEFAULT_STEPS
+    assert GsasRecipe.coerce("default+po").steps[-1]["preferred_orientation"] is True
+    r = GsasRecipe.coerce({"background_terms": 12, "preferred_orientation": ["zincite"]})
     assert r.background_terms == 12 and r.steps[-1]["preferred_orientation"] == ["zincite"]
-    r = Recipe.coerce([{"background": True, "fractions": True}])
+    r = GsasRecipe.coerce([{"background": True, "fractions": True}])
     assert len(r.steps) == 1
     with pytest.raises(XrdqRefineError, match="unknown key"):
-        Recipe.coerce([{"backgrund": True}])
+        GsasRecipe.coerce([{"backgrund": True}])
     with pytest.raises(XrdqRefineError, match="profile terms"):
-        Recipe.coerce([{"profile": ["Q"]}])
+        GsasRecipe.coerce([{"profile": ["Q"]}])
     with pytest.raises(XrdqRefineError):
-        Recipe.coerce("fast")
+        GsasRecipe.coerce("fast")
 
 
 def test_instprm_has_bragg_brentano_geometry_and_radius():
@@ -416,7 +416,7 @@ def _forward_patterns(instrument, size_nm, tmp_path):
         hap = next(iter(g2ph.data["Histograms"].values()))
         hap["Size"][1][0] = size_nm[n] / 1000.0 if n in size_nm else 10.0
         hap["Scale"][0] = weights[n] / g2ph.data["General"]["Mass"]
-    strategy.set_flags(p, {}, recipe.Recipe())
+    strategy.set_flags(p, {}, recipe.GsasRecipe())
     import io
 
     x, curves = readback.phase_partials(p, io.StringIO())
@@ -466,13 +466,13 @@ def test_forward_gsas2_pattern_matches_xrdq_model(tmp_path):
 def test_exact_fcj_quadrature_matches_the_fcj_convolution():
     """GSAS-II's FCJ quadrature (PSVFCJO) uses 3·extent/γ Gauss–Legendre terms, half of them as nodes:
     for a 60 nm-like Lorentzian width (0.15°) at 30° 2θ with SH/L = 0.05 that is one node, a shifted
-    symmetric peak, a quarter of the peak height off the exact convolution. Recipe(fcj="exact") swaps in
+    symmetric peak, a quarter of the peak height off the exact convolution. GsasRecipe(fcj="exact") swaps in
     a 16-node exact-weight quadrature of the same FCJ function (xrdq's own model, checked here) and
     puts GSAS-II's functions back afterwards."""
     _gsas2_or_skip()
     from GSASII import GSASIIpwd as G2pwd
 
-    from xrdq.engines.gsas2 import Recipe
+    from xrdq.engines.gsas2 import GsasRecipe
     from xrdq.engines.gsas2.fcj import fcj_quadrature
     from xrdq.model.pattern import accumulate_peaks
     from xrdq.model.profile import tch_mix
@@ -496,26 +496,26 @@ def test_exact_fcj_quadrature_matches_the_fcj_convolution():
         if (pos, fwhm_l) == (30.0, 0.15):
             assert np.abs(stock - reference).max() > 0.2 * reference.max()  # why the option exists
     assert (G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3) == original
-    assert Recipe.coerce({"fcj": "exact"}).fcj == "exact"
+    assert GsasRecipe.coerce({"fcj": "exact"}).fcj == "exact"
     # the default integrates exactly and refines SH/L; GSAS-II's own quadrature holds SH/L
-    assert Recipe.coerce(None).fcj == "exact" and Recipe.coerce("default").refines_shl()
-    own = Recipe.coerce("gsas2-fcj")
+    assert GsasRecipe.coerce(None).fcj == "exact" and GsasRecipe.coerce("default").refines_shl()
+    own = GsasRecipe.coerce("gsas2-fcj")
     assert own.fcj == "gsas2" and not own.refines_shl()
-    assert Recipe.coerce({"fcj": "gsas2"}).steps == own.steps
+    assert GsasRecipe.coerce({"fcj": "gsas2"}).steps == own.steps
     with pytest.raises(XrdqRefineError, match="fcj"):
-        Recipe.coerce({"fcj": "fine"})
+        GsasRecipe.coerce({"fcj": "fine"})
 
 
 @pytest.mark.gsas2
 def test_quantify_hands_a_gsas2_recipe_object_to_the_engine():
-    """A Recipe object (what mirror_recipe returns) reaches GSAS-II as given. It once fell through to the
+    """A GsasRecipe object (what mirror_recipe returns) reaches GSAS-II as given. It once fell through to the
     engine's default steps, so the 'mirrored' comparison in docs/engines.md never refined the mirrored terms."""
     _gsas2_or_skip()
-    from xrdq.engines.gsas2 import Recipe
+    from xrdq.engines.gsas2 import GsasRecipe
     from xrdq.quant.api import quantify
 
     _cpd_pattern()  # skips without the data
-    recipe = Recipe(steps=({"name": "fractions only (test)", "background": True, "fractions": True},))
+    recipe = GsasRecipe(steps=({"name": "fractions only (test)", "background": True, "fractions": True},))
     res = quantify(CPD1D, phases=[f"{n}={_cif(f)}" for n, f in CPD1D_CIFS.items()], standard=None,
                    instrument="cpd-pw3020", engine="gsas2", recipe=recipe, two_theta_range=(20.0, 80.0),
                    model_uncertainty="off")

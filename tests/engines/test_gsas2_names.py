@@ -42,3 +42,12 @@ def test_what_only_gsas2_has_keeps_a_name_of_its_own():
     for var in ("0:0:Scale", ":0:Back;3", ":0:Scale"):
         assert spec_of(xrdq_name(var, BY_ID, 0)[0]) is None
 
+
+def test_the_gsas2_recipe_has_a_name_of_its_own():
+    import xrdq.engines.gsas2 as g2
+    from xrdq.engines.gsas2.recipe import GsasRecipe
+    from xrdq.refine import Recipe
+
+    assert g2.GsasRecipe is GsasRecipe and GsasRecipe is not Recipe
+    with pytest.warns(DeprecationWarning, match="GsasRecipe"):
+        assert g2.Recipe is GsasRecipe  # the old public name still resolves, with a warning

@@ -21,7 +21,7 @@ __all__ = [
     "gsas2_available",
     "gsas2_version",
     "import_gsas2",
-    "Recipe",
+    "GsasRecipe",
     "DEFAULT_STEPS",
     "ENV_VAR",
     "INSTALL_HINT",
@@ -29,12 +29,19 @@ __all__ = [
 
 
 #: where each lazily loaded public name lives (the refinement code is only imported when asked for)
-_HOMES = {"refine_gsas2": "engine", "export_gpx": "engine", "Recipe": "recipe", "DEFAULT_STEPS": "recipe",
+_HOMES = {"refine_gsas2": "engine", "export_gpx": "engine", "GsasRecipe": "recipe", "DEFAULT_STEPS": "recipe",
           "PREFERRED_ORIENTATION_STEP": "recipe", "instprm_text": "project", "mirror_recipe": "mirror",
           "refine_gsas2_sequential": "sequential"}
 
 
 def __getattr__(name):
+    if name == "Recipe":
+        # the old public name, from before the native and GSAS-II recipes had distinct names
+        import warnings
+
+        warnings.warn("xrdq.engines.gsas2.Recipe is now GsasRecipe (xrdq.refine.Recipe is the native engine's)",
+                      DeprecationWarning, stacklevel=2)
+        name = "GsasRecipe"
     if name in _HOMES:
         import importlib
 

@@ -24,7 +24,7 @@ from ._loader import G2_LOCK, gsas2_version, import_gsas2
 from .fcj import fcj_quadrature
 from .project import build_project, normalise_phases, private_workdir, quiet
 from .readback import components_from_partials, hump_curve, phase_partials, read_back
-from .recipe import Recipe
+from .recipe import GsasRecipe
 from .strategy import run_recipe, set_flags
 
 
@@ -41,8 +41,8 @@ class Gsas2Engine:
                             two_theta_range=two_theta_range, humps=tuple(humps or ()))
 
     def own_recipe(self, recipe) -> bool:
-        """Its own: a GSAS-II Recipe (e.g. from mirror_recipe), a dict or list of steps, or a recipe name."""
-        return (isinstance(recipe, (Recipe, dict, list, tuple))
+        """Its own: a GsasRecipe (e.g. from mirror_recipe), a dict or list of steps, or a recipe name."""
+        return (isinstance(recipe, (GsasRecipe, dict, list, tuple))
                 or (isinstance(recipe, str) and not Path(recipe).is_file()))
 
     def recipe_for(self, recipe):
@@ -59,7 +59,7 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     ``pattern``: xarray DataArray (dim ``two_theta``, coord ``esd``), attenuator-corrected intensities.
     ``phases``: list of ``(name, cif_path)``. ``instrument``: :class:`xrdq.model.instrument.Instrument`
     (or a name/path for :func:`~xrdq.model.instrument.load_instrument`).
-    ``recipe``: None/'default', 'default+po', a list of step dicts or a dict (see :class:`Recipe`).
+    ``recipe``: None/'default', 'default+po', a list of step dicts or a dict (see :class:`GsasRecipe`).
     ``two_theta_range``: (min, max) degrees to refine. ``humps``: (centre °2θ, FWHM °) start values of
     amorphous humps (e.g. from :func:`xrdq.refine.start.auto_humps`), each modelled as a GSAS-II
     background peak whose area, position and widths are refined with the background; their sum is
@@ -76,7 +76,7 @@ def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=No
     t0 = time.perf_counter()
     import_gsas2()  # fail early and clearly
     instrument = coerce_instrument(instrument)
-    recipe = Recipe.coerce(recipe)
+    recipe = GsasRecipe.coerce(recipe)
     phase_cifs = normalise_phases(phases)
     warnings: list = []
     with private_workdir(workdir, "xrdq-gsas2-") as (tmp, log), G2_LOCK, fcj_quadrature(recipe.fcj,
@@ -163,7 +163,7 @@ def export_gpx(pattern, phases, instrument, out_path, *, start_values=None, two_
                               background_terms=background_terms, gpx_name=out_path.name,
                               start_values=start_values)
             # refinement flags a user would start from: background + phase fractions
-            set_flags(p, {"background": True, "fractions": True}, Recipe())
+            set_flags(p, {"background": True, "fractions": True}, GsasRecipe())
             p.proj.data["Controls"]["data"]["LastSavedAs"] = str(out_path.resolve())
             with quiet():
                 p.proj.save()

@@ -1,4 +1,4 @@
-"""FCJ axial-divergence asymmetry inside GSAS-II with an exact-weight quadrature (``Recipe.fcj = "exact"``):
+"""FCJ axial-divergence asymmetry inside GSAS-II with an exact-weight quadrature (``GsasRecipe.fcj = "exact"``):
 GSAS-II's own pseudo-Voigt at each node of xrdq's FCJ quadrature, swapped into GSASIIpwd for the
 duration of a refinement."""
 

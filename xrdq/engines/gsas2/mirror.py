@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from ...refine.parameters import param_name
 from ...refine.specs import spec
-from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, Recipe
+from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, GsasRecipe
 
 
-def mirror_recipe(native) -> Recipe:
-    """GSAS-II :class:`Recipe` mirroring ``native`` (a native :class:`~xrdq.refine.RefinementResult`).
+def mirror_recipe(native) -> GsasRecipe:
+    """GSAS-II :class:`GsasRecipe` mirroring ``native`` (a native :class:`~xrdq.refine.RefinementResult`).
 
     GSAS-II has one March–Dollase axis per recipe: the first accepted axis is used for every textured
     phase (the same axis for all of them is what the native engine chooses in uniaxial lattices).
     """
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
-        return Recipe()
+        return GsasRecipe()
     accepted = [d["term"] for d in native.decisions if d["accepted"]]
     profile = list(DEFAULT_PROFILE)
     if spec("Y").candidate in accepted:
@@ -34,5 +34,5 @@ def mirror_recipe(native) -> Recipe:
         step["strain"] = strain
     if po:
         step["preferred_orientation"] = list(po)
-    return Recipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
+    return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
                   po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))

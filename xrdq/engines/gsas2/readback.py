@@ -18,7 +18,7 @@ from ...crystal.phase import density
 from ...model.profile import tch_fwhm
 from .names import HISTOGRAM, HUMP, PHASE_HISTOGRAM, hump_parameter, phase_parameter, xrdq_name
 from .project import Project, quiet
-from .recipe import PROFILE_TERMS, Recipe
+from .recipe import PROFILE_TERMS, GsasRecipe
 
 
 def histogram_curves(hist):
@@ -158,7 +158,7 @@ def phase_partials(p: Project, log: io.StringIO):
     return got.get(p.hist.data["data"][0]["hId"], (None, {}))
 
 
-def read_back(p: Project, rvals: dict, recipe: Recipe, instrument, phase_cifs, warnings: list) -> dict:
+def read_back(p: Project, rvals: dict, recipe: GsasRecipe, instrument, phase_cifs, warnings: list) -> dict:
     """RefinementResult fields of a single-pattern project after :func:`~.strategy.run_recipe`."""
     hist = p.hist
     cov = p.proj.data["Covariance"]["data"]

@@ -10,7 +10,7 @@ from ...errors import XrdqRefineError
 
 PROFILE_TERMS = ("U", "V", "W", "X", "Y", "SH/L")
 
-#: Recipe.fcj values: GSAS-II's own FCJ quadrature, or the exact-weight one of :func:`fcj_exact`.
+#: GsasRecipe.fcj values: GSAS-II's own FCJ quadrature, or the exact-weight one of :func:`fcj_exact`.
 FCJ_QUADRATURES = ("gsas2", "exact")
 
 #: Most nodes of the exact FCJ quadrature (the count per peak follows xrdq's own model).
@@ -26,7 +26,7 @@ DEFAULT_PROFILE = ("U", "W", "SH/L")
 #: which then carry the scale alone. Amorphous humps (background peaks): their areas are refined
 #: with the background from the start, their positions and Gaussian widths from the step that sets
 #: ``humps`` (the native engine frees hump centres and widths in its second stage too).
-#: The default integrates the FCJ asymmetry exactly (``Recipe.fcj = "exact"``).
+#: The default integrates the FCJ asymmetry exactly (``GsasRecipe.fcj = "exact"``).
 DEFAULT_STEPS: tuple[dict, ...] = (
     {"name": "background+fractions", "background": True, "fractions": True},
     # peak positions before widths: with the positions still off, broader peaks lower χ² and LM ran the sizes
@@ -47,7 +47,7 @@ _STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero"
 
 
 @dataclass
-class Recipe:
+class GsasRecipe:
     """How GSAS-II is driven.
 
     ``steps``: sequence of dicts, each turning on (cumulatively) some of
@@ -94,10 +94,10 @@ class Recipe:
     fcj: str = "exact"
 
     @classmethod
-    def coerce(cls, recipe) -> "Recipe":
+    def coerce(cls, recipe) -> "GsasRecipe":
         if recipe is None:
             return cls()
-        if isinstance(recipe, Recipe):
+        if isinstance(recipe, GsasRecipe):
             return recipe
         if isinstance(recipe, str):
             key = recipe.strip().lower().replace("_", "-")

@@ -27,7 +27,7 @@ from .readback import (components_from_partials, correlation, fit_statistics, fr
                        hump_curve, param_labels, phase_info_from_project, refined_parameters, run_partials,
                        scale_block, weight_esd)
 from .names import phase_parameter
-from .recipe import Recipe
+from .recipe import GsasRecipe
 from .strategy import run_recipe
 
 
@@ -45,7 +45,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
     """GSAS-II sequential refinement of ``patterns`` (in order); one :class:`xrdq.refine.RefinementResult` each.
 
     ``patterns``: DataArrays as for :func:`~xrdq.engines.gsas2.refine_gsas2`. ``recipe``: the recipe of
-    the first pattern's normal refinement (see :class:`~.recipe.Recipe`). ``humps``: (centre, FWHM) start
+    the first pattern's normal refinement (see :class:`~.recipe.GsasRecipe`). ``humps``: (centre, FWHM) start
     values of amorphous humps, the same for every pattern, or one list per pattern. ``workdir``: keep the
     project (``xrdq-seq.gpx``, ``.lst``, ``gsas2.log``) in a new private sub-directory of it.
 
@@ -62,7 +62,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
         return []
     import_gsas2()
     instrument = coerce_instrument(instrument)
-    recipe = Recipe.coerce(recipe)
+    recipe = GsasRecipe.coerce(recipe)
     phase_cifs = normalise_phases(phases)
     hump_lists = _per_pattern_humps(humps, len(patterns))
     warnings: list = []

@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import XrdqRefineError
 from ...model.profile import tch_fwhm
 from .project import Project, hump_peak
-from .recipe import PROFILE_TERMS, Recipe
+from .recipe import PROFILE_TERMS, GsasRecipe
 
 
 def run_refine(p: Project, log: io.StringIO, step_name: str, cycles: int):
@@ -42,7 +42,7 @@ def run_refine(p: Project, log: io.StringIO, step_name: str, cycles: int):
     return rvals
 
 
-def set_flags(p: Project, on: dict, recipe: Recipe):
+def set_flags(p: Project, on: dict, recipe: GsasRecipe):
     hist = p.hist
     hist.data["Background"][0][1] = bool(on.get("background"))
     # amorphous humps (background peaks) go with the background: the area always, position and
@@ -195,7 +195,7 @@ def _fold_histogram_scale(p: Project):
     sample["Scale"] = [1.0, False]
 
 
-def run_recipe(p: Project, recipe: Recipe, log: io.StringIO, warnings: list) -> dict:
+def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list) -> dict:
     """Run the internal scale step then the recipe steps; return the last step's Rvals."""
     on: dict = {"background": True, "histogram_scale": True, "humps": "area"}
     set_flags(p, on, recipe)
