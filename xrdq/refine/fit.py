@@ -97,6 +97,7 @@ class Refinement:
         """Every non-linear parameter, from the table in :mod:`xrdq.refine.specs` (start, bounds), fixed."""
         p = Parameters()
         self.specs = {}  # parameter name -> its ParamSpec
+        self._names = {}  # phase name -> {spec key: parameter name}
         self._owner = {}  # parameter -> index of the one phase whose peak list it changes
 
         def add(sp, owner, source):
@@ -110,9 +111,10 @@ class Refinement:
             add(sp, "", self.instrument)
         for i, phase in enumerate(self.phases):
             pre = self.prefix[phase.name]
-            cell = [add(spec(key), pre, value) for key, value in phase.cell_parameters().items()]
-            own = [add(sp, pre, None) for sp in PHASE]
-            self._owner.update(dict.fromkeys(cell + own, i))
+            cell = {key: add(spec(key), pre, value) for key, value in phase.cell_parameters().items()}
+            own = {sp.key: add(sp, pre, None) for sp in PHASE}
+            self._names[phase.name] = {**cell, **own}
+            self._owner.update(dict.fromkeys(self._names[phase.name].values(), i))
         for i, hump in enumerate(self.recipe.humps):
             for sp in HUMP:
                 add(sp, f"hump{i}", hump)
@@ -166,7 +168,7 @@ class Refinement:
         self._jac_cache[i] = None
         if hkl is None:
             self.po_axes.pop(phase_name, None)
-            self.params[f"{self.prefix[phase_name]}_po_ratio"].value = 1.0
+            self.params[self.parameter_name(phase_name, "po_ratio")].value = 1.0
         else:
             self.po_axes[phase_name] = tuple(hkl)
 
@@ -184,16 +186,16 @@ class Refinement:
         return setup_from(values)
 
     def _phase_params(self, phase, values: dict) -> PhaseParams:
-        pre = self.prefix[phase.name]
+        names = self._names[phase.name]
         lam = self.instrument.wavelength
-        xb = values[f"{pre}_size_broadening"]
-        yb = values[f"{pre}_strain_broadening"]
+        xb = values[names["size_broadening"]]
+        yb = values[names["strain_broadening"]]
         return PhaseParams(
-            cell={k: values[f"{pre}_{k}"] for k in phase.cell_parameters()},
+            cell={k: values[names[k]] for k in phase.cell_parameters()},
             size_nm=(np.degrees(lam / 10.0 / xb) if xb > 1e-9 else None),
             strain=(np.radians(yb) / 4.0 if yb > 1e-9 else None),
-            po_ratio=values[f"{pre}_po_ratio"],
-            b_overall=values[f"{pre}_b_overall"],
+            po_ratio=values[names["po_ratio"]],
+            b_overall=values[names["b_overall"]],
         )
 
     def _cache_key(self, i, values: dict) -> tuple:

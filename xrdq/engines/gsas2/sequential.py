@@ -27,7 +27,7 @@ from .readback import (components_from_partials, correlation, fit_statistics, fr
                        hump_curve, param_labels, phase_info_from_project, refined_parameters, run_partials,
                        scale_block, weight_esd)
 from .names import phase_parameter
-from .recipe import GsasRecipe
+from .recipe import PROFILE_TERMS, GsasRecipe
 from .strategy import run_recipe
 
 
@@ -132,7 +132,7 @@ def _set_sequential_flags(p: Project, hists):
         sample["Scale"][1] = False
         sample["Shift"][1] = True
         inst = hist.data["Instrument Parameters"][0]
-        for term in ("U", "V", "W", "X", "Y", "SH/L", "Zero"):
+        for term in PROFILE_TERMS + ("Zero",):
             inst[term][2] = False
     from GSASII import GSASIIspc as G2spc
 
