@@ -33,7 +33,7 @@ from .result import RefinementResult
 from .specs import GLOBAL, HUMP, MIN_CRYSTALLITE_NM, PHASE, hump_index, spec
 from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_step
 
-__all__ = ["Refinement", "refine", "MIN_CRYSTALLITE_NM"]
+__all__ = ["Refinement", "refine", "setup_from", "MIN_CRYSTALLITE_NM"]
 _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
 
 
