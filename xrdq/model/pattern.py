@@ -156,10 +156,8 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
     nodes = _node_arrays(centers, node_counts, s_l, h_l)
     if derivatives is None:
-        if exact_tails:
-            _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, 1e9, 1e9)
-        else:
-            _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total)
+        span, window = (1e9, 1e9) if exact_tails else (_kernels._TAIL_SPAN_DEG, _WINDOW_FWHM)
+        _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, span, window)
         return total
     # how the FCJ nodes move with the peak centre (central difference: fcj_nodes is smooth and cheap)
     step = 1e-4
