@@ -294,6 +294,31 @@ PHASES = [
         quality="published", density=4.250,
         notes="Rutile. B values assumed (typical room-temperature).",
     ),
+    dict(
+        name="Fe3O4", formula="Fe3 O4", sg="F d -3 m:2", z=8,
+        cell=(8.396, 8.396, 8.396, 90, 90, 90),
+        sites=[("Fe1", "Fe", 0.125, 0.125, 0.125, 1, 0.4), ("Fe2", "Fe", 0.5, 0.5, 0.5, 1, 0.5),
+               ("O1", "O", 0.2548, 0.2548, 0.2548, 1, 0.6)],
+        authors=["Hamilton, W. C."], journal="Physical Review", volume="110", year=1958, page="1050",
+        doi="10.1103/PhysRev.110.1050", cod=None,
+        quality="published", density=5.197,
+        notes="Magnetite, inverse spinel, origin choice 2 (Fe on 8a at 1/8,1/8,1/8 and 16d at 1/2,1/2,1/2; "
+              "O on 32e). O x from Hamilton (1958); a = 8.396 A from NBS Monograph 25, sec. 5, p. 31 (1967). "
+              "B values assumed (typical room-temperature). Cu K-alpha excites Fe fluorescence: expect a high "
+              "background, and magnetite beside light phases is a strong microabsorption case.",
+    ),
+    dict(
+        name="ZrSiO4", formula="O4 Si Zr", sg="I 41/a m d:2", z=4,
+        cell=(6.607, 6.607, 5.982, 90, 90, 90),
+        sites=[("Zr1", "Zr", 0, 0.75, 0.125, 1, 0.3), ("Si1", "Si", 0, 0.25, 0.375, 1, 0.3),
+               ("O1", "O", 0, 0.0661, 0.1953, 1, 0.5)],
+        authors=["Robinson, K.", "Gibbs, G. V.", "Ribbe, P. H."], journal="American Mineralogist",
+        volume="56", year=1971, page="782", doi=None, cod=None,
+        quality="published", density=4.66,
+        notes="Zircon, origin choice 2 (Zr on 4a at 0,3/4,1/8; Si on 4b at 0,1/4,3/8; O on 16h): Si-O 1.622 A, "
+              "Zr-O 2.131 and 2.268 A as published. Non-metamict crystal from Kragero, Norway; natural zircon "
+              "carries 1-4 % Hf (density 4.6-4.7). B values assumed (the source refines anisotropic ones).",
+    ),
 ]
 
 

@@ -37,10 +37,12 @@ DENSITIES = {
     "CeO2": 7.215,  # lit
     "TiO2-anatase": 3.893,  # lit (Howard et al. 1991 cell)
     "TiO2-rutile": 4.250,  # lit
+    "Fe3O4": 5.197,  # xray: 8 × 231.53 / (N_A × 591.9 Å³); lit 5.17–5.20
+    "ZrSiO4": 4.66,  # xray: 4 × 183.31 / (N_A × 261.1 Å³); lit 4.6–4.7 (Hf-bearing)
 }
 REQUIRED = ["LiF", "LiCl", "Li2O", "AlCl3", "LiAlCl4", "Li2ZrCl6", "Li2HfCl6", "ZrCl4", "HfCl4", "Li3InCl6",
             "Li3YCl6", "ZrO2-m", "Al2O3", "ZnO", "CaF2", "Mg(OH)2", "Si", "LaB6", "CeO2", "TiO2-anatase",
-            "TiO2-rutile"]
+            "TiO2-rutile", "magnetite", "zircon"]
 
 
 def test_every_required_phase_is_shipped():
