@@ -228,12 +228,13 @@ class PhaseModel:
 
     def __init__(self, phase, instrument: Instrument, two_theta_range, po_hkl=None, margin_deg: float = 2.0):
         from ..crystal import d_spacing
+        from ..crystal.cell import constrain
 
         self.phase = phase
         self.name = phase.name
         self.instrument = instrument
         self.two_theta_range = (float(two_theta_range[0]), float(two_theta_range[1]))
-        self._d_spacing = d_spacing
+        self._d_spacing, self._constrain = d_spacing, constrain
         lam_max = max(w for w, _ in instrument.wavelengths)
         lam_min = min(w for w, _ in instrument.wavelengths)
         tt_lo = max(self.two_theta_range[0] - margin_deg, 0.5) * lam_min / lam_max
@@ -244,6 +245,9 @@ class PhaseModel:
         self.f2 = np.asarray(refl.f2, dtype=float)
         self.d0 = np.asarray(refl.d, dtype=float)
         self.base_cell = tuple(phase.cell)
+        # the phase's constraint class and free cell parameters, asked for at every peak list otherwise
+        self._lattice_kind = phase.lattice_kind
+        self._base_cell_parameters = phase.cell_parameters()
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
         self._node_counts = None
@@ -256,12 +260,13 @@ class PhaseModel:
         return PhaseParams(cell=dict(self.phase.cell_parameters()), **changes)
 
     def cell(self, params: PhaseParams):
+        """The cell of ``params`` with the space group's constraints (what ``phase.with_cell`` gives)."""
         if not params.cell:
             return self.base_cell
-        return tuple(self.phase.with_cell(**params.cell).cell)
+        return self._constrain(self._lattice_kind, self.base_cell, **params.cell)
 
     def d_spacings(self, params: PhaseParams):
-        if not params.cell or params.cell == self.phase.cell_parameters():
+        if not params.cell or params.cell == self._base_cell_parameters:
             return self.d0
         return self._d_spacing(self.hkl, self.cell(params))
 
