@@ -43,7 +43,7 @@ def _simulated_by(results, simulator):
 
 @pytest.mark.slow
 def test_independent_set_errors_are_at_the_counting_noise_floor(independent_results):
-    # measured 0.334 wt% against a floor of 0.357 from the esds (31 GSAS-II cases, docs/validation.md)
+    # measured 0.320 wt% against a floor of 0.353 from the esds (31 GSAS-II cases, docs/validation.md)
     gsas2 = _simulated_by(independent_results, "gsas2")
     assert len(gsas2) >= 12
     errors = np.array([r.errors()["amorphous"] for r in gsas2])
@@ -57,13 +57,16 @@ def test_xrayutilities_second_opinion(independent_results):
     """xrayutilities' intensity per unit mass differs from GSAS-II's by up to ±1 % from phase to phase
     (reference_patterns/validation/README.md), which alone moves the amorphous fraction of a 50 % LiF mixture
     by up to ≈ 2 wt%: these five cases are a second opinion on the physics, not a precision target. Measured
-    +0.5, +1.3, +1.3, +1.7, +2.9 wt% — all of one sign, so partly a systematic that is not yet explained
-    (xrdq's or xrayutilities'; open in issue #10). Asserted: no regression beyond that."""
+    +0.5, +1.3, +1.3, +1.7, +2.9 wt% — all of one sign; +0.3, +0.7, +0.8, +1.4, +2.4 since the refinement
+    holds parameters on a bound out of LM's way (refine.fit.Refinement._held_at_bounds: before, a size at
+    zero and a hump at its widest width stalled every trial of a profile term on these patterns). Still of
+    one sign, so partly a systematic that is not yet explained (xrdq's or xrayutilities'; open in issue
+    #10). Asserted: no regression beyond that."""
     xu = _simulated_by(independent_results, "xrayutilities")
     if not xu:
         pytest.skip("no xrayutilities cases in the independent set")
     errors = {r.name: 100 * r.errors()["amorphous"] for r in xu}
-    assert max(abs(e) for e in errors.values()) <= 3.5, errors
+    assert max(abs(e) for e in errors.values()) <= 3.0, errors
 
 
 @pytest.mark.slow
@@ -76,8 +79,8 @@ def test_no_confident_wrong_number_on_the_independent_set(independent_results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.334 / largest 0.99 wt% (lyc_a45_ws10, "
-                   "esd 1.04). The set's own counting noise alone gives an MAE of ≈ 0.36 wt% with the reported esds")
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.320 / largest 0.99 wt% (lyc_a45_ws10, "
+                   "esd 1.04). The set's own counting noise alone gives an MAE of ≈ 0.35 wt% with the reported esds")
 def test_independent_set_meets_the_issue_goal(independent_results):
     errors = np.abs([r.errors()["amorphous"] for r in independent_results])
     assert errors.mean() <= 0.0015 and errors.max() <= 0.004

@@ -169,3 +169,30 @@ def test_a_cell_that_walked_away_is_restarted_from_its_structure(zno_present):
     assert ref.chi2() <= chi2_walked
     if zno_present:  # the true cell is the better minimum by far
         assert decisions[0]["accepted"] and decisions[0]["delta_chi2"] > 100
+
+
+def test_no_trial_refinement_ends_worse_than_the_model_without_the_term():
+    """Adding a parameter cannot make the best fit worse: a refined trial whose χ² rises, or that stays put
+    where the linearised screen promised a large gain, is an optimiser that stalled. Seen on this file
+    (xrayutilities, data xrdq did not make): LiF's size at zero and a hump at its widest width held every
+    trial still (microstrain LiCl Δχ² −99, asymmetry −0.5, Y and zero +0.002 where +54…+164 was predicted),
+    so no profile term was ever accepted."""
+    import json
+
+    from xrdq.quant.api import quantify
+    from xrdq.validation import INDEPENDENT, _case_phases
+
+    truth_path = INDEPENDENT / "xrayutilities" / "xu_li2o_a10.truth.json"
+    if not truth_path.is_file():
+        pytest.skip(f"independent validation set not found at {INDEPENDENT}")
+    truth = json.loads(truth_path.read_text())
+    std = truth["standard"]
+    res = quantify(truth_path.with_name("xu_li2o_a10.xye"), phases=_case_phases(truth, INDEPENDENT.parents[1]),
+                   standard=(std["phase"], float(std["weighed_fraction"])), instrument="miniflex600",
+                   model_uncertainty="off")
+    refined = [d for d in res.refinement.decisions if d["basis"] == "refined" and d["n_params"] > 0]
+    assert refined
+    for d in refined:
+        assert d["delta_chi2"] >= -1e-6 * d["chi2_before"], d
+        if d.get("predicted_delta_chi2", 0.0) > 50.0:  # a large promised gain is (mostly) delivered
+            assert d["delta_chi2"] > 0.3 * d["predicted_delta_chi2"], d

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import fdtrc  # F-distribution survival; scipy.stats costs ~1 s to import
 
 from .recipe import Stage
+from .transforms import at_bounds, bounded_gauss_newton
 
 MAX_BACKGROUND_TERMS = 24
 #: Relative change of a cell length from its structure beyond which the refined cell must prove itself: a
@@ -35,6 +36,9 @@ MAX_BACKGROUND_TERMS = 24
 #: took 1.4 wt% of amorphous with it on an independent simulation). Solid solutions rarely move a cell
 #: more; the verdict flags what stays beyond it.
 CELL_LIMIT = 0.01
+#: Start (degrees of broadening) of a microstrain term tried on a converged solution: negligible beside any
+#: peak width, so the trial starts at the solution without the term and LM can only improve on it.
+TRIAL_BROADENING_START = 1e-4
 BACKGROUND_STEP = 4
 # March–Dollase axes tried per lattice (reciprocal-lattice directions: plate normals / needle axes).
 # Averaged over the Laue group, a March–Dollase term about an axis perpendicular to the unique axis of a
@@ -99,7 +103,9 @@ def _candidates(ref, varied: list) -> list:
 
 def _screen(ref, varied: list, candidates: list) -> list:
     """Linearised Δχ² of adding each candidate to the current solution (Gauss–Newton, all parameters
-    re-adjusted): ‖P_[J_s, J_c] r‖² − ‖P_J_s r‖² with J the Jacobian of the projected residual."""
+    re-adjusted, parameters on a bound kept there if the step would push them out — without that a
+    size already at zero or a hump at its widest width promised gains no refinement could reach, and
+    every such promise cost a futile trial refit)."""
     values = ref._values()
     r = ref.residual(np.array([values[n] for n in varied]), varied)
     plain = [c for c in candidates if c[2] is None]
@@ -110,7 +116,8 @@ def _screen(ref, varied: list, candidates: list) -> list:
     scale = np.linalg.norm(js, axis=0)
     scale[scale == 0] = 1.0
     js = js / scale
-    base = r - js @ np.linalg.lstsq(js, r, rcond=1e-10)[0] if varied else r
+    lo, hi = at_bounds([ref.params[n] for n in varied])
+    _, base = bounded_gauss_newton(r, js, lo, hi)
     out = []
     for label, pnames, po, one_sided in candidates:
         if po is not None:
@@ -119,17 +126,16 @@ def _screen(ref, varied: list, candidates: list) -> list:
             ref.set_po_axis(po[0], None)
         else:
             jc = np.column_stack([cols[n] for n in pnames])
-        if varied:
-            jc = jc - js @ np.linalg.lstsq(js, jc, rcond=1e-10)[0]
         norm = np.linalg.norm(jc, axis=0)
         if not np.all(norm > 0):
             out.append(0.0)
             continue
-        step = -np.linalg.lstsq(jc, base, rcond=1e-10)[0]
-        gain = float(base @ base - np.sum((base + jc @ step) ** 2))
-        if one_sided and np.any(step < 0):
-            gain = 0.0  # the data ask for negative broadening: not a physical improvement
-        out.append(gain)
+        c_lo, c_hi = at_bounds([ref.params[n] for n in pnames])
+        if one_sided:  # broadening tried from none: the data may only ask for more
+            c_lo = c_lo | np.array([values[n] <= 0.0 for n in pnames])
+        _, moved = bounded_gauss_newton(r, np.hstack([js, jc / norm]), np.concatenate([lo, c_lo]),
+                                        np.concatenate([hi, c_hi]))
+        out.append(max(float(base @ base - moved @ moved), 0.0))
     return out
 
 
@@ -166,10 +172,16 @@ def _restore(ref, snapshot: dict):
 
 def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
     """χ² after refining ``candidate`` with everything already varied; undone unless ``keep``."""
-    _, pnames, po, _ = candidate
+    _, pnames, po, one_sided = candidate
     snapshot = _snapshot(ref)
     if po is not None:
         ref.set_po_axis(*po)
+    if one_sided:
+        # start a broadening term from (almost) none, i.e. from the current solution: from the transforms'
+        # generic 0.01° start LM could stop in a worse minimum than the model without the term (seen: Δχ² −99)
+        for n in pnames:
+            if ref.params[n].value <= 0.0:
+                ref.params[n].value = TRIAL_BROADENING_START
     entry = ref.run_stage(stage, final=True, extra_names=extra + pnames)
     if keep:  # only the runs that stand count towards convergence
         log.append(entry)

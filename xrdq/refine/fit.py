@@ -31,7 +31,7 @@ from .diagnostics import covariance, fit_warnings
 from .lm import levenberg_marquardt
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
-from .transforms import transforms, typical_step
+from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_step
 
 _GLOBAL_PROFILE = ("U", "V", "W", "X", "Y")
 # Smallest crystallite (nm) a phase declared crystalline may refine to. Below ~8 nm a "crystal" is a
@@ -397,6 +397,39 @@ class Refinement:
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
+        # Parameters parked on a bound that the data push further out are held there for the stage: in
+        # the transforms' internal variable they sit at a stationary point with a vanishing slope, where
+        # Levenberg–Marquardt's steps overshoot and the whole stage stalls (seen: a size at zero and a
+        # hump at its widest width kept every other parameter from moving, Δχ² −97 left on the table).
+        held = self._held_at_bounds(names)
+        entry = self._lm(names, held, final, stage.max_nfev)
+        if held:
+            # released if the new solution pulls them back inside
+            again = self._held_at_bounds(names)
+            if again != held:
+                more = self._lm(names, again, final, stage.max_nfev)
+                entry = {**more, "nfev": entry["nfev"] + more["nfev"]}
+                held = again
+        return {"stage": stage.name, **entry, **({"held_at_bounds": sorted(held)} if held else {})}
+
+    def _held_at_bounds(self, names) -> set:
+        """Varied parameters on a bound that a bounded Gauss–Newton step would push out of it."""
+        params = [self.params[n] for n in names]
+        lo, hi = at_bounds(params)
+        if not (lo | hi).any():
+            return set()
+        x = np.array([p.value for p in params])
+        jac = self.residual_jacobian(x, names)
+        norm = np.linalg.norm(jac, axis=0)
+        norm[norm == 0] = 1.0
+        free, _ = bounded_gauss_newton(self.residual(x, names), jac / norm, lo, hi)
+        return {n for n, f in zip(names, free) if not f}
+
+    def _lm(self, names, held, final: bool, max_nfev: int) -> dict:
+        """Levenberg–Marquardt over ``names`` except ``held``, in the bounds' internal variables."""
+        names = [n for n in names if n not in held]
+        if not names:
+            return {"status": 1, "nfev": 0}
         to_internal, to_external, slope = transforms([self.params[n] for n in names])
         x0 = np.array([self.params[n].value for n in names])
         z0 = to_internal(x0)
@@ -410,11 +443,11 @@ class Refinement:
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
         # MINPACK's lmder (x_scale="jac"), without importing scipy.optimize: xrdq.refine.lm
-        sol = levenberg_marquardt(fun, jac, z0, ftol=tol, xtol=1e-10, gtol=1e-10, max_nfev=stage.max_nfev)
+        sol = levenberg_marquardt(fun, jac, z0, ftol=tol, xtol=1e-10, gtol=1e-10, max_nfev=max_nfev)
         x = to_external(sol.x)
         for n, v in zip(names, x):
             self.params[n].value = float(v)
-        return {"stage": stage.name, "status": int(sol.status), "nfev": int(sol.nfev), "message": sol.message}
+        return {"status": int(sol.status), "nfev": int(sol.nfev), "message": sol.message}
 
     def run(self) -> RefinementResult:
         t0 = time.perf_counter()

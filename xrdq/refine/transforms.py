@@ -46,6 +46,35 @@ def transforms(params):
     return to_internal, to_external, slope
 
 
+def at_bounds(params) -> tuple:
+    """Masks of the parameters sitting on their lower / upper bound (where the transforms hold them: the
+    square at zero, the sine at ±1, both with no gradient)."""
+    lo, hi = [], []
+    for par in params:
+        span = par.max - par.min if np.isfinite(par.max - par.min) else max(abs(par.value), 1.0)
+        tol = (1e-6 if is_non_negative(par.name) else 1e-3) * span
+        lo.append(par.value - par.min <= tol)
+        hi.append(par.max - par.value <= tol)
+    return np.array(lo, dtype=bool), np.array(hi, dtype=bool)
+
+
+def bounded_gauss_newton(r, jac, at_lo, at_hi):
+    """The Gauss–Newton step ``−J⁺r`` with parameters on a bound held there whenever the step would push
+    them out (active-set passes). Returns (mask of the parameters free to move, residual after the step)."""
+    free = np.ones(jac.shape[1], dtype=bool)
+    for _ in range(jac.shape[1] + 1):
+        if not free.any():
+            return free, r
+        step = -np.linalg.lstsq(jac[:, free], r, rcond=1e-10)[0]
+        full = np.zeros(jac.shape[1])
+        full[free] = step
+        out = free & ((at_lo & (full < 0)) | (at_hi & (full > 0)))
+        if not out.any():
+            return free, r + jac[:, free] @ step
+        free &= ~out
+    return free, r
+
+
 def is_non_negative(name: str) -> bool:
     """Sample broadening: zero is a physical answer. Hump widths have a positive lower bound and take
     the sine transform like any bounded parameter."""
