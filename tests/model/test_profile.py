@@ -89,6 +89,28 @@ def test_march_dollase_random_powder_and_platy():
     assert march_dollase(np.array([1.0]), 0.8)[0] > 1.0 > march_dollase(np.array([0.0]), 0.8)[0]
 
 
+@pytest.mark.parametrize("name, axis", [("LiAlCl4", (0, 0, 1)), ("LiAlCl4", (1, 0, 0)), ("MgOH2", (0, 0, 1))])
+def test_po_factors_average_each_reflections_own_equivalents(name, axis):
+    """The March–Dollase factor of a reflection is the mean over its own Laue equivalents (the cosines of
+    all reflections are kept in one array): compared with the angles computed one reflection at a time."""
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.cell import reciprocal_metric_tensor
+    from xrdq.model.instrument import load_instrument
+    from xrdq.model.pattern import PhaseModel
+
+    model = PhaseModel(load_phase(name), load_instrument("miniflex600"), (10.0, 80.0), po_hkl=axis)
+    g = reciprocal_metric_tensor(model.base_cell)
+    p = np.asarray(axis, dtype=float)
+    laue = model.phase.symmetry.laue_rotations()
+    expected = []
+    for hkl in model.hkl:
+        eq = {tuple(hkl @ r) for r in laue}  # distinct equivalents (Miller indices transform as hᵀR)
+        cos = [np.dot(e, g @ p) / np.sqrt(np.dot(e, g @ e) * np.dot(p, g @ p)) for e in map(np.array, eq)]
+        expected.append(np.mean(march_dollase(np.array(cos), 0.7)))
+    assert model.po_factors(0.7) == pytest.approx(np.array(expected), rel=1e-12)
+    assert model.po_factors(1.0) == pytest.approx(np.ones(len(model.hkl)), rel=1e-12)
+
+
 def test_fixed_node_counts_survive_zero_asymmetry():
     # a refinement decides node counts once; if the asymmetry then refines to zero, FCJ has one node
     tt = np.arange(10.0, 30.0, 0.01)

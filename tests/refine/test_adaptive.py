@@ -123,6 +123,23 @@ def test_three_overlapping_humps_are_found():
     assert centres == pytest.approx([22.0, 31.0, 45.0], abs=2.5)
 
 
+def test_a_five_degree_halo_is_a_hump():
+    """Halos of 5° FWHM are common (the issue's set spans 5–15°): with a 6° minimum a strong 5° halo at 29°
+    was discarded as "too narrow" and the one beside it with it; the background polynomial then took both
+    (xu_lic_a60: GoF 2.55 → 1.13 with the humps found)."""
+    base = 150.0 + 2000.0 / TT
+    humps = [(29.1, 5.05, 1300.0), (43.2, 7.5, 120.0)]
+    y = base + sum(a * np.exp(-4 * np.log(2) * ((TT - c) / w) ** 2) for c, w, a in humps)
+    from xrdq.refine.start import median_envelope
+
+    # as auto_humps sees it: the median envelope of what the Bragg peaks left
+    found = estimate_humps(TT, y, max_humps=3, envelope=median_envelope(TT, y))
+    assert len(found) == 2
+    (c1, w1), (c2, _) = sorted(found)
+    assert c1 == pytest.approx(29.1, abs=1.0) and w1 == pytest.approx(5.05, abs=1.0)
+    assert c2 == pytest.approx(43.2, abs=1.5)
+
+
 def test_recipe_file_adaptive_settings(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('adaptive = true\nalpha = 0.01\n[[stage]]\nname = "s"\nrefine = []\n')

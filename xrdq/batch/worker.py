@@ -90,7 +90,7 @@ def warm_up():
         from ..model.pattern import ON_CIRCLE, PhaseModel
         import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..quant import api  # noqa: F401
-        from ..refine import fit, start  # noqa: F401 — scipy.optimize, scipy.ndimage, numba
+        from ..refine import fit, start  # noqa: F401 — scipy.ndimage, numba
 
         inst = load_instrument("miniflex600")
         model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))

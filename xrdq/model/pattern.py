@@ -156,10 +156,8 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
     nodes = _node_arrays(centers, node_counts, s_l, h_l)
     if derivatives is None:
-        if exact_tails:
-            _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, 1e9, 1e9)
-        else:
-            _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total)
+        span, window = (1e9, 1e9) if exact_tails else (_kernels._TAIL_SPAN_DEG, _WINDOW_FWHM)
+        _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, span, window)
         return total
     # how the FCJ nodes move with the peak centre (central difference: fcj_nodes is smooth and cheap)
     step = 1e-4
@@ -204,6 +202,21 @@ def _reflections(phase, two_theta_max, wavelength, two_theta_min):
     return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
 
 
+@functools.lru_cache(maxsize=32)
+def _laue_equivalents(phase, hkl_bytes: bytes, n: int):
+    """(equivalents, start): the distinct Laue equivalents of each of ``n`` reflections (hkl as int
+    bytes), stacked; reflection k's from row ``start[k]``. Per phase and reflection list, not per PO axis:
+    the adaptive recipe tries several axes, and every quantify of a batch rebuilds its models."""
+    hkl = np.frombuffer(hkl_bytes, dtype=int).reshape(n, 3)
+    laue = phase.symmetry.laue_rotations()
+    eqs = [np.unique(np.einsum("i,kij->kj", h, laue), axis=0).astype(float) for h in hkl]
+    start = np.cumsum([0] + [len(e) for e in eqs[:-1]]).astype(int)
+    eq = np.concatenate(eqs) if eqs else np.zeros((0, 3))
+    eq.setflags(write=False)  # shared by every model of this phase
+    start.setflags(write=False)
+    return eq, start
+
+
 def _same_positions(params: PhaseParams, terms: ProfileTerms, specimen: Specimen, other: PhaseParams,
                     other_terms: ProfileTerms, other_specimen: Specimen) -> bool:
     """Whether two parameter sets give the same peak positions and intensities (differ in widths only)."""
@@ -216,12 +229,13 @@ class PhaseModel:
 
     def __init__(self, phase, instrument: Instrument, two_theta_range, po_hkl=None, margin_deg: float = 2.0):
         from ..crystal import d_spacing
+        from ..crystal.cell import constrain
 
         self.phase = phase
         self.name = phase.name
         self.instrument = instrument
         self.two_theta_range = (float(two_theta_range[0]), float(two_theta_range[1]))
-        self._d_spacing = d_spacing
+        self._d_spacing, self._constrain = d_spacing, constrain
         lam_max = max(w for w, _ in instrument.wavelengths)
         lam_min = min(w for w, _ in instrument.wavelengths)
         tt_lo = max(self.two_theta_range[0] - margin_deg, 0.5) * lam_min / lam_max
@@ -232,6 +246,9 @@ class PhaseModel:
         self.f2 = np.asarray(refl.f2, dtype=float)
         self.d0 = np.asarray(refl.d, dtype=float)
         self.base_cell = tuple(phase.cell)
+        # the phase's constraint class and free cell parameters, asked for at every peak list otherwise
+        self._lattice_kind = phase.lattice_kind
+        self._base_cell_parameters = phase.cell_parameters()
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
         self._node_counts = None
@@ -244,32 +261,35 @@ class PhaseModel:
         return PhaseParams(cell=dict(self.phase.cell_parameters()), **changes)
 
     def cell(self, params: PhaseParams):
+        """The cell of ``params`` with the space group's constraints (what ``phase.with_cell`` gives)."""
         if not params.cell:
             return self.base_cell
-        return tuple(self.phase.with_cell(**params.cell).cell)
+        return self._constrain(self._lattice_kind, self.base_cell, **params.cell)
 
     def d_spacings(self, params: PhaseParams):
-        if not params.cell or params.cell == self.phase.cell_parameters():
+        if not params.cell or params.cell == self._base_cell_parameters:
             return self.d0
         return self._d_spacing(self.hkl, self.cell(params))
 
     def po_cosines(self):
-        """cos α between each equivalent of every reflection and the PO axis (list of arrays)."""
+        """(cos α, start): cos α between the PO axis and every Laue equivalent of every reflection, all
+        reflections' equivalents in one array, reflection k's from ``start[k]`` on."""
         if self._po_cos is None:
             from ..crystal.cell import reciprocal_metric_tensor
 
             g = reciprocal_metric_tensor(self.base_cell)
             p = np.asarray(self.po_hkl, dtype=float)
             pn = np.sqrt(p @ g @ p)
-            laue = self.phase.symmetry.laue_rotations()
-            cos = []
-            for hkl in self.hkl:
-                eq = np.unique(np.einsum("i,kij->kj", hkl, laue), axis=0).astype(float)
-                num = eq @ g @ p
-                den = np.sqrt(np.einsum("ij,jk,ik->i", eq, g, eq)) * pn
-                cos.append(num / den)
-            self._po_cos = cos
+            eq, start = _laue_equivalents(self.phase, self.hkl.tobytes(), len(self.hkl))
+            self._po_cos = ((eq @ g @ p) / (np.sqrt(np.einsum("ij,jk,ik->i", eq, g, eq)) * pn), start)
         return self._po_cos
+
+    def po_factors(self, ratio: float) -> np.ndarray:
+        """March–Dollase factor of every reflection: the mean over its Laue equivalents."""
+        cos, start = self.po_cosines()
+        if cos.size == 0:
+            return np.ones(len(self.hkl))
+        return np.add.reduceat(march_dollase(cos, ratio), start) / np.diff(np.append(start, cos.size))
 
     def peak_list(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE):
         """Centres (deg), integrated intensities, FWHMs and η of every reflection × wavelength, with the
@@ -285,7 +305,7 @@ class PhaseModel:
             f2 = f2 * np.exp(-2.0 * params.b_overall / (2.0 * d) ** 2)
         intensity = self.multiplicity * f2
         if self.po_hkl is not None and params.po_ratio != 1.0:
-            intensity = intensity * np.array([march_dollase(c, params.po_ratio).mean() for c in self.po_cosines()])
+            intensity = intensity * self.po_factors(params.po_ratio)
         centers, areas = [], []
         for lam, weight in inst.wavelengths:
             tt = bragg_two_theta(d, lam)

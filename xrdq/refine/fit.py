@@ -17,7 +17,6 @@ import time
 from collections import OrderedDict
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from .._version import __version__
 from ..crystal.cell import volume as cell_volume
@@ -28,6 +27,7 @@ from ..model.instrument import Instrument, ProfileTerms
 from ..model.pattern import PhaseModel, PhaseParams, Specimen
 from .parameters import Parameters, param_name
 from .diagnostics import covariance, fit_warnings
+from .lm import levenberg_marquardt
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
 from .specs import GLOBAL, HUMP, MIN_CRYSTALLITE_NM, PHASE, hump_index, spec
@@ -410,8 +410,8 @@ class Refinement:
 
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
-        sol = least_squares(fun, z0, jac=jac, method="lm", x_scale="jac", ftol=tol, xtol=1e-10,
-                            gtol=1e-10, max_nfev=max_nfev)  # with a Jacobian, one evaluation per iteration
+        # MINPACK's lmder (x_scale="jac"), without importing scipy.optimize: xrdq.refine.lm
+        sol = levenberg_marquardt(fun, jac, z0, ftol=tol, xtol=1e-10, gtol=1e-10, max_nfev=max_nfev)
         x = to_external(sol.x)
         for n, v in zip(names, x):
             self.params[n].value = float(v)

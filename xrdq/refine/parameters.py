@@ -1,7 +1,7 @@
 """Named refinable parameters with bounds and a ``vary`` flag: the part of ``lmfit.Parameters`` xrdq uses.
 
-The refinement only needs a name → (value, min, max, vary) table; the solver is scipy's
-``least_squares``. Importing lmfit costs 1–2 s (it imports scipy.stats and matplotlib) in every process
+The refinement only needs a name → (value, min, max, vary) table; the solver is MINPACK's
+Levenberg–Marquardt (:mod:`xrdq.refine.lm`). Importing lmfit costs 1–2 s (it imports scipy.stats and matplotlib) in every process
 that fits, which is most of a whole ``xrdq quantify``, so this small class follows lmfit's semantics
 instead: a value is kept inside [min, max] whenever it is set or read.
 """

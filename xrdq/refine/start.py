@@ -25,16 +25,20 @@ def median_envelope(two_theta, intensity, window_deg: float = 3.0):
 
 
 def estimate_humps(two_theta, intensity, *, max_humps: int = 3, min_excess: float = 0.15, window_deg: float = 2.0,
-                   envelope=None, max_center: float = 60.0, min_fwhm: float = 6.0):
+                   envelope=None, max_center: float = 60.0, min_fwhm: float = 5.0,
+                   min_side_fwhm: float = 4.0):
     """(centre, FWHM) of broad amorphous humps rising above a smooth air-scatter/fluorescence baseline.
 
     The envelope is compared with a baseline ``a + b·2θ + c/2θ`` fitted to its lowest points; a hump
     is reported where the envelope exceeds that baseline by more than ``min_excess`` of it over at
-    least ``min_fwhm`` degrees with its centre below ``max_center`` (amorphous halos of oxides and halides
+    least ``min_fwhm`` degrees (5°: the narrowest halos of glasses and milled halides; profile misfit of strong
+    Bragg peaks in a crystalline pattern leaves 4–5° residues — 6° missed real 5° halos, 4° found three
+    halos in crystalline CPD-1A), ``min_side_fwhm`` on its steeper side (halos are roughly symmetric, misfit
+    edges are not), with its centre below ``max_center`` (amorphous halos of oxides and halides
     sit at d ≈ 2–5 Å, i.e. 2θ ≈ 18–45° with Cu Kα; broad rises elsewhere are peak-tail misfits).
     Overlapping halos (glasses and amorphous mixtures often show two or three) are found one after
-    another: each found hump is subtracted as a Gaussian of its height and width, and the remainder
-    searched again. Returns an empty list for crystalline patterns.
+    another: each found hump is subtracted with its height and width, and the remainder searched again.
+    Returns an empty list for crystalline patterns.
     """
     tt = np.asarray(two_theta, dtype=float)
     env = lower_envelope(tt, intensity, window_deg) if envelope is None else np.asarray(envelope, dtype=float)
@@ -70,11 +74,18 @@ def estimate_humps(two_theta, intensity, *, max_humps: int = 3, min_excess: floa
             work[lo:hi + 1] = 0.0
             continue
         # two blended halos widen the half-maximum span on the side of the other: the steeper side
-        # is the one hump's own half width
+        # is the one hump's own half width, and it too must span min_side_fwhm
         fwhm = 2.0 * min(i - lo, hi - i) * step
         center = float(tt[i])
-        humps.append((center, float(min(max(fwhm, 4.0), 30.0))))
-        work = work - peak * np.exp(-4.0 * np.log(2.0) * ((tt - center) / fwhm) ** 2)
+        if fwhm < min_side_fwhm or any(abs(center - c) < 0.5 * max(w, fwhm) for c, w in humps):
+            # one-sided (an edge, a step left by a misfit) or the remnant of a hump already found
+            work[lo:hi + 1] = 0.0
+            continue
+        humps.append((center, float(min(fwhm, 30.0))))
+        # subtracted with the refinement's own hump shape (pseudo-Voigt, η = 0.5): its tails are heavier than
+        # a Gaussian's, so a halo's tails do not come back as remnant "humps" on its flanks
+        x = (tt - center) / fwhm
+        work = work - peak * 0.5 * (np.exp(-4.0 * np.log(2.0) * x * x) + 1.0 / (1.0 + 4.0 * x * x))
     return humps
 
 
