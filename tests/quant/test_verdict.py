@@ -96,6 +96,25 @@ def test_flag_raises_the_verdict_and_never_lowers_it():
     assert res.verdict == "check" and "amorphous estimates disagree by 3.1 σ" in res.verdict_reasons
 
 
+def test_verdict_without_per_phase_curves_uses_all_bragg_intensity():
+    """An engine that cannot split its calculated pattern by phase (GSAS-II when its phase partials fail)
+    still gets every check: the Bragg part is everything above background and halo (it raised KeyError)."""
+    pattern, _ = simulate([("LiF", 0.5), ("LiCl", 0.2)], amorphous=0.3, standard="LiF", seed=5)
+    res = xrdq.quantify(pattern, phases=["LiCl"], standard=("LiF", 0.5), model_uncertainty="off")
+    from xrdq.model.instrument import load_instrument
+    from xrdq.quant.verdict import assess
+
+    import copy
+
+    split = copy.deepcopy(res)
+    assess(split, load_instrument("miniflex600"), sample_phases=["LiCl"])
+    amorphous = res.refinement.components.get("amorphous")
+    res.refinement.components = {} if amorphous is None else {"amorphous": amorphous}
+    assess(res, load_instrument("miniflex600"), sample_phases=["LiCl"])
+    assert (res.verdict, res.verdict_reasons) == (split.verdict, split.verdict_reasons)
+    assert not any("no phase explains" in r for r in res.verdict_reasons)
+
+
 # ---- synthetic: no phases at all --------------------------------------------------------------
 def test_no_phase_on_a_fully_amorphous_pattern_is_ok():
     pattern, _ = simulate([("LiF", 0.5)], amorphous=0.5, standard="LiF", seed=3)

@@ -298,9 +298,12 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     unexplained peaks (in place; a verdict raised earlier with ``flag`` is kept); notes at level ``ok``
     join its warnings."""
     ref = result.refinement
-    bragg = np.sum([ref.components[n] for n in ref.phase_names], axis=0) if ref.phase_names else np.zeros_like(ref.observed)
-    peaks = unexplained_peaks(ref.two_theta, ref.observed, ref.calculated, ref.esd, bragg, instrument.wavelength)
     amorphous_component = ref.components.get("amorphous", 0.0)
+    if all(n in ref.components for n in ref.phase_names):
+        bragg = np.sum([ref.components[n] for n in ref.phase_names], axis=0) if ref.phase_names else np.zeros_like(ref.observed)
+    else:  # an engine that could not split its curve by phase (GSAS-II without partials): all Bragg together
+        bragg = ref.calculated - ref.background - amorphous_component
+    peaks = unexplained_peaks(ref.two_theta, ref.observed, ref.calculated, ref.esd, bragg, instrument.wavelength)
     net_max = float(np.max(ref.observed - ref.background - amorphous_component))
     prefixes = {}
     for n in ref.phase_names:

@@ -42,6 +42,32 @@ def run_refine(p: Project, log: io.StringIO, step_name: str, cycles: int):
     return rvals
 
 
+def refine_step(p: Project, log: io.StringIO, step_name: str, cycles: int, warnings: list) -> dict:
+    """:func:`run_refine`, robust to GSAS-II failing inside a step (a cell driven to an invalid metric, a
+    singular normal matrix, a phase driven out of the data range): the step is run once more from its start
+    with Marquardt's damping raised (λ₀ = 1 instead of 10⁻³: small first shifts), and if that fails too it is
+    skipped — GSAS-II saves nothing from a failed refinement, so the project stays where the previous step
+    left it — and the result says so (not converged). One hard step used to end the whole quantification."""
+    try:
+        return run_refine(p, log, step_name, cycles)
+    except XrdqRefineError as exc:
+        if "constraint error" in str(exc):
+            raise
+        first = str(exc).split(": ", 1)[-1].splitlines()[0]
+    p.proj.reload()
+    p.proj.data["Controls"]["data"]["Marquardt"] = 0  # log10 λ₀; GSAS-II resets it to −3 after each run
+    try:
+        rvals = run_refine(p, log, step_name + " (damped)", cycles)
+    except XrdqRefineError as exc:
+        p.proj.reload()
+        second = str(exc).split(": ", 1)[-1].splitlines()[0]
+        warnings.append(f"GSAS-II step {step_name!r} failed ({first}) and again with stronger damping ({second}): "
+                        "skipped, its parameters stay where the previous step left them")
+        return {"converged": False, "skipped": True}
+    warnings.append(f"GSAS-II step {step_name!r} failed ({first}); refined again from its start with stronger damping")
+    return rvals
+
+
 def set_flags(p: Project, on: dict, recipe: GsasRecipe):
     hist = p.hist
     hist.data["Background"][0][1] = bool(on.get("background"))
@@ -199,7 +225,7 @@ def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list)
     """Run the internal scale step then the recipe steps; return the last step's Rvals."""
     on: dict = {"background": True, "histogram_scale": True, "humps": "area"}
     set_flags(p, on, recipe)
-    run_refine(p, log, "initial scale", recipe.max_cycles)
+    refine_step(p, log, "initial scale", recipe.max_cycles, warnings)
     _fold_histogram_scale(p)
     on = {"background": True, "humps": "area"}
     rvals = {}
@@ -216,19 +242,19 @@ def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list)
         _start_sizes(p, on.get("size"), recipe.size_start_um, started)
         _thaw(p, pinned)
         name = step.get("name", f"step {i}")
-        rvals = run_refine(p, log, name, step.get("cycles", recipe.max_cycles))
+        rvals = refine_step(p, log, name, step.get("cycles", recipe.max_cycles), warnings)
         if on.get("size") and _pin_collapsed_sizes(p, recipe.size_fixed_um, pinned, warnings):
             # a size that collapsed to the lower limit (a weak phase whose peaks the size smeared
             # into the background) is put back at the fixed size and no longer refined
-            rvals = run_refine(p, log, name + " (collapsed sizes fixed)", step.get("cycles", recipe.max_cycles))
+            rvals = refine_step(p, log, name + " (collapsed sizes fixed)", step.get("cycles", recipe.max_cycles), warnings)
         if on.get("size") and recipe.size_retry_um and _retry_sizes(p, recipe.size_retry_um, retried):
             # a size that ran to the upper limit from below gets a second start from above
-            rvals = run_refine(p, log, name + " (sizes restarted)", step.get("cycles", recipe.max_cycles))
+            rvals = refine_step(p, log, name + " (sizes restarted)", step.get("cycles", recipe.max_cycles), warnings)
         if on.get("humps") is True and _reshape_humps(p) and i == len(recipe.steps):
             # keep η = 0.5 like the native hump: re-shaped after every step that refines humps,
             # and one more pass after the last one
-            rvals = run_refine(p, log, name + " (humps re-shaped)", step.get("cycles", recipe.max_cycles))
-        if not rvals.get("converged", True):
+            rvals = refine_step(p, log, name + " (humps re-shaped)", step.get("cycles", recipe.max_cycles), warnings)
+        if not rvals.get("converged", True) and not rvals.get("skipped"):
             warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {step.get('cycles', recipe.max_cycles)})")
         for _, ph in p.phases:
             for hap in ph.data["Histograms"].values():
