@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._digest import file_sha256
+from .._digest import file_sha256, sha256_of
 from ..errors import XrdqError
 from ..settings import COLUMN_ALIASES, SETTINGS, by_name, parse_cell, settings_from_values
 
@@ -149,7 +149,7 @@ def settings_hash(settings: dict) -> str:
     if isinstance(s.get("recipe"), str):
         s["recipe"] = _file_fingerprint(s["recipe"])
     text = json.dumps({"xrdq": __version__, "settings": s}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256_of(text.encode())[:16]
 
 
 # ---- manifest ---------------------------------------------------------------------------------

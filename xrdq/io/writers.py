@@ -46,12 +46,17 @@ def _columns(pattern):
 
 def write_xye(pattern, path) -> Path:
     """Write 2θ, intensity, esd as whitespace columns with ``# key = value`` header lines."""
-    x, y, e = _columns(pattern)
+    return write_xye_columns(path, *_columns(pattern), _header(pattern, "#"))
+
+
+def write_xye_columns(path, two_theta, intensity, esd, header=()) -> Path:
+    """The one ``.xye`` format (also what the GSAS-II engine hands GSAS-II): ``#`` comment lines, then
+    2θ, intensity, esd per line."""
 
     def w(fh):
-        for ln in _header(pattern, "#"):
+        for ln in header:
             fh.write(ln + "\n")
-        for row in zip(x, y, e):
+        for row in zip(two_theta, intensity, esd):
             fh.write(f"{row[0]:.6f} {row[1]:.10g} {row[2]:.10g}\n")
 
     return _atomic(path, w)

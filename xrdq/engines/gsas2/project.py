@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import XrdqPhaseError, XrdqRefineError
+from ...io.writers import write_xye_columns
 from ...model.profile import tch_fwhm
 from ._loader import import_gsas2
 
@@ -73,7 +74,9 @@ def instprm_text(instrument) -> str:
 
 
 def write_xye(pattern, path, two_theta_range=None) -> int:
-    """Write a pattern DataArray (intensities already attenuator-corrected) with esds as .xye."""
+    """The histogram GSAS-II reads: the pattern (intensities already attenuator-corrected) within
+    ``two_theta_range``, non-finite points dropped and unusable esds replaced by √counts, written by
+    :func:`xrdq.io.writers.write_xye_columns`; returns the number of points."""
     x = np.asarray(pattern["two_theta"].values, dtype=float)
     y = np.asarray(pattern.values, dtype=float)
     if "esd" in pattern.coords:
@@ -89,9 +92,8 @@ def write_xye(pattern, path, two_theta_range=None) -> int:
         raise XrdqRefineError(f"pattern has only {x.size} usable points in the requested range")
     bad = ~np.isfinite(e) | (e <= 0)
     e = np.where(bad, np.sqrt(np.clip(np.abs(y), 1.0, None)), e)
-    with open(path, "w", encoding="ascii") as fh:
-        fh.write(f"/* written by xrdq for GSAS-II: {pattern.attrs.get('source_path', pattern.name or 'pattern')} */\n")
-        np.savetxt(fh, np.column_stack([x, y, e]), fmt="%.5f %.6g %.6g")
+    source = pattern.attrs.get("source_path", pattern.name or "pattern")
+    write_xye_columns(path, x, y, e, [f"# written by xrdq for GSAS-II: {source}"])
     return int(x.size)
 
 
