@@ -257,6 +257,14 @@ class PhaseModel:
         """Decide the FCJ node counts afresh at the next call (between refinement stages, never within)."""
         self._node_counts = None
 
+    def decide_sampling(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE):
+        """The FCJ node counts of every peak: kept if already decided, else decided at these parameters
+        (what the next :meth:`profile` would do); lets a caller key cached profiles by their sampling."""
+        if self._node_counts is None:
+            c, _, f, _ = self.peak_list(params, terms, specimen)
+            self._node_counts = fcj_node_counts(c, f, terms.s_l, terms.h_l)
+        return self._node_counts
+
     def default_params(self, **changes) -> PhaseParams:
         return PhaseParams(cell=dict(self.phase.cell_parameters()), **changes)
 
