@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,18 +196,53 @@ def _gauss_legendre_table(n_max=16):
 _GL_X, _GL_W = _gauss_legendre_table()
 
 
-@functools.lru_cache(maxsize=32)
+def _phase_key(phase) -> tuple:
+    """What a phase's reflection list depends on, by value: its cell, symmetry operators and atoms. Phases
+    compare by identity, and every quantify (each file of a batch, each call in a notebook) reads its CIFs
+    afresh; keyed by content, the same structure is listed once per process."""
+    try:
+        a, sym = phase.atoms, phase.symmetry
+        arrays = [np.asarray(x) for x in (sym.rotations, sym.translations, a.fract, a.occupancy, a.b_iso,
+                                          a.scatterer_index)]
+        return (tuple(float(c) for c in phase.cell), tuple(a.scatterers), tuple(a.element),
+                *((x.dtype.str, x.shape, x.tobytes()) for x in arrays))
+    except AttributeError:  # not an xrdq Phase: only the object itself is known to be the same
+        return ("object", id(phase), phase)
+
+
+class _Memo:
+    """A small LRU memo of ``fn(phase, *args)`` keyed by ``(_phase_key(phase), *args)``."""
+
+    def __init__(self, fn, size: int = 32):
+        self.fn, self.size, self.store = fn, size, OrderedDict()
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, phase, *args):
+        key = (_phase_key(phase), *args)
+        if key in self.store:
+            self.store.move_to_end(key)
+            return self.store[key]
+        out = self.store[key] = self.fn(phase, *args)
+        if len(self.store) > self.size:
+            self.store.popitem(last=False)
+        return out
+
+    def cache_clear(self):
+        self.store.clear()
+
+
+@_Memo
 def _reflections(phase, two_theta_max, wavelength, two_theta_min):
-    # Phases are immutable: the same phase over the same range is listed once per process
-    # (quantify builds models twice: once to look for amorphous humps, once to refine).
+    # quantify builds models twice (once to look for amorphous humps, once to refine), a batch once more
+    # per file: the same structure over the same range is listed once per process
     return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
 
 
-@functools.lru_cache(maxsize=32)
+@_Memo
 def _laue_equivalents(phase, hkl_bytes: bytes, n: int):
     """(equivalents, start): the distinct Laue equivalents of each of ``n`` reflections (hkl as int
-    bytes), stacked; reflection k's from row ``start[k]``. Per phase and reflection list, not per PO axis:
-    the adaptive recipe tries several axes, and every quantify of a batch rebuilds its models."""
+    bytes), stacked; reflection k's from row ``start[k]``. Per structure and reflection list, not per PO
+    axis: the adaptive recipe tries several axes, and every quantify of a batch rebuilds its models."""
     hkl = np.frombuffer(hkl_bytes, dtype=int).reshape(n, 3)
     laue = phase.symmetry.laue_rotations()
     eqs = [np.unique(np.einsum("i,kij->kj", h, laue), axis=0).astype(float) for h in hkl]
