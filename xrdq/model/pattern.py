@@ -288,6 +288,7 @@ class PhaseModel:
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
         self._node_counts = None
+        self._geometry_memo = {}
 
     def reset_sampling(self):
         """Decide the FCJ node counts afresh at the next call (between refinement stages, never within)."""
@@ -343,7 +344,7 @@ class PhaseModel:
     def _positions(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen):
         """Centres (before the FP shift) and integrated intensities: cell, zero, displacement, PO, B."""
         inst = self.instrument
-        d = self.d_spacings(params)
+        d, per_line = self._geometry(params)
         f2 = self.f2
         if params.b_overall:
             f2 = f2 * np.exp(-2.0 * params.b_overall / (2.0 * d) ** 2)
@@ -351,13 +352,30 @@ class PhaseModel:
         if self.po_hkl is not None and params.po_ratio != 1.0:
             intensity = intensity * self.po_factors(params.po_ratio)
         centers, areas = [], []
-        for lam, weight in inst.wavelengths:
-            tt = bragg_two_theta(d, lam)
-            area = weight * intensity * lorentz_polarization(tt, inst.polarization_factor) * slit_factor(tt, inst)
+        for weight, tt, lp, slit in per_line:
+            area = weight * intensity * lp * slit
             shift = terms.zero + displacement_shift(tt, specimen.displacement_um, inst.radius_mm)
             centers.append(tt + shift)
             areas.append(area)
         return np.concatenate(centers), np.concatenate(areas)
+
+    def _geometry(self, params: PhaseParams):
+        """(d, [(weight, 2θ, LP, slit factor) per emission line]): what the cell alone decides. Kept for the
+        last few cells: a Jacobian moves zero, displacement, B, texture and widths with the cell held."""
+        key = tuple(params.cell.items())
+        hit = self._geometry_memo.get(key)
+        if hit is not None:
+            return hit
+        inst = self.instrument
+        d = self.d_spacings(params)
+        per_line = []
+        for lam, weight in inst.wavelengths:
+            tt = bragg_two_theta(d, lam)
+            per_line.append((weight, tt, lorentz_polarization(tt, inst.polarization_factor), slit_factor(tt, inst)))
+        if len(self._geometry_memo) >= 8:
+            self._geometry_memo.pop(next(iter(self._geometry_memo)))
+        self._geometry_memo[key] = (d, per_line)
+        return d, per_line
 
     def _widths(self, centers, areas, params: PhaseParams, terms: ProfileTerms):
         """Complete a peak list with FWHMs and η: U V W X Y, size, strain (and the FP geometry)."""
