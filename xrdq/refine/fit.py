@@ -212,9 +212,12 @@ class Refinement:
         # boundary (where the sampling is re-decided, usually to the same node counts) instead of being
         # recomputed; a changed sampling simply misses.
         model = self.models[i]
-        if not hasattr(model, "decide_sampling"):
-            return b""  # a fixed curve (PONKCS): nothing is sampled
-        return model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values)).tobytes()
+        counts = getattr(model, "_node_counts", None)  # decided already (within a stage: always)
+        if counts is None:
+            if not hasattr(model, "decide_sampling"):
+                return b""  # a fixed curve (PONKCS): nothing is sampled
+            counts = model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values))
+        return counts.tobytes()
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]
