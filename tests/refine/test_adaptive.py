@@ -213,3 +213,61 @@ def test_no_trial_refinement_ends_worse_than_the_model_without_the_term():
         assert d["delta_chi2"] >= -1e-6 * d["chi2_before"], d
         if d.get("predicted_delta_chi2", 0.0) > 50.0:  # a large promised gain is (mostly) delivered
             assert d["delta_chi2"] > 0.3 * d["predicted_delta_chi2"], d
+
+
+def _expected_pattern_times(name, factor):
+    """An independent case's noise-free GSAS-II pattern (gsas2-expected) at ``factor`` times its counts:
+    what a longer measurement of the same specimen would converge to."""
+    import json
+
+    import xrdq
+    from xrdq.validation import INDEPENDENT, _case_phases
+
+    truth_path = INDEPENDENT / "gsas2-expected" / f"{name}.truth.json"
+    if not truth_path.is_file():
+        pytest.skip(f"noise-free GSAS-II patterns not found at {truth_path.parent}")
+    truth = json.loads(truth_path.read_text())
+    pattern = xrdq.load(truth_path.with_name(f"{name}.xye"))
+    counts = pattern * factor
+    counts["esd"] = ("two_theta", np.sqrt(np.maximum(counts.values, 1.0)))
+    return counts, truth, _case_phases(truth, INDEPENDENT.parents[1])
+
+
+@pytest.mark.slow
+def test_the_strained_phase_gets_the_strain_when_every_p_value_underflows():
+    """1500 µstrain in Li3YCl6 only, 100× the counts of lyc_strain_a15: microstrain Li3YCl6 and the global
+    tanθ Lorentzian (Y) both pass with p = 0 (underflow), and list order chose Y, which broadened LiF's
+    peaks too: amorphous +0.92 wt% (truth 15). The larger F must decide: microstrain Li3YCl6 first."""
+    from xrdq.quant.api import quantify
+
+    pattern, truth, phases = _expected_pattern_times("lyc_strain_a15", 100.0)
+    std = truth["standard"]
+    res = quantify(pattern, phases=phases, standard=(std["phase"], std["weighed_fraction"]), purity=std["purity"],
+                   instrument="miniflex600", model_uncertainty="off")
+    accepted = [d["term"] for d in res.refinement.decisions if d["accepted"]]
+    assert "microstrain Li3YCl6" in accepted, accepted
+    if "tanθ Lorentzian (Y)" in accepted:
+        assert accepted.index("microstrain Li3YCl6") < accepted.index("tanθ Lorentzian (Y)"), accepted
+    assert abs(res.amorphous_fraction[0] - truth["sample"]["amorphous"]) < 0.004, res.amorphous_fraction
+
+
+def test_a_hump_with_negative_area_is_reported_and_the_verdict_asks_to_check():
+    """A hump whose area comes out negative is not amorphous scattering (seen at 100× counts: a hump run to
+    its widest width beside a 24-term polynomial, area −1.2e10 ± 8e6, the two cancelling). Nonsense physics
+    is reported, not clipped; one within 2 esd of zero is noise and says nothing."""
+    from xrdq.quant.verdict import check_warnings
+    from xrdq.refine.diagnostics import _negative_humps
+
+    obs, esd = make_pattern()
+    ref = Refinement(TT, obs, esd, [load_phase("LiF"), load_phase("ZnO")], INST,
+                     recipe=default_recipe(humps=((25.0, 8.0),)))
+    names = ["scale_LiF", "scale_ZnO", *(f"bkg{i}" for i in range(ref.bkg_basis.shape[1])), "hump0_area"]
+    coef = np.ones(len(names))
+    esds = np.full(len(names), 10.0)
+    assert _negative_humps(ref, names, coef, esds) == []
+    coef[-1] = -15.0  # within 2 esd of zero
+    assert _negative_humps(ref, names, coef, esds) == []
+    coef[-1] = -1e4
+    (warning,) = _negative_humps(ref, names, coef, esds)
+    assert "hump 0" in warning and "negative area" in warning and "25.0°" in warning
+    assert [f.level for f in check_warnings([warning])] == ["check"]

@@ -310,7 +310,9 @@ def extend(ref, groups, max_nfev: int = 100):
         gains = _screen(ref, varied, pool)
         tests = [_decision(c[0], len(c[1]), chi2_0, chi2_0 - g, dof - len(c[1]), alpha, "linearised (Gauss–Newton)")
                  for c, g in zip(pool, gains)]
-        best = int(np.argmin([t["p_value"] for t in tests]))
+        # the most significant; at high counts several p-values underflow to 0, and then the larger F decides
+        # (list order did: a global tanθ term beat the one strained phase's microstrain and broadened all)
+        best = min(range(len(tests)), key=lambda i: (tests[i]["p_value"], -tests[i]["F"]))
         if not tests[best]["accepted"]:
             decisions += tests  # nothing else is warranted: record why each was left out
             break
