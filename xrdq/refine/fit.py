@@ -515,7 +515,7 @@ class Refinement:
             components["amorphous"] = a[:, n_phase + n_bkg:] @ coef[n_phase + n_bkg:]
 
         converged = not log or log[-1]["status"] > 0  # the last run's (see diagnostics.fit_warnings)
-        warnings = fit_warnings(self, log, all_names, corr, gof, varied, coef, MIN_CRYSTALLITE_NM)
+        warnings = fit_warnings(self, log, all_names, corr, gof, varied, coef, MIN_CRYSTALLITE_NM, esd_all)
 
         phase_info, ticks = self._phase_info(values)
         s_idx = list(range(n_phase))
