@@ -229,7 +229,7 @@ def _expected_pattern_times(name, factor):
     truth = json.loads(truth_path.read_text())
     pattern = xrdq.load(truth_path.with_name(f"{name}.xye"))
     counts = pattern * factor
-    counts["esd"] = ("two_theta", np.sqrt(np.maximum(counts.values, 1.0)))
+    counts["esd"] = ("two_theta", pattern["esd"].values * np.sqrt(factor))  # √(factor·counts), the file's rounding
     return counts, truth, _case_phases(truth, INDEPENDENT.parents[1])
 
 
@@ -288,3 +288,55 @@ def test_peak_positions_are_refined_before_peak_shapes():
     assert accepted.index("zero shift") < accepted.index("asymmetry (S/L = H/L)"), accepted
     assert "microstrain LiF" not in accepted, accepted
     assert abs(res.amorphous_fraction[0] - truth["sample"]["amorphous"]) < 0.0015, res.amorphous_fraction
+
+
+@pytest.mark.slow
+def test_a_hump_cancelling_the_background_is_dropped():
+    """Noise-free lahc_high_a60 (GSAS-II): the second hump ran to its 40° width limit with area −1.2e9 ± 8e5,
+    cancelling a 24-term polynomial. Refitted without it the χ² is no worse, so it goes, and the decision
+    says so. Whatever path the fit takes (this degenerate model has several minima), no hump with a negative
+    area is left unless the data needed it significantly, and then it is warned about."""
+    from xrdq.quant.api import quantify
+
+    pattern, truth, phases = _expected_pattern_times("lahc_high_a60", 1.0)
+    std = truth["standard"]
+    res = quantify(pattern, phases=phases, standard=(std["phase"], std["weighed_fraction"]), purity=std["purity"],
+                   instrument="miniflex600", model_uncertainty="off")
+    drops = [d for d in res.refinement.decisions if "negative area" in d["term"]]
+    assert drops, res.refinement.decisions
+    negative = [n for n, v in res.refinement.parameters.items() if n.endswith("_area") and v[0] < -2 * v[1]]
+    if negative:
+        assert drops[-1]["accepted"] and any("negative area" in w for w in res.warnings), (negative, res.warnings)
+    else:
+        assert not drops[0]["accepted"] and drops[0]["n_params"] == 3, drops
+
+
+def test_the_refit_without_a_negative_hump_is_kept_unless_the_hump_is_significant():
+    from types import SimpleNamespace
+
+    from xrdq.refine.fit import _without_negative_humps
+    from xrdq.refine.recipe import Recipe
+
+    def result(chi2, areas):
+        params = {f"hump{k}_area": a for k, a in enumerate(areas)}
+        params.update({f"hump{k}_center": (20.0 + 20 * k, 0.1) for k in range(len(areas))})
+        fit = SimpleNamespace(recipe=Recipe(stages=(), adaptive=True, humps=tuple((20.0 + 20 * k, 8.0) for k in range(len(areas)))))
+        return SimpleNamespace(fit=fit, parameters=params, chi2=chi2, n_points=3000, n_parameters=30,
+                               decisions=[], elapsed_s=1.0)
+
+    built = []
+
+    def build(chi2):
+        def make(recipe):
+            built.append(recipe.humps)
+            return SimpleNamespace(run=lambda: result(chi2, [(5.0, 1.0)]))
+        return make
+
+    kept = result(3000.0, [(5.0, 1.0), (-1e9, 1e6)])
+    out = _without_negative_humps(kept, build(3001.0))  # no worse without it: dropped
+    assert built == [((20.0, 8.0),)] and out is not kept
+    assert out.decisions[0]["term"].startswith("amorphous hump(s) at 40.0°") and not out.decisions[0]["accepted"]
+    out = _without_negative_humps(kept, build(3500.0))  # the data need it: kept, decision recorded
+    assert out is kept and kept.decisions[-1]["accepted"]
+    plain = result(3000.0, [(5.0, 1.0), (-1.0, 1.0)])  # within 2 esd of zero: noise, nothing refitted
+    assert _without_negative_humps(plain, build(0.0)) is plain and len(built) == 2
