@@ -47,3 +47,30 @@ def test_another_cell_or_atoms_is_listed_anew(monkeypatch):
     assert len(calls) == 4
     assert not np.allclose(base.d0, stretched.d0)
     assert np.all(warm.f2 < base.f2)  # a larger B damps every reflection
+
+
+def test_the_memo_is_thread_safe():
+    import sys
+    import threading
+
+    memo = pattern_mod._Memo(lambda phase, k: k, size=2)
+    errors = []
+
+    def work(stride):
+        try:
+            for i in range(100000):
+                assert memo(None, (i * stride) % 5) == (i * stride) % 5
+        except Exception as exc:  # noqa: BLE001 — a KeyError from a lookup raced by an eviction
+            errors.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(s,)) for s in (1, 2, 3, 7, 11, 13)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -211,24 +212,30 @@ def _phase_key(phase) -> tuple:
 
 
 class _Memo:
-    """A small LRU memo of ``fn(phase, *args)`` keyed by ``(_phase_key(phase), *args)``."""
+    """A small LRU memo of ``fn(phase, *args)`` keyed by ``(_phase_key(phase), *args)``; thread-safe like
+    ``functools.lru_cache`` (a notebook or a threaded dask worker may fit in several threads)."""
 
     def __init__(self, fn, size: int = 32):
         self.fn, self.size, self.store = fn, size, OrderedDict()
+        self.lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
     def __call__(self, phase, *args):
         key = (_phase_key(phase), *args)
-        if key in self.store:
-            self.store.move_to_end(key)
-            return self.store[key]
-        out = self.store[key] = self.fn(phase, *args)
-        if len(self.store) > self.size:
-            self.store.popitem(last=False)
+        with self.lock:
+            if key in self.store:
+                self.store.move_to_end(key)
+                return self.store[key]
+        out = self.fn(phase, *args)  # outside the lock: another thread may compute the same, harmlessly
+        with self.lock:
+            self.store[key] = out
+            if len(self.store) > self.size:
+                self.store.popitem(last=False)
         return out
 
     def cache_clear(self):
-        self.store.clear()
+        with self.lock:
+            self.store.clear()
 
 
 @_Memo
