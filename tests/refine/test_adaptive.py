@@ -316,7 +316,7 @@ def test_a_hump_cancelling_the_background_is_dropped():
 def test_the_refit_without_a_negative_hump_is_kept_unless_the_hump_is_significant():
     from types import SimpleNamespace
 
-    from xrdq.refine.fit import _without_negative_humps
+    from xrdq.refine.adaptive import without_negative_humps
     from xrdq.refine.recipe import Recipe
 
     def result(chi2, areas):
@@ -335,10 +335,10 @@ def test_the_refit_without_a_negative_hump_is_kept_unless_the_hump_is_significan
         return make
 
     kept = result(3000.0, [(5.0, 1.0), (-1e9, 1e6)])
-    out = _without_negative_humps(kept, build(3001.0))  # no worse without it: dropped
+    out = without_negative_humps(kept, build(3001.0))  # no worse without it: dropped
     assert built == [((20.0, 8.0),)] and out is not kept
     assert out.decisions[0]["term"].startswith("amorphous hump(s) at 40.0°") and not out.decisions[0]["accepted"]
-    out = _without_negative_humps(kept, build(3500.0))  # the data need it: kept, decision recorded
+    out = without_negative_humps(kept, build(3500.0))  # the data need it: kept, decision recorded
     assert out is kept and kept.decisions[-1]["accepted"]
     plain = result(3000.0, [(5.0, 1.0), (-1.0, 1.0)])  # within 2 esd of zero: noise, nothing refitted
-    assert _without_negative_humps(plain, build(0.0)) is plain and len(built) == 2
+    assert without_negative_humps(plain, build(0.0)) is plain and len(built) == 2

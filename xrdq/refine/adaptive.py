@@ -24,6 +24,8 @@ Every test, accepted or not, is recorded as a decision.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.special import fdtrc  # F-distribution survival; scipy.stats costs ~1 s to import
 
@@ -353,3 +355,28 @@ def extend(ref, groups, max_nfev: int = 100):
         pool = [c for i, c in enumerate(pool) if i != best and not (c[2] is not None and c[2][0] in drop)]
     decisions += _cell_check(ref, final, extra, log)  # the new terms may have moved a weak phase again
     return extra, decisions, log
+
+
+def without_negative_humps(result, build):
+    """A hump whose area came out negative (beyond 2 esd) is not amorphous scattering: it cancels against the
+    background polynomial (typically run to its widest width beside a long polynomial). Refit without it and
+    keep that unless the hump is significant by the F-test; either way the decision is recorded (and a kept
+    one is still warned about by :mod:`xrdq.refine.diagnostics`)."""
+    fit = result.fit
+    if fit is None or not fit.recipe.adaptive or not fit.recipe.humps:
+        return result
+    bad = [k for k in range(len(fit.recipe.humps))
+           if result.parameters[f"hump{k}_area"][0] < -2.0 * result.parameters[f"hump{k}_area"][1]]
+    if not bad:
+        return result
+    keep = tuple(h for k, h in enumerate(fit.recipe.humps) if k not in bad)
+    alt = build(replace(fit.recipe, humps=keep)).run()
+    label = ", ".join(f"{result.parameters[f'hump{k}_center'][0]:.1f}°" for k in bad)
+    d = _decision(f"amorphous hump(s) at {label} with negative area", 3 * len(bad), alt.chi2, result.chi2,
+                  result.n_points - result.n_parameters, fit.recipe.alpha, "refined")
+    if d["accepted"]:  # the data need it: keep it, warned about
+        result.decisions = result.decisions + [d]
+        return result
+    alt.decisions = [d] + alt.decisions
+    alt.elapsed_s += result.elapsed_s
+    return alt

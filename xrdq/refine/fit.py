@@ -554,36 +554,17 @@ class Refinement:
         scale_cov = cov[np.ix_(s_idx, s_idx)]
         rr = r[:-1] @ r[1:] / max(chi2, 1e-300)
         return RefinementResult(
-            engine="native",
-            engine_version=__version__,
-            two_theta=self.two_theta,
-            observed=self.observed,
-            esd=self.esd,
-            calculated=calc,
-            background=background,
-            components=components,
-            phase_names=[p.name for p in self.phases],
-            weight_fractions={},
-            weight_fraction_covariance=np.zeros((n_phase, n_phase)),
-            parameters=parameters,
-            correlation=(all_names, corr),
-            rwp=float(rwp),
-            rexp=float(rexp),
-            gof=float(gof),
-            chi2=chi2,
-            converged=bool(converged),
-            warnings=warnings,
-            phase_info=phase_info,
+            engine="native", engine_version=__version__, two_theta=self.two_theta, observed=self.observed,
+            esd=self.esd, calculated=calc, background=background, components=components,
+            phase_names=[p.name for p in self.phases], weight_fractions={},
+            weight_fraction_covariance=np.zeros((n_phase, n_phase)), parameters=parameters,
+            correlation=(all_names, corr), rwp=float(rwp), rexp=float(rexp), gof=float(gof), chi2=chi2,
+            converged=bool(converged), warnings=warnings, phase_info=phase_info,
             scales={p.name: (float(coef[i]), float(esd_all[i])) for i, p in enumerate(self.phases)},
             scale_covariance=scale_cov,
             mass_factors={n: info["cell_mass"] * info["volume"] for n, info in phase_info.items()},
-            ticks=ticks,
-            recipe=self.recipe.describe(),
-            n_points=int(n),
-            n_parameters=int(n_par),
-            nfev=int(self.nfev),
-            njev=int(self.njev),
-            serial_correlation=float(rr),
+            ticks=ticks, recipe=self.recipe.describe(), n_points=int(n), n_parameters=int(n_par),
+            nfev=int(self.nfev), njev=int(self.njev), serial_correlation=float(rr),
         )
 
 
@@ -611,33 +592,6 @@ def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None =
                           two_theta_range=two_theta_range, start=start)
 
     result = build(recipe).run()
-    return _without_negative_humps(result, build)
+    from .adaptive import without_negative_humps
 
-
-def _without_negative_humps(result: RefinementResult, build) -> RefinementResult:
-    """A hump whose area came out negative (beyond 2 esd) is not amorphous scattering: it cancels against the
-    background polynomial (typically run to its widest width beside a long polynomial). Refit without it and
-    keep that unless the hump is significant by the F-test; either way the decision is recorded (and a kept
-    one is still warned about by :mod:`xrdq.refine.diagnostics`)."""
-    fit = result.fit
-    if fit is None or not fit.recipe.adaptive or not fit.recipe.humps:
-        return result
-    bad = [k for k in range(len(fit.recipe.humps))
-           if result.parameters[f"hump{k}_area"][0] < -2.0 * result.parameters[f"hump{k}_area"][1]]
-    if not bad:
-        return result
-    from dataclasses import replace
-
-    from .adaptive import _decision
-
-    keep = tuple(h for k, h in enumerate(fit.recipe.humps) if k not in bad)
-    alt = build(replace(fit.recipe, humps=keep)).run()
-    label = ", ".join(f"{result.parameters[f'hump{k}_center'][0]:.1f}°" for k in bad)
-    d = _decision(f"amorphous hump(s) at {label} with negative area", 3 * len(bad), alt.chi2, result.chi2,
-                  result.n_points - result.n_parameters, fit.recipe.alpha, "refined")
-    if d["accepted"]:  # the data need it: keep it, warned about
-        result.decisions = result.decisions + [d]
-        return result
-    alt.decisions = [d] + alt.decisions
-    alt.elapsed_s += result.elapsed_s
-    return alt
+    return without_negative_humps(result, build)
