@@ -202,3 +202,42 @@ def test_a_step_can_turn_a_term_off(monkeypatch):
     strategy.run_recipe(SimpleNamespace(), GsasRecipe(steps=steps), None, [])
     assert [s.get("cells") for s in seen] == [True, False, True]
     assert [s.get("zero") for s in seen] == [True, True, True] and seen[2]["size"] is True
+
+
+def test_humps_that_gsas2_cannot_refine_re_shaped_go_back_to_the_last_solution(monkeypatch):
+    """lac_a25_ws10 / xu_lac_licl_a30_po: the re-shaped humps' step failed twice (SVD inversion failure) and
+    was skipped, which left the humps re-shaped but not refitted."""
+    state = {"humps": "refined"}
+    monkeypatch.setattr(strategy, "snapshot", lambda p: dict(state))
+    monkeypatch.setattr(strategy, "restore", lambda p, snap: state.update(snap))
+    monkeypatch.setattr(strategy, "_reshape_humps", lambda p: state.update(humps="re-shaped") or True)
+    monkeypatch.setattr(strategy, "refine_step", lambda *a, **k: {"converged": False, "skipped": True})
+    warnings = []
+    rvals = strategy._humps_reshaped(None, None, "adaptive", 10, warnings, {"chisq": 1.0}, last=True)
+    assert rvals == {"chisq": 1.0} and state["humps"] == "refined" and "could not refine" in warnings[0]
+    monkeypatch.setattr(strategy, "refine_step", lambda *a, **k: {"chisq": 0.9})
+    assert strategy._humps_reshaped(None, None, "adaptive", 10, [], {"chisq": 1.0}, last=True) == {"chisq": 0.9}
+    assert state["humps"] == "re-shaped"
+
+
+def test_a_size_driven_through_zero_goes_back_to_its_start_once(monkeypatch):
+    """xu_oxide_a45: the profile step's undamped first cycle sent three 0.4 µm sizes below the limit; held at
+    1 µm they fit worse (χ² 4681 → 5087). Now each goes back to its value before the step, held for one run."""
+    lif, zno = _phase("LiF", 0, [4.027] * 3 + [90.0] * 3, size=10.0), _phase("ZnO", 1, [3.25] * 2 + [5.2] + [90.0] * 3,
+                                                                            size=0.008)
+    p = _fake([lif, zno], sig=[0.1, 0.1])
+    for _, ph in p.phases:
+        _hap(p, _)["Size"][2][0] = True
+    key = "1:0:Size;i"
+    p.proj.data["Controls"]["data"].update(parmMinDict={key: 0.008, "0:0:Size;i": 0.008},
+                                           parmFrozen={"FrozenList": [key]})
+    st = strategy._State(structure={})
+    assert strategy._recover_collapsed(p, {"LiF": 10.0, "ZnO": 0.45}, st)
+    assert _hap(p, "ZnO")["Size"][1][0] == 0.45 and st.sizes_held == {"ZnO"} and st.recovered == {"ZnO"}
+    assert p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"] == []
+    strategy._apply(p, {"size": True}, GsasRecipe(), st)
+    assert not _hap(p, "ZnO")["Size"][2][0] and _hap(p, "LiF")["Size"][2][0]
+    # a second collapse of the same phase is not restarted again (it is pinned by _pin_collapsed_sizes)
+    _hap(p, "ZnO")["Size"][1][0] = 0.008
+    _hap(p, "ZnO")["Size"][2][0] = True
+    assert not strategy._recover_collapsed(p, {"ZnO": 0.45}, st)

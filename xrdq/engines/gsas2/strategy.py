@@ -115,6 +115,31 @@ def _names(flag, name) -> bool:
     return flag is True or (isinstance(flag, (list, tuple, set)) and name in flag)
 
 
+def _sizes(p: Project) -> dict:
+    return {n: float(next(iter(ph.data["Histograms"].values()))["Size"][1][0]) for n, ph in p.phases}
+
+
+def _recover_collapsed(p: Project, before: dict, st) -> bool:
+    """Sizes that a step drove to the lower limit (each phase once per run) back at their value before the
+    step and held (``st.sizes_held``) for one run; True when any was."""
+    controls = p.proj.data["Controls"]["data"]
+    bottom = controls.get("parmMinDict", {})
+    frozen = controls.setdefault("parmFrozen", {}).setdefault("FrozenList", [])
+    hid = p.hist.data["data"][0]["hId"]
+    hit = []
+    for n, ph in p.phases:
+        hap = next(iter(ph.data["Histograms"].values()))
+        key = f"{ph.data['pId']}:{hid}:Size;i"
+        if (n not in st.recovered and key in bottom and hap["Size"][2][0] and hap["Size"][1][0] <= bottom[key]
+                and before.get(n, 0.0) > bottom[key]):
+            hap["Size"][1][0] = before[n]
+            hit.append(n)
+            frozen[:] = [v for v in frozen if str(v) != key]
+    st.recovered.update(hit)
+    st.sizes_held.update(hit)
+    return bool(hit)
+
+
 def _pin_collapsed_sizes(p: Project, fixed_um: float, pinned: set, warnings: list) -> bool:
     controls = p.proj.data["Controls"]["data"]
     frozen = controls.setdefault("parmFrozen", {}).setdefault("FrozenList", [])
@@ -243,6 +268,8 @@ class _State:
     started: set = field(default_factory=set)
     pinned: set = field(default_factory=set)
     retried: set = field(default_factory=set)
+    recovered: set = field(default_factory=set)  # phases whose collapsed size was restarted once
+    sizes_held: set = field(default_factory=set)  # sizes held for one run after such a restart
 
 
 def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list) -> dict:
@@ -264,6 +291,10 @@ def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list)
 
 def _apply(p: Project, on: dict, recipe: GsasRecipe, st: _State):
     set_flags(p, on, recipe, hold=st.held, cells_held=st.cells_held)
+    for name, ph in p.phases:
+        if name in st.sizes_held:
+            for hap in ph.data["Histograms"].values():
+                hap["Size"][2][0] = False
     _start_sizes(p, on.get("size"), recipe.size_start_um, st.started, hold=st.held)
     _thaw(p, st.pinned)
 
@@ -271,10 +302,19 @@ def _apply(p: Project, on: dict, recipe: GsasRecipe, st: _State):
 def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool) -> dict:
     """One recipe step and the checks after it (weak phases, sizes at a limit, cells, hump shapes)."""
     _apply(p, on, recipe, st)
+    before = _sizes(p)
     rvals = refine_step(p, log, name, cycles, warnings)
     if on.get("fractions") and _judge_phases(p, recipe, st, warnings, name):
         _apply(p, on, recipe, st)  # a phase just held had its cell or size refined in this step: again without
         rvals = refine_step(p, log, name + " (phases without signal held)", cycles, warnings)
+    if on.get("size") and _recover_collapsed(p, before, st):
+        # GSAS-II's first cycle is undamped: a size pushed through zero by a large move of the other
+        # parameters (U and W in a profile step) goes back to its start and is held for one run, then freed
+        _apply(p, on, recipe, st)
+        refine_step(p, log, name + " (collapsed sizes held at their start)", cycles, warnings)
+        st.sizes_held.clear()
+        _apply(p, on, recipe, st)
+        rvals = refine_step(p, log, name + " (sizes free again)", cycles, warnings)
     if on.get("size") and _pin_collapsed_sizes(p, recipe.size_fixed_um, st.pinned, warnings):
         # a size that collapsed to the lower limit (a weak phase whose peaks the size smeared
         # into the background) is put back at the fixed size and no longer refined
@@ -284,10 +324,8 @@ def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool
         rvals = refine_step(p, log, name + " (sizes restarted)", cycles, warnings)
     if on.get("cells"):
         rvals = _check_cells(p, recipe, on, name, cycles, log, warnings, st, rvals)
-    if on.get("humps") is True and _reshape_humps(p) and last:
-        # keep η = 0.5 like the native hump: re-shaped after every step that refines humps,
-        # and one more pass after the last one
-        rvals = refine_step(p, log, name + " (humps re-shaped)", cycles, warnings)
+    if on.get("humps") is True:
+        rvals = _humps_reshaped(p, log, name, cycles, warnings, rvals, last)
     if not rvals.get("converged", True) and not rvals.get("skipped"):
         warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {cycles})")
     for n, ph in p.phases:
@@ -295,6 +333,23 @@ def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool
             if hap["Scale"][0] <= 0:
                 warnings.append(f"phase fraction of {n} refined to {hap['Scale'][0]:.3g} (≤ 0) in step {name!r}")
     return rvals
+
+
+def _humps_reshaped(p, log, name, cycles, warnings, rvals, last: bool) -> dict:
+    """Keep η = 0.5 like the native hump: re-shaped after every step that refines humps (the next step starts
+    from there), and refined once more after the last one. If GSAS-II cannot refine the re-shaped humps (a
+    singular normal matrix, twice), the solution before the re-shape stands: left re-shaped but not refitted,
+    the humps would no longer fit the pattern; if the re-shaped humps fit worse, the lower χ² stands."""
+    snap = snapshot(p) if last else None
+    if not _reshape_humps(p) or not last:
+        return rvals
+    again = refine_step(p, log, name + " (humps re-shaped)", cycles, warnings)
+    if again.get("skipped") or chi2_of(again) > chi2_of(rvals):
+        restore(p, snap)
+        why = "GSAS-II could not refine them re-shaped" if again.get("skipped") else "the re-shaped humps fit worse"
+        warnings.append(f"amorphous humps kept as step {name!r} left them (η ≠ 0.5): {why}")
+        return rvals
+    return again
 
 
 def _judge_phases(p: Project, recipe: GsasRecipe, st: _State, warnings: list, step_name: str) -> bool:
