@@ -37,8 +37,10 @@ DEFAULT_STEPS: tuple[dict, ...] = (
     # widths with the positions held: GSAS-II's first cycle is an undamped Gauss–Newton step, and refined
     # together with the cells and displacement from the 0.03 µm start it sent the 0.4–0.5 µm LiF standard
     # below its lower limit (then held at 1 µm: −4.3 wt% amorphous on oxide_a00, −2 on licl_zro2_a30)
-    {"name": "size (positions held)", "cells": False, "displacement": False, "size": True, "humps": True},
-    {"name": "cells+displacement+size", "cells": True, "displacement": True},
+    {"name": "size (positions held)", "cells": False, "displacement": False, "size": True},
+    # hump positions and widths once the Bragg widths are settled: freed with sizes still at their 0.03 µm
+    # start, a hump ran to its centre limit and its widest width on lahc_a25, then to the other limit
+    {"name": "cells+displacement+size", "cells": True, "displacement": True, "humps": True},
     {"name": "profile", "profile": DEFAULT_PROFILE},
 )
 
