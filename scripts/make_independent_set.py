@@ -4,6 +4,7 @@
     python scripts/make_independent_set.py --only lic_a35  # some cases
     python scripts/make_independent_set.py --xrayutilities # the xrayutilities cases
     python scripts/make_independent_set.py --check-gsas2   # refine a clean case in GSAS-II (truth check)
+    python scripts/make_independent_set.py --expected      # the noise-free expected patterns (gsas2-expected/)
 
 Writes reference_patterns/validation/<simulator>/<case>.xye (2θ, counts, esd) and <case>.truth.json.
 xrdq's own model/simulator is never used: Bragg intensities come from GSAS-II (GSASIIscriptable,
@@ -222,11 +223,12 @@ def air_and_linear_background(x, peak: float, nuis: dict):
     return y, record
 
 
-def write_xye(path: Path, x, counts, header: str):
+def write_xye(path: Path, x, counts, header: str, *, decimals: int = 0):
+    """(2θ, counts, esd) columns; Poisson counts are integers, an expected pattern keeps ``decimals``."""
     from xrdq._atomic import atomic_write_text
 
     esd = np.sqrt(np.maximum(counts, 1.0))
-    body = "\n".join(f"{a:.4f} {int(b)} {e:.3f}" for a, b, e in zip(x, counts, esd))
+    body = "\n".join(f"{a:.4f} {b:.{decimals}f} {e:.3f}" for a, b, e in zip(x, counts, esd))
     atomic_write_text(path, f"# {header}\n" + body + "\n")
 
 
@@ -292,7 +294,9 @@ def crystalline_info(c, mix, workdir):
 
 
 # --------------------------------------------------------------------------------------------- driver
-def run_case(c, out: Path, workdir: Path, series_K: dict, version: str) -> list[Path]:
+def run_case(c, out: Path, workdir: Path, series_K: dict, version: str, *, expected_only=False) -> list[Path]:
+    """Simulate one case (all its Poisson replicates); ``expected_only``: one file holding the expected
+    counts themselves, no noise (the same nuisances and truth), for measuring systematic error alone."""
     seed = case_seed(c["case"])
     rng = np.random.default_rng(seed)
     nuis = draw_nuisance(rng, c)
@@ -311,6 +315,14 @@ def run_case(c, out: Path, workdir: Path, series_K: dict, version: str) -> list[
     y_bkg, background = air_and_linear_background(x, float(np.max(y_bragg)), nuis)
     expected = y_bragg + y_humps + y_bkg
     written = []
+    if expected_only:
+        truth = truth_record(c, version, None, mix, am, mu_mix, K, info, nuis, humps, background, x, y_bragg,
+                             expected)
+        truth["noise"] = "none: the expected counts (esd √counts), for systematic error alone"
+        write_xye(out / f"{c['case']}.xye", x, expected, f"{c['case']}: expected (noise-free) counts simulated "
+                  f"by {version}; truth in {c['case']}.truth.json", decimals=2)
+        write_json(out / f"{c['case']}.truth.json", truth)
+        return [out / f"{c['case']}.xye"]
     n_rep = c["replicates"] or 1
     for r in range(n_rep):
         name = c["case"] if not c["replicates"] else f"{c['case']}_r{r + 1:02d}"
@@ -356,6 +368,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--xrayutilities", action="store_true", help="the xrayutilities cases instead")
     ap.add_argument("--check-gsas2", action="store_true", help="GSAS-II refinement of a clean case")
+    ap.add_argument("--expected", action="store_true",
+                    help="write the noise-free expected pattern of every case to <out>/gsas2-expected instead")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.xrayutilities:
@@ -371,13 +385,16 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown case(s): {', '.join(sorted(unknown))}")
     cases = [c for c in CASES if c["case"] in names]
+    if args.expected:  # only what quantifies an amorphous content; pure patterns calibrate, they are not cases
+        cases = [c for c in cases if c["standard"]]
     version = gsas2_version()
     with tempfile.TemporaryDirectory(prefix="xrdq-valset-") as tmp:
         workdir = Path(tmp)
         scales = series_scales(cases, workdir)
         for c in cases:
             t = time.perf_counter()
-            files = run_case(c, args.out / "gsas2", workdir, scales, version)
+            files = run_case(c, args.out / ("gsas2-expected" if args.expected else "gsas2"), workdir, scales,
+                             version, expected_only=args.expected)
             print(f"{c['case']}: {len(files)} file(s), {time.perf_counter() - t:.1f} s", flush=True)
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0

@@ -211,9 +211,10 @@ def run_independent_case(truth_path, *, engine: str = "native", **options) -> Ca
 
 
 def run_independent(root=None, *, replicates: bool = False, engine: str = "native", names=None,
-                    **options) -> list[CaseResult]:
-    """Every case of the independent set (or those whose file stem is in ``names``)."""
-    paths = independent_cases(root, replicates=replicates)
+                    simulators=("gsas2", "xrayutilities"), **options) -> list[CaseResult]:
+    """Every case of the independent set (or those whose file stem is in ``names``); ``simulators``: the
+    set's folders (``gsas2-expected`` holds the GSAS-II cases' noise-free expected counts)."""
+    paths = independent_cases(root, replicates=replicates, simulators=simulators)
     if names is not None:
         paths = [p for p in paths if p.name.replace(".truth.json", "") in set(names)]
     return [run_independent_case(p, engine=engine, **options) for p in paths]

@@ -19,7 +19,7 @@ from xrdq.quant.internal_standard import internal_standard
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
-SIMULATORS = ("gsas2", "xrayutilities")
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected")
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -120,9 +120,27 @@ def test_pattern_loads_on_the_stated_grid(path):
     lo, hi, step = t["two_theta"]
     assert x[0] == pytest.approx(lo) and x[-1] == pytest.approx(hi, abs=step / 2)
     assert np.allclose(np.diff(x), step, atol=1e-3)
-    assert np.all(y >= 0) and np.all(y == np.round(y)), xye.name
+    assert np.all(y >= 0), xye.name
+    if "noise" not in t:  # Poisson counts; the expected counts (gsas2-expected) are not whole numbers
+        assert np.all(y == np.round(y)), xye.name
     assert np.allclose(pattern["esd"].values, np.sqrt(np.maximum(y, 1.0)), rtol=2e-3, atol=2e-3), xye.name
     assert 0.5 * t["max_peak_counts"] < y.max() < 2.0 * t["max_counts_expected"] + 50, xye.name
+
+
+@pytest.mark.parametrize("path", [p for p in TRUTHS if p.parent.name == "gsas2-expected"],
+                         ids=[i for i in IDS if i.startswith("gsas2-expected/")])
+def test_expected_counts_are_what_the_noisy_pattern_scatters_about(path):
+    """Each noise-free pattern is the expectation of its committed Poisson pattern (the first replicate
+    where there are several), with the same truth: (noisy − expected)/√expected is white unit noise."""
+    t = load_truth(path)
+    noisy = next(q for q in (VALIDATION / "gsas2" / f"{t['case']}.xye", VALIDATION / "gsas2" / f"{t['case']}_r01.xye")
+                 if q.is_file())
+    expected = np.loadtxt(path.with_name(t["case"] + ".xye"), comments="#")[:, 1]
+    counts = np.loadtxt(noisy, comments="#")[:, 1]
+    z = (counts - expected) / np.sqrt(np.maximum(expected, 1.0))
+    assert abs(z.mean()) < 5 / np.sqrt(z.size) and 0.95 < z.std() < 1.05, (noisy.name, z.mean(), z.std())
+    twin = load_truth(noisy.with_name(noisy.name.replace(".xye", ".truth.json")))
+    assert twin["sample"] == t["sample"] and twin["humps"] == t["humps"] and twin["instrument"] == t["instrument"]
 
 
 def test_scale_series_share_their_scale_and_replicates_their_truth():

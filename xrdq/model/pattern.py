@@ -108,8 +108,8 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
     Windows. The Gaussian part is evaluated within ±2.6 FWHM (beyond, < 1e-8 of its peak). The
-    Lorentzian part is evaluated within ±24 FWHM, shrinking for broad peaks so the tail spans about ±4°
-    2θ but never below ±8 FWHM, and tapered to zero over the outer quarter of its window: the pattern
+    Lorentzian part is evaluated within ±24 FWHM (shrinking only for peaks broader than ≈ 1.25°, so the tail
+    spans at most ±30° 2θ, never below ±8 FWHM), and tapered to zero over the outer quarter of its window: the pattern
     stays a continuous function of every parameter while the peak core stays the exact pseudo-Voigt.
     What is dropped is a smooth low tail the background follows (≈ 1.5 % of a pure Lorentzian's area
     beyond ±24 FWHM); renormalising the truncated peak instead would raise its core by an η-dependent few

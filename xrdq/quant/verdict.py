@@ -138,6 +138,9 @@ _WARNING_LEVELS = (
     (re.compile(r"did not converge"), "check"),
     (re.compile(r"at its bound"), "check"),
     (re.compile(r"is (negative|zero): the phase is not detected"), "check"),
+    # kept only because the fit needs it significantly (refine.fit._without_negative_humps): a note, since
+    # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
+    (re.compile(r"amorphous hump .* has a negative area"), "ok"),
 )
 
 

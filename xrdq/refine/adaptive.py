@@ -292,6 +292,22 @@ def _cell_check(ref, stage, extra: list, log: list) -> list:
     return decisions
 
 
+#: Terms that move peaks without reshaping them: when warranted they go in before shape terms, as an expert
+#: refines positions before profiles (an asymmetry refined while the zero is off absorbs part of the shift
+#: and the path ends in a worse minimum: χ² 3438 instead of 1722 on noise-free lahc_high_a60).
+POSITION_KEYS = frozenset({"zero"})
+
+
+def _most_significant(ref, pool, tests) -> int:
+    """Index of the candidate to refine next: a warranted position term first, then the smallest p; where
+    several p-values underflow to 0 (high counts) the larger F (list order once gave one strained phase's
+    broadening to the global tanθ term, which widened every phase: +0.92 wt% amorphous at 100× counts)."""
+    def key(i):
+        position = tests[i]["accepted"] and all(ref.specs[n].key in POSITION_KEYS for n in pool[i][1])
+        return (not position, tests[i]["p_value"], -tests[i]["F"])
+    return min(range(len(tests)), key=key)
+
+
 def extend(ref, groups, max_nfev: int = 100):
     """Extend a refinement converged with ``groups`` varied; returns (extra parameter names, decisions,
     stage log entries). The refinement is left at the solution of the accepted model."""
@@ -310,7 +326,7 @@ def extend(ref, groups, max_nfev: int = 100):
         gains = _screen(ref, varied, pool)
         tests = [_decision(c[0], len(c[1]), chi2_0, chi2_0 - g, dof - len(c[1]), alpha, "linearised (Gauss–Newton)")
                  for c, g in zip(pool, gains)]
-        best = int(np.argmin([t["p_value"] for t in tests]))
+        best = _most_significant(ref, pool, tests)
         if not tests[best]["accepted"]:
             decisions += tests  # nothing else is warranted: record why each was left out
             break

@@ -21,9 +21,9 @@ def covariance(jac, gof):
         raise XrdqRefineError(f"covariance matrix could not be formed: {exc}") from exc
 
 
-def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float) -> list:
+def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float, esd_all=None) -> list:
     """Warnings of a finished refinement ``fit`` (a :class:`~xrdq.refine.fit.Refinement`); ``size_floor_nm``
-    is the smallest crystallite size it allows."""
+    is the smallest crystallite size it allows; ``esd_all`` the esds in the order of ``all_names``."""
     warnings = []
     # The solution is the last run's: an intermediate stage only brings the next one near its optimum, so
     # one that stopped at its evaluation limit is a note, not a failure, when a later run converged.
@@ -60,4 +60,23 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
     for i, phase in enumerate(fit.phases):
         if coef[i] <= 0:
             warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
+    warnings += _negative_humps(fit, all_names, coef, esd_all)
     return warnings
+
+
+def _negative_humps(fit, all_names, coef, esd_all) -> list:
+    """A hump with a negative area (beyond 2 esd) is not scattering: it and the background polynomial cancel
+    (typically a hump run to its widest width beside a long polynomial). The standard's fractions do not use
+    it, but the amorphous curve is meaningless and the background model is degenerate."""
+    out = []
+    for k in range(len(fit.recipe.humps)):
+        j = all_names.index(f"hump{k}_area")
+        area = float(coef[j])
+        esd = float(esd_all[j]) if esd_all is not None else 0.0
+        if area < 0 and -area > 2.0 * esd:
+            values = fit._values()
+            out.append(f"amorphous hump {k} (centre {values[f'hump{k}_center']:.1f}°, FWHM "
+                       f"{values[f'hump{k}_fwhm']:.1f}°) has a negative area ({area:.4g} ± {esd:.2g}): not "
+                       "amorphous scattering; it cancels against the background polynomial, so the amorphous "
+                       "curve is not meaningful (the fractions from the standard do not use it)")
+    return out

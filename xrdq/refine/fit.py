@@ -515,7 +515,7 @@ class Refinement:
             components["amorphous"] = a[:, n_phase + n_bkg:] @ coef[n_phase + n_bkg:]
 
         converged = not log or log[-1]["status"] > 0  # the last run's (see diagnostics.fit_warnings)
-        warnings = fit_warnings(self, log, all_names, corr, gof, varied, coef, MIN_CRYSTALLITE_NM)
+        warnings = fit_warnings(self, log, all_names, corr, gof, varied, coef, MIN_CRYSTALLITE_NM, esd_all)
 
         phase_info, ticks = self._phase_info(values)
         s_idx = list(range(n_phase))
@@ -573,6 +573,39 @@ def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None =
     inst = load_instrument(instrument)
     phase_objs = [p if hasattr(p, "reflections") else load_phase(p) for p in phases]
     esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
-    ref = Refinement(pattern["two_theta"].values, pattern.values, esd, phase_objs, inst, recipe=recipe,
-                     two_theta_range=two_theta_range, start=start)
-    return ref.run()
+
+    def build(rec):
+        return Refinement(pattern["two_theta"].values, pattern.values, esd, phase_objs, inst, recipe=rec,
+                          two_theta_range=two_theta_range, start=start)
+
+    result = build(recipe).run()
+    return _without_negative_humps(result, build)
+
+
+def _without_negative_humps(result: RefinementResult, build) -> RefinementResult:
+    """A hump whose area came out negative (beyond 2 esd) is not amorphous scattering: it cancels against the
+    background polynomial (typically run to its widest width beside a long polynomial). Refit without it and
+    keep that unless the hump is significant by the F-test; either way the decision is recorded (and a kept
+    one is still warned about by :mod:`xrdq.refine.diagnostics`)."""
+    fit = result.fit
+    if fit is None or not fit.recipe.adaptive or not fit.recipe.humps:
+        return result
+    bad = [k for k in range(len(fit.recipe.humps))
+           if result.parameters[f"hump{k}_area"][0] < -2.0 * result.parameters[f"hump{k}_area"][1]]
+    if not bad:
+        return result
+    from dataclasses import replace
+
+    from .adaptive import _decision
+
+    keep = tuple(h for k, h in enumerate(fit.recipe.humps) if k not in bad)
+    alt = build(replace(fit.recipe, humps=keep)).run()
+    label = ", ".join(f"{result.parameters[f'hump{k}_center'][0]:.1f}°" for k in bad)
+    d = _decision(f"amorphous hump(s) at {label} with negative area", 3 * len(bad), alt.chi2, result.chi2,
+                  result.n_points - result.n_parameters, fit.recipe.alpha, "refined")
+    if d["accepted"]:  # the data need it: keep it, warned about
+        result.decisions = result.decisions + [d]
+        return result
+    alt.decisions = [d] + alt.decisions
+    alt.elapsed_s += result.elapsed_s
+    return alt
