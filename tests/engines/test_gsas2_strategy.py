@@ -241,21 +241,3 @@ def test_a_size_driven_through_zero_goes_back_to_its_start_once(monkeypatch):
     _hap(p, "ZnO")["Size"][1][0] = 0.008
     _hap(p, "ZnO")["Size"][2][0] = True
     assert not strategy._recover_collapsed(p, {"ZnO": 0.45}, st)
-
-
-def test_a_size_frozen_at_the_upper_limit_is_restarted_once_by_default():
-    """lac_lazco_a45_po: 1 µm sizes overshot from the 0.03 µm start to the 10 µm limit and stayed frozen there."""
-    recipe = GsasRecipe()
-    assert recipe.size_retry_um and recipe.size_start_um < recipe.size_retry_um < recipe.size_limits_um[1]
-    ph = _phase("LiAlCl4", 0, [7.0, 6.5, 13.0, 90.0, 90.0, 90.0], sgsys="orthorhombic", size=10.0)
-    p = _fake([ph], sig=[0.1])
-    key = "0:0:Size;i"
-    p.proj.data["Controls"]["data"].update(parmMaxDict={key: 10.0}, parmMinDict={key: 0.008},
-                                           parmFrozen={"FrozenList": [key]})
-    retried = set()
-    assert strategy._retry_sizes(p, recipe.size_retry_um, retried)
-    assert _hap(p, "LiAlCl4")["Size"][1][0] == recipe.size_retry_um
-    assert p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"] == []
-    _hap(p, "LiAlCl4")["Size"][1][0] = 10.0
-    p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"].append(key)
-    assert not strategy._retry_sizes(p, recipe.size_retry_um, retried)  # once per run
