@@ -8,6 +8,12 @@ parameters exactly at each step (variable projection) and recomputes only the ph
 Also reported: the wall time of the whole ``xrdq quantify`` process (import, read, fit, report).
 
     python scripts/bench.py [--repeats 5]
+
+``--baseline DIR`` measures the steady state instead: ``xrdq.quantify`` of the same file called again and
+again in one process (after a first call that imports and loads everything), model uncertainty "full"
+(what ``xrdq quantify`` does) and "fast" (what a batch does), this tree and the one in DIR (``mkdir DIR;
+git archive main | tar -x -C DIR``) in alternating processes; prints the median CPU time per call and
+this tree / baseline. CPU time, because on a shared machine wall time measures the neighbours.
 """
 
 from __future__ import annotations
@@ -106,10 +112,56 @@ def lmfit_baseline(pattern, phases, inst, humps, start_result):
     return time.perf_counter() - t0, chi2, nfev
 
 
+STEADY = """
+import sys, time
+import xrdq
+path, level, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kw = dict(phases=["LiCl", "Li2ZrCl6"], standard="LiF=0.5", model_uncertainty=level)
+xrdq.quantify(path, **kw)
+for _ in range(n):
+    c0 = time.process_time()
+    r = xrdq.quantify(path, **kw)
+    print(time.process_time() - c0, r.amorphous_fraction[0], *[v[0] for v in r.sample_fractions.values()])
+"""
+
+
+def steady_state(baseline: Path, rounds: int, calls: int = 5):
+    """Median CPU s per in-process quantify, this tree against ``baseline``, alternating processes."""
+    import os
+
+    if not (baseline / "xrdq" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {baseline}: no xrdq package there (expected {baseline}/xrdq/__init__.py)")
+    trees = {"this tree": dict(os.environ), "baseline": {**os.environ, "PYTHONPATH": str(baseline.resolve())}}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.ras"
+        write_ras(make_pattern()[0], path)
+        cpu = {(t, lv): [] for t in trees for lv in ("full", "fast")}
+        fractions = {}
+        for _ in range(rounds):
+            for (tree, level), times in cpu.items():
+                out = subprocess.run([sys.executable, "-c", STEADY, str(path), level, str(calls)], env=trees[tree],
+                                     cwd=tmp, capture_output=True, text=True, check=True).stdout.split("\n")
+                rows = [list(map(float, line.split())) for line in out if line.strip()]
+                times += [r[0] for r in rows]
+                fractions[(tree, level)] = rows[-1][1:]
+    print(f"steady-state xrdq.quantify (second and later calls in one process), {rounds} rounds × {calls} calls, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for level in ("full", "fast"):
+        new, base = np.median(cpu[("this tree", level)]), np.median(cpu[("baseline", level)])
+        new_min, base_min = np.min(cpu[("this tree", level)]), np.min(cpu[("baseline", level)])
+        diff = np.max(np.abs(np.subtract(fractions[("this tree", level)], fractions[("baseline", level)])))
+        print(f"  model_uncertainty={level}: median {new:.3f} s CPU (min {new_min:.3f}), baseline {base:.3f} s "
+              f"(min {base_min:.3f}); this tree / baseline {new / base:.2f} (min {new_min / base_min:.2f}); "
+              f"fractions differ by {diff:.1e}")
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--baseline", type=Path, default=None, help="steady-state comparison with another source tree")
     args = ap.parse_args()
+    if args.baseline is not None:
+        return steady_state(args.baseline, args.repeats)
     inst = load_instrument("miniflex600")
     pattern, truth = make_pattern()
     phases = [load_phase(n) for n, _ in PHASES]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,18 +197,59 @@ def _gauss_legendre_table(n_max=16):
 _GL_X, _GL_W = _gauss_legendre_table()
 
 
-@functools.lru_cache(maxsize=32)
+def _phase_key(phase) -> tuple:
+    """What a phase's reflection list depends on, by value: its cell, symmetry operators and atoms. Phases
+    compare by identity, and every quantify (each file of a batch, each call in a notebook) reads its CIFs
+    afresh; keyed by content, the same structure is listed once per process."""
+    try:
+        a, sym = phase.atoms, phase.symmetry
+        arrays = [np.asarray(x) for x in (sym.rotations, sym.translations, a.fract, a.occupancy, a.b_iso,
+                                          a.scatterer_index)]
+        return (tuple(float(c) for c in phase.cell), tuple(a.scatterers), tuple(a.element),
+                *((x.dtype.str, x.shape, x.tobytes()) for x in arrays))
+    except AttributeError:  # not an xrdq Phase: only the object itself is known to be the same
+        return ("object", id(phase), phase)
+
+
+class _Memo:
+    """A small LRU memo of ``fn(phase, *args)`` keyed by ``(_phase_key(phase), *args)``; thread-safe like
+    ``functools.lru_cache`` (a notebook or a threaded dask worker may fit in several threads)."""
+
+    def __init__(self, fn, size: int = 32):
+        self.fn, self.size, self.store = fn, size, OrderedDict()
+        self.lock = threading.Lock()
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, phase, *args):
+        key = (_phase_key(phase), *args)
+        with self.lock:
+            if key in self.store:
+                self.store.move_to_end(key)
+                return self.store[key]
+        out = self.fn(phase, *args)  # outside the lock: another thread may compute the same, harmlessly
+        with self.lock:
+            self.store[key] = out
+            if len(self.store) > self.size:
+                self.store.popitem(last=False)
+        return out
+
+    def cache_clear(self):
+        with self.lock:
+            self.store.clear()
+
+
+@_Memo
 def _reflections(phase, two_theta_max, wavelength, two_theta_min):
-    # Phases are immutable: the same phase over the same range is listed once per process
-    # (quantify builds models twice: once to look for amorphous humps, once to refine).
+    # quantify builds models twice (once to look for amorphous humps, once to refine), a batch once more
+    # per file: the same structure over the same range is listed once per process
     return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
 
 
-@functools.lru_cache(maxsize=32)
+@_Memo
 def _laue_equivalents(phase, hkl_bytes: bytes, n: int):
     """(equivalents, start): the distinct Laue equivalents of each of ``n`` reflections (hkl as int
-    bytes), stacked; reflection k's from row ``start[k]``. Per phase and reflection list, not per PO axis:
-    the adaptive recipe tries several axes, and every quantify of a batch rebuilds its models."""
+    bytes), stacked; reflection k's from row ``start[k]``. Per structure and reflection list, not per PO
+    axis: the adaptive recipe tries several axes, and every quantify of a batch rebuilds its models."""
     hkl = np.frombuffer(hkl_bytes, dtype=int).reshape(n, 3)
     laue = phase.symmetry.laue_rotations()
     eqs = [np.unique(np.einsum("i,kij->kj", h, laue), axis=0).astype(float) for h in hkl]
@@ -252,10 +295,19 @@ class PhaseModel:
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
         self._node_counts = None
+        self._geometry_memo = {}
 
     def reset_sampling(self):
         """Decide the FCJ node counts afresh at the next call (between refinement stages, never within)."""
         self._node_counts = None
+
+    def decide_sampling(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE):
+        """The FCJ node counts of every peak: kept if already decided, else decided at these parameters
+        (what the next :meth:`profile` would do); lets a caller key cached profiles by their sampling."""
+        if self._node_counts is None:
+            c, _, f, _ = self.peak_list(params, terms, specimen)
+            self._node_counts = fcj_node_counts(c, f, terms.s_l, terms.h_l)
+        return self._node_counts
 
     def default_params(self, **changes) -> PhaseParams:
         return PhaseParams(cell=dict(self.phase.cell_parameters()), **changes)
@@ -299,7 +351,7 @@ class PhaseModel:
     def _positions(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen):
         """Centres (before the FP shift) and integrated intensities: cell, zero, displacement, PO, B."""
         inst = self.instrument
-        d = self.d_spacings(params)
+        d, per_line = self._geometry(params)
         f2 = self.f2
         if params.b_overall:
             f2 = f2 * np.exp(-2.0 * params.b_overall / (2.0 * d) ** 2)
@@ -307,13 +359,30 @@ class PhaseModel:
         if self.po_hkl is not None and params.po_ratio != 1.0:
             intensity = intensity * self.po_factors(params.po_ratio)
         centers, areas = [], []
-        for lam, weight in inst.wavelengths:
-            tt = bragg_two_theta(d, lam)
-            area = weight * intensity * lorentz_polarization(tt, inst.polarization_factor) * slit_factor(tt, inst)
+        for weight, tt, lp, slit in per_line:
+            area = weight * intensity * lp * slit
             shift = terms.zero + displacement_shift(tt, specimen.displacement_um, inst.radius_mm)
             centers.append(tt + shift)
             areas.append(area)
         return np.concatenate(centers), np.concatenate(areas)
+
+    def _geometry(self, params: PhaseParams):
+        """(d, [(weight, 2θ, LP, slit factor) per emission line]): what the cell alone decides. Kept for the
+        last few cells: a Jacobian moves zero, displacement, B, texture and widths with the cell held."""
+        key = tuple(params.cell.items())
+        hit = self._geometry_memo.get(key)
+        if hit is not None:
+            return hit
+        inst = self.instrument
+        d = self.d_spacings(params)
+        per_line = []
+        for lam, weight in inst.wavelengths:
+            tt = bragg_two_theta(d, lam)
+            per_line.append((weight, tt, lorentz_polarization(tt, inst.polarization_factor), slit_factor(tt, inst)))
+        if len(self._geometry_memo) >= 8:
+            self._geometry_memo.pop(next(iter(self._geometry_memo)))
+        self._geometry_memo[key] = (d, per_line)
+        return d, per_line
 
     def _widths(self, centers, areas, params: PhaseParams, terms: ProfileTerms):
         """Complete a peak list with FWHMs and η: U V W X Y, size, strain (and the FP geometry)."""

@@ -35,6 +35,7 @@ from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_ste
 
 __all__ = ["Refinement", "refine", "setup_from", "MIN_CRYSTALLITE_NM"]
 _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
+_CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
 
 
 class Refinement:
@@ -87,6 +88,7 @@ class Refinement:
                 if k in self.params:
                     self.params[k].set(value=v)
         self._cache = [OrderedDict() for _ in self.models]
+        self._hump_cache = OrderedDict()  # hump columns by (centres, FWHMs): they depend on nothing else
         self._jac_cache = [None] * len(self.models)  # (key, ∂profile/∂θ) of the last Jacobian per phase
         self.nfev = 0
         self.njev = 0
@@ -199,9 +201,23 @@ class Refinement:
         )
 
     def _cache_key(self, i, values: dict) -> tuple:
+        """What phase ``i``'s profile depends on: the global and its own parameters, and how finely its
+        peaks' asymmetry is sampled (decided here at a stage's first request, as the profile would)."""
         return tuple(values[s.key] for s in GLOBAL) + tuple(
             v for k, v in values.items() if self._owner.get(k) == i
-        )
+        ) + (self._sampling(i, values),)
+
+    def _sampling(self, i, values: dict) -> bytes:
+        # Keyed by the sampling, profiles of earlier stages and trials stay valid across the stage
+        # boundary (where the sampling is re-decided, usually to the same node counts) instead of being
+        # recomputed; a changed sampling simply misses.
+        model = self.models[i]
+        counts = getattr(model, "_node_counts", None)  # decided already (within a stage: always)
+        if counts is None:
+            if not hasattr(model, "decide_sampling"):
+                return b""  # a fixed curve (PONKCS): nothing is sampled
+            counts = model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values))
+        return counts.tobytes()
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]
@@ -211,18 +227,35 @@ class Refinement:
             cache.move_to_end(key)
             return cache[key]
         prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), *self._setup(values))
-        cache[key] = prof
-        if len(cache) > 6:
-            cache.popitem(last=False)
+        self._store(i, key, prof)
         return prof
+
+    def _store(self, i, key, prof):
+        cache = self._cache[i]
+        cache[key] = prof
+        cache.move_to_end(key)
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+
+    def _hump_columns(self, values: dict) -> np.ndarray:
+        centers = tuple(values[f"hump{i}_center"] for i in range(len(self.recipe.humps)))
+        fwhms = tuple(values[f"hump{i}_fwhm"] for i in range(len(self.recipe.humps)))
+        key = centers + fwhms
+        cache = self._hump_cache
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        cols = bkg.humps(self.two_theta, list(centers), list(fwhms))
+        cache[key] = cols
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+        return cols
 
     def peak_columns(self, values: dict) -> np.ndarray:
         """Columns whose shapes depend on non-linear parameters: each phase, then each hump."""
         cols = [self._phase_profile(i, values) for i in range(len(self.models))]
         if self.recipe.humps:
-            centers = [values[f"hump{i}_center"] for i in range(len(self.recipe.humps))]
-            fwhms = [values[f"hump{i}_fwhm"] for i in range(len(self.recipe.humps))]
-            cols.append(bkg.humps(self.two_theta, centers, fwhms))
+            cols.append(self._hump_columns(values))
         return np.column_stack(cols)
 
     def design_matrix(self, values: dict) -> np.ndarray:
@@ -310,7 +343,7 @@ class Refinement:
                     moved[names[j]] += step
                     perturbed.append((self._phase_params(phase, moved), *self._setup(moved), step))
                 prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), *setup, perturbed)
-                self._cache[i][key[0]] = prof
+                self._store(i, key[0], prof)
                 self._jac_cache[i] = (key, jac)
             d[:, own] += coef[i] * jac
             done[own] = True
@@ -357,11 +390,10 @@ class Refinement:
         """
         names = self.set_stage(stage.refine, extra_names)
         # Peaks broaden as sizes refine: re-decide how finely each is sampled for this stage (kept
-        # fixed within it so the optimiser sees a smooth function), and forget profiles made before.
-        for model, cache in zip(self.models, self._cache):
+        # fixed within it so the optimiser sees a smooth function). Cached profiles are keyed by their
+        # sampling, so those made before stay valid only if it comes out the same.
+        for model in self.models:
             model.reset_sampling()
-            cache.clear()
-        self._jac_cache = [None] * len(self.models)
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}
