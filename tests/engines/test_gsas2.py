@@ -348,7 +348,9 @@ def test_preferred_orientation_recipe(cpd1d_result):
     assert result.rwp <= base.rwp + 1e-6
     for name, weighed in CPD1D_WEIGHED.items():
         assert abs(100 * result.weight_fractions[name] - weighed) < 1.5
-    assert any(line.startswith("step 5 (preferred orientation)") for line in result.recipe)
+    from xrdq.engines.gsas2 import DEFAULT_STEPS
+
+    assert any(line.startswith(f"step {len(DEFAULT_STEPS) + 1} (preferred orientation)") for line in result.recipe)
 
 
 @pytest.mark.gsas2

@@ -59,3 +59,185 @@ def test_a_constraint_error_is_not_retried(monkeypatch):
     with pytest.raises(XrdqRefineError, match="constraint error"):
         strategy.refine_step(_project(), None, "cells", 10, [])
     assert len(calls) == 1
+
+
+# ---- phases without signal, the cell check, the step sequence (fake projects, no GSAS-II) ----------------
+
+from xrdq.engines.gsas2 import guards  # noqa: E402
+from xrdq.engines.gsas2.recipe import DEFAULT_STEPS, GsasRecipe  # noqa: E402
+
+
+def test_weak_phases_are_those_without_a_significant_fraction():
+    scales = {"LiF": (40.0, 0.5), "LiCl": (0.024, 0.5), "trace": (0.9, 0.2), "neg": (-3.0, 0.4),
+              "dropped": (1e-12, 0.0), "nan": (float("nan"), 1.0)}
+    assert sorted(guards.weak_phases(scales)) == ["LiCl", "dropped", "nan", "neg"]
+
+
+def test_cell_offset_and_the_f_test_for_a_free_cell():
+    assert guards.cell_offset([5.1295 * 1.02, 5.1295, 5.1295], [5.1295] * 3) == pytest.approx(0.02)
+    assert guards.cell_offset([0.0003] * 3, [5.1295] * 3) > 0.99
+    # one free cell term worth Δχ² = 100 on 3000 points is significant; Δχ² = 1 is not
+    assert guards.free_cell_wins(3100.0, 3000.0, 1, 3000, 1e-3)
+    assert not guards.free_cell_wins(3001.0, 3000.0, 1, 3000, 1e-3)
+    assert not guards.free_cell_wins(2900.0, 3000.0, 1, 3000, 1e-3)  # the held cell fits better
+
+
+def _phase(name, pid, cell, sgsys="cubic", scale=1.0, size=1.0):
+    hap = {"Scale": [scale, False], "Size": ["isotropic", [size, size, 1.0], [False, False, False]],
+           "Mustrain": ["isotropic", [0.0, 0.0], [False, False, False]], "Pref.Ori.": ["MD", 1.0, False, [0, 0, 1]]}
+    data = {"pId": pid, "General": {"Cell": [False, *cell, 0.0], "SGData": {"SGSys": sgsys}},
+            "Histograms": {"PWDR pattern.xye": hap}}
+    return name, SimpleNamespace(data=data)
+
+
+def _fake(phases, sig):
+    hist = SimpleNamespace(data={
+        "data": [{"hId": 0}], "Background": [["chebyschev-1", False, 1, 0.0], {"peaksList": []}],
+        "Sample Parameters": {"Scale": [1.0, False], "Shift": [0.0, False]},
+        "Instrument Parameters": [{k: [0.0, 0.0, False] for k in ("U", "V", "W", "X", "Y", "SH/L", "Zero")}]})
+    proj = _Proj()
+    proj.data["Covariance"] = {"data": {"varyList": [f"{ph.data['pId']}:0:Scale" for _, ph in phases],
+                                        "sig": list(sig)}}
+    return SimpleNamespace(proj=proj, hist=hist, phases=phases)
+
+
+def _hap(p, name):
+    return next(iter(dict(p.phases)[name].data["Histograms"].values()))
+
+
+def test_a_phase_without_signal_keeps_its_structure_cell_and_size(monkeypatch):
+    """lyc_a100_ws10 / amorphous_a100: absent phases refined their cells to 0.0003 Å ("invalid metric tensor",
+    "no reflections in data range") and GSAS-II failed every later step."""
+    monkeypatch.setattr(strategy, "set_cell", lambda p, n, cell: dict(p.phases)[n].data["General"]["Cell"].__setitem__(
+        slice(1, 7), list(cell)))
+    lif, licl = _phase("LiF", 0, [4.027] * 3 + [90.0] * 3, scale=40.0), _phase("LiCl", 1, [5.1295] * 3 + [90.0] * 3, scale=0.02)
+    p = _fake([lif, licl], sig=[0.5, 0.5])
+    st = strategy._State(structure={"LiF": [4.027] * 3 + [90.0] * 3, "LiCl": [5.1295] * 3 + [90.0] * 3})
+    warnings = []
+    assert not strategy._judge_phases(p, GsasRecipe(), st, warnings, "background+fractions")
+    assert st.held == {"LiCl"} and "LiCl" in warnings[0] and "not significant" in warnings[0]
+    on = {"background": True, "fractions": True, "cells": True, "size": True, "strain": True,
+          "preferred_orientation": True}
+    strategy._apply(p, on, GsasRecipe(), st)
+    assert dict(p.phases)["LiF"].data["General"]["Cell"][0] is True and _hap(p, "LiF")["Size"][2][0]
+    assert dict(p.phases)["LiCl"].data["General"]["Cell"][0] is False
+    assert not _hap(p, "LiCl")["Size"][2][0] and not _hap(p, "LiCl")["Mustrain"][2][0]
+    assert _hap(p, "LiCl")["Size"][1][0] == 1.0  # not moved to the refined start size
+    assert _hap(p, "LiCl")["Scale"][1]  # its fraction is still refined: ≈ 0 ± esd is the answer
+    # a fraction GSAS-II dropped (esd 0) does not release it; a significant one does
+    p.proj.data["Covariance"]["data"]["sig"] = [0.5, 0.0]
+    strategy._judge_phases(p, GsasRecipe(), st, warnings, "cells")
+    assert st.held == {"LiCl"}
+    _hap(p, "LiCl")["Scale"][0] = 5.0
+    p.proj.data["Covariance"]["data"]["sig"] = [0.5, 0.5]
+    strategy._judge_phases(p, GsasRecipe(), st, warnings, "profile")
+    assert st.held == set() and "significant" in warnings[-1]
+
+
+def _cell_case(monkeypatch, chi2_restart, offset_restart, chi2_held):
+    """A cell 3 % off after a step at χ² 3000: the restart reaches ``offset_restart`` at ``chi2_restart``,
+    the held structure cell ``chi2_held``."""
+    structure = [5.0] * 3 + [90.0] * 3
+    ph = _phase("X", 0, [5.15] * 3 + [90.0] * 3)
+    p = _fake([ph], sig=[0.1])
+    cell = ph[1].data["General"]["Cell"]
+    saved = {}
+    monkeypatch.setattr(strategy, "snapshot", lambda p: saved.setdefault("cell", list(cell)) and "snap")
+    monkeypatch.setattr(strategy, "restore", lambda p, s: cell.__setitem__(slice(0, None), saved.pop("cell")))
+    monkeypatch.setattr(strategy, "set_cell", lambda p, n, c: cell.__setitem__(slice(1, 7), list(c)))
+    monkeypatch.setattr(strategy, "n_cell_terms", lambda p, n: 1)
+    calls = []
+
+    def refine_step(p, log, name, cycles, warnings):
+        calls.append(name)
+        if "restarted" in name:
+            cell[1:4] = [5.0 * (1 + offset_restart)] * 3
+            return {"chisq": chi2_restart, "Nobs": 3000, "Nvars": 20}
+        assert cell[0] is False  # held: not refined
+        return {"chisq": chi2_held, "Nobs": 3000, "Nvars": 19}
+
+    monkeypatch.setattr(strategy, "refine_step", refine_step)
+    st = strategy._State(structure={"X": structure})
+    warnings = []
+    rvals = strategy._check_cells(p, GsasRecipe(), {"cells": True}, "cells", 10, None, warnings,
+                                  st, {"chisq": 3000.0, "Nobs": 3000, "Nvars": 20})
+    return cell, st, rvals, calls, warnings
+
+
+def test_a_cell_that_ran_away_is_restarted_and_the_lower_minimum_stands(monkeypatch):
+    cell, st, rvals, calls, warnings = _cell_case(monkeypatch, 2990.0, 0.001, None)
+    assert len(calls) == 1 and rvals["chisq"] == 2990.0 and cell[1] == pytest.approx(5.005)
+    assert "restarted" in warnings[0] and not st.cells_held
+
+
+def test_a_cell_still_far_is_held_unless_the_f_test_says_otherwise(monkeypatch):
+    # the restart is worse (restored to 3 %), and the structure's cell fits as well: held there
+    cell, st, rvals, calls, warnings = _cell_case(monkeypatch, 3050.0, 0.001, 3001.0)
+    assert len(calls) == 2 and st.cells_held == {"X"} and cell[1] == 5.0 and rvals["chisq"] == 3001.0
+    assert "held at the structure's" in warnings[-1]
+    # the structure's cell fits much worse: the free cell (3 % off) is kept and said
+    cell, st, rvals, calls, warnings = _cell_case(monkeypatch, 3050.0, 0.001, 3500.0)
+    assert not st.cells_held and cell[1] == pytest.approx(5.15) and rvals["chisq"] == 3000.0
+    assert "fits significantly better" in warnings[-1]
+
+
+def test_default_steps_refine_sizes_with_the_positions_held_first():
+    """oxide_a00 / licl_zro2_a30: sizes started with the cells and displacement ran the LiF standard's size
+    below its limit (held at 1 µm: −4.3 and −2.1 wt% amorphous)."""
+    names = [s["name"] for s in DEFAULT_STEPS]
+    k = next(i for i, s in enumerate(DEFAULT_STEPS) if s.get("size"))
+    assert DEFAULT_STEPS[k]["cells"] is False and DEFAULT_STEPS[k]["displacement"] is False
+    assert any(s.get("cells") for s in DEFAULT_STEPS[:k]) and any(s.get("cells") for s in DEFAULT_STEPS[k + 1:])
+    assert len(names) == len(set(names))
+
+
+def test_a_step_can_turn_a_term_off(monkeypatch):
+    seen = []
+    monkeypatch.setattr(strategy, "refine_step", lambda *a, **k: {})
+    monkeypatch.setattr(strategy, "_run_step", lambda p, recipe, on, *a, **k: seen.append(dict(on)) or {})
+    monkeypatch.setattr(strategy, "set_flags", lambda *a, **k: None)
+    monkeypatch.setattr(strategy, "_fold_histogram_scale", lambda p: None)
+    monkeypatch.setattr(strategy, "structure_cells", lambda p: {})
+    steps = ({"cells": True, "zero": True}, {"cells": False, "size": True, "zero": None}, {"cells": True})
+    strategy.run_recipe(SimpleNamespace(), GsasRecipe(steps=steps), None, [])
+    assert [s.get("cells") for s in seen] == [True, False, True]
+    assert [s.get("zero") for s in seen] == [True, True, True] and seen[2]["size"] is True
+
+
+def test_humps_that_gsas2_cannot_refine_re_shaped_go_back_to_the_last_solution(monkeypatch):
+    """lac_a25_ws10 / xu_lac_licl_a30_po: the re-shaped humps' step failed twice (SVD inversion failure) and
+    was skipped, which left the humps re-shaped but not refitted."""
+    state = {"humps": "refined"}
+    monkeypatch.setattr(strategy, "snapshot", lambda p: dict(state))
+    monkeypatch.setattr(strategy, "restore", lambda p, snap: state.update(snap))
+    monkeypatch.setattr(strategy, "_reshape_humps", lambda p: state.update(humps="re-shaped") or True)
+    monkeypatch.setattr(strategy, "refine_step", lambda *a, **k: {"converged": False, "skipped": True})
+    warnings = []
+    rvals = strategy._humps_reshaped(None, None, "adaptive", 10, warnings, {"chisq": 1.0}, last=True)
+    assert rvals == {"chisq": 1.0} and state["humps"] == "refined" and "could not refine" in warnings[0]
+    monkeypatch.setattr(strategy, "refine_step", lambda *a, **k: {"chisq": 0.9})
+    assert strategy._humps_reshaped(None, None, "adaptive", 10, [], {"chisq": 1.0}, last=True) == {"chisq": 0.9}
+    assert state["humps"] == "re-shaped"
+
+
+def test_a_size_driven_through_zero_goes_back_to_its_start_once(monkeypatch):
+    """xu_oxide_a45: the profile step's undamped first cycle sent three 0.4 µm sizes below the limit; held at
+    1 µm they fit worse (χ² 4681 → 5087). Now each goes back to its value before the step, held for one run."""
+    lif, zno = _phase("LiF", 0, [4.027] * 3 + [90.0] * 3, size=10.0), _phase("ZnO", 1, [3.25] * 2 + [5.2] + [90.0] * 3,
+                                                                            size=0.008)
+    p = _fake([lif, zno], sig=[0.1, 0.1])
+    for _, ph in p.phases:
+        _hap(p, _)["Size"][2][0] = True
+    key = "1:0:Size;i"
+    p.proj.data["Controls"]["data"].update(parmMinDict={key: 0.008, "0:0:Size;i": 0.008},
+                                           parmFrozen={"FrozenList": [key]})
+    st = strategy._State(structure={})
+    assert strategy._recover_collapsed(p, {"LiF": 10.0, "ZnO": 0.45}, st)
+    assert _hap(p, "ZnO")["Size"][1][0] == 0.45 and st.sizes_held == {"ZnO"} and st.recovered == {"ZnO"}
+    assert p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"] == []
+    strategy._apply(p, {"size": True}, GsasRecipe(), st)
+    assert not _hap(p, "ZnO")["Size"][2][0] and _hap(p, "LiF")["Size"][2][0]
+    # a second collapse of the same phase is not restarted again (it is pinned by _pin_collapsed_sizes)
+    _hap(p, "ZnO")["Size"][1][0] = 0.008
+    _hap(p, "ZnO")["Size"][2][0] = True
+    assert not strategy._recover_collapsed(p, {"ZnO": 0.45}, st)

@@ -260,6 +260,9 @@ def setup_histogram(controls, hist, g2phases, instrument, humps, *, background_t
     for i, (c, _f) in enumerate(checked):
         controls.setdefault("parmMinDict", {}).update({f":{hid}:BkPkpos;{i}": c - 10.0, f":{hid}:BkPksig;{i}": g * 300.0**2})
         controls.setdefault("parmMaxDict", {}).update({f":{hid}:BkPkpos;{i}": c + 10.0, f":{hid}:BkPksig;{i}": g * 4000.0**2})
+    for key, (lo, hi) in instrument_limits(instrument).items():
+        controls.setdefault("parmMinDict", {})[f":{hid}:{key}"] = lo
+        controls.setdefault("parmMaxDict", {})[f":{hid}:{key}"] = hi
     # Sample broadening: isotropic crystallite size (Lorentzian, as in the native engine), started at
     # size_start_um and refined by the recipe; no microstrain unless a step asks for it. The
     # instrument's U V W X Y carry the instrumental part.
@@ -276,6 +279,23 @@ def setup_histogram(controls, hist, g2phases, instrument, humps, *, background_t
             lo, hi = (float(v) for v in size_limits_um)
             controls.setdefault("parmMinDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = lo
             controls.setdefault("parmMaxDict", {})[f"{ph.data['pId']}:{hid}:Size;i"] = hi
+
+
+def instrument_limits(instrument) -> dict:
+    """GSAS-II limits {name: (min, max)} of the profile terms and the sample displacement: the native
+    engine's bounds (:mod:`xrdq.refine.specs`) in GSAS-II's units. Unbounded, a profile step sent U, W and
+    SH/L negative on lyc_a100_ws10 to narrow LiF peaks that an unconverged size had left too broad."""
+    from ...model.instrument import gsas2_profile_terms
+    from ...refine.specs import spec
+
+    keys = ("U", "V", "W", "X", "Y")
+    lo, hi = (dict(zip(keys, (spec(k).bounds(None, instrument)[j] for k in keys))) for j in (0, 1))
+    a_lo, a_hi = spec("asymmetry").bounds(None, instrument)  # asymmetry = S/L = H/L; GSAS-II's SH/L = S/L + H/L
+    g_lo = gsas2_profile_terms(*(lo[k] for k in keys), a_lo, a_lo)
+    g_hi = gsas2_profile_terms(*(hi[k] for k in keys), a_hi, a_hi)
+    out = {k: (g_lo[k], g_hi[k]) for k in (*keys, "SH/L")}
+    out["Shift"] = spec("displacement_um").bounds(None, instrument)
+    return out
 
 
 #: TCH pseudo-Voigt: Lorentzian share q = Γ_L/Γ that gives η = 0.5, the native engine's hump shape

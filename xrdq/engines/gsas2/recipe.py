@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import XrdqRefineError
+from ...refine.recipe import Recipe
+from ...refine.specs import MIN_CRYSTALLITE_NM
 
 
 PROFILE_TERMS = ("U", "V", "W", "X", "Y", "SH/L")
@@ -21,10 +23,10 @@ FCJ_NODES = 16
 DEFAULT_PROFILE = ("U", "W", "SH/L")
 
 #: The default refinement strategy, the native engine's recipe in GSAS-II's vocabulary. Steps are
-#: cumulative: what a step turns on stays on. Before the first step xrdq always runs one internal step
-#: (background + histogram scale) and folds the refined histogram scale into the phase fractions,
-#: which then carry the scale alone. Amorphous humps (background peaks): their areas are refined
-#: with the background from the start, their positions and Gaussian widths from the step that sets
+#: cumulative: what a step turns on stays on until a step sets it to ``False``. Before the first step xrdq
+#: always runs one internal step (background + histogram scale) and folds the refined histogram scale into
+#: the phase fractions, which then carry the scale alone. Amorphous humps (background peaks): their areas are
+#: refined with the background from the start, their positions and Gaussian widths from the step that sets
 #: ``humps`` (the native engine frees hump centres and widths in its second stage too).
 #: The default integrates the FCJ asymmetry exactly (``GsasRecipe.fcj = "exact"``).
 DEFAULT_STEPS: tuple[dict, ...] = (
@@ -32,7 +34,13 @@ DEFAULT_STEPS: tuple[dict, ...] = (
     # peak positions before widths: with the positions still off, broader peaks lower χ² and LM ran the sizes
     # of 0.5–1 µm phases past their lower limit (then held at 1 µm: 2 wt% off on lazco_a40_rep_r01)
     {"name": "cells+displacement", "cells": True, "displacement": True},
-    {"name": "cells+displacement+size", "cells": True, "displacement": True, "size": True, "humps": True},
+    # widths with the positions held: GSAS-II's first cycle is an undamped Gauss–Newton step, and refined
+    # together with the cells and displacement from the 0.03 µm start it sent the 0.4–0.5 µm LiF standard
+    # below its lower limit (then held at 1 µm: −4.3 wt% amorphous on oxide_a00, −2 on licl_zro2_a30)
+    {"name": "size (positions held)", "cells": False, "displacement": False, "size": True},
+    # hump positions and widths once the Bragg widths are settled: freed with sizes still at their 0.03 µm
+    # start, a hump ran to its centre limit and its widest width on lahc_a25, then to the other limit
+    {"name": "cells+displacement+size", "cells": True, "displacement": True, "humps": True},
     {"name": "profile", "profile": DEFAULT_PROFILE},
 )
 
@@ -50,7 +58,7 @@ _STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero"
 class GsasRecipe:
     """How GSAS-II is driven.
 
-    ``steps``: sequence of dicts, each turning on (cumulatively) some of
+    ``steps``: sequence of dicts, each turning on (cumulatively; ``False`` turns a term off again) some of
     ``background`` (bool), ``fractions`` (bool), ``cells`` (bool), ``displacement`` (bool, sample
     height ``Shift``), ``zero`` (bool), ``profile`` (True or a subset of U V W X Y SH/L),
     ``humps`` (True: also refine the positions and Gaussian widths of the amorphous humps; their
@@ -63,7 +71,7 @@ class GsasRecipe:
     native engine's zero size broadening); ``size_start_um``: where a size starts when a step first
     refines it; ``size_lg_mix``: GSAS-II's Lorentzian/Gaussian mixing of
     the size term (1 = pure Lorentzian, as in the native engine); ``size_limits_um``: GSAS-II
-    parameter limits (a size refined outside them is reset to the limit and frozen; with
+    parameter limits (the lower one the native engine's smallest crystallite, 8 nm) (a size refined outside them is reset to the limit and frozen; with
     ``size_retry_um`` set, one that ends a step at the upper limit is restarted once there and refined
     again — off by default: it cost a pass and changed nothing on the validation cases). A small start
     is deliberate: the width is linear in 1/size, so least squares in size converges from below
@@ -79,6 +87,9 @@ class GsasRecipe:
     60–90 nm crystallites below ≈ 40° 2θ with SH/L = 0.05), off the exact convolution by up to a
     quarter of the peak height; it is what the GSAS-II GUI computes for the same project (named
     recipe ``"gsas2-fcj"``).
+
+    ``alpha``: significance level of the cell check (:mod:`.guards`: a cell that ran more than 1 % from its
+    structure's is kept only if it fits significantly better), the native recipe's default.
     """
 
     steps: tuple = DEFAULT_STEPS
@@ -89,9 +100,10 @@ class GsasRecipe:
     size_start_um: float = 0.03
     size_fixed_um: float = 1.0
     size_lg_mix: float = 1.0
-    size_limits_um: tuple = (0.002, 10.0)
+    size_limits_um: tuple = (MIN_CRYSTALLITE_NM / 1000.0, 10.0)
     size_retry_um: float | None = None
     fcj: str = "exact"
+    alpha: float = Recipe.alpha
 
     @classmethod
     def coerce(cls, recipe) -> "GsasRecipe":
@@ -115,7 +127,8 @@ class GsasRecipe:
             )
         if isinstance(recipe, dict):
             known = {"steps", "background_terms", "max_cycles", "po_axis", "phase_curves", "preferred_orientation",
-                     "size_start_um", "size_fixed_um", "size_lg_mix", "size_limits_um", "size_retry_um", "fcj"}
+                     "size_start_um", "size_fixed_um", "size_lg_mix", "size_limits_um", "size_retry_um", "fcj",
+                     "alpha"}
             unknown = set(recipe) - known
             if unknown:
                 raise XrdqRefineError(f"unknown GSAS-II recipe key(s) {sorted(unknown)}; expected some of {sorted(known)}")
@@ -163,7 +176,8 @@ class GsasRecipe:
                     on.append(what + ("" if s[key] is True else " (" + ", ".join(s[key]) + ")"))
             if s.get("preferred_orientation"):
                 on.append("preferred orientation")
-            out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on))
+            off = [k for k in ("cells", "displacement", "zero", "size", "strain", "humps") if s.get(k) is False]
+            out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on) + ("; held: " + ", ".join(off) if off else ""))
         if self.fcj == "exact":
             out.append("FCJ asymmetry integrated exactly (xrdq's node count per peak, up to "
                        f"{FCJ_NODES}), not with GSAS-II's own quadrature")

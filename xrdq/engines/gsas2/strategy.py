@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...errors import XrdqRefineError
 from ...model.profile import tch_fwhm
+from .guards import (CELL_LIMIT, SIGNIFICANT_SCALE, cell_offset, chi2_of, dof_of, free_cell_wins, n_cell_terms,
+                     phase_scales, restore, set_cell, snapshot, structure_cells, weak_phases)
 from .project import Project, hump_peak
 from .recipe import PROFILE_TERMS, GsasRecipe
 
@@ -68,7 +71,9 @@ def refine_step(p: Project, log: io.StringIO, step_name: str, cycles: int, warni
     return rvals
 
 
-def set_flags(p: Project, on: dict, recipe: GsasRecipe):
+def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=()):
+    """Turn GSAS-II's refinement flags on as ``on`` says. ``hold``: phases without significant signal, whose
+    cell, size, strain and texture stay put; ``cells_held``: phases whose cell alone stays at the structure's."""
     hist = p.hist
     hist.data["Background"][0][1] = bool(on.get("background"))
     # amorphous humps (background peaks) go with the background: the area always, position and
@@ -90,18 +95,49 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe):
     po = on.get("preferred_orientation")
     size, strain = on.get("size"), on.get("strain")
     for name, ph in p.phases:
-        ph.data["General"]["Cell"][0] = bool(on.get("cells"))
+        free = name not in hold
+        ph.data["General"]["Cell"][0] = bool(on.get("cells")) and free and name not in cells_held
         for hap in ph.data["Histograms"].values():
             hap["Scale"][1] = bool(on.get("fractions"))
-            hap["Size"][2][0] = size is True or (isinstance(size, (list, tuple, set)) and name in size)
-            hap["Mustrain"][2][0] = strain is True or (isinstance(strain, (list, tuple, set)) and name in strain)
+            hap["Size"][2][0] = free and _names(size, name)
+            hap["Mustrain"][2][0] = free and _names(strain, name)
             # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
             cubic = ph.data["General"]["SGData"].get("SGSys") == "cubic"
-            use_po = (po is True and not cubic) or (isinstance(po, (list, tuple, set)) and name in po)
+            use_po = free and ((po is True and not cubic) or (po is not True and _names(po, name)))
             hap["Pref.Ori."][0] = "MD"
             hap["Pref.Ori."][2] = bool(use_po)
             if use_po:
                 hap["Pref.Ori."][3] = list(recipe.po_axis)
+
+
+def _names(flag, name) -> bool:
+    """A step's per-phase flag: True for every phase, or a collection of phase names."""
+    return flag is True or (isinstance(flag, (list, tuple, set)) and name in flag)
+
+
+def _sizes(p: Project) -> dict:
+    return {n: float(next(iter(ph.data["Histograms"].values()))["Size"][1][0]) for n, ph in p.phases}
+
+
+def _recover_collapsed(p: Project, before: dict, st) -> bool:
+    """Sizes that a step drove to the lower limit (each phase once per run) back at their value before the
+    step and held (``st.sizes_held``) for one run; True when any was."""
+    controls = p.proj.data["Controls"]["data"]
+    bottom = controls.get("parmMinDict", {})
+    frozen = controls.setdefault("parmFrozen", {}).setdefault("FrozenList", [])
+    hid = p.hist.data["data"][0]["hId"]
+    hit = []
+    for n, ph in p.phases:
+        hap = next(iter(ph.data["Histograms"].values()))
+        key = f"{ph.data['pId']}:{hid}:Size;i"
+        if (n not in st.recovered and key in bottom and hap["Size"][2][0] and hap["Size"][1][0] <= bottom[key]
+                and before.get(n, 0.0) > bottom[key]):
+            hap["Size"][1][0] = before[n]
+            hit.append(n)
+            frozen[:] = [v for v in frozen if str(v) != key]
+    st.recovered.update(hit)
+    st.sizes_held.update(hit)
+    return bool(hit)
 
 
 def _pin_collapsed_sizes(p: Project, fixed_um: float, pinned: set, warnings: list) -> bool:
@@ -170,10 +206,10 @@ def _retry_sizes(p: Project, start_um: float, retried: set) -> bool:
     return bool(again)
 
 
-def _start_sizes(p: Project, size, start_um: float, started: set):
+def _start_sizes(p: Project, size, start_um: float, started: set, hold=()):
     """Put the size of each phase that a step refines for the first time at ``start_um``."""
     for name, ph in p.phases:
-        if name in started or not (size is True or (isinstance(size, (list, tuple, set)) and name in size)):
+        if name in started or name in hold or not _names(size, name):
             continue
         started.add(name)
         for hap in ph.data["Histograms"].values():
@@ -221,45 +257,163 @@ def _fold_histogram_scale(p: Project):
     sample["Scale"] = [1.0, False]
 
 
+@dataclass
+class _State:
+    """What the strategy remembers across steps."""
+
+    structure: dict  # phase -> the structure's cell
+    held: set = field(default_factory=set)  # phases without significant signal (cell, size, strain, texture held)
+    cells_held: set = field(default_factory=set)  # phases whose cell failed the cell check
+    judged: bool = False  # the fractions have been refined once: the weak phases are known
+    started: set = field(default_factory=set)
+    pinned: set = field(default_factory=set)
+    retried: set = field(default_factory=set)
+    recovered: set = field(default_factory=set)  # phases whose collapsed size was restarted once
+    sizes_held: set = field(default_factory=set)  # sizes held for one run after such a restart
+
+
 def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list) -> dict:
     """Run the internal scale step then the recipe steps; return the last step's Rvals."""
     on: dict = {"background": True, "histogram_scale": True, "humps": "area"}
     set_flags(p, on, recipe)
     refine_step(p, log, "initial scale", recipe.max_cycles, warnings)
     _fold_histogram_scale(p)
+    st = _State(structure=structure_cells(p))
     on = {"background": True, "humps": "area"}
     rvals = {}
-    retried: set = set()
-    started: set = set()
-    pinned: set = set()
     for i, step in enumerate(recipe.steps, 1):
-        for key, val in step.items():
-            if key in ("name", "cycles"):
-                continue
-            if val:
-                on[key] = val
-        set_flags(p, on, recipe)
-        _start_sizes(p, on.get("size"), recipe.size_start_um, started)
-        _thaw(p, pinned)
-        name = step.get("name", f"step {i}")
-        rvals = refine_step(p, log, name, step.get("cycles", recipe.max_cycles), warnings)
-        if on.get("size") and _pin_collapsed_sizes(p, recipe.size_fixed_um, pinned, warnings):
-            # a size that collapsed to the lower limit (a weak phase whose peaks the size smeared
-            # into the background) is put back at the fixed size and no longer refined
-            rvals = refine_step(p, log, name + " (collapsed sizes fixed)", step.get("cycles", recipe.max_cycles), warnings)
-        if on.get("size") and recipe.size_retry_um and _retry_sizes(p, recipe.size_retry_um, retried):
-            # a size that ran to the upper limit from below gets a second start from above
-            rvals = refine_step(p, log, name + " (sizes restarted)", step.get("cycles", recipe.max_cycles), warnings)
-        if on.get("humps") is True and _reshape_humps(p) and i == len(recipe.steps):
-            # keep η = 0.5 like the native hump: re-shaped after every step that refines humps,
-            # and one more pass after the last one
-            rvals = refine_step(p, log, name + " (humps re-shaped)", step.get("cycles", recipe.max_cycles), warnings)
-        if not rvals.get("converged", True) and not rvals.get("skipped"):
-            warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {step.get('cycles', recipe.max_cycles)})")
-        for _, ph in p.phases:
-            for hap in ph.data["Histograms"].values():
-                if hap["Scale"][0] <= 0:
-                    warnings.append(f"phase fraction of {_} refined to {hap['Scale'][0]:.3g} (≤ 0) in step {name!r}")
+        # a term a step sets to False is off from that step on; None or empty changes nothing
+        on.update({k: v for k, v in step.items() if k not in ("name", "cycles") and (v or v is False)})
+        name, cycles = step.get("name", f"step {i}"), step.get("cycles", recipe.max_cycles)
+        rvals = _run_step(p, recipe, on, name, cycles, log, warnings, st, last=i == len(recipe.steps))
     return rvals
 
 
+def _apply(p: Project, on: dict, recipe: GsasRecipe, st: _State):
+    set_flags(p, on, recipe, hold=st.held, cells_held=st.cells_held)
+    for name, ph in p.phases:
+        if name in st.sizes_held:
+            for hap in ph.data["Histograms"].values():
+                hap["Size"][2][0] = False
+    _start_sizes(p, on.get("size"), recipe.size_start_um, st.started, hold=st.held)
+    _thaw(p, st.pinned)
+
+
+def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool) -> dict:
+    """One recipe step and the checks after it (weak phases, sizes at a limit, cells, hump shapes)."""
+    _apply(p, on, recipe, st)
+    before = _sizes(p)
+    rvals = refine_step(p, log, name, cycles, warnings)
+    if on.get("fractions") and _judge_phases(p, recipe, st, warnings, name):
+        _apply(p, on, recipe, st)  # a phase just held had its cell or size refined in this step: again without
+        rvals = refine_step(p, log, name + " (phases without signal held)", cycles, warnings)
+    if on.get("size") and _recover_collapsed(p, before, st):
+        # GSAS-II's first cycle is undamped: a size pushed through zero by a large move of the other
+        # parameters (U and W in a profile step) goes back to its start and is held for one run, then freed
+        _apply(p, on, recipe, st)
+        refine_step(p, log, name + " (collapsed sizes held at their start)", cycles, warnings)
+        st.sizes_held.clear()
+        _apply(p, on, recipe, st)
+        rvals = refine_step(p, log, name + " (sizes free again)", cycles, warnings)
+    if on.get("size") and _pin_collapsed_sizes(p, recipe.size_fixed_um, st.pinned, warnings):
+        # a size that collapsed to the lower limit (a weak phase whose peaks the size smeared
+        # into the background) is put back at the fixed size and no longer refined
+        rvals = refine_step(p, log, name + " (collapsed sizes fixed)", cycles, warnings)
+    if on.get("size") and recipe.size_retry_um and _retry_sizes(p, recipe.size_retry_um, st.retried):
+        # a size that ran to the upper limit from below gets a second start from above
+        rvals = refine_step(p, log, name + " (sizes restarted)", cycles, warnings)
+    if on.get("cells"):
+        rvals = _check_cells(p, recipe, on, name, cycles, log, warnings, st, rvals)
+    if on.get("humps") is True:
+        rvals = _humps_reshaped(p, log, name, cycles, warnings, rvals, last)
+    if not rvals.get("converged", True) and not rvals.get("skipped"):
+        warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {cycles})")
+    for n, ph in p.phases:
+        for hap in ph.data["Histograms"].values():
+            if hap["Scale"][0] <= 0:
+                warnings.append(f"phase fraction of {n} refined to {hap['Scale'][0]:.3g} (≤ 0) in step {name!r}")
+    return rvals
+
+
+def _humps_reshaped(p, log, name, cycles, warnings, rvals, last: bool) -> dict:
+    """Keep η = 0.5 like the native hump: re-shaped after every step that refines humps (the next step starts
+    from there), and refined once more after the last one. If GSAS-II cannot refine the re-shaped humps (a
+    singular normal matrix, twice), the solution before the re-shape stands: left re-shaped but not refitted,
+    the humps would no longer fit the pattern; if the re-shaped humps fit worse, the lower χ² stands."""
+    snap = snapshot(p) if last else None
+    if not _reshape_humps(p) or not last:
+        return rvals
+    again = refine_step(p, log, name + " (humps re-shaped)", cycles, warnings)
+    if again.get("skipped") or chi2_of(again) > chi2_of(rvals):
+        restore(p, snap)
+        why = "GSAS-II could not refine them re-shaped" if again.get("skipped") else "the re-shaped humps fit worse"
+        warnings.append(f"amorphous humps kept as step {name!r} left them (η ≠ 0.5): {why}")
+        return rvals
+    return again
+
+
+def _judge_phases(p: Project, recipe: GsasRecipe, st: _State, warnings: list, step_name: str) -> bool:
+    """After the first step that refines the fractions, hold every phase whose fraction is not significant;
+    after later ones, release a held phase whose fraction has become significant. True when a phase was
+    held whose cell or size this step refined (the step must run again without them)."""
+    scales = phase_scales(p)
+    weak = set(weak_phases(scales))
+    for name in sorted(st.held - weak):
+        st.held.discard(name)
+        warnings.append(f"phase {name}: fraction {scales[name][0]:.4g} ± {scales[name][1]:.2g} significant after step "
+                        f"{step_name!r}; its cell and size are refined from here on")
+    if st.judged:
+        return False
+    st.judged = True
+    moved = False
+    for name in sorted(weak):
+        st.held.add(name)
+        cell = next(ph for n, ph in p.phases if n == name).data["General"]["Cell"][1:7]
+        moved |= any(abs(float(c) - s) > 1e-12 for c, s in zip(cell, st.structure[name])) or name in st.started
+        set_cell(p, name, st.structure[name])
+        for _, ph in [(n, ph) for n, ph in p.phases if n == name]:
+            for hap in ph.data["Histograms"].values():
+                hap["Size"][1][0] = float(recipe.size_fixed_um)
+        f, e = scales[name]
+        warnings.append(f"phase {name}: fraction {f:.4g} ± {e:.2g} is not significant (< {SIGNIFICANT_SCALE:g} esd) "
+                        f"after step {step_name!r}: its cell is held at the structure's and its size at "
+                        f"{recipe.size_fixed_um:g} µm (no signal to refine them from)")
+    return moved
+
+
+def _check_cells(p, recipe, on, name, cycles, log, warnings, st: _State, rvals) -> dict:
+    """The native cell check: a cell > CELL_LIMIT from the structure's is restarted from the structure's
+    (the lower χ² of the two minima stands), then held there unless the free cell fits significantly better."""
+    for ph_name, ph in p.phases:
+        if ph_name in st.held or ph_name in st.cells_held:
+            continue
+        offset = cell_offset(ph.data["General"]["Cell"][1:4], st.structure[ph_name])
+        if offset <= CELL_LIMIT:
+            continue
+        chi2_far, snap = chi2_of(rvals), snapshot(p)
+        set_cell(p, ph_name, st.structure[ph_name])
+        near = refine_step(p, log, f"{name} (cell of {ph_name} restarted from its structure)", cycles, warnings)
+        if chi2_of(near) < chi2_far:
+            rvals = near
+        else:
+            restore(p, snap)
+        now = cell_offset(ph.data["General"]["Cell"][1:4], st.structure[ph_name])
+        if now <= CELL_LIMIT:
+            warnings.append(f"cell of {ph_name} ran {100 * offset:.1f} % from its structure's in step {name!r}; "
+                            f"restarted from the structure's: {100 * now:.2f} % (lower χ²)")
+            continue
+        chi2_free, dof, snap = chi2_of(rvals), dof_of(rvals), snapshot(p)
+        set_cell(p, ph_name, st.structure[ph_name])
+        st.cells_held.add(ph_name)
+        _apply(p, on, recipe, st)
+        held = refine_step(p, log, f"{name} (cell of {ph_name} held at its structure's)", cycles, warnings)
+        if free_cell_wins(chi2_of(held), chi2_free, n_cell_terms(p, ph_name), dof, recipe.alpha):
+            restore(p, snap)
+            st.cells_held.discard(ph_name)
+            warnings.append(f"cell of {ph_name} is {100 * now:.1f} % from its structure's (kept: it fits significantly "
+                            f"better than the structure's cell, F-test at {recipe.alpha:g})")
+        else:
+            rvals = held
+            warnings.append(f"cell of {ph_name} ran {100 * now:.1f} % from its structure's in step {name!r}: held at the "
+                            "structure's (the free cell does not fit significantly better)")
+    return rvals
