@@ -365,8 +365,9 @@ def without_negative_humps(result, build):
     fit = result.fit
     if fit is None or not fit.recipe.adaptive or not fit.recipe.humps:
         return result
-    bad = [k for k in range(len(fit.recipe.humps))
-           if result.parameters[f"hump{k}_area"][0] < -2.0 * result.parameters[f"hump{k}_area"][1]]
+    from .diagnostics import is_negative_area
+
+    bad = [k for k in range(len(fit.recipe.humps)) if is_negative_area(*result.parameters[f"hump{k}_area"])]
     if not bad:
         return result
     keep = tuple(h for k, h in enumerate(fit.recipe.humps) if k not in bad)

@@ -64,6 +64,12 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
     return warnings
 
 
+def is_negative_area(area: float, esd: float) -> bool:
+    """A hump area below zero by more than 2 esd: not amorphous scattering (the one rule, used here and by
+    :func:`xrdq.refine.adaptive.without_negative_humps`)."""
+    return area < 0 and -area > 2.0 * esd
+
+
 def _negative_humps(fit, all_names, coef, esd_all) -> list:
     """A hump with a negative area (beyond 2 esd) is not scattering: it and the background polynomial cancel
     (typically a hump run to its widest width beside a long polynomial). The standard's fractions do not use
@@ -73,7 +79,7 @@ def _negative_humps(fit, all_names, coef, esd_all) -> list:
         j = all_names.index(f"hump{k}_area")
         area = float(coef[j])
         esd = float(esd_all[j]) if esd_all is not None else 0.0
-        if area < 0 and -area > 2.0 * esd:
+        if is_negative_area(area, esd):
             values = fit._values()
             out.append(f"amorphous hump {k} (centre {values[f'hump{k}_center']:.1f}°, FWHM "
                        f"{values[f'hump{k}_fwhm']:.1f}°) has a negative area ({area:.4g} ± {esd:.2g}): not "
