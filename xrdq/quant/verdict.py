@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+# one home: the refinement's cell check and the verdict flag the same 1 % (a phase probably fitting other peaks)
+from ..refine.adaptive import CELL_LIMIT
+
 LEVELS = ("ok", "check", "fail")
 
 #: Emission lines that put peaks where no phase has one: filter leakage and tube contamination (Å).
@@ -26,8 +29,6 @@ GOF_CHECK, GOF_FAIL = 3.0, 10.0
 PEAK_SIGNIFICANCE, PEAK_MIN_HEIGHT, EXPLAINED_SHARE = 8.0, 0.004, 1.0
 #: Lorentzian crystallite size (nm) below which a "phase" is fitting a halo or background, not peaks.
 SIZE_FLOOR_NM = 2.5
-#: Relative change of a cell length from its structure above which the phase is probably fitting other peaks.
-CELL_LIMIT = 0.01
 #: Uncertainty (fraction) above which a fraction is not determined at all.
 UNDETERMINED = 0.1
 #: µ·D above which Brindley's correction itself is unreliable (Brindley's "very coarse" class).
