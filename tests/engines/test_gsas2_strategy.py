@@ -241,3 +241,49 @@ def test_a_size_driven_through_zero_goes_back_to_its_start_once(monkeypatch):
     _hap(p, "ZnO")["Size"][1][0] = 0.008
     _hap(p, "ZnO")["Size"][2][0] = True
     assert not strategy._recover_collapsed(p, {"ZnO": 0.45}, st)
+
+
+def _size_at_top_case(monkeypatch, on, chi2_restart):
+    """LiF's size frozen at the 10 µm limit after a step at χ² 3949; a restart reaches 1.3 µm at ``chi2_restart``."""
+    lif = _phase("LiF", 0, [4.027] * 3 + [90.0] * 3, size=10.0)
+    p = _fake([lif], sig=[0.5])
+    key = "0:0:Size;i"
+    p.proj.data["Controls"]["data"].update(parmMaxDict={key: 10.0}, parmMinDict={key: 0.008},
+                                           parmFrozen={"FrozenList": [key]})
+    hap = _hap(p, "LiF")
+    saved = {}
+    monkeypatch.setattr(strategy, "snapshot", lambda p: saved.setdefault("size", hap["Size"][1][0]) and "snap")
+    monkeypatch.setattr(strategy, "restore", lambda p, s: hap["Size"][1].__setitem__(0, saved.pop("size")))
+    calls = []
+
+    def refine_step(p, log, name, cycles, warnings):
+        calls.append((name, hap["Size"][1][0], list(p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"])))
+        if "restarted" in name:
+            hap["Size"][1][0] = 1.3
+            return {"chisq": chi2_restart}
+        return {"chisq": 3949.0}
+
+    monkeypatch.setattr(strategy, "refine_step", refine_step)
+    st = strategy._State(structure={"LiF": [4.027] * 3 + [90.0] * 3}, started={"LiF"})
+    rvals = strategy._run_step(p, GsasRecipe(), on, "profile", 10, None, [], st, last=False)
+    return hap, rvals, calls
+
+
+def test_a_size_frozen_at_the_upper_limit_is_restarted_once_the_profile_is_refined(monkeypatch):
+    """lahc_a25: with the start profile too broad, LiF's size ran to 10 µm in the size step and stayed frozen
+    there after the profile step had narrowed U and W (native: 1.3 µm); GSAS-II χ² 137 above native's,
+    amorphous 1.7 wt% off."""
+    on = {"background": True, "size": True, "profile": ("U", "W", "SH/L")}
+    hap, rvals, calls = _size_at_top_case(monkeypatch, on, 3850.0)
+    assert [c[0] for c in calls] == ["profile", "profile (sizes at the upper limit restarted)"]
+    assert calls[1][1] == pytest.approx(0.3) and calls[1][2] == []  # restarted from below and free
+    assert hap["Size"][1][0] == 1.3 and rvals["chisq"] == 3850.0
+    # no better with the restart: the size goes back to the limit, the step's solution stands
+    hap, rvals, calls = _size_at_top_case(monkeypatch, on, 3949.5)
+    assert len(calls) == 2 and hap["Size"][1][0] == 10.0 and rvals["chisq"] == 3949.0
+
+
+def test_a_size_at_the_upper_limit_stays_there_before_the_profile_is_refined(monkeypatch):
+    hap, rvals, calls = _size_at_top_case(monkeypatch, {"background": True, "size": True}, 3850.0)
+    assert [c[0] for c in calls] == ["profile"]  # (the step is called "profile" in the fake, nothing more ran)
+    assert hap["Size"][1][0] == 10.0

@@ -71,9 +71,10 @@ class GsasRecipe:
     native engine's zero size broadening); ``size_start_um``: where a size starts when a step first
     refines it; ``size_lg_mix``: GSAS-II's Lorentzian/Gaussian mixing of
     the size term (1 = pure Lorentzian, as in the native engine); ``size_limits_um``: GSAS-II
-    parameter limits (the lower one the native engine's smallest crystallite, 8 nm) (a size refined outside them is reset to the limit and frozen; with
-    ``size_retry_um`` set, one that ends a step at the upper limit is restarted once there and refined
-    again — off by default: it cost a pass and changed nothing on the validation cases). A small start
+    parameter limits (the lower one the native engine's smallest crystallite, 8 nm) (a size refined outside them is reset to the limit and frozen); ``size_retry_um``: after a step
+    that refines the instrument profile, a size frozen at the upper limit restarts here once and the step
+    runs again, the lower χ² standing (None: off) — a size that ran there from peaks the start profile
+    made too broad is refined against the refined profile. A small start
     is deliberate: the width is linear in 1/size, so least squares in size converges from below
     (Newton for a reciprocal) but overshoots to negative sizes from far above. Microstrain starts
     (and, unless a step refines ``strain``, stays) at 0.
@@ -101,7 +102,7 @@ class GsasRecipe:
     size_fixed_um: float = 1.0
     size_lg_mix: float = 1.0
     size_limits_um: tuple = (MIN_CRYSTALLITE_NM / 1000.0, 10.0)
-    size_retry_um: float | None = None
+    size_retry_um: float | None = 0.3
     fcj: str = "exact"
     alpha: float = Recipe.alpha
 
