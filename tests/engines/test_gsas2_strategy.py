@@ -287,3 +287,37 @@ def test_a_size_at_the_upper_limit_stays_there_before_the_profile_is_refined(mon
     hap, rvals, calls = _size_at_top_case(monkeypatch, {"background": True, "size": True}, 3850.0)
     assert [c[0] for c in calls] == ["profile"]  # (the step is called "profile" in the fake, nothing more ran)
     assert hap["Size"][1][0] == 10.0
+
+
+def test_each_refinement_returns_its_own_rvals(monkeypatch):
+    """GSAS-II's project reload copies the new file into the same dicts, so the Rvals of one run was the Rvals of
+    the next: a restart compared with the run before it always looked "no better" and was thrown away."""
+    import sys
+    import types
+
+    chi2 = iter([3943.5, 3886.0])
+
+    class Proj:
+        filename = "x.gpx"
+
+        def __init__(self):
+            self.data = {"Controls": {"data": {}}, "Covariance": {"data": {"Rvals": {"chisq": None}}}}
+
+        def index_ids(self):
+            pass
+
+        def reload(self):  # GSASIIscriptable's reload: _deep_copy_into the existing dicts
+            self.data["Covariance"]["data"]["Rvals"]["chisq"] = next(chi2)
+
+    fake = types.ModuleType("GSASII")
+    fake.GSASIIstrIO = SimpleNamespace(ReadCheckConstraints=lambda f: ("", ""))
+    fake.GSASIIstrMain = SimpleNamespace(Refine=lambda f, makeBack=False: None)
+    monkeypatch.setitem(sys.modules, "GSASII", fake)
+    monkeypatch.setitem(sys.modules, "GSASII.GSASIIstrIO", fake.GSASIIstrIO)
+    monkeypatch.setitem(sys.modules, "GSASII.GSASIIstrMain", fake.GSASIIstrMain)
+    p = SimpleNamespace(proj=Proj())
+    import io
+
+    first = strategy.run_refine(p, io.StringIO(), "profile", 10)
+    second = strategy.run_refine(p, io.StringIO(), "profile (restarted)", 10)
+    assert first["chisq"] == 3943.5 and second["chisq"] == 3886.0

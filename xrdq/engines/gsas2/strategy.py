@@ -4,6 +4,7 @@ amorphous humps physical between steps (pin collapsed sizes, thaw frozen ones, r
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from dataclasses import dataclass, field
 
@@ -42,7 +43,9 @@ def run_refine(p: Project, log: io.StringIO, step_name: str, cycles: int):
     if not ok:
         msg = rvals.get("msg", "") if isinstance(rvals, dict) else str(rvals)
         raise XrdqRefineError(f"GSAS-II refinement failed in step {step_name!r}: {msg.strip() or 'no message'}")
-    return rvals
+    # a copy: the project's Rvals dict is updated by the next refinement, and the strategy compares the χ² of
+    # two runs (aliased, a restart "no better than" the run before was always judged no better, and restored)
+    return copy.deepcopy(rvals)
 
 
 def refine_step(p: Project, log: io.StringIO, step_name: str, cycles: int, warnings: list) -> dict:
