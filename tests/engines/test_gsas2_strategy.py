@@ -289,6 +289,47 @@ def test_a_size_at_the_upper_limit_stays_there_before_the_profile_is_refined(mon
     assert hap["Size"][1][0] == 10.0
 
 
+def _worse_step(monkeypatch, chi2_damped):
+    """A step that starts at χ² 3886 and ends at 3949.5 (lahc_a25's adaptive step: zero shift added beside the
+    displacement sent LiF's size beyond its limit); the damped run from the start ends at ``chi2_damped``."""
+    state = {"at": "start"}
+    monkeypatch.setattr(strategy, "snapshot", lambda p: state["at"])
+    monkeypatch.setattr(strategy, "restore", lambda p, snap: state.update(at=snap))
+    calls = []
+
+    def refine_step(p, log, name, cycles, warnings):
+        calls.append((name, state["at"], p.proj.data["Controls"]["data"].get("Marquardt")))
+        gof0 = (3886.0 / (3501 - 28)) ** 0.5
+        if "damped" in name:
+            state["at"] = "damped"
+            return {"chisq": chi2_damped, "GOF0": gof0, "Nobs": 3501, "Nvars": 28}
+        state["at"] = "first"
+        return {"chisq": 3949.5, "GOF0": gof0, "Nobs": 3501, "Nvars": 28}
+
+    monkeypatch.setattr(strategy, "refine_step", refine_step)
+    warnings = []
+    rvals = strategy.refine_no_worse(_project(), None, "adaptive", 10, warnings)
+    return rvals, state["at"], calls, warnings
+
+
+def test_a_step_that_ends_above_its_start_is_run_again_damped_and_the_lowest_chi2_stands(monkeypatch):
+    rvals, at, calls, warnings = _worse_step(monkeypatch, 3850.0)
+    assert [c[:2] for c in calls] == [("adaptive", "start"), ("adaptive (from its start, damped)", "start")]
+    assert calls[1][2] == 0  # λ₀ = 1
+    assert at == "damped" and rvals["chisq"] == 3850.0 and "ended above its start" in warnings[0]
+    rvals, at, calls, warnings = _worse_step(monkeypatch, 3960.0)  # no better damped: the start stands
+    assert at == "start" and rvals["chisq"] == pytest.approx(3886.0)
+    rvals, at, calls, warnings = _worse_step(monkeypatch, 3949.5)
+    assert at == "start"
+
+
+def test_a_step_that_lowers_chi2_runs_once():
+    assert not guards.ended_above_start({"chisq": 3800.0, "GOF0": (3886.0 / 3473) ** 0.5, "Nobs": 3501, "Nvars": 28})
+    assert guards.ended_above_start({"chisq": 3949.5, "GOF0": (3886.0 / 3473) ** 0.5, "Nobs": 3501, "Nvars": 28})
+    assert not guards.ended_above_start({"chisq": 3949.5})  # no start reported: nothing to compare
+    assert guards.chi2_start_of({"GOF0": 1.0, "Nobs": 100, "Nvars": 10}) == pytest.approx(90.0)
+
+
 def test_each_refinement_returns_its_own_rvals(monkeypatch):
     """GSAS-II's project reload copies the new file into the same dicts, so the Rvals of one run was the Rvals of
     the next: a restart compared with the run before it always looked "no better" and was thrown away."""

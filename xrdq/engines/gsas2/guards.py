@@ -107,10 +107,28 @@ def chi2_of(rvals) -> float:
     return float(value) if value is not None and np.isfinite(value) else np.inf
 
 
+def chi2_start_of(rvals) -> float:
+    """χ² at the start of the refinement that returned ``rvals`` (GSAS-II keeps it as GOF0 over its degrees of
+    freedom); NaN when GSAS-II did not report it."""
+    rvals = rvals or {}
+    gof0 = rvals.get("GOF0")
+    if gof0 is None or not np.isfinite(gof0) or "Nobs" not in rvals or "Nvars" not in rvals:
+        return float("nan")
+    return float(gof0) ** 2 * dof_of(rvals)
+
+
+def ended_above_start(rvals, rtol: float = 1e-5) -> bool:
+    """True when a refinement ended with a higher χ² than it started from: least squares left the minimum it
+    started in (GSAS-II's first cycle is nearly undamped) and settled in a worse one."""
+    start = chi2_start_of(rvals)
+    return bool(np.isfinite(start) and chi2_of(rvals) > start * (1.0 + rtol))
+
+
 def dof_of(rvals) -> int:
     rvals = rvals or {}
     return int(rvals.get("Nobs", 0)) - int(rvals.get("Nvars", 0))
 
 
 __all__ = ["CELL_LIMIT", "SIGNIFICANT_SCALE", "weak_phases", "cell_offset", "free_cell_wins", "phase_scales",
-           "structure_cells", "set_cell", "n_cell_terms", "snapshot", "restore", "chi2_of", "dof_of"]
+           "structure_cells", "set_cell", "n_cell_terms", "snapshot", "restore", "chi2_of", "chi2_start_of",
+           "ended_above_start", "dof_of"]
