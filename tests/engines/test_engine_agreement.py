@@ -23,7 +23,9 @@ def _compare_case():
 # representative: textured LiAlCl4 (the adaptive recipe adds March–Dollase) and the LAZCO replicate case
 # Once −3.3 and −2.1 wt%: quantify dropped the mirrored GSAS-II recipe (a GsasRecipe object) for the engine's default
 # steps, and GSAS-II refined sizes before positions (sizes past their limit). Now +0.01 and −0.39.
-@pytest.mark.parametrize("case", ["gsas2/lac_a15_po", "gsas2/lazco_a40_rep_r01"])
+# lahc_a25: +1.74 while LiF's size stayed frozen at GSAS-II's 10 µm limit, where it ran before the profile step
+# (native 1.3 µm); restarted after the profile step, −0.02.
+@pytest.mark.parametrize("case", ["gsas2/lac_a15_po", "gsas2/lazco_a40_rep_r01", "gsas2/lahc_a25"])
 def test_native_and_gsas2_amorphous_agree_within_half_a_wt_percent(case):
     if not gsas2_available():
         pytest.skip("GSAS-II is not installed (see docs/gsas2.md)")

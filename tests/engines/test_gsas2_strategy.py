@@ -257,7 +257,11 @@ def _size_at_top_case(monkeypatch, on, chi2_restart):
     calls = []
 
     def refine_step(p, log, name, cycles, warnings):
-        calls.append((name, hap["Size"][1][0], list(p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"])))
+        calls.append((name, hap["Size"][1][0], list(p.proj.data["Controls"]["data"]["parmFrozen"]["FrozenList"]),
+                      p.hist.data["Instrument Parameters"][0]["U"][2]))
+        if "profile held" in name:
+            hap["Size"][1][0] = 1.1
+            return {"chisq": 4200.0}
         if "restarted" in name:
             hap["Size"][1][0] = 1.3
             return {"chisq": chi2_restart}
@@ -275,12 +279,14 @@ def test_a_size_frozen_at_the_upper_limit_is_restarted_once_the_profile_is_refin
     amorphous 1.7 wt% off."""
     on = {"background": True, "size": True, "profile": ("U", "W", "SH/L")}
     hap, rvals, calls = _size_at_top_case(monkeypatch, on, 3850.0)
-    assert [c[0] for c in calls] == ["profile", "profile (sizes at the upper limit restarted)"]
+    assert [c[0] for c in calls] == ["profile", "profile (sizes at the upper limit restarted, profile held)",
+                                     "profile (sizes at the upper limit restarted)"]
+    assert calls[0][3] and calls[2][3] and not calls[1][3]  # U refined, except while the restarted sizes settle
     assert calls[1][1] == pytest.approx(0.3) and calls[1][2] == []  # restarted from below and free
     assert hap["Size"][1][0] == 1.3 and rvals["chisq"] == 3850.0
     # no better with the restart: the size goes back to the limit, the step's solution stands
     hap, rvals, calls = _size_at_top_case(monkeypatch, on, 3949.5)
-    assert len(calls) == 2 and hap["Size"][1][0] == 10.0 and rvals["chisq"] == 3949.0
+    assert len(calls) == 3 and hap["Size"][1][0] == 10.0 and rvals["chisq"] == 3949.0
 
 
 def test_a_size_at_the_upper_limit_stays_there_before_the_profile_is_refined(monkeypatch):
