@@ -7,6 +7,11 @@ Goals (issue 5): 1000 patterns ≤ 150 s, ≤ 400 MB per worker, dask ≥ 90 % o
 
     python scripts/bench_batch.py            # 1000 patterns
     python scripts/bench_batch.py --n 100    # quicker
+    python scripts/bench_batch.py --plot-cost --baseline DIR   # CPU per batch plot, this tree / DIR
+
+``--plot-cost`` times what a batch worker spends on one file's plot (``worker._render_plot``, after a
+first plot) in one process, on fits of four of the simulated files; with ``--baseline DIR`` (``mkdir DIR;
+git archive main | tar -x -C DIR``) the same in alternating processes of that tree, printing the ratio.
 """
 
 from __future__ import annotations
@@ -138,6 +143,48 @@ def plots_ratio(args, files, manifest, work: Path):
               f"(goal ≤ {goal} s: {'met' if per_1000 <= goal else 'NOT met'})")
 
 
+PLOT_COST = """
+import json, sys, time
+from xrdq.batch import worker
+from xrdq.quant.api import quantify
+files, phases, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+results = [quantify(f, phases=phases, standard=("LiF", 0.25), model_uncertainty="fast") for f in files]
+worker._render_plot(results[-1])  # a worker's first plot imports matplotlib and makes its figure
+times = []
+for i in range(n):
+    c0 = time.process_time()
+    png, problem = worker._render_plot(results[i % len(results)])
+    times.append(time.process_time() - c0)
+    assert png and not problem, problem
+print(json.dumps(times))
+"""
+
+
+def plot_cost(files, baseline: Path | None, rounds: int, n: int = 12):
+    """Median CPU s per batch plot (a worker's ``_render_plot`` after its first), this tree and ``baseline``."""
+    import statistics
+    import subprocess
+
+    trees = {"this tree": dict(os.environ)}
+    if baseline is not None:
+        if not (baseline / "xrdq" / "__init__.py").is_file():
+            raise SystemExit(f"--baseline {baseline}: no xrdq package there (expected {baseline}/xrdq/__init__.py)")
+        trees["baseline"] = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+    times = {t: [] for t in trees}
+    args = [json.dumps([str(f) for f in files[:4]]), json.dumps(PHASES + [STANDARD]), str(n)]
+    for _ in range(rounds):
+        for tree, env in trees.items():
+            out = subprocess.run([sys.executable, "-c", PLOT_COST, *args], env={**env, "MPLBACKEND": "Agg"},
+                                 capture_output=True, text=True, check=True, cwd=files[0].parent)
+            times[tree] += json.loads(out.stdout.splitlines()[-1])
+    print(f"batch plot, CPU s per pattern ({rounds} rounds × {n} plots; load average {os.getloadavg()[0]:.2f}):")
+    for tree, t in times.items():
+        print(f"{tree:>14s}: median {statistics.median(t):.3f} s, min {min(t):.3f} s")
+    if baseline is not None:
+        new, base = (statistics.median(times[t]) for t in ("this tree", "baseline"))
+        print(f"this tree / baseline: {new / base:.2f} (min {min(times['this tree']) / min(times['baseline']):.2f})")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="number of patterns (default 1000)")
@@ -149,6 +196,9 @@ def main(argv=None):
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--skip-pool", action="store_true")
     ap.add_argument("--rounds", type=int, default=1, help="alternate pool and dask runs this many times")
+    ap.add_argument("--plot-cost", action="store_true",
+                    help="CPU time per batch plot in one worker process (with --baseline DIR: against that tree)")
+    ap.add_argument("--baseline", type=Path, default=None, help="source tree to compare --plot-cost with")
     ap.add_argument("--workdir", type=Path, default=None, help="keep patterns and outputs here")
     args = ap.parse_args(argv)
 
@@ -161,6 +211,11 @@ def main(argv=None):
     print(f"simulated {args.n} patterns (7001 points, 10–80° 2θ) in {time.perf_counter() - t0:.1f} s → {work}")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other processes slow this down)")
 
+    if args.plot_cost:
+        plot_cost(files, args.baseline, args.rounds)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if args.with_and_without_plots:
         plots_ratio(args, files, manifest, work)
         if args.workdir is None:

@@ -32,6 +32,21 @@ def _pixels(png: bytes) -> np.ndarray:
     return mpimg.imread(io.BytesIO(png), format="png")
 
 
+def _fresh_png(result, tmp_path) -> bytes:
+    """The plot of ``result`` on a figure of its own, as a batch drew it before the figure was reused."""
+    from xrdq.plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
+
+    fresh = tmp_path / "fresh.png"
+    result.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+    return fresh.read_bytes()
+
+
+def _figure_texts(fig) -> list[str]:
+    from matplotlib.text import Text
+
+    return sorted(t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text())
+
+
 def test_reused_figure_draws_what_a_fresh_plot_draws(pattern_dir, settings, tmp_path):
     pytest.importorskip("matplotlib")
     from xrdq.quant.api import quantify
@@ -39,18 +54,46 @@ def test_reused_figure_draws_what_a_fresh_plot_draws(pattern_dir, settings, tmp_
     first, second = (quantify(pattern_dir / name, **settings) for name, *_ in SAMPLES[:2])
     png_first, problem = worker._render_plot(first)
     assert problem is None and png_first
-    axes = worker._axes
+    plot = worker._plot
+    artists = plot.artists
     png_second, problem = worker._render_plot(second)
     assert problem is None
-    assert worker._axes is axes  # the same figure, cleared and redrawn
-    fresh = tmp_path / "fresh.png"
-    from xrdq.plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
-
-    # a figure of its own, as a batch drew it before the figure was reused
-    second.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
-    a, b = _pixels(png_second), _pixels(fresh.read_bytes())
+    assert worker._plot is plot and plot.artists is artists  # the same figure and artists, updated in place
+    a, b = _pixels(png_second), _pixels(_fresh_png(second, tmp_path))
     assert a.shape == b.shape and np.array_equal(a, b), "leftovers of the previous plot, or a different layout"
     assert not np.array_equal(_pixels(png_first), a)
+
+
+def test_consecutive_plots_do_not_leak_the_previous_pattern(pattern_dir, settings, tmp_path):
+    """A worker's next plot shows nothing of the one before: not its unexplained peaks, not its phases or
+    amorphous band when the next fit has fewer, not its title or legend texts."""
+    pytest.importorskip("matplotlib")
+    import dataclasses
+
+    from matplotlib.figure import Figure
+
+    from xrdq.plot import FitPlot
+    from xrdq.quant.api import quantify
+
+    full = quantify(pattern_dir / SAMPLES[0][0], **settings)
+    # a fit without zincite and without amorphous humps: fewer phases, no band (another layout)
+    fewer = quantify(pattern_dir / SAMPLES[1][0], phases=[settings["phases"][0], settings["phases"][2]],
+                     standard=settings["standard"], humps=[])
+    assert len(fewer.refinement.phase_names) < len(full.refinement.phase_names)
+    flagged = dataclasses.replace(full, file="flagged.ras", verdict="check", verdict_reasons=["a made-up reason"],
+                                  unexplained_peaks=[{"two_theta": 33.3, "height": 50.0}])
+    plot = FitPlot()
+    for before, after in ((flagged, full), (full, fewer), (fewer, flagged), (flagged, full)):
+        plot.save(before, tmp_path / "before.png")
+        plot.save(after, tmp_path / "after.png")
+        fresh = FitPlot()
+        fresh.save(after, tmp_path / "fresh.png")
+        assert _figure_texts(plot.figure) == _figure_texts(fresh.figure)
+        for mine, theirs in zip(plot.axes, fresh.axes):
+            assert len(mine.get_children()) == len(theirs.get_children())
+        assert np.array_equal(_pixels((tmp_path / "after.png").read_bytes()),
+                              _pixels(_fresh_png(after, tmp_path))), (before.file, after.file)
+    assert isinstance(plot.figure, Figure)
 
 
 def test_run_job_records_the_plot_time(pattern_dir, settings):

@@ -127,35 +127,21 @@ def _peak_rss_mb() -> float:
         return float("nan")
 
 
-_axes = None  # (main, difference) axes of the one figure a worker redraws for every plot
-
-
-def _plot_axes():
-    """This process's plot figure, made once: creating a figure and its axes costs as much as drawing."""
-    global _axes
-    if _axes is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        from ..plot import PANELS, THUMBNAIL_FIGSIZE
-
-        fig = Figure(figsize=THUMBNAIL_FIGSIZE)
-        FigureCanvasAgg(fig)
-        _axes = tuple(fig.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
-    for ax in _axes:
-        ax.cla()
-    return _axes
+_plot = None  # the one FitPlot a worker redraws for every file
 
 
 def _render_plot(result) -> tuple[bytes | None, str | None]:
-    """The fit plot as PNG bytes, drawn on this worker's reused figure; never raises."""
+    """The fit plot as PNG bytes, drawn on this worker's one reused figure; never raises."""
+    global _plot
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix="xrdq-batch-")
     os.close(fd)
     try:
-        from ..plot import THUMBNAIL_FONT_PT
+        if _plot is None:
+            from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT, FitPlot
 
-        # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
-        result.plot(tmp, ax=_plot_axes(), font_size=THUMBNAIL_FONT_PT, dpi=200)
+            # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
+            _plot = FitPlot(THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+        _plot.save(result, tmp)
         with open(tmp, "rb") as fh:
             data = fh.read()
         return (data or None), (None if data else "the plot came out empty")
