@@ -297,6 +297,9 @@ class FitPlot:
         self.axes = tuple(self.figure.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
         self.font_size, self.dpi = font_size, dpi
         self.artists = None
+        # zlib's fastest level: the same pixels, ≈ 8 % more bytes, 30–40 % less encoding time (which was
+        # ≈ 20 % of a plot)
+        self.png_compression = 1
 
     def save(self, result, path, *, title=None):
         """Draw ``result`` and write it to ``path`` (PNG, SVG, ... by extension, atomically)."""
@@ -305,11 +308,12 @@ class FitPlot:
                 ax.cla()
             self.artists = FitArtists(*self.axes, result, font_size=self.font_size)
         self.artists.update(result, title=title)
-        save_figure(self.figure, path, self.dpi)
+        save_figure(self.figure, path, self.dpi, png_compression=self.png_compression)
 
 
-def save_figure(fig, path, dpi: int):
-    """Write ``fig`` to ``path`` (format by extension, PNG without one) atomically, cropped to its content."""
+def save_figure(fig, path, dpi: int, png_compression: int = 6):
+    """Write ``fig`` to ``path`` (format by extension, PNG without one) atomically, cropped to its content;
+    ``png_compression``: zlib level 0–9 of a PNG (6: PIL's default)."""
     from pathlib import Path
 
     from ._atomic import atomic_path
@@ -317,11 +321,11 @@ def save_figure(fig, path, dpi: int):
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     with atomic_path(path) as tmp:
-        if fmt != "png" or not _save_png_cropped(fig, tmp, dpi):
+        if fmt != "png" or not _save_png_cropped(fig, tmp, dpi, png_compression):
             fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
 
 
-def _save_png_cropped(fig, path, dpi: int) -> bool:
+def _save_png_cropped(fig, path, dpi: int, compress_level: int = 6) -> bool:
     """Write ``fig`` as PNG cropped to its padded tight bounding box (as ``bbox_inches="tight"``), from ONE
     render.
 
@@ -358,7 +362,7 @@ def _save_png_cropped(fig, path, dpi: int) -> bool:
         r0, c0 = max(top, 0), max(left, 0)
         r1, c1 = min(bottom, rows), min(right, cols)
         out[r0 - top:r1 - top, c0 - left:c1 - left] = rgba[r0:r1, c0:c1]
-        imsave(path, out, format="png", dpi=dpi,
+        imsave(path, out, format="png", dpi=dpi, pil_kwargs={"compress_level": int(compress_level)},
                metadata={"Software": f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"})
         return True
     finally:
