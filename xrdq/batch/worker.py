@@ -89,8 +89,9 @@ def warm_up():
         from ..model.instrument import load_instrument
         from ..model.pattern import ON_CIRCLE, PhaseModel
         import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
-        from ..quant import api  # noqa: F401
-        from ..refine import fit, start  # noqa: F401 — scipy.ndimage, numba
+        from ..io import load  # noqa: F401 — every reader (the .rasx one imports xml.etree)
+        from ..quant import api, uncertainty, verdict  # noqa: F401 — what quantify imports at its first call
+        from ..refine import adaptive, fit, start  # noqa: F401 — scipy.ndimage, numba
 
         inst = load_instrument("miniflex600")
         model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))
