@@ -82,11 +82,12 @@ def _worker_memory(out: Path) -> dict:
     return peak
 
 
-def _plot_seconds(out: Path) -> list[float]:
-    """Seconds each worker spent drawing and encoding each file's plot, from the per-file records."""
+def _worker_seconds(out: Path, key: str) -> list[float]:
+    """``key`` of every per-file record's worker entry: ``plot_s`` (wall s drawing and encoding the plot),
+    ``plot_cpu_s``, ``cpu_s`` (CPU s of the whole file: fit and plot)."""
     times = []
     for p in (out / "json").glob("*.json"):
-        t = (json.loads(p.read_text()).get("batch", {}).get("worker") or {}).get("plot_s")
+        t = (json.loads(p.read_text()).get("batch", {}).get("worker") or {}).get(key)
         if t is not None:
             times.append(float(t))
     return times
@@ -109,12 +110,18 @@ def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
     print(f"{label:>14s}: {len(files)} patterns ({n_ok} ok) in {wall:6.1f} s wall ({res['fit_s']:.1f} s fitting) "
           f"→ {res['patterns_per_s']:.2f} patterns/s; {len(mem)} workers, peak RSS per worker "
           f"{res['peak_mb_per_worker']:.0f} MB", flush=True)
-    plot_s = _plot_seconds(out)
-    if plot_s:
-        import statistics
+    import statistics
 
-        print(f"{'':>16s}plot per pattern: median {statistics.median(plot_s):.3f} s, "
-              f"{100 * sum(plot_s) / (wall * max(len(mem), 1)):.0f} % of the workers' time")
+    plot_s, plot_cpu, cpu = (_worker_seconds(out, k) for k in ("plot_s", "plot_cpu_s", "cpu_s"))
+    if plot_s:
+        print(f"{'':>16s}plot per pattern: median {statistics.median(plot_s):.3f} s wall"
+              + (f", {statistics.median(plot_cpu):.3f} s CPU" if plot_cpu else "")
+              + f"; {100 * sum(plot_s) / (wall * max(len(mem), 1)):.0f} % of the workers' time")
+    if cpu:
+        # what the neighbours' load cannot inflate: the workers' own CPU time
+        res["cpu_per_pattern_s"] = statistics.median(cpu)
+        print(f"{'':>16s}CPU per pattern: median {res['cpu_per_pattern_s']:.3f} s → 1000 patterns on "
+              f"{max(len(mem), 1)} free cores ≈ {1000 * res['cpu_per_pattern_s'] / max(len(mem), 1):.0f} s")
     if n_ok < len(files):
         from collections import Counter
 
@@ -128,12 +135,14 @@ def plots_ratio(args, files, manifest, work: Path):
     """Alternate batches without and with plots (same files, same pool size): the plots' share of the time."""
     import statistics
 
-    runs = {False: [], True: []}
+    runs, cpu = {False: [], True: []}, {False: [], True: []}
     for r in range(args.rounds):
         for plots in (False, True):
             label = f"-j {args.workers} {'plots' if plots else 'no plots'}" + (f" #{r + 1}" if args.rounds > 1 else "")
-            runs[plots].append(run(label, files, manifest, work / f"out_{'plots' if plots else 'noplots'}", plots,
-                                   jobs=args.workers)["wall_s"])
+            res = run(label, files, manifest, work / f"out_{'plots' if plots else 'noplots'}", plots, jobs=args.workers)
+            runs[plots].append(res["wall_s"])
+            if "cpu_per_pattern_s" in res:
+                cpu[plots].append(res["cpu_per_pattern_s"])
     without, with_ = statistics.median(runs[False]), statistics.median(runs[True])
     print(f"load average now {os.getloadavg()[0]:.2f}")
     print(f"with / without plots: {with_ / without:.2f} (median wall {with_:.1f} s / {without:.1f} s)")
@@ -141,6 +150,12 @@ def plots_ratio(args, files, manifest, work: Path):
         per_1000 = 1000 * wall / len(files)
         print(f"{label:>14s}: 1000 patterns would take {per_1000:.0f} s on {args.workers} workers "
               f"(goal ≤ {goal} s: {'met' if per_1000 <= goal else 'NOT met'})")
+    for plots, goal in ((False, 60), (True, 150)):
+        if cpu[plots]:  # the same from the workers' CPU time: what two otherwise idle cores would take
+            per_1000 = 1000 * statistics.median(cpu[plots]) / args.workers
+            print(f"{'with plots' if plots else 'without plots':>14s}: on {args.workers} free cores ≈ {per_1000:.0f} s "
+                  f"per 1000 ({statistics.median(cpu[plots]):.3f} s CPU per pattern; goal ≤ {goal} s: "
+                  f"{'met' if per_1000 <= goal else 'NOT met'})")
 
 
 PLOT_COST = """

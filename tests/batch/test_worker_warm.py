@@ -105,5 +105,7 @@ def test_run_job_records_the_plot_time(pattern_dir, settings):
     with_plot = worker.run_job(dict(task, plot=True))
     without = worker.run_job(dict(task, plot=False))
     assert with_plot["status"] == without["status"] == "ok", (with_plot["message"], without["message"])
-    assert with_plot["plot_png"] and with_plot["worker"]["plot_s"] > 0
-    assert without["plot_png"] is None and without["worker"]["plot_s"] is None
+    assert with_plot["plot_png"] and with_plot["worker"]["plot_s"] > 0 and with_plot["worker"]["plot_cpu_s"] > 0
+    assert without["plot_png"] is None and without["worker"]["plot_s"] is None and without["worker"]["plot_cpu_s"] is None
+    # the CPU time covers the fit and the plot
+    assert with_plot["worker"]["cpu_s"] > with_plot["worker"]["plot_cpu_s"] and without["worker"]["cpu_s"] > 0
