@@ -5,6 +5,7 @@
     python scripts/make_independent_set.py --xrayutilities # the xrayutilities cases
     python scripts/make_independent_set.py --check-gsas2   # refine a clean case in GSAS-II (truth check)
     python scripts/make_independent_set.py --expected      # the noise-free expected patterns (gsas2-expected/)
+    python scripts/make_independent_set.py --draw x8       # a second draw at 8x the counts (gsas2-x8/)
 
 Writes reference_patterns/validation/<simulator>/<case>.xye (2θ, counts, esd) and <case>.truth.json.
 xrdq's own model/simulator is never used: Bragg intensities come from GSAS-II (GSASIIscriptable,
@@ -29,7 +30,8 @@ import xraydb
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from independent_set_cases import CASES, FIRST_WAVE, SCALE_SERIES, STANDARD_SIZE_UM, DEFAULT_SIZE_UM  # noqa: E402
+from independent_set_cases import (CASES, DEFAULT_SIZE_UM, FIRST_WAVE, SCALE_SERIES, STANDARD_SIZE_UM,  # noqa: E402
+                                   drawn_cases)
 
 PHASES = ROOT / "reference_patterns" / "phases"
 OUT = ROOT / "reference_patterns" / "validation"
@@ -271,7 +273,7 @@ def truth_record(c, simulator, seed, mix, am, mu_mix, K, info, nuis, humps, back
             "instrument": inst, "displacement_um": nuis["displacement_um"],
             "humps": humps, "background": background,
             "max_peak_counts": float(np.max(y_bragg)), "max_counts_expected": float(np.max(y_total)),
-            "two_theta": list(c["grid"]), "n_points": int(x.size)}
+            "two_theta": list(c["grid"]), "n_points": int(x.size), **({"draw": c["draw"]} if c.get("draw") else {})}
 
 
 def mixture_mu(mix: dict, am: dict, info: dict) -> float:
@@ -338,8 +340,9 @@ def run_case(c, out: Path, workdir: Path, series_K: dict, version: str, *, expec
     return written
 
 
-def series_scales(cases, workdir: Path) -> dict:
-    """K of each scale series from its anchor: the anchor's strongest Bragg peak reaches the series' counts."""
+def series_scales(cases, workdir: Path, counts_factor: float = 1.0) -> dict:
+    """K of each scale series from its anchor: the anchor's strongest Bragg peak reaches the series' counts
+    (times ``counts_factor`` for a drawn set)."""
     scales = {}
     for key, spec in SCALE_SERIES.items():
         if not any(c["series"] == key for c in cases):
@@ -349,7 +352,7 @@ def series_scales(cases, workdir: Path) -> dict:
         mix, am = mixture_fractions(anchor)
         mu_mix = mixture_mu(mix, am, crystalline_info(anchor, mix, workdir))
         _, y_unit, _ = simulate_gsas2(anchor, mix, mu_mix, nuis, workdir)
-        scales[key] = spec["counts"] / float(np.max(y_unit))
+        scales[key] = counts_factor * spec["counts"] / float(np.max(y_unit))
     return scales
 
 
@@ -370,6 +373,9 @@ def main(argv=None):
     ap.add_argument("--check-gsas2", action="store_true", help="GSAS-II refinement of a clean case")
     ap.add_argument("--expected", action="store_true",
                     help="write the noise-free expected pattern of every case to <out>/gsas2-expected instead")
+    ap.add_argument("--draw", metavar="TAG", help="a second draw of every case with a standard (new nuisances, "
+                    "amounts moved, more counts; independent_set_cases.drawn_cases) to <out>/gsas2-TAG")
+    ap.add_argument("--counts-factor", type=float, default=8.0, help="counts of a --draw relative to the set's")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.xrayutilities:
@@ -380,21 +386,22 @@ def main(argv=None):
         from check_independent_set import check_gsas2
 
         return check_gsas2()
-    names = args.only or (FIRST_WAVE if args.first_wave else [c["case"] for c in CASES])
-    unknown = set(names) - {c["case"] for c in CASES}
+    pool = drawn_cases(args.draw, args.counts_factor) if args.draw else CASES
+    names = args.only or (FIRST_WAVE if args.first_wave else [c["case"] for c in pool])
+    unknown = set(names) - {c["case"] for c in pool}
     if unknown:
         ap.error(f"unknown case(s): {', '.join(sorted(unknown))}")
-    cases = [c for c in CASES if c["case"] in names]
+    cases = [c for c in pool if c["case"] in names]
     if args.expected:  # only what quantifies an amorphous content; pure patterns calibrate, they are not cases
         cases = [c for c in cases if c["standard"]]
     version = gsas2_version()
     with tempfile.TemporaryDirectory(prefix="xrdq-valset-") as tmp:
         workdir = Path(tmp)
-        scales = series_scales(cases, workdir)
+        scales = series_scales(cases, workdir, args.counts_factor if args.draw else 1.0)
+        folder = f"gsas2-{args.draw}" if args.draw else ("gsas2-expected" if args.expected else "gsas2")
         for c in cases:
             t = time.perf_counter()
-            files = run_case(c, args.out / ("gsas2-expected" if args.expected else "gsas2"), workdir, scales,
-                             version, expected_only=args.expected)
+            files = run_case(c, args.out / folder, workdir, scales, version, expected_only=args.expected)
             print(f"{c['case']}: {len(files)} file(s), {time.perf_counter() - t:.1f} s", flush=True)
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0

@@ -19,7 +19,7 @@ from xrdq.quant.internal_standard import internal_standard
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
-SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected")
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-x8")
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -147,8 +147,9 @@ def test_scale_series_share_their_scale_and_replicates_their_truth():
     series, replicates = {}, {}
     for path in TRUTHS:
         t = load_truth(path)
-        if t.get("scale_series"):
-            series.setdefault(t["scale_series"], set()).add(t["absolute_scale"])
+        if t.get("scale_series"):  # a draw at more counts has its own scale (gsas2-expected shares gsas2's)
+            key = (t["scale_series"], (t.get("draw") or {}).get("counts_factor", 1.0))
+            series.setdefault(key, set()).add(t["absolute_scale"])
         if t.get("replicate_of"):
             t = {k: v for k, v in t.items() if k not in ("case", "seed")}
             replicates.setdefault(t["replicate_of"], []).append(json.dumps(t, sort_keys=True))
@@ -156,3 +157,36 @@ def test_scale_series_share_their_scale_and_replicates_their_truth():
         assert len(scales) == 1, f"scale series {name} has different absolute scales {scales}"
     for name, members in replicates.items():
         assert len(set(members)) == 1, f"replicates of {name} differ in more than case and seed"
+
+
+DRAWN = [p for p in TRUTHS if p.parent.name == "gsas2-x8"]
+
+
+def test_the_second_draw_covers_every_case_with_new_nuisances():
+    """gsas2-x8 (make_independent_set.py --draw x8) is every GSAS-II case with a standard again — new name,
+    so new nuisance draws; amounts moved; 8× the counts — for checking that the recipe generalises."""
+    parents = {load_truth(p)["draw"]["of_case"] for p in DRAWN}
+    main = {load_truth(p)["case"] for p in (VALIDATION / "gsas2").glob("*.truth.json")
+            if load_truth(p)["standard"] and not load_truth(p).get("replicate_of")}
+    main |= {load_truth(p)["replicate_of"] for p in (VALIDATION / "gsas2").glob("*_r01.truth.json")}
+    assert parents == main, (parents ^ main)
+
+
+@pytest.mark.parametrize("path", DRAWN, ids=[i for i in IDS if i.startswith("gsas2-x8/")])
+def test_a_drawn_case_is_its_parent_with_other_nuisances_and_more_counts(path):
+    t = load_truth(path)
+    draw = t["draw"]
+    parent_path = VALIDATION / "gsas2" / f"{draw['of_case']}.truth.json"
+    if not parent_path.is_file():
+        parent_path = VALIDATION / "gsas2" / f"{draw['of_case']}_r01.truth.json"
+    parent = load_truth(parent_path)
+    assert t["standard"] == parent["standard"] and [p["name"] for p in t["phases"]] == [p["name"] for p in parent["phases"]]
+    assert t["instrument"] != parent["instrument"] and t["seed"] != parent["seed"]
+    ratio = t["absolute_scale"] / parent["absolute_scale"] if t["scale_series"] else t["max_peak_counts"] / parent["max_peak_counts"]
+    assert ratio == pytest.approx(draw["counts_factor"], rel=1e-9), path.name
+    if 0 < parent["sample"]["amorphous"] < 1:
+        assert abs(t["sample"]["amorphous"] - parent["sample"]["amorphous"]) <= 0.1 + 1e-9
+        r, q = t["sample"]["phases"], parent["sample"]["phases"]
+        assert all(r[k] / sum(r.values()) == pytest.approx(q[k] / sum(q.values()), rel=1e-9) for k in q)
+    else:
+        assert t["sample"] == parent["sample"]
