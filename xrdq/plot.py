@@ -131,8 +131,9 @@ class FitArtists:
         self.observed, = ax.plot(empty, empty, ".", ms=1.5, color="0.25", label="observed", zorder=3)
         self.calculated, = ax.plot(empty, empty, "-", lw=0.9, color="tab:red", label="calculated", zorder=4)
         self.background, = ax.plot(empty, empty, "-", lw=0.8, color="tab:gray", label="background")
-        self.amorphous = (ax.fill_between(empty, empty, empty, color="tab:orange", alpha=0.3, lw=0, label="amorphous")
-                          if has_amorphous else None)
+        # made from this result's band: matplotlib < 3.10 cannot change a band's data (can_show then says no)
+        self.amorphous = (ax.fill_between(*_band(getattr(result, "refinement", result)), color="tab:orange",
+                                          alpha=0.3, lw=0, label="amorphous") if has_amorphous else None)
         self.phases = [ax.plot(empty, empty, "-", lw=0.7, color=COLORS[i % len(COLORS)], label=f"phase {i}")[0]
                        for i in range(n_phases if show_components else 0)]
         self.tick_rows, self.tick_names = [], []
@@ -202,11 +203,11 @@ class FitArtists:
         self.background.set_data(tt, bkg)
         base = bkg
         if self.amorphous is not None:
-            amorph = np.asarray(ref.components["amorphous"], dtype=float)
+            _, _, base = _band(ref)  # the phases sit on everything that is not a phase, as the calculated curve does
+            if hasattr(self.amorphous, "set_data"):
+                self.amorphous.set_data(tt, bkg, base)
             a = getattr(result, "amorphous_fraction", None)
-            self.amorphous.set_data(tt, bkg, bkg + amorph)
             self.amorphous.set_label(f"amorphous: {_pct(*a)} wt% in sample" if a else "amorphous")
-            base = bkg + amorph  # the phases sit on everything that is not a phase, as the calculated curve does
         if self.phases:
             labels = phase_labels(result)
             for line, name in zip(self.phases, ref.phase_names):
@@ -227,6 +228,12 @@ class FitArtists:
             text.set_position((1.005, float(inverse(centre))))
             text.set_text(name)
         return float(inverse(-h * (len(names) + 0.6)))
+
+
+def _band(ref):
+    """(2θ, background, background + amorphous): the amorphous band of a refinement."""
+    bkg = np.asarray(ref.background, dtype=float)
+    return ref.two_theta, bkg, bkg + np.asarray(ref.components["amorphous"], dtype=float)
 
 
 def _title(result, ref, title) -> str:

@@ -67,15 +67,12 @@ def test_reused_figure_draws_what_a_fresh_plot_draws(pattern_dir, settings, tmp_
     assert not np.array_equal(_pixels(png_first), a)
 
 
-def test_consecutive_plots_do_not_leak_the_previous_pattern(pattern_dir, settings, tmp_path):
-    """A worker's next plot shows nothing of the one before: not its unexplained peaks, not its phases or
-    amorphous band when the next fit has fewer, not its title or legend texts."""
-    pytest.importorskip("matplotlib")
+@pytest.fixture(scope="module")
+def three_layouts(pattern_dir, settings):
+    """Fits of two layouts (3 phases + amorphous band; 2 phases, no band) and one flagged with an
+    unexplained peak and a verdict reason."""
     import dataclasses
 
-    from matplotlib.figure import Figure
-
-    from xrdq.plot import FitPlot
     from xrdq.quant.api import quantify
 
     full = quantify(pattern_dir / SAMPLES[0][0], **settings)
@@ -83,8 +80,16 @@ def test_consecutive_plots_do_not_leak_the_previous_pattern(pattern_dir, setting
     fewer = quantify(pattern_dir / SAMPLES[1][0], phases=[settings["phases"][0], settings["phases"][2]],
                      standard=settings["standard"], humps=[])
     assert len(fewer.refinement.phase_names) < len(full.refinement.phase_names)
+    assert "amorphous" not in fewer.refinement.components and "amorphous" in full.refinement.components
     flagged = dataclasses.replace(full, file="flagged.ras", verdict="check", verdict_reasons=["a made-up reason"],
                                   unexplained_peaks=[{"two_theta": 33.3, "height": 50.0}])
+    return full, fewer, flagged
+
+
+def _check_no_leaks(results, tmp_path):
+    from xrdq.plot import FitPlot
+
+    full, fewer, flagged = results
     plot = FitPlot()
     for before, after in ((flagged, full), (full, fewer), (fewer, flagged), (flagged, full)):
         plot.save(before, tmp_path / "before.png")
@@ -96,7 +101,32 @@ def test_consecutive_plots_do_not_leak_the_previous_pattern(pattern_dir, setting
             assert len(mine.get_children()) == len(theirs.get_children())
         assert np.array_equal(_pixels((tmp_path / "after.png").read_bytes()),
                               _pixels(_fresh_png(after, tmp_path))), (before.file, after.file)
-    assert isinstance(plot.figure, Figure)
+    return plot
+
+
+def test_consecutive_plots_do_not_leak_the_previous_pattern(three_layouts, tmp_path):
+    """A worker's next plot shows nothing of the one before: not its unexplained peaks, not its phases or
+    amorphous band when the next fit has fewer, not its title or legend texts."""
+    pytest.importorskip("matplotlib")
+    full, _, flagged = three_layouts
+    plot = _check_no_leaks(three_layouts, tmp_path)
+    artists = plot.artists
+    plot.save(flagged, tmp_path / "again.png")
+    assert plot.artists is artists  # same layout: updated in place, not rebuilt
+
+
+def test_plots_without_in_place_band_updates_rebuild(three_layouts, tmp_path, monkeypatch):
+    """matplotlib < 3.10 cannot change an amorphous band's data: the figure is rebuilt for every plot
+    with a band, and still draws what a fresh plot draws."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import collections
+
+    if hasattr(collections, "FillBetweenPolyCollection"):
+        monkeypatch.delattr(collections.FillBetweenPolyCollection, "set_data")
+    plot = _check_no_leaks(three_layouts, tmp_path)
+    artists = plot.artists
+    plot.save(three_layouts[0], tmp_path / "again.png")
+    assert plot.artists is not artists
 
 
 def test_run_job_records_the_plot_time(pattern_dir, settings):
