@@ -57,11 +57,11 @@ def test_reused_figure_draws_what_a_fresh_plot_draws(pattern_dir, settings, tmp_
     first, second = (quantify(pattern_dir / name, **settings) for name, *_ in SAMPLES[:2])
     png_first, problem = worker._render_plot(first)
     assert problem is None and png_first
-    plot = worker._plot
+    plot = worker._fit_plot()
     artists = plot.artists
     png_second, problem = worker._render_plot(second)
     assert problem is None
-    assert worker._plot is plot and plot.artists is artists  # the same figure and artists, updated in place
+    assert worker._fit_plot() is plot and plot.artists is artists  # the same figure and artists, updated in place
     a, b = _pixels(png_second), _pixels(_fresh_png(second, tmp_path))
     assert a.shape == b.shape and np.array_equal(a, b), "leftovers of the previous plot, or a different layout"
     assert not np.array_equal(_pixels(png_first), a)
@@ -127,6 +127,18 @@ def test_plots_without_in_place_band_updates_rebuild(three_layouts, tmp_path, mo
     artists = plot.artists
     plot.save(three_layouts[0], tmp_path / "again.png")
     assert plot.artists is not artists
+
+
+def test_each_thread_draws_on_its_own_figure():
+    """A dask worker may run tasks in several threads: they must not share (and garble) one figure."""
+    pytest.importorskip("matplotlib")
+    import threading
+
+    mine, other = worker._fit_plot(), []
+    t = threading.Thread(target=lambda: other.append(worker._fit_plot()))
+    t.start()
+    t.join()
+    assert worker._fit_plot() is mine and other[0] is not mine and other[0].figure is not mine.figure
 
 
 def test_run_job_records_the_plot_time(pattern_dir, settings):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import threading
 import time
 import traceback
 
@@ -128,21 +129,26 @@ def _peak_rss_mb() -> float:
         return float("nan")
 
 
-_plot = None  # the one FitPlot a worker redraws for every file
+_local = threading.local()
+
+
+def _fit_plot():
+    """This thread's FitPlot, made at its first plot: one figure redrawn for every file. Per thread, as a
+    dask worker may run several tasks at once in threads, and a figure is not thread-safe."""
+    if getattr(_local, "plot", None) is None:
+        from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT, FitPlot
+
+        # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
+        _local.plot = FitPlot(THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+    return _local.plot
 
 
 def _render_plot(result) -> tuple[bytes | None, str | None]:
     """The fit plot as PNG bytes, drawn on this worker's one reused figure; never raises."""
-    global _plot
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix="xrdq-batch-")
     os.close(fd)
     try:
-        if _plot is None:
-            from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT, FitPlot
-
-            # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
-            _plot = FitPlot(THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
-        _plot.save(result, tmp)
+        _fit_plot().save(result, tmp)
         with open(tmp, "rb") as fh:
             data = fh.read()
         return (data or None), (None if data else "the plot came out empty")
@@ -170,7 +176,7 @@ def run_job(task: dict) -> dict:
     traceback in ``traceback`` for a bug report).
     """
     warm_up()  # once per process (dask workers have no initializer)
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0 = time.perf_counter(), time.thread_time()
     plot_s = plot_cpu_s = None
     from ..errors import XrdqError
     from ..quant.api import quantify
@@ -193,9 +199,9 @@ def run_job(task: dict) -> dict:
         if result.pattern is not None:
             rec["start_time"] = str(result.pattern.attrs.get("start_time", ""))
         if task.get("plot", True):
-            t_plot, c_plot = time.perf_counter(), time.process_time()
+            t_plot, c_plot = time.perf_counter(), time.thread_time()
             rec["plot_png"], problem = _render_plot(result)
-            plot_s, plot_cpu_s = time.perf_counter() - t_plot, time.process_time() - c_plot
+            plot_s, plot_cpu_s = time.perf_counter() - t_plot, time.thread_time() - c_plot
             if problem:
                 rec["message"] = problem
     except XrdqError as exc:
@@ -205,9 +211,10 @@ def run_job(task: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 — one bad file must not stop the batch
         rec["message"] = f"{type(exc).__name__}: {exc}"
         rec["traceback"] = traceback.format_exc()
-    # CPU seconds beside the wall times: on a shared host wall time measures the neighbours' load too
+    # CPU seconds of this thread (a dask worker may run several) beside the wall times: on a shared host
+    # wall time measures the neighbours' load too
     rec["worker"] = {"pid": os.getpid(), "host": socket.gethostname(), "peak_rss_mb": _peak_rss_mb(),
-                     "elapsed_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "plot_s": plot_s,
+                     "elapsed_s": time.perf_counter() - t0, "cpu_s": time.thread_time() - c0, "plot_s": plot_s,
                      "plot_cpu_s": plot_cpu_s}
     return rec
 
