@@ -7,6 +7,11 @@ Goals (issue 5): 1000 patterns ≤ 150 s, ≤ 400 MB per worker, dask ≥ 90 % o
 
     python scripts/bench_batch.py            # 1000 patterns
     python scripts/bench_batch.py --n 100    # quicker
+    python scripts/bench_batch.py --plot-cost --baseline DIR   # CPU per batch plot, this tree / DIR
+
+``--plot-cost`` times what a batch worker spends on one file's plot (``worker._render_plot``, after a
+first plot) in one process, on fits of four of the simulated files; with ``--baseline DIR`` (``mkdir DIR;
+git archive main | tar -x -C DIR``) the same in alternating processes of that tree, printing the ratio.
 """
 
 from __future__ import annotations
@@ -77,11 +82,12 @@ def _worker_memory(out: Path) -> dict:
     return peak
 
 
-def _plot_seconds(out: Path) -> list[float]:
-    """Seconds each worker spent drawing and encoding each file's plot, from the per-file records."""
+def _worker_seconds(out: Path, key: str) -> list[float]:
+    """``key`` of every per-file record's worker entry: ``plot_s`` (wall s drawing and encoding the plot),
+    ``plot_cpu_s``, ``cpu_s`` (CPU s of the whole file: fit and plot)."""
     times = []
     for p in (out / "json").glob("*.json"):
-        t = (json.loads(p.read_text()).get("batch", {}).get("worker") or {}).get("plot_s")
+        t = (json.loads(p.read_text()).get("batch", {}).get("worker") or {}).get(key)
         if t is not None:
             times.append(float(t))
     return times
@@ -104,12 +110,18 @@ def run(label: str, files, manifest, out: Path, plots: bool, **kw) -> dict:
     print(f"{label:>14s}: {len(files)} patterns ({n_ok} ok) in {wall:6.1f} s wall ({res['fit_s']:.1f} s fitting) "
           f"→ {res['patterns_per_s']:.2f} patterns/s; {len(mem)} workers, peak RSS per worker "
           f"{res['peak_mb_per_worker']:.0f} MB", flush=True)
-    plot_s = _plot_seconds(out)
-    if plot_s:
-        import statistics
+    import statistics
 
-        print(f"{'':>16s}plot per pattern: median {statistics.median(plot_s):.3f} s, "
-              f"{100 * sum(plot_s) / (wall * max(len(mem), 1)):.0f} % of the workers' time")
+    plot_s, plot_cpu, cpu = (_worker_seconds(out, k) for k in ("plot_s", "plot_cpu_s", "cpu_s"))
+    if plot_s:
+        print(f"{'':>16s}plot per pattern: median {statistics.median(plot_s):.3f} s wall"
+              + (f", {statistics.median(plot_cpu):.3f} s CPU" if plot_cpu else "")
+              + f"; {100 * sum(plot_s) / (wall * max(len(mem), 1)):.0f} % of the workers' time")
+    if cpu:
+        # what the neighbours' load cannot inflate: the workers' own CPU time
+        res["cpu_per_pattern_s"] = statistics.median(cpu)
+        print(f"{'':>16s}CPU per pattern: median {res['cpu_per_pattern_s']:.3f} s → 1000 patterns on "
+              f"{max(len(mem), 1)} free cores ≈ {1000 * res['cpu_per_pattern_s'] / max(len(mem), 1):.0f} s")
     if n_ok < len(files):
         from collections import Counter
 
@@ -123,12 +135,14 @@ def plots_ratio(args, files, manifest, work: Path):
     """Alternate batches without and with plots (same files, same pool size): the plots' share of the time."""
     import statistics
 
-    runs = {False: [], True: []}
+    runs, cpu = {False: [], True: []}, {False: [], True: []}
     for r in range(args.rounds):
         for plots in (False, True):
             label = f"-j {args.workers} {'plots' if plots else 'no plots'}" + (f" #{r + 1}" if args.rounds > 1 else "")
-            runs[plots].append(run(label, files, manifest, work / f"out_{'plots' if plots else 'noplots'}", plots,
-                                   jobs=args.workers)["wall_s"])
+            res = run(label, files, manifest, work / f"out_{'plots' if plots else 'noplots'}", plots, jobs=args.workers)
+            runs[plots].append(res["wall_s"])
+            if "cpu_per_pattern_s" in res:
+                cpu[plots].append(res["cpu_per_pattern_s"])
     without, with_ = statistics.median(runs[False]), statistics.median(runs[True])
     print(f"load average now {os.getloadavg()[0]:.2f}")
     print(f"with / without plots: {with_ / without:.2f} (median wall {with_:.1f} s / {without:.1f} s)")
@@ -136,6 +150,54 @@ def plots_ratio(args, files, manifest, work: Path):
         per_1000 = 1000 * wall / len(files)
         print(f"{label:>14s}: 1000 patterns would take {per_1000:.0f} s on {args.workers} workers "
               f"(goal ≤ {goal} s: {'met' if per_1000 <= goal else 'NOT met'})")
+    for plots, goal in ((False, 60), (True, 150)):
+        if cpu[plots]:  # the same from the workers' CPU time: what two otherwise idle cores would take
+            per_1000 = 1000 * statistics.median(cpu[plots]) / args.workers
+            print(f"{'with plots' if plots else 'without plots':>14s}: on {args.workers} free cores ≈ {per_1000:.0f} s "
+                  f"per 1000 ({statistics.median(cpu[plots]):.3f} s CPU per pattern; goal ≤ {goal} s: "
+                  f"{'met' if per_1000 <= goal else 'NOT met'})")
+
+
+PLOT_COST = """
+import json, sys, time
+from xrdq.batch import worker
+from xrdq.quant.api import quantify
+files, phases, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+results = [quantify(f, phases=phases, standard=("LiF", 0.25), model_uncertainty="fast") for f in files]
+worker._render_plot(results[-1])  # a worker's first plot imports matplotlib and makes its figure
+times = []
+for i in range(n):
+    c0 = time.process_time()
+    png, problem = worker._render_plot(results[i % len(results)])
+    times.append(time.process_time() - c0)
+    assert png and not problem, problem
+print(json.dumps(times))
+"""
+
+
+def plot_cost(files, baseline: Path | None, rounds: int, n: int = 12):
+    """Median CPU s per batch plot (a worker's ``_render_plot`` after its first), this tree and ``baseline``."""
+    import statistics
+    import subprocess
+
+    trees = {"this tree": dict(os.environ)}
+    if baseline is not None:
+        if not (baseline / "xrdq" / "__init__.py").is_file():
+            raise SystemExit(f"--baseline {baseline}: no xrdq package there (expected {baseline}/xrdq/__init__.py)")
+        trees["baseline"] = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+    times = {t: [] for t in trees}
+    args = [json.dumps([str(f) for f in files[:4]]), json.dumps(PHASES + [STANDARD]), str(n)]
+    for _ in range(rounds):
+        for tree, env in trees.items():
+            out = subprocess.run([sys.executable, "-c", PLOT_COST, *args], env={**env, "MPLBACKEND": "Agg"},
+                                 capture_output=True, text=True, check=True, cwd=files[0].parent)
+            times[tree] += json.loads(out.stdout.splitlines()[-1])
+    print(f"batch plot, CPU s per pattern ({rounds} rounds × {n} plots; load average {os.getloadavg()[0]:.2f}):")
+    for tree, t in times.items():
+        print(f"{tree:>14s}: median {statistics.median(t):.3f} s, min {min(t):.3f} s")
+    if baseline is not None:
+        new, base = (statistics.median(times[t]) for t in ("this tree", "baseline"))
+        print(f"this tree / baseline: {new / base:.2f} (min {min(times['this tree']) / min(times['baseline']):.2f})")
 
 
 def main(argv=None):
@@ -149,6 +211,9 @@ def main(argv=None):
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--skip-pool", action="store_true")
     ap.add_argument("--rounds", type=int, default=1, help="alternate pool and dask runs this many times")
+    ap.add_argument("--plot-cost", action="store_true",
+                    help="CPU time per batch plot in one worker process (with --baseline DIR: against that tree)")
+    ap.add_argument("--baseline", type=Path, default=None, help="source tree to compare --plot-cost with")
     ap.add_argument("--workdir", type=Path, default=None, help="keep patterns and outputs here")
     args = ap.parse_args(argv)
 
@@ -161,6 +226,11 @@ def main(argv=None):
     print(f"simulated {args.n} patterns (7001 points, 10–80° 2θ) in {time.perf_counter() - t0:.1f} s → {work}")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other processes slow this down)")
 
+    if args.plot_cost:
+        plot_cost(files, args.baseline, args.rounds)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if args.with_and_without_plots:
         plots_ratio(args, files, manifest, work)
         if args.workdir is None:

@@ -66,12 +66,9 @@ def _map(fn, items, jobs):
 
 def independent_section(root, jobs):
     t0 = time.time()
-    cases = independent_cases(root)
-    reps = independent_cases(root, replicates=True)
-    res = _map(run_independent_case, cases + reps, jobs)
-    main, rep = res[:len(cases)], res[len(cases):]
+    main, rep = _run_set(root, jobs, ("gsas2", "xrayutilities"))
     lines = ["## Independent set: GSAS-II and xrayutilities simulations (accuracy)", "",
-             f"{len(cases)} MiniFlex-like patterns from `reference_patterns/validation/` (see its README: GSAS-II "
+             f"{len(main)} MiniFlex-like patterns from `reference_patterns/validation/` (see its README: GSAS-II "
              "5.7.9 and xrayutilities; TCH or fundamental-parameters profiles with X and Y, FCJ asymmetry, "
              "specimen displacement and zero shift in every case, 2–3 amorphous humps, air scatter, 1000–50 000 "
              "counts, nano and micro crystallites, traces of ZrO2, undeclared March–Dollase texture). Each is "
@@ -90,10 +87,7 @@ def draw_section(root, jobs, folder="gsas2-x8"):
     """A second draw of the GSAS-II cases (new nuisances, amounts moved, 8x the counts): does the default
     recipe generalise beyond the draw it was developed on?"""
     t0 = time.time()
-    cases = independent_cases(root, simulators=(folder,))
-    reps = independent_cases(root, replicates=True, simulators=(folder,))
-    res = _map(run_independent_case, cases + reps, jobs)
-    main, rep = res[:len(cases)], res[len(cases):]
+    main, rep = _run_set(root, jobs, (folder,))
     lines = [f"## A second draw at 8× the counts: does the recipe generalise? ({folder})", "",
              f"Every GSAS-II case with a standard drawn again by `make_independent_set.py --draw x8` "
              "(`reference_patterns/validation/gsas2-x8`): new names, so new instrument profiles, zero shifts, "
@@ -105,6 +99,14 @@ def draw_section(root, jobs, folder="gsas2-x8"):
     lines += _accuracy_lines(main) + _replicate_lines(rep, "one expected GSAS-II pattern of this draw")
     lines += [f"_Second draw: {time.time() - t0:.0f} s wall with {jobs} process(es)._", ""]
     return lines
+
+
+def _run_set(root, jobs, simulators):
+    """(cases, Poisson replicates) of the folders ``simulators``, each quantified."""
+    cases = independent_cases(root, simulators=simulators)
+    reps = independent_cases(root, replicates=True, simulators=simulators)
+    res = _map(run_independent_case, cases + reps, jobs)
+    return res[:len(cases)], res[len(cases):]
 
 
 def _accuracy_lines(main) -> list:

@@ -194,25 +194,32 @@ def test_no_trial_refinement_ends_worse_than_the_model_without_the_term():
     (xrayutilities, data xrdq did not make): LiF's size at zero and a hump at its widest width held every
     trial still (microstrain LiCl Δχ² −99, asymmetry −0.5, Y and zero +0.002 where +54…+164 was predicted),
     so no profile term was ever accepted."""
-    import json
-
-    from xrdq.quant.api import quantify
-    from xrdq.validation import INDEPENDENT, _case_phases
-
-    truth_path = INDEPENDENT / "xrayutilities" / "xu_li2o_a10.truth.json"
-    if not truth_path.is_file():
-        pytest.skip(f"independent validation set not found at {INDEPENDENT}")
-    truth = json.loads(truth_path.read_text())
-    std = truth["standard"]
-    res = quantify(truth_path.with_name("xu_li2o_a10.xye"), phases=_case_phases(truth, INDEPENDENT.parents[1]),
-                   standard=(std["phase"], float(std["weighed_fraction"])), instrument="miniflex600",
-                   model_uncertainty="off")
+    res, _ = _quantify_independent("xrayutilities", "xu_li2o_a10")
     refined = [d for d in res.refinement.decisions if d["basis"] == "refined" and d["n_params"] > 0]
     assert refined
     for d in refined:
         assert d["delta_chi2"] >= -1e-6 * d["chi2_before"], d
         if d.get("predicted_delta_chi2", 0.0) > 50.0:  # a large promised gain is (mostly) delivered
             assert d["delta_chi2"] > 0.3 * d["predicted_delta_chi2"], d
+
+
+def _quantify_independent(folder, name):
+    """(QuantResult, truth) of a committed independent case, quantified as validate.py does but with no
+    model-uncertainty ensemble."""
+    import json
+
+    from xrdq.quant.api import quantify
+    from xrdq.validation import INDEPENDENT, _case_phases
+
+    truth_path = INDEPENDENT / folder / f"{name}.truth.json"
+    if not truth_path.is_file():
+        pytest.skip(f"independent validation case not found at {truth_path}")
+    truth = json.loads(truth_path.read_text())
+    std = truth["standard"]
+    res = quantify(truth_path.with_name(f"{name}.xye"), phases=_case_phases(truth, INDEPENDENT.parents[1]),
+                   standard=(std["phase"], float(std["weighed_fraction"])), purity=float(std.get("purity", 1.0)),
+                   instrument="miniflex600", model_uncertainty="off")
+    return res, truth
 
 
 def _expected_pattern_times(name, factor):
@@ -350,20 +357,9 @@ def test_a_phase_at_the_size_floor_keeps_its_structures_cell():
     peaks broadened to the 8 nm floor and its cell walked +5 % onto the halo, and at these counts the F-test
     kept the walked cell (p ≈ 0): 98.3 % amorphous for a truth of 100. Peaks at the floor cannot locate a
     cell, so the structure's cell is held whatever the F-test says."""
-    import json
-
-    from xrdq.quant.api import quantify
     from xrdq.refine.adaptive import CELL_LIMIT
-    from xrdq.validation import INDEPENDENT, _case_phases
 
-    truth_path = INDEPENDENT / "gsas2-x8" / "x8_amorphous_a100.truth.json"
-    if not truth_path.is_file():
-        pytest.skip(f"second GSAS-II draw not found at {truth_path.parent}")
-    truth = json.loads(truth_path.read_text())
-    std = truth["standard"]
-    res = quantify(truth_path.with_name("x8_amorphous_a100.xye"), phases=_case_phases(truth, INDEPENDENT.parents[1]),
-                   standard=(std["phase"], std["weighed_fraction"]), purity=std["purity"], instrument="miniflex600",
-                   model_uncertainty="off")
+    res, _ = _quantify_independent("gsas2-x8", "x8_amorphous_a100")
     ref = res.refinement
     held = [d for d in ref.decisions if d["term"] == "cell Li2ZrCl6 refined away from its structure"]
     assert all(not d["accepted"] for d in held), held

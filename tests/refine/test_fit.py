@@ -115,3 +115,24 @@ def test_hump_shape_derivatives_equal_the_whole_column_difference(two_phase_patt
         whole = (fit.peak_columns(up) - fit.peak_columns(dn)) @ coef / (2.0 * h)
         assert np.any(whole != 0), name
         np.testing.assert_array_equal(d[:, j], whole, err_msg=name)
+
+
+def test_parameters_that_all_move_together_are_one_note_not_one_per_pair():
+    """Zero, displacement and every cell shift peaks almost alike on a 10–80° scan: 15 pair notes said
+    nothing 1 group note does not; a pair outside any group keeps its own note."""
+    from xrdq.quant.verdict import check_warnings
+    from xrdq.refine.diagnostics import correlation_warnings
+
+    names = ["zero", "displacement_um", "A_a", "B_a", "U", "W", "bkg0", "bkg1"]
+    corr = np.eye(len(names))
+    for i in range(4):
+        for j in range(4):
+            if i != j:
+                corr[i, j] = 0.999
+    corr[4, 5] = corr[5, 4] = -0.97
+    corr[6, 7] = corr[7, 6] = 0.999  # background terms among themselves: free, not noted
+    notes = correlation_warnings(names, corr)
+    assert len(notes) == 2, notes
+    assert "zero, displacement_um, A_a, B_a (4 parameters)" in notes[0]
+    assert notes[1] == "|correlation| 0.970 > 0.95 between U and W"
+    assert all(w.level == "ok" for w in check_warnings(notes))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import threading
 import time
 import traceback
 
@@ -89,8 +90,9 @@ def warm_up():
         from ..model.instrument import load_instrument
         from ..model.pattern import ON_CIRCLE, PhaseModel
         import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
-        from ..quant import api  # noqa: F401
-        from ..refine import fit, start  # noqa: F401 — scipy.ndimage, numba
+        from ..io import load  # noqa: F401 — every reader (the .rasx one imports xml.etree)
+        from ..quant import api, uncertainty, verdict  # noqa: F401 — what quantify imports at its first call
+        from ..refine import adaptive, fit, start  # noqa: F401 — scipy.ndimage, numba
 
         inst = load_instrument("miniflex600")
         model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))
@@ -127,35 +129,26 @@ def _peak_rss_mb() -> float:
         return float("nan")
 
 
-_axes = None  # (main, difference) axes of the one figure a worker redraws for every plot
+_local = threading.local()
 
 
-def _plot_axes():
-    """This process's plot figure, made once: creating a figure and its axes costs as much as drawing."""
-    global _axes
-    if _axes is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+def _fit_plot():
+    """This thread's FitPlot, made at its first plot: one figure redrawn for every file. Per thread, as a
+    dask worker may run several tasks at once in threads, and a figure is not thread-safe."""
+    if getattr(_local, "plot", None) is None:
+        from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT, FitPlot
 
-        from ..plot import PANELS, THUMBNAIL_FIGSIZE
-
-        fig = Figure(figsize=THUMBNAIL_FIGSIZE)
-        FigureCanvasAgg(fig)
-        _axes = tuple(fig.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
-    for ax in _axes:
-        ax.cla()
-    return _axes
+        # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
+        _local.plot = FitPlot(THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+    return _local.plot
 
 
 def _render_plot(result) -> tuple[bytes | None, str | None]:
-    """The fit plot as PNG bytes, drawn on this worker's reused figure; never raises."""
+    """The fit plot as PNG bytes, drawn on this worker's one reused figure; never raises."""
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix="xrdq-batch-")
     os.close(fd)
     try:
-        from ..plot import THUMBNAIL_FONT_PT
-
-        # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
-        result.plot(tmp, ax=_plot_axes(), font_size=THUMBNAIL_FONT_PT, dpi=200)
+        _fit_plot().save(result, tmp)
         with open(tmp, "rb") as fh:
             data = fh.read()
         return (data or None), (None if data else "the plot came out empty")
@@ -183,8 +176,8 @@ def run_job(task: dict) -> dict:
     traceback in ``traceback`` for a bug report).
     """
     warm_up()  # once per process (dask workers have no initializer)
-    t0 = time.perf_counter()
-    plot_s = None
+    t0, c0 = time.perf_counter(), time.thread_time()
+    plot_s = plot_cpu_s = None
     from ..errors import XrdqError
     from ..quant.api import quantify
 
@@ -206,9 +199,9 @@ def run_job(task: dict) -> dict:
         if result.pattern is not None:
             rec["start_time"] = str(result.pattern.attrs.get("start_time", ""))
         if task.get("plot", True):
-            t_plot = time.perf_counter()
+            t_plot, c_plot = time.perf_counter(), time.thread_time()
             rec["plot_png"], problem = _render_plot(result)
-            plot_s = time.perf_counter() - t_plot
+            plot_s, plot_cpu_s = time.perf_counter() - t_plot, time.thread_time() - c_plot
             if problem:
                 rec["message"] = problem
     except XrdqError as exc:
@@ -218,8 +211,11 @@ def run_job(task: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 — one bad file must not stop the batch
         rec["message"] = f"{type(exc).__name__}: {exc}"
         rec["traceback"] = traceback.format_exc()
+    # CPU seconds of this thread (a dask worker may run several) beside the wall times: on a shared host
+    # wall time measures the neighbours' load too
     rec["worker"] = {"pid": os.getpid(), "host": socket.gethostname(), "peak_rss_mb": _peak_rss_mb(),
-                     "elapsed_s": time.perf_counter() - t0, "plot_s": plot_s}
+                     "elapsed_s": time.perf_counter() - t0, "cpu_s": time.thread_time() - c0, "plot_s": plot_s,
+                     "plot_cpu_s": plot_cpu_s}
     return rec
 
 

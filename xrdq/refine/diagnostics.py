@@ -21,6 +21,37 @@ def covariance(jac, gof):
         raise XrdqRefineError(f"covariance matrix could not be formed: {exc}") from exc
 
 
+def correlation_warnings(names, corr, limit: float = 0.95, group_limit: float = 0.99) -> list:
+    """Notes on strongly correlated parameter pairs. Parameters that all move together (|C| > ``group_limit``,
+    three or more, e.g. zero shift, displacement and every cell on a 10–80° scan, which all shift peaks
+    almost alike) are one note naming the group — the data fix their combination, not each value — instead
+    of a note per pair. How a halo is split between background terms and hump areas is free and harmless."""
+    n = len(names)
+    smooth = [name.startswith(("bkg", "hump")) for name in names]
+    strong = [(i, j) for i in range(n) for j in range(i + 1, n)
+              if abs(corr[i, j]) > limit and not (smooth[i] and smooth[j])]
+    group = list(range(n))  # union-find over the pairs beyond group_limit
+
+    def root(i):
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    for i, j in strong:
+        if abs(corr[i, j]) > group_limit:
+            group[root(i)] = root(j)
+    members = {}
+    for i in range(n):
+        members.setdefault(root(i), []).append(i)
+    big = {r: m for r, m in members.items() if len(m) >= 3}
+    out = [f"|correlation| > {group_limit:g} among {', '.join(names[k] for k in m)} ({len(m)} parameters): the data "
+           "fix their combination, not each value" for m in big.values()]
+    out += [f"|correlation| {abs(corr[i, j]):.3f} > {limit:g} between {names[i]} and {names[j]}" for i, j in strong
+            if not (root(i) == root(j) and root(i) in big)]
+    return out
+
+
 def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float, esd_all=None) -> list:
     """Warnings of a finished refinement ``fit`` (a :class:`~xrdq.refine.fit.Refinement`); ``size_floor_nm``
     is the smallest crystallite size it allows; ``esd_all`` the esds in the order of ``all_names``."""
@@ -33,12 +64,7 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
         elif entry["status"] <= 0:
             warnings.append(f"intermediate stage '{entry['stage']}' stopped at {entry['nfev']} evaluations "
                             "(the later stages converged from there)")
-    for i in range(len(all_names)):
-        for j in range(i + 1, len(all_names)):
-            # how a broad halo is split between background terms and hump areas is free and harmless
-            smooth = all(n.startswith(("bkg", "hump")) for n in (all_names[i], all_names[j]))
-            if abs(corr[i, j]) > 0.95 and not smooth:
-                warnings.append(f"|correlation| {abs(corr[i, j]):.3f} > 0.95 between {all_names[i]} and {all_names[j]}")
+    warnings += correlation_warnings(all_names, corr)
     if gof > 3:
         warnings.append(f"GoF = {gof:.2f} > 3: the model does not describe the data to within counting statistics")
     for name in varied:
