@@ -76,11 +76,7 @@ def independent_section(root, jobs):
              "the nominal `miniflex600` instrument — the simulated instrument is not given to the fit. Fully "
              "amorphous samples are offered LiCl and the glass's own phase, which must come out at ≈ 0. The "
              "last column lists what the adaptive recipe added (docs/method.md).", ""]
-    lines += table(main, "Amorphous content of the original sample", decisions=True)
-    lines += [coverage_line(main, "model_uncertainty fast"), ""]
-    lines += _accuracy_lines(main) + _replicate_lines(rep, "one expected GSAS-II pattern")
-    lines += [f"_Independent set: {time.time() - t0:.0f} s wall with {jobs} process(es)._", ""]
-    return lines
+    return lines + _set_results(main, rep, True, "one expected GSAS-II pattern", "Independent set", t0, jobs)
 
 
 def draw_section(root, jobs, folder="gsas2-x8"):
@@ -94,11 +90,16 @@ def draw_section(root, jobs, folder="gsas2-x8"):
              "displacements, humps and backgrounds; amorphous fractions moved by up to ±10 points; 8× the counts "
              "(the esd about a third of the first draw's), where systematic error shows. Nothing in xrdq was tuned "
              "on these patterns: they were first quantified with the code as it stood.", ""]
-    lines += table(main, "Amorphous content of the original sample", decisions=False)
+    return lines + _set_results(main, rep, False, "one expected GSAS-II pattern of this draw", "Second draw", t0,
+                                jobs)
+
+
+def _set_results(main, rep, decisions, replicates_of, label, t0, jobs) -> list:
+    """Table, coverage, accuracy and replicate lines of a quantified validation folder."""
+    lines = table(main, "Amorphous content of the original sample", decisions=decisions)
     lines += [coverage_line(main, "model_uncertainty fast"), ""]
-    lines += _accuracy_lines(main) + _replicate_lines(rep, "one expected GSAS-II pattern of this draw")
-    lines += [f"_Second draw: {time.time() - t0:.0f} s wall with {jobs} process(es)._", ""]
-    return lines
+    lines += _accuracy_lines(main) + _replicate_lines(rep, replicates_of)
+    return lines + [f"_{label}: {time.time() - t0:.0f} s wall with {jobs} process(es)._", ""]
 
 
 def _run_set(root, jobs, simulators):
