@@ -177,7 +177,7 @@ for k in range(n):
     c2 = time.process_time()
     res.append(c1 - c0)
     jac.append(c2 - c1)
-print(np.median(res), np.median(jac), len(names), r.refinement.nfev, r.refinement.njev)
+print(np.median(res), np.median(jac), len(names), r.refinement.nfev, r.refinement.njev, min(res), min(jac))
 """
 
 
@@ -205,11 +205,14 @@ def per_evaluation(baseline: Path, rounds: int, n: int = 30):
     print(f"one evaluation of the bench file's last stage (nothing cached), {rounds} rounds × {n}, CPU ms, "
           f"load average {os.getloadavg()[0]:.2f}")
     med = {t: np.median(np.array(r), axis=0) for t, r in rows.items()}
+    low = {t: np.min(np.array(r), axis=0) for t, r in rows.items()}
     for tree, m in med.items():
-        print(f"  {tree:10s} residual {1e3 * m[0]:6.2f}  Jacobian ({int(m[2])} parameters) {1e3 * m[1]:6.2f}   "
-              f"per quantify: {int(m[3])} residuals, {int(m[4])} Jacobians in the main refinement")
-    print(f"  this tree / baseline: residual {med['this tree'][0] / med['baseline'][0]:.2f}, "
-          f"Jacobian {med['this tree'][1] / med['baseline'][1]:.2f}")
+        print(f"  {tree:10s} residual {1e3 * m[0]:6.2f} (min {1e3 * low[tree][5]:5.2f})  Jacobian ({int(m[2])} "
+              f"parameters) {1e3 * m[1]:6.2f} (min {1e3 * low[tree][6]:5.2f});  per quantify: {int(m[3])} residuals, "
+              f"{int(m[4])} Jacobians in the main refinement")
+    print(f"  this tree / baseline: residual {med['this tree'][0] / med['baseline'][0]:.2f} "
+          f"(min {low['this tree'][5] / low['baseline'][5]:.2f}), Jacobian {med['this tree'][1] / med['baseline'][1]:.2f} "
+          f"(min {low['this tree'][6] / low['baseline'][6]:.2f})")
 
 
 def main():

@@ -324,7 +324,8 @@ class Refinement:
     def model_derivatives(self, values: dict, names, coef) -> np.ndarray:
         """∂(A c)/∂θ (n_points × len(names)) with the linear coefficients ``c`` (peak-column order:
         phases, then humps) held fixed."""
-        d = np.zeros((self.two_theta.size, len(names)))
+        # filled parameter by parameter as contiguous rows (the kernels' layout), returned point-major
+        d_t = np.zeros((len(names), self.two_theta.size))
         done = np.zeros(len(names), dtype=bool)
         setup = self._setup(values)
         for i, (phase, model) in enumerate(zip(self.phases, self.models)):
@@ -335,17 +336,22 @@ class Refinement:
             if self._jac_cache[i] is not None and self._jac_cache[i][0] == key:
                 jac = self._jac_cache[i][1]  # the covariance at the point LM last differentiated
             else:
+                params = self._phase_params(phase, values)
                 perturbed = []
                 for j in own:
                     # the peak list is smooth and grid-free: a small one-sided step is exact enough
                     step = 1e-3 * typical_step(names[j], values[names[j]])
                     moved = dict(values)
                     moved[names[j]] += step
-                    perturbed.append((self._phase_params(phase, moved), *self._setup(moved), step))
-                prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), *setup, perturbed)
+                    # a global parameter leaves the phase's own ones as they are, and the reverse
+                    if names[j] in _PEAK_GLOBALS:
+                        perturbed.append((params, *self._setup(moved), step))
+                    else:
+                        perturbed.append((self._phase_params(phase, moved), *setup, step))
+                prof, jac = model.profile_jacobian(self.two_theta, params, *setup, perturbed)
                 self._store(i, key[0], prof)
                 self._jac_cache[i] = (key, jac)
-            d[:, own] += coef[i] * jac
+            d_t[own] += coef[i] * jac.T
             done[own] = True
         n_phase = len(self.models)
         for j in np.nonzero(~done)[0]:  # asymmetry, hump shapes: central differences
@@ -356,10 +362,10 @@ class Refinement:
             dn[name] -= h
             k = hump_index(name)
             if k is None:
-                d[:, j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
+                d_t[j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
             else:  # a hump's shape moves its own column only: every other one differences to exactly 0
-                d[:, j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
-        return d
+                d_t[j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
+        return np.ascontiguousarray(d_t.T)
 
     def _hump_column(self, k: int, values: dict) -> np.ndarray:
         return bkg.humps(self.two_theta, [values[f"hump{k}_center"]], [values[f"hump{k}_fwhm"]])[:, 0]
