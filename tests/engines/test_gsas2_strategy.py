@@ -368,3 +368,18 @@ def test_each_refinement_returns_its_own_rvals(monkeypatch):
     first = strategy.run_refine(p, io.StringIO(), "profile", 10)
     second = strategy.run_refine(p, io.StringIO(), "profile (restarted)", 10)
     assert first["chisq"] == 3943.5 and second["chisq"] == 3886.0
+
+
+def test_the_mirrored_recipe_refines_x_when_the_native_engine_refined_it():
+    """The native adaptive recipe may free the instrument's 1/cosθ Lorentzian X (sizes ran to none); GSAS-II,
+    mirroring it, must refine X too, else the two engines fit different profiles."""
+    from xrdq.engines.gsas2.mirror import mirror_recipe
+    from xrdq.refine.specs import INSTRUMENT_X
+
+    def native(accepted):
+        return SimpleNamespace(recipe=[{"stage": "adaptive", "refine": ["zero"], "background_terms": 12}],
+                               decisions=[{"term": t, "accepted": True} for t in accepted], phase_names=["LiF"])
+
+    last = mirror_recipe(native([INSTRUMENT_X])).steps[-1]
+    assert "X" in last["profile"]
+    assert "X" not in mirror_recipe(native(["zero shift"])).steps[-1]["profile"]

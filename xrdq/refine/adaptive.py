@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import fdtrc  # F-distribution survival; scipy.stats costs ~1 s to import
 
 from .recipe import Stage
-from .specs import GLOBAL
+from .specs import GLOBAL, INSTRUMENT_X
 from .transforms import at_bounds, bounded_gauss_newton
 
 MAX_BACKGROUND_TERMS = 24
@@ -43,6 +43,9 @@ CELL_LIMIT = 0.01
 #: peak width, so the trial starts at the solution without the term and LM can only improve on it.
 TRIAL_BROADENING_START = 1e-4
 BACKGROUND_STEP = 4
+#: A crystallite-size broadening (degrees at cosθ = 1) this small is none: the phase's 1/cosθ Lorentzian is the
+#: instrument's X alone.
+NO_BROADENING = 1e-5
 # March–Dollase axes tried per lattice (reciprocal-lattice directions: plate normals / needle axes).
 # Averaged over the Laue group, a March–Dollase term about an axis perpendicular to the unique axis of a
 # uniaxial lattice is, to first order, the unique-axis term with the ratio inverted: only the unique
@@ -85,12 +88,30 @@ def po_axes(phase) -> tuple:
     return PO_AXES.get(kind, PO_AXES_LOW)
 
 
+def _sizes_at_none(ref, varied: list) -> list:
+    """Refined size broadenings that ran to none: those phases' peaks are narrower than the instrument's
+    nominal 1/cosθ Lorentzian (X) allows, so every phase's Lorentzian width is at least X. X and a phase's
+    size broadening add (both ∝ 1/cosθ); X is fixed at the instrument file's value, and a nominal X wider than
+    the real one leaves Lorentzian tails the data do not have (on fundamental-parameters simulations: sizes
+    at none, and the standard's fraction 1–2 % high)."""
+    names = [ref.parameter_name(p.name, "size_broadening") for p in _structural(ref)]
+    return [n for n in names if n in varied and ref.params[n].value <= NO_BROADENING]
+
+
+def _held_with(ref, pnames: list, varied: list) -> set:
+    """Parameters held while ``pnames`` are refined: with X, the sizes that ran to none stay at none, so that
+    X is what those phases' peaks say (X plus every size is one degenerate direction otherwise)."""
+    return set(_sizes_at_none(ref, varied)) if "X" in pnames else set()
+
+
 def _candidates(ref, varied: list) -> list:
     """Non-linear candidate terms: (term label, parameter names, po (phase, axis) or None, one_sided)."""
     out = []
     for sp in GLOBAL:  # those the table names as candidates
         if sp.candidate and sp.key not in varied:
             out.append((sp.candidate, [sp.key], None, False))
+    if "X" not in varied and _sizes_at_none(ref, varied):
+        out.append((INSTRUMENT_X, ["X"], None, False))
     for phase in _structural(ref):
         strain = ref.parameter_name(phase.name, "strain_broadening")
         if strain not in varied:
@@ -176,8 +197,17 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
     """χ² after refining ``candidate`` with everything already varied; undone unless ``keep``."""
     _, pnames, po, one_sided = candidate
     snapshot = _snapshot(ref)
+    held = _held_with(ref, pnames, ref.set_stage(stage.refine, extra))
+    ref.fixed |= held
     if po is not None:
         ref.set_po_axis(*po)
+    if "X" in pnames:
+        # With X too wide, the profile stage narrowed the Gaussian to compensate (U can go negative): from
+        # there LM finds a local minimum with X barely moved. Restart the Lorentzian from none and the
+        # Gaussian widths from the instrument's; the data take X back up if they want it.
+        ref.params["X"].value = 0.0
+        for key in ("U", "W"):
+            ref.params[key].value = ref.specs[key].start(ref.instrument)
     if one_sided:
         # start a broadening term from (almost) none, i.e. from the current solution: from the transforms'
         # generic 0.01° start LM could stop in a worse minimum than the model without the term (seen: Δχ² −99)
@@ -191,6 +221,7 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
     if not keep:
         if po is not None:
             ref.set_po_axis(po[0], None)
+        ref.fixed -= held
         _restore(ref, snapshot)
     return chi2
 
@@ -349,6 +380,7 @@ def extend(ref, groups, max_nfev: int = 100):
             best = min(axes, key=lambda i: _trial(ref, final, extra, pool[i], keep=False, log=log))
             label, pnames, po, _ = pool[best]
         snapshot = _snapshot(ref)
+        held = _held_with(ref, pnames, varied)
         chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log)
         d = _decision(label, len(pnames), chi2_0, chi2_1, dof - len(pnames), alpha, "refined",
                       predicted_delta_chi2=tests[best]["delta_chi2"])
@@ -360,6 +392,7 @@ def extend(ref, groups, max_nfev: int = 100):
             log.pop()  # the run is undone: its convergence does not describe the result
             if po is not None:
                 ref.set_po_axis(po[0], None)
+            ref.fixed -= held
             _restore(ref, snapshot)
         # one texture axis per phase; a term refined (kept or not) is not tried again
         drop = {po[0]} if po is not None and d["accepted"] else set()

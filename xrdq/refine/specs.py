@@ -29,6 +29,9 @@ MIN_CRYSTALLITE_NM = 8.0
 #: Narrowest amorphous hump (degrees 2θ): a halo narrower than ~3° would be ordered over > 3 nm, a broad Bragg
 #: peak rather than amorphous scatter.
 MIN_HUMP_FWHM = 3.0
+#: The adaptive recipe's label for the instrument's 1/cosθ Lorentzian X: not a plain candidate (``candidate``
+#: below), because X and every phase's size broadening add up; it is tested only when sizes ran to none.
+INSTRUMENT_X = "instrument Lorentzian (X)"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A GSAS-II recipe that refines the terms a native adaptive refinement found warranted.
 
-The native engine decides, by significance tests, which of zero shift, Y, asymmetry, microstrain,
+The native engine decides, by significance tests, which of zero shift, Y, X, asymmetry, microstrain,
 March–Dollase texture and background order a pattern needs (:mod:`xrdq.refine.adaptive`). To compare the
 two engines on the same model, GSAS-II runs its default steps and then one more step with those terms
 (steps are cumulative). Pure data: building it needs no GSAS-II.
@@ -9,7 +9,7 @@ two engines on the same model, GSAS-II runs its default steps and then one more 
 from __future__ import annotations
 
 from ...refine.parameters import param_name
-from ...refine.specs import spec
+from ...refine.specs import INSTRUMENT_X, spec
 from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, GsasRecipe
 
 
@@ -26,6 +26,8 @@ def mirror_recipe(native) -> GsasRecipe:
     profile = list(DEFAULT_PROFILE)
     if spec("Y").candidate in accepted:
         profile.append("Y")
+    if INSTRUMENT_X in accepted:  # the nominal 1/cosθ Lorentzian was too wide for these peaks
+        profile.append("X")
     strain = [n for n in native.phase_names if spec("strain_broadening").name(param_name(n)) in final["refine"]]
     po = dict(final.get("po") or {})
     step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
