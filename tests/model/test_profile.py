@@ -163,3 +163,13 @@ def test_fcj_peak_is_the_fcj_integral(two_theta):
     assert np.abs(got - ref).max() <= 0.01 * ref.max()
     many = accumulate_peaks(x, [two_theta], [1.0], [fwhm], [eta], s_l, s_l, node_counts=[16])
     assert np.abs(many - ref).max() <= 0.002 * ref.max()
+
+
+@pytest.mark.parametrize("with_derivatives", [False, True])
+def test_a_peak_without_width_is_a_clear_error(with_derivatives):
+    # the kernels are compiled with numpy's error model (a division by zero gives inf, not an error):
+    # a zero FWHM must be refused before it reaches them, not turned into a silently missing peak
+    tt = np.linspace(20.0, 60.0, 4001)
+    kw = {"derivatives": np.ones((2, 4, 3))} if with_derivatives else {}
+    with pytest.raises(ValueError, match=r"FWHM must be > 0: 1 peak\(s\).*2θ = 40\.0000°"):
+        accumulate_peaks(tt, [30.0, 40.0], [1.0, 1.0], [0.1, 0.0], [0.5, 0.5], 0.02, 0.02, **kw)

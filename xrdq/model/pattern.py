@@ -156,6 +156,11 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
         if centers.size == 0:  # every peak outside the grid
             return total if jac is None else (total, jac.T)
     fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
+    if (fwhm == 0.0).any():  # the kernels divide by it (error_model="numpy": inf and an empty window, no error)
+        bad = fwhm == 0.0
+        raise ValueError(f"peak FWHM must be > 0: {int(bad.sum())} peak(s) on the grid have FWHM 0 "
+                         f"(first at 2θ = {centers[bad][0]:.4f}°); the profile terms (U, V, W, X, Y) and sizes give "
+                         "these peaks no width")
     if derivatives is None:
         nodes = _node_arrays(centers, node_counts, s_l, h_l)
         span, window = (1e9, 1e9) if exact_tails else (_kernels._TAIL_SPAN_DEG, _WINDOW_FWHM)
