@@ -5,6 +5,12 @@ evaluating on them and scattering back with ``bincount`` — five or six passes 
 many temporary arrays. The same arithmetic as a plain loop (numba, compiled once and cached on disk)
 touches each pair once. The functions mirror :func:`xrdq.model.pattern.accumulate_peaks` exactly; the
 windows and blends are documented there.
+
+Loop form. Point loops run from 0 over slices (``t = tt[lo:hi]``, ``for i in range(t.size)``) and the
+kernels use numpy's error model: with an index that may be negative (numba wraps it) or a division
+that may raise, LLVM does not vectorise a loop, and these loops are most of a fit's arithmetic. A
+vectorised loop does the same IEEE operations per point in the same order (no fast-math), so the
+numbers are the scalar loop's bit for bit.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ def _cached_njit(**options):
 
     ``error_model="numpy"``: a division by zero gives inf/NaN as in numpy instead of a branch that raises
     ZeroDivisionError; without that branch in them the point loops vectorise (no division here can be by
-    zero: widths and blends are positive, other divisors are guarded).
+    zero: blends are positive, other divisors are guarded, and ``accumulate_peaks`` refuses a zero FWHM).
 
     numba caches beside the source (``__pycache__``) or in the user's cache folder; with a read-only
     install and an unwritable HOME it refuses to decorate ("no locator available") and every quantify
