@@ -27,17 +27,23 @@ import tempfile
 import time
 from pathlib import Path
 
-import lmfit
-import numpy as np
+from xrdq._threads import single_thread_env
 
-from xrdq.crystal import load_phase
-from xrdq.io.ras_writer import write_ras
-from xrdq.model import background as bkg
-from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen
-from xrdq.model.simulate import simulate
-from xrdq.refine import default_recipe
-from xrdq.refine.fit import Refinement
+# one BLAS thread, as the xrdq CLI and xrdq.quantify run the fit (before numpy loads; the lmfit baseline
+# gets the same): with the default threads, the fit's tall thin products wait for threads on a busy host
+single_thread_env()
+
+import lmfit  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xrdq.crystal import load_phase  # noqa: E402
+from xrdq.io.ras_writer import write_ras  # noqa: E402
+from xrdq.model import background as bkg  # noqa: E402
+from xrdq.model.instrument import load_instrument  # noqa: E402
+from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen  # noqa: E402
+from xrdq.model.simulate import simulate  # noqa: E402
+from xrdq.refine import default_recipe  # noqa: E402
+from xrdq.refine.fit import Refinement  # noqa: E402
 
 PHASES = [("LiF", 0.5), ("LiCl", 0.15), ("Li2ZrCl6", 0.10)]
 
