@@ -155,7 +155,8 @@ def xu_truth(c, version, seed, mix, am, mu_mix, K, crystals, settings, nuis, hum
     instrument = {"wavelengths": WAVELENGTHS, "radius_mm": 150.0, "U": None, "V": None, "W": None, "X": None,
                   "Y": None, "SH/L": None, "zero_deg": nuis["instrument"]["zero_deg"],
                   "polarization": "unpolarised, (1 + cos²2θ)/2", "fundamental_parameters": fp,
-                  "units": "xrayutilities fpsettings, SI (m, m⁻¹); profile from geometry, no U V W X Y"}
+                  "units": "xrayutilities fpsettings, SI (m, m⁻¹); profile from geometry, no U V W X Y",
+                  "sampling": {"fine_step_deg": FINE_STEP, "output": "mean over each output step"}}
     amorphous = round(1.0 - sum(c["sample"].values()), 12)
     return {"case": c["case"], "simulator": version, "seed": seed, "description": c["description"],
             "standard": {"phase": STANDARD, "cif": f"reference_patterns/phases/{STANDARD}.cif",
