@@ -35,6 +35,7 @@ from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_ste
 
 __all__ = ["Refinement", "refine", "setup_from", "MIN_CRYSTALLITE_NM"]
 _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
+_GLOBAL_KEYS = tuple(s.key for s in GLOBAL)
 _CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
 
 
@@ -120,6 +121,8 @@ class Refinement:
         for i, hump in enumerate(self.recipe.humps):
             for sp in HUMP:
                 add(sp, f"hump{i}", hump)
+        # each phase's own parameters in table order: part of every profile's cache key
+        self._own_names = [[k for k in p if self._owner.get(k) == i] for i in range(len(self.phases))]
         return p
 
     def parameter_name(self, phase_name: str, key: str) -> str:
@@ -203,8 +206,8 @@ class Refinement:
     def _cache_key(self, i, values: dict) -> tuple:
         """What phase ``i``'s profile depends on: the global and its own parameters, and how finely its
         peaks' asymmetry is sampled (decided here at a stage's first request, as the profile would)."""
-        return tuple(values[s.key] for s in GLOBAL) + tuple(
-            v for k, v in values.items() if self._owner.get(k) == i
+        return tuple(values[k] for k in _GLOBAL_KEYS) + tuple(
+            values[k] for k in self._own_names[i]
         ) + (self._sampling(i, values),)
 
     def _sampling(self, i, values: dict) -> bytes:
