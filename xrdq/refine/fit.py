@@ -35,7 +35,6 @@ from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_ste
 
 __all__ = ["Refinement", "refine", "setup_from", "MIN_CRYSTALLITE_NM"]
 _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
-_GLOBAL_KEYS = tuple(s.key for s in GLOBAL)
 _CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
 
 
@@ -121,8 +120,7 @@ class Refinement:
         for i, hump in enumerate(self.recipe.humps):
             for sp in HUMP:
                 add(sp, f"hump{i}", hump)
-        # each phase's own parameters in table order: part of every profile's cache key
-        self._own_names = [[k for k in p if self._owner.get(k) == i] for i in range(len(self.phases))]
+        self._own_names = [[k for k in p if self._owner.get(k) == i] for i in range(len(self.phases))]  # cache keys
         return p
 
     def parameter_name(self, phase_name: str, key: str) -> str:
@@ -206,9 +204,7 @@ class Refinement:
     def _cache_key(self, i, values: dict) -> tuple:
         """What phase ``i``'s profile depends on: the global and its own parameters, and how finely its
         peaks' asymmetry is sampled (decided here at a stage's first request, as the profile would)."""
-        return tuple(values[k] for k in _GLOBAL_KEYS) + tuple(
-            values[k] for k in self._own_names[i]
-        ) + (self._sampling(i, values),)
+        return (*(values[s.key] for s in GLOBAL), *(values[k] for k in self._own_names[i]), self._sampling(i, values))
 
     def _sampling(self, i, values: dict) -> bytes:
         # Keyed by the sampling, profiles of earlier stages and trials stay valid across the stage
@@ -344,13 +340,10 @@ class Refinement:
                 for j in own:
                     # the peak list is smooth and grid-free: a small one-sided step is exact enough
                     step = 1e-3 * typical_step(names[j], values[names[j]])
-                    moved = dict(values)
-                    moved[names[j]] += step
+                    moved = {**values, names[j]: values[names[j]] + step}
                     # a global parameter leaves the phase's own ones as they are, and the reverse
-                    if names[j] in _PEAK_GLOBALS:
-                        perturbed.append((params, *self._setup(moved), step))
-                    else:
-                        perturbed.append((self._phase_params(phase, moved), *setup, step))
+                    perturbed.append(((params, *self._setup(moved)) if names[j] in _PEAK_GLOBALS
+                                      else (self._phase_params(phase, moved), *setup)) + (step,))
                 prof, jac = model.profile_jacobian(self.two_theta, params, *setup, perturbed)
                 self._store(i, key[0], prof)
                 self._jac_cache[i] = (key, jac)
