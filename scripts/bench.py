@@ -14,6 +14,8 @@ again in one process (after a first call that imports and loads everything), mod
 (what ``xrdq quantify`` does) and "fast" (what a batch does), this tree and the one in DIR (``mkdir DIR;
 git archive main | tar -x -C DIR``) in alternating processes; prints the median CPU time per call and
 this tree / baseline. CPU time, because on a shared machine wall time measures the neighbours.
+With ``--per-evaluation`` it times one residual and one Jacobian of the last stage instead (every
+profile recomputed), and prints how many of each the main refinement made.
 """
 
 from __future__ import annotations
@@ -25,17 +27,23 @@ import tempfile
 import time
 from pathlib import Path
 
-import lmfit
-import numpy as np
+from xrdq._threads import single_thread_env
 
-from xrdq.crystal import load_phase
-from xrdq.io.ras_writer import write_ras
-from xrdq.model import background as bkg
-from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen
-from xrdq.model.simulate import simulate
-from xrdq.refine import default_recipe
-from xrdq.refine.fit import Refinement
+# one BLAS thread, as the xrdq CLI and xrdq.quantify run the fit (before numpy loads; the lmfit baseline
+# gets the same): with the default threads, the fit's tall thin products wait for threads on a busy host
+single_thread_env()
+
+import lmfit  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xrdq.crystal import load_phase  # noqa: E402
+from xrdq.io.ras_writer import write_ras  # noqa: E402
+from xrdq.model import background as bkg  # noqa: E402
+from xrdq.model.instrument import load_instrument  # noqa: E402
+from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen  # noqa: E402
+from xrdq.model.simulate import simulate  # noqa: E402
+from xrdq.refine import default_recipe  # noqa: E402
+from xrdq.refine.fit import Refinement  # noqa: E402
 
 PHASES = [("LiF", 0.5), ("LiCl", 0.15), ("Li2ZrCl6", 0.10)]
 
@@ -155,12 +163,74 @@ def steady_state(baseline: Path, rounds: int, calls: int = 5):
               f"fractions differ by {diff:.1e}")
 
 
+PER_EVALUATION = """
+import sys, time
+import numpy as np
+import xrdq
+path, n = sys.argv[1], int(sys.argv[2])
+r = xrdq.quantify(path, phases=["LiCl", "Li2ZrCl6"], standard="LiF=0.5", model_uncertainty="full")
+fit = r.refinement.fit
+names = [k for k, p in fit.params.items() if p.vary]
+x = np.array([fit.params[k].value for k in names])
+res, jac = [], []
+for k in range(n):
+    # a different point each time (1e-12 relative): every phase profile and hump block is recomputed
+    z = x + 1e-12 * (k + 1) * np.maximum(np.abs(x), 1.0)
+    c0 = time.process_time()
+    fit.residual(z, names)
+    c1 = time.process_time()
+    fit.residual_jacobian(z, names)  # at the point just evaluated, as Levenberg–Marquardt asks for it
+    c2 = time.process_time()
+    res.append(c1 - c0)
+    jac.append(c2 - c1)
+print(np.median(res), np.median(jac), len(names), r.refinement.nfev, r.refinement.njev, min(res), min(jac))
+"""
+
+
+def per_evaluation(baseline: Path, rounds: int, n: int = 30):
+    """Median CPU s of one residual and one Jacobian of the final stage (bench file, every parameter of
+    the last stage varied, nothing cached), this tree against ``baseline``, alternating processes."""
+    import os
+
+    if not (baseline / "xrdq" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {baseline}: no xrdq package there (expected {baseline}/xrdq/__init__.py)")
+    from xrdq._threads import single_thread_env
+
+    env = dict(os.environ)
+    single_thread_env(env)  # what xrdq.quantify runs with (the evaluations are called outside it here)
+    trees = {"this tree": env, "baseline": {**env, "PYTHONPATH": str(baseline.resolve())}}
+    rows = {t: [] for t in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.ras"
+        write_ras(make_pattern()[0], path)
+        for _ in range(rounds):
+            for tree, env in trees.items():
+                out = subprocess.run([sys.executable, "-c", PER_EVALUATION, str(path), str(n)], env=env, cwd=tmp,
+                                     capture_output=True, text=True, check=True).stdout.split()
+                rows[tree].append([float(v) for v in out])
+    print(f"one evaluation of the bench file's last stage (nothing cached), {rounds} rounds × {n}, CPU ms, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    med = {t: np.median(np.array(r), axis=0) for t, r in rows.items()}
+    low = {t: np.min(np.array(r), axis=0) for t, r in rows.items()}
+    for tree, m in med.items():
+        print(f"  {tree:10s} residual {1e3 * m[0]:6.2f} (min {1e3 * low[tree][5]:5.2f})  Jacobian ({int(m[2])} "
+              f"parameters) {1e3 * m[1]:6.2f} (min {1e3 * low[tree][6]:5.2f});  per quantify: {int(m[3])} residuals, "
+              f"{int(m[4])} Jacobians in the main refinement")
+    print(f"  this tree / baseline: residual {med['this tree'][0] / med['baseline'][0]:.2f} "
+          f"(min {low['this tree'][5] / low['baseline'][5]:.2f}), Jacobian {med['this tree'][1] / med['baseline'][1]:.2f} "
+          f"(min {low['this tree'][6] / low['baseline'][6]:.2f})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--baseline", type=Path, default=None, help="steady-state comparison with another source tree")
+    ap.add_argument("--per-evaluation", action="store_true",
+                    help="with --baseline: CPU time of one residual and one Jacobian instead of whole calls")
     args = ap.parse_args()
     if args.baseline is not None:
+        if args.per_evaluation:
+            return per_evaluation(args.baseline, args.repeats)
         return steady_state(args.baseline, args.repeats)
     inst = load_instrument("miniflex600")
     pattern, truth = make_pattern()

@@ -163,3 +163,29 @@ def test_fcj_peak_is_the_fcj_integral(two_theta):
     assert np.abs(got - ref).max() <= 0.01 * ref.max()
     many = accumulate_peaks(x, [two_theta], [1.0], [fwhm], [eta], s_l, s_l, node_counts=[16])
     assert np.abs(many - ref).max() <= 0.002 * ref.max()
+
+
+@pytest.mark.parametrize("with_derivatives", [False, True])
+def test_a_peak_without_width_is_a_clear_error(with_derivatives):
+    # the kernels are compiled with numpy's error model (a division by zero gives inf, not an error):
+    # a zero FWHM must be refused before it reaches them, not turned into a silently missing peak
+    tt = np.linspace(20.0, 60.0, 4001)
+    kw = {"derivatives": np.ones((2, 4, 3))} if with_derivatives else {}
+    with pytest.raises(ValueError, match=r"FWHM must be > 0: 1 peak\(s\).*2θ = 40\.0000°"):
+        accumulate_peaks(tt, [30.0, 40.0], [1.0, 1.0], [0.1, 0.0], [0.5, 0.5], 0.02, 0.02, **kw)
+
+
+def test_gaussian_width_floor_applies_per_peak():
+    # the floor is skipped when every peak is above it: a pattern with peaks on both sides must still get
+    # the smooth floor on the low ones only
+    tt = np.array([10.0, 40.0, 80.0, 120.0])
+    u, v, w = 0.0, -0.02, 0.0106  # U tan²θ + V tanθ + W crosses 2.5e-5 between 40° and 80°
+    hg, _ = tch_widths(tt, u, v, w, 0.0, 0.0)
+    t = np.tan(np.radians(tt) / 2.0)
+    hg2 = u * t**2 + v * t + w
+    floor = 2.5e-5
+    want = np.sqrt(np.where(hg2 > floor, hg2, floor * np.exp(np.minimum(hg2, floor) / floor - 1.0)))
+    assert (hg2 > floor).any() and (hg2 <= floor).any()
+    np.testing.assert_array_equal(hg, want)
+    above = tt[:2]
+    np.testing.assert_array_equal(tch_widths(above, u, v, w, 0.0, 0.0)[0], want[:2])

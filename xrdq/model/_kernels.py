@@ -5,6 +5,12 @@ evaluating on them and scattering back with ``bincount`` — five or six passes 
 many temporary arrays. The same arithmetic as a plain loop (numba, compiled once and cached on disk)
 touches each pair once. The functions mirror :func:`xrdq.model.pattern.accumulate_peaks` exactly; the
 windows and blends are documented there.
+
+Loop form. Point loops run from 0 over slices (``t = tt[lo:hi]``, ``for i in range(t.size)``) and the
+kernels use numpy's error model: with an index that may be negative (numba wraps it) or a division
+that may raise, LLVM does not vectorise a loop, and these loops are most of a fit's arithmetic. A
+vectorised loop does the same IEEE operations per point in the same order (no fast-math), so the
+numbers are the scalar loop's bit for bit.
 """
 
 from __future__ import annotations
@@ -40,12 +46,18 @@ def _private_cache_dir() -> bool:
 
 
 def _cached_njit(**options):
-    """``njit(cache=True)`` that still compiles when no cache folder is writable.
+    """``njit(cache=True, error_model="numpy")`` that still compiles when no cache folder is writable.
+
+    ``error_model="numpy"``: a division by zero gives inf/NaN as in numpy instead of a branch that raises
+    ZeroDivisionError; without that branch in them the point loops vectorise (no division here can be by
+    zero: blends are positive, other divisors are guarded, and ``accumulate_peaks`` refuses a zero FWHM).
 
     numba caches beside the source (``__pycache__``) or in the user's cache folder; with a read-only
     install and an unwritable HOME it refuses to decorate ("no locator available") and every quantify
     died. Then a private folder in the temp directory is used, and failing that no disk cache at all
     (each process compiles once, a few seconds)."""
+    options = {"error_model": "numpy", **options}
+
     def decorate(fn):
         try:
             return njit(cache=True, **options)(fn)
@@ -111,9 +123,10 @@ def _gauss(tt, out, c, a, f):
     norm = _G_NORM * a / f
     k = -4.0 * _LN2
     inv = 1.0 / f
-    for i in range(lo, hi):
-        x = (tt[i] - c) * inv
-        out[i] += norm * math.exp(k * x * x)
+    t, o = tt[lo:hi], out[lo:hi]
+    for i in range(t.size):
+        x = (t[i] - c) * inv
+        o[i] += norm * math.exp(k * x * x)
 
 
 @_cached_njit()
@@ -128,6 +141,7 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_d
     ``spread[k]`` their largest distance from it. A peak with one node is a plain pseudo-Voigt at ``cen``.
     ``span_deg``/``window_fwhm`` set the Lorentzian window (huge values: untruncated tails, for simulation).
     """
+    scratch = np.empty(tt.size)
     for k in range(cen.size):
         f = fwhm[k]
         a_l = areas[k] * eta[k]
@@ -150,16 +164,28 @@ def accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, span_d
             continue
         # every node inside the core (+ blend), weighted down across the blend
         core, blend, lo, hi = _core_window(tt, c, spread[k], f)
-        for i in range(lo, hi):
-            t = tt[i]
-            inner = _smoothstep_down((abs(t - c) - core) / blend)
-            s = 0.0
-            for j in range(n):
-                x = (t - pos[k, j]) * inv
-                s += wts[k, j] / (1.0 + 4.0 * x * x)
-            out[i] += inner * s * lnorm
+        t, o = tt[lo:hi], out[lo:hi]
+        s = scratch[:t.size]
+        _node_sum(t, s, pos[k], wts[k], n, inv)
+        for i in range(t.size):
+            inner = _smoothstep_down((abs(t[i] - c) - core) / blend)
+            o[i] += inner * s[i] * lnorm
         # one Lorentzian at the centroid carries the far tail, the complement of the blend
         _lorentz_value(tt, out, c, lnorm, inv, h, core, h * f, core, blend)
+
+
+@_cached_njit()
+def _node_sum(t, s, pos, wts, n, inv):
+    """``s[i] = Σ_j wts[j] / (1 + 4x²)``, x = (t[i] − pos[j]) / FWHM, over a peak's ``n`` FCJ nodes: node by
+    node over all points (a vectorised loop), so each point's sum runs over j in order as a per-point loop
+    would."""
+    for i in range(t.size):
+        s[i] = 0.0
+    for j in range(n):
+        pj, wj = pos[j], wts[j]
+        for i in range(t.size):
+            x = (t[i] - pj) * inv
+            s[i] += wj / (1.0 + 4.0 * x * x)
 
 
 @_cached_njit()
@@ -183,35 +209,40 @@ def _lorentz_value(tt, out, c, lnorm, inv, h, near, far, core, blend):
             a1 = np.searchsorted(tt, c - min(max(edge, inner_edge, near), far))
             a2 = np.searchsorted(tt, c - min(max(inner_edge, near), far))
         _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a0, a1)
-        for i in range(a1, a2):
-            x = (tt[i] - c) * inv
-            out[i] += lnorm / (1.0 + 4.0 * x * x)
+        t, o = tt[a1:a2], out[a1:a2]
+        for i in range(t.size):
+            x = (t[i] - c) * inv
+            o[i] += lnorm / (1.0 + 4.0 * x * x)
         _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a2, a3)
 
 
 @_cached_njit(inline="always")
 def _lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, lo, hi):
-    for i in range(lo, hi):
-        u = tt[i] - c
+    t, o = tt[lo:hi], out[lo:hi]
+    for i in range(t.size):
+        u = t[i] - c
         x = u * inv
         w = _smoothstep_down((abs(x / h) - 0.75) / 0.25)
         if blend > 0.0:
             w *= 1.0 - _smoothstep_down((abs(u) - core) / blend)
-        out[i] += w * lnorm / (1.0 + 4.0 * x * x)
+        o[i] += w * lnorm / (1.0 + 4.0 * x * x)
 
 
 @_cached_njit()
 def _flush(g, jac, dk, lo, hi):
     """Chain rule for one peak over its window, ∂y/∂θ = Σ_q ∂y/∂q · ∂q/∂θ, then clear the scratch.
-    Point-contiguous inner loops: the compiler vectorises them."""
+    Point-contiguous inner loops from 0 over slices: the compiler vectorises them."""
+    g0, g1, g2, g3 = g[0, lo:hi], g[1, lo:hi], g[2, lo:hi], g[3, lo:hi]
     for p in range(jac.shape[0]):
         d0, d1, d2, d3 = dk[0, p], dk[1, p], dk[2, p], dk[3, p]
-        row = jac[p]
-        for i in range(lo, hi):
-            row[i] += g[0, i] * d0 + g[1, i] * d1 + g[2, i] * d2 + g[3, i] * d3
-    for q in range(4):
-        for i in range(lo, hi):
-            g[q, i] = 0.0
+        row = jac[p, lo:hi]
+        for i in range(row.size):
+            row[i] += g0[i] * d0 + g1[i] * d1 + g2[i] * d2 + g3[i] * d3
+    for i in range(g0.size):
+        g0[i] = 0.0
+        g1[i] = 0.0
+        g2[i] = 0.0
+        g3[i] = 0.0
 
 
 @_cached_njit(inline="always")
@@ -232,16 +263,18 @@ def _gauss_jacobian(tt, out, grad, c, dc, a, e, w, dw, f):
     k8 = 8.0 * _LN2
     norm = _G_NORM * inv
     ag = a * (1.0 - e)
-    for i in range(lo, hi):
-        x = (tt[i] - c) * inv
+    t, o = tt[lo:hi], out[lo:hi]
+    g0, g1, g2, g3 = grad[0, lo:hi], grad[1, lo:hi], grad[2, lo:hi], grad[3, lo:hi]
+    for i in range(t.size):
+        x = (t[i] - c) * inv
         g = norm * math.exp(k * x * x)  # unit-area shape
         wg = w * g
         val = ag * wg
-        out[i] += val
-        grad[0, i] += ag * (dw * g + wg * k8 * x * inv * dc)
-        grad[1, i] += (1.0 - e) * wg
-        grad[2, i] += val * inv * (k8 * x * x - 1.0)
-        grad[3, i] -= a * wg
+        o[i] += val
+        g0[i] += ag * (dw * g + wg * k8 * x * inv * dc)
+        g1[i] += (1.0 - e) * wg
+        g2[i] += val * inv * (k8 * x * x - 1.0)
+        g3[i] -= a * wg
 
 
 @_cached_njit()
@@ -254,8 +287,10 @@ def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, ble
     clipped = 1.0 if h != _TAIL_SPAN_DEG * inv else 0.0  # h = 2°/FWHM makes the taper width-free
     inv_b = 1.0 / blend if blend > 0.0 else 0.0
     ae = a * e
-    for i in range(lo, hi):
-        u = tt[i] - c
+    t, o = tt[lo:hi], out[lo:hi]
+    g0, g1, g2, g3 = grad[0, lo:hi], grad[1, lo:hi], grad[2, lo:hi], grad[3, lo:hi]
+    for i in range(t.size):
+        u = t[i] - c
         x = u * inv
         ax = abs(x)
         sgn = 1.0 if u >= 0.0 else -1.0
@@ -280,11 +315,11 @@ def _lorentz_jacobian(tt, out, grad, c, dc, a, e, f, h, lo, hi, core, dcore, ble
         lor = _L_NORM * inv * r  # unit-area Lorentzian
         shape = win * lor
         val = ae * shape
-        out[i] += val
-        grad[0, i] += ae * (shape * 8.0 * x * inv * r * dc + lor * dwin_c)
-        grad[1, i] += e * shape
-        grad[2, i] += ae * (shape * inv * (8.0 * x * x * r - 1.0) + lor * dwin_f)
-        grad[3, i] += a * shape
+        o[i] += val
+        g0[i] += ae * (shape * 8.0 * x * inv * r * dc + lor * dwin_c)
+        g1[i] += e * shape
+        g2[i] += ae * (shape * inv * (8.0 * x * x * r - 1.0) + lor * dwin_f)
+        g3[i] += a * shape
 
 
 @_cached_njit()
@@ -294,16 +329,18 @@ def _lorentz_plain(tt, out, grad, c, dc, a, e, f, lo, hi):
     inv = 1.0 / f
     ae = a * e
     k = _L_NORM * inv
-    for i in range(lo, hi):
-        x = (tt[i] - c) * inv
+    t, o = tt[lo:hi], out[lo:hi]
+    g0, g1, g2, g3 = grad[0, lo:hi], grad[1, lo:hi], grad[2, lo:hi], grad[3, lo:hi]
+    for i in range(t.size):
+        x = (t[i] - c) * inv
         r = 1.0 / (1.0 + 4.0 * x * x)
         lor = k * r
         val = ae * lor
-        out[i] += val
-        grad[0, i] += val * 8.0 * x * inv * r * dc
-        grad[1, i] += e * lor
-        grad[2, i] += val * inv * (8.0 * x * x * r - 1.0)
-        grad[3, i] += a * lor
+        o[i] += val
+        g0[i] += val * 8.0 * x * inv * r * dc
+        g1[i] += e * lor
+        g2[i] += val * inv * (8.0 * x * x * r - 1.0)
+        g3[i] += a * lor
 
 
 @_cached_njit()
@@ -339,6 +376,25 @@ def _lorentz_tail(tt, out, grad, c, dc, a, e, f, h, near, far, core, dcore, blen
 
 
 @_cached_njit()
+def _node_sums(t, s, sc, sf, pos, wts, dpos, dwts, n, inv):
+    """:func:`_node_sum` with the sums the Jacobian needs: Σ w r, Σ (∂w r + w ∂r/∂centre), Σ w ∂r/∂FWHM·FWHM
+    (r = 1/(1 + 4x²); the caller scales them), node by node over all points."""
+    for i in range(t.size):
+        s[i] = 0.0
+        sc[i] = 0.0
+        sf[i] = 0.0
+    for j in range(n):
+        pj, wj, dpj, dwj = pos[j], wts[j], dpos[j], dwts[j]
+        for i in range(t.size):
+            x = (t[i] - pj) * inv
+            r = 1.0 / (1.0 + 4.0 * x * x)
+            wl = wj * r
+            s[i] += wl
+            sc[i] += dwj * r + wl * 8.0 * x * inv * r * dpj
+            sf[i] += wl * (8.0 * x * x * r - 1.0)
+
+
+@_cached_njit()
 def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, dspread, areas, fwhm, eta, dpeak, out,
                         jac):
     """:func:`accumulate` plus ∂y/∂θ for parameters θ that act through the peak list.
@@ -349,6 +405,7 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
     (n_par, n_points).
     """
     grad = np.zeros((4, tt.size))
+    sums = np.empty((3, tt.size))
     for k in range(cen.size):
         f = fwhm[k]
         a = areas[k]
@@ -373,31 +430,24 @@ def accumulate_jacobian(tt, pos, wts, dpos, dwts, n_nodes, cen, dcen, spread, ds
         for j in range(n):
             _gauss_jacobian(tt, out, grad, pos[k, j], dpos[k, j], a, e, wts[k, j], dwts[k, j], f)
         core, blend, lo, hi = _core_window(tt, c, spread[k], f)
-        for i in range(lo, hi):
-            t = tt[i]
-            sgn = 1.0 if t >= c else -1.0
-            sb = (abs(t - c) - core) / blend
+        t, o = tt[lo:hi], out[lo:hi]
+        g0, g1, g2, g3 = grad[0, lo:hi], grad[1, lo:hi], grad[2, lo:hi], grad[3, lo:hi]
+        ss, ssc, ssf = sums[0, :t.size], sums[1, :t.size], sums[2, :t.size]
+        _node_sums(t, ss, ssc, ssf, pos[k], wts[k], dpos[k], dwts[k], n, inv)
+        for i in range(t.size):
+            sgn = 1.0 if t[i] >= c else -1.0
+            sb = (abs(t[i] - c) - core) / blend
             inner = _smoothstep_down(sb)
             slope = _smoothstep_slope(sb)
-            s = 0.0
-            sc = 0.0
-            sf = 0.0
-            for j in range(n):
-                x = (t - pos[k, j]) * inv
-                r = 1.0 / (1.0 + 4.0 * x * x)
-                wl = wts[k, j] * r
-                s += wl
-                sc += dwts[k, j] * r + wl * 8.0 * x * inv * r * dpos[k, j]
-                sf += wl * (8.0 * x * x * r - 1.0)
-            s *= _L_NORM * inv
-            sc *= _L_NORM * inv
-            sf *= _L_NORM * inv * inv
+            s = ss[i] * (_L_NORM * inv)
+            sc = ssc[i] * (_L_NORM * inv)
+            sf = ssf[i] * (_L_NORM * inv * inv)
             val = inner * a * e * s
-            out[i] += val
-            grad[0, i] += a * e * (inner * sc + s * slope * (-sgn * dcen[k] - dspread[k]) / blend)
-            grad[1, i] += inner * e * s
-            grad[2, i] += a * e * (inner * sf + s * slope * (-(2.5 / 1.5 + sb) * inv))
-            grad[3, i] += inner * a * s
+            o[i] += val
+            g0[i] += a * e * (inner * sc + s * slope * (-sgn * dcen[k] - dspread[k]) / blend)
+            g1[i] += inner * e * s
+            g2[i] += a * e * (inner * sf + s * slope * (-(2.5 / 1.5 + sb) * inv))
+            g3[i] += inner * a * s
         far = h * f
         _lorentz_tail(tt, out, grad, c, dcen[k], a, e, f, h, core, far, core, dspread[k], blend, -1)
         _lorentz_tail(tt, out, grad, c, dcen[k], a, e, f, h, core, far, core, dspread[k], blend, 1)

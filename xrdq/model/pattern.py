@@ -156,15 +156,22 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
         if centers.size == 0:  # every peak outside the grid
             return total if jac is None else (total, jac.T)
     fwhm, eta = np.ascontiguousarray(fwhm), np.ascontiguousarray(eta)
-    nodes = _node_arrays(centers, node_counts, s_l, h_l)
+    if (fwhm == 0.0).any():  # the kernels divide by it (error_model="numpy": inf and an empty window, no error)
+        bad = fwhm == 0.0
+        raise ValueError(f"peak FWHM must be > 0: {int(bad.sum())} peak(s) on the grid have FWHM 0 "
+                         f"(first at 2θ = {centers[bad][0]:.4f}°); the profile terms (U, V, W, X, Y) and sizes give "
+                         "these peaks no width")
     if derivatives is None:
+        nodes = _node_arrays(centers, node_counts, s_l, h_l)
         span, window = (1e9, 1e9) if exact_tails else (_kernels._TAIL_SPAN_DEG, _WINDOW_FWHM)
         _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, span, window)
         return total
-    # how the FCJ nodes move with the peak centre (central difference: fcj_nodes is smooth and cheap)
+    # how the FCJ nodes move with the peak centre (central difference: fcj_nodes is smooth and cheap); the
+    # nodes at the centres and at ± step in one table, each peak's rows as three separate calls would give
     step = 1e-4
-    up = _node_arrays(centers + step, node_counts, s_l, h_l)
-    dn = _node_arrays(centers - step, node_counts, s_l, h_l)
+    n = centers.size
+    table = _node_arrays(np.concatenate([centers, centers + step, centers - step]), np.tile(node_counts, 3), s_l, h_l)
+    nodes, up, dn = ([x[k * n:(k + 1) * n] for x in table] for k in range(3))
     dpos, dwts, dcen, dspread = ((u - d) / (2.0 * step) for u, d in zip(up[:2] + up[3:], dn[:2] + dn[3:]))
     pos, wts, n_nodes, cen, spread = nodes
     dpeak = np.ascontiguousarray(np.nan_to_num(derivatives, nan=0.0, posinf=0.0, neginf=0.0))

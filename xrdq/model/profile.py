@@ -26,7 +26,8 @@ def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1
     # Smooth floor instead of a clamp: below (0.005°)² the width decays exponentially but keeps a
     # gradient, so a refinement that strays into U tan²θ + V tanθ + W < 0 can find its way back.
     floor = 2.5e-5
-    hg2 = np.where(hg2 > floor, hg2, floor * np.exp(np.minimum(hg2, floor) / floor - 1.0))
+    if not (hg2 > floor).all():  # almost always all above: the floor's four passes only when needed
+        hg2 = np.where(hg2 > floor, hg2, floor * np.exp(np.minimum(hg2, floor) / floor - 1.0))
     hg = np.sqrt(hg2)
     hl = X / cos_t + Y * tan_t
     if size_nm:

@@ -120,6 +120,7 @@ class Refinement:
         for i, hump in enumerate(self.recipe.humps):
             for sp in HUMP:
                 add(sp, f"hump{i}", hump)
+        self._own_names = [[k for k in p if self._owner.get(k) == i] for i in range(len(self.phases))]  # cache keys
         return p
 
     def parameter_name(self, phase_name: str, key: str) -> str:
@@ -203,9 +204,7 @@ class Refinement:
     def _cache_key(self, i, values: dict) -> tuple:
         """What phase ``i``'s profile depends on: the global and its own parameters, and how finely its
         peaks' asymmetry is sampled (decided here at a stage's first request, as the profile would)."""
-        return tuple(values[s.key] for s in GLOBAL) + tuple(
-            v for k, v in values.items() if self._owner.get(k) == i
-        ) + (self._sampling(i, values),)
+        return (*(values[s.key] for s in GLOBAL), *(values[k] for k in self._own_names[i]), self._sampling(i, values))
 
     def _sampling(self, i, values: dict) -> bytes:
         # Keyed by the sampling, profiles of earlier stages and trials stay valid across the stage
@@ -324,7 +323,8 @@ class Refinement:
     def model_derivatives(self, values: dict, names, coef) -> np.ndarray:
         """∂(A c)/∂θ (n_points × len(names)) with the linear coefficients ``c`` (peak-column order:
         phases, then humps) held fixed."""
-        d = np.zeros((self.two_theta.size, len(names)))
+        # filled parameter by parameter as contiguous rows (the kernels' layout), returned point-major
+        d_t = np.zeros((len(names), self.two_theta.size))
         done = np.zeros(len(names), dtype=bool)
         setup = self._setup(values)
         for i, (phase, model) in enumerate(zip(self.phases, self.models)):
@@ -335,17 +335,19 @@ class Refinement:
             if self._jac_cache[i] is not None and self._jac_cache[i][0] == key:
                 jac = self._jac_cache[i][1]  # the covariance at the point LM last differentiated
             else:
+                params = self._phase_params(phase, values)
                 perturbed = []
                 for j in own:
                     # the peak list is smooth and grid-free: a small one-sided step is exact enough
                     step = 1e-3 * typical_step(names[j], values[names[j]])
-                    moved = dict(values)
-                    moved[names[j]] += step
-                    perturbed.append((self._phase_params(phase, moved), *self._setup(moved), step))
-                prof, jac = model.profile_jacobian(self.two_theta, self._phase_params(phase, values), *setup, perturbed)
+                    moved = {**values, names[j]: values[names[j]] + step}
+                    # a global parameter leaves the phase's own ones as they are, and the reverse
+                    perturbed.append(((params, *self._setup(moved)) if names[j] in _PEAK_GLOBALS
+                                      else (self._phase_params(phase, moved), *setup)) + (step,))
+                prof, jac = model.profile_jacobian(self.two_theta, params, *setup, perturbed)
                 self._store(i, key[0], prof)
                 self._jac_cache[i] = (key, jac)
-            d[:, own] += coef[i] * jac
+            d_t[own] += coef[i] * jac.T
             done[own] = True
         n_phase = len(self.models)
         for j in np.nonzero(~done)[0]:  # asymmetry, hump shapes: central differences
@@ -356,10 +358,10 @@ class Refinement:
             dn[name] -= h
             k = hump_index(name)
             if k is None:
-                d[:, j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
+                d_t[j] = (self.peak_columns(up) - self.peak_columns(dn)) @ coef / (2.0 * h)
             else:  # a hump's shape moves its own column only: every other one differences to exactly 0
-                d[:, j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
-        return d
+                d_t[j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
+        return np.ascontiguousarray(d_t.T)
 
     def _hump_column(self, k: int, values: dict) -> np.ndarray:
         return bkg.humps(self.two_theta, [values[f"hump{k}_center"]], [values[f"hump{k}_fwhm"]])[:, 0]
