@@ -101,7 +101,8 @@ def fcj_node_counts(centers, fwhm, s_l, h_l):
     below a tenth of their FWHM are evaluated once at the FCJ centroid; at most 16 nodes.
     """
     pos, _ = fcj_nodes(centers, s_l, h_l)
-    ratio = np.abs(pos - np.asarray(centers)[:, None]).max(axis=1) / np.asarray(fwhm)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero width is refused by accumulate_peaks, by name
+        ratio = np.abs(pos - np.asarray(centers)[:, None]).max(axis=1) / np.asarray(fwhm)
     return np.where(ratio < _ASYMMETRY_THRESHOLD, 1, np.clip(np.ceil(4.0 * ratio) + 1, 3, 16)).astype(int)
 
 
