@@ -193,11 +193,11 @@ def _restore(ref, snapshot: dict):
         ref.params[k].value = v
 
 
-def _trial(ref, stage, extra, candidate, *, keep: bool, log: list) -> float:
-    """χ² after refining ``candidate`` with everything already varied; undone unless ``keep``."""
+def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozenset = frozenset()) -> float:
+    """χ² after refining ``candidate`` with everything already varied (``held`` fixed meanwhile, see
+    :func:`_held_with`); undone unless ``keep``."""
     _, pnames, po, one_sided = candidate
     snapshot = _snapshot(ref)
-    held = _held_with(ref, pnames, ref.set_stage(stage.refine, extra))
     ref.fixed |= held
     if po is not None:
         ref.set_po_axis(*po)
@@ -381,7 +381,7 @@ def extend(ref, groups, max_nfev: int = 100):
             label, pnames, po, _ = pool[best]
         snapshot = _snapshot(ref)
         held = _held_with(ref, pnames, varied)
-        chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log)
+        chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log, held=held)
         d = _decision(label, len(pnames), chi2_0, chi2_1, dof - len(pnames), alpha, "refined",
                       predicted_delta_chi2=tests[best]["delta_chi2"])
         decisions.append(d)
