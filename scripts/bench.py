@@ -194,8 +194,6 @@ def per_evaluation(baseline: Path, rounds: int, n: int = 30):
 
     if not (baseline / "xrdq" / "__init__.py").is_file():
         raise SystemExit(f"--baseline {baseline}: no xrdq package there (expected {baseline}/xrdq/__init__.py)")
-    from xrdq._threads import single_thread_env
-
     env = dict(os.environ)
     single_thread_env(env)  # what xrdq.quantify runs with (the evaluations are called outside it here)
     trees = {"this tree": env, "baseline": {**env, "PYTHONPATH": str(baseline.resolve())}}
