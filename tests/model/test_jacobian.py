@@ -64,15 +64,18 @@ def _moves(params, glob, f=1.0):
     ]
 
 
-@pytest.mark.parametrize("name,size_nm,instrument,fd_step", [
-    ("Li2ZrCl6", 40.0, "miniflex600", 1.0), ("LiF", 300.0, "miniflex600", 1.0), ("Al2O3", 80.0, "miniflex600", 1.0),
+@pytest.mark.parametrize("name,size_nm,instrument,fd_step,penetration", [
+    ("Li2ZrCl6", 40.0, "miniflex600", 1.0, 0.0), ("LiF", 300.0, "miniflex600", 1.0, 0.0),
+    ("Al2O3", 80.0, "miniflex600", 1.0, 0.0),
     # U = V = W = 0 in the FP description: the Gaussian TCH term sits on its smooth floor, so the
     # central differences need smaller steps
-    ("LiCl", 60.0, "miniflex600-fp", 1e-2),
+    ("LiCl", 60.0, "miniflex600-fp", 1e-2, 0.0),
+    # a transparent specimen: FCJ nodes composed with transparency nodes, which move with the peak centre
+    ("LiF", 300.0, "miniflex600", 1.0, 400.0), ("Li2ZrCl6", 40.0, "miniflex600", 1.0, 150.0),
 ])
-def test_analytic_jacobian_matches_central_differences(name, size_nm, instrument, fd_step):
+def test_analytic_jacobian_matches_central_differences(name, size_nm, instrument, fd_step, penetration):
     inst = load_instrument(instrument)
-    glob = (inst, Specimen(displacement_um=40.0))
+    glob = (inst, Specimen(displacement_um=40.0, penetration_um=penetration))
     model = PhaseModel(load_phase(name), inst, (10.0, 80.0), po_hkl=(0, 0, 1))
     params = model.default_params(size_nm=size_nm, strain=2e-4, b_overall=0.3, po_ratio=0.9)
     moves = _moves(params, glob, fd_step)
@@ -116,8 +119,9 @@ def test_refinement_derivatives_match_differences_of_the_model():
     inst = load_instrument("miniflex600")
     ref = Refinement(pattern.two_theta.values, pattern.values, pattern.esd.values,
                      [load_phase("LiF"), load_phase("LiCl")], inst, recipe=default_recipe(humps=((30.0, 10.0),)))
-    names = ref.set_stage(("cell", "displacement", "gaussian", "size", "humps", "asymmetry"))
+    names = ref.set_stage(("cell", "displacement", "gaussian", "size", "humps", "asymmetry", "transparency"))
     values = ref._values()
+    values["penetration_um"] = 300.0
     values["LiCl_size_broadening"] = 0.15
     values["LiF_size_broadening"] = 0.05  # away from 0, where "no broadening" makes a kink
     values["displacement_um"] = 25.0

@@ -58,12 +58,15 @@ def test_xrayutilities_second_opinion(independent_results):
     were computed on the 0.02° output grid, where xrayutilities' profiles carry more area per unit reflection
     strength the higher the peak (+12 % from 39° to 79°; reference_patterns/validation/README.md): the errors were
     +0.3, +0.7, +0.8, +1.4, +2.4 wt%, all of one sign. Computed at 0.001° and averaged over each step: +0.01
-    (xu_li2o_a10), +0.08, +0.51, +0.76, +2.17 (xu_lac_licl_a30_po). Asserted: no regression beyond that."""
+    (xu_li2o_a10), +0.08, +0.51, +0.76, +2.17 (xu_lac_licl_a30_po). With the instrument's X refined where sizes ran
+    to none: MAE 0.37, largest +0.92; with the specimen transparency refined (the simulator's absorption
+    convolver): −0.10 (xu_li2o_a10, was +0.44), +0.06, −0.14, −0.26, +0.98 — MAE 0.31. Asserted: no regression."""
     xu = _simulated_by(independent_results, "xrayutilities")
     if not xu:
         pytest.skip("no xrayutilities cases in the independent set")
-    errors = {r.name: 100 * r.errors()["amorphous"] for r in xu}
-    assert max(abs(e) for e in errors.values()) <= 2.5, errors
+    errors = {r.name: round(100 * r.errors()["amorphous"], 2) for r in xu}
+    assert max(abs(e) for e in errors.values()) <= 1.2, errors
+    assert np.mean([abs(e) for e in errors.values()]) <= 0.4, errors
 
 
 @pytest.mark.slow
@@ -76,9 +79,9 @@ def test_no_confident_wrong_number_on_the_independent_set(independent_results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.329 / largest 1.16 wt% (lazco_a00, "
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.319 / largest 1.16 wt% (lazco_a00, "
                    "esd 0.66). The GSAS-II cases' own counting noise alone gives an MAE of ≈ 0.34 wt% with the reported "
-                   "esds; without noise (gsas2-expected) the MAE is 0.155, largest 0.70")
+                   "esds; without noise (gsas2-expected) the MAE is 0.157, largest 0.72")
 def test_independent_set_meets_the_issue_goal(independent_results):
     errors = np.abs([r.errors()["amorphous"] for r in independent_results])
     assert errors.mean() <= 0.0015 and errors.max() <= 0.004

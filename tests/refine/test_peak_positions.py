@@ -29,6 +29,8 @@ def test_strong_peaks_of_all_three_phases_match_the_pattern(shared_data):
                 continue
             calc_c = _observed_centroid(ref.two_theta, ref.background + comp, ref.background, t, 0.12)
             obs_c = _observed_centroid(ref.two_theta, ref.observed, ref.background, t, 0.12)
-            assert obs_c == pytest.approx(calc_c, abs=0.004), (name, t)  # measured: ≤ 0.0015°
+            # measured: ≤ 0.0015° with zero + displacement; ≤ 0.0044° (corundum 012 at 25.6°, the rest ≤ 0.0023°)
+            # since the specimen transparency is refined too — three correlated position terms (docs/method.md §2)
+            assert obs_c == pytest.approx(calc_c, abs=0.005), (name, t)
             checked += 1
     assert checked >= 6

@@ -32,14 +32,16 @@ def _fractions(values) -> list[float]:
 @click.option("--two-theta", nargs=3, type=float, default=(10.0, 80.0, 0.01), show_default=True,
               metavar="START STOP STEP")
 @click.option("--displacement", default=0.0, show_default=True, type=float, help="Specimen displacement (µm).")
+@click.option("--penetration", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="Specimen transparency: 1/µ of the packed powder (µm); 0 = opaque.")
 @click.option("--size", "sizes", multiple=True, metavar="NAME=NM", help="Crystallite size of a phase (nm).")
 @click.option("--hump", nargs=2, type=float, default=(28.0, 9.0), show_default=True, metavar="CENTRE FWHM",
               help="Amorphous halo position and width (degrees 2θ).")
 @click.option("--seed", default=None, type=int, help="Poisson noise seed (omit for noise-free counts).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output .ras; the truth goes beside it with .truth.json for .ras (sim.ras → sim.truth.json).")
-def simulate(phases, fractions, amorphous, standard, counts, background, instrument, two_theta, displacement, sizes,
-             hump, seed, out):
+def simulate(phases, fractions, amorphous, standard, counts, background, instrument, two_theta, displacement, penetration,
+             sizes, hump, seed, out):
     """Write a simulated MiniFlex-like .ras with Poisson noise and a truth file."""
     from ..io.ras_writer import write_ras
     from ..model.simulate import simulate as run, write_truth
@@ -56,7 +58,7 @@ def simulate(phases, fractions, amorphous, standard, counts, background, instrum
         size_nm[name] = float(value)
     pattern, truth = run(list(zip(phases, fractions)), amorphous=amorphous, instrument=instrument, two_theta=two_theta,
                          peak_counts=counts, background=background, amorphous_hump=hump, displacement_um=displacement,
-                         size_nm=size_nm, standard=standard, seed=seed)
+                         penetration_um=penetration, size_nm=size_nm, standard=standard, seed=seed)
     out = Path(out)
     write_ras(pattern, out)
     truth_path = out.with_suffix(".truth.json")

@@ -21,7 +21,7 @@ from .pattern import PhaseModel, PhaseParams, Specimen
 
 def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_theta=(10.0, 80.0, 0.01),
              peak_counts: float = 20000.0, background: float = 150.0, amorphous_hump=(28.0, 9.0),
-             displacement_um: float = 0.0, zero: float = 0.0, size_nm=None, profile=None, standard=None,
+             displacement_um: float = 0.0, penetration_um: float = 0.0, zero: float = 0.0, size_nm=None, profile=None, standard=None,
              seed=None, sample: str = "simulated"):
     """Simulate a pattern. Returns ``(pattern, truth)``.
 
@@ -30,6 +30,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     two_theta : (start, stop, step) in degrees.
     peak_counts : counts at the strongest point before noise; background: flat counts level
         (plus a 1/2θ air-scatter rise).
+    penetration_um : 1/µ of the specimen (µm) for its transparency profile; 0 = opaque.
     size_nm : {phase name: crystallite size} for sample broadening.
     profile : dict overriding instrument profile values (U, V, W, X, Y, s_l, h_l).
     standard : name of the phase that is the internal standard (for the truth in the original sample).
@@ -47,7 +48,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     total = sum(w for _, w in objs) + amorphous
     if abs(total - 1.0) > 1e-6:
         raise XrdqError(f"weight fractions of phases plus amorphous must sum to 1, got {total:.6f}")
-    terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um)
+    terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um, penetration_um=penetration_um)
     size_nm = size_nm or {}
     components = {}
     per_mass = []
@@ -75,7 +76,9 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     attrs = _attrs(inst, step, sample)
     pattern = xr.DataArray(counts, dims=("two_theta",), coords={"two_theta": tt, "esd": ("two_theta", esd)},
                            name="intensity", attrs=attrs)
-    return pattern, _truth(objs, amorphous, inst, displacement_um, zero, size_nm, seed, standard)
+    truth = _truth(objs, amorphous, inst, displacement_um, zero, size_nm, seed, standard)
+    truth["penetration_um"] = penetration_um
+    return pattern, truth
 
 
 def _attrs(inst, step, sample) -> dict:

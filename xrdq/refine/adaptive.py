@@ -14,9 +14,9 @@ turn model-approximation residuals into "significant" terms; a worse one (GoF > 
 underestimated esds) raises the bar accordingly.
 
 Order, as an expert would: first the background order (Chebyshev terms added four at a time; they enter
-linearly, so the extended χ² is exact at no cost), then the non-linear terms — zero shift, the tanθ
-Lorentzian (Y), axial-divergence asymmetry, per-phase microstrain, and a March–Dollase term for each
-non-cubic phase with its axis chosen among low-index candidates. Non-linear candidates are screened
+linearly, so the extended χ² is exact at no cost), then the non-linear terms — zero shift, the specimen's
+transparency, the tanθ Lorentzian (Y), axial-divergence asymmetry, per-phase microstrain, and a March–Dollase
+term for each non-cubic phase with its axis chosen among low-index candidates. Non-linear candidates are screened
 cheaply with the Gauss–Newton (linearised) Δχ² from the Jacobian at the current solution; the most
 significant one is then refined for real and kept only if its refined Δχ² passes the test too.
 Every test, accepted or not, is recorded as a decision.
@@ -109,7 +109,7 @@ def _candidates(ref, varied: list) -> list:
     out = []
     for sp in GLOBAL:  # those the table names as candidates
         if sp.candidate and sp.key not in varied:
-            out.append((sp.candidate, [sp.key], None, False))
+            out.append((sp.candidate, [sp.key], None, sp.non_negative))
     if "X" not in varied and _sizes_at_none(ref, varied):
         out.append((INSTRUMENT_X, ["X"], None, False))
     for phase in _structural(ref):
@@ -143,6 +143,9 @@ def _screen(ref, varied: list, candidates: list) -> list:
     _, base = bounded_gauss_newton(r, js, lo, hi)
     out = []
     for label, pnames, po, one_sided in candidates:
+        if _probe(ref, pnames):
+            out.append(_screen_at_probe(ref, varied, pnames, base))
+            continue
         if po is not None:
             ref.set_po_axis(*po)
             jc = ref.residual_jacobian(np.array([values[n] for n in pnames]), pnames)
@@ -160,6 +163,44 @@ def _screen(ref, varied: list, candidates: list) -> list:
                                         np.concatenate([hi, c_hi]))
         out.append(max(float(base @ base - moved @ moved), 0.0))
     return out
+
+
+def _probe(ref, pnames) -> dict:
+    """{name: probe value} of a candidate screened away from its start (its spec's ``probe``), else {}."""
+    return {n: ref.specs[n].probe for n in pnames if ref.specs[n].probe is not None}
+
+
+def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
+    """Linearised Δχ² of a term whose effect at its start is, to first order, that of terms already refined
+    (transparency at zero penetration is a pure peak shift, which zero and displacement already absorb; what
+    tells it apart — the exponential tail — is second order). Linearise at the probe value instead: the
+    Gauss–Newton χ² reachable from there, against the current solution's (``base``)."""
+    snapshot = _snapshot(ref)
+    sampled = [m for m in ref.models if hasattr(m, "decide_sampling")]  # not a fixed (PONKCS) curve
+    sampling = [(m._node_counts, m._transparency_counts) for m in sampled]
+    for n, v in _probe(ref, pnames).items():
+        ref.params[n].value = v
+    _reset_sampling(ref)  # sampled as the probe needs (at zero penetration: one node, a shift)
+    try:
+        values = ref._values()
+        names = list(varied) + list(pnames)
+        r = ref.residual(np.array([values[n] for n in varied]), varied)
+        jac = ref.residual_jacobian(np.array([values[n] for n in names]), names)
+        norm = np.linalg.norm(jac, axis=0)
+        norm[norm == 0] = 1.0
+        lo, hi = at_bounds([ref.params[n] for n in names])
+        _, moved = bounded_gauss_newton(r, jac / norm, lo, hi)
+    finally:
+        _restore(ref, snapshot)
+        for model, (fcj, tr) in zip(sampled, sampling):
+            model._node_counts, model._transparency_counts = fcj, tr  # the solution's sampling, as before
+    return max(float(base @ base - moved @ moved), 0.0)
+
+
+def _reset_sampling(ref):
+    for model in ref.models:
+        if hasattr(model, "reset_sampling"):
+            model.reset_sampling()
 
 
 def _grow_background(ref, n_free: int, alpha: float) -> list:
@@ -208,13 +249,23 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozens
         ref.params["X"].value = 0.0
         for key in ("U", "W"):
             ref.params[key].value = ref.specs[key].start(ref.instrument)
-    if one_sided:
+    probe = _probe(ref, pnames)
+    if one_sided and not probe:
         # start a broadening term from (almost) none, i.e. from the current solution: from the transforms'
         # generic 0.01° start LM could stop in a worse minimum than the model without the term (seen: Δχ² −99)
         for n in pnames:
             if ref.params[n].value <= 0.0:
                 ref.params[n].value = TRIAL_BROADENING_START
+    for n, v in probe.items():  # from where it was screened: at zero it has only its shift to offer
+        ref.params[n].value = v
     entry = ref.run_stage(stage, final=True, extra_names=extra + pnames)
+    for _ in range(2 if probe else 0):
+        # its sampling (how many transparency nodes each peak gets) was decided at the probe: refine again
+        # with the sampling the refined value needs, until it no longer changes
+        if not ref.sampling_changed():
+            break
+        more = ref.run_stage(stage, final=True, extra_names=extra + pnames)
+        entry = {**more, "nfev": entry["nfev"] + more["nfev"]}
     if keep:  # only the runs that stand count towards convergence
         log.append(entry)
     chi2 = ref.chi2()

@@ -211,12 +211,25 @@ class Refinement:
         # boundary (where the sampling is re-decided, usually to the same node counts) instead of being
         # recomputed; a changed sampling simply misses.
         model = self.models[i]
-        counts = getattr(model, "_node_counts", None)  # decided already (within a stage: always)
-        if counts is None:
+        if not hasattr(model, "decide_sampling"):
+            return b""  # a fixed curve (PONKCS): nothing is sampled
+        key = model.sampling_key  # decided already (within a stage: always)
+        if key is None:
+            key = model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values))
+        return key
+
+    def sampling_changed(self) -> bool:
+        """Whether the peak sampling decided at the current values differs from the one in use (the one the
+        last stage decided at its start); the new one is then decided, for the next stage to use."""
+        values = self._values()
+        changed = False
+        for i, model in enumerate(self.models):
             if not hasattr(model, "decide_sampling"):
-                return b""  # a fixed curve (PONKCS): nothing is sampled
-            counts = model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values))
-        return counts.tobytes()
+                continue
+            used = model.sampling_key
+            model.reset_sampling()
+            changed |= self._sampling(i, values) != used
+        return changed
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]

@@ -1,14 +1,15 @@
 """Refinement recipes: which parameter groups are refined at each stage.
 
-A group selects the parameters whose spec (:mod:`xrdq.refine.specs`) names it. Groups: ``cell``, ``displacement``, ``zero``, ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
+A group selects the parameters whose spec (:mod:`xrdq.refine.specs`) names it. Groups: ``cell``, ``displacement``, ``zero``,
+``transparency`` (the specimen's penetration 1/µ), ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
 ``tan_lorentzian`` (Y alone: the Lorentzian tanθ width, microstrain shared by all phases or the
 instrument's), ``asymmetry`` (S/L = H/L), ``size`` and ``strain`` (per phase, Lorentzian), ``po``
 (March–Dollase), ``biso`` (per-phase overall B), ``humps`` (centre and width of amorphous humps).
 Scales, background coefficients and hump areas enter linearly and are solved at every step.
 
 An *adaptive* recipe (the default) then lets the data decide, term by term, whether a higher
-background order, a zero shift, the tanθ Lorentzian, asymmetry, per-phase strain or a March–Dollase
-texture term is warranted (:mod:`xrdq.refine.adaptive`).
+background order, a zero shift, the specimen's transparency, the tanθ Lorentzian, asymmetry, per-phase strain or
+a March–Dollase texture term is warranted (:mod:`xrdq.refine.adaptive`).
 """
 
 from __future__ import annotations

@@ -29,6 +29,11 @@ MIN_CRYSTALLITE_NM = 8.0
 #: Narrowest amorphous hump (degrees 2θ): a halo narrower than ~3° would be ordered over > 3 nm, a broad Bragg
 #: peak rather than amorphous scatter.
 MIN_HUMP_FWHM = 3.0
+#: Largest specimen penetration 1/µ (µm) refined: µ = 2 cm⁻¹, below any packed powder of the field (LiF or Li2O
+#: loosely packed: ≈ 15–25 cm⁻¹, i.e. 400–700 µm; oxides and halides of heavier elements ≈ 50–500 cm⁻¹).
+MAX_PENETRATION_UM = 5000.0
+#: Penetration at which the adaptive recipe screens transparency: a light specimen (µ = 50 cm⁻¹).
+PENETRATION_PROBE_UM = 200.0
 #: The adaptive recipe's label for the instrument's 1/cosθ Lorentzian X: not a plain candidate (``candidate``
 #: below), because X and every phase's size broadening add up; it is tested only when sizes ran to none.
 INSTRUMENT_X = "instrument Lorentzian (X)"
@@ -45,7 +50,8 @@ class ParamSpec:
     with a bounded parameter's sine transform). ``peak_list``: acts through the peak list (analytic
     derivatives); the others are differenced. ``sets``: the :class:`ProfileTerms` (or, for ``on="specimen"``,
     :class:`Specimen`) fields a global parameter sets. ``candidate``: the adaptive recipe tests it, under this
-    label, when no stage refines it.
+    label, when no stage refines it. ``probe``: a term whose first-order effect at its start is degenerate with
+    others (transparency at 0 is a pure shift) is screened by linearising at this value instead.
     """
 
     key: str
@@ -60,6 +66,7 @@ class ParamSpec:
     sets: tuple = ()
     on: str = "terms"  # global: which object the fields in ``sets`` belong to ("terms" or "specimen")
     candidate: str | None = None
+    probe: float | None = None
 
     def name(self, owner="") -> str:
         """The parameter's name: ``key`` (global), ``{owner}_{key}`` (phase prefix, or ``hump{k}``)."""
@@ -88,6 +95,11 @@ SPECS: tuple[ParamSpec, ...] = (
               candidate="zero shift"),
     ParamSpec("displacement_um", "global", ("displacement",), 10.0, _fixed(-1000.0, 1000.0), start=lambda inst: 0.0,
               sets=("displacement_um",), on="specimen"),
+    # 1/µ of the specimen as packed (µm): the exponential transparency profile of every peak (a specimen thicker
+    # than that). First-order at 0 it is only a shift, so the adaptive recipe screens it at ``probe``
+    ParamSpec("penetration_um", "global", ("transparency",), 10.0, _fixed(0.0, MAX_PENETRATION_UM),
+              start=lambda inst: 0.0, non_negative=True, peak_list=False, sets=("penetration_um",), on="specimen",
+              candidate="specimen transparency", probe=PENETRATION_PROBE_UM),
     ParamSpec("U", "global", ("gaussian", "profile"), 1e-3, _fixed(-0.1, 0.5), start=lambda inst: inst.U, sets=("U",)),
     ParamSpec("V", "global", ("profile",), 1e-3, _fixed(-0.2, 0.2), start=lambda inst: inst.V, sets=("V",)),
     ParamSpec("W", "global", ("gaussian", "profile"), 1e-3, _fixed(1e-6, 0.2), start=lambda inst: max(inst.W, 1e-5),
