@@ -72,9 +72,13 @@ def _moves(params, glob, f=1.0):
     ("LiCl", 60.0, "miniflex600-fp", 1e-2, 0.0),
     # a transparent specimen: FCJ nodes composed with transparency nodes, which move with the peak centre
     ("LiF", 300.0, "miniflex600", 1.0, 400.0), ("Li2ZrCl6", 40.0, "miniflex600", 1.0, 150.0),
+    # and the flat-specimen aberration (its nodes move with the centre too)
+    ("Al2O3", 80.0, "miniflex600+flat", 1.0, 150.0),
 ])
 def test_analytic_jacobian_matches_central_differences(name, size_nm, instrument, fd_step, penetration):
-    inst = load_instrument(instrument)
+    inst = load_instrument(instrument.removesuffix("+flat"))
+    if instrument.endswith("+flat"):
+        inst = inst.replace(flat_specimen=1.25)
     glob = (inst, Specimen(displacement_um=40.0, penetration_um=penetration))
     model = PhaseModel(load_phase(name), inst, (10.0, 80.0), po_hkl=(0, 0, 1))
     params = model.default_params(size_nm=size_nm, strain=2e-4, b_overall=0.3, po_ratio=0.9)
@@ -119,9 +123,11 @@ def test_refinement_derivatives_match_differences_of_the_model():
     inst = load_instrument("miniflex600")
     ref = Refinement(pattern.two_theta.values, pattern.values, pattern.esd.values,
                      [load_phase("LiF"), load_phase("LiCl")], inst, recipe=default_recipe(humps=((30.0, 10.0),)))
-    names = ref.set_stage(("cell", "displacement", "gaussian", "size", "humps", "asymmetry", "transparency"))
+    names = ref.set_stage(("cell", "displacement", "gaussian", "size", "humps", "asymmetry", "transparency",
+                           "flat_specimen"))
     values = ref._values()
     values["penetration_um"] = 300.0
+    values["flat_specimen"] = 1.2
     values["LiCl_size_broadening"] = 0.15
     values["LiF_size_broadening"] = 0.05  # away from 0, where "no broadening" makes a kink
     values["displacement_um"] = 25.0

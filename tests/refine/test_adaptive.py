@@ -17,10 +17,10 @@ INST = load_instrument("miniflex600")
 TT = np.arange(15.0, 80.0, 0.02)
 
 
-def make_pattern(*, Y=None, X=None, po=None, size_nm=None, seed=3, counts=30000.0, penetration_um=0.0):
+def make_pattern(*, Y=None, X=None, po=None, size_nm=None, seed=3, counts=30000.0, penetration_um=0.0, flat=0.0):
     """LiF + ZnO (hexagonal) built from xrdq's phase model: tanθ Lorentzian Y, 1/cosθ Lorentzian X, ZnO
     March–Dollase, sizes, specimen transparency."""
-    glob = INST.replace(**({"Y": Y} if Y is not None else {}), **({"X": X} if X is not None else {}))
+    glob = INST.replace(**({"Y": Y} if Y is not None else {}), **({"X": X} if X is not None else {}), flat_specimen=flat)
     y = 200.0 + 2000.0 / TT
     size_nm = size_nm or {}
     for name, w in (("LiF", 0.5), ("ZnO", 0.5)):
@@ -100,6 +100,27 @@ def test_a_transparent_specimen_is_found_and_its_penetration_refined():
     tested = [d for d in opaque.decisions if d["term"] == "specimen transparency"]
     assert tested and not tested[0]["accepted"]
     assert opaque.parameters["penetration_um"][0] == 0.0
+
+
+def test_the_flat_specimen_aberration_is_refined_when_a_recipe_asks_for_it():
+    """Self-consistency (xrdq's own model): a 1.25° fixed slit's flat-specimen aberration (∝ α² cotθ) is refined
+    by a stage naming the ``flat_specimen`` group, from the instrument's divergence slit. The adaptive recipe does
+    not test it (docs/method.md §2)."""
+    from xrdq.refine.recipe import Recipe, Stage
+
+    obs, esd = make_pattern(flat=1.25, counts=50000.0)
+    assert not any("flat" in d["term"] for d in fit(obs, esd).decisions)
+    base = default_recipe(adaptive=False)
+    stages = base.stages + (Stage("flat specimen", base.stages[-1].refine + ("flat_specimen",)),)
+    phases = [load_phase("LiF"), load_phase("ZnO")]
+    result = Refinement(TT, obs, esd, phases, INST.replace(flat_specimen=1.0),
+                        recipe=Recipe(stages=stages, background_terms=8)).run()
+    assert result.parameters["flat_specimen"][0] == pytest.approx(1.25, rel=0.05)
+    from xrdq.quant.weight_fractions import hill_howard
+
+    names = list(result.scales)
+    w, _ = hill_howard([result.scales[n][0] for n in names], [result.mass_factors[n] for n in names])
+    assert dict(zip(names, w))["LiF"] == pytest.approx(0.5, abs=0.003)
 
 
 def test_transparency_refined_on_fundamental_parameters_simulations_is_the_simulated_one():
@@ -365,8 +386,12 @@ def test_a_hump_cancelling_the_background_is_dropped():
     res = quantify(pattern, phases=phases, standard=(std["phase"], std["weighed_fraction"]), purity=std["purity"],
                    instrument="miniflex600", model_uncertainty="off")
     drops = [d for d in res.refinement.decisions if "negative area" in d["term"]]
-    assert drops, res.refinement.decisions
     negative = [n for n, v in res.refinement.parameters.items() if n.endswith("_area") and v[0] < -2 * v[1]]
+    if not drops:
+        # since the probe-screened terms come last (2026-12-01) this path keeps both humps positive: nothing to
+        # drop, and nothing negative may be left (the drop itself: the test below)
+        assert not negative, negative
+        return
     if negative:
         assert drops[-1]["accepted"] and any("negative area" in w for w in res.warnings), (negative, res.warnings)
     else:

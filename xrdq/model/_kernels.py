@@ -520,3 +520,34 @@ def fcj_node_table(centers, node_counts, s_l, h_l, gl_x, gl_w, pos, wts, n_nodes
             for j in range(m):
                 far = max(far, abs(pos[k, j] - centroid))
             spread[k] = far
+
+
+@_cached_njit()
+def compose_nodes(pos, wts, n_nodes, offsets, weights, counts, out_pos, out_wts, out_n, cen, spread):
+    """Every node of each peak shifted by every one of its ``counts[k]`` aberration offsets (the convolution of
+    the two node sets; :func:`xrdq.model.pattern._compose`): fills ``out_pos``/``out_wts`` (node i, offset j
+    at i·counts + j), ``out_n``, the centroid ``cen`` and the ``spread`` (0 for one node, which then sits at
+    the centroid)."""
+    for k in range(pos.shape[0]):
+        m = 0
+        total = 0.0
+        first = 0.0
+        for i in range(n_nodes[k]):
+            for j in range(counts[k]):
+                p = pos[k, i] + offsets[k, j]
+                w = wts[k, i] * weights[k, j]
+                out_pos[k, m] = p
+                out_wts[k, m] = w
+                total += w
+                first += w * p
+                m += 1
+        out_n[k] = m
+        c = first / total if total > 0.0 else out_pos[k, 0]
+        cen[k] = c
+        far = 0.0
+        if m > 1:
+            for i in range(m):
+                far = max(far, abs(out_pos[k, i] - c))
+        else:
+            out_pos[k, 0] = c
+        spread[k] = far

@@ -28,8 +28,10 @@ CU_KA2 = 1.544427
 @dataclass(frozen=True, kw_only=True)
 class ProfileTerms:
     """The instrumental profile and 2θ zero: TCH ``U V W`` (deg²) and ``X Y`` (deg), FCJ asymmetry ``s_l``
-    (S/L) and ``h_l`` (H/L), ``zero`` (deg 2θ). One definition for what an :class:`Instrument` describes
-    and what a fit refines: a fit's refined profile is a ProfileTerms (the specimen's displacement lives in
+    (S/L) and ``h_l`` (H/L), ``zero`` (deg 2θ), and ``flat_specimen`` — the equatorial divergence (deg) whose
+    flat-specimen aberration is convolved explicitly (0: not modelled, its symmetric part left to U V W as in a
+    plain TCH description). One definition for what an :class:`Instrument` describes and what a fit refines: a
+    fit's refined profile is a ProfileTerms (the specimen's displacement lives in
     :class:`~xrdq.model.pattern.Specimen`)."""
 
     U: float = 0.0
@@ -40,6 +42,7 @@ class ProfileTerms:
     s_l: float = 0.02
     h_l: float = 0.02
     zero: float = 0.0
+    flat_specimen: float = 0.0
 
     def replace(self, **changes):
         """A copy with ``changes`` (an :class:`Instrument` stays an Instrument, validated again)."""
@@ -83,6 +86,9 @@ class Instrument(ProfileTerms):
             raise XrdqInstrumentError(f"instrument {self.name!r}: radius_mm must be > 0, got {self.radius_mm}")
         if self.s_l < 0 or self.h_l < 0:
             raise XrdqInstrumentError(f"instrument {self.name!r}: s_l and h_l must be ≥ 0")
+        if self.flat_specimen < 0:
+            raise XrdqInstrumentError(f"instrument {self.name!r}: flat_specimen (degrees of equatorial divergence) "
+                                      f"must be ≥ 0, got {self.flat_specimen}")
         if self.profile not in ("tch", "fp"):
             raise XrdqInstrumentError(f"instrument {self.name!r}: profile must be 'tch' or 'fp', got {self.profile!r}")
 

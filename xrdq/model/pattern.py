@@ -146,6 +146,49 @@ def transparency_nodes(centers, transparency: float, counts):
     return -tau[:, None] * _TRANSPARENCY_U[rows, :k], _TRANSPARENCY_W[rows, :k].copy()
 
 
+def flat_specimen_widths(centers, flat_specimen: float, variable_slit: bool = False):
+    """Full width ε_m (degrees 2θ) of the flat-specimen aberration of every peak: α² cotθ / 2 for a fixed
+    divergence slit of ``flat_specimen`` degrees (Wilson 1963; Cheary & Coelho 1992); with a variable slit the
+    divergence follows sinθ (constant irradiated length) and ``flat_specimen`` is its value at 2θ = 90°."""
+    theta = np.radians(np.asarray(centers, dtype=float)) / 2.0
+    alpha = np.radians(flat_specimen)
+    if variable_slit:
+        alpha = alpha * np.sin(theta) / np.sin(np.pi / 4.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.degrees(alpha * alpha / (2.0 * np.tan(theta)))
+
+
+def flat_specimen_node_counts(centers, fwhm, flat_specimen: float, variable_slit: bool = False):
+    """How many nodes each peak's flat-specimen aberration needs (:func:`flat_specimen_nodes`): one (a shift by
+    the mean −ε_m/3) where ε_m is below 5 % of the FWHM, else ⌈2.5 ε_m/FWHM⌉ + 2 (3 to 16)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = flat_specimen_widths(centers, flat_specimen, variable_slit) / np.asarray(fwhm, dtype=float)
+    ratio = np.nan_to_num(ratio, nan=0.0, posinf=0.0)
+    return np.where(ratio < 0.05, 1, np.clip(np.ceil(2.5 * ratio) + 2, 3, 16)).astype(int)
+
+
+def flat_specimen_nodes(centers, flat_specimen: float, variable_slit: bool, counts):
+    """Offsets (degrees, toward low angle) and weights of each peak's flat-specimen aberration.
+
+    The aberration of a flat specimen in a divergent beam is ∝ |Δ|^−½ on −ε_m ≤ Δ ≤ 0 (mean −ε_m/3). With
+    Δ = −ε_m u² it is uniform in u ∈ [0, 1], so Gauss–Legendre nodes in u integrate it with no singularity left;
+    one node is the mean shift."""
+    eps = flat_specimen_widths(centers, flat_specimen, variable_slit)
+    counts = np.asarray(counts, dtype=int)
+    k = max(int(counts.max(initial=1)), 1)
+    off = np.zeros((eps.size, k))
+    wts = np.zeros((eps.size, k))
+    for n in np.unique(counts):
+        rows = counts == n
+        if n <= 1:
+            off[rows, 0], wts[rows, 0] = -eps[rows] / 3.0, 1.0
+            continue
+        u, w = _gauss_legendre(int(n))
+        off[rows, :n] = -eps[rows, None] * (u * u)[None, :]
+        wts[rows, :n] = w[None, :]
+    return off, wts
+
+
 def slit_factor(two_theta, instrument: Instrument):
     """Intensity factor of the divergence slit: sinθ for a variable slit, overspill for a fixed one."""
     theta = np.radians(np.asarray(two_theta, dtype=float)) / 2.0
@@ -177,7 +220,8 @@ def fcj_node_counts(centers, fwhm, s_l, h_l):
 
 
 def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, node_counts=None, derivatives=None,
-                     exact_tails=False, transparency=0.0, transparency_counts=None):
+                     exact_tails=False, transparency=0.0, transparency_counts=None, flat_specimen=0.0,
+                     flat_specimen_counts=None, variable_slit=False):
     """Sum of pseudo-Voigt peaks with FCJ asymmetry on the grid ``two_theta`` (sorted, degrees).
 
     Windows. The Gaussian part is evaluated within ±2.6 FWHM (beyond, < 1e-8 of its peak). The
@@ -199,7 +243,9 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     Transparency. ``transparency`` (degrees, :func:`transparency_scale`) convolves every peak with the
     specimen's exponential transparency profile, as nodes composed with the FCJ ones
     (:func:`transparency_nodes`); ``transparency_counts`` (per peak) fixes their number like ``node_counts``
-    (by default :func:`transparency_node_counts`).
+    (by default :func:`transparency_node_counts`). ``flat_specimen`` (degrees of equatorial divergence, with
+    ``variable_slit``) and ``flat_specimen_counts`` do the same for the flat-specimen aberration
+    (:func:`flat_specimen_nodes`).
 
     ``exact_tails``: evaluate every Lorentzian on the whole grid, untruncated — what a real pattern
     has; the simulator uses it so that synthetic truth does not share the fit model's windows.
@@ -223,6 +269,9 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     if transparency_counts is None:
         transparency_counts = transparency_node_counts(centers, fwhm, transparency)
     transparency_counts = np.asarray(transparency_counts)
+    if flat_specimen_counts is None:
+        flat_specimen_counts = flat_specimen_node_counts(centers, fwhm, flat_specimen, variable_slit)
+    flat_specimen_counts = np.asarray(flat_specimen_counts)
     if exact_tails and derivatives is not None:
         raise ValueError("exact_tails is for simulation: the refinement's derivatives use the windows")
     # generous: FCJ tails extend below the centre
@@ -230,7 +279,7 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     ok = np.isfinite(centers) & (areas != 0) & (centers + reach > tt[0]) & (centers - reach < tt[-1])
     if not ok.all():
         centers, areas, fwhm, eta, node_counts = centers[ok], areas[ok], fwhm[ok], eta[ok], node_counts[ok]
-        transparency_counts = transparency_counts[ok]
+        transparency_counts, flat_specimen_counts = transparency_counts[ok], flat_specimen_counts[ok]
         if derivatives is not None:
             derivatives = derivatives[ok]
         if centers.size == 0:  # every peak outside the grid
@@ -241,8 +290,13 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
         raise ValueError(f"peak FWHM must be > 0: {int(bad.sum())} peak(s) on the grid have FWHM 0 "
                          f"(first at 2θ = {centers[bad][0]:.4f}°); the profile terms (U, V, W, X, Y) and sizes give "
                          "these peaks no width")
+    kernels = []  # specimen and beam aberrations composed with the FCJ nodes: (nodes function, counts)
+    if transparency != 0.0:
+        kernels.append((lambda c, n: transparency_nodes(c, transparency, n), transparency_counts))
+    if flat_specimen != 0.0:
+        kernels.append((lambda c, n: flat_specimen_nodes(c, flat_specimen, variable_slit, n), flat_specimen_counts))
     if derivatives is None:
-        nodes = _node_arrays(centers, node_counts, s_l, h_l, transparency, transparency_counts)
+        nodes = _node_arrays(centers, node_counts, s_l, h_l, kernels)
         span, window = (1e9, 1e9) if exact_tails else (_kernels._TAIL_SPAN_DEG, _WINDOW_FWHM)
         _kernels.accumulate(tt, *nodes, areas, fwhm, eta, total, span, window)
         return total
@@ -251,7 +305,7 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     step = 1e-4
     n = centers.size
     table = _node_arrays(np.concatenate([centers, centers + step, centers - step]), np.tile(node_counts, 3), s_l, h_l,
-                         transparency, np.tile(transparency_counts, 3))
+                         [(fn, np.tile(counts, 3)) for fn, counts in kernels])
     nodes, up, dn = ([x[k * n:(k + 1) * n] for x in table] for k in range(3))
     dpos, dwts, dcen, dspread = ((u - d) / (2.0 * step) for u, d in zip(up[:2] + up[3:], dn[:2] + dn[3:]))
     pos, wts, n_nodes, cen, spread = nodes
@@ -261,9 +315,9 @@ def accumulate_peaks(two_theta, centers, areas, fwhm, eta, s_l=0.0, h_l=0.0, nod
     return total, jac.T
 
 
-def _node_arrays(centers, node_counts, s_l, h_l, transparency=0.0, transparency_counts=None):
-    """FCJ nodes of every peak (composed with its transparency nodes) as padded arrays: positions, weights, node
-    count, centroid, spread."""
+def _node_arrays(centers, node_counts, s_l, h_l, kernels=()):
+    """FCJ nodes of every peak, composed with the nodes of each of ``kernels`` ((nodes function, counts):
+    transparency, flat specimen), as padded arrays: positions, weights, node count, centroid, spread."""
     width = 2 * max(int(np.max(node_counts)), 2)
     pos = np.zeros((centers.size, width))
     wts = np.zeros((centers.size, width))
@@ -272,30 +326,23 @@ def _node_arrays(centers, node_counts, s_l, h_l, transparency=0.0, transparency_
     spread = np.zeros(centers.size)
     _kernels.fcj_node_table(np.ascontiguousarray(centers, dtype=float), np.clip(node_counts, 1, 16).astype(np.int64),
                             float(s_l), float(h_l), _GL_X, _GL_W, pos, wts, n_nodes, cen, spread)
-    if transparency == 0.0 or transparency_counts is None:
-        return pos, wts, n_nodes, cen, spread
-    return _with_transparency(centers, (pos, wts, n_nodes), transparency, transparency_counts)
+    for nodes_of, counts in kernels:
+        offsets, weights = nodes_of(centers, counts)
+        pos, wts, n_nodes, cen, spread = _compose(pos, wts, n_nodes, offsets, weights, np.asarray(counts, dtype=np.int64))
+    return pos, wts, n_nodes, cen, spread
 
 
-def _with_transparency(centers, fcj, transparency, counts):
-    """Every FCJ node shifted by every transparency offset (the convolution of the two), valid nodes first."""
-    pos, wts, n_fcj = fcj
-    counts = np.asarray(counts, dtype=np.int64)
-    offsets, weights = transparency_nodes(centers, transparency, counts)
-    n, w, k = pos.shape[0], pos.shape[1], offsets.shape[1]
-    valid = ((np.arange(w)[None, :] < n_fcj[:, None])[:, :, None] & (np.arange(k)[None, :] < counts[:, None])[:, None, :])
-    cpos = (pos[:, :, None] + offsets[:, None, :]).reshape(n, w * k)
-    cwts = (wts[:, :, None] * weights[:, None, :]).reshape(n, w * k)
-    valid = valid.reshape(n, w * k)
-    order = np.argsort(~valid, axis=1, kind="stable")  # each peak's valid nodes first, in their order
-    cpos = np.take_along_axis(np.where(valid, cpos, 0.0), order, axis=1)
-    cwts = np.take_along_axis(np.where(valid, cwts, 0.0), order, axis=1)
-    n_nodes = (n_fcj * counts).astype(np.int64)
-    cen = np.einsum("ij,ij->i", cpos, cwts) / cwts.sum(axis=1)
-    spread = np.where(np.take_along_axis(valid, order, axis=1), np.abs(cpos - cen[:, None]), 0.0).max(axis=1)
-    spread = np.where(n_nodes > 1, spread, 0.0)
-    cpos[:, 0] = np.where(n_nodes > 1, cpos[:, 0], cen)
-    return np.ascontiguousarray(cpos), np.ascontiguousarray(cwts), n_nodes, cen, spread
+def _compose(pos, wts, n_nodes, offsets, weights, counts):
+    """Every node shifted by every offset (the convolution of the two node sets), each peak's nodes first in its
+    row (compiled: :func:`xrdq.model._kernels.compose_nodes`)."""
+    width = max(int((n_nodes * counts).max(initial=1)), 1)
+    n = pos.shape[0]
+    out_pos, out_wts = np.zeros((n, width)), np.zeros((n, width))
+    out_n, cen, spread = np.ones(n, dtype=np.int64), np.empty(n), np.zeros(n)
+    _kernels.compose_nodes(pos, wts, n_nodes.astype(np.int64), np.ascontiguousarray(offsets, dtype=float),
+                           np.ascontiguousarray(weights, dtype=float), counts.astype(np.int64), out_pos, out_wts,
+                           out_n, cen, spread)
+    return out_pos, out_wts, out_n, cen, spread
 
 
 def _gauss_legendre_table(n_max=16):
@@ -408,6 +455,8 @@ class PhaseModel:
         self._po_cos = None
         self._node_counts = None
         self._transparency_counts = None
+        self._flat_counts = None
+        self._flat_counts = None
         self._geometry_memo = {}
 
     def reset_sampling(self):
@@ -415,6 +464,7 @@ class PhaseModel:
         within)."""
         self._node_counts = None
         self._transparency_counts = None
+        self._flat_counts = None
 
     def decide_sampling(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE) -> bytes:
         """How every peak is sampled (its FCJ and transparency node counts): kept if already decided, else
@@ -430,7 +480,7 @@ class PhaseModel:
         """The decided sampling as bytes (None before it is decided)."""
         if self._node_counts is None:
             return None
-        return self._node_counts.tobytes() + self._transparency_counts.tobytes()
+        return self._node_counts.tobytes() + self._transparency_counts.tobytes() + self._flat_counts.tobytes()
 
     def transparency(self, specimen: Specimen) -> float:
         """The specimen's transparency scale (degrees, :func:`transparency_scale`) on this goniometer."""
@@ -440,6 +490,14 @@ class PhaseModel:
         if self._node_counts is None or self._node_counts.size != centers.size:
             self._node_counts = fcj_node_counts(centers, fwhm, terms.s_l, terms.h_l)
             self._transparency_counts = transparency_node_counts(centers, fwhm, self.transparency(specimen))
+            self._flat_counts = flat_specimen_node_counts(centers, fwhm, terms.flat_specimen,
+                                                          self.instrument.variable_slit)
+
+    def _aberrations(self, terms: ProfileTerms, specimen: Specimen) -> dict:
+        """The specimen and beam aberrations composed with the FCJ nodes, as :func:`accumulate_peaks` takes them."""
+        return dict(transparency=self.transparency(specimen), transparency_counts=self._transparency_counts,
+                    flat_specimen=terms.flat_specimen, flat_specimen_counts=self._flat_counts,
+                    variable_slit=self.instrument.variable_slit)
 
     def default_params(self, **changes) -> PhaseParams:
         return PhaseParams(cell=dict(self.phase.cell_parameters()), **changes)
@@ -543,8 +601,7 @@ class PhaseModel:
         c, a, f, e = self.peak_list(params, terms, specimen)
         self._decide(c, f, terms, specimen)
         return accumulate_peaks(two_theta, c, a, f, e, terms.s_l, terms.h_l, node_counts=self._node_counts,
-                                exact_tails=exact_tails, transparency=self.transparency(specimen),
-                                transparency_counts=self._transparency_counts)
+                                exact_tails=exact_tails, **self._aberrations(terms, specimen))
 
     def profile_jacobian(self, two_theta, params: PhaseParams, terms: ProfileTerms, specimen: Specimen, perturbed):
         """:meth:`profile` and its derivatives, shape (n_points, len(perturbed)), with respect to
@@ -568,8 +625,7 @@ class PhaseModel:
         c, a, f, e = base
         self._decide(c, f, terms, specimen)
         return accumulate_peaks(two_theta, c, a, f, e, terms.s_l, terms.h_l, node_counts=self._node_counts,
-                                derivatives=d, transparency=self.transparency(specimen),
-                                transparency_counts=self._transparency_counts)
+                                derivatives=d, **self._aberrations(terms, specimen))
 
     def tick_positions(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE):
         """Kα1 peak positions (deg) and hkl for tick marks."""
@@ -578,7 +634,10 @@ class PhaseModel:
         shift = terms.zero + displacement_shift(tt, specimen.displacement_um, self.instrument.radius_mm)
         if self.instrument.profile == "fp":
             shift = shift + fp_widths(tt, self.instrument)[2]
-        shift = shift - self.transparency(specimen) * np.sin(np.radians(tt))  # the centroid of the transparency profile
+        # the centroids of the transparency profile and the flat-specimen aberration
+        shift = shift - self.transparency(specimen) * np.sin(np.radians(tt))
+        if terms.flat_specimen:
+            shift = shift - flat_specimen_widths(tt, terms.flat_specimen, self.instrument.variable_slit) / 3.0
         tt = tt + shift
         lo, hi = self.two_theta_range
         keep = np.isfinite(tt) & (tt >= lo) & (tt <= hi)

@@ -3,7 +3,7 @@
 A group selects the parameters whose spec (:mod:`xrdq.refine.specs`) names it. Groups: ``cell``, ``displacement``, ``zero``,
 ``transparency`` (the specimen's penetration 1/µ), ``gaussian`` (U, W), ``profile`` (U, V, W, X, Y),
 ``tan_lorentzian`` (Y alone: the Lorentzian tanθ width, microstrain shared by all phases or the
-instrument's), ``asymmetry`` (S/L = H/L), ``size`` and ``strain`` (per phase, Lorentzian), ``po``
+instrument's), ``asymmetry`` (S/L = H/L), ``flat_specimen`` (the flat-specimen aberration's divergence), ``size`` and ``strain`` (per phase, Lorentzian), ``po``
 (March–Dollase), ``biso`` (per-phase overall B), ``humps`` (centre and width of amorphous humps).
 Scales, background coefficients and hump areas enter linearly and are solved at every step.
 

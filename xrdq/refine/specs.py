@@ -32,6 +32,8 @@ MIN_HUMP_FWHM = 3.0
 #: Largest specimen penetration 1/µ (µm) refined: µ = 2 cm⁻¹, below any packed powder of the field (LiF or Li2O
 #: loosely packed: ≈ 15–25 cm⁻¹, i.e. 400–700 µm; oxides and halides of heavier elements ≈ 50–500 cm⁻¹).
 MAX_PENETRATION_UM = 5000.0
+#: Largest equatorial divergence (degrees) of the flat-specimen aberration refined: beyond the widest slits in use.
+MAX_DIVERGENCE_DEG = 4.0
 #: Penetration at which the adaptive recipe screens transparency: a light specimen (µ = 50 cm⁻¹).
 PENETRATION_PROBE_UM = 200.0
 #: The adaptive recipe's label for the instrument's 1/cosθ Lorentzian X: not a plain candidate (``candidate``
@@ -51,7 +53,8 @@ class ParamSpec:
     derivatives); the others are differenced. ``sets``: the :class:`ProfileTerms` (or, for ``on="specimen"``,
     :class:`Specimen`) fields a global parameter sets. ``candidate``: the adaptive recipe tests it, under this
     label, when no stage refines it. ``probe``: a term whose first-order effect at its start is degenerate with
-    others (transparency at 0 is a pure shift) is screened by linearising at this value instead.
+    others or nil (transparency at 0 is a pure shift; the flat-specimen aberration ∝ α²) is screened by
+    linearising at this value (or this function of the instrument) instead.
     """
 
     key: str
@@ -66,7 +69,7 @@ class ParamSpec:
     sets: tuple = ()
     on: str = "terms"  # global: which object the fields in ``sets`` belong to ("terms" or "specimen")
     candidate: str | None = None
-    probe: float | None = None
+    probe: float | Callable | None = None
 
     def name(self, owner="") -> str:
         """The parameter's name: ``key`` (global), ``{owner}_{key}`` (phase prefix, or ``hump{k}``)."""
@@ -107,6 +110,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("X", "global", ("profile",), 1e-2, _fixed(0.0, 0.5), start=lambda inst: inst.X, sets=("X",)),
     ParamSpec("Y", "global", ("profile", "tan_lorentzian"), 1e-2, _fixed(0.0, 0.5), start=lambda inst: inst.Y,
               sets=("Y",), candidate="tanθ Lorentzian (Y)"),
+    # equatorial divergence (deg) of the flat-specimen aberration, ∝ α² cotθ: refined by a recipe that names its
+    # group, not tested by the adaptive recipe (docs/method.md §2: no accuracy gain measured on data xrdq did not
+    # make, and up to 10× the time); ∝ α², so a test would need a probe (the instrument's slit) like transparency
+    ParamSpec("flat_specimen", "global", ("flat_specimen",), 0.05, _fixed(0.0, MAX_DIVERGENCE_DEG),
+              start=lambda inst: inst.flat_specimen, non_negative=True, peak_list=False, sets=("flat_specimen",),
+              probe=lambda inst: inst.divergence_slit_deg or 1.0),
     # S/L = H/L: one asymmetry parameter; the FCJ nodes are resampled, so it is differenced
     ParamSpec("asymmetry", "global", ("asymmetry",), 1e-2, _fixed(0.0, 0.1),
               start=lambda inst: 0.5 * (inst.s_l + inst.h_l), peak_list=False, sets=("s_l", "h_l"),
