@@ -166,7 +166,7 @@ def main():
         "+5.7 % and fluorite −1.1 % nearly cancel in Σ W (+0.2 wt%).",
         "- **Transparency** matters for an absolute scale: before it was refined, fluorite in the fluorite-rich "
         "mixtures read 1.5–1.8 % high (1A +1.51, 1D +0.97 wt%) and the amorphous fractions of 1A and 1D were −1.71 "
-        "and −2.11 wt%; with it, +0.54 and +0.38 wt%, amorphous −0.69 and −0.98. Zincite in the zincite-rich 1C now "
+        "and −2.11 wt%; with it, +0.54 and +0.39 wt%, amorphous −0.69 and −1.01. Zincite in the zincite-rich 1C now "
         "reads 1.3 % low. The pure phases' G still differ by up to 2.8 % (table above) — specimen preparation, "
         "surface and texture of separately packed specimens — which no esd here carries beyond the µ*-table "
         "difference.", "",
