@@ -475,6 +475,14 @@ class PhaseModel:
             self._decide(c, f, terms, specimen)
         return self.sampling_key
 
+    def sampling_state(self) -> tuple:
+        """The sampling as decided (FCJ, transparency, flat-specimen node counts), for :meth:`restore_sampling`."""
+        return self._node_counts, self._transparency_counts, self._flat_counts
+
+    def restore_sampling(self, state: tuple):
+        """Go back to a sampling :meth:`sampling_state` returned (after evaluating elsewhere, e.g. at a probe)."""
+        self._node_counts, self._transparency_counts, self._flat_counts = state
+
     @property
     def sampling_key(self) -> bytes | None:
         """The decided sampling as bytes (None before it is decided)."""

@@ -178,7 +178,7 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
     Gauss–Newton χ² reachable from there, against the current solution's (``base``)."""
     snapshot = _snapshot(ref)
     sampled = [m for m in ref.models if hasattr(m, "decide_sampling")]  # not a fixed (PONKCS) curve
-    sampling = [(m._node_counts, m._transparency_counts) for m in sampled]
+    sampling = [m.sampling_state() for m in sampled]
     for n, v in _probe(ref, pnames).items():
         ref.params[n].value = v
     _reset_sampling(ref)  # sampled as the probe needs (at zero penetration: one node, a shift)
@@ -193,8 +193,8 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
         _, moved = bounded_gauss_newton(r, jac / norm, lo, hi)
     finally:
         _restore(ref, snapshot)
-        for model, (fcj, tr) in zip(sampled, sampling):
-            model._node_counts, model._transparency_counts = fcj, tr  # the solution's sampling, as before
+        for model, state in zip(sampled, sampling):
+            model.restore_sampling(state)  # the solution's sampling, as before
     return max(float(base @ base - moved @ moved), 0.0)
 
 
