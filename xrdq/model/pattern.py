@@ -94,17 +94,16 @@ _TRANSPARENCY_MAX_PANELS = 8
 def _transparency_table(max_panels=_TRANSPARENCY_MAX_PANELS, span=_TRANSPARENCY_SPAN, order=_TRANSPARENCY_ORDER):
     """Quadrature of ∫₀^∞ e^−u f(u) du with m panels over [0, span] (``order`` Gauss–Legendre nodes each, weights
     times e^−u) and one node for the tail, for m = 1 … max_panels: rows of offsets u and weights, zero-padded."""
-    gx, gw = np.polynomial.legendre.leggauss(order)
-    gx, gw = (gx + 1.0) / 2.0, gw / 2.0
+    gx, gw = _gauss_legendre(order)
     u = np.zeros((max_panels + 1, order * max_panels + 1))
     w = np.zeros_like(u)
     u[0, 0], w[0, 0] = 1.0, 1.0  # one node: the mean shift
+    tail = np.exp(-span)
     for m in range(1, max_panels + 1):
         edges = np.linspace(0.0, span, m + 1)
         x = (edges[:-1, None] + np.diff(edges)[:, None] * gx[None, :]).ravel()
         wx = (np.diff(edges)[:, None] * gw[None, :]).ravel() * np.exp(-x)
-        wx *= (1.0 - np.exp(-span)) / wx.sum()  # the panels hold exactly the mass below span
-        tail = np.exp(-span)
+        wx *= (1.0 - tail) / wx.sum()  # the panels hold exactly the mass below span
         n = x.size
         u[m, :n], w[m, :n] = x, wx
         u[m, n], w[m, n] = (1.0 - wx @ x) / tail, tail  # the tail's node keeps the mean at exactly 1
@@ -114,6 +113,12 @@ def _transparency_table(max_panels=_TRANSPARENCY_MAX_PANELS, span=_TRANSPARENCY_
 _TRANSPARENCY_U, _TRANSPARENCY_W = _transparency_table()
 
 
+def _width_ratio(width, fwhm):
+    """|width| / FWHM per peak, 0 where undefined (a zero FWHM is refused by name in :func:`accumulate_peaks`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num(np.abs(width) / np.asarray(fwhm, dtype=float), nan=0.0, posinf=0.0)
+
+
 def transparency_node_counts(centers, fwhm, transparency: float):
     """How many nodes each peak's transparency profile needs (:func:`transparency_nodes`).
 
@@ -121,9 +126,7 @@ def transparency_node_counts(centers, fwhm, transparency: float):
     Gauss–Legendre nodes plus the tail's, m = ⌈4 τ/FWHM⌉ + 1 (at most 8): measured against a brute-force
     convolution, the peak is then exact to ≈ 0.5 % of its height up to τ ≈ FWHM (LiF-rich specimens at 2θ ≈ 90°)
     and ≈ 0.05 % at τ ≈ 0.3 FWHM (halides)."""
-    tau = np.abs(transparency * np.sin(np.radians(np.asarray(centers, dtype=float))))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.nan_to_num(tau / np.asarray(fwhm, dtype=float), nan=0.0, posinf=0.0)
+    ratio = _width_ratio(transparency * np.sin(np.radians(np.asarray(centers, dtype=float))), fwhm)
     panels = np.clip(np.ceil(4.0 * ratio) + 1, 1, _TRANSPARENCY_MAX_PANELS)
     return np.where(ratio < 0.02, 1, _TRANSPARENCY_ORDER * panels + 1).astype(int)
 
@@ -161,9 +164,7 @@ def flat_specimen_widths(centers, flat_specimen: float, variable_slit: bool = Fa
 def flat_specimen_node_counts(centers, fwhm, flat_specimen: float, variable_slit: bool = False):
     """How many nodes each peak's flat-specimen aberration needs (:func:`flat_specimen_nodes`): one (a shift by
     the mean −ε_m/3) where ε_m is below 5 % of the FWHM, else ⌈2.5 ε_m/FWHM⌉ + 2 (3 to 16)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = flat_specimen_widths(centers, flat_specimen, variable_slit) / np.asarray(fwhm, dtype=float)
-    ratio = np.nan_to_num(ratio, nan=0.0, posinf=0.0)
+    ratio = _width_ratio(flat_specimen_widths(centers, flat_specimen, variable_slit), fwhm)
     return np.where(ratio < 0.05, 1, np.clip(np.ceil(2.5 * ratio) + 2, 3, 16)).astype(int)
 
 
@@ -460,14 +461,14 @@ class PhaseModel:
         self._geometry_memo = {}
 
     def reset_sampling(self):
-        """Decide the FCJ and transparency node counts afresh at the next call (between refinement stages, never
-        within)."""
+        """Decide the FCJ, transparency and flat-specimen node counts afresh at the next call (between refinement
+        stages, never within)."""
         self._node_counts = None
         self._transparency_counts = None
         self._flat_counts = None
 
     def decide_sampling(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE) -> bytes:
-        """How every peak is sampled (its FCJ and transparency node counts): kept if already decided, else
+        """How every peak is sampled (its FCJ, transparency and flat-specimen node counts): kept if already decided, else
         decided at these parameters (what the next :meth:`profile` would do). Returned as :attr:`sampling_key`,
         so a caller can key cached profiles by their sampling."""
         if self._node_counts is None:

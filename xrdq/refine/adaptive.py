@@ -167,8 +167,7 @@ def _screen(ref, varied: list, candidates: list) -> list:
 
 def _probe(ref, pnames) -> dict:
     """{name: probe value} of a candidate screened away from its start (its spec's ``probe``), else {}."""
-    probes = {n: ref.specs[n].probe for n in pnames if ref.specs[n].probe is not None}
-    return {n: float(p(ref.instrument) if callable(p) else p) for n, p in probes.items()}
+    return {n: ref.specs[n].probe for n in pnames if ref.specs[n].probe is not None}
 
 
 def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
@@ -181,7 +180,7 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
     sampling = [m.sampling_state() for m in sampled]
     for n, v in _probe(ref, pnames).items():
         ref.params[n].value = v
-    _reset_sampling(ref)  # sampled as the probe needs (at zero penetration: one node, a shift)
+    ref.reset_sampling()  # sampled as the probe needs (at zero penetration: one node, a shift)
     try:
         values = ref._values()
         names = list(varied) + list(pnames)
@@ -196,12 +195,6 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
         for model, state in zip(sampled, sampling):
             model.restore_sampling(state)  # the solution's sampling, as before
     return max(float(base @ base - moved @ moved), 0.0)
-
-
-def _reset_sampling(ref):
-    for model in ref.models:
-        if hasattr(model, "reset_sampling"):
-            model.reset_sampling()
 
 
 def _grow_background(ref, n_free: int, alpha: float) -> list:
@@ -419,9 +412,9 @@ def extend(ref, groups, max_nfev: int = 100):
         varied = ref.set_stage(groups, extra)
         chi2_0 = ref.chi2()
         dof = ref.two_theta.size - ref.n_linear() - len(varied)
-        # Terms screened at a probe (transparency, flat specimen) come last: their screen, linearised far from the
-        # solution, is a rough guide, and the flat specimen's low-angle asymmetry overlaps the FCJ asymmetry (tried
-        # first, it once promised Δχ² 6542 and delivered 2). They are screened once nothing else is warranted.
+        # Terms screened at a probe (transparency) come last, once nothing else is warranted: a screen linearised far
+        # from the solution is a rough guide (the flat specimen, when it was a candidate and overlapped the FCJ
+        # asymmetry, promised Δχ² 6542 tried first and delivered 2).
         order = sorted(range(len(pool)), key=lambda i: bool(_probe(ref, pool[i][1])))
         pool = [pool[i] for i in order]
         n_plain = sum(not _probe(ref, c[1]) for c in pool)

@@ -218,6 +218,11 @@ class Refinement:
             key = model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values))
         return key
 
+    def reset_sampling(self):
+        """Let every phase decide its peak sampling afresh at the next evaluation (a stage's start, a probe)."""
+        for model in self.models:
+            model.reset_sampling()
+
     def sampling_changed(self) -> bool:
         """Whether the peak sampling decided at the current values differs from the one in use (the one the
         last stage decided at its start); the new one is then decided, for the next stage to use."""
@@ -412,8 +417,7 @@ class Refinement:
         # Peaks broaden as sizes refine: re-decide how finely each is sampled for this stage (kept
         # fixed within it so the optimiser sees a smooth function). Cached profiles are keyed by their
         # sampling, so those made before stay valid only if it comes out the same.
-        for model in self.models:
-            model.reset_sampling()
+        self.reset_sampling()
         if not names:
             self.residual(np.array([]), [])
             return {"stage": stage.name, "status": 1, "nfev": 1}

@@ -53,8 +53,7 @@ class ParamSpec:
     derivatives); the others are differenced. ``sets``: the :class:`ProfileTerms` (or, for ``on="specimen"``,
     :class:`Specimen`) fields a global parameter sets. ``candidate``: the adaptive recipe tests it, under this
     label, when no stage refines it. ``probe``: a term whose first-order effect at its start is degenerate with
-    others or nil (transparency at 0 is a pure shift; the flat-specimen aberration ∝ α²) is screened by
-    linearising at this value (or this function of the instrument) instead.
+    others (transparency at 0 is a pure shift) is screened by linearising at this value instead.
     """
 
     key: str
@@ -69,7 +68,7 @@ class ParamSpec:
     sets: tuple = ()
     on: str = "terms"  # global: which object the fields in ``sets`` belong to ("terms" or "specimen")
     candidate: str | None = None
-    probe: float | Callable | None = None
+    probe: float | None = None
 
     def name(self, owner="") -> str:
         """The parameter's name: ``key`` (global), ``{owner}_{key}`` (phase prefix, or ``hump{k}``)."""
@@ -112,10 +111,9 @@ SPECS: tuple[ParamSpec, ...] = (
               sets=("Y",), candidate="tanθ Lorentzian (Y)"),
     # equatorial divergence (deg) of the flat-specimen aberration, ∝ α² cotθ: refined by a recipe that names its
     # group, not tested by the adaptive recipe (docs/method.md §2: no accuracy gain measured on data xrdq did not
-    # make, and up to 10× the time); ∝ α², so a test would need a probe (the instrument's slit) like transparency
+    # make, and up to 10× the time)
     ParamSpec("flat_specimen", "global", ("flat_specimen",), 0.05, _fixed(0.0, MAX_DIVERGENCE_DEG),
-              start=lambda inst: inst.flat_specimen, non_negative=True, peak_list=False, sets=("flat_specimen",),
-              probe=lambda inst: inst.divergence_slit_deg or 1.0),
+              start=lambda inst: inst.flat_specimen, non_negative=True, peak_list=False, sets=("flat_specimen",)),
     # S/L = H/L: one asymmetry parameter; the FCJ nodes are resampled, so it is differenced
     ParamSpec("asymmetry", "global", ("asymmetry",), 1e-2, _fixed(0.0, 0.1),
               start=lambda inst: 0.5 * (inst.s_l + inst.h_l), peak_list=False, sets=("s_l", "h_l"),
