@@ -78,3 +78,16 @@ def test_an_opaque_specimen_is_the_model_without_transparency():
     t0, _ = model.tick_positions(params, inst, ON_CIRCLE)
     t1, _ = model.tick_positions(params, inst, Specimen(penetration_um=300.0))
     assert np.allclose(t1 - t0, -transparency_scale(300.0, 150.0) * np.sin(np.radians(t0)), atol=2e-3)
+
+
+def test_a_negative_penetration_is_refused_by_name(tmp_path, capsys):
+    from xrdq.cli import main
+    from xrdq.errors import XrdqError
+    from xrdq.model.simulate import simulate
+
+    with pytest.raises(XrdqError, match="penetration_um"):
+        simulate([("LiF", 1.0)], penetration_um=-5.0)
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--phase", "LiF", "--fractions", "1", "--penetration", "-5", "--out", str(tmp_path / "s.ras")])
+    assert exit_.value.code == 2 and "--penetration" in capsys.readouterr().err
+    assert not (tmp_path / "s.ras").exists()

@@ -38,6 +38,8 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     """
     from ..crystal.spec import resolve_phase
 
+    if not penetration_um >= 0.0:
+        raise XrdqError(f"penetration_um (1/µ of the specimen, µm) must be ≥ 0 (0 = opaque), got {penetration_um}")
     inst = load_instrument(instrument)
     if profile:
         inst = inst.replace(**profile)
