@@ -63,6 +63,25 @@ def test_tan_lorentzian_and_texture_are_found_when_present():
         assert set(d) >= {"term", "n_params", "delta_chi2", "F", "p_value", "accepted", "basis"}
 
 
+def test_the_texture_refinement_that_stands_is_not_run_twice(monkeypatch):
+    """Each axis that passes the screen is refined once; the best one's solution is reinstated, not refined
+    again from the same start (that repeated it step for step: one whole trial per tested texture)."""
+    runs = []
+    original = Refinement.run_stage
+
+    def counting(self, stage, final=True, extra_names=()):
+        runs.append(tuple(extra_names))
+        return original(self, stage, final, extra_names)
+
+    monkeypatch.setattr(Refinement, "run_stage", counting)
+    result = fit(*make_pattern(po=0.8))
+    assert "March–Dollase ZnO [001]" in accepted(result)
+    assert sum(1 for r in runs if r and r[-1] == "ZnO_po_ratio") == 1, runs
+    decision = next(d for d in result.decisions if d["term"] == "March–Dollase ZnO [001]")
+    assert result.chi2 <= decision["chi2_after"] + 1e-6  # the reinstated solution is the one tested
+    assert {k: v for k, (v, _) in result.parameters.items()}["ZnO_po_ratio"] == pytest.approx(0.8, abs=0.03)
+
+
 def test_an_instrument_lorentzian_narrower_than_the_nominal_one_is_refined():
     """The instrument file's X (1/cosθ Lorentzian) is a floor for every phase's Lorentzian width: sizes only add
     to it. Peaks narrower than that drove every size to none and left model tails the data lack; on

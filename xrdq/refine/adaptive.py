@@ -176,7 +176,7 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
     tells it apart — the exponential tail — is second order). Linearise at the probe value instead: the
     Gauss–Newton χ² reachable from there, against the current solution's (``base``)."""
     snapshot = _snapshot(ref)
-    sampled = [m for m in ref.models if hasattr(m, "decide_sampling")]  # not a fixed (PONKCS) curve
+    sampled = _sampled(ref)
     sampling = [m.sampling_state() for m in sampled]
     for n, v in _probe(ref, pnames).items():
         ref.params[n].value = v
@@ -228,9 +228,16 @@ def _restore(ref, snapshot: dict):
         ref.params[k].value = v
 
 
-def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozenset = frozenset()) -> float:
+def _sampled(ref) -> list:
+    """The phase models whose peak sampling is decided per stage (not a fixed PONKCS curve)."""
+    return [m for m in ref.models if hasattr(m, "decide_sampling")]
+
+
+def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozenset = frozenset(),
+           outcome: dict | None = None) -> float:
     """χ² after refining ``candidate`` with everything already varied (``held`` fixed meanwhile, see
-    :func:`_held_with`); undone unless ``keep``."""
+    :func:`_held_with`); undone unless ``keep``. ``outcome`` (a dict) receives what :func:`_replay` needs to
+    reinstate the refined solution without refining again."""
     _, pnames, po, one_sided = candidate
     snapshot = _snapshot(ref)
     ref.fixed |= held
@@ -263,12 +270,29 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozens
     if keep:  # only the runs that stand count towards convergence
         log.append(entry)
     chi2 = ref.chi2()
+    if outcome is not None:
+        outcome.update(chi2=chi2, entry=entry, solution=_snapshot(ref),
+                       sampling=[m.sampling_state() for m in _sampled(ref)])
     if not keep:
         if po is not None:
             ref.set_po_axis(po[0], None)
         ref.fixed -= held
         _restore(ref, snapshot)
     return chi2
+
+
+def _replay(ref, stage, extra, candidate, outcome: dict, log: list) -> float:
+    """Reinstate a trial refinement of ``candidate`` that :func:`_trial` undid (its ``outcome``), as if it had
+    been run with ``keep``: the same solution, peak sampling and log entry; returns its χ²."""
+    _, pnames, po, _ = candidate
+    ref.set_stage(stage.refine, extra + pnames)
+    if po is not None:
+        ref.set_po_axis(*po)
+    _restore(ref, outcome["solution"])
+    for model, state in zip(_sampled(ref), outcome["sampling"]):
+        model.restore_sampling(state)
+    log.append(outcome["entry"])
+    return outcome["chi2"]
 
 
 def _size_floor(ref, stage, log: list) -> list:
@@ -431,14 +455,22 @@ def extend(ref, groups, max_nfev: int = 100):
             decisions += tests  # nothing else is warranted: record why each was left out
             break
         label, pnames, po, _ = pool[best]
+        snapshot = _snapshot(ref)
         if po is not None:  # first-order screening cannot tell axes apart well: refine each that passed
             axes = [i for i, c in enumerate(pool[:len(tests)])
                     if c[2] is not None and c[2][0] == po[0] and tests[i]["accepted"]]
-            best = min(axes, key=lambda i: _trial(ref, final, extra, pool[i], keep=False, log=log))
+            runs = {i: {} for i in axes}
+            for i in axes:
+                _trial(ref, final, extra, pool[i], keep=False, log=log, outcome=runs[i])
+            best = min(axes, key=lambda i: runs[i]["chi2"])
             label, pnames, po, _ = pool[best]
-        snapshot = _snapshot(ref)
-        held = _held_with(ref, pnames, varied)
-        chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log, held=held)
+            held = frozenset()
+            # the best axis's refinement stands as it was run (refining it again from the same start would
+            # repeat it step for step)
+            chi2_1 = _replay(ref, final, extra, pool[best], runs[best], log)
+        else:
+            held = _held_with(ref, pnames, varied)
+            chi2_1 = _trial(ref, final, extra, pool[best], keep=True, log=log, held=held)
         d = _decision(label, len(pnames), chi2_0, chi2_1, dof - len(pnames), alpha, "refined",
                       predicted_delta_chi2=tests[best]["delta_chi2"])
         decisions.append(d)
