@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "reference_patterns" / "demo" / "demo_lazco.ras"
-HEAVY = ("numpy", "scipy", "scipy.optimize", "scipy.stats", "xarray", "pandas", "numba", "lmfit", "xraydb",
+HEAVY = ("numpy", "scipy", "scipy.optimize", "scipy.stats", "scipy.special", "scipy.ndimage", "xarray", "pandas", "numba", "lmfit", "xraydb",
          "sqlalchemy", "matplotlib", "dask", "dask.array", "gemmi")
 
 
@@ -62,10 +62,12 @@ def test_info_reads_with_numpy_alone():
 
 def test_quantify_loads_no_lmfit_xraydb_matplotlib_or_dask_array():
     """lmfit (scipy.stats), xraydb (SQLAlchemy), matplotlib and dask.array cost seconds and are not needed;
-    nor does scipy.optimize (≈ 0.35 s): the fit's Levenberg–Marquardt is xrdq.refine.lm."""
+    nor does scipy.optimize (≈ 0.35 s): the fit's Levenberg–Marquardt is xrdq.refine.lm; nor scipy.special and
+    scipy.ndimage (≈ 0.26 s together): the F test's tail and the envelope filters are xrdq's own."""
     loaded = _loaded_after(_cli("quantify", str(DEMO), "--phase", "LiCl", "--phase", "Li2ZrCl6"))
     assert {"numba", "xarray"} <= loaded  # it did fit
-    assert not loaded & {"lmfit", "scipy.stats", "scipy.optimize", "xraydb", "sqlalchemy", "matplotlib", "dask.array"}
+    assert not loaded & {"lmfit", "scipy.stats", "scipy.optimize", "scipy.special", "scipy.ndimage", "xraydb",
+                         "sqlalchemy", "matplotlib", "dask.array"}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="dask is not installed")

@@ -9,7 +9,7 @@ from xrdq.model import background as bkg
 from xrdq.model.instrument import load_instrument
 from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen
 from xrdq.refine import default_recipe, load_recipe
-from xrdq.refine.adaptive import f_test, po_axes
+from xrdq.refine.adaptive import f_survival, f_test, po_axes
 from xrdq.refine.fit import MIN_CRYSTALLITE_NM, Refinement
 from xrdq.refine.start import estimate_humps
 
@@ -179,6 +179,20 @@ def test_f_test_is_the_nested_model_test():
     assert p < 1e-15
     # a fit better than counting statistics (GoF < 1) cannot make noise-level gains significant
     assert f_test(10.0, 5.0, 1, 1000)[1] > 0.01
+
+
+@pytest.mark.parametrize("q", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("dof", [5, 60, 900, 7000, 40000])
+def test_f_survival_is_scipys_f_distribution_tail(q, dof):
+    from scipy.special import fdtrc
+
+    for F in np.concatenate([[0.0, 1e-9], np.logspace(-3, 3.5, 60)]):
+        expected = float(fdtrc(q, dof, F))
+        got = f_survival(q, dof, float(F))
+        if expected > 1e-290:
+            assert got == pytest.approx(expected, rel=1e-8, abs=1e-300), (q, dof, F)
+        else:  # both underflow where the tail is beyond double precision
+            assert got < 1e-280, (q, dof, F)
 
 
 def test_size_runs_to_the_floor_and_is_named():

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
+from .._filters import gaussian_smooth
 # one home: the refinement's cell check and the verdict flag the same 1 % (a phase probably fitting other peaks)
 from ..refine.adaptive import CELL_LIMIT
 
@@ -76,12 +76,12 @@ def unexplained_peaks(two_theta, observed, calculated, esd, bragg, wavelength, f
     found = {}
     for fwhm in fwhm_deg:
         sigma_pts = max(fwhm / 2.3548 / step, 0.7)
-        # matched filter for white noise: Σ k r / √Σ k², r = diff/σ; the kernel of gaussian_filter1d is
+        # matched filter for white noise: Σ k r / √Σ k², r = diff/σ; the kernel of gaussian_smooth is
         # normalised to Σ k = 1, so divide by √Σ k² = (2√π σ)^(-1/2)
-        s = gaussian_filter1d(diff / e, sigma_pts, mode="nearest") * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_pts)
+        s = gaussian_smooth(diff / e, sigma_pts) * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_pts)
         mad = float(np.median(np.abs(s - np.median(s)))) * 1.4826
         z = s / max(mad, 1e-12)
-        h = gaussian_filter1d(diff, sigma_pts / 2, mode="nearest")  # excess height, lightly smoothed
+        h = gaussian_smooth(diff, sigma_pts / 2)  # excess height, lightly smoothed
         half = max(int(round(2 * fwhm / step)), 1)
         cand = np.nonzero((z[1:-1] >= PEAK_SIGNIFICANCE) & (z[1:-1] >= z[:-2]) & (z[1:-1] > z[2:]))[0] + 1
         for i in cand:

@@ -24,10 +24,10 @@ Every test, accepted or not, is recorded as a decision.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
-from scipy.special import fdtrc  # F-distribution survival; scipy.stats costs ~1 s to import
 
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
@@ -58,13 +58,56 @@ PO_AXES = {
 PO_AXES_LOW = ((0, 0, 1), (1, 0, 0), (0, 1, 0))  # orthorhombic, monoclinic, triclinic
 
 
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz; Press et al., Numerical Recipes
+    §6.4): converges for x < (a + 1)/(a + b + 2) in O(√max(a, b)) terms."""
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100000):
+        for num in (m * (b - m) * x / ((a - 1.0 + 2 * m) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1.0 + 2 * m))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def _beta_regularized(a: float, b: float, x: float, y: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 ≤ x ≤ 1; ``y`` = 1 − x, given
+    separately so that neither is a difference of nearly equal numbers."""
+    if x <= 0.0:
+        return 0.0
+    if y <= 0.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, y) / b
+
+
+def f_survival(q: int, dof: int, F: float) -> float:
+    """P(F_{q, dof} > F), the F distribution's upper tail: I_x(dof/2, q/2) with x = dof/(dof + qF).
+
+    scipy.special.fdtrc computes the same; importing scipy.special costs ≈ 0.18 s CPU in every process for
+    this one function (docs/performance.md). tests/refine/test_adaptive.py compares the two."""
+    if F <= 0.0:
+        return 1.0
+    return _beta_regularized(0.5 * dof, 0.5 * q, dof / (dof + q * F), q * F / (dof + q * F))
+
+
 def f_test(chi2_0: float, chi2_1: float, q: int, dof_1: int):
     """(F, p) of the nested-model F-test: does lowering χ² from ``chi2_0`` to ``chi2_1`` with ``q`` more
     parameters exceed chance, given ``dof_1`` degrees of freedom left in the extended model?"""
     if q <= 0 or dof_1 <= 0 or chi2_1 <= 0:
         return 0.0, 1.0
     F = max(chi2_0 - chi2_1, 0.0) / q / max(chi2_1 / dof_1, 1.0)
-    return float(F), float(fdtrc(q, dof_1, F))
+    return float(F), f_survival(q, dof_1, F)
 
 
 def _decision(term, q, chi2_0, chi2_1, dof_1, alpha, basis, **extra):

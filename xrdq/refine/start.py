@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import median_filter, minimum_filter1d, uniform_filter1d
+from .._filters import moving_mean, moving_median, moving_min
 
 
 def lower_envelope(two_theta, intensity, window_deg: float = 2.0):
@@ -12,8 +12,7 @@ def lower_envelope(two_theta, intensity, window_deg: float = 2.0):
     y = np.asarray(intensity, dtype=float)
     step = float(np.median(np.diff(tt)))
     n = max(3, int(round(window_deg / step)) | 1)
-    env = minimum_filter1d(y, n, mode="nearest")
-    return uniform_filter1d(env, n, mode="nearest")
+    return moving_mean(moving_min(y, n), n)
 
 
 def median_envelope(two_theta, intensity, window_deg: float = 3.0):
@@ -21,7 +20,7 @@ def median_envelope(two_theta, intensity, window_deg: float = 3.0):
     tt = np.asarray(two_theta, dtype=float)
     step = float(np.median(np.diff(tt)))
     n = max(3, int(round(window_deg / step)) | 1)
-    return uniform_filter1d(median_filter(np.asarray(intensity, dtype=float), size=n, mode="nearest"), n, mode="nearest")
+    return moving_mean(moving_median(intensity, n), n)
 
 
 def estimate_humps(two_theta, intensity, *, max_humps: int = 3, min_excess: float = 0.15, window_deg: float = 2.0,
