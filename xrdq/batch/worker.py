@@ -92,7 +92,7 @@ def warm_up():
         import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..io import load  # noqa: F401 — every reader (the .rasx one imports xml.etree)
         from ..quant import api, uncertainty, verdict  # noqa: F401 — what quantify imports at its first call
-        from ..refine import adaptive, fit, start  # noqa: F401 — scipy.ndimage, numba
+        from ..refine import adaptive, fit, start  # noqa: F401 — numba (and scipy.linalg through it)
 
         inst = load_instrument("miniflex600")
         model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))
