@@ -435,6 +435,30 @@ def _forward_patterns(instrument, size_nm, tmp_path):
 
 
 @pytest.mark.gsas2
+def test_gsas2_transparency_is_the_native_mean_shift_in_units_of_100_um():
+    """GSAS-II's Transparency T moves a peak as the native model's specimen with 1/µ = 100 T µm moves its
+    centroid (sin2θ/(2µR)): the factor the readback applies (xrdq.engines.gsas2.names)."""
+    _gsas2_or_skip()
+    from GSASII import GSASIIstrMath as G2stMth
+
+    from xrdq.engines.gsas2.names import HISTOGRAM
+    from xrdq.model.pattern import transparency_scale
+
+    name, factor = HISTOGRAM["Transparency"]
+    assert name == "penetration_um"
+    wave, radius, a = 1.5406, 150.0, 4.0270
+    A = [1 / a**2, 1 / a**2, 1 / a**2, 0.0, 0.0, 0.0]
+    controls = {":0:histType": "PXC", ":0:instType": "Bragg-Brentano"}
+    for hkl in ((1, 1, 1), (2, 2, 0), (4, 2, 0)):
+        refl = list(hkl) + [0.0] * 10
+        pos = {}
+        for T in (0.0, 2.5):
+            parm = {":0:Gonio. radius": radius, ":0:Shift": 0.0, ":0:Transparency": T, ":0:Zero": 0.0}
+            pos[T] = G2stMth.GetReflPos(refl, 0, wave, A, "0::", ":0:", "0:0:", controls, parm)
+        native = -transparency_scale(factor * 2.5, radius) * np.sin(np.radians(pos[0.0]))
+        assert pos[2.5] - pos[0.0] == pytest.approx(native, rel=1e-3), hkl
+
+
 def test_forward_gsas2_pattern_matches_xrdq_model(tmp_path):
     """With the same parameters and no refinement, GSAS-II's per-reflection intensities and peak shapes
     equal xrdq's. Per reflection, GSAS-II's Icorr·|Fc|²·V/f (f: phase fraction) is xrdq's m·|F|²·LP

@@ -12,7 +12,7 @@ BY_ID = {"0": "LiF", "1": "Li2ZrCl6"}
 
 
 @pytest.mark.parametrize("var,name", [
-    (":0:Zero", "zero"), (":0:Shift", "displacement_um"), (":0:U", "U"), (":0:Y", "Y"), (":0:SH/L", "asymmetry"),
+    (":0:Zero", "zero"), (":0:Shift", "displacement_um"), (":0:Transparency", "penetration_um"), (":0:U", "U"), (":0:Y", "Y"), (":0:SH/L", "asymmetry"),
     ("1:0:MD", "Li2ZrCl6_po_ratio"), ("0:0:Mustrain;i", "LiF_strain_broadening"), (":0:BkPkpos;0", "hump0_center"),
 ])
 def test_a_parameter_both_engines_refine_has_the_native_name(var, name):

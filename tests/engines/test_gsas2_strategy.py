@@ -383,3 +383,17 @@ def test_the_mirrored_recipe_refines_x_when_the_native_engine_refined_it():
     last = mirror_recipe(native([INSTRUMENT_X])).steps[-1]
     assert "X" in last["profile"]
     assert "X" not in mirror_recipe(native(["zero shift"])).steps[-1]["profile"]
+
+
+def test_the_mirrored_recipe_refines_the_transparency_shift_when_the_native_engine_refined_transparency():
+    """A low-absorbing specimen's peaks move toward low angle by sin2θ/(2µR); GSAS-II has that shift (not the
+    tail) as its Transparency. Without it, its displacement and zero absorb a shift they cannot follow."""
+    from xrdq.engines.gsas2.mirror import mirror_recipe
+    from xrdq.refine.specs import spec
+
+    def native(accepted):
+        return SimpleNamespace(recipe=[{"stage": "adaptive", "refine": ["zero"], "background_terms": 12}],
+                               decisions=[{"term": t, "accepted": True} for t in accepted], phase_names=["LiF"])
+
+    assert mirror_recipe(native([spec("penetration_um").candidate])).steps[-1]["transparency"] is True
+    assert "transparency" not in mirror_recipe(native(["zero shift"])).steps[-1]

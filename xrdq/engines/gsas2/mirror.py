@@ -1,7 +1,7 @@
 """A GSAS-II recipe that refines the terms a native adaptive refinement found warranted.
 
-The native engine decides, by significance tests, which of zero shift, Y, X, asymmetry, microstrain,
-March–Dollase texture and background order a pattern needs (:mod:`xrdq.refine.adaptive`). To compare the
+The native engine decides, by significance tests, which of zero shift, specimen transparency, Y, X, asymmetry,
+microstrain, March–Dollase texture and background order a pattern needs (:mod:`xrdq.refine.adaptive`). To compare the
 two engines on the same model, GSAS-II runs its default steps and then one more step with those terms
 (steps are cumulative). Pure data: building it needs no GSAS-II.
 """
@@ -32,6 +32,8 @@ def mirror_recipe(native) -> GsasRecipe:
     po = dict(final.get("po") or {})
     step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
             "size": True, "humps": True, "profile": tuple(profile), "zero": "zero" in final["refine"]}
+    if spec("penetration_um").candidate in accepted:  # GSAS-II refines its mean shift (it has no tail)
+        step["transparency"] = True
     if strain:
         step["strain"] = strain
     if po:

@@ -27,6 +27,9 @@ _TO_G2 = gsas2_profile_terms(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 HISTOGRAM = {
     "Zero": ("zero", 1.0),  # both add it to the calculated 2θ
     "Shift": ("displacement_um", 1.0),  # both in µm, same sign
+    # GSAS-II shifts peaks by 0.09/(πR) · 100 T sin2θ degrees (R in mm), the native model by sin2θ/(2µR) radians:
+    # the same mean shift for 1/µ = 100 T µm. GSAS-II has the shift only (no exponential tail).
+    "Transparency": ("penetration_um", 100.0),
     **{t: (t, 1.0 / _TO_G2[t]) for t in ("U", "V", "W", "X", "Y")},
     "SH/L": ("asymmetry", 1.0 / _TO_G2["SH/L"]),  # SH/L = S/L + H/L = 2 × asymmetry
     "Scale": ("histogram_scale", 1.0),

@@ -237,7 +237,8 @@ def _held_parameters(p: Project, params: dict, g2w: dict):
         gg = 2.0 * np.sqrt(2.0 * np.log(2.0) * max(pk[4], 0.01)) / 100.0
         params[hump_parameter(i, "fwhm")] = (float(tch_fwhm(gg, max(pk[6], 0.1) / 100.0)), np.nan)  # derived
     inst = hist.data["Instrument Parameters"][0]
-    held = {"Shift": float(hist.data["Sample Parameters"]["Shift"][0]),
+    sample = hist.data["Sample Parameters"]
+    held = {"Shift": float(sample["Shift"][0]), "Transparency": float(sample.get("Transparency", [0.0])[0]),
             **{term: float(inst[term][1]) for term in ("Zero",) + PROFILE_TERMS}}
     for g2key, value in held.items():
         name, factor = HISTOGRAM[g2key]

@@ -50,8 +50,8 @@ GSAS2_FCJ_STEPS: tuple[dict, ...] = DEFAULT_STEPS[:-1] + ({"name": "profile", "p
 
 PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
 
-_STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "profile", "size", "strain", "humps",
-              "preferred_orientation", "cycles"}
+_STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "transparency", "profile", "size",
+              "strain", "humps", "preferred_orientation", "cycles"}
 
 
 @dataclass
@@ -60,7 +60,9 @@ class GsasRecipe:
 
     ``steps``: sequence of dicts, each turning on (cumulatively; ``False`` turns a term off again) some of
     ``background`` (bool), ``fractions`` (bool), ``cells`` (bool), ``displacement`` (bool, sample
-    height ``Shift``), ``zero`` (bool), ``profile`` (True or a subset of U V W X Y SH/L),
+    height ``Shift``), ``zero`` (bool), ``transparency`` (bool, the specimen's ``Transparency``: in GSAS-II the
+    mean peak shift sin2θ/(2µR) only, without the exponential tail the native model also has),
+    ``profile`` (True or a subset of U V W X Y SH/L),
     ``humps`` (True: also refine the positions and Gaussian widths of the amorphous humps; their
     areas are always refined with the background), ``size`` (True for every phase, or a list of phase names: isotropic crystallite size, µm,
     Lorentzian), ``strain`` (likewise: isotropic microstrain, µstrain), ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names;
@@ -168,7 +170,7 @@ class GsasRecipe:
                        + ", ".join(f"{float(c):.1f}° (FWHM {float(f):.1f}°)" for c, f in humps)
                        + ": area in the initial step, area, position and widths whenever the background is refined")
         for i, s in enumerate(self.steps, 1):
-            on = [k for k in ("background", "fractions", "cells", "displacement", "zero") if s.get(k)]
+            on = [k for k in ("background", "fractions", "cells", "displacement", "zero", "transparency") if s.get(k)]
             if s.get("profile"):
                 prof = PROFILE_TERMS if s["profile"] is True else tuple(s["profile"])
                 on.append("profile " + " ".join(prof))
@@ -177,7 +179,8 @@ class GsasRecipe:
                     on.append(what + ("" if s[key] is True else " (" + ", ".join(s[key]) + ")"))
             if s.get("preferred_orientation"):
                 on.append("preferred orientation")
-            off = [k for k in ("cells", "displacement", "zero", "size", "strain", "humps") if s.get(k) is False]
+            off = [k for k in ("cells", "displacement", "zero", "transparency", "size", "strain", "humps")
+                   if s.get(k) is False]
             out.append(f"step {i} ({s.get('name', '')}): + " + ", ".join(on) + ("; held: " + ", ".join(off) if off else ""))
         if self.fcj == "exact":
             out.append("FCJ asymmetry integrated exactly (xrdq's node count per peak, up to "

@@ -120,6 +120,7 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=()):
     sample = hist.data["Sample Parameters"]
     sample["Scale"][1] = bool(on.get("histogram_scale"))
     sample["Shift"][1] = bool(on.get("displacement"))
+    sample.setdefault("Transparency", [0.0, False])[1] = bool(on.get("transparency"))
     inst = hist.data["Instrument Parameters"][0]
     prof = on.get("profile")
     prof = set(PROFILE_TERMS) if prof is True else set(prof or ())
