@@ -150,6 +150,20 @@ def _fcj_brute_force(x, two_theta, s_l, h_l, fwhm, eta, n=400_000):
     return y / mass.sum()
 
 
+def test_tch_widths_of_many_parameter_sets_are_those_of_separate_calls():
+    """A Jacobian's perturbed width parameters go through tch_widths as rows of one call: every row must be
+    the separate call's result to the last bit (sizes and strains of 0 meaning none, like None)."""
+    tt = np.linspace(12.0, 118.0, 57)
+    sets = [(0.004, -0.002, 0.003, 0.02, 0.01, None, None), (0.0041, -0.002, 0.003, 0.02, 0.01, 35.0, None),
+            (0.004, -0.002, 0.003, 0.0, 0.013, 35.0, 2e-3), (-0.02, 0.0, 1e-6, 0.05, -0.01, None, 1e-4)]
+    rows = [np.array(v, dtype=float)[:, None] for v in zip(*[(u, v, w, x, y) for u, v, w, x, y, _, _ in sets])]
+    hg, hl = tch_widths(tt[None, :], *rows, size_nm=np.array([[s[5] or 0.0] for s in sets]),
+                        strain=np.array([[s[6] or 0.0] for s in sets]))
+    for k, (u, v, w, x, y, size, strain) in enumerate(sets):
+        g1, l1 = tch_widths(tt, u, v, w, x, y, size_nm=size, strain=strain)
+        assert np.array_equal(hg[k], g1) and np.array_equal(hl[k], l1), k
+
+
 @pytest.mark.parametrize("two_theta", [16.0, 38.6, 65.0])
 def test_fcj_peak_is_the_fcj_integral(two_theta):
     """The asymmetric peak xrdq refines is the FCJ convolution itself (to < 1 % of the peak height with the

@@ -427,6 +427,12 @@ def _same_positions(params: PhaseParams, terms: ProfileTerms, specimen: Specimen
             and terms.zero == other_terms.zero and specimen.displacement_um == other_specimen.displacement_um)
 
 
+def _same_widths(params: PhaseParams, terms: ProfileTerms, other: PhaseParams, other_terms: ProfileTerms) -> bool:
+    """Whether two parameter sets give the same widths at the same peak positions."""
+    return (params.size_nm == other.size_nm and params.strain == other.strain
+            and all(getattr(terms, k) == getattr(other_terms, k) for k in ("U", "V", "W", "X", "Y")))
+
+
 class PhaseModel:
     """One crystalline phase over a 2θ range: its reflections, fixed |F|², and the unit-scale profile."""
 
@@ -590,14 +596,30 @@ class PhaseModel:
             centers, terms.U, terms.V, terms.W, terms.X, terms.Y,
             size_nm=params.size_nm, strain=params.strain, wavelength=inst.wavelength,
         )
-        if inst.profile == "fp":
-            # geometry-derived instrument profile; U V W X Y (default 0) add what the geometry misses
-            g_fp, l_fp, shift_fp = fp_widths(centers, inst)
-            hg = np.sqrt(hg**2 + g_fp**2)
-            hl = hl + l_fp
-            centers = centers + shift_fp
+        centers, hg, hl = self._fp_geometry(centers, hg, hl)
         fwhm, eta = tch_mix(hg, hl)
         return centers, areas, fwhm, eta
+
+    def _widths_many(self, centers, params: list, terms: list):
+        """FWHMs and η of the peaks at ``centers`` for each pair of ``params`` (PhaseParams) and ``terms``
+        (ProfileTerms), one row per pair, in one pass (:func:`tch_widths` broadcasts): a Jacobian's width
+        parameters, whose perturbed sets differ from each other in one value each."""
+        column = lambda values: np.array(values, dtype=float)[:, None]  # noqa: E731 — one parameter set per row
+        hg, hl = tch_widths(
+            centers[None, :], *(column([getattr(t, k) for t in terms]) for k in ("U", "V", "W", "X", "Y")),
+            size_nm=column([p.size_nm or 0.0 for p in params]), strain=column([p.strain or 0.0 for p in params]),
+            wavelength=self.instrument.wavelength,
+        )
+        _, hg, hl = self._fp_geometry(centers, hg, hl)
+        return tch_mix(hg, hl)
+
+    def _fp_geometry(self, centers, hg, hl):
+        """With ``profile = "fp"``: the geometry-derived instrument widths added (U V W X Y, default 0, add what
+        the geometry misses) and its centroid shift; else all as given."""
+        if self.instrument.profile != "fp":
+            return centers, hg, hl
+        g_fp, l_fp, shift_fp = fp_widths(centers, self.instrument)
+        return centers + shift_fp, np.sqrt(hg**2 + g_fp**2), hl + l_fp
 
     def profile(self, two_theta, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE,
                 exact_tails: bool = False):
@@ -623,12 +645,24 @@ class PhaseModel:
         positions = self._positions(params, terms, specimen)
         base = self._widths(*positions, params, terms)
         d = np.empty((base[0].size, 4, len(perturbed)))
+        # width parameters (U–Y, size, strain) keep the positions: their widths in one pass, centres and
+        # intensities unchanged (derivatives exactly 0, as differencing gives)
+        widths = [j for j, (pp, tp, sp, _) in enumerate(perturbed) if _same_positions(params, terms, specimen, pp, tp, sp)]
         with np.errstate(invalid="ignore"):
-            for j, (pp, tp, sp, step) in enumerate(perturbed):
-                if _same_positions(params, terms, specimen, pp, tp, sp):  # a width parameter: keep the positions
-                    moved = self._widths(*positions, pp, tp)
+            if widths:
+                fwhm, eta = self._widths_many(positions[0], [perturbed[j][0] for j in widths],
+                                              [perturbed[j][1] for j in widths])
+                steps = np.array([perturbed[j][3] for j in widths])[:, None]
+                d[:, 0:2, widths] = 0.0
+                d[:, 2, widths] = ((fwhm - base[2]) / steps).T
+                d[:, 3, widths] = ((eta - base[3]) / steps).T
+            for j in sorted(set(range(len(perturbed))) - set(widths)):
+                pp, tp, sp, step = perturbed[j]
+                moved = self._positions(pp, tp, sp)
+                if _same_widths(params, terms, pp, tp) and np.array_equal(moved[0], positions[0]):
+                    moved = (base[0], moved[1], base[2], base[3])  # intensities only (texture, B): the widths stand
                 else:
-                    moved = self.peak_list(pp, tp, sp)
+                    moved = self._widths(*moved, pp, tp)
                 for q in range(4):
                     d[:, q, j] = (moved[q] - base[q]) / step
         c, a, f, e = base

@@ -17,7 +17,11 @@ def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1
     """Gaussian and Lorentzian FWHMs (degrees 2θ) of the TCH function at peak positions ``two_theta``.
 
     ``size_nm`` adds Scherrer (Lorentzian, K = 1 on the integral breadth convention ≈ FWHM here) and
-    ``strain`` (ε, dimensionless) adds 4ε tanθ microstrain broadening (Lorentzian).
+    ``strain`` (ε, dimensionless) adds 4ε tanθ microstrain broadening (Lorentzian); None or 0 adds none.
+
+    Every argument broadcasts: with ``two_theta`` of shape (1, n) and the others of shape (m, 1) (sizes and
+    strains 0 where none), row i holds the widths for the i-th parameter set — element by element the same
+    arithmetic as m separate calls (a Jacobian's perturbed parameter sets in one pass).
     """
     theta = np.radians(np.asarray(two_theta, dtype=float)) / 2.0
     tan_t = np.tan(theta)
@@ -30,9 +34,14 @@ def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1
         hg2 = np.where(hg2 > floor, hg2, floor * np.exp(np.minimum(hg2, floor) / floor - 1.0))
     hg = np.sqrt(hg2)
     hl = X / cos_t + Y * tan_t
-    if size_nm:
+    if np.ndim(size_nm):
+        has = np.asarray(size_nm) > 0
+        hl = hl + np.where(has, np.degrees(wavelength / (np.where(has, size_nm, 1.0) * 10.0 * cos_t)), 0.0)
+    elif size_nm:
         hl = hl + np.degrees(wavelength / (size_nm * 10.0 * cos_t))
-    if strain:
+    if np.ndim(strain):
+        hl = hl + np.where(np.asarray(strain) > 0, np.degrees(4.0 * np.asarray(strain) * tan_t), 0.0)
+    elif strain:
         hl = hl + np.degrees(4.0 * strain * tan_t)
     return hg, np.maximum(hl, 0.0)
 
