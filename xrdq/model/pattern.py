@@ -591,35 +591,29 @@ class PhaseModel:
 
     def _widths(self, centers, areas, params: PhaseParams, terms: ProfileTerms):
         """Complete a peak list with FWHMs and η: U V W X Y, size, strain (and the FP geometry)."""
-        inst = self.instrument
-        hg, hl = tch_widths(
-            centers, terms.U, terms.V, terms.W, terms.X, terms.Y,
-            size_nm=params.size_nm, strain=params.strain, wavelength=inst.wavelength,
-        )
-        centers, hg, hl = self._fp_geometry(centers, hg, hl)
-        fwhm, eta = tch_mix(hg, hl)
-        return centers, areas, fwhm, eta
+        centers, fwhm, eta = self._widths_many(centers, [params], [terms])
+        return centers, areas, fwhm[0], eta[0]
 
     def _widths_many(self, centers, params: list, terms: list):
-        """FWHMs and η of the peaks at ``centers`` for each pair of ``params`` (PhaseParams) and ``terms``
-        (ProfileTerms), one row per pair, in one pass (:func:`tch_widths` broadcasts): a Jacobian's width
-        parameters, whose perturbed sets differ from each other in one value each."""
+        """(centres, FWHMs, η) of the peaks at ``centers`` for each pair of ``params`` (PhaseParams) and ``terms``
+        (ProfileTerms): FWHM and η with one row per pair, in one pass (:func:`tch_widths` broadcasts; a
+        Jacobian's width parameters). The centres move only by the FP geometry's shift, which depends on the
+        centres alone."""
+        inst = self.instrument
         column = lambda values: np.array(values, dtype=float)[:, None]  # noqa: E731 — one parameter set per row
         hg, hl = tch_widths(
             centers[None, :], *(column([getattr(t, k) for t in terms]) for k in ("U", "V", "W", "X", "Y")),
             size_nm=column([p.size_nm or 0.0 for p in params]), strain=column([p.strain or 0.0 for p in params]),
-            wavelength=self.instrument.wavelength,
+            wavelength=inst.wavelength,
         )
-        _, hg, hl = self._fp_geometry(centers, hg, hl)
-        return tch_mix(hg, hl)
-
-    def _fp_geometry(self, centers, hg, hl):
-        """With ``profile = "fp"``: the geometry-derived instrument widths added (U V W X Y, default 0, add what
-        the geometry misses) and its centroid shift; else all as given."""
-        if self.instrument.profile != "fp":
-            return centers, hg, hl
-        g_fp, l_fp, shift_fp = fp_widths(centers, self.instrument)
-        return centers + shift_fp, np.sqrt(hg**2 + g_fp**2), hl + l_fp
+        if inst.profile == "fp":
+            # geometry-derived instrument profile; U V W X Y (default 0) add what the geometry misses
+            g_fp, l_fp, shift_fp = fp_widths(centers, inst)
+            hg = np.sqrt(hg**2 + g_fp**2)
+            hl = hl + l_fp
+            centers = centers + shift_fp
+        fwhm, eta = tch_mix(hg, hl)
+        return centers, fwhm, eta
 
     def profile(self, two_theta, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE,
                 exact_tails: bool = False):
@@ -650,8 +644,8 @@ class PhaseModel:
         widths = [j for j, (pp, tp, sp, _) in enumerate(perturbed) if _same_positions(params, terms, specimen, pp, tp, sp)]
         with np.errstate(invalid="ignore"):
             if widths:
-                fwhm, eta = self._widths_many(positions[0], [perturbed[j][0] for j in widths],
-                                              [perturbed[j][1] for j in widths])
+                _, fwhm, eta = self._widths_many(positions[0], [perturbed[j][0] for j in widths],
+                                                 [perturbed[j][1] for j in widths])
                 steps = np.array([perturbed[j][3] for j in widths])[:, None]
                 d[:, 0:2, widths] = 0.0
                 d[:, 2, widths] = ((fwhm - base[2]) / steps).T
