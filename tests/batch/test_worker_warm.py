@@ -15,14 +15,14 @@ from xrdq.batch import worker
 
 def test_warm_up_imports_the_fit_stack_and_loads_the_kernels():
     code = ("import sys, json; from xrdq.batch import worker; worker.warm_up(); from xrdq.model import _kernels as k; "
-            "print(json.dumps({'modules': [m for m in ('xarray', 'scipy.ndimage', 'numba', 'xrdq.refine.fit', "
+            "print(json.dumps({'modules': [m for m in ('xarray', 'xrdq._filters', 'numba', 'xrdq.refine.fit', "
             "'xrdq.io.ras', 'xrdq.quant.uncertainty', 'xrdq.quant.verdict', 'xrdq.refine.adaptive') "
             "if m in sys.modules], 'kernels': [f for f in ('fcj_node_table', 'accumulate', 'accumulate_jacobian') "
             "if getattr(k, f).signatures]}))")
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout.splitlines()[-1])
     # everything the first quantify would import (no scipy.optimize: refine/lm.py)
-    assert out["modules"] == ["xarray", "scipy.ndimage", "numba", "xrdq.refine.fit", "xrdq.io.ras",
+    assert out["modules"] == ["xarray", "xrdq._filters", "numba", "xrdq.refine.fit", "xrdq.io.ras",
                               "xrdq.quant.uncertainty", "xrdq.quant.verdict", "xrdq.refine.adaptive"]
     assert out["kernels"] == ["fcj_node_table", "accumulate", "accumulate_jacobian"]
 
