@@ -650,7 +650,7 @@ class PhaseModel:
                 d[:, 0:2, widths] = 0.0
                 d[:, 2, widths] = ((fwhm - base[2]) / steps).T
                 d[:, 3, widths] = ((eta - base[3]) / steps).T
-            for j in sorted(set(range(len(perturbed))) - set(widths)):
+            for j in (j for j in range(len(perturbed)) if j not in widths):
                 pp, tp, sp, step = perturbed[j]
                 moved = self._positions(pp, tp, sp)
                 if _same_widths(params, terms, pp, tp) and np.array_equal(moved[0], positions[0]):
