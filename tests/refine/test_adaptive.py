@@ -463,17 +463,24 @@ def test_the_refit_without_a_negative_hump_is_kept_unless_the_hump_is_significan
 
 
 @pytest.mark.slow
-def test_a_phase_at_the_size_floor_keeps_its_structures_cell():
+@pytest.mark.parametrize("hold", [True, False])
+def test_a_phase_at_the_size_floor_keeps_its_structures_cell(hold, monkeypatch):
     """A fully amorphous sample (second GSAS-II draw, 8× the counts) offered Li2ZrCl6, which is absent: its
     peaks broadened to the 8 nm floor and its cell walked +5 % onto the halo, and at these counts the F-test
-    kept the walked cell (p ≈ 0): 98.3 % amorphous for a truth of 100. Peaks at the floor cannot locate a
-    cell, so the structure's cell is held whatever the F-test says."""
+    kept the walked cell (p ≈ 0): 98.3 % amorphous for a truth of 100. Now Li2ZrCl6 is held from the first
+    stage on (no significant scale); without that hold the cell check must still refuse the walked cell,
+    since peaks at the floor cannot locate a cell."""
+    from xrdq.refine import fit as fit_module
     from xrdq.refine.adaptive import CELL_LIMIT
 
+    if not hold:
+        monkeypatch.setattr(fit_module, "SIGNIFICANT_SCALE", -np.inf)
     res, _ = _quantify_independent("gsas2-x8", "x8_amorphous_a100")
     ref = res.refinement
-    held = [d for d in ref.decisions if d["term"] == "cell Li2ZrCl6 refined away from its structure"]
-    assert all(not d["accepted"] for d in held), held
+    assert ("Li2ZrCl6" in ref.fit.held_phases) == hold
+    if not hold:
+        walked = [d for d in ref.decisions if d["term"] == "cell Li2ZrCl6 refined away from its structure"]
+        assert walked and all(not d["accepted"] for d in walked), ref.decisions
     a = ref.parameters["Li2ZrCl6_a"][0]
     assert abs(a / 10.9986 - 1.0) <= CELL_LIMIT, a
     assert abs(res.amorphous_fraction[0] - 1.0) < 0.003, res.amorphous_fraction

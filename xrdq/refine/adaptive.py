@@ -156,6 +156,8 @@ def _candidates(ref, varied: list) -> list:
     if "X" not in varied and _sizes_at_none(ref, varied):
         out.append((INSTRUMENT_X, ["X"], None, False))
     for phase in _structural(ref):
+        if phase.name in ref.held_phases:  # no signal: nothing to broaden or texture (Refinement._judge_phases)
+            continue
         strain = ref.parameter_name(phase.name, "strain_broadening")
         if strain not in varied:
             out.append((f"{ref.specs[strain].candidate} {phase.name}", [strain], None, ref.specs[strain].non_negative))

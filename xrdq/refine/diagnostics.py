@@ -84,7 +84,7 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
         if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:
             warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
     for i, phase in enumerate(fit.phases):
-        if coef[i] <= 0:
+        if coef[i] <= 0 and phase.name not in getattr(fit, "held_phases", {}):  # a held one is reported by the fit
             warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
     warnings += _negative_humps(fit, all_names, coef, esd_all)
     return warnings

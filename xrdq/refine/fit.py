@@ -36,6 +36,9 @@ from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_ste
 __all__ = ["Refinement", "refine", "setup_from", "MIN_CRYSTALLITE_NM"]
 _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
 _CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
+#: A phase whose scale is below this many esd after the first stage is held (adaptive recipe): its cell, size and
+#: texture stay at the structure's until its scale is significant (see :meth:`Refinement._judge_phases`)
+SIGNIFICANT_SCALE = 3.0
 
 
 class Refinement:
@@ -80,6 +83,8 @@ class Refinement:
         self.prefix = {p.name: param_name(p.name) for p in self.phases}
         self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}
         self.fixed = set()
+        # phase name -> {"significance", "stage"}: phases without signal whose own parameters are held
+        self.held_phases, self.released_phases = {}, {}
         self.background_terms = int(self.recipe.background_terms)
         self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
         self.params = self._make_params()
@@ -151,7 +156,8 @@ class Refinement:
         for g in groups:
             names += self._group_names(g)
         names += [n for n in extra_names if n not in names]
-        names = [n for n in names if n not in self.fixed]
+        held = {n for name in self.held_phases for n in self._names[name].values()}
+        names = [n for n in names if n not in self.fixed and n not in held]
         for n in names:
             self.params[n].vary = True
         return names
@@ -473,10 +479,76 @@ class Refinement:
             self.params[n].value = float(v)
         return {"status": int(sol.status), "nfev": int(sol.nfev), "message": sol.message}
 
+    def scale_significance(self) -> dict:
+        """Phase name → scale / esd at the current values: the linear solve's esd, scaled by the GoF."""
+        _, pp = self._project(self.peak_columns(self._values()))
+        c = self._solve_scales(pp)
+        r = self._yw_perp - pp @ c
+        dof = max(r.size - self.n_linear(), 1)
+        cov = np.linalg.pinv(pp.T @ pp) * float(r @ r) / dof
+        esd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        return {p.name: float(c[i] / esd[i]) if esd[i] > 0 else 0.0 for i, p in enumerate(self.phases)}
+
+    def _judge_phases(self, stage, index: int, final: bool, entry: dict, start: dict) -> dict:
+        """Hold, after the first stage, every phase whose scale is not significant; release a held one once
+        a later stage makes it significant, and run that stage again with it.
+
+        A declared phase that is absent (the nominal phases of a fully amorphous electrolyte) has no peaks to
+        fix its cell or crystallite size: refined anyway, its cell walks and its size shrinks until its peaks
+        fit the halo (gsas2/amorphous_a100: 100 evaluations in one stage, LiCl's cell 3.6 % off, undone only by
+        the adaptive checks). An expert does not refine a phase that is not there. The first stage has not yet
+        aligned anything, so a present phase may start weak (3.8 esd seen): the judgement is repeated after
+        every stage, when the positions and widths have moved, at the structure's cell. When no phase at all is
+        significant at the first stage, nothing is held: then the positions are off, not the phases absent.
+        """
+        sig = self.scale_significance()
+        if index == 0:
+            weak = [p for p in self.phases if self._names.get(p.name) and not getattr(p, "profile_only", False)
+                    and sig[p.name] < SIGNIFICANT_SCALE]
+            if all(sig[p.name] < SIGNIFICANT_SCALE for p in self.phases):
+                weak = []  # nothing shows yet: the positions are off for every phase, not the phases absent
+            for phase in weak:
+                own = self._names[phase.name]
+                for n in own.values():  # back to where the refinement started them (the structure's cell)
+                    self.params[n].value = start[n]
+                self.held_phases[phase.name] = {"significance": sig[phase.name], "stage": stage.name}
+            return entry
+        released = [n for n in self.held_phases if sig[n] >= SIGNIFICANT_SCALE]
+        if not released:
+            return entry
+        for n in released:
+            held = self.held_phases.pop(n)
+            self.released_phases[n] = {**held, "released_after": stage.name, "significance_then": sig[n]}
+        again = self.run_stage(stage, final=final)
+        return {**again, "nfev": entry["nfev"] + again["nfev"], "released": released}
+
+    def _held_warnings(self, scales: dict) -> list:
+        """One line per phase still held at the end: not detected (a note), or significant after all (its cell
+        and size were never refined, so its fraction may be biased: a check)."""
+        out = []
+        for name, held in self.held_phases.items():
+            scale, esd = scales[name]
+            end = scale / esd if esd > 0 else 0.0
+            first = f"{held['significance']:+.1f} esd after stage {held['stage']!r}"
+            if end < SIGNIFICANT_SCALE:
+                out.append(f"{name} not detected (scale {end:+.1f} esd; {first}): its cell and crystallite size were "
+                           "held at the structure's, as there are no peaks to refine them from")
+            else:
+                out.append(f"{name}: scale significant only at the end ({end:+.1f} esd; {first}), so its cell and "
+                           "crystallite size were never refined: its fraction may be biased")
+        return out
+
     def run(self) -> RefinementResult:
         t0 = time.perf_counter()
         stages = self.recipe.stages
-        log = [self.run_stage(stage, final=(i == len(stages) - 1)) for i, stage in enumerate(stages)]
+        self.held_phases, self.released_phases = {}, {}
+        start, log = self._values(), []
+        for i, stage in enumerate(stages):
+            final = i == len(stages) - 1
+            entry = self.run_stage(stage, final=final)
+            if self.recipe.adaptive:
+                entry = self._judge_phases(stage, i, final, entry, start)
+            log.append(entry)
         last = self.recipe.stages[-1] if self.recipe.stages else None
         groups = last.refine if last else ()
         extra, decisions = [], []
@@ -491,7 +563,10 @@ class Refinement:
         if self.recipe.adaptive:
             result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
                                   "background_terms": self.background_terms,
-                                  "po": {k: list(v) for k, v in self.po_axes.items()}})
+                                  "po": {k: list(v) for k, v in self.po_axes.items()},
+                                  "held_phases": {k: dict(v) for k, v in self.held_phases.items()},
+                                  "released_phases": {k: dict(v) for k, v in self.released_phases.items()}})
+            result.warnings += self._held_warnings(result.scales)
         result.elapsed_s = time.perf_counter() - t0
         result.fit = self
         return result
