@@ -100,3 +100,16 @@ def test_brindley_tau_limits():
 def test_berar_lelann_factor():
     assert berar_lelann_factor(0.0) == pytest.approx(1.0)
     assert berar_lelann_factor(0.6) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("r_lif, says", [(1.0003, "consistent with a fully amorphous sample"),
+                                          (1.02, "the result is not physical")])
+def test_an_amorphous_fraction_above_100_percent_says_whether_it_is_noise(r_lif, says):
+    """Only the standard in the pattern, and the declared phase refined slightly negative: the standard's
+    fraction is above 1, so the amorphous one is above 100 %. Within 2 esd that is what a fully amorphous
+    sample gives half the time; beyond it, a fault."""
+    cov = np.array([[1e-6, -1e-6], [-1e-6, 1e-6]])
+    res = internal_standard(["LiF", "LiCl"], [r_lif, 1.0 - r_lif], cov, "LiF", 0.5)
+    assert res.amorphous_fraction > 1.0
+    notes = [w for w in res.warnings if "above 100 %" in w]
+    assert len(notes) == 1 and says in notes[0], res.warnings

@@ -107,8 +107,12 @@ def internal_standard(names, fractions, covariance, standard: str, w_s: float, p
         )
         if amorph + 2 * esd[m] >= 0:
             warnings[-1] += f" (it is within 2 esd of zero: {100 * esd[m]:.2f} wt%)"
-    if amorph > 1:
-        warnings.append(f"amorphous fraction above 100 % ({100 * amorph:.2f} wt%): the result is not physical")
+    if amorph > 1 and amorph - 2 * esd[m] <= 1:
+        warnings.append(f"amorphous fraction above 100 % by less than 2 esd ({100 * amorph:.2f} ± {100 * esd[m]:.2f} wt%): "
+                        "consistent with a fully amorphous sample; reported, not clipped")
+    elif amorph > 1:
+        warnings.append(f"amorphous fraction above 100 % ({100 * amorph:.2f} ± {100 * esd[m]:.2f} wt%): the result is not "
+                        "physical")
 
     return StandardResult(
         names=names,

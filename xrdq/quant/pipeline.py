@@ -166,9 +166,9 @@ def weight_fractions(ref, brindley=None, berar_lelann: bool = False) -> Fraction
         w, cov_w, tau = brindley_correction(scales, ref.phase_info, names, dict(brindley), cov_s)
     else:
         (w, cov_w), tau = hill_howard(scales, zmv, cov_s), np.ones(len(names))
-    warnings = [f"{n} refined to a negative weight fraction ({100 * w[i]:.2f} %): reported, not clipped"
-                for i, n in enumerate(names) if w[i] < 0]
-    return Fractions(names, w, cov_w, scales, cov_s, tau, warnings)
+    # a negative fraction is reported, not clipped; the verdict says whether it is noise (within 2 u of zero) or
+    # a fault (xrdq.quant.verdict.check_fractions), so it is not also announced here
+    return Fractions(names, w, cov_w, scales, cov_s, tau)
 
 
 def with_fractions(ref, fr: Fractions):
