@@ -92,3 +92,17 @@ def test_nothing_is_held_without_the_adaptive_recipe():
     obs, esd = pattern({"LiF": 1.0}, halo=0.05)
     ref, _ = refine(obs, esd, ["LiF", "ZnO"], humps=[(28.0, 9.0)], adaptive=False)
     assert not ref.held_phases
+
+
+def test_a_parameter_resting_on_a_zero_bound_is_an_answer_not_a_fault():
+    """No tanθ Lorentzian (Y = 0) is physical; a displacement at +1000 µm is the edge of the plausible range."""
+    from xrdq.refine.diagnostics import at_bound
+
+    obs, esd = pattern({"LiF": 1.0})
+    ref = Refinement(TT, obs, esd, [load_phase("LiF")], INST, recipe=default_recipe())
+    ref.params["Y"].value = 3e-8
+    ref.params["displacement_um"].value = 999.9999
+    ref.params["zero"].value = -0.2
+    assert at_bound(["Y", "displacement_um", "zero"], ref) == ["displacement_um"]
+    ref.params["displacement_um"].value = 999.5
+    assert at_bound(["displacement_um"], ref) == [] and at_bound(["displacement_um"], ref, 1e-3) == ["displacement_um"]

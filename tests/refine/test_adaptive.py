@@ -468,8 +468,8 @@ def test_a_phase_at_the_size_floor_keeps_its_structures_cell(hold, monkeypatch):
     """A fully amorphous sample (second GSAS-II draw, 8× the counts) offered Li2ZrCl6, which is absent: its
     peaks broadened to the 8 nm floor and its cell walked +5 % onto the halo, and at these counts the F-test
     kept the walked cell (p ≈ 0): 98.3 % amorphous for a truth of 100. Now Li2ZrCl6 is held from the first
-    stage on (no significant scale); without that hold the cell check must still refuse the walked cell,
-    since peaks at the floor cannot locate a cell."""
+    stage on (no significant scale); without that hold the adaptive checks (size floor, cell restart, a free
+    cell at the size floor refused whatever the F-test says) must still end at the structure's cell."""
     from xrdq.refine import fit as fit_module
     from xrdq.refine.adaptive import CELL_LIMIT
 
@@ -480,7 +480,84 @@ def test_a_phase_at_the_size_floor_keeps_its_structures_cell(hold, monkeypatch):
     assert ("Li2ZrCl6" in ref.fit.held_phases) == hold
     if not hold:
         walked = [d for d in ref.decisions if d["term"] == "cell Li2ZrCl6 refined away from its structure"]
-        assert walked and all(not d["accepted"] for d in walked), ref.decisions
+        assert all(not d["accepted"] for d in walked), ref.decisions
     a = ref.parameters["Li2ZrCl6_a"][0]
     assert abs(a / 10.9986 - 1.0) <= CELL_LIMIT, a
     assert abs(res.amorphous_fraction[0] - 1.0) < 0.003, res.amorphous_fraction
+
+
+@pytest.mark.slow
+def test_a_term_that_drives_another_parameter_to_its_bound_is_refused():
+    """Fully amorphous, 8× the counts: LiF is the only crystalline phase, so its cell, the zero shift and the
+    displacement are nearly one direction. The zero shift, tried first as positions are, bought its χ² with a
+    displacement of +1000 µm (the bound) and a zero of +0.79° (truth +98 µm, +0.04°), and the verdict said
+    `check` for it. It is refused; tried once more after the next accepted term, it runs there again."""
+    from xrdq.refine.adaptive import RAN_TO_BOUND
+    from xrdq.refine.diagnostics import at_bound
+
+    res, _ = _quantify_independent("gsas2-x8", "x8_amorphous_a100")
+    ref = res.refinement
+    refused = [d for d in ref.decisions if d["basis"].endswith("ran to a bound")]
+    assert [d["term"] for d in refused] == ["zero shift", "zero shift"], ref.decisions
+    assert all(not d["accepted"] and "displacement_um" in d["basis"] for d in refused)
+    varied = [n for n in ref.fit.params if ref.fit.params[n].vary]
+    assert not at_bound(varied, ref.fit, RAN_TO_BOUND)
+    assert 0.0 < ref.parameters["displacement_um"][0] < 200.0
+    assert not any("at its bound" in r for r in res.verdict_reasons), res.verdict_reasons
+    assert abs(res.amorphous_fraction[0] - 1.0) < 0.003
+
+
+def test_a_trial_stopped_at_its_evaluation_limit_goes_on_to_convergence(monkeypatch):
+    """A trial refinement that stops at max_nfev is continued from where it stopped: a term is judged at a
+    converged solution, and the result's last run is not an unconverged trial."""
+    from xrdq.refine import adaptive
+    from xrdq.refine.recipe import Stage
+
+    obs, esd = make_pattern(Y=0.06)
+    ref = Refinement(TT, obs, esd, [load_phase("LiF"), load_phase("ZnO")], INST, recipe=default_recipe())
+    ref.run()  # Y accepted
+    y = ref.params["Y"]
+    y.value = 0.0
+    runs = []
+    real = ref.run_stage
+
+    def run_stage(stage, final=True, extra_names=()):
+        runs.append(stage.max_nfev)
+        return real(stage, final, extra_names)
+
+    monkeypatch.setattr(ref, "run_stage", run_stage)
+    groups = ref.recipe.stages[-1].refine
+    log = []
+    chi2 = adaptive._trial(ref, Stage("tight", groups, 3), [], ("tanθ Lorentzian (Y)", ["Y"], None, True), keep=True,
+                           log=log)
+    assert runs == [3, 3] and log[-1]["nfev"] > 3, (runs, log)  # once more, from where the first stopped
+    assert 0.03 < y.value < 0.09
+    assert chi2 == pytest.approx(ref.chi2())
+
+
+def test_a_free_cell_at_the_size_floor_is_refused_whatever_the_f_test_says(monkeypatch):
+    """ZnO offered to a LiF-only pattern, its cell pushed 3 % off and its peaks broadened to the 8 nm floor:
+    even when the F-test prefers the free cell, peaks ~1° wide do not locate one — the structure's is kept."""
+    from xrdq.refine import adaptive
+    from xrdq.refine.recipe import Stage
+
+    lif = load_phase("LiF")
+    y = 200.0 + PhaseModel(lif, INST, (TT[0], TT[-1])).profile(TT, PhaseParams(), INST)
+    obs = np.random.default_rng(5).poisson(200.0 + (y - 200.0) / (y - 200.0).max() * 30000.0).astype(float)
+    ref, zno = _walked_cell(obs, np.sqrt(np.maximum(obs, 1.0)), [lif, load_phase("ZnO")])
+    size = ref.params["ZnO_size_broadening"]
+    stage = Stage("final", tuple(ref.recipe.stages[-1].refine), 100)
+    real = adaptive._decision
+
+    def decision(term, *args, **kw):  # the F-test says yes to the free cell
+        d = real(term, *args, **kw)
+        return {**d, "accepted": True} if term.endswith("refined away from its structure") else d
+
+    monkeypatch.setattr(adaptive, "_decision", decision)
+    monkeypatch.setattr(adaptive, "CELL_LIMIT", -1.0)  # any offset counts as walked: the free-cell test runs
+    size.value = size.max  # at the floor
+    ref.fixed.add(size.name)  # and kept there while the cell is refitted
+    decisions = adaptive._cell_check(ref, stage, [], [])
+    [free] = [d for d in decisions if d["term"] == "cell ZnO refined away from its structure"]
+    assert not free["accepted"] and free["basis"].startswith("held: the phase's peaks are at the size floor")
+    assert ref.params["ZnO_a"].value == pytest.approx(zno.cell_parameters()["a"])

@@ -52,6 +52,24 @@ def correlation_warnings(names, corr, limit: float = 0.95, group_limit: float = 
     return out
 
 
+def at_bound(names, fit, tol: float = 1e-6) -> list:
+    """The parameters among ``names`` stuck on a bound of their plausible range (within ``tol`` of its span):
+    a fault of the fit, not an answer. Not one resting on a bound at zero (no sample broadening, no tanθ
+    Lorentzian: none of an effect is physical), a size at the floor (warned about as such) or a hump's shape
+    (a halo merging into the background enters no fraction)."""
+    out = []
+    for name in names:
+        par, kind = fit.params[name], fit.specs[name]
+        if (kind.non_negative or par.min == 0.0) and par.value <= par.min + max(1e-4, tol * (par.max - par.min)):
+            continue
+        if kind.key == "size_broadening" or kind.scope == "hump":
+            continue
+        span = par.max - par.min
+        if par.value <= par.min + tol * span or par.value >= par.max - tol * span:
+            out.append(name)
+    return out
+
+
 def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float, esd_all=None) -> list:
     """Warnings of a finished refinement ``fit`` (a :class:`~xrdq.refine.fit.Refinement`); ``size_floor_nm``
     is the smallest crystallite size it allows; ``esd_all`` the esds in the order of ``all_names``."""
@@ -78,10 +96,7 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
                             "declared crystalline: its peaks are absorbing broad scatter (amorphous halo or "
                             "background) or the phase is misidentified; its fraction is unreliable")
             continue
-        if kind.scope == "hump":
-            continue  # a halo merging into the background is no fault: neither enters the fractions
-        span = par.max - par.min
-        if par.value <= par.min + 1e-6 * span or par.value >= par.max - 1e-6 * span:
+        if name in at_bound([name], fit):
             warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
     for i, phase in enumerate(fit.phases):
         if coef[i] <= 0 and phase.name not in getattr(fit, "held_phases", {}):  # a held one is reported by the fit
