@@ -197,3 +197,25 @@ def test_demo_is_ok():
                         model_uncertainty="fast")
     assert res.verdict == "ok", res.verdict_reasons
     assert res.standard["source"] == "given"
+
+
+def test_a_phase_not_detected_is_said_once_with_its_detection_limit():
+    """A phase the refinement held for want of signal gets one note — its fraction, its uncertainty and the
+    3 u detection limit — instead of 'negative within 2 uncertainties' for each of its fractions; a fraction
+    beyond 2 u is still a fault, held or not."""
+    from types import SimpleNamespace
+
+    from xrdq.quant.verdict import absent_phases, check_fractions, detection_notes
+
+    ref = SimpleNamespace(recipe=[{"stage": "cells"}, {"stage": "adaptive", "held_phases": {"LiCl": {}, "ZrO2": {}}}],
+                          scales={"LiCl": (-1.0, 2.0), "ZrO2": (9.0, 2.0), "LiF": (50.0, 1.0)})
+    assert absent_phases(ref) == ["LiCl"]  # ZrO2 was held but is significant at the end: not "not detected"
+    fractions, u = {"LiCl": -0.0004, "ZrO2": 0.02}, {"LiCl": 0.0003, "ZrO2": 0.001}
+    assert check_fractions(fractions, u, "sample fraction", ["LiCl"]) == []
+    [note] = detection_notes(["LiCl"], fractions, u, "in the sample")
+    assert note.level == "ok" and note.reason == ("LiCl not detected: -0.04 ± 0.03 wt% in the sample, below the "
+                                                  "detection limit of ≈ 0.09 wt% (3 u)")
+    far = {"LiCl": -0.01}
+    assert [f.level for f in check_fractions(far, u, "sample fraction", ["LiCl"])] == ["fail"]
+    assert detection_notes(["LiCl"], far, u, "in the sample") == []
+    assert absent_phases(SimpleNamespace(recipe=[{"stage": "GSAS-II"}], scales={})) == []

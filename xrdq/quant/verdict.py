@@ -186,11 +186,14 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool) -> list[Finding]:
     return out
 
 
-def check_fractions(fractions: dict, uncertainty: dict, label: str) -> list[Finding]:
-    """Negative (or above-100 %) fractions beyond twice their uncertainty fail; within it, a note."""
+def check_fractions(fractions: dict, uncertainty: dict, label: str, absent=()) -> list[Finding]:
+    """Negative (or above-100 %) fractions beyond twice their uncertainty fail; within it, a note — except for
+    the ``absent`` phases (not detected, :func:`detection_notes` says it once)."""
     out = []
     for name, value in fractions.items():
         u = uncertainty.get(name, 0.0)
+        if name in absent and -2 * u <= value <= 1 + 2 * u:
+            continue
         if value < -2 * u:
             out.append(Finding("fail", f"{name} {label} is negative beyond its uncertainty "
                                        f"({100 * value:.2f} ± {100 * u:.2f} wt%): the phase list or the standard is wrong"))
@@ -202,6 +205,30 @@ def check_fractions(fractions: dict, uncertainty: dict, label: str) -> list[Find
         elif value < 0:
             out.append(Finding("ok", f"{name} {label} is negative ({100 * value:.2f} ± {100 * u:.2f} wt%), "
                                      "within 2 uncertainties of zero"))
+    return out
+
+
+def absent_phases(refinement) -> list:
+    """Phases the refinement held for want of signal (xrdq.refine.fit.Refinement._judge_phases) and still
+    did not detect at the end."""
+    held = {}
+    for stage in getattr(refinement, "recipe", None) or []:
+        if isinstance(stage, dict) and stage.get("held_phases"):
+            held = stage["held_phases"]
+    scales = getattr(refinement, "scales", {}) or {}
+    return [n for n in held if n in scales and not (scales[n][1] > 0 and scales[n][0] >= 3 * scales[n][1])]
+
+
+def detection_notes(absent, fractions: dict, uncertainty: dict, where: str) -> list[Finding]:
+    """One note per phase not detected: its fraction with its uncertainty and the detection limit (3 u)."""
+    out = []
+    for name in absent:
+        if name not in fractions:
+            continue
+        value, u = fractions[name], uncertainty.get(name, 0.0)
+        if -2 * u <= value <= 1 + 2 * u:
+            out.append(Finding("ok", f"{name} not detected: {100 * value:.2f} ± {100 * u:.2f} wt% {where}, below the "
+                                     f"detection limit of ≈ {300 * u:.2f} wt% (3 u)"))
     return out
 
 
@@ -318,8 +345,10 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         prefixes[n] = pre if pre[:1].isalpha() else "p_" + pre
     u = result.uncertainty
     findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases)
-    findings += check_fractions({n: v for n, (v, _) in result.refined_fractions.items()},
-                                {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}, "refined fraction")
+    absent = absent_phases(ref)
+    refined = {n: v for n, (v, _) in result.refined_fractions.items()}
+    refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
+    findings += check_fractions(refined, refined_u, "refined fraction", absent)
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
     findings += check_microabsorption(ref.phase_info, {n: v for n, (v, _) in result.refined_fractions.items()}, brindley)
     if result.amorphous_fraction is not None:
@@ -330,8 +359,14 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     standard_findings = check_standard(result.standard, amorph, result.file, std_scale)
     findings += standard_findings
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
-        findings += check_fractions({n: v for n, (v, _) in result.sample_fractions.items()},
-                                    {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}, "sample fraction")
+        sample = {n: v for n, (v, _) in result.sample_fractions.items()}
+        sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
+        findings += check_fractions(sample, sample_u, "sample fraction", absent)
+        findings += detection_notes(absent, sample, sample_u, "in the sample")
+        # without a standard there are no sample fractions: the limit is on the crystalline-normalised scale
+        findings += detection_notes([n for n in absent if n not in sample], refined, refined_u, "of the crystalline part")
+    else:
+        findings += detection_notes(absent, refined, refined_u, "of the crystalline part")
     if standard_error and not any(f.level == "fail" and "standard" in f.reason for f in findings):
         findings.append(Finding("fail", standard_error))
     pattern_attrs = dict(getattr(result.pattern, "attrs", {}) or {})
