@@ -79,7 +79,7 @@ def test_no_confident_wrong_number_on_the_independent_set(independent_results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.319 / largest 1.16 wt% (lazco_a00, "
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.321 / largest 1.16 wt% (lazco_a00, "
                    "esd 0.66). The GSAS-II cases' own counting noise alone gives an MAE of ≈ 0.34 wt% with the reported "
                    "esds; without noise (gsas2-expected) the MAE is 0.157, largest 0.72")
 def test_independent_set_meets_the_issue_goal(independent_results):
@@ -97,7 +97,7 @@ def test_independent_replicates_esd_is_honest(independent_replicate_results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: replicate bias −0.36 wt% (was +0.85; ≈ 0.26 of it is "
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: replicate bias −0.35 wt% (was +0.85; ≈ 0.26 of it is "
                    "GSAS-II's FCJ quadrature, reference_patterns/validation/README.md)")
 def test_independent_replicates_unbiased(independent_replicate_results):
     values, _, truth = independent_replicate_results
