@@ -207,8 +207,8 @@ def test_a_phase_not_detected_is_said_once_with_its_detection_limit():
 
     from xrdq.quant.verdict import absent_phases, check_fractions, detection_notes
 
-    ref = SimpleNamespace(recipe=[{"stage": "cells"}, {"stage": "adaptive", "held_phases": {"LiCl": {}, "ZrO2": {}}}],
-                          scales={"LiCl": (-1.0, 2.0), "ZrO2": (9.0, 2.0), "LiF": (50.0, 1.0)})
+    ref = SimpleNamespace(recipe=[{"stage": "cells"}, {"stage": "adaptive", "held_phases": {
+        "LiCl": {"significance_end": -0.5, "detected": False}, "ZrO2": {"significance_end": 4.5, "detected": True}}}])
     assert absent_phases(ref) == ["LiCl"]  # ZrO2 was held but is significant at the end: not "not detected"
     fractions, u = {"LiCl": -0.0004, "ZrO2": 0.02}, {"LiCl": 0.0003, "ZrO2": 0.001}
     assert check_fractions(fractions, u, "sample fraction", ["LiCl"]) == []
@@ -218,4 +218,4 @@ def test_a_phase_not_detected_is_said_once_with_its_detection_limit():
     far = {"LiCl": -0.01}
     assert [f.level for f in check_fractions(far, u, "sample fraction", ["LiCl"])] == ["fail"]
     assert detection_notes(["LiCl"], far, u, "in the sample") == []
-    assert absent_phases(SimpleNamespace(recipe=[{"stage": "GSAS-II"}], scales={})) == []
+    assert absent_phases(SimpleNamespace(recipe=[{"stage": "GSAS-II"}])) == []

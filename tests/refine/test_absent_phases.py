@@ -50,7 +50,8 @@ def test_an_absent_phase_is_held_at_its_structure_and_reported_once():
     notes = [w for w in res.warnings if "ZnO" in w]
     assert len(notes) == 1 and notes[0].startswith("ZnO not detected (scale"), notes
     assert [f.level for f in check_warnings(notes)] == ["ok"]
-    assert res.recipe[-1]["held_phases"]["ZnO"]["stage"] == "background + scales"
+    held = res.recipe[-1]["held_phases"]["ZnO"]
+    assert held["stage"] == "background + scales" and held["detected"] is False
     # the standard's own refinement is untouched by it
     assert "LiF" not in ref.held_phases and res.scales["LiF"][0] > 100 * res.scales["LiF"][1]
 

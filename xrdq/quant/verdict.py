@@ -209,14 +209,13 @@ def check_fractions(fractions: dict, uncertainty: dict, label: str, absent=()) -
 
 
 def absent_phases(refinement) -> list:
-    """Phases the refinement held for want of signal (xrdq.refine.fit.Refinement._judge_phases) and still
-    did not detect at the end."""
+    """Phases the refinement held for want of signal (xrdq.refine.fit.Refinement._judge_phases) and did not
+    detect at the end either (its ``detected``)."""
     held = {}
     for stage in getattr(refinement, "recipe", None) or []:
         if isinstance(stage, dict) and stage.get("held_phases"):
             held = stage["held_phases"]
-    scales = getattr(refinement, "scales", {}) or {}
-    return [n for n in held if n in scales and not (scales[n][1] > 0 and scales[n][0] >= 3 * scales[n][1])]
+    return [n for n, h in held.items() if not h.get("detected", True)]
 
 
 def detection_notes(absent, fractions: dict, uncertainty: dict, where: str) -> list[Finding]:

@@ -461,6 +461,7 @@ def _cell_check(ref, stage, extra: list, log: list) -> list:
 #: (xrdq.refine.transforms) LM approaches a bound only asymptotically (displacement 999.8 of 1000 µm seen)
 RAN_TO_BOUND = 1e-3
 
+
 def _ran_to_bound(ref, varied: list, pnames: list, before: set) -> list:
     """Parameters already refined that a candidate's refinement pushed onto the edge of their plausible range
     (displacement ±1000 µm, zero ±1°, a cell ±5 %; :func:`~xrdq.refine.diagnostics.at_bound`), other than the
@@ -539,7 +540,8 @@ def extend(ref, groups, max_nfev: int = 100):
         d = _decision(label, len(pnames), chi2_0, chi2_1, dof - len(pnames), alpha, "refined",
                       predicted_delta_chi2=tests[best]["delta_chi2"])
         stuck = _ran_to_bound(ref, varied, pnames, on_bound)
-        if d["accepted"] and stuck:
+        refused_for_bound = bool(d["accepted"] and stuck)
+        if refused_for_bound:
             # the term bought its χ² by pushing another parameter to the edge of its plausible range (the zero
             # shift on a pattern whose only crystalline phase is the standard: displacement +1000 µm, zero
             # +0.79° against a truth of +98 µm and +0.04°, x8_amorphous_a100) — a degenerate direction of
@@ -560,7 +562,7 @@ def extend(ref, groups, max_nfev: int = 100):
         # where the zero shift had taken the place of the peaks' centroid shift) may change that, so it is tried
         # once more after it
         drop = {po[0]} if po is not None and d["accepted"] else set()
-        retry = [pool[best]] if stuck and d["basis"].endswith("ran to a bound") and pool[best] not in deferred_once else []
+        retry = [pool[best]] if refused_for_bound and pool[best] not in deferred_once else []
         pool = [c for i, c in enumerate(pool) if i != best and not (c[2] is not None and c[2][0] in drop)]
         if d["accepted"]:
             pool += deferred

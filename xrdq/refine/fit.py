@@ -524,13 +524,15 @@ class Refinement:
 
     def _held_warnings(self, scales: dict) -> list:
         """One line per phase still held at the end: not detected (a note), or significant after all (its cell
-        and size were never refined, so its fraction may be biased: a check)."""
+        and size were never refined, so its fraction may be biased: a check). Records in each held phase's entry
+        whether it was ``detected`` at the end (what the verdict reads)."""
         out = []
         for name, held in self.held_phases.items():
             scale, esd = scales[name]
             end = scale / esd if esd > 0 else 0.0
+            held.update(significance_end=end, detected=bool(end >= SIGNIFICANT_SCALE))
             first = f"{held['significance']:+.1f} esd after stage {held['stage']!r}"
-            if end < SIGNIFICANT_SCALE:
+            if not held["detected"]:
                 out.append(f"{name} not detected (scale {end:+.1f} esd; {first}): its cell and crystallite size were "
                            "held at the structure's, as there are no peaks to refine them from")
             else:
@@ -561,12 +563,12 @@ class Refinement:
         result = self._result(varied, log)
         result.decisions = decisions
         if self.recipe.adaptive:
+            result.warnings += self._held_warnings(result.scales)
             result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
                                   "background_terms": self.background_terms,
                                   "po": {k: list(v) for k, v in self.po_axes.items()},
                                   "held_phases": {k: dict(v) for k, v in self.held_phases.items()},
                                   "released_phases": {k: dict(v) for k, v in self.released_phases.items()}})
-            result.warnings += self._held_warnings(result.scales)
         result.elapsed_s = time.perf_counter() - t0
         result.fit = self
         return result
