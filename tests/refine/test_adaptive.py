@@ -12,6 +12,7 @@ from xrdq.refine import default_recipe, load_recipe
 from xrdq.refine.adaptive import f_survival, f_test, po_axes
 from xrdq.refine.fit import MIN_CRYSTALLITE_NM, Refinement
 from xrdq.refine.start import estimate_humps
+from xrdq.refine.transforms import bounded_gauss_newton, box_gauss_newton
 
 INST = load_instrument("miniflex600")
 TT = np.arange(15.0, 80.0, 0.02)
@@ -561,3 +562,22 @@ def test_a_free_cell_at_the_size_floor_is_refused_whatever_the_f_test_says(monke
     [free] = [d for d in decisions if d["term"] == "cell ZnO refined away from its structure"]
     assert not free["accepted"] and free["basis"].startswith("held: the phase's peaks are at the size floor")
     assert ref.params["ZnO_a"].value == pytest.approx(zno.cell_parameters()["a"])
+
+
+def test_box_gauss_newton_clamps_a_step_at_its_limit_and_resolves_the_rest():
+    rng = np.random.default_rng(0)
+    jac = rng.normal(size=(50, 3))
+    truth = np.array([2.0, -1.0, 0.5])
+    r = -jac @ truth  # the unlimited step is ``truth``
+    free, moved = box_gauss_newton(r, jac, np.full(3, -np.inf), np.full(3, np.inf))
+    assert free.all() and np.allclose(moved, 0.0)
+    free, moved = box_gauss_newton(r, jac, np.full(3, -np.inf), np.array([1.0, np.inf, np.inf]))
+    assert list(free) == [False, True, True]
+    # the rest is the least-squares optimum with the first component at its limit
+    rest = np.linalg.lstsq(jac[:, 1:], -(r + jac[:, 0] * 1.0), rcond=None)[0]
+    assert np.allclose(moved, r + jac[:, 0] * 1.0 + jac[:, 1:] @ rest)
+    # limits of 0 on the bound a parameter sits on: what bounded_gauss_newton does
+    lo, hi = np.array([False, True, False]), np.zeros(3, bool)
+    f0, m0 = bounded_gauss_newton(r, jac, lo, hi)
+    f1, m1 = box_gauss_newton(r, jac, np.where(lo, 0.0, -np.inf), np.full(3, np.inf))
+    assert list(f0) == list(f1) and np.allclose(m0, m1)

@@ -32,7 +32,7 @@ import numpy as np
 from .diagnostics import at_bound
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
-from .transforms import at_bounds, bounded_gauss_newton
+from .transforms import at_bounds, box_gauss_newton, step_limits
 
 MAX_BACKGROUND_TERMS = 24
 #: Relative change of a cell length from its structure beyond which the refined cell must prove itself: a
@@ -172,9 +172,10 @@ def _candidates(ref, varied: list) -> list:
 
 def _screen(ref, varied: list, candidates: list) -> list:
     """Linearised Δχ² of adding each candidate to the current solution (Gauss–Newton, all parameters
-    re-adjusted, parameters on a bound kept there if the step would push them out — without that a
-    size already at zero or a hump at its widest width promised gains no refinement could reach, and
-    every such promise cost a futile trial refit)."""
+    re-adjusted within their bounds, parameters on a bound kept there if the step would push them out —
+    without that a size already at zero, a hump at its widest width or U and W walked 10³ times their range
+    along their near-degenerate direction promised gains no refinement could reach, and every such promise
+    cost a futile trial refit; :func:`~xrdq.refine.transforms.box_gauss_newton`)."""
     values = ref._values()
     r = ref.residual(np.array([values[n] for n in varied]), varied)
     plain = [c for c in candidates if c[2] is None]
@@ -185,8 +186,9 @@ def _screen(ref, varied: list, candidates: list) -> list:
     scale = np.linalg.norm(js, axis=0)
     scale[scale == 0] = 1.0
     js = js / scale
-    lo, hi = at_bounds([ref.params[n] for n in varied])
-    _, base = bounded_gauss_newton(r, js, lo, hi)
+    params = [ref.params[n] for n in varied]
+    lo, hi = step_limits(params, scale, *at_bounds(params))
+    _, base = box_gauss_newton(r, js, lo, hi)
     out = []
     for label, pnames, po, one_sided in candidates:
         if _probe(ref, pnames):
@@ -202,11 +204,13 @@ def _screen(ref, varied: list, candidates: list) -> list:
         if not np.all(norm > 0):
             out.append(0.0)
             continue
-        c_lo, c_hi = at_bounds([ref.params[n] for n in pnames])
+        cparams = [ref.params[n] for n in pnames]
+        c_at_lo, c_at_hi = at_bounds(cparams)
         if one_sided:  # broadening tried from none: the data may only ask for more
-            c_lo = c_lo | np.array([values[n] <= 0.0 for n in pnames])
-        _, moved = bounded_gauss_newton(r, np.hstack([js, jc / norm]), np.concatenate([lo, c_lo]),
-                                        np.concatenate([hi, c_hi]))
+            c_at_lo = c_at_lo | np.array([values[n] <= 0.0 for n in pnames])
+        c_lo, c_hi = step_limits(cparams, norm, c_at_lo, c_at_hi)
+        _, moved = box_gauss_newton(r, np.hstack([js, jc / norm]), np.concatenate([lo, c_lo]),
+                                    np.concatenate([hi, c_hi]))
         out.append(max(float(base @ base - moved @ moved), 0.0))
     return out
 
@@ -234,8 +238,8 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
         jac = ref.residual_jacobian(np.array([values[n] for n in names]), names)
         norm = np.linalg.norm(jac, axis=0)
         norm[norm == 0] = 1.0
-        lo, hi = at_bounds([ref.params[n] for n in names])
-        _, moved = bounded_gauss_newton(r, jac / norm, lo, hi)
+        params = [ref.params[n] for n in names]
+        _, moved = box_gauss_newton(r, jac / norm, *step_limits(params, norm, *at_bounds(params)))
     finally:
         _restore(ref, snapshot)
         for model, state in zip(sampled, sampling):
@@ -597,3 +601,4 @@ def without_negative_humps(result, build):
     alt.decisions = [d] + alt.decisions
     alt.elapsed_s += result.elapsed_s
     return alt
+

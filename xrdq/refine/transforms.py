@@ -78,6 +78,55 @@ def bounded_gauss_newton(r, jac, at_lo, at_hi):
     return free, r
 
 
+def box_gauss_newton(r, jac, step_lo, step_hi):
+    """The Gauss–Newton step ``−J⁺r`` with each component kept within [``step_lo``, ``step_hi``] (≤ 0 ≤; in the
+    units of ``jac``'s columns): a component that would leave is clamped at its limit and the others are solved
+    again, the farthest overshoot first (greedy active set). Limits of 0 hold a parameter where it is, as
+    :func:`bounded_gauss_newton` does for one on its bound. Returns (mask of the parameters not clamped,
+    residual after the step).
+
+    Why a box: where two columns are nearly collinear (the Caglioti U and W, 0.999 correlated when few peaks
+    are resolved), the unlimited step moves them by 10³ their range along a direction whose small linear
+    effect is no real one, and the linearised χ² promises gains no refinement can reach (a real TiO2 pattern:
+    every candidate promised Δχ² 60–68 and delivered 0.03)."""
+    n = jac.shape[1]
+    step_lo = np.asarray(step_lo, dtype=float)
+    step_hi = np.asarray(step_hi, dtype=float)
+    clamped = np.zeros(n, dtype=bool)
+    full = np.zeros(n)
+    for _ in range(n + 1):
+        free = ~clamped
+        r0 = r + jac[:, clamped] @ full[clamped]
+        if not free.any():
+            return free, r0
+        step = -np.linalg.lstsq(jac[:, free], r0, rcond=1e-10)[0]
+        trial = full.copy()
+        trial[free] = step
+        below = free & (trial < step_lo)
+        above = free & (trial > step_hi)
+        if not (below | above).any():
+            return free, r0 + jac[:, free] @ step
+        limit = np.where(below, step_lo, step_hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            over = np.where(below | above, np.abs(trial) / np.abs(limit), 0.0)  # ∞ where the limit is 0
+        # everything held where it is goes at once (as bounded_gauss_newton); otherwise the worst overshoot
+        pick = (below | above) & (limit == 0) if np.isinf(over).any() else over == over.max()
+        full[pick] = limit[pick]
+        clamped |= pick
+    return ~clamped, r + jac[:, clamped] @ full[clamped]
+
+
+def step_limits(params, scale, at_lo, at_hi):
+    """Limits of a Gauss–Newton step (in units where a parameter's column is divided by ``scale``) that keep
+    ``params`` inside their bounds: 0 on the side of a bound a parameter already sits on (``at_lo``/``at_hi``)."""
+    value = np.array([p.value for p in params], dtype=float)
+    lo = np.array([p.min for p in params], dtype=float)
+    hi = np.array([p.max for p in params], dtype=float)
+    step_lo = np.where(at_lo, 0.0, np.minimum((lo - value) * scale, 0.0))
+    step_hi = np.where(at_hi, 0.0, np.maximum((hi - value) * scale, 0.0))
+    return step_lo, step_hi
+
+
 def is_non_negative(name: str) -> bool:
     """Whether zero is a physical answer for parameter ``name`` (sample broadening; its spec in
     :mod:`xrdq.refine.specs` says so). Hump widths have a positive lower bound and take the sine transform
