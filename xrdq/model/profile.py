@@ -13,6 +13,11 @@ _G_NORM = 2.0 * np.sqrt(_LN2 / np.pi)  # Gaussian of unit area and FWHM 1 at its
 _L_NORM = 2.0 / np.pi
 
 
+#: Caglioti FWHM² (deg²) below which the Gaussian width is on its smooth floor: (0.005°)², far below any
+#: diffractometer's. A refinement that ends there has lost the instrument's Gaussian (Refinement._judge_gaussian).
+GAUSSIAN_FWHM2_FLOOR = 2.5e-5
+
+
 def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1.540593):
     """Gaussian and Lorentzian FWHMs (degrees 2θ) of the TCH function at peak positions ``two_theta``.
 
@@ -29,7 +34,7 @@ def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1
     hg2 = U * tan_t**2 + V * tan_t + W
     # Smooth floor instead of a clamp: below (0.005°)² the width decays exponentially but keeps a
     # gradient, so a refinement that strays into U tan²θ + V tanθ + W < 0 can find its way back.
-    floor = 2.5e-5
+    floor = GAUSSIAN_FWHM2_FLOOR
     if not (hg2 > floor).all():  # almost always all above: the floor's four passes only when needed
         hg2 = np.where(hg2 > floor, hg2, floor * np.exp(np.minimum(hg2, floor) / floor - 1.0))
     hg = np.sqrt(hg2)

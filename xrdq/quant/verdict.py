@@ -142,6 +142,9 @@ _WARNING_LEVELS = (
     # a declared phase without signal from the first stage on (refine.fit.Refinement._judge_phases): an answer, not a
     # fault — a wrong structure for a phase that is there leaves peaks no phase explains, which check_peaks flags
     (re.compile(r"not detected \(scale"), "ok"),
+    # the data did not determine the instrument's Gaussian, so it was held at the instrument's
+    # (refine.fit.Refinement._judge_gaussian): what an expert does; the model-uncertainty profile variant carries it
+    (re.compile(r"^instrument Gaussian held"), "ok"),
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
     # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
     (re.compile(r"amorphous hump .* has a negative area"), "ok"),

@@ -85,6 +85,7 @@ class Refinement:
         self.fixed = set()
         # phase name -> {"significance", "stage"}: phases without signal whose own parameters are held
         self.held_phases, self.released_phases = {}, {}
+        self.held_gaussian = {}  # what the instrument's Gaussian refined to before it was held (hold_gaussian)
         self.background_terms = int(self.recipe.background_terms)
         self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
         self.params = self._make_params()
@@ -157,6 +158,7 @@ class Refinement:
             names += self._group_names(g)
         names += [n for n in extra_names if n not in names]
         held = {n for name in self.held_phases for n in self._names[name].values()}
+        held.update(self.held_gaussian.get("names", ()))
         names = [n for n in names if n not in self.fixed and n not in held]
         for n in names:
             self.params[n].vary = True
@@ -522,6 +524,24 @@ class Refinement:
         again = self.run_stage(stage, final=final)
         return {**again, "nfev": entry["nfev"] + again["nfev"], "released": released}
 
+    def hold_gaussian(self, refined: dict):
+        """Hold the Caglioti terms ``refined["names"]`` at the instrument's values for the whole refinement (a refit
+        after :func:`xrdq.refine.adaptive.with_determined_gaussian` found the Gaussian on its floor)."""
+        self.held_gaussian = dict(refined)
+        for n in refined["names"]:
+            self.params[n].value = self.specs[n].start(self.instrument)
+
+    def _gaussian_warning(self) -> list:
+        if not self.held_gaussian:
+            return []
+        h = self.held_gaussian
+        refined = ", ".join(f"{n} = {h[n]:.4g}" for n in h["names"])
+        held = ", ".join(f"{n} = {self.params[n].value:.4g}" for n in h["names"])
+        return [f"instrument Gaussian held at the instrument's ({held}): refined ({refined}) its FWHM² fell to "
+                f"{h['fwhm2_min']:.2g} deg² at 2θ = {h['two_theta']:.1f}°, so these peaks do not determine it; "
+                f"calibrate the instrument on a standard (xrdq calibrate) if its profile may differ from "
+                f"{self.instrument.name!r}"]
+
     def _held_warnings(self, scales: dict) -> list:
         """One line per phase still held at the end: not detected (a note), or significant after all (its cell
         and size were never refined, so its fraction may be biased: a check). Records in each held phase's entry
@@ -563,12 +583,13 @@ class Refinement:
         result = self._result(varied, log)
         result.decisions = decisions
         if self.recipe.adaptive:
-            result.warnings += self._held_warnings(result.scales)
+            result.warnings += self._held_warnings(result.scales) + self._gaussian_warning()
             result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
                                   "background_terms": self.background_terms,
                                   "po": {k: list(v) for k, v in self.po_axes.items()},
                                   "held_phases": {k: dict(v) for k, v in self.held_phases.items()},
-                                  "released_phases": {k: dict(v) for k, v in self.released_phases.items()}})
+                                  "released_phases": {k: dict(v) for k, v in self.released_phases.items()},
+                                  "held_gaussian": dict(self.held_gaussian)})
         result.elapsed_s = time.perf_counter() - t0
         result.fit = self
         return result
@@ -693,6 +714,6 @@ def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None =
                           two_theta_range=two_theta_range, start=start)
 
     result = build(recipe).run()
-    from .adaptive import without_negative_humps
+    from .adaptive import with_determined_gaussian, without_negative_humps
 
-    return without_negative_humps(result, build)
+    return with_determined_gaussian(without_negative_humps(result, build), build)
