@@ -52,6 +52,26 @@ def test_a_gaussian_that_ends_below_its_floor_is_held_at_the_instruments_and_the
     assert with_determined_gaussian(alt, build) is alt and len(built) == 1  # held once, not again
 
 
+def test_a_gaussian_below_its_floor_that_the_data_warrant_is_kept():
+    """The peaks may ask for a narrower Gaussian than the Caglioti form with the instrument's V gives everywhere
+    (a real TiO2 pattern: FWHM² −1.7·10⁻⁴ deg² around 21.6°, Δχ² 165 against the held one): then it stays."""
+    ref = lif_refinement()
+    res = ref.run()
+    res.parameters["U"] = (-0.01, res.parameters["U"][1])
+    res.chi2 -= 500.0  # as if the refined Gaussian fitted far better than the instrument's
+    built = []
+
+    def build(recipe):
+        built.append(Refinement(ref.two_theta, ref.observed, ref.esd, ref.phases, INST, recipe=recipe))
+        return built[-1]
+
+    kept = with_determined_gaussian(res, build)
+    assert kept is res and len(built) == 1  # the held alternative was refined, and lost
+    d = kept.decisions[-1]
+    assert d["term"] == "instrument Gaussian (U, W) refined" and d["accepted"] and d["basis"].startswith("refined")
+    assert not any(w.startswith("instrument Gaussian held") for w in kept.warnings)
+
+
 def test_a_gaussian_the_data_determine_is_left_refined():
     res = lif_refinement().run()
     assert res.recipe[-1]["held_gaussian"] == {}
