@@ -124,6 +124,13 @@ def test_a_phase_without_signal_keeps_its_structure_cell_and_size(monkeypatch):
     assert not _hap(p, "LiCl")["Size"][2][0] and not _hap(p, "LiCl")["Mustrain"][2][0]
     assert _hap(p, "LiCl")["Size"][1][0] == 1.0  # not moved to the refined start size
     assert _hap(p, "LiCl")["Scale"][1]  # its fraction is still refined: ≈ 0 ± esd is the answer
+    # ... unless GSAS-II has put it on its floor (1e-12, it cannot go negative): there it is a singular direction
+    # (amorphous_a100: ±10¹¹ cells, every weight fraction ±10¹⁰ wt%, no step converged)
+    _hap(p, "LiCl")["Scale"][0] = 1e-12
+    strategy._apply(p, on, GsasRecipe(), st)
+    assert not _hap(p, "LiCl")["Scale"][1] and _hap(p, "LiF")["Scale"][1]
+    _hap(p, "LiCl")["Scale"][0] = 0.02
+    strategy._apply(p, on, GsasRecipe(), st)
     # a fraction GSAS-II dropped (esd 0) does not release it; a significant one does
     p.proj.data["Covariance"]["data"]["sig"] = [0.5, 0.0]
     strategy._judge_phases(p, GsasRecipe(), st, warnings, "cells")

@@ -142,6 +142,8 @@ _WARNING_LEVELS = (
     # a declared phase without signal from the first stage on (refine.fit.Refinement._judge_phases): an answer, not a
     # fault — a wrong structure for a phase that is there leaves peaks no phase explains, which check_peaks flags
     (re.compile(r"not detected \(scale"), "ok"),
+    # the GSAS-II engine's counterpart (engines.gsas2.readback.floored_fractions): fraction 0 on GSAS-II's floor
+    (re.compile(r"not detected by GSAS-II: its fraction is on GSAS-II's floor"), "ok"),
     # the data did not determine the instrument's Gaussian, so it was held at the instrument's
     # (refine.fit.Refinement._judge_gaussian): what an expert does; the model-uncertainty profile variant carries it
     (re.compile(r"^instrument Gaussian held"), "ok"),

@@ -23,7 +23,7 @@ import numpy as np
 from ._loader import G2_LOCK, gsas2_version, import_gsas2
 from .fcj import fcj_quadrature
 from .project import build_project, normalise_phases, private_workdir, quiet
-from .readback import components_from_partials, hump_curve, phase_partials, read_back
+from .readback import components_from_partials, floored_fractions, hump_curve, phase_partials, read_back
 from .recipe import GsasRecipe
 from .strategy import run_recipe, set_flags
 
@@ -117,6 +117,7 @@ def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, lo
     if "esd" in pattern.coords:  # report the pattern's own esds (GSAS-II keeps weights, 0 for y ≤ 0)
         fields["esd"] = np.interp(fields["two_theta"], np.asarray(pattern["two_theta"].values, float),
                                   np.asarray(pattern.coords["esd"].values, float))
+    floored_fractions(p, fields, log, warnings, recipe.background_terms, amorphous)
     components = {}
     if recipe.phase_curves:
         try:

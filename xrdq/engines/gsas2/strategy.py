@@ -16,6 +16,7 @@ from .guards import (CELL_LIMIT, SIGNIFICANT_SCALE, cell_offset, chi2_of, chi2_s
                      free_cell_wins, n_cell_terms, phase_scales, restore, set_cell, snapshot, structure_cells,
                      weak_phases)
 from .project import Project, hump_peak
+from .readback import FRACTION_FLOOR
 from .recipe import PROFILE_TERMS, GsasRecipe
 
 
@@ -133,7 +134,9 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=()):
         free = name not in hold
         ph.data["General"]["Cell"][0] = bool(on.get("cells")) and free and name not in cells_held
         for hap in ph.data["Histograms"].values():
-            hap["Scale"][1] = bool(on.get("fractions"))
+            # a phase without signal whose fraction GSAS-II has put on its floor (1e-12: it cannot go negative)
+            # is not refined further: on the floor it is a singular direction of the normal matrix
+            hap["Scale"][1] = bool(on.get("fractions")) and not (name in hold and hap["Scale"][0] <= FRACTION_FLOOR)
             hap["Size"][2][0] = free and _names(size, name)
             hap["Mustrain"][2][0] = free and _names(strain, name)
             # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
@@ -436,9 +439,12 @@ def _judge_phases(p: Project, recipe: GsasRecipe, st: _State, warnings: list, st
             for hap in ph.data["Histograms"].values():
                 hap["Size"][1][0] = float(recipe.size_fixed_um)
         f, e = scales[name]
-        warnings.append(f"phase {name}: fraction {f:.4g} ± {e:.2g} is not significant (< {SIGNIFICANT_SCALE:g} esd) "
+        # on GSAS-II's floor the esd is that of a singular direction (±10⁹–10¹¹), not a number to print
+        what = "on GSAS-II's floor" if f <= FRACTION_FLOOR else f"{f:.4g} ± {e:.2g}"
+        warnings.append(f"phase {name}: fraction {what} is not significant (< {SIGNIFICANT_SCALE:g} esd) "
                         f"after step {step_name!r}: its cell is held at the structure's and its size at "
-                        f"{recipe.size_fixed_um:g} µm (no signal to refine them from)")
+                        f"{recipe.size_fixed_um:g} µm (no signal to refine them from)"
+                        + (", and its fraction is no longer refined" if f <= FRACTION_FLOOR else ""))
     return moved
 
 
