@@ -63,19 +63,9 @@ def at_bounds(params) -> tuple:
 
 def bounded_gauss_newton(r, jac, at_lo, at_hi):
     """The Gauss–Newton step ``−J⁺r`` with parameters on a bound held there whenever the step would push
-    them out (active-set passes). Returns (mask of the parameters free to move, residual after the step)."""
-    free = np.ones(jac.shape[1], dtype=bool)
-    for _ in range(jac.shape[1] + 1):
-        if not free.any():
-            return free, r
-        step = -np.linalg.lstsq(jac[:, free], r, rcond=1e-10)[0]
-        full = np.zeros(jac.shape[1])
-        full[free] = step
-        out = free & ((at_lo & (full < 0)) | (at_hi & (full > 0)))
-        if not out.any():
-            return free, r + jac[:, free] @ step
-        free &= ~out
-    return free, r
+    them out (active-set passes). Returns (mask of the parameters free to move, residual after the step):
+    :func:`box_gauss_newton` with limits of 0 on the side of each bound a parameter sits on."""
+    return box_gauss_newton(r, jac, np.where(at_lo, 0.0, -np.inf), np.where(at_hi, 0.0, np.inf))
 
 
 def box_gauss_newton(r, jac, step_lo, step_hi):
@@ -109,7 +99,7 @@ def box_gauss_newton(r, jac, step_lo, step_hi):
         limit = np.where(below, step_lo, step_hi)
         with np.errstate(divide="ignore", invalid="ignore"):
             over = np.where(below | above, np.abs(trial) / np.abs(limit), 0.0)  # ∞ where the limit is 0
-        # everything held where it is goes at once (as bounded_gauss_newton); otherwise the worst overshoot
+        # everything held where it is (a limit of 0) goes at once; otherwise the worst overshoot first
         pick = (below | above) & (limit == 0) if np.isinf(over).any() else over == over.max()
         full[pick] = limit[pick]
         clamped |= pick
