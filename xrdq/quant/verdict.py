@@ -145,7 +145,7 @@ _WARNING_LEVELS = (
     # the GSAS-II engine's counterpart (engines.gsas2.readback.floored_fractions): fraction 0 on GSAS-II's floor
     (re.compile(r"not detected by GSAS-II: its fraction is on GSAS-II's floor"), "ok"),
     # the data did not determine the instrument's Gaussian, so it was held at the instrument's
-    # (refine.fit.Refinement._judge_gaussian): what an expert does; the model-uncertainty profile variant carries it
+    # (refine.adaptive.with_determined_gaussian): what an expert does; the model-uncertainty profile variant carries it
     (re.compile(r"^instrument Gaussian held"), "ok"),
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
     # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
