@@ -14,7 +14,7 @@ _L_NORM = 2.0 / np.pi
 
 
 #: Caglioti FWHM² (deg²) below which the Gaussian width is on its smooth floor: (0.005°)², far below any
-#: diffractometer's. A refinement that ends there has lost the instrument's Gaussian (Refinement._judge_gaussian).
+#: diffractometer's. A refinement that ends there has lost the instrument's Gaussian (adaptive.with_determined_gaussian).
 GAUSSIAN_FWHM2_FLOOR = 2.5e-5
 
 
