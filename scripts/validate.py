@@ -158,7 +158,9 @@ def expected_section(root, jobs):
              "`reference_patterns/validation/gsas2-expected`, `make_independent_set.py --expected`): the same "
              "nuisances, humps and truth. Their error is the part no amount of counting removes — xrdq's model "
              "against GSAS-II's (the FCJ quadrature, f′ tables and tail windows differ: "
-             "reference_patterns/validation/README.md). The esd is scaled by the GoF, so it is small here.", ""]
+             "reference_patterns/validation/README.md). The esd is scaled by the GoF, so it is small here; and "
+             "every verdict is `check` by design: a fit better than counting statistics allow (GoF < 0.5) says the "
+             "intensities are not raw counts (docs/method.md §7).", ""]
     lines += table(res, "Amorphous content of the original sample", decisions=False)
     lines += ["", f"**Systematic amorphous error: mean absolute {100 * np.mean(np.abs(errs)):.3f} wt%**, mean "
               f"{100 * np.mean(errs):+.3f} wt%, largest {100 * np.max(np.abs(errs)):.2f} wt% "

@@ -219,3 +219,24 @@ def test_a_phase_not_detected_is_said_once_with_its_detection_limit():
     assert [f.level for f in check_fractions(far, u, "sample fraction", ["LiCl"])] == ["fail"]
     assert detection_notes(["LiCl"], far, u, "in the sample") == []
     assert absent_phases(SimpleNamespace(recipe=[{"stage": "GSAS-II"}])) == []
+
+
+def test_a_fit_better_than_counting_statistics_allow_is_a_check():
+    from xrdq.quant.verdict import GOF_LOW, check_gof
+
+    assert check_gof(1.02) == [] and check_gof(0.9) == []
+    (finding,) = check_gof(0.02)
+    assert finding.level == "check" and "not raw counts" in finding.reason and f"< {GOF_LOW:g}" in finding.reason
+
+
+def test_intensities_that_are_not_counts_are_not_a_confident_ok(tmp_path):
+    """The demo pattern divided by 1000, as a normalised .xy export: esds √max(y, 1) = 1 everywhere, GoF 0.02,
+    and the F-tests (which take the noise to be at least the counts') accepted nothing — the verdict was ok."""
+    from pathlib import Path
+
+    pat = xrdq.load(Path(__file__).resolve().parents[2] / "reference_patterns" / "demo" / "demo_lazco.ras")
+    path = tmp_path / "normalised.xy"
+    np.savetxt(path, np.column_stack([pat["two_theta"].values, pat.values / 1000.0]))
+    res = xrdq.quantify(path, phases=["LiCl", "Li2ZrCl6"], model_uncertainty="off")
+    assert res.gof < 0.1
+    assert res.verdict == "check" and any("not raw counts" in r for r in res.verdict_reasons), res.verdict_reasons

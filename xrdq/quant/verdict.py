@@ -24,6 +24,9 @@ SATELLITES = (("Cu Kβ", 1.392218), ("W Lα1", 1.476424))
 #: GoF above which the model does not describe the data (``check``), and above which it is not the
 #: right model at all (``fail``).
 GOF_CHECK, GOF_FAIL = 3.0, 10.0
+#: Below this the fit is better than counting statistics allow (raw counts give GoF ≈ 1 within a few per cent at
+#: thousands of points): the intensities are not raw counts or the esds are not theirs.
+GOF_LOW = 0.5
 #: Matched-filter significance (in robust noise units) and height (fraction of the strongest net peak)
 #: an unexplained difference peak needs, and the model share of it above which it is only a misfit.
 PEAK_SIGNIFICANCE, PEAK_MIN_HEIGHT, EXPLAINED_SHARE = 8.0, 0.004, 1.0
@@ -175,6 +178,14 @@ def check_gof(gof: float) -> list[Finding]:
     if gof > GOF_CHECK:
         return [Finding("check", f"GoF = {gof:.1f} > {GOF_CHECK:g}: the model does not describe the data to within "
                                  "counting statistics; look at the difference curve")]
+    if gof < GOF_LOW:
+        # scaled or normalised intensities, cps from long counting times, smoothed or noise-free (simulated) data:
+        # the esds are not the counts' own, so neither are the reported esds, nor the F-tests that chose the model
+        # (they take the noise to be at least the counts', and accept nothing then)
+        return [Finding("check", f"GoF = {gof:.2f} < {GOF_LOW:g}: the fit is better than counting statistics allow — "
+                                 "the intensities are probably not raw counts (scaled, normalised, counts per second, "
+                                 "smoothed or simulated without noise), so the esds and the significance tests that "
+                                 "chose the model do not hold; give raw counts, or their esds as a third column")]
     return []
 
 
