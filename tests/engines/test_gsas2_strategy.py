@@ -124,12 +124,21 @@ def test_a_phase_without_signal_keeps_its_structure_cell_and_size(monkeypatch):
     assert not _hap(p, "LiCl")["Size"][2][0] and not _hap(p, "LiCl")["Mustrain"][2][0]
     assert _hap(p, "LiCl")["Size"][1][0] == 1.0  # not moved to the refined start size
     assert _hap(p, "LiCl")["Scale"][1]  # its fraction is still refined: ≈ 0 ± esd is the answer
-    # ... unless GSAS-II has put it on its floor (1e-12, it cannot go negative): there it is a singular direction
-    # (amorphous_a100: ±10¹¹ cells, every weight fraction ±10¹⁰ wt%, no step converged)
+    # ... unless GSAS-II has left it on its floor (1e-12, it cannot go negative) after a step that refined the peak
+    # positions: there it is a singular direction (amorphous_a100: ±10¹¹ cells, every weight fraction ±10¹⁰ wt%,
+    # no step converged); before the positions are refined a phase that is there may still come back
     _hap(p, "LiCl")["Scale"][0] = 1e-12
     strategy._apply(p, on, GsasRecipe(), st)
+    assert _hap(p, "LiCl")["Scale"][1]  # not frozen by its value alone
+    frozen_warnings = []
+    strategy._freeze_floored(p, st, frozen_warnings, "cells+displacement")
+    assert st.frozen == {"LiCl"} and "no longer refined" in frozen_warnings[0]
+    strategy._apply(p, on, GsasRecipe(), st)
     assert not _hap(p, "LiCl")["Scale"][1] and _hap(p, "LiF")["Scale"][1]
+    st.frozen.clear()
     _hap(p, "LiCl")["Scale"][0] = 0.02
+    strategy._freeze_floored(p, st, frozen_warnings, "cells+displacement")
+    assert not st.frozen  # a held phase off the floor is refined on
     strategy._apply(p, on, GsasRecipe(), st)
     # a fraction GSAS-II dropped (esd 0) does not release it; a significant one does
     p.proj.data["Covariance"]["data"]["sig"] = [0.5, 0.0]

@@ -106,9 +106,10 @@ def refine_no_worse(p: Project, log: io.StringIO, step_name: str, cycles: int, w
     return out
 
 
-def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=()):
+def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=(), frozen=()):
     """Turn GSAS-II's refinement flags on as ``on`` says. ``hold``: phases without significant signal, whose
-    cell, size, strain and texture stay put; ``cells_held``: phases whose cell alone stays at the structure's."""
+    cell, size, strain and texture stay put; ``cells_held``: phases whose cell alone stays at the structure's;
+    ``frozen``: phases whose fraction stays where it is (on GSAS-II's floor, :func:`_freeze_floored`)."""
     hist = p.hist
     hist.data["Background"][0][1] = bool(on.get("background"))
     # amorphous humps (background peaks) go with the background: the area always, position and
@@ -134,9 +135,7 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=()):
         free = name not in hold
         ph.data["General"]["Cell"][0] = bool(on.get("cells")) and free and name not in cells_held
         for hap in ph.data["Histograms"].values():
-            # a phase without signal whose fraction GSAS-II has put on its floor (1e-12: it cannot go negative)
-            # is not refined further: on the floor it is a singular direction of the normal matrix
-            hap["Scale"][1] = bool(on.get("fractions")) and not (name in hold and hap["Scale"][0] <= FRACTION_FLOOR)
+            hap["Scale"][1] = bool(on.get("fractions")) and name not in frozen
             hap["Size"][2][0] = free and _names(size, name)
             hap["Mustrain"][2][0] = free and _names(strain, name)
             # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
@@ -303,6 +302,7 @@ class _State:
     held: set = field(default_factory=set)  # phases without significant signal (cell, size, strain, texture held)
     cells_held: set = field(default_factory=set)  # phases whose cell failed the cell check
     judged: bool = False  # the fractions have been refined once: the weak phases are known
+    frozen: set = field(default_factory=set)  # held phases whose fraction stays on GSAS-II's floor
     started: set = field(default_factory=set)
     pinned: set = field(default_factory=set)
     retried: set = field(default_factory=set)
@@ -328,7 +328,7 @@ def run_recipe(p: Project, recipe: GsasRecipe, log: io.StringIO, warnings: list)
 
 
 def _apply(p: Project, on: dict, recipe: GsasRecipe, st: _State):
-    set_flags(p, on, recipe, hold=st.held, cells_held=st.cells_held)
+    set_flags(p, on, recipe, hold=st.held, cells_held=st.cells_held, frozen=st.frozen)
     for name, ph in p.phases:
         if name in st.sizes_held:
             for hap in ph.data["Histograms"].values():
@@ -361,6 +361,8 @@ def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool
         rvals = _sizes_after_profile(p, recipe, on, name, cycles, log, warnings, st, rvals)
     if on.get("cells"):
         rvals = _check_cells(p, recipe, on, name, cycles, log, warnings, st, rvals)
+    if on.get("cells") or on.get("displacement"):
+        _freeze_floored(p, st, warnings, name)
     if on.get("humps") is True:
         rvals = _humps_reshaped(p, log, name, cycles, warnings, rvals, last)
     if not rvals.get("converged", True) and not rvals.get("skipped"):
@@ -443,9 +445,24 @@ def _judge_phases(p: Project, recipe: GsasRecipe, st: _State, warnings: list, st
         what = "on GSAS-II's floor" if f <= FRACTION_FLOOR else f"{f:.4g} ± {e:.2g}"
         warnings.append(f"phase {name}: fraction {what} is not significant (< {SIGNIFICANT_SCALE:g} esd) "
                         f"after step {step_name!r}: its cell is held at the structure's and its size at "
-                        f"{recipe.size_fixed_um:g} µm (no signal to refine them from)"
-                        + (", and its fraction is no longer refined" if f <= FRACTION_FLOOR else ""))
+                        f"{recipe.size_fixed_um:g} µm (no signal to refine them from)")
     return moved
+
+
+def _freeze_floored(p: Project, st: _State, warnings: list, step_name: str):
+    """Stop refining the fraction of a held phase that is still on GSAS-II's floor (1e-12: GSAS-II cannot refine a
+    negative fraction) once a step has refined the peak positions. On the floor the fraction is a singular
+    direction of the normal matrix: on a fully amorphous sample with its nominal phases declared (amorphous_a100)
+    every weight fraction read ±10¹⁰ wt%, GoF 2.28, and no step converged. Not before the positions are refined:
+    a phase that is there but whose peaks are still off (a displaced specimen, a shifted cell) may start on the
+    floor and must be free to come back. Its esd is then estimated at the end (readback.floored_fractions)."""
+    for name, ph in p.phases:
+        if name in st.held and name not in st.frozen:
+            hap = next(iter(ph.data["Histograms"].values()))
+            if hap["Scale"][0] <= FRACTION_FLOOR:
+                st.frozen.add(name)
+                warnings.append(f"phase {name}: fraction still on GSAS-II's floor after step {step_name!r}, which "
+                                "refined the peak positions: no longer refined")
 
 
 def _check_cells(p, recipe, on, name, cycles, log, warnings, st: _State, rvals) -> dict:
