@@ -373,9 +373,9 @@ def floored_fractions(p: Project, fields: dict, log: io.StringIO, warnings: list
         return
     unit = [np.interp(x, np.asarray(px, float), np.asarray(curves[n], float)) / (ref if j in floored else fr[j])
             for j, n in enumerate(names)]
-    # GSAS-II's own background (and humps) as columns, and a Chebyshev of the recipe's order beside them: the
-    # estimate is taken at GSAS-II's solution, not at another background model's (with the Chebyshev alone
-    # it followed the background's shape: LiCl −0.36 ± 0.15 cells on a fully amorphous sample, −0.08 with)
+    # GSAS-II's own background (and humps) as columns, and a Chebyshev of the recipe's order beside them for what
+    # the partials' interpolation and GSAS-II's background function leave (on amorphous_a100 the estimate was the
+    # same with or without GSAS-II's background column; which hump start values GSAS-II began from moved it more)
     cols = unit + [np.asarray(fields["background"], float)] + ([amorphous] if amorphous is not None else [])
     basis = orthogonal_basis(x, max(int(background_terms), 3), (float(x.min()), float(x.max())))
     sw = 1.0 / np.asarray(fields["esd"], float)
