@@ -202,13 +202,18 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool) -> list[Finding]:
     return out
 
 
+def _plausible(value: float, u: float) -> bool:
+    """A fraction within 2 u of [0, 1]."""
+    return -2 * u <= value <= 1 + 2 * u
+
+
 def check_fractions(fractions: dict, uncertainty: dict, label: str, absent=()) -> list[Finding]:
     """Negative (or above-100 %) fractions beyond twice their uncertainty fail; within it, a note — except for
     the ``absent`` phases (not detected, :func:`detection_notes` says it once)."""
     out = []
     for name, value in fractions.items():
         u = uncertainty.get(name, 0.0)
-        if name in absent and -2 * u <= value <= 1 + 2 * u:
+        if name in absent and _plausible(value, u):
             continue
         if value < -2 * u:
             out.append(Finding("fail", f"{name} {label} is negative beyond its uncertainty "
@@ -241,7 +246,7 @@ def detection_notes(absent, fractions: dict, uncertainty: dict, where: str) -> l
         if name not in fractions:
             continue
         value, u = fractions[name], uncertainty.get(name, 0.0)
-        if -2 * u <= value <= 1 + 2 * u:
+        if _plausible(value, u):
             out.append(Finding("ok", f"{name} not detected: {100 * value:.2f} ± {100 * u:.2f} wt% {where}, below the "
                                      f"detection limit of ≈ {300 * u:.2f} wt% (3 u)"))
     return out
@@ -365,7 +370,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
     findings += check_fractions(refined, refined_u, "refined fraction", absent)
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
-    findings += check_microabsorption(ref.phase_info, {n: v for n, (v, _) in result.refined_fractions.items()}, brindley)
+    findings += check_microabsorption(ref.phase_info, refined, brindley)
     if result.amorphous_fraction is not None:
         amorph = (result.amorphous_fraction[0], u.get("amorphous", result.amorphous_fraction[1]))
     else:

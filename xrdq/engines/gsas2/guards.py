@@ -24,6 +24,8 @@ from ...refine.adaptive import CELL_LIMIT, f_test
 
 #: A phase fraction smaller than this many esds is not significant (the verdict's rule for the standard).
 SIGNIFICANT_SCALE = 3.0
+#: GSAS-II keeps a phase fraction ≥ 1e-12 (it cannot refine a negative one); at or below this it is on that floor.
+FRACTION_FLOOR = 1e-10
 
 
 def weak_phases(scales: dict, nsigma: float = SIGNIFICANT_SCALE) -> list:

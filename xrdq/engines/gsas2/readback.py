@@ -16,6 +16,7 @@ import numpy as np
 from ...quant.weight_fractions import hill_howard
 from ...crystal.phase import density
 from ...model.profile import tch_fwhm
+from .guards import FRACTION_FLOOR
 from .names import HISTOGRAM, HUMP, PHASE_HISTOGRAM, hump_parameter, phase_parameter, xrdq_name
 from .project import Project, quiet
 from .recipe import PROFILE_TERMS, GsasRecipe
@@ -326,10 +327,6 @@ def hump_curve(p: Project, x):
     with quiet():
         yb, _ = G2pwd.getBackground(pfx, parm, bkg[0], inst["Type"][1], np.asarray(x, float))
     return np.asarray(yb, float)
-
-
-#: GSAS-II keeps a phase fraction ≥ 1e-12 (it cannot refine a negative one); at or below this it is on that floor.
-FRACTION_FLOOR = 1e-10
 
 
 def floored_fractions(p: Project, fields: dict, log: io.StringIO, warnings: list, background_terms: int,

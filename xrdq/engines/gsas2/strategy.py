@@ -12,11 +12,10 @@ import numpy as np
 
 from ...errors import XrdqRefineError
 from ...model.profile import tch_fwhm
-from .guards import (CELL_LIMIT, SIGNIFICANT_SCALE, cell_offset, chi2_of, chi2_start_of, dof_of, ended_above_start,
-                     free_cell_wins, n_cell_terms, phase_scales, restore, set_cell, snapshot, structure_cells,
+from .guards import (CELL_LIMIT, FRACTION_FLOOR, SIGNIFICANT_SCALE, cell_offset, chi2_of, chi2_start_of, dof_of,
+                     ended_above_start, free_cell_wins, n_cell_terms, phase_scales, restore, set_cell, snapshot, structure_cells,
                      weak_phases)
 from .project import Project, hump_peak
-from .readback import FRACTION_FLOOR
 from .recipe import PROFILE_TERMS, GsasRecipe
 
 
@@ -456,13 +455,11 @@ def _freeze_floored(p: Project, st: _State, warnings: list, step_name: str):
     every weight fraction read ±10¹⁰ wt%, GoF 2.28, and no step converged. Not before the positions are refined:
     a phase that is there but whose peaks are still off (a displaced specimen, a shifted cell) may start on the
     floor and must be free to come back. Its esd is then estimated at the end (readback.floored_fractions)."""
-    for name, ph in p.phases:
-        if name in st.held and name not in st.frozen:
-            hap = next(iter(ph.data["Histograms"].values()))
-            if hap["Scale"][0] <= FRACTION_FLOOR:
-                st.frozen.add(name)
-                warnings.append(f"phase {name}: fraction still on GSAS-II's floor after step {step_name!r}, which "
-                                "refined the peak positions: no longer refined")
+    for name, (f, _) in phase_scales(p).items():
+        if name in st.held and name not in st.frozen and f <= FRACTION_FLOOR:
+            st.frozen.add(name)
+            warnings.append(f"phase {name}: fraction still on GSAS-II's floor after step {step_name!r}, which "
+                            "refined the peak positions: no longer refined")
 
 
 def _check_cells(p, recipe, on, name, cycles, log, warnings, st: _State, rvals) -> dict:
