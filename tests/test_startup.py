@@ -65,9 +65,10 @@ def test_quantify_loads_no_lmfit_xraydb_matplotlib_or_dask_array():
     nor does scipy.optimize (≈ 0.35 s): the fit's Levenberg–Marquardt is xrdq.refine.lm; nor scipy.special and
     scipy.ndimage (≈ 0.26 s together): the F test's tail and the envelope filters are xrdq's own."""
     loaded = _loaded_after(_cli("quantify", str(DEMO), "--phase", "LiCl", "--phase", "Li2ZrCl6"))
-    assert {"numba", "xarray"} <= loaded  # it did fit
-    assert not loaded & {"lmfit", "scipy.stats", "scipy.optimize", "scipy.special", "scipy.ndimage", "xraydb",
-                         "sqlalchemy", "matplotlib", "dask.array"}
+    assert "xarray" in loaded  # it did read and fit
+    # the kernels are a C extension: no numba (≈ 0.5 s of imports and compiler set-up per process)
+    assert not loaded & {"numba", "lmfit", "scipy.stats", "scipy.optimize", "scipy.special", "scipy.ndimage",
+                         "xraydb", "sqlalchemy", "matplotlib", "dask.array"}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="dask is not installed")

@@ -74,9 +74,10 @@ _warm = False
 
 
 def warm_up():
-    """Import the fitting stack and load the compiled kernels (from numba's disk cache) once per process.
+    """Import the fitting stack and compute one small model (reflection and scattering-factor tables) once per
+    process.
 
-    A worker is reused for many files; this puts its one-off start-up cost (a second or more) before
+    A worker is reused for many files; this puts its one-off start-up cost (imports, tables) before
     the first file instead of inside it. Errors are left for the real job to report.
     """
     global _warm
@@ -92,13 +93,13 @@ def warm_up():
         import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..io import load  # noqa: F401 — every reader (the .rasx one imports xml.etree)
         from ..quant import api, uncertainty, verdict  # noqa: F401 — what quantify imports at its first call
-        from ..refine import adaptive, fit, start  # noqa: F401 — numba (and scipy.linalg through it)
+        from ..refine import adaptive, fit, start  # noqa: F401 — with the compiled kernels (xrdq.model._kernels)
 
         inst = load_instrument("miniflex600")
         model = PhaseModel(load_phase("LiF"), inst, (30.0, 50.0))
         tt = np.arange(30.0, 50.0, 0.02)
         params = model.default_params()
-        model.profile(tt, params, inst)  # the kernels a fit calls, with the argument types it uses
+        model.profile(tt, params, inst)  # what a fit calls first
         model.profile_jacobian(tt, params, inst, ON_CIRCLE, [(params, inst, ON_CIRCLE, 1.0)])
     except Exception:  # noqa: BLE001 — an optimisation only
         pass

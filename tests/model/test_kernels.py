@@ -1,0 +1,124 @@
+"""The compiled kernels (xrdq/model/_kernels.c): they load from a read-only install with no writable home or
+cache folder, compute what the formulas say, and refuse arrays they would read or write out of bounds."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdq.model import _kernels as k
+from xrdq.model.pattern import _node_arrays
+
+PACKAGE = Path(__file__).resolve().parents[2] / "xrdq"
+
+PROBE = """
+import json, math
+import numpy as np
+from xrdq.model import _kernels as k
+from xrdq.model.pattern import accumulate_peaks
+tt = np.linspace(9.0, 11.0, 201)
+out = accumulate_peaks(tt, [10.0], [2.0], [0.1], [0.0])  # one Gaussian, no asymmetry
+ref = 2.0 * 2.0 * math.sqrt(math.log(2) / math.pi) / 0.1 * np.exp(-4 * math.log(2) * ((tt - 10.0) / 0.1) ** 2)
+mask = np.abs(tt - 10.0) < 2.6 * 0.1 - 1e-9
+print(json.dumps({"file": k.__file__, "close": bool(np.allclose(out[mask], ref[mask], rtol=1e-13, atol=0))}))
+"""
+
+
+def test_kernels_load_from_a_read_only_install_without_home_or_cache(tmp_path):
+    """numba needed a writable cache folder (and died without one); the extension writes nothing."""
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE, site / "xrdq", ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "xrdq" / "model" / "__pycache__").write_text("not a directory")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = dict(os.environ, PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1", HOME=str(blocker / "home"),
+               XDG_CACHE_HOME=str(blocker / "cache"), TMPDIR=str(blocker / "tmp"))
+    for root, dirs, files in os.walk(site):  # read-only for everyone (root ignores modes: hence the file above)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o444)
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=site)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["file"].startswith(str(site)), "the probe imported another copy of xrdq"
+    assert result["close"]
+    assert (site / "xrdq" / "model" / "__pycache__").is_file()  # nothing written into the install
+
+
+def test_lorentzian_core_is_the_formula():
+    """A pure Lorentzian, no asymmetry: inside the taper the value is 2A/(πf) / (1 + 4x²) to rounding."""
+    tt = np.linspace(20.0, 40.0, 2001)
+    out = np.zeros_like(tt)
+    nodes = _node_arrays(np.array([30.0]), np.array([1]), 0.0, 0.0)
+    k.accumulate(tt, *nodes, np.array([3.0]), np.array([0.2]), np.array([1.0]), out, k._TAIL_SPAN_DEG,
+                 k._WINDOW_FWHM)
+    x = (tt - 30.0) / 0.2
+    ref = 2.0 * 3.0 / (math.pi * 0.2) / (1.0 + 4.0 * x * x)
+    core = np.abs(x) < 0.75 * k._WINDOW_FWHM
+    np.testing.assert_allclose(out[core], ref[core], rtol=1e-14)
+    assert np.all(out[np.abs(x) >= k._WINDOW_FWHM] == 0.0)  # beyond the window: nothing
+
+
+def _accumulate_args(n_points=101, n_peaks=2, width=4):
+    tt = np.linspace(10.0, 20.0, n_points)
+    pos = np.zeros((n_peaks, width))
+    pos[:, 0] = np.linspace(12.0, 18.0, n_peaks)
+    wts = np.zeros((n_peaks, width))
+    wts[:, 0] = 1.0
+    one = np.ones(n_peaks)
+    return [tt, pos, wts, np.ones(n_peaks, dtype=np.int64), pos[:, 0].copy(), np.zeros(n_peaks), one, 0.1 * one,
+            0.5 * one, np.zeros(n_points), 30.0, 24.0]
+
+
+def test_accumulate_accepts_its_own_arguments():
+    args = _accumulate_args()
+    k.accumulate(*args)
+    assert args[9].max() > 0
+
+
+@pytest.mark.parametrize("index, bad, error, words", [
+    (0, lambda a: a.astype(np.float32), TypeError, "tt: expected float64"),
+    (3, lambda a: a.astype(np.int32), TypeError, "n_nodes: expected int64"),
+    (7, lambda a: np.repeat(a, 2)[::2], TypeError, "fwhm: expected a C-contiguous"),
+    (9, lambda a: np.zeros(a.size - 1), ValueError, "out must have the length of tt"),
+    (3, lambda a: np.full(a.size, 5, dtype=np.int64), ValueError, "peak 0 has 5 nodes, its row holds 4"),
+    (6, lambda a: a[:1].copy(), ValueError, "shorter than the 2 peaks"),
+])
+def test_accumulate_refuses_arrays_it_would_overrun(index, bad, error, words):
+    """Without these checks a wrong dtype or size reads or writes past an array: garbage or a crash."""
+    args = _accumulate_args()
+    args[index] = bad(args[index])
+    with pytest.raises(error, match=words):
+        k.accumulate(*args)
+
+
+def test_accumulate_writes_only_into_a_writable_out():
+    args = _accumulate_args()
+    args[9].setflags(write=False)
+    with pytest.raises(TypeError, match="out: expected a C-contiguous writable"):
+        k.accumulate(*args)
+
+
+def test_jacobian_refuses_a_derivative_table_of_the_wrong_shape():
+    tt, pos, wts, n_nodes, cen, spread, areas, fwhm, eta, out, _, _ = _accumulate_args()
+    jac = np.zeros((3, tt.size))
+    dpeak = np.zeros((2, 4, 2))  # 2 parameters, jac has 3 rows
+    with pytest.raises(ValueError, match="dpeak must be"):
+        k.accumulate_jacobian(tt, pos, wts, np.zeros_like(pos), np.zeros_like(wts), n_nodes, cen, np.ones(2), spread,
+                              np.zeros(2), areas, fwhm, eta, dpeak, out, jac)
+
+
+def test_node_table_refuses_more_nodes_than_its_quadrature_tables():
+    from xrdq.model.pattern import _GL_W, _GL_X
+
+    pos, wts = np.zeros((1, 64)), np.zeros((1, 64))
+    with pytest.raises(ValueError, match="asks for 40 nodes"):
+        k.fcj_node_table(np.array([30.0]), np.array([40], dtype=np.int64), 0.02, 0.03, _GL_X, _GL_W, pos, wts,
+                         np.ones(1, dtype=np.int64), np.zeros(1), np.zeros(1))
