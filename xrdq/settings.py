@@ -59,6 +59,13 @@ def parse_brindley(text: str) -> tuple[str, float]:
     return name, d
 
 
+def _cover_film(text: str) -> str:
+    from .quant.composition import parse_cover_film
+
+    parse_cover_film(text)  # a clear error now, not after the fit
+    return str(text).strip()
+
+
 def parse_preferred_orientation(text: str) -> tuple[str, tuple[int, int, int]]:
     """``"LiCl=1,1,1"`` (or ``0 0 1``, ``001``) → ``("LiCl", (1, 1, 1))``: the March–Dollase axis of a phase."""
     name, value = _name_value(text, "preferred orientation", "PHASE=h,k,l, e.g. LiCl=0,0,1")
@@ -162,6 +169,9 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="TOML_OR_NAME"),
     Setting("brindley", "brindley", "Brindley microabsorption correction with this particle diameter (µm); "
             "repeat per phase.", parse=parse_brindley, kind="multiple", metavar="NAME=DIAMETER_UM", apply=_dict),
+    Setting("cover_film", "cover_film", "Film over the specimen (air-tight holder, Kapton tape): MATERIAL=µm "
+            "(kapton, mylar, polyethylene, polypropylene, beryllium) or mu_t=µ·t; its exp(−2µt/sinθ) "
+            "attenuation of low angles is corrected (docs/method.md §2).", parse=_cover_film, metavar="MATERIAL=UM"),
     Setting("berar_lelann", "berar_lelann", "Inflate esds for serially correlated residuals (Bérar–Lelann).",
             kind="flag", apply=bool),
     Setting("no_humps", "humps", "Do not model amorphous humps (background polynomial only).", kind="flag",

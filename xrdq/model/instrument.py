@@ -70,6 +70,9 @@ class Instrument(ProfileTerms):
     detector: str = ""
     profile: str = "tch"  # "tch": U V W X Y describe the instrument; "fp": built from the geometry
     emission_fwhm_ev: tuple = ()  # natural widths of the lines (eV), for "fp"; default Cu Kα1/Kα2
+    # µ·t of a film over the specimen (Kapton tape or foil on an air-tight holder): every reflection is
+    # attenuated by exp(−2 µt / sinθ) (xrdq.model.pattern.film_transmission); 0 = no film
+    cover_film_mu_t: float = 0.0
     description: str = ""
     source: str = ""
 
@@ -89,6 +92,9 @@ class Instrument(ProfileTerms):
         if self.flat_specimen < 0:
             raise XrdqInstrumentError(f"instrument {self.name!r}: flat_specimen (degrees of equatorial divergence) "
                                       f"must be ≥ 0, got {self.flat_specimen}")
+        if not (isinstance(self.cover_film_mu_t, (int, float)) and 0.0 <= self.cover_film_mu_t < 5.0):
+            raise XrdqInstrumentError(f"instrument {self.name!r}: cover_film_mu_t (µ·t of the film over the specimen) "
+                                      f"must be a number in [0, 5), got {self.cover_film_mu_t!r}")
         if self.profile not in ("tch", "fp"):
             raise XrdqInstrumentError(f"instrument {self.name!r}: profile must be 'tch' or 'fp', got {self.profile!r}")
 
@@ -144,7 +150,7 @@ class Instrument(ProfileTerms):
                 ) from exc
         if "emission_fwhm_ev" in data:
             data["emission_fwhm_ev"] = tuple(float(x) for x in data["emission_fwhm_ev"])
-        for key in PROFILE_TERMS + ("radius_mm", "divergence_slit_deg", "soller_deg"):
+        for key in PROFILE_TERMS + ("radius_mm", "divergence_slit_deg", "soller_deg", "cover_film_mu_t"):
             if key in data and not isinstance(data[key], (int, float)):
                 raise XrdqInstrumentError(f"{source or 'instrument'}: field {key!r} must be a number, got {data[key]!r}")
         if source and "source" not in data:

@@ -48,7 +48,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
              recipe=None, brindley=None, berar_lelann: bool = False, humps="auto", background_terms: int = 8,
              preferred_orientation=None, texture: bool = True, strain: bool = False, biso: bool = False, start=None,
              scan: int = 0, refinement=None, model_uncertainty: str = "full",
-             standard_source: str | None = None, external_standard=None, sample_composition=None) -> QuantResult:
+             standard_source: str | None = None, external_standard=None, sample_composition=None,
+             cover_film=None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -81,6 +82,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         fractions from the instrument constant G, with or without an internal standard (docs/method.md §8).
     sample_composition : bulk composition of the (unspiked) sample for µ*, a formula or FORMULA:WEIGHT pairs;
         needed with ``external_standard``.
+    cover_film : a film over the specimen, ``"kapton=25"`` (material=µm) or ``"mu_t=0.05"``: every reflection is
+        corrected for its exp(−2 µt / sinθ) attenuation (replaces the instrument file's ``cover_film_mu_t``).
 
     Phases may be empty when a standard is given (a fully amorphous sample): peaks no phase explains
     then make the verdict ``check``. Every result carries ``verdict`` (ok/check/fail) and its reasons;
@@ -96,6 +99,13 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     eng = get_engine(engine)
     phase_objs, std = phase_list(phases, std, eng, brindley)
     inst = load_instrument(instrument)
+    if cover_film is not None:
+        from .composition import cover_film_mu_t
+
+        inst = inst.replace(cover_film_mu_t=cover_film_mu_t(cover_film, inst.wavelength))
+    if inst.cover_film_mu_t and not getattr(eng, "cover_film", False):
+        raise XrdqQuantError(f"the {engine!r} engine does not correct a cover film (µ·t = {inst.cover_film_mu_t:.4g}): "
+                             "use engine='native', or leave the film out")
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,

@@ -150,6 +150,8 @@ _WARNING_LEVELS = (
     # the data did not determine the instrument's Gaussian, so it was held at the instrument's
     # (refine.adaptive.with_determined_gaussian): what an expert does; the model-uncertainty profile variant carries it
     (re.compile(r"^instrument Gaussian held"), "ok"),
+    # an angle-dependent intensity loss the F-test found significant and the fit corrected (refine.fit._film_warning)
+    (re.compile(r"^cover film found by the data"), "ok"),
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
     # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
     (re.compile(r"amorphous hump .* has a negative area"), "ok"),

@@ -542,6 +542,16 @@ class Refinement:
                 f"calibrate the instrument on a standard (xrdq calibrate) if its profile may differ from "
                 f"{self.instrument.name!r}"]
 
+    def _film_warning(self, extra) -> list:
+        """A note when the adaptive recipe found a cover-film attenuation the user did not declare."""
+        if "film_mu_t" not in extra or self.instrument.cover_film_mu_t:
+            return []
+        mu_t = self.params["film_mu_t"].value
+        kapton_um = mu_t / 0.0215 * 25.0  # docs/method.md §1: 25 µm of Kapton is µt = 0.0215 at Cu Kα
+        return [f"cover film found by the data: µt = {mu_t:.4f} (like {kapton_um:.0f} µm of Kapton at Cu Kα), not "
+                "declared: if the specimen was under a film, give it (--cover-film); if not, low angles lost "
+                "intensity for another reason (surface roughness of a porous specimen, beam overspill)"]
+
     def _held_warnings(self, scales: dict) -> list:
         """One line per phase still held at the end: not detected (a note), or significant after all (its cell
         and size were never refined, so its fraction may be biased: a check). Records in each held phase's entry
@@ -583,7 +593,7 @@ class Refinement:
         result = self._result(varied, log)
         result.decisions = decisions
         if self.recipe.adaptive:
-            result.warnings += self._held_warnings(result.scales) + self._gaussian_warning()
+            result.warnings += self._held_warnings(result.scales) + self._gaussian_warning() + self._film_warning(extra)
             result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
                                   "background_terms": self.background_terms,
                                   "po": {k: list(v) for k, v in self.po_axes.items()},

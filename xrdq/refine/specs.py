@@ -102,6 +102,10 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("penetration_um", "global", ("transparency",), 10.0, _fixed(0.0, MAX_PENETRATION_UM),
               start=lambda inst: 0.0, non_negative=True, peak_list=False, sets=("penetration_um",), on="specimen",
               candidate="specimen transparency", probe=PENETRATION_PROBE_UM),
+    # µ·t of a film over the specimen (Kapton): the instrument description's value (the user's --cover-film), held
+    # unless a recipe names its group; acts on the intensities through the peak list
+    ParamSpec("film_mu_t", "global", ("film",), 2e-3, _fixed(0.0, 2.0), start=lambda inst: inst.cover_film_mu_t,
+              non_negative=True, sets=("film_mu_t",), on="specimen", candidate="cover film (µt)"),
     ParamSpec("U", "global", ("gaussian", "profile"), 1e-3, _fixed(-0.1, 0.5), start=lambda inst: inst.U, sets=("U",)),
     ParamSpec("V", "global", ("profile",), 1e-3, _fixed(-0.2, 0.2), start=lambda inst: inst.V, sets=("V",)),
     ParamSpec("W", "global", ("gaussian", "profile"), 1e-3, _fixed(1e-6, 0.2), start=lambda inst: max(inst.W, 1e-5),
