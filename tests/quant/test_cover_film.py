@@ -116,3 +116,25 @@ def test_the_gsas2_engine_refuses_a_film_it_cannot_correct(filmed):
     path, kw, _ = filmed
     with pytest.raises(XrdqError, match="does not correct a cover film"):
         quantify(path, engine="gsas2", cover_film="kapton=25", **kw)
+
+
+def test_simulate_applies_the_instruments_film_and_the_fit_removes_it(tmp_path):
+    """Self-consistency (xrdq's own model on both sides, not accuracy): the film in the instrument description
+    lowers the simulated reflections by exp(−2µt/sinθ), and the same description quantifies it back."""
+    from xrdq.model.simulate import simulate
+
+    inst = load_instrument("miniflex600").replace(cover_film_mu_t=0.06)
+    kw = dict(amorphous=0.2, standard="LiF", seed=3, two_theta=(10.0, 80.0, 0.02))
+    bare, _ = simulate([("LiF", 0.5), ("LiCl", 0.3)], instrument="miniflex600", **kw)
+    filmed, _ = simulate([("LiF", 0.5), ("LiCl", 0.3)], instrument=inst, **kw)
+    tt = bare["two_theta"].values
+
+    def low_over_high(p):  # LiF 111 (38.7°) against 311 (78.6°): the film takes more at low angle
+        return p.values[(tt > 37) & (tt < 40)].max() / p.values[(tt > 77) & (tt < 80)].max()
+
+    expected = np.exp(-2 * 0.06 * (1 / np.sin(np.radians(19.35)) - 1 / np.sin(np.radians(39.3))))
+    assert low_over_high(filmed) / low_over_high(bare) == pytest.approx(expected, rel=0.05)
+    path = tmp_path / "filmed.xye"
+    np.savetxt(path, np.column_stack([filmed["two_theta"].values, filmed.values, filmed.coords["esd"].values]))
+    res = quantify(path, phases=["LiCl"], standard="LiF=0.5", cover_film="mu_t=0.06", model_uncertainty="off")
+    assert abs(res.amorphous_fraction[0] - 0.4) < 3 * res.amorphous_fraction[1] + 0.005

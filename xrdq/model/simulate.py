@@ -50,7 +50,9 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     total = sum(w for _, w in objs) + amorphous
     if abs(total - 1.0) > 1e-6:
         raise XrdqError(f"weight fractions of phases plus amorphous must sum to 1, got {total:.6f}")
-    terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um, penetration_um=penetration_um)
+    # a film the instrument description carries (cover_film_mu_t) attenuates the reflections as the fit models it
+    terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um, penetration_um=penetration_um,
+                                                        film_mu_t=inst.cover_film_mu_t)
     size_nm = size_nm or {}
     components = {}
     per_mass = []
