@@ -41,8 +41,10 @@
 /* The point loops are compiled twice, for AVX2 and for any x86-64, and the CPU picks at load time (GCC's and
  * clang's function multi-versioning, where the platform has ifunc): numba compiled for the host CPU, and with
  * SSE2 alone the loops ran ≈ 40 % slower. Same IEEE operations per point in both (no contraction), so the
- * same numbers. Elsewhere the portable build only. The helpers are inlined into each version. */
-#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 7))
+ * same numbers. Elsewhere (musl has no ifunc, other CPUs and systems) the portable build only. The helpers
+ * are inlined into each version. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 7))
 #define MULTIVERSION __attribute__((target_clones("avx2", "default")))
 #else
 #define MULTIVERSION
