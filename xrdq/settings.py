@@ -172,6 +172,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cover_film", "cover_film", "Film over the specimen (air-tight holder, Kapton tape): MATERIAL=µm "
             "(kapton, mylar, polyethylene, polypropylene, beryllium) or mu_t=µ·t; its exp(−2µt/sinθ) "
             "attenuation of low angles is corrected (docs/method.md §2).", parse=_cover_film, metavar="MATERIAL=UM"),
+    Setting("sample_length", "sample_length", "Length (mm) of the specimen along the beam: with a fixed divergence "
+            "slit the beam overspills it below the angle it fills (MiniFlex, 1.25°, 20 mm: below 2θ = 18.8°), and "
+            "those reflections are corrected (docs/instrument.md).", parse=parse_float, metavar="MM"),
     Setting("berar_lelann", "berar_lelann", "Inflate esds for serially correlated residuals (Bérar–Lelann).",
             kind="flag", apply=bool),
     Setting("no_humps", "humps", "Do not model amorphous humps (background polynomial only).", kind="flag",

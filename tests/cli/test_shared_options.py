@@ -106,6 +106,7 @@ def test_no_standard_and_its_alias(capture, tmp_path, flags):
     (["--cover-film", "kapton=abc"], "is not a number"),
     (["--cover-film", "tinfoil=5"], "unknown material 'tinfoil'"),
     (["--cover-film", "mu_t=-0.1"], "must be ≥ 0"),
+    (["--sample-length", "abc"], "is not a number"),
 ])
 def test_bad_option_values_are_named(capture, tmp_path, capsys, args, message):
     f = tmp_path / "p.xy"

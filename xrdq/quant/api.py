@@ -49,7 +49,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
              preferred_orientation=None, texture: bool = True, strain: bool = False, biso: bool = False, start=None,
              scan: int = 0, refinement=None, model_uncertainty: str = "full",
              standard_source: str | None = None, external_standard=None, sample_composition=None,
-             cover_film=None) -> QuantResult:
+             cover_film=None, sample_length=None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -84,6 +84,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         needed with ``external_standard``.
     cover_film : a film over the specimen, ``"kapton=25"`` (material=µm) or ``"mu_t=0.05"``: every reflection is
         corrected for its exp(−2 µt / sinθ) attenuation (replaces the instrument file's ``cover_film_mu_t``).
+    sample_length : length (mm) of the specimen along the beam; with a fixed divergence slit the reflections below
+        the angle where the beam fills it are corrected for the overspill (replaces ``sample_length_mm``).
 
     Phases may be empty when a standard is given (a fully amorphous sample): peaks no phase explains
     then make the verdict ``check``. Every result carries ``verdict`` (ok/check/fail) and its reasons;
@@ -103,6 +105,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         from .composition import cover_film_mu_t
 
         inst = inst.replace(cover_film_mu_t=cover_film_mu_t(cover_film, inst.wavelength))
+    if sample_length is not None:
+        inst = _with_sample_length(inst, sample_length)
     if inst.cover_film_mu_t and not getattr(eng, "cover_film", False):
         raise XrdqQuantError(f"the {engine!r} engine does not correct a cover film (µ·t = {inst.cover_film_mu_t:.4g}): "
                              "use engine='native', or leave the film out")
@@ -131,6 +135,22 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         result.flag("check", am.estimates.reason)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _with_sample_length(inst, sample_length):
+    """``inst`` with the specimen length (mm) that sets the fixed slit's overspill."""
+    import math
+
+    try:
+        length = float(sample_length)
+    except (TypeError, ValueError):
+        raise XrdqQuantError(f"sample_length {sample_length!r}: expected the specimen's length in mm") from None
+    if not (length > 0 and math.isfinite(length)):
+        raise XrdqQuantError(f"sample_length {sample_length!r}: the specimen's length must be a positive number of mm")
+    if inst.variable_slit:
+        raise XrdqQuantError(f"sample_length: instrument {inst.name!r} has a variable slit, whose irradiated length is "
+                             "constant; the specimen length does not enter")
+    return inst.replace(sample_length_mm=length)
 
 
 def _pattern_input(pattern_or_path, scan):
