@@ -63,3 +63,29 @@ def test_a_variable_slit_has_no_overspill_to_correct(spilled, tmp_path):
     inst = load_instrument("miniflex600").replace(variable_slit=True, irradiated_length_mm=10.0)
     with pytest.raises(XrdqError, match="variable slit"):
         quantify(path, sample_length=20, **{**kw, "instrument": inst})
+
+
+def test_the_adaptive_recipe_finds_an_undeclared_overspill(spilled):
+    path, kw, truth = spilled
+    res = quantify(path, **kw)
+    assert "beam overspill (specimen length)" in [d["term"] for d in res.refinement.decisions if d["accepted"]]
+    fill, esd = res.refinement.parameters["beam_fill"]
+    length = 150.0 * np.radians(1.25) / fill
+    assert length == pytest.approx(15.0, abs=0.5)
+    assert abs(res.amorphous_fraction[0] - truth) < 3 * res.amorphous_fraction[1]
+    assert any(w.startswith("beam overspill found by the data") for w in res.warnings)
+    assert res.verdict == "ok"
+
+
+def test_a_declared_length_is_held_not_tested(spilled):
+    path, kw, _ = spilled
+    res = quantify(path, sample_length=15, **kw)
+    assert "beam overspill (specimen length)" not in [d["term"] for d in res.refinement.decisions]
+    assert res.refinement.parameters["beam_fill"][0] == pytest.approx(150.0 * np.radians(1.25) / 15.0)
+    assert not any(w.startswith("beam overspill found") for w in res.warnings)
+
+
+def test_the_gsas2_engine_refuses_an_overspill_it_cannot_correct(spilled):
+    path, kw, _ = spilled
+    with pytest.raises(XrdqError, match="does not correct the overspill"):
+        quantify(path, engine="gsas2", sample_length=20, **kw)

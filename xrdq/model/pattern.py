@@ -27,13 +27,15 @@ _WINDOW_FWHM = _kernels._WINDOW_FWHM  # Lorentzian part evaluated within ±24 FW
 class Specimen:
     """What the specimen, not the instrument, does to every phase's peaks: its displacement (µm) from the
     focusing circle, its transparency — ``penetration_um`` = 1/µ of the specimen as packed (µm; 0: opaque,
-    all scattering from the surface) — and ``film_mu_t``, µ·t of a film covering it (:func:`film_transmission`).
+    all scattering from the surface) — ``film_mu_t``, µ·t of a film covering it (:func:`film_transmission`), and
+    ``beam_fill``, where a fixed slit's beam starts to overspill it (:func:`overspill`).
     The profile terms and 2θ zero are the instrument's (:class:`ProfileTerms`); a fit refines both, as a
     ProfileTerms and a Specimen (:mod:`xrdq.refine.specs`)."""
 
     displacement_um: float = 0.0
     penetration_um: float = 0.0
     film_mu_t: float = 0.0
+    beam_fill: float = 0.0  # sinθ below which a fixed slit's beam overspills the specimen (:func:`overspill`); 0: never
 
     def replace(self, **changes) -> "Specimen":
         return dataclasses.replace(self, **changes)
@@ -204,14 +206,28 @@ def flat_specimen_nodes(centers, flat_specimen: float, variable_slit: bool, coun
 
 
 def slit_factor(two_theta, instrument: Instrument):
-    """Intensity factor of the divergence slit: sinθ for a variable slit, overspill for a fixed one."""
+    """Intensity factor of a variable divergence slit (sinθ: constant irradiated length); 1 for a fixed slit,
+    whose overspill of a short specimen is the specimen's (:func:`overspill`)."""
     theta = np.radians(np.asarray(two_theta, dtype=float)) / 2.0
     if instrument.variable_slit:
         return np.sin(theta)
-    if instrument.sample_length_mm:
-        beam_length = instrument.radius_mm * np.radians(instrument.divergence_slit_deg) / np.sin(theta)
-        return np.minimum(1.0, instrument.sample_length_mm / beam_length)
     return np.ones_like(theta)
+
+
+def beam_fill(instrument: Instrument) -> float:
+    """sinθ at which a fixed slit's beam (R·α/sinθ long) just covers the instrument's ``sample_length_mm``; 0 when
+    no length is given or the slit is variable."""
+    if instrument.variable_slit or not instrument.sample_length_mm:
+        return 0.0
+    return float(instrument.radius_mm * np.radians(instrument.divergence_slit_deg) / instrument.sample_length_mm)
+
+
+def overspill(two_theta, fill: float):
+    """Fraction of a fixed slit's beam that falls on the specimen: sinθ / ``fill`` below the angle where the beam
+    (R·α/sinθ long) covers exactly its length L (``fill`` = R·α/L), 1 above."""
+    if not fill:
+        return 1.0
+    return np.minimum(1.0, np.sin(np.radians(np.asarray(two_theta, dtype=float)) / 2.0) / fill)
 
 
 def march_dollase(cos_alpha, ratio: float):
@@ -438,7 +454,7 @@ def _same_positions(params: PhaseParams, terms: ProfileTerms, specimen: Specimen
     """Whether two parameter sets give the same peak positions and intensities (differ in widths only)."""
     return (params.cell == other.cell and params.b_overall == other.b_overall and params.po_ratio == other.po_ratio
             and terms.zero == other_terms.zero and specimen.displacement_um == other_specimen.displacement_um
-            and specimen.film_mu_t == other_specimen.film_mu_t)
+            and specimen.film_mu_t == other_specimen.film_mu_t and specimen.beam_fill == other_specimen.beam_fill)
 
 
 def _same_widths(params: PhaseParams, terms: ProfileTerms, other: PhaseParams, other_terms: ProfileTerms) -> bool:
@@ -579,7 +595,8 @@ class PhaseModel:
             intensity = intensity * self.po_factors(params.po_ratio)
         centers, areas = [], []
         for weight, tt, lp, slit in per_line:
-            area = weight * intensity * lp * slit * film_transmission(tt, specimen.film_mu_t)
+            area = (weight * intensity * lp * slit * film_transmission(tt, specimen.film_mu_t)
+                    * overspill(tt, specimen.beam_fill))
             shift = terms.zero + displacement_shift(tt, specimen.displacement_um, inst.radius_mm)
             centers.append(tt + shift)
             areas.append(area)

@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import XrdqError
 from .background import humps as hump_basis
 from .instrument import load_instrument
-from .pattern import PhaseModel, PhaseParams, Specimen
+from .pattern import PhaseModel, PhaseParams, Specimen, beam_fill
 
 
 def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_theta=(10.0, 80.0, 0.01),
@@ -50,9 +50,10 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     total = sum(w for _, w in objs) + amorphous
     if abs(total - 1.0) > 1e-6:
         raise XrdqError(f"weight fractions of phases plus amorphous must sum to 1, got {total:.6f}")
-    # a film the instrument description carries (cover_film_mu_t) attenuates the reflections as the fit models it
+    # a film (cover_film_mu_t) and a short specimen (sample_length_mm) in the instrument description act on the
+    # reflections as the fit models them
     terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um, penetration_um=penetration_um,
-                                                        film_mu_t=inst.cover_film_mu_t)
+                                                        film_mu_t=inst.cover_film_mu_t, beam_fill=beam_fill(inst))
     size_nm = size_nm or {}
     components = {}
     per_mass = []

@@ -107,9 +107,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         inst = inst.replace(cover_film_mu_t=cover_film_mu_t(cover_film, inst.wavelength))
     if sample_length is not None:
         inst = _with_sample_length(inst, sample_length)
-    if inst.cover_film_mu_t and not getattr(eng, "cover_film", False):
-        raise XrdqQuantError(f"the {engine!r} engine does not correct a cover film (µ·t = {inst.cover_film_mu_t:.4g}): "
-                             "use engine='native', or leave the film out")
+    _check_specimen_corrections(eng, engine, inst)
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
@@ -135,6 +133,18 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         result.flag("check", am.estimates.reason)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _check_specimen_corrections(eng, engine, inst):
+    """An engine that cannot correct a cover film or a short specimen's overspill refuses them."""
+    if getattr(eng, "specimen_intensity", False):
+        return
+    if inst.cover_film_mu_t:
+        raise XrdqQuantError(f"the {engine!r} engine does not correct a cover film (µ·t = {inst.cover_film_mu_t:.4g}): "
+                             "use engine='native', or leave the film out")
+    if inst.sample_length_mm and not inst.variable_slit:
+        raise XrdqQuantError(f"the {engine!r} engine does not correct the overspill of a {inst.sample_length_mm:g} mm "
+                             "specimen: use engine='native', or leave the length out")
 
 
 def _with_sample_length(inst, sample_length):

@@ -152,6 +152,7 @@ _WARNING_LEVELS = (
     (re.compile(r"^instrument Gaussian held"), "ok"),
     # an angle-dependent intensity loss the F-test found significant and the fit corrected (refine.fit._film_warning)
     (re.compile(r"^cover film found by the data"), "ok"),
+    (re.compile(r"^beam overspill found by the data"), "ok"),
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
     # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
     (re.compile(r"amorphous hump .* has a negative area"), "ok"),

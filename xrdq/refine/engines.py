@@ -26,8 +26,9 @@ class Engine(Protocol):
     name: str
     #: True when the engine can refine PONKCS (profile-only) phases
     profile_only_phases: bool
-    #: True when the engine corrects a film over the specimen (Instrument.cover_film_mu_t)
-    cover_film: bool
+    #: True when the engine corrects a film over the specimen and a fixed slit's overspill of a short one
+    #: (Instrument.cover_film_mu_t, sample_length_mm)
+    specimen_intensity: bool
 
     def refine(self, pattern, phases, instrument, recipe, *, two_theta_range=None, start=None,
                humps=()) -> RefinementResult: ...
@@ -42,7 +43,7 @@ class NativeEngine:
 
     name = "native"
     profile_only_phases = True
-    cover_film = True
+    specimen_intensity = True
 
     def refine(self, pattern, phases, instrument, recipe, *, two_theta_range=None, start=None, humps=()):
         from .fit import refine

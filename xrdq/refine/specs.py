@@ -34,6 +34,8 @@ MIN_HUMP_FWHM = 3.0
 MAX_PENETRATION_UM = 5000.0
 #: Largest equatorial divergence (degrees) of the flat-specimen aberration refined: beyond the widest slits in use.
 MAX_DIVERGENCE_DEG = 4.0
+#: sinθ at which the adaptive recipe screens overspill: a 20 mm specimen under a 1.25° slit on 150 mm (2θ = 18.8°).
+OVERSPILL_PROBE = 0.16
 #: Penetration at which the adaptive recipe screens transparency: a light specimen (µ = 50 cm⁻¹).
 PENETRATION_PROBE_UM = 200.0
 #: The adaptive recipe's label for the instrument's 1/cosθ Lorentzian X: not a plain candidate (``candidate``
@@ -78,6 +80,12 @@ class ParamSpec:
         return self.step * max(abs(value), 1.0) if self.relative_step else self.step
 
 
+def _beam_fill(instrument) -> float:
+    from ..model.pattern import beam_fill  # numpy: imported when a refinement creates its parameters
+
+    return beam_fill(instrument)
+
+
 def _fixed(lo, hi):
     return lambda start, instrument: (lo, hi)
 
@@ -106,6 +114,11 @@ SPECS: tuple[ParamSpec, ...] = (
     # unless a recipe names its group; acts on the intensities through the peak list
     ParamSpec("film_mu_t", "global", ("film",), 2e-3, _fixed(0.0, 2.0), start=lambda inst: inst.cover_film_mu_t,
               non_negative=True, sets=("film_mu_t",), on="specimen", candidate="cover film (µt)"),
+    # sinθ below which a fixed slit overspills the specimen (R·α/L): from the instrument's sample_length_mm, 0 without
+    # one. Its effect at 0 is nil, so the adaptive recipe screens it at ``probe`` (the beam filling 20 mm at 2θ = 19°
+    # on a MiniFlex); a variable slit has nothing to overspill (adaptive._candidates)
+    ParamSpec("beam_fill", "global", ("overspill",), 2e-3, _fixed(0.0, 0.7), start=_beam_fill, non_negative=True,
+              sets=("beam_fill",), on="specimen", candidate="beam overspill (specimen length)", probe=OVERSPILL_PROBE),
     ParamSpec("U", "global", ("gaussian", "profile"), 1e-3, _fixed(-0.1, 0.5), start=lambda inst: inst.U, sets=("U",)),
     ParamSpec("V", "global", ("profile",), 1e-3, _fixed(-0.2, 0.2), start=lambda inst: inst.V, sets=("V",)),
     ParamSpec("W", "global", ("gaussian", "profile"), 1e-3, _fixed(1e-6, 0.2), start=lambda inst: max(inst.W, 1e-5),
