@@ -91,13 +91,13 @@ def start_humps(pattern, phase_objs, instrument, two_theta_range, humps="auto") 
         return list(humps or ())
     if humps != "auto":
         raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
+    from ..io import pattern_arrays
     from ..refine.fit import Refinement
     from ..refine.start import auto_humps
 
-    tt = pattern["two_theta"].values
-    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+    tt, y, esd = pattern_arrays(pattern)
     # both engines model the same halo: GSAS-II as a background peak, native as a hump column
-    return auto_humps(lambda rec: Refinement(tt, pattern.values, esd, phase_objs, instrument, recipe=rec,
+    return auto_humps(lambda rec: Refinement(tt, y, esd, phase_objs, instrument, recipe=rec,
                                              two_theta_range=two_theta_range))
 
 
