@@ -23,7 +23,7 @@ from scipy.optimize import least_squares
 
 from .._version import __version__
 from ..errors import XrdqQuantError
-from ..io import load, pattern_arrays
+from ..io import pattern_arrays, read_scan
 from ..model import background as bkg
 from ..model.ponkcs import PonkcsPhase
 
@@ -185,7 +185,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     if known and not crystalline_known:
         raise XrdqQuantError(f"ponkcs: --known must name at least one crystalline phase besides {name}")
     inst = load_instrument(instrument)
-    pattern = load(pattern_or_path) if not hasattr(pattern_or_path, "attrs") else pattern_or_path
+    pattern = read_scan(pattern_or_path) if not hasattr(pattern_or_path, "attrs") else pattern_or_path
     w_p = known.get(name, 1.0 - sum(crystalline_known.values()))
     check_known_fraction(name, w_p)
     if isinstance(calibration, (str, bytes)) or hasattr(calibration, "__fspath__"):
