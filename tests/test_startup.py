@@ -20,15 +20,20 @@ HEAVY = ("numpy", "scipy", "scipy.optimize", "scipy.stats", "scipy.special", "sc
          "sqlalchemy", "matplotlib", "dask", "dask.array", "gemmi")
 
 
-def _loaded_after(code: str) -> set:
-    """Heavy modules in sys.modules after running ``code`` in a fresh interpreter."""
+def _probe(code: str, modules=HEAVY) -> tuple[set, str]:
+    """(which of ``modules`` are in sys.modules after running ``code`` in a fresh interpreter, its stdout)."""
     probe = (f"import sys, json, atexit\n"
              f"atexit.register(lambda: sys.__stderr__.write('\\nLOADED' + json.dumps("
-             f"[m for m in {HEAVY!r} if m in sys.modules]) + '\\n'))\n{code}")
+             f"[m for m in {tuple(modules)!r} if m in sys.modules]) + '\\n'))\n{code}")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED")]
     assert line, f"probe failed: {proc.stderr[-2000:]}"
-    return set(json.loads(line[-1][len("LOADED"):]))
+    return set(json.loads(line[-1][len("LOADED"):])), proc.stdout
+
+
+def _loaded_after(code: str) -> set:
+    """Heavy modules in sys.modules after running ``code`` in a fresh interpreter."""
+    return _probe(code)[0]
 
 
 def _cli(*args: str) -> str:
@@ -60,15 +65,31 @@ def test_info_reads_with_numpy_alone():
     assert not loaded & {"xarray", "pandas", "scipy", "numba", "lmfit", "xraydb", "matplotlib", "dask", "gemmi"}
 
 
-def test_quantify_loads_no_lmfit_xraydb_matplotlib_or_dask_array():
-    """lmfit (scipy.stats), xraydb (SQLAlchemy), matplotlib and dask.array cost seconds and are not needed;
-    nor does scipy.optimize (≈ 0.35 s): the fit's Levenberg–Marquardt is xrdq.refine.lm; nor scipy.special and
-    scipy.ndimage (≈ 0.26 s together): the F test's tail and the envelope filters are xrdq's own."""
-    loaded = _loaded_after(_cli("quantify", str(DEMO), "--phase", "LiCl", "--phase", "Li2ZrCl6"))
-    assert "xarray" in loaded  # it did read and fit
-    # the kernels are a C extension: no numba (≈ 0.5 s of imports and compiler set-up per process)
-    assert not loaded & {"numba", "lmfit", "scipy.stats", "scipy.optimize", "scipy.special", "scipy.ndimage",
-                         "xraydb", "sqlalchemy", "matplotlib", "dask.array"}
+#: What quantifying a file must not import: lmfit (scipy.stats), xraydb (SQLAlchemy), matplotlib and dask.array
+#: cost seconds; scipy.optimize (≈ 0.35 s): the fit's Levenberg–Marquardt is xrdq.refine.lm; scipy.special and
+#: scipy.ndimage (≈ 0.26 s together): the F test's tail and the envelope filters are xrdq's own; xarray and
+#: pandas (≈ 0.25 s): the file is fitted as a Scan, and only result.pattern builds the DataArray; numba (≈ 0.5 s of
+#: imports and compiler set-up): the kernels are a C extension.
+NOT_FOR_QUANTIFY = {"lmfit", "scipy.stats", "scipy.optimize", "scipy.special", "scipy.ndimage", "xraydb", "sqlalchemy",
+                    "matplotlib", "dask.array", "xarray", "pandas", "numba"}
+
+
+def test_quantify_loads_no_xarray_pandas_lmfit_xraydb_matplotlib_or_dask_array(tmp_path):
+    """The CLI, writing its JSON too (the report and the JSON need no DataArray)."""
+    loaded, out = _probe(_cli("quantify", str(DEMO), "--phase", "LiCl", "--phase", "Li2ZrCl6",
+                              "--json", str(tmp_path / "r.json")), (*HEAVY, "xrdq.refine.fit"))
+    assert "xrdq.refine.fit" in loaded and "amorphous" in out  # it did fit and report
+    assert json.loads((tmp_path / "r.json").read_text())["phases"]["LiCl"]["sample_fraction"] > 0
+    assert not loaded & NOT_FOR_QUANTIFY
+
+
+def test_python_quantify_of_a_path_loads_no_xarray_or_pandas():
+    """xrdq.quantify(path) in a fresh interpreter: the result, its report and its JSON without the DataArray."""
+    code = (f"import xrdq\nr = xrdq.quantify({str(DEMO)!r}, phases=['LiCl', 'Li2ZrCl6'])\n"
+            "r.report(); r.to_json()\nprint('amorphous', r.amorphous_fraction[0])")
+    loaded, out = _probe(code, (*HEAVY, "xrdq.refine.fit"))
+    assert "xrdq.refine.fit" in loaded and out.startswith("amorphous 0.")  # it did fit
+    assert not loaded & NOT_FOR_QUANTIFY
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="dask is not installed")

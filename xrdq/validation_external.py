@@ -140,13 +140,14 @@ def calibration_scatter(halo, g, seeds=range(1, 13), f: float = 0.4, folder=S1):
     pattern, as a refinement sees it: the least-squares factor between the TRUE halo and the curve, both
     projected out of the (weighted) background span of an f-silica mixture. 1 = unbiased; the spread is
     what σ(ZMV)/ZMV must cover. Returns (factors, claimed relative esds)."""
+    from .io import pattern_arrays
     from .model.background import humps as hump_columns, orthogonal_basis
     from .quant.composition import mass_attenuation
     from .refine.recipe import default_recipe
 
     pattern, _ = with_silica(halo, f, seed=0, folder=folder)
-    tt = pattern["two_theta"].values
-    sw = 1.0 / np.sqrt(np.maximum(pattern.values, 1.0))
+    tt, _, esd = pattern_arrays(pattern)  # with_silica's esd is √max(y, 1)
+    sw = 1.0 / esd
     h = np.asarray(halo)
     shape = hump_columns(tt, h[:, 0], h[:, 1]) @ (h[:, 2] / h[:, 2].sum())
     true = HALO_CONSTANT / mass_attenuation("SiO2", CU) * shape

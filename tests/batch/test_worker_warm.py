@@ -15,13 +15,14 @@ from xrdq.batch import worker
 
 def test_warm_up_imports_the_fit_stack_and_loads_the_kernels():
     code = ("import sys, json; from xrdq.batch import worker; worker.warm_up(); "
-            "print(json.dumps({'modules': [m for m in ('xarray', 'xrdq._filters', 'xrdq.model._kernels', "
+            "print(json.dumps({'modules': [m for m in ('xarray', 'pandas', 'xrdq._filters', 'xrdq.model._kernels', "
             "'xrdq.refine.fit', 'xrdq.io.ras', 'xrdq.quant.uncertainty', 'xrdq.quant.verdict', "
             "'xrdq.refine.adaptive') if m in sys.modules]}))")
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout.splitlines()[-1])
-    # everything the first quantify would import (no scipy.optimize: refine/lm.py)
-    assert out["modules"] == ["xarray", "xrdq._filters", "xrdq.model._kernels", "xrdq.refine.fit", "xrdq.io.ras",
+    # everything the first quantify would import (no scipy.optimize: refine/lm.py; no xarray or pandas: a batch
+    # fits and plots Scans, never a DataArray)
+    assert out["modules"] == ["xrdq._filters", "xrdq.model._kernels", "xrdq.refine.fit", "xrdq.io.ras",
                               "xrdq.quant.uncertainty", "xrdq.quant.verdict", "xrdq.refine.adaptive"]
 
 

@@ -10,7 +10,7 @@ from io_synth import ras_scan, rows3
 
 import xrdq
 from xrdq.errors import XrdqReadError
-from xrdq.io import Scan, read_scans, write_netcdf, write_xye
+from xrdq.io import Scan, pattern_arrays, read_scan, read_scans, write_netcdf, write_xye
 
 DEMO = Path(__file__).resolve().parents[2] / "reference_patterns" / "demo" / "demo_lazco.ras"
 
@@ -48,3 +48,32 @@ def test_bad_file_raises_the_same_clear_error(write):
         read_scans(bad)
     assert str(a.value) == str(b.value)
     assert type(xrdq.load(DEMO)).__name__ == "DataArray"  # the error left no scan mode behind
+
+
+def test_read_scan_picks_the_scan_load_picks(write):
+    two = write("two.ras", ras_scan(rows3(7, counts=100)) + ras_scan(rows3(7, counts=500)))
+    for k in (0, 1, -1):
+        _same(read_scan(two, scan=k), xrdq.load(two, scan=k))
+    assert read_scan(two, scan=1).intensity[0] == 500
+    with pytest.raises(XrdqReadError) as a:
+        xrdq.load(two, scan=2)
+    with pytest.raises(XrdqReadError) as b:
+        read_scan(two, scan=2)
+    assert str(a.value) == str(b.value) and "holds 2 scan(s)" in str(b.value)
+
+
+def test_pattern_arrays_are_the_same_for_a_scan_and_its_dataarray():
+    scan, pattern = read_scan(DEMO), xrdq.load(DEMO)
+    for a, b in zip(pattern_arrays(scan), pattern_arrays(pattern)):
+        np.testing.assert_array_equal(a, b)
+    _same(Scan.from_dataarray(pattern), pattern)
+
+
+def test_a_dataarray_without_esd_gets_counting_statistics():
+    """A DataArray built by hand may lack the esd coordinate: √max(I, 1), a zero count keeping a finite weight."""
+    bare = xrdq.load(DEMO).drop_vars("esd")
+    bare[:3] = 0.0
+    tt, y, esd = pattern_arrays(bare)
+    np.testing.assert_array_equal(esd, np.sqrt(np.maximum(y, 1.0)))
+    assert esd[0] == 1.0
+    np.testing.assert_array_equal(Scan.from_dataarray(bare).esd, esd)

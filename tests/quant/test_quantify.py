@@ -8,7 +8,7 @@ import xarray as xr
 
 import xrdq
 from xrdq.cli import main
-from xrdq.errors import XrdqQuantError
+from xrdq.errors import XrdqQuantError, XrdqReadError
 from xrdq.io.ras_writer import write_ras
 from xrdq.model.simulate import simulate, write_truth
 
@@ -198,3 +198,36 @@ def test_a_gsas2_recipe_name_on_the_native_engine_is_a_clear_error(lazco):
     path, _ = lazco
     with pytest.raises(XrdqQuantError, match="GSAS-II recipe"):
         xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), recipe="exact-fcj")
+
+
+def test_a_file_its_dataarray_and_its_scan_give_the_same_fractions(lazco, lazco_result):
+    """A path is fitted as a Scan (no xarray), a DataArray from xrdq.load through Scan.from_dataarray:
+    the same arrays, so the same numbers to the last bit."""
+    path, _ = lazco
+    pattern = xrdq.load(path)
+    results = [xrdq.quantify(given, phases=["LiCl"], standard=("LiF", 0.5))
+               for given in (pattern, xrdq.io.read_scan(path))]
+    for res in results:
+        assert res.refined_fractions == lazco_result.refined_fractions
+        assert res.sample_fractions == lazco_result.sample_fractions
+        assert res.amorphous_fraction == lazco_result.amorphous_fraction
+        assert res.file == lazco_result.file and res.sha256 == lazco_result.sha256
+    assert results[0].pattern is pattern  # the caller's own DataArray, as given
+
+
+def test_result_pattern_is_the_files_dataarray_built_when_asked(lazco, lazco_result):
+    path, _ = lazco
+    assert isinstance(lazco_result.scan, xrdq.io.Scan)
+    assert lazco_result.scan.attrs["source_path"] == str(path.resolve())
+    assert isinstance(lazco_result.pattern, xr.DataArray)
+    xr.testing.assert_identical(lazco_result.pattern, xrdq.load(path))  # values, esd and the file's attrs
+    assert lazco_result.pattern is lazco_result.pattern  # built once
+
+
+def test_a_scan_out_of_range_is_the_same_error_as_loads(lazco):
+    path, _ = lazco
+    with pytest.raises(XrdqReadError) as a:
+        xrdq.load(path, scan=1)
+    with pytest.raises(XrdqReadError) as b:
+        xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), scan=1)
+    assert str(b.value) == str(a.value) and "holds 1 scan(s)" in str(b.value)

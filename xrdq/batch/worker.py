@@ -90,7 +90,6 @@ def warm_up():
         from ..crystal import load_phase
         from ..model.instrument import load_instrument
         from ..model.pattern import ON_CIRCLE, PhaseModel
-        import xarray  # noqa: F401 — with pandas: every pattern becomes a DataArray (xrdq.io imports it lazily)
         from ..io import load  # noqa: F401 — every reader (the .rasx one imports xml.etree)
         from ..quant import api, uncertainty, verdict  # noqa: F401 — what quantify imports at its first call
         from ..refine import adaptive, fit, start  # noqa: F401 — with the compiled kernels (xrdq.model._kernels)
@@ -197,8 +196,8 @@ def run_job(task: dict) -> dict:
         rec["status"] = "ok"
         rec["result"] = result.to_dict()
         rec["start_parameters"] = start_parameters(result.refinement.parameters)
-        if result.pattern is not None:
-            rec["start_time"] = str(result.pattern.attrs.get("start_time", ""))
+        if result.scan is not None:  # its attrs: result.pattern would import xarray for one string
+            rec["start_time"] = str(result.scan.attrs.get("start_time", ""))
         if task.get("plot", True):
             t_plot, c_plot = time.perf_counter(), time.thread_time()
             rec["plot_png"], problem = _render_plot(result)
@@ -250,7 +249,7 @@ def run_sequential_gsas2(tasks: list) -> list:
     try:
 
         from ..engines.gsas2 import refine_gsas2_sequential
-        from ..io import load
+        from ..io import read_scan
         from ..model.instrument import load_instrument
         from ..quant.pipeline import engine_recipe, parse_standard, phase_list, start_humps
         from ..refine.engines import get_engine
@@ -266,7 +265,7 @@ def run_sequential_gsas2(tasks: list) -> list:
             try:
                 if not os.path.exists(task["path"]):
                     raise XrdqError(f"{task['path']}: no such file")
-                pattern = load(task["path"], scan=int(task["settings"].get("scan", 0) or 0))
+                pattern = read_scan(task["path"], scan=int(task["settings"].get("scan", 0) or 0))
                 humps = start_humps(pattern, objs, inst, ttr, task["settings"].get("humps", "auto"))
                 members.append((i, pattern, [tuple(float(v) for v in h) for h in humps]))
             except XrdqError as exc:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import XrdqReadError
-from ._pattern import _AS_SCAN, Scan
+from ._pattern import _AS_SCAN, Scan, pattern_arrays
 from . import columns, gsas_fxye, miniflex_txt, netcdf, ras, rasx, rigaku_raw, rint_asc
 
 #: Readers in the order they are asked; the generic column reader comes last.
@@ -74,13 +74,22 @@ def read_scans(path) -> list:
 
 def load(path, scan: int = 0):
     """Scan number ``scan`` (0-based) of ``path`` as a Pattern DataArray."""
-    patterns = load_all(path)
-    if not -len(patterns) <= scan < len(patterns):
-        raise XrdqReadError(path, f"scan {scan} requested but the file holds {len(patterns)} scan(s)")
-    return patterns[scan]
+    return _pick(path, load_all(path), scan)
+
+
+def read_scan(path, scan: int = 0) -> Scan:
+    """Scan number ``scan`` (0-based) of ``path`` as a checked :class:`~xrdq.io._pattern.Scan`: what
+    :func:`load` gives, without the DataArray (and so without importing xarray and pandas)."""
+    return _pick(path, read_scans(path), scan)
+
+
+def _pick(path, scans: list, scan: int):
+    if not -len(scans) <= scan < len(scans):
+        raise XrdqReadError(path, f"scan {scan} requested but the file holds {len(scans)} scan(s)")
+    return scans[scan]
 
 
 from .writers import write_csv, write_netcdf, write_xye  # noqa: E402
 
-__all__ = ["load", "load_all", "read_scans", "Scan", "reader_for", "READERS", "EXTENSIONS", "write_xye", "write_csv",
-           "write_netcdf"]
+__all__ = ["load", "load_all", "read_scan", "read_scans", "Scan", "pattern_arrays", "reader_for", "READERS",
+           "EXTENSIONS", "write_xye", "write_csv", "write_netcdf"]

@@ -234,7 +234,19 @@ class Scan:
 
     @classmethod
     def from_dataarray(cls, pattern) -> "Scan":
-        return cls(pattern["two_theta"].values, pattern.values, pattern.coords["esd"].values, dict(pattern.attrs))
+        return cls(*pattern_arrays(pattern), dict(pattern.attrs))
+
+
+def pattern_arrays(pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(2θ, intensity, esd) of a :class:`Scan` or a Pattern DataArray, for code that takes either.
+
+    A DataArray built by hand may lack the esd coordinate: it then gets counting statistics,
+    √max(I, 1), so that a zero-count point keeps a finite weight (as :func:`make_pattern` gives)."""
+    if isinstance(pattern, Scan):
+        return pattern.two_theta, pattern.intensity, pattern.esd
+    y = pattern.values
+    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(y, 1.0))
+    return pattern["two_theta"].values, y, esd
 
 
 # While set, make_pattern returns the checked Scan instead of wrapping it (xrdq.io.read_scans): the

@@ -10,9 +10,11 @@ from .._atomic import atomic_path
 
 
 def write_ras(pattern, path, *, sample: str | None = None, comment: str | None = None):
-    """Write ``pattern`` (xrdq DataArray with integer-like counts) atomically as ``.ras``."""
-    tt = pattern["two_theta"].values
-    y = np.asarray(pattern.values, dtype=float)
+    """Write ``pattern`` (xrdq DataArray or Scan, integer-like counts) atomically as ``.ras``."""
+    from ._pattern import pattern_arrays
+
+    tt, y, _ = pattern_arrays(pattern)
+    y = np.asarray(y, dtype=float)
     a = pattern.attrs
     step = float(np.median(np.diff(tt))) if tt.size > 1 else 0.0
     now = _dt.datetime.now().strftime("%m/%d/%y %H:%M:%S")

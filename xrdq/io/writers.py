@@ -40,8 +40,10 @@ def _header(pattern, prefix: str) -> list[str]:
 
 
 def _columns(pattern):
-    return (np.asarray(pattern["two_theta"].values, float), np.asarray(pattern.values, float),
-            np.asarray(pattern["esd"].values, float))
+    """2θ, intensity, esd as float arrays, of a Pattern DataArray or a Scan."""
+    from ._pattern import pattern_arrays
+
+    return tuple(np.asarray(a, float) for a in pattern_arrays(pattern))
 
 
 def write_xye(pattern, path) -> Path:
@@ -77,5 +79,8 @@ def write_csv(pattern, path) -> Path:
 
 
 def write_netcdf(pattern, path) -> Path:
-    """Write the Pattern (values, esd, every attr) as netCDF-4 with h5netcdf."""
-    return _atomic(path, lambda tmp: pattern.to_netcdf(tmp, engine="h5netcdf"), binary=True)
+    """Write the Pattern (values, esd, every attr) as netCDF-4 with h5netcdf (a Scan becomes one first)."""
+    from ._pattern import Scan
+
+    da = pattern.to_dataarray() if isinstance(pattern, Scan) else pattern
+    return _atomic(path, lambda tmp: da.to_netcdf(tmp, engine="h5netcdf"), binary=True)

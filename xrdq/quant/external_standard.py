@@ -271,7 +271,7 @@ def calibrate_scale(pattern_or_path, phases, known=None, sample_composition=None
             raise XrdqQuantError(f"calibrate-scale: {name} is {w_k:g} of the specimen, not all of it: give the "
                                  "specimen's bulk composition (sample_composition, --sample-composition) for its µ*")
         spec = phase_formula(phase_objs[name])
-    cal = calibration_from_refinement(res.refinement, name, w_k, spec, inst, res.pattern)
+    cal = calibration_from_refinement(res.refinement, name, w_k, spec, inst, res.scan)
     if not cal.sha256 and res.sha256:
         cal.sha256 = res.sha256
     return cal, res

@@ -91,13 +91,13 @@ def start_humps(pattern, phase_objs, instrument, two_theta_range, humps="auto") 
         return list(humps or ())
     if humps != "auto":
         raise XrdqQuantError(f"humps must be 'auto', a list of (centre, FWHM) or [], got {humps!r}")
+    from ..io import pattern_arrays
     from ..refine.fit import Refinement
     from ..refine.start import auto_humps
 
-    tt = pattern["two_theta"].values
-    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+    tt, y, esd = pattern_arrays(pattern)
     # both engines model the same halo: GSAS-II as a background peak, native as a hump column
-    return auto_humps(lambda rec: Refinement(tt, pattern.values, esd, phase_objs, instrument, recipe=rec,
+    return auto_humps(lambda rec: Refinement(tt, y, esd, phase_objs, instrument, recipe=rec,
                                              two_theta_range=two_theta_range))
 
 
@@ -296,20 +296,24 @@ def provenance(path, sha, ref, rec, instrument, phase_objs, am: Amorphous, *, st
 
 
 # ---- 7. the result ----------------------------------------------------------------------------------
-def quant_result(path, sha, ref, fr: Fractions, am: Amorphous, pattern, u_model, prov, warnings=()):
-    """The QuantResult of these steps; ``warnings`` (the caller's own) go after the refinement's."""
+def quant_result(path, sha, ref, fr: Fractions, am: Amorphous, scan, u_model, prov, warnings=(), dataarray=None):
+    """The QuantResult of these steps; ``warnings`` (the caller's own) go after the refinement's. ``scan``: the
+    input pattern as a Scan; ``dataarray``: the DataArray the caller gave, if any, kept as ``result.pattern``."""
     from .result import QuantResult
 
     warnings = list(ref.warnings) + list(warnings) + fr.warnings + am.warnings
     warnings += am.estimates.finish().warnings
     if not ref.converged and not any("converge" in w for w in warnings):
         warnings.append("the refinement did not converge")
-    return QuantResult(
+    result = QuantResult(
         file=str(path) if path else None, sha256=sha, engine=ref.engine, refinement=ref,
         refined_fractions=fr.refined, refined_covariance=fr.cov_w, standard=am.standard_info,
         amorphous_fraction=am.amorphous, sample_fractions=am.sample_fractions,
-        mixture_fractions=am.mixture_fractions, warnings=warnings, provenance=prov, pattern=pattern,
+        mixture_fractions=am.mixture_fractions, warnings=warnings, provenance=prov, scan=scan,
         brindley_tau={n: float(t) for n, t in zip(ref.phase_names, fr.tau)}, model_uncertainty=u_model,
         amorphous_estimates=am.estimates.estimates, amorphous_consistency=am.estimates.consistency,
         external_standard=am.external_info,
     )
+    if dataarray is not None:
+        result.pattern = dataarray
+    return result

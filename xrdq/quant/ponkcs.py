@@ -23,6 +23,7 @@ from scipy.optimize import least_squares
 
 from .._version import __version__
 from ..errors import XrdqQuantError
+from ..io import pattern_arrays, read_scan
 from ..model import background as bkg
 from ..model.ponkcs import PonkcsPhase
 
@@ -169,7 +170,6 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     ``sample_composition``: bulk composition of the specimen for µ* (default: ``formula``, a pure sample).
     ``background_terms``: of the background beside the curve (default: the refinement's, see :func:`fit_humps`).
     """
-    from ..io import load
     from ..model.instrument import load_instrument
     from .composition import parse_formula
     from .external_standard import ScaleCalibration, check_known_fraction
@@ -185,7 +185,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     if known and not crystalline_known:
         raise XrdqQuantError(f"ponkcs: --known must name at least one crystalline phase besides {name}")
     inst = load_instrument(instrument)
-    pattern = load(pattern_or_path) if not hasattr(pattern_or_path, "attrs") else pattern_or_path
+    pattern = read_scan(pattern_or_path) if not hasattr(pattern_or_path, "attrs") else pattern_or_path
     w_p = known.get(name, 1.0 - sum(crystalline_known.values()))
     check_known_fraction(name, w_p)
     if isinstance(calibration, (str, bytes)) or hasattr(calibration, "__fspath__"):
@@ -193,7 +193,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     if calibration is not None:
         calibration.check_compatible(inst, pattern)
 
-    tt = pattern["two_theta"].values
+    tt = pattern_arrays(pattern)[0]
     lo, hi = two_theta_range or (float(tt[0]), float(tt[-1]))
     fit, ref, details = _fit_curve(pattern, inst, (lo, hi), list(phases) if (phases or crystalline_known) else None,
                                    crystalline_known, background_terms, max_humps, quantify_kwargs)
@@ -223,10 +223,9 @@ def _fit_curve(pattern, inst, span, phases, crystalline_known, background_terms,
     lo, hi = span
     details = {}
     if phases is None:
-        tt = pattern["two_theta"].values
+        tt, y, esd = pattern_arrays(pattern)
         sel = (tt >= lo) & (tt <= hi)
-        esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
-        fit = fit_humps(tt[sel], pattern.values[sel], esd[sel], background_terms=background_terms, max_humps=max_humps)
+        fit = fit_humps(tt[sel], y[sel], esd[sel], background_terms=background_terms, max_humps=max_humps)
         return fit, None, details
     from .api import quantify
 

@@ -392,7 +392,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         findings += detection_notes(absent, refined, refined_u, "of the crystalline part")
     if standard_error and not any(f.level == "fail" and "standard" in f.reason for f in findings):
         findings.append(Finding("fail", standard_error))
-    pattern_attrs = dict(getattr(result.pattern, "attrs", {}) or {})
+    pattern_attrs = dict(getattr(result.scan, "attrs", {}) or {})  # not result.pattern: that would import xarray
     findings += check_instrument(pattern_attrs, instrument.wavelength, instrument.radius_mm, instrument.name)
     for f in findings:
         if f.level == "ok" and f.reason not in result.warnings:

@@ -719,17 +719,17 @@ def setup_from(values: dict) -> tuple[ProfileTerms, Specimen]:
 
 def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None = None, two_theta_range=None,
            start=None) -> RefinementResult:
-    """Refine ``pattern`` (an xrdq DataArray) with ``phases`` (Phase objects or names/CIF paths)."""
+    """Refine ``pattern`` (a Pattern DataArray or :class:`~xrdq.io.Scan`) with ``phases`` (Phases, names or CIFs)."""
     from ..crystal import load_phase
+    from ..io import pattern_arrays
     from ..model.instrument import load_instrument
 
     inst = load_instrument(instrument)
     phase_objs = [p if hasattr(p, "reflections") else load_phase(p) for p in phases]
-    esd = pattern.coords["esd"].values if "esd" in pattern.coords else np.sqrt(np.maximum(pattern.values, 1.0))
+    tt, y, esd = pattern_arrays(pattern)
 
     def build(rec):
-        return Refinement(pattern["two_theta"].values, pattern.values, esd, phase_objs, inst, recipe=rec,
-                          two_theta_range=two_theta_range, start=start)
+        return Refinement(tt, y, esd, phase_objs, inst, recipe=rec, two_theta_range=two_theta_range, start=start)
 
     result = build(recipe).run()
     from .adaptive import with_determined_gaussian, without_negative_humps

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...io import pattern_arrays
 from ._loader import G2_LOCK, gsas2_version, import_gsas2
 from .fcj import fcj_quadrature
 from .project import build_project, normalise_phases, private_workdir, quiet
@@ -56,7 +57,8 @@ class Gsas2Engine:
 def refine_gsas2(pattern, phases, instrument, *, recipe=None, two_theta_range=None, workdir=None, humps=()):
     """Rietveld-refine ``pattern`` with GSAS-II and return an :class:`xrdq.refine.RefinementResult`.
 
-    ``pattern``: xarray DataArray (dim ``two_theta``, coord ``esd``), attenuator-corrected intensities.
+    ``pattern``: Pattern DataArray (dim ``two_theta``, coord ``esd``) or :class:`~xrdq.io.Scan`,
+    attenuator-corrected intensities.
     ``phases``: list of ``(name, cif_path)``. ``instrument``: :class:`xrdq.model.instrument.Instrument`
     (or a name/path for :func:`~xrdq.model.instrument.load_instrument`).
     ``recipe``: None/'default', 'default+po', a list of step dicts or a dict (see :class:`GsasRecipe`).
@@ -114,9 +116,9 @@ def _refine_in(tmp, pattern, phase_cifs, instrument, recipe, two_theta_range, lo
     amorphous = hump_curve(p, fields["two_theta"])
     if amorphous is not None:
         fields["background"] = fields["background"] - amorphous
-    if "esd" in pattern.coords:  # report the pattern's own esds (GSAS-II keeps weights, 0 for y ≤ 0)
-        fields["esd"] = np.interp(fields["two_theta"], np.asarray(pattern["two_theta"].values, float),
-                                  np.asarray(pattern.coords["esd"].values, float))
+    # report the esds GSAS-II was given (it keeps weights, 0 for y ≤ 0)
+    tt, _, esd = pattern_arrays(pattern)
+    fields["esd"] = np.interp(fields["two_theta"], np.asarray(tt, float), np.asarray(esd, float))
     floored_fractions(p, fields, log, warnings, recipe.background_terms, amorphous)
     components = {}
     if recipe.phase_curves:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import XrdqPhaseError, XrdqRefineError
+from ...io import pattern_arrays
 from ...io.writers import write_xye_columns
 from ...model.profile import tch_fwhm
 from ._loader import import_gsas2
@@ -74,15 +75,10 @@ def instprm_text(instrument) -> str:
 
 
 def write_xye(pattern, path, two_theta_range=None) -> int:
-    """The histogram GSAS-II reads: the pattern (intensities already attenuator-corrected) within
-    ``two_theta_range``, non-finite points dropped and unusable esds replaced by √counts, written by
+    """The histogram GSAS-II reads: the pattern (DataArray or Scan, intensities already attenuator-corrected)
+    within ``two_theta_range``, non-finite points dropped and unusable esds replaced by √counts, written by
     :func:`xrdq.io.writers.write_xye_columns`; returns the number of points."""
-    x = np.asarray(pattern["two_theta"].values, dtype=float)
-    y = np.asarray(pattern.values, dtype=float)
-    if "esd" in pattern.coords:
-        e = np.asarray(pattern.coords["esd"].values, dtype=float)
-    else:
-        e = np.sqrt(np.clip(y, 1.0, None))
+    x, y, e = (np.asarray(a, dtype=float) for a in pattern_arrays(pattern))
     ok = np.isfinite(x) & np.isfinite(y)
     if two_theta_range is not None:
         lo, hi = two_theta_range
@@ -92,7 +88,7 @@ def write_xye(pattern, path, two_theta_range=None) -> int:
         raise XrdqRefineError(f"pattern has only {x.size} usable points in the requested range")
     bad = ~np.isfinite(e) | (e <= 0)
     e = np.where(bad, np.sqrt(np.clip(np.abs(y), 1.0, None)), e)
-    source = pattern.attrs.get("source_path", pattern.name or "pattern")
+    source = pattern.attrs.get("source_path", getattr(pattern, "name", None) or "pattern")  # a Scan has no name
     write_xye_columns(path, x, y, e, [f"# written by xrdq for GSAS-II: {source}"])
     return int(x.size)
 

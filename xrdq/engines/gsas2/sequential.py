@@ -19,13 +19,14 @@ import time
 import numpy as np
 
 from ...errors import XrdqRefineError
+from ...io import pattern_arrays
 from ._loader import G2_LOCK, gsas2_version, import_gsas2
 from .fcj import fcj_quadrature
 from .engine import coerce_instrument
 from .project import Project, build_project, normalise_phases, private_workdir, setup_histogram, write_xye
 from .readback import (components_from_partials, correlation, fit_statistics, fractions, histogram_curves,
                        hump_curve, param_labels, phase_info_from_project, refined_parameters, run_partials,
-                       scale_block, weight_esd)
+                       scale_block)
 from .names import phase_parameter
 from .recipe import PROFILE_TERMS, GsasRecipe
 from .strategy import run_recipe
@@ -44,7 +45,7 @@ def refine_gsas2_sequential(patterns, phases, instrument, *, recipe=None, two_th
                             workdir=None) -> list:
     """GSAS-II sequential refinement of ``patterns`` (in order); one :class:`xrdq.refine.RefinementResult` each.
 
-    ``patterns``: DataArrays as for :func:`~xrdq.engines.gsas2.refine_gsas2`. ``recipe``: the recipe of
+    ``patterns``: DataArrays or Scans as for :func:`~xrdq.engines.gsas2.refine_gsas2`. ``recipe``: the recipe of
     the first pattern's normal refinement (see :class:`~.recipe.GsasRecipe`). ``humps``: (centre, FWHM) start
     values of amorphous humps, the same for every pattern, or one list per pattern. ``workdir``: keep the
     project (``xrdq-seq.gpx``, ``.lst``, ``gsas2.log``) in a new private sub-directory of it.
@@ -247,9 +248,8 @@ def _read_seq(p: Project, seq: dict, hname: str, pattern, instrument, recipe, ph
         if amorphous is not None:
             yb = yb - amorphous
             components["amorphous"] = amorphous
-    esd = weight_esd(wt)
-    if "esd" in pattern.coords:
-        esd = np.interp(x, np.asarray(pattern["two_theta"].values, float), np.asarray(pattern.coords["esd"].values, float))
+    tt, _, e = pattern_arrays(pattern)  # the esds GSAS-II was given, not its weights (0 for y ≤ 0)
+    esd = np.interp(x, np.asarray(tt, float), np.asarray(e, float))
     stats = fit_statistics(res.get("Rvals", {}) or {}, vary, wt, yo, yc, converged_default=True)
     if not stats["converged"]:
         own.append("GSAS-II sequential fit of this histogram stopped before convergence")
