@@ -153,6 +153,24 @@ INLINE void lorentz_windowed(const double *restrict tt, double *restrict out, do
     }
 }
 
+/* The point ranges [r0, r1), [r1, r2), [r2, r3) of one side (−1 or +1) of a peak at c whose distances from c are
+ * d0 ≤ d1 ≤ d2 ≤ d3 (left-searchsorted, half-open): on the left the order is mirrored. */
+INLINE void side_ranges(const double *tt, Py_ssize_t n, double c, int side, double d0, double d1, double d2, double d3,
+                        Py_ssize_t r[4])
+{
+    if (side > 0) {
+        r[0] = search(tt, n, c + d0);
+        r[1] = search(tt, n, c + d1);
+        r[2] = search(tt, n, c + d2);
+        r[3] = search(tt, n, c + d3);
+    } else {
+        r[0] = search(tt, n, c - d3);
+        r[1] = search(tt, n, c - d2);
+        r[2] = search(tt, n, c - d1);
+        r[3] = search(tt, n, c - d0);
+    }
+}
+
 /* lnorm / (1 + 4x²) on near ≤ |2θ − c| < far (both sides), times the window factors: the complement of the
  * core blend (blend > 0) and the taper over the outer quarter. The windows are evaluated only where they
  * act; between them the loop is the plain Lorentzian. */
@@ -163,26 +181,15 @@ INLINE void lorentz_value(const double *restrict tt, Py_ssize_t n, double *restr
     double inner_edge = blend > 0.0 ? core + blend : near;
     for (int side = -1; side <= 1; side += 2) {
         /* point ranges: [a0, a1) window, [a1, a2) plain, [a2, a3) window; mirrored on the left */
-        Py_ssize_t a0, a1, a2, a3;
-        double inner = fmin2(fmax2(inner_edge, near), far);
-        double outer = fmin2(fmax2(fmax2(edge, inner_edge), near), far);
-        if (side > 0) {
-            a0 = search(tt, n, c + near);
-            a3 = search(tt, n, c + far);
-            a1 = search(tt, n, c + inner);
-            a2 = search(tt, n, c + outer);
-        } else {
-            a0 = search(tt, n, c - far);
-            a3 = search(tt, n, c - near);
-            a1 = search(tt, n, c - outer);
-            a2 = search(tt, n, c - inner);
-        }
-        lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a0, a1);
-        for (Py_ssize_t i = a1; i < a2; i++) {
+        Py_ssize_t a[4];
+        side_ranges(tt, n, c, side, near, fmin2(fmax2(inner_edge, near), far),
+                    fmin2(fmax2(fmax2(edge, inner_edge), near), far), far, a);
+        lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a[0], a[1]);
+        for (Py_ssize_t i = a[1]; i < a[2]; i++) {
             double x = (tt[i] - c) * inv;
             out[i] += lnorm / (1.0 + 4.0 * x * x);
         }
-        lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a2, a3);
+        lorentz_windowed(tt, out, c, lnorm, inv, h, core, blend, a[2], a[3]);
     }
 }
 
@@ -319,21 +326,11 @@ INLINE void lorentz_tail(const double *restrict tt, Py_ssize_t n, double *restri
                              core, dcore, blend);
         return;
     }
-    Py_ssize_t i0, i1, i2, i3;
-    if (side > 0) {
-        i0 = search(tt, n, c + near);
-        i1 = search(tt, n, c + plain_lo);
-        i2 = search(tt, n, c + plain_hi);
-        i3 = search(tt, n, c + far);
-    } else {
-        i0 = search(tt, n, c - far);
-        i1 = search(tt, n, c - plain_hi);
-        i2 = search(tt, n, c - plain_lo);
-        i3 = search(tt, n, c - near);
-    }
-    lorentz_jacobian(tt, n, out, grad, c, dc, a, e, f, h, i0, i1, core, dcore, blend);
-    lorentz_plain(tt, n, out, grad, c, dc, a, e, f, i1, i2);
-    lorentz_jacobian(tt, n, out, grad, c, dc, a, e, f, h, i2, i3, core, dcore, blend);
+    Py_ssize_t r[4];
+    side_ranges(tt, n, c, side, near, plain_lo, plain_hi, far, r);
+    lorentz_jacobian(tt, n, out, grad, c, dc, a, e, f, h, r[0], r[1], core, dcore, blend);
+    lorentz_plain(tt, n, out, grad, c, dc, a, e, f, r[1], r[2]);
+    lorentz_jacobian(tt, n, out, grad, c, dc, a, e, f, h, r[2], r[3], core, dcore, blend);
 }
 
 /* node_sum with the sums the Jacobian needs: Σ w r, Σ (∂w r + w ∂r/∂centre), Σ w ∂r/∂FWHM·FWHM
@@ -671,6 +668,15 @@ fail:
     return NULL;
 }
 
+/* Largest distance of a peak's m nodes from their centroid c. */
+static double node_spread(const double *pos, int64_t m, double c)
+{
+    double far = 0.0;
+    for (int64_t j = 0; j < m; j++)
+        far = fmax2(far, fabs(pos[j] - c));
+    return far;
+}
+
 PyDoc_STRVAR(fcj_node_table_doc,
 "fcj_node_table(centers, node_counts, s_l, h_l, gl_x, gl_w, pos, wts, n_nodes, cen, spread)\n--\n\n"
 "FCJ nodes of every peak (the quadrature of :func:`xrdq.model.profile.fcj_nodes`, peak by peak).\n\n"
@@ -771,11 +777,8 @@ static PyObject *fcj_node_table(PyObject *self, PyObject *args)
             n_nodes[k] = 1;
             spread[k] = 0.0;
         } else {
-            double far = 0.0;
             n_nodes[k] = m;
-            for (int64_t j = 0; j < m; j++)
-                far = fmax2(far, fabs(pk[j] - centroid));
-            spread[k] = far;
+            spread[k] = node_spread(pk, m, centroid);
         }
     }
     release(a, 11);
@@ -845,13 +848,9 @@ static PyObject *compose_nodes(PyObject *self, PyObject *args)
         out_n[k] = m;
         double c = total > 0.0 ? first / total : opk[0];
         cen[k] = c;
-        double far = 0.0;
-        if (m > 1)
-            for (int64_t i = 0; i < m; i++)
-                far = fmax2(far, fabs(opk[i] - c));
-        else
+        if (m <= 1)
             opk[0] = c;
-        spread[k] = far;
+        spread[k] = m > 1 ? node_spread(opk, m, c) : 0.0;
     }
     release(a, 11);
     Py_RETURN_NONE;
