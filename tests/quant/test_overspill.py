@@ -74,6 +74,9 @@ def test_the_adaptive_recipe_finds_an_undeclared_overspill(spilled):
     assert length == pytest.approx(15.0, abs=0.5)
     assert abs(res.amorphous_fraction[0] - truth) < 3 * res.amorphous_fraction[1]
     assert any(w.startswith("beam overspill found by the data") for w in res.warnings)
+    # the film term, accepted first, refines to nothing beside it and is not reported as found
+    film, film_esd = res.refinement.parameters["film_mu_t"]
+    assert film <= 2 * film_esd and not any(w.startswith("cover film found") for w in res.warnings)
     assert res.verdict == "ok"
 
 

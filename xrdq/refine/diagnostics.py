@@ -1,6 +1,6 @@
 """What a finished native fit says about itself: the parameter covariance, and the warnings a reader
 needs (stages that did not converge, strong correlations, a poor GoF, parameters at their bounds,
-crystallite sizes at the floor, phases not detected)."""
+crystallite sizes at the floor, phases not detected, low-angle losses found but not declared)."""
 
 from __future__ import annotations
 
@@ -126,4 +126,24 @@ def _negative_humps(fit, all_names, coef, esd_all) -> list:
                        f"{values[f'hump{k}_fwhm']:.1f}°) has a negative area ({area:.4g} ± {esd:.2g}): not "
                        "amorphous scattering; it cancels against the background polynomial, so the amorphous "
                        "curve is not meaningful (the fractions from the standard do not use it)")
+    return out
+
+
+def specimen_notes(instrument, extra, parameters) -> list:
+    """Notes on the intensity losses at low angle the adaptive recipe added (``extra``) and the user did not declare
+    in ``instrument`` (a film accepted first and refined to nothing once the overspill was added is not one)."""
+    out = []
+    mu_t, mu_t_esd = parameters.get("film_mu_t", (0.0, 0.0))
+    if "film_mu_t" in extra and not instrument.cover_film_mu_t and not mu_t <= 2.0 * (mu_t_esd or 0.0):
+        kapton_um = mu_t / 0.0215 * 25.0  # docs/method.md §1: 25 µm of Kapton is µt = 0.0215 at Cu Kα
+        out.append(f"cover film found by the data: µt = {mu_t:.4f} (like {kapton_um:.0f} µm of Kapton at Cu Kα), "
+                   "not declared: if the specimen was under a film, give it (--cover-film); if not, low angles "
+                   "lost intensity for another reason (surface roughness of a porous specimen, beam overspill)")
+    if "beam_fill" in extra and not instrument.sample_length_mm:
+        fill = parameters["beam_fill"][0]
+        length = instrument.radius_mm * np.radians(instrument.divergence_slit_deg) / fill if fill else 0.0
+        angle = 2.0 * np.degrees(np.arcsin(min(fill, 1.0)))
+        out.append(f"beam overspill found by the data: the {instrument.divergence_slit_deg:g}° slit's beam "
+                   f"covers the specimen only above 2θ = {angle:.1f}°, as for a specimen {length:.1f} mm long; "
+                   "give its length (--sample-length) to have it corrected without a test")
     return out

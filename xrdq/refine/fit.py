@@ -26,7 +26,7 @@ from ..model import background as bkg
 from ..model.instrument import Instrument, ProfileTerms
 from ..model.pattern import PhaseModel, PhaseParams, Specimen
 from .parameters import Parameters, param_name
-from .diagnostics import covariance, fit_warnings
+from .diagnostics import covariance, fit_warnings, specimen_notes
 from .lm import levenberg_marquardt
 from .recipe import Recipe, default_recipe
 from .result import RefinementResult
@@ -542,24 +542,6 @@ class Refinement:
                 f"calibrate the instrument on a standard (xrdq calibrate) if its profile may differ from "
                 f"{self.instrument.name!r}"]
 
-    def _specimen_notes(self, extra) -> list:
-        """Notes on the intensity losses at low angle the adaptive recipe found and the user did not declare."""
-        out = []
-        if "film_mu_t" in extra and not self.instrument.cover_film_mu_t:
-            mu_t = self.params["film_mu_t"].value
-            kapton_um = mu_t / 0.0215 * 25.0  # docs/method.md §1: 25 µm of Kapton is µt = 0.0215 at Cu Kα
-            out.append(f"cover film found by the data: µt = {mu_t:.4f} (like {kapton_um:.0f} µm of Kapton at Cu Kα), "
-                       "not declared: if the specimen was under a film, give it (--cover-film); if not, low angles "
-                       "lost intensity for another reason (surface roughness of a porous specimen, beam overspill)")
-        if "beam_fill" in extra and not self.instrument.sample_length_mm:
-            fill = self.params["beam_fill"].value
-            length = self.instrument.radius_mm * np.radians(self.instrument.divergence_slit_deg) / fill if fill else 0.0
-            angle = 2.0 * np.degrees(np.arcsin(min(fill, 1.0)))
-            out.append(f"beam overspill found by the data: the {self.instrument.divergence_slit_deg:g}° slit's beam "
-                       f"covers the specimen only above 2θ = {angle:.1f}°, as for a specimen {length:.1f} mm long; "
-                       "give its length (--sample-length) to have it corrected without a test")
-        return out
-
     def _held_warnings(self, scales: dict) -> list:
         """One line per phase still held at the end: not detected (a note), or significant after all (its cell
         and size were never refined, so its fraction may be biased: a check). Records in each held phase's entry
@@ -601,7 +583,8 @@ class Refinement:
         result = self._result(varied, log)
         result.decisions = decisions
         if self.recipe.adaptive:
-            result.warnings += self._held_warnings(result.scales) + self._gaussian_warning() + self._specimen_notes(extra)
+            result.warnings += (self._held_warnings(result.scales) + self._gaussian_warning()
+                                + specimen_notes(self.instrument, extra, result.parameters))
             result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
                                   "background_terms": self.background_terms,
                                   "po": {k: list(v) for k, v in self.po_axes.items()},
