@@ -84,17 +84,13 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         fractions from the instrument constant G, with or without an internal standard (docs/method.md §8).
     sample_composition : bulk composition of the (unspiked) sample for µ*, a formula or FORMULA:WEIGHT pairs;
         needed with ``external_standard``.
-    cover_film : a film over the specimen, ``"kapton=25"`` (material=µm) or ``"mu_t=0.05"``: every reflection is
-        corrected for its exp(−2 µt / sinθ) attenuation (replaces the instrument file's ``cover_film_mu_t``).
-    sample_length : length (mm) of the specimen along the beam; with a fixed divergence slit the reflections below
-        the angle where the beam fills it are corrected for the overspill (replaces ``sample_length_mm``).
+    cover_film, sample_length : a film over the specimen (``"kapton=25"``, material=µm, or ``"mu_t=0.05"``) and the
+        specimen's length along the beam (mm), corrected for (docs/instrument.md); they replace the instrument's.
 
     Phases may be empty when a standard is given (a fully amorphous sample): peaks no phase explains
     then make the verdict ``check``. Every result carries ``verdict`` (ok/check/fail) and its reasons;
     amorphous estimates that disagree (consistency > 2) make it ``check``.
     """
-    from ..model.instrument import load_instrument
-
     t0 = time.perf_counter()
     std, source = _standard_inputs(engine, model_uncertainty, standard, standard_source, purity, standard_esd,
                                    purity_esd)
@@ -102,14 +98,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     pattern, given, path, sha = _pattern_input(pattern_or_path, scan)
     eng = get_engine(engine)
     phase_objs, std = phase_list(phases, std, eng, brindley)
-    inst = load_instrument(instrument)
-    if cover_film is not None:
-        from .composition import cover_film_mu_t
-
-        inst = inst.replace(cover_film_mu_t=cover_film_mu_t(cover_film, inst.wavelength))
-    if sample_length is not None:
-        inst = _with_sample_length(inst, sample_length)
-    _check_specimen_corrections(eng, engine, inst)
+    inst = _instrument(instrument, cover_film, sample_length, eng, engine)
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
@@ -135,6 +124,21 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         result.flag("check", am.estimates.reason)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _instrument(instrument, cover_film, sample_length, eng, engine):
+    """The Instrument, with the specimen's cover film and length when given, checked against the engine."""
+    from ..model.instrument import load_instrument
+
+    inst = load_instrument(instrument)
+    if cover_film is not None:
+        from .composition import cover_film_mu_t
+
+        inst = inst.replace(cover_film_mu_t=cover_film_mu_t(cover_film, inst.wavelength))
+    if sample_length is not None:
+        inst = _with_sample_length(inst, sample_length)
+    _check_specimen_corrections(eng, engine, inst)
+    return inst
 
 
 def _check_specimen_corrections(eng, engine, inst):
