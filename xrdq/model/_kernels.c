@@ -203,8 +203,20 @@ INLINE void flush(double *restrict g, Py_ssize_t n, double *restrict jac, Py_ssi
     for (Py_ssize_t p = 0; p < n_par; p++) {
         double d0 = dk[p], d1 = dk[n_par + p], d2 = dk[2 * n_par + p], d3 = dk[3 * n_par + p];
         double *restrict row = jac + p * n;
-        for (Py_ssize_t i = lo; i < hi; i++)
-            row[i] += g0[i] * d0 + g1[i] * d1 + g2[i] * d2 + g3[i] * d3;
+        /* A width parameter moves neither centre nor area (d0 = d1 = 0 exactly), a texture or B one only the area:
+         * their terms are left out, which changes nothing but the sign of an exact zero. */
+        if (d0 == 0.0 && d1 == 0.0) {
+            if (d2 == 0.0 && d3 == 0.0)
+                continue;
+            for (Py_ssize_t i = lo; i < hi; i++)
+                row[i] += g2[i] * d2 + g3[i] * d3;
+        } else if (d2 == 0.0 && d3 == 0.0) {
+            for (Py_ssize_t i = lo; i < hi; i++)
+                row[i] += g0[i] * d0 + g1[i] * d1;
+        } else {
+            for (Py_ssize_t i = lo; i < hi; i++)
+                row[i] += g0[i] * d0 + g1[i] * d1 + g2[i] * d2 + g3[i] * d3;
+        }
     }
     for (Py_ssize_t i = lo; i < hi; i++) {
         g0[i] = 0.0;
