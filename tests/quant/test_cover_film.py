@@ -13,7 +13,7 @@ import pytest
 from xrdq import quantify
 from xrdq.errors import XrdqError
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import film_transmission
+from xrdq.model.film import film_transmission
 from xrdq.quant.composition import cover_film_mu_t, parse_cover_film
 from xrdq.validation import _case_phases
 

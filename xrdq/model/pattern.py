@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
+from .film import film_transmission
 from .instrument import Instrument, ProfileTerms
 from .profile import _gauss_legendre, fcj_nodes, fp_widths, tch_mix, tch_widths
 
@@ -64,17 +65,6 @@ def lorentz_polarization(two_theta, polarization_factor: float = 1.0):
     tt = np.radians(np.asarray(two_theta, dtype=float))
     k = polarization_factor
     return (1.0 + k * np.cos(tt) ** 2) / ((1.0 + k) * np.sin(tt / 2.0) ** 2 * np.cos(tt / 2.0))
-
-
-def film_transmission(two_theta, mu_t: float):
-    """Fraction of a reflection's intensity that crosses a film of µ·t = ``mu_t`` lying on the specimen (Kapton
-    tape or foil over an air-sensitive sample): exp(−2 µt / sinθ), the incident and the diffracted beam each
-    crossing it at θ to its surface. Low angles lose most — with µt = 0.02 (25 µm of Kapton at Cu Kα)
-    9 % at 2θ = 30° and 3 % at 90° — so an uncorrected film biases phases whose reflections lie at different
-    angles against each other (docs/method.md §2)."""
-    if not mu_t:
-        return 1.0
-    return np.exp(-2.0 * mu_t / np.sin(np.radians(np.asarray(two_theta, dtype=float)) / 2.0))
 
 
 def bragg_two_theta(d, wavelength):

@@ -107,21 +107,11 @@ def formula_of_composition(composition: dict) -> str:
     return ",".join(f"{f}:{w:.6g}" for f, w in composition.items())
 
 
-#: Flat films laid over air-sensitive specimens: atoms per formula unit and density (g/cm³). Kapton is the
-#: polyimide film (PMDA–ODA) of Kapton tape without its adhesive; for a tape give µ·t (``mu_t=``), measured or
-#: from the maker's adhesive thickness and composition. A dome is not a flat film (its path does not go as
-#: 1/sinθ) and is not described by this correction.
-FILMS = {
-    "kapton": ({"C": 22, "H": 10, "N": 2, "O": 5}, 1.42),
-    "mylar": ({"C": 10, "H": 8, "O": 4}, 1.39),
-    "polyethylene": ({"C": 2, "H": 4}, 0.94),
-    "polypropylene": ({"C": 3, "H": 6}, 0.90),
-    "beryllium": ({"Be": 1}, 1.85),
-}
-
-
 def parse_cover_film(text: str) -> tuple[str, float]:
-    """``"kapton=25"`` (µm of a material in :data:`FILMS`) or ``"mu_t=0.05"`` → (material or "mu_t", value)."""
+    """``"kapton=25"`` (µm of a material in :data:`xrdq.model.film.FILMS`) or ``"mu_t=0.05"`` → (material or
+    "mu_t", value)."""
+    from ..model.film import FILMS
+
     name, sep, value = str(text).partition("=")
     name = name.strip().lower()
     example = f"MATERIAL=THICKNESS_UM with MATERIAL one of {sorted(FILMS)}, or mu_t=VALUE, e.g. kapton=25"
@@ -142,13 +132,7 @@ def parse_cover_film(text: str) -> tuple[str, float]:
 
 def cover_film_mu_t(spec, wavelength: float) -> float:
     """µ·t of a cover film given as ``"kapton=25"``, ``"mu_t=0.05"`` or (material, value) at ``wavelength`` (Å)."""
+    from ..model.film import film_mu_t
+
     name, value = parse_cover_film(spec) if isinstance(spec, str) else parse_cover_film(f"{spec[0]}={spec[1]}")
-    if name == "mu_t":
-        return value
-    import gemmi
-
-    from ..crystal import scattering
-
-    atoms, density = FILMS[name]
-    mu_rho = scattering.mass_attenuation({el: n * gemmi.Element(el).weight for el, n in atoms.items()}, wavelength)
-    return mu_rho * density * value * 1e-4
+    return value if name == "mu_t" else film_mu_t(name, value, wavelength)

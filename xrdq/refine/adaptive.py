@@ -154,8 +154,8 @@ def _candidates(ref, varied: list) -> list:
     out = []
     for sp in GLOBAL:  # those the table names as candidates
         if sp.candidate and sp.key not in varied:
-            if sp.key == "beam_fill" and ref.instrument.variable_slit:
-                continue  # a variable slit lights a constant length: nothing to overspill
+            if not sp.applies(ref.instrument):
+                continue
             if sp.non_negative and sp.start(ref.instrument) > 0:
                 continue  # declared (a cover film, a specimen length): the user's knowledge, held
             out.append((sp.candidate, [sp.key], None, sp.non_negative))

@@ -135,8 +135,10 @@ def specimen_notes(instrument, extra, parameters) -> list:
     out = []
     mu_t, mu_t_esd = parameters.get("film_mu_t", (0.0, 0.0))
     if "film_mu_t" in extra and not instrument.cover_film_mu_t and not mu_t <= 2.0 * (mu_t_esd or 0.0):
-        kapton_um = mu_t / 0.0215 * 25.0  # docs/method.md §1: 25 µm of Kapton is µt = 0.0215 at Cu Kα
-        out.append(f"cover film found by the data: µt = {mu_t:.4f} (like {kapton_um:.0f} µm of Kapton at Cu Kα), "
+        from ..model.film import film_mu_t
+
+        kapton_um = mu_t / film_mu_t("kapton", 1.0, instrument.wavelength)
+        out.append(f"cover film found by the data: µt = {mu_t:.4f} (like {kapton_um:.0f} µm of Kapton), "
                    "not declared: if the specimen was under a film, give it (--cover-film); if not, low angles "
                    "lost intensity for another reason (surface roughness of a porous specimen, beam overspill)")
     if "beam_fill" in extra and not instrument.sample_length_mm:

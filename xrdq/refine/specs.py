@@ -55,7 +55,8 @@ class ParamSpec:
     derivatives); the others are differenced. ``sets``: the :class:`ProfileTerms` (or, for ``on="specimen"``,
     :class:`Specimen`) fields a global parameter sets. ``candidate``: the adaptive recipe tests it, under this
     label, when no stage refines it. ``probe``: a term whose first-order effect at its start is degenerate with
-    others (transparency at 0 is a pure shift) is screened by linearising at this value instead.
+    others (transparency at 0 is a pure shift) is screened by linearising at this value instead. ``applies``:
+    whether the term exists on an instrument (no overspill under a variable slit).
     """
 
     key: str
@@ -71,6 +72,7 @@ class ParamSpec:
     on: str = "terms"  # global: which object the fields in ``sets`` belong to ("terms" or "specimen")
     candidate: str | None = None
     probe: float | None = None
+    applies: Callable = lambda instrument: True  # whether the term exists on this instrument at all
 
     def name(self, owner="") -> str:
         """The parameter's name: ``key`` (global), ``{owner}_{key}`` (phase prefix, or ``hump{k}``)."""
@@ -116,9 +118,10 @@ SPECS: tuple[ParamSpec, ...] = (
               non_negative=True, sets=("film_mu_t",), on="specimen", candidate="cover film (µt)"),
     # sinθ below which a fixed slit overspills the specimen (R·α/L): from the instrument's sample_length_mm, 0 without
     # one. Its effect at 0 is nil, so the adaptive recipe screens it at ``probe`` (the beam filling 20 mm at 2θ = 19°
-    # on a MiniFlex); a variable slit has nothing to overspill (adaptive._candidates)
+    # on a MiniFlex); a variable slit lights a constant length: nothing to overspill
     ParamSpec("beam_fill", "global", ("overspill",), 2e-3, _fixed(0.0, 0.7), start=_beam_fill, non_negative=True,
-              sets=("beam_fill",), on="specimen", candidate="beam overspill (specimen length)", probe=OVERSPILL_PROBE),
+              sets=("beam_fill",), on="specimen", candidate="beam overspill (specimen length)", probe=OVERSPILL_PROBE,
+              applies=lambda inst: not inst.variable_slit),
     ParamSpec("U", "global", ("gaussian", "profile"), 1e-3, _fixed(-0.1, 0.5), start=lambda inst: inst.U, sets=("U",)),
     ParamSpec("V", "global", ("profile",), 1e-3, _fixed(-0.2, 0.2), start=lambda inst: inst.V, sets=("V",)),
     ParamSpec("W", "global", ("gaussian", "profile"), 1e-3, _fixed(1e-6, 0.2), start=lambda inst: max(inst.W, 1e-5),
