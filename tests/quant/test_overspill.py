@@ -92,3 +92,19 @@ def test_the_gsas2_engine_refuses_an_overspill_it_cannot_correct(spilled):
     path, kw, _ = spilled
     with pytest.raises(XrdqError, match="does not correct the overspill"):
         quantify(path, engine="gsas2", sample_length=20, **kw)
+
+
+SHARED = REPO.parent / "shared" / "data" / "qpa" / "cpd1" / "CPD-1A.xye"
+
+
+@pytest.mark.skipif(not SHARED.is_file(), reason="../shared/data/qpa/cpd1 (real CPD round-robin data) is absent")
+def test_a_term_that_changes_nothing_is_not_accepted():
+    """Real data: CPD-1A from 5°, whose first reflection is at 25.6°. An overspill below that changes no
+    reflection, yet the refit from its probe lowered χ² by 38 (the resampling, not the term) and it was
+    accepted, with a note naming a specimen length."""
+    res = quantify(SHARED, phases=["Al2O3", "ZnO", "CaF2"], standard=None, instrument="cpd-pw3020",
+                   model_uncertainty="off")
+    overspill = [d for d in res.refinement.decisions if d["term"].startswith("beam overspill")]
+    assert overspill and not any(d["accepted"] for d in overspill)
+    assert res.refinement.parameters["beam_fill"][0] == 0.0
+    assert not any(w.startswith("beam overspill found") for w in res.warnings)

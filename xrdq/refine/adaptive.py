@@ -220,6 +220,14 @@ def _screen(ref, varied: list, candidates: list) -> list:
     return out
 
 
+def _acts(ref, pnames) -> bool:
+    """Whether the terms ``pnames`` change the calculated pattern at the current solution (a Jacobian column not
+    identically zero)."""
+    values = ref._values()
+    jac = ref.residual_jacobian(np.array([values[n] for n in pnames]), pnames)
+    return bool(np.any(jac != 0.0, axis=0).all())
+
+
 def _probe(ref, pnames) -> dict:
     """{name: probe value} of a candidate screened away from its start (its spec's ``probe``), else {}."""
     return {n: ref.specs[n].probe for n in pnames if ref.specs[n].probe is not None}
@@ -550,7 +558,11 @@ def extend(ref, groups, max_nfev: int = 100):
                       predicted_delta_chi2=tests[best]["delta_chi2"])
         stuck = _ran_to_bound(ref, varied, pnames, on_bound)
         refused_for_bound = bool(d["accepted"] and stuck)
-        if refused_for_bound:
+        if d["accepted"] and not _acts(ref, pnames):
+            # the χ² it bought came from the refit (or the resampling at a probe), not from the term: an overspill
+            # below the first reflection changes nothing (CPD-1A from 5°: "accepted" at its probe, Δχ² 38)
+            d.update(accepted=False, basis="refined, but it changes nothing in the calculated pattern")
+        elif refused_for_bound:
             # the term bought its χ² by pushing another parameter to the edge of its plausible range (the zero
             # shift on a pattern whose only crystalline phase is the standard: displacement +1000 µm, zero
             # +0.79° against a truth of +98 µm and +0.04°, x8_amorphous_a100) — a degenerate direction of
