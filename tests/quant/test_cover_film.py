@@ -4,8 +4,6 @@ transmission applied to it."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +13,7 @@ from xrdq.errors import XrdqError
 from xrdq.model.instrument import load_instrument
 from xrdq.model.film import film_transmission
 from xrdq.quant.composition import cover_film_mu_t, parse_cover_film
-from xrdq.validation import _case_phases
-
-REPO = Path(__file__).resolve().parents[2]
-CASE = REPO / "reference_patterns" / "validation" / "gsas2-expected" / "lazco_a40_rep"
+from transmitted_case import transmitted_case
 
 
 def test_transmission_is_two_passes_through_the_film_at_theta():
@@ -57,18 +52,9 @@ def test_instrument_file_carries_a_film(tmp_path):
         load_instrument(f)
 
 
-def _filmed_case(tmp_path, mu_t, seed=5):
+def _filmed_case(tmp_path, mu_t):
     """The GSAS-II case's expected counts through a film of µt = ``mu_t``, then Poisson noise."""
-    truth = json.loads(CASE.with_suffix(".truth.json").read_text())
-    d = np.loadtxt(CASE.with_suffix(".xye"), comments="#")
-    y = d[:, 1] * np.exp(-2.0 * mu_t / np.sin(np.radians(d[:, 0] / 2.0)))
-    obs = np.random.default_rng(seed).poisson(y).astype(float)
-    path = tmp_path / f"film_{mu_t}.xye"
-    np.savetxt(path, np.column_stack([d[:, 0], obs, np.sqrt(np.maximum(obs, 1.0))]))
-    std = truth["standard"]
-    kw = dict(phases=_case_phases(truth, REPO), standard=(std["phase"], std["weighed_fraction"]),
-              instrument="miniflex600", model_uncertainty="fast")
-    return path, kw, truth["sample"]["amorphous"]
+    return transmitted_case(tmp_path, lambda tt: np.exp(-2.0 * mu_t / np.sin(np.radians(tt / 2.0))), f"film_{mu_t}")
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ intensity is corrected. Checked on a GSAS-II pattern (not xrdq's model) with the
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,26 +10,15 @@ import pytest
 from xrdq import quantify
 from xrdq.errors import XrdqError
 from xrdq.model.instrument import load_instrument
-from xrdq.validation import _case_phases
-
-REPO = Path(__file__).resolve().parents[2]
-CASE = REPO / "reference_patterns" / "validation" / "gsas2-expected" / "lazco_a40_rep"
+from transmitted_case import REPO, transmitted_case
 
 
 @pytest.fixture(scope="module")
 def spilled(tmp_path_factory):
     """lazco_a40_rep (40 % amorphous; Li2ZrCl6 reflects from 2θ ≈ 15°) on a 15 mm specimen under the MiniFlex's
     1.25° slit: intensity × min(1, L sinθ / (R α)) — full only above 2θ = 25.2° — then Poisson noise."""
-    truth = json.loads(CASE.with_suffix(".truth.json").read_text())
-    d = np.loadtxt(CASE.with_suffix(".xye"), comments="#")
-    factor = np.minimum(1.0, 15.0 * np.sin(np.radians(d[:, 0] / 2)) / (150.0 * np.radians(1.25)))
-    obs = np.random.default_rng(5).poisson(d[:, 1] * factor).astype(float)
-    path = tmp_path_factory.mktemp("spill") / "spilled.xye"
-    np.savetxt(path, np.column_stack([d[:, 0], obs, np.sqrt(np.maximum(obs, 1.0))]))
-    std = truth["standard"]
-    kw = dict(phases=_case_phases(truth, REPO), standard=(std["phase"], std["weighed_fraction"]),
-              instrument="miniflex600", model_uncertainty="fast")
-    return path, kw, truth["sample"]["amorphous"]
+    factor = lambda tt: np.minimum(1.0, 15.0 * np.sin(np.radians(tt / 2)) / (150.0 * np.radians(1.25)))  # noqa: E731
+    return transmitted_case(tmp_path_factory.mktemp("spill"), factor, "spilled")
 
 
 def test_undeclared_overspill_biases_the_amorphous_content(spilled):

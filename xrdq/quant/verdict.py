@@ -150,7 +150,7 @@ _WARNING_LEVELS = (
     # the data did not determine the instrument's Gaussian, so it was held at the instrument's
     # (refine.adaptive.with_determined_gaussian): what an expert does; the model-uncertainty profile variant carries it
     (re.compile(r"^instrument Gaussian held"), "ok"),
-    # an angle-dependent intensity loss the F-test found significant and the fit corrected (refine.fit._film_warning)
+    # an angle-dependent intensity loss the F-test found significant and the fit corrected (refine.diagnostics.specimen_notes)
     (re.compile(r"^cover film found by the data"), "ok"),
     (re.compile(r"^beam overspill found by the data"), "ok"),
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
