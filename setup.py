@@ -1,4 +1,5 @@
-"""The compiled peak kernels (xrdq/model/_kernels.c); everything else is in pyproject.toml.
+"""The compiled peak kernels (xrdq/model/_kernels.c) and running median (xrdq/_cfilters.c); everything else is in
+pyproject.toml.
 
 -ffp-contract=off: no fused multiply-adds, so a fit gives the same numbers on every CPU (aarch64 compilers
 contract by default); -fno-math-errno lets sqrt compile to one instruction. No -ffast-math: the kernels'
@@ -14,4 +15,5 @@ if sys.platform == "win32":
 else:
     ARGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"]
 
-setup(ext_modules=[Extension("xrdq.model._kernels", ["xrdq/model/_kernels.c"], extra_compile_args=ARGS)])
+setup(ext_modules=[Extension("xrdq.model._kernels", ["xrdq/model/_kernels.c"], extra_compile_args=ARGS),
+                   Extension("xrdq._cfilters", ["xrdq/_cfilters.c"], extra_compile_args=ARGS)])

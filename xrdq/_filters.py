@@ -31,8 +31,19 @@ def moving_mean(y, size: int) -> np.ndarray:
 
 
 def moving_median(y, size: int) -> np.ndarray:
-    """Median within ±size//2 points."""
-    return np.median(_windows(y, size), axis=1)
+    """Median within ±size//2 points.
+
+    A finite curve goes to the compiled running median (xrdq/_cfilters.c: one sorted window slid along, the
+    same values as numpy's); numpy partitioning every window was ≈ 10 % of a quantification."""
+    windows = _windows(y, size)  # checks the curve and the window
+    padded = np.pad(np.asarray(y, dtype=float), size // 2, mode="edge")
+    if not np.isfinite(padded).all():
+        return np.median(windows, axis=1)  # NaN somewhere: numpy's answer (NaN in every window that holds it)
+    from ._cfilters import moving_median as running
+
+    out = np.empty(len(windows))
+    running(padded, size, out)
+    return out
 
 
 def gaussian_smooth(y, sigma: float, truncate: float = 4.0) -> np.ndarray:
