@@ -33,7 +33,7 @@ from ..model.profile import GAUSSIAN_FWHM2_FLOOR
 from .diagnostics import at_bound
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
-from .transforms import at_bounds, box_gauss_newton, step_limits
+from .transforms import at_bounds, box_gauss_newton, gram_with, step_limits
 
 MAX_BACKGROUND_TERMS = 24
 #: Relative change of a cell length from its structure beyond which the refined cell must prove itself: a
@@ -193,7 +193,8 @@ def _screen(ref, varied: list, candidates: list) -> list:
     js = js / scale
     params = [ref.params[n] for n in varied]
     lo, hi = step_limits(params, scale, *at_bounds(params))
-    _, base = box_gauss_newton(r, js, lo, hi)
+    gram = (js.T @ js, js.T @ r)
+    _, base = box_gauss_newton(r, js, lo, hi, gram=gram)
     out = []
     for label, pnames, po, one_sided in candidates:
         if _probe(ref, pnames):
@@ -214,8 +215,9 @@ def _screen(ref, varied: list, candidates: list) -> list:
         if one_sided:  # broadening tried from none: the data may only ask for more
             c_at_lo = c_at_lo | np.array([values[n] <= 0.0 for n in pnames])
         c_lo, c_hi = step_limits(cparams, norm, c_at_lo, c_at_hi)
-        _, moved = box_gauss_newton(r, np.hstack([js, jc / norm]), np.concatenate([lo, c_lo]),
-                                    np.concatenate([hi, c_hi]))
+        jc = jc / norm
+        _, moved = box_gauss_newton(r, np.hstack([js, jc]), np.concatenate([lo, c_lo]), np.concatenate([hi, c_hi]),
+                                    gram=gram_with(gram, js, r, jc))
         out.append(max(float(base @ base - moved @ moved), 0.0))
     return out
 
