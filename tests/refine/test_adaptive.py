@@ -564,6 +564,31 @@ def test_a_free_cell_at_the_size_floor_is_refused_whatever_the_f_test_says(monke
     assert ref.params["ZnO_a"].value == pytest.approx(zno.cell_parameters()["a"])
 
 
+def test_box_gauss_newton_on_the_normal_equations_is_the_least_squares_step():
+    """Solved on JᵀJ (shared by a screen's candidates through gram_with): the same step as an SVD least-squares
+    solver, also where two columns are identical or one is zero (minimum norm: the pair shares the step)."""
+    from xrdq.refine.transforms import gram_with
+
+    rng = np.random.default_rng(3)
+    jac = rng.normal(size=(400, 4))
+    jac /= np.linalg.norm(jac, axis=0)
+    r = rng.normal(size=400)
+    free, moved = box_gauss_newton(r, jac, np.full(4, -np.inf), np.full(4, np.inf))
+    step = np.linalg.lstsq(jac, -r, rcond=None)[0]
+    assert free.all() and np.allclose(moved, r + jac @ step, rtol=0, atol=1e-12)
+    extra = rng.normal(size=(400, 1))
+    both = np.hstack([jac, extra])
+    gram = gram_with((jac.T @ jac, jac.T @ r), jac, r, extra)
+    assert np.allclose(gram[0], both.T @ both) and np.allclose(gram[1], both.T @ r)
+    _, with_gram = box_gauss_newton(r, both, np.full(5, -np.inf), np.full(5, np.inf), gram=gram)
+    _, without = box_gauss_newton(r, both, np.full(5, -np.inf), np.full(5, np.inf))
+    assert np.allclose(with_gram, without, rtol=0, atol=1e-12)
+    degenerate = np.hstack([jac, jac[:, :1], np.zeros((400, 1))])
+    free, moved = box_gauss_newton(r, degenerate, np.full(6, -np.inf), np.full(6, np.inf))
+    step = np.linalg.lstsq(degenerate, -r, rcond=1e-10)[0]
+    assert free.all() and np.allclose(moved, r + degenerate @ step, rtol=0, atol=1e-10)
+
+
 def test_box_gauss_newton_clamps_a_step_at_its_limit_and_resolves_the_rest():
     rng = np.random.default_rng(0)
     jac = rng.normal(size=(50, 3))
