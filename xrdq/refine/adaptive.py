@@ -205,8 +205,8 @@ def _screen(ref, varied: list, candidates: list, lin: dict | None = None) -> lis
     empty): the terms screened at a probe come after the others, and re-evaluating the Jacobian for them was
     ≈ 5 % of a quantification."""
     plain = [n for c in candidates if c[2] is None and not _probe(ref, c[1]) for n in c[1]]
-    if lin is None or not lin or any(n not in lin["cols"] for n in plain):
-        lin = {} if lin is None else lin
+    lin = {} if lin is None else lin
+    if not lin or any(n not in lin["cols"] for n in plain):
         lin.update(_linearise(ref, varied, plain))
     r, cols, js, lo, hi, gram, base = (lin[k] for k in ("r", "cols", "js", "lo", "hi", "gram", "base"))
     values = ref._values()

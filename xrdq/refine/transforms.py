@@ -121,8 +121,8 @@ def _psd_solve(a, b):
     """The minimum-norm solution of ``a x = b`` for a symmetric positive semi-definite ``a`` (JᵀJ), directions with
     eigenvalues below PSD_CUTOFF of the largest left out (a zero column, two identical ones): what a
     least-squares solver with that cutoff on the singular values of J gives."""
-    w, v = np.linalg.eigh(a)
-    keep = w > PSD_CUTOFF * max(float(w[-1]), 0.0) if w.size else w > 0
+    w, v = np.linalg.eigh(a)  # ascending
+    keep = w > PSD_CUTOFF * max(float(w[-1]), 0.0)
     if not keep.any():
         return np.zeros_like(b)
     vk = v[:, keep]
@@ -134,9 +134,7 @@ def gram_with(gram, jac, r, cols):
     candidates share every column but their own."""
     g_mat, g_vec = gram
     cross = jac.T @ cols
-    top = np.hstack([g_mat, cross])
-    bottom = np.hstack([cross.T, cols.T @ cols])
-    return np.vstack([top, bottom]), np.concatenate([g_vec, cols.T @ r])
+    return np.block([[g_mat, cross], [cross.T, cols.T @ cols]]), np.concatenate([g_vec, cols.T @ r])
 
 
 def step_limits(params, scale, at_lo, at_hi):
