@@ -92,6 +92,19 @@ def test_python_quantify_of_a_path_loads_no_xarray_or_pandas():
     assert not loaded & NOT_FOR_QUANTIFY
 
 
+def test_calibrate_scale_fits_a_scan_without_xarray_or_pandas(shared_data, tmp_path):
+    """`xrdq calibrate-scale` quantifies a pure phase as `xrdq quantify` does: the Scan path, no DataArray. (It does
+    load xraydb, and with it scipy, for the specimen's µ*/ρ from its composition.)"""
+    corundum = shared_data / "qpa" / "cpd-pure" / "CORUNDUM.PRN"
+    if not corundum.exists():
+        pytest.skip(f"{corundum} is absent")
+    out = tmp_path / "g.toml"
+    loaded, stdout = _probe(_cli("calibrate-scale", str(corundum), "--phase", "Al2O3", "--instrument", "cpd-pw3020",
+                                 "--out", str(out)), (*HEAVY, "xrdq.refine.fit"))
+    assert "xrdq.refine.fit" in loaded and stdout.startswith("G = ") and out.exists()  # it did calibrate
+    assert not loaded & {"xarray", "pandas", "matplotlib", "dask.array", "numba", "lmfit"}
+
+
 @pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="dask is not installed")
 def test_reading_a_pattern_does_not_import_dask_array():
     """xarray checks plain arrays against dask's array type on its general constructor path."""
