@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import io
 import re
-import xml.etree.ElementTree as ET
-import zipfile
 import zlib
+from typing import TYPE_CHECKING
 
 from ..errors import XrdqReadError
 from ._pattern import (
@@ -27,6 +26,9 @@ from ._pattern import (
     to_float,
 )
 from .ras import convert_cps, header_attrs, scan_attrs, wavelength_attrs
+
+if TYPE_CHECKING:
+    import zipfile
 
 FORMAT = "rigaku_rasx"
 EXTENSIONS = (".rasx",)
@@ -61,6 +63,8 @@ def can_read(path, head_bytes: bytes) -> bool:
 
 
 def _member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
+    import zipfile
+
     name = info.filename
     if info.file_size > cap:
         raise XrdqReadError(path, f"member declares {info.file_size} bytes; the limit is {cap}", where=f"member {name}")
@@ -85,6 +89,9 @@ def _member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes
 
 
 def read(path) -> list:
+    # zipfile and xml.etree (with bz2 and lzma, ≈ 9 ms) only when a .rasx is read: every quantify imports the readers
+    import zipfile
+
     raw = read_bytes(path)
     digest = sha256_of(raw)
     try:
@@ -167,6 +174,8 @@ def _xml_meta(path, zf, info) -> tuple[dict, dict, dict]:
 
 def _xml_sections(path, zf, info) -> dict:
     """The MesurementConditions XML as plain dicts and lists (refusing entity declarations)."""
+    import xml.etree.ElementTree as ET
+
     where = f"member {info.filename}"
     data = _member(path, zf, info, MAX_XML_BYTES)
     if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
