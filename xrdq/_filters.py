@@ -11,13 +11,17 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def _windows(y, size: int):
-    """Every window of ``size`` (odd) points centred on each point, the ends padded with the end values."""
+def _padded(y, size: int) -> np.ndarray:
+    """The curve padded with its end values by ``size``//2 points on each side (``size`` odd)."""
     y = np.asarray(y, dtype=float)
     if y.ndim != 1 or size < 1 or size % 2 == 0:
         raise ValueError(f"a 1-D curve and an odd window are expected, got shape {y.shape} and window {size}")
-    half = size // 2
-    return sliding_window_view(np.pad(y, half, mode="edge"), size)
+    return np.pad(y, size // 2, mode="edge")
+
+
+def _windows(y, size: int):
+    """Every window of ``size`` (odd) points centred on each point, the ends padded with the end values."""
+    return sliding_window_view(_padded(y, size), size)
 
 
 def moving_min(y, size: int) -> np.ndarray:
@@ -35,13 +39,12 @@ def moving_median(y, size: int) -> np.ndarray:
 
     A finite curve goes to the compiled running median (xrdq/_cfilters.c: one sorted window slid along, the
     same values as numpy's); numpy partitioning every window was ≈ 10 % of a quantification."""
-    windows = _windows(y, size)  # checks the curve and the window
-    padded = np.pad(np.asarray(y, dtype=float), size // 2, mode="edge")
-    if not np.isfinite(padded).all():
-        return np.median(windows, axis=1)  # NaN somewhere: numpy's answer (NaN in every window that holds it)
+    padded = _padded(y, size)
+    if not np.isfinite(padded).all():  # NaN somewhere: numpy's answer (NaN in every window that holds it)
+        return np.median(sliding_window_view(padded, size), axis=1)
     from ._cfilters import moving_median as running
 
-    out = np.empty(len(windows))
+    out = np.empty(padded.size - size + 1)
     running(padded, size, out)
     return out
 
