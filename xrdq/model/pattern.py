@@ -671,15 +671,25 @@ class PhaseModel:
                 d[:, 0:2, widths] = 0.0
                 d[:, 2, widths] = ((fwhm - base[2]) / steps).T
                 d[:, 3, widths] = ((eta - base[3]) / steps).T
+            shifted = []  # the same width parameters at moved centres (cell, zero, displacement): widths in one pass
             for j in (j for j in range(len(perturbed)) if j not in widths):
                 pp, tp, sp, step = perturbed[j]
                 moved = self._positions(pp, tp, sp)
-                if _same_widths(params, terms, pp, tp) and np.array_equal(moved[0], positions[0]):
+                if not _same_widths(params, terms, pp, tp):
+                    moved = self._widths(*moved, pp, tp)
+                elif np.array_equal(moved[0], positions[0]):
                     moved = (base[0], moved[1], base[2], base[3])  # intensities only (texture, B): the widths stand
                 else:
-                    moved = self._widths(*moved, pp, tp)
+                    shifted.append((j, moved))
+                    continue
                 for q in range(4):
                     d[:, q, j] = (moved[q] - base[q]) / step
+            if shifted:
+                centers, fwhm, eta = self._widths_many(np.stack([m[0] for _, m in shifted]), [params], [terms])
+                for row, (j, moved) in enumerate(shifted):
+                    step = perturbed[j][3]
+                    for q, value in enumerate((centers[row], moved[1], fwhm[0, row], eta[0, row])):
+                        d[:, q, j] = (value - base[q]) / step
         c, a, f, e = base
         self._decide(c, f, terms, specimen)
         return accumulate_peaks(two_theta, c, a, f, e, terms.s_l, terms.h_l, node_counts=self._node_counts,
