@@ -483,8 +483,8 @@ class PhaseModel:
         self._node_counts = None
         self._transparency_counts = None
         self._flat_counts = None
-        self._flat_counts = None
         self._geometry_memo = {}
+        self._areas_memo = {}
 
     def reset_sampling(self):
         """Decide the FCJ, transparency and flat-specimen node counts afresh at the next call (between refinement
@@ -577,20 +577,31 @@ class PhaseModel:
         """Centres (before the FP shift) and integrated intensities: cell, zero, displacement, PO, B, cover film."""
         inst = self.instrument
         d, per_line = self._geometry(params)
+        centers = np.concatenate([tt + (terms.zero + displacement_shift(tt, specimen.displacement_um, inst.radius_mm))
+                                  for _, tt, _, _ in per_line])
+        return centers, self._areas(params, specimen, d, per_line)
+
+    def _areas(self, params: PhaseParams, specimen: Specimen, d, per_line) -> np.ndarray:
+        """Integrated intensities of every reflection × wavelength (read-only). Kept for the last few parameter sets:
+        a Jacobian's zero and displacement columns move the peaks, not their areas."""
+        key = (tuple(params.cell.items()), params.b_overall, params.po_ratio, self.po_hkl, specimen.film_mu_t,
+               specimen.beam_fill)
+        hit = self._areas_memo.get(key)
+        if hit is not None:
+            return hit
         f2 = self.f2
         if params.b_overall:
             f2 = f2 * np.exp(-2.0 * params.b_overall / (2.0 * d) ** 2)
         intensity = self.multiplicity * f2
         if self.po_hkl is not None and params.po_ratio != 1.0:
             intensity = intensity * self.po_factors(params.po_ratio)
-        centers, areas = [], []
-        for weight, tt, lp, slit in per_line:
-            area = (weight * intensity * lp * slit * film_transmission(tt, specimen.film_mu_t)
-                    * overspill(tt, specimen.beam_fill))
-            shift = terms.zero + displacement_shift(tt, specimen.displacement_um, inst.radius_mm)
-            centers.append(tt + shift)
-            areas.append(area)
-        return np.concatenate(centers), np.concatenate(areas)
+        areas = np.concatenate([weight * intensity * lp * slit * film_transmission(tt, specimen.film_mu_t)
+                                * overspill(tt, specimen.beam_fill) for weight, tt, lp, slit in per_line])
+        areas.flags.writeable = False  # shared by the calls that hit the memo
+        if len(self._areas_memo) >= 8:
+            self._areas_memo.pop(next(iter(self._areas_memo)))
+        self._areas_memo[key] = areas
+        return areas
 
     def _geometry(self, params: PhaseParams):
         """(d, [(weight, 2θ, LP, slit factor) per emission line]): what the cell alone decides. Kept for the
