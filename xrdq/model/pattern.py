@@ -453,6 +453,14 @@ def _same_widths(params: PhaseParams, terms: ProfileTerms, other: PhaseParams, o
             and all(getattr(terms, k) == getattr(other_terms, k) for k in ("U", "V", "W", "X", "Y")))
 
 
+def _remember(memo: dict, key, value, size: int = 8):
+    """Store ``value`` under ``key`` in a per-model memo of the last ``size`` parameter sets; returns ``value``."""
+    if len(memo) >= size:
+        memo.pop(next(iter(memo)))
+    memo[key] = value
+    return value
+
+
 class PhaseModel:
     """One crystalline phase over a 2θ range: its reflections, fixed |F|², and the unit-scale profile."""
 
@@ -598,10 +606,7 @@ class PhaseModel:
         areas = np.concatenate([weight * intensity * lp * slit * film_transmission(tt, specimen.film_mu_t)
                                 * overspill(tt, specimen.beam_fill) for weight, tt, lp, slit in per_line])
         areas.flags.writeable = False  # shared by the calls that hit the memo
-        if len(self._areas_memo) >= 8:
-            self._areas_memo.pop(next(iter(self._areas_memo)))
-        self._areas_memo[key] = areas
-        return areas
+        return _remember(self._areas_memo, key, areas)
 
     def _geometry(self, params: PhaseParams):
         """(d, [(weight, 2θ, LP, slit factor) per emission line]): what the cell alone decides. Kept for the
@@ -616,10 +621,7 @@ class PhaseModel:
         for lam, weight in inst.wavelengths:
             tt = bragg_two_theta(d, lam)
             per_line.append((weight, tt, lorentz_polarization(tt, inst.polarization_factor), slit_factor(tt, inst)))
-        if len(self._geometry_memo) >= 8:
-            self._geometry_memo.pop(next(iter(self._geometry_memo)))
-        self._geometry_memo[key] = (d, per_line)
-        return d, per_line
+        return _remember(self._geometry_memo, key, (d, per_line))
 
     def _widths(self, centers, areas, params: PhaseParams, terms: ProfileTerms):
         """Complete a peak list with FWHMs and η: U V W X Y, size, strain (and the FP geometry)."""

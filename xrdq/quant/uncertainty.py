@@ -46,11 +46,13 @@ def _linear_variant(fit, values, name, *, background_terms=None, start=None, dro
     v = copy.copy(fit)  # shares the models and profile caches; only the weights and basis change
     tt = fit.two_theta
     n_bkg = background_terms or fit.background_terms
-    if n_bkg != fit.background_terms:  # else the fit's own basis (the adaptive order) and, unweighted, projection
+    # the fit's own order (the adaptive one): its basis and, unless reweighted, its projection serve as they are
+    own_basis = n_bkg == fit.background_terms
+    if not own_basis:
         v.bkg_basis = bkg.orthogonal_basis(tt, n_bkg, fit.range)
     if start is not None:
         v.sqrt_w = np.where(tt >= start, fit.sqrt_w, 0.0)  # zero weight = points left out
-    if n_bkg != fit.background_terms or start is not None:
+    if not own_basis or start is not None:
         v._setup_projection()
     p = fit.peak_columns(values)
     if drop_humps:
