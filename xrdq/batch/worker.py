@@ -90,7 +90,7 @@ def warm_up():
         from ..crystal import load_phase
         from ..model.instrument import load_instrument
         from ..model.pattern import ON_CIRCLE, PhaseModel
-        from ..io import load  # noqa: F401 — every reader (the .rasx one imports xml.etree)
+        from ..io import load  # noqa: F401 — every reader (the .rasx one loads zipfile and xml.etree when it reads)
         from ..quant import api, uncertainty, verdict  # noqa: F401 — what quantify imports at its first call
         from ..refine import adaptive, fit, start  # noqa: F401 — with the compiled kernels (xrdq.model._kernels)
 
