@@ -6,6 +6,8 @@
     python scripts/make_independent_set.py --check-gsas2   # refine a clean case in GSAS-II (truth check)
     python scripts/make_independent_set.py --expected      # the noise-free expected patterns (gsas2-expected/)
     python scripts/make_independent_set.py --draw x8       # a second draw at 8x the counts (gsas2-x8/)
+    python scripts/make_independent_set.py --expected --exact-fcj  # the same, GSAS-II's FCJ quadrature replaced
+                                                           # by the integral (gsas2-exactfcj/)
 
 Writes reference_patterns/validation/<simulator>/<case>.xye (2θ, counts, esd) and <case>.truth.json.
 xrdq's own model/simulator is never used: Bragg intensities come from GSAS-II (GSASIIscriptable,
@@ -192,6 +194,54 @@ def lif_area_per_mass(grid, workdir: Path) -> float:
     return _REFERENCE_AREA[grid]
 
 
+EXACT_FCJ_NODES = 300
+
+
+def exact_fcj_voigt(pos, sig, gam, shl, xdata):
+    """Drop-in for ``GSASIIpwd.getFCJVoigt3`` (same arguments and units, same return): the Finger–Cox–Jephcoat
+    peak (1994, eq. 7; S = H = SH/2, as GSAS-II takes them) as the integral it stands for, over GSAS-II's own
+    pseudo-Voigt (``pypsvoigt``, the PSVOIGT that PSVFCJO convolves). GSAS-II's PSVFCJO integrates the weight
+    function with a Gauss–Legendre rule in 2φ whose order follows the Lorentzian width alone, so a Lorentzian-rich
+    peak with a narrow Gaussian part is sampled by a few nodes and comes out shifted and misshapen (README,
+    "GSAS-II's axial-divergence peak is not the FCJ integral"). Here the weight is integrated in the axial height
+    h, where it has no singularity, by the midpoint rule on ``EXACT_FCJ_NODES`` nodes: their 2θ spacing, at most
+    2·spread/300, stays far below any FWHM of the set."""
+    from GSASII import pypowder
+
+    x = np.asarray(xdata, dtype=float)
+    if x.size < 2:
+        return 0.0, 1.0
+    c0 = np.cos(np.radians(pos))
+    h = (np.arange(EXACT_FCJ_NODES) + 0.5) / EXACT_FCJ_NODES * shl
+    c = c0 * np.sqrt(1.0 + h * h)
+    if np.abs(c).max() >= 1.0:
+        raise ValueError(f"FCJ: SH/L = {shl} reaches 2φ = 0 for a peak at {pos:.3f}° 2θ")
+    phi = np.degrees(np.arccos(c))
+    w = (shl - h) * c0 * c0 / (c * c) / np.sqrt(1.0 - c * c)  # W d2φ in h (xrdq.model.profile.fcj_nodes' docstring)
+    w /= w.sum()
+    dx = (x[None, :] - phi[:, None]).ravel()  # offsets in float64 first: GSAS-II's pseudo-Voigt is single precision
+    pv = np.asarray(pypowder.pypsvoigt(dx.size, dx.astype(np.float32), sig, gam), dtype=float).reshape(phi.size, x.size)
+    profile = w @ pv  # per centidegree, GSAS-II's unit
+    cw = np.append(np.diff(x), x[-1] - x[-2])
+    return profile, float(np.sum(100.0 * profile * cw))
+
+
+@contextlib.contextmanager
+def exact_fcj(enabled: bool = True):
+    """GSAS-II computes with :func:`exact_fcj_voigt` in place of its FCJ quadrature while inside."""
+    if not enabled:
+        yield
+        return
+    from GSASII import GSASIIpwd
+
+    own = GSASIIpwd.getFCJVoigt3
+    GSASIIpwd.getFCJVoigt3 = exact_fcj_voigt  # GSASIIstrMath looks it up on the module at every call
+    try:
+        yield
+    finally:
+        GSASIIpwd.getFCJVoigt3 = own
+
+
 # --------------------------------------------------------------------------------------------- numpy parts
 def gaussian(x, centre, fwhm, area):
     sigma = fwhm / np.sqrt(8.0 * np.log(2.0))
@@ -373,6 +423,8 @@ def main(argv=None):
     ap.add_argument("--check-gsas2", action="store_true", help="GSAS-II refinement of a clean case")
     ap.add_argument("--expected", action="store_true",
                     help="write the noise-free expected pattern of every case to <out>/gsas2-expected instead")
+    ap.add_argument("--exact-fcj", action="store_true", help="with --expected: GSAS-II's FCJ quadrature replaced by "
+                    "the integral (exact_fcj_voigt), to <out>/gsas2-exactfcj")
     ap.add_argument("--draw", metavar="TAG", help="a second draw of every case with a standard (new nuisances, "
                     "amounts moved, more counts; independent_set_cases.drawn_cases) to <out>/gsas2-TAG")
     ap.add_argument("--counts-factor", type=float, default=8.0, help="counts of a --draw relative to the set's")
@@ -394,11 +446,14 @@ def main(argv=None):
     cases = [c for c in pool if c["case"] in names]
     if args.expected:  # only what quantifies an amorphous content; pure patterns calibrate, they are not cases
         cases = [c for c in cases if c["standard"]]
-    version = gsas2_version()
-    with tempfile.TemporaryDirectory(prefix="xrdq-valset-") as tmp:
+    if args.exact_fcj and not args.expected:
+        ap.error("--exact-fcj goes with --expected: it isolates the model's systematic error")
+    version = gsas2_version() + (", FCJ asymmetry integrated exactly (exact_fcj_voigt)" if args.exact_fcj else "")
+    with tempfile.TemporaryDirectory(prefix="xrdq-valset-") as tmp, exact_fcj(args.exact_fcj):
         workdir = Path(tmp)
         scales = series_scales(cases, workdir, args.counts_factor if args.draw else 1.0)
-        folder = f"gsas2-{args.draw}" if args.draw else ("gsas2-expected" if args.expected else "gsas2")
+        folder = (f"gsas2-{args.draw}" if args.draw else "gsas2-exactfcj" if args.exact_fcj
+                  else "gsas2-expected" if args.expected else "gsas2")
         for c in cases:
             t = time.perf_counter()
             files = run_case(c, args.out / folder, workdir, scales, version, expected_only=args.expected)

@@ -19,7 +19,7 @@ from xrdq.quant.internal_standard import internal_standard
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
-SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-x8")
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-x8", "gsas2-exactfcj")
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -143,12 +143,33 @@ def test_expected_counts_are_what_the_noisy_pattern_scatters_about(path):
     assert twin["sample"] == t["sample"] and twin["humps"] == t["humps"] and twin["instrument"] == t["instrument"]
 
 
+EXACT_FCJ = [p for p in TRUTHS if p.parent.name == "gsas2-exactfcj"]
+
+
+@pytest.mark.parametrize("path", EXACT_FCJ, ids=[i for i in IDS if i.startswith("gsas2-exactfcj/")])
+def test_the_exact_fcj_cases_are_the_expected_ones_but_for_the_asymmetry(path):
+    """gsas2-exactfcj (make_independent_set.py --expected --exact-fcj) is gsas2-expected simulated again with
+    GSAS-II's FCJ quadrature replaced by the integral: the same truth and nuisances, a pattern that differs
+    at the peaks (the hump areas follow the LiF yardstick's peak heights, so they move a little too)."""
+    t = load_truth(path)
+    twin_path = VALIDATION / "gsas2-expected" / path.name
+    twin = load_truth(twin_path)
+    assert "FCJ asymmetry integrated exactly" in t["simulator"] and "noise" in t
+    same = ("sample", "mixture", "phases", "instrument", "displacement_um", "two_theta", "standard")
+    assert {k: t[k] for k in same} == {k: twin[k] for k in same}
+    assert [(h["center"], h["fwhm"]) for h in t["humps"]] == [(h["center"], h["fwhm"]) for h in twin["humps"]]
+    y = np.loadtxt(path.with_name(t["case"] + ".xye"), comments="#")[:, 1]
+    y_twin = np.loadtxt(twin_path.with_name(t["case"] + ".xye"), comments="#")[:, 1]
+    assert 1e-3 < np.abs(y - y_twin).max() / y_twin.max() < 0.5
+
+
 def test_scale_series_share_their_scale_and_replicates_their_truth():
     series, replicates = {}, {}
     for path in TRUTHS:
         t = load_truth(path)
         if t.get("scale_series"):  # a draw at more counts has its own scale (gsas2-expected shares gsas2's)
-            key = (t["scale_series"], (t.get("draw") or {}).get("counts_factor", 1.0))
+            # the exact-FCJ anchor has its own peak heights, hence its own scale
+            key = (t["scale_series"], (t.get("draw") or {}).get("counts_factor", 1.0), path.parent.name == "gsas2-exactfcj")
             series.setdefault(key, set()).add(t["absolute_scale"])
         if t.get("replicate_of"):
             t = {k: v for k, v in t.items() if k not in ("case", "seed")}
