@@ -105,11 +105,16 @@ def test_independent_replicates_unbiased(independent_replicate_results):
     assert abs(values.mean() - truth) <= 0.001
 
 
+def _noise_free_results(root, folder, how):
+    """{case: result} of a folder of noise-free patterns, skipped (saying ``how`` to make them) when absent."""
+    if not independent_cases(root, simulators=(folder,)):
+        pytest.skip(f"noise-free GSAS-II patterns {folder} not found (make_independent_set.py {how})")
+    return {r.name.split("/")[1]: r for r in run_independent(root, simulators=(folder,))}
+
+
 @pytest.fixture(scope="module")
 def expected_results(independent_root):
-    if not independent_cases(independent_root, simulators=("gsas2-expected",)):
-        pytest.skip("noise-free GSAS-II patterns not found (make_independent_set.py --expected)")
-    return {r.name.split("/")[1]: r for r in run_independent(independent_root, simulators=("gsas2-expected",))}
+    return _noise_free_results(independent_root, "gsas2-expected", "--expected")
 
 
 @pytest.mark.slow
@@ -129,9 +134,7 @@ def test_systematic_error_on_the_noise_free_gsas2_patterns(expected_results):
 
 @pytest.fixture(scope="module")
 def exact_fcj_results(independent_root):
-    if not independent_cases(independent_root, simulators=("gsas2-exactfcj",)):
-        pytest.skip("noise-free exact-FCJ GSAS-II patterns not found (make_independent_set.py --expected --exact-fcj)")
-    return {r.name.split("/")[1]: r for r in run_independent(independent_root, simulators=("gsas2-exactfcj",))}
+    return _noise_free_results(independent_root, "gsas2-exactfcj", "--expected --exact-fcj")
 
 
 @pytest.mark.slow
