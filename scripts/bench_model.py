@@ -24,7 +24,8 @@ from bench_crystal import fifty_site_cif  # noqa: E402
 
 from xrdq.crystal import load_phase, read_cif  # noqa: E402
 from xrdq.model.instrument import load_instrument  # noqa: E402
-from xrdq.model.pattern import PhaseModel, fcj_node_counts  # noqa: E402
+from xrdq.model.pattern import PhaseModel  # noqa: E402
+from xrdq.model.peaks import fcj_node_counts  # noqa: E402
 from xrdq.model.profile import fcj_nodes, pseudo_voigt  # noqa: E402
 
 

@@ -442,7 +442,7 @@ def test_gsas2_transparency_is_the_native_mean_shift_in_units_of_100_um():
     from GSASII import GSASIIstrMath as G2stMth
 
     from xrdq.engines.gsas2.names import HISTOGRAM
-    from xrdq.model.pattern import transparency_scale
+    from xrdq.model.peaks import transparency_scale
 
     name, factor = HISTOGRAM["Transparency"]
     assert name == "penetration_um"
@@ -500,7 +500,7 @@ def test_exact_fcj_quadrature_matches_the_fcj_convolution():
 
     from xrdq.engines.gsas2 import GsasRecipe
     from xrdq.engines.gsas2.fcj import fcj_quadrature
-    from xrdq.model.pattern import accumulate_peaks
+    from xrdq.model.peaks import accumulate_peaks
     from xrdq.model.profile import tch_mix
 
     original = G2pwd.getFCJVoigt3, G2pwd.getdFCJVoigt3

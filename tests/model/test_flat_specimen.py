@@ -6,8 +6,8 @@ import pytest
 from xrdq.crystal import load_phase
 from xrdq.errors import XrdqInstrumentError
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import (ON_CIRCLE, PhaseModel, accumulate_peaks, flat_specimen_node_counts,
-                                flat_specimen_nodes, flat_specimen_widths)
+from xrdq.model.pattern import ON_CIRCLE, PhaseModel
+from xrdq.model.peaks import accumulate_peaks, flat_specimen_node_counts, flat_specimen_nodes, flat_specimen_widths
 
 FINE = np.arange(5.0, 130.0, 0.0005)
 

@@ -6,7 +6,8 @@ import pytest
 
 from xrdq.crystal import load_phase
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import PhaseModel, Specimen, accumulate_peaks, fcj_node_counts
+from xrdq.model.pattern import PhaseModel, Specimen
+from xrdq.model.peaks import accumulate_peaks, fcj_node_counts
 from xrdq.model.profile import fcj_nodes, pseudo_voigt
 
 TT = np.arange(10.0, 80.0, 0.01)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from xrdq.model import _kernels as k
-from xrdq.model.pattern import _node_arrays
+from xrdq.model.peaks import _node_arrays
 
 PACKAGE = Path(__file__).resolve().parents[2] / "xrdq"
 
@@ -23,7 +23,7 @@ PROBE = """
 import json, math
 import numpy as np
 from xrdq.model import _kernels as k
-from xrdq.model.pattern import accumulate_peaks
+from xrdq.model.peaks import accumulate_peaks
 tt = np.linspace(9.0, 11.0, 201)
 out = accumulate_peaks(tt, [10.0], [2.0], [0.1], [0.0])  # one Gaussian, no asymmetry
 ref = 2.0 * 2.0 * math.sqrt(math.log(2) / math.pi) / 0.1 * np.exp(-4 * math.log(2) * ((tt - 10.0) / 0.1) ** 2)
@@ -116,7 +116,7 @@ def test_jacobian_refuses_a_derivative_table_of_the_wrong_shape():
 
 
 def test_node_table_refuses_more_nodes_than_its_quadrature_tables():
-    from xrdq.model.pattern import _GL_W, _GL_X
+    from xrdq.model.peaks import _GL_W, _GL_X
 
     pos, wts = np.zeros((1, 64)), np.zeros((1, 64))
     with pytest.raises(ValueError, match="asks for 40 nodes"):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xrdq.model.pattern import (accumulate_peaks, bragg_two_theta, displacement_shift, lorentz_polarization,
-                                march_dollase)
+from xrdq.model.pattern import bragg_two_theta, displacement_shift, lorentz_polarization, march_dollase
+from xrdq.model.peaks import accumulate_peaks
 from xrdq.model.profile import fcj_nodes, pseudo_voigt, tch_mix, tch_widths
 
 

@@ -5,8 +5,8 @@ import pytest
 
 from xrdq.crystal import load_phase
 from xrdq.model.instrument import load_instrument
-from xrdq.model.pattern import (ON_CIRCLE, PhaseModel, Specimen, accumulate_peaks, transparency_node_counts,
-                                transparency_nodes, transparency_scale)
+from xrdq.model.pattern import ON_CIRCLE, PhaseModel, Specimen
+from xrdq.model.peaks import accumulate_peaks, transparency_node_counts, transparency_nodes, transparency_scale
 
 FINE = np.arange(30.0, 130.0, 0.0005)
 

@@ -71,7 +71,7 @@ class Instrument(ProfileTerms):
     profile: str = "tch"  # "tch": U V W X Y describe the instrument; "fp": built from the geometry
     emission_fwhm_ev: tuple = ()  # natural widths of the lines (eV), for "fp"; default Cu Kα1/Kα2
     # µ·t of a film over the specimen (Kapton tape or foil on an air-tight holder): every reflection is
-    # attenuated by exp(−2 µt / sinθ) (xrdq.model.pattern.film_transmission); 0 = no film
+    # attenuated by exp(−2 µt / sinθ) (xrdq.model.film.film_transmission); 0 = no film
     cover_film_mu_t: float = 0.0
     description: str = ""
     source: str = ""

@@ -14,10 +14,10 @@ from .recipe import FCJ_QUADRATURES
 
 
 def _fcj_node_count(pos, sig, gam, shl) -> int:
-    """xrdq's own rule (:func:`xrdq.model.pattern.fcj_node_counts`): nodes ≈ 4 × FCJ spread / FWHM + 1,
+    """xrdq's own rule (:func:`xrdq.model.peaks.fcj_node_counts`): nodes ≈ 4 × FCJ spread / FWHM + 1,
     3 to 16, one (the centroid) where the spread is below a tenth of the FWHM — so both engines
     sample the asymmetry alike. GSAS-II units: ``sig`` Gaussian variance (centideg²), ``gam`` centideg."""
-    from ...model.pattern import fcj_node_counts
+    from ...model.peaks import fcj_node_counts
     from ...model.profile import tch_mix
 
     fwhm, _ = tch_mix(np.sqrt(8.0 * np.log(2.0) * max(float(sig), 0.0)) / 100.0, max(float(gam), 0.0) / 100.0)
