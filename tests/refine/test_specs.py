@@ -7,7 +7,8 @@ from xrdq.crystal import load_phase
 from xrdq.errors import XrdqRefineError
 from xrdq.model.instrument import load_instrument
 from xrdq.refine import default_recipe
-from xrdq.refine.fit import Refinement, setup_from
+from xrdq.refine.fit import Refinement
+from xrdq.refine.objective import setup_from
 from xrdq.refine.recipe import GROUPS, Stage
 from xrdq.refine.specs import SPECS, spec, spec_of
 from xrdq.refine.transforms import is_non_negative, typical_step

@@ -9,7 +9,7 @@ from ..model.instrument import gsas2_profile_terms
 
 def native_start_values(result) -> dict:
     """GSAS-II start values from a native refinement (units converted to GSAS-II's)."""
-    from ..refine.fit import setup_from
+    from ..refine.objective import setup_from
 
     ref = result.refinement
     p = {k: v for k, (v, _) in ref.parameters.items()}

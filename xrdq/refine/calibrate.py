@@ -34,7 +34,8 @@ def calibrate(pattern, phase="LaB6", instrument="miniflex600", two_theta_range=N
     """Returns ``(Instrument, RefinementResult)`` with the refined zero and profile written into it."""
     from ..crystal.spec import resolve_phase
     from ..io import load
-    from .fit import refine, setup_from
+    from .fit import refine
+    from .objective import setup_from
 
     inst = load_instrument(instrument)
     pat = load(pattern) if not hasattr(pattern, "coords") else pattern

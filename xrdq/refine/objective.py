@@ -1,0 +1,419 @@
+"""The refinement's objective: a pattern, its parameters, and the weighted residual with the linear parts
+projected out (variable projection).
+
+Scales, background coefficients and hump areas enter the model linearly: at every trial value of the
+non-linear parameters (cells, displacement, profile, ...) they are solved exactly by weighted linear
+least squares, so the optimiser only sees the few non-linear parameters and never wanders off with a
+bad scale. Each phase's unit-scale profile is cached by the parameters it depends on.
+
+Derivatives. Parameters that act through a phase's peak list (cells, zero, displacement, U–Y, size,
+strain, PO, Biso) are differentiated analytically, peak by peak, in one pass per phase
+(:meth:`xrdq.model.pattern.PhaseModel.profile_jacobian`); the Jacobian of the projected residual is then
+Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, hump shapes) are differenced.
+
+:class:`xrdq.refine.fit.Refinement` runs a recipe's stages on it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import XrdqRefineError
+from ..model import background as bkg
+from ..model.instrument import Instrument, ProfileTerms
+from ..model.pattern import PhaseModel, PhaseParams, Specimen
+from .parameters import Parameters, param_name
+from .recipe import Recipe, default_recipe
+from .specs import GLOBAL, HUMP, PHASE, hump_index, spec
+from .transforms import typical_step
+
+__all__ = ["Objective", "setup_from"]
+_PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
+_CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
+
+
+class Objective:
+    """The least-squares problem of one pattern with any number of phases: data, parameters and model.
+
+    Parameters live in a :class:`~xrdq.refine.parameters.Parameters` (``self.params``) with values, bounds
+    and ``vary``; a recipe stage sets ``vary`` by group (:meth:`set_stage`). :meth:`residual` and
+    :meth:`residual_jacobian` evaluate the weighted residual, the linear parameters solved, at the varied ones.
+    """
+
+    def __init__(self, two_theta, intensity, esd, phases, instrument: Instrument, *, recipe: Recipe | None = None,
+                 two_theta_range=None, start=None):
+        tt = np.asarray(two_theta, dtype=float)
+        y = np.asarray(intensity, dtype=float)
+        e = np.asarray(esd, dtype=float)
+        lo, hi = two_theta_range if two_theta_range is not None else (tt.min(), tt.max())
+        if not hi > lo:
+            raise XrdqRefineError(f"two-theta range ({lo}, {hi}) is empty")
+        sel = (tt >= lo) & (tt <= hi) & np.isfinite(y) & np.isfinite(e) & (e > 0)
+        if sel.sum() < 50:
+            raise XrdqRefineError(f"only {int(sel.sum())} usable points in 2θ {lo}–{hi}°: too few to refine")
+        if not (y[sel] > 0).any():
+            raise XrdqRefineError(f"every intensity in 2θ {lo:g}–{hi:g}° is 0: no diffraction signal to refine "
+                                  "(detector off, shutter closed, or the wrong scan?)")
+        if not phases:
+            raise XrdqRefineError("at least one crystalline phase is needed")
+        names = [p.name for p in phases]
+        if len(set(names)) != len(names):
+            raise XrdqRefineError(f"phase names must be unique, got {names}")
+        self.two_theta = tt[sel]
+        self.observed = y[sel]
+        self.esd = e[sel]
+        self.sqrt_w = 1.0 / self.esd
+        self.range = (float(self.two_theta.min()), float(self.two_theta.max()))
+        self.instrument = instrument
+        self.recipe = recipe or default_recipe()
+        self.phases = list(phases)
+        # a phase may bring its own model (a PONKCS phase: a measured curve, xrdq.model.ponkcs)
+        self.models = [
+            p.make_model(instrument, self.range) if hasattr(p, "make_model")
+            else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
+        ]
+        self.prefix = {p.name: param_name(p.name) for p in self.phases}
+        self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}
+        self.fixed = set()
+        # phase name -> {"significance", "stage"}: phases without signal whose own parameters are held
+        self.held_phases, self.released_phases = {}, {}
+        self.held_gaussian = {}  # what the instrument's Gaussian refined to before it was held (hold_gaussian)
+        self.background_terms = int(self.recipe.background_terms)
+        self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
+        self.params = self._make_params()
+        if start:
+            for k, v in start.items():
+                if k in self.params:
+                    self.params[k].set(value=v)
+        self._cache = [OrderedDict() for _ in self.models]
+        self._hump_cache = OrderedDict()  # hump columns by (centres, FWHMs): they depend on nothing else
+        self._jac_cache = [None] * len(self.models)  # (key, ∂profile/∂θ) of the last Jacobian per phase
+        self.nfev = 0
+        self.njev = 0
+        self._setup_projection()
+
+    # ---- parameters -----------------------------------------------------------------------
+    def _make_params(self) -> Parameters:
+        """Every non-linear parameter, from the table in :mod:`xrdq.refine.specs` (start, bounds), fixed."""
+        p = Parameters()
+        self.specs = {}  # parameter name -> its ParamSpec
+        self._names = {}  # phase name -> {spec key: parameter name}
+        self._owner = {}  # parameter -> index of the one phase whose peak list it changes
+
+        def add(sp, owner, source):
+            name, value = sp.name(owner), sp.start(source)
+            lo, hi = sp.bounds(value, self.instrument)
+            p.add(name, value=value, min=lo, max=hi, vary=False)
+            self.specs[name] = sp
+            return name
+
+        for sp in GLOBAL:
+            add(sp, "", self.instrument)
+        for i, phase in enumerate(self.phases):
+            pre = self.prefix[phase.name]
+            cell = {key: add(spec(key), pre, value) for key, value in phase.cell_parameters().items()}
+            own = {sp.key: add(sp, pre, None) for sp in PHASE}
+            self._names[phase.name] = {**cell, **own}
+            self._owner.update(dict.fromkeys(self._names[phase.name].values(), i))
+        for i, hump in enumerate(self.recipe.humps):
+            for sp in HUMP:
+                add(sp, f"hump{i}", hump)
+        self._own_names = [[k for k in p if self._owner.get(k) == i] for i in range(len(self.phases))]  # cache keys
+        return p
+
+    def parameter_name(self, phase_name: str, key: str) -> str:
+        """The name of one phase's parameter ``key`` (``"strain_broadening"``, ``"po_ratio"``, a cell key)."""
+        return spec(key).name(self.prefix[phase_name])
+
+    def _group_names(self, group: str) -> list:
+        """The parameters a recipe group selects: those whose spec names the group, except any of a phase
+        that is a fixed curve (only its scale is refined) and the texture ratio of a phase without an axis."""
+        out = []
+        for name, sp in self.specs.items():
+            if group not in sp.groups:
+                continue
+            i = self._owner.get(name)
+            if i is not None:
+                phase = self.phases[i]
+                if getattr(phase, "profile_only", False) or (sp.key == "po_ratio" and phase.name not in self.po_axes):
+                    continue
+            out.append(name)
+        return out
+
+    def set_stage(self, groups, extra_names=()) -> list:
+        """Vary the parameters of ``groups`` plus ``extra_names``; fix every other one and those in
+        ``self.fixed`` (parameters the adaptive recipe found unwarranted)."""
+        for par in self.params.values():
+            par.vary = False
+        names = []
+        for g in groups:
+            names += self._group_names(g)
+        names += [n for n in extra_names if n not in names]
+        held = {n for name in self.held_phases for n in self._names[name].values()}
+        held.update(self.held_gaussian.get("names", ()))
+        names = [n for n in names if n not in self.fixed and n not in held]
+        for n in names:
+            self.params[n].vary = True
+        return names
+
+    def set_background_terms(self, n_terms: int):
+        """Change the Chebyshev order of the background (its coefficients are solved, nothing to restart)."""
+        self.background_terms = int(n_terms)
+        self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
+        self._setup_projection()
+
+    def set_po_axis(self, phase_name: str, hkl):
+        """March–Dollase axis of one phase (None: no texture term, ratio back to 1)."""
+        i = [p.name for p in self.phases].index(phase_name)
+        self.models[i].po_hkl = tuple(hkl) if hkl is not None else None
+        self.models[i]._po_cos = None
+        self._cache[i].clear()  # profiles are keyed by parameter values, not by the axis
+        self._jac_cache[i] = None
+        if hkl is None:
+            self.po_axes.pop(phase_name, None)
+            self.params[self.parameter_name(phase_name, "po_ratio")].value = 1.0
+        else:
+            self.po_axes[phase_name] = tuple(hkl)
+
+    def chi2(self) -> float:
+        """Weighted χ² at the current parameter values (linear parameters solved)."""
+        r = self.residual(np.array([]), [])
+        return float(r @ r)
+
+    def n_linear(self) -> int:
+        return len(self.models) + self.bkg_basis.shape[1] + len(self.recipe.humps)
+
+    # ---- model ------------------------------------------------------------------------------
+    def _setup(self, values: dict) -> tuple[ProfileTerms, Specimen]:
+        """The instrument's profile terms and the specimen at ``values``: what every phase shares."""
+        return setup_from(values)
+
+    def _phase_params(self, phase, values: dict) -> PhaseParams:
+        names = self._names[phase.name]
+        lam = self.instrument.wavelength
+        xb = values[names["size_broadening"]]
+        yb = values[names["strain_broadening"]]
+        return PhaseParams(
+            cell={k: values[names[k]] for k in phase.cell_parameters()},
+            size_nm=(np.degrees(lam / 10.0 / xb) if xb > 1e-9 else None),
+            strain=(np.radians(yb) / 4.0 if yb > 1e-9 else None),
+            po_ratio=values[names["po_ratio"]],
+            b_overall=values[names["b_overall"]],
+        )
+
+    def _cache_key(self, i, values: dict) -> tuple:
+        """What phase ``i``'s profile depends on: the global and its own parameters, and how finely its
+        peaks' asymmetry is sampled (decided here at a stage's first request, as the profile would)."""
+        return (*(values[s.key] for s in GLOBAL), *(values[k] for k in self._own_names[i]), self._sampling(i, values))
+
+    def _sampling(self, i, values: dict) -> bytes:
+        # Keyed by the sampling, profiles of earlier stages and trials stay valid across the stage
+        # boundary (where the sampling is re-decided, usually to the same node counts) instead of being
+        # recomputed; a changed sampling simply misses.
+        model = self.models[i]
+        if not hasattr(model, "decide_sampling"):
+            return b""  # a fixed curve (PONKCS): nothing is sampled
+        key = model.sampling_key  # decided already (within a stage: always)
+        if key is None:
+            key = model.decide_sampling(self._phase_params(self.phases[i], values), *self._setup(values))
+        return key
+
+    def reset_sampling(self):
+        """Let every phase decide its peak sampling afresh at the next evaluation (a stage's start, a probe)."""
+        for model in self.models:
+            model.reset_sampling()
+
+    def sampling_changed(self) -> bool:
+        """Whether the peak sampling decided at the current values differs from the one in use (the one the
+        last stage decided at its start); the new one is then decided, for the next stage to use."""
+        values = self._values()
+        changed = False
+        for i, model in enumerate(self.models):
+            if not hasattr(model, "decide_sampling"):
+                continue
+            used = model.sampling_key
+            model.reset_sampling()
+            changed |= self._sampling(i, values) != used
+        return changed
+
+    def _phase_profile(self, i, values: dict) -> np.ndarray:
+        phase = self.phases[i]
+        key = self._cache_key(i, values)
+        cache = self._cache[i]
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), *self._setup(values))
+        self._store(i, key, prof)
+        return prof
+
+    def _store(self, i, key, prof):
+        cache = self._cache[i]
+        cache[key] = prof
+        cache.move_to_end(key)
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+
+    def _hump_columns(self, values: dict) -> np.ndarray:
+        centers = tuple(values[f"hump{i}_center"] for i in range(len(self.recipe.humps)))
+        fwhms = tuple(values[f"hump{i}_fwhm"] for i in range(len(self.recipe.humps)))
+        key = centers + fwhms
+        cache = self._hump_cache
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        cols = bkg.humps(self.two_theta, list(centers), list(fwhms))
+        cache[key] = cols
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+        return cols
+
+    def peak_columns(self, values: dict) -> np.ndarray:
+        """Columns whose shapes depend on non-linear parameters: each phase, then each hump."""
+        cols = [self._phase_profile(i, values) for i in range(len(self.models))]
+        if self.recipe.humps:
+            cols.append(self._hump_columns(values))
+        return np.column_stack(cols)
+
+    def design_matrix(self, values: dict) -> np.ndarray:
+        """Every linear column: phases, background terms, humps (the order of the coefficients)."""
+        p = self.peak_columns(values)
+        n_phase = len(self.models)
+        return np.hstack([p[:, :n_phase], self.bkg_basis, p[:, n_phase:]])
+
+    def _setup_projection(self):
+        # Orthonormal basis of the weighted background (Q = B R⁻¹ from the Cholesky factor of BᵀB):
+        # projecting it out leaves a tiny, well-conditioned system for the scales at every step.
+        bw = self.bkg_basis * self.sqrt_w[:, None]
+        norms = np.linalg.norm(bw, axis=0)
+        bn = bw / norms
+        r = np.linalg.cholesky(bn.T @ bn).T
+        q = np.linalg.solve(r.T, bn.T).T
+        self._q, self._r = q, r * norms[None, :]
+        yw = self.observed * self.sqrt_w
+        self._yw = yw
+        self._yw_perp = yw - q @ (q.T @ yw)
+
+    def _project(self, p: np.ndarray):
+        pw = p * self.sqrt_w[:, None]
+        return pw, pw - self._q @ (self._q.T @ pw)
+
+    def _solve_scales(self, pp: np.ndarray):
+        g = pp.T @ pp
+        d = np.sqrt(np.diag(g))
+        d[d == 0] = 1.0
+        rhs = pp.T @ self._yw_perp
+        try:
+            c = np.linalg.solve(g / np.outer(d, d), rhs / d)
+        except np.linalg.LinAlgError:
+            c = np.linalg.lstsq(g / np.outer(d, d), rhs / d, rcond=None)[0]
+        return c / d
+
+    def solve_linear_parts(self, p: np.ndarray):
+        """Scales/hump areas ``c`` and background coefficients ``b`` for peak columns ``p``."""
+        pw, pp = self._project(p)
+        c = self._solve_scales(pp)
+        b = np.linalg.solve(self._r, self._q.T @ (self._yw - pw @ c))
+        return c, b, pp
+
+    def solve_linear(self, a: np.ndarray):
+        """All linear coefficients in :meth:`design_matrix` order."""
+        n_phase, n_bkg = len(self.models), self.bkg_basis.shape[1]
+        p = np.hstack([a[:, :n_phase], a[:, n_phase + n_bkg:]])
+        c, b, _ = self.solve_linear_parts(p)
+        return np.concatenate([c[:n_phase], b, c[n_phase:]])
+
+    def _values(self, x=None, names=None) -> dict:
+        values = {k: p.value for k, p in self.params.items()}
+        if x is not None:
+            values.update(zip(names, x))
+        return values
+
+    def residual(self, x, names):
+        self.nfev += 1
+        values = self._values(x, names)
+        _, pp = self._project(self.peak_columns(values))
+        return self._yw_perp - pp @ self._solve_scales(pp)
+
+    def _acts_on(self, name: str, i: int) -> bool:
+        return name in _PEAK_GLOBALS or self._owner.get(name) == i
+
+    def model_derivatives(self, values: dict, names, coef) -> np.ndarray:
+        """∂(A c)/∂θ (n_points × len(names)) with the linear coefficients ``c`` (peak-column order:
+        phases, then humps) held fixed."""
+        # filled parameter by parameter as contiguous rows (the kernels' layout), returned point-major
+        d_t = np.zeros((len(names), self.two_theta.size))
+        done = np.zeros(len(names), dtype=bool)
+        setup = self._setup(values)
+        for i, (phase, model) in enumerate(zip(self.phases, self.models)):
+            own = [j for j, n in enumerate(names) if self._acts_on(n, i)]
+            if not own:
+                continue
+            key = (self._cache_key(i, values), tuple(names[j] for j in own))
+            if self._jac_cache[i] is not None and self._jac_cache[i][0] == key:
+                jac = self._jac_cache[i][1]  # the covariance at the point LM last differentiated
+            else:
+                params = self._phase_params(phase, values)
+                perturbed = []
+                for j in own:
+                    # the peak list is smooth and grid-free: a small one-sided step is exact enough
+                    step = 1e-3 * typical_step(names[j], values[names[j]])
+                    moved = {**values, names[j]: values[names[j]] + step}
+                    # a global parameter leaves the phase's own ones as they are, and the reverse
+                    perturbed.append(((params, *self._setup(moved)) if names[j] in _PEAK_GLOBALS
+                                      else (self._phase_params(phase, moved), *setup)) + (step,))
+                prof, jac = model.profile_jacobian(self.two_theta, params, *setup, perturbed)
+                self._store(i, key[0], prof)
+                self._jac_cache[i] = (key, jac)
+            d_t[own] += coef[i] * jac.T
+            done[own] = True
+        n_phase = len(self.models)
+        for j in np.nonzero(~done)[0]:  # asymmetry, transparency, flat specimen, hump shapes: differences
+            name = names[j]
+            h = 1e-2 * typical_step(name, values[name])
+            up, dn = dict(values), dict(values)
+            up[name] += h
+            dn[name] -= h
+            k = hump_index(name)
+            if k is None:
+                # forward: the columns at ``values`` are cached, so one pattern per parameter instead of two (with
+                # transparency and flat-specimen nodes these patterns are what a Jacobian costs); the step is a
+                # tenth of the central one, which keeps the truncation error at the central difference's level
+                h *= 0.1
+                up[name] = values[name] + h
+                d_t[j] = (self.peak_columns(up) - self.peak_columns(values)) @ coef / h
+            else:  # a hump's shape moves its own column only: every other one differences to exactly 0
+                d_t[j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
+        return np.ascontiguousarray(d_t.T)
+
+    def _hump_column(self, k: int, values: dict) -> np.ndarray:
+        return bkg.humps(self.two_theta, [values[f"hump{k}_center"]], [values[f"hump{k}_fwhm"]])[:, 0]
+
+    def residual_jacobian(self, x, names) -> np.ndarray:
+        """Kaufman's Jacobian of :meth:`residual`: −P⊥ ∂(A c)/∂θ, P⊥ projecting out every linear column."""
+        self.njev += 1
+        values = self._values(x, names)
+        p = self.peak_columns(values)
+        _, pp = self._project(p)
+        c = self._solve_scales(pp)
+        dw = self.model_derivatives(values, names, c) * self.sqrt_w[:, None]
+        dw -= self._q @ (self._q.T @ dw)
+        g = pp.T @ pp
+        try:
+            dw -= pp @ np.linalg.solve(g, pp.T @ dw)
+        except np.linalg.LinAlgError:
+            dw -= pp @ np.linalg.lstsq(g, pp.T @ dw, rcond=None)[0]
+        return -dw
+
+
+
+def setup_from(values: dict) -> tuple[ProfileTerms, Specimen]:
+    """The :class:`ProfileTerms` and :class:`Specimen` that refined global parameters ``values`` (name → value)
+    describe, each parameter set on the fields its spec names (``asymmetry`` on both S/L and H/L)."""
+    fields = {"terms": {}, "specimen": {}}
+    for sp in GLOBAL:
+        fields[sp.on].update(dict.fromkeys(sp.sets, values[sp.key]))
+    return ProfileTerms(**fields["terms"]), Specimen(**fields["specimen"])
+
