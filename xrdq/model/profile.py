@@ -6,6 +6,8 @@ vectorise over many peaks at once.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _LN2 = np.log(2.0)
@@ -76,13 +78,14 @@ def pseudo_voigt(dx, fwhm, eta):
     return (eta * lorentz + (1.0 - eta) * gauss) / fwhm
 
 
+@functools.cache
 def _gauss_legendre(n: int):
-    """Gauss–Legendre nodes and weights on [0, 1]."""
+    """Gauss–Legendre nodes and weights on [0, 1] (read-only; computed once per order: the FCJ, transparency and
+    flat-specimen quadratures and the kernels' table share them)."""
     x, w = np.polynomial.legendre.leggauss(n)
-    return 0.5 * (x + 1.0), 0.5 * w
-
-
-_GL = {n: _gauss_legendre(n) for n in range(2, 17)}
+    x, w = 0.5 * (x + 1.0), 0.5 * w
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 def fcj_nodes(two_theta, s_l, h_l, n_nodes: int = 6):
@@ -101,7 +104,7 @@ def fcj_nodes(two_theta, s_l, h_l, n_nodes: int = 6):
         return tt[:, None], np.ones((tt.size, 1))
     s, h = max(s_l, 1e-6), max(h_l, 1e-6)  # in units of L
     hi, lo = s + h, abs(h - s)
-    _GL_X, _GL_W = _GL.get(n_nodes) or _gauss_legendre(n_nodes)
+    _GL_X, _GL_W = _gauss_legendre(n_nodes)
     # nodes in h: piece A on [0, lo] with g = 2 min, piece B on [lo, hi] with g = hi - h
     ha = lo * _GL_X
     hb = lo + (hi - lo) * _GL_X
