@@ -85,7 +85,7 @@ def draw_section(root, jobs, folder="gsas2-x8"):
     t0 = time.time()
     main, rep = _run_set(root, jobs, (folder,))
     lines = [f"## A second draw at 8× the counts: does the recipe generalise? ({folder})", "",
-             f"Every GSAS-II case with a standard drawn again by `make_independent_set.py --draw x8` "
+             "Every GSAS-II case with a standard drawn again by `make_independent_set.py --draw x8` "
              "(`reference_patterns/validation/gsas2-x8`): new names, so new instrument profiles, zero shifts, "
              "displacements, humps and backgrounds; amorphous fractions moved by up to ±10 points; 8× the counts "
              "(the esd about a third of the first draw's), where systematic error shows. Nothing in xrdq was tuned "

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from xrdq.crystal import load_phase
-from xrdq.model import background as bkg
 from xrdq.model.instrument import load_instrument
 from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen
 from xrdq.quant.verdict import check_warnings
