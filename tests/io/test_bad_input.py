@@ -193,6 +193,8 @@ def test_columns_non_numeric_row(write):
 
 def test_columns_non_monotonic(write):
     _err(write("a.xy", "10 1\n11 2\n10.5 4\n"), "not strictly increasing")
+    e = _err(write("b.xy", "12 1\n11 2\n11.5 4\n"), "not strictly decreasing (11 then 11.5)")  # neither way round
+    assert e.line == 3
 
 
 def test_columns_negative_esd(write):

@@ -46,7 +46,7 @@ def test_info_table(capsys, write):
 
 
 def test_info_bad_file_is_one_line_exit_2(capsys, write):
-    code, out, err = run(capsys, "info", str(write("bad.xy", "10 1\n9 2\n")))
+    code, out, err = run(capsys, "info", str(write("bad.xy", "10 1\n9 2\n11 3\n")))
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("xrdq: error:") and "bad.xy" in err
     assert "Traceback" not in err

@@ -183,6 +183,33 @@ def test_delimiters(write, sep):
     np.testing.assert_allclose(p["esd"].values, [2, 3])
 
 
+
+@pytest.mark.parametrize("text", [
+    "2Theta;Intensity\n10,00;4,5\n10,02;9\n10,04;16,25\n",  # a spreadsheet's CSV where the comma is the decimal mark
+    "10,00\t4,5\n10,02\t9\n10,04\t16,25\n",
+    "10,00 4,5\n10,02 9\n10,04 16,25\n",
+])
+def test_decimal_commas(write, text):
+    p = xrdq.load(write("de.csv", text))
+    np.testing.assert_allclose(p["two_theta"].values, [10.0, 10.02, 10.04])
+    np.testing.assert_allclose(p.values, [4.5, 9.0, 16.25])
+    assert p.attrs["decimal_separator"] == "comma"
+
+
+def test_a_comma_between_whole_numbers_is_a_delimiter_not_a_decimal_mark(write):
+    p = xrdq.load(write("w.csv", "10,4\n11,9\n12,16\n"))
+    np.testing.assert_allclose(p.values, [4, 9, 16])
+    assert "decimal_separator" not in p.attrs
+
+
+def test_a_scan_written_from_high_to_low_angle_is_read_reversed(write):
+    p = xrdq.load(write("down.xye", "12 16 4\n11 9 3\n10 4 2\n"))
+    np.testing.assert_allclose(p["two_theta"].values, [10, 11, 12])
+    np.testing.assert_allclose(p.values, [4, 9, 16])
+    np.testing.assert_allclose(p["esd"].values, [2, 3, 4])
+    assert p.attrs["scan_direction"].startswith("descending")
+    assert "scan_direction" not in xrdq.load(write("up.xye", "10 4 2\n11 9 3\n")).attrs
+
 def test_lone_wavelength_line(write):
     p = xrdq.load(write("w.xye", "0.709300\n10 4 2\n11 9 3\n"))
     assert p.attrs["wavelength_alpha1"] == 0.7093 and p.attrs["wavelength_source"] == "file"

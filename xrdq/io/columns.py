@@ -1,7 +1,11 @@
 """Plain column files: ``.xy``, ``.xye``, ``.csv``, ``.dat``, ``.txt`` (and ``.xyd``).
 
 - Optional header lines before the numbers (comments with ``#``, ``!``, ``;``, ``/*`` or any text).
-- Delimiter: comma, semicolon, tab or whitespace (decimal point only).
+- Delimiter: comma, semicolon, tab or whitespace. Decimal commas (``5,02;161,0`` or ``5,02\t161,0``, as
+  spreadsheets write them in many locales) are read when the first data row has no point and splits on
+  semicolons, tabs or blanks into numbers with a comma inside; ``decimal_separator`` then says ``comma``.
+- A scan written from high to low angle is read reversed (``scan_direction`` says so); any other order is
+  an error naming the line.
 - Any other extension (the IUCr CPD ``.PRN`` files, ...) is read when the content is plainly columns
   of numbers (:func:`can_read`); the format name stays ``columns``.
 - Columns: 2θ, intensity[, esd]. A third column is taken as the esd for ``.xye``/``.xyd``, when a
@@ -80,6 +84,19 @@ def _delimiter(line: str) -> str | None:
     return None
 
 
+_DECIMAL_COMMA_NUM = re.compile(r"^[-+]?\d+(?:,\d+)?(?:[eE][-+]?\d+)?$")
+
+
+def _decimal_comma(row: str) -> bool:
+    """A data row written with decimal commas: no point, at least two fields between semicolons, tabs or blanks,
+    each a number with at most one comma inside, and a comma in one of them. (``5,161`` alone is two
+    comma-separated numbers, not 5.161: one field.)"""
+    if "." in row or "," not in row:
+        return False
+    fields = [f for f in re.split(r"\s*[;\t ]\s*", row.strip().rstrip(";")) if f]
+    return len(fields) >= 2 and all(_DECIMAL_COMMA_NUM.match(f) for f in fields)
+
+
 def _decimals(token: str) -> int:
     mantissa = re.split("[eE]", token)[0]
     return len(mantissa.partition(".")[2]) if "." in mantissa else -1
@@ -136,14 +153,26 @@ def read(path) -> list:
     # Data: from the first numeric row to the end; trailing blank lines allowed, nothing else.
     body = lines[first:]
     _check_last_row(path, body, first, data.rstrip(b" \t").endswith((b"\n", b"\r")))
-    delim = _delimiter(body[0])
     block = "\n".join(body)
+    if _decimal_comma(body[0]):
+        block = block.replace(",", ".")
+        attrs["decimal_separator"] = "comma"
+    delim = _delimiter(block.partition("\n")[0])
     if delim == ",":
         block = re.sub(r",\s*$", "", block, flags=re.MULTILINE)  # tolerate a trailing comma
     arr, rows = parse_number_block(path, block, first + 1, sep=delim)
     ncol = arr.shape[1]
     if ncol < 2:
         raise XrdqReadError(path, "one column only; expected 2θ and intensity", line=first + 1)
+    if arr.shape[0] > 1 and arr[1, 0] < arr[0, 0]:
+        # scanned (or exported) from high to low angle: the same points, read in increasing 2θ
+        d = np.diff(arr[:, 0])
+        if not (d < 0).all():
+            k = int(np.argmax(d >= 0)) + 1
+            raise XrdqReadError(path, f"2θ is not strictly decreasing ({arr[k - 1, 0]:g} then {arr[k, 0]:g}) in a scan "
+                                      "that starts from high angle; expected a monotonic scan", line=list(rows)[k])
+        arr, rows = arr[::-1], list(rows)[::-1]
+        attrs["scan_direction"] = "descending in the file (read reversed)"
     x, y = arr[:, 0], arr[:, 1]
     esd = None
     label = header_lines[-1] if header_lines else ""
