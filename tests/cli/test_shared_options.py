@@ -99,6 +99,7 @@ def test_no_standard_and_its_alias(capture, tmp_path, flags):
 
 @pytest.mark.parametrize("args, message", [
     (["--standard", "LiF=50"], "did you mean 0.50"),
+    (["--standard", "LiF=1.5"], "did you mean 0.015"),  # not rounded to 0.01
     (["--preferred-orientation", "LiCl=1,1"], "three integers"),
     (["--preferred-orientation", "LiCl"], "PHASE=h,k,l"),
     (["--brindley", "LiF=-3"], "positive"),

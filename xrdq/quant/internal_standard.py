@@ -38,7 +38,9 @@ class StandardResult:
 
 def check_standard_inputs(w_s, purity, w_s_esd=0.0, purity_esd=0.0):
     if not (0.0 < w_s < 1.0):
-        hint = f": a fraction, not a percentage — did you mean {w_s / 100:.2f}?" if 1.0 < w_s < 100.0 else ""
+        v = w_s / 100.0  # a percentage typed: 50 → 0.50, 1.5 → 0.015 (not 0.01)
+        shown = f"{v:.2f}" if abs(w_s - round(w_s)) < 1e-9 else f"{v:.4g}"
+        hint = f": a fraction, not a percentage — did you mean {shown}?" if 1.0 < w_s < 100.0 else ""
         raise XrdqQuantError(f"weighed standard fraction W_s must lie in (0, 1), got {w_s!r}{hint}")
     if not (0.0 < purity <= 1.0):
         raise XrdqQuantError(f"standard purity c (its crystalline fraction) must lie in (0, 1], got {purity!r}")
