@@ -131,6 +131,19 @@ def test_no_phase_on_a_crystalline_pattern_is_not_ok():
     assert any("no phase explains" in r and "no sample phase was given" in r for r in res.verdict_reasons)
 
 
+
+def test_a_missing_phase_says_the_amorphous_fraction_is_an_upper_bound():
+    """The mechanism (xrdq's own simulation): Li2ZrCl6 left out of the phase list goes into the amorphous fraction,
+    and the reason says which way it is wrong; without a standard there is no amorphous fraction to warn about."""
+    pattern, truth = simulate([("LiF", 0.5), ("LiCl", 0.1), ("Li2ZrCl6", 0.15)], amorphous=0.25, standard="LiF", seed=4)
+    res = xrdq.quantify(pattern, phases=["LiCl"], standard=("LiF", 0.5), model_uncertainty="off")
+    missing = [r for r in res.verdict_reasons if "no phase explains" in r]
+    assert res.verdict != "ok" and missing and "upper bound" in missing[0]
+    assert res.amorphous_fraction[0] > 0.5 + 0.1  # the sample is 50 % amorphous: Li2ZrCl6's 30 % went there
+    plain = xrdq.quantify(pattern, phases=["LiCl", "LiF"], standard=None, model_uncertainty="off")
+    missing = [r for r in plain.verdict_reasons if "no phase explains" in r]
+    assert missing and "upper bound" not in missing[0]
+
 # ---- real files -------------------------------------------------------------------------------
 def test_tio2_fitted_with_anatase_only_names_the_rutile_peaks(shared_data):
     res = xrdq.quantify(shared_data / TIO2, phases=["TiO2-anatase"], standard=None, model_uncertainty="off")

@@ -192,7 +192,9 @@ def check_gof(gof: float) -> list[Finding]:
     return []
 
 
-def check_peaks(peaks, net_max: float, no_sample_phase: bool) -> list[Finding]:
+def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = False) -> list[Finding]:
+    """Unexplained peaks: a missing phase. With an ``amorphous`` fraction from a standard, the reason says what that
+    does to it: the missing phase's mass is counted as amorphous, so the value is too high by that mass."""
     missing = [p for p in peaks if not p["satellite"]]
     out = [Finding("ok", f"peak at {p['two_theta']:.2f}° is the {p['satellite']} (not a phase)")
            for p in peaks if p["satellite"]]
@@ -200,8 +202,10 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool) -> list[Finding]:
         strongest = max(p["height"] for p in missing)
         level = "fail" if strongest > 0.25 * net_max else "check"
         what = "crystalline peaks but no sample phase was given" if no_sample_phase else "a phase is probably missing"
+        effect = ("; the amorphous fraction counts a missing crystalline phase as amorphous: read it as an upper bound"
+                  if amorphous else "")
         out.append(Finding(level, f"{len(missing)} significant peak{'s' if len(missing) > 1 else ''} that no phase explains "
-                                  f"({what}): {describe_peaks(missing)}"))
+                                  f"({what}): {describe_peaks(missing)}{effect}"))
     return out
 
 
@@ -367,7 +371,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         pre = re.sub(r"\W", "_", n)
         prefixes[n] = pre if pre[:1].isalpha() else "p_" + pre
     u = result.uncertainty
-    findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases)
+    findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases,
+                                                                                  result.amorphous_fraction is not None)
     absent = absent_phases(ref)
     refined = {n: v for n, (v, _) in result.refined_fractions.items()}
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
