@@ -57,7 +57,7 @@ def test_a_gaussian_below_its_floor_that_the_data_warrant_is_kept():
     (a real TiO2 pattern: FWHM² −1.7·10⁻⁴ deg² around 21.6°, Δχ² 165 against the held one): then it stays."""
     ref = lif_refinement()
     res = ref.run()
-    res.parameters["U"] = (-0.01, res.parameters["U"][1])
+    res.parameters["U"] = (-0.003, res.parameters["U"][1])  # FWHM² −0.0023 deg² at 80°, the instrument's +0.0026
     res.chi2 -= 500.0  # as if the refined Gaussian fitted far better than the instrument's
     built = []
 
@@ -70,6 +70,22 @@ def test_a_gaussian_below_its_floor_that_the_data_warrant_is_kept():
     d = kept.decisions[-1]
     assert d["term"] == "instrument Gaussian (U, W) refined" and d["accepted"] and d["basis"].startswith("refined")
     assert not any(w.startswith("instrument Gaussian held") for w in kept.warnings)
+
+
+def test_a_gaussian_far_below_zero_is_held_whatever_the_chi2():
+    """A Caglioti parabola that dips deeper below zero than the instrument's FWHM² is above it (the real TiO2
+    pattern: −0.07 to −0.09 deg² at 90° against 0.0035) is not a narrower instrument: held even where the
+    refined fit's χ² is far lower (on the floor that χ² is where the fit happened to stall)."""
+    ref = lif_refinement()
+    res = ref.run()
+    res.parameters["U"] = (-0.01, res.parameters["U"][1])  # FWHM² −0.0072 deg² at 80°, the instrument's +0.0026
+    res.chi2 -= 500.0
+    alt = with_determined_gaussian(res, lambda recipe: Refinement(ref.two_theta, ref.observed, ref.esd, ref.phases,
+                                                                  INST, recipe=recipe))
+    assert alt is not res and alt.recipe[-1]["held_gaussian"]["U"] == -0.01
+    d = alt.decisions[0]
+    assert d["term"] == "instrument Gaussian (U, W) refined" and not d["accepted"] and d["F"] > 100
+    assert d["basis"].startswith("held") and "deeper below zero than the instrument's own FWHM²" in d["basis"]
 
 
 def test_a_gaussian_the_data_determine_is_left_refined():

@@ -668,7 +668,11 @@ def with_determined_gaussian(result, build):
     at its calibration. Judged at the end, not after each stage: a Gaussian that dips there on the way and comes
     back once the asymmetry or Y is in was determined after all (held from the first dip, 14 validation cases
     moved, 10 of them away from the truth, by up to 0.95 wt%). The held refit stands unless the refined Gaussian
-    is significantly better (F-test): the peaks may ask for a narrower one than the Caglioti form allows."""
+    is significantly better (F-test): the peaks may ask for a narrower one than the Caglioti form allows. But not
+    where its FWHM² falls deeper below zero than the instrument's own FWHM² there is above it: that parabola no
+    longer describes an instrument's Gaussian that is narrower here and there, it is bent to fit something else,
+    and its χ² is that of whichever minimum the floor's vanishing gradient let the fit stall in (the TiO2 pattern:
+    −0.07 to −0.09 deg² at 90° against the instrument's 0.0035, Δχ² 5 or 31 depending on rounding)."""
     fit = result.fit
     if fit is None or not fit.recipe.adaptive or fit.held_gaussian:
         return result
@@ -683,14 +687,22 @@ def with_determined_gaussian(result, build):
     where = f"its FWHM² fell to {floor['fwhm2_min']:.2g} deg² at 2θ = {floor['two_theta']:.1f}°"
     d = _decision(f"instrument Gaussian ({label}) refined", len(floor["names"]), alt.chi2, result.chi2,
                   result.n_points - result.n_parameters, fit.recipe.alpha, "")
-    if d["accepted"]:
+    inst = fit.instrument
+    tan_t = math.tan(math.radians(floor["two_theta"]) / 2.0)
+    own = inst.U * tan_t**2 + inst.V * tan_t + inst.W  # the instrument's FWHM² where the refined one is lowest
+    if d["accepted"] and floor["fwhm2_min"] >= -own:
         # the peaks do ask for a narrower Gaussian than the Caglioti form with this V can give everywhere (a real
         # TiO2 pattern: W → 2·10⁻⁵, FWHM² −1.7·10⁻⁴ deg² around 21.6°, Δχ² 165 against the instrument's): kept
         d["basis"] = f"refined: {where}, but the data warrant it"
         result.decisions = result.decisions + [d]
         result.elapsed_s += alt.elapsed_s
         return result
-    d["basis"] = f"held: {where} (below (0.005°)²) and refined it is not significantly better"
+    if d["accepted"]:
+        d["accepted"] = False
+        d["basis"] = (f"held: {where}, deeper below zero than the instrument's own FWHM² there ({own:.2g} deg²) is "
+                      "above it: not an instrument's Gaussian, whatever the χ²")
+    else:
+        d["basis"] = f"held: {where} (below (0.005°)²) and refined it is not significantly better"
     alt.decisions = [d] + alt.decisions
     alt.elapsed_s += result.elapsed_s
     return alt
