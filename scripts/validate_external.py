@@ -33,12 +33,15 @@ def g_table(gs_cif, gs_biso):
 
 
 def null_table(rows, label):
-    lines = [f"| case ({label}) | quantity | weighed wt% | xrdq wt% | esd | error |", "|---|---|---:|---:|---:|---:|"]
-    for name, phases, (a, e), _ in rows:
+    lines = [f"| case ({label}) | quantity | weighed wt% | xrdq wt% | esd | u | error | error/u |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, phases, (a, e), res in rows:
         for i, (ph, (t, v, s)) in enumerate(phases.items()):
+            u = res.uncertainty[f"sample:{ph}"]
             lines.append(f"| {name if i == 0 else ''} | {ph} | {100 * t:.2f} | {100 * v:.2f} | {100 * s:.2f} | "
-                         f"{100 * (v - t):+.2f} |")
-        lines.append(f"| | amorphous | 0 | {100 * a:.2f} | {100 * e:.2f} | {100 * a:+.2f} |")
+                         f"{100 * u:.2f} | {100 * (v - t):+.2f} | {(v - t) / u:+.1f} |")
+        u = res.uncertainty["amorphous"]
+        lines.append(f"| | amorphous | 0 | {100 * a:.2f} | {100 * e:.2f} | {100 * u:.2f} | {100 * a:+.2f} | {a / u:+.1f} |")
     return lines
 
 
@@ -161,13 +164,15 @@ def main():
         "corundum 126 cm⁻¹ beside zincite 277 and fluorite 302 cm⁻¹), not the G chain. Brindley's τ would need "
         "corundum particles of ~4–8 µm diameter to account for 1D (τ = 1.05–1.09). No published particle sizes for "
         "CPD-1 were found, and fitting a size to these four files is the tuning the project forbids, so no "
-        "correction is applied; the corundum esd in 1D does not cover its error — microabsorption is "
-        "not in any esd (docs/method.md §8). It barely moves the amorphous fraction: at 5 µm, τ of corundum "
+        "correction is applied. It is in the uncertainty u (k = 1): the same model-uncertainty ensemble as with "
+        "an internal standard, re-evaluated through G — recipe variants and Brindley's correction for 0–5 µm "
+        "particles (docs/method.md §6, §8). 1D's corundum is +1.10 against u = 0.52 wt%, where the counting esd "
+        "alone (0.25) put it 4.5 esd off. It barely moves the amorphous fraction: at 5 µm, τ of corundum "
         "+5.7 % and fluorite −1.1 % nearly cancel in Σ W (+0.2 wt%).",
         "- **Transparency** matters for an absolute scale: before it was refined, fluorite in the fluorite-rich "
         "mixtures read 1.5–1.8 % high (1A +1.51, 1D +0.97 wt%) and the amorphous fractions of 1A and 1D were −1.71 "
         "and −2.11 wt%; with it, +0.54 and +0.39 wt%, amorphous −0.69 and −1.01. Zincite in the zincite-rich 1C now "
-        "reads 1.3 % low. The pure phases' G still differ by up to 2.8 % (table above) — specimen preparation, "
+        f"reads 1.3 % low. The pure phases' G still differ by up to {spread(gs_biso):.1f} % (table above) — specimen preparation, "
         "surface and texture of separately packed specimens — which no esd here carries beyond the µ*-table "
         "difference.", "",
         *null_table(null_biso, "Biso refined"), "",

@@ -73,6 +73,22 @@ def test_absolute_fractions_equation_and_jacobian():
     assert r.amorphous[1] == pytest.approx(np.sqrt(grad @ cov_p @ grad), rel=1e-4)
 
 
+
+def test_external_route_takes_the_spike_out_and_divides_by_brindleys_tau():
+    """One home for the external standard's arithmetic: the main result and each model-uncertainty variant (with
+    its own scales, and τ for microabsorption) go through the same ExternalRoute."""
+    from xrdq.quant.estimates import ExternalRoute
+
+    names = ["A", "LiF", "glass"]
+    s, zmv = np.array([2e-3, 5e-4, 1.0]), np.array([1.5e5, 4e4, 120.0])
+    route = ExternalRoute(40.0, 0.0, 12000.0, 0.0, 1.0, ("A", "LiF"), "LiF", 0.2, 0.98)
+    w = s * zmv * 40.0 / 12000.0
+    q = route.quantities(names, s, zmv)
+    assert q["sample:A"] == pytest.approx(w[0] / 0.8) and "sample:LiF" not in q
+    assert q["amorphous"] == pytest.approx((1 - w[0] - w[1] - 0.02 * 0.2) / 0.8)
+    tau = np.array([1.1, 0.9, 1.0])
+    assert route.quantities(names, s, zmv, tau)["sample:A"] == pytest.approx(w[0] / 1.1 / 0.8)
+
 def test_subset_renormalisation_and_ratio_to_standard():
     w = np.array([0.2, 0.3, 0.5])
     ws, cov = subset_fractions(w, np.diag([1e-4, 1e-4, 1e-4]), [0, 1])

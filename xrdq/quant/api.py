@@ -110,7 +110,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     am = amorphous_content(ref, fr, phase_objs, std, purity, standard_esd, purity_esd, source, calibration=calibration,
                            sample_composition=sample_composition, instrument=inst, pattern=pattern,
                            background_terms=rec.background_terms)
-    u_model, variants = _ensemble(ref, fr, brindley, std if am.amorphous else None, purity, model_uncertainty)
+    u_model, variants = _ensemble(ref, fr, brindley, std if am.standard_info and not am.standard_failed else None,
+                                  purity, model_uncertainty, am)
     prov = provenance(path, sha, ref, rec, inst, phase_objs, am, standard_esd=standard_esd, purity_esd=purity_esd,
                       brindley=brindley, berar_lelann=berar_lelann, two_theta_range=two_theta_range,
                       model_uncertainty=model_uncertainty, variants=variants)

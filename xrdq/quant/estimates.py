@@ -106,11 +106,50 @@ def mixture_composition(sample_spec, standard_phase=None, w_s: float = 0.0) -> d
     return mix
 
 
+@dataclass(frozen=True)
+class ExternalRoute:
+    """What turns phase scales into absolute fractions of the original sample through G: the external standard's
+    arithmetic, once, for the main result and for each model-uncertainty variant (which re-evaluates it with
+    its own scales and, for microabsorption, Brindley's τ)."""
+
+    mu_mix: float
+    mu_rel_esd: float
+    G: float
+    G_esd: float
+    count_factor: float
+    crystalline: tuple
+    standard: str | None = None
+    w_s: float = 0.0
+    purity: float = 1.0
+
+    def absolute(self, names, scales, scale_cov, zmv, tau=None):
+        """Fractions of the measured specimen (:func:`~xrdq.quant.external_standard.absolute_fractions`);
+        ``tau``: Brindley factors per phase (the calibrant, one pure phase, has τ = 1)."""
+        from .external_standard import absolute_fractions
+
+        k = np.asarray(zmv, dtype=float) if tau is None else np.asarray(zmv, dtype=float) / np.asarray(tau, dtype=float)
+        return absolute_fractions(names, scales, scale_cov, k, self.crystalline, self.mu_mix, self.mu_rel_esd, self.G,
+                                  self.G_esd, self.count_factor)
+
+    def original_sample(self, ext) -> tuple[dict, tuple]:
+        """(fractions, amorphous) of the original sample, each (value, esd): the spike taken out, and its own
+        non-crystalline part (1 − purity) taken off the amorphous."""
+        scale = 1.0 - self.w_s
+        fractions = {n: (v / scale, e / scale) for n, (v, e) in ext.fractions.items() if n != self.standard}
+        a, a_esd = ext.amorphous
+        return fractions, ((a - (1.0 - self.purity) * self.w_s) / scale, a_esd / scale)
+
+    def quantities(self, names, scales, zmv, tau=None) -> dict:
+        """``sample:<phase>`` and ``amorphous`` from ``scales`` (no esds): what :mod:`.uncertainty` varies."""
+        fractions, amorphous = self.original_sample(self.absolute(names, scales, np.zeros((len(names),) * 2), zmv, tau))
+        return {**{f"sample:{n}": v for n, (v, _) in fractions.items()}, "amorphous": amorphous[0]}
+
+
 def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration, sample_spec, instrument, pattern,
-                   standard_phase=None, w_s: float = 0.0, purity: float = 1.0):
-    """(absolute fractions of the original sample, amorphous (value, esd) of the original sample, info dict)."""
+                   standard_phase=None, w_s: float = 0.0, purity: float = 1.0, tau=None):
+    """(absolute fractions of the original sample, amorphous (value, esd) of the original sample, info dict, the
+    measured specimen's ExternalResult, the :class:`ExternalRoute`). ``tau``: Brindley's factors, if corrected."""
     from . import composition as comp
-    from .external_standard import absolute_fractions
 
     calibration.check_compatible(instrument, pattern)
     if scales is None or scale_cov is None:
@@ -119,8 +158,9 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     mu = comp.mass_attenuation(mix, instrument.wavelength)
     mu_rel = comp.ratio_esd(mix, calibration.composition, instrument.wavelength)
     factor, note = calibration.count_factor(pattern)
-    ext = absolute_fractions(names, scales, scale_cov, zmv, crystalline, mu, mu_rel, calibration.G, calibration.G_esd,
-                             factor)
+    route = ExternalRoute(mu, mu_rel, calibration.G, calibration.G_esd, factor, tuple(crystalline),
+                          standard_phase.name if standard_phase is not None else None, w_s, purity)
+    ext = route.absolute(names, scales, scale_cov, zmv, tau)
     warnings = []
     groups = {g for stage in ref.recipe or () if isinstance(stage, dict) for g in stage.get("refine", ())}
     # B and the scale are strongly correlated, so both sides must treat B alike; March–Dollase is
@@ -132,12 +172,7 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
             warnings.append(f"the G calibration {'refined' if then else 'did not refine'} {g} but this refinement "
                             f"{'does' if now else 'does not'}: scales from different recipes are not on one footing "
                             "(use the same recipe for calibration and samples)")
-    # amorphous of the mixture minus the spike's own non-crystalline part, per unit of original sample
-    a, a_esd = ext.amorphous
-    scale = 1.0 - w_s
-    fractions = {n: (v / scale, e / scale) for n, (v, e) in ext.fractions.items()
-                 if standard_phase is None or n != standard_phase.name}
-    amorphous = ((a - (1.0 - purity) * w_s) / scale, a_esd / scale)
+    fractions, amorphous = route.original_sample(ext)
     if amorphous[0] < 0:
         total = 100.0 * sum(v for n, (v, _) in ext.fractions.items() if n in crystalline)
         warnings.append(
@@ -160,7 +195,7 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     if standard_phase is not None:
         v, e = ext.fractions[standard_phase.name]
         info["standard_found"] = {"value": v, "esd": e, "weighed": purity * w_s}
-    return fractions, amorphous, info, ext
+    return fractions, amorphous, info, ext, route
 
 
 def ponkcs_route(names, amorphous_names, w_all, cov_all, scales, scale_cov, zmv, std=None, purity=1.0, ext=None,

@@ -192,6 +192,8 @@ class Amorphous:
     standard_info: dict | None = None
     standard_failed: str | None = None
     external_info: dict | None = None
+    external_route: object = None  # estimates.ExternalRoute: how G gave the fractions (the ensemble re-evaluates it)
+    crystalline: list | None = None  # the phases 1 − Σ runs over (not the calibrated amorphous ones)
     ponkcs_basis: object = None
     warnings: list = field(default_factory=list)
 
@@ -205,6 +207,7 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
     names = list(ref.phase_names)
     amorphous_names = amorphous_phases(phase_objs)
     crystalline = [n for n in names if n not in amorphous_names]
+    out.crystalline = crystalline
     if std is not None:
         _internal(out, fr, crystalline, amorphous_names, std, purity, standard_esd, purity_esd, source)
     if calibration is None and not amorphous_names:
@@ -213,9 +216,9 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
     s_all = fr.scales if ref.scales else None
     if calibration is not None:
         std_phase = next((p for p in phase_objs if std is not None and p.name == std[0]), None)
-        sample, amorph_ext, out.external_info, ext = external_route(
+        sample, amorph_ext, out.external_info, ext, out.external_route = external_route(
             ref, names, s_all, fr.cov_s, zmv, crystalline, calibration, sample_composition, instrument, pattern,
-            std_phase, std[1] if std else 0.0, purity)
+            std_phase, std[1] if std else 0.0, purity, tau=fr.tau)
         out.estimates.estimates["external_standard"] = amorph_ext
         out.warnings += out.external_info.pop("warnings")
         if out.amorphous is None:
@@ -256,13 +259,18 @@ def _internal(out: Amorphous, fr: Fractions, crystalline, amorphous_names, std, 
     out.mixture_fractions = res.mixture_fractions
 
 
-def model_uncertainty(ref, fr: Fractions, brindley, std, purity, level):
-    """u_model per quantity (:mod:`xrdq.quant.uncertainty`), none where it could not be estimated."""
+def model_uncertainty(ref, fr: Fractions, brindley, std, purity, level, am: Amorphous | None = None):
+    """u_model per quantity (:mod:`xrdq.quant.uncertainty`), none where it could not be estimated. Each variant's
+    quantities come by the route the reported ones came (``am``): the internal standard over the crystalline
+    phases, or, without one, the external standard's G."""
     from .uncertainty import model_uncertainty as ensemble
 
     if not np.all(np.isfinite(fr.scales)):
         return {}, []
-    return ensemble(ref, fr.scales, brindley=brindley, standard=std, purity=purity, level=level)
+    external = am.external_route if am is not None and std is None else None
+    crystalline = am.crystalline if am is not None else None
+    return ensemble(ref, fr.scales, brindley=brindley, standard=std, purity=purity, level=level, external=external,
+                    crystalline=crystalline)
 
 
 # ---- 6. provenance ----------------------------------------------------------------------------------

@@ -139,32 +139,44 @@ ASSUMED_MAX_PARTICLE_UM = 5.0
 ASSUMED_PARTICLE_UM = ASSUMED_MAX_PARTICLE_UM / np.sqrt(3.0)
 
 
-def quantities(scales, names, phase_info, brindley=None, standard=None, purity: float = 1.0) -> dict:
-    """Every reported fraction from phase scales: ``refined:<phase>``, and with a standard
-    ``sample:<phase>`` and ``amorphous`` (the same equations as the main result, without esds)."""
+def quantities(scales, names, phase_info, brindley=None, standard=None, purity: float = 1.0, external=None,
+               crystalline=None) -> dict:
+    """Every reported fraction from phase scales: ``refined:<phase>``, and ``sample:<phase>`` and ``amorphous`` by
+    the route the result took — the internal ``standard`` (over the ``crystalline`` phases, default all), or
+    without one the ``external`` standard (an :class:`~xrdq.quant.estimates.ExternalRoute`): the same
+    equations as the main result, without esds."""
     from ..errors import XrdqQuantError
     from .internal_standard import internal_standard
     from .weight_fractions import brindley_correction, hill_howard
 
     names = list(names)
     s = np.asarray(scales, dtype=float)
+    zmv = np.array([phase_info[n]["cell_mass"] * phase_info[n]["volume"] for n in names])
+    tau = None
     if brindley:
-        w, _, _ = brindley_correction(s, phase_info, names, dict(brindley))
+        w, _, tau = brindley_correction(s, phase_info, names, dict(brindley))
     else:
-        w, _ = hill_howard(s, np.array([phase_info[n]["cell_mass"] * phase_info[n]["volume"] for n in names]))
+        w, _ = hill_howard(s, zmv)
     q = {f"refined:{n}": float(w[i]) for i, n in enumerate(names)}
-    if standard is not None and np.all(np.isfinite(w)):
+    if not np.all(np.isfinite(w)):
+        return q
+    if standard is not None:
+        crystalline = list(crystalline) if crystalline is not None else names
+        idx = [names.index(n) for n in crystalline]
         try:
-            res = internal_standard(names, w, np.zeros((len(names), len(names))), standard[0], standard[1], purity)
+            res = internal_standard(crystalline, w[idx] / w[idx].sum(), np.zeros((len(idx), len(idx))), standard[0],
+                                    standard[1], purity)
         except XrdqQuantError:
             return q  # the standard vanished in this variant: it says nothing about the others
         q.update({f"sample:{n}": v for n, (v, _) in res.sample_fractions.items()})
         q["amorphous"] = res.amorphous_fraction
+    elif external is not None:
+        q.update(external.quantities(names, s, zmv, tau))
     return q
 
 
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
-                      level: str = "full") -> tuple[dict, list]:
+                      level: str = "full", external=None, crystalline=None) -> tuple[dict, list]:
     """(u_model per quantity key, [{"variant", "kind", "largest_shift"}]) for a refinement result.
 
     ``base_scales``: the phase scales before any Brindley correction (for engines without native
@@ -174,17 +186,18 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
     if level not in LEVELS:
         raise XrdqError(f"model_uncertainty must be one of {LEVELS}, got {level!r}")
     names, info = list(refinement.phase_names), refinement.phase_info
-    main = quantities(base_scales, names, info, brindley, standard, purity)
+    route = dict(external=external, crystalline=crystalline)  # how the reported sample fractions were had
+    main = quantities(base_scales, names, info, brindley, standard, purity, **route)
     if level == "off":
         return {k: 0.0 for k in main}, []
     variants = recipe_variants(getattr(refinement, "fit", None), level)
-    members = [(v.name, v.kind, quantities(v.scales, names, info, brindley, standard, purity))
+    members = [(v.name, v.kind, quantities(v.scales, names, info, brindley, standard, purity, **route))
                for v in variants if v.scales is not None]
     sizes = {n: 2.0 * d for n, d in brindley.items()} if brindley else dict.fromkeys(names, ASSUMED_PARTICLE_UM)
     label = ("microabsorption: particle sizes doubled" if brindley else
              f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:.1f} µm particles (RMS of 0–"
              f"{ASSUMED_MAX_PARTICLE_UM:g} µm)")
-    members.append((label, "linear", quantities(base_scales, names, info, sizes, standard, purity)))
+    members.append((label, "linear", quantities(base_scales, names, info, sizes, standard, purity, **route)))
     u, log = {}, []
     for key, q0 in main.items():
         dev = [q[key] - q0 for _, _, q in members if np.isfinite(q.get(key, np.nan))]
