@@ -143,8 +143,9 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
                crystalline=None) -> dict:
     """Every reported fraction from phase scales: ``refined:<phase>``, and ``sample:<phase>`` and ``amorphous`` by
     the route the result took — the internal ``standard`` (over the ``crystalline`` phases, default all), or
-    without one the ``external`` standard (an :class:`~xrdq.quant.estimates.ExternalRoute`): the same
-    equations as the main result, without esds."""
+    without one the ``external`` standard (an :class:`~xrdq.quant.estimates.ExternalRoute`), or without either
+    the PONKCS phases' (those not ``crystalline``) share of all: the same equations as the main result, without
+    esds."""
     from ..errors import XrdqQuantError
     from .internal_standard import internal_standard
     from .weight_fractions import brindley_correction, hill_howard
@@ -172,6 +173,9 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
         q["amorphous"] = res.amorphous_fraction
     elif external is not None:
         q.update(external.quantities(names, s, zmv, tau))
+    elif crystalline is not None and len(crystalline) < len(names):
+        # neither standard: the calibrated amorphous (PONKCS) phases' share of every modelled phase
+        q["amorphous"] = float(sum(w[i] for i, n in enumerate(names) if n not in crystalline))
     return q
 
 
