@@ -64,3 +64,17 @@ def test_off_leaves_the_esd_and_fast_is_a_subset_of_full(result):
 def test_a_bad_level_is_a_clear_error():
     with pytest.raises(XrdqError, match="model_uncertainty must be"):
         xrdq.quantify(simulate([("LiF", 0.5)], amorphous=0.5, standard="LiF", seed=1)[0], model_uncertainty="some")
+
+
+def test_a_refinement_xrdq_cannot_re_solve_says_its_u_lacks_the_recipe_variants(result):
+    """An engine without a native fit (GSAS-II) gets the microabsorption term only: the log says so instead of
+    leaving the recipe variants silently out."""
+    import copy
+
+    ref = copy.copy(result.refinement)
+    ref.fit, ref.engine = None, "gsas2"
+    u, log = model_uncertainty(ref, _scales(result), standard=("LiF", 0.5), level="full")
+    assert [e["variant"][:15] for e in log] == ["microabsorption", "recipe variants"]
+    assert "gsas2 engine" in log[1]["left_out"] and u["amorphous"] > 0
+    _, native = model_uncertainty(result.refinement, _scales(result), standard=("LiF", 0.5), level="fast")
+    assert not any(e["variant"].startswith("recipe variants") for e in native)

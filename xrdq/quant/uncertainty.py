@@ -211,4 +211,8 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
         log.append({"variant": name, "kind": kind, "largest_shift": float(max(shifts)) if shifts else None})
     log += [{"variant": v.name, "kind": v.kind, "largest_shift": None, "left_out": v.note}
             for v in variants if v.scales is None]
+    if getattr(refinement, "fit", None) is None:  # said, not silently missing: u then holds microabsorption only
+        log.append({"variant": "recipe variants (background, 2θ start, humps, B, strain, profile)", "kind": "all",
+                    "largest_shift": None, "left_out": f"the {refinement.engine} engine's refinement is not "
+                    "re-solved by xrdq: u holds the esd and microabsorption only"})
     return u, log
