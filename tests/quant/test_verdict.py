@@ -253,3 +253,25 @@ def test_intensities_that_are_not_counts_are_not_a_confident_ok(tmp_path):
     res = xrdq.quantify(path, phases=["LiCl", "Li2ZrCl6"], model_uncertainty="off")
     assert res.gof < 0.1
     assert res.verdict == "check" and any("not raw counts" in r for r in res.verdict_reasons), res.verdict_reasons
+
+
+def test_a_negative_external_amorphous_within_its_uncertainty_is_a_note_and_beyond_it_a_check():
+    """A fully crystalline sample quantified through G scatters around zero amorphous: −0.7 ± 1.9 wt% (CPD-1A) is what
+    no amorphous looks like, not a fault. Only beyond 2 uncertainties does the G chain not hold."""
+    from types import SimpleNamespace
+
+    from xrdq.quant.verdict import check_external_amorphous
+
+    warning = "external standard: the crystalline phases sum to 100.69 % of the specimen, so ..."
+
+    def result(value, esd, u):
+        return SimpleNamespace(amorphous_estimates={"external_standard": (value, esd)}, amorphous_fraction=(value, esd),
+                               uncertainty={"amorphous": u}, warnings=[warning])
+
+    assert check_external_amorphous(result(-0.0069, 0.0189, 0.019)) == []
+    assert check_external_amorphous(result(-0.03, 0.01, 0.02)) == []  # within 2 u, though beyond 2 esd
+    found = check_external_amorphous(result(-0.05, 0.01, 0.02))
+    assert [f.level for f in found] == ["check"] and found[0].reason == warning
+    secondary = result(-0.03, 0.01, 0.02)
+    secondary.amorphous_fraction = (0.01, 0.005)  # the internal standard's is reported: the estimate's own esd counts
+    assert [f.level for f in check_external_amorphous(secondary)] == ["check"]

@@ -156,6 +156,7 @@ _WARNING_LEVELS = (
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
     # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
     (re.compile(r"amorphous hump .* has a negative area"), "ok"),
+    (re.compile(r"^external standard: the crystalline phases sum to"), None),  # judged by check_external_amorphous
 )
 
 
@@ -306,6 +307,23 @@ def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: d
     return []
 
 
+def check_external_amorphous(result) -> list[Finding]:
+    """The external standard's amorphous estimate below zero: within 2 of its uncertainties (u where it is the reported
+    value, else its esd) a fully crystalline sample looks like that, and its warning stays a note; beyond, the G chain
+    (recipe, counting, µ*, texture, microabsorption) does not hold for this pattern → ``check``."""
+    est = (result.amorphous_estimates or {}).get("external_standard")
+    if est is None or not np.isfinite(est[0]):
+        return []
+    value, esd = est
+    reported = result.amorphous_fraction is not None and tuple(result.amorphous_fraction) == tuple(est)
+    u = result.uncertainty.get("amorphous", esd) if reported else esd
+    if value >= -2.0 * u:
+        return []
+    warning = next((w for w in result.warnings if w.startswith("external standard: the crystalline phases sum to")), None)
+    return [Finding("check", warning or f"external standard: amorphous {100 * value:.2f} ± {100 * u:.2f} wt% is "
+                                        "negative beyond 2 uncertainties")]
+
+
 def check_standard(standard: dict | None, amorphous, file: str | None, scale=None) -> list[Finding]:
     """The standard must be in the pattern (its scale, when known, positive and significant) at about its
     weighed fraction."""
@@ -385,7 +403,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         amorph = None
     std_scale = ref.scales.get(result.standard["phase"]) if result.standard and ref.scales else None
     standard_findings = check_standard(result.standard, amorph, result.file, std_scale)
-    findings += standard_findings
+    findings += standard_findings + check_external_amorphous(result)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
