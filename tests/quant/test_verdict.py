@@ -2,6 +2,7 @@
 pattern → check or fail with reasons a scientist can act on (real MiniFlex and CPD files where possible)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from xrdq.quant.verdict import (Finding, check_standard, check_warnings, unexpla
 TIO2 = "rigaku/miniflex600/TiO2-1-3h.ras"
 LFP = "rigaku/miniflex600/210721_LFP_first.asc"
 CPD1D = "qpa/cpd1/CPD-1D.xye"
+DEMO = Path(__file__).resolve().parents[2] / "reference_patterns" / "demo" / "demo_lazco.ras"
 
 
 # ---- the pieces ------------------------------------------------------------------------------
@@ -76,6 +78,16 @@ def test_a_missing_default_standard_names_the_file_and_the_way_out():
     # a lone standard normalises to 100 %: its scale decides
     std.update(refined_fraction=1.0, refined_fraction_esd=0.0)
     assert check_standard(std, (1.0, 0.0), None, scale=(-3.0, 1.0))[0].level == "fail"
+
+
+def test_a_standard_with_no_reflection_in_the_range_says_so():
+    """Refined on 10–35°, the demo's LiF (first peak at 38.7°) cannot show: the reason is the range, not the sample."""
+    res = xrdq.quantify(DEMO, phases=["LiCl", "Li2ZrCl6"], two_theta_range=(10.0, 35.0), model_uncertainty="off")
+    assert res.verdict == "fail"
+    assert any("has no reflection in the refined 2θ range" in r and "--two-theta-range" in r for r in res.verdict_reasons)
+    std = {"phase": "LiF", "weighed_fraction": 0.5, "purity": 1.0, "source": "user",
+           "refined_fraction": 0.0006, "refined_fraction_esd": 0.0005}
+    assert "was not found" in check_standard(std, None, "x.xye", reflections=3)[0].reason
 
 
 def test_flag_raises_the_verdict_and_never_lowers_it():

@@ -324,9 +324,10 @@ def check_external_amorphous(result) -> list[Finding]:
                                         "negative beyond 2 uncertainties")]
 
 
-def check_standard(standard: dict | None, amorphous, file: str | None, scale=None) -> list[Finding]:
+def check_standard(standard: dict | None, amorphous, file: str | None, scale=None, reflections: int | None = None
+                   ) -> list[Finding]:
     """The standard must be in the pattern (its scale, when known, positive and significant) at about its
-    weighed fraction."""
+    weighed fraction. ``reflections``: how many of its reflections the refined range holds (when known)."""
     if not standard:
         return []
     name, w_s = standard["phase"], standard["weighed_fraction"]
@@ -342,6 +343,9 @@ def check_standard(standard: dict | None, amorphous, file: str | None, scale=Non
     else:
         weak = r is not None and r < 3 * e
     if no_signal or weak:
+        if reflections == 0:  # nothing of it can show in this range: say that, not that the sample lacks it
+            return [Finding("fail", f"the standard {what} has no reflection in the refined 2θ range of "
+                                    f"{file or 'the pattern'}: widen the range (--two-theta-range) to take in its peaks; {hint}")]
         got = "no intensity" if no_signal else f"{100 * r:.2f} ± {100 * e:.2f} %, not significant"
         return [Finding("fail", f"the standard {what} was not found in {file or 'the pattern'} (refined: {got}): {hint}")]
     if amorphous is not None:
@@ -402,7 +406,9 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     else:
         amorph = None
     std_scale = ref.scales.get(result.standard["phase"]) if result.standard and ref.scales else None
-    standard_findings = check_standard(result.standard, amorph, result.file, std_scale)
+    ticks = ref.ticks.get(result.standard["phase"]) if result.standard and ref.ticks else None
+    standard_findings = check_standard(result.standard, amorph, result.file, std_scale,
+                                       len(ticks[0]) if ticks is not None else None)
     findings += standard_findings + check_external_amorphous(result)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
