@@ -104,6 +104,18 @@ PHASES = [
               "Special-position coordinates are exact. B assumed. Density: X-ray density of the cell.",
     ),
     dict(
+        name="Li3OCl", formula="Cl Li3 O", sg="P m -3 m", z=1,
+        cell=(3.9083, 3.9083, 3.9083, 90, 90, 90),
+        sites=[("Li1", "Li", 0, 0.5, 0.5, 1, 2.0), ("Cl1", "Cl", 0, 0, 0, 1, 1.5), ("O1", "O", 0.5, 0.5, 0.5, 1, 1.0)],
+        authors=["Zhao, Y.", "Daemen, L. L."], journal="Journal of the American Chemical Society", volume="134",
+        year=2012, page="15042", doi="10.1021/ja305709z", cod=None,
+        quality="published", density=2.01,
+        notes="Antiperovskite (Li on 3d, Cl on 1a, O on 1b): every coordinate is fixed by symmetry, so the OBELiX "
+              "entry 4p7 (noise on free coordinates only) gives the structure exactly; cell as given there. A "
+              "by-product of oxychloride electrolytes and hygroscopic (Li2(OH)Cl forms in air). B assumed. "
+              "Density: X-ray density of the cell.",
+    ),
+    dict(
         name="Li3YCl6", formula="Cl6 Li3 Y", sg="P -3 m 1", z=3,
         cell=(11.2093, 11.2093, 6.0469, 90, 90, 120),
         sites=[("Li1", "Li", 0, 0.3256, 0.5, 0.87538, 3.0),

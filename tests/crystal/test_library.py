@@ -23,6 +23,7 @@ DENSITIES = {
     "LiAlCl4": 1.974,  # xray: 4 × 175.78 / (N_A × 591.2 Å³)
     "Li3InCl6": 2.69,  # xray: 2 × 348.3 / (N_A × 429.5 Å³)
     "Li3YCl6": 2.44,  # xray: 3 × 322.4 / (N_A × 658.0 Å³)
+    "Li3OCl": 2.01,  # xray: 1 × 72.28 / (N_A × 59.70 Å³)
     "Li2ZrCl6": 2.55,  # xray: 3 × 317.8 / (N_A × 621.7 Å³)
     "Li2HfCl6": 3.25,  # xray: 3 × 405.1 / (N_A × 621.7 Å³)
     "ZrCl4": 2.803,  # lit (Merck Index)
@@ -42,13 +43,14 @@ DENSITIES = {
 }
 REQUIRED = ["LiF", "LiCl", "Li2O", "AlCl3", "LiAlCl4", "Li2ZrCl6", "Li2HfCl6", "ZrCl4", "HfCl4", "Li3InCl6",
             "Li3YCl6", "ZrO2-m", "Al2O3", "ZnO", "CaF2", "Mg(OH)2", "Si", "LaB6", "CeO2", "TiO2-anatase",
-            "TiO2-rutile", "magnetite", "zircon"]
+            "TiO2-rutile", "magnetite", "zircon", "Li3OCl"]
 
 
 def test_every_required_phase_is_shipped():
     for name in REQUIRED:
         assert phase_path(name).is_file(), name
     assert len(list_phases()) >= len(REQUIRED)
+    assert phase_path("Li3ClO") == phase_path("Li3OCl")  # both spellings are in use
 
 
 @pytest.mark.parametrize("name", sorted(DENSITIES))

@@ -11,7 +11,8 @@ from .phase import Phase
 #: Other spellings accepted for shipped phases (lower case, without ".cif").
 ALIASES = {"mg(oh)2": "MgOH2", "brucite": "MgOH2", "corundum": "Al2O3", "anatase": "TiO2-anatase",
            "rutile": "TiO2-rutile", "baddeleyite": "ZrO2-m", "zro2": "ZrO2-m", "fluorite": "CaF2",
-           "ceria": "CeO2", "silicon": "Si", "zincite": "ZnO", "magnetite": "Fe3O4", "zircon": "ZrSiO4"}
+           "ceria": "CeO2", "silicon": "Si", "zincite": "ZnO", "magnetite": "Fe3O4", "zircon": "ZrSiO4",
+           "li3clo": "Li3OCl"}
 
 
 def _phases_dir() -> Path:
