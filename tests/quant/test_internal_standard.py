@@ -97,6 +97,21 @@ def test_brindley_tau_limits():
     assert t[2] < 1 < t[1]
 
 
+def test_brindley_leaves_a_phase_of_unknown_density_out():
+    """A PONKCS phase has no cell: density NaN. It keeps τ = 1, stays out of the matrix's µ̄, and the crystalline
+    phases are corrected as if it were not there (the volume-weighted µ̄ of the others)."""
+    from xrdq.quant.weight_fractions import brindley_correction
+
+    info = {"A": dict(cell_mass=100.0, volume=50.0, density=3.0, mass_attenuation=30.0),
+            "B": dict(cell_mass=200.0, volume=60.0, density=5.0, mass_attenuation=150.0),
+            "glass": dict(cell_mass=300.0, volume=1.0, density=float("nan"), mass_attenuation=40.0)}
+    sizes = dict.fromkeys(info, 5.0)
+    w, _, tau = brindley_correction([1.0, 0.5, 0.2], info, ["A", "B", "glass"], sizes)
+    assert np.all(np.isfinite(w)) and tau[2] == 1.0 and tau[0] > 1.0 > tau[1]
+    _, _, alone = brindley_correction([1.0, 0.5], {k: info[k] for k in "AB"}, ["A", "B"], sizes)
+    assert tau[:2] == pytest.approx(alone, rel=1e-12)
+
+
 def test_berar_lelann_factor():
     assert berar_lelann_factor(0.0) == pytest.approx(1.0)
     assert berar_lelann_factor(0.6) == pytest.approx(2.0)

@@ -189,16 +189,16 @@ def _estimate_vars(states) -> dict:
     routes = _routes(states)
     if not routes:
         return {}
-    val, esd = np.full((len(states), len(routes)), np.nan), np.full((len(states), len(routes)), np.nan)
+    val, esd, unc = (np.full((len(states), len(routes)), np.nan) for _ in range(3))
     cons = np.full(len(states), np.nan)
     for i, s in enumerate(states):
         for k, r in enumerate(routes):
             e = (s.get("amorphous_estimates") or {}).get(r)
             if e:
-                val[i, k], esd[i, k] = _f(e.get("value")), _f(e.get("uncertainty"))
+                val[i, k], esd[i, k], unc[i, k] = _f(e.get("value")), _f(e.get("esd")), _f(e.get("uncertainty"))
         cons[i] = _f(s.get("amorphous_consistency"))
     return {"amorphous_estimate": (("sample", "route"), val), "amorphous_estimate_esd": (("sample", "route"), esd),
-            "amorphous_consistency": ("sample", cons)}
+            "amorphous_estimate_uncertainty": (("sample", "route"), unc), "amorphous_consistency": ("sample", cons)}
 
 
 def write_netcdf(ds, path):
@@ -220,7 +220,7 @@ def csv_rows(ds) -> tuple[list[str], list[list]]:
     header += ["rwp", "gof", "verdict_reasons", "message"]
     routes = [str(r) for r in ds["route"].values] if "route" in ds.coords else []
     for r in routes:
-        header += [f"amorphous_{r}", f"amorphous_{r}_esd"]
+        header += [f"amorphous_{r}", f"amorphous_{r}_esd", f"amorphous_{r}_uncertainty"]
     header += ["amorphous_consistency"] if routes else []
     meta = json.loads(ds.attrs.get("metadata_columns", "{}"))
     meta_vars = list(meta.values())
@@ -242,7 +242,8 @@ def csv_rows(ds) -> tuple[list[str], list[list]]:
         row += [num(ds["rwp"].values[i]), num(ds["gof"].values[i]),
                 "; ".join(json.loads(str(ds["verdict_reasons"].values[i]) or "[]")), ds["message"].values[i]]
         for k in range(len(routes)):
-            row += [num(ds["amorphous_estimate"].values[i, k]), num(ds["amorphous_estimate_esd"].values[i, k])]
+            row += [num(ds[v].values[i, k]) for v in ("amorphous_estimate", "amorphous_estimate_esd",
+                                                      "amorphous_estimate_uncertainty")]
         row += [num(ds["amorphous_consistency"].values[i])] if routes else []
         for v in meta_vars:
             x = ds[v].values[i] if v in ds else ""

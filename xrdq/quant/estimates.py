@@ -68,9 +68,20 @@ def consistency(estimates: dict):
 
 @dataclass
 class Estimates:
+    """The routes' amorphous estimates (value, esd), how each is recomputed from other scales (``routes``: route →
+    ``f(names, scales, w, zmv, tau)``, so that each gets its u from the model-uncertainty variants), and after
+    :meth:`finish` their consistency: the largest |difference| over the combined esds. Not over the u: the
+    variants change the sample's recipe but not the G calibration's, and an unknown particle size is one of the
+    things that make the routes disagree — what the consistency is there to show."""
+
     estimates: dict = field(default_factory=dict)  # route -> (value, esd)
+    routes: dict = field(default_factory=dict)  # route -> f(names, scales, w, zmv, tau) -> value
     consistency: float | None = None
     warnings: list = field(default_factory=list)
+
+    def values(self, names, scales, w, zmv, tau=None) -> dict:
+        """``estimate:<route>`` for every route, from these scales."""
+        return {f"estimate:{r}": f(names, scales, w, zmv, tau) for r, f in self.routes.items()}
 
     @property
     def disagree(self) -> bool:
@@ -226,6 +237,49 @@ def ponkcs_route(names, amorphous_names, w_all, cov_all, scales, scale_cov, zmv,
     total = [(v, float(np.sqrt(e**2 + sum((parts[n] * rel.get(n, 0.0)) ** 2 for n in amorphous_names))), basis)
              for v, e, parts, basis in routes]
     return min(total, key=lambda r: r[1])
+
+
+def internal_result(names, w, crystalline, standard: str, w_s: float, purity: float):
+    """The internal standard's result (no esds) from fractions ``w`` of ``names``, renormalised over the
+    ``crystalline`` phases as the reported one is: the one computation the result's variants repeat."""
+    from .internal_standard import internal_standard
+
+    idx = [names.index(n) for n in crystalline]
+    wc = np.asarray(w, dtype=float)[idx]
+    return internal_standard(list(crystalline), wc / wc.sum(), np.zeros((len(idx), len(idx))), standard, w_s, purity)
+
+
+def internal_estimate(crystalline, standard: str, w_s: float, purity: float):
+    """f(names, scales, w, zmv, tau) → the internal standard's amorphous fraction (NaN if the standard vanished)."""
+    def f(names, scales, w, zmv, tau=None):
+        try:
+            return internal_result(names, w, crystalline, standard, w_s, purity).amorphous_fraction
+        except XrdqQuantError:
+            return float("nan")
+    return f
+
+
+def external_estimate(route: ExternalRoute):
+    """f(names, scales, w, zmv, tau) → the external standard's amorphous fraction of the original sample."""
+    return lambda names, scales, w, zmv, tau=None: route.quantities(names, scales, zmv, tau)["amorphous"]
+
+
+def ponkcs_estimate(basis: str, amorphous_names, standard=None, w_s: float = 0.0, purity: float = 1.0,
+                    route: ExternalRoute | None = None):
+    """f(names, scales, w, zmv, tau) → the PONKCS phases' fraction of the original sample, scaled as ``basis`` (what
+    :func:`ponkcs_route` chose for the result) says."""
+    amorphous_names = list(amorphous_names)
+
+    def f(names, scales, w, zmv, tau=None):
+        k = np.asarray(zmv, dtype=float) if tau is None else np.asarray(zmv, dtype=float) / np.asarray(tau, dtype=float)
+        if basis == "internal standard":
+            return relative_to_standard(names, scales, np.zeros((len(names),) * 2), k, amorphous_names, standard, w_s,
+                                        purity)[0]
+        if basis.startswith("external standard"):
+            ext = route.absolute(names, scales, np.zeros((len(names),) * 2), zmv, tau)
+            return sum(ext.fractions[n][0] for n in amorphous_names) / (1.0 - route.w_s)
+        return float(sum(np.asarray(w, dtype=float)[names.index(n)] for n in amorphous_names))
+    return f
 
 
 def ponkcs_background_warnings(phases, background_terms: int) -> list:

@@ -17,7 +17,8 @@ import numpy as np
 from .._digest import file_sha256
 from .._version import __version__
 from ..errors import XrdqQuantError
-from .estimates import Estimates, external_route, ponkcs_background_warnings, ponkcs_route, subset_fractions
+from .estimates import (Estimates, external_estimate, external_route, internal_estimate, ponkcs_background_warnings,
+                        ponkcs_estimate, ponkcs_route, subset_fractions)
 from .internal_standard import berar_lelann_factor, internal_standard
 from .weight_fractions import brindley_correction, hill_howard
 
@@ -220,6 +221,7 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
             ref, names, s_all, fr.cov_s, zmv, crystalline, calibration, sample_composition, instrument, pattern,
             std_phase, std[1] if std else 0.0, purity, tau=fr.tau)
         out.estimates.estimates["external_standard"] = amorph_ext
+        out.estimates.routes["external_standard"] = external_estimate(out.external_route)
         out.warnings += out.external_info.pop("warnings")
         if out.amorphous is None:
             out.sample_fractions, out.amorphous = sample, amorph_ext
@@ -231,6 +233,9 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
                                               std[0] if std and not out.standard_failed else None, purity, ext,
                                               std[1] if std else 0.0, zmv_rel)
         out.estimates.estimates["ponkcs"] = (v, e)
+        out.estimates.routes["ponkcs"] = ponkcs_estimate(out.ponkcs_basis, amorphous_names,
+                                                         std[0] if std and not out.standard_failed else None,
+                                                         std[1] if std else 0.0, purity, out.external_route)
         out.warnings += ponkcs_background_warnings(phase_objs, background_terms)
         if out.amorphous is None:
             out.amorphous = (v, e)
@@ -255,6 +260,7 @@ def _internal(out: Amorphous, fr: Fractions, crystalline, amorphous_names, std, 
     out.warnings += res.warnings
     out.amorphous = (res.amorphous_fraction, res.amorphous_fraction_esd)
     out.estimates.estimates["internal_standard"] = out.amorphous
+    out.estimates.routes["internal_standard"] = internal_estimate(crystalline, std[0], std[1], purity)
     out.sample_fractions = res.sample_fractions
     out.mixture_fractions = res.mixture_fractions
 
@@ -270,7 +276,7 @@ def model_uncertainty(ref, fr: Fractions, brindley, std, purity, level, am: Amor
     external = am.external_route if am is not None and std is None else None
     crystalline = am.crystalline if am is not None else None
     return ensemble(ref, fr.scales, brindley=brindley, standard=std, purity=purity, level=level, external=external,
-                    crystalline=crystalline)
+                    crystalline=crystalline, estimates=am.estimates if am is not None else None)
 
 
 # ---- 6. provenance ----------------------------------------------------------------------------------

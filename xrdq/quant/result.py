@@ -59,6 +59,7 @@ class QuantResult:
         esd.update({f"sample:{n}": e for n, (_, e) in self.sample_fractions.items()})
         if self.amorphous_fraction:
             esd["amorphous"] = self.amorphous_fraction[1]
+        esd.update({f"estimate:{r}": e for r, (_, e) in self.amorphous_estimates.items()})
         return {k: float(np.hypot(e, self.model_uncertainty.get(k, 0.0))) for k, e in esd.items()}
 
     def flag(self, level: str, reason: str):
@@ -145,7 +146,8 @@ class QuantResult:
         if self.external_standard:
             out["external_standard"] = _plain(self.external_standard)
         if len(self.amorphous_estimates) >= 2 or self.external_standard:
-            out["amorphous_estimates"] = {k: {"value": _num(v), "uncertainty": _num(e)}
+            u = self.uncertainty
+            out["amorphous_estimates"] = {k: {"value": _num(v), "uncertainty": _num(u.get(f"estimate:{k}")), "esd": _num(e)}
                                           for k, (v, e) in self.amorphous_estimates.items()}
             out["amorphous_consistency"] = _num(self.amorphous_consistency)
         return out
@@ -243,7 +245,8 @@ class QuantResult:
                          f"({x['sample_composition']}); counts {x['count_normalisation']}")
         if len(self.amorphous_estimates) > 1 or self.external_standard:
             for k, (v, e) in self.amorphous_estimates.items():
-                lines.append(f"{'amorphous (' + k.replace('_', ' ') + ')':<37s} {100 * v:7.2f} ± {100 * e:5.2f}")
+                lines.append(f"{'amorphous (' + k.replace('_', ' ') + ')':<37s} {100 * v:7.2f} ± {100 * e:5.2f} "
+                             f"[{100 * u.get(f'estimate:{k}', e):5.2f}]")
             if self.amorphous_consistency is not None:
                 lines.append(f"amorphous consistency: {self.amorphous_consistency:.2f} (|difference| / combined esd; > 2 = check)")
         lines.append("± statistical esd; [standard uncertainty, k = 1, with the model's own]")

@@ -290,7 +290,8 @@ def check_cells(fit) -> list[Finding]:
 
 def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: dict | None) -> list[Finding]:
     """µ·D per phase when sizes are given; else a note on the contrast of linear attenuation."""
-    mu = {n: i["mass_attenuation"] * i["density"] for n, i in phase_info.items()}  # 1/cm
+    mu = {n: i["mass_attenuation"] * i["density"] for n, i in phase_info.items()
+          if np.isfinite(i["density"])}  # 1/cm; not a PONKCS phase's (its density is unknown)
     major = [n for n in mu if fractions.get(n, 0.0) > 0.01]
     if particle_size_um:
         out = []

@@ -64,16 +64,21 @@ def brindley_correction(scales, phase_info: dict, names, particle_size_um: dict,
     """Hill–Howard fractions with Brindley's correction for particles of radius ``particle_size_um``/2.
 
     µ̄ is the volume-weighted linear attenuation of the crystalline solid, updated with the fractions
-    until it settles. Phases without a given size get τ = 1.
+    until it settles. Phases without a given size get τ = 1, and so do phases of unknown density (a PONKCS
+    phase: its calibration constant is no cell), which are left out of µ̄.
     """
     zmv = np.array([phase_info[n]["cell_mass"] * phase_info[n]["volume"] for n in names])
-    rho = np.array([phase_info[n]["density"] for n in names])
-    mu = np.array([phase_info[n]["mass_attenuation"] for n in names]) * rho  # 1/cm
+    rho = np.array([phase_info[n]["density"] for n in names], dtype=float)
+    known = np.isfinite(rho) & (rho > 0)
+    mu = np.where(known, np.array([phase_info[n]["mass_attenuation"] for n in names]) * np.where(known, rho, 1.0), 0.0)
     radius_cm = np.array([(particle_size_um.get(n) or 0.0) * 0.5e-4 for n in names])
+    radius_cm = np.where(known, radius_cm, 0.0)
     tau = np.ones(len(names))
     w, cov = hill_howard(scales, zmv, covariance)
+    if not known.any():
+        return w, cov, tau
     for _ in range(iterations):
-        vol = w / rho
+        vol = np.where(known, w / np.where(known, rho, 1.0), 0.0)
         vol = vol / vol.sum()
         mu_bar = float(np.sum(vol * mu))
         tau = np.where(radius_cm > 0, brindley_tau((mu - mu_bar) * radius_cm), 1.0)

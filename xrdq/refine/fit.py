@@ -238,7 +238,8 @@ class Refinement(Objective):
             phase_info[phase.name] = {
                 "cell_mass": float(phase.cell_mass),
                 "volume": float(volume),
-                "density": float(density(phase.cell_mass, volume)),
+                # a PONKCS phase's "cell" is a calibration constant, not a volume: its density is unknown (NaN)
+                "density": float("nan") if getattr(phase, "profile_only", False) else float(density(phase.cell_mass, volume)),
                 "mass_attenuation": float(phase.mass_attenuation(self.instrument.wavelength)),
                 "formula": phase.formula,
                 "cell": [float(c) for c in cell],
