@@ -86,6 +86,7 @@ def test_null_test_uncertainties_carry_the_models_own(null_test):
             u = res.uncertainty[f"sample:{phase}"]
             assert u >= esd and abs(v - weighed) <= 2.5 * u, (name, phase, v, weighed, u)
         assert res.uncertainty["amorphous"] >= res.amorphous_fraction[1]
+        assert res.verdict == "ok", res.verdict_reasons  # the weighed composition: no element over-filled
     _, phases, _, res = null_test[3]  # CPD-1D
     assert res.uncertainty["sample:Al2O3"] > 1.5 * phases["Al2O3"][2]
 

@@ -287,3 +287,25 @@ def test_a_negative_external_amorphous_within_its_uncertainty_is_a_note_and_beyo
     secondary = result(-0.03, 0.01, 0.02)
     secondary.amorphous_fraction = (0.01, 0.005)  # the internal standard's is reported: the estimate's own esd counts
     assert [f.level for f in check_external_amorphous(secondary)] == ["check"]
+
+
+def test_phases_that_hold_more_of_an_element_than_the_stated_composition_make_a_check():
+    """With G, the stated bulk composition sets µ* and so every absolute fraction; the fitted phases over-filling an
+    element says the composition is not the sample's. Within 3 u it is not flagged (CPD-1A–1D with their weighed
+    compositions reach 2.1 u: microabsorption)."""
+    from types import SimpleNamespace
+
+    from xrdq.quant.verdict import check_element_balance
+
+    def result(x, u):
+        return SimpleNamespace(external_standard={"sample_composition": "CaF2:0.4,Al2O3:0.6"},
+                               sample_fractions={"CaF2": (x, 0.001), "Al2O3": (0.05, 0.001)},
+                               uncertainty={"sample:CaF2": u, "sample:Al2O3": 0.01},
+                               refinement=SimpleNamespace(phase_info={"CaF2": {"formula": "CaF2"},
+                                                                      "Al2O3": {"formula": "Al2O3"}}))
+
+    (f,) = check_element_balance(result(0.64, 0.01))  # Ca: 0.64 × 0.513 = 32.9 % held, 20.5 % stated
+    assert f.level == "check" and "32.9 wt% Ca" in f.reason and "20.5 wt%" in f.reason
+    assert check_element_balance(result(0.40, 0.01)) == []
+    assert check_element_balance(result(0.42, 0.01)) == []  # 1.0 % Ca over: 2.0 u
+    assert len(check_element_balance(result(0.45, 0.01))) == 1  # 2.6 % over: 5 u

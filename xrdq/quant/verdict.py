@@ -325,6 +325,39 @@ def check_external_amorphous(result) -> list[Finding]:
                                         "negative beyond 2 uncertainties")]
 
 
+def check_element_balance(result) -> list[Finding]:
+    """The phases found cannot hold more of an element than the whole sample has. With an external standard the
+    stated bulk composition sets µ* and so every absolute fraction: a composition that is not the sample's shows as
+    an element the fitted phases over-fill (CPD-1A, 95 % fluorite, given as 40 % CaF2: its fluorite alone holds 33 %
+    Ca against the stated 20 %, and the amorphous fraction read +32 % with verdict ok). Over-filled by more than 3 u
+    (the fractions' uncertainties, the model's included) → ``check``."""
+    from .composition import element_masses, parse_composition
+
+    ext = result.external_standard
+    if not ext or not ext.get("sample_composition"):
+        return []
+    bulk = element_masses(parse_composition(ext["sample_composition"]))
+    u = result.uncertainty
+    info = result.refinement.phase_info
+    held, var = {}, {}
+    for name, (x, _) in result.sample_fractions.items():
+        if not np.isfinite(x) or name not in info or not info[name].get("formula"):
+            continue
+        for el, f in element_masses({info[name]["formula"]: 1.0}).items():
+            held[el] = held.get(el, 0.0) + x * f
+            var[el] = var.get(el, 0.0) + (u.get(f"sample:{name}", 0.0) * f) ** 2
+    worst = max(held, key=lambda el: (held[el] - bulk.get(el, 0.0)) / max(np.sqrt(var[el]), 1e-12), default=None)
+    if worst is None:
+        return []
+    over, sigma = held[worst] - bulk.get(worst, 0.0), float(np.sqrt(var[worst]))
+    if over <= 3.0 * sigma:
+        return []
+    return [Finding("check", f"the phases found hold {100 * held[worst]:.1f} wt% {worst} of the sample, the stated "
+                             f"composition ({ext['sample_composition']}) only {100 * bulk.get(worst, 0.0):.1f} wt%: the "
+                             "composition that sets µ* is not this sample's (or G, or the phase list, is wrong), so the "
+                             "absolute fractions and the amorphous fraction from G are off")]
+
+
 def check_standard(standard: dict | None, amorphous, file: str | None, scale=None, reflections: int | None = None
                    ) -> list[Finding]:
     """The standard must be in the pattern (its scale, when known, positive and significant) at about its
@@ -410,7 +443,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     ticks = ref.ticks.get(result.standard["phase"]) if result.standard and ref.ticks else None
     standard_findings = check_standard(result.standard, amorph, result.file, std_scale,
                                        len(ticks[0]) if ticks is not None else None)
-    findings += standard_findings + check_external_amorphous(result)
+    findings += standard_findings + check_external_amorphous(result) + check_element_balance(result)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
