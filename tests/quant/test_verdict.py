@@ -309,3 +309,18 @@ def test_phases_that_hold_more_of_an_element_than_the_stated_composition_make_a_
     assert check_element_balance(result(0.40, 0.01)) == []
     assert check_element_balance(result(0.42, 0.01)) == []  # 1.0 % Ca over: 2.0 u
     assert len(check_element_balance(result(0.45, 0.01))) == 1  # 2.6 % over: 5 u
+
+
+def test_a_phase_with_no_reflection_in_the_range_cannot_take_a_fraction():
+    """On 10–21° LaB6 (first line 21.4°) has nothing of its own; it took 100 wt% through its broadened tails and
+    the verdict said only 'check'. Not in the range and near zero, it is a note."""
+    from xrdq.quant.verdict import check_out_of_range
+
+    res = xrdq.quantify(DEMO, phases=["LiCl", "Li2ZrCl6", "LaB6"], standard=None, two_theta_range=(10.0, 21.0),
+                        model_uncertainty="off")
+    assert res.verdict == "fail"
+    assert any(r.startswith("LaB6 has no reflection in the refined 2θ range, yet takes") for r in res.verdict_reasons)
+    ticks = {"A": (np.array([]), np.array([])), "B": (np.array([20.0]), np.array([[1, 0, 0]]))}
+    (note,) = check_out_of_range(ticks, {"A": 0.001, "B": 0.999}, {"A": 0.002, "B": 0.002}, None)
+    assert note.level == "ok" and note.reason.startswith("A has no reflection")
+    assert check_out_of_range(ticks, {"A": 0.5}, {"A": 0.01}, standard="A") == []  # the standard's own check says it

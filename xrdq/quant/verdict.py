@@ -325,6 +325,23 @@ def check_external_amorphous(result) -> list[Finding]:
                                         "negative beyond 2 uncertainties")]
 
 
+def check_out_of_range(ticks: dict, refined: dict, refined_u: dict, standard: str | None) -> list[Finding]:
+    """A declared phase with no reflection in the refined 2θ range has nothing of its own to be fitted by: a
+    fraction it takes there is other scatter caught by its broadened tails (the demo on 10–21° gave LaB6, first
+    line at 21.4°, 100 wt%) → ``fail``; near zero it is a note. (The standard has its own check.)"""
+    out = []
+    for name, tk in (ticks or {}).items():
+        if name == standard or len(tk[0]) or name not in refined:
+            continue
+        value, u = refined[name], refined_u.get(name, 0.0)
+        if value > 2.0 * u:
+            out.append(Finding("fail", f"{name} has no reflection in the refined 2θ range, yet takes {100 * value:.2f} wt%: "
+                                       "its broadened tails are fitting other scatter; widen the range or leave it out"))
+        else:
+            out.append(Finding("ok", f"{name} has no reflection in the refined 2θ range"))
+    return out
+
+
 def check_element_balance(result) -> list[Finding]:
     """The phases found cannot hold more of an element than the whole sample has. With an external standard the
     stated bulk composition sets µ* and so every absolute fraction: a composition that is not the sample's shows as
@@ -434,6 +451,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
     findings += check_fractions(refined, refined_u, "refined fraction", absent)
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
+    findings += check_out_of_range(ref.ticks, refined, refined_u, result.standard["phase"] if result.standard else None)
     findings += check_microabsorption(ref.phase_info, refined, brindley)
     if result.amorphous_fraction is not None:
         amorph = (result.amorphous_fraction[0], u.get("amorphous", result.amorphous_fraction[1]))
