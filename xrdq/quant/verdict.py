@@ -325,13 +325,14 @@ def check_external_amorphous(result) -> list[Finding]:
                                         "negative beyond 2 uncertainties")]
 
 
-def check_out_of_range(ticks: dict, refined: dict, refined_u: dict, standard: str | None) -> list[Finding]:
+def check_out_of_range(ticks: dict, refined: dict, refined_u: dict, standard: str | None, curves=()) -> list[Finding]:
     """A declared phase with no reflection in the refined 2θ range has nothing of its own to be fitted by: a
     fraction it takes there is other scatter caught by its broadened tails (the demo on 10–21° gave LaB6, first
-    line at 21.4°, 100 wt%) → ``fail``; near zero it is a note. (The standard has its own check.)"""
+    line at 21.4°, 100 wt%) → ``fail``; near zero it is a note. (The standard has its own check; ``curves``, PONKCS
+    phases, have no reflections at all.)"""
     out = []
     for name, tk in (ticks or {}).items():
-        if name == standard or len(tk[0]) or name not in refined:
+        if name == standard or name in curves or len(tk[0]) or name not in refined:
             continue
         value, u = refined[name], refined_u.get(name, 0.0)
         if value > 2.0 * u:
@@ -451,7 +452,9 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
     findings += check_fractions(refined, refined_u, "refined fraction", absent)
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
-    findings += check_out_of_range(ref.ticks, refined, refined_u, result.standard["phase"] if result.standard else None)
+    curves = {p.name for p in getattr(getattr(ref, "fit", None), "phases", ()) if getattr(p, "profile_only", False)}
+    findings += check_out_of_range(ref.ticks, refined, refined_u, result.standard["phase"] if result.standard else None,
+                                   curves)
     findings += check_microabsorption(ref.phase_info, refined, brindley)
     if result.amorphous_fraction is not None:
         amorph = (result.amorphous_fraction[0], u.get("amorphous", result.amorphous_fraction[1]))
