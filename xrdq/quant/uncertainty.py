@@ -150,9 +150,8 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
     """Every reported fraction from phase scales: ``refined:<phase>``, and ``sample:<phase>`` and ``amorphous`` by
     the route the result took — the internal ``standard`` (over the ``crystalline`` phases, default all), or
     without one the ``external`` standard (an :class:`~xrdq.quant.estimates.ExternalRoute`), or without either
-    the PONKCS phases' (those not ``crystalline``) share of all: the same equations as the main result, without
-    esds. With ``estimates`` (:class:`~xrdq.quant.estimates.Estimates`) also every route's amorphous estimate
-    (``estimate:<route>``)."""
+    PONKCS's: the same equations as the main result, without esds. With ``estimates``
+    (:class:`~xrdq.quant.estimates.Estimates`) also every route's amorphous estimate (``estimate:<route>``)."""
     from ..errors import XrdqQuantError
     from .estimates import internal_result
     from .weight_fractions import brindley_correction, hill_howard
@@ -179,9 +178,8 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
         q["amorphous"] = res.amorphous_fraction
     elif external is not None:
         q.update(external.quantities(names, s, zmv, tau))
-    elif crystalline is not None and len(crystalline) < len(names):
-        # neither standard: the calibrated amorphous (PONKCS) phases' share of every modelled phase
-        q["amorphous"] = float(sum(w[i] for i, n in enumerate(names) if n not in crystalline))
+    elif "estimate:ponkcs" in q:
+        q["amorphous"] = q["estimate:ponkcs"]  # neither standard: PONKCS's, scaled as the result's was
     return q
 
 
