@@ -117,6 +117,12 @@ def mixture_composition(sample_spec, standard_phase=None, w_s: float = 0.0) -> d
     return mix
 
 
+def _over_tau(zmv, tau):
+    """(ZMV)_p / τ_p: Brindley's factors enter every route as a smaller or larger mass factor (none: τ = 1)."""
+    k = np.asarray(zmv, dtype=float)
+    return k if tau is None else k / np.asarray(tau, dtype=float)
+
+
 @dataclass(frozen=True)
 class ExternalRoute:
     """What turns phase scales into absolute fractions of the original sample through G: the external standard's
@@ -138,7 +144,7 @@ class ExternalRoute:
         ``tau``: Brindley factors per phase (the calibrant, one pure phase, has τ = 1)."""
         from .external_standard import absolute_fractions
 
-        k = np.asarray(zmv, dtype=float) if tau is None else np.asarray(zmv, dtype=float) / np.asarray(tau, dtype=float)
+        k = _over_tau(zmv, tau)
         return absolute_fractions(names, scales, scale_cov, k, self.crystalline, self.mu_mix, self.mu_rel_esd, self.G,
                                   self.G_esd, self.count_factor)
 
@@ -271,7 +277,7 @@ def ponkcs_estimate(basis: str, amorphous_names, standard=None, w_s: float = 0.0
     amorphous_names = list(amorphous_names)
 
     def f(names, scales, w, zmv, tau=None):
-        k = np.asarray(zmv, dtype=float) if tau is None else np.asarray(zmv, dtype=float) / np.asarray(tau, dtype=float)
+        k = _over_tau(zmv, tau)
         if basis == "internal standard":
             return relative_to_standard(names, scales, np.zeros((len(names),) * 2), k, amorphous_names, standard, w_s,
                                         purity)[0]
