@@ -231,9 +231,10 @@ def cpd_silica_section(shared, jobs):
              f"{100 * np.mean(np.abs(err[spiked])):.2f} wt% where W_s ≥ 10 wt% (the spikes users weigh in, "
              f"{int(spiked.sum())} cases); largest {100 * np.max(np.abs(err)):.2f} wt%. Mean error by standard: "
              + ", ".join(f"{k} {100 * np.mean(v):+.2f}" for k, v in by_std.items()) + " wt%. Each error follows "
-             "the sign of the standard's own error in the section above, relative to its weighed amount (corundum "
-             "reads high, zincite low), and a standard of a few wt% magnifies it: A = 1 − W_s/R_s·(…) turns a "
-             "few % of R_s into several wt% of A. Weigh in W_s ≥ 10 wt%.",
+             "the standard's own error in the section above, relative to its weighed amount (corundum reads high, "
+             "zincite low): A = (1 − W_s/R_s)/(1 − W_s) inherits the standard's relative error ε almost one to one, "
+             "ΔA ≈ ε·(W_s/R_s)/(1 − W_s), and a phase of a few wt% is known to a few % of itself at best. Weigh in "
+             "W_s ≥ 10 wt%.",
         coverage_line(res, "model_uncertainty full"))
     return lines
 

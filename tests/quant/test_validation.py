@@ -212,8 +212,8 @@ def cpd_silica_results(shared_data):
 
 def test_internal_standard_on_real_data_says_how_sure_it_is(cpd_silica_results):
     """The main job on measured data: CPD-1A–1D with 20 wt% of the measured amorphous silica, each weighed phase
-    in turn the internal standard. A standard of 1–4 wt% magnifies its few-% intensity errors into errors of
-    several wt%: u must say so (measured: 11 of 12 within 2 u, largest 2.2 u), and none may be a confident
+    in turn the internal standard. A standard of 1–4 wt% is known to a few % of itself at best, and the amorphous
+    fraction inherits that relative error almost one to one (several wt%): u must say so (measured: 11 of 12 within 2 u, largest 2.2 u), and none may be a confident
     wrong number."""
     c = coverage(cpd_silica_results)
     assert c["n"] == 12
