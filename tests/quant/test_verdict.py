@@ -311,6 +311,28 @@ def test_phases_that_hold_more_of_an_element_than_the_stated_composition_make_a_
     assert len(check_element_balance(result(0.45, 0.01))) == 1  # 2.6 % over: 5 u
 
 
+def test_a_sample_composition_that_already_holds_the_spike_is_said_to_be_the_mixtures():
+    """--sample-composition is the unspiked sample's; the standard's compound at about W_s in it is most likely the
+    spiked mixture's, which counts the spike twice in µ* (a real-data mixture read 106 wt% amorphous from G for a
+    truth of 81). However the compound is written; not when its share differs from W_s or without a standard."""
+    from types import SimpleNamespace
+
+    from xrdq.quant.verdict import check_spiked_composition
+
+    def result(spec, standard=("LiF", 0.5)):
+        return SimpleNamespace(external_standard={"sample_composition": spec},
+                               standard={"phase": standard[0], "weighed_fraction": standard[1]} if standard else None,
+                               refinement=SimpleNamespace(phase_info={"LiF": {"formula": "Li4F4"},
+                                                                      "Li2ZrCl6": {"formula": "Li2ZrCl6"}}))
+
+    (f,) = check_spiked_composition(result("LiF:50,Li2ZrCl6:50"))
+    assert f.level == "ok" and "LiF at 50.0 wt%" in f.reason and "unspiked" in f.reason
+    assert len(check_spiked_composition(result("FLi:0.45,Li2ZrCl6:0.55"))) == 1
+    assert check_spiked_composition(result("Li2ZrCl6")) == []
+    assert check_spiked_composition(result("LiF:10,Li2ZrCl6:90")) == []
+    assert check_spiked_composition(result("LiF:50,Li2ZrCl6:50", standard=None)) == []
+
+
 def test_a_phase_with_no_reflection_in_the_range_cannot_take_a_fraction():
     """On 10–21° LaB6 (first line 21.4°) has nothing of its own; it took 100 wt% through its broadened tails and
     the verdict said only 'check'. Not in the range and near zero, it is a note."""

@@ -376,6 +376,33 @@ def check_element_balance(result) -> list[Finding]:
                              "absolute fractions and the amorphous fraction from G are off")]
 
 
+def check_spiked_composition(result) -> list[Finding]:
+    """``sample_composition`` is the ORIGINAL sample's: with an internal standard xrdq adds the spike to it for µ*.
+    A composition that already holds the standard's compound at about W_s is most likely the spiked mixture's, so
+    the spike is counted twice and µ* is off (CPD-1B with 20 % silica and its corundum as the standard, given the
+    mixture's composition: 106 wt% amorphous from G for a truth of 81). Said as a note, beside the consistency
+    test that flags the disagreement: an original sample may hold that compound itself."""
+    from .composition import element_masses, parse_composition
+
+    ext, std = result.external_standard, result.standard
+    if not ext or not ext.get("sample_composition") or not std:
+        return []
+    formula = (result.refinement.phase_info.get(std["phase"]) or {}).get("formula")
+    if not formula:
+        return []
+    own = element_masses({formula: 1.0})
+    w_s = float(std["weighed_fraction"])
+    for compound, w in parse_composition(ext["sample_composition"]).items():
+        other = element_masses({compound: 1.0})
+        same = other.keys() == own.keys() and all(abs(other[el] - own[el]) <= 1e-6 for el in own)
+        if same and abs(w - w_s) <= 0.25 * w_s:
+            return [Finding("ok", f"the sample composition holds {compound} at {100 * w:.1f} wt%, about as much as the "
+                                  f"{std['phase']} spike ({100 * w_s:.3g} wt%): --sample-composition is the original, "
+                                  "unspiked sample's (xrdq adds the spike for µ*); if it is the mixture's, the spike is "
+                                  "counted twice and the fractions from G are off")]
+    return []
+
+
 def check_standard(standard: dict | None, amorphous, file: str | None, scale=None, reflections: int | None = None
                    ) -> list[Finding]:
     """The standard must be in the pattern (its scale, when known, positive and significant) at about its
@@ -465,6 +492,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     standard_findings = check_standard(result.standard, amorph, result.file, std_scale,
                                        len(ticks[0]) if ticks is not None else None)
     findings += standard_findings + check_external_amorphous(result) + check_element_balance(result)
+    findings += check_spiked_composition(result)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
