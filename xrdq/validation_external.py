@@ -135,11 +135,12 @@ def three_routes(halo, fractions=(0.4,), seeds=(2,), folder=S1):
     return silica, out
 
 
-def real_silica_routes(shared_data, g, letters="ABCD", fractions=(0.1, 0.2, 0.4), biso: bool = True):
+def real_silica_routes(shared_data, g, letters="ABCD", fractions=(0.1, 0.2, 0.4), biso: bool = True, ponkcs=None):
     """[(letter, f, standard, W_s, truth A of the original sample, result)]: each CPD-1 mixture with the measured
     silica added (:func:`xrdq.validation.cpd_with_silica`, measured data only), its largest phase the internal
     standard at its weighed fraction, and G (``g``, from a pure CPD phase) with the original sample's weighed
-    composition: both amorphous estimates and their consistency on real data."""
+    composition: both amorphous estimates and their consistency on real data. ``ponkcs``: a calibrated silica
+    phase declared too, for the third estimate."""
     from .quant.api import quantify
     from .validation import cpd_with_silica
 
@@ -150,7 +151,8 @@ def real_silica_routes(shared_data, g, letters="ABCD", fractions=(0.1, 0.2, 0.4)
             std = max((k for k in mix if k != "SiO2"), key=mix.get)
             w_s = mix[std]
             sample = {k: v / (1 - w_s) for k, v in mix.items() if k != std}
-            res = quantify(pattern, phases=[k for k in CPD.values() if k != std], standard=(std, w_s),
+            declared = [k for k in CPD.values() if k != std] + ([ponkcs] if ponkcs is not None else [])
+            res = quantify(pattern, phases=declared, standard=(std, w_s),
                            external_standard=g, sample_composition=",".join(f"{k}:{v}" for k, v in sample.items()),
                            instrument="cpd-pw3020", two_theta_range=CPD_RANGE, biso=biso)
             out.append((letter, f, std, w_s, sample["SiO2"], res))
