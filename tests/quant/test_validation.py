@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, independent_cases, independent_replicates,
-                             replicate_spread, run_cpd, run_cpd_silica, run_independent, run_synthetic)
+                             cpd_with_silica, replicate_spread, run_cpd, run_cpd_silica, run_independent,
+                             run_synthetic)
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,22 @@ def test_internal_standard_on_real_data_with_a_usual_spike(cpd_silica_results):
     assert len(spiked) == 6
     assert np.mean(np.abs(errors)) <= 0.015, {r.name: round(100 * e, 2) for r, e in zip(spiked, errors)}
     assert all(r.verdict != "fail" for r in spiked), {r.name: r.verdict_reasons for r in spiked}
+
+
+def test_cpd_with_silica_mixes_two_measured_patterns_by_absorption(shared_data):
+    """The real-data mixtures are a weighted sum a·I(1x) + b·I(silica) with a + b = 1 (an infinitely thick specimen:
+    intensity ∝ w/µ*); the crystalline part is damped less than 1 − f because silica absorbs less than the mix."""
+    from xrdq.io import load
+
+    cpd = load(shared_data / "qpa" / "cpd1" / "CPD-1A.xye")
+    pattern, fractions = cpd_with_silica(shared_data, "A", 0.2)
+    assert sum(fractions.values()) == pytest.approx(1.0) and fractions["SiO2"] == pytest.approx(0.2)
+    assert fractions["CaF2"] == pytest.approx(0.8 * 0.9481, rel=1e-3)
+    # at the strongest fluorite peak the halo is a small addition: the ratio is a, between 1 − f and 1
+    k = int(np.argmax(cpd.values))
+    j = int(np.argmin(np.abs(pattern.two_theta.values - cpd.two_theta.values[k])))
+    a = float(pattern.values[j] / cpd.values[k])
+    assert 0.8 < a < 0.95, a
+    assert np.all(pattern.esd.values > 0) and np.all(np.diff(pattern.two_theta.values) > 0)
+    with pytest.raises(ValueError, match="silica fraction"):
+        cpd_with_silica(shared_data, "A", 1.0)
