@@ -2,7 +2,8 @@
 """Run the validation sets and write docs/validation.md (truth, result, esd, error per case).
 
 Order of evidence: the independent set (patterns simulated by GSAS-II and xrayutilities, which xrdq did
-not make), then the real CPD-1A–1D patterns (alone, and mixed with the measured amorphous silica), then xrdq's own simulations — a self-consistency check only.
+not make), then the real CPD-1A–1D patterns (alone, and mixed with the measured amorphous silica), then
+xrdq's own simulations — a self-consistency check only.
 
     python scripts/validate.py [--shared ../shared] [--jobs 2] [--out docs/validation.md]
 """

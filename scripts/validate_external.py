@@ -20,6 +20,7 @@ from xrdq.validation_external import (CPD_RANGE, S1, calibration_scatter, cpd_g_
                                       real_silica_routes, silica_halo, three_routes)
 
 ROOT = Path(__file__).resolve().parents[1]
+ROUTE_NAMES = {"internal_standard": "internal standard", "external_standard": "external standard", "ponkcs": "PONKCS"}
 
 
 def spread(gs):
@@ -132,8 +133,7 @@ def ponkcs_self(shared, g):
 
 
 def real_routes_table(rows, routes=("internal_standard", "external_standard")):
-    names = {"internal_standard": "internal standard", "external_standard": "external standard", "ponkcs": "PONKCS"}
-    lines = ["| mixture | standard (W_s) | truth A wt% | " + " | ".join(names[r] for r in routes) + " | consistency | verdict |",
+    lines = ["| mixture | standard (W_s) | truth A wt% | " + " | ".join(ROUTE_NAMES[r] for r in routes) + " | consistency | verdict |",
              "|---|---|---:|" + "---:|" * len(routes) + "---:|---|"]
     for letter, f, std, w_s, truth, res in rows:
         cells = []
@@ -152,9 +152,8 @@ def real_routes_summary(rows, routes=("internal_standard", "external_standard"))
                       for *_, truth, res in rows]) for r in err}
     flagged = [f"CPD-1{letter} + {100 * f:g} %: {res.verdict_reasons[0][:90]}…" for letter, f, _, _, _, res in rows
                if res.verdict != "ok"]
-    names = {"internal_standard": "internal standard", "external_standard": "external standard", "ponkcs": "PONKCS"}
     return ("Mean absolute error of the amorphous fraction: "
-            + ", ".join(f"{names[r]} {100 * np.mean(np.abs(err[r])):.2f} wt% (largest {np.max(np.abs(z[r])):.1f} u)"
+            + ", ".join(f"{ROUTE_NAMES[r]} {100 * np.mean(np.abs(err[r])):.2f} wt% (largest {np.max(np.abs(z[r])):.1f} u)"
                         for r in routes) + ". "
             f"Consistency above 2 (verdict `check`) in {sum(res.amorphous_consistency > 2 for *_, res in rows)} of {len(rows)}. "
             + ("Not `ok`: " + "; ".join(flagged) if flagged else "Every verdict `ok`."))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-CPD_PHASES = {"corundum": "Al2O3", "zincite": "ZnO", "fluorite": "CaF2"}
+from .validation_external import CPD as CPD_PHASES, CPD_RANGE, CU, load_prn  # the CPD facts have one home
+
 REPO = Path(__file__).resolve().parents[1]
 INDEPENDENT = REPO / "reference_patterns" / "validation"
 # Phases offered for a fully amorphous sample (no crystalline phase in truth): the seed chemistry's
@@ -69,7 +70,7 @@ def run_cpd(shared_data: Path, which="ABCD", model_uncertainty: str = "full") ->
     for letter in which:
         name = f"CPD-1{letter}.xye"
         res = quantify(folder / name, phases=list(CPD_PHASES.values()), standard=None, instrument="cpd-pw3020",
-                       two_theta_range=(15.0, 145.0), model_uncertainty=model_uncertainty)
+                       two_theta_range=CPD_RANGE, model_uncertainty=model_uncertainty)
         truth = {CPD_PHASES[k]: float(weighed[name][k]) / 100.0 for k in CPD_PHASES}
         out.append(CaseResult(
             name=name, truth=truth,
@@ -97,7 +98,6 @@ def cpd_with_silica(shared_data: Path, letter: str, silica: float):
     from .io import load
     from .io._pattern import make_pattern
     from .quant.composition import mass_attenuation
-    from .validation_external import load_prn
 
     if not 0.0 < silica < 1.0:
         raise ValueError(f"silica fraction must be in (0, 1), got {silica}")
@@ -113,9 +113,8 @@ def cpd_with_silica(shared_data: Path, letter: str, silica: float):
     e2 = np.sqrt(np.maximum(y2, 1.0))
     weighed = {CPD_PHASES[k]: float(row[k]) for k in CPD_PHASES}
     total = sum(weighed.values())
-    wavelength = 1.540593  # the CPD files' Cu Kα1
-    mu_cpd = mass_attenuation({f: w / total for f, w in weighed.items()}, wavelength)
-    mu_glass = mass_attenuation("SiO2", wavelength)
+    mu_cpd = mass_attenuation({f: w / total for f, w in weighed.items()}, CU)
+    mu_glass = mass_attenuation("SiO2", CU)
     mu = (1 - silica) * mu_cpd + silica * mu_glass
     a, b = (1 - silica) * mu_cpd / mu, silica * mu_glass / mu
     label = f"CPD-1{letter} + {100 * silica:g} wt% silica"
@@ -140,7 +139,7 @@ def run_cpd_silica(shared_data: Path, which: str = "ABCD", silica=(0.1, 0.2, 0.4
             for std in CPD_PHASES.values():
                 w_s = fractions[std]
                 res = quantify(pattern, phases=[p for p in CPD_PHASES.values() if p != std], standard=(std, w_s),
-                               instrument="cpd-pw3020", two_theta_range=(15.0, 145.0),
+                               instrument="cpd-pw3020", two_theta_range=CPD_RANGE,
                                model_uncertainty=model_uncertainty)
                 out.append(CaseResult(
                     name=f"1{letter} + {100 * f:g} % silica, {std} {100 * w_s:.2f} %", truth={"amorphous": f / (1 - w_s)},
