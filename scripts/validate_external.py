@@ -250,9 +250,9 @@ def main():
         *real_routes_table(real_rows), "",
         real_routes_summary(real_rows) + " The external estimate's esd grows as 1/(1 − W_s): with the standard "
         "85 % of the mixture (1A) the original sample is a sixth of the specimen. In 1C zincite, its standard, reads "
-        "1.3 % low on real data (the null test above) and fluorite high: the two routes part by more than their esds "
-        "and the element balance sees too much Ca — real disagreements of the data with the weighed truth, not false "
-        "alarms. The consistency test stays on the esds (docs/method.md §10).", "",
+        "1.3 % low on real data (the null test above) and fluorite high: where the two routes part by more than their "
+        "esds, that is a real disagreement of the data with the weighed truth, not a false alarm. The consistency test "
+        "stays on the esds (docs/method.md §10).", "",
         "The same mixtures with the silica declared too, as a PONKCS phase calibrated on SILICA.PRN with that G (the "
         "table at the end of this page): the third estimate. Its halo in the mixtures is the calibration pattern's own "
         "counts, so this tests how the curve separates from background and Bragg peaks in a mixture, not the "

@@ -78,3 +78,45 @@ def test_a_refinement_xrdq_cannot_re_solve_says_its_u_lacks_the_recipe_variants(
     assert "gsas2 engine" in log[1]["left_out"] and u["amorphous"] > 0
     _, native = model_uncertainty(result.refinement, _scales(result), standard=("LiF", 0.5), level="fast")
     assert not any(e["variant"].startswith("recipe variants") for e in native)
+
+
+def _two_phase_fit(factors, seed):
+    """A stand-in for a converged fit: two phases of Gaussian lines (four and five), a flat background, Poisson
+    counts; phase A's four lines scaled by ``factors`` in the data (particle statistics, texture), not the model."""
+    from types import SimpleNamespace
+
+    tt = np.linspace(10.0, 80.0, 7001)
+
+    def lines(centres):
+        return np.stack([np.exp(-0.5 * ((tt - c) / 0.05) ** 2) for c in centres], axis=1)
+
+    pa, pb = lines([20, 35, 50, 65]), lines([25, 40, 55, 70, 75])
+    y = np.random.default_rng(seed).poisson(1000 * pa @ np.asarray(factors) + 800 * pb.sum(1) + 50).astype(float)
+    a = np.column_stack([pa.sum(1), pb.sum(1), np.ones_like(tt)])
+    sqrt_w = 1 / np.sqrt(np.maximum(y, 1.0))
+    return SimpleNamespace(_values=dict, design_matrix=lambda values: a, observed=y, sqrt_w=sqrt_w, params={},
+                           solve_linear=lambda m: np.linalg.lstsq(m * sqrt_w[:, None], y * sqrt_w, rcond=None)[0],
+                           phases=[SimpleNamespace(name="A"), SimpleNamespace(name="B")])
+
+
+def test_reflection_scatter_sees_lines_that_disagree_beyond_their_noise():
+    """Phase A's lines off by ±10–15 % (what a coarse, unground standard does): its scale is known only to the
+    standard error of their mean, ≈ 7 %, which the counting esd (≈ 0.5 %) does not hold. Phase B, whose lines
+    agree, gets nothing; nor does A when its lines agree."""
+    from xrdq.quant.uncertainty import reflection_scatter
+
+    found = reflection_scatter(_two_phase_fit([1.15, 0.85, 1.10, 0.90], seed=1))
+    excess, birge, windows = found["A"]
+    assert windows == 4 and birge > 5 and 0.03 < excess < 0.10, found
+    assert found["B"][0] < 0.005, found
+    agree = reflection_scatter(_two_phase_fit([1.0, 1.0, 1.0, 1.0], seed=2))
+    assert agree["A"][0] < 0.005 and agree["B"][0] < 0.005 and 0.3 < agree["A"][1] < 2.0, agree
+
+
+def test_real_reflections_that_disagree_widen_u(shared_data):
+    """CPD-1B: corundum's strong lines disagree with its structure model beyond their counting noise (Birge ratio
+    ≈ 6.7); the ensemble carries that as one more component, logged with its shift."""
+    res = xrdq.quantify(shared_data / "qpa" / "cpd1" / "CPD-1B.xye", phases=["Al2O3", "ZnO", "CaF2"], standard=None,
+                        instrument="cpd-pw3020", two_theta_range=(15.0, 145.0), model_uncertainty="fast")
+    log = {e["variant"].split(" (")[0]: e for e in res.provenance["model_uncertainty"]["variants"]}
+    assert "reflection scatter of Al2O3" in log and log["reflection scatter of Al2O3"]["largest_shift"] > 0

@@ -90,6 +90,73 @@ def _nonlinear_variant(fit, name, groups, max_nfev: int = 5) -> Variant:
     return Variant(name, np.asarray(c[:len(fit.models)], dtype=float), "nonlinear")
 
 
+#: A phase's calculated intensity above this share of its own maximum marks the 2θ windows its reflections (or
+#: groups of overlapping ones) occupy, for :func:`reflection_scatter`.
+WINDOW_LEVEL = 0.02
+#: Fewer windows give no scatter term: with two, the Birge ratio has one degree of freedom.
+MIN_WINDOWS = 3
+
+
+def reflection_scatter(fit) -> dict:
+    """Phase → (relative scale uncertainty beyond its esd, Birge ratio, windows) from its reflections' disagreement.
+
+    Each 2θ window where the phase's calculated intensity c exceeds WINDOW_LEVEL of its maximum gives its own
+    least-squares correction to the phase's scale, r_w = Σ w·c·(y − ŷ) / W_w with W_w = Σ w·c², everything else
+    held. Were the phase's relative intensities right, the r_w would scatter as counting noise raised by the fit's
+    general misfit: B² = Σ W_w (r_w − r̄)² / (n − 1) ≈ GoF². Texture March–Dollase does not describe, particle
+    statistics (a coarse standard), extinction or wrong displacement parameters make the windows disagree; the
+    scale is then known only to the standard error of their mean, and the part its esd (∝ GoF) does not hold is
+    √((B² − GoF²)/Σ W) (the Birge ratio of an inconsistent weighted mean; Birge 1932). Phases with fewer than
+    MIN_WINDOWS windows, and PONKCS curves, get none."""
+    a = fit.design_matrix(fit._values())
+    coef = fit.solve_linear(a)
+    resid = fit.observed - a @ coef
+    w = fit.sqrt_w ** 2
+    dof = max(resid.size - a.shape[1] - sum(p.vary for p in fit.params.values()), 1)
+    gof2 = float(np.sum(w * resid**2)) / dof
+    out = {}
+    for j, phase in enumerate(fit.phases):
+        if getattr(phase, "profile_only", False):
+            continue
+        c = a[:, j] * coef[j]
+        if not np.any(c > 0):
+            continue
+        on = c > WINDOW_LEVEL * c.max()
+        edges = np.flatnonzero(np.diff(on.astype(np.int8))) + 1
+        bounds = np.concatenate([[0], edges, [c.size]])
+        r, weight = [], []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if not on[lo]:
+                continue
+            ww = np.sum(w[lo:hi] * c[lo:hi] ** 2)
+            if ww > 0:
+                r.append(np.sum(w[lo:hi] * c[lo:hi] * resid[lo:hi]) / ww)
+                weight.append(ww)
+        if len(r) < MIN_WINDOWS:
+            continue
+        r, weight = np.array(r), np.array(weight)
+        b2 = float(np.sum(weight * (r - np.sum(weight * r) / weight.sum()) ** 2)) / (len(r) - 1)
+        out[phase.name] = (float(np.sqrt(max(b2 - gof2, 0.0) / weight.sum())), float(np.sqrt(b2)), len(r))
+    return out
+
+
+def _scatter_variants(fit) -> list[Variant]:
+    """One variant per phase whose reflections disagree beyond its esd: its scale moved by that excess."""
+    excess = reflection_scatter(fit)
+    if not any(e for e, _, _ in excess.values()):
+        return []
+    c, _, _ = fit.solve_linear_parts(fit.peak_columns(fit._values()))
+    base = np.asarray(c[:len(fit.models)], dtype=float)
+    out = []
+    for j, phase in enumerate(fit.phases):
+        e, b, n = excess.get(phase.name, (0.0, 0.0, 0))
+        if e > 0:
+            s = base.copy()
+            s[j] *= 1.0 + e
+            out.append(Variant(f"reflection scatter of {phase.name} (Birge ratio {b:.2f} over {n} windows)", s, "linear"))
+    return out
+
+
 def _at_bound(par) -> bool:
     span = par.max - par.min
     low = par.value <= par.min + 1e-3 * span
@@ -133,7 +200,7 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
             _nonlinear_variant(fit, "microstrain refined", ("strain",)),
             _nonlinear_variant(fit, "instrument profile U, V, W, X, Y refined", ("profile",)),
         ]
-    return out
+    return out + _scatter_variants(fit)
 
 
 
@@ -220,7 +287,7 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
     log += [{"variant": v.name, "kind": v.kind, "largest_shift": None, "left_out": v.note}
             for v in variants if v.scales is None]
     if getattr(refinement, "fit", None) is None:  # said, not silently missing: u then holds microabsorption only
-        log.append({"variant": "recipe variants (background, 2θ start, humps, B, strain, profile)", "kind": "all",
+        log.append({"variant": "recipe variants (background, 2θ start, humps, B, strain, profile, reflection scatter)", "kind": "all",
                     "largest_shift": None, "left_out": f"the {refinement.engine} engine's refinement is not "
                     "re-solved by xrdq: u holds the esd and microabsorption only"})
     return u, log
