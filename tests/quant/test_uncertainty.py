@@ -120,3 +120,13 @@ def test_real_reflections_that_disagree_widen_u(shared_data):
                         instrument="cpd-pw3020", two_theta_range=(15.0, 145.0), model_uncertainty="fast")
     log = {e["variant"].split(" (")[0]: e for e in res.provenance["model_uncertainty"]["variants"]}
     assert "reflection scatter of Al2O3" in log and log["reflection scatter of Al2O3"]["largest_shift"] > 0
+
+
+def test_a_standard_whose_lines_disagree_gets_a_note_saying_why_and_what_helps():
+    from xrdq.quant.verdict import check_standard_lines
+
+    fit = _two_phase_fit([1.15, 0.85, 1.10, 0.90], seed=1)
+    (note,) = check_standard_lines(fit, {"phase": "A", "weighed_fraction": 0.5})
+    assert note.level == "ok" and "Birge ratio" in note.reason and "grind it finer" in note.reason
+    assert check_standard_lines(fit, {"phase": "B", "weighed_fraction": 0.5}) == []  # its lines agree
+    assert check_standard_lines(fit, None) == [] and check_standard_lines(None, {"phase": "A"}) == []

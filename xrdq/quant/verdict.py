@@ -403,6 +403,28 @@ def check_spiked_composition(result) -> list[Finding]:
     return []
 
 
+#: A standard whose lines leave its scale uncertain by more than this share of itself beyond its esd gets a note.
+STANDARD_SCATTER_NOTE = 0.02
+
+
+def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
+    """The standard's line groups disagreeing with each other beyond their noise (:func:`~xrdq.quant.uncertainty.
+    reflection_scatter`): u holds it, and the note says where it comes from and what helps — a coarse, unground
+    standard (particle statistics: four LiF lines carry the whole amorphous fraction) or texture."""
+    if fit is None or not standard:
+        return []
+    from .uncertainty import reflection_scatter
+
+    found = reflection_scatter(fit).get(standard["phase"])
+    if not found or found[0] < STANDARD_SCATTER_NOTE:
+        return []
+    excess, birge, windows = found
+    return [Finding("ok", f"the standard {standard['phase']}'s {windows} line groups disagree with each other beyond "
+                          f"their counting noise (Birge ratio {birge:.1f}): its scale, and the amorphous fraction with "
+                          f"it, is uncertain by ±{100 * excess:.1f} % of itself (in u) — particle statistics of a coarse "
+                          "standard, or texture; grind it finer or spin the specimen")]
+
+
 def check_standard(standard: dict | None, amorphous, file: str | None, scale=None, reflections: int | None = None
                    ) -> list[Finding]:
     """The standard must be in the pattern (its scale, when known, positive and significant) at about its
@@ -493,6 +515,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
                                        len(ticks[0]) if ticks is not None else None)
     findings += standard_findings + check_external_amorphous(result) + check_element_balance(result)
     findings += check_spiked_composition(result)
+    if not standard_findings:
+        findings += check_standard_lines(getattr(ref, "fit", None), result.standard)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
