@@ -95,6 +95,7 @@ def _two_phase_fit(factors, seed):
     a = np.column_stack([pa.sum(1), pb.sum(1), np.ones_like(tt)])
     sqrt_w = 1 / np.sqrt(np.maximum(y, 1.0))
     return SimpleNamespace(_values=dict, design_matrix=lambda values: a, observed=y, sqrt_w=sqrt_w, params={},
+                           two_theta=tt, instrument=SimpleNamespace(wavelengths=((1.540593, 1.0),)),
                            solve_linear=lambda m: np.linalg.lstsq(m * sqrt_w[:, None], y * sqrt_w, rcond=None)[0],
                            phases=[SimpleNamespace(name="A"), SimpleNamespace(name="B")])
 
@@ -115,7 +116,7 @@ def test_reflection_scatter_sees_lines_that_disagree_beyond_their_noise():
 
 def test_real_reflections_that_disagree_widen_u(shared_data):
     """CPD-1B: corundum's strong lines disagree with its structure model beyond their counting noise (Birge ratio
-    ≈ 6.7); the ensemble carries that as one more component, logged with its shift."""
+    ≈ 7.5); the ensemble carries that as one more component, logged with its shift."""
     res = xrdq.quantify(shared_data / "qpa" / "cpd1" / "CPD-1B.xye", phases=["Al2O3", "ZnO", "CaF2"], standard=None,
                         instrument="cpd-pw3020", two_theta_range=(15.0, 145.0), model_uncertainty="fast")
     log = {e["variant"].split(" (")[0]: e for e in res.provenance["model_uncertainty"]["variants"]}
@@ -155,3 +156,17 @@ def test_a_coarse_standard_widens_u_and_is_named():
     assert abs(coarse.amorphous_fraction[0] - truth["amorphous_fraction"]) <= 2 * coarse.uncertainty["amorphous"]
     assert any("standard LiF's" in w and "grind it finer" in w for w in coarse.warnings), coarse.warnings
     assert not any("line groups" in w for w in clean.warnings)
+
+
+def test_one_reflections_k_alpha_doublet_is_one_window():
+    """At high angle Kα1 and Kα2 of one reflection part (LiF 222: 78.7 and 78.9°); as two windows they would agree
+    by construction and dilute the Birge ratio. Ranges closer than the doublet's separation merge; lines further
+    apart do not, nor does a single-wavelength instrument's pair."""
+    from xrdq.quant.uncertainty import _line_windows
+
+    tt = np.arange(70.0, 85.0, 0.01)
+    lines = sum(h * np.exp(-0.5 * ((tt - c) / 0.03) ** 2) for c, h in [(72.0, 1.0), (78.70, 1.0), (78.94, 0.5),
+                                                                       (80.5, 1.0)])
+    cu = (1.544414 - 1.540593) / 1.540593
+    assert len(_line_windows(lines, tt, cu)) == 3
+    assert len(_line_windows(lines, tt, 0.0)) == 4

@@ -114,6 +114,9 @@ def reflection_scatter(fit) -> dict:
     w = fit.sqrt_w ** 2
     dof = max(resid.size - a.shape[1] - sum(p.vary for p in fit.params.values()), 1)
     gof2 = float(np.sum(w * resid**2)) / dof
+    strong = [lam for lam, weight in fit.instrument.wavelengths
+              if weight >= 0.2 * max(x for _, x in fit.instrument.wavelengths)]
+    doublet = (max(strong) - min(strong)) / min(strong)  # Δλ/λ of the lines every reflection is drawn with
     out = {}
     for j, phase in enumerate(fit.phases):
         if getattr(phase, "profile_only", False):
@@ -121,13 +124,8 @@ def reflection_scatter(fit) -> dict:
         c = a[:, j] * coef[j]
         if not np.any(c > 0):
             continue
-        on = c > WINDOW_LEVEL * c.max()
-        edges = np.flatnonzero(np.diff(on.astype(np.int8))) + 1
-        bounds = np.concatenate([[0], edges, [c.size]])
         r, weight = [], []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            if not on[lo]:
-                continue
+        for lo, hi in _line_windows(c, fit.two_theta, doublet):
             ww = np.sum(w[lo:hi] * c[lo:hi] ** 2)
             if ww > 0:
                 r.append(np.sum(w[lo:hi] * c[lo:hi] * resid[lo:hi]) / ww)
@@ -137,6 +135,25 @@ def reflection_scatter(fit) -> dict:
         r, weight = np.array(r), np.array(weight)
         b2 = float(np.sum(weight * (r - np.sum(weight * r) / weight.sum()) ** 2)) / (len(r) - 1)
         out[phase.name] = (float(np.sqrt(max(b2 - gof2, 0.0) / weight.sum())), float(np.sqrt(b2)), len(r))
+    return out
+
+
+def _line_windows(c, two_theta, doublet: float) -> list:
+    """(start, stop) index ranges where ``c`` exceeds WINDOW_LEVEL of its maximum, one reflection's Kα1 and Kα2 in one
+    window: ranges closer than the doublet's separation at that angle, 2·tanθ·Δλ/λ, are merged (at high angle the
+    two lines of one reflection part, and as two windows they would agree by construction)."""
+    on = c > WINDOW_LEVEL * c.max()
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(on.astype(np.int8))) + 1, [c.size]])
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if not on[lo]:
+            continue
+        if out:
+            end = two_theta[out[-1][1] - 1]
+            if two_theta[lo] - end <= np.degrees(2.0 * np.tan(np.radians(end) / 2.0) * doublet):
+                out[-1] = (out[-1][0], hi)
+                continue
+        out.append((lo, hi))
     return out
 
 
