@@ -215,7 +215,7 @@ def test_internal_standard_on_real_data_says_how_sure_it_is(cpd_silica_results):
     """The main job on measured data: CPD-1A–1D with 20 wt% of the measured amorphous silica, each weighed phase
     in turn the internal standard. A standard of 1–4 wt% is known to a few % of itself at best, and the amorphous
     fraction inherits that relative error almost one to one (several wt%): u must say so (measured: 12 of 12 within 2 u, largest
-    1.9 u; 11 of 12 and 2.2 u without the reflection-scatter term), and none may be a confident wrong number."""
+    1.8 u; 11 of 12 and 2.2 u without the reflection-scatter term), and none may be a confident wrong number."""
     c = coverage(cpd_silica_results)
     assert c["n"] == 12
     assert c["within_u"] >= 0.85, np.round(c["z"], 2)
