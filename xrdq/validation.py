@@ -126,7 +126,7 @@ def cpd_with_silica(shared_data: Path, letter: str, silica: float):
 
 
 def run_cpd_silica(shared_data: Path, which: str = "ABCD", silica=(0.1, 0.2, 0.4),
-                   model_uncertainty: str = "full") -> list[CaseResult]:
+                   model_uncertainty: str = "full", two_theta_range=CPD_RANGE) -> list[CaseResult]:
     """The internal-standard route on real data with a real amorphous phase: each CPD-1 mixture with silica
     added (:func:`cpd_with_silica`), each of its crystalline phases in turn the standard at its weighed
     fraction and the other two declared; truth is the silica's share of everything but the standard."""
@@ -139,7 +139,7 @@ def run_cpd_silica(shared_data: Path, which: str = "ABCD", silica=(0.1, 0.2, 0.4
             for std in CPD_PHASES.values():
                 w_s = fractions[std]
                 res = quantify(pattern, phases=[p for p in CPD_PHASES.values() if p != std], standard=(std, w_s),
-                               instrument="cpd-pw3020", two_theta_range=CPD_RANGE,
+                               instrument="cpd-pw3020", two_theta_range=two_theta_range,
                                model_uncertainty=model_uncertainty)
                 out.append(CaseResult(
                     name=f"1{letter} + {100 * f:g} % silica, {std} {100 * w_s:.2f} %", truth={"amorphous": f / (1 - w_s)},
