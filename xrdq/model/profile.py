@@ -20,6 +20,11 @@ _L_NORM = 2.0 / np.pi
 GAUSSIAN_FWHM2_FLOOR = 2.5e-5
 
 
+def caglioti_fwhm2(tan_t, U, V, W):
+    """Caglioti's Gaussian FWHM² (deg²) at tanθ, unfloored: U tan²θ + V tanθ + W."""
+    return U * tan_t**2 + V * tan_t + W
+
+
 def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1.540593):
     """Gaussian and Lorentzian FWHMs (degrees 2θ) of the TCH function at peak positions ``two_theta``.
 
@@ -33,7 +38,7 @@ def tch_widths(two_theta, U, V, W, X, Y, size_nm=None, strain=None, wavelength=1
     theta = np.radians(np.asarray(two_theta, dtype=float)) / 2.0
     tan_t = np.tan(theta)
     cos_t = np.cos(theta)
-    hg2 = U * tan_t**2 + V * tan_t + W
+    hg2 = caglioti_fwhm2(tan_t, U, V, W)
     # Smooth floor instead of a clamp: below (0.005°)² the width decays exponentially but keeps a
     # gradient, so a refinement that strays into U tan²θ + V tanθ + W < 0 can find its way back.
     floor = GAUSSIAN_FWHM2_FLOOR

@@ -20,7 +20,7 @@ from ..errors import XrdqQuantError
 from .estimates import (Estimates, external_estimate, external_route, internal_estimate, ponkcs_background_warnings,
                         ponkcs_estimate, ponkcs_route, subset_fractions)
 from .internal_standard import berar_lelann_factor, internal_standard
-from .weight_fractions import brindley_correction, hill_howard
+from .weight_fractions import brindley_correction, hill_howard, mass_factors
 
 #: GSAS-II recipe names a user may mistake for native ones (they need engine="gsas2").
 _GSAS2_RECIPE_NAMES = ("exact-fcj", "exact-fcj+po", "default+po")
@@ -156,7 +156,7 @@ def weight_fractions(ref, brindley=None, berar_lelann: bool = False) -> Fraction
     if missing or ref.scale_covariance is None:
         raise XrdqQuantError(f"the {ref.engine} refinement gives no scale, mass factor or scale covariance for "
                              f"{missing or names}: an engine must return scales, scale_covariance and mass_factors")
-    zmv = np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in names])
+    zmv = mass_factors(ref.phase_info, names)
     # in the native convention (W ∝ S × ZMV): GSAS-II's phase fraction f (W ∝ f × M) is f M / ZMV
     to_zmv = np.array([ref.mass_factors[n] for n in names]) / zmv
     scales = np.array([ref.scales[n][0] for n in names]) * to_zmv
@@ -213,7 +213,7 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
         _internal(out, fr, crystalline, amorphous_names, std, purity, standard_esd, purity_esd, source)
     if calibration is None and not amorphous_names:
         return out
-    zmv = np.array([ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in names])
+    zmv = mass_factors(ref.phase_info, names)
     s_all = fr.scales if ref.scales else None
     if calibration is not None:
         std_phase = next((p for p in phase_objs if std is not None and p.name == std[0]), None)

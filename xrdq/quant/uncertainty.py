@@ -108,6 +108,11 @@ def reflection_scatter(fit) -> dict:
     scale is then known only to the standard error of their mean, and the part its esd (∝ GoF) does not hold is
     √((B² − GoF²)/Σ W) (the Birge ratio of an inconsistent weighted mean; Birge 1932). Phases with fewer than
     MIN_WINDOWS windows, and PONKCS curves, get none."""
+    return _scatter(fit)[1]
+
+
+def _scatter(fit) -> tuple[np.ndarray, dict]:
+    """(the phase scales of the converged fit, :func:`reflection_scatter`'s dict): one linear solve serves both."""
     a = fit.design_matrix(fit._values())
     coef = fit.solve_linear(a)
     resid = fit.observed - a @ coef
@@ -135,7 +140,7 @@ def reflection_scatter(fit) -> dict:
         r, weight = np.array(r), np.array(weight)
         b2 = float(np.sum(weight * (r - np.sum(weight * r) / weight.sum()) ** 2)) / (len(r) - 1)
         out[phase.name] = (float(np.sqrt(max(b2 - gof2, 0.0) / weight.sum())), float(np.sqrt(b2)), len(r))
-    return out
+    return np.asarray(coef[:len(fit.phases)], dtype=float), out
 
 
 def _line_windows(c, two_theta, doublet: float) -> list:
@@ -159,11 +164,7 @@ def _line_windows(c, two_theta, doublet: float) -> list:
 
 def _scatter_variants(fit) -> list[Variant]:
     """One variant per phase whose reflections disagree beyond its esd: its scale moved by that excess."""
-    excess = reflection_scatter(fit)
-    if not any(e for e, _, _ in excess.values()):
-        return []
-    c, _, _ = fit.solve_linear_parts(fit.peak_columns(fit._values()))
-    base = np.asarray(c[:len(fit.models)], dtype=float)
+    base, excess = _scatter(fit)
     out = []
     for j, phase in enumerate(fit.phases):
         e, b, n = excess.get(phase.name, (0.0, 0.0, 0))
@@ -238,11 +239,11 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
     (:class:`~xrdq.quant.estimates.Estimates`) also every route's amorphous estimate (``estimate:<route>``)."""
     from ..errors import XrdqQuantError
     from .estimates import internal_result
-    from .weight_fractions import brindley_correction, hill_howard
+    from .weight_fractions import brindley_correction, hill_howard, mass_factors
 
     names = list(names)
     s = np.asarray(scales, dtype=float)
-    zmv = np.array([phase_info[n]["cell_mass"] * phase_info[n]["volume"] for n in names])
+    zmv = mass_factors(phase_info, names)
     tau = None
     if brindley:
         w, _, tau = brindley_correction(s, phase_info, names, dict(brindley))

@@ -60,6 +60,11 @@ def brindley_tau(delta_mu_r):
     return out if np.ndim(delta_mu_r) else float(out[0])
 
 
+def mass_factors(phase_info: dict, names) -> np.ndarray:
+    """(ZMV)_p of each of ``names``: the cell mass times cell volume Hill–Howard weighs each scale by."""
+    return np.array([phase_info[n]["cell_mass"] * phase_info[n]["volume"] for n in names], dtype=float)
+
+
 def brindley_correction(scales, phase_info: dict, names, particle_size_um: dict, covariance=None, iterations: int = 5):
     """Hill–Howard fractions with Brindley's correction for particles of radius ``particle_size_um``/2.
 
@@ -67,7 +72,7 @@ def brindley_correction(scales, phase_info: dict, names, particle_size_um: dict,
     until it settles. Phases without a given size get τ = 1, and so do phases of unknown density (a PONKCS
     phase: its calibration constant is no cell), which are left out of µ̄.
     """
-    zmv = np.array([phase_info[n]["cell_mass"] * phase_info[n]["volume"] for n in names])
+    zmv = mass_factors(phase_info, names)
     rho = np.array([phase_info[n]["density"] for n in names], dtype=float)
     known = np.isfinite(rho) & (rho > 0)
     mu = np.where(known, np.array([phase_info[n]["mass_attenuation"] for n in names]) * np.where(known, rho, 1.0), 0.0)

@@ -29,7 +29,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..model.profile import GAUSSIAN_FWHM2_FLOOR
+from ..model.profile import GAUSSIAN_FWHM2_FLOOR, caglioti_fwhm2
 from .diagnostics import at_bound
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
@@ -647,7 +647,7 @@ def gaussian_on_floor(result) -> dict | None:
     if not names:
         return None
     tan_t = np.tan(np.radians(result.two_theta) / 2.0)
-    fwhm2 = p["U"][0] * tan_t**2 + p["V"][0] * tan_t + p["W"][0]
+    fwhm2 = caglioti_fwhm2(tan_t, p["U"][0], p["V"][0], p["W"][0])
     k = int(np.argmin(fwhm2))
     if fwhm2[k] >= GAUSSIAN_FWHM2_FLOOR:
         return None
@@ -689,7 +689,7 @@ def with_determined_gaussian(result, build):
                   result.n_points - result.n_parameters, fit.recipe.alpha, "")
     inst = fit.instrument
     tan_t = math.tan(math.radians(floor["two_theta"]) / 2.0)
-    own = inst.U * tan_t**2 + inst.V * tan_t + inst.W  # the instrument's FWHM² where the refined one is lowest
+    own = caglioti_fwhm2(tan_t, inst.U, inst.V, inst.W)  # the instrument's FWHM² where the refined one is lowest
     if d["accepted"] and floor["fwhm2_min"] >= -own:
         # the peaks do ask for a narrower Gaussian than the Caglioti form with this V can give everywhere (a real
         # TiO2 pattern: W → 2·10⁻⁵, FWHM² −1.7·10⁻⁴ deg² around 21.6°, Δχ² 165 against the instrument's): kept
