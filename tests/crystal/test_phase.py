@@ -184,3 +184,20 @@ def test_mass_attenuation_matches_xraydb_material_mu(write_cif):
         expected = xraydb.material_mu(formula, energy, density=1.0, kind="total")  # 1/cm at ρ = 1 → cm²/g
         assert ph.mass_attenuation(1.5406) == pytest.approx(expected, rel=1e-3)
     assert read_cif(write_cif(CORUNDUM)).mass_attenuation(1.5406) == pytest.approx(31.8, rel=0.05)
+
+
+def test_a_cifs_own_structure_quality_is_read_and_checked(write_cif):
+    """xrdq's reference CIFs say how far their structure can be trusted (``_xrdq_structure_quality``); the result
+    repeats it. A CIF that does not say gives "", one that says something else is refused, naming the field."""
+    from xrdq.crystal import load_phase
+
+    assert read_cif(write_cif(LIF)).structure_quality == ""
+    ph = read_cif(write_cif(LIF.replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 4\n_xrdq_structure_quality 'Noisy'")))
+    assert ph.structure_quality == "noisy"
+    path = write_cif(LIF.replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 4\n_xrdq_structure_quality rough"))
+    with pytest.raises(XrdqPhaseError, match=r"test\.cif.*_xrdq_structure_quality 'rough'; expected one of published"):
+        read_cif(path)
+    # the bundled seed-chemistry halides whose refined coordinates were not available say so
+    assert load_phase("Li2ZrCl6").structure_quality == "approximate"
+    assert load_phase("Li3InCl6").structure_quality == "noisy"
+    assert load_phase("LiF").structure_quality == "published"

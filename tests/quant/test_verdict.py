@@ -346,3 +346,36 @@ def test_a_phase_with_no_reflection_in_the_range_cannot_take_a_fraction():
     (note,) = check_out_of_range(ticks, {"A": 0.001, "B": 0.999}, {"A": 0.002, "B": 0.002}, None)
     assert note.level == "ok" and note.reason.startswith("A has no reflection")
     assert check_out_of_range(ticks, {"A": 0.5}, {"A": 0.01}, standard="A") == []  # the standard's own check says it
+
+
+def test_what_a_phases_structure_model_rests_on_is_said_with_the_result(tmp_path):
+    """A fraction is only as good as its phase's calculated intensities and mass. A structure its CIF calls approximate
+    or noisy (the bundled Li2ZrCl6, Li3InCl6), and what reading a CIF assumed (B where it gives none), are said as notes
+    and recorded in the provenance — the verdict stays the data's; cell contents that contradict Z × formula make
+    the phase's mass doubtful, which is a ``check``."""
+    from xrdq.crystal import load_phase, read_cif
+    from xrdq.quant.pipeline import structure_notes
+
+    lif = Path(load_phase("LiF").source).read_text()
+    no_b = tmp_path / "LiF_noB.cif"
+    no_b.write_text(lif.replace("_xrdq_structure_quality published", "")
+                    .replace("_atom_site_B_iso_or_equiv\n", "").replace(" 1.00000 1.0000\n", " 1.00000\n")
+                    .replace(" 1.00000 0.8000\n", " 1.00000\n"))
+    phase = read_cif(no_b, name="LiF")
+    assert phase.structure_quality == "" and phase.notes, (phase.notes, no_b.read_text())
+    notes = structure_notes([load_phase("LiCl"), load_phase("Li2ZrCl6"), load_phase("Li3InCl6"), phase])
+    assert [n.split(":")[0] for n in notes] == ["structure of Li2ZrCl6", "structure of Li3InCl6",
+                                                f"structure of LiF ({no_b})"]
+    assert "approximate model" in notes[0] and "--phase Li2ZrCl6=FILE.cif" in notes[0]
+    assert "noisy starting values" in notes[1] and "B = 1.0 Å² assumed" in notes[2]
+    assert [f.level for f in check_warnings(notes)] == ["ok", "ok", "ok"]
+    odd = "structure of X (x.cif): cell contents (7.6 atoms) differ from Z × formula (8); cell_mass is computed from the sites"
+    assert [f.level for f in check_warnings([odd])] == ["check"]
+
+    res = xrdq.quantify(DEMO, phases=["LiCl", "Li2ZrCl6"], standard=("LiF", 0.5), model_uncertainty="off")
+    assert res.verdict == "ok", res.verdict_reasons
+    assert any(w.startswith("structure of Li2ZrCl6: an approximate model") for w in res.warnings)
+    assert not any(w.startswith("structure of LiCl") or w.startswith("structure of LiF") for w in res.warnings)
+    quality = {p["name"]: p["structure_quality"] for p in res.provenance["phases"]}
+    assert quality == {"LiCl": "published", "Li2ZrCl6": "approximate", "LiF": "published"}
+    assert json.loads(res.to_json())["provenance"]["phases"][1]["cif_notes"] == []

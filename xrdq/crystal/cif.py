@@ -118,12 +118,30 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: {exc}") from None
     return Phase(name=name or block.name, formula=formula, space_group=sg.xhm().strip().rstrip(":").strip(),
                  sg_number=sg.number, cell=cell, z=z, sites=sites, atoms=atoms,
-                 symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=tuple(notes))
+                 symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=tuple(notes),
+                 structure_quality=_structure_quality(block, where))
 
 
 # ---- helpers -------------------------------------------------------------------------------------
 #: Lattice parameters a CIF may give (Å): from the smallest inorganic cells to large organic ones.
 CELL_LENGTH_RANGE = (0.5, 1000.0)
+
+
+#: What ``_xrdq_structure_quality`` may say (scripts/make_reference_cifs.py): refined coordinates as published, published
+#: cell with noisy starting coordinates, or an idealised/constructed model.
+STRUCTURE_QUALITIES = ("published", "noisy", "approximate")
+
+
+def _structure_quality(block, where: str) -> str:
+    """The CIF's own statement of how far its structure can be trusted (xrdq's reference CIFs carry one), or ""."""
+    text = block.find_value("_xrdq_structure_quality")
+    if text is None or _unquote(text) in ("?", "."):
+        return ""
+    quality = _unquote(text).strip().lower()
+    if quality not in STRUCTURE_QUALITIES:
+        raise XrdqPhaseError(f"{where}: _xrdq_structure_quality {quality!r}; expected one of "
+                             f"{', '.join(STRUCTURE_QUALITIES)}")
+    return quality
 
 
 def _check_text(path: Path):

@@ -52,14 +52,11 @@ def describe_phases() -> list[dict]:
     for name in list_phases():
         path = phase_path(name)
         phase = read_cif(path, name=name)
-        source, quality = "", ""
+        source = ""
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("# Source:"):
                 source = line.partition(":")[2].strip()
-            elif line.startswith("_xrdq_structure_quality"):
-                quality = line.split(None, 1)[1].strip().strip("'\"") if len(line.split()) > 1 else ""
-            elif line.startswith("# Quality:") and not quality:
-                quality = line.partition(":")[2].strip()
+                break
         rows.append({
             "name": name,
             "aliases": sorted(a for a, target in ALIASES.items() if target == name),
@@ -68,7 +65,7 @@ def describe_phases() -> list[dict]:
             "sg_number": phase.sg_number,
             "cell": [float(v) for v in phase.cell],
             "density": float(phase.density),
-            "quality": quality,
+            "quality": phase.structure_quality,
             "source": source,
             "cif": str(path),
         })

@@ -66,6 +66,9 @@ class Phase:
     hall: str = ""
     source: str = ""
     notes: tuple[str, ...] = ()
+    #: How far the structure can be trusted, when its CIF says (``_xrdq_structure_quality``: ``published``,
+    #: ``noisy`` or ``approximate``; scripts/make_reference_cifs.py defines them); "" when it does not say.
+    structure_quality: str = ""
 
     # ---- composition and density -------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .external_standard import ScaleCalibration
 from .internal_standard import check_standard_inputs
 from .pipeline import (amorphous_content, engine_recipe, model_uncertainty as _ensemble, parse_standard, phase_list,
-                       provenance, quant_result, start_humps, weight_fractions, with_fractions)
+                       provenance, quant_result, start_humps, structure_notes, weight_fractions, with_fractions)
 from .result import QuantResult  # noqa: F401 — quantify's return type, documented here
 
 #: Engines by name (xrdq.refine.engines): "native" and, with GSAS-II installed, "gsas2".
@@ -115,7 +115,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     prov = provenance(path, sha, ref, rec, inst, phase_objs, am, standard_esd=standard_esd, purity_esd=purity_esd,
                       brindley=brindley, berar_lelann=berar_lelann, two_theta_range=two_theta_range,
                       model_uncertainty=model_uncertainty, variants=variants)
-    result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov, warnings=instrument_mismatch(pattern, inst),
+    result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov,
+                          warnings=instrument_mismatch(pattern, inst) + structure_notes(phase_objs),
                           dataarray=given)
     from .verdict import assess
 

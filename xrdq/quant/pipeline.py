@@ -77,6 +77,30 @@ def phase_list(phases, std, engine=None, brindley=None):
     return objs, std
 
 
+#: What a CIF's own structure quality (:attr:`xrdq.crystal.phase.Phase.structure_quality`) means for the numbers.
+_QUALITY_NOTES = {
+    "approximate": "an approximate model (its CIF says so: idealised or constructed coordinates, not a refinement) — "
+                   "its calculated intensities, and the fractions that rest on them, may be off by more than u says",
+    "noisy": "published cell, but its free coordinates are noisy starting values (its CIF says so) — its intensities, "
+             "and the fractions that rest on them, may be off by a few per cent beyond u",
+}
+
+
+def structure_notes(phase_objs) -> list[str]:
+    """What each phase's structure model rests on, said with the result: a structure its CIF calls approximate or noisy
+    (the bundled seed-chemistry halides whose refined coordinates were not available), and what reading the CIF
+    assumed (B where none was given, an origin choice, a space group from its number; cell contents that disagree
+    with Z × formula). A fraction is only as good as its phase's calculated intensities and mass."""
+    out = []
+    for p in phase_objs:
+        quality = getattr(p, "structure_quality", "")
+        if quality in _QUALITY_NOTES:
+            out.append(f"structure of {p.name}: {_QUALITY_NOTES[quality]}; for quantitative work give a CIF of a "
+                       f"structure refined for your phase (--phase {p.name}=FILE.cif)")
+        out += [f"structure of {p.name} ({p.source}): {note}" for note in getattr(p, "notes", ())]
+    return out
+
+
 def amorphous_phases(phase_objs) -> list:
     """Names of the calibrated amorphous (PONKCS) phases."""
     return [p.name for p in phase_objs if getattr(p, "kind", None) == "amorphous"]
@@ -291,8 +315,9 @@ def provenance(path, sha, ref, rec, instrument, phase_objs, am: Amorphous, *, st
         "engine": ref.engine,
         "engine_version": ref.engine_version,
         "instrument": instrument.to_dict(),
-        "phases": [{"name": p.name, "source": p.source, "sha256": file_sha256(p.source) if p.source else None}
-                   for p in phase_objs],
+        "phases": [{"name": p.name, "source": p.source, "sha256": file_sha256(p.source) if p.source else None,
+                    "structure_quality": getattr(p, "structure_quality", "") or None,
+                    "cif_notes": list(getattr(p, "notes", ()))} for p in phase_objs],
         "recipe": ref.recipe or rec.describe(),
         "standard": am.standard_info and {k: am.standard_info[k] for k in ("phase", "weighed_fraction", "purity",
                                                                             "source")},
