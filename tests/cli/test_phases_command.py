@@ -33,6 +33,10 @@ def test_phases_table_and_selection(capsys):
     assert _run(["phases"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in list_phases())
+    # how far each structure can be trusted, before a user quantifies with it
+    row = next(line for line in out.splitlines() if line.startswith("Li2ZrCl6 "))
+    assert "approximate" in row.split() and "'approximate' an idealised or constructed model" in out
+    assert "published" in next(line for line in out.splitlines() if line.startswith("LiF ")).split()
     assert _run(["phases", "fluorite"]) == 0
     out = capsys.readouterr().out
     assert "CaF2" in out and "LiCl" not in out and "CaF2.cif" in out

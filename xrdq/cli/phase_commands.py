@@ -11,7 +11,7 @@ import click
 @click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array with one object per phase.")
 def phases(names, as_json):
-    """List the bundled phases (name, aliases, formula, space group, cell, density, source).
+    """List the bundled phases (name, aliases, formula, space group, cell, density, structure quality, source).
 
     Any of these names (or an alias) works in --phase and --standard; give NAMES to show only those
     (with each one's CIF path and source reference).
@@ -25,12 +25,14 @@ def phases(names, as_json):
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
-    heads = ["name", "formula", "space group", "a (Å)", "b (Å)", "c (Å)", "α β γ (°)", "ρ (g/cm³)", "aliases"]
+    heads = ["name", "formula", "space group", "a (Å)", "b (Å)", "c (Å)", "α β γ (°)", "ρ (g/cm³)", "structure",
+             "aliases"]
     table = []
     for r in rows:
         a, b, c, al, be, ga = r["cell"]
         table.append([r["name"], r["formula"], f"{r['space_group']} ({r['sg_number']})", f"{a:.4f}", f"{b:.4f}",
-                      f"{c:.4f}", f"{al:g} {be:g} {ga:g}", f"{r['density']:.3f}", ", ".join(r["aliases"])])
+                      f"{c:.4f}", f"{al:g} {be:g} {ga:g}", f"{r['density']:.3f}", r["quality"] or "-",
+                      ", ".join(r["aliases"])])
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
     for t in table:
@@ -41,4 +43,8 @@ def phases(names, as_json):
     else:
         click.echo(f"\n{len(rows)} phases; use a name or alias in --phase/--standard, or give a CIF path "
                    f"(NAME=CIF to name it). Aliases are case-insensitive ({len(ALIASES)} in all).")
+        if any(r["quality"] in ("approximate", "noisy") for r in rows):
+            click.echo("Structure: 'published' as refined; 'noisy' published cell with noisy starting coordinates; "
+                       "'approximate' an idealised or constructed model. For quantitative work with the last two, give "
+                       "a CIF refined for your phase (--phase NAME=FILE.cif); a result says so when it uses them.")
     return 0
