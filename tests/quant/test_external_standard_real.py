@@ -140,6 +140,12 @@ def test_ponkcs_silica_from_g_reproduces_the_pure_silica_pattern(pure, g_corundu
     # the G route sees no crystalline phase: 100 % non-crystalline by construction, and the two agree
     assert res.amorphous_estimates["external_standard"][0] == pytest.approx(1.0)
     assert res.amorphous_consistency < 2
+    # so the amorphous fraction reported is PONKCS's, which measures, with its uncertainty — not 100 ± 0 by
+    # construction — and the result says why; a note, not a flag
+    assert res.amorphous_fraction == pytest.approx((v, e))
+    assert 0.005 < res.uncertainty["amorphous"] == pytest.approx(res.uncertainty["estimate:ponkcs"])
+    assert any(w.startswith("no crystalline phase of the sample is declared") and "PONKCS's" in w for w in res.warnings)
+    assert res.verdict == "ok", res.verdict_reasons
 
 
 def test_cli_calibrate_scale_ponkcs_and_quantify(pure, shared_data, tmp_path, capsys):

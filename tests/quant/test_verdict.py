@@ -379,3 +379,18 @@ def test_what_a_phases_structure_model_rests_on_is_said_with_the_result(tmp_path
     quality = {p["name"]: p["structure_quality"] for p in res.provenance["phases"]}
     assert quality == {"LiCl": "published", "Li2ZrCl6": "approximate", "LiF": "published"}
     assert json.loads(res.to_json())["provenance"]["phases"][1]["cif_notes"] == []
+
+
+def test_a_fully_amorphous_result_says_it_is_so_by_construction():
+    """With only the standard declared, 1 − Σ over no sample phase is 100 % amorphous whatever the pattern holds: its
+    tiny esd says nothing about an undeclared phase (GSAS-II's fully amorphous case: 100.00 ± 0.00). The result says
+    so — what is flagged (sharp unexplained peaks) and what is not (a nanocrystalline phase merged into the halo)."""
+    path = Path(__file__).resolve().parents[2] / "reference_patterns" / "validation" / "gsas2" / "amorphous_a100.xye"
+    res = xrdq.quantify(path, phases=[], standard=("LiF", 0.3), purity=0.98, model_uncertainty="off")
+    assert res.amorphous_fraction[0] == pytest.approx(1.0, abs=1e-9)
+    (note,) = [w for w in res.warnings if w.startswith("no crystalline phase of the sample is declared")]
+    assert "by construction" in note and "nanocrystalline" in note and "declare the phases you suspect" in note
+    assert res.verdict == "ok", res.verdict_reasons
+    # a declared sample phase measures: no such note (the demo, LiCl and Li2ZrCl6 beside LiF)
+    res = xrdq.quantify(DEMO, phases=["LiCl"], standard=("LiF", 0.5), model_uncertainty="off")
+    assert not any(w.startswith("no crystalline phase of the sample") for w in res.warnings)

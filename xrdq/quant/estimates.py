@@ -37,6 +37,14 @@ def subset_fractions(w, cov, idx):
     return ws, jac @ np.asarray(cov, dtype=float) @ jac.T
 
 
+def by_construction(crystalline, standard: str | None = None) -> bool:
+    """Whether no crystalline phase of the sample is declared (the ``standard`` aside): then 1 − Σ crystalline, by the
+    internal or the external standard, is 100 % amorphous by construction — every crystalline phase not declared
+    counts as amorphous — and its esd says nothing about what was not declared. A calibrated amorphous (PONKCS)
+    phase, if declared, is then the amorphous fraction reported: it measures its own amount."""
+    return not [n for n in crystalline if n != standard]
+
+
 def relative_to_standard(names, scales, scale_cov, zmv, subset, standard, w_s, purity):
     """Σ over ``subset`` of c·W_s·(S_p (ZMV)_p)/(S_s (ZMV)_s)/(1 − W_s): their fraction of the original sample."""
     s = np.asarray(scales, dtype=float)

@@ -17,8 +17,8 @@ import numpy as np
 from .._digest import file_sha256
 from .._version import __version__
 from ..errors import XrdqQuantError
-from .estimates import (Estimates, external_estimate, external_route, internal_estimate, ponkcs_background_warnings,
-                        ponkcs_estimate, ponkcs_route, subset_fractions)
+from .estimates import (Estimates, by_construction, external_estimate, external_route, internal_estimate,
+                        ponkcs_background_warnings, ponkcs_estimate, ponkcs_route, subset_fractions)
 from .internal_standard import berar_lelann_factor, internal_standard
 from .weight_fractions import brindley_correction, hill_howard, mass_factors
 
@@ -235,8 +235,20 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
     out.crystalline = crystalline
     if std is not None:
         _internal(out, fr, crystalline, amorphous_names, std, purity, standard_esd, purity_esd, source)
-    if calibration is None and not amorphous_names:
-        return out
+    if calibration is not None or amorphous_names:
+        _other_routes(out, ref, fr, phase_objs, std, purity, names, amorphous_names, crystalline, calibration,
+                      sample_composition, instrument, pattern, background_terms)
+    if out.amorphous is not None and by_construction(crystalline, std[0] if std else None):
+        out.warnings.append(_by_construction_note(amorphous_names))
+        if amorphous_names:
+            out.amorphous = out.estimates.estimates["ponkcs"]
+    return out
+
+
+def _other_routes(out: Amorphous, ref, fr: Fractions, phase_objs, std, purity, names, amorphous_names, crystalline,
+                  calibration, sample_composition, instrument, pattern, background_terms):
+    """The external standard's and PONKCS's estimates, and the reported amorphous fraction when no internal
+    standard gave one."""
     zmv = mass_factors(ref.phase_info, names)
     s_all = fr.scales if ref.scales else None
     if calibration is not None:
@@ -265,7 +277,17 @@ def amorphous_content(ref, fr: Fractions, phase_objs, std, purity, standard_esd,
             out.amorphous = (v, e)
             refined = fr.refined
             out.sample_fractions = {n: refined[n] for n in crystalline}
-    return out
+
+
+def _by_construction_note(amorphous_names) -> str:
+    """What an amorphous fraction from 1 − Σ over no declared crystalline sample phase means (estimates.by_construction)."""
+    head = "no crystalline phase of the sample is declared: 1 − Σ crystalline is 100 % amorphous by construction"
+    if amorphous_names:
+        return (f"{head}; the amorphous fraction reported is PONKCS's, the calibrated {', '.join(amorphous_names)}'s own "
+                "amount (the 1 − Σ route stays listed as amorphous + unidentified)")
+    return (f"{head}, and its esd says nothing about what was not declared — every crystalline phase not declared counts "
+            "as amorphous. Sharp peaks no phase explains are flagged; a nanocrystalline phase whose broad peaks merge into the "
+            "halo is not: declare the phases you suspect (they are measured, or reported not detected)")
 
 
 def _internal(out: Amorphous, fr: Fractions, crystalline, amorphous_names, std, purity, standard_esd, purity_esd,

@@ -238,7 +238,7 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
     PONKCS's: the same equations as the main result, without esds. With ``estimates``
     (:class:`~xrdq.quant.estimates.Estimates`) also every route's amorphous estimate (``estimate:<route>``)."""
     from ..errors import XrdqQuantError
-    from .estimates import internal_result
+    from .estimates import by_construction, internal_result
     from .weight_fractions import brindley_correction, hill_howard, mass_factors
 
     names = list(names)
@@ -265,6 +265,9 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
         q.update(external.quantities(names, s, zmv, tau))
     elif "estimate:ponkcs" in q:
         q["amorphous"] = q["estimate:ponkcs"]  # neither standard: PONKCS's, scaled as the result's was
+    if "estimate:ponkcs" in q and by_construction(crystalline if crystalline is not None else names,
+                                                  standard[0] if standard is not None else None):
+        q["amorphous"] = q["estimate:ponkcs"]  # 1 − Σ over no sample phase is 1 by construction: PONKCS's, as reported
     return q
 
 
