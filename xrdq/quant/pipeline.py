@@ -286,8 +286,9 @@ def _by_construction_note(amorphous_names) -> str:
         return (f"{head}; the amorphous fraction reported is PONKCS's, the calibrated {', '.join(amorphous_names)}'s own "
                 "amount (the 1 − Σ route stays listed as amorphous + unidentified)")
     return (f"{head}, and its esd says nothing about what was not declared — every crystalline phase not declared counts "
-            "as amorphous. Sharp peaks no phase explains are flagged; a nanocrystalline phase whose broad peaks merge into the "
-            "halo is not: declare the phases you suspect (they are measured, or reported not detected)")
+            "as amorphous. Peaks no phase explains are flagged, sharp ones and broad ones (a nanocrystalline phase in the "
+            "halo); a few per cent of a phase of a few nm are not: declare the phases you suspect (they are measured, or "
+            "reported not detected)")
 
 
 def _internal(out: Amorphous, fr: Fractions, crystalline, amorphous_names, std, purity, standard_esd, purity_esd,
