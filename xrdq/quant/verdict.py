@@ -561,8 +561,11 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     if result.amorphous_fraction is not None and not [n for n in sample_phases if n not in curves]:
         # nothing crystalline of the sample declared: the amorphous fraction is 1 − Σ over nothing, so whatever the
         # amorphous model took is counted — a nanocrystalline phase's broad peaks included (quant.pipeline)
-        findings += check_broad_unexplained(broad_unexplained(ref.two_theta, ref.observed, ref.calculated, ref.esd,
-                                                              bragg, ref.gof), instrument.wavelength)
+        broad = broad_unexplained(ref.two_theta, ref.observed, ref.calculated, ref.esd, bragg, ref.gof)
+        if broad is not None and any(not p["satellite"] and abs(p["two_theta"] - broad["two_theta"]) <= 2 * broad["fwhm"]
+                                     for p in peaks):
+            broad = None  # the sharp peaks of an undeclared phase, said above
+        findings += check_broad_unexplained(broad, instrument.wavelength)
     absent = absent_phases(ref)
     refined = {n: v for n, (v, _) in result.refined_fractions.items()}
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
