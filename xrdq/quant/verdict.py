@@ -16,6 +16,7 @@ import numpy as np
 from .._filters import gaussian_smooth
 # one home: the refinement's cell check and the verdict flag the same 1 % (a phase probably fitting other peaks)
 from ..refine.adaptive import CELL_LIMIT
+from .estimates import by_construction
 
 LEVELS = ("ok", "check", "fail")
 
@@ -137,9 +138,8 @@ def broad_unexplained(two_theta, observed, calculated, esd, bragg, gof: float) -
         z = gaussian_smooth(diff / e, sigma_pts) * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_pts) / max(gof, 1.0)
         h = gaussian_smooth(diff, sigma_pts)
         half = max(int(round(2 * fwhm / step)), 1)
-        for i in np.argsort(np.where(inside, z, -np.inf))[::-1][:20]:
-            if not inside[i] or z[i] < BROAD_SIGNIFICANCE:
-                break
+        top = np.nonzero(inside[1:-1] & (z[1:-1] >= BROAD_SIGNIFICANCE) & (z[1:-1] >= z[:-2]) & (z[1:-1] > z[2:]))[0] + 1
+        for i in top[np.argsort(-z[top])]:  # local maxima, strongest first
             lo, hi = max(i - half, 0), min(i + half + 1, tt.size)
             if float(np.max(bragg[lo:hi])) > max(float(h[i]), 0.0) / EXPLAINED_SHARE:
                 continue  # beside a modelled peak: its misfit, not a phase of its own
@@ -558,7 +558,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases,
                                                                                   result.amorphous_fraction is not None)
     curves = {p.name for p in getattr(getattr(ref, "fit", None), "phases", ()) if getattr(p, "profile_only", False)}
-    if result.amorphous_fraction is not None and not [n for n in sample_phases if n not in curves]:
+    if result.amorphous_fraction is not None and by_construction([n for n in sample_phases if n not in curves]):
         # nothing crystalline of the sample declared: the amorphous fraction is 1 − Σ over nothing, so whatever the
         # amorphous model took is counted — a nanocrystalline phase's broad peaks included (quant.pipeline)
         broad = broad_unexplained(ref.two_theta, ref.observed, ref.calculated, ref.esd, bragg, ref.gof)
