@@ -263,11 +263,10 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
         q["amorphous"] = res.amorphous_fraction
     elif external is not None:
         q.update(external.quantities(names, s, zmv, tau))
-    elif "estimate:ponkcs" in q:
-        q["amorphous"] = q["estimate:ponkcs"]  # neither standard: PONKCS's, scaled as the result's was
-    if "estimate:ponkcs" in q and by_construction(crystalline if crystalline is not None else names,
-                                                  standard[0] if standard is not None else None):
-        q["amorphous"] = q["estimate:ponkcs"]  # 1 − Σ over no sample phase is 1 by construction: PONKCS's, as reported
+    if "estimate:ponkcs" in q and ((standard is None and external is None) or by_construction(
+            crystalline if crystalline is not None else names, standard[0] if standard is not None else None)):
+        # neither standard, or 1 − Σ over no sample phase (1 by construction): PONKCS's, as the result reports it
+        q["amorphous"] = q["estimate:ponkcs"]
     return q
 
 
