@@ -6,6 +6,8 @@ the refinement solves their coefficients exactly. Uniform signature: ``f(two_the
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from .profile import pseudo_voigt
@@ -25,6 +27,13 @@ def inverse_two_theta(two_theta) -> np.ndarray:
     return (10.0 / np.maximum(tt, 1.0))[:, None]
 
 
+#: The last few bases made (a fit asks for the same grid and order several times: each refinement built, each
+#: background order tried, each uncertainty variant; a batch for every file on one grid), each a QR of the
+#: whole grid. Key: order, range, 1/2θ, grid hash; the grid itself is compared on a hit.
+_BASES: OrderedDict = OrderedDict()
+_BASES_KEPT = 8
+
+
 def orthogonal_basis(two_theta, n_terms: int, two_theta_range=None, inverse: bool = True) -> np.ndarray:
     """Chebyshev T_0 … T_{n−1} on the mapped range (and the 1/2θ column), orthonormalised on the grid.
 
@@ -32,9 +41,27 @@ def orthogonal_basis(two_theta, n_terms: int, two_theta_range=None, inverse: boo
     coefficients are correlated ±1.000 and BᵀB is near-singular as the order grows. A QR decomposition
     gives columns that span the same functions but are exactly orthogonal over the measured points
     (scaled to unit RMS): each coefficient is then an independent, interpretable amount. What is left
-    of 1/2θ after the polynomials is kept only if it is not numerically zero.
+    of 1/2θ after the polynomials is kept only if it is not numerically zero. The array is read-only
+    (shared by the calls that ask for the same basis).
     """
     tt = np.asarray(two_theta, dtype=float)
+    rng = None if two_theta_range is None else (float(two_theta_range[0]), float(two_theta_range[1]))
+    key = (int(n_terms), rng, bool(inverse), tt.shape, hash(tt.tobytes()))
+    hit = _BASES.get(key)
+    if hit is not None and np.array_equal(hit[0], tt):
+        _BASES.move_to_end(key)
+        return hit[1]
+    basis = _orthogonal_basis(tt, n_terms, two_theta_range, inverse)
+    basis.flags.writeable = False
+    grid = tt.copy()
+    grid.flags.writeable = False
+    _BASES[key] = (grid, basis)
+    while len(_BASES) > _BASES_KEPT:
+        _BASES.popitem(last=False)
+    return basis
+
+
+def _orthogonal_basis(tt, n_terms, two_theta_range, inverse):
     cols = chebyshev(tt, n_terms, two_theta_range)
     if inverse:
         cols = np.hstack([cols, inverse_two_theta(tt)])
