@@ -74,3 +74,20 @@ def test_the_memo_is_thread_safe():
     finally:
         sys.setswitchinterval(interval)
     assert errors == []
+
+
+def test_the_sampling_key_follows_every_change_of_the_sampling():
+    """The key every cached profile is filed under is made once per sampling, so it must change with it."""
+    inst = load_instrument("miniflex600")
+    model = PhaseModel(load_phase("ZnO"), inst, (20.0, 70.0))
+    assert model.sampling_key is None
+    params = model.default_params()
+    key = model.decide_sampling(params, inst)
+    assert key == b"".join(a.tobytes() for a in model.sampling_state()) and model.sampling_key is key
+    state = model.sampling_state()
+    model.reset_sampling()
+    assert model.sampling_key is None
+    wide = model.decide_sampling(model.default_params(size_nm=5.0), inst)  # 5 nm: other node counts
+    assert wide != key
+    model.restore_sampling(state)
+    assert model.sampling_key == key

@@ -237,18 +237,14 @@ class PhaseModel:
         self._base_cell_parameters = phase.cell_parameters()
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
-        self._node_counts = None
-        self._transparency_counts = None
-        self._flat_counts = None
+        self.restore_sampling((None, None, None))
         self._geometry_memo = {}
         self._areas_memo = {}
 
     def reset_sampling(self):
         """Decide the FCJ, transparency and flat-specimen node counts afresh at the next call (between refinement
         stages, never within)."""
-        self._node_counts = None
-        self._transparency_counts = None
-        self._flat_counts = None
+        self.restore_sampling((None, None, None))
 
     def decide_sampling(self, params: PhaseParams, terms: ProfileTerms, specimen: Specimen = ON_CIRCLE) -> bytes:
         """How every peak is sampled (its FCJ, transparency and flat-specimen node counts): kept if already decided, else
@@ -264,15 +260,17 @@ class PhaseModel:
         return self._node_counts, self._transparency_counts, self._flat_counts
 
     def restore_sampling(self, state: tuple):
-        """Go back to a sampling :meth:`sampling_state` returned (after evaluating elsewhere, e.g. at a probe)."""
+        """Go back to a sampling :meth:`sampling_state` returned (after evaluating elsewhere, e.g. at a probe).
+        The one place the node counts are set."""
         self._node_counts, self._transparency_counts, self._flat_counts = state
+        # made once per sampling: it keys every cached profile, and a bytes object built anew at each
+        # evaluation was hashed anew too (≈ 5 % of a quantification)
+        self._sampling_key = None if state[0] is None else b"".join(a.tobytes() for a in state)
 
     @property
     def sampling_key(self) -> bytes | None:
         """The decided sampling as bytes (None before it is decided)."""
-        if self._node_counts is None:
-            return None
-        return self._node_counts.tobytes() + self._transparency_counts.tobytes() + self._flat_counts.tobytes()
+        return self._sampling_key
 
     def transparency(self, specimen: Specimen) -> float:
         """The specimen's transparency scale (degrees, :func:`xrdq.model.peaks.transparency_scale`) on this goniometer."""
@@ -280,10 +278,10 @@ class PhaseModel:
 
     def _decide(self, centers, fwhm, terms: ProfileTerms, specimen: Specimen):
         if self._node_counts is None or self._node_counts.size != centers.size:
-            self._node_counts = fcj_node_counts(centers, fwhm, terms.s_l, terms.h_l)
-            self._transparency_counts = transparency_node_counts(centers, fwhm, self.transparency(specimen))
-            self._flat_counts = flat_specimen_node_counts(centers, fwhm, terms.flat_specimen,
-                                                          self.instrument.variable_slit)
+            self.restore_sampling((fcj_node_counts(centers, fwhm, terms.s_l, terms.h_l),
+                                   transparency_node_counts(centers, fwhm, self.transparency(specimen)),
+                                   flat_specimen_node_counts(centers, fwhm, terms.flat_specimen,
+                                                             self.instrument.variable_slit)))
 
     def _aberrations(self, terms: ProfileTerms, specimen: Specimen) -> dict:
         """The specimen and beam aberrations composed with the FCJ nodes, as :func:`xrdq.model.peaks.accumulate_peaks` takes them."""
