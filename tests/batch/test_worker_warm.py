@@ -36,10 +36,10 @@ def _pixels(png: bytes) -> np.ndarray:
 
 def _fresh_png(result, tmp_path) -> bytes:
     """The plot of ``result`` on a figure of its own, as a batch drew it before the figure was reused."""
-    from xrdq.plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
+    from xrdq.plot import THUMBNAIL_DPI, THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
 
     fresh = tmp_path / "fresh.png"
-    result.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+    result.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=THUMBNAIL_DPI)
     return fresh.read_bytes()
 
 

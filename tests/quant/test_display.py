@@ -94,13 +94,13 @@ def test_batch_thumbnails_are_readable(result):
 
     from xrdq.batch.outputs import THUMBNAIL_WIDTH_PX
     from xrdq.batch.worker import _render_plot
-    from xrdq.plot import THUMBNAIL_FONT_PT
+    from xrdq.plot import THUMBNAIL_DPI, THUMBNAIL_FONT_PT
 
     png, problem = _render_plot(result)
     assert problem is None and png[:8] == b"\x89PNG\r\n\x1a\n"
     width_px = struct.unpack(">I", png[16:20])[0]
     smallest_pt = 0.9 * THUMBNAIL_FONT_PT  # tick-row labels
-    px = smallest_pt / 72 * 200 * THUMBNAIL_WIDTH_PX / width_px  # rendered at 200 dpi
+    px = smallest_pt / 72 * THUMBNAIL_DPI * THUMBNAIL_WIDTH_PX / width_px  # rendered at THUMBNAIL_DPI
     assert px >= 8.0, f"{px:.1f} px"
 
 

@@ -136,10 +136,10 @@ def _fit_plot():
     """This thread's FitPlot, made at its first plot: one figure redrawn for every file. Per thread, as a
     dask worker may run several tasks at once in threads, and a figure is not thread-safe."""
     if getattr(_local, "plot", None) is None:
-        from ..plot import THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT, FitPlot
+        from ..plot import THUMBNAIL_DPI, THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT, FitPlot
 
-        # drawn to be read as a thumbnail of the summary page, and sharp when opened (200 dpi)
-        _local.plot = FitPlot(THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=200)
+        # drawn to be read as a thumbnail of the summary page, and at plot_result's resolution when opened
+        _local.plot = FitPlot(THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=THUMBNAIL_DPI)
     return _local.plot
 
 
