@@ -44,6 +44,7 @@ from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen  # noqa: E402
 from xrdq.model.simulate import simulate  # noqa: E402
 from xrdq.refine import default_recipe  # noqa: E402
 from xrdq.refine.fit import Refinement  # noqa: E402
+from xrdq.refine.objective import SHARED_PROFILES  # noqa: E402
 
 PHASES = [("LiF", 0.5), ("LiCl", 0.15), ("Li2ZrCl6", 0.10)]
 
@@ -56,6 +57,7 @@ def make_pattern():
 def xrdq_fit(pattern, phases, inst, humps, adaptive=True):
     """(wall s, CPU s, result): CPU time too, as wall time on a shared machine measures the neighbours."""
     rec = default_recipe(humps=humps, adaptive=adaptive)
+    SHARED_PROFILES.clear()  # a fit of this pattern as of a new one: nothing from the previous repeat's
     t0, c0 = time.perf_counter(), time.process_time()
     ref = Refinement(pattern.two_theta.values, pattern.values, pattern.esd.values, phases, inst, recipe=rec)
     result = ref.run()
@@ -126,7 +128,12 @@ import xrdq
 path, level, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 kw = dict(phases=["LiCl", "Li2ZrCl6"], standard="LiF=0.5", model_uncertainty=level)
 xrdq.quantify(path, **kw)
+# each call as a new file's: no profile kept from the previous call on the same file (a tree without the
+# shared profiles has nothing to clear)
+shared = getattr(sys.modules.get("xrdq.refine.objective"), "SHARED_PROFILES", None)
 for _ in range(n):
+    if shared is not None:
+        shared.clear()
     c0 = time.process_time()
     r = xrdq.quantify(path, **kw)
     print(time.process_time() - c0, r.amorphous_fraction[0], *[v[0] for v in r.sample_fractions.values()])

@@ -235,6 +235,13 @@ class PhaseModel:
         # the phase's constraint class and free cell parameters, asked for at every peak list otherwise
         self._lattice_kind = phase.lattice_kind
         self._base_cell_parameters = phase.cell_parameters()
+        #: What this model's profiles depend on besides the parameters, the sampling and the PO axis, by value
+        #: (a refinement shares profiles between models with equal keys: xrdq.refine.objective)
+        self.content_key = (_phase_key(phase), instrument, self.two_theta_range, float(margin_deg))
+        try:
+            hash(self.content_key)
+        except TypeError:  # a phase-like object or instrument that cannot be told apart by value: not shared
+            self.content_key = None
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
         self.restore_sampling((None, None, None))

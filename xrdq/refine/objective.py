@@ -16,6 +16,7 @@ Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, 
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -32,6 +33,61 @@ from .transforms import typical_step
 __all__ = ["Objective", "setup_from"]
 _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phase through its peak list
 _CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
+
+
+class _SharedProfiles:
+    """Phase profiles and their Jacobians that more than one refinement in this process computed.
+
+    Each quantify builds several refinements of one pattern (the halo search, the fit, a refit), and every file
+    of a batch on one grid with the same phases starts from the same cells, widths and sampling: their first
+    profiles and Jacobians are the same arrays, computed anew by each (≈ 6 of each per batch file). Keyed by
+    value — the phase model's content, its PO axis, the 2θ grid and the refinement's cache key (parameter
+    values and sampling) — so a hit is the same computation's result, to the bit. Only a result computed a
+    second time is kept (the hashes of the last ``seen`` keys tell): a fit's ≈ 160 other evaluations are its
+    own and would push the shared ones out of any store of a sensible size. Read-only arrays; thread-safe (a
+    threaded dask worker or a notebook may fit in several threads).
+    """
+
+    def __init__(self, size: int = 64, seen: int = 8192):
+        self.size, self.store, self.lock = size, OrderedDict(), threading.Lock()
+        self.seen_size, self.seen = seen, OrderedDict()
+
+    def get(self, key):
+        if key is None:
+            return None
+        with self.lock:
+            hit = self.store.get(key)
+            if hit is not None:
+                self.store.move_to_end(key)
+            return hit
+
+    def put(self, key, value):
+        if key is None:
+            return
+        h = hash(key)
+        with self.lock:
+            if h not in self.seen:  # the first time: remembered, not kept
+                self.seen[h] = None
+                if len(self.seen) > self.seen_size:
+                    self.seen.popitem(last=False)
+                return
+            self.store[key] = value
+            self.store.move_to_end(key)
+            while len(self.store) > self.size:
+                self.store.popitem(last=False)
+
+    def clear(self):
+        with self.lock:
+            self.store.clear()
+            self.seen.clear()
+
+
+SHARED_PROFILES = _SharedProfiles()
+
+
+def _read_only(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
 
 
 class Objective:
@@ -88,6 +144,9 @@ class Objective:
                 if k in self.params:
                     self.params[k].set(value=v)
         self._cache = [OrderedDict() for _ in self.models]
+        # the grid by value, for SHARED_PROFILES (its bytes hashed once here, not at every lookup)
+        self._grid_key = (self.two_theta.size, float(self.two_theta[0]), float(self.two_theta[-1]),
+                          hash(self.two_theta.tobytes()))
         self._hump_cache = OrderedDict()  # hump columns by (centres, FWHMs): they depend on nothing else
         self._jac_cache = [None] * len(self.models)  # (key, ∂profile/∂θ) of the last Jacobian per phase
         self.nfev = 0
@@ -238,6 +297,13 @@ class Objective:
             changed |= self._sampling(i, values) != used
         return changed
 
+    def _shared_key(self, i, kind: str, key):
+        """Phase ``i``'s key in :data:`SHARED_PROFILES` (None for a model that is not a plain PhaseModel)."""
+        model = self.models[i]
+        if type(model) is not PhaseModel or model.content_key is None:
+            return None
+        return kind, model.content_key, model.po_hkl, self._grid_key, key
+
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]
         key = self._cache_key(i, values)
@@ -245,7 +311,12 @@ class Objective:
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-        prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), *self._setup(values))
+        shared = self._shared_key(i, "profile", key)
+        prof = SHARED_PROFILES.get(shared)
+        if prof is None:
+            prof = self.models[i].profile(self.two_theta, self._phase_params(phase, values), *self._setup(values))
+            _read_only(prof)
+            SHARED_PROFILES.put(shared, prof)
         self._store(i, key, prof)
         return prof
 
@@ -354,6 +425,10 @@ class Objective:
             key = (self._cache_key(i, values), tuple(names[j] for j in own))
             if self._jac_cache[i] is not None and self._jac_cache[i][0] == key:
                 jac = self._jac_cache[i][1]  # the covariance at the point LM last differentiated
+            elif (shared := SHARED_PROFILES.get(skey := self._shared_key(i, "jacobian", key))) is not None:
+                prof, jac = shared  # another refinement's, at the same point
+                self._store(i, key[0], prof)
+                self._jac_cache[i] = (key, jac)
             else:
                 params = self._phase_params(phase, values)
                 perturbed = []
@@ -365,6 +440,8 @@ class Objective:
                     perturbed.append(((params, *self._setup(moved)) if names[j] in _PEAK_GLOBALS
                                       else (self._phase_params(phase, moved), *setup)) + (step,))
                 prof, jac = model.profile_jacobian(self.two_theta, params, *setup, perturbed)
+                _read_only(prof, jac)
+                SHARED_PROFILES.put(skey, (prof, jac))
                 self._store(i, key[0], prof)
                 self._jac_cache[i] = (key, jac)
             d_t[own] += coef[i] * jac.T
