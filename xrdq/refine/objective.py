@@ -40,7 +40,7 @@ class _SharedProfiles:
 
     Each quantify builds several refinements of one pattern (the halo search, the fit, a refit), and every file
     of a batch on one grid with the same phases starts from the same cells, widths and sampling: their first
-    profiles and Jacobians are the same arrays, computed anew by each (≈ 6 of each per batch file). Keyed by
+    profiles and Jacobians are the same arrays, computed anew by each (≈ 8 and 5 per batch file). Keyed by
     value — the phase model's content, its PO axis, the 2θ grid and the refinement's cache key (parameter
     values and sampling) — so a hit is the same computation's result, to the bit. Only a result computed a
     second time is kept (the hashes of the last ``seen`` keys tell): a fit's ≈ 160 other evaluations are its
