@@ -6,9 +6,9 @@ the refinement solves their coefficients exactly. Uniform signature: ``f(two_the
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
+
+from .._lru import LRUStore
 
 from .profile import pseudo_voigt
 
@@ -30,8 +30,7 @@ def inverse_two_theta(two_theta) -> np.ndarray:
 #: The last few bases made (a fit asks for the same grid and order several times: each refinement built, each
 #: background order tried, each uncertainty variant; a batch for every file on one grid), each a QR of the
 #: whole grid. Key: order, range, 1/2θ, grid hash; the grid itself is compared on a hit.
-_BASES: OrderedDict = OrderedDict()
-_BASES_KEPT = 8
+_BASES = LRUStore(8)
 
 
 def orthogonal_basis(two_theta, n_terms: int, two_theta_range=None, inverse: bool = True) -> np.ndarray:
@@ -49,15 +48,12 @@ def orthogonal_basis(two_theta, n_terms: int, two_theta_range=None, inverse: boo
     key = (int(n_terms), rng, bool(inverse), tt.shape, hash(tt.tobytes()))
     hit = _BASES.get(key)
     if hit is not None and np.array_equal(hit[0], tt):
-        _BASES.move_to_end(key)
         return hit[1]
     basis = _orthogonal_basis(tt, n_terms, two_theta_range, inverse)
     basis.flags.writeable = False
     grid = tt.copy()
     grid.flags.writeable = False
-    _BASES[key] = (grid, basis)
-    while len(_BASES) > _BASES_KEPT:
-        _BASES.popitem(last=False)
+    _BASES.put(key, (grid, basis))
     return basis
 
 

@@ -16,10 +16,11 @@ Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, 
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 
 import numpy as np
+
+from .._lru import LRUStore
 
 from ..errors import XrdqRefineError
 from ..model import background as bkg
@@ -35,7 +36,7 @@ _PEAK_GLOBALS = tuple(s.key for s in GLOBAL if s.peak_list)  # act on every phas
 _CACHE_SIZE = 6  # profiles kept per phase (and hump blocks): a stage's trial points and its Jacobian's
 
 
-class _SharedProfiles:
+class _SharedProfiles(LRUStore):
     """Phase profiles and their Jacobians that more than one refinement in this process computed.
 
     Each quantify builds several refinements of one pattern (the halo search, the fit, a refit), and every file
@@ -49,36 +50,25 @@ class _SharedProfiles:
     """
 
     def __init__(self, size: int = 64, seen: int = 8192):
-        self.size, self.store, self.lock = size, OrderedDict(), threading.Lock()
+        super().__init__(size)
         self.seen_size, self.seen = seen, OrderedDict()
-
-    def get(self, key):
-        if key is None:
-            return None
-        with self.lock:
-            hit = self.store.get(key)
-            if hit is not None:
-                self.store.move_to_end(key)
-            return hit
 
     def put(self, key, value):
         if key is None:
             return
         h = hash(key)
         with self.lock:
-            if h not in self.seen:  # the first time: remembered, not kept
+            first = h not in self.seen
+            if first:  # the first time: remembered, not kept
                 self.seen[h] = None
                 if len(self.seen) > self.seen_size:
                     self.seen.popitem(last=False)
-                return
-            self.store[key] = value
-            self.store.move_to_end(key)
-            while len(self.store) > self.size:
-                self.store.popitem(last=False)
+        if not first:
+            super().put(key, value)
 
     def clear(self):
+        super().clear()
         with self.lock:
-            self.store.clear()
             self.seen.clear()
 
 
