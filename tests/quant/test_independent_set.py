@@ -19,7 +19,9 @@ from xrdq.quant.internal_standard import internal_standard
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
-SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-x8", "gsas2-exactfcj")
+#: gsas2-x8 and gsas2-d1: further draws of the GSAS-II set (make_independent_set.py --draw TAG)
+DRAWS = ("gsas2-x8", "gsas2-d1")
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS)
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -180,21 +182,25 @@ def test_scale_series_share_their_scale_and_replicates_their_truth():
         assert len(set(members)) == 1, f"replicates of {name} differ in more than case and seed"
 
 
-DRAWN = [p for p in TRUTHS if p.parent.name == "gsas2-x8"]
+DRAWN = [p for p in TRUTHS if p.parent.name in DRAWS]
 
 
-def test_the_second_draw_covers_every_case_with_new_nuisances():
-    """gsas2-x8 (make_independent_set.py --draw x8) is every GSAS-II case with a standard again — new name,
-    so new nuisance draws; amounts moved; 8× the counts — for checking that the recipe generalises."""
-    parents = {load_truth(p)["draw"]["of_case"] for p in DRAWN}
+@pytest.mark.parametrize("folder", DRAWS)
+def test_a_draw_covers_every_case_with_new_nuisances(folder):
+    """A draw (make_independent_set.py --draw TAG) is every GSAS-II case with a standard again — new name, so
+    new nuisance draws; amounts moved; its own counts factor — for checking that the recipe generalises."""
+    drawn = [p for p in DRAWN if p.parent.name == folder]
+    assert drawn, f"no draw in {VALIDATION / folder}"
+    parents = {load_truth(p)["draw"]["of_case"] for p in drawn}
     main = {load_truth(p)["case"] for p in (VALIDATION / "gsas2").glob("*.truth.json")
             if load_truth(p)["standard"] and not load_truth(p).get("replicate_of")}
     main |= {load_truth(p)["replicate_of"] for p in (VALIDATION / "gsas2").glob("*_r01.truth.json")}
     assert parents == main, (parents ^ main)
+    assert len({load_truth(p)["draw"]["counts_factor"] for p in drawn}) == 1, f"{folder}: mixed counts factors"
 
 
-@pytest.mark.parametrize("path", DRAWN, ids=[i for i in IDS if i.startswith("gsas2-x8/")])
-def test_a_drawn_case_is_its_parent_with_other_nuisances_and_more_counts(path):
+@pytest.mark.parametrize("path", DRAWN, ids=[i for i in IDS if i.split("/")[0] in DRAWS])
+def test_a_drawn_case_is_its_parent_with_other_nuisances_and_its_counts_factor(path):
     t = load_truth(path)
     draw = t["draw"]
     parent_path = VALIDATION / "gsas2" / f"{draw['of_case']}.truth.json"

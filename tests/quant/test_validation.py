@@ -79,6 +79,30 @@ def test_no_confident_wrong_number_on_the_independent_set(independent_results):
     assert max(abs(v) for v in z.values()) <= 2.0, z
 
 
+#: Further draws of the GSAS-II set (make_independent_set.py --draw TAG: new nuisances, amounts moved), each
+#: quantified first with the code as it stood: out-of-sample checks of the default recipe, never tuned on.
+DRAWS = ("gsas2-x8", "gsas2-d1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", DRAWS)
+def test_a_further_draw_is_at_the_noise_floor_and_within_2u(independent_root, folder):
+    """Out of sample, the default recipe's amorphous errors are what counting noise gives (the development
+    draw's 0.321 wt% against a floor of 0.340 is no fit to its noise), and none is confidently wrong.
+    Measured: gsas2-x8 (8× the counts) MAE 0.134 against a floor of 0.146; gsas2-d1 (the set's own counts,
+    made at 735208c) MAE 0.377 against 0.358, largest −2.26 ± 0.92 (d1_lahc_a25: −0.45 of it systematic, the
+    rest 1.8 esd of noise); every fraction of both within 2 u."""
+    if not independent_cases(independent_root, simulators=(folder,)):
+        pytest.skip(f"draw {folder} not found (make_independent_set.py --draw TAG)")
+    results = run_independent(independent_root, simulators=(folder,))
+    assert len(results) >= 30
+    errors = np.array([r.errors()["amorphous"] for r in results])
+    table = {r.name: round(100 * e, 2) for r, e in zip(results, errors)}
+    assert np.mean(np.abs(errors)) <= 1.25 * _noise_floor_mae(results), table
+    z = {(r.name, k): e / r.uncertainty[k] for r in results for k, e in r.errors().items()}
+    assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 2}
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.321 / largest 1.16 wt% (lazco_a00, "
                    "esd 0.66). The GSAS-II cases' own counting noise alone gives an MAE of ≈ 0.34 wt% with the reported "
