@@ -30,16 +30,42 @@ def _tight(fig, dpi):
     return mpimg.imread(io.BytesIO(buf.getvalue()), format="png")
 
 
-def test_cropped_png_is_the_tight_picture(tmp_path):
+def _drawn(img):
+    """The part of an RGB(A) image that is not white background."""
+    rows, cols = np.flatnonzero((img[..., :3] < 1.0).any(axis=(1, 2))), np.flatnonzero((img[..., :3] < 1.0).any(axis=(0, 2)))
+    return img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1, :3]
+
+
+def test_cropped_png_is_the_drawn_picture_padded_as_savefig_pads(tmp_path):
     path = tmp_path / "a.png"
     assert _save_png_cropped(_figure(), path, 150)
     ours, theirs = mpimg.imread(path), _tight(_figure(), 150)
-    # the same box to within a pixel (savefig re-renders at a sub-pixel offset, so edges are not bit-equal)
-    assert abs(ours.shape[0] - theirs.shape[0]) <= 1 and abs(ours.shape[1] - theirs.shape[1]) <= 1
-    h, w = min(ours.shape[0], theirs.shape[0]), min(ours.shape[1], theirs.shape[1])
     assert ours.shape[2] == 3 and np.all(theirs[..., 3] == 1.0)  # opaque: written as RGB, savefig's alpha is all 1
-    assert np.mean(np.abs(ours[:h, :w] - theirs[:h, :w, :3])) < 0.02
+    # cut to what is drawn, then padded by savefig.pad_inches (0.1 in = 15 px): a blank margin of exactly the pad
+    pad = 15
+    assert np.all(ours[:pad] == 1.0) and np.all(ours[-pad:] == 1.0)
+    assert np.all(ours[:, :pad] == 1.0) and np.all(ours[:, -pad:] == 1.0)
+    assert (ours[pad] < 1.0).any() and (ours[-pad - 1] < 1.0).any()
+    assert (ours[:, pad] < 1.0).any() and (ours[:, -pad - 1] < 1.0).any()
+    # savefig's tight box holds the blank margins of text boxes, and leaves out the antialiased fringe where its
+    # box truncates: the same picture, a few pixels larger or smaller
+    assert abs(theirs.shape[0] - ours.shape[0]) <= 4 and abs(theirs.shape[1] - ours.shape[1]) <= 4
+    a, b = _drawn(ours), _drawn(theirs)
+    # savefig re-renders at a sub-pixel offset, so edges are not bit-equal
+    assert abs(a.shape[0] - b.shape[0]) <= 1 and abs(a.shape[1] - b.shape[1]) <= 1
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    assert np.mean(np.abs(a[:h, :w] - b[:h, :w])) < 0.02
     assert ours.shape[0] < 4.5 * 150 and ours.shape[1] < 6.0 * 150  # cropped, not the whole canvas
+
+
+def test_a_drawing_that_reaches_the_canvas_edge_is_left_to_savefig(tmp_path):
+    """Without the tight-box check (a batch plot's), content beyond the canvas is seen where it meets the edge."""
+    path = tmp_path / "edge.png"
+    fig = _figure()
+    fig.text(0.9, 0.5, "a label longer than the space to the figure's right edge")
+    assert not _save_png_cropped(fig, path, 100, check_beyond=False)
+    assert not path.exists()
+    assert _save_png_cropped(_figure(), path, 100, check_beyond=False)
 
 
 def test_content_beyond_the_canvas_is_left_to_savefig(tmp_path):
