@@ -114,6 +114,25 @@ def test_reflection_scatter_sees_lines_that_disagree_beyond_their_noise():
     assert agree["A"][0] < 0.005 and agree["B"][0] < 0.005 and 0.3 < agree["A"][1] < 2.0, agree
 
 
+def test_the_reflection_scatter_is_worked_out_once_per_converged_fit(monkeypatch):
+    """The uncertainty's scatter variants and the verdict's standard check read the same scatter: computed once for
+    a fit's parameters, and again when they change."""
+    from xrdq.quant import uncertainty
+
+    calls = []
+    real = uncertainty._scatter_of
+    monkeypatch.setattr(uncertainty, "_scatter_of", lambda fit, values: calls.append(1) or real(fit, values))
+    pattern, _ = simulate([("LiF", 0.5), ("LiCl", 0.3)], amorphous=0.2, standard="LiF", seed=3)
+    res = xrdq.quantify(pattern, phases=["LiCl"], standard=("LiF", 0.5), model_uncertainty="fast")
+    assert len(calls) == 1
+    fit = _two_phase_fit([1.15, 0.85, 1.10, 0.90], seed=1)
+    first = uncertainty.reflection_scatter(fit)
+    assert uncertainty.reflection_scatter(fit) == first and len(calls) == 2
+    fit._values = lambda: {"moved": 1.0}
+    uncertainty.reflection_scatter(fit)
+    assert len(calls) == 3 and res.verdict
+
+
 def test_real_reflections_that_disagree_widen_u(shared_data):
     """CPD-1B: corundum's strong lines disagree with its structure model beyond their counting noise (Birge ratio
     ≈ 7.5); the ensemble carries that as one more component, logged with its shift."""

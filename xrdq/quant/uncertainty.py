@@ -112,8 +112,23 @@ def reflection_scatter(fit) -> dict:
 
 
 def _scatter(fit) -> tuple[np.ndarray, dict]:
-    """(the phase scales of the converged fit, :func:`reflection_scatter`'s dict): one linear solve serves both."""
-    a = fit.design_matrix(fit._values())
+    """(the phase scales of the converged fit, :func:`reflection_scatter`'s dict): one linear solve serves both.
+    Kept on the fit for its current parameters, weights and background: the verdict's standard check asks for the
+    same."""
+    values = fit._values()
+    key = (tuple(values.items()), tuple((n, p.vary) for n, p in fit.params.items()),
+           getattr(fit, "background_terms", None))
+    basis = getattr(fit, "bkg_basis", None)
+    memo = getattr(fit, "_scatter_memo", None)
+    if memo is not None and memo[0] == key and memo[1] is fit.sqrt_w and memo[2] is basis:
+        return memo[3]
+    out = _scatter_of(fit, values)
+    fit._scatter_memo = (key, fit.sqrt_w, basis, out)
+    return out
+
+
+def _scatter_of(fit, values) -> tuple[np.ndarray, dict]:
+    a = fit.design_matrix(values)
     coef = fit.solve_linear(a)
     resid = fit.observed - a @ coef
     w = fit.sqrt_w ** 2
