@@ -113,11 +113,11 @@ def reflection_scatter(fit) -> dict:
 
 def _scatter(fit) -> tuple[np.ndarray, dict]:
     """(the phase scales of the converged fit, :func:`reflection_scatter`'s dict): one linear solve serves both.
-    Kept on the fit for its current parameters, weights and background: the verdict's standard check asks for the
-    same."""
+    Kept on the fit for its current parameters, texture axes, weights and background: the verdict's standard check
+    asks for the same."""
     values = fit._values()
     key = (tuple(values.items()), tuple((n, p.vary) for n, p in fit.params.items()),
-           getattr(fit, "background_terms", None))
+           tuple(getattr(m, "po_hkl", None) for m in getattr(fit, "models", ())), getattr(fit, "background_terms", None))
     basis = getattr(fit, "bkg_basis", None)
     memo = getattr(fit, "_scatter_memo", None)
     if memo is not None and memo[0] == key and memo[1] is fit.sqrt_w and memo[2] is basis:
