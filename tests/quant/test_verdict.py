@@ -440,3 +440,45 @@ def test_a_nanocrystalline_phase_hidden_in_the_halo_of_a_fully_amorphous_claim_i
         res = xrdq.quantify(root / f"{case}.xye", phases=[], standard=(truth["phase"], truth["weighed_fraction"]),
                             purity=truth["purity"], model_uncertainty="off")
         assert res.verdict == "ok", (case, res.verdict_reasons)
+
+
+def _result_with_variants(shifts_by_variant):
+    from types import SimpleNamespace
+
+    variants = [{"variant": name, "kind": "linear", "largest_shift": max(abs(v) for v in shifts.values()),
+                 "shifts": shifts} for name, shifts in shifts_by_variant.items()]
+    return SimpleNamespace(provenance={"model_uncertainty": {"level": "fast", "variants": variants}})
+
+
+def test_a_fraction_the_model_makes_uncertain_says_which_part_and_what_narrows_it():
+    """A fraction the counts fix to ±0.3 wt% with u ±19.6 from unknown particle sizes is not 'undetermined by the
+    pattern': the reason names the variant that dominates u and, for microabsorption, what narrows it. Where the
+    esd itself is most of u, the pattern does not determine the fraction, and the reason says that."""
+    from xrdq.quant.verdict import check_fractions, why_uncertain
+
+    micro = "microabsorption: Brindley correction for 2.9 µm particles (RMS of 0–5 µm)"
+    result = _result_with_variants({micro: {"sample:CeO2": 0.196, "sample:Si": 0.01},
+                                    "background 12 terms": {"sample:CeO2": -0.004, "sample:Si": 0.002}})
+    fractions = {"CeO2": (0.355, 0.0033), "Si": (0.50, 0.15)}
+    u = {"CeO2": 0.1963, "Si": 0.16}
+    why = why_uncertain(result, fractions, u, "sample")
+    assert set(why) == {"CeO2"}  # Si's u is its esd's: the pattern does not determine it
+    (ceo2, si) = check_fractions({n: v for n, (v, _) in fractions.items()}, u, "sample fraction", why=why)
+    assert ceo2.level == "check" and "±0.33 wt%" in ceo2.reason and micro in ceo2.reason
+    assert "--brindley" in ceo2.reason and "not determined" not in ceo2.reason
+    assert si.level == "check" and "not determined by the pattern" in si.reason
+    other = _result_with_variants({"background 12 terms": {"sample:CeO2": 0.19}})
+    reason = why_uncertain(other, fractions, u, "sample")["CeO2"]
+    assert "background 12 terms" in reason and "--brindley" not in reason
+
+
+def test_the_variants_record_what_each_moves(shared_data):
+    """Each model-uncertainty variant in the provenance lists its shift of every reported quantity, and the largest
+    of them is its largest_shift."""
+    res = xrdq.quantify(shared_data / "qpa" / "cpd1" / "CPD-1D.xye", phases=["Al2O3", "ZnO"], standard=("CaF2", 0.5358),
+                        instrument="cpd-pw3020", two_theta_range=(15.0, 145.0), model_uncertainty="fast")
+    variants = [v for v in res.provenance["model_uncertainty"]["variants"] if v.get("largest_shift") is not None]
+    assert variants
+    for v in variants:
+        assert {"amorphous", "sample:Al2O3", "refined:CaF2"} <= set(v["shifts"])
+        assert max(abs(x) for x in v["shifts"].values()) == pytest.approx(v["largest_shift"])

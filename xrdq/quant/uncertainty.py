@@ -287,7 +287,8 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
 
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
                       level: str = "full", external=None, crystalline=None, estimates=None) -> tuple[dict, list]:
-    """(u_model per quantity key, [{"variant", "kind", "largest_shift"}]) for a refinement result.
+    """(u_model per quantity key, [{"variant", "kind", "largest_shift", "shifts"}]) for a refinement result:
+    ``shifts`` holds each reported quantity's shift under that variant (quantity key → fraction, signed).
 
     ``base_scales``: the phase scales before any Brindley correction (for engines without native
     scales, the fractions divided by ZMV). Each variant's deviation from the main result is one
@@ -317,8 +318,10 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
         u[key] = float(np.sqrt(np.sum(np.square(dev)))) if dev else 0.0
     reported = [k for k in main if not k.startswith("estimate:") and np.isfinite(main[k])]
     for name, kind, q in members:
-        shifts = [abs(q[k] - main[k]) for k in reported if np.isfinite(q.get(k, np.nan))]
-        log.append({"variant": name, "kind": kind, "largest_shift": float(max(shifts)) if shifts else None})
+        # each reported quantity's own shift, so that a result can say what its uncertainty comes from
+        shifts = {k: float(q[k] - main[k]) for k in reported if np.isfinite(q.get(k, np.nan))}
+        log.append({"variant": name, "kind": kind,
+                    "largest_shift": max(abs(v) for v in shifts.values()) if shifts else None, "shifts": shifts})
     log += [{"variant": v.name, "kind": v.kind, "largest_shift": None, "left_out": v.note}
             for v in variants if v.scales is None]
     if getattr(refinement, "fit", None) is None:  # said, not silently missing: u then holds microabsorption only

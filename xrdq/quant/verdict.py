@@ -271,15 +271,48 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = 
     return out
 
 
+def dominant_variant(result, key: str) -> tuple[str, float] | None:
+    """(variant, |shift|) of the model-uncertainty variant that moves quantity ``key`` (``refined:NAME``,
+    ``sample:NAME``, ``amorphous``) most, from the result's provenance; None without one."""
+    variants = ((getattr(result, "provenance", None) or {}).get("model_uncertainty") or {}).get("variants") or []
+    moves = [(v["variant"], abs(v["shifts"][key])) for v in variants if key in (v.get("shifts") or {})]
+    return max(moves, key=lambda m: m[1]) if moves else None
+
+
+def why_uncertain(result, fractions: dict, uncertainty: dict, prefix: str) -> dict:
+    """Name → why its standard uncertainty u exceeds UNDETERMINED, where the model makes it so and the counts do not
+    (the statistical esd under u/√2): the variant that moves it most, and for microabsorption what narrows it. A
+    fraction the counts fix to ±0.7 wt% is not "undetermined by the pattern" when u is ±20 for unknown particle
+    sizes (CeO2 beside LiF: µ 2400 against 31 cm⁻¹)."""
+    out = {}
+    for name, (_, esd) in fractions.items():
+        u = uncertainty.get(name, 0.0)
+        if u <= UNDETERMINED or esd * esd >= 0.5 * u * u:
+            continue
+        top = dominant_variant(result, f"{prefix}:{name}")
+        if top is None:
+            continue
+        text = (f"its statistical esd is ±{100 * esd:.2f} wt%, the rest is the model's, most of it from “{top[0]}” "
+                f"(±{100 * top[1]:.2f})")
+        if top[0].startswith("microabsorption"):
+            text += (" — particle diameters (--brindley NAME=µm; brindley= in Python), finer grinding, or a standard "
+                     "that absorbs like the sample narrow it")
+        out[name] = text
+    return out
+
+
 def _plausible(value: float, u: float) -> bool:
     """A fraction within 2 u of [0, 1]."""
     return -2 * u <= value <= 1 + 2 * u
 
 
-def check_fractions(fractions: dict, uncertainty: dict, label: str, absent=()) -> list[Finding]:
+def check_fractions(fractions: dict, uncertainty: dict, label: str, absent=(), why: dict | None = None) -> list[Finding]:
     """Negative (or above-100 %) fractions beyond twice their uncertainty fail; within it, a note — except for
-    the ``absent`` phases (not detected, :func:`detection_notes` says it once)."""
+    the ``absent`` phases (not detected, :func:`detection_notes` says it once). A fraction uncertain by more than
+    UNDETERMINED is a check: not determined by the pattern, or, where ``why`` has its name, by the model
+    (:func:`why_uncertain`)."""
     out = []
+    why = why or {}
     for name, value in fractions.items():
         u = uncertainty.get(name, 0.0)
         if name in absent and _plausible(value, u):
@@ -289,6 +322,9 @@ def check_fractions(fractions: dict, uncertainty: dict, label: str, absent=()) -
                                        f"({100 * value:.2f} ± {100 * u:.2f} wt%): the phase list or the standard is wrong"))
         elif value > 1 + 2 * u:
             out.append(Finding("fail", f"{name} {label} is above 100 % ({100 * value:.2f} ± {100 * u:.2f} wt%): not physical"))
+        elif u > UNDETERMINED and name in why:
+            out.append(Finding("check", f"{name} {label} is uncertain by ±{100 * u:.2f} wt% ({100 * value:.2f} ± "
+                                        f"{100 * u:.2f} wt%): {why[name]}"))
         elif u > UNDETERMINED:
             out.append(Finding("check", f"{name} {label} is not determined by the pattern ({100 * value:.2f} ± "
                                         f"{100 * u:.2f} wt%)"))
@@ -569,7 +605,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     absent = absent_phases(ref)
     refined = {n: v for n, (v, _) in result.refined_fractions.items()}
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
-    findings += check_fractions(refined, refined_u, "refined fraction", absent)
+    findings += check_fractions(refined, refined_u, "refined fraction", absent,
+                                why_uncertain(result, result.refined_fractions, refined_u, "refined"))
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
     findings += check_out_of_range(ref.ticks, refined, refined_u, result.standard["phase"] if result.standard else None,
                                    curves)
@@ -589,7 +626,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
-        findings += check_fractions(sample, sample_u, "sample fraction", absent)
+        findings += check_fractions(sample, sample_u, "sample fraction", absent,
+                                    why_uncertain(result, result.sample_fractions, sample_u, "sample"))
         findings += detection_notes(absent, sample, sample_u, "in the sample")
         # without a standard there are no sample fractions: the limit is on the crystalline-normalised scale
         findings += detection_notes([n for n in absent if n not in sample], refined, refined_u, "of the crystalline part")
