@@ -295,8 +295,9 @@ def why_uncertain(result, fractions: dict, uncertainty: dict, prefix: str) -> di
         text = (f"its statistical esd is ±{100 * esd:.2f} wt%, the rest is the model's, most of it from “{top[0]}” "
                 f"(±{100 * top[1]:.2f})")
         if top[0].startswith("microabsorption"):
-            text += (" — particle diameters (--brindley NAME=µm; brindley= in Python), finer grinding, or a standard "
-                     "that absorbs like the sample narrow it")
+            sizes_given = ((getattr(result, "provenance", None) or {}).get("brindley_particle_size_um"))
+            text += (" — " + ("" if sizes_given else "particle diameters (--brindley NAME=µm; brindley= in Python), ")
+                     + "finer grinding, or a standard that absorbs like the sample narrow it")
         out[name] = text
     return out
 
