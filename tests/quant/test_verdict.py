@@ -485,3 +485,16 @@ def test_the_variants_record_what_each_moves(shared_data):
     for v in variants:
         assert {"amorphous", "sample:Al2O3", "refined:CaF2"} <= set(v["shifts"])
         assert max(abs(x) for x in v["shifts"].values()) == pytest.approx(v["largest_shift"])
+
+
+def test_the_absorption_contrast_note_says_how_much_of_u_it_is():
+    """With unknown particle sizes, the note on a strong absorption contrast gives the microabsorption term's share of
+    the amorphous fraction's uncertainty (the variant's shift), so a user sees what grinding or sizes would buy."""
+    from xrdq.quant.verdict import check_microabsorption
+
+    info = {"LiF": {"mass_attenuation": 11.7, "density": 2.64}, "Li2HfCl6": {"mass_attenuation": 123.7, "density": 3.26}}
+    fractions = {"LiF": 0.28, "Li2HfCl6": 0.48}
+    (note,) = check_microabsorption(info, fractions, None, amorphous_share=0.0553)
+    assert note.level == "ok" and "±5.53 wt% of the amorphous fraction's" in note.reason and "0–5 µm" in note.reason
+    (plain,) = check_microabsorption(info, fractions, None)
+    assert "amorphous fraction's" not in plain.reason and "particle size unknown" in plain.reason

@@ -271,11 +271,15 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = 
     return out
 
 
+def _variants(result) -> list:
+    """The model-uncertainty variants a result's provenance records (:func:`xrdq.quant.uncertainty.model_uncertainty`)."""
+    return ((getattr(result, "provenance", None) or {}).get("model_uncertainty") or {}).get("variants") or []
+
+
 def dominant_variant(result, key: str) -> tuple[str, float] | None:
     """(variant, |shift|) of the model-uncertainty variant that moves quantity ``key`` (``refined:NAME``,
     ``sample:NAME``, ``amorphous``) most, from the result's provenance; None without one."""
-    variants = ((getattr(result, "provenance", None) or {}).get("model_uncertainty") or {}).get("variants") or []
-    moves = [(v["variant"], abs(v["shifts"][key])) for v in variants if key in (v.get("shifts") or {})]
+    moves = [(v["variant"], abs(v["shifts"][key])) for v in _variants(result) if key in (v.get("shifts") or {})]
     return max(moves, key=lambda m: m[1]) if moves else None
 
 
@@ -386,8 +390,11 @@ def check_cells(fit) -> list[Finding]:
     return out
 
 
-def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: dict | None) -> list[Finding]:
-    """µ·D per phase when sizes are given; else a note on the contrast of linear attenuation."""
+def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: dict | None,
+                          amorphous_share: float | None = None) -> list[Finding]:
+    """µ·D per phase when sizes are given; else a note on the contrast of linear attenuation, with what the unknown
+    particle sizes add to the amorphous fraction's uncertainty (``amorphous_share``, the microabsorption variant's
+    shift of it) when known."""
     mu = {n: i["mass_attenuation"] * i["density"] for n, i in phase_info.items()
           if np.isfinite(i["density"])}  # 1/cm; not a PONKCS phase's (its density is unknown)
     major = [n for n in mu if fractions.get(n, 0.0) > 0.01]
@@ -401,8 +408,12 @@ def check_microabsorption(phase_info: dict, fractions: dict, particle_size_um: d
     if len(major) > 1:
         lo, hi = min(major, key=mu.get), max(major, key=mu.get)
         if mu[hi] > 3 * mu[lo]:
+            from .uncertainty import ASSUMED_MAX_PARTICLE_UM
+
+            share = (f": ±{100 * amorphous_share:.2f} wt% of the amorphous fraction's, for particles of "
+                     f"0–{ASSUMED_MAX_PARTICLE_UM:g} µm" if amorphous_share is not None else "")
             return [Finding("ok", f"absorption contrast: µ({hi}) = {mu[hi]:.0f} cm⁻¹ vs µ({lo}) = {mu[lo]:.0f} cm⁻¹; "
-                                  "microabsorption is in the uncertainty (particle size unknown)")]
+                                  f"microabsorption is in the uncertainty (particle size unknown){share}")]
     return []
 
 
@@ -611,7 +622,9 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
     findings += check_out_of_range(ref.ticks, refined, refined_u, result.standard["phase"] if result.standard else None,
                                    curves)
-    findings += check_microabsorption(ref.phase_info, refined, brindley)
+    micro = [abs(v["shifts"]["amorphous"]) for v in _variants(result)
+             if v["variant"].startswith("microabsorption") and "amorphous" in (v.get("shifts") or {})]
+    findings += check_microabsorption(ref.phase_info, refined, brindley, micro[0] if micro else None)
     if result.amorphous_fraction is not None:
         amorph = (result.amorphous_fraction[0], u.get("amorphous", result.amorphous_fraction[1]))
     else:
