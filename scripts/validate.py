@@ -11,7 +11,6 @@ xrdq's own simulations — a self-consistency check only.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -21,8 +20,8 @@ import numpy as np
 
 from xrdq import __version__
 from xrdq._atomic import atomic_write_text
-from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, independent_cases, replicate_spread, run_cpd,
-                             run_cpd_silica, run_independent_case, run_synthetic)
+from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, draw_folders, independent_cases, replicate_spread,
+                             run_cpd, run_cpd_silica, run_independent_case, run_synthetic)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,18 +79,6 @@ def independent_section(root, jobs):
              "amorphous samples are offered LiCl and the glass's own phase, which must come out at ≈ 0. The "
              "last column lists what the adaptive recipe added (docs/method.md).", ""]
     return lines + _set_results(main, rep, True, "one expected GSAS-II pattern", "Independent set", t0, jobs)
-
-
-def draw_folders(root) -> list[tuple[str, float]]:
-    """(folder, counts factor) of every further draw of the GSAS-II set (``make_independent_set.py --draw TAG``),
-    the most counts first."""
-    out = []
-    for folder in sorted(Path(root).glob("gsas2-*")):
-        truth = next(folder.glob("*.truth.json"), None)
-        draw = json.loads(truth.read_text(encoding="utf-8")).get("draw") if truth else None
-        if draw:
-            out.append((folder.name, float(draw["counts_factor"])))
-    return sorted(out, key=lambda f: (-f[1], f[0]))
 
 
 def draw_section(root, jobs, folder, factor):

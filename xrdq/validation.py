@@ -239,6 +239,18 @@ def independent_cases(root=None, *, replicates: bool = False, simulators=("gsas2
     return out
 
 
+def draw_folders(root=None) -> list[tuple[str, float]]:
+    """(folder, counts factor) of every further draw of the GSAS-II set (``make_independent_set.py --draw TAG``),
+    the most counts first."""
+    out = []
+    for folder in sorted(Path(root if root is not None else INDEPENDENT).glob("gsas2-*")):
+        truth = next(folder.glob("*.truth.json"), None)
+        draw = json.loads(truth.read_text(encoding="utf-8")).get("draw") if truth else None
+        if draw:
+            out.append((folder.name, float(draw["counts_factor"])))
+    return sorted(out, key=lambda f: (-f[1], f[0]))
+
+
 def _case_phases(truth: dict, repo: Path) -> list:
     """``NAME=CIF`` for every sample phase (the standard is added by quantify); for a fully amorphous
     sample, candidate phases of its chemistry that should come out at ≈ 0."""

@@ -8,8 +8,8 @@ are a self-consistency check.
 import numpy as np
 import pytest
 
-from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, independent_cases, independent_replicates,
-                             cpd_with_silica, replicate_spread, run_cpd, run_cpd_silica, run_independent,
+from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, cpd_with_silica, draw_folders, independent_cases,
+                             independent_replicates, replicate_spread, run_cpd, run_cpd_silica, run_independent,
                              run_synthetic)
 
 
@@ -81,7 +81,7 @@ def test_no_confident_wrong_number_on_the_independent_set(independent_results):
 
 #: Further draws of the GSAS-II set (make_independent_set.py --draw TAG: new nuisances, amounts moved), each
 #: quantified first with the code as it stood: out-of-sample checks of the default recipe, never tuned on.
-DRAWS = ("gsas2-x8", "gsas2-d1")
+DRAWS = tuple(folder for folder, _ in draw_folders())
 
 
 @pytest.mark.slow
