@@ -467,8 +467,7 @@ def test_a_fraction_the_model_makes_uncertain_says_which_part_and_what_narrows_i
     assert ceo2.level == "check" and "±0.33 wt%" in ceo2.reason and micro in ceo2.reason
     assert "--brindley" in ceo2.reason and "not determined" not in ceo2.reason
     assert si.level == "check" and "not determined by the pattern" in si.reason
-    result.provenance["brindley_particle_size_um"] = {"CeO2": 3.0, "Si": 5.0}  # given: what is left to do
-    given = why_uncertain(result, fractions, u, "sample")["CeO2"]
+    given = why_uncertain(result, fractions, u, "sample", {"CeO2": 3.0, "Si": 5.0})["CeO2"]  # given: what is left
     assert "--brindley" not in given and "finer grinding" in given
     other = _result_with_variants({"background 12 terms": {"sample:CeO2": 0.19}})
     reason = why_uncertain(other, fractions, u, "sample")["CeO2"]

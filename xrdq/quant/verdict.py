@@ -283,11 +283,11 @@ def dominant_variant(result, key: str) -> tuple[str, float] | None:
     return max(moves, key=lambda m: m[1]) if moves else None
 
 
-def why_uncertain(result, fractions: dict, uncertainty: dict, prefix: str) -> dict:
+def why_uncertain(result, fractions: dict, uncertainty: dict, prefix: str, brindley: dict | None = None) -> dict:
     """Name → why its standard uncertainty u exceeds UNDETERMINED, where the model makes it so and the counts do not
     (the statistical esd under u/√2): the variant that moves it most, and for microabsorption what narrows it. A
     fraction the counts fix to ±0.7 wt% is not "undetermined by the pattern" when u is ±20 for unknown particle
-    sizes (CeO2 beside LiF: µ 2400 against 31 cm⁻¹)."""
+    sizes (CeO2 beside LiF: µ 2400 against 31 cm⁻¹). ``brindley``: the particle sizes given, if any."""
     out = {}
     for name, (_, esd) in fractions.items():
         u = uncertainty.get(name, 0.0)
@@ -299,8 +299,7 @@ def why_uncertain(result, fractions: dict, uncertainty: dict, prefix: str) -> di
         text = (f"its statistical esd is ±{100 * esd:.2f} wt%, the rest is the model's, most of it from “{top[0]}” "
                 f"(±{100 * top[1]:.2f})")
         if top[0].startswith("microabsorption"):
-            sizes_given = ((getattr(result, "provenance", None) or {}).get("brindley_particle_size_um"))
-            text += (" — " + ("" if sizes_given else "particle diameters (--brindley NAME=µm; brindley= in Python), ")
+            text += (" — " + ("" if brindley else "particle diameters (--brindley NAME=µm; brindley= in Python), ")
                      + "finer grinding, or a standard that absorbs like the sample narrow it")
         out[name] = text
     return out
@@ -618,7 +617,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     refined = {n: v for n, (v, _) in result.refined_fractions.items()}
     refined_u = {n: u.get(f"refined:{n}", 0.0) for n in result.refined_fractions}
     findings += check_fractions(refined, refined_u, "refined fraction", absent,
-                                why_uncertain(result, result.refined_fractions, refined_u, "refined"))
+                                why_uncertain(result, result.refined_fractions, refined_u, "refined", brindley))
     findings += check_sizes(ref.parameters, prefixes) + check_cells(getattr(ref, "fit", None))
     findings += check_out_of_range(ref.ticks, refined, refined_u, result.standard["phase"] if result.standard else None,
                                    curves)
@@ -641,7 +640,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
         findings += check_fractions(sample, sample_u, "sample fraction", absent,
-                                    why_uncertain(result, result.sample_fractions, sample_u, "sample"))
+                                    why_uncertain(result, result.sample_fractions, sample_u, "sample", brindley))
         findings += detection_notes(absent, sample, sample_u, "in the sample")
         # without a standard there are no sample fractions: the limit is on the crystalline-normalised scale
         findings += detection_notes([n for n in absent if n not in sample], refined, refined_u, "of the crystalline part")
