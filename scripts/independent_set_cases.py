@@ -142,3 +142,32 @@ def drawn_cases(tag: str, counts_factor: float = 8.0, replicates: int = 10) -> l
                                     f"{counts_factor:g}× the counts",
                         draw={"tag": tag, "of_case": c["case"], "counts_factor": counts_factor}))
     return out
+
+
+#: Chemistries and textures outside the development set (``make_independent_set.py --breadth``, gsas2-breadth/):
+#: an iron oxide (Fe's anomalous scattering; strongest absorber), zircon, brucite with a spherical-harmonics texture
+#: (a shape March–Dollase, the only texture xrdq refines, does not have), unreacted monoclinic precursors of the
+#: halide syntheses, and a platy monoclinic phase. Made and quantified once with the code as it stood; not tuned on.
+SH_MILD = {"spherical_harmonics": {"order": 6, "coefficients": {"C(2,0)": 1.0, "C(4,0)": 0.6, "C(6,0)": 0.3}}}
+SH_STRONG = {"spherical_harmonics": {"order": 6, "coefficients": {"C(2,0)": 1.8, "C(4,0)": 1.0, "C(6,0)": 0.4}}}
+BREADTH = [
+    case("br_cpd2_a30", "corundum + magnetite + zircon (CPD-2 chemistry), 30 % amorphous silica",
+         {"Al2O3": 0.25, "Fe3O4": 0.20, "ZrSiO4": 0.25}, 0.3, counts=10000, amorphous_formula="SiO2"),
+    case("br_cpd2_a00", "corundum + magnetite + zircon (CPD-2 chemistry), fully crystalline, 50 wt% standard",
+         {"Al2O3": 0.35, "Fe3O4": 0.30, "ZrSiO4": 0.35}, 0.5, counts=15000, amorphous_formula="SiO2"),
+    case("br_magnetite_a60", "magnetite, 60 % amorphous silica", {"Fe3O4": 0.40}, 0.25, counts=6000,
+         amorphous_formula="SiO2"),
+    case("br_zircon_a10", "zircon, 10 % amorphous silica, 5–90°", {"ZrSiO4": 0.90}, 0.2, counts=20000,
+         amorphous_formula="SiO2", grid=WIDE),
+    case("br_brucite_sh_a35", "brucite with a spherical-harmonics (001) texture, J = 1.25, 35 % amorphous",
+         {"MgOH2": 0.65}, 0.3, counts=12000, po={"MgOH2": SH_MILD}, amorphous_formula="SiO2"),
+    case("br_brucite_sh_cor_a20", "brucite with a spherical-harmonics texture, J = 1.77, + corundum, 20 % amorphous",
+         {"MgOH2": 0.40, "Al2O3": 0.40}, 0.3, counts=12000, po={"MgOH2": SH_STRONG}, amorphous_formula="SiO2"),
+    case("br_zrcl4_a50", "Li2ZrCl6 + LiCl with 5 % unreacted ZrCl4 (monoclinic P2/c), 50 % amorphous",
+         {"Li2ZrCl6": 0.35, "LiCl": 0.10, "ZrCl4": 0.05}, 0.3, counts=8000),
+    case("br_hfcl4_a70", "Li2HfCl6 + 10 % unreacted HfCl4, 70 % amorphous", {"Li2HfCl6": 0.20, "HfCl4": 0.10}, 0.2,
+         counts=6000, amorphous_formula="Li2HfCl6"),
+    case("br_alcl3_po_a40", "LiAlCl4 + platy AlCl3 (C2/m, March–Dollase (001) 0.80), 40 % amorphous",
+         {"LiAlCl4": 0.40, "AlCl3": 0.20}, 0.25, counts=10000, po={"AlCl3": ([0, 0, 1], 0.80)},
+         amorphous_formula="LiAlCl4"),
+]

@@ -6,6 +6,7 @@
     python scripts/make_independent_set.py --check-gsas2   # refine a clean case in GSAS-II (truth check)
     python scripts/make_independent_set.py --expected      # the noise-free expected patterns (gsas2-expected/)
     python scripts/make_independent_set.py --draw x8       # a second draw at 8x the counts (gsas2-x8/)
+    python scripts/make_independent_set.py --breadth       # chemistries and textures beyond the set (gsas2-breadth/)
     python scripts/make_independent_set.py --expected --exact-fcj  # the same, GSAS-II's FCJ quadrature replaced
                                                            # by the integral (gsas2-exactfcj/)
 
@@ -32,8 +33,9 @@ import xraydb
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from independent_set_cases import (CASES, DEFAULT_SIZE_UM, FIRST_WAVE, SCALE_SERIES, STANDARD_SIZE_UM,  # noqa: E402
-                                   drawn_cases)
+from xrdq.validation import BREADTH_FOLDER  # noqa: E402
+from independent_set_cases import (BREADTH, CASES, DEFAULT_SIZE_UM, FIRST_WAVE, SCALE_SERIES,  # noqa: E402
+                                   STANDARD_SIZE_UM, drawn_cases)
 
 PHASES = ROOT / "reference_patterns" / "phases"
 OUT = ROOT / "reference_patterns" / "validation"
@@ -160,13 +162,20 @@ def simulate_gsas2(c, mix: dict, mu_mix: float, nuis: dict, workdir: Path, *, re
         hap["Size"][0], hap["Size"][1][:3] = "isotropic", [size, size, 1.0]
         hap["Mustrain"][0], hap["Mustrain"][1][:3] = "isotropic", [strain, strain, 1.0]
         po = c["po"].get(name)
-        hap["Pref.Ori."][0] = "MD"
-        hap["Pref.Ori."][1] = po[1] if po else 1.0
-        hap["Pref.Ori."][3] = list(po[0]) if po else [0, 0, 1]
+        sh = po.get("spherical_harmonics") if isinstance(po, dict) else None
+        if sh:  # a texture of another shape than March–Dollase's, which is all xrdq refines
+            sh = spherical_harmonics_texture(gen["SGData"]["SGLaue"], sh)
+            hap["Pref.Ori."][0], hap["Pref.Ori."][4] = "SH", sh["order"]
+            hap["Pref.Ori."][5] = dict(sh["coefficients"])
+        else:
+            hap["Pref.Ori."][0] = "MD"
+            hap["Pref.Ori."][1] = po[1] if po else 1.0
+            hap["Pref.Ori."][3] = list(po[0]) if po else [0, 0, 1]
         info[name] = {"cell_mass": float(gen["Mass"]), "volume": float(gen["Cell"][7]),
                       "composition": {el: float(n) for el, n in gen["NoAtoms"].items()},
                       "size_um": size, "microstrain": strain,
-                      "march_dollase": {"axis": list(po[0]), "ratio": po[1]} if po else None}
+                      "march_dollase": {"axis": list(po[0]), "ratio": po[1]} if po and not sh else None,
+                      **({"spherical_harmonics": sh} if sh else {})}
     proj.data["Controls"]["data"]["max cyc"] = 0  # compute only; the one flagged variable stays put
     with _quiet():
         proj.do_refinements([{}])
@@ -177,6 +186,22 @@ def simulate_gsas2(c, mix: dict, mu_mix: float, nuis: dict, workdir: Path, *, re
     if refine_check:
         return proj, hist, phases, info
     return x, y, info
+
+
+def spherical_harmonics_texture(laue: str, spec: dict) -> dict:
+    """GSAS-II's cylindrical spherical-harmonics texture (sample symmetry "0", Bragg–Brentano): every coefficient
+    name of the Laue class up to ``spec["order"]`` (GSAS-II needs them all; unnamed ones are 0) and the
+    texture index J = 1 + Σ C²/(2l + 1) (1 = random)."""
+    from GSASII import GSASIIlattice as G2lat
+
+    names = G2lat.GenSHCoeffT(laue, "0", spec["order"], False)
+    unknown = set(spec["coefficients"]) - set(names)
+    if unknown:
+        raise ValueError(f"spherical-harmonics terms {sorted(unknown)} do not exist for Laue class {laue} "
+                         f"up to order {spec['order']} (it has {names})")
+    coefficients = {n: float(spec["coefficients"].get(n, 0.0)) for n in names}
+    return {"order": spec["order"], "coefficients": coefficients,
+            "texture_index": float(G2lat.textureIndex(coefficients))}
 
 
 _REFERENCE_AREA: dict = {}
@@ -310,6 +335,7 @@ def truth_record(c, simulator, seed, mix, am, mu_mix, K, info, nuis, humps, back
                     "weighed_fraction": c["W_s"], "purity": c["purity"]}
     phases = [{"name": n, "cif": f"reference_patterns/phases/{n}.cif", "size_um": p["size_um"],
                "microstrain": p["microstrain"], "march_dollase": p["march_dollase"],
+               **({"spherical_harmonics": p["spherical_harmonics"]} if "spherical_harmonics" in p else {}),
                "cell_mass_gsas2": p["cell_mass"], "mass_attenuation_cm2_g": mass_attenuation(p["composition"])}
               for n, p in info.items()]
     inst = dict(nuis["instrument"], wavelengths=WAVELENGTHS, radius_mm=RADIUS_MM, polarization=POLARIZATION,
@@ -428,6 +454,8 @@ def main(argv=None):
     ap.add_argument("--draw", metavar="TAG", help="a second draw of every case with a standard (new nuisances, "
                     "amounts moved, more counts; independent_set_cases.drawn_cases) to <out>/gsas2-TAG")
     ap.add_argument("--counts-factor", type=float, default=8.0, help="counts of a --draw relative to the set's")
+    ap.add_argument("--breadth", action="store_true", help="the cases of chemistries and textures outside the "
+                    "development set (independent_set_cases.BREADTH) to <out>/gsas2-breadth")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.xrayutilities:
@@ -438,7 +466,9 @@ def main(argv=None):
         from check_independent_set import check_gsas2
 
         return check_gsas2()
-    pool = drawn_cases(args.draw, args.counts_factor) if args.draw else CASES
+    if args.breadth and (args.draw or args.expected):
+        ap.error("--breadth is a set of its own: not with --draw or --expected")
+    pool = drawn_cases(args.draw, args.counts_factor) if args.draw else BREADTH if args.breadth else CASES
     names = args.only or (FIRST_WAVE if args.first_wave else [c["case"] for c in pool])
     unknown = set(names) - {c["case"] for c in pool}
     if unknown:
@@ -452,8 +482,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="xrdq-valset-") as tmp, exact_fcj(args.exact_fcj):
         workdir = Path(tmp)
         scales = series_scales(cases, workdir, args.counts_factor if args.draw else 1.0)
-        folder = (f"gsas2-{args.draw}" if args.draw else "gsas2-exactfcj" if args.exact_fcj
-                  else "gsas2-expected" if args.expected else "gsas2")
+        folder = (f"gsas2-{args.draw}" if args.draw else BREADTH_FOLDER if args.breadth
+                  else "gsas2-exactfcj" if args.exact_fcj else "gsas2-expected" if args.expected else "gsas2")
         for c in cases:
             t = time.perf_counter()
             files = run_case(c, args.out / folder, workdir, scales, version, expected_only=args.expected)

@@ -239,6 +239,10 @@ def independent_cases(root=None, *, replicates: bool = False, simulators=("gsas2
     return out
 
 
+#: GSAS-II cases of chemistries and textures the development set lacks (make_independent_set.py --breadth)
+BREADTH_FOLDER = "gsas2-breadth"
+
+
 def draw_folders(root=None) -> list[tuple[str, float]]:
     """(folder, counts factor) of every further draw of the GSAS-II set (``make_independent_set.py --draw TAG``),
     the most counts first."""

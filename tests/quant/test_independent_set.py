@@ -16,13 +16,13 @@ import pytest
 import xrdq
 from xrdq.crystal import load_phase
 from xrdq.quant.internal_standard import internal_standard
-from xrdq.validation import draw_folders
+from xrdq.validation import BREADTH_FOLDER, draw_folders
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
 #: further draws of the GSAS-II set (make_independent_set.py --draw TAG), as validate.py finds them
 DRAWS = tuple(folder for folder, _ in draw_folders(ROOT / "reference_patterns" / "validation"))
-SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS)
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS, BREADTH_FOLDER)
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -54,6 +54,7 @@ def test_the_set_is_there_and_small():
     size = sum(p.stat().st_size for p in VALIDATION.rglob("*") if p.is_file())
     assert size < 25e6, f"validation set is {size / 1e6:.1f} MB (limit 25 MB)"
     assert {"gsas2-x8", "gsas2-d1"} <= set(DRAWS), DRAWS  # the committed draws, 8x and 1x the counts
+    assert len(list((VALIDATION / BREADTH_FOLDER).glob("*.truth.json"))) >= 9  # chemistries beyond the set
     assert (VALIDATION / "README.md").is_file()
 
 
@@ -232,3 +233,15 @@ def test_xrayutilities_cases_were_computed_on_a_fine_grid(path):
     assert sampling.get("fine_step_deg", 1.0) <= 0.001, (path.name, sampling)
     step = t["two_theta"][2]
     assert step / sampling["fine_step_deg"] >= 10, (path.name, step)
+
+
+def test_a_spherical_harmonics_texture_is_recorded_with_its_index():
+    """The breadth set's textures that are not March–Dollase: the truth holds GSAS-II's coefficients and the texture
+    index J = 1 + Σ C(l,n)²/(2l + 1) (1 = random), and no March–Dollase ratio."""
+    textured = [(path, p) for path in TRUTHS for p in load_truth(path)["phases"] if p.get("spherical_harmonics")]
+    assert len(textured) >= 2, "the breadth set's spherical-harmonics cases are missing"
+    for path, p in textured:
+        sh = p["spherical_harmonics"]
+        j = 1.0 + sum(c**2 / (2 * int(name[2:].split(",")[0]) + 1) for name, c in sh["coefficients"].items())
+        assert sh["texture_index"] == pytest.approx(j, rel=1e-9), path.name
+        assert sh["texture_index"] > 1.2 and p["march_dollase"] is None, path.name
