@@ -8,7 +8,8 @@ are a self-consistency check.
 import numpy as np
 import pytest
 
-from xrdq.validation import (INDEPENDENT, SYNTHETIC_CASES, coverage, cpd_with_silica, draw_folders, independent_cases,
+from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, SYNTHETIC_CASES, coverage, cpd_with_silica, draw_folders,
+                             independent_cases,
                              independent_replicates, replicate_spread, run_cpd, run_cpd_silica, run_independent,
                              run_synthetic)
 
@@ -99,6 +100,26 @@ def test_a_further_draw_is_at_the_noise_floor_and_within_2u(independent_root, fo
     errors = np.array([r.errors()["amorphous"] for r in results])
     table = {r.name: round(100 * e, 2) for r, e in zip(results, errors)}
     assert np.mean(np.abs(errors)) <= 1.25 * _noise_floor_mae(results), table
+    z = {(r.name, k): e / r.uncertainty[k] for r in results for k, e in r.errors().items()}
+    assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 2}
+
+
+@pytest.mark.slow
+def test_chemistries_and_textures_beyond_the_set_are_at_the_noise_floor_and_within_2u(independent_root):
+    """Magnetite, zircon, brucite with a spherical-harmonics texture (a shape March–Dollase does not have), unreacted
+    monoclinic ZrCl4/HfCl4, platy AlCl3 (gsas2-breadth, made and first quantified at 7834821, not tuned on): the
+    default recipe is as good there as on the set's own chemistries, and no fraction is confidently wrong.
+    Measured: MAE 0.407 wt% against a counting floor of 0.309 (9 cases: the ratio's own scatter is ≈ 0.25), largest
+    −0.77 ± 0.31 (br_cpd2_a00) and +0.77 ± 0.77 (br_zircon_a10)."""
+    if not independent_cases(independent_root, simulators=(BREADTH_FOLDER,)):
+        pytest.skip(f"{BREADTH_FOLDER} not found (make_independent_set.py --breadth)")
+    results = run_independent(independent_root, simulators=(BREADTH_FOLDER,))
+    assert len(results) >= 9
+    errors = np.array([r.errors()["amorphous"] for r in results])
+    table = {r.name: round(100 * e, 2) for r, e in zip(results, errors)}
+    # 9 cases: MAE/floor scatters by ≈ √((π/2 − 1)/9) ≈ 0.25 under counting noise alone, so 1.6 is ≈ 2.4 of that
+    assert np.mean(np.abs(errors)) <= 1.6 * _noise_floor_mae(results), table
+    assert np.max(np.abs(errors)) <= 0.012, table
     z = {(r.name, k): e / r.uncertainty[k] for r in results for k, e in r.errors().items()}
     assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 2}
 
