@@ -9,7 +9,8 @@ from xrdq.model.instrument import load_instrument
 from xrdq.model.ponkcs import PonkcsPhase, read_ponkcs, resolve_any_phase
 from xrdq.quant.composition import mass_attenuation, parse_composition, ratio_esd
 from xrdq.quant.estimates import consistency, relative_to_standard, subset_fractions
-from xrdq.quant.external_standard import ScaleCalibration, absolute_fractions, calibrate_scale
+from xrdq.quant.external_standard import (G_TRANSFER_REL_SD, ScaleCalibration, absolute_fractions, calibrate_scale,
+                                          combine_calibrations)
 
 CU = 1.540593
 
@@ -88,6 +89,27 @@ def test_external_route_takes_the_spike_out_and_divides_by_brindleys_tau():
     assert q["amorphous"] == pytest.approx((1 - w[0] - w[1] - 0.02 * 0.2) / 0.8)
     tau = np.array([1.1, 0.9, 1.0])
     assert route.quantities(names, s, zmv, tau)["sample:A"] == pytest.approx(w[0] / 1.1 / 0.8)
+
+def test_moving_g_moves_only_what_rests_on_it():
+    """The assumed transfer of G to another specimen is a model component that scales every phase scale by
+    1/(1 + G_TRANSFER_REL_SD): the internal standard's and Hill–Howard's fractions (ratios of scales) stay, the
+    external route's crystalline fractions lose that share and the amorphous one gains it."""
+    from xrdq.quant.estimates import ExternalRoute
+    from xrdq.quant.uncertainty import quantities
+
+    names = ["A", "LiF"]
+    info = {"A": {"cell_mass": 300.0, "volume": 500.0}, "LiF": {"cell_mass": 103.8, "volume": 65.0}}
+    s = np.array([2e-3, 6e-3])
+    k = 1.0 / (1.0 + G_TRANSFER_REL_SD)
+    spiked = dict(standard=("LiF", 0.5), purity=1.0)
+    q0, q1 = quantities(s, names, info, **spiked), quantities(s * k, names, info, **spiked)
+    assert q1 == pytest.approx(q0, rel=1e-12)
+    route = ExternalRoute(40.0, 0.0, 1e3, 0.0, 1.0, ("A", "LiF"))
+    e0, e1 = quantities(s, names, info, external=route), quantities(s * k, names, info, external=route)
+    assert e1["refined:A"] == pytest.approx(e0["refined:A"], rel=1e-12)
+    assert e1["sample:A"] == pytest.approx(k * e0["sample:A"], rel=1e-12)
+    assert e1["amorphous"] - e0["amorphous"] == pytest.approx((1 - e0["amorphous"]) * (1 - k), rel=1e-9)
+
 
 def test_subset_renormalisation_and_ratio_to_standard():
     w = np.array([0.2, 0.3, 0.5])
@@ -175,6 +197,53 @@ def test_bad_g_files_are_clear_errors(tmp_path, text, words):
     assert str(path) in str(exc.value)
     for w in words:
         assert w in str(exc.value)
+
+
+def test_g_from_several_specimens_is_their_mean_and_their_spread(tmp_path):
+    """Three specimens: G their mean, G_esd its standard error, G_specimen_sd their standard deviation — which a
+    sample's own specimen shares, so its σ(G) is √(G_esd² + sd²); the file keeps each specimen."""
+    cals = [_calibration(G=g, G_esd=e, file=f"s{i}.xy", sha256=str(i) * 64)
+            for i, (g, e) in enumerate([(12000.0, 20.0), (12300.0, 30.0), (12150.0, 25.0)])]
+    comb = combine_calibrations(cals)
+    sd = float(np.std([12000.0, 12300.0, 12150.0], ddof=1))
+    assert comb.G == pytest.approx(12150.0) and comb.G_specimen_sd == pytest.approx(sd) and comb.specimens == 3
+    assert comb.G_esd == pytest.approx(sd / np.sqrt(3))  # the scatter says more than the counting esds here
+    assert comb.G_esd_for_a_specimen == pytest.approx(np.hypot(sd / np.sqrt(3), sd)) and comb.transfer_measured
+    assert not cals[0].transfer_measured and cals[0].G_esd_for_a_specimen == cals[0].G_esd
+    comb.write(tmp_path / "G.toml")
+    back = ScaleCalibration.read(tmp_path / "G.toml")
+    assert back.specimen_G == (12000.0, 12300.0, 12150.0) and back.specimen_file == ("s0.xy", "s1.xy", "s2.xy")
+    assert back.G_specimen_sd == pytest.approx(sd) and back.specimens == 3
+    # specimens that agree better than their counting allows: the standard error is the counting one
+    tight = combine_calibrations([_calibration(G=12000.0, G_esd=60.0, sha256="a" * 64),
+                                  _calibration(G=12001.0, G_esd=60.0, sha256="b" * 64)])
+    assert tight.G_esd == pytest.approx(60.0 / np.sqrt(2))
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"instrument": "miniflex600"}, "field instrument"),
+    ({"wavelength": 1.78897}, "field wavelength"),
+    ({"count_time_s": 6.0}, "field count_time_s"),
+    ({"known_fraction": 0.5}, "field known_fraction"),
+    ({"recipe": "{'refine': ['biso']}"}, "B was refined in one"),
+    ({"sha256": "a" * 64}, "same measurement"),
+])
+def test_specimens_measured_otherwise_are_not_combined(change, words):
+    first = _calibration(sha256="a" * 64, file="first.xy")
+    with pytest.raises(XrdqQuantError, match=words):
+        combine_calibrations([first, _calibration(**{"sha256": "b" * 64, **change})])
+    with pytest.raises(XrdqQuantError, match="at least two"):
+        combine_calibrations([first])
+
+
+def test_a_g_file_whose_specimen_lists_do_not_match_is_a_clear_error(tmp_path):
+    path = tmp_path / "G.toml"
+    path.write_text(_calibration().to_toml().replace("specimens = 1", "specimens = 2\nspecimen_G = [1.0]"))
+    with pytest.raises(XrdqQuantError, match="specimen_G must list one entry per specimen"):
+        ScaleCalibration.read(path)
+    path.write_text(_calibration().to_toml().replace("specimens = 1", "specimens = 2"))
+    with pytest.raises(XrdqQuantError, match="G_specimen_sd"):
+        ScaleCalibration.read(path)
 
 
 def test_negative_g_is_refused(tmp_path):

@@ -40,27 +40,42 @@ def _refinement_options(f):
 
 
 @click.command("calibrate-scale")
-@click.argument("pattern", type=click.Path(exists=True, dir_okay=False))
+@click.argument("patterns", nargs=-1, required=True, metavar="PATTERN [PATTERN ...]",
+                type=click.Path(exists=True, dir_okay=False))
 @click.option("--phase", "phases", multiple=True, required=True, metavar="[NAME=]CIF_OR_NAME",
               help="Every crystalline phase of the calibration specimen; repeat for each.")
 @click.option("--known", multiple=True, metavar="NAME=W",
               help="The phase whose weight fraction is known (omit for a single pure phase, W = 1).")
 @_refinement_options
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Write G here (TOML).")
-def calibrate_scale(pattern, phases, known, instrument, sample_composition, two_theta_range, recipe, biso, scan, out):
-    """Instrument constant G (external standard) from PATTERN of a phase of known weight fraction."""
-    from ..io import read_scan
-    from ..quant.external_standard import calibrate_scale as run
+def calibrate_scale(patterns, phases, known, instrument, sample_composition, two_theta_range, recipe, biso, scan, out):
+    """Instrument constant G (external standard) from PATTERN, a specimen with a phase of known weight fraction.
 
-    # a Scan, not a DataArray: the fit needs the arrays and attrs only, and xarray and pandas cost ≈ 0.25 s
-    cal, res = run(read_scan(pattern, scan=scan), list(phases), known=_known(known) or None,
-                   sample_composition=sample_composition, instrument=instrument,
-                   two_theta_range=tuple(two_theta_range) if two_theta_range else None, recipe=recipe, biso=biso)
+    Several patterns (specimens of the calibrant packed anew, measured alike) give their mean G and how far one
+    specimen's G lies from another's, which then enters the samples' esds; from one pattern that spread is
+    assumed (docs/method.md §8) and enters their u."""
+    from ..io import read_scan
+    from ..quant.external_standard import G_TRANSFER_REL_SD, calibrate_scale_specimens as run
+
+    # Scans, not DataArrays: the fit needs the arrays and attrs only, and xarray and pandas cost ≈ 0.25 s
+    cal, results = run([read_scan(p, scan=scan) for p in patterns], list(phases), known=_known(known) or None,
+                       sample_composition=sample_composition, instrument=instrument,
+                       two_theta_range=tuple(two_theta_range) if two_theta_range else None, recipe=recipe, biso=biso)
     cal.write(out)
+    each = zip(cal.specimen_G or [cal.G], cal.specimen_G_esd or [cal.G_esd])
+    for path, res, (g, g_esd) in zip(patterns, results, each):
+        click.echo(f"{path}: G = {g:.6g} ± {g_esd:.3g}  (Rwp {100 * res.rwp:.2f} %, GoF {res.gof:.2f})")
+        for w in res.warnings:
+            click.echo(f"warning: {w}")
     click.echo(f"G = {cal.G:.6g} ± {cal.G_esd:.3g}  ({cal.phase} = {cal.known_fraction:g} of the specimen, "
-               f"µ*/ρ = {cal.mass_attenuation:.3f} cm²/g; Rwp {100 * res.rwp:.2f} %, GoF {res.gof:.2f})")
-    for w in res.warnings:
-        click.echo(f"warning: {w}")
+               f"µ*/ρ = {cal.mass_attenuation:.3f} cm²/g" + (f"; mean of {cal.specimens} specimens)" if cal.specimens > 1
+                                                             else ")"))
+    if cal.transfer_measured:
+        click.echo(f"one specimen's G lies ± {cal.G_specimen_sd:.3g} ({100 * cal.G_specimen_sd / cal.G:.2f} %) from "
+                   "another's: that goes into the samples' esds")
+    else:
+        click.echo(f"one specimen: how far its G holds for another is assumed (±{100 * G_TRANSFER_REL_SD:.1f} %, in u); "
+                   "calibrate on several packings (xrdq calibrate-scale P1 P2 P3 ...) to measure it")
     click.echo(f"wrote {out}")
     return 0
 

@@ -175,6 +175,7 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     """(absolute fractions of the original sample, amorphous (value, esd) of the original sample, info dict, the
     measured specimen's ExternalResult, the :class:`ExternalRoute`). ``tau``: Brindley's factors, if corrected."""
     from . import composition as comp
+    from .external_standard import G_TRANSFER_REL_SD
 
     calibration.check_compatible(instrument, pattern)
     if scales is None or scale_cov is None:
@@ -183,7 +184,8 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     mu = comp.mass_attenuation(mix, instrument.wavelength)
     mu_rel = comp.ratio_esd(mix, calibration.composition, instrument.wavelength)
     factor, note = calibration.count_factor(pattern)
-    route = ExternalRoute(mu, mu_rel, calibration.G, calibration.G_esd, factor, tuple(crystalline),
+    # σ(G) of the sample's specimen: with the specimen-to-specimen spread where several specimens measured it
+    route = ExternalRoute(mu, mu_rel, calibration.G, calibration.G_esd_for_a_specimen, factor, tuple(crystalline),
                           standard_phase.name if standard_phase is not None else None, w_s, purity)
     ext = route.absolute(names, scales, scale_cov, zmv, tau)
     warnings = []
@@ -210,7 +212,10 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
         "calibration_sha256": calibration.sha256 or None,
         "calibration_pattern": calibration.file or None,
         "calibration_phase": calibration.phase,
-        "G": calibration.G, "G_esd": calibration.G_esd,
+        "G": calibration.G, "G_esd": calibration.G_esd, "specimens": calibration.specimens,
+        "G_specimen_sd": calibration.G_specimen_sd,
+        "G_transfer": ({"measured": True, "rel_sd": calibration.G_specimen_sd / calibration.G}
+                       if calibration.transfer_measured else {"measured": False, "rel_sd": G_TRANSFER_REL_SD}),
         "count_factor": factor, "count_normalisation": note,
         "sample_composition": comp.formula_of_composition(comp.parse_composition(sample_spec)),
         "mass_attenuation": mu, "mass_attenuation_rel_esd": mu_rel,

@@ -33,6 +33,14 @@ from . import composition as comp
 FORMAT = "xrdq-scale-calibration-1"
 WAVELENGTH_TOLERANCE = 2e-4  # Å: a different anode or a mis-set wavelength, not rounding
 
+#: How far G from one calibration specimen may be off for another specimen (relative standard deviation), when
+#: it was not measured: packing, surface and the phase's own model (B, structure) differ between specimens, and
+#: no counting esd holds that. 1.4 % is the spread of G over the three pure phases of the IUCr CPD measured on one
+#: instrument (corundum, fluorite, zincite; B refined — 1.0 % with the CIFs' B; docs/validation-external.md), the
+#: only such measurement we have. It enters u as a model term; a calibration on several specimens
+#: (:func:`combine_calibrations`) measures it and puts it in the esd instead.
+G_TRANSFER_REL_SD = 0.014
+
 
 @dataclass
 class ScaleCalibration:
@@ -59,7 +67,27 @@ class ScaleCalibration:
     rwp: float | None = None
     gof: float | None = None
     xrdq_version: str = __version__
+    # several specimens (combine_calibrations): G is their mean, G_esd its standard error, G_specimen_sd how far one
+    # specimen's G lies from another's (measured: it holds for the sample's specimen too); one entry per specimen
+    specimens: int = 1
+    G_specimen_sd: float | None = None
+    specimen_G: tuple | None = None
+    specimen_G_esd: tuple | None = None
+    specimen_phase: tuple | None = None
+    specimen_file: tuple | None = None
+    specimen_sha256: tuple | None = None
     source: str = ""  # where it was read from (not written)
+
+    @property
+    def G_esd_for_a_specimen(self) -> float:
+        """σ(G) for the sample's own specimen: the calibration's esd and, where measured, the spread from one
+        specimen to the next (a new specimen is one more draw from it)."""
+        return float(np.hypot(self.G_esd, self.G_specimen_sd or 0.0))
+
+    @property
+    def transfer_measured(self) -> bool:
+        """Whether the specimen-to-specimen spread of G was measured (several specimens), else it is assumed (u)."""
+        return self.G_specimen_sd is not None
 
     def to_toml(self) -> str:
         lines = [f"# xrdq scale calibration (G-factor): {self.phase} in {Path(self.file).name or '<pattern>'}",
@@ -97,6 +125,17 @@ class ScaleCalibration:
             raise XrdqQuantError(f"{path}: field G = {data['G']!r}; expected a positive number")
         if "two_theta_range" in data:
             data["two_theta_range"] = tuple(data["two_theta_range"])
+        n = data.get("specimens", 1)
+        if not (isinstance(n, int) and n >= 1):
+            raise XrdqQuantError(f"{path}: field specimens = {n!r}; expected a whole number ≥ 1")
+        for key in [f.name for f in dataclasses.fields(cls) if f.name.startswith("specimen_")]:
+            if key in data:
+                if not isinstance(data[key], list) or len(data[key]) != n:
+                    raise XrdqQuantError(f"{path}: field {key} must list one entry per specimen ({n})")
+                data[key] = tuple(data[key])
+        if n > 1 and not (isinstance(data.get("G_specimen_sd"), (int, float)) and data["G_specimen_sd"] >= 0):
+            raise XrdqQuantError(f"{path}: {n} specimens but field G_specimen_sd is {data.get('G_specimen_sd')!r}; "
+                                 "expected their standard deviation (≥ 0)")
         return cls(**data, source=str(path))
 
     def check_compatible(self, instrument, pattern=None) -> None:
@@ -171,6 +210,50 @@ def calibration_from_refinement(ref, phase: str, known_fraction: float, composit
         recipe="; ".join(map(str, ref.recipe)) if isinstance(ref.recipe, (list, tuple)) else str(ref.recipe),
         rwp=float(ref.rwp), gof=float(ref.gof),
     )
+
+
+def combine_calibrations(calibrations) -> ScaleCalibration:
+    """One G from several calibration specimens (repacked specimens of a standard, or several pure phases) measured
+    under the same conditions: their mean, its standard error, and their standard deviation ``G_specimen_sd`` — how
+    far one specimen's G lies from another's, which the sample's own specimen shares and which a single calibration
+    cannot know (it is then assumed in u, :data:`G_TRANSFER_REL_SD`). The specimens must agree on instrument,
+    wavelength, slits, counting conditions, known fraction and whether B was refined; the first one's composition
+    and µ* stand for the µ*-table term."""
+    cals = list(calibrations)
+    if len(cals) < 2:
+        raise XrdqQuantError(f"combining calibrations needs at least two specimens, got {len(cals)}")
+    first = cals[0]
+    for c in cals[1:]:
+        for field_ in ("instrument", "wavelength", "divergence_slit_deg", "variable_slit", "count_time_s",
+                       "current_mA", "voltage_kV", "known_fraction"):
+            a, b = getattr(first, field_), getattr(c, field_)
+            if a is not None and b is not None and (abs(a - b) > WAVELENGTH_TOLERANCE if field_ == "wavelength"
+                                                    else a != b):
+                raise XrdqQuantError(f"{c.file or c.source or 'a calibration'}: field {field_} = {b!r} but "
+                                     f"{first.file or first.source or 'the first'} has {a!r}; G from several "
+                                     "specimens needs the same measuring conditions")
+        if ("'biso'" in first.recipe) != ("'biso'" in c.recipe):
+            raise XrdqQuantError(f"{c.file or 'a calibration'}: B was refined in one calibration and not in another; "
+                                 "scales from different recipes are not on one footing")
+    seen = {}
+    for c in cals:
+        if c.sha256 and c.sha256 in seen:
+            raise XrdqQuantError(f"{c.file or 'a calibration'} is the same measurement as {seen[c.sha256] or 'another'} "
+                                 f"(sha256 {c.sha256[:12]}…): the spread of G needs a measurement of each specimen")
+        seen.setdefault(c.sha256, c.file)
+    g = np.array([c.G for c in cals])
+    esd = np.array([c.G_esd for c in cals])
+    n = g.size
+    sd = float(g.std(ddof=1))
+    # the mean's standard error: the observed scatter, or the counting esds where they say more
+    g_esd = max(sd, float(np.sqrt(np.mean(esd**2)))) / np.sqrt(n)
+    phases = list(dict.fromkeys(c.phase for c in cals))
+    return dataclasses.replace(
+        first, G=float(g.mean()), G_esd=float(g_esd), phase=", ".join(phases), file="; ".join(c.file for c in cals),
+        sha256="", created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), rwp=None, gof=None,
+        specimens=n, G_specimen_sd=sd, specimen_G=tuple(float(x) for x in g),
+        specimen_G_esd=tuple(float(x) for x in esd), specimen_phase=tuple(c.phase for c in cals),
+        specimen_file=tuple(c.file for c in cals), specimen_sha256=tuple(c.sha256 for c in cals), source="")
 
 
 def phase_formula(phase) -> str:
@@ -275,6 +358,20 @@ def calibrate_scale(pattern_or_path, phases, known=None, sample_composition=None
     if not cal.sha256 and res.sha256:
         cal.sha256 = res.sha256
     return cal, res
+
+
+def calibrate_scale_specimens(patterns, phases, known=None, sample_composition=None, instrument="miniflex600",
+                              **quantify_kwargs):
+    """(ScaleCalibration, [QuantResult, …]): G from several specimens of the same calibrant (each pattern as in
+    :func:`calibrate_scale`), combined by :func:`combine_calibrations` so that the specimen-to-specimen spread is
+    measured; one pattern gives :func:`calibrate_scale`'s calibration."""
+    patterns = list(patterns)
+    if not patterns:
+        raise XrdqQuantError("calibrate-scale: give at least one calibration pattern")
+    runs = [calibrate_scale(p, phases, known=known, sample_composition=sample_composition, instrument=instrument,
+                            **quantify_kwargs) for p in patterns]
+    cals = [c for c, _ in runs]
+    return (cals[0] if len(cals) == 1 else combine_calibrations(cals)), [r for _, r in runs]
 
 
 def _phase_objects(phases):

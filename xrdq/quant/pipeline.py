@@ -322,8 +322,11 @@ def model_uncertainty(ref, fr: Fractions, brindley, std, purity, level, am: Amor
         return {}, []
     external = am.external_route if am is not None and std is None else None
     crystalline = am.crystalline if am is not None else None
+    ext = am.external_info if am is not None else None
+    # G from one specimen: how far it holds for this one is assumed, not measured (a model term, not an esd)
+    g_transfer = ext["G_transfer"]["rel_sd"] if ext and not ext["G_transfer"]["measured"] else None
     return ensemble(ref, fr.scales, brindley=brindley, standard=std, purity=purity, level=level, external=external,
-                    crystalline=crystalline, estimates=am.estimates if am is not None else None)
+                    crystalline=crystalline, estimates=am.estimates if am is not None else None, g_transfer=g_transfer)
 
 
 # ---- 6. provenance ----------------------------------------------------------------------------------
@@ -351,6 +354,7 @@ def provenance(path, sha, ref, rec, instrument, phase_objs, am: Amorphous, *, st
         "berar_lelann": bool(berar_lelann),
         "two_theta_range": list(two_theta_range) if two_theta_range else None,
         "external_standard": ext and {k: ext[k] for k in ("calibration_file", "calibration_sha256", "G", "G_esd",
+                                                          "specimens", "G_specimen_sd", "G_transfer",
                                                           "sample_composition", "count_normalisation")},
         "model_uncertainty": {"level": model_uncertainty, "variants": variants},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

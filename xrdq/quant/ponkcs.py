@@ -258,4 +258,5 @@ def _zmv_from_g(calibration, pattern, inst, spec, w_p, curve_rel):
     zmv = w_p * calibration.G * factor / mu
     basis = f"external standard G = {calibration.G:.6g} ({calibration.source}), µ*/ρ = {mu:.3f} cm²/g of {spec}, " \
             f"W_p = {w_p:g}; counts {note}"
-    return zmv, float(np.hypot(calibration.G_esd / calibration.G, curve_rel)), basis
+    # the amorphous reference is one more specimen: with the spread of G between specimens, where it was measured
+    return zmv, float(np.hypot(calibration.G_esd_for_a_specimen / calibration.G, curve_rel)), basis

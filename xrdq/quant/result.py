@@ -241,8 +241,11 @@ class QuantResult:
             lines.append(f"{'amorphous':<20s} {'':>24s} {cell(*self.amorphous_fraction, 'amorphous'):>24s}")
         if self.external_standard:
             x = self.external_standard
-            lines.append(f"external standard: G = {x['G']:.6g} ± {x['G_esd']:.3g}, µ*/ρ = {x['mass_attenuation']:.2f} cm²/g "
-                         f"({x['sample_composition']}); counts {x['count_normalisation']}")
+            t = x.get("G_transfer") or {}
+            spread = (f"; specimen to specimen ±{100 * t['rel_sd']:.2f} % ({'measured on ' + str(x['specimens']) + ' specimens, in the esd' if t['measured'] else 'assumed, in u'})"
+                      if t else "")
+            lines.append(f"external standard: G = {x['G']:.6g} ± {x['G_esd']:.3g}{spread}, µ*/ρ = {x['mass_attenuation']:.2f} "
+                         f"cm²/g ({x['sample_composition']}); counts {x['count_normalisation']}")
         if len(self.amorphous_estimates) > 1 or self.external_standard:
             for k, (v, e) in self.amorphous_estimates.items():
                 lines.append(f"{'amorphous (' + k.replace('_', ' ') + ')':<37s} {100 * v:7.2f} ± {100 * e:5.2f} "

@@ -286,13 +286,17 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
 
 
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
-                      level: str = "full", external=None, crystalline=None, estimates=None) -> tuple[dict, list]:
+                      level: str = "full", external=None, crystalline=None, estimates=None,
+                      g_transfer: float | None = None) -> tuple[dict, list]:
     """(u_model per quantity key, [{"variant", "kind", "largest_shift", "shifts"}]) for a refinement result:
     ``shifts`` holds each reported quantity's shift under that variant (quantity key → fraction, signed).
 
     ``base_scales``: the phase scales before any Brindley correction (for engines without native
     scales, the fractions divided by ZMV). Each variant's deviation from the main result is one
-    independent component; they add in quadrature (one-at-a-time variation of model choices).
+    independent component; they add in quadrature (one-at-a-time variation of model choices). ``g_transfer``: the
+    relative σ of G assumed for a specimen other than the calibration's (G from one specimen): one more component,
+    G scaled by 1 + g_transfer, i.e. every scale by 1/(1 + g_transfer) — which moves only what rests on G (ratios of
+    scales, hence the internal standard's and Hill–Howard's fractions, do not change).
     """
     if level not in LEVELS:
         raise XrdqError(f"model_uncertainty must be one of {LEVELS}, got {level!r}")
@@ -310,6 +314,11 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
              f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:.1f} µm particles (RMS of 0–"
              f"{ASSUMED_MAX_PARTICLE_UM:g} µm)")
     members.append((label, "linear", quantities(base_scales, names, info, sizes, standard, purity, **route)))
+    if g_transfer:
+        members.append((f"G transferred from the calibration's specimen to this one: ±{100 * g_transfer:.1f} % "
+                        "(assumed: one calibration specimen)", "linear",
+                        quantities(np.asarray(base_scales, dtype=float) / (1.0 + g_transfer), names, info, brindley,
+                                   standard, purity, **route)))
     u, log = {}, []
     for key, q0 in main.items():
         if not np.isfinite(q0):
