@@ -10,7 +10,8 @@ import pytest
 import xrdq
 from xrdq.cli import main
 from xrdq.model.simulate import simulate
-from xrdq.quant.verdict import (Finding, check_standard, check_warnings, unexplained_peaks, verdict_of)
+from xrdq.quant.verdict import (Finding, check_peaks, check_standard, check_warnings, on_reflection, unexplained_peaks,
+                                verdict_of)
 
 TIO2 = "rigaku/miniflex600/TiO2-1-3h.ras"
 LFP = "rigaku/miniflex600/210721_LFP_first.asc"
@@ -157,6 +158,24 @@ def test_a_missing_phase_says_the_amorphous_fraction_is_an_upper_bound():
     assert missing and "upper bound" not in missing[0]
 
 # ---- real files -------------------------------------------------------------------------------
+def test_an_unexplained_peak_on_a_declared_reflection_is_called_its_misfit_not_a_missing_phase():
+    """Thin brucite platelets (GSAS-II, uniaxial size: (110) far narrower than (001)) leave their 110 reflection
+    unexplained by an isotropic size; saying "a phase is probably missing" sent the user looking for a phase that is
+    not there. A peak on a declared reflection is named with it; one elsewhere is still a missing phase."""
+    ticks = {"MgOH2": (np.array([18.55, 37.97, 50.81, 58.73]), np.array([[0, 0, 1], [1, 0, 1], [1, 0, 2], [1, 1, 0]])),
+             "LiF": (np.array([38.69, 44.97]), np.array([[1, 1, 1], [2, 0, 0]]))}
+    on = {"two_theta": 58.80, "d_spacing": 1.569, "height": 900.0, "height_sigma": 28.0, "satellite": ""}
+    off = {"two_theta": 33.10, "d_spacing": 2.704, "height": 500.0, "height_sigma": 15.0, "satellite": ""}
+    assert on_reflection(on, ticks) == "MgOH2 110" and on_reflection(off, ticks) == ""
+    (f,) = check_peaks([on], 10000.0, False, amorphous=True, ticks=ticks)
+    assert f.level == "check" and "declared reflection MgOH2 110" in f.reason and "probably missing" not in f.reason
+    assert "rests on that phase's scale" in f.reason
+    (f,) = check_peaks([on, off], 10000.0, False, amorphous=True, ticks=ticks)
+    assert "a phase is probably missing" in f.reason and "58.80° on MgOH2 110" in f.reason and "upper bound" in f.reason
+    (f,) = check_peaks([on], 10000.0, False, amorphous=True)  # without reflections to compare: as before
+    assert "a phase is probably missing" in f.reason
+
+
 def test_tio2_fitted_with_anatase_only_names_the_rutile_peaks(shared_data):
     res = xrdq.quantify(shared_data / TIO2, phases=["TiO2-anatase"], standard=None, model_uncertainty="off")
     assert res.verdict in ("check", "fail")

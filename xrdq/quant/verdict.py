@@ -254,18 +254,53 @@ def check_gof(gof: float) -> list[Finding]:
     return []
 
 
-def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = False) -> list[Finding]:
-    """Unexplained peaks: a missing phase. With an ``amorphous`` fraction from a standard, the reason says what that
-    does to it: the missing phase's mass is counted as amorphous, so the value is too high by that mass."""
+#: How close (° 2θ) an unexplained peak must lie to a declared phase's reflection to be read as that reflection's misfit.
+ON_REFLECTION_DEG = 0.1
+
+
+def on_reflection(peak, ticks, tolerance: float = ON_REFLECTION_DEG) -> str:
+    """"NAME hkl" of the declared reflection nearest ``peak`` within ``tolerance``, or "" (``ticks``: phase →
+    (positions, hkl), as the refinement result holds them)."""
+    best, label = tolerance, ""
+    for name, (positions, hkl) in (ticks or {}).items():
+        positions = np.asarray(positions, dtype=float)
+        if positions.size == 0:
+            continue
+        i = int(np.argmin(np.abs(positions - peak["two_theta"])))
+        if abs(positions[i] - peak["two_theta"]) <= best:
+            best, label = abs(positions[i] - peak["two_theta"]), f"{name} {''.join(str(int(h)) for h in hkl[i])}"
+    return label
+
+
+def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = False, ticks=None) -> list[Finding]:
+    """Unexplained peaks: a missing phase — or, where one sits on a declared phase's reflection (``ticks``), that
+    reflection's width or intensity the model does not describe (broadening of another shape than the model's,
+    texture, a wrong structure), which a missing phase's peak at the same place cannot be told from. With an
+    ``amorphous`` fraction from a standard, the reason says what a missing phase does to it: its mass is counted as
+    amorphous, so the value is too high by that mass."""
     missing = [p for p in peaks if not p["satellite"]]
     out = [Finding("ok", f"peak at {p['two_theta']:.2f}° is the {p['satellite']} (not a phase)")
            for p in peaks if p["satellite"]]
     if missing:
         strongest = max(p["height"] for p in missing)
         level = "fail" if strongest > 0.25 * net_max else "check"
-        what = "crystalline peaks but no sample phase was given" if no_sample_phase else "a phase is probably missing"
+        at = [on_reflection(p, ticks) for p in missing]
+        if no_sample_phase:
+            what = "crystalline peaks but no sample phase was given"
+        elif all(at):
+            which = list(dict.fromkeys(at))
+            what = (f"on the declared reflection{'s' if len(which) > 1 else ''} {', '.join(which)}: the model does not "
+                    f"describe {'their' if len(which) > 1 else 'its'} width or intensity — broadening of another shape "
+                    "than an isotropic size and strain (platelets, needles), texture, a wrong structure — or a missing "
+                    "phase's peak lies there")
+        else:
+            misfit = ", ".join(f"{p['two_theta']:.2f}° on {a}" for p, a in zip(missing, at) if a)
+            what = "a phase is probably missing" + (f"; {misfit}: a misfit of that reflection's width or intensity"
+                                                    if misfit else "")
         effect = ("; the amorphous fraction counts a missing crystalline phase as amorphous: read it as an upper bound"
                   if amorphous else "")
+        if amorphous and not no_sample_phase and all(at):
+            effect = "; the amorphous fraction rests on that phase's scale, which the misfit may bias"
         out.append(Finding(level, f"{len(missing)} significant peak{'s' if len(missing) > 1 else ''} that no phase explains "
                                   f"({what}): {describe_peaks(missing)}{effect}"))
     return out
@@ -602,8 +637,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         pre = re.sub(r"\W", "_", n)
         prefixes[n] = pre if pre[:1].isalpha() else "p_" + pre
     u = result.uncertainty
-    findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(peaks, net_max, not sample_phases,
-                                                                                  result.amorphous_fraction is not None)
+    findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(
+        peaks, net_max, not sample_phases, result.amorphous_fraction is not None, ticks=ref.ticks)
     curves = {p.name for p in getattr(getattr(ref, "fit", None), "phases", ()) if getattr(p, "profile_only", False)}
     if result.amorphous_fraction is not None and by_construction([n for n in sample_phases if n not in curves]):
         # nothing crystalline of the sample declared: the amorphous fraction is 1 − Σ over nothing, so whatever the
