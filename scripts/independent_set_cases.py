@@ -25,11 +25,13 @@ HALIDE_GLASS = "Li2ZrCl6"
 
 
 def case(name, description, sample, W_s, *, purity=1.0, counts=10000.0, sizes=None, strain=None, po=None,
-         grid=GRID, amorphous_formula=HALIDE_GLASS, series=None, replicates=0, standard=True):
+         grid=GRID, amorphous_formula=HALIDE_GLASS, series=None, replicates=0, standard=True, platelets=None):
+    """``platelets``: phase → (equatorial µm, axial µm, axis hkl), GSAS-II's uniaxial crystallite size (its
+    Lorentzian broadening depends on each reflection's angle to the axis; sizes give the isotropic kind)."""
     return {"case": name, "description": description, "sample": dict(sample), "W_s": W_s, "purity": purity,
             "counts": counts, "sizes": dict(sizes or {}), "strain": dict(strain or {}), "po": dict(po or {}),
             "grid": grid, "amorphous_formula": amorphous_formula, "series": series, "replicates": replicates,
-            "standard": standard}
+            "standard": standard, "platelets": dict(platelets or {})}
 
 
 CASES = [
@@ -170,4 +172,14 @@ BREADTH = [
     case("br_alcl3_po_a40", "LiAlCl4 + platy AlCl3 (C2/m, March–Dollase (001) 0.80), 40 % amorphous",
          {"LiAlCl4": 0.40, "AlCl3": 0.20}, 0.25, counts=10000, po={"AlCl3": ([0, 0, 1], 0.80)},
          amorphous_formula="LiAlCl4"),
+    # thin platelets: crystallites far smaller along (001) than across it, so (00l) peaks are broader than (hk0) —
+    # broadening of a shape xrdq's isotropic size and strain do not have (added 2026-12-02 after the nine above)
+    case("br_uni_brucite_a35", "brucite platelets 200 nm across, 20 nm thick (uniaxial size along (001)), "
+         "March–Dollase 0.80, 35 % amorphous", {"MgOH2": 0.65}, 0.3, counts=12000,
+         po={"MgOH2": ([0, 0, 1], 0.80)}, platelets={"MgOH2": (0.2, 0.02, [0, 0, 1])}, amorphous_formula="SiO2"),
+    case("br_uni_bru_cor_a20", "brucite platelets 300 × 40 nm + corundum, 20 % amorphous",
+         {"MgOH2": 0.40, "Al2O3": 0.40}, 0.3, counts=12000, platelets={"MgOH2": (0.3, 0.04, [0, 0, 1])},
+         amorphous_formula="SiO2"),
+    case("br_uni_lac_a30", "LiAlCl4 platelets 150 × 30 nm + LiCl, 30 % amorphous", {"LiAlCl4": 0.45, "LiCl": 0.25},
+         0.3, counts=10000, platelets={"LiAlCl4": (0.15, 0.03, [0, 0, 1])}, amorphous_formula="LiAlCl4"),
 ]

@@ -159,7 +159,12 @@ def simulate_gsas2(c, mix: dict, mu_mix: float, nuis: dict, workdir: Path, *, re
         size = phase_size_um(c, name)
         strain = c["strain"].get(name, 0.0)
         hap["Scale"] = [mix[name] / gen["Mass"], False]
-        hap["Size"][0], hap["Size"][1][:3] = "isotropic", [size, size, 1.0]
+        plate = c.get("platelets", {}).get(name)
+        if plate:  # uniaxial: equatorial and axial sizes about an axis (GSAS-II's Size;i and Size;a)
+            hap["Size"][0], hap["Size"][1][:3], hap["Size"][3] = "uniaxial", [plate[0], plate[1], 1.0], list(plate[2])
+            size = plate[0]
+        else:
+            hap["Size"][0], hap["Size"][1][:3] = "isotropic", [size, size, 1.0]
         hap["Mustrain"][0], hap["Mustrain"][1][:3] = "isotropic", [strain, strain, 1.0]
         po = c["po"].get(name)
         sh = po.get("spherical_harmonics") if isinstance(po, dict) else None
@@ -175,7 +180,9 @@ def simulate_gsas2(c, mix: dict, mu_mix: float, nuis: dict, workdir: Path, *, re
                       "composition": {el: float(n) for el, n in gen["NoAtoms"].items()},
                       "size_um": size, "microstrain": strain,
                       "march_dollase": {"axis": list(po[0]), "ratio": po[1]} if po and not sh else None,
-                      **({"spherical_harmonics": sh} if sh else {})}
+                      **({"spherical_harmonics": sh} if sh else {}),
+                      **({"uniaxial_size": {"equatorial_um": plate[0], "axial_um": plate[1], "axis": list(plate[2])}}
+                         if plate else {})}
     proj.data["Controls"]["data"]["max cyc"] = 0  # compute only; the one flagged variable stays put
     with _quiet():
         proj.do_refinements([{}])
@@ -335,7 +342,7 @@ def truth_record(c, simulator, seed, mix, am, mu_mix, K, info, nuis, humps, back
                     "weighed_fraction": c["W_s"], "purity": c["purity"]}
     phases = [{"name": n, "cif": f"reference_patterns/phases/{n}.cif", "size_um": p["size_um"],
                "microstrain": p["microstrain"], "march_dollase": p["march_dollase"],
-               **({"spherical_harmonics": p["spherical_harmonics"]} if "spherical_harmonics" in p else {}),
+               **{k: p[k] for k in ("spherical_harmonics", "uniaxial_size") if k in p},
                "cell_mass_gsas2": p["cell_mass"], "mass_attenuation_cm2_g": mass_attenuation(p["composition"])}
               for n, p in info.items()]
     inst = dict(nuis["instrument"], wavelengths=WAVELENGTHS, radius_mm=RADIUS_MM, polarization=POLARIZATION,
