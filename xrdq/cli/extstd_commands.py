@@ -62,14 +62,18 @@ def calibrate_scale(patterns, phases, known, instrument, sample_composition, two
                        sample_composition=sample_composition, instrument=instrument,
                        two_theta_range=tuple(two_theta_range) if two_theta_range else None, recipe=recipe, biso=biso)
     cal.write(out)
-    each = zip(cal.specimen_G or [cal.G], cal.specimen_G_esd or [cal.G_esd])
-    for path, res, (g, g_esd) in zip(patterns, results, each):
-        click.echo(f"{path}: G = {g:.6g} ± {g_esd:.3g}  (Rwp {100 * res.rwp:.2f} %, GoF {res.gof:.2f})")
+    if len(patterns) == 1:
+        res = results[0]
+        click.echo(f"G = {cal.G:.6g} ± {cal.G_esd:.3g}  ({cal.phase} = {cal.known_fraction:g} of the specimen, "
+                   f"µ*/ρ = {cal.mass_attenuation:.3f} cm²/g; Rwp {100 * res.rwp:.2f} %, GoF {res.gof:.2f})")
+    else:
+        for path, res, g, g_esd in zip(patterns, results, cal.specimen_G, cal.specimen_G_esd):
+            click.echo(f"{path}: G = {g:.6g} ± {g_esd:.3g}  (Rwp {100 * res.rwp:.2f} %, GoF {res.gof:.2f})")
+        click.echo(f"G = {cal.G:.6g} ± {cal.G_esd:.3g}  ({cal.phase} = {cal.known_fraction:g} of the specimen, "
+                   f"µ*/ρ = {cal.mass_attenuation:.3f} cm²/g; mean of {cal.specimens} specimens)")
+    for res in results:
         for w in res.warnings:
             click.echo(f"warning: {w}")
-    click.echo(f"G = {cal.G:.6g} ± {cal.G_esd:.3g}  ({cal.phase} = {cal.known_fraction:g} of the specimen, "
-               f"µ*/ρ = {cal.mass_attenuation:.3f} cm²/g" + (f"; mean of {cal.specimens} specimens)" if cal.specimens > 1
-                                                             else ")"))
     if cal.transfer_measured:
         click.echo(f"one specimen's G lies ± {cal.G_specimen_sd:.3g} ({100 * cal.G_specimen_sd / cal.G:.2f} %) from "
                    "another's: that goes into the samples' esds")

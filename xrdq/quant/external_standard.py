@@ -90,7 +90,8 @@ class ScaleCalibration:
         return self.G_specimen_sd is not None
 
     def to_toml(self) -> str:
-        lines = [f"# xrdq scale calibration (G-factor): {self.phase} in {Path(self.file).name or '<pattern>'}",
+        where = f"{self.specimens} specimens" if self.specimens > 1 else Path(self.file).name or "<pattern>"
+        lines = [f"# xrdq scale calibration (G-factor): {self.phase} in {where}",
                  f'format = "{FORMAT}"']
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
