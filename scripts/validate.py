@@ -111,9 +111,9 @@ def breadth_section(root, jobs, folder=BREADTH_FOLDER):
              "**spherical-harmonics texture** (order 6, texture index 1.25 and 1.77: a shape March–Dollase, the only "
              "texture xrdq refines, does not have), unreacted monoclinic ZrCl4 and HfCl4 beside their lithium "
              "halides, a platy monoclinic AlCl3 with March–Dollase texture, and thin **platelets** (GSAS-II's uniaxial "
-             "crystallite size: brucite 200 × 20 and 300 × 40 nm, LiAlCl4 150 × 30 nm) — broadening of a shape xrdq's "
-             "isotropic size and strain do not have, and the one place here where xrdq is biased beyond its esd "
-             "(not beyond its u; tests/quant/test_validation.py). Simulated without microabsorption, so "
+             "crystallite size: brucite 200 × 20 and 300 × 40 nm, LiAlCl4 150 × 30 nm), which an isotropic size does "
+             "not describe: read −3.19 and +1.62 wt% until the adaptive recipe learnt to test a uniaxial crystallite "
+             "size (docs/method.md §1–2). Simulated without microabsorption, so "
              "the large u of the Fe3O4 and zircon cases (Brindley's term for unknown particle sizes of 0–5 µm, "
              "docs/method.md §6) is not tested by their errors. Nothing in xrdq was tuned on these patterns: they "
              "were first quantified with the code as it stood.", ""]

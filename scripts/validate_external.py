@@ -204,7 +204,7 @@ def main():
         "CPD-1 were found, and fitting a size to these four files is the tuning the project forbids, so no "
         "correction is applied. It is in the uncertainty u (k = 1): the same model-uncertainty ensemble as with "
         "an internal standard, re-evaluated through G — recipe variants and Brindley's correction for 0–5 µm "
-        "particles (docs/method.md §6, §8). 1D's corundum is +1.10 against u = 0.57 wt%, where the counting esd "
+        "particles (docs/method.md §6, §8). 1D's corundum is +1.11 against u = 0.57 wt%, where the counting esd "
         "alone (0.25) put it 4.5 esd off. It barely moves the amorphous fraction: at 5 µm, τ of corundum "
         "+5.7 % and fluorite −1.1 % nearly cancel in Σ W (+0.2 wt%).",
         "- **Transparency** matters for an absolute scale: before it was refined, fluorite in the fluorite-rich "
@@ -213,7 +213,7 @@ def main():
         f"reads 1.3 % low. The pure phases' G still differ by up to {spread(gs_biso):.1f} % (table above) — specimen preparation, "
         "surface, texture and the phases' own models, measured separately — which no counting esd carries. u now "
         "does: G from one specimen is assumed to hold for another to ±1.4 % (their standard deviation, "
-        "docs/method.md §8), a model term of its own; 1C's zincite, −1.23 wt%, is 0.8 u off with u = 1.56 (it "
+        "docs/method.md §8), a model term of its own; 1C's zincite, −1.28 wt%, is 0.8 u off with u = 1.56 (it "
         "was 1.4 u with 0.90 before the term).", "",
         *null_table(null_biso, "Biso refined"), "",
         f"G from all three pure phases as three specimens (`combine_calibrations`): G = {g_three.G:.0f} ± "

@@ -66,9 +66,10 @@ def _cover_film(text: str) -> str:
     return str(text).strip()
 
 
-def parse_preferred_orientation(text: str) -> tuple[str, tuple[int, int, int]]:
-    """``"LiCl=1,1,1"`` (or ``0 0 1``, ``001``) → ``("LiCl", (1, 1, 1))``: the March–Dollase axis of a phase."""
-    name, value = _name_value(text, "preferred orientation", "PHASE=h,k,l, e.g. LiCl=0,0,1")
+def parse_preferred_orientation(text: str, what: str = "preferred orientation") -> tuple[str, tuple[int, int, int]]:
+    """``"LiCl=1,1,1"`` (or ``0 0 1``, ``001``) → ``("LiCl", (1, 1, 1))``: the March–Dollase axis of a phase (or
+    another axis, ``what`` naming it in errors)."""
+    name, value = _name_value(text, what, "PHASE=h,k,l, e.g. LiCl=0,0,1")
     parts = value.replace(",", " ").split()
     if len(parts) == 1 and len(parts[0]) == 3 and parts[0].isdigit():
         parts = list(parts[0])  # "001"
@@ -77,9 +78,13 @@ def parse_preferred_orientation(text: str) -> tuple[str, tuple[int, int, int]]:
     except ValueError:
         hkl = ()
     if len(hkl) != 3 or hkl == (0, 0, 0):
-        raise XrdqQuantError(f"preferred orientation {text!r}: expected three integers h,k,l (not all zero), "
-                             "e.g. LiCl=0,0,1")
+        raise XrdqQuantError(f"{what} {text!r}: expected three integers h,k,l (not all zero), e.g. LiCl=0,0,1")
     return name, hkl
+
+
+def parse_size_axis(text: str) -> tuple[str, tuple[int, int, int]]:
+    """``"MgOH2=0,0,1"`` → ``("MgOH2", (0, 0, 1))``: the axis of a phase's uniaxial crystallite size."""
+    return parse_preferred_orientation(text, "uniaxial size")
 
 
 def parse_flag(text: str) -> bool:
@@ -182,6 +187,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("preferred_orientation", "preferred_orientation", "Refine March–Dollase preferred orientation of "
             "PHASE along h,k,l; repeat per phase.", parse=parse_preferred_orientation, kind="multiple",
             metavar="PHASE=h,k,l", apply=_dict),
+    Setting("uniaxial_size", "uniaxial_size", "Refine a crystallite size of PHASE along h,k,l of its own, beside "
+            "the one across it (platelets, needles; the adaptive recipe also tests it); repeat per phase.",
+            parse=parse_size_axis, kind="multiple", metavar="PHASE=h,k,l", apply=_dict),
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
     Setting("biso", "biso", "Also refine an overall B per phase (final stage); use the same choice for a G "

@@ -168,3 +168,37 @@ def test_exact_tails_are_the_whole_grid_sum(s_l, h_l):
     area = np.trapezoid(slow, TT)
     assert abs(np.trapezoid(exact - slow, TT)) < 1e-4 * area
     assert abs(np.trapezoid(windowed - slow, TT)) > 5e-3 * area  # what the fit model's windows drop
+
+
+def test_the_uniaxial_size_derivative_matches_differences_of_the_model():
+    """The difference between the broadening along a phase's size axis and across it is one more width parameter
+    of the peak list: its analytic column is the central difference of the model (platelets and needles alike)."""
+    from xrdq.model.simulate import simulate
+    from xrdq.refine import default_recipe
+    from xrdq.refine.fit import Refinement
+
+    pattern, _ = simulate([("LiF", 0.5), ("MgOH2", 0.5)], standard="LiF", seed=3, size_nm={"MgOH2": 80.0},
+                          two_theta=(10.0, 79.99, 0.01))
+    inst = load_instrument("miniflex600")
+    ref = Refinement(pattern.two_theta.values, pattern.values, pattern.esd.values,
+                     [load_phase("LiF"), load_phase("MgOH2")], inst,
+                     recipe=default_recipe(uniaxial_size={"MgOH2": (0, 0, 1)}))
+    names = ref.set_stage(("cell", "size", "size_shape"))
+    assert "MgOH2_size_anisotropy" in names and "LiF_size_anisotropy" not in names  # only a phase with an axis
+    values = ref._values()
+    values["MgOH2_size_broadening"] = 0.1
+    for anisotropy in (0.3, -0.05):
+        values["MgOH2_size_anisotropy"] = anisotropy
+        p = ref.peak_columns(values)
+        coef = ref.solve_linear_parts(p)[0]
+        d = ref.model_derivatives(values, names, coef)
+        for j, name in enumerate(names):
+            if "MgOH2_size" not in name:
+                continue
+            h = 1e-5 * max(abs(values[name]), 1e-2)
+            up, dn = dict(values), dict(values)
+            up[name] += h
+            dn[name] -= h
+            fd = (ref.peak_columns(up) - ref.peak_columns(dn)) @ coef / (2 * h)
+            err = np.linalg.norm(d[:, j] - fd) / max(np.linalg.norm(fd), 1e-300)
+            assert err < 2e-3, f"∂/∂{name} at {anisotropy}: relative error {err:.2e}"

@@ -125,6 +125,39 @@ def test_po_factors_average_each_reflections_own_equivalents(name, axis):
     assert model.po_factors(1.0) == pytest.approx(np.ones(len(model.hkl)), rel=1e-12)
 
 
+def test_a_uniaxial_crystallite_size_broadens_each_reflection_by_its_angle_to_the_axis():
+    """Platelets of brucite, 200 nm across and 20 nm thick along c*: 1/D(φ) = √(sin²φ/D² + cos²φ/D_axial²) (GSAS-II's
+    "uniaxial" size), so 001 is broadened as a 20 nm crystallite, 110 as a 200 nm one and 101 in between; without an
+    axial size (or without an axis) every width is the isotropic one, to the bit."""
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.cell import reciprocal_metric_tensor
+    from xrdq.model.instrument import load_instrument
+    from xrdq.model.pattern import PhaseModel, PhaseParams
+
+    inst = load_instrument("miniflex600").replace(s_l=0.0, h_l=0.0)
+    model = PhaseModel(load_phase("MgOH2"), inst, (10.0, 80.0), size_hkl=(0, 0, 1))
+    plate = PhaseParams(size_nm=200.0, size_axial_nm=20.0)
+    c, _, fwhm, _ = model.peak_list(plate, inst)
+    n = len(model.hkl)
+    g = reciprocal_metric_tensor(model.base_cell)
+    for hkl in ([0, 0, 1], [1, 0, 1], [1, 1, 0]):
+        k = next(i for i, h in enumerate(model.hkl) if list(h) == hkl or list(-h) == hkl)
+        h = np.asarray(hkl, dtype=float)
+        cos2 = (h @ g @ np.array([0, 0, 1.0])) ** 2 / ((h @ g @ h) * g[2, 2])
+        d_eff = 1.0 / np.sqrt((1 - cos2) / 200.0**2 + cos2 / 20.0**2)
+        tt = c[k]
+        _, hl_expected = tch_widths(tt, inst.U, inst.V, inst.W, inst.X, inst.Y, size_nm=d_eff,
+                                    wavelength=inst.wavelength)
+        hg, hl = tch_widths(np.array([tt]), inst.U, inst.V, inst.W, inst.X, inst.Y, wavelength=inst.wavelength)
+        assert fwhm[k] == pytest.approx(tch_mix(hg, np.array([hl_expected]))[0][0], rel=1e-10), hkl
+    rows = [list(h) for h in model.hkl]
+    assert fwhm[:n][rows.index([0, 0, 1])] > 3 * fwhm[:n][rows.index([1, 1, 0])]
+    iso = model.peak_list(PhaseParams(size_nm=200.0), inst)[2]
+    no_axis = PhaseModel(load_phase("MgOH2"), inst, (10.0, 80.0))
+    assert np.array_equal(iso, no_axis.peak_list(plate, inst)[2])
+    assert np.allclose(iso, model.peak_list(PhaseParams(size_nm=200.0, size_axial_nm=200.0), inst)[2], rtol=1e-13)
+
+
 def test_fixed_node_counts_survive_zero_asymmetry():
     # a refinement decides node counts once; if the asymmetry then refines to zero, FCJ has one node
     tt = np.arange(10.0, 30.0, 0.01)

@@ -108,7 +108,7 @@ def test_a_further_draw_is_at_the_noise_floor_and_within_2u(independent_root, fo
 
 
 def _platelets(result, root) -> bool:
-    """Whether a breadth case has a phase of uniaxial crystallite size (thin platelets), which xrdq does not model."""
+    """Whether a breadth case has a phase of uniaxial crystallite size (thin platelets)."""
     folder, case = result.name.split("/")
     truth = json.loads((Path(root) / folder / f"{case}.truth.json").read_text(encoding="utf-8"))
     return any(p.get("uniaxial_size") for p in truth["phases"])
@@ -119,22 +119,22 @@ def breadth_results(independent_root):
     if not independent_cases(independent_root, simulators=(BREADTH_FOLDER,)):
         pytest.skip(f"{BREADTH_FOLDER} not found (make_independent_set.py --breadth)")
     results = run_independent(independent_root, simulators=(BREADTH_FOLDER,))
-    plates = [r for r in results if _platelets(r, independent_root)]
-    return [r for r in results if r not in plates], plates
+    return results, [r for r in results if _platelets(r, independent_root)]
 
 
 @pytest.mark.slow
 def test_chemistries_and_textures_beyond_the_set_are_at_the_noise_floor_and_within_2u(breadth_results):
     """Magnetite, zircon, brucite with a spherical-harmonics texture (a shape March–Dollase does not have), unreacted
-    monoclinic ZrCl4/HfCl4, platy AlCl3 (gsas2-breadth, made and first quantified at 7834821, not tuned on): the
-    default recipe is as good there as on the set's own chemistries, and no fraction is confidently wrong.
-    Measured: MAE 0.407 wt% against a counting floor of 0.309 (9 cases: the ratio's own scatter is ≈ 0.25), largest
+    monoclinic ZrCl4/HfCl4, platy AlCl3, thin platelets (gsas2-breadth, made and first quantified at 7834821 and
+    7a40661, not tuned on): the default recipe is as good there as on the set's own chemistries, and no fraction is
+    confidently wrong. Measured: the first nine MAE 0.407 wt% against a counting floor of 0.309; all twelve, with the
+    uniaxial crystallite size, 0.346 against 0.285 (12 cases: the ratio's own scatter is ≈ 0.22); largest
     −0.77 ± 0.31 (br_cpd2_a00) and +0.77 ± 0.77 (br_zircon_a10)."""
     results, _ = breadth_results
-    assert len(results) >= 9
+    assert len(results) >= 12
     errors = np.array([r.errors()["amorphous"] for r in results])
     table = {r.name: round(100 * e, 2) for r, e in zip(results, errors)}
-    # 9 cases: MAE/floor scatters by ≈ √((π/2 − 1)/9) ≈ 0.25 under counting noise alone, so 1.6 is ≈ 2.4 of that
+    # MAE/floor scatters by ≈ √((π/2 − 1)/n) under counting noise alone, so 1.6 is ≈ 2.5 of that for n = 12
     assert np.mean(np.abs(errors)) <= 1.6 * _noise_floor_mae(results), table
     assert np.max(np.abs(errors)) <= 0.012, table
     z = {(r.name, k): e / r.uncertainty[k] for r in results for k, e in r.errors().items()}
@@ -142,30 +142,18 @@ def test_chemistries_and_textures_beyond_the_set_are_at_the_noise_floor_and_with
 
 
 @pytest.mark.slow
-def test_platelets_the_model_does_not_describe_stay_within_u_and_say_where_they_misfit(breadth_results):
-    """Thin platelets (GSAS-II's uniaxial crystallite size: (00l) broad, (hk0) sharp) are broadening of a shape xrdq's
-    isotropic size and strain do not have. Measured when added (7a40661): brucite 200 × 20 nm −3.19 ± 0.62 [u 3.18],
-    brucite 300 × 40 nm beside corundum +0.26 [1.21], LiAlCl4 150 × 30 nm +1.62 ± 0.39 [3.60]. Not accurate (next
-    test), but not confidently wrong: every fraction within 2 u, and where the misfit leaves a peak it is named as the
-    declared reflection's misfit, not as a missing phase."""
+def test_platelets_get_a_uniaxial_crystallite_size_and_their_counting_noise(breadth_results):
+    """Thin platelets (GSAS-II's uniaxial size along (001): (00l) broad, (hk0) sharp) are broadening an isotropic size
+    does not describe. With the isotropic size alone: brucite 200 × 20 nm −3.19 ± 0.62 wt% (GoF 2.39, and the sharp
+    110 left as a peak no phase explains), brucite beside corundum +0.26, LiAlCl4 150 × 30 nm +1.62 ± 0.39. The
+    adaptive recipe now tests a uniaxial size along each phase's low-index axes and keeps it here: −0.17 ± 0.22,
+    −0.01 ± 0.25, −0.32 ± 0.27, GoF 0.98–1.02."""
     _, plates = breadth_results
     assert len(plates) >= 3
-    z = {(r.name, k): e / r.uncertainty[k] for r in plates for k, e in r.errors().items()}
-    assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items()}
     for r in plates:
-        peaks = [t for t in r.verdict_reasons if "no phase explains" in t]
-        assert all("declared reflection" in t and "probably missing" not in t for t in peaks), (r.name, peaks)
-    assert any(r.verdict != "ok" for r in plates)  # the thinnest platelets: a check
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not modelled: anisotropic (uniaxial) crystallite size. Thin brucite platelets "
-                   "read −3.19 wt% (5 esd), LiAlCl4 platelets +1.62 (4 esd); within u, which the reflection-scatter and "
-                   "recipe variants widen, but biased — docs/validation.md, 'Beyond the set's chemistries'")
-def test_platelets_are_quantified_to_their_counting_noise(breadth_results):
-    _, plates = breadth_results
-    assert all(abs(r.errors()["amorphous"]) <= 3 * r.esd["amorphous"] for r in plates), \
-        {r.name: round(r.errors()["amorphous"] / r.esd["amorphous"], 1) for r in plates}
+        assert any(d.startswith("uniaxial crystallite size") for d in r.decisions), (r.name, r.decisions)
+        assert abs(r.errors()["amorphous"]) <= 2.0 * r.esd["amorphous"] and r.gof < 1.2, (r.name, r.errors(), r.gof)
+        assert r.verdict == "ok", (r.name, r.verdict_reasons)
 
 
 @pytest.mark.slow

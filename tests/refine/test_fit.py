@@ -58,7 +58,12 @@ def test_recipe_from_toml(tmp_path):
     )
     rec = load_recipe(path)
     assert rec.background_terms == 6 and rec.humps == ((25.0, 8.0),) and rec.po == {"ZnO": (0, 0, 1)}
-    assert rec.stages[1] == Stage("c", ("cell", "po"))
+    assert rec.stages[1] == Stage("c", ("cell", "po")) and rec.size_axes == {}
+    path.write_text('[size_axes]\nZnO = [0, 0, 1]\n[[stage]]\nname = "s"\nrefine = ["size", "size_shape"]\n')
+    assert load_recipe(path).size_axes == {"ZnO": (0, 0, 1)}
+    path.write_text('[size_axes]\nZnO = [0, 0]\n[[stage]]\nname = "s"\nrefine = []\n')
+    with pytest.raises(XrdqRefineError, match="three integers"):
+        load_recipe(path)
 
 
 def test_recipe_errors(tmp_path):

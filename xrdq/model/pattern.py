@@ -53,6 +53,10 @@ class PhaseParams:
     strain: float | None = None
     po_ratio: float = 1.0  # March–Dollase r; 1 = random powder
     b_overall: float = 0.0  # Å², added to every site's B (exp(−2 B s²) on |F|²)
+    # crystallite size along the model's size axis (nm; inf: no broadening along it); None: isotropic, size_nm
+    # every way. With it, 1/D(φ) = √(sin²φ/D² + cos²φ/D_axial²) for a reflection at φ to the axis (a spheroid:
+    # platelets or needles; GSAS-II's "uniaxial" size)
+    size_axial_nm: float | None = None
 
     def replace(self, **changes) -> "PhaseParams":
         return dataclasses.replace(self, **changes)
@@ -199,6 +203,7 @@ def _same_positions(params: PhaseParams, terms: ProfileTerms, specimen: Specimen
 def _same_widths(params: PhaseParams, terms: ProfileTerms, other: PhaseParams, other_terms: ProfileTerms) -> bool:
     """Whether two parameter sets give the same widths at the same peak positions."""
     return (params.size_nm == other.size_nm and params.strain == other.strain
+            and params.size_axial_nm == other.size_axial_nm
             and all(getattr(terms, k) == getattr(other_terms, k) for k in ("U", "V", "W", "X", "Y")))
 
 
@@ -213,7 +218,8 @@ def _remember(memo: dict, key, value, size: int = 8):
 class PhaseModel:
     """One crystalline phase over a 2θ range: its reflections, fixed |F|², and the unit-scale profile."""
 
-    def __init__(self, phase, instrument: Instrument, two_theta_range, po_hkl=None, margin_deg: float = 2.0):
+    def __init__(self, phase, instrument: Instrument, two_theta_range, po_hkl=None, margin_deg: float = 2.0,
+                 size_hkl=None):
         from ..crystal import d_spacing
         from ..crystal.cell import constrain
 
@@ -244,6 +250,9 @@ class PhaseModel:
             self.content_key = None
         self.po_hkl = tuple(po_hkl) if po_hkl is not None else None
         self._po_cos = None
+        #: the axis (hkl of a reciprocal direction) of a uniaxial crystallite size (PhaseParams.size_axial_nm)
+        self.size_hkl = tuple(size_hkl) if size_hkl is not None else None
+        self._size_cos2 = None
         self.restore_sampling((None, None, None))
         self._geometry_memo = {}
         self._areas_memo = {}
@@ -310,18 +319,48 @@ class PhaseModel:
             return self.d0
         return self._d_spacing(self.hkl, self.cell(params))
 
-    def po_cosines(self):
-        """(cos α, start): cos α between the PO axis and every Laue equivalent of every reflection, all
-        reflections' equivalents in one array, reflection k's from ``start[k]`` on."""
-        if self._po_cos is None:
-            from ..crystal.cell import reciprocal_metric_tensor
+    def _axis_cosines(self, hkl):
+        """(cos α, start): cos α between the reciprocal direction ``hkl`` and every Laue equivalent of every
+        reflection, all reflections' equivalents in one array, reflection k's from ``start[k]`` on."""
+        from ..crystal.cell import reciprocal_metric_tensor
 
-            g = reciprocal_metric_tensor(self.base_cell)
-            p = np.asarray(self.po_hkl, dtype=float)
-            pn = np.sqrt(p @ g @ p)
-            eq, start = _laue_equivalents(self.phase, self.hkl.tobytes(), len(self.hkl))
-            self._po_cos = ((eq @ g @ p) / (np.sqrt(np.einsum("ij,jk,ik->i", eq, g, eq)) * pn), start)
+        g = reciprocal_metric_tensor(self.base_cell)
+        p = np.asarray(hkl, dtype=float)
+        pn = np.sqrt(p @ g @ p)
+        eq, start = _laue_equivalents(self.phase, self.hkl.tobytes(), len(self.hkl))
+        return (eq @ g @ p) / (np.sqrt(np.einsum("ij,jk,ik->i", eq, g, eq)) * pn), start
+
+    def po_cosines(self):
+        """(cos α, start) of the PO axis (:meth:`_axis_cosines`)."""
+        if self._po_cos is None:
+            self._po_cos = self._axis_cosines(self.po_hkl)
         return self._po_cos
+
+    def set_size_axis(self, hkl):
+        """The axis of a uniaxial crystallite size (None: isotropic only)."""
+        self.size_hkl = tuple(hkl) if hkl is not None else None
+        self._size_cos2 = None
+
+    def _sizes(self, params: list, n_peaks: int):
+        """Crystallite sizes (nm; 0 = no broadening) for :func:`tch_widths`: one per parameter set (a column), or,
+        where a set has a uniaxial size, one per peak — 1/D(φ) = √(sin²φ/D² + cos²φ/D_axial²), averaged over each
+        reflection's Laue equivalents (for an axis the Laue class keeps, they share φ)."""
+        iso = np.array([p.size_nm or 0.0 for p in params], dtype=float)[:, None]
+        if self.size_hkl is None or all(p.size_axial_nm is None for p in params) or not len(self.hkl):
+            return iso
+        if self._size_cos2 is None:
+            cos, start = self._axis_cosines(self.size_hkl)
+            self._size_cos2 = (np.clip(cos, -1.0, 1.0) ** 2, start, np.diff(np.append(start, cos.size)))
+        c2, start, count = self._size_cos2
+        rows = []
+        for p in params:
+            inv_e = 1.0 / p.size_nm if p.size_nm else 0.0
+            inv_a = inv_e if p.size_axial_nm is None else (1.0 / p.size_axial_nm if p.size_axial_nm else 0.0)
+            inv = np.add.reduceat(np.sqrt((1.0 - c2) * inv_e**2 + c2 * inv_a**2), start) / count
+            with np.errstate(divide="ignore"):
+                rows.append(np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), 0.0))
+        per_refl = np.array(rows)
+        return np.tile(per_refl, (1, n_peaks // per_refl.shape[1]))  # the same per emission line
 
     def po_factors(self, ratio: float) -> np.ndarray:
         """March–Dollase factor of every reflection: the mean over its Laue equivalents."""
@@ -391,7 +430,7 @@ class PhaseModel:
         column = lambda values: np.array(values, dtype=float)[:, None]  # noqa: E731 — one parameter set per row
         hg, hl = tch_widths(
             centers[None, :], *(column([getattr(t, k) for t in terms]) for k in ("U", "V", "W", "X", "Y")),
-            size_nm=column([p.size_nm or 0.0 for p in params]), strain=column([p.strain or 0.0 for p in params]),
+            size_nm=self._sizes(params, centers.shape[-1]), strain=column([p.strain or 0.0 for p in params]),
             wavelength=inst.wavelength,
         )
         if inst.profile == "fp":

@@ -50,7 +50,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
              preferred_orientation=None, texture: bool = True, strain: bool = False, biso: bool = False, start=None,
              scan: int = 0, refinement=None, model_uncertainty: str = "full",
              standard_source: str | None = None, external_standard=None, sample_composition=None,
-             cover_film=None, sample_length=None) -> QuantResult:
+             cover_film=None, sample_length=None, uniaxial_size=None) -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -74,6 +74,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage);
         {phase: None} forbids texture for that phase.
     texture : let the default (adaptive) recipe test each non-cubic phase for March–Dollase texture.
+    uniaxial_size : {phase: (h, k, l)}: refine a crystallite size along that reciprocal axis of its own, beside the
+        one across it (platelets: (00l) broader than (hk0); needles: narrower). Native engine only.
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
@@ -102,7 +104,9 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
-                                   background_terms=background_terms, strain=strain, biso=biso, texture=texture)
+                                   background_terms=background_terms, strain=strain, biso=biso, texture=texture,
+                                   uniaxial_size=uniaxial_size)
+    _check_phase_options(rec, phase_objs)
     ref = _given_refinement(refinement, phase_objs, pattern) if refinement is not None else eng.refine(
         pattern, phase_objs, inst, recipe_in, two_theta_range=two_theta_range, start=start, humps=humps)
     fr = weight_fractions(ref, brindley, berar_lelann)
@@ -216,6 +220,16 @@ def _given_refinement(ref, phase_objs, pattern):
     if len(ref.two_theta) > len(pattern.two_theta):
         raise XrdqQuantError("the given refinement has more points than the pattern: it belongs to another pattern")
     return ref
+
+
+def _check_phase_options(rec, phase_objs):
+    """An axis (texture, uniaxial size) given for a phase that is not refined is a mistyped name, not a no-op."""
+    names = [p.name for p in phase_objs]
+    for what, axes in (("preferred orientation", rec.po), ("uniaxial size", rec.size_axes)):
+        unknown = sorted(set(axes) - set(names))
+        if unknown:
+            raise XrdqQuantError(f"{what} given for {', '.join(map(repr, unknown))}, which is not among the phases "
+                                 f"{names}")
 
 
 def _external_inputs(external_standard, sample_composition, engine):

@@ -128,7 +128,7 @@ def start_humps(pattern, phase_objs, instrument, two_theta_range, humps="auto") 
 
 # ---- 3. recipe -------------------------------------------------------------------------------------
 def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, background_terms=8,
-                  strain=False, biso=False, texture=True):
+                  strain=False, biso=False, texture=True, uniaxial_size=None):
     """(native Recipe, what the engine is given): the engine's own recipe vocabulary goes through as is
     (GSAS-II's "exact-fcj", a dict of steps), otherwise the native Recipe (default, TOML file or object)."""
     from ..refine import default_recipe, load_recipe
@@ -136,7 +136,8 @@ def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, 
     own = engine.own_recipe(recipe)
     if recipe is None or own:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
-                             background_terms=background_terms, strain=strain, biso=biso, texture=texture)
+                             background_terms=background_terms, strain=strain, biso=biso, texture=texture,
+                             uniaxial_size=uniaxial_size)
     elif isinstance(recipe, (str, Path)):
         if not Path(recipe).is_file() and str(recipe).strip().lower() in _GSAS2_RECIPE_NAMES:
             raise XrdqQuantError(f"recipe {str(recipe)!r} is a GSAS-II recipe: use it with engine='gsas2' "
@@ -148,6 +149,13 @@ def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, 
         import dataclasses
 
         rec = dataclasses.replace(rec, po=dict(preferred_orientation))
+    if uniaxial_size and not rec.size_axes:
+        import dataclasses
+
+        rec = dataclasses.replace(rec, size_axes={k: tuple(v) for k, v in uniaxial_size.items()})
+    if rec.size_axes and getattr(engine, "name", "native") != "native":
+        raise XrdqQuantError("a uniaxial crystallite size (uniaxial_size, --uniaxial-size) is refined by the native "
+                             "engine only; the GSAS-II engine does not mirror it yet")
     return rec, (recipe if own else rec)
 
 

@@ -117,7 +117,8 @@ def _scatter(fit) -> tuple[np.ndarray, dict]:
     asks for the same."""
     values = fit._values()
     key = (tuple(values.items()), tuple((n, p.vary) for n, p in fit.params.items()),
-           tuple(getattr(m, "po_hkl", None) for m in getattr(fit, "models", ())), getattr(fit, "background_terms", None))
+           tuple((getattr(m, "po_hkl", None), getattr(m, "size_hkl", None)) for m in getattr(fit, "models", ())),
+           getattr(fit, "background_terms", None))
     basis = getattr(fit, "bkg_basis", None)
     memo = getattr(fit, "_scatter_memo", None)
     if memo is not None and memo[0] == key and memo[1] is fit.sqrt_w and memo[2] is basis:

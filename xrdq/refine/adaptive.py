@@ -15,8 +15,9 @@ underestimated esds) raises the bar accordingly.
 
 Order, as an expert would: first the background order (Chebyshev terms added four at a time; they enter
 linearly, so the extended χ² is exact at no cost), then the non-linear terms — zero shift, the specimen's
-transparency, the tanθ Lorentzian (Y), axial-divergence asymmetry, per-phase microstrain, and a March–Dollase
-term for each non-cubic phase with its axis chosen among low-index candidates. Non-linear candidates are screened
+transparency, the tanθ Lorentzian (Y), axial-divergence asymmetry, per-phase microstrain, a March–Dollase
+term for each non-cubic phase with its axis chosen among low-index candidates, and for a size-broadened
+non-cubic phase a uniaxial crystallite size (platelets, needles) along the same candidate axes. Non-linear candidates are screened
 cheaply with the Gauss–Newton (linearised) Δχ² from the Jacobian at the current solution; the most
 significant one is then refined for real and kept only if its refined Δχ² passes the test too.
 Every test, accepted or not, is recorded as a decision.
@@ -149,6 +150,12 @@ def _held_with(ref, pnames: list, varied: list) -> set:
     return set(_sizes_at_none(ref, varied)) if "X" in pnames else set()
 
 
+def _axis_kind(axis) -> tuple:
+    """(phase, kind) of a candidate's axis — (phase, hkl) for March–Dollase, (phase, hkl, "size") for a uniaxial
+    crystallite size: one axis of each kind per phase."""
+    return axis[0], (axis[2] if len(axis) > 2 else "po")
+
+
 def _candidates(ref, varied: list) -> list:
     """Non-linear candidate terms: (term label, parameter names, po (phase, axis) or None, one_sided)."""
     out = []
@@ -167,6 +174,13 @@ def _candidates(ref, varied: list) -> list:
         strain = ref.parameter_name(phase.name, "strain_broadening")
         if strain not in varied:
             out.append((f"{ref.specs[strain].candidate} {phase.name}", [strain], None, ref.specs[strain].non_negative))
+        size, shape = ref.parameter_name(phase.name, "size_broadening"), ref.parameter_name(phase.name, "size_anisotropy")
+        if size in varied and ref.params[size].value > NO_BROADENING and shape not in varied \
+                and phase.name not in ref.recipe.size_axes:
+            # a crystallite size of its own along one axis, where the phase's peaks are size-broadened at all
+            for axis in po_axes(phase):
+                out.append((f"uniaxial crystallite size {phase.name} [{''.join(str(h) for h in axis)}]", [shape],
+                            (phase.name, axis, "size"), False))
         po = ref.parameter_name(phase.name, "po_ratio")
         if po in varied or phase.name in ref.recipe.po or not ref.recipe.texture:
             continue  # forced by the user (already refined) or forbidden
@@ -216,9 +230,9 @@ def _screen(ref, varied: list, candidates: list, lin: dict | None = None) -> lis
             out.append(_screen_at_probe(ref, varied, pnames, base))
             continue
         if po is not None:
-            ref.set_po_axis(*po)
+            ref.set_axis(*po)
             jc = ref.residual_jacobian(np.array([values[n] for n in pnames]), pnames)
-            ref.set_po_axis(po[0], None)
+            ref.set_axis(po[0], None, *po[2:])
         else:
             jc = np.column_stack([cols[n] for n in pnames])
         norm = np.linalg.norm(jc, axis=0)
@@ -322,7 +336,7 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozens
     snapshot = _snapshot(ref)
     ref.fixed |= held
     if po is not None:
-        ref.set_po_axis(*po)
+        ref.set_axis(*po)
     if "X" in pnames:
         # With X too wide, the profile stage narrowed the Gaussian to compensate (U can go negative): from
         # there LM finds a local minimum with X barely moved. Restart the Lorentzian from none and the
@@ -361,7 +375,7 @@ def _trial(ref, stage, extra, candidate, *, keep: bool, log: list, held: frozens
                        sampling=[m.sampling_state() for m in _sampled(ref)])
     if not keep:
         if po is not None:
-            ref.set_po_axis(po[0], None)
+            ref.set_axis(po[0], None, *po[2:])
         ref.fixed -= held
         _restore(ref, snapshot)
     return chi2
@@ -373,7 +387,7 @@ def _replay(ref, stage, extra, candidate, outcome: dict, log: list) -> float:
     _, pnames, po, _ = candidate
     ref.set_stage(stage.refine, extra + pnames)
     if po is not None:
-        ref.set_po_axis(*po)
+        ref.set_axis(*po)
     _restore(ref, outcome["solution"])
     for model, state in zip(_sampled(ref), outcome["sampling"]):
         model.restore_sampling(state)
@@ -559,7 +573,7 @@ def extend(ref, groups, max_nfev: int = 100):
         on_bound = set(at_bound(varied, ref, RAN_TO_BOUND))
         if po is not None:  # first-order screening cannot tell axes apart well: refine each that passed
             axes = [i for i, c in enumerate(pool[:len(tests)])
-                    if c[2] is not None and c[2][0] == po[0] and tests[i]["accepted"]]
+                    if c[2] is not None and _axis_kind(c[2]) == _axis_kind(po) and tests[i]["accepted"]]
             runs = {i: {} for i in axes}
             for i in axes:
                 _trial(ref, final, extra, pool[i], keep=False, log=log, outcome=runs[i])
@@ -593,16 +607,16 @@ def extend(ref, groups, max_nfev: int = 100):
         else:
             log.pop()  # the run is undone: its convergence does not describe the result
             if po is not None:
-                ref.set_po_axis(po[0], None)
+                ref.set_axis(po[0], None, *po[2:])
             ref.fixed -= held
             _restore(ref, snapshot)
         # one texture axis per phase; a term refined (kept or not) is not tried again — except one that was
         # refused only for the bound it drove another parameter to: the next accepted term (the asymmetry, say,
         # where the zero shift had taken the place of the peaks' centroid shift) may change that, so it is tried
         # once more after it
-        drop = {po[0]} if po is not None and d["accepted"] else set()
+        drop = {_axis_kind(po)} if po is not None and d["accepted"] else set()
         retry = [pool[best]] if refused_for_bound and pool[best] not in deferred_once else []
-        pool = [c for i, c in enumerate(pool) if i != best and not (c[2] is not None and c[2][0] in drop)]
+        pool = [c for i, c in enumerate(pool) if i != best and not (c[2] is not None and _axis_kind(c[2]) in drop)]
         if d["accepted"]:
             pool += deferred
             deferred = []

@@ -206,6 +206,7 @@ class Refinement(Objective):
             result.recipe.append({"stage": "adaptive (accepted by significance tests)", "refine": list(groups) + list(extra),
                                   "background_terms": self.background_terms,
                                   "po": {k: list(v) for k, v in self.po_axes.items()},
+                                  "size_axes": {k: list(v) for k, v in self.size_axes.items()},
                                   "held_phases": {k: dict(v) for k, v in self.held_phases.items()},
                                   "released_phases": {k: dict(v) for k, v in self.released_phases.items()},
                                   "held_gaussian": dict(self.held_gaussian)})
@@ -226,6 +227,8 @@ class Refinement(Objective):
             pp = self._phase_params(phase, values)
             if pp.size_nm is not None:
                 parameters[f"{self.prefix[phase.name]}_size_nm"] = (float(pp.size_nm), np.nan)
+            if pp.size_axial_nm is not None:  # along the phase's size axis (inf: no broadening there)
+                parameters[f"{self.prefix[phase.name]}_size_axial_nm"] = (float(pp.size_axial_nm), np.nan)
         return parameters
 
     def _phase_info(self, values):

@@ -118,10 +118,12 @@ class Objective:
         # a phase may bring its own model (a PONKCS phase: a measured curve, xrdq.model.ponkcs)
         self.models = [
             p.make_model(instrument, self.range) if hasattr(p, "make_model")
-            else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name)) for p in self.phases
+            else PhaseModel(p, instrument, self.range, po_hkl=self.recipe.po.get(p.name),
+                            size_hkl=self.recipe.size_axes.get(p.name)) for p in self.phases
         ]
         self.prefix = {p.name: param_name(p.name) for p in self.phases}
         self.po_axes = {k: tuple(v) for k, v in self.recipe.po.items() if v is not None}
+        self.size_axes = {k: tuple(v) for k, v in self.recipe.size_axes.items() if v is not None}
         self.fixed = set()
         # phase name -> {"significance", "stage"}: phases without signal whose own parameters are held
         self.held_phases, self.released_phases = {}, {}
@@ -186,7 +188,8 @@ class Objective:
             i = self._owner.get(name)
             if i is not None:
                 phase = self.phases[i]
-                if getattr(phase, "profile_only", False) or (sp.key == "po_ratio" and phase.name not in self.po_axes):
+                if getattr(phase, "profile_only", False) or (sp.key == "po_ratio" and phase.name not in self.po_axes) \
+                        or (sp.key == "size_anisotropy" and phase.name not in self.size_axes):
                     continue
             out.append(name)
         return out
@@ -212,6 +215,23 @@ class Objective:
         self.background_terms = int(n_terms)
         self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
         self._setup_projection()
+
+    def set_axis(self, phase_name: str, hkl, kind: str = "po"):
+        """An axis of one phase: its March–Dollase axis (``kind`` "po", :meth:`set_po_axis`) or the axis of its
+        uniaxial crystallite size ("size", :meth:`set_size_axis`); None removes the term."""
+        (self.set_size_axis if kind == "size" else self.set_po_axis)(phase_name, hkl)
+
+    def set_size_axis(self, phase_name: str, hkl):
+        """Axis of one phase's uniaxial crystallite size (None: isotropic, the difference back to 0)."""
+        i = [p.name for p in self.phases].index(phase_name)
+        self.models[i].set_size_axis(hkl)
+        self._cache[i].clear()  # profiles are keyed by parameter values, not by the axis
+        self._jac_cache[i] = None
+        if hkl is None:
+            self.size_axes.pop(phase_name, None)
+            self.params[self.parameter_name(phase_name, "size_anisotropy")].value = 0.0
+        else:
+            self.size_axes[phase_name] = tuple(hkl)
 
     def set_po_axis(self, phase_name: str, hkl):
         """March–Dollase axis of one phase (None: no texture term, ratio back to 1)."""
@@ -244,12 +264,18 @@ class Objective:
         lam = self.instrument.wavelength
         xb = values[names["size_broadening"]]
         yb = values[names["strain_broadening"]]
+        da = values[names["size_anisotropy"]]
+        axial = None
+        if da:  # the broadening along the size axis, |across + difference| (its sign carries no meaning)
+            xa = abs(xb + da)
+            axial = np.degrees(lam / 10.0 / xa) if xa > 1e-9 else np.inf
         return PhaseParams(
             cell={k: values[names[k]] for k in phase.cell_parameters()},
             size_nm=(np.degrees(lam / 10.0 / xb) if xb > 1e-9 else None),
             strain=(np.radians(yb) / 4.0 if yb > 1e-9 else None),
             po_ratio=values[names["po_ratio"]],
             b_overall=values[names["b_overall"]],
+            size_axial_nm=axial,
         )
 
     def _cache_key(self, i, values: dict) -> tuple:
@@ -292,7 +318,7 @@ class Objective:
         model = self.models[i]
         if type(model) is not PhaseModel or model.content_key is None:
             return None
-        return kind, model.content_key, model.po_hkl, self._grid_key, key
+        return kind, model.content_key, model.po_hkl, model.size_hkl, self._grid_key, key
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]

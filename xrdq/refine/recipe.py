@@ -43,6 +43,7 @@ class Recipe:
     background_terms: int = 8
     humps: tuple = ()  # ((centre, fwhm) start values in degrees 2θ), or "auto" count as int in options
     po: dict = field(default_factory=dict)  # phase name -> hkl of the preferred-orientation axis, or None: never
+    size_axes: dict = field(default_factory=dict)  # phase name -> hkl of a uniaxial crystallite size's axis
     name: str = "custom"
     adaptive: bool = False  # after the stages, add the terms the data warrant (significance tests)
     texture: bool = True  # adaptive: may March–Dollase terms be tested for phases not named in ``po``?
@@ -54,7 +55,7 @@ class Recipe:
 
 def default_recipe(*, preferred_orientation: dict | None = None, humps=(), background_terms: int = 8,
                    strain: bool = False, biso: bool = False, adaptive: bool = True, texture: bool = True,
-                   alpha: float = 1e-3) -> Recipe:
+                   alpha: float = 1e-3, uniaxial_size: dict | None = None) -> Recipe:
     """Staged recipe for internal-standard QPA on lab data.
 
     background + scales → + cells, displacement and per-phase size → + Gaussian profile (U, W)
@@ -79,11 +80,13 @@ def default_recipe(*, preferred_orientation: dict | None = None, humps=(), backg
         extra += ("strain",)
     if biso:
         extra += ("biso",)
+    if uniaxial_size:  # {phase: hkl}: a crystallite size of its own along that axis (platelets, needles)
+        extra += ("size_shape",)
     if extra:
         stages.append(Stage("extras", stages[-1].refine + extra))
     return Recipe(stages=tuple(stages), background_terms=background_terms, humps=tuple(humps),
                   po=dict(preferred_orientation or {}), name="default", adaptive=adaptive, texture=texture,
-                  alpha=alpha)
+                  alpha=alpha, size_axes={k: tuple(v) for k, v in (uniaxial_size or {}).items()})
 
 
 def load_recipe(path) -> Recipe:
@@ -116,6 +119,7 @@ def load_recipe(path) -> Recipe:
                        for i, s in enumerate(stages))
         humps = tuple((float(c), float(w)) for c, w in data.get("humps", ()))
         po = {str(k): tuple(int(x) for x in v) for k, v in data.get("po", {}).items()}
+        size_axes = {str(k): tuple(int(x) for x in v) for k, v in data.get("size_axes", {}).items()}
     except (TypeError, ValueError, AttributeError) as exc:
         raise XrdqRefineError(f"{path}: malformed recipe: {exc}") from exc
     try:
@@ -126,5 +130,7 @@ def load_recipe(path) -> Recipe:
         raise XrdqRefineError(f"{path}: malformed adaptive settings: {exc}") from exc
     if not 0.0 < alpha < 0.5:
         raise XrdqRefineError(f"{path}: alpha = {alpha} is not a significance level (expected 0 < alpha < 0.5)")
+    if any(len(v) != 3 or not any(v) for v in (*po.values(), *size_axes.values())):
+        raise XrdqRefineError(f"{path}: an axis under [po] or [size_axes] is not three integers h, k, l (not all zero)")
     return Recipe(stages=parsed, background_terms=int(data.get("background_terms", 8)), humps=humps, po=po,
-                  name=path.stem, adaptive=adaptive, texture=texture, alpha=alpha)
+                  name=path.stem, adaptive=adaptive, texture=texture, alpha=alpha, size_axes=size_axes)

@@ -144,6 +144,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("size_broadening", "phase", ("size",), 1e-2, _size_bounds, start=lambda src: 0.0, non_negative=True),
     ParamSpec("strain_broadening", "phase", ("strain",), 1e-2, _fixed(0.0, 2.0), start=lambda src: 0.0,
               non_negative=True, candidate="microstrain"),
+    # uniaxial crystallite size: the size broadening along the phase's size axis minus the one across it (deg, as
+    # size_broadening; 0 = isotropic). Refined only for a phase with a size axis (recipe.size_axes): platelets
+    # (broader along the axis) or needles (narrower)
+    ParamSpec("size_anisotropy", "phase", ("size_shape",), 1e-2,
+              lambda v, instrument: (-_size_bounds(v, instrument)[1], _size_bounds(v, instrument)[1]),
+              start=lambda src: 0.0),
     # March–Dollase ratio: refined only for a phase with an axis (recipe.po or the adaptive recipe's choice)
     ParamSpec("po_ratio", "phase", ("po",), 0.02, _fixed(0.3, 3.0), start=lambda src: 1.0, candidate="March–Dollase"),
     ParamSpec("b_overall", "phase", ("biso",), 0.1, _fixed(-3.0, 5.0), start=lambda src: 0.0),

@@ -17,7 +17,8 @@ def mirror_recipe(native) -> GsasRecipe:
     """GSAS-II :class:`GsasRecipe` mirroring ``native`` (a native :class:`~xrdq.refine.RefinementResult`).
 
     GSAS-II has one March–Dollase axis per recipe: the first accepted axis is used for every textured
-    phase (the same axis for all of them is what the native engine chooses in uniaxial lattices).
+    phase (the same axis for all of them is what the native engine chooses in uniaxial lattices). A uniaxial
+    crystallite size the native engine accepted is not mirrored: GSAS-II keeps an isotropic size (docs/engines.md).
     """
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
