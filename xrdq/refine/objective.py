@@ -217,34 +217,27 @@ class Objective:
         self._setup_projection()
 
     def set_axis(self, phase_name: str, hkl, kind: str = "po"):
-        """An axis of one phase: its March–Dollase axis (``kind`` "po", :meth:`set_po_axis`) or the axis of its
-        uniaxial crystallite size ("size", :meth:`set_size_axis`); None removes the term."""
-        (self.set_size_axis if kind == "size" else self.set_po_axis)(phase_name, hkl)
-
-    def set_size_axis(self, phase_name: str, hkl):
-        """Axis of one phase's uniaxial crystallite size (None: isotropic, the difference back to 0)."""
+        """An axis of one phase: its March–Dollase axis (``kind`` "po") or the axis of its uniaxial crystallite size
+        ("size"); None removes the term and puts its parameter back where it does nothing (ratio 1, difference 0)."""
         i = [p.name for p in self.phases].index(phase_name)
-        self.models[i].set_size_axis(hkl)
+        hkl = tuple(hkl) if hkl is not None else None
+        if kind == "size":
+            self.models[i].set_size_axis(hkl)
+            axes, key, neutral = self.size_axes, "size_anisotropy", 0.0
+        else:
+            self.models[i].po_hkl, self.models[i]._po_cos = hkl, None
+            axes, key, neutral = self.po_axes, "po_ratio", 1.0
         self._cache[i].clear()  # profiles are keyed by parameter values, not by the axis
         self._jac_cache[i] = None
         if hkl is None:
-            self.size_axes.pop(phase_name, None)
-            self.params[self.parameter_name(phase_name, "size_anisotropy")].value = 0.0
+            axes.pop(phase_name, None)
+            self.params[self.parameter_name(phase_name, key)].value = neutral
         else:
-            self.size_axes[phase_name] = tuple(hkl)
+            axes[phase_name] = hkl
 
     def set_po_axis(self, phase_name: str, hkl):
         """March–Dollase axis of one phase (None: no texture term, ratio back to 1)."""
-        i = [p.name for p in self.phases].index(phase_name)
-        self.models[i].po_hkl = tuple(hkl) if hkl is not None else None
-        self.models[i]._po_cos = None
-        self._cache[i].clear()  # profiles are keyed by parameter values, not by the axis
-        self._jac_cache[i] = None
-        if hkl is None:
-            self.po_axes.pop(phase_name, None)
-            self.params[self.parameter_name(phase_name, "po_ratio")].value = 1.0
-        else:
-            self.po_axes[phase_name] = tuple(hkl)
+        self.set_axis(phase_name, hkl, "po")
 
     def chi2(self) -> float:
         """Weighted χ² at the current parameter values (linear parameters solved)."""
