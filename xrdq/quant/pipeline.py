@@ -154,8 +154,9 @@ def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, 
 
         rec = dataclasses.replace(rec, size_axes={k: tuple(v) for k, v in uniaxial_size.items()})
     if rec.size_axes and getattr(engine, "name", "native") != "native":
-        raise XrdqQuantError("a uniaxial crystallite size (uniaxial_size, --uniaxial-size) is refined by the native "
-                             "engine only; the GSAS-II engine does not mirror it yet")
+        raise XrdqQuantError("a forced uniaxial crystallite size (uniaxial_size, --uniaxial-size) is refined by the "
+                             "native engine only; the GSAS-II engine takes one from a native fit's recipe "
+                             "(xrdq.engines.gsas2.mirror_recipe, as compare_engines does)")
     return rec, (recipe if own else rec)
 
 

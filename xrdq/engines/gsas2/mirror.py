@@ -1,7 +1,7 @@
 """A GSAS-II recipe that refines the terms a native adaptive refinement found warranted.
 
 The native engine decides, by significance tests, which of zero shift, specimen transparency, Y, X, asymmetry,
-microstrain, March–Dollase texture and background order a pattern needs (:mod:`xrdq.refine.adaptive`). To compare the
+microstrain, March–Dollase texture, a uniaxial crystallite size and background order a pattern needs (:mod:`xrdq.refine.adaptive`). To compare the
 two engines on the same model, GSAS-II runs its default steps and then one more step with those terms
 (steps are cumulative). Pure data: building it needs no GSAS-II.
 """
@@ -18,7 +18,7 @@ def mirror_recipe(native) -> GsasRecipe:
 
     GSAS-II has one March–Dollase axis per recipe: the first accepted axis is used for every textured
     phase (the same axis for all of them is what the native engine chooses in uniaxial lattices). A uniaxial
-    crystallite size the native engine accepted is not mirrored: GSAS-II keeps an isotropic size (docs/engines.md).
+    crystallite size the native engine accepted becomes GSAS-II's uniaxial size about the same axis.
     """
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
@@ -39,5 +39,7 @@ def mirror_recipe(native) -> GsasRecipe:
         step["strain"] = strain
     if po:
         step["preferred_orientation"] = list(po)
+    if final.get("size_axes"):
+        step["uniaxial_size"] = {k: tuple(v) for k, v in final["size_axes"].items()}
     return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
                   po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))

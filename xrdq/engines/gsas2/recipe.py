@@ -51,7 +51,7 @@ GSAS2_FCJ_STEPS: tuple[dict, ...] = DEFAULT_STEPS[:-1] + ({"name": "profile", "p
 PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
 
 _STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "transparency", "profile", "size",
-              "strain", "humps", "preferred_orientation", "cycles"}
+              "strain", "humps", "preferred_orientation", "uniaxial_size", "cycles"}
 
 
 @dataclass
@@ -66,7 +66,9 @@ class GsasRecipe:
     ``humps`` (True: also refine the positions and Gaussian widths of the amorphous humps; their
     areas are always refined with the background), ``size`` (True for every phase, or a list of phase names: isotropic crystallite size, µm,
     Lorentzian), ``strain`` (likewise: isotropic microstrain, µstrain), ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names;
-    March–Dollase along ``po_axis``), ``cycles`` (max least-squares cycles for that step).
+    March–Dollase along ``po_axis``), ``uniaxial_size`` ({phase: (h, k, l)}: GSAS-II's uniaxial size about that
+    axis, its axial size refined beside the equatorial one from where the isotropic size stood; the native
+    engine's uniaxial crystallite size), ``cycles`` (max least-squares cycles for that step).
 
     ``size_fixed_um``: crystallite size of every phase until a step refines it (µm; GSAS-II's
     Scherrer term with K = 1, the native engine's convention; 1 µm is nearly negligible, like the

@@ -136,6 +136,12 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=(), 
         for hap in ph.data["Histograms"].values():
             hap["Scale"][1] = bool(on.get("fractions")) and name not in frozen
             hap["Size"][2][0] = free and _names(size, name)
+            axis = (on.get("uniaxial_size") or {}).get(name)
+            if axis is not None and hap["Size"][0] != "uniaxial":
+                # from the isotropic solution: the axial size starts where the equatorial one stands
+                hap["Size"][0], hap["Size"][3] = "uniaxial", list(axis)
+                hap["Size"][1][1] = hap["Size"][1][0]
+            hap["Size"][2][1] = bool(axis is not None and hap["Size"][2][0])
             hap["Mustrain"][2][0] = free and _names(strain, name)
             # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
             cubic = ph.data["General"]["SGData"].get("SGSys") == "cubic"
