@@ -189,3 +189,41 @@ def test_one_reflections_k_alpha_doublet_is_one_window():
     cu = (1.544414 - 1.540593) / 1.540593
     assert len(_line_windows(lines, tt, cu)) == 3
     assert len(_line_windows(lines, tt, 0.0)) == 4
+
+
+EXPECTED = __import__("pathlib").Path(__file__).resolve().parents[2] / "reference_patterns" / "validation" / "gsas2-expected"
+
+
+def test_phases_not_detected_are_a_modelling_choice_in_u(tmp_path):
+    """A fully amorphous GSAS-II sample (only the 10 % LiF spike crystalline) with LiCl and Li3YCl6 declared: in
+    this Poisson draw both come out 2–2.4 esd negative, which puts the amorphous fraction 0.05 wt% above 100 % at
+    3 esd. Whether to keep a phase with no peaks is a modelling choice: the variant without them must be in u, so
+    that a right answer (100.05 for 100) is not failed as unphysical, and u must cover the shift it makes."""
+    import json
+
+    truth = json.loads((EXPECTED / "lyc_a100_ws10.truth.json").read_text())
+    d = np.loadtxt(EXPECTED / "lyc_a100_ws10.xye")
+    y = np.random.default_rng(1023).poisson(d[:, 1]).astype(float)
+    f = tmp_path / "lyc_a100_ws10.xye"
+    np.savetxt(f, np.column_stack([d[:, 0], y, np.sqrt(np.maximum(y, 1.0))]), fmt="%.4f %.0f %.4f")
+    phases = [f"{n}={EXPECTED.parents[1] / 'phases' / f'{n}.cif'}" for n in ("LiCl", "Li3YCl6")]  # the glass's candidates
+    std = truth["standard"]
+    w_s, purity = float(std["weighed_fraction"]), float(std.get("purity", 1.0))
+    res = xrdq.quantify(f, phases=phases, standard=("LiF", w_s), purity=purity, instrument="miniflex600",
+                        model_uncertainty="fast")
+    variants = recipe_variants(res.refinement.fit, "fast")
+    gone = [v for v in variants if v.name.startswith("not-detected phases left out")]
+    assert len(gone) == 1 and "LiCl" in gone[0].name and "Li3YCl6" in gone[0].name
+    names = res.refinement.phase_names
+    assert all(gone[0].scales[names.index(n)] == 0.0 for n in ("LiCl", "Li3YCl6"))
+    assert gone[0].scales[names.index("LiF")] > 0
+    a, esd = res.amorphous_fraction
+    shift = quantities(gone[0].scales, names, res.refinement.phase_info, standard=("LiF", w_s),
+                       purity=purity)["amorphous"] - a
+    assert a > 1.0 + 2 * esd  # the draw this test is about: above 100 % beyond its counting esd
+    assert abs(shift) > 2 * esd and res.uncertainty["amorphous"] >= abs(shift)
+    assert res.verdict != "fail" and abs(a - 1.0) < 2 * res.uncertainty["amorphous"]
+
+
+def test_no_variant_without_phases_that_were_not_detected(result):
+    assert not any(v.name.startswith("not-detected") for v in recipe_variants(result.refinement.fit, "fast"))

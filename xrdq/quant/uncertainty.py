@@ -61,6 +61,26 @@ def _linear_variant(fit, values, name, *, background_terms=None, start=None, dro
     return Variant(name, np.asarray(c[:n_phase], dtype=float), "linear")
 
 
+def _without_phases(fit, values, absent: list) -> Variant:
+    """The linear parameters re-solved with the phases ``absent`` left out of the model (their scales 0), the
+    non-linear parameters held: whether to keep a phase that shows no peaks is a modelling choice, and its fitted
+    scale — noise, or misfit it soaks up, negative as often as not — moves every fraction that rests on it."""
+    n_phase = len(fit.models)
+    gone = {i for i, ph in enumerate(fit.phases) if ph.name in absent}
+    p = fit.peak_columns(values)  # the phases' columns, then the humps'
+    keep = [i for i in range(n_phase) if i not in gone] + list(range(n_phase, p.shape[1]))
+    c, _, _ = fit.solve_linear_parts(p[:, keep])
+    scales = np.zeros(n_phase)
+    kept = [i for i in keep if i < n_phase]
+    scales[kept] = c[:len(kept)]
+    return Variant(f"not-detected phases left out ({', '.join(absent)})", scales, "linear")
+
+
+def not_detected(fit) -> list:
+    """Phases the refinement held for want of signal and did not detect at the end either (``held_phases``)."""
+    return [n for n, h in (getattr(fit, "held_phases", None) or {}).items() if not h.get("detected", True)]
+
+
 def _nonlinear_variant(fit, name, groups, max_nfev: int = 5) -> Variant:
     """Warm-start from the converged parameters and refine the final stage plus ``groups`` a few steps."""
     from ..refine.recipe import Stage
@@ -222,6 +242,9 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
     ]
     if fit.recipe.humps:
         out.append(_linear_variant(fit, values, "no amorphous hump (background only)", drop_humps=True))
+    absent = not_detected(fit)
+    if absent and len(absent) < len(fit.phases):
+        out.append(_without_phases(fit, values, absent))
     # An overall B per phase trades intensity against angle like nothing else: on real CPD data it moves the
     # fractions most, and one Gauss–Newton step from the converged fit already gives its shift (measured:
     # the largest shift within 10 % of the converged one on CPD-1A/C/D, at a twentieth of the fit time).
