@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..model.profile import GAUSSIAN_FWHM2_FLOOR, caglioti_fwhm2
-from .diagnostics import at_bound
+from .diagnostics import at_bound, covariance
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
 from .transforms import at_bounds, box_gauss_newton, gram_with, step_limits
@@ -508,13 +508,37 @@ def _cell_check(ref, stage, extra: list, log: list) -> list:
 #: A parameter within this fraction of its range from a bound has run to it: in the bounds' internal variable
 #: (xrdq.refine.transforms) LM approaches a bound only asymptotically (displacement 999.8 of 1000 µm seen)
 RAN_TO_BOUND = 1e-3
+#: Within this share of its range from a bound, a refined parameter is tested against its esd as well.
+NEAR_BOUND = 0.1
+
+
+def _on_bound(ref, names: list) -> set:
+    """The parameters among ``names`` on the edge of their plausible range (displacement ±1000 µm, zero ±1°, a cell
+    ±5 %; :func:`~xrdq.refine.diagnostics.at_bound`): on it, or nearer to it than their esd — the data do not hold
+    them off it. (A zero shift on a pattern whose only crystalline phase is the standard, refused once with the
+    displacement on +1000 µm, was accepted on retrying with it at +993 ± 593 µm, zero +0.91° against a truth of
+    −44 µm and +0.04°; every later term then pushed the displacement the last 7 µm and was refused: GoF 2.0.)"""
+    out = set(at_bound(names, ref, RAN_TO_BOUND))
+    near = [n for n in at_bound(names, ref, NEAR_BOUND) if n not in out]
+    if not near:
+        return out
+    free = [n for n in names if n not in ref.fixed]
+    values = ref._values()
+    jac = ref.residual_jacobian(np.array([values[n] for n in free]), free)
+    dof = max(ref.two_theta.size - ref.n_linear() - len(free), 1)
+    esd = np.sqrt(np.clip(np.diag(covariance(jac, math.sqrt(ref.chi2() / dof))), 0.0, None))
+    for n in near:
+        par = ref.params[n]
+        if n in free and min(par.value - par.min, par.max - par.value) < esd[free.index(n)]:
+            out.add(n)
+    return out
 
 
 def _ran_to_bound(ref, varied: list, pnames: list, before: set) -> list:
     """Parameters already refined that a candidate's refinement pushed onto the edge of their plausible range
-    (displacement ±1000 µm, zero ±1°, a cell ±5 %; :func:`~xrdq.refine.diagnostics.at_bound`), other than the
-    candidate's own (the data may want more of a term than its range allows)."""
-    return sorted(n for n in at_bound(varied, ref, RAN_TO_BOUND) if n not in before and n not in pnames)
+    (:func:`_on_bound`), other than the candidate's own (the data may want more of a term than its range allows)."""
+    return sorted(n for n in _on_bound(ref, list(varied) + [n for n in pnames if n not in varied])
+                  if n in varied and n not in before and n not in pnames)
 
 
 #: Terms that move peaks without reshaping them: when warranted they go in before shape terms, as an expert
@@ -570,7 +594,7 @@ def extend(ref, groups, max_nfev: int = 100):
             break
         label, pnames, po, _ = pool[best]
         snapshot = _snapshot(ref)
-        on_bound = set(at_bound(varied, ref, RAN_TO_BOUND))
+        on_bound = _on_bound(ref, varied)
         if po is not None:  # first-order screening cannot tell axes apart well: refine each that passed
             axes = [i for i, c in enumerate(pool[:len(tests)])
                     if c[2] is not None and _axis_kind(c[2]) == _axis_kind(po) and tests[i]["accepted"]]
