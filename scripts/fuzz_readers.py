@@ -148,8 +148,11 @@ def pattern_problems(p) -> list[str]:
         out.append(f"2θ outside (0, 180) or not finite: {x.min()!r}..{x.max()!r}")
     if x.size > 1 and not (np.diff(x) > 0).all():
         out.append("2θ not strictly increasing")
-    if not np.isfinite(y).all() or (y < 0).any():
-        out.append("intensity not finite or negative")
+    if not np.isfinite(y).all():
+        out.append("intensity not finite")
+    if (y < 0).any() and p.attrs.get("negative_points") != int((y < 0).sum()):
+        # a column file may hold negative intensities (a simulation, a subtracted background), said in its attrs
+        out.append("negative intensity the reader did not record")
     if e is None or not np.isfinite(e).all() or (e <= 0).any():
         out.append("esd missing, not finite or ≤ 0")
     for key in ("wavelength_alpha1", "wavelength_alpha2"):

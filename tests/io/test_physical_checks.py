@@ -200,3 +200,17 @@ def test_cif_formula_with_a_malformed_count_is_refused(tmp_path):
     path.write_text(text.replace(old, "_chemical_formula_sum 'F1.2.3 Li'"), encoding="utf-8")
     with pytest.raises(XrdqPhaseError, match=r"formula.cif .*_chemical_formula_sum 'F1.2.3 Li': count '1.2.3'"):
         load_phase(path)
+
+
+def test_negative_intensities_are_read_from_files_that_hold_no_raw_counts(write):
+    """GSAS-II's simulated histograms (yc − |Poisson − yc| about a background near zero) and background-subtracted
+    data can go below zero; a plain column file is read and the reader records where (quantify says it). Raw
+    detector counts (a .ras without an esd column) stay refused: test_bad_input."""
+    xye = xrdq.load(write("g.xye", "10.00 3.0 1.7\n10.02 -2.5 1.0\n10.04 0.5 1.0\n10.06 -0.4 1.0\n"))
+    a = xye.attrs
+    assert a["negative_points"] == 2 and a["lowest_intensity"] == -2.5 and a["lowest_intensity_two_theta"] == 10.02
+    assert a["lowest_intensity_esds"] == -2.5
+    assert float(xye.values[1]) == -2.5 and float(xye.esd.values[1]) == 1.0  # the file's esd, as given
+    xy = xrdq.load(write("g.xy", "10.00 3.0\n10.02 -4.0\n10.04 2.0\n"))
+    assert xy.attrs["negative_points"] == 1 and float(xy.esd.values[1]) == 1.0  # √max(I, 1)
+    assert "negative_points" not in xrdq.load(write("p.xy", "10.00 3.0\n10.02 4.0\n")).attrs

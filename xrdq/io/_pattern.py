@@ -287,10 +287,17 @@ def make_pattern(
             return {"where": f"{where + ', ' if where else ''}point {i + 1}"}
         return {"line": int(lines[i]), "where": where}
 
-    _check_points(path, x, c, loc, where)
+    # raw detector counts cannot be negative; a plain column file may hold a simulation's noise about a background
+    # near zero (GSAS-II writes yc − |Poisson − yc| there) or background-subtracted data: read, and said (below)
+    raw_counts = counting and esd is None
+    _check_points(path, x, c, loc, where, negative_ok=not raw_counts)
     f, intensity = _intensity(path, c, factor, loc)
     attrs = dict(attrs)
     e = _esd(path, c, f, esd, counting, attrs, loc)
+    if not raw_counts and (c < 0).any():
+        i = int(np.argmin(intensity / e))
+        attrs.update(negative_points=int(np.sum(c < 0)), lowest_intensity=float(intensity[i]),
+                     lowest_intensity_two_theta=float(x[i]), lowest_intensity_esds=float(intensity[i] / e[i]))
     _check_header(path, x, attrs, where)
     _assume_wavelengths(attrs)
     if "step" not in attrs or attrs["step"] is None:
@@ -314,8 +321,9 @@ def make_pattern(
     return scan if _AS_SCAN.get() else scan.to_dataarray()
 
 
-def _check_points(path, x, c, loc, where):
-    """2θ finite, strictly increasing and in range; counts finite and ≥ 0 — or the offending point named."""
+def _check_points(path, x, c, loc, where, negative_ok: bool = False):
+    """2θ finite, strictly increasing and in range; intensities finite and, for raw counts (``negative_ok`` false),
+    ≥ 0 — or the offending point named."""
     n = x.size
     if n == 0:
         raise XrdqReadError(path, "empty scan: expected at least one data point", where=where)
@@ -342,7 +350,7 @@ def _check_points(path, x, c, loc, where):
     if bad.any():
         raise XrdqReadError(path, "intensity is NaN or infinite; expected a finite count", **loc(int(np.argmax(bad))))
     bad = c < 0
-    if bad.any():
+    if bad.any() and not negative_ok:
         i = int(np.argmax(bad))
         raise XrdqReadError(path, f"negative intensity {c[i]:g}; expected counts ≥ 0", **loc(i))
 

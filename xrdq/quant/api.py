@@ -43,6 +43,30 @@ def instrument_mismatch(pattern, inst) -> list:
     return out
 
 
+#: Counting noise about a background near zero leaves intensities a few esds below zero at most (GSAS-II's
+#: simulation writes yc − |Poisson(yc) − yc|: −4 for yc = 0.5 once in a few thousand points); far below, they are
+#: no counts.
+NEGATIVE_ESDS = 6.0
+
+
+def pattern_notes(pattern) -> list:
+    """What the file's intensities are, where that matters: negative ones (read only from files that are not raw
+    detector counts, :func:`xrdq.io._pattern.make_pattern`)."""
+    a = pattern.attrs
+    n = a.get("negative_points")
+    if not n:
+        return []
+    low, at, k = a["lowest_intensity"], a["lowest_intensity_two_theta"], a["lowest_intensity_esds"]
+    where = f"the lowest {low:.4g} at 2θ = {at:.2f}° ({-k:.1f} esd below zero)"
+    if k >= -NEGATIVE_ESDS:
+        return [f"{n} of {pattern.two_theta.size} intensities in the file are negative, {where}: not raw counts but, "
+                f"within their esds, a simulation's noise about a background near zero; weighted by "
+                f"{'the esds the file gives' if a.get('esd_source') == 'file' else '1/max(I, 1)'}"]
+    return [f"intensities far below zero in the file: {n} negative, {where} — no counting noise goes there: "
+            "background-subtracted data? Their weights are not counting statistics, and the background (with any "
+            "amorphous halo in it) was taken away before the fit: quantify the measured pattern"]
+
+
 @single_thread_blas
 def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: float = 1.0, *, standard_esd: float = 0.0,
              purity_esd: float = 0.0, instrument="miniflex600", engine: str = "native", two_theta_range=None,
@@ -120,7 +144,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
                       brindley=brindley, berar_lelann=berar_lelann, two_theta_range=two_theta_range,
                       model_uncertainty=model_uncertainty, variants=variants)
     result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov,
-                          warnings=instrument_mismatch(pattern, inst) + structure_notes(phase_objs),
+                          warnings=pattern_notes(pattern) + instrument_mismatch(pattern, inst) + structure_notes(phase_objs),
                           dataarray=given)
     from .verdict import assess
 
