@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..model.profile import GAUSSIAN_FWHM2_FLOOR, caglioti_fwhm2
-from .diagnostics import at_bound, covariance
+from .diagnostics import NEAR_BOUND, at_bound, covariance, within_esd_of_bound
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
 from .transforms import at_bounds, box_gauss_newton, gram_with, step_limits
@@ -508,8 +508,6 @@ def _cell_check(ref, stage, extra: list, log: list) -> list:
 #: A parameter within this fraction of its range from a bound has run to it: in the bounds' internal variable
 #: (xrdq.refine.transforms) LM approaches a bound only asymptotically (displacement 999.8 of 1000 µm seen)
 RAN_TO_BOUND = 1e-3
-#: Within this share of its range from a bound, a refined parameter is tested against its esd as well.
-NEAR_BOUND = 0.1
 
 
 def _on_bound(ref, names: list) -> set:
@@ -527,10 +525,7 @@ def _on_bound(ref, names: list) -> set:
     jac = ref.residual_jacobian(np.array([values[n] for n in free]), free)
     dof = max(ref.two_theta.size - ref.n_linear() - len(free), 1)
     esd = np.sqrt(np.clip(np.diag(covariance(jac, math.sqrt(ref.chi2() / dof))), 0.0, None))
-    for n in near:
-        par = ref.params[n]
-        if n in free and min(par.value - par.min, par.max - par.value) < esd[free.index(n)]:
-            out.add(n)
+    out.update(n for n in near if n in free and within_esd_of_bound(ref.params[n], esd[free.index(n)]))
     return out
 
 

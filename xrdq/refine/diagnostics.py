@@ -70,6 +70,17 @@ def at_bound(names, fit, tol: float = 1e-6) -> list:
     return out
 
 
+#: Within this share of its range from a bound, a refined parameter nearer to the bound than its esd is on it.
+NEAR_BOUND = 0.1
+
+
+def within_esd_of_bound(par, esd: float) -> bool:
+    """Near a bound (within NEAR_BOUND of the range) and nearer to it than its esd: the data do not hold it off the
+    edge of its plausible range (+993 ± 593 µm of a ±1000 µm displacement)."""
+    gap = min(par.value - par.min, par.max - par.value)
+    return bool(np.isfinite(esd) and gap < NEAR_BOUND * (par.max - par.min) and gap < esd)
+
+
 def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float, esd_all=None) -> list:
     """Warnings of a finished refinement ``fit`` (a :class:`~xrdq.refine.fit.Refinement`); ``size_floor_nm``
     is the smallest crystallite size it allows; ``esd_all`` the esds in the order of ``all_names``."""
@@ -98,6 +109,12 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
             continue
         if name in at_bound([name], fit):
             warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
+        elif (esd_all is not None and kind.scope != "hump" and name in at_bound([name], fit, NEAR_BOUND)
+              and within_esd_of_bound(par, esd_all[all_names.index(name)])):
+            esd = esd_all[all_names.index(name)]
+            warnings.append(f"parameter {name} = {par.value:.6g} ± {esd:.2g} is within its esd of its bound "
+                            f"[{par.min:.6g}, {par.max:.6g}]: the data do not hold it off the edge of its plausible "
+                            "range")
     for i, phase in enumerate(fit.phases):
         if coef[i] <= 0 and phase.name not in getattr(fit, "held_phases", {}):  # a held one is reported by the fit
             warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
