@@ -169,3 +169,36 @@ def test_disagreeing_estimates_make_the_verdict_check():
     data = wrong.to_dict()
     assert data["amorphous_consistency"] == pytest.approx(wrong.amorphous_consistency)
     assert set(data["amorphous_estimates"]) == {"internal_standard", "external_standard"}
+
+
+def test_a_ponkcs_zmv_from_a_one_specimen_g_carries_the_assumed_transfer_in_u(routes, halo, tmp_path):
+    """The silica's ZMV rests on G from the pure corundum — one specimen — transferred to the silica's own specimen.
+    How far G holds from one specimen to another is assumed (±1.4 %, as for G itself): recorded with the phase,
+    a model term of u wherever the phase is used, by every route (here the internal standard's)."""
+    import dataclasses
+
+    from xrdq.model.ponkcs import read_ponkcs
+    from xrdq.quant.api import quantify
+    from xrdq.quant.external_standard import G_TRANSFER_REL_SD
+
+    silica, _ = routes
+    assert silica.calibration["g_transfer_rel_sd"] == G_TRANSFER_REL_SD
+    assert read_ponkcs(silica.write(tmp_path / "silica.phase.toml")).calibration["g_transfer_rel_sd"] == G_TRANSFER_REL_SD
+    pattern, mix = with_silica(halo, 0.4, seed=2)
+    w_s = mix.pop("LiF")
+    measured = dataclasses.replace(silica, calibration={k: v for k, v in silica.calibration.items()
+                                                        if k != "g_transfer_rel_sd"})
+    out = {}
+    for label, phase in (("assumed", silica), ("measured", measured)):
+        res = quantify(pattern, phases=["Al2O3", "ZnO", "CaF2", phase], standard=("LiF", w_s), instrument="miniflex600",
+                       model_uncertainty="fast")
+        out[label] = res
+    terms = [v for v in out["assumed"].provenance["model_uncertainty"]["variants"] if v["variant"].startswith("PONKCS silica: G transferred")]
+    assert len(terms) == 1
+    assert abs(terms[0]["shifts"]["amorphous"]) < 1e-12  # the internal standard's estimate does not rest on the ZMV
+    assert not any(v["variant"].startswith("PONKCS") for v in out["measured"].provenance["model_uncertainty"]["variants"])
+    value = out["assumed"].amorphous_estimates["ponkcs"][0]
+    u_assumed = out["assumed"].to_dict()["amorphous_estimates"]["ponkcs"]["uncertainty"]
+    u_measured = out["measured"].to_dict()["amorphous_estimates"]["ponkcs"]["uncertainty"]
+    # the ZMV 1.4 % larger moves the silica's mass, and the PONKCS estimate with it, by 1.4 % of itself
+    assert np.sqrt(u_assumed**2 - u_measured**2) == pytest.approx(G_TRANSFER_REL_SD * value, rel=0.05)

@@ -197,11 +197,18 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     lo, hi = two_theta_range or (float(tt[0]), float(tt[-1]))
     fit, ref, details = _fit_curve(pattern, inst, (lo, hi), list(phases) if (phases or crystalline_known) else None,
                                    crystalline_known, background_terms, max_humps, quantify_kwargs)
+    transfer = {}
     if crystalline_known:
         zmv, zmv_rel, basis = _zmv_from_known(ref, crystalline_known, w_p, fit["scale_rel_esd"])
     else:
         zmv, zmv_rel, basis = _zmv_from_g(calibration, pattern, inst, sample_composition or formula, w_p,
                                           fit["scale_rel_esd"])
+        if not calibration.transfer_measured:
+            # G from one specimen, used on this one: how far it holds is assumed (a model term in u wherever the
+            # phase is used, as for G itself), not in the ZMV's esd
+            from .external_standard import G_TRANSFER_REL_SD
+
+            transfer = {"g_transfer_rel_sd": G_TRANSFER_REL_SD}
     a = pattern.attrs
     phase = PonkcsPhase(
         name=name, formula=formula, kind=kind, zmv=float(zmv), zmv_esd=float(zmv * zmv_rel), instrument=inst.name,
@@ -209,7 +216,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
         calibration={
             "basis": basis, "file": str(a.get("source_path", "")), "sha256": str(a.get("sha256", "")),
             "rwp": fit["rwp"], "gof": fit["gof"], "background_terms": fit["background_terms"],
-            "scale_rel_esd": fit["scale_rel_esd"],
+            "scale_rel_esd": fit["scale_rel_esd"], **transfer,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "xrdq_version": __version__,
         },
     )

@@ -338,6 +338,17 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
              f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:.1f} µm particles (RMS of 0–"
              f"{ASSUMED_MAX_PARTICLE_UM:g} µm)")
     members.append((label, "linear", quantities(base_scales, names, info, sizes, standard, purity, **route)))
+    for phase in getattr(getattr(refinement, "fit", None), "phases", ()):
+        # a PONKCS phase whose ZMV rests on G from one specimen (calibrate_ponkcs): G transferred to the
+        # calibration's own specimen is assumed to hold to ±t, every fraction resting on its ZMV with it
+        t = float((getattr(phase, "calibration", None) or {}).get("g_transfer_rel_sd") or 0.0) \
+            if getattr(phase, "profile_only", False) else 0.0
+        if t > 0 and phase.name in names:
+            moved = np.array(base_scales, dtype=float)
+            moved[names.index(phase.name)] *= 1.0 + t
+            members.append((f"PONKCS {phase.name}: G transferred to its calibration specimen ±{100 * t:.1f} % (assumed: "
+                            "G from one specimen)", "linear",
+                            quantities(moved, names, info, brindley, standard, purity, **route)))
     if g_transfer:
         members.append((f"G transferred from the calibration's specimen to this one: ±{100 * g_transfer:.1f} % "
                         "(assumed: one calibration specimen)", "linear",
