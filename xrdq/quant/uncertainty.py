@@ -76,11 +76,6 @@ def _without_phases(fit, values, absent: list) -> Variant:
     return Variant(f"not-detected phases left out ({', '.join(absent)})", scales, "linear")
 
 
-def not_detected(fit) -> list:
-    """Phases the refinement held for want of signal and did not detect at the end either (``held_phases``)."""
-    return [n for n, h in (getattr(fit, "held_phases", None) or {}).items() if not h.get("detected", True)]
-
-
 def _nonlinear_variant(fit, name, groups, max_nfev: int = 5) -> Variant:
     """Warm-start from the converged parameters and refine the final stage plus ``groups`` a few steps."""
     from ..refine.recipe import Stage
@@ -242,7 +237,7 @@ def recipe_variants(fit, level: str = "full") -> list[Variant]:
     ]
     if fit.recipe.humps:
         out.append(_linear_variant(fit, values, "no amorphous hump (background only)", drop_humps=True))
-    absent = not_detected(fit)
+    absent = fit.not_detected()
     if absent and len(absent) < len(fit.phases):
         out.append(_without_phases(fit, values, absent))
     # An overall B per phase trades intensity against angle like nothing else: on real CPD data it moves the

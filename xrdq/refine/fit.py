@@ -160,6 +160,11 @@ class Refinement(Objective):
                 f"calibrate the instrument on a standard (xrdq calibrate) if its profile may differ from "
                 f"{self.instrument.name!r}"]
 
+    def not_detected(self) -> list:
+        """Phases held for want of signal and not detected at the end either (:meth:`_held_warnings` decides; the
+        result's recipe records it for the verdict, :func:`xrdq.quant.verdict.absent_phases`)."""
+        return [n for n, h in self.held_phases.items() if not h.get("detected", True)]
+
     def _held_warnings(self, scales: dict) -> list:
         """One line per phase still held at the end: not detected (a note), or significant after all (its cell
         and size were never refined, so its fraction may be biased: a check). Records in each held phase's entry
