@@ -113,8 +113,10 @@ def internal_standard(names, fractions, covariance, standard: str, w_s: float, p
         warnings.append(f"amorphous fraction above 100 % by less than 2 esd ({100 * amorph:.2f} ± {100 * esd[m]:.2f} wt%): "
                         "consistent with a fully amorphous sample; reported, not clipped")
     elif amorph > 1:
-        warnings.append(f"amorphous fraction above 100 % ({100 * amorph:.2f} ± {100 * esd[m]:.2f} wt%): the result is not "
-                        "physical")
+        # the esd alone: the verdict judges it against u, which holds the model's choices (a not-detected phase's
+        # negative scale, say) that can put a fully amorphous sample a little above 100 %
+        warnings.append(f"amorphous fraction above 100 % by more than 2 esd ({100 * amorph:.2f} ± {100 * esd[m]:.2f} "
+                        "wt%): the result is not physical unless its uncertainty u covers it (the verdict says)")
 
     return StandardResult(
         names=names,
