@@ -82,3 +82,10 @@ def test_convert_refuses_to_overwrite_input(capsys, write):
     code, _, err = run(capsys, "convert", str(src), "--to", "xye")
     assert code == 2 and "refusing to overwrite the input" in err
     assert src.read_bytes() == before
+
+
+def test_info_json_says_how_far_below_zero_a_column_file_goes(capsys, write):
+    code, out, _ = run(capsys, "info", str(write("g.xye", "10 3 1.7\n10.5 -2.5 1\n11 -0.5 1\n")), "--json")
+    assert code == 0
+    obj = json.loads(out)[0]
+    assert obj["negative_points"] == 2 and obj["intensity_min"] == -2.5 and obj["intensity_max"] == 3.0

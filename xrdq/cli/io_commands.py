@@ -41,6 +41,8 @@ def _summary(path, scan) -> dict:
         "current_mA": num("current_mA"),
         "count_time_s": num("count_time_s"),
         "intensity_max": float(np.max(y)),
+        "intensity_min": float(np.min(y)),
+        "negative_points": int(a.get("negative_points", 0)),
         "intensity_unit": a.get("intensity_unit"),
         "esd_source": a.get("esd_source"),
         "sha256": a.get("sha256"),
