@@ -49,7 +49,7 @@ def test_a_step_that_fails_twice_is_skipped_and_said(monkeypatch):
     monkeypatch.setattr(strategy, "run_refine", run)
     p, warnings = _project(), []
     rvals = strategy.refine_step(p, None, "cells", 10, warnings)
-    assert rvals == {"converged": False, "skipped": True} and len(calls) == 2
+    assert not rvals["converged"] and rvals["skipped"] and "Invalid metric tensor" in rvals["error"] and len(calls) == 2
     assert "skipped" in warnings[0] and "cells" in warnings[0]
 
 
@@ -448,3 +448,41 @@ def test_a_uniaxial_size_the_native_engine_took_is_mirrored_as_gsas2s_uniaxial_s
     assert phases[0][1].data["Histograms"]["h"]["Size"][0] == "isotropic"  # only the phase named
     strategy.set_flags(p, {"size": True}, GsasRecipe())  # a step without it: the axial size stays put
     assert size[2][:2] == [True, False]
+
+
+def test_a_cell_gsas2_drives_to_an_invalid_metric_is_held_and_the_step_run_again(monkeypatch):
+    """d2_lazco_a65_zro2: the 2 % ZrO2-m's cell took GSAS-II's nearly undamped first step to a negative metric,
+    damped or not, and every later step that refined it was skipped alike (GoF 3.7, amorphous 45.7 % for 61.0).
+    The phase GSAS-II names has its cell held at the structure's and the step runs again (61.6 %, GoF 1.10)."""
+    structure = [6.5, 6.6, 6.8, 90.0, 99.2, 90.0]
+    zro2 = _phase("ZrO2-m", 2, [6.9, 6.1, 7.3, 90.0, 95.0, 90.0], sgsys="monoclinic", scale=2.0)
+    lif = _phase("LiF", 0, [4.027] * 3 + [90.0] * 3, scale=40.0)
+    p = _fake([lif, zro2], sig=[0.5, 0.1])
+    monkeypatch.setattr(strategy, "set_cell", lambda p, n, cell: dict(p.phases)[n].data["General"]["Cell"].__setitem__(
+        slice(1, 7), list(cell)))
+    calls = []
+
+    def refine_no_worse(p, log, name, cycles, warnings):
+        calls.append((name, dict(p.phases)["ZrO2-m"].data["General"]["Cell"][0]))
+        if len(calls) == 1:
+            warnings.append(f"GSAS-II step {name!r} failed (Error: Invalid metric tensor for phase #2) and again with "
+                            "stronger damping (…): skipped, its parameters stay where the previous step left them")
+            return {"converged": False, "skipped": True, "error": "GSAS-II refinement failed in step 'cells+size': "
+                    "Error: Invalid metric tensor for phase #2\n   (ZrO2-m)"}
+        return {"converged": True, "chisq": 3000.0, "Nobs": 3000, "Nvars": 20}
+
+    monkeypatch.setattr(strategy, "refine_no_worse", refine_no_worse)
+    st = strategy._State(structure={"LiF": [4.027] * 3 + [90.0] * 3, "ZrO2-m": structure})
+    warnings = []
+    rvals = strategy._run_step(p, GsasRecipe(), {"cells": True}, "cells+size", 10, None, warnings, st, last=False)
+    assert calls == [("cells+size", True), ("cells+size (cell of ZrO2-m held at its structure's)", False)]
+    assert rvals["converged"] and st.cells_held == {"ZrO2-m"}
+    assert dict(p.phases)["ZrO2-m"].data["General"]["Cell"][1:7] == structure
+    assert not any("skipped" in w for w in warnings), warnings
+    assert any(w.startswith("cell of ZrO2-m: GSAS-II drove it to an invalid metric tensor") for w in warnings)
+    # a failure that names no refined cell is left as it was: skipped, and said
+    calls.clear()
+    st2 = strategy._State(structure={"LiF": [4.027] * 3 + [90.0] * 3, "ZrO2-m": structure})
+    warnings2 = []
+    out = strategy._run_step(p, GsasRecipe(), {"size": False}, "cells+size", 10, None, warnings2, st2, last=False)
+    assert out["skipped"] and len(calls) == 1 and not st2.cells_held and "skipped" in warnings2[0]

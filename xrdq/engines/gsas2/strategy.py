@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,7 +71,7 @@ def refine_step(p: Project, log: io.StringIO, step_name: str, cycles: int, warni
         second = str(exc).split(": ", 1)[-1].splitlines()[0]
         warnings.append(f"GSAS-II step {step_name!r} failed ({first}) and again with stronger damping ({second}): "
                         "skipped, its parameters stay where the previous step left them")
-        return {"converged": False, "skipped": True}
+        return {"converged": False, "skipped": True, "error": str(exc)}
     warnings.append(f"GSAS-II step {step_name!r} failed ({first}); refined again from its start with stronger damping")
     return rvals
 
@@ -342,11 +343,37 @@ def _apply(p: Project, on: dict, recipe: GsasRecipe, st: _State):
     _thaw(p, st.pinned)
 
 
+_INVALID_CELL = re.compile(r"(?:Invalid|Infinite) metric tensor for phase #\d+\s*\((.+?)\)")
+
+
+def _cell_made_invalid(p: Project, rvals: dict, on: dict, st: _State) -> str | None:
+    """The phase whose refined cell GSAS-II drove to an invalid (or infinite) metric tensor in a step it then
+    skipped, if its cell was refined there (GSAS-II names it: 'Invalid metric tensor for phase #2 (NAME)')."""
+    m = _INVALID_CELL.search(rvals.get("error", "")) if rvals.get("skipped") else None
+    name = m.group(1).strip() if m else None
+    ok = name in st.structure and on.get("cells") and name not in st.cells_held and name not in st.held
+    return name if ok else None
+
+
 def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool) -> dict:
     """One recipe step and the checks after it (weak phases, sizes at a limit, cells, hump shapes)."""
     _apply(p, on, recipe, st)
     before = _sizes(p)
     rvals = refine_no_worse(p, log, name, cycles, warnings)
+    bad = _cell_made_invalid(p, rvals, on, st)
+    if bad is not None:
+        # GSAS-II's first cycle is nearly undamped: a minor phase's cell took a step to a metric with a negative
+        # diagonal, damped or not, and every later step that refined it failed alike (d2_lazco_a65_zro2: four steps
+        # skipped, GoF 3.7, amorphous 45.7 % for 61.0). Its cell is held at the structure's, as the cell check
+        # would, and the step runs again.
+        if warnings and warnings[-1].startswith(f"GSAS-II step {name!r} failed"):
+            warnings.pop()  # not skipped after all: said below
+        set_cell(p, bad, st.structure[bad])
+        st.cells_held.add(bad)
+        _apply(p, on, recipe, st)
+        warnings.append(f"cell of {bad}: GSAS-II drove it to an invalid metric tensor in step {name!r} (damped or not); "
+                        "held at the structure's from there on, and the step run again")
+        rvals = refine_no_worse(p, log, f"{name} (cell of {bad} held at its structure's)", cycles, warnings)
     if on.get("fractions") and _judge_phases(p, recipe, st, warnings, name):
         _apply(p, on, recipe, st)  # a phase just held had its cell or size refined in this step: again without
         rvals = refine_step(p, log, name + " (phases without signal held)", cycles, warnings)
