@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..model.profile import GAUSSIAN_FWHM2_FLOOR, caglioti_fwhm2
-from .diagnostics import NEAR_BOUND, at_bound, covariance, within_esd_of_bound
+from .diagnostics import at_bound, covariance, within_esd_of_bound
 from .recipe import Stage
 from .specs import GLOBAL, INSTRUMENT_X
 from .transforms import at_bounds, box_gauss_newton, gram_with, step_limits
@@ -516,17 +516,15 @@ def _on_bound(ref, names: list) -> set:
     them off it. (A zero shift on a pattern whose only crystalline phase is the standard, refused once with the
     displacement on +1000 µm, was accepted on retrying with it at +993 ± 593 µm, zero +0.91° against a truth of
     −44 µm and +0.04°; every later term then pushed the displacement the last 7 µm and was refused: GoF 2.0.)"""
-    out = set(at_bound(names, ref, RAN_TO_BOUND))
-    near = [n for n in at_bound(names, ref, NEAR_BOUND) if n not in out]
-    if not near:
-        return out
     free = [n for n in names if n not in ref.fixed]
-    values = ref._values()
-    jac = ref.residual_jacobian(np.array([values[n] for n in free]), free)
-    dof = max(ref.two_theta.size - ref.n_linear() - len(free), 1)
-    esd = np.sqrt(np.clip(np.diag(covariance(jac, math.sqrt(ref.chi2() / dof))), 0.0, None))
-    out.update(n for n in near if n in free and within_esd_of_bound(ref.params[n], esd[free.index(n)]))
-    return out
+
+    def esd_of(_near):
+        values = ref._values()
+        jac = ref.residual_jacobian(np.array([values[n] for n in free]), free)
+        dof = max(ref.two_theta.size - ref.n_linear() - len(free), 1)
+        return dict(zip(free, np.sqrt(np.clip(np.diag(covariance(jac, math.sqrt(ref.chi2() / dof))), 0.0, None))))
+
+    return set(at_bound(names, ref, RAN_TO_BOUND)) | set(within_esd_of_bound(free, ref, esd_of))
 
 
 def _ran_to_bound(ref, varied: list, pnames: list, before: set) -> list:

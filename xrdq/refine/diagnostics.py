@@ -74,11 +74,21 @@ def at_bound(names, fit, tol: float = 1e-6) -> list:
 NEAR_BOUND = 0.1
 
 
-def within_esd_of_bound(par, esd: float) -> bool:
-    """Near a bound (within NEAR_BOUND of the range) and nearer to it than its esd: the data do not hold it off the
-    edge of its plausible range (+993 ± 593 µm of a ±1000 µm displacement)."""
-    gap = min(par.value - par.min, par.max - par.value)
-    return bool(np.isfinite(esd) and gap < NEAR_BOUND * (par.max - par.min) and gap < esd)
+def within_esd_of_bound(names, fit, esd_of) -> dict:
+    """{name: esd} of the parameters among ``names`` near a bound of their plausible range (within NEAR_BOUND of it,
+    with :func:`at_bound`'s exceptions) but not on it, and nearer to it than their esd: the data do not hold them off
+    the edge (+993 ± 593 µm of a ±1000 µm displacement). ``esd_of(candidates)`` gives their esds ({name: esd}),
+    asked only when there are any (the recipe works them out from a Jacobian)."""
+    near = [n for n in at_bound(names, fit, NEAR_BOUND) if n not in set(at_bound(names, fit))]
+    if not near:
+        return {}
+    esd = esd_of(near)
+    out = {}
+    for n in near:
+        par, e = fit.params[n], esd.get(n, np.nan)
+        if np.isfinite(e) and min(par.value - par.min, par.max - par.value) < e:
+            out[n] = float(e)
+    return out
 
 
 def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: float, esd_all=None) -> list:
@@ -109,10 +119,9 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
             continue
         if name in at_bound([name], fit):
             warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
-        elif (esd_all is not None and kind.scope != "hump" and name in at_bound([name], fit, NEAR_BOUND)
-              and within_esd_of_bound(par, esd_all[all_names.index(name)])):
-            esd = esd_all[all_names.index(name)]
-            warnings.append(f"parameter {name} = {par.value:.6g} ± {esd:.2g} is within its esd of its bound "
+        elif esd_all is not None and (near := within_esd_of_bound(
+                [name], fit, lambda names: {n: esd_all[all_names.index(n)] for n in names})):
+            warnings.append(f"parameter {name} = {par.value:.6g} ± {near[name]:.2g} is within its esd of its bound "
                             f"[{par.min:.6g}, {par.max:.6g}]: the data do not hold it off the edge of its plausible "
                             "range")
     for i, phase in enumerate(fit.phases):

@@ -346,7 +346,7 @@ def _apply(p: Project, on: dict, recipe: GsasRecipe, st: _State):
 _INVALID_CELL = re.compile(r"(?:Invalid|Infinite) metric tensor for phase #\d+\s*\((.+?)\)")
 
 
-def _cell_made_invalid(p: Project, rvals: dict, on: dict, st: _State) -> str | None:
+def _cell_made_invalid(rvals: dict, on: dict, st: _State) -> str | None:
     """The phase whose refined cell GSAS-II drove to an invalid (or infinite) metric tensor in a step it then
     skipped, if its cell was refined there (GSAS-II names it: 'Invalid metric tensor for phase #2 (NAME)')."""
     m = _INVALID_CELL.search(rvals.get("error", "")) if rvals.get("skipped") else None
@@ -360,7 +360,7 @@ def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool
     _apply(p, on, recipe, st)
     before = _sizes(p)
     rvals = refine_no_worse(p, log, name, cycles, warnings)
-    bad = _cell_made_invalid(p, rvals, on, st)
+    bad = _cell_made_invalid(rvals, on, st)
     if bad is not None:
         # GSAS-II's first cycle is nearly undamped: a minor phase's cell took a step to a metric with a negative
         # diagonal, damped or not, and every later step that refined it failed alike (d2_lazco_a65_zro2: four steps
