@@ -70,6 +70,22 @@ def test_verdict_is_the_worst_finding_and_unknown_warnings_are_checks():
     assert check_warnings(["|correlation| 0.960 > 0.95 between a and b"])[0].level == "ok"
 
 
+def test_a_negative_scale_within_its_noise_is_a_phase_not_there_and_beyond_it_a_check():
+    """A declared phase that is absent ends with its scale as noise about zero, negative half the time: a fresh
+    GSAS-II draw of the fully amorphous LYC glass (d5, 1x counts) gave LiCl -0.4 esd and the verdict `check` for a
+    right answer (99.99 for 100 %). Beyond 2 esd negative peaks are taking up misfit: still a check."""
+    from xrdq.refine.diagnostics import scale_warning
+
+    within = scale_warning("LiCl", -0.4e-4, 1e-4)
+    assert "-0.4 esd" in within and "not detected" in within
+    assert [f.level for f in check_warnings([within])] == ["ok"]
+    beyond = scale_warning("LiCl", -3.1e-4, 1e-4)
+    assert "-3.1 esd" in beyond and "misfit" in beyond
+    assert [f.level for f in check_warnings([beyond])] == ["check"]
+    assert [f.level for f in check_warnings([scale_warning("LiCl", -1e-4, float("nan"))])] == ["check"]  # no esd
+    assert [f.level for f in check_warnings([scale_warning("LiCl", 0.0, 1e-4)])] == ["check"]
+
+
 def test_a_missing_default_standard_names_the_file_and_the_way_out():
     std = {"phase": "LiF", "weighed_fraction": 0.5, "purity": 1.0, "source": "default",
            "refined_fraction": 0.0006, "refined_fraction_esd": 0.0005}

@@ -193,7 +193,9 @@ _WARNING_LEVELS = (
     (re.compile(r"^intermediate stage"), "ok"),  # the solution is the later stages'
     (re.compile(r"did not converge"), "check"),
     (re.compile(r"at its bound"), "check"),
-    (re.compile(r"is (negative|zero): the phase is not detected"), "check"),
+    # a declared phase that is not there: its scale is noise about zero (refine.diagnostics.scale_warning)
+    (re.compile(r"is negative within noise \("), "ok"),
+    (re.compile(r"is (negative|zero)( \([^)]*\))?: the phase is not detected"), "check"),
     # a declared phase without signal from the first stage on (refine.fit.Refinement._judge_phases): an answer, not a
     # fault — a wrong structure for a phase that is there leaves peaks no phase explains, which check_peaks flags
     (re.compile(r"not detected \(scale"), "ok"),

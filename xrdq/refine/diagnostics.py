@@ -126,9 +126,26 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
                             "range")
     for i, phase in enumerate(fit.phases):
         if coef[i] <= 0 and phase.name not in getattr(fit, "held_phases", {}):  # a held one is reported by the fit
-            warnings.append(f"scale of {phase.name} is {'negative' if coef[i] < 0 else 'zero'}: the phase is not detected")
+            warnings.append(scale_warning(phase.name, coef[i], esd_all[i] if esd_all is not None else np.nan))
     warnings += _negative_humps(fit, all_names, coef, esd_all)
     return warnings
+
+
+#: A phase's scale negative by more than this many esd is not noise about zero (the fractions' own rule, 2 u).
+NEGATIVE_SCALE_ESDS = 2.0
+
+
+def scale_warning(name: str, scale: float, esd: float) -> str:
+    """What a phase's scale ≤ 0 at the end says. Within 2 esd of zero it is a declared phase that is not there:
+    its scale is noise about zero, negative half the time (a fully amorphous sample's LiCl, −0.4 esd, had made the
+    verdict `check`). Beyond, the negative peaks are cancelling misfit — another phase's, or the background's."""
+    if scale == 0.0:
+        return f"scale of {name} is zero: the phase is not detected"
+    if np.isfinite(esd) and esd > 0 and -scale <= NEGATIVE_SCALE_ESDS * esd:
+        return f"scale of {name} is negative within noise ({scale / esd:+.1f} esd): the phase is not detected"
+    sig = f" ({scale / esd:+.1f} esd)" if np.isfinite(esd) and esd > 0 else ""
+    return (f"scale of {name} is negative{sig}: the phase is not detected, and its negative peaks are taking up "
+            "misfit of other phases or of the background")
 
 
 def is_negative_area(area: float, esd: float) -> bool:
