@@ -201,6 +201,19 @@ _WARNING_LEVELS = (
     (re.compile(r"not detected \(scale"), "ok"),
     # the GSAS-II engine's counterpart (engines.gsas2.readback.floored_fractions): fraction 0 on GSAS-II's floor
     (re.compile(r"not detected by GSAS-II: its fraction is on GSAS-II's floor"), "ok"),
+    # (engines.gsas2.strategy) the solution is the later steps'
+    (re.compile(r"^GSAS-II intermediate step"), "ok"),
+    # (engines.gsas2.readback.refinement_message) degenerate nuisance directions and correlations only, like the
+    # native |correlation| notes
+    (re.compile(r"^GSAS-II (dropped or found singular only background|notes highly correlated parameters)"), "ok"),
+    # (engines.gsas2: project, strategy) how the engine got there — a structure read onto its special positions, a
+    # step that ended above its start redone with damping (the lower χ² stands), humps left as a step shaped them, a
+    # phase without signal held (the native "not detected") — not what it got: GoF and the last step judge that
+    (re.compile(r"GSAS-II read site\(s\) .* as general positions; moved onto"), "ok"),
+    (re.compile(r"^GSAS-II step '.*' ended above its start"), "ok"),
+    (re.compile(r"^amorphous humps kept as step '.*' left them"), "ok"),
+    (re.compile(r"^phase .*: fraction .* is not significant \(< [\d.]+ esd\) after step"), "ok"),
+    (re.compile(r"^phase .*: fraction still on GSAS-II's floor after step"), "ok"),
     # the data did not determine the instrument's Gaussian, so it was held at the instrument's
     # (refine.adaptive.with_determined_gaussian): what an expert does; the model-uncertainty profile variant carries it
     (re.compile(r"^instrument Gaussian held"), "ok"),

@@ -9,6 +9,7 @@ import contextlib
 import copy
 import io
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,56 @@ def phase_partials(p: Project, log: io.StringIO):
     return got.get(p.hist.data["data"][0]["hId"], (None, {}))
 
 
+#: GSAS-II variables whose near-degenerate combinations (hump beside the background's constant, zero beside the
+#: displacement) no phase fraction rests on: background coefficients, background peaks (the humps), zero, displacement
+_NUISANCE_VARIABLE = re.compile(r"^:\d+:(Back;\d+|BkPk\w*;\d+|Zero|Shift)$")
+
+
+#: the parts of GSAS-II's message on a refinement (GSASIIstrMain), in its words: a header, then the variables it
+#: names on the next line (dropped, or likely behind the soft singularities), or the correlated pairs
+_DROPPED = re.compile(r"^Error: \d+ Parameter\(s\) dropped:$")
+_SINGULAR = re.compile(r"^SVD problem\(s\) likely from:$")
+_COUNT = re.compile(r"^(Warning: Soft \(SVD\) singularity in the Hessian|Warning: \d+ soft \(SVD\) Hessian singularities|"
+                    r"Check covariance matrix for parameter correlation|Note highly correlated parameters:)$")
+_PAIR = re.compile(r"^\S+ and \S+ \(@[\d.]+%\)$")
+
+
+def refinement_message(msg: str) -> str:
+    """The warning for GSAS-II's message on its final refinement. Parameters dropped or behind soft (SVD)
+    singularities only among the nuisance variables (:data:`_NUISANCE_VARIABLE`: a broad hump degenerate with the
+    background's constant, the displacement with the zero shift), and notes of correlated pairs, leave every phase
+    fraction determined: said as such, a note (the native engine's correlations are notes too). Anything else — a
+    scale, a cell, a size among them, a list GSAS-II cut short, a line not known here — is GSAS-II's text as is
+    (a ``check``)."""
+    text = msg.replace("Warning:", "\nWarning:")  # GSAS-II appends it to the dropped list without a line break
+    lines = [m.strip(" *") for m in text.splitlines() if m.strip(" *")]
+    raw = "GSAS-II: " + "; ".join(lines)
+    named, pairs, i = [], [], 0
+    while i < len(lines):
+        line = lines[i]
+        if _DROPPED.match(line) or _SINGULAR.match(line):
+            if i + 1 >= len(lines) or "see console" in lines[i + 1]:
+                return raw
+            named += [n.strip() for n in lines[i + 1].split(",") if n.strip()]
+            i += 2
+            continue
+        if _PAIR.match(line):
+            pairs.append(line)
+        elif not _COUNT.match(line):
+            return raw
+        i += 1
+    if not all(_NUISANCE_VARIABLE.match(n) for n in named):
+        return raw
+    out = []
+    if named:
+        out.append(f"GSAS-II dropped or found singular only background, hump, zero and displacement variables "
+                   f"({', '.join(named)}): their combination is fixed by the data, not each; no phase fraction rests "
+                   "on them")
+    if pairs:
+        out.append(f"GSAS-II notes highly correlated parameters: {', '.join(pairs)}")
+    return "; ".join(out) or raw
+
+
 def read_back(p: Project, rvals: dict, recipe: GsasRecipe, instrument, phase_cifs, warnings: list) -> dict:
     """RefinementResult fields of a single-pattern project after :func:`~.strategy.run_recipe`."""
     hist = p.hist
@@ -180,7 +231,7 @@ def read_back(p: Project, rvals: dict, recipe: GsasRecipe, instrument, phase_cif
     stats = fit_statistics(rv, vary, wt, yo, yc, converged_default=False)
     msg = str(rv.get("msg", "") or "").strip()
     if msg:
-        warnings.append("GSAS-II: " + "; ".join(m.strip(" *") for m in msg.splitlines() if m.strip()))
+        warnings.append(refinement_message(msg))
     bragg, ticks = _reflections(hist, names, pids, hid)
     return dict(
         two_theta=x, observed=yo, esd=weight_esd(wt), calculated=yc, background=yb,

@@ -397,8 +397,16 @@ def _run_step(p, recipe, on, name, cycles, log, warnings, st: _State, last: bool
         _freeze_floored(p, st, warnings, name)
     if on.get("humps") is True:
         rvals = _humps_reshaped(p, log, name, cycles, warnings, rvals, last)
+    if last and not rvals.get("converged", True) and not rvals.get("skipped"):
+        # the last step refines the most terms (the mirrored adaptive step: zero, Y, X, SH/L, strain, texture at
+        # once) and may still be moving at its cycle limit: it goes on once from there, as one would in the GUI
+        again = refine_no_worse(p, log, name + " (continued)", cycles, warnings)
+        rvals = rvals if again.get("skipped") else again
     if not rvals.get("converged", True) and not rvals.get("skipped"):
-        warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {cycles})")
+        # like the native engine's intermediate stages: only the last step's convergence describes the solution
+        warnings.append(f"GSAS-II step {name!r} stopped before convergence (max cycles {cycles})" if last else
+                        f"GSAS-II intermediate step {name!r} stopped at its {cycles} cycles (the later steps went on "
+                        "from there)")
     for n, ph in p.phases:
         for hap in ph.data["Histograms"].values():
             if hap["Scale"][0] <= 0:
