@@ -536,6 +536,11 @@ def test_soft_singularities_among_nuisance_variables_only_are_a_note():
     assert only.startswith("GSAS-II notes highly correlated") and check_warnings([only])[0].level == "ok"
     dropped = refinement_message("Error: 3 Parameter(s) dropped:\n:0:BkPkpos;0, :0:BkPkint;0, :0:BkPksig;0" + msg)
     assert ":0:BkPkpos;0" in dropped and ":0:Shift" in dropped and check_warnings([dropped])[0].level == "ok"
+    # d5_alumina_a75's message: a correlation list GSAS-II cut short, and a size frozen at its upper limit
+    frozen = ("Note highly correlated parameters:\n ** :0:Back;0 and :0:Back;1 (@99.95%)\n   ... check console for more"
+              "\nNote: a total of 1 variable(s) are frozen due to refining outside limits")
+    assert check_warnings([refinement_message(frozen)])[0].level == "ok"
+    assert check_warnings([refinement_message(frozen, ["1:0:Scale"])])[0].level == "check"  # not a size at the top
     for bad in (msg.replace(":0:Shift", "1::AUiso:0"), msg.replace(":0:Shift", "1:0:Scale"),
                 "Error: 1 Parameter(s) dropped:\n1:0:Scale" + msg, msg + "\nSomething GSAS-II has not said before",
                 msg.replace(":0:Shift", ":0:Shift, :0:Back;3... see console for full list")):
@@ -557,21 +562,34 @@ def test_the_default_recipe_lets_the_data_decide_gsas2s_terms(monkeypatch):
     given = []
 
     def stand_in(pattern, phases, instrument, *, recipe=None, two_theta_range=None, humps=(), workdir=None):
+        import dataclasses
+
         given.append(recipe)
         from xrdq.crystal.spec import resolve_phase
         objs = [resolve_phase(f"{n}={src}") for n, src in phases]
-        return NativeEngine().refine(pattern, objs, instrument, xrdq.refine.default_recipe(humps=humps),
-                                     two_theta_range=two_theta_range)
+        out = NativeEngine().refine(pattern, objs, instrument, xrdq.refine.default_recipe(humps=humps),
+                                    two_theta_range=two_theta_range)
+        # like GSAS-II's: nothing xrdq can re-solve, and a LiAlCl4 scale 2 % off the native one
+        scales = {n: ((v[0] * 1.02, v[1]) if n == "LiAlCl4" else v) for n, v in out.scales.items()}
+        return dataclasses.replace(out, fit=None, engine="gsas2", scales=scales)
 
     monkeypatch.setattr(g2engine, "refine_gsas2", stand_in)
     cif = case.parents[2] / "phases"
     res = xrdq.quantify(case.with_suffix(".xye"), phases=[f"{n}={cif / f'{n}.cif'}" for n in ("LiAlCl4", "LiCl")],
-                        standard=("LiF", 0.5), engine="gsas2", model_uncertainty="off")
+                        standard=("LiF", 0.5), engine="gsas2", model_uncertainty="fast")
     (recipe,) = given
     last = recipe.steps[-1]
     assert last["name"].startswith("adaptive terms") and last["preferred_orientation"] == ["LiAlCl4"]
     assert any(d["accepted"] and d["term"].startswith("March–Dollase LiAlCl4") for d in res.refinement.decisions)
     assert res.refinement.recipe[0].startswith("terms decided by the native engine's significance tests")
+    # u: GSAS-II's refinement cannot be re-solved by xrdq; the native one that decided its terms can — its recipe
+    # variants' shifts, and its own result (the engines' difference), are in u, not only microabsorption
+    variants = {v["variant"]: v for v in res.provenance["model_uncertainty"]["variants"]}
+    engine = variants["engine: the native engine's refinement of the same terms"]
+    assert abs(engine["shifts"]["amorphous"]) > 0.001
+    assert any(k.endswith("(its shift in the native refinement)") and v.get("largest_shift") for k, v in variants.items())
+    assert not any("not re-solved by xrdq" in str(v.get("left_out")) for v in variants.values())
+    assert res.uncertainty["amorphous"] > abs(engine["shifts"]["amorphous"])
     # a native recipe that is not adaptive, or GSAS-II's own, goes to GSAS-II as before: no native refinement first
     assert not g2engine.Gsas2Engine().decides_terms("default")
     assert not g2engine.Gsas2Engine().decides_terms(xrdq.refine.default_recipe(adaptive=False))

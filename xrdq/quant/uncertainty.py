@@ -304,6 +304,42 @@ def quantities(scales, names, phase_info, brindley=None, standard=None, purity: 
     return q
 
 
+def _deciding_refinement(refinement):
+    """The native refinement that decided another engine's terms (``decided_by``, :class:`~xrdq.engines.gsas2.engine.
+    Gsas2Engine`), when the refinement itself is not xrdq's and that one covers the same phases; else None."""
+    native = getattr(refinement, "decided_by", None)
+    if getattr(refinement, "fit", None) is not None or native is None or getattr(native, "fit", None) is None:
+        return None
+    names = list(refinement.phase_names)
+    if sorted(native.phase_names) != sorted(names) or any(n not in native.scales or n not in native.mass_factors
+                                                           for n in names):
+        return None
+    return native
+
+
+def _borrowed_members(native, variants, main, names, info, brindley, standard, purity, route) -> list:
+    """Members of the ensemble for a refinement xrdq cannot re-solve (GSAS-II's), from the native refinement of
+    the same terms that decided them: the native result itself — the same model in other code (profile
+    quadrature, f′ tables, minimiser), whose difference no esd holds — and each native recipe variant's shift,
+    applied to the main result. Native scales are brought to this result's convention (W ∝ s × ZMV of its phase
+    information)."""
+    from .weight_fractions import mass_factors
+
+    zmv = mass_factors(info, names)
+    conv = np.array([native.mass_factors[n] for n in names], dtype=float) / zmv
+    order = [list(native.phase_names).index(n) for n in names]
+    nat = quantities(np.array([native.scales[n][0] for n in names], dtype=float) * conv, names, info, brindley,
+                     standard, purity, **route)
+    out = [("engine: the native engine's refinement of the same terms", "nonlinear", nat)]
+    for v in variants:
+        if v.scales is None:
+            continue
+        q = quantities(np.asarray(v.scales, dtype=float)[order] * conv, names, info, brindley, standard, purity, **route)
+        out.append((f"{v.name} (its shift in the native refinement)", v.kind,
+                    {k: main[k] + q[k] - nat[k] for k in main if k in q and k in nat}))
+    return out
+
+
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
                       level: str = "full", external=None, crystalline=None, estimates=None,
                       g_transfer: float | None = None) -> tuple[dict, list]:
@@ -325,9 +361,14 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
     main = quantities(base_scales, names, info, brindley, standard, purity, **route)
     if level == "off":
         return {k: 0.0 for k in main}, []
-    variants = recipe_variants(getattr(refinement, "fit", None), level)
-    members = [(v.name, v.kind, quantities(v.scales, names, info, brindley, standard, purity, **route))
-               for v in variants if v.scales is not None]
+    native = _deciding_refinement(refinement)
+    if native is not None:
+        variants = recipe_variants(native.fit, level)
+        members = _borrowed_members(native, variants, main, names, info, brindley, standard, purity, route)
+    else:
+        variants = recipe_variants(getattr(refinement, "fit", None), level)
+        members = [(v.name, v.kind, quantities(v.scales, names, info, brindley, standard, purity, **route))
+                   for v in variants if v.scales is not None]
     sizes = {n: 2.0 * d for n, d in brindley.items()} if brindley else dict.fromkeys(names, ASSUMED_PARTICLE_UM)
     label = ("microabsorption: particle sizes doubled" if brindley else
              f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:.1f} µm particles (RMS of 0–"
@@ -363,7 +404,7 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
                     "largest_shift": max(abs(v) for v in shifts.values()) if shifts else None, "shifts": shifts})
     log += [{"variant": v.name, "kind": v.kind, "largest_shift": None, "left_out": v.note}
             for v in variants if v.scales is None]
-    if getattr(refinement, "fit", None) is None:  # said, not silently missing: u then holds microabsorption only
+    if getattr(refinement, "fit", None) is None and native is None:  # said, not silently missing: u then holds microabsorption only
         log.append({"variant": "recipe variants (background, 2θ start, humps, B, strain, profile, reflection scatter)", "kind": "all",
                     "largest_shift": None, "left_out": f"the {refinement.engine} engine's refinement is not "
                     "re-solved by xrdq: u holds the esd and microabsorption only"})

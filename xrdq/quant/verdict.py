@@ -205,7 +205,8 @@ _WARNING_LEVELS = (
     (re.compile(r"^GSAS-II intermediate step"), "ok"),
     # (engines.gsas2.readback.refinement_message) degenerate nuisance directions and correlations only, like the
     # native |correlation| notes
-    (re.compile(r"^GSAS-II (dropped or found singular only background|notes highly correlated parameters)"), "ok"),
+    (re.compile(r"^GSAS-II (dropped or found singular only background|notes highly correlated parameters|notes "
+                r"crystallite sizes frozen at the upper limit)"), "ok"),
     # (engines.gsas2: project, strategy) how the engine got there — a structure read onto its special positions, a
     # step that ended above its start redone with damping (the lower χ² stands), humps left as a step shaped them, a
     # phase without signal held (the native "not detected") — not what it got: GoF and the last step judge that

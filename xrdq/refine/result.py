@@ -55,6 +55,9 @@ class RefinementResult:
     # the native Refinement that produced this result (None for other engines): lets xrdq.quant re-solve
     # it under recipe variants for the model uncertainty; never serialised
     fit: object = field(default=None, repr=False, compare=False)
+    # another engine's result: the native RefinementResult whose significance tests decided its terms (GSAS-II with
+    # the default recipe); its recipe variants and its own fractions enter the model uncertainty; never serialised
+    decided_by: object = field(default=None, repr=False, compare=False)
 
     @property
     def difference(self):

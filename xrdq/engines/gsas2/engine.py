@@ -47,6 +47,8 @@ class Gsas2Engine:
                               two_theta_range=two_theta_range, humps=tuple(humps or ()))
         if decided is not None:
             result.decisions = decided.decisions
+            # for the model uncertainty (xrdq.quant.uncertainty): xrdq can re-solve the native refinement, not GSAS-II's
+            result.decided_by = decided
             result.recipe = [f"terms decided by the native engine's significance tests (xrdq.refine.adaptive, "
                              f"GoF {decided.gof:.2f}), then refined by GSAS-II"] + list(result.recipe)
         elif self.decides_terms(recipe):

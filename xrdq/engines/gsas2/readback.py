@@ -21,6 +21,7 @@ from .guards import FRACTION_FLOOR
 from .names import HISTOGRAM, HUMP, PHASE_HISTOGRAM, hump_parameter, phase_parameter, xrdq_name
 from .project import Project, quiet
 from .recipe import PROFILE_TERMS, GsasRecipe
+from .strategy import sizes_at_top
 
 
 def histogram_curves(hist):
@@ -171,20 +172,22 @@ _DROPPED = re.compile(r"^Error: \d+ Parameter\(s\) dropped:$")
 _SINGULAR = re.compile(r"^SVD problem\(s\) likely from:$")
 _COUNT = re.compile(r"^(Warning: Soft \(SVD\) singularity in the Hessian|Warning: \d+ soft \(SVD\) Hessian singularities|"
                     r"Check covariance matrix for parameter correlation|Note highly correlated parameters:)$")
-_PAIR = re.compile(r"^\S+ and \S+ \(@[\d.]+%\)$")
+_PAIR = re.compile(r"^(\S+ and \S+ \(@[\d.]+%\)|\.\.\. check console for more)$")
+_FROZEN = re.compile(r"^Note: a total of \d+ variable\(s\) are frozen due to refining outside limits$")
 
 
-def refinement_message(msg: str) -> str:
+def refinement_message(msg: str, frozen_unexplained=()) -> str:
     """The warning for GSAS-II's message on its final refinement. Parameters dropped or behind soft (SVD)
     singularities only among the nuisance variables (:data:`_NUISANCE_VARIABLE`: a broad hump degenerate with the
     background's constant, the displacement with the zero shift), and notes of correlated pairs, leave every phase
-    fraction determined: said as such, a note (the native engine's correlations are notes too). Anything else — a
-    scale, a cell, a size among them, a list GSAS-II cut short, a line not known here — is GSAS-II's text as is
-    (a ``check``)."""
+    fraction determined: said as such, a note (the native engine's correlations are notes too); so are variables
+    GSAS-II froze at a limit when they are only crystallite sizes at the upper one (no size broadening, a physical
+    answer; ``frozen_unexplained`` lists the others). Anything else — a scale, a cell, a size among the singular
+    ones, a list GSAS-II cut short, a line not known here — is GSAS-II's text as is (a ``check``)."""
     text = msg.replace("Warning:", "\nWarning:")  # GSAS-II appends it to the dropped list without a line break
     lines = [m.strip(" *") for m in text.splitlines() if m.strip(" *")]
     raw = "GSAS-II: " + "; ".join(lines)
-    named, pairs, i = [], [], 0
+    named, pairs, frozen, i = [], [], False, 0
     while i < len(lines):
         line = lines[i]
         if _DROPPED.match(line) or _SINGULAR.match(line):
@@ -195,6 +198,10 @@ def refinement_message(msg: str) -> str:
             continue
         if _PAIR.match(line):
             pairs.append(line)
+        elif _FROZEN.match(line):
+            if frozen_unexplained:
+                return raw
+            frozen = True
         elif not _COUNT.match(line):
             return raw
         i += 1
@@ -207,6 +214,8 @@ def refinement_message(msg: str) -> str:
                    "on them")
     if pairs:
         out.append(f"GSAS-II notes highly correlated parameters: {', '.join(pairs)}")
+    if frozen:
+        out.append("GSAS-II notes crystallite sizes frozen at the upper limit (no size broadening)")
     return "; ".join(out) or raw
 
 
@@ -231,7 +240,9 @@ def read_back(p: Project, rvals: dict, recipe: GsasRecipe, instrument, phase_cif
     stats = fit_statistics(rv, vary, wt, yo, yc, converged_default=False)
     msg = str(rv.get("msg", "") or "").strip()
     if msg:
-        warnings.append(refinement_message(msg))
+        at_top = set(sizes_at_top(p))
+        frozen = [str(v) for v in p.proj.data["Controls"]["data"].get("parmFrozen", {}).get("FrozenList") or []]
+        warnings.append(refinement_message(msg, [v for v in frozen if v not in at_top]))
     bragg, ticks = _reflections(hist, names, pids, hid)
     return dict(
         two_theta=x, observed=yo, esd=weight_esd(wt), calculated=yc, background=yb,

@@ -222,7 +222,7 @@ def _thaw(p: Project, pinned=()):
     frozen[:] = keep
 
 
-def _sizes_at_top(p: Project, retried=()) -> list:
+def sizes_at_top(p: Project, retried=()) -> list:
     """Names of the GSAS-II size parameters frozen at their upper limit (not in ``retried``)."""
     controls = p.proj.data["Controls"]["data"]
     frozen = controls.get("parmFrozen", {}).get("FrozenList") or []
@@ -423,7 +423,7 @@ def _sizes_after_profile(p, recipe, on, name, cycles, log, warnings, st: _State,
     on lahc_a25) is no longer refined. Restarted from below (:class:`GsasRecipe`: sizes converge from below),
     refined first with the profile held, then the step runs again and the lower χ² of the two stands, each size
     once per run."""
-    names = _sizes_at_top(p, st.retried)
+    names = sizes_at_top(p, st.retried)
     if not names:
         return rvals
     st.retried.update(names)
