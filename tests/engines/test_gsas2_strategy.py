@@ -541,11 +541,31 @@ def test_soft_singularities_among_nuisance_variables_only_are_a_note():
               "\nNote: a total of 1 variable(s) are frozen due to refining outside limits")
     assert check_warnings([refinement_message(frozen)])[0].level == "ok"
     assert check_warnings([refinement_message(frozen, ["1:0:Scale"])])[0].level == "check"  # not a size at the top
+    newly = ("Note highly correlated parameters:\n ** :0:Zero and :0:Shift (@99.43%)\n"
+             "Warning: 2 variable(s) refined outside limits and were frozen (2 total frozen)")
+    assert check_warnings([refinement_message(newly)])[0].level == "ok"
     for bad in (msg.replace(":0:Shift", "1::AUiso:0"), msg.replace(":0:Shift", "1:0:Scale"),
                 "Error: 1 Parameter(s) dropped:\n1:0:Scale" + msg, msg + "\nSomething GSAS-II has not said before",
                 msg.replace(":0:Shift", ":0:Shift, :0:Back;3... see console for full list")):
         text = refinement_message(bad)
         assert text.startswith("GSAS-II: ") and check_warnings([text])[0].level == "check", text
+
+
+def test_which_variables_frozen_at_a_limit_are_an_answer():
+    """The native rule (diagnostics.at_bound): a hump's shape, a size without broadening, no asymmetry — answers; an
+    SH/L at its upper limit, or U, is a fault."""
+    from xrdq.engines.gsas2.readback import frozen_faults
+
+    p = _fake([_phase("LiF", 0, [4.027] * 3 + [90.0] * 3, size=10.0)], sig=[0.1])
+    p.proj.data["Controls"]["data"].update(
+        parmFrozen={"FrozenList": [":0:BkPkpos;1", ":0:BkPksig;1", "0:0:Size;i", ":0:SH/L", ":0:U"]},
+        parmMaxDict={"0:0:Size;i": 10.0, ":0:SH/L": 0.2}, parmMinDict={":0:SH/L": 0.0005, ":0:U": -10.0})
+    inst = p.hist.data["Instrument Parameters"][0]
+    inst["SH/L"] = [0.002, 0.0005, True]
+    assert frozen_faults(p) == [":0:U"]
+    inst["SH/L"] = [0.002, 0.2, True]
+    assert frozen_faults(p) == [":0:SH/L", ":0:U"]
+
 
 
 def test_the_default_recipe_lets_the_data_decide_gsas2s_terms(monkeypatch):
@@ -610,6 +630,8 @@ def test_how_the_gsas2_engine_got_there_is_a_note_and_a_last_step_unconverged_a_
         "the structure's and its size at 1 µm (no signal to refine them from)",
         "phase LiCl: fraction still on GSAS-II's floor after step 'cells', which refined the peak positions: no longer "
         "refined",
+        "phase LiF: fraction 23.21 ± 0.62 significant after step 'cells+displacement'; its cell and size are refined "
+        "from here on",
     ]
     assert [f.level for f in check_warnings(notes)] == ["ok"] * len(notes)
     assert check_warnings(["GSAS-II step 'adaptive terms' stopped before convergence (max cycles 10)"])[0].level == "check"

@@ -173,7 +173,32 @@ _SINGULAR = re.compile(r"^SVD problem\(s\) likely from:$")
 _COUNT = re.compile(r"^(Warning: Soft \(SVD\) singularity in the Hessian|Warning: \d+ soft \(SVD\) Hessian singularities|"
                     r"Check covariance matrix for parameter correlation|Note highly correlated parameters:)$")
 _PAIR = re.compile(r"^(\S+ and \S+ \(@[\d.]+%\)|\.\.\. check console for more)$")
-_FROZEN = re.compile(r"^Note: a total of \d+ variable\(s\) are frozen due to refining outside limits$")
+_FROZEN = re.compile(r"^(Note: a total of \d+ variable\(s\) are frozen due to refining outside limits|"
+                     r"Warning: \d+ variable\(s\) refined outside limits and were frozen \(\d+ total frozen\))$")
+
+
+#: instrument terms whose lower limit means none of the effect (GSAS-II's SH/L floor is 0.0005): an answer there
+_NONE_AT_MIN = ("SH/L", "X", "Y")
+
+
+def frozen_faults(p: Project) -> list:
+    """The variables GSAS-II froze at a limit that are a fault of the fit, by the native engine's rule
+    (:func:`xrdq.refine.diagnostics.at_bound`): not a hump's position or width (a halo merging into the background
+    enters no fraction), a crystallite size at the upper limit (no size broadening) or an SH/L, X or Y at its lower
+    one (none of the effect)."""
+    controls = p.proj.data["Controls"]["data"]
+    frozen = [str(v) for v in controls.get("parmFrozen", {}).get("FrozenList") or []]
+    at_top, low = set(sizes_at_top(p)), controls.get("parmMinDict", {})
+    inst = p.hist.data["Instrument Parameters"][0]
+    out = []
+    for name in frozen:
+        key = name.split(":")[-1]
+        if key.startswith("BkPk") or name in at_top:
+            continue
+        if key in _NONE_AT_MIN and name in low and key in inst and float(inst[key][1]) <= float(low[name]) * (1 + 1e-6):
+            continue
+        out.append(name)
+    return out
 
 
 def refinement_message(msg: str, frozen_unexplained=()) -> str:
@@ -181,8 +206,7 @@ def refinement_message(msg: str, frozen_unexplained=()) -> str:
     singularities only among the nuisance variables (:data:`_NUISANCE_VARIABLE`: a broad hump degenerate with the
     background's constant, the displacement with the zero shift), and notes of correlated pairs, leave every phase
     fraction determined: said as such, a note (the native engine's correlations are notes too); so are variables
-    GSAS-II froze at a limit when they are only crystallite sizes at the upper one (no size broadening, a physical
-    answer; ``frozen_unexplained`` lists the others). Anything else — a scale, a cell, a size among the singular
+    GSAS-II froze at a limit when that is an answer (``frozen_unexplained``: the others, :func:`frozen_faults`). Anything else — a scale, a cell, a size among the singular
     ones, a list GSAS-II cut short, a line not known here — is GSAS-II's text as is (a ``check``)."""
     text = msg.replace("Warning:", "\nWarning:")  # GSAS-II appends it to the dropped list without a line break
     lines = [m.strip(" *") for m in text.splitlines() if m.strip(" *")]
@@ -215,7 +239,8 @@ def refinement_message(msg: str, frozen_unexplained=()) -> str:
     if pairs:
         out.append(f"GSAS-II notes highly correlated parameters: {', '.join(pairs)}")
     if frozen:
-        out.append("GSAS-II notes crystallite sizes frozen at the upper limit (no size broadening)")
+        out.append("GSAS-II notes variables frozen at a limit where that is an answer (hump shapes, sizes without "
+                   "broadening, no asymmetry or Lorentzian)")
     return "; ".join(out) or raw
 
 
@@ -240,9 +265,7 @@ def read_back(p: Project, rvals: dict, recipe: GsasRecipe, instrument, phase_cif
     stats = fit_statistics(rv, vary, wt, yo, yc, converged_default=False)
     msg = str(rv.get("msg", "") or "").strip()
     if msg:
-        at_top = set(sizes_at_top(p))
-        frozen = [str(v) for v in p.proj.data["Controls"]["data"].get("parmFrozen", {}).get("FrozenList") or []]
-        warnings.append(refinement_message(msg, [v for v in frozen if v not in at_top]))
+        warnings.append(refinement_message(msg, frozen_faults(p)))
     bragg, ticks = _reflections(hist, names, pids, hid)
     return dict(
         two_theta=x, observed=yo, esd=weight_esd(wt), calculated=yc, background=yb,
