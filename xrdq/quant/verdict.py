@@ -210,12 +210,13 @@ _WARNING_LEVELS = (
     # (engines.gsas2: project, strategy) how the engine got there — a structure read onto its special positions, a
     # step that ended above its start redone with damping (the lower χ² stands), humps left as a step shaped them, a
     # phase without signal held (the native "not detected") — not what it got: GoF and the last step judge that
-    (re.compile(r"GSAS-II read site\(s\) .* as general positions; moved onto"), "ok"),
-    (re.compile(r"^GSAS-II step '.*' ended above its start"), "ok"),
-    (re.compile(r"^amorphous humps kept as step '.*' left them"), "ok"),
-    (re.compile(r"^phase .*: fraction .* is not significant \(< [\d.]+ esd\) after step"), "ok"),
-    (re.compile(r"^phase .*: fraction still on GSAS-II's floor after step"), "ok"),
-    (re.compile(r"^phase .*: fraction .* significant after step '.*'; its cell and size are refined from here on"), "ok"),
+    (re.compile("|".join((r"GSAS-II read site\(s\) .* as general positions; moved onto",
+                          r"^GSAS-II step '.*' ended above its start",
+                          r"^amorphous humps kept as step '.*' left them",
+                          r"^phase .*: fraction .* is not significant \(< [\d.]+ esd\) after step",
+                          r"^phase .*: fraction still on GSAS-II's floor after step",
+                          r"^phase .*: fraction .* significant after step '.*'; its cell and size are refined from here on"))),
+     "ok"),
     # the data did not determine the instrument's Gaussian, so it was held at the instrument's
     # (refine.adaptive.with_determined_gaussian): what an expert does; the model-uncertainty profile variant carries it
     (re.compile(r"^instrument Gaussian held"), "ok"),

@@ -40,8 +40,8 @@ class Gsas2Engine:
     profile_only_phases = False
 
     def refine(self, pattern, phases, instrument, recipe, *, two_theta_range=None, start=None, humps=()):
-        g2_recipe, decided = self.recipe_for(recipe), None
-        if self.decides_terms(recipe):
+        g2_recipe, decided, decides = self.recipe_for(recipe), None, self.decides_terms(recipe)
+        if decides:
             g2_recipe, decided = self.decided_recipe(pattern, phases, instrument, recipe, two_theta_range, start)
         result = refine_gsas2(pattern, [(p.name, p.source) for p in phases], instrument, recipe=g2_recipe,
                               two_theta_range=two_theta_range, humps=tuple(humps or ()))
@@ -51,7 +51,7 @@ class Gsas2Engine:
             result.decided_by = decided
             result.recipe = [f"terms decided by the native engine's significance tests (xrdq.refine.adaptive, "
                              f"GoF {decided.gof:.2f}), then refined by GSAS-II"] + list(result.recipe)
-        elif self.decides_terms(recipe):
+        elif decides:
             result.warnings = list(result.warnings) + [
                 "the native refinement that decides which terms the data warrant failed, so GSAS-II ran its fixed "
                 "default steps: no texture, tanθ Lorentzian or microstrain was tested"]
