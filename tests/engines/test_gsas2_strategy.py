@@ -635,3 +635,27 @@ def test_how_the_gsas2_engine_got_there_is_a_note_and_a_last_step_unconverged_a_
     ]
     assert [f.level for f in check_warnings(notes)] == ["ok"] * len(notes)
     assert check_warnings(["GSAS-II step 'adaptive terms' stopped before convergence (max cycles 10)"])[0].level == "check"
+
+
+def test_when_the_native_refinement_that_decides_fails_gsas2_runs_its_fixed_steps_and_says_so(monkeypatch):
+    """The fallback of the data-decided recipe: GSAS-II's default steps, and a warning the verdict reads as a check
+    (nothing was tested)."""
+    from types import SimpleNamespace
+
+    import xrdq
+    from xrdq.engines.gsas2 import engine as g2engine
+    from xrdq.errors import XrdqRefineError
+    from xrdq.quant.verdict import check_warnings
+    from xrdq.refine import engines as native_engines
+
+    def fails(self, *a, **k):
+        raise XrdqRefineError("the native refinement diverged")
+
+    given = []
+    monkeypatch.setattr(native_engines.NativeEngine, "refine", fails)
+    monkeypatch.setattr(g2engine, "refine_gsas2", lambda *a, recipe=None, **k: given.append(recipe) or SimpleNamespace(
+        warnings=[], decisions=[], recipe=[]))
+    out = g2engine.Gsas2Engine().refine(None, [], None, xrdq.refine.default_recipe())
+    assert given == ["default"] and out.decisions == [] and len(out.warnings) == 1
+    assert "no texture, tanθ Lorentzian or microstrain was tested" in out.warnings[0]
+    assert check_warnings(out.warnings)[0].level == "check"
