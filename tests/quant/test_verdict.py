@@ -376,11 +376,18 @@ def test_a_phase_with_no_reflection_in_the_range_cannot_take_a_fraction():
     res = xrdq.quantify(DEMO, phases=["LiCl", "Li2ZrCl6", "LaB6"], standard=None, two_theta_range=(10.0, 21.0),
                         model_uncertainty="off")
     assert res.verdict == "fail"
-    assert any(r.startswith("LaB6 has no reflection in the refined 2θ range, yet takes") for r in res.verdict_reasons)
+    # Which minimum this ill-posed fit ends in differs between machines (floating-point order): LaB6 at ≈ 100 wt%
+    # with no reflection in the range, or at 85 ± 61 wt% with a zero shift of −0.55° that brings its first line to
+    # 20.8°. Either way LaB6 is called out; the rule itself is tested on fixed numbers below.
+    assert any(r.startswith(("LaB6 has no reflection in the refined 2θ range, yet takes",
+                             "LaB6 refined fraction is not determined by the pattern")) for r in res.verdict_reasons)
     ticks = {"A": (np.array([]), np.array([])), "B": (np.array([20.0]), np.array([[1, 0, 0]]))}
     (note,) = check_out_of_range(ticks, {"A": 0.001, "B": 0.999}, {"A": 0.002, "B": 0.002}, None)
     assert note.level == "ok" and note.reason.startswith("A has no reflection")
     assert check_out_of_range(ticks, {"A": 0.5}, {"A": 0.01}, standard="A") == []  # the standard's own check says it
+    # not determined at all is not near zero (where the fit above stopped at LaB6 85 ± 61 wt% on another machine)
+    (undetermined,) = check_out_of_range(ticks, {"A": 0.85, "B": 0.15}, {"A": 0.61, "B": 0.61}, None)
+    assert undetermined.level == "fail"
 
 
 def test_what_a_phases_structure_model_rests_on_is_said_with_the_result(tmp_path):
