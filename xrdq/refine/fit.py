@@ -142,6 +142,33 @@ class Refinement(Objective):
         again = self.run_stage(stage, final=final)
         return {**again, "nfev": entry["nfev"] + again["nfev"], "released": released}
 
+    def _hold_vanished(self, groups, extra, start: dict) -> list:
+        """Hold, at the end, every phase that showed at the first stage but is not detected now, and refine once
+        more without it moving (log entries of that run, if any).
+
+        :meth:`_judge_phases` holds what is absent from the start. A phase can also vanish on the way: its peaks
+        took part of a halo while the background was too stiff for it, and the humps or a richer background took
+        it back later. Its cell and crystallite size were then refined on nothing and end wherever that left
+        them: an absent Li2ZrCl6 offered beside a fully amorphous GSAS-II sample ended at the 8 nm floor with a
+        negative scale (−0.4 esd) — a correction to the halo's shape, not a phase — which made the verdict a
+        `check` and u ±9.5 wt% on an amorphous fraction of 100.15 %. An expert does not refine a phase that is
+        not there: it is reported as not detected, as one held from the start is. A scale significantly below zero is
+        not absence but misfit taken up by negative peaks, flagged as such (:func:`.diagnostics.scale_warning`): left
+        as it is."""
+        sig = self.scale_significance()
+        vanished = [p for p in self.phases if self._names.get(p.name) and not getattr(p, "profile_only", False)
+                    and p.name not in self.held_phases and abs(sig[p.name]) < SIGNIFICANT_SCALE]
+        if not vanished or len(vanished) == len(self.phases):
+            return []
+        for phase in vanished:
+            for n in self._names[phase.name].values():  # back to the structure's cell and the start's size
+                self.params[n].value = start[n]
+            stage = "the adaptive terms (it showed at the first stage)"
+            self.held_phases[phase.name] = {"significance": sig[phase.name], "stage": stage}
+        from .recipe import Stage
+
+        return [self.run_stage(Stage("adaptive", tuple(groups)), final=True, extra_names=extra)]
+
     def hold_gaussian(self, refined: dict):
         """Hold the Caglioti terms ``refined["names"]`` at the instrument's values for the whole refinement (a refit
         after :func:`xrdq.refine.adaptive.with_determined_gaussian` found the Gaussian on its floor)."""
@@ -202,6 +229,7 @@ class Refinement(Objective):
 
             extra, decisions, more = extend(self, groups)
             log += more
+            log += self._hold_vanished(groups, extra, start)
         varied = self.set_stage(groups, extra)
         result = self._result(varied, log)
         result.decisions = decisions
