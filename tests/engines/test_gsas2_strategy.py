@@ -544,7 +544,14 @@ def test_soft_singularities_among_nuisance_variables_only_are_a_note():
     newly = ("Note highly correlated parameters:\n ** :0:Zero and :0:Shift (@99.43%)\n"
              "Warning: 2 variable(s) refined outside limits and were frozen (2 total frozen)")
     assert check_warnings([refinement_message(newly)])[0].level == "ok"
+    # br_hfcl4_a70's message: the instrument's Gaussian W singular beside the humps' widths (a width, not an area)
+    hfcl4 = ("Warning: 4 soft (SVD) Hessian singularities\nSVD problem(s) likely from:\n:0:BkPksig;0, :0:BkPksig;1, :0:W, "
+             ":0:Shift\nNote highly correlated parameters:\n ** :0:SH/L and :0:Shift (@92.62%)\n"
+             "Warning: 2 variable(s) refined outside limits and were frozen (4 total frozen)")
+    width = refinement_message(hfcl4)
+    assert ":0:W" in width and "instrument Gaussian" in width and check_warnings([width])[0].level == "ok"
     for bad in (msg.replace(":0:Shift", "1::AUiso:0"), msg.replace(":0:Shift", "1:0:Scale"),
+                msg.replace(":0:Shift", ":0:X"), msg.replace(":0:Shift", "0::Afrac:0"),
                 "Error: 1 Parameter(s) dropped:\n1:0:Scale" + msg, msg + "\nSomething GSAS-II has not said before",
                 msg.replace(":0:Shift", ":0:Shift, :0:Back;3... see console for full list")):
         text = refinement_message(bad)
