@@ -297,18 +297,30 @@ def run_independent_case(truth_path, *, engine: str = "native", **options) -> Ca
 
 
 def run_independent(root=None, *, replicates: bool = False, engine: str = "native", names=None,
-                    simulators=("gsas2", "xrayutilities"), **options) -> list[CaseResult]:
+                    simulators=("gsas2", "xrayutilities"), jobs: int = 1, **options) -> list[CaseResult]:
     """Every case of the independent set (or those whose file stem is in ``names``); ``simulators``: the
-    set's folders (``gsas2-expected`` holds the GSAS-II cases' noise-free expected counts)."""
+    set's folders (``gsas2-expected`` holds the GSAS-II cases' noise-free expected counts). ``jobs`` > 1: the
+    cases in that many processes (each case is one independent quantification; results in the same order)."""
+    from functools import partial
+
     paths = independent_cases(root, replicates=replicates, simulators=simulators)
     if names is not None:
         paths = [p for p in paths if p.name.replace(".truth.json", "") in set(names)]
-    return [run_independent_case(p, engine=engine, **options) for p in paths]
+    one = partial(run_independent_case, engine=engine, **options)
+    if jobs <= 1 or len(paths) < 2:
+        return [one(p) for p in paths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawned, not forked: the caller may have threads running (a test session's dask or plotting), and a fork
+    # copies whatever lock one of them held
+    with ProcessPoolExecutor(min(jobs, len(paths)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(one, paths))
 
 
-def independent_replicates(root=None):
+def independent_replicates(root=None, jobs: int = 1):
     """(values, esds, truth) of the amorphous content over the Poisson replicates of the set."""
-    results = run_independent(root, replicates=True)
+    results = run_independent(root, replicates=True, jobs=jobs)
     if not results:
         return np.array([]), np.array([]), np.nan
     truths = {r.truth["amorphous"] for r in results}

@@ -6,6 +6,7 @@ are a self-consistency check.
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, SYNTHETIC_CASES, cover
                              independent_cases,
                              independent_replicates, replicate_spread, run_cpd, run_cpd_silica, run_independent,
                              run_synthetic)
+
+#: the independent sets' cases are independent quantifications: two processes halve this module's wall time on
+#: CI's 2 cores (it was ≈ 7 of the suite's 13 minutes)
+JOBS = min(2, os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +33,12 @@ def independent_root():
 @pytest.fixture(scope="module")
 def independent_results(independent_root):
     # default recipe, every case (texture included), nominal miniflex600, the truth's CIFs, W_s and purity
-    return run_independent(independent_root)
+    return run_independent(independent_root, jobs=JOBS)
 
 
 @pytest.fixture(scope="module")
 def independent_replicate_results(independent_root):
-    return independent_replicates(independent_root)
+    return independent_replicates(independent_root, jobs=JOBS)
 
 
 def _noise_floor_mae(results):
@@ -98,7 +103,7 @@ def test_a_further_draw_is_at_the_noise_floor_and_within_2u(independent_root, fo
     rest 1.8 esd of noise); every fraction of both within 2 u."""
     if not independent_cases(independent_root, simulators=(folder,)):
         pytest.skip(f"draw {folder} not found (make_independent_set.py --draw TAG)")
-    results = run_independent(independent_root, simulators=(folder,))
+    results = run_independent(independent_root, simulators=(folder,), jobs=JOBS)
     assert len(results) >= 30
     errors = np.array([r.errors()["amorphous"] for r in results])
     table = {r.name: round(100 * e, 2) for r, e in zip(results, errors)}
@@ -118,7 +123,7 @@ def _platelets(result, root) -> bool:
 def breadth_results(independent_root):
     if not independent_cases(independent_root, simulators=(BREADTH_FOLDER,)):
         pytest.skip(f"{BREADTH_FOLDER} not found (make_independent_set.py --breadth)")
-    results = run_independent(independent_root, simulators=(BREADTH_FOLDER,))
+    results = run_independent(independent_root, simulators=(BREADTH_FOLDER,), jobs=JOBS)
     return results, [r for r in results if _platelets(r, independent_root)]
 
 
@@ -187,7 +192,7 @@ def _noise_free_results(root, folder, how):
     """{case: result} of a folder of noise-free patterns, skipped (saying ``how`` to make them) when absent."""
     if not independent_cases(root, simulators=(folder,)):
         pytest.skip(f"noise-free GSAS-II patterns {folder} not found (make_independent_set.py {how})")
-    return {r.name.split("/")[1]: r for r in run_independent(root, simulators=(folder,))}
+    return {r.name.split("/")[1]: r for r in run_independent(root, simulators=(folder,), jobs=JOBS)}
 
 
 @pytest.fixture(scope="module")
