@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from xrdq import __version__
 from xrdq._atomic import atomic_write_text
 from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, SYNTHETIC_CASES, coverage, draw_folders, independent_cases,
+                             map_cases,
                              replicate_spread, run_cpd, run_cpd_silica, run_independent_case, run_synthetic)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,13 +57,6 @@ def _terms(decisions) -> str:
     if bkg:
         rest.insert(0, "background " + bkg[-1].split("→")[-1])
     return ", ".join(rest) or "—"
-
-
-def _map(fn, items, jobs):
-    if jobs <= 1:
-        return [fn(x) for x in items]
-    with ProcessPoolExecutor(jobs) as ex:
-        return list(ex.map(fn, items))
 
 
 def independent_section(root, jobs):
@@ -132,7 +125,7 @@ def _run_set(root, jobs, simulators):
     """(cases, Poisson replicates) of the folders ``simulators``, each quantified."""
     cases = independent_cases(root, simulators=simulators)
     reps = independent_cases(root, replicates=True, simulators=simulators)
-    res = _map(run_independent_case, cases + reps, jobs)
+    res = map_cases(run_independent_case, cases + reps, jobs)
     return res[:len(cases)], res[len(cases):]
 
 
@@ -201,7 +194,7 @@ def exact_fcj_section(root, jobs):
 def _noise_free_section(root, jobs, folder, title, intro, label, table_rows=True):
     t0 = time.time()
     cases = independent_cases(root, simulators=(folder,))
-    res = _map(run_independent_case, cases, jobs)
+    res = map_cases(run_independent_case, cases, jobs)
     errs = np.array([r.errors()["amorphous"] for r in res])
     order = np.argsort(-np.abs(errs))
     lines = [title, "", intro.format(n=len(cases)), ""]
@@ -237,7 +230,7 @@ def cpd_section(shared):
 
 
 def cpd_silica_section(shared, jobs):
-    res = [r for part in _map(partial(run_cpd_silica, shared), "ABCD", jobs) for r in part]
+    res = [r for part in map_cases(partial(run_cpd_silica, shared), "ABCD", jobs) for r in part]
     err = np.array([r.errors()["amorphous"] for r in res])
     spiked = np.array([r.standard_fraction >= 0.10 for r in res])
     by_std = {}
@@ -262,7 +255,7 @@ def cpd_silica_section(shared, jobs):
              "W_s ≥ 10 wt%.",
         coverage_line(res, "model_uncertainty full"))
     # the first users' MiniFlex scans end at 80–90°: the same mixtures refined over 15–80° only
-    short = [r for part in _map(partial(run_cpd_silica, shared, two_theta_range=(15.0, 80.0)), "ABCD", jobs)
+    short = [r for part in map_cases(partial(run_cpd_silica, shared, two_theta_range=(15.0, 80.0)), "ABCD", jobs)
              for r in part]
     err_short = np.array([r.errors()["amorphous"] for r in short])
     spiked_short = np.array([r.standard_fraction >= 0.10 for r in short])

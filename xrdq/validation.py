@@ -306,16 +306,21 @@ def run_independent(root=None, *, replicates: bool = False, engine: str = "nativ
     paths = independent_cases(root, replicates=replicates, simulators=simulators)
     if names is not None:
         paths = [p for p in paths if p.name.replace(".truth.json", "") in set(names)]
-    one = partial(run_independent_case, engine=engine, **options)
-    if jobs <= 1 or len(paths) < 2:
-        return [one(p) for p in paths]
+    return map_cases(partial(run_independent_case, engine=engine, **options), paths, jobs)
+
+
+def map_cases(fn, items, jobs: int = 1) -> list:
+    """``fn`` over ``items``, results in order; in ``jobs`` processes when > 1 (validation cases are independent
+    quantifications). Spawned, not forked: the caller may have threads running (a test session's dask or
+    plotting), and a fork copies whatever lock one of them held."""
+    items = list(items)
+    if jobs <= 1 or len(items) < 2:
+        return [fn(x) for x in items]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawned, not forked: the caller may have threads running (a test session's dask or plotting), and a fork
-    # copies whatever lock one of them held
-    with ProcessPoolExecutor(min(jobs, len(paths)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(one, paths))
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(fn, items))
 
 
 def independent_replicates(root=None, jobs: int = 1):

@@ -163,8 +163,8 @@ class Refinement(Objective):
         for phase in vanished:
             for n in self._names[phase.name].values():  # back to the structure's cell and the start's size
                 self.params[n].value = start[n]
-            stage = "the adaptive terms (it showed at the first stage)"
-            self.held_phases[phase.name] = {"significance": sig[phase.name], "stage": stage}
+            self.held_phases[phase.name] = {"significance": sig[phase.name],
+                                            "stage": "the adaptive terms (it showed at the first stage)"}
         from .recipe import Stage
 
         return [self.run_stage(Stage("adaptive", tuple(groups)), final=True, extra_names=extra)]
