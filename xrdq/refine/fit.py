@@ -15,7 +15,7 @@ from ..crystal.phase import density
 from .diagnostics import covariance, fit_warnings, specimen_notes
 from .lm import levenberg_marquardt
 from .objective import Objective
-from .recipe import Recipe
+from .recipe import Recipe, Stage
 from .result import RefinementResult
 from .specs import MIN_CRYSTALLITE_NM
 from .transforms import at_bounds, bounded_gauss_newton, transforms
@@ -123,15 +123,10 @@ class Refinement(Objective):
         """
         sig = self.scale_significance()
         if index == 0:
-            weak = [p for p in self.phases if self._names.get(p.name) and not getattr(p, "profile_only", False)
-                    and sig[p.name] < SIGNIFICANT_SCALE]
+            weak = [p for p in self._holdable() if sig[p.name] < SIGNIFICANT_SCALE]
             if all(sig[p.name] < SIGNIFICANT_SCALE for p in self.phases):
                 weak = []  # nothing shows yet: the positions are off for every phase, not the phases absent
-            for phase in weak:
-                own = self._names[phase.name]
-                for n in own.values():  # back to where the refinement started them (the structure's cell)
-                    self.params[n].value = start[n]
-                self.held_phases[phase.name] = {"significance": sig[phase.name], "stage": stage.name}
+            self._hold(weak, sig, stage.name, start)
             return entry
         released = [n for n in self.held_phases if sig[n] >= SIGNIFICANT_SCALE]
         if not released:
@@ -156,18 +151,24 @@ class Refinement(Objective):
         not absence but misfit taken up by negative peaks, flagged as such (:func:`.diagnostics.scale_warning`): left
         as it is."""
         sig = self.scale_significance()
-        vanished = [p for p in self.phases if self._names.get(p.name) and not getattr(p, "profile_only", False)
-                    and p.name not in self.held_phases and abs(sig[p.name]) < SIGNIFICANT_SCALE]
+        vanished = [p for p in self._holdable()
+                    if p.name not in self.held_phases and abs(sig[p.name]) < SIGNIFICANT_SCALE]
         if not vanished or len(vanished) == len(self.phases):
             return []
-        for phase in vanished:
-            for n in self._names[phase.name].values():  # back to the structure's cell and the start's size
-                self.params[n].value = start[n]
-            self.held_phases[phase.name] = {"significance": sig[phase.name],
-                                            "stage": "the adaptive terms (it showed at the first stage)"}
-        from .recipe import Stage
-
+        self._hold(vanished, sig, "the adaptive terms (it showed at the first stage)", start)
         return [self.run_stage(Stage("adaptive", tuple(groups)), final=True, extra_names=extra)]
+
+    def _holdable(self) -> list:
+        """Phases with parameters of their own to hold (not a PONKCS curve, whose shape is fixed)."""
+        return [p for p in self.phases if self._names.get(p.name) and not getattr(p, "profile_only", False)]
+
+    def _hold(self, phases, sig: dict, stage: str, start: dict):
+        """Hold ``phases`` for the rest of the refinement where it started them (the structure's cell, no size
+        broadening), recording their significance and the stage after which they were held."""
+        for phase in phases:
+            for n in self._names[phase.name].values():
+                self.params[n].value = start[n]
+            self.held_phases[phase.name] = {"significance": sig[phase.name], "stage": stage}
 
     def hold_gaussian(self, refined: dict):
         """Hold the Caglioti terms ``refined["names"]`` at the instrument's values for the whole refinement (a refit
