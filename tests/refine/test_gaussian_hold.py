@@ -117,3 +117,45 @@ def test_a_nanocrystalline_real_pattern_holds_the_gaussian_and_converges(shared_
     assert promised
     assert all(d["delta_chi2"] > 0.1 * d["predicted_delta_chi2"] for d in promised), promised
     assert any(w.startswith("instrument Gaussian held") for w in res.warnings)
+
+
+def test_a_trial_that_stalls_with_the_gaussian_on_its_floor_abandons_the_refinement(monkeypatch):
+    """On the floor the Gaussian's gradient vanishes and a trial crawls to its evaluation limit (a real
+    nanocrystalline TiO2: eight trials of 100 + 100 evaluations, ≈ 9 of its 12 s); what it would reach is redone
+    with the Gaussian held anyway, so the trial is not continued and the extension stops."""
+    from xrdq.refine.adaptive import _trial
+    from xrdq.refine.recipe import Stage
+
+    ref = lif_refinement()
+    ref.run()
+    stage = Stage("adaptive", tuple(ref.recipe.stages[-1].refine))
+    assert {"U", "W"} <= set(ref.set_stage(stage.refine))  # the Gaussian is refined here
+    runs = []
+
+    def stalls(self, stage, **kw):  # a trial that ends at its evaluation limit with FWHM² < 0 at high angle
+        runs.append(stage.name)
+        self.params["U"].value = -0.01
+        return {"stage": stage.name, "nfev": 100, "status": 0}
+
+    monkeypatch.setattr(Refinement, "run_stage", stalls)
+    _trial(ref, stage, [], ("zero shift", ["zero"], None, False), keep=True, log=[])
+    assert runs == ["adaptive"]  # not continued from there
+    assert ref.gaussian_stalled["U"] == -0.01 and ref.gaussian_stalled["fwhm2_min"] < GAUSSIAN_FWHM2_FLOOR
+
+
+def test_an_abandoned_refinement_is_redone_with_the_gaussian_held_whatever_its_chi2():
+    ref = lif_refinement()
+    res = ref.run()
+    stalled = {"names": ["U", "W"], "fwhm2_min": -0.0047, "two_theta": float(TT[-1]), "U": -0.01, "W": INST.W}
+    res.fit.gaussian_stalled = stalled
+    res.chi2 -= 500.0  # an unconverged χ² says nothing: held even where it looks far better
+    built = []
+
+    def build(recipe):
+        built.append(Refinement(ref.two_theta, ref.observed, ref.esd, ref.phases, INST, recipe=recipe))
+        return built[-1]
+
+    alt = with_determined_gaussian(res, build)
+    assert alt is not res and len(built) == 1 and built[0].held_gaussian == stalled
+    d = alt.decisions[0]
+    assert d["term"] == "instrument Gaussian (U, W) refined" and not d["accepted"] and "abandoned" in d["basis"]

@@ -230,7 +230,8 @@ class Refinement(Objective):
 
             extra, decisions, more = extend(self, groups)
             log += more
-            log += self._hold_vanished(groups, extra, start)
+            if self.gaussian_stalled is None:  # else abandoned: redone with the Gaussian held
+                log += self._hold_vanished(groups, extra, start)
         varied = self.set_stage(groups, extra)
         result = self._result(varied, log)
         result.decisions = decisions
@@ -365,4 +366,6 @@ def refine(pattern, phases, instrument="miniflex600", *, recipe: Recipe | None =
     result = build(recipe).run()
     from .adaptive import with_determined_gaussian, without_negative_humps
 
-    return with_determined_gaussian(without_negative_humps(result, build), build)
+    if result.fit.gaussian_stalled is None:  # else abandoned: what stands is the refit with the Gaussian held
+        result = without_negative_humps(result, build)
+    return with_determined_gaussian(result, build)

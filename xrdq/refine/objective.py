@@ -128,6 +128,7 @@ class Objective:
         # phase name -> {"significance", "stage"}: phases without signal whose own parameters are held
         self.held_phases, self.released_phases = {}, {}
         self.held_gaussian = {}  # what the instrument's Gaussian refined to before it was held (hold_gaussian)
+        self.gaussian_stalled = None  # where a trial stalled with the refined Gaussian on its floor (adaptive._trial)
         self.background_terms = int(self.recipe.background_terms)
         self.bkg_basis = bkg.orthogonal_basis(self.two_theta, self.background_terms, self.range)
         self.params = self._make_params()
