@@ -46,3 +46,54 @@ def test_unknown_phase_name_lists_the_bundled_ones(capsys):
     assert _run(["phases", "unobtainium"]) == 2
     err = capsys.readouterr().err
     assert "unobtainium" in err and "LiF" in err
+
+
+NACL_CIF = """data_halite
+loop_
+_publ_author_name
+ 'Walker, D.'
+ 'Verma, P. K.'
+_journal_name_full 'American Mineralogist'
+_journal_volume 89
+_journal_page_first 1234
+_journal_year 2004
+_cod_database_code 9000629
+_cell_length_a 5.6402
+_cell_length_b 5.6402
+_cell_length_c 5.6402
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F m -3 m'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_B_iso_or_equiv
+Na1 Na 0 0 0 1.6
+Cl1 Cl 0.5 0.5 0.5 1.3
+"""
+
+
+def test_a_cif_path_is_shown_as_phase_reads_it(tmp_path, capsys):
+    cif = tmp_path / "halite.cif"
+    cif.write_text(NACL_CIF)
+    assert _run(["phases", "--json", str(cif), "LiF"]) == 0
+    user, shipped = json.loads(capsys.readouterr().out)
+    assert user["name"] == load_phase(cif).name and user["formula"] == "NaCl" and user["sg_number"] == 225
+    assert user["density"] == pytest.approx(2.165, abs=0.005)  # 4 NaCl in (5.6402 Å)³
+    assert user["source"] == "Walker, D., Verma, P. K. (2004) American Mineralogist, 89, 1234 COD 9000629"
+    assert user["cif"] == str(cif) and user["aliases"] == [] and user["quality"] == ""
+    assert shipped["name"] == "LiF"
+    assert _run(["phases", str(cif)]) == 0
+    assert f"halite: {cif}" in capsys.readouterr().out
+
+
+def test_a_cif_that_does_not_read_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "broken.cif"
+    bad.write_text("data_x\n_cell_length_a 4.0\n")
+    assert _run(["phases", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.cif" in err and "not a CIF path" not in err

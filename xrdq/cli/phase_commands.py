@@ -14,14 +14,13 @@ def phases(names, as_json):
     """List the bundled phases (name, aliases, formula, space group, cell, density, structure quality, source).
 
     Any of these names (or an alias) works in --phase and --standard; give NAMES to show only those
-    (with each one's CIF path and source reference).
+    (with each one's CIF path and source reference). A NAME may also be a CIF file: it is shown as --phase
+    would read it (its errors are the ones quantify would give).
     """
-    from ..crystal.library import ALIASES, describe_phases, phase_path
+    from ..crystal.library import ALIASES, describe_phase, describe_phases
 
-    rows = describe_phases()
-    if names:
-        wanted = {phase_path(n).stem for n in names}  # unknown names: an error listing the bundled ones
-        rows = [r for r in rows if r["name"] in wanted]
+    # unknown names: an error listing the bundled ones; a CIF that does not read: its file and what is wrong
+    rows = [describe_phase(n) for n in names] if names else describe_phases()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0

@@ -35,38 +35,70 @@ def phase_path(name: str) -> Path:
     raise XrdqPhaseError(f"unknown phase {name!r}: not a CIF path and not one of {', '.join(list_phases())}")
 
 
-def load_phase(name_or_path) -> Phase:
-    """A :class:`Phase` from a CIF path or a shipped phase name (``"LiF"``, ``"Al2O3"``, ``"Mg(OH)2"``)."""
+def _resolve(name_or_path) -> tuple[Path, str | None]:
+    """(CIF path, shipped name or None): a path as given, a name or alias looked up among the shipped phases."""
     text = str(name_or_path)
     path = Path(text)
     if path.suffix.lower() == ".cif" or path.is_file() or "/" in text or "\\" in text:
-        return read_cif(path)
-    p = phase_path(text)
-    return read_cif(p, name=p.stem)
+        return path, None
+    path = phase_path(text)
+    return path, path.stem
+
+
+def load_phase(name_or_path) -> Phase:
+    """A :class:`Phase` from a CIF path or a shipped phase name (``"LiF"``, ``"Al2O3"``, ``"Mg(OH)2"``)."""
+    path, name = _resolve(name_or_path)
+    return read_cif(path, name=name)
+
+
+def _source(path: Path) -> str:
+    """Where a structure comes from: the ``# Source:`` header of a shipped CIF (scripts/make_reference_cifs.py),
+    else the CIF's own citation (authors, year, journal, volume, page, DOI; COD or ICSD code), else ""."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for line in text.splitlines():
+        if line.startswith("# Source:"):
+            return line.partition(":")[2].strip()
+    import gemmi
+
+    try:
+        block = gemmi.cif.read_string(text).sole_block()
+    except (ValueError, RuntimeError):  # read_cif has already accepted the file; a second block is no citation
+        return ""
+
+    def value(tag):
+        v = block.find_value(tag)
+        return gemmi.cif.as_string(v).strip() if v not in (None, "?", ".") else ""
+
+    authors = [gemmi.cif.as_string(a).strip() for a in block.find_values("_publ_author_name")]
+    journal = ", ".join(v for v in (value("_journal_name_full"), value("_journal_volume"),
+                                    value("_journal_page_first")) if v)
+    parts = [", ".join(authors[:3]) + (" et al." if len(authors) > 3 else ""),
+             f"({value('_journal_year')})" if value("_journal_year") else "", journal,
+             f"doi:{value('_journal_paper_doi')}" if value("_journal_paper_doi") else "",
+             f"COD {value('_cod_database_code')}" if value("_cod_database_code") else "",
+             f"ICSD {value('_database_code_ICSD')}" if value("_database_code_ICSD") else ""]
+    return " ".join(p for p in parts if p)
+
+
+def describe_phase(name_or_path) -> dict:
+    """One row for ``xrdq phases``: name, aliases, formula, space group, cell (Å, °), density (g/cm³), structure
+    quality and source reference, for a shipped phase (by name or alias) or any CIF path, as --phase reads it."""
+    path, name = _resolve(name_or_path)
+    phase = read_cif(path, name=name)
+    return {
+        "name": phase.name,
+        "aliases": sorted(a for a, target in ALIASES.items() if target == name),
+        "formula": phase.formula,
+        "space_group": phase.space_group,
+        "sg_number": phase.sg_number,
+        "cell": [float(v) for v in phase.cell],
+        "density": float(phase.density),
+        "quality": phase.structure_quality,
+        "source": _source(path),
+        "cif": str(path),
+    }
 
 
 def describe_phases() -> list[dict]:
-    """One row per shipped phase for ``xrdq phases``: name, aliases, formula, space group, cell (Å, °),
-    density (g/cm³), structure quality and source reference (from the CIF's header comments)."""
-    rows = []
-    for name in list_phases():
-        path = phase_path(name)
-        phase = read_cif(path, name=name)
-        source = ""
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("# Source:"):
-                source = line.partition(":")[2].strip()
-                break
-        rows.append({
-            "name": name,
-            "aliases": sorted(a for a, target in ALIASES.items() if target == name),
-            "formula": phase.formula,
-            "space_group": phase.space_group,
-            "sg_number": phase.sg_number,
-            "cell": [float(v) for v in phase.cell],
-            "density": float(phase.density),
-            "quality": phase.structure_quality,
-            "source": source,
-            "cif": str(path),
-        })
-    return rows
+    """:func:`describe_phase` of every shipped phase."""
+    return [describe_phase(name) for name in list_phases()]
