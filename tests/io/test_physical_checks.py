@@ -214,3 +214,40 @@ def test_negative_intensities_are_read_from_files_that_hold_no_raw_counts(write)
     xy = xrdq.load(write("g.xy", "10.00 3.0\n10.02 -4.0\n10.04 2.0\n"))
     assert xy.attrs["negative_points"] == 1 and float(xy.esd.values[1]) == 1.0  # √max(I, 1)
     assert "negative_points" not in xrdq.load(write("p.xy", "10.00 3.0\n10.02 4.0\n")).attrs
+
+
+@pytest.mark.parametrize("text, deg", [("0.625deg", 0.625), ("1/4deg", 0.25), (" 1.25 deg", 1.25), ("0.300deg", 0.3),
+                                       ("1.000mm", None), ("Soller_slit_2.5deg", None), ("Open", None), (None, None),
+                                       ("0deg", None)])
+def test_the_files_divergence_slit_in_degrees(text, deg):
+    """Only an angle is a divergence slit the model can use; a SmartLab slit-box width in mm needs its distance."""
+    from xrdq.quant.api import measured_divergence_slit
+
+    assert measured_divergence_slit({"divergence_slit": text}) == deg
+
+
+def test_the_files_slit_replaces_the_nominal_one_and_a_variable_mode_is_warned_about(tmp_path):
+    from io_synth import ras_scan, rows3
+
+    from xrdq.io import read_scan
+    from xrdq.model.instrument import load_instrument
+    from xrdq.quant.api import measured_instrument
+
+    axis = ['*MEAS_COND_AXIS_NAME_INTERNAL-5 "IncidentSlitBox"', '*MEAS_COND_AXIS_POSITION-5 "1/4"',
+            '*MEAS_COND_AXIS_UNIT-5 "deg"']
+    fixed = tmp_path / "fixed.ras"
+    fixed.write_text(ras_scan(rows3(), extra=axis + ['*MEAS_COND_IRRADIATION_MODE "OFF"']))
+    nominal = load_instrument("miniflex600")
+    inst, notes = measured_instrument(read_scan(fixed), nominal)
+    assert inst.divergence_slit_deg == 0.25 and notes == []  # nothing here depends on the angle
+    inst, notes = measured_instrument(read_scan(fixed), nominal.replace(sample_length_mm=20.0))
+    assert notes == ["divergence slit 0.25° as the file says (instrument 'miniflex600' describes 1.25°): used for a "
+                     "declared specimen's overspill"]
+    variable = tmp_path / "variable.ras"
+    variable.write_text(ras_scan(rows3(), extra=['*MEAS_COND_IRRADIATION_MODE "ON"',
+                                                 '*MEAS_COND_IRRADIATION_WIDTH "10mm"']))
+    scan = read_scan(variable)
+    assert scan.attrs["irradiation_mode"] == "ON" and scan.attrs["irradiation_width"] == "10mm"
+    inst, notes = measured_instrument(scan, nominal)
+    assert inst == nominal and "irradiation mode 'ON' (width 10mm)" in notes[0] and "variable_slit = true" in notes[0]
+    assert measured_instrument(scan, nominal.replace(variable_slit=True, irradiated_length_mm=10.0))[1] == []

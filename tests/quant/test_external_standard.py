@@ -337,3 +337,20 @@ def test_ponkcs_phase_needs_a_positive_zmv_and_a_known_kind():
         _ponkcs(zmv=-1.0)
     with pytest.raises(XrdqPhaseError, match="kind 'glassy'"):
         _ponkcs(kind="glassy")
+
+
+def test_g_is_refused_for_a_file_measured_with_another_slit_before_any_refinement(tmp_path):
+    """The slit G was measured with against the one the sample's file says (not the instrument description's
+    nominal one, which both share): a MiniFlex standard at 0.625° and a sample at 1.25° differ by 2× in intensity."""
+    import xarray as xr
+
+    from xrdq.quant.api import measured_instrument, quantify
+
+    pattern = xr.DataArray(np.ones(3), dims="two_theta", coords={"two_theta": [20.0, 20.01, 20.02]},
+                           attrs={"divergence_slit": "1.25deg"})  # too short to refine: the check comes first
+    cal = _calibration(instrument="miniflex600", divergence_slit_deg=0.625)
+    same = pattern.copy()
+    same.attrs["divergence_slit"] = "0.625deg"
+    cal.check_compatible(measured_instrument(same, load_instrument("miniflex600"))[0], same)  # same slit: G holds
+    with pytest.raises(XrdqQuantError, match="field divergence_slit_deg = 0.625 but instrument 'miniflex600' has 1.25"):
+        quantify(pattern, phases=["Al2O3"], standard=None, external_standard=cal, sample_composition="Al2O3")

@@ -95,3 +95,28 @@ def test_a_term_that_changes_nothing_is_not_accepted():
     assert overspill and not any(d["accepted"] for d in overspill)
     assert res.refinement.parameters["beam_fill"][0] == 0.0
     assert not any(w.startswith("beam overspill found") for w in res.warnings)
+
+
+@pytest.fixture(scope="module")
+def spilled_narrow(tmp_path_factory):
+    """The same case on a 10 mm specimen under a 0.625° slit (the setting of every MiniFlex file in ../shared): full
+    intensity above 2θ = 18.8°, where the instrument description's nominal 1.25° would put it at 38.2°."""
+    factor = lambda tt: np.minimum(1.0, 10.0 * np.sin(np.radians(tt / 2)) / (150.0 * np.radians(0.625)))  # noqa: E731
+    return transmitted_case(tmp_path_factory.mktemp("spill_narrow"), factor, "spilled_narrow")
+
+
+def test_the_files_divergence_slit_sets_the_overspill(spilled_narrow):
+    """A MiniFlex header's DS (here on the DataArray, as the .ras and .asc readers leave it) is the measurement's:
+    with the nominal 1.25° the correction would start at 38° instead of 19°: 30.7 % for 40 %."""
+    from xrdq import load
+
+    path, kw, truth = spilled_narrow
+    pattern = load(path)
+    pattern.attrs["divergence_slit"] = "0.625deg"
+    res = quantify(pattern, sample_length=10, **kw)
+    assert res.provenance["instrument"]["divergence_slit_deg"] == 0.625
+    assert abs(res.amorphous_fraction[0] - truth) < 3 * res.amorphous_fraction[1]
+    assert any(w.startswith("divergence slit 0.625° as the file says") and "overspill" in w for w in res.warnings)
+    nominal = quantify(path, sample_length=10, **kw)  # no slit in an .xye: the instrument's 1.25°
+    assert nominal.provenance["instrument"]["divergence_slit_deg"] == 1.25
+    assert truth - nominal.amorphous_fraction[0] > 0.05

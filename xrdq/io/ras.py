@@ -147,6 +147,10 @@ def header_attrs(header: dict) -> dict:
     a["goniometer"] = h.get("HW_GONIOMETER_NAME")
     a["detector"] = h.get("HW_COUNTER_SELECT_NAME")
     a["attachment"] = h.get("HW_ATTACHMENT_NAME")
+    mode = (h.get("MEAS_COND_IRRADIATION_MODE") or "").strip()
+    if mode and mode.upper() not in ("OFF", "NONE", "FIXED"):  # a slit driven to a constant irradiated length?
+        a["irradiation_mode"] = mode
+        a["irradiation_width"] = h.get("MEAS_COND_IRRADIATION_WIDTH") or None
     for k, v in h.items():
         if k.startswith("MEAS_COND_AXIS_NAME_INTERNAL-"):
             attr = SLIT_AXES.get(v)

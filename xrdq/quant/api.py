@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -41,6 +42,48 @@ def instrument_mismatch(pattern, inst) -> list:
         out.append(f"the file's goniometer radius {float(radius):g} mm differs from instrument {inst.name!r} "
                    f"({inst.radius_mm:g} mm): displacement is interpreted with the instrument's")
     return out
+
+
+_ANGLE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(\d+(?:\.\d*)?))?\s*deg\s*", re.IGNORECASE)
+
+
+def measured_divergence_slit(attrs) -> float | None:
+    """The fixed divergence slit (degrees) the file says the pattern was measured with — ``"0.625deg"``, ``"1/4deg"``
+    in Rigaku headers — or None (not given, or a width in mm, whose angle needs the slit's distance)."""
+    m = _ANGLE.fullmatch(str(attrs.get("divergence_slit") or ""))
+    if not m:
+        return None
+    value = float(m.group(1)) / (float(m.group(2)) if m.group(2) else 1.0)
+    return value if 0.0 < value < 10.0 else None
+
+
+def measured_instrument(pattern, inst):
+    """(instrument, notes): ``inst`` with the divergence slit the file says it was measured with.
+
+    The instrument description's slit is a nominal one (MiniFlex: 1.25°), but MiniFlex files are as often measured
+    at 0.625°. The angle sets a declared specimen's overspill (where the beam R·α/sinθ outgrows it), the
+    fundamental-parameters profile's flat-specimen term, and which measurements a scale calibration (G) may be
+    used with; the file's value is the measurement's. A note says so where it changes a number. A file that says
+    its slit ran in a constant-irradiation (variable-slit) mode, quantified with a fixed-slit instrument, is
+    warned about: its intensities may go as sinθ."""
+    notes = []
+    ds = measured_divergence_slit(pattern.attrs)
+    if ds is not None and not inst.variable_slit and abs(ds - inst.divergence_slit_deg) > 1e-9:
+        uses = [what for what, used in (("a declared specimen's overspill", inst.sample_length_mm),
+                                        ("the fundamental-parameters profile", inst.profile == "fp"),
+                                        ("the flat-specimen aberration", inst.flat_specimen)) if used]
+        if uses:
+            notes.append(f"divergence slit {ds:g}° as the file says (instrument {inst.name!r} describes "
+                         f"{inst.divergence_slit_deg:g}°): used for {' and '.join(uses)}")
+        inst = inst.replace(divergence_slit_deg=ds)
+    mode = pattern.attrs.get("irradiation_mode")
+    if mode and not inst.variable_slit:
+        width = pattern.attrs.get("irradiation_width")
+        notes.append(f"the file says the slit ran in irradiation mode {mode!r}{f' (width {width})' if width else ''}; "
+                     f"instrument {inst.name!r} has a fixed slit: if that mode kept the irradiated length constant "
+                     "(a variable slit) and the intensities were not converted, they go as sinθ — quantify with an "
+                     "instrument with variable_slit = true and irradiated_length_mm")
+    return inst, notes
 
 
 #: Counting noise about a background near zero leaves intensities a few esds below zero at most (GSAS-II's
@@ -124,7 +167,9 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     pattern, given, path, sha = _pattern_input(pattern_or_path, scan)
     eng = get_engine(engine)
     phase_objs, std = phase_list(phases, std, eng, brindley)
-    inst = _instrument(instrument, cover_film, sample_length, eng, engine)
+    inst, slit_notes = measured_instrument(pattern, _instrument(instrument, cover_film, sample_length, eng, engine))
+    if calibration is not None:
+        calibration.check_compatible(inst, pattern)  # before the refinement, not after it
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
@@ -144,7 +189,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
                       brindley=brindley, berar_lelann=berar_lelann, two_theta_range=two_theta_range,
                       model_uncertainty=model_uncertainty, variants=variants)
     result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov,
-                          warnings=pattern_notes(pattern) + instrument_mismatch(pattern, inst) + structure_notes(phase_objs),
+                          warnings=(pattern_notes(pattern) + instrument_mismatch(pattern, inst) + slit_notes
+                                    + structure_notes(phase_objs)),
                           dataarray=given)
     from .verdict import assess
 

@@ -329,7 +329,7 @@ def calibrate_scale(pattern_or_path, phases, known=None, sample_composition=None
     Other keywords go to :func:`xrdq.quantify` (two_theta_range, recipe, biso, preferred_orientation, ...).
     """
     from ..model.instrument import load_instrument
-    from .api import quantify
+    from .api import measured_instrument, quantify
 
     phases = list(phases) if isinstance(phases, (list, tuple)) else [phases]
     if not phases:
@@ -355,7 +355,7 @@ def calibrate_scale(pattern_or_path, phases, known=None, sample_composition=None
             raise XrdqQuantError(f"calibrate-scale: {name} is {w_k:g} of the specimen, not all of it: give the "
                                  "specimen's bulk composition (sample_composition, --sample-composition) for its µ*")
         spec = phase_formula(phase_objs[name])
-    cal = calibration_from_refinement(res.refinement, name, w_k, spec, inst, res.scan)
+    cal = calibration_from_refinement(res.refinement, name, w_k, spec, measured_instrument(res.scan, inst)[0], res.scan)
     if not cal.sha256 and res.sha256:
         cal.sha256 = res.sha256
     return cal, res

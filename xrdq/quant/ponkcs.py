@@ -171,6 +171,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     ``background_terms``: of the background beside the curve (default: the refinement's, see :func:`fit_humps`).
     """
     from ..model.instrument import load_instrument
+    from .api import measured_instrument
     from .composition import parse_formula
     from .external_standard import ScaleCalibration, check_known_fraction
 
@@ -186,6 +187,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
         raise XrdqQuantError(f"ponkcs: --known must name at least one crystalline phase besides {name}")
     inst = load_instrument(instrument)
     pattern = read_scan(pattern_or_path) if not hasattr(pattern_or_path, "attrs") else pattern_or_path
+    inst = measured_instrument(pattern, inst)[0]  # the slit G was measured with is checked against the file's
     w_p = known.get(name, 1.0 - sum(crystalline_known.values()))
     check_known_fraction(name, w_p)
     if isinstance(calibration, (str, bytes)) or hasattr(calibration, "__fspath__"):
