@@ -243,6 +243,8 @@ def test_the_files_slit_replaces_the_nominal_one_and_a_variable_mode_is_warned_a
     inst, notes = measured_instrument(read_scan(fixed), nominal.replace(sample_length_mm=20.0))
     assert notes == ["divergence slit 0.25° as the file says (instrument 'miniflex600' describes 1.25°): used for a "
                      "declared specimen's overspill"]
+    inst, notes = measured_instrument(read_scan(fixed), load_instrument("miniflex600-fp"))
+    assert inst.divergence_slit_deg == 0.25 and notes[0].endswith("used for the fundamental-parameters profile")
     variable = tmp_path / "variable.ras"
     variable.write_text(ras_scan(rows3(), extra=['*MEAS_COND_IRRADIATION_MODE "ON"',
                                                  '*MEAS_COND_IRRADIATION_WIDTH "10mm"']))

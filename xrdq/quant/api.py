@@ -62,7 +62,7 @@ def measured_instrument(pattern, inst):
 
     The instrument description's slit is a nominal one (MiniFlex: 1.25°), but MiniFlex files are as often measured
     at 0.625°. The angle sets a declared specimen's overspill (where the beam R·α/sinθ outgrows it), the
-    fundamental-parameters profile's flat-specimen term, and which measurements a scale calibration (G) may be
+    fundamental-parameters profile's flat-specimen width, and which measurements a scale calibration (G) may be
     used with; the file's value is the measurement's. A note says so where it changes a number. A file that says
     its slit ran in a constant-irradiation (variable-slit) mode, quantified with a fixed-slit instrument, is
     warned about: its intensities may go as sinθ."""
@@ -70,8 +70,7 @@ def measured_instrument(pattern, inst):
     ds = measured_divergence_slit(pattern.attrs)
     if ds is not None and not inst.variable_slit and abs(ds - inst.divergence_slit_deg) > 1e-9:
         uses = [what for what, used in (("a declared specimen's overspill", inst.sample_length_mm),
-                                        ("the fundamental-parameters profile", inst.profile == "fp"),
-                                        ("the flat-specimen aberration", inst.flat_specimen)) if used]
+                                        ("the fundamental-parameters profile", inst.profile == "fp")) if used]
         if uses:
             notes.append(f"divergence slit {ds:g}° as the file says (instrument {inst.name!r} describes "
                          f"{inst.divergence_slit_deg:g}°): used for {' and '.join(uses)}")
