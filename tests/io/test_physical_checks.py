@@ -252,4 +252,8 @@ def test_the_files_slit_replaces_the_nominal_one_and_a_variable_mode_is_warned_a
     assert scan.attrs["irradiation_mode"] == "ON" and scan.attrs["irradiation_width"] == "10mm"
     inst, notes = measured_instrument(scan, nominal)
     assert inst == nominal and "irradiation mode 'ON' (width 10mm)" in notes[0] and "variable_slit = true" in notes[0]
+    from xrdq.quant.verdict import check_warnings
+
+    slit_note = measured_instrument(read_scan(fixed), nominal.replace(sample_length_mm=20.0))[1]
+    assert [f.level for f in check_warnings(slit_note + notes)] == ["ok", "check"]  # said; possibly wrong intensities
     assert measured_instrument(scan, nominal.replace(variable_slit=True, irradiated_length_mm=10.0))[1] == []

@@ -117,6 +117,7 @@ def test_the_files_divergence_slit_sets_the_overspill(spilled_narrow):
     assert res.provenance["instrument"]["divergence_slit_deg"] == 0.625
     assert abs(res.amorphous_fraction[0] - truth) < 3 * res.amorphous_fraction[1]
     assert any(w.startswith("divergence slit 0.625° as the file says") and "overspill" in w for w in res.warnings)
+    assert res.verdict == "ok"  # the file's slit is said, not flagged
     nominal = quantify(path, sample_length=10, **kw)  # no slit in an .xye: the instrument's 1.25°
     assert nominal.provenance["instrument"]["divergence_slit_deg"] == 1.25
     assert truth - nominal.amorphous_fraction[0] > 0.05
