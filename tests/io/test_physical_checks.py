@@ -218,7 +218,7 @@ def test_negative_intensities_are_read_from_files_that_hold_no_raw_counts(write)
 
 @pytest.mark.parametrize("text, deg", [("0.625deg", 0.625), ("1/4deg", 0.25), (" 1.25 deg", 1.25), ("0.300deg", 0.3),
                                        ("1.000mm", None), ("Soller_slit_2.5deg", None), ("Open", None), (None, None),
-                                       ("0deg", None)])
+                                       ("0deg", 0.0), ("1/0deg", None), ("45deg", 45.0)])
 def test_the_files_divergence_slit_in_degrees(text, deg):
     """Only an angle is a divergence slit the model can use; a SmartLab slit-box width in mm needs its distance."""
     from xrdq.quant.api import measured_divergence_slit
@@ -257,3 +257,6 @@ def test_the_files_slit_replaces_the_nominal_one_and_a_variable_mode_is_warned_a
     slit_note = measured_instrument(read_scan(fixed), nominal.replace(sample_length_mm=20.0))[1]
     assert [f.level for f in check_warnings(slit_note + notes)] == ["ok", "check"]  # said; possibly wrong intensities
     assert measured_instrument(scan, nominal.replace(variable_slit=True, irradiated_length_mm=10.0))[1] == []
+    scan.attrs.update(divergence_slit="45deg", irradiation_mode=None)
+    inst, notes = measured_instrument(scan, nominal)
+    assert inst == nominal and "'45deg' is no slit" in notes[0] and check_warnings(notes)[0].level == "check"

@@ -44,6 +44,8 @@ def instrument_mismatch(pattern, inst) -> list:
     return out
 
 
+#: Widest fixed divergence slit (degrees) of a Bragg–Brentano powder diffractometer (common ones: 1/32°–2°).
+MAX_DIVERGENCE_SLIT = 4.0
 _ANGLE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(\d+(?:\.\d*)?))?\s*deg\s*", re.IGNORECASE)
 
 
@@ -51,10 +53,9 @@ def measured_divergence_slit(attrs) -> float | None:
     """The fixed divergence slit (degrees) the file says the pattern was measured with — ``"0.625deg"``, ``"1/4deg"``
     in Rigaku headers — or None (not given, or a width in mm, whose angle needs the slit's distance)."""
     m = _ANGLE.fullmatch(str(attrs.get("divergence_slit") or ""))
-    if not m:
+    if not m or (m.group(2) and not float(m.group(2)) > 0):
         return None
-    value = float(m.group(1)) / (float(m.group(2)) if m.group(2) else 1.0)
-    return value if 0.0 < value < 10.0 else None
+    return float(m.group(1)) / (float(m.group(2)) if m.group(2) else 1.0)
 
 
 def measured_instrument(pattern, inst):
@@ -68,6 +69,11 @@ def measured_instrument(pattern, inst):
     warned about: its intensities may go as sinθ."""
     notes = []
     ds = measured_divergence_slit(pattern.attrs)
+    if ds is not None and not 0.0 < ds <= MAX_DIVERGENCE_SLIT:
+        notes.append(f"the file's divergence slit {pattern.attrs.get('divergence_slit')!r} is no slit a powder "
+                     f"diffractometer has (expected 0–{MAX_DIVERGENCE_SLIT:g}°): instrument {inst.name!r}'s "
+                     f"{inst.divergence_slit_deg:g}° is used — is the header intact?")
+        ds = None
     if ds is not None and not inst.variable_slit and abs(ds - inst.divergence_slit_deg) > 1e-9:
         uses = [what for what, used in (("a declared specimen's overspill", inst.sample_length_mm),
                                         ("the fundamental-parameters profile", inst.profile == "fp")) if used]
