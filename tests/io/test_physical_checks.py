@@ -221,7 +221,7 @@ def test_negative_intensities_are_read_from_files_that_hold_no_raw_counts(write)
                                        ("0deg", 0.0), ("1/0deg", None), ("45deg", 45.0)])
 def test_the_files_divergence_slit_in_degrees(text, deg):
     """Only an angle is a divergence slit the model can use; a SmartLab slit-box width in mm needs its distance."""
-    from xrdq.quant.api import measured_divergence_slit
+    from xrdq.model.instrument import measured_divergence_slit
 
     assert measured_divergence_slit({"divergence_slit": text}) == deg
 
@@ -231,7 +231,7 @@ def test_the_files_slit_replaces_the_nominal_one_and_a_variable_mode_is_warned_a
 
     from xrdq.io import read_scan
     from xrdq.model.instrument import load_instrument
-    from xrdq.quant.api import measured_instrument
+    from xrdq.model.instrument import measured_instrument
 
     axis = ['*MEAS_COND_AXIS_NAME_INTERNAL-5 "IncidentSlitBox"', '*MEAS_COND_AXIS_POSITION-5 "1/4"',
             '*MEAS_COND_AXIS_UNIT-5 "deg"']

@@ -344,7 +344,8 @@ def test_g_is_refused_for_a_file_measured_with_another_slit_before_any_refinemen
     nominal one, which both share): a MiniFlex standard at 0.625° and a sample at 1.25° differ by 2× in intensity."""
     import xarray as xr
 
-    from xrdq.quant.api import measured_instrument, quantify
+    from xrdq.model.instrument import measured_instrument
+    from xrdq.quant.api import quantify
 
     pattern = xr.DataArray(np.ones(3), dims="two_theta", coords={"two_theta": [20.0, 20.01, 20.02]},
                            attrs={"divergence_slit": "1.25deg"})  # too short to refine: the check comes first

@@ -8,7 +8,12 @@ from xrdq.refine.calibrate import calibrate
 
 
 def test_lab6_calibration_converges(shared_data, tmp_path):
-    inst, result = calibrate(shared_data / "instrument" / "LaB6_16_03_09_0004.xye", phase="LaB6")
+    import xrdq
+
+    pattern = xrdq.load(shared_data / "instrument" / "LaB6_16_03_09_0004.xye")
+    pattern.attrs["divergence_slit"] = "0.625deg"  # as a MiniFlex header says it (an .xye says nothing)
+    inst, result = calibrate(pattern, phase="LaB6")
+    assert inst.divergence_slit_deg == 0.625  # the profile is that slit's: the instrument file records it
     assert result.converged
     assert result.gof < 2.0 and result.rwp < 0.08
     assert abs(inst.zero) < 0.2

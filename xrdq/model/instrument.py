@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,3 +300,50 @@ def load_instrument(name_or_path="miniflex600") -> Instrument:
         raise XrdqInstrumentError(f"{path}: cannot read instrument file: {exc}") from exc
     data.setdefault("name", path.stem)
     return Instrument.from_dict(data, source=str(path))
+
+
+#: Widest fixed divergence slit (degrees) of a Bragg–Brentano powder diffractometer (common ones: 1/32°–2°).
+MAX_DIVERGENCE_SLIT = 4.0
+_ANGLE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(\d+(?:\.\d*)?))?\s*deg\s*", re.IGNORECASE)
+
+
+def measured_divergence_slit(attrs) -> float | None:
+    """The fixed divergence slit (degrees) the file says the pattern was measured with — ``"0.625deg"``, ``"1/4deg"``
+    in Rigaku headers — or None (not given, or a width in mm, whose angle needs the slit's distance)."""
+    m = _ANGLE.fullmatch(str(attrs.get("divergence_slit") or ""))
+    if not m or (m.group(2) and not float(m.group(2)) > 0):
+        return None
+    return float(m.group(1)) / (float(m.group(2)) if m.group(2) else 1.0)
+
+
+def measured_instrument(pattern, inst):
+    """(instrument, notes): ``inst`` with the divergence slit the file says it was measured with.
+
+    The instrument description's slit is a nominal one (MiniFlex: 1.25°), but MiniFlex files are as often measured
+    at 0.625°. The angle sets a declared specimen's overspill (where the beam R·α/sinθ outgrows it), the
+    fundamental-parameters profile's flat-specimen width, and which measurements a scale calibration (G) may be
+    used with; the file's value is the measurement's. A note says so where it changes a number. A file that says
+    its slit ran in a constant-irradiation (variable-slit) mode, quantified with a fixed-slit instrument, is
+    warned about: its intensities may go as sinθ."""
+    notes = []
+    ds = measured_divergence_slit(pattern.attrs)
+    if ds is not None and not 0.0 < ds <= MAX_DIVERGENCE_SLIT:
+        notes.append(f"the file's divergence slit {pattern.attrs.get('divergence_slit')!r} is no slit a powder "
+                     f"diffractometer has (expected 0–{MAX_DIVERGENCE_SLIT:g}°): instrument {inst.name!r}'s "
+                     f"{inst.divergence_slit_deg:g}° is used — is the header intact?")
+        ds = None
+    if ds is not None and not inst.variable_slit and abs(ds - inst.divergence_slit_deg) > 1e-9:
+        uses = [what for what, used in (("a declared specimen's overspill", inst.sample_length_mm),
+                                        ("the fundamental-parameters profile", inst.profile == "fp")) if used]
+        if uses:
+            notes.append(f"divergence slit {ds:g}° as the file says (instrument {inst.name!r} describes "
+                         f"{inst.divergence_slit_deg:g}°): used for {' and '.join(uses)}")
+        inst = inst.replace(divergence_slit_deg=ds)
+    mode = pattern.attrs.get("irradiation_mode")
+    if mode and not inst.variable_slit:
+        width = pattern.attrs.get("irradiation_width")
+        notes.append(f"the file says the slit ran in irradiation mode {mode!r}{f' (width {width})' if width else ''}; "
+                     f"instrument {inst.name!r} has a fixed slit: if that mode kept the irradiated length constant "
+                     "(a variable slit) and the intensities were not converted, they go as sinθ — quantify with an "
+                     "instrument with variable_slit = true and irradiated_length_mm")
+    return inst, notes

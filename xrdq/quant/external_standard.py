@@ -328,8 +328,8 @@ def calibrate_scale(pattern_or_path, phases, known=None, sample_composition=None
     ``sample_composition``: bulk composition of the specimen (needed unless it is one pure phase).
     Other keywords go to :func:`xrdq.quantify` (two_theta_range, recipe, biso, preferred_orientation, ...).
     """
-    from ..model.instrument import load_instrument
-    from .api import measured_instrument, quantify
+    from ..model.instrument import load_instrument, measured_instrument
+    from .api import quantify
 
     phases = list(phases) if isinstance(phases, (list, tuple)) else [phases]
     if not phases:

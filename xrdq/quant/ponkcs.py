@@ -170,8 +170,7 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     ``sample_composition``: bulk composition of the specimen for µ* (default: ``formula``, a pure sample).
     ``background_terms``: of the background beside the curve (default: the refinement's, see :func:`fit_humps`).
     """
-    from ..model.instrument import load_instrument
-    from .api import measured_instrument
+    from ..model.instrument import load_instrument, measured_instrument
     from .composition import parse_formula
     from .external_standard import ScaleCalibration, check_known_fraction
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..model.instrument import PROFILE_TERMS, load_instrument
+from ..model.instrument import PROFILE_TERMS, load_instrument, measured_instrument
 from .recipe import Recipe, Stage
 
 # Certified / reference lattice parameters (Å) at 22.5 °C.
@@ -37,8 +37,8 @@ def calibrate(pattern, phase="LaB6", instrument="miniflex600", two_theta_range=N
     from .fit import refine
     from .objective import setup_from
 
-    inst = load_instrument(instrument)
     pat = load(pattern) if not hasattr(pattern, "coords") else pattern
+    inst = measured_instrument(pat, load_instrument(instrument))[0]  # the calibration records the slit it was made at
     ph = resolve_phase(phase)
     if ph.name in CERTIFIED_CELL and ph.crystal_system == "cubic":
         ph = ph.with_cell(a=CERTIFIED_CELL[ph.name])
