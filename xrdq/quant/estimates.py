@@ -177,7 +177,7 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
     from . import composition as comp
     from .external_standard import G_TRANSFER_REL_SD
 
-    calibration.check_compatible(instrument, pattern)
+    # the calibration was checked against the pattern's instrument by quantify, before the refinement
     if scales is None or scale_cov is None:
         raise XrdqQuantError("the external standard needs the native engine's scale factors and their covariance")
     mix = mixture_composition(sample_spec, standard_phase, w_s)
