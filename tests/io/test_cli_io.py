@@ -89,3 +89,18 @@ def test_info_json_says_how_far_below_zero_a_column_file_goes(capsys, write):
     assert code == 0
     obj = json.loads(out)[0]
     assert obj["negative_points"] == 2 and obj["intensity_min"] == -2.5 and obj["intensity_max"] == 3.0
+
+
+def test_info_shows_the_measurements_divergence_slit(capsys, write):
+    """The slit quantify will use (docs/instrument.md): the header's angle, and a constant-irradiation mode."""
+    axis = ['*MEAS_COND_AXIS_NAME_INTERNAL-5 "IncidentSlitBox"', '*MEAS_COND_AXIS_POSITION-5 "0.625deg"',
+            '*MEAS_COND_IRRADIATION_MODE "ON"']
+    code, out, _ = run(capsys, "info", "--json", str(write("ds.ras", ras_scan(rows3(4), extra=axis))),
+                       str(write("no.xy", "10 1\n10.5 4\n")))
+    assert code == 0
+    ds, none = json.loads(out)
+    assert ds["divergence_slit_deg"] == 0.625 and ds["irradiation_mode"] == "ON"
+    assert none["divergence_slit_deg"] is None and none["irradiation_mode"] is None
+    code, out, _ = run(capsys, "info", str(write("ds2.ras", ras_scan(rows3(4), extra=axis[:2]))))
+    head, row = out.splitlines()
+    assert "DS (°)" in head and "0.625" in row.split()

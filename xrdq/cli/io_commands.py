@@ -15,6 +15,8 @@ def _summary(path, scan) -> dict:
     """One row of ``xrdq info`` from a :class:`xrdq.io.Scan` (no xarray needed)."""
     import numpy as np
 
+    from ..model.instrument import measured_divergence_slit
+
     x = scan.two_theta
     a = scan.attrs
 
@@ -40,6 +42,8 @@ def _summary(path, scan) -> dict:
         "voltage_kV": num("voltage_kV"),
         "current_mA": num("current_mA"),
         "count_time_s": num("count_time_s"),
+        "divergence_slit_deg": measured_divergence_slit(a),  # the measurement's, as quantify uses it
+        "irradiation_mode": a.get("irradiation_mode"),
         "intensity_max": float(np.max(y)),
         "intensity_min": float(np.min(y)),
         "negative_points": int(a.get("negative_points", 0)),
@@ -86,8 +90,8 @@ def info(files, as_json):
 
 def _print_table(rows):
     cols = ["file", "scan", "format", "points", "two_theta_start", "two_theta_end", "step", "wavelength_alpha1",
-            "sample", "intensity_max"]
-    heads = ["file", "scan", "format", "points", "2θ start", "2θ end", "step", "λ Kα1 (Å)", "sample", "I max"]
+            "divergence_slit_deg", "sample", "intensity_max"]
+    heads = ["file", "scan", "format", "points", "2θ start", "2θ end", "step", "λ Kα1 (Å)", "DS (°)", "sample", "I max"]
     table = [[_fmt(r[c]) for c in cols] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
