@@ -3,6 +3,8 @@
     python scripts/make_independent_set.py                 # every GSAS-II case
     python scripts/make_independent_set.py --only lic_a35  # some cases
     python scripts/make_independent_set.py --xrayutilities # the xrayutilities cases
+    python scripts/make_independent_set.py --xrayutilities --expected  # their noise-free expected patterns
+                                                           # (xrayutilities-expected/)
     python scripts/make_independent_set.py --check-gsas2   # refine a clean case in GSAS-II (truth check)
     python scripts/make_independent_set.py --expected      # the noise-free expected patterns (gsas2-expected/)
     python scripts/make_independent_set.py --draw x8       # a second draw at 8x the counts (gsas2-x8/)
@@ -455,7 +457,8 @@ def main(argv=None):
     ap.add_argument("--xrayutilities", action="store_true", help="the xrayutilities cases instead")
     ap.add_argument("--check-gsas2", action="store_true", help="GSAS-II refinement of a clean case")
     ap.add_argument("--expected", action="store_true",
-                    help="write the noise-free expected pattern of every case to <out>/gsas2-expected instead")
+                    help="write the noise-free expected pattern of every case to <out>/gsas2-expected instead "
+                    "(with --xrayutilities: <out>/xrayutilities-expected)")
     ap.add_argument("--exact-fcj", action="store_true", help="with --expected: GSAS-II's FCJ quadrature replaced by "
                     "the integral (exact_fcj_voigt), to <out>/gsas2-exactfcj")
     ap.add_argument("--draw", metavar="TAG", help="a second draw of every case with a standard (new nuisances, "
@@ -468,6 +471,10 @@ def main(argv=None):
     if args.xrayutilities:
         from make_independent_set_xu import main as xu_main
 
+        if args.exact_fcj or args.draw or args.breadth:
+            ap.error("--xrayutilities takes only --expected (its profile has no FCJ quadrature; it has one draw)")
+        if args.expected:
+            return xu_main(args.out / "xrayutilities-expected", expected_only=True)
         return xu_main(args.out / "xrayutilities")
     if args.check_gsas2:
         from check_independent_set import check_gsas2

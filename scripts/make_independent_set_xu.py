@@ -113,7 +113,8 @@ def lif_area_per_mass_xu(settings, tt) -> float:
     return float(np.trapezoid(y, tt))
 
 
-def run_xu_case(c, out, version) -> None:
+def run_xu_case(c, out, version, *, expected_only=False) -> None:
+    """Simulate one case; ``expected_only``: its noise-free expected counts instead (systematic error alone)."""
     seed = case_seed(c["case"])
     rng = np.random.default_rng(seed)
     nuis = draw_nuisance(rng, c)
@@ -133,6 +134,14 @@ def run_xu_case(c, out, version) -> None:
     y_humps, humps = amorphous_humps(tt, total, nuis)
     y_bkg, background = air_and_linear_background(tt, float(np.max(y_bragg)), nuis)
     expected = y_bragg + y_humps + y_bkg
+    if expected_only:
+        truth = xu_truth(c, version, None, mix, am, mu_mix, K, crystals, settings, nuis, humps, background, tt,
+                         y_bragg, expected)
+        truth["noise"] = "none: the expected counts (esd √counts), for systematic error alone"
+        write_xye(out / f"{c['case']}.xye", tt, expected, f"{c['case']}: expected (noise-free) counts simulated by "
+                  f"{version}; truth in {c['case']}.truth.json", decimals=2)
+        write_json(out / f"{c['case']}.truth.json", truth)
+        return
     noise_seed = seed * 100
     counts = np.random.default_rng(noise_seed).poisson(expected).astype(float)
     truth = xu_truth(c, version, noise_seed, mix, am, mu_mix, K, crystals, settings, nuis, humps, background, tt,
@@ -170,11 +179,11 @@ def xu_truth(c, version, seed, mix, am, mu_mix, K, crystals, settings, nuis, hum
             "max_counts_expected": float(np.max(expected)), "two_theta": list(c["grid"]), "n_points": int(tt.size)}
 
 
-def main(out):
+def main(out, *, expected_only=False):
     import xrayutilities as xu
 
     version = f"xrayutilities {xu.__version__}"
     for c in XU_CASES:
-        run_xu_case(c, out, version)
+        run_xu_case(c, out, version, expected_only=expected_only)
         print(f"{c['case']}: written", flush=True)
     return 0

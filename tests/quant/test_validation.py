@@ -162,7 +162,7 @@ def test_platelets_get_a_uniaxial_crystallite_size_and_their_counting_noise(brea
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.321 / largest 1.16 wt% (lazco_a00, "
+@pytest.mark.xfail(strict=True, reason="goal of issue #10 not reached: MAE 0.320 / largest 1.16 wt% (lazco_a00, "
                    "esd 0.66). The GSAS-II cases' own counting noise alone gives an MAE of ≈ 0.34 wt% with the reported "
                    "esds; without noise (gsas2-expected) the MAE is 0.157, largest 0.72; and 0.117 / 0.34 with the FCJ integral in "
                    "place of GSAS-II's quadrature (gsas2-exactfcj)")
@@ -191,7 +191,7 @@ def test_independent_replicates_unbiased(independent_replicate_results):
 def _noise_free_results(root, folder, how):
     """{case: result} of a folder of noise-free patterns, skipped (saying ``how`` to make them) when absent."""
     if not independent_cases(root, simulators=(folder,)):
-        pytest.skip(f"noise-free GSAS-II patterns {folder} not found (make_independent_set.py {how})")
+        pytest.skip(f"noise-free patterns {folder} not found (make_independent_set.py {how})")
     return {r.name.split("/")[1]: r for r in run_independent(root, simulators=(folder,), jobs=JOBS)}
 
 
@@ -232,6 +232,22 @@ def test_systematic_error_meets_the_issue_goal_without_gsas2s_fcj_quadrature(exa
     assert max(abs(e) for e in errors.values()) <= 0.4, errors
     assert abs(errors["lazco_a40_rep"]) <= 0.2, errors
     z = {(n, k): e / r.uncertainty[k] for n, r in exact_fcj_results.items() for k, e in r.errors().items()}
+    assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 2}
+
+
+@pytest.mark.slow
+def test_systematic_error_against_a_second_simulator_meets_the_issue_goal(independent_root):
+    """The xrayutilities cases as their expected counts (fundamental-parameters profile, no FCJ quadrature, its own
+    scattering tables): xrdq's systematic error against a simulator that shares no code with GSAS-II meets issue
+    #10's accuracy goal too. Measured: MAE 0.115 wt%, largest +0.33 (xu_lac_licl_a30_po: the halos against the
+    Bragg tails; +0.03 when the same pattern is simulated without them). Its noisy twin's +0.98 is that +0.33
+    plus 2.3 esd of counting noise."""
+    results = _noise_free_results(independent_root, "xrayutilities-expected", "--xrayutilities --expected")
+    errors = {n: 100 * r.errors()["amorphous"] for n, r in results.items()}
+    assert len(errors) == 5
+    assert np.mean(np.abs(list(errors.values()))) <= 0.15, errors
+    assert max(abs(e) for e in errors.values()) <= 0.4, errors
+    z = {(n, k): e / r.uncertainty[k] for n, r in results.items() for k, e in r.errors().items()}
     assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 2}
 
 
