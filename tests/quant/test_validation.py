@@ -7,6 +7,7 @@ are a self-consistency check.
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 
 from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, SYNTHETIC_CASES, coverage, cpd_with_silica, draw_folders,
                              independent_cases,
-                             independent_replicates, replicate_spread, run_cpd, run_cpd_silica, run_independent,
+                             independent_replicates, map_cases, replicate_spread, run_cpd, run_cpd_silica,
+                             run_independent,
                              run_synthetic)
 
 #: the independent sets' cases are independent quantifications: two processes halve this module's wall time on
@@ -263,7 +265,7 @@ def test_a_nanocrystalline_phase_keeps_its_tails(expected_results):
 
 @pytest.fixture(scope="module")
 def cpd_results(shared_data):
-    return run_cpd(shared_data)
+    return _per_mixture(run_cpd, shared_data)
 
 
 def test_cpd_round_robin_crystalline_mae(cpd_results):
@@ -306,7 +308,12 @@ def test_cpd_verdicts_are_ok(cpd_results):
 
 @pytest.fixture(scope="module")
 def cpd_silica_results(shared_data):
-    return run_cpd_silica(shared_data, silica=(0.2,))
+    return _per_mixture(partial(run_cpd_silica, silica=(0.2,)), shared_data)
+
+
+def _per_mixture(run, shared_data):
+    """``run`` over CPD-1A…1D, one mixture per task in JOBS processes (as the independent sets), results in order."""
+    return [r for part in map_cases(partial(run, shared_data), "ABCD", JOBS) for r in part]
 
 
 def test_internal_standard_on_real_data_says_how_sure_it_is(cpd_silica_results):
