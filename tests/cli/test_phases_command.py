@@ -97,3 +97,19 @@ def test_a_cif_that_does_not_read_names_the_file(tmp_path, capsys):
     assert _run(["phases", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "broken.cif" in err and "not a CIF path" not in err
+
+
+def test_name_equals_cif_is_shown_under_that_name(tmp_path, capsys):
+    """``NAME=CIF`` as --phase takes it: the CIF's structure under NAME (a shipped CIF renamed carries none of its
+    aliases); a specification without a name or a CIF is refused as --phase refuses it."""
+    cif = tmp_path / "halite.cif"
+    cif.write_text(NACL_CIF)
+    assert _run(["phases", "--json", f"rocksalt={cif}", "salt2=LiCl"]) == 0
+    user, renamed = json.loads(capsys.readouterr().out)
+    assert user["name"] == "rocksalt" and user["formula"] == "NaCl" and user["cif"] == str(cif)
+    assert renamed["name"] == "salt2" and renamed["formula"] == load_phase("LiCl").formula
+    assert renamed["aliases"] == [] and renamed["source"]
+    assert _run(["phases", f"rocksalt={cif}"]) == 0
+    assert f"rocksalt: {cif}" in capsys.readouterr().out
+    assert _run(["phases", f"={cif}"]) == 2
+    assert "expected NAME=CIF" in capsys.readouterr().err

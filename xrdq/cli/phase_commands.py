@@ -14,13 +14,13 @@ def phases(names, as_json):
     """List the bundled phases (name, aliases, formula, space group, cell, density, structure quality, source).
 
     Any of these names (or an alias) works in --phase and --standard; give NAMES to show only those
-    (with each one's CIF path and source reference). A NAME may also be a CIF file: it is shown as --phase
-    would read it (its errors are the ones quantify would give).
+    (with each one's CIF path and source reference). A NAME may also be a CIF file, or NAME=CIF: it is shown
+    as --phase would read it (its errors are the ones quantify would give).
     """
-    from ..crystal.library import ALIASES, describe_phase, describe_phases
+    from ..crystal.library import ALIASES, describe_phases
 
     # unknown names: an error listing the bundled ones; a CIF that does not read: its file and what is wrong
-    rows = [describe_phase(n) for n in names] if names else describe_phases()
+    rows = [_describe(n) for n in names] if names else describe_phases()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
@@ -47,3 +47,13 @@ def phases(names, as_json):
                        "'approximate' an idealised or constructed model. For quantitative work with the last two, give "
                        "a CIF refined for your phase (--phase NAME=FILE.cif); a result says so when it uses them.")
     return 0
+
+
+def _describe(spec: str) -> dict:
+    """describe_phase of a name, a CIF path or NAME=CIF (then under NAME: the shipped aliases are not its)."""
+    from ..crystal.library import describe_phase
+    from ..crystal.spec import named_source
+
+    name, source = named_source(spec)
+    row = describe_phase(source)
+    return row if name is None else {**row, "name": name, "aliases": []}

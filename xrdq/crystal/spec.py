@@ -24,10 +24,18 @@ def resolve_phase(spec) -> Phase:
         return load_phase(spec)
     if not isinstance(spec, str) or not spec.strip():
         raise XrdqPhaseError(f"not a phase specification: {spec!r} (give a name, a CIF path or NAME=CIF)")
+    name, source = named_source(spec)
+    phase = load_phase(source)
+    return phase if name is None else dataclasses.replace(phase, name=name)
+
+
+def named_source(spec: str) -> tuple[str | None, str]:
+    """``(NAME, CIF)`` of ``"NAME=CIF"``; ``(None, spec)`` for a library name or a path (an existing file whose
+    name holds '=' included)."""
     text = spec.strip()
-    if "=" in text and not Path(text).exists():
-        name, _, source = (s.strip() for s in text.partition("="))
-        if not name or not source:
-            raise XrdqPhaseError(f"phase specification {spec!r}: expected NAME=CIF")
-        return dataclasses.replace(load_phase(source), name=name)
-    return load_phase(text)
+    if "=" not in text or Path(text).exists():
+        return None, text
+    name, _, source = (s.strip() for s in text.partition("="))
+    if not name or not source:
+        raise XrdqPhaseError(f"phase specification {spec!r}: expected NAME=CIF")
+    return name, source
