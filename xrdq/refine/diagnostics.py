@@ -115,7 +115,9 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
             phase = fit.phases[fit._owner[name]].name
             warnings.append(f"{phase}: crystallite size ran to the {size_floor_nm:g} nm floor of a phase "
                             "declared crystalline: its peaks are absorbing broad scatter (amorphous halo or "
-                            "background) or the phase is misidentified; its fraction is unreliable")
+                            "background), the phase is misidentified, or its crystallites really are smaller "
+                            f"than {size_floor_nm:g} nm (heavily milled), which Bragg peaks with a Lorentzian "
+                            "size term do not describe; its fraction is unreliable")
             continue
         if name in at_bound([name], fit):
             warnings.append(f"parameter {name} = {par.value:.6g} is at its bound [{par.min:.6g}, {par.max:.6g}]")
