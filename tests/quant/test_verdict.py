@@ -20,14 +20,20 @@ DEMO = Path(__file__).resolve().parents[2] / "reference_patterns" / "demo" / "de
 
 
 # ---- the pieces ------------------------------------------------------------------------------
-def _pattern_with_peaks(extra_at=None, misfit=1.0):
+def _pattern_with_peaks(extra_at=None, misfit=1.0, k_beta=0.0):
+    """Three modelled peaks (30°, 45°, 60°) on a flat background, Poisson noise; ``extra_at``: a peak no phase
+    explains (400 counts); ``k_beta``: every peak's Cu Kβ line at that share of it, which the model leaves out."""
     tt = np.arange(10.0, 80.0, 0.02)
     bragg = np.zeros_like(tt)
+    observed = 200.0 + 0 * tt
     for c, h in ((30.0, 5000.0), (45.0, 3000.0), (60.0, 2000.0)):
         bragg += h * np.exp(-0.5 * ((tt - c) / 0.06) ** 2)
+        if k_beta:
+            at = 2 * np.degrees(np.arcsin(np.sin(np.radians(c / 2)) * 1.392218 / 1.5406))
+            observed = observed + k_beta * h * np.exp(-0.5 * ((tt - at) / 0.06) ** 2)
     rng = np.random.default_rng(3)
     background = 200.0 + 0 * tt
-    observed = background + misfit * bragg
+    observed = observed + misfit * bragg
     if extra_at is not None:
         observed = observed + 400.0 * np.exp(-0.5 * ((tt - extra_at) / 0.06) ** 2)
     observed = rng.poisson(observed).astype(float)
@@ -50,13 +56,27 @@ def test_misfit_of_modelled_peaks_and_noise_are_not_missing_phases():
     assert unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406) == []
 
 
+def _k_beta_of(two_theta, lam_a=1.5406, lam_b=1.392218):
+    return 2 * np.degrees(np.arcsin(np.sin(np.radians(two_theta / 2)) * lam_b / lam_a))
+
+
 def test_a_cu_k_beta_line_is_named_as_such():
-    lam_a, lam_b = 1.5406, 1.392218
-    d = lam_a / (2 * np.sin(np.radians(15.0)))  # the 30° peak
-    kb = 2 * np.degrees(np.arcsin(lam_b / (2 * d)))
-    tt, obs, calc, esd, bragg = _pattern_with_peaks(extra_at=kb)
-    peaks = unexplained_peaks(tt, obs, calc, esd, bragg, lam_a)
-    assert len(peaks) == 1 and peaks[0]["satellite"].startswith("Cu Kβ of the peak at 30.0")
+    """A Kβ line at 8 % of every peak (an unfiltered tube): each excess is named as its parent's Kβ, none as a phase."""
+    tt, obs, calc, esd, bragg = _pattern_with_peaks(k_beta=0.08)
+    peaks = unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406)
+    assert sorted(round(p["two_theta"], 1) for p in peaks) == sorted(round(_k_beta_of(c), 1) for c in (30.0, 45.0, 60.0))
+    assert all(p["satellite"].startswith("Cu Kβ of the peak at ") for p in peaks)
+    assert next(p for p in peaks if abs(p["two_theta"] - _k_beta_of(30.0)) < 0.1)["satellite"].startswith(
+        "Cu Kβ of the peak at 30.0")
+
+
+def test_a_peak_at_one_kbeta_position_only_is_not_a_kbeta_line():
+    """An excess at the Kβ position of the 30° peak, with no Kβ at the 45° and 60° peaks where it would show just as
+    well: a phase that happens to sit there (ZrO2 (111) at LiCl (200)'s Kβ), not the emission line."""
+    tt, obs, calc, esd, bragg = _pattern_with_peaks(extra_at=_k_beta_of(30.0))
+    peaks = unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406)
+    assert len(peaks) == 1 and peaks[0]["satellite"] == ""
+    assert peaks[0]["two_theta"] == pytest.approx(_k_beta_of(30.0), abs=0.05)
 
 
 def test_verdict_is_the_worst_finding_and_unknown_warnings_are_checks():
@@ -571,3 +591,13 @@ def test_negative_intensities_of_a_simulation_are_a_note_and_of_a_subtracted_bac
     assert abs(out["sim"].amorphous_fraction[0] - truth["sample"]["amorphous"]) < 3 * out["sim"].amorphous_fraction[1]
     far = [r for r in out["sub"].verdict_reasons if r.startswith("intensities far below zero")]
     assert out["sub"].verdict in ("check", "fail") and len(far) == 1 and "background-subtracted" in far[0]
+
+
+def test_undeclared_zro2_wear_debris_is_not_taken_for_a_kbeta_line():
+    """GSAS-II pattern (no Kβ simulated) of milled LiCl with 5 % ZrO2 wear debris, quantified without the ZrO2: both of
+    its strong peaks are unexplained, (−111) at 28.2° and (111) at 31.5°, which lies at LiCl (200)'s Cu Kβ position."""
+    path = DEMO.parents[1] / "validation" / "gsas2" / "milled_a55_zro2.xye"
+    res = xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), purity=0.95, model_uncertainty="off")
+    missing = sorted(round(p["two_theta"], 1) for p in res.unexplained_peaks if not p["satellite"])
+    assert missing == [28.2, 31.6], res.unexplained_peaks
+    assert res.verdict == "check" and "2 significant peaks that no phase explains" in res.verdict_reasons[0]
