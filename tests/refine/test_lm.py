@@ -51,48 +51,6 @@ def test_same_path_as_minpack(fun, jac, x0, kw):
     assert res.message == ref.message
 
 
-def test_given_start_evaluations_are_used_not_repeated():
-    """f0/jac0 (a caller's evaluations at x0) replace LM's first ones: the same steps, one call of each fewer."""
-    x0, kw = [1.0, 1.0, 1.0, 0.1], dict(ftol=1e-5, xtol=1e-10, gtol=1e-10)
-    calls = {"fun": 0, "jac": 0}
-
-    def fun(p):
-        calls["fun"] += 1
-        return _two_exp(p)
-
-    def jac(p):
-        calls["jac"] += 1
-        return _two_exp_jac(p)
-
-    plain = levenberg_marquardt(fun, jac, x0, **kw)
-    before = dict(calls)
-    given = levenberg_marquardt(fun, jac, x0, f0=_two_exp(np.array(x0)), jac0=_two_exp_jac(np.array(x0)), **kw)
-    assert given.x.tolist() == plain.x.tolist() and (given.nfev, given.njev) == (plain.nfev, plain.njev)
-    assert calls["fun"] - before["fun"] == before["fun"] - 1 and calls["jac"] - before["jac"] == before["jac"] - 1
-
-
-def test_stage_reuses_the_bound_check_evaluations():
-    """A stage whose bound check evaluated the residual and Jacobian at LM's start does not evaluate them again,
-    and lands where it lands without them."""
-    def run(reuse: bool):
-        ref = _refinement(("LiF", "ZnO"), adaptive=False)
-        ref.run_stage(Stage("cell", ("cell",)), final=False)
-        ref.params["W"].value *= 3.0  # the instrument's peaks broader than the data's: no size broadening wanted
-        names = ref.set_stage(("cell", "displacement", "size"))
-        ref.reset_sampling()
-        at = {}
-        held = ref._held_at_bounds(names, at)  # the sizes start at none (0), where the too broad peaks keep them
-        n0, j0 = ref.nfev, ref.njev
-        ref._lm(names, held, True, 100, at if reuse else None)
-        return held, (ref.nfev - n0, ref.njev - j0), {k: p.value for k, p in ref.params.items()}
-
-    held, (nfev, njev), values = run(True)
-    assert held == {"LiF_size_broadening", "ZnO_size_broadening"}
-    _, (nfev_plain, njev_plain), values_plain = run(False)
-    assert (nfev, njev) == (nfev_plain - 1, njev_plain - 1)
-    assert values == pytest.approx(values_plain, rel=1e-9, abs=1e-12)
-
-
 def test_rank_deficient_jacobian_still_converges():
     # the second parameter does nothing: MINPACK's scaling gives it weight 1 and LM leaves it alone
     fun = lambda p: np.array([p[0] - 1.0, 2.0 * (p[0] - 1.0), 0.0 * p[1]])  # noqa: E731
@@ -119,8 +77,7 @@ def test_refinement_matches_minpack(monkeypatch):
     """Every stage of the default recipe (without the adaptive tests) lands where MINPACK's lmder lands."""
     ours = _refinement(("LiF", "ZnO"), adaptive=False).run()
 
-    def scipy_lm(fun, jac, z0, *, ftol, xtol, gtol, max_nfev, f0=None, jac0=None):
-        # f0/jac0 are fun(z0)/jac(z0), which least_squares evaluates itself
+    def scipy_lm(fun, jac, z0, *, ftol, xtol, gtol, max_nfev):
         return least_squares(fun, z0, jac=jac, method="lm", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol,
                              max_nfev=max_nfev)
 

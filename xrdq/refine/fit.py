@@ -18,7 +18,7 @@ from .objective import Objective
 from .recipe import Recipe, Stage
 from .result import RefinementResult
 from .specs import MIN_CRYSTALLITE_NM
-from .transforms import at_bounds, bounded_gauss_newton, transforms, typical_step
+from .transforms import at_bounds, bounded_gauss_newton, transforms
 
 __all__ = ["Refinement", "refine", "MIN_CRYSTALLITE_NM"]
 #: A phase whose scale is below this many esd after the first stage is held (adaptive recipe): its cell, size and
@@ -51,52 +51,38 @@ class Refinement(Objective):
         # the transforms' internal variable they sit at a stationary point with a vanishing slope, where
         # Levenberg–Marquardt's steps overshoot and the whole stage stalls (seen: a size at zero and a
         # hump at its widest width kept every other parameter from moving, Δχ² −97 left on the table).
-        at = {}  # the residual and Jacobian the check evaluates: LM's first ones, at the same point
-        held = self._held_at_bounds(names, at)
-        entry = self._lm(names, held, final, stage.max_nfev, at)
+        held = self._held_at_bounds(names)
+        entry = self._lm(names, held, final, stage.max_nfev)
         if held:
             # released if the new solution pulls them back inside
-            at = {}
-            again = self._held_at_bounds(names, at)
+            again = self._held_at_bounds(names)
             if again != held:
-                more = self._lm(names, again, final, stage.max_nfev, at)
+                more = self._lm(names, again, final, stage.max_nfev)
                 entry = {**more, "nfev": entry["nfev"] + more["nfev"]}
                 held = again
         return {"stage": stage.name, **entry, **({"held_at_bounds": sorted(held)} if held else {})}
 
-    def _held_at_bounds(self, names, at: dict | None = None) -> set:
-        """Varied parameters on a bound that a bounded Gauss–Newton step would push out of it. ``at``: filled
-        with the point (``names``, ``x``) and the residual and Jacobian evaluated there, when they were."""
+    def _held_at_bounds(self, names) -> set:
+        """Varied parameters on a bound that a bounded Gauss–Newton step would push out of it."""
         params = [self.params[n] for n in names]
         lo, hi = at_bounds(params)
         if not (lo | hi).any():
             return set()
         x = np.array([p.value for p in params])
-        r, jac = self.residual(x, names), self.residual_jacobian(x, names)
-        if at is not None:
-            at.update(names=list(names), x=x, r=r, jac=jac)
+        jac = self.residual_jacobian(x, names)
         norm = np.linalg.norm(jac, axis=0)
         norm[norm == 0] = 1.0
-        free, _ = bounded_gauss_newton(r, jac / norm, lo, hi)
+        free, _ = bounded_gauss_newton(self.residual(x, names), jac / norm, lo, hi)
         return {n for n, f in zip(names, free) if not f}
 
-    def _lm(self, names, held, final: bool, max_nfev: int, at: dict | None = None) -> dict:
-        """Levenberg–Marquardt over ``names`` except ``held``, in the bounds' internal variables. ``at``: a
-        residual and Jacobian already evaluated (:meth:`_held_at_bounds`), LM's first ones if at its start."""
+    def _lm(self, names, held, final: bool, max_nfev: int) -> dict:
+        """Levenberg–Marquardt over ``names`` except ``held``, in the bounds' internal variables."""
         names = [n for n in names if n not in held]
         if not names:
             return {"status": 1, "nfev": 0}
         to_internal, to_external, slope = transforms([self.params[n] for n in names])
         x0 = np.array([self.params[n].value for n in names])
         z0 = to_internal(x0)
-        f0 = jac0 = None
-        if at:
-            # LM starts at to_external(z0): x0 itself unless the transforms moved a parameter off a bound or
-            # off zero (then the evaluation at x0 is not LM's); rounding in the transforms is ~1e-16
-            cols = [at["names"].index(n) for n in names]
-            tol = 1e-9 * np.array([typical_step(n, v) for n, v in zip(names, x0)])
-            if np.all(at["x"][cols] == x0) and np.all(np.abs(to_external(z0) - x0) <= tol):
-                f0, jac0 = at["r"], at["jac"][:, cols] * slope(z0)[None, :]
 
         def fun(z):
             return self.residual(to_external(z), names)
@@ -107,8 +93,7 @@ class Refinement(Objective):
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
         # MINPACK's lmder (x_scale="jac"), without importing scipy.optimize: xrdq.refine.lm
-        sol = levenberg_marquardt(fun, jac, z0, ftol=tol, xtol=1e-10, gtol=1e-10, max_nfev=max_nfev, f0=f0,
-                                  jac0=jac0)
+        sol = levenberg_marquardt(fun, jac, z0, ftol=tol, xtol=1e-10, gtol=1e-10, max_nfev=max_nfev)
         x = to_external(sol.x)
         for n, v in zip(names, x):
             self.params[n].value = float(v)

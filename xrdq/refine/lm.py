@@ -113,14 +113,11 @@ def _radius_update(ratio, actred, dirder, fnorm, fnorm1, delta, pnorm, par):
 
 
 def levenberg_marquardt(fun, jac, x0, *, ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=None,
-                        factor=100.0, f0=None, jac0=None) -> LMResult:
-    """Minimise ‖fun(x)‖² from ``x0`` with the Jacobian ``jac(x)`` (m × n, m ≥ n), as MINPACK's lmder.
-
-    ``f0``/``jac0``: ``fun(x0)``/``jac(x0)`` when the caller has evaluated them already (counted in ``nfev``/``njev``
-    as if evaluated here)."""
+                        factor=100.0) -> LMResult:
+    """Minimise ‖fun(x)‖² from ``x0`` with the Jacobian ``jac(x)`` (m × n, m ≥ n), as MINPACK's lmder."""
     x = np.array(x0, dtype=float)
     n = x.size
-    f = np.asarray(fun(x) if f0 is None else f0, dtype=float)
+    f = np.asarray(fun(x), dtype=float)
     if not np.all(np.isfinite(f)):
         raise ValueError("Residuals are not finite in the initial point.")
     if n == 0 or f.size < n:
@@ -131,8 +128,7 @@ def levenberg_marquardt(fun, jac, x0, *, ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nf
     diag = None
     info = 0
     while not info:
-        jm = np.asarray(jac(x) if jac0 is None else jac0, dtype=float)
-        jac0 = None  # only at x0
+        jm = np.asarray(jac(x), dtype=float)
         njev += 1
         acnorm = np.sqrt(np.einsum("ij,ij->j", jm, jm))
         if diag is None:
