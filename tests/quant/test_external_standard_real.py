@@ -106,7 +106,16 @@ def test_null_test_uncertainties_carry_the_models_own(null_test):
             u = res.uncertainty[f"sample:{phase}"]
             assert u >= esd and abs(v - weighed) <= 2.0 * u, (name, phase, v, weighed, u)
         assert res.uncertainty["amorphous"] >= res.amorphous_fraction[1]
-        assert res.verdict == "ok", res.verdict_reasons  # the weighed composition: no element over-filled
+        # the weighed composition: no element over-filled. CPD-1B (94 % corundum) has one small peak of its own that
+        # no phase explains, 26.96° (d = 3.30 Å, ≈ 55 counts over 30; not in the pure corundum, fluorite or zincite
+        # patterns), at the edge of significance (8.1–8.6 against 8): it stands where the W Lα line of fluorite (111)
+        # would, but corundum's own peaks, 6× taller, show no W Lα line at all, so it is not named one
+        # (xrdq.quant.verdict._satellite) and, when significant, it is flagged
+        assert not [p for p in res.unexplained_peaks if p["satellite"]], res.unexplained_peaks
+        unexplained = [round(p["two_theta"], 1) for p in res.unexplained_peaks]
+        if res.verdict != "ok":
+            assert name == "CPD-1B.xye" and unexplained == [27.0], (name, res.verdict_reasons)
+            assert len(res.verdict_reasons) == 1 and "no phase explains" in res.verdict_reasons[0]
     _, phases, _, res = null_test[3]  # CPD-1D
     assert res.uncertainty["sample:Al2O3"] > 1.5 * phases["Al2O3"][2]
 
