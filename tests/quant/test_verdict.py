@@ -601,3 +601,31 @@ def test_undeclared_zro2_wear_debris_is_not_taken_for_a_kbeta_line():
     missing = sorted(round(p["two_theta"], 1) for p in res.unexplained_peaks if not p["satellite"])
     assert missing == [28.2, 31.6], res.unexplained_peaks
     assert res.verdict == "check" and "2 significant peaks that no phase explains" in res.verdict_reasons[0]
+
+
+def test_a_small_negative_fraction_within_the_results_uncertainty_is_a_check_not_a_fail():
+    """A declared phase that is not there can come out negative beyond its own (tiny) u where its peaks take up misfit;
+    that moves the other fractions by about its own amount. Within the amorphous fraction's u it is a check; beyond
+    it, or beyond 1 wt% whatever u, still a fail."""
+    from xrdq.quant.verdict import NEGATIVE_FAIL, check_fractions
+
+    u = {"ZrO2": 0.0002, "LiCl": 0.003}
+    small = {"ZrO2": -0.0006, "LiCl": 0.05}
+    assert [f.level for f in check_fractions(small, u, "sample fraction")] == ["fail"]  # nothing to weigh it against
+    [f] = check_fractions(small, u, "sample fraction", consequence=0.014)
+    assert f.level == "check" and "within the result's uncertainty (± 1.40 wt%)" in f.reason
+    assert [f.level for f in check_fractions(small, u, "sample fraction", consequence=0.0005)] == ["fail"]
+    big = {"ZrO2": -1.5 * NEGATIVE_FAIL, "LiCl": 0.05}
+    assert [f.level for f in check_fractions(big, u, "sample fraction", consequence=0.2)] == ["fail"]
+
+
+def test_declared_zro2_that_is_not_there_does_not_fail_a_sound_result():
+    """GSAS-II lazco_nano_a85 (no ZrO2) quantified with ZrO2 declared as well: ZrO2 comes out −0.04 ± 0.02 wt%
+    (−3.3 esd), the amorphous fraction within its u of the truth — check (look), not fail (probably wrong)."""
+    path = DEMO.parents[1] / "validation" / "gsas2" / "lazco_nano_a85.xye"
+    res = xrdq.quantify(path, phases=["Li2ZrCl6", "LiCl", "ZrO2-m"], standard=("LiF", 0.2), model_uncertainty="fast")
+    a, u = res.amorphous_fraction[0], res.uncertainty["amorphous"]
+    assert abs(a - 0.85) <= u and res.sample_fractions["ZrO2-m"][0] < 0
+    assert res.verdict == "check", res.verdict_reasons
+    assert any("ZrO2-m sample fraction is negative" in r and "within the result's uncertainty" in r
+               for r in res.verdict_reasons), res.verdict_reasons
