@@ -104,11 +104,14 @@ def unexplained_peaks(two_theta, observed, calculated, esd, bragg, wavelength, f
     for p in peaks:  # one entry per peak even where the keys straddle a bin edge
         if all(abs(p["two_theta"] - q["two_theta"]) > 0.15 for q in merged):
             merged.append(p)
-    # the excess at another peak's satellite position, smoothed as the narrower filter's heights are
+    # the excess at another peak's satellite position, smoothed as the narrower filter's heights are, and the
+    # modelled peaks (local maxima of the Bragg curve), strongest first, whose satellites are looked for there
     excess = gaussian_smooth(diff, max(fwhm_deg[0] / 2.3548 / step, 0.7) / 2)
+    tops = np.nonzero((bragg[1:-1] >= bragg[:-2]) & (bragg[1:-1] > bragg[2:]))[0] + 1
+    strongest = tops[np.argsort(-bragg[tops])][:20]
     for p in merged:
         p["d_spacing"] = float(wavelength / (2.0 * np.sin(np.radians(p["two_theta"] / 2.0))))
-        p["satellite"] = _satellite(p, tt, bragg, wavelength, excess, e)
+        p["satellite"] = _satellite(p, tt, bragg, wavelength, excess, e, strongest)
     return merged[:max_peaks]
 
 
@@ -163,13 +166,13 @@ def check_broad_unexplained(feature: dict | None, wavelength: float) -> list[Fin
                              "fraction is then measured)")]
 
 
-def _satellite(peak, tt, bragg, wavelength, excess=None, esd=None) -> str:
+def _satellite(peak, tt, bragg, wavelength, excess, esd, strongest) -> str:
     """The emission line and modelled peak that would put an excess here, or ''.
 
     A satellite is a few per cent of its parent at most, and an emission line does not pick one reflection: a Kβ (or
-    W Lα) line at a share ρ of one peak stands at ρ of every other peak too. With the smoothed ``excess`` and ``esd``
-    given, the attribution is kept only if the strongest other modelled peak shows its own satellite where ρ makes it
-    detectable. Without that test a missing phase hides behind a coincidence: monoclinic ZrO2 (111), d = 2.84 Å, lies
+    W Lα) line at a share ρ of one peak stands at ρ of every other peak too: the attribution is kept only if the
+    strongest other modelled peak (``strongest``: indices of the Bragg curve's maxima, strongest first) shows its own
+    satellite in the smoothed ``excess`` where ρ makes it detectable. Without that test a missing phase hides behind a coincidence: monoclinic ZrO2 (111), d = 2.84 Å, lies
     at the Cu Kβ position of LiCl (200), d = 2.57 Å (2.84/2.57 = λ(Kα)/λ(Kβ) to 0.2 %), 2–5 % of its height — ZrO2 wear
     debris beside LiCl, this project's own chemistry, was called a Kβ line."""
     for line, lam in SATELLITES:
@@ -182,18 +185,16 @@ def _satellite(peak, tt, bragg, wavelength, excess=None, esd=None) -> str:
         if not near.any() or float(np.max(bragg[near])) < 10.0 * peak["height"]:
             continue
         share = peak["height"] / float(np.max(bragg[near]))
-        if excess is not None and _satellite_missing_elsewhere(tt, bragg, excess, esd, ratio, share, parent):
+        if _satellite_missing_elsewhere(tt, bragg, excess, esd, strongest, ratio, share, parent):
             continue
         return f"{line} of the peak at {parent:.2f}°"
     return ""
 
 
-def _satellite_missing_elsewhere(tt, bragg, excess, esd, ratio, share, parent) -> bool:
+def _satellite_missing_elsewhere(tt, bragg, excess, esd, strongest, ratio, share, parent) -> bool:
     """Whether the strongest modelled peak (other than ``parent``) whose satellite at wavelength ratio ``ratio`` would
     be detectable (share × its height ≥ 5 esd, in range, on no other modelled peak) shows less than half of it."""
-    inner = bragg[1:-1]
-    tops = np.nonzero((inner >= bragg[:-2]) & (inner > bragg[2:]))[0] + 1
-    for i in tops[np.argsort(-bragg[tops])][:20]:
+    for i in strongest:
         if abs(tt[i] - parent) <= 0.3:
             continue
         s = np.sin(np.radians(tt[i] / 2.0)) * ratio
