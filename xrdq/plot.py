@@ -100,13 +100,22 @@ def _window(tt, two_theta_range):
     return sel
 
 
-def _tick_rows(ax, n_rows: int, y_top_t: float, font_pt: float) -> float:
-    """Height (in the possibly √ axis units) of one row of hkl ticks below zero."""
+def _tick_row_share(ax, n_rows: int, font_pt: float) -> float:
+    """Share of the pattern axis's height that one row of hkl ticks takes."""
     # one text line and a bit per row, whatever the figure size (rows of 4 % of the axis overlapped in
     # the smaller batch plots)
     axes_height_in = ax.get_position().height * ax.figure.get_figheight()
-    row = min(1.5 * font_pt / 72.0 / axes_height_in, 0.8 / (n_rows + 1.6))
+    return min(1.5 * font_pt / 72.0 / axes_height_in, 0.8 / (n_rows + 1.6))
+
+
+def _tick_rows(ax, n_rows: int, y_top_t: float, font_pt: float) -> float:
+    """Height (in the possibly √ axis units) of one row of hkl ticks below zero."""
+    row = _tick_row_share(ax, n_rows, font_pt)
     return y_top_t * row / (1.0 - row * (n_rows + 0.6))
+
+
+#: Most the intensity axis is stretched (on its possibly √ scale) to keep the legend off the data.
+LEGEND_HEADROOM_MAX = 2.5
 
 
 def _layout(result, ax_diff, show_components: bool, sqrt_intensity: bool) -> tuple:
@@ -178,15 +187,16 @@ class FitArtists:
         ax, font_size = self.ax, self.font_size
         forward, inverse = _sqrt_scale() if self.sqrt_intensity else (lambda y: np.asarray(y, dtype=float),) * 2
         self._update_curves(result, ref)
-        ymax = float(max(np.nanmax(ref.observed[sel]), np.nanmax(ref.calculated[sel])))
-        bottom = self._update_ticks(ref, float(forward(ymax)), inverse)
-        ax.set_ylim(bottom=min(bottom if bottom is not None else 0.0, float(np.nanmin(ref.observed[sel]))),
-                    top=float(inverse(forward(ymax) * 1.05)))
-        ax.set_xlim(float(tt[sel][0]), float(tt[sel][-1]))
-        if self.sqrt_intensity:
-            _sqrt_ticks(ax, ymax)
         for text, artist in zip(self.legend.get_texts(), self.legend_artists):
             text.set_text(artist.get_label())
+        ax.set_xlim(float(tt[sel][0]), float(tt[sel][-1]))
+        ymax = float(max(np.nanmax(ref.observed[sel]), np.nanmax(ref.calculated[sel])))
+        y_ref = max(float(forward(ymax)), self._legend_headroom(ref, sel, forward))
+        bottom = self._update_ticks(ref, y_ref, inverse)
+        ax.set_ylim(bottom=min(bottom if bottom is not None else 0.0, float(np.nanmin(ref.observed[sel]))),
+                    top=float(inverse(y_ref * 1.05)))
+        if self.sqrt_intensity:
+            _sqrt_ticks(ax, ymax)
         ax.set_title(_title(result, ref, title), fontsize=font_size + 1)
         if self.ax_diff is not None:
             self.difference.set_data(tt, ref.observed - ref.calculated)
@@ -196,6 +206,37 @@ class FitArtists:
             diff = (ref.observed - ref.calculated)[sel]
             span = float(np.nanmax(np.abs(diff))) if diff.size else 1.0
             self.ax_diff.set_ylim(-1.1 * span, 1.1 * span)
+
+    def _legend_headroom(self, ref, sel, forward) -> float:
+        """The (possibly √) intensity the axis is scaled to (its top less 5 %) so that the pattern under the legend
+        ends below the legend; 0 where nothing of it lies under the legend.
+
+        The legend sits in the upper right and, with the standard's weighed and refined fractions in it, often
+        spans half the axis: over the strongest peaks, unreadable. Raising the top only as far as the data under
+        it needs keeps the rest of the picture as it was. The legend's box comes from a layout of the legend
+        alone at the figure's dpi, which for the figures made here is the dpi they are saved at (the layout is
+        then reused by the drawing); a figure saved at another dpi has its text hinted to other widths (≈ 2 % of
+        the axis on a 10-inch figure), which the margins cover.
+        """
+        get_renderer = getattr(self.ax.figure.canvas, "get_renderer", None)
+        if get_renderer is None or not self.legend.get_texts():
+            return 0.0
+        to_axes = self.ax.transAxes.inverted()
+        (x_left, y_bottom), _ = to_axes.transform(self.legend.get_window_extent(get_renderer()))
+        lo, hi = self.ax.get_xlim()
+        under = sel & (ref.two_theta >= lo + (x_left - 0.03) * (hi - lo))
+        if not under.any():
+            return 0.0
+        peak = float(forward(max(np.nanmax(ref.observed[under]), np.nanmax(ref.calculated[under]))))
+        # axis from −β·y_ref (the hkl tick rows, _update_ticks) to 1.05·y_ref: the data under the legend at
+        # (peak + β·y_ref) / ((1.05 + β)·y_ref) of the height must stay below its bottom, less a margin
+        n = len(ref.phase_names)
+        q = _tick_row_share(self.ax, n, self.font_size) * (n + 0.6) if n else 0.0
+        beta = q / (1.0 - q)
+        room = (y_bottom - 0.02) * (1.05 + beta) - beta
+        if peak <= 0 or room <= 0:
+            return 0.0
+        return min(peak / room, LEGEND_HEADROOM_MAX * float(forward(np.nanmax(ref.observed[sel]))))
 
     def _update_curves(self, result, ref):
         """Observed, calculated, background, amorphous band and each phase on background + amorphous."""
@@ -258,7 +299,7 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
 
     Each phase is drawn on background + amorphous (where the calculated curve puts it); its hkl tick
     row below the pattern carries its name; the legend names the internal standard with its weighed
-    and refined fractions. ``sqrt_intensity`` draws a √-intensity axis (weak phases stay visible);
+    and refined fractions, and the intensity axis reaches as high as it takes for the legend to cover no data. ``sqrt_intensity`` draws a √-intensity axis (weak phases stay visible);
     ``two_theta_range=(lo, hi)`` zooms on that 2θ window (intensity axis fitted to it). ``ax``: an Axes
     for the pattern alone, or a (pattern, difference) pair of empty Axes. Writes ``path`` (PNG, SVG,
     PDF... by extension, atomically) when given; returns the Figure. To draw many results on one figure,
@@ -275,7 +316,9 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     ref = getattr(result, "refinement", result)
     _window(ref.two_theta, two_theta_range)  # a bad range is reported before anything is drawn
     if ax is None:
-        fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=figsize, sharex=True, gridspec_kw=PANELS)
+        # drawn at the dpi it is saved at, the legend's box measured for the headroom is the one saved
+        fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=figsize, sharex=True, gridspec_kw=PANELS,
+                                          **({"dpi": dpi} if path is not None else {}))
     elif isinstance(ax, (tuple, list)):  # (pattern, difference) axes
         ax, ax_diff = ax
         fig = ax.figure
@@ -302,7 +345,8 @@ class FitPlot:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.figure = Figure(figsize=figsize)
+        # at the dpi it is saved at: the legend's box measured for the headroom (FitArtists) is then laid out once
+        self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)
         self.axes = tuple(self.figure.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
         self.font_size, self.dpi = font_size, dpi

@@ -82,10 +82,42 @@ def test_sqrt_intensity_and_zoom(result, tmp_path):
     assert ax.get_xlim() == pytest.approx((50.0, 62.0), abs=0.03)
     window = (ref.two_theta >= 50) & (ref.two_theta <= 62)
     top = max(ref.observed[window].max(), ref.calculated[window].max())
-    assert ax.get_ylim()[1] < 1.2 * top < ref.observed.max()  # fitted to the window, not the whole pattern
+    # fitted to the window, not the whole pattern (the top raised at most as far as the legend needs)
+    assert top < ax.get_ylim()[1] < 0.5 * ref.observed.max()
     plt.close(fig)
     with pytest.raises(xrdq.errors.XrdqError, match="plot range"):
         result.plot(tmp_path / "none.png", two_theta_range=(100.0, 120.0))
+
+
+@pytest.mark.parametrize("kind", ["plot", "thumbnail", "sqrt"])
+def test_the_legend_covers_no_data(result, tmp_path, kind):
+    """Where the pattern runs under the legend (the strongest peaks are often there), the intensity axis
+    is raised until it clears the legend's box, measured on the picture as saved."""
+    import matplotlib.pyplot as plt
+
+    from xrdq.plot import THUMBNAIL_DPI, FitPlot
+
+    ref = result.refinement
+    if kind == "thumbnail":
+        plot = FitPlot()
+        plot.save(result, tmp_path / "thumb.png")
+        fig, ax, dpi = plot.figure, plot.axes[0], THUMBNAIL_DPI
+    else:
+        fig = result.plot(sqrt_intensity=kind == "sqrt")  # not saved: saving closes it
+        ax, dpi = fig.axes[0], 150
+    fig.dpi = dpi  # as saved
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent(renderer)
+    tt, y = ref.two_theta, np.maximum(ref.observed, ref.calculated)
+    pts = ax.transData.transform(np.column_stack([tt, y]))
+    under = (pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1)
+    assert under.sum() > 100  # the legend does span part of the pattern
+    assert pts[under, 1].max() < box.y0, f"{kind}: data at {pts[under, 1].max():.0f} px, legend from {box.y0:.0f} px"
+    # and the pattern is not squashed for nothing: its strongest point lies above a third of the axis
+    frac = ax.transAxes.inverted().transform(pts[np.argmax(y)])[1]
+    assert frac > 1 / 3
+    plt.close(fig)
 
 
 def test_batch_thumbnails_are_readable(result):
