@@ -415,6 +415,23 @@ def test_the_mirrored_recipe_refines_the_transparency_shift_when_the_native_engi
     assert "transparency" not in mirror_recipe(native(["zero shift"])).steps[-1]
 
 
+def test_a_cubic_phases_texture_is_not_mirrored():
+    """GSAS-II takes the March–Dollase factor at one representative of each reflection, the native model averages it
+    over the reflection's equivalents: for a cubic phase these differ, so its texture stays native-only; a
+    non-cubic one's axis is mirrored."""
+    from xrdq.engines.gsas2.mirror import mirror_recipe
+
+    def native(po):
+        return SimpleNamespace(recipe=[{"stage": "adaptive", "refine": ["zero"], "background_terms": 12, "po": po}],
+                               decisions=[], phase_names=["LiF", "ZnO"],
+                               phase_info={"LiF": {"cell": [4.027, 4.027, 4.027, 90.0, 90.0, 90.0]},
+                                           "ZnO": {"cell": [3.25, 3.25, 5.207, 90.0, 90.0, 120.0]}})
+
+    assert "preferred_orientation" not in mirror_recipe(native({"LiF": [1, 0, 0]})).steps[-1]
+    rec = mirror_recipe(native({"LiF": [1, 1, 1], "ZnO": [0, 0, 1]}))
+    assert rec.steps[-1]["preferred_orientation"] == ["ZnO"] and rec.po_axis == (0, 0, 1)
+
+
 def test_a_uniaxial_size_the_native_engine_took_is_mirrored_as_gsas2s_uniaxial_size():
     """Platelets: the native adaptive recipe keeps a uniaxial crystallite size about an axis; GSAS-II, mirroring it,
     switches that phase's size to its own "uniaxial" model about the same axis, the axial size starting where the

@@ -155,7 +155,9 @@ def test_a_standard_whose_lines_disagree_gets_a_note_saying_why_and_what_helps()
 def test_a_coarse_standard_widens_u_and_is_named():
     """The main job with an unground LiF: its lines 5–12 % off in the data, as particle statistics leave them. A
     self-consistency check on xrdq's own simulation (the mechanism, not accuracy): u grows by the scatter, the
-    amorphous error stays inside it, and the note names the standard."""
+    amorphous error stays inside it, and the note names the standard. The lines' factors alternate (111, 220 up;
+    200, 311 down), which no March–Dollase texture of a cubic phase gives (about <100>, 111 and 220 go one way and
+    200 and 311 the other, for r on either side of 1): a texture-like scatter is taken as texture."""
     pattern, truth = simulate([("LiF", 0.5), ("LiCl", 0.15), ("Li2ZrCl6", 0.1)], amorphous=0.25, standard="LiF",
                               seed=None, size_nm={"LiCl": 50.0, "Li2ZrCl6": 35.0})
     kw = dict(phases=["LiCl", "Li2ZrCl6"], standard=("LiF", 0.5), model_uncertainty="fast")
@@ -163,7 +165,7 @@ def test_a_coarse_standard_widens_u_and_is_named():
     on = lif > 0.02 * lif.max()
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(on.astype(int))) + 1, [lif.size]])
     y = pattern.values.copy()
-    for (lo, hi), f in zip([(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if on[a]], [0.90, 1.12, 0.94, 1.05]):
+    for (lo, hi), f in zip([(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if on[a]], [1.08, 0.92, 1.10, 0.93]):
         y[lo:hi] += (f - 1.0) * lif[lo:hi]
     results = []
     for counts in (pattern.values, y):

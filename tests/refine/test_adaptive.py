@@ -9,7 +9,7 @@ from xrdq.model import background as bkg
 from xrdq.model.instrument import load_instrument
 from xrdq.model.pattern import PhaseModel, PhaseParams, Specimen
 from xrdq.refine import default_recipe, load_recipe
-from xrdq.refine.adaptive import f_survival, f_test, po_axes
+from xrdq.refine.adaptive import f_survival, f_test, po_axes, size_axes
 from xrdq.refine.fit import MIN_CRYSTALLITE_NM, Refinement
 from xrdq.refine.start import estimate_humps
 from xrdq.refine.transforms import bounded_gauss_newton, box_gauss_newton
@@ -18,16 +18,19 @@ INST = load_instrument("miniflex600")
 TT = np.arange(15.0, 80.0, 0.02)
 
 
-def make_pattern(*, Y=None, X=None, po=None, size_nm=None, seed=3, counts=30000.0, penetration_um=0.0, flat=0.0):
+def make_pattern(*, Y=None, X=None, po=None, size_nm=None, seed=3, counts=30000.0, penetration_um=0.0, flat=0.0,
+                 lif_po=None):
     """LiF + ZnO (hexagonal) built from xrdq's phase model: tanθ Lorentzian Y, 1/cosθ Lorentzian X, ZnO
-    March–Dollase, sizes, specimen transparency."""
+    March–Dollase, sizes, specimen transparency; ``lif_po`` = (axis, ratio) textures the LiF."""
     glob = INST.replace(**({"Y": Y} if Y is not None else {}), **({"X": X} if X is not None else {}), flat_specimen=flat)
     y = 200.0 + 2000.0 / TT
     size_nm = size_nm or {}
     for name, w in (("LiF", 0.5), ("ZnO", 0.5)):
         phase = load_phase(name)
-        model = PhaseModel(phase, INST, (TT[0], TT[-1]), po_hkl=(0, 0, 1) if (po and name == "ZnO") else None)
-        prof = model.profile(TT, PhaseParams(size_nm=size_nm.get(name), po_ratio=po if (po and name == "ZnO") else 1.0), glob,
+        axis, ratio = (((0, 0, 1), po) if (po and name == "ZnO") else
+                       lif_po if (lif_po and name == "LiF") else (None, 1.0))
+        model = PhaseModel(phase, INST, (TT[0], TT[-1]), po_hkl=axis)
+        prof = model.profile(TT, PhaseParams(size_nm=size_nm.get(name), po_ratio=ratio), glob,
                              Specimen(penetration_um=penetration_um))
         y = y + w / (phase.cell_mass * phase.volume) * prof
     y = 200.0 + (y - 200.0) / (y - 200.0).max() * counts
@@ -157,21 +160,48 @@ def test_transparency_refined_on_fundamental_parameters_simulations_is_the_simul
 
 def test_texture_can_be_forbidden_per_phase_or_globally():
     obs, esd = make_pattern(po=0.8)
-    for options in ({"texture": False}, {"preferred_orientation": {"ZnO": None}}):
+    for options, forbidden in (({"texture": False}, "March–Dollase"),
+                               ({"preferred_orientation": {"ZnO": None}}, "March–Dollase ZnO")):
         result = fit(obs, esd, **options)
-        assert not any(d["term"].startswith("March–Dollase") for d in result.decisions), options
+        assert not any(d["term"].startswith(forbidden) for d in result.decisions), options
         assert result.parameters["ZnO_po_ratio"][0] == 1.0
 
 
 def test_forced_texture_is_refined_without_a_test():
     result = fit(*make_pattern(po=0.8), preferred_orientation={"ZnO": (0, 0, 1)})
-    assert not any(d["term"].startswith("March–Dollase") for d in result.decisions)
+    assert not any(d["term"].startswith("March–Dollase ZnO") for d in result.decisions)
     assert result.parameters["ZnO_po_ratio"][0] == pytest.approx(0.8, abs=0.03)
 
 
 def test_po_axis_candidates_follow_the_lattice():
-    assert po_axes(load_phase("LiF")) == ()  # cubic: no unique axis
-    assert po_axes(load_phase("ZnO")) == ((0, 0, 1),)
+    assert po_axes(load_phase("LiF")) == ((1, 0, 0), (1, 1, 1))  # cubes on a face, octahedra on a face
+    assert size_axes(load_phase("LiF")) == ()  # averaged over equivalents, a uniaxial size is (nearly) isotropic
+    assert po_axes(load_phase("ZnO")) == size_axes(load_phase("ZnO")) == ((0, 0, 1),)
+
+
+def test_a_textured_cubic_standard_is_found_from_its_probe():
+    """LiF crystallites lying on a cube face ((100) March–Dollase 0.8; self-consistency, xrdq's own model): the
+    ratio's effect at 1 vanishes to first order for a cubic phase, so the term is screened and refined from
+    CUBIC_PO_PROBE — found, refined to the truth, and the standard's fraction with it. Untextured, not taken."""
+    textured = fit(*make_pattern(lif_po=((1, 0, 0), 0.8)))
+    assert "March–Dollase LiF [100]" in accepted(textured)
+    assert textured.parameters["LiF_po_ratio"][0] == pytest.approx(0.8, abs=0.02)
+    from xrdq.quant.weight_fractions import hill_howard
+
+    names = list(textured.scales)
+    w, _ = hill_howard([textured.scales[n][0] for n in names], [textured.mass_factors[n] for n in names])
+    assert dict(zip(names, w))["LiF"] == pytest.approx(0.5, abs=0.003)
+    plain = fit(*make_pattern())
+    assert not any(t.startswith("March–Dollase LiF") for t in accepted(plain))
+    tested = [d["term"] for d in plain.decisions]
+    assert "March–Dollase LiF [100]" in tested and "March–Dollase LiF [111]" in tested
+
+
+def test_a_texture_forced_on_a_cubic_phase_starts_off_one():
+    """Refined from 1 a cubic phase's ratio would not move (zero gradient there): a forced one starts at the probe."""
+    result = fit(*make_pattern(lif_po=((1, 1, 1), 0.85)), preferred_orientation={"LiF": (1, 1, 1)}, texture=False)
+    assert result.parameters["LiF_po_ratio"][0] == pytest.approx(0.85, abs=0.02)
+    assert result.parameters["LiF_po_ratio"][1] > 0  # refined
 
 
 def test_f_test_is_the_nested_model_test():

@@ -98,7 +98,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         it explicitly if there is one), a list of (centre, FWHM) start values, or ``[]`` for none.
     preferred_orientation : {phase: (h, k, l)} March–Dollase axis per phase (adds a refinement stage);
         {phase: None} forbids texture for that phase.
-    texture : let the default (adaptive) recipe test each non-cubic phase for March–Dollase texture.
+    texture : let the default (adaptive) recipe test each phase for March–Dollase texture (a cubic one from a probe ratio).
     uniaxial_size : {phase: (h, k, l)}: refine a crystallite size along that reciprocal axis of its own, beside the
         one across it (platelets: (00l) broader than (hk0); needles: narrower). Native engine only.
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).

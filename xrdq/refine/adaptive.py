@@ -16,8 +16,9 @@ underestimated esds) raises the bar accordingly.
 Order, as an expert would: first the background order (Chebyshev terms added four at a time; they enter
 linearly, so the extended χ² is exact at no cost), then the non-linear terms — zero shift, the specimen's
 transparency, the tanθ Lorentzian (Y), axial-divergence asymmetry, per-phase microstrain, a March–Dollase
-term for each non-cubic phase with its axis chosen among low-index candidates, and for a size-broadened
-non-cubic phase a uniaxial crystallite size (platelets, needles) along the same candidate axes. Non-linear candidates are screened
+term for each phase with its axis chosen among low-index candidates (for a cubic one, the internal standard
+included, screened at a probe value: see :data:`CUBIC_PO_PROBE`), and for a size-broadened non-cubic phase a
+uniaxial crystallite size (platelets, needles) along the same candidate axes. Non-linear candidates are screened
 cheaply with the Gauss–Newton (linearised) Δχ² from the Jacobian at the current solution; the most
 significant one is then refined for real and kept only if its refined Δχ² passes the test too.
 Every test, accepted or not, is recorded as a decision.
@@ -33,7 +34,7 @@ import numpy as np
 from ..model.profile import GAUSSIAN_FWHM2_FLOOR, caglioti_fwhm2
 from .diagnostics import at_bound, covariance, within_esd_of_bound
 from .recipe import Stage
-from .specs import GLOBAL, INSTRUMENT_X
+from .specs import CUBIC_PO_PROBE, GLOBAL, INSTRUMENT_X
 from .transforms import at_bounds, box_gauss_newton, gram_with, step_limits
 
 MAX_BACKGROUND_TERMS = 24
@@ -59,6 +60,10 @@ PO_AXES = {
     "rhombohedral": ((1, 1, 1),),
 }
 PO_AXES_LOW = ((0, 0, 1), (1, 0, 0), (0, 1, 0))  # orthorhombic, monoclinic, triclinic
+# A cubic powder has textures too (cubes lying on a face: <100>; octahedra on a face, as fluorite cleaves: <111>).
+# Averaged over the equivalents of a reflection, cos²α is 1/3 for every reflection, so the March–Dollase factor
+# changes with the ratio only in second order at 1: screened and refined from CUBIC_PO_PROBE instead.
+CUBIC_PO_AXES = ((1, 0, 0), (1, 1, 1))
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:
@@ -127,11 +132,17 @@ def _structural(ref) -> list:
 
 
 def po_axes(phase) -> tuple:
-    """Low-index March–Dollase axis candidates for a phase; none for a cubic one (no unique axis)."""
+    """Low-index March–Dollase axis candidates for a phase."""
     kind = phase.lattice_kind
     if kind == "cubic":
-        return ()
+        return CUBIC_PO_AXES
     return PO_AXES.get(kind, PO_AXES_LOW)
+
+
+def size_axes(phase) -> tuple:
+    """Axis candidates of a uniaxial crystallite size; none for a cubic phase, whose reflections average any
+    one axis over their equivalents into (nearly) an isotropic broadening."""
+    return () if phase.lattice_kind == "cubic" else po_axes(phase)
 
 
 def _sizes_at_none(ref, varied: list) -> list:
@@ -178,7 +189,7 @@ def _candidates(ref, varied: list) -> list:
         if size in varied and ref.params[size].value > NO_BROADENING and shape not in varied \
                 and phase.name not in ref.recipe.size_axes:
             # a crystallite size of its own along one axis, where the phase's peaks are size-broadened at all
-            for axis in po_axes(phase):
+            for axis in size_axes(phase):
                 out.append((f"uniaxial crystallite size {phase.name} [{''.join(str(h) for h in axis)}]", [shape],
                             (phase.name, axis, "size"), False))
         po = ref.parameter_name(phase.name, "po_ratio")
@@ -227,7 +238,8 @@ def _screen(ref, varied: list, candidates: list, lin: dict | None = None) -> lis
     out = []
     for label, pnames, po, one_sided in candidates:
         if _probe(ref, pnames):
-            out.append(_screen_at_probe(ref, varied, pnames, base))
+            out.append(_screen_texture_at_probe(ref, varied, pnames, po, lin) if po is not None else
+                       _screen_at_probe(ref, varied, pnames, base))
             continue
         if po is not None:
             ref.set_axis(*po)
@@ -260,8 +272,16 @@ def _acts(ref, pnames) -> bool:
 
 
 def _probe(ref, pnames) -> dict:
-    """{name: probe value} of a candidate screened away from its start (its spec's ``probe``), else {}."""
-    return {n: ref.specs[n].probe for n in pnames if ref.specs[n].probe is not None}
+    """{name: probe value} of a candidate screened away from its start (its spec's ``probe``; a cubic phase's
+    March–Dollase ratio, :data:`CUBIC_PO_PROBE`), else {}."""
+    out = {}
+    for n in pnames:
+        value = ref.specs[n].probe
+        if value is None and ref.specs[n].key == "po_ratio" and ref.phases[ref._owner[n]].lattice_kind == "cubic":
+            value = CUBIC_PO_PROBE
+        if value is not None:
+            out[n] = value
+    return out
 
 
 def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
@@ -289,6 +309,32 @@ def _screen_at_probe(ref, varied: list, pnames: list, base) -> float:
         for model, state in zip(sampled, sampling):
             model.restore_sampling(state)  # the solution's sampling, as before
     return max(float(base @ base - moved @ moved), 0.0)
+
+
+def _screen_texture_at_probe(ref, varied: list, pnames: list, po, lin: dict) -> float:
+    """:func:`_screen_at_probe` for a cubic phase's texture, cheaper: the probe changes that phase's intensities by a
+    few per cent and moves no peak, so the solution's columns (``lin``) stand for every parameter already varied;
+    only the residual and the ratio's own column are evaluated at the probe (a full Jacobian there was ≈ 9 % of a
+    batch file's quantification, for the standard's two axes)."""
+    snapshot = _snapshot(ref)
+    ref.set_axis(*po)
+    try:
+        for n, v in _probe(ref, pnames).items():
+            ref.params[n].value = v
+        values = ref._values()
+        r = ref.residual(np.array([values[n] for n in varied]), varied)
+        jc = ref.residual_jacobian(np.array([values[n] for n in pnames]), pnames)
+        norm = np.linalg.norm(jc, axis=0)
+        cparams = [ref.params[n] for n in pnames]
+        c_lo, c_hi = step_limits(cparams, np.where(norm > 0, norm, 1.0), *at_bounds(cparams))
+    finally:
+        ref.set_axis(po[0], None, *po[2:])
+        _restore(ref, snapshot)
+    if not np.all(norm > 0):
+        return 0.0
+    _, moved = box_gauss_newton(r, np.hstack([lin["js"], jc / norm]), np.concatenate([lin["lo"], c_lo]),
+                                np.concatenate([lin["hi"], c_hi]))
+    return max(float(lin["base"] @ lin["base"] - moved @ moved), 0.0)
 
 
 def _grow_background(ref, n_free: int, alpha: float) -> list:

@@ -28,7 +28,7 @@ from ..model.instrument import Instrument, ProfileTerms
 from ..model.pattern import PhaseModel, PhaseParams, Specimen
 from .parameters import Parameters, param_name
 from .recipe import Recipe, default_recipe
-from .specs import GLOBAL, HUMP, PHASE, hump_index, spec
+from .specs import CUBIC_PO_PROBE, GLOBAL, HUMP, PHASE, hump_index, spec
 from .transforms import typical_step
 
 __all__ = ["Objective", "setup_from"]
@@ -167,6 +167,8 @@ class Objective:
             pre = self.prefix[phase.name]
             cell = {key: add(spec(key), pre, value) for key, value in phase.cell_parameters().items()}
             own = {sp.key: add(sp, pre, None) for sp in PHASE}
+            if phase.name in self.po_axes and getattr(phase, "lattice_kind", None) == "cubic":
+                p[own["po_ratio"]].value = CUBIC_PO_PROBE  # a texture asked for: from 1 it would not move
             self._names[phase.name] = {**cell, **own}
             self._owner.update(dict.fromkeys(self._names[phase.name].values(), i))
         for i, hump in enumerate(self.recipe.humps):

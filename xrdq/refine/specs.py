@@ -38,6 +38,11 @@ MAX_DIVERGENCE_DEG = 4.0
 OVERSPILL_PROBE = 0.16
 #: Penetration at which the adaptive recipe screens transparency: a light specimen (µ = 50 cm⁻¹).
 PENETRATION_PROBE_UM = 200.0
+#: March–Dollase ratio from which a cubic phase's texture is screened (adaptive recipe) and refined. Averaged over
+#: a reflection's equivalents, cos²α to any axis is 1/3, so the ratio's effect at 1 is nil to first order: refined
+#: from 1 it would never move. Cubes on a face (ratio < 1) and on an edge (> 1) give nearly the same intensities,
+#: so one side suffices; 0.85 about <100> changes LiF (200) by +7 % and (111) by −4 %.
+CUBIC_PO_PROBE = 0.85
 #: The adaptive recipe's label for the instrument's 1/cosθ Lorentzian X: not a plain candidate (``candidate``
 #: below), because X and every phase's size broadening add up; it is tested only when sizes ran to none.
 INSTRUMENT_X = "instrument Lorentzian (X)"

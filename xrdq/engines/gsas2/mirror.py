@@ -17,7 +17,9 @@ def mirror_recipe(native) -> GsasRecipe:
     """GSAS-II :class:`GsasRecipe` mirroring ``native`` (a native :class:`~xrdq.refine.RefinementResult`).
 
     GSAS-II has one March–Dollase axis per recipe: the first accepted axis is used for every textured
-    phase (the same axis for all of them is what the native engine chooses in uniaxial lattices). A uniaxial
+    phase (the same axis for all of them is what the native engine chooses in uniaxial lattices). A cubic
+    phase's texture is left out: GSAS-II takes the factor at one representative of each reflection, where the
+    native model averages it over the reflection's equivalents (for a cubic phase they differ). A uniaxial
     crystallite size the native engine accepted becomes GSAS-II's uniaxial size about the same axis.
     """
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
@@ -30,7 +32,7 @@ def mirror_recipe(native) -> GsasRecipe:
     if INSTRUMENT_X in accepted:  # the nominal 1/cosθ Lorentzian was too wide for these peaks
         profile.append("X")
     strain = [n for n in native.phase_names if spec("strain_broadening").name(param_name(n)) in final["refine"]]
-    po = dict(final.get("po") or {})
+    po = {k: v for k, v in (final.get("po") or {}).items() if not _cubic(native, k)}
     step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
             "size": True, "humps": True, "profile": tuple(profile), "zero": "zero" in final["refine"]}
     if spec("penetration_um").candidate in accepted:  # GSAS-II refines its mean shift (it has no tail)
@@ -43,3 +45,12 @@ def mirror_recipe(native) -> GsasRecipe:
         step["uniaxial_size"] = {k: tuple(v) for k, v in final["size_axes"].items()}
     return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
                   po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))
+
+
+def _cubic(native, name) -> bool:
+    """Whether phase ``name`` of the native result has a cubic cell (a = b = c, right angles)."""
+    cell = (getattr(native, "phase_info", {}) or {}).get(name, {}).get("cell")
+    if not cell:
+        return False
+    a, b, c, al, be, ga = cell
+    return abs(a - b) < 1e-6 * a and abs(a - c) < 1e-6 * a and all(abs(x - 90.0) < 1e-6 for x in (al, be, ga))
