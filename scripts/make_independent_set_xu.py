@@ -35,6 +35,11 @@ XU_CASES = [
          counts=6000, sizes={"ZrO2-m": 0.02}, amorphous_formula="Li3OCl"),
     case("xu_li2o_a10", "Li2O + LiCl, 10 % amorphous, 50 wt% standard", {"Li2O": 0.50, "LiCl": 0.40}, 0.5,
          counts=20000, amorphous_formula="Li3OCl"),
+    # the internal standard itself textured: LiF cubes lying on a face, fluorite-like octahedra on a face
+    case("xu_lif100_licl_a40", "LiCl + Li2O, 40 % amorphous; the LiF standard textured, (100) March–Dollase 0.80",
+         {"LiCl": 0.35, "Li2O": 0.25}, 0.5, counts=15000, po={"LiF": ([1, 0, 0], 0.80)}, amorphous_formula="Li3OCl"),
+    case("xu_lif111_lac_a20", "LiAlCl4, 20 % amorphous; the LiF standard textured, (111) March–Dollase 0.85",
+         {"LiAlCl4": 0.80}, 0.3, counts=12000, po={"LiF": ([1, 1, 1], 0.85)}, amorphous_formula="LiAlCl4"),
 ]
 AMORPHOUS_DENSITY = 2.5  # g/cm³, only for the transparency (absorption) convolver
 PACKING = 0.6
