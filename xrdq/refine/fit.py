@@ -281,6 +281,7 @@ class Refinement(Objective):
                 "mass_attenuation": float(phase.mass_attenuation(self.instrument.wavelength)),
                 "formula": phase.formula,
                 "cell": [float(c) for c in cell],
+                "lattice": getattr(phase, "lattice_kind", None),  # what the recipe's texture and size axes follow
             }
             ticks[phase.name] = model.tick_positions(pp, *self._setup(values))
         return phase_info, ticks

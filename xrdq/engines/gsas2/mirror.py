@@ -32,7 +32,8 @@ def mirror_recipe(native) -> GsasRecipe:
     if INSTRUMENT_X in accepted:  # the nominal 1/cosθ Lorentzian was too wide for these peaks
         profile.append("X")
     strain = [n for n in native.phase_names if spec("strain_broadening").name(param_name(n)) in final["refine"]]
-    po = {k: v for k, v in (final.get("po") or {}).items() if not _cubic(native, k)}
+    lattice = {n: info.get("lattice") for n, info in (getattr(native, "phase_info", None) or {}).items()}
+    po = {k: v for k, v in (final.get("po") or {}).items() if lattice.get(k) != "cubic"}
     step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
             "size": True, "humps": True, "profile": tuple(profile), "zero": "zero" in final["refine"]}
     if spec("penetration_um").candidate in accepted:  # GSAS-II refines its mean shift (it has no tail)
@@ -46,11 +47,3 @@ def mirror_recipe(native) -> GsasRecipe:
     return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
                   po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))
 
-
-def _cubic(native, name) -> bool:
-    """Whether phase ``name`` of the native result has a cubic cell (a = b = c, right angles)."""
-    cell = (getattr(native, "phase_info", {}) or {}).get(name, {}).get("cell")
-    if not cell:
-        return False
-    a, b, c, al, be, ga = cell
-    return abs(a - b) < 1e-6 * a and abs(a - c) < 1e-6 * a and all(abs(x - 90.0) < 1e-6 for x in (al, be, ga))
