@@ -66,10 +66,17 @@ def _cover_film(text: str) -> str:
     return str(text).strip()
 
 
-def parse_preferred_orientation(text: str, what: str = "preferred orientation") -> tuple[str, tuple[int, int, int]]:
-    """``"LiCl=1,1,1"`` (or ``0 0 1``, ``001``) → ``("LiCl", (1, 1, 1))``: the March–Dollase axis of a phase (or
-    another axis, ``what`` naming it in errors)."""
-    name, value = _name_value(text, what, "PHASE=h,k,l, e.g. LiCl=0,0,1")
+def parse_preferred_orientation(text: str, what: str = "preferred orientation") -> tuple[str, tuple[int, int, int] | None]:
+    """``"LiCl=1,1,1"`` (or ``0 0 1``, ``001``) → ``("LiCl", (1, 1, 1))``: the March–Dollase axis of a phase;
+    ``"LiF=none"`` → ``("LiF", None)``: no texture for that phase (the adaptive recipe does not test it)."""
+    name, value = _name_value(text, what, "PHASE=h,k,l, e.g. LiCl=0,0,1, or PHASE=none")
+    if value.lower() == "none":
+        return name, None
+    return name, _axis(text, value, what)
+
+
+def _axis(text: str, value: str, what: str) -> tuple[int, int, int]:
+    """The h,k,l of ``value`` (``1,1,1``, ``0 0 1`` or ``001``); ``text`` and ``what`` name it in the error."""
     parts = value.replace(",", " ").split()
     if len(parts) == 1 and len(parts[0]) == 3 and parts[0].isdigit():
         parts = list(parts[0])  # "001"
@@ -78,13 +85,15 @@ def parse_preferred_orientation(text: str, what: str = "preferred orientation") 
     except ValueError:
         hkl = ()
     if len(hkl) != 3 or hkl == (0, 0, 0):
-        raise XrdqQuantError(f"{what} {text!r}: expected three integers h,k,l (not all zero), e.g. LiCl=0,0,1")
-    return name, hkl
+        hint = ", or PHASE=none" if what == "preferred orientation" else ""
+        raise XrdqQuantError(f"{what} {text!r}: expected three integers h,k,l (not all zero), e.g. LiCl=0,0,1{hint}")
+    return hkl
 
 
 def parse_size_axis(text: str) -> tuple[str, tuple[int, int, int]]:
     """``"MgOH2=0,0,1"`` → ``("MgOH2", (0, 0, 1))``: the axis of a phase's uniaxial crystallite size."""
-    return parse_preferred_orientation(text, "uniaxial size")
+    name, value = _name_value(text, "uniaxial size", "PHASE=h,k,l, e.g. MgOH2=0,0,1")
+    return name, _axis(text, value, "uniaxial size")
 
 
 def parse_flag(text: str) -> bool:
@@ -185,8 +194,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("no_humps", "humps", "Do not model amorphous humps (background polynomial only).", kind="flag",
             apply=lambda on: [] if on else "auto"),
     Setting("preferred_orientation", "preferred_orientation", "Refine March–Dollase preferred orientation of "
-            "PHASE along h,k,l; repeat per phase.", parse=parse_preferred_orientation, kind="multiple",
-            metavar="PHASE=h,k,l", apply=_dict),
+            "PHASE along h,k,l, or PHASE=none for no texture of that phase (otherwise the adaptive recipe tests "
+            "it); repeat per phase.", parse=parse_preferred_orientation, kind="multiple",
+            metavar="PHASE=h,k,l|none", apply=_dict),
+    Setting("no_texture", "texture", "Do not test any phase for March–Dollase texture (phases given "
+            "--preferred-orientation are still refined).", kind="flag", apply=lambda on: not on),
     Setting("uniaxial_size", "uniaxial_size", "Refine a crystallite size of PHASE along h,k,l of its own, beside "
             "the one across it (platelets, needles; the adaptive recipe also tests it); repeat per phase.",
             parse=parse_size_axis, kind="multiple", metavar="PHASE=h,k,l", apply=_dict),

@@ -15,13 +15,13 @@ ALL_OPTIONS = ["--phase", "LiCl;Li2ZrCl6", "--standard", "LiF=0.4", "--standard-
                "--standard-esd", "0.001", "--purity-esd", "0.01", "--instrument", "miniflex600-fp",
                "--engine", "native", "--two-theta-range", "10", "80", "--recipe", "r.toml",
                "--brindley", "LiF=5", "--brindley", "LiCl=12.5", "--berar-lelann", "--no-humps",
-               "--preferred-orientation", "LiCl=1,1,1", "--uniaxial-size", "Li2ZrCl6=0,0,1", "--strain", "--biso",
+               "--preferred-orientation", "LiCl=1,1,1", "--preferred-orientation", "LiF=none", "--no-texture", "--uniaxial-size", "Li2ZrCl6=0,0,1", "--strain", "--biso",
                "--external-standard", "G.toml",
                "--sample-composition", "Li2ZrCl6:0.8,LiCl:0.2"]
 EXPECTED = {"phases": ["LiCl", "Li2ZrCl6"], "standard": ("LiF", 0.4), "purity": 0.98, "standard_esd": 0.001,
             "purity_esd": 0.01, "instrument": "miniflex600-fp", "engine": "native", "two_theta_range": (10.0, 80.0),
             "recipe": "r.toml", "brindley": {"LiF": 5.0, "LiCl": 12.5}, "berar_lelann": True, "humps": [],
-            "preferred_orientation": {"LiCl": (1, 1, 1)}, "uniaxial_size": {"Li2ZrCl6": (0, 0, 1)}, "strain": True, "biso": True, "external_standard": "G.toml",
+            "preferred_orientation": {"LiCl": (1, 1, 1), "LiF": None}, "texture": False, "uniaxial_size": {"Li2ZrCl6": (0, 0, 1)}, "strain": True, "biso": True, "external_standard": "G.toml",
             "sample_composition": "Li2ZrCl6:0.8,LiCl:0.2"}
 
 
