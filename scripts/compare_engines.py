@@ -42,8 +42,9 @@ READING = [
     "- The independent patterns were made by GSAS-II (its own FCJ quadrature and TCH profile) and by "
     "xrayutilities (fundamental parameters): neither engine fits its own functional form. The native engine "
     "decides which extra terms a pattern warrants (docs/method.md, adaptive recipe); GSAS-II is handed the "
-    "same terms (`mirror_recipe`), with one March–Dollase axis for all textured phases, as GSAS-II's recipe "
-    "has one.",
+    "same terms (`mirror_recipe`), each textured phase's March–Dollase term about its own axis, the cubic "
+    "standard's included (GSAS-II, like the native model, averages the factor over each reflection's "
+    "equivalents; a cubic ratio starts at the native probe, 0.85, from where it can move).",
     "- On the real CPD patterns (sharp peaks, 1.5–2 µm crystallites) the table above gives the differences; the "
     "largest are on CPD-1A, where corundum is a 1.15 wt% trace beside 95 % fluorite.",
     "",

@@ -415,10 +415,11 @@ def test_the_mirrored_recipe_refines_the_transparency_shift_when_the_native_engi
     assert "transparency" not in mirror_recipe(native(["zero shift"])).steps[-1]
 
 
-def test_a_cubic_phases_texture_is_not_mirrored():
-    """GSAS-II takes the March–Dollase factor at one representative of each reflection, the native model averages it
-    over the reflection's equivalents: for a cubic phase these differ, so its texture stays native-only; a
-    non-cubic one's axis is mirrored."""
+def test_each_textured_phase_is_mirrored_about_its_own_axis_a_cubic_one_included():
+    """GSAS-II averages the March–Dollase factor over each reflection's symmetry equivalents, as the native model does
+    (tests/engines/test_gsas2.py holds it), so a cubic phase's texture is mirrored too; and each phase keeps its own
+    axis: the LiF standard about <100> beside a platy phase about [001] (xu_lif100_licl_a40, LiF r = 0.80: GSAS-II
+    1.63 wt% from the native amorphous fraction without its texture, 0.37 with it)."""
     from xrdq.engines.gsas2.mirror import mirror_recipe
 
     def native(po):
@@ -426,9 +427,30 @@ def test_a_cubic_phases_texture_is_not_mirrored():
                                decisions=[], phase_names=["LiF", "ZnO"],
                                phase_info={"LiF": {"lattice": "cubic"}, "ZnO": {"lattice": "hexagonal"}})
 
-    assert "preferred_orientation" not in mirror_recipe(native({"LiF": [1, 0, 0]})).steps[-1]
+    assert mirror_recipe(native({"LiF": [1, 0, 0]})).steps[-1]["preferred_orientation"] == {"LiF": (1, 0, 0)}
     rec = mirror_recipe(native({"LiF": [1, 1, 1], "ZnO": [0, 0, 1]}))
-    assert rec.steps[-1]["preferred_orientation"] == ["ZnO"] and rec.po_axis == (0, 0, 1)
+    assert rec.steps[-1]["preferred_orientation"] == {"LiF": (1, 1, 1), "ZnO": (0, 0, 1)}
+    assert "LiF <111>" in rec.describe()[-2] and "ZnO <001>" in rec.describe()[-2]
+    assert "preferred_orientation" not in mirror_recipe(native({})).steps[-1]
+
+
+def test_a_cubic_phases_texture_starts_at_the_probe_each_phase_about_its_axis():
+    """At r = 1 a cubic phase's equivalents-averaged factor moves only in second order, so GSAS-II's least squares
+    would never leave it: it starts at the native probe ratio, once; a non-cubic phase starts at 1."""
+    from xrdq.refine.specs import CUBIC_PO_PROBE
+
+    lif = _phase("LiF", 0, [4.027] * 3 + [90.0] * 3)
+    zno = _phase("ZnO", 1, [3.25, 3.25, 5.2, 90.0, 90.0, 120.0], sgsys="hexagonal")
+    p = _fake([lif, zno], sig=[0.5, 0.5])
+    strategy.set_flags(p, {"preferred_orientation": {"LiF": (1, 1, 1), "ZnO": (0, 0, 1)}}, GsasRecipe())
+    po_lif, po_zno = _hap(p, "LiF")["Pref.Ori."], _hap(p, "ZnO")["Pref.Ori."]
+    assert po_lif[1:4] == [CUBIC_PO_PROBE, True, [1, 1, 1]]
+    assert po_zno[1:4] == [1.0, True, [0, 0, 1]]
+    po_lif[1] = 0.93  # refined: a later step goes on from there
+    strategy.set_flags(p, {"preferred_orientation": {"LiF": (1, 1, 1)}}, GsasRecipe())
+    assert po_lif[1] == 0.93 and po_zno[2] is False
+    strategy.set_flags(p, {"preferred_orientation": True}, GsasRecipe())  # True: the non-cubic phases only
+    assert po_lif[2] is False and po_zno[2] is True
 
 
 def test_a_uniaxial_size_the_native_engine_took_is_mirrored_as_gsas2s_uniaxial_size():
@@ -622,7 +644,7 @@ def test_the_default_recipe_lets_the_data_decide_gsas2s_terms(monkeypatch):
                         standard=("LiF", 0.5), engine="gsas2", model_uncertainty="fast")
     (recipe,) = given
     last = recipe.steps[-1]
-    assert last["name"].startswith("adaptive terms") and last["preferred_orientation"] == ["LiAlCl4"]
+    assert last["name"].startswith("adaptive terms") and last["preferred_orientation"] == {"LiAlCl4": (0, 0, 1)}
     assert any(d["accepted"] and d["term"].startswith("March–Dollase LiAlCl4") for d in res.refinement.decisions)
     assert res.refinement.recipe[0].startswith("terms decided by the native engine's significance tests")
     # u: GSAS-II's refinement cannot be re-solved by xrdq; the native one that decided its terms can — its recipe

@@ -16,11 +16,11 @@ from .recipe import DEFAULT_PROFILE, DEFAULT_STEPS, GsasRecipe
 def mirror_recipe(native) -> GsasRecipe:
     """GSAS-II :class:`GsasRecipe` mirroring ``native`` (a native :class:`~xrdq.refine.RefinementResult`).
 
-    GSAS-II has one March–Dollase axis per recipe: the first accepted axis is used for every textured
-    phase (the same axis for all of them is what the native engine chooses in uniaxial lattices). A cubic
-    phase's texture is left out: GSAS-II takes the factor at one representative of each reflection, where the
-    native model averages it over the reflection's equivalents (for a cubic phase they differ). A uniaxial
-    crystallite size the native engine accepted becomes GSAS-II's uniaxial size about the same axis.
+    Every phase the native engine found textured gets GSAS-II's March–Dollase term about its own axis, a cubic
+    phase's included: GSAS-II averages the factor over each reflection's symmetry equivalents (``GetPrefOri`` over
+    the space group's rotations), as the native model does, and starts a cubic phase's ratio at the native probe
+    (:func:`~xrdq.engines.gsas2.strategy.set_flags`). A uniaxial crystallite size the native engine accepted
+    becomes GSAS-II's uniaxial size about the same axis.
     """
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
@@ -32,8 +32,7 @@ def mirror_recipe(native) -> GsasRecipe:
     if INSTRUMENT_X in accepted:  # the nominal 1/cosθ Lorentzian was too wide for these peaks
         profile.append("X")
     strain = [n for n in native.phase_names if spec("strain_broadening").name(param_name(n)) in final["refine"]]
-    lattice = {n: info.get("lattice") for n, info in (getattr(native, "phase_info", None) or {}).items()}
-    po = {k: v for k, v in (final.get("po") or {}).items() if lattice.get(k) != "cubic"}
+    po = {k: tuple(v) for k, v in (final.get("po") or {}).items()}
     step = {"name": "adaptive terms (as the native engine decided)", "cells": True, "displacement": True,
             "size": True, "humps": True, "profile": tuple(profile), "zero": "zero" in final["refine"]}
     if spec("penetration_um").candidate in accepted:  # GSAS-II refines its mean shift (it has no tail)
@@ -41,9 +40,8 @@ def mirror_recipe(native) -> GsasRecipe:
     if strain:
         step["strain"] = strain
     if po:
-        step["preferred_orientation"] = list(po)
+        step["preferred_orientation"] = po
     if final.get("size_axes"):
         step["uniaxial_size"] = {k: tuple(v) for k, v in final["size_axes"].items()}
-    return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]),
-                  po_axis=tuple(next(iter(po.values()))) if po else (0, 0, 1))
+    return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]))
 

@@ -65,8 +65,9 @@ class GsasRecipe:
     ``profile`` (True or a subset of U V W X Y SH/L),
     ``humps`` (True: also refine the positions and Gaussian widths of the amorphous humps; their
     areas are always refined with the background), ``size`` (True for every phase, or a list of phase names: isotropic crystallite size, µm,
-    Lorentzian), ``strain`` (likewise: isotropic microstrain, µstrain), ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names;
-    March–Dollase along ``po_axis``), ``uniaxial_size`` ({phase: (h, k, l)}: GSAS-II's uniaxial size about that
+    Lorentzian), ``strain`` (likewise: isotropic microstrain, µstrain), ``preferred_orientation`` (True for every non-cubic phase, or a list of phase names,
+    March–Dollase along ``po_axis``; or {phase: (h, k, l)}, each about its own axis, a cubic phase's ratio starting at
+    the native probe), ``uniaxial_size`` ({phase: (h, k, l)}: GSAS-II's uniaxial size about that
     axis, its axial size refined beside the equatorial one from where the isotropic size stood; the native
     engine's uniaxial crystallite size), ``cycles`` (max least-squares cycles for that step).
 
@@ -179,7 +180,11 @@ class GsasRecipe:
             for key, what in (("size", "crystallite size"), ("strain", "microstrain")):
                 if s.get(key):
                     on.append(what + ("" if s[key] is True else " (" + ", ".join(s[key]) + ")"))
-            if s.get("preferred_orientation"):
+            po = s.get("preferred_orientation")
+            if isinstance(po, dict):
+                on.append("preferred orientation (" + ", ".join(f"{n} <{''.join(str(int(i)) for i in a)}>"
+                                                               for n, a in po.items()) + ")")
+            elif po:
                 on.append("preferred orientation")
             off = [k for k in ("cells", "displacement", "zero", "transparency", "size", "strain", "humps")
                    if s.get(k) is False]

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import XrdqRefineError
 from ...model.profile import tch_fwhm
+from ...refine.specs import CUBIC_PO_PROBE
 from .guards import (CELL_LIMIT, FRACTION_FLOOR, SIGNIFICANT_SCALE, cell_offset, chi2_of, chi2_start_of, dof_of,
                      ended_above_start, free_cell_wins, n_cell_terms, phase_scales, restore, set_cell, snapshot, structure_cells,
                      weak_phases)
@@ -144,18 +145,24 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=(), 
                 hap["Size"][1][1] = hap["Size"][1][0]
             hap["Size"][2][1] = bool(axis is not None and hap["Size"][2][0])
             hap["Mustrain"][2][0] = free and _names(strain, name)
-            # True: every non-cubic phase (a cubic phase has no unique axis to orient along)
+            # True: every non-cubic phase (a cubic phase has no unique axis to orient along); a list names the
+            # phases (all along po_axis), a dict gives each named phase its own axis
             cubic = ph.data["General"]["SGData"].get("SGSys") == "cubic"
             use_po = free and ((po is True and not cubic) or (po is not True and _names(po, name)))
             hap["Pref.Ori."][0] = "MD"
             hap["Pref.Ori."][2] = bool(use_po)
             if use_po:
-                hap["Pref.Ori."][3] = list(recipe.po_axis)
+                hap["Pref.Ori."][3] = list(po[name] if isinstance(po, dict) else recipe.po_axis)
+                if cubic and hap["Pref.Ori."][1] == 1.0:
+                    # GSAS-II averages the factor over the symmetry equivalents (GetPrefOri over Uniq), as the native
+                    # model does; for a cubic phase it then moves only in second order at 1, where least squares
+                    # would never leave it: start at the native engine's probe ratio
+                    hap["Pref.Ori."][1] = CUBIC_PO_PROBE
 
 
 def _names(flag, name) -> bool:
     """A step's per-phase flag: True for every phase, or a collection of phase names."""
-    return flag is True or (isinstance(flag, (list, tuple, set)) and name in flag)
+    return flag is True or (isinstance(flag, (list, tuple, set, dict)) and name in flag)
 
 
 def _sizes(p: Project) -> dict:
