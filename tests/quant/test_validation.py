@@ -266,6 +266,13 @@ def test_a_textured_standard_is_found_on_data_xrdq_did_not_make(independent_resu
     octa = by_name["xrayutilities/xu_lif111_lac_a20"]
     assert "March–Dollase LiF [111]" in octa.decisions, octa.decisions
     assert abs(octa.errors()["amorphous"]) <= 2 * octa.esd["amorphous"], (octa.errors(), octa.esd)
+    # and the result says that it rests on a model of the standard's texture; no untextured case says so
+    for case, axis in ((cube, "<100>"), (octa, "<111>")):
+        assert any(w.startswith(f"the standard LiF is textured about {axis}: March–Dollase r = 0.8") for w in case.warnings), \
+            case.warnings
+    plain = [r.name for r in independent_results if r.name not in (cube.name, octa.name)
+             and any("is textured about" in w for w in r.warnings)]
+    assert not plain, plain
 
 
 @pytest.mark.slow

@@ -629,3 +629,28 @@ def test_declared_zro2_that_is_not_there_does_not_fail_a_sound_result():
     assert res.verdict == "check", res.verdict_reasons
     assert any("ZrO2-m sample fraction is negative" in r and "within the result's uncertainty" in r
                for r in res.verdict_reasons), res.verdict_reasons
+
+
+def test_a_textured_standard_is_noted_with_its_ratio_and_axis():
+    """The amorphous fraction rests on the standard's texture model when the recipe took one: said, with the ratio,
+    the axis and what helps; an untextured standard, a ratio within 3 esd or 0.03 of 1, and a GSAS-II result
+    (no axis in its recipe) are handled without a note or without the axis."""
+    from types import SimpleNamespace
+
+    from xrdq.quant.verdict import check_standard_texture
+
+    std = {"phase": "LiF", "weighed_fraction": 0.5}
+
+    def ref(ratio, esd, recipe=({"stage": "adaptive", "po": {"LiF": [1, 0, 0]}},)):
+        params = {} if ratio is None else {"LiF_po_ratio": (ratio, esd)}
+        return SimpleNamespace(parameters=params, recipe=list(recipe), fit=None)
+
+    (note,) = check_standard_texture(ref(0.80, 0.002), std, "LiF")
+    assert note.level == "ok" and note.reason.startswith("the standard LiF is textured about <100>: March–Dollase r = 0.800")
+    assert "--preferred-orientation LiF=none" in note.reason
+    assert check_standard_texture(ref(None, None), std, "LiF") == []
+    assert check_standard_texture(ref(0.98, 0.001), std, "LiF") == []  # too small to matter
+    assert check_standard_texture(ref(0.90, 0.05), std, "LiF") == []  # not significant
+    assert check_standard_texture(ref(0.80, 0.002), None, "LiF") == []  # no standard
+    (g2,) = check_standard_texture(ref(0.84, 0.006, recipe=("terms decided by the native engine",)), std, "LiF")
+    assert g2.reason.startswith("the standard LiF is textured: March–Dollase r = 0.840 ± 0.006;")

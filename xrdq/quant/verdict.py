@@ -658,6 +658,43 @@ def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
                           "standard, or texture; grind it finer or spin the specimen")]
 
 
+#: A standard whose refined March–Dollase ratio lies further than this from 1 (and beyond 3 esd) gets a note.
+STANDARD_TEXTURE_NOTE = 0.03
+
+
+def check_standard_texture(ref, standard: dict | None, prefix: str | None) -> list[Finding]:
+    """A textured standard: the adaptive recipe found, by its F-test, that the standard's lines follow a March–Dollase
+    texture (LiF cleaves into cubes that lie on a face), and corrected for it. The amorphous fraction then rests on
+    that model of the texture, not on the weighing alone; the note says so, how strong the correction is and what
+    helps. No verdict change: where the model holds (xrayutilities' textured-LiF cases, docs/validation.md) the
+    corrected result is right, and where it does not, the standard's lines disagree and
+    :func:`check_standard_lines` and u say so."""
+    if not standard or not prefix:
+        return []
+    name = standard["phase"]
+    value = (getattr(ref, "parameters", None) or {}).get(f"{prefix}_po_ratio")
+    if not value:
+        return []
+    r, e = float(value[0]), float(value[1]) if value[1] is not None else float("nan")
+    if not np.isfinite(r) or abs(r - 1.0) < STANDARD_TEXTURE_NOTE or (np.isfinite(e) and abs(r - 1.0) < 3 * e):
+        return []
+    axis = next((s["po"][name] for s in reversed(getattr(ref, "recipe", None) or [])
+                 if isinstance(s, dict) and isinstance(s.get("po"), dict) and s["po"].get(name) is not None), None)
+    about = f" about <{''.join(str(int(i)) for i in axis)}>" if axis is not None else ""
+    spread = ""
+    fit = getattr(ref, "fit", None)
+    if fit is not None and axis is not None:
+        for phase, model in zip(getattr(fit, "phases", ()), getattr(fit, "models", ())):
+            if phase.name == name and getattr(model, "po_hkl", None) is not None and len(model.hkl):
+                factors = model.po_factors(r)
+                spread = f", correcting its reflections by ×{factors.min():.2f} to ×{factors.max():.2f}"
+    esd = f" ± {e:.3f}" if np.isfinite(e) else ""
+    return [Finding("ok", f"the standard {name} is textured{about}: March–Dollase r = {r:.3f}{esd}{spread}; its refined "
+                          "fraction, and the amorphous fraction with it, rest on that model of the texture — prepare the "
+                          "standard so that it does not orient (grind it finer, side- or back-load the holder); if it is "
+                          f"known untextured, forbid the term (--preferred-orientation {name}=none)")]
+
+
 def check_standard(standard: dict | None, amorphous, file: str | None, scale=None, reflections: int | None = None
                    ) -> list[Finding]:
     """The standard must be in the pattern (its scale, when known, positive and significant) at about its
@@ -763,6 +800,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
     findings += check_spiked_composition(result)
     if not standard_findings:
         findings += check_standard_lines(getattr(ref, "fit", None), result.standard)
+        findings += check_standard_texture(ref, result.standard,
+                                           prefixes.get(result.standard["phase"]) if result.standard else None)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
