@@ -421,6 +421,16 @@ def test_a_hump_with_negative_area_is_reported():
     (warning,) = _negative_humps(ref, names, coef, esds)
     assert "hump 0" in warning and "negative area" in warning and "25.0°" in warning
     assert [(f.level, f.reason) for f in check_warnings([warning])] == [("ok", warning)]
+    # the same cancellation the other way round: a hump above the data, the polynomial negative beneath it (noise-free
+    # GSAS-II lazco_zro2_a35: a 40° wide hump of 1e7 counts where 300 were observed); one within noise says nothing
+    hump = bkg.humps(ref.two_theta, [25.0], [8.0])[:, 0]
+    coef[-1] = np.min((ref.observed + 2 * ref.esd) / hump)  # at most 2 esd above the counts anywhere
+    assert _negative_humps(ref, names, coef, esds) == []
+    at = int(np.argmax(hump))
+    coef[-1] = (ref.observed[at] + 50 * ref.esd[at]) / hump[at]
+    (warning,) = _negative_humps(ref, names, coef, esds)
+    assert "hump 0 (centre 25.0°, FWHM 8.0°) rises above the observed counts" in warning
+    assert [(f.level, f.reason) for f in check_warnings([warning])] == [("ok", warning)]
 
 
 @pytest.mark.slow
