@@ -120,6 +120,30 @@ def test_the_legend_covers_no_data(result, tmp_path, kind):
     plt.close(fig)
 
 
+def test_a_long_verdict_reason_stays_within_a_thumbnail(result, tmp_path):
+    """A failed verdict's reason in the title is cut to the thumbnail's width, on a line of its own: written on one
+    line with the Rwp, a negative-amorphous reason ran beyond the figure on both sides, so a batch thumbnail showed
+    "s 88.0 ± 0.1 wt% — verdict: FAIL (amorphous fraction … negative: the" (and a plot with a title of its own fell
+    back to a picture 1.8 × as wide, which the summary page shrank)."""
+    import copy
+
+    from xrdq.plot import THUMBNAIL_DPI, FitPlot
+
+    failed = copy.copy(result)
+    failed.verdict = "fail"
+    failed.verdict_reasons = ["amorphous fraction -92.40 ± 10.57 wt% is negative: the standard LiF, 50 wt% refined "
+                              "to 34.20 %, more than a weighed 50.00 % can give — wrong W_s, missing phases or "
+                              "microabsorption; if the sample was not spiked use --no-standard"]
+    for title in (None, "lazco_zro2_a35.ras"):
+        plot = FitPlot()
+        plot.save(failed, tmp_path / "thumb.png", title=title)
+        fig = plot.figure
+        fig.dpi = THUMBNAIL_DPI
+        box = plot.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (title, box, fig.bbox.width)
+        assert "verdict: FAIL" in plot.axes[0].get_title() and "…" in plot.axes[0].get_title()
+
+
 def test_batch_thumbnails_are_readable(result):
     """The smallest text of a batch plot, shown at the summary page's thumbnail width, is ≥ 8 px high."""
     import struct
