@@ -168,6 +168,12 @@ def test_recipe_forms():
         GsasRecipe.coerce([{"profile": ["Q"]}])
     with pytest.raises(XrdqRefineError):
         GsasRecipe.coerce("fast")
+    # each phase about its own axis (what mirror_recipe writes); an axis that is not three integers is named
+    r = GsasRecipe.coerce({"preferred_orientation": {"LiF": [1, 0, 0], "zincite": (0, 0, 1)}})
+    assert r.steps[-1]["preferred_orientation"] == {"LiF": [1, 0, 0], "zincite": (0, 0, 1)}
+    for bad in ([0, 0, 0], [1, 0], [0.5, 0, 1], "001"):
+        with pytest.raises(XrdqRefineError, match="preferred_orientation 'LiF' must be an axis h, k, l"):
+            GsasRecipe.coerce({"preferred_orientation": {"LiF": bad}})
 
 
 def test_instprm_has_bragg_brentano_geometry_and_radius():

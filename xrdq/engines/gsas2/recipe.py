@@ -160,6 +160,14 @@ class GsasRecipe:
                 raise XrdqRefineError(f"GSAS-II recipe: profile must be True or a list of terms, got {prof!r}")
             if prof not in (None, True, False) and set(prof) - set(PROFILE_TERMS):
                 raise XrdqRefineError(f"GSAS-II recipe: profile terms must be among {PROFILE_TERMS}, got {prof!r}")
+            po = step.get("preferred_orientation")
+            if isinstance(po, dict):
+                for name, axis in po.items():
+                    if not (isinstance(axis, (list, tuple)) and len(axis) == 3
+                            and all(isinstance(i, (int, float)) and float(i) == int(i) for i in axis)
+                            and any(int(i) for i in axis)):
+                        raise XrdqRefineError(f"GSAS-II recipe step {step.get('name', '')!r}: preferred_orientation "
+                                              f"{name!r} must be an axis h, k, l of three integers, not all 0; got {axis!r}")
         return out
 
     def refines_shl(self) -> bool:
