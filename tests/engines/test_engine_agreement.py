@@ -25,7 +25,10 @@ def _compare_case():
 # steps, and GSAS-II refined sizes before positions (sizes past their limit). Now +0.01 and −0.39.
 # lahc_a25: +1.74 while LiF's size stayed frozen at GSAS-II's 10 µm limit, where it ran before the profile step
 # (native 1.3 µm); restarted after the profile step, −0.02.
-@pytest.mark.parametrize("case", ["gsas2/lac_a15_po", "gsas2/lazco_a40_rep_r01", "gsas2/lahc_a25"])
+# xu_lif100_licl_a40: the LiF standard itself textured (0.80 about <100>): −1.63 while the mirror left a cubic texture
+# out of GSAS-II's recipe, −0.37 with it (GSAS-II averages the factor over the equivalents, as the native model does).
+@pytest.mark.parametrize("case", ["gsas2/lac_a15_po", "gsas2/lazco_a40_rep_r01", "gsas2/lahc_a25",
+                                  "xrayutilities/xu_lif100_licl_a40"])
 def test_native_and_gsas2_amorphous_agree_within_half_a_wt_percent(case):
     if not gsas2_available():
         pytest.skip("GSAS-II is not installed (see docs/gsas2.md)")
