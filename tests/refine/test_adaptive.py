@@ -406,7 +406,7 @@ def test_a_hump_with_negative_area_is_reported():
     significantly (refine.fit._without_negative_humps keeps it) is a note in the verdict's reasons, not a
     'check': no fraction uses a hump."""
     from xrdq.quant.verdict import check_warnings
-    from xrdq.refine.diagnostics import _negative_humps
+    from xrdq.refine.diagnostics import _degenerate_humps
 
     obs, esd = make_pattern()
     ref = Refinement(TT, obs, esd, [load_phase("LiF"), load_phase("ZnO")], INST,
@@ -414,21 +414,21 @@ def test_a_hump_with_negative_area_is_reported():
     names = ["scale_LiF", "scale_ZnO", *(f"bkg{i}" for i in range(ref.bkg_basis.shape[1])), "hump0_area"]
     coef = np.ones(len(names))
     esds = np.full(len(names), 10.0)
-    assert _negative_humps(ref, names, coef, esds) == []
+    assert _degenerate_humps(ref, names, coef, esds) == []
     coef[-1] = -15.0  # within 2 esd of zero
-    assert _negative_humps(ref, names, coef, esds) == []
+    assert _degenerate_humps(ref, names, coef, esds) == []
     coef[-1] = -1e4
-    (warning,) = _negative_humps(ref, names, coef, esds)
+    (warning,) = _degenerate_humps(ref, names, coef, esds)
     assert "hump 0" in warning and "negative area" in warning and "25.0°" in warning
     assert [(f.level, f.reason) for f in check_warnings([warning])] == [("ok", warning)]
     # the same cancellation the other way round: a hump above the data, the polynomial negative beneath it (noise-free
     # GSAS-II lazco_zro2_a35: a 40° wide hump of 1e7 counts where 300 were observed); one within noise says nothing
     hump = bkg.humps(ref.two_theta, [25.0], [8.0])[:, 0]
     coef[-1] = np.min((ref.observed + 2 * ref.esd) / hump)  # at most 2 esd above the counts anywhere
-    assert _negative_humps(ref, names, coef, esds) == []
+    assert _degenerate_humps(ref, names, coef, esds) == []
     at = int(np.argmax(hump))
     coef[-1] = (ref.observed[at] + 50 * ref.esd[at]) / hump[at]
-    (warning,) = _negative_humps(ref, names, coef, esds)
+    (warning,) = _degenerate_humps(ref, names, coef, esds)
     assert "hump 0 (centre 25.0°, FWHM 8.0°) rises above the observed counts" in warning
     assert [(f.level, f.reason) for f in check_warnings([warning])] == [("ok", warning)]
 

@@ -264,7 +264,7 @@ _WARNING_LEVELS = (
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since
     # neither the standard's nor Hill–Howard fractions use a hump (CPD-1B: a 3° dip beside corundum peaks)
     (re.compile(r"amorphous hump .* has a negative area"), "ok"),
-    # the same degeneracy the other way round (refine.diagnostics._negative_humps): a hump above the data
+    # the same degeneracy the other way round (refine.diagnostics._degenerate_humps): a hump above the data
     (re.compile(r"amorphous hump .* rises above the observed counts"), "ok"),
     (re.compile(r"^external standard: the crystalline phases sum to"), None),  # judged by check_external_amorphous
     # what a phase's structure model rests on (quant.pipeline.structure_notes): said, not flagged — a structure whose

@@ -129,7 +129,7 @@ def fit_warnings(fit, log, all_names, corr, gof, varied, coef, size_floor_nm: fl
     for i, phase in enumerate(fit.phases):
         if coef[i] <= 0 and phase.name not in getattr(fit, "held_phases", {}):  # a held one is reported by the fit
             warnings.append(scale_warning(phase.name, coef[i], esd_all[i] if esd_all is not None else np.nan))
-    warnings += _negative_humps(fit, all_names, coef, esd_all)
+    warnings += _degenerate_humps(fit, all_names, coef, esd_all)
     return warnings
 
 
@@ -161,15 +161,15 @@ def is_negative_area(area: float, esd: float) -> bool:
 HUMP_ABOVE_ESDS = 5.0
 
 
-def _negative_humps(fit, all_names, coef, esd_all) -> list:
+def _degenerate_humps(fit, all_names, coef, esd_all) -> list:
     """A hump with a negative area (beyond 2 esd) is not scattering: it and the background polynomial cancel
     (typically a hump run to its widest width beside a long polynomial). Nor is a hump that rises above the observed
     counts beyond their noise: every phase's peaks are non-negative, so the polynomial must be negative there to
-    cancel it — the two trading a huge area between them (seen on a third of the noise-free independent patterns:
-    a 40° wide hump of 10⁵–10⁶ counts over a polynomial of −10⁵ to −10⁷). Both are said: the standard's fractions do
-    not use the hump, but the amorphous curve is meaningless and the background model is degenerate. (Refitting
-    without such a hump, kept where the F-test wants it, as for a negative one, left most of them — they are
-    significant on noise-free data — and moved the independent set's amorphous MAE by +0.003 wt%: not done.)"""
+    cancel it — the two trading a huge area between them (seen on a third of the noise-free independent patterns: a
+    hump of 10⁴–10⁷ counts, often 40° wide, over a polynomial of −10⁴ to −10⁷). Both are said: the standard's
+    fractions do not use the hump, but the amorphous curve is meaningless and the background model is degenerate.
+    (Refitting without such a hump, kept where the F-test wants it, as for a negative one, left most of them — they
+    are significant on noise-free data — and moved the independent set's amorphous MAE by +0.003 wt%: not done.)"""
     from ..model.background import humps
 
     out = []
