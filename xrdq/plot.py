@@ -247,14 +247,17 @@ class FitArtists:
         self.observed.set_data(tt, ref.observed)
         self.calculated.set_data(tt, ref.calculated)
         bkg = np.asarray(ref.background, dtype=float)
-        self.background.set_data(tt, bkg)
         base = bkg
         if self.amorphous is not None:
-            _, _, base = _band(ref)  # the phases sit on everything that is not a phase, as the calculated curve does
+            # the phases sit on everything that is not a phase, as the calculated curve does
+            _, bkg, base = _band(ref)
             if hasattr(self.amorphous, "set_data"):
                 self.amorphous.set_data(tt, bkg, base)
             a = getattr(result, "amorphous_fraction", None)
             self.amorphous.set_label(f"amorphous: {_pct(*a)} wt% in sample" if a else "amorphous")
+        self.background.set_data(tt, bkg)
+        self.background.set_label("background + amorphous (split not determined)"
+                                  if self.amorphous is not None and _split_undetermined(ref) else "background")
         if self.phases:
             labels = phase_labels(result)
             for line, name in zip(self.phases, ref.phase_names):
@@ -278,9 +281,27 @@ class FitArtists:
 
 
 def _band(ref):
-    """(2θ, background, background + amorphous): the amorphous band of a refinement."""
+    """(2θ, background, background + amorphous): the amorphous band of a refinement. Where the background
+    polynomial runs negative beyond the counts' noise, a hump and the polynomial are cancelling each other (their
+    split is not determined; the refinement warns so, :mod:`xrdq.refine.diagnostics`): the band is then empty and
+    the background line is their sum, so that the picture does not show a curve of −10⁵ counts under data of 300."""
     bkg = np.asarray(ref.background, dtype=float)
-    return ref.two_theta, bkg, bkg + np.asarray(ref.components["amorphous"], dtype=float)
+    top = bkg + np.asarray(ref.components["amorphous"], dtype=float)
+    if _split_undetermined(ref):
+        return ref.two_theta, top, top
+    return ref.two_theta, bkg, top
+
+
+def _split_undetermined(ref) -> bool:
+    """The background polynomial below zero by more than HUMP_ABOVE_ESDS esds of the counts somewhere (only with
+    amorphous humps beside it)."""
+    from .refine.diagnostics import HUMP_ABOVE_ESDS
+
+    if "amorphous" not in ref.components:
+        return False
+    esd = np.asarray(getattr(ref, "esd", None) if getattr(ref, "esd", None) is not None else np.sqrt(
+        np.maximum(ref.observed, 1.0)), dtype=float)
+    return bool(np.any(np.asarray(ref.background, dtype=float) < -HUMP_ABOVE_ESDS * esd))
 
 
 def _title(result, ref, title) -> str:

@@ -144,6 +144,31 @@ def test_a_long_verdict_reason_stays_within_a_thumbnail(result, tmp_path):
         assert "verdict: FAIL" in plot.axes[0].get_title() and "…" in plot.axes[0].get_title()
 
 
+def test_a_background_cancelled_by_a_hump_is_drawn_as_their_sum(result, tmp_path):
+    """gsas2/lazco_zro2_a35 (GSAS-II): a 17° wide hump of 10⁵ counts over a background polynomial of −10⁵ where 300 were
+    observed (the refinement warns that their split is not determined). Drawn as they were, the background line
+    dived off the axis and the amorphous band filled everything below it; now the line is their sum, named so, and
+    the band is empty. A determined split is drawn as before."""
+    from pathlib import Path
+
+    from xrdq.plot import FitPlot
+
+    case = Path(__file__).resolve().parents[2] / "reference_patterns" / "validation" / "gsas2" / "lazco_zro2_a35.xye"
+    degenerate = xrdq.quantify(case, phases=["LiCl", "Li2ZrCl6", "ZrO2-m"], standard=("LiF", 0.25),
+                               model_uncertainty="off")
+    ref = degenerate.refinement
+    assert ref.background.min() < -1e4 and any("rises above the observed counts" in w for w in degenerate.warnings)
+    for res, undetermined in ((degenerate, True), (result, False)):
+        plot = FitPlot()
+        plot.save(res, tmp_path / "fit.png")
+        line = plot.artists.background
+        r = res.refinement
+        total = r.background + r.components["amorphous"]
+        assert np.allclose(line.get_ydata(), total if undetermined else r.background)
+        assert (line.get_label() == "background + amorphous (split not determined)") is undetermined
+        assert line.get_label() in [t.get_text() for t in plot.axes[0].get_legend().get_texts()]
+
+
 def test_batch_thumbnails_are_readable(result):
     """The smallest text of a batch plot, shown at the summary page's thumbnail width, is ≥ 8 px high."""
     import struct
