@@ -1,7 +1,7 @@
 """X-ray scattering factors and attenuation, from xraydb, cached per scatterer and energy.
 
-f0(s) is the Waasmaier–Kirfel (1995) fit, s = sinθ/λ in Å⁻¹; f′ and f″ are Chantler's tables at
-the photon energy of the wavelength; µ/ρ is Elam's total attenuation.
+f0(s) is the Waasmaier–Kirfel (1995) fit (hydrogen: the bonded atom, :data:`BONDED_H`), s = sinθ/λ in Å⁻¹;
+f′ and f″ are Chantler's tables at the photon energy of the wavelength; µ/ρ is Elam's total attenuation.
 
 xraydb is the source of truth, but importing it (SQLAlchemy) and querying its database once per
 element costs over a second in every fresh process. The values xrdq needs are therefore read first
@@ -74,13 +74,25 @@ def f0_ion(symbol: str, charge: int = 0) -> str:
     return symbol
 
 
+#: Hydrogen bonded in a crystal: the spherical bonded-atom form factor of Stewart, Davidson & Simpson (1965), as the
+#: International Tables (Vol. C, Table 6.1.1.4) give it for "H" (Cromer–Mann coefficients: c, a_1..4, b_1..4). The
+#: Waasmaier–Kirfel "H" is the free atom's 1s density, 15 % lower at sinθ/λ = 0.2 Å⁻¹ and 25 % at 0.3: too diffuse
+#: for hydrogen in an O–H bond. Every crystallographic program uses the bonded one (GSAS-II included: with the free
+#: atom, brucite's intensity per mass came out 1.1 % below GSAS-II's, scripts/compare_intensities_gsas2.py).
+BONDED_H = (0.003038, np.array([0.493002, 0.322912, 0.140191, 0.040810]),
+            np.array([10.5109, 26.1257, 3.14236, 57.7997]))
+
+
 @lru_cache(maxsize=None)
 def f0_coefficients(ion: str) -> tuple[float, np.ndarray, np.ndarray] | None:
     """(offset c, scales a_i, exponents b_i) with f0(s) = c + Σ a_i exp(−b_i s²), read once per ion.
 
     Returns None if xraydb's table layout is not the expected one; :func:`f0` then calls
-    ``xraydb.f0`` directly. Raises ValueError for a scatterer xraydb does not know.
+    ``xraydb.f0`` directly. Raises ValueError for a scatterer xraydb does not know. Neutral hydrogen is the
+    bonded atom, :data:`BONDED_H`.
     """
+    if ion.title() == "H":
+        return BONDED_H
     shipped = _table()["f0"].get(ion.title())
     if shipped is not None:
         return shipped
