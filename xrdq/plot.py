@@ -299,9 +299,7 @@ def _split_undetermined(ref) -> bool:
 
     if "amorphous" not in ref.components:
         return False
-    esd = np.asarray(getattr(ref, "esd", None) if getattr(ref, "esd", None) is not None else np.sqrt(
-        np.maximum(ref.observed, 1.0)), dtype=float)
-    return bool(np.any(np.asarray(ref.background, dtype=float) < -HUMP_ABOVE_ESDS * esd))
+    return bool(np.any(np.asarray(ref.background, dtype=float) < -HUMP_ABOVE_ESDS * np.asarray(ref.esd, dtype=float)))
 
 
 def _title(result, ref, title) -> str:
