@@ -201,3 +201,44 @@ def test_a_cifs_own_structure_quality_is_read_and_checked(write_cif):
     assert load_phase("Li2ZrCl6").structure_quality == "approximate"
     assert load_phase("Li3InCl6").structure_quality == "noisy"
     assert load_phase("LiF").structure_quality == "published"
+
+
+BRUCITE = """data_brucite
+_cell_length_a 3.142
+_cell_length_b 3.142
+_cell_length_c 4.766
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 120
+_symmetry_space_group_name_H-M 'P -3 m 1'
+_chemical_formula_sum 'H2 Mg O2'
+_cell_formula_units_Z 1
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+_atom_site_B_iso_or_equiv
+Mg1 Mg 0 0 0 1 0.6
+O1 O 0.3333 0.6667 0.2216 1 0.7
+H1 H 0.3333 0.6667 0.4303 1 2.0
+"""
+
+
+def test_deuterium_scatters_as_hydrogen_weighs_as_deuterium_and_is_said(write_cif):
+    """A structure from a neutron study of a deuterated crystal (D for H) crashed deep in xraydb ("unknown element
+    'D'"). X-rays see its one electron as hydrogen's; its mass is deuterium's, right only for a deuterated sample, so a
+    note gives what replacing D by H would change (brucite: 3.5 %)."""
+    import numpy as np
+
+    h = read_cif(write_cif(BRUCITE, "h"))
+    d = read_cif(write_cif(BRUCITE.replace("H1 H 0.3333", "D1 D 0.3333"), "d"))
+    rh, rd = h.reflections(80.0, 1.540593), d.reflections(80.0, 1.540593)
+    assert np.allclose(rd.f2, rh.f2, rtol=1e-12)
+    assert d.cell_mass - h.cell_mass == pytest.approx(2 * (2.014102 - 1.00794), abs=2e-3)
+    assert d.mass_attenuation(1.540593) < h.mass_attenuation(1.540593)  # per gram: the same electrons, more mass
+    (note,) = [n for n in d.notes if "deuterium" in n]
+    assert "replace D by H" in note and "3.5 % too high" in note
+    assert not any("deuterium" in n for n in h.notes)

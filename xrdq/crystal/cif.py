@@ -112,6 +112,8 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
     composition: dict[str, float] = {}
     for el, occ in zip(atoms.element, atoms.occupancy):
         composition[el] = composition.get(el, 0.0) + float(occ)
+    if composition.get("D"):
+        notes.append(_deuterium_note(composition))
     try:
         formula, z = _formula_and_z(block, composition, notes)
     except XrdqPhaseError as exc:
@@ -123,6 +125,20 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+def _deuterium_note(composition: dict[str, float]) -> str:
+    """A structure with deuterium (a neutron study of a deuterated crystal): X-rays see it as hydrogen, but its mass
+    is deuterium's, which is right only for a deuterated sample."""
+    from .phase import _atomic_mass
+
+    d, h = scattering.ISOTOPE_MASS["D"]
+    mass = sum(n * _atomic_mass(el) for el, n in composition.items())
+    excess = composition["D"] * (d - h) / (mass - composition["D"] * (d - h))
+    return (f"deuterium in the CIF ({composition['D']:g} per cell): X-rays see it as hydrogen, but the phase's mass "
+            f"counts it as deuterium — if the sample is not deuterated, replace D by H in the CIF: its mass, and its "
+            f"weight fraction, are {100 * excess:.1f} % too high otherwise")
+
+
+
 #: Lattice parameters a CIF may give (Å): from the smallest inorganic cells to large organic ones.
 CELL_LENGTH_RANGE = (0.5, 1000.0)
 

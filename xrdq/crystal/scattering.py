@@ -60,12 +60,20 @@ def _line(energy: float) -> dict | None:
     return found
 
 
+#: Isotopes the tables do not list, scattered as their element: X-rays see electrons, and deuterium (neutron studies'
+#: structures of deuterated hydroxides and hydrates) has hydrogen's one. Its mass stays deuterium's.
+X_RAY_ELEMENT = {"D": "H"}
+#: Atomic masses (u) of those isotopes and of their elements, for µ/ρ per gram.
+ISOTOPE_MASS = {"D": (2.014102, 1.00794)}
+
+
 @lru_cache(maxsize=None)
 def f0_ion(symbol: str, charge: int = 0) -> str:
     """The Waasmaier–Kirfel scatterer name for an element and charge (``"Li", 1`` → ``"Li1+"``).
 
-    Falls back to the neutral atom when the table has no such ion (e.g. Zr2+).
+    Falls back to the neutral atom when the table has no such ion (e.g. Zr2+). Deuterium is hydrogen.
     """
+    symbol = X_RAY_ELEMENT.get(symbol, symbol)
     if charge:
         name = f"{symbol}{abs(charge)}{'+' if charge > 0 else '-'}"
         known = _table()["f0"]
@@ -91,6 +99,7 @@ def f0_coefficients(ion: str) -> tuple[float, np.ndarray, np.ndarray] | None:
     ``xraydb.f0`` directly. Raises ValueError for a scatterer xraydb does not know. Neutral hydrogen is the
     bonded atom, :data:`BONDED_H`.
     """
+    ion = X_RAY_ELEMENT.get(ion.title(), ion)
     if ion.title() == "H":
         return BONDED_H
     shipped = _table()["f0"].get(ion.title())
@@ -118,6 +127,7 @@ def f0(ion: str, s) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def anomalous(symbol: str, energy: float) -> tuple[float, float]:
     """Chantler f′ and f″ (electrons) of an element at ``energy`` (eV)."""
+    symbol = X_RAY_ELEMENT.get(symbol, symbol)
     shipped = (_line(energy) or {}).get(symbol)
     if shipped is not None:
         return float(shipped[0]), float(shipped[1])
@@ -127,7 +137,11 @@ def anomalous(symbol: str, energy: float) -> tuple[float, float]:
 
 @lru_cache(maxsize=4096)
 def mu_rho_element(symbol: str, energy: float) -> float:
-    """Elam total mass attenuation coefficient µ/ρ (cm²/g) of an element at ``energy`` (eV)."""
+    """Elam total mass attenuation coefficient µ/ρ (cm²/g) of an element at ``energy`` (eV); an isotope's is its
+    element's per atom, so per gram scaled by their masses."""
+    if symbol in X_RAY_ELEMENT:
+        isotope, element = ISOTOPE_MASS[symbol]
+        return mu_rho_element(X_RAY_ELEMENT[symbol], energy) * element / isotope
     shipped = (_line(energy) or {}).get(symbol)
     if shipped is not None:
         return float(shipped[2])
