@@ -74,3 +74,27 @@ Cl3 Cl 0.2876 0.6123 0.4012 1 1.4
 Li1 Li 0.5 0 0 0.5 2.5
 Li2 Li 0.6543 0.7891 0.2345 0.5 2.5
 """
+
+# Brucite Mg(OH)2 with its hydrogen (COD 1000054, B of H assumed).
+BRUCITE = """data_brucite
+_cell_length_a 3.142
+_cell_length_b 3.142
+_cell_length_c 4.766
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 120
+_symmetry_space_group_name_H-M 'P -3 m 1'
+_chemical_formula_sum 'H2 Mg O2'
+_cell_formula_units_Z 1
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+_atom_site_B_iso_or_equiv
+Mg1 Mg 0 0 0 1 0.6
+O1 O 0.3333 0.6667 0.2216 1 0.7
+H1 H 0.3333 0.6667 0.4303 1 2.0
+"""

@@ -9,7 +9,7 @@ import pytest
 from xrdq.crystal import read_cif
 from xrdq.errors import XrdqPhaseError
 
-from crystal_cifs import CORUNDUM, LIF, MIXED
+from crystal_cifs import BRUCITE, CORUNDUM, LIF, MIXED
 
 M_LI, M_F, M_AL, M_O, M_ZR, M_CL = 6.94, 18.998403, 26.981538, 15.999, 91.224, 35.45
 
@@ -201,30 +201,6 @@ def test_a_cifs_own_structure_quality_is_read_and_checked(write_cif):
     assert load_phase("Li2ZrCl6").structure_quality == "approximate"
     assert load_phase("Li3InCl6").structure_quality == "noisy"
     assert load_phase("LiF").structure_quality == "published"
-
-
-BRUCITE = """data_brucite
-_cell_length_a 3.142
-_cell_length_b 3.142
-_cell_length_c 4.766
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 120
-_symmetry_space_group_name_H-M 'P -3 m 1'
-_chemical_formula_sum 'H2 Mg O2'
-_cell_formula_units_Z 1
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-_atom_site_B_iso_or_equiv
-Mg1 Mg 0 0 0 1 0.6
-O1 O 0.3333 0.6667 0.2216 1 0.7
-H1 H 0.3333 0.6667 0.4303 1 2.0
-"""
 
 
 def test_deuterium_scatters_as_hydrogen_weighs_as_deuterium_and_is_said(write_cif):
