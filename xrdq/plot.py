@@ -52,10 +52,21 @@ def _sqrt_scale():
     return forward, inverse
 
 
-def _pct(value: float, esd: float) -> str:
-    """``12.3 ± 0.4`` wt%, with a second decimal when the esd would otherwise print as 0.0."""
+def _pct(value: float, esd: float, u: float | None = None) -> str:
+    """``12.3 ± 0.4`` wt%, with a second decimal when the esd would otherwise print as 0.0; with the standard
+    uncertainty ``u`` (esd and the model's own) ``12.3 ± 0.4 [u 2.1]``, the report's ``± esd [u]``."""
     digits = 1 if 100 * esd >= 0.1 else 2
-    return f"{100 * value:.{digits}f} ± {100 * esd:.{digits}f}"
+    text = f"{100 * value:.{digits}f} ± {100 * esd:.{digits}f}"
+    return text if u is None else f"{text} [u {100 * u:.{digits}f}]"
+
+
+def _u(result, key: str) -> float | None:
+    """The standard uncertainty of quantity ``key`` when the result carries a model uncertainty, else None
+    (without one u is the esd, and printing it twice says nothing). A figure that showed only the esd, often a
+    tenth of u, would be the confident number the report warns against quoting."""
+    if not (getattr(result, "model_uncertainty", None) or {}).get(key):
+        return None
+    return result.uncertainty.get(key)
 
 
 def _sqrt_ticks(ax, ymax: float):
@@ -79,11 +90,11 @@ def phase_labels(result) -> dict:
         if std and name == std.get("phase"):
             text = f"{name}: internal standard, weighed {100 * std['weighed_fraction']:.1f} wt%"
             if name in refined:
-                text += f", Rietveld {_pct(*refined[name])} wt%"
+                text += f", Rietveld {_pct(*refined[name], _u(result, f'refined:{name}'))} wt%"
         elif name in sample:
-            text = f"{name}: {_pct(*sample[name])} wt% in sample"
+            text = f"{name}: {_pct(*sample[name], _u(result, f'sample:{name}'))} wt% in sample"
         elif name in refined:
-            text = f"{name}: {_pct(*refined[name])} wt% (crystalline)"
+            text = f"{name}: {_pct(*refined[name], _u(result, f'refined:{name}'))} wt% (crystalline)"
         else:
             text = name
         out[name] = text
@@ -254,7 +265,7 @@ class FitArtists:
             if hasattr(self.amorphous, "set_data"):
                 self.amorphous.set_data(tt, bkg, base)
             a = getattr(result, "amorphous_fraction", None)
-            self.amorphous.set_label(f"amorphous: {_pct(*a)} wt% in sample" if a else "amorphous")
+            self.amorphous.set_label(f"amorphous: {_pct(*a, _u(result, 'amorphous'))} wt% in sample" if a else "amorphous")
         self.background.set_data(tt, bkg)
         self.background.set_label("background + amorphous (split not determined)"
                                   if self.amorphous is not None and _split_undetermined(ref) else "background")
@@ -308,7 +319,8 @@ def _title(result, ref, title) -> str:
     head = title or (result.file if getattr(result, "file", None) else "xrdq fit")
     sub = f"Rwp {100 * ref.rwp:.2f} %, GoF {ref.gof:.2f}"
     if amorph:
-        sub += f", amorphous {100 * amorph[0]:.1f} ± {100 * amorph[1]:.1f} wt%"
+        u = _u(result, "amorphous")
+        sub += f", amorphous {100 * amorph[0]:.1f} ± {100 * amorph[1]:.1f}" + (f" [u {100 * u:.1f}]" if u is not None else "") + " wt%"
     verdict = getattr(result, "verdict", None)
     if verdict:
         # its reason on a line of its own, cut to what a thumbnail's width holds: a title wider than the figure

@@ -81,3 +81,19 @@ def test_verdict_and_uncertainty_columns_and_a_check_is_not_a_green_ok(tmp_path)
     page = (tmp_path / "index.html").read_text()
     assert '<tr class="check">' in page and '<span class="check">check</span>' in page
     assert "27.36°" in page and '<span class="ok">ok</span>' in page
+
+
+def test_summary_page_shows_the_standard_uncertainty_beside_the_esd(tmp_path):
+    """The page quotes u, not only the esd: u with the model's own is often ten times the esd, and a page that
+    showed 20.00 ± 0.01 where u is 2 % would be the confident number the report warns against."""
+    from xrdq.batch.outputs import write_html
+
+    state = _state("a")
+    state["amorphous_fraction_uncertainty"] = 0.021
+    state["phases"]["A"]["sample_fraction_uncertainty"] = 0.0123
+    state["phases"]["B"]["sample_fraction_uncertainty"] = 0.01  # no model uncertainty: u is the esd
+    write_html(build_dataset([state]), tmp_path / "index.html", plots={})
+    page = (tmp_path / "index.html").read_text()
+    assert "<td>20.00 ± 1.00 [2.10]</td>" in page
+    assert "<td>40.00 ± 1.00 [1.23]</td>" in page and "<td>40.00 ± 1.00</td>" in page
+    assert "value ± esd [u]" in page

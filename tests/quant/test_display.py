@@ -72,6 +72,33 @@ def test_tick_rows_are_labelled_and_the_standard_is_named(result, tmp_path):
     plt.close(fig)
 
 
+def test_the_plot_quotes_the_standard_uncertainty(result):
+    """Legend and title give u beside the esd, as the report does: on its own the esd (often a tenth of u) is the
+    confident number the report warns against quoting. Without a model uncertainty there is no second number."""
+    import re
+
+    import matplotlib.pyplot as plt
+
+    u = result.uncertainty
+    assert u["amorphous"] > 1.5 * result.amorphous_fraction[1]  # the ensemble adds something here
+    fig = result.plot()
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for prefix, key in (("amorphous", "amorphous"), ("LiCl", "sample:LiCl"), ("LiF", "refined:LiF")):
+        text = next(t for t in legend if t.startswith(prefix))
+        shown = float(re.search(r"\[u ([0-9.]+)\]", text).group(1))
+        assert shown == pytest.approx(100 * u[key], abs=0.051), text
+    title = fig.axes[0].get_title()
+    assert float(re.search(r"amorphous [0-9.]+ ± [0-9.]+ \[u ([0-9.]+)\] wt%", title).group(1)) == pytest.approx(
+        100 * u["amorphous"], abs=0.051)
+    plt.close(fig)
+    plain = xrdq.quantify(result.pattern, phases=["LiCl"], standard=("LiF", 0.5), model_uncertainty="off")
+    fig = plain.plot()
+    assert not any("[u" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert "[u" not in fig.axes[0].get_title()
+    plt.close(fig)
+
+
 def test_sqrt_intensity_and_zoom(result, tmp_path):
     import matplotlib.pyplot as plt
 

@@ -263,12 +263,15 @@ def write_csv(ds, path):
     readable(atomic_write_text(path, buf.getvalue()))
 
 
-def _pct(v, e=None) -> str:
+def _pct(v, e=None, u=None) -> str:
+    """``12.34 ± 0.05 [0.80]``: value ± esd [standard uncertainty u, with the model's own], as the report prints
+    it; u is left out where it is missing or equal to the esd (no model uncertainty)."""
     if v is None or not math.isfinite(v):
         return ""
     if e is None or not math.isfinite(e):
         return f"{100 * v:.2f}"
-    return f"{100 * v:.2f} ± {100 * e:.2f}"
+    text = f"{100 * v:.2f} ± {100 * e:.2f}"
+    return text if u is None or not math.isfinite(u) or u == e else f"{text} [{100 * u:.2f}]"
 
 
 #: Width of the fit thumbnails on the summary page (px); with xrdq.plot.THUMBNAIL_FIGSIZE/FONT_PT their
@@ -291,14 +294,15 @@ def _html_row(ds, i, sample, phases, plots) -> str:
         thumb = '<span class="noplot">no plot</span>'
     cells = [thumb, f'<a href="{jlink}">{esc(str(sample))}</a>', esc(str(ds["file"].values[i])),
              f'<span class="{esc(verdict)}">{esc(verdict)}</span>',
-             esc(_pct(ds["amorphous_fraction"].values[i], ds["amorphous_fraction_esd"].values[i]))]
+             esc(_pct(ds["amorphous_fraction"].values[i], ds["amorphous_fraction_esd"].values[i],
+                      ds["amorphous_fraction_uncertainty"].values[i]))]
     for j in range(len(phases)):
-        v, e = ds["sample_fraction"].values[i, j], ds["sample_fraction_esd"].values[i, j]
+        v, e, u = (ds[f"sample_fraction{k}"].values[i, j] for k in ("", "_esd", "_uncertainty"))
         if not math.isfinite(v):
-            v, e = ds["refined_fraction"].values[i, j], ds["refined_fraction_esd"].values[i, j]
-            txt = _pct(v, e) + (" (refined)" if math.isfinite(v) else "")
+            v, e, u = (ds[f"refined_fraction{k}"].values[i, j] for k in ("", "_esd", "_uncertainty"))
+            txt = _pct(v, e, u) + (" (refined)" if math.isfinite(v) else "")
         else:
-            txt = _pct(v, e)
+            txt = _pct(v, e, u)
         cells.append(esc(txt))
     rwp = ds["rwp"].values[i]
     try:
@@ -352,8 +356,9 @@ details {{ font-size: 0.85em; color: #555; max-width: 28em; }}
 <h1>xrdq batch quantification</h1>
 <p id="summary">{esc(summary)}</p>
 <p>Verdict: ok, check (look before trusting the numbers) or fail, with the reasons.
-Fractions are weight % of the original sample (± esd); phases without one (the standard) show the refined
-fraction of the spiked mixture. Data: <a href="results.csv">results.csv</a>, <a href="results.nc">results.nc</a>.
+Fractions are weight % of the original sample, as value ± esd [u]: the esd is statistical, u the standard
+uncertainty (k = 1) with the model's own (recipe variants, microabsorption); quote u. Phases without a fraction
+in the sample (the standard) show the refined fraction of the spiked mixture. Data: <a href="results.csv">results.csv</a>, <a href="results.nc">results.nc</a>.
 xrdq {esc(__version__)}.</p>
 {series}
 <table id="results">
@@ -417,7 +422,9 @@ def plot_series(ds, path=None, x="index"):
             ax.errorbar(np.asarray(xv)[sel], 100 * v[sel], yerr=100 * np.nan_to_num(e[sel]), marker="o", ms=3,
                         capsize=2, lw=1, label=label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("weight %")
+    # the bars are the esd: what separates two files of one series, whose model errors (background, profile,
+    # microabsorption) are largely shared; the level of each curve is known only to its u (results.csv)
+    ax.set_ylabel("weight %  (bars: statistical esd)")
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
