@@ -23,6 +23,7 @@ def test_repr_is_one_short_line(result):
         text = repr(obj)
         assert "\n" not in text and len(text) < 300, text
     assert "amorphous=" in repr(result) and "LiF" in repr(result)
+    assert f"[u {100 * result.uncertainty['amorphous']:.2f}] wt%" in repr(result)  # not the esd alone
 
 
 def test_notebook_table_shows_the_weighed_standard(result):

@@ -269,8 +269,9 @@ class QuantResult:
 
     def __repr__(self) -> str:
         """One line (the dataclass default printed every array of the pattern and the fit)."""
-        amorph = (f"amorphous={100 * self.amorphous_fraction[0]:.2f}±{100 * self.amorphous_fraction[1]:.2f} wt%, "
-                  if self.amorphous_fraction else "")
+        u = self.model_uncertainty.get("amorphous") and self.uncertainty["amorphous"]  # quoted beside the esd, as the report does
+        amorph = (f"amorphous={100 * self.amorphous_fraction[0]:.2f}±{100 * self.amorphous_fraction[1]:.2f}"
+                  + (f" [u {100 * u:.2f}]" if u else "") + " wt%, " if self.amorphous_fraction else "")
         std = f"standard={self.standard['phase']}@{self.standard['weighed_fraction']:g}, " if self.standard else ""
         return (f"<QuantResult {self.file or '<pattern>'}: engine={self.engine}, {amorph}{std}"
                 f"phases={self.phase_names}, Rwp={100 * self.rwp:.2f} %, GoF={self.gof:.2f}, "
