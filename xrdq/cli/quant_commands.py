@@ -94,11 +94,13 @@ def demo(out_dir, seed):
     result = run(ras, phases=[p for p, _ in DEMO_MIXTURE if p != "LiF"], standard=("LiF", 0.5))
     click.echo(result.report())
     click.echo("")
-    click.echo(f"{'quantity':<22s} {'truth wt%':>10s} {'xrdq wt%':>18s} {'error':>8s}")
-    rows = [("amorphous", truth["amorphous_fraction"], result.amorphous_fraction)]
-    rows += [(p, truth["sample_fractions"][p], result.sample_fractions[p]) for p in truth["sample_fractions"]]
-    for name, t, (v, e) in rows:
-        click.echo(f"{name:<22s} {100 * t:10.2f} {100 * v:10.2f} ± {100 * e:5.2f} {100 * (v - t):+8.2f}")
+    click.echo(f"{'quantity':<22s} {'truth wt%':>10s} {'xrdq wt% ± esd [u]':>26s} {'error':>8s}")
+    rows = [("amorphous", truth["amorphous_fraction"], result.amorphous_fraction, "amorphous")]
+    rows += [(p, truth["sample_fractions"][p], result.sample_fractions[p], f"sample:{p}") for p in truth["sample_fractions"]]
+    u = result.uncertainty
+    for name, t, (v, e), key in rows:
+        click.echo(f"{name:<22s} {100 * t:10.2f} {100 * v:10.2f} ± {100 * e:5.2f} [{100 * u.get(key, e):5.2f}] "
+                   f"{100 * (v - t):+8.2f}")
     result.to_json(out / "demo_lazco.result.json")
     result.plot(out / "demo_lazco.png", title="xrdq demo: LAZCO-like sample + 50 wt% LiF (simulated)")
     click.echo(f"\nwrote {out / 'demo_lazco.result.json'} and {out / 'demo_lazco.png'}")
