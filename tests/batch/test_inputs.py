@@ -87,7 +87,6 @@ def test_manifest_settings_and_metadata(tmp_path):
 @pytest.mark.parametrize("body, match", [
     ("name,standard\nx.xy,LiF=0.2\n", "no 'file' column"),
     ("file,standard\nx.xy,LiF=abc\n", "row 2, column standard: .*'abc' is not a number"),
-    ("file,standard\nx.xy,LiF\n", "needs NAME=W_S"),
     ("file,sample\na.xy,s\nb.xy,s\n", "already used in row 2"),
     ("", "empty"),
 ])
@@ -95,6 +94,21 @@ def test_bad_manifests_say_where(tmp_path, body, match):
     m = _touch(tmp_path / "m.csv", body)
     with pytest.raises(XrdqError, match=match):
         read_manifest(m)
+
+
+def test_a_bare_standard_name_takes_the_command_lines_fraction(tmp_path):
+    """docs/batch.md's manifest: a row naming the command line's standard without a fraction keeps its W_s, as an
+    empty cell would; a name the command line does not give, or xrdq's assumed default, is an error naming the row."""
+    _touch(tmp_path / "p1.xy")
+    _touch(tmp_path / "p2.xy")
+    m = _touch(tmp_path / "m.csv", "file,standard\np1.xy,LiF=0.25\np2.xy,lif\n")
+    jobs = build_jobs(None, {"phases": ["x"], "standard": ["LiF", 0.2], "purity": 1.0}, manifest=m)
+    assert [j.settings["standard"] for j in jobs] == [["LiF", 0.25], ["LiF", 0.2]]
+    for defaults, said in (({"standard": ["Si", 0.1]}, "command line's standard is Si=0.1"),
+                           ({"standard": None}, "command line gives none"),
+                           ({"standard": ["LiF", 0.5], "standard_source": "default"}, "command line gives none")):
+        with pytest.raises(XrdqError, match=f"m.csv, row 3: standard 'lif' needs NAME=W_S .*{said}"):
+            build_jobs(None, {"phases": ["x"], "purity": 1.0, **defaults}, manifest=m)
 
 
 def test_settings_hash_follows_settings_and_cif_contents(tmp_path):

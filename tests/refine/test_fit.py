@@ -73,6 +73,9 @@ def test_recipe_errors(tmp_path):
     path.write_text("background_terms = 6\n")
     with pytest.raises(XrdqRefineError, match="stage"):
         load_recipe(path)
+    path.write_text('[[stage]]\nname = "s"\nrefine = ["cells"]\n')
+    with pytest.raises(XrdqRefineError, match=r"r\.toml: recipe stage 's': unknown group"):  # names the file
+        load_recipe(path)
 
 
 def test_too_few_points_is_a_clear_error():

@@ -171,13 +171,18 @@ def _row_settings(row: dict, i: int, path) -> dict:
         if name == "standard" and "=" not in text and text.lower() not in ("none", "no", "-"):
             frac = row.get("standard_fraction", "")
             if not frac:
-                raise XrdqBatchError(f"{path}, row {i}: standard {text!r} needs NAME=W_S or a standard_fraction column")
+                # the name alone: W_s from the command line's standard of that name (build_jobs), as an empty cell would
+                values["_standard_name"] = (text, i)
+                continue
             text = f"{text}={frac}"
         try:
             values[name] = parse_cell(table[name], text)
         except XrdqError as exc:
             raise XrdqBatchError(f"{path}, row {i}, column {column}: {exc}") from None
+    named = values.pop("_standard_name", None)
     settings = settings_from_values(values)
+    if named is not None:
+        settings["standard_name"] = named
     if settings.get("standard") is not None:
         settings["standard"] = list(settings["standard"])
     elif "standard" not in settings and row.get("standard_fraction"):
@@ -194,8 +199,8 @@ def read_manifest(path) -> list[dict]:
     ``standard_esd``, ``purity_esd``, ``phase`` or ``phases``, ``instrument``, ``engine``,
     ``two_theta_range`` as ``MIN MAX``, ``recipe``, ``brindley``, ``berar_lelann``, ``no_humps``,
     ``preferred_orientation``, ``strain``): repeatable ones separated by ``;``, flags as yes/no.
-    ``standard`` may be ``NAME`` with a ``standard_fraction`` column, or ``none``. Empty cells keep the
-    command's defaults.
+    ``standard`` may be ``NAME`` with a ``standard_fraction`` column, ``NAME`` alone when the command gives that
+    standard with its W_s, or ``none``. Empty cells keep the command's defaults.
     """
     path = Path(path)
     try:
@@ -258,6 +263,14 @@ def build_jobs(inputs, defaults: dict, manifest=None, exclude=None) -> list[Job]
         metadata, sample = {}, None
         if row is not None:
             over = dict(row["settings"])
+            if "standard_name" in over:
+                name, i = over.pop("standard_name")
+                std = settings.get("standard")
+                if not std or settings.get("standard_source") == "default" or std[0].lower() != name.lower():
+                    given = (f"the command line's standard is {std[0]}={std[1]:g}" if std and
+                             settings.get("standard_source") != "default" else "the command line gives none")
+                    raise XrdqBatchError(f"{manifest}, row {i}: standard {name!r} needs NAME=W_S or a standard_fraction "
+                                         f"column ({given})")
             if "standard_fraction" in over:
                 std = settings.get("standard")
                 if not std:

@@ -122,6 +122,8 @@ def load_recipe(path) -> Recipe:
         size_axes = {str(k): tuple(int(x) for x in v) for k, v in data.get("size_axes", {}).items()}
     except (TypeError, ValueError, AttributeError) as exc:
         raise XrdqRefineError(f"{path}: malformed recipe: {exc}") from exc
+    except XrdqRefineError as exc:  # a stage's own check (an unknown group): say which file holds it
+        raise XrdqRefineError(f"{path}: {exc}") from exc
     try:
         adaptive = bool(data.get("adaptive", False))
         texture = bool(data.get("texture", True))
