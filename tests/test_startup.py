@@ -45,6 +45,17 @@ def test_import_xrdq_loads_nothing_heavy():
     assert _loaded_after("import xrdq; xrdq.__version__; xrdq.XrdqError") == set()
 
 
+def test_subpackages_are_reachable_from_import_xrdq_alone():
+    """The quickstart's `xrdq.crystal.list_phases()` after `import xrdq` (an AttributeError while the subpackages
+    loaded only when imported by name); they still load on first use, not with `import xrdq`."""
+    import subprocess
+    import sys
+
+    code = "import xrdq; print(len(xrdq.crystal.list_phases()), xrdq.plot.plot_result.__name__, hasattr(xrdq, 'nope'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) >= 20 and out[1:] == ["plot_result", "False"]
+
+
 FITTING_STACK = {"scipy", "xarray", "pandas", "numba", "lmfit", "xraydb", "matplotlib", "dask", "gemmi"}
 
 

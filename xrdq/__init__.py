@@ -43,10 +43,17 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+#: The pipeline's subpackages, reachable as attributes (``xrdq.crystal.list_phases()``) without an import of their own.
+_SUBMODULES = ("io", "crystal", "model", "refine", "quant", "engines", "batch", "plot", "cli", "validation",
+               "validation_external", "settings")
 
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"xrdq.{name}")
     raise AttributeError(f"module 'xrdq' has no attribute {name!r}")

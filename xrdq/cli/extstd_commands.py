@@ -23,9 +23,11 @@ def _known(values) -> dict:
 
 
 def _refinement_options(f):
+    from ..model.instrument import list_instruments
+
     opts = [
         click.option("--instrument", default="miniflex600", show_default=True, metavar="NAME_OR_FILE",
-                     help="Bundled instrument (miniflex600, cpd-pw3020), TOML or .instprm file."),
+                     help=f"Bundled instrument ({', '.join(list_instruments())}), TOML or .instprm file."),
         click.option("--sample-composition", default=None, metavar="SPEC",
                      help="Bulk composition of the measured specimen (formula or FORMULA:WEIGHT,...) for µ*."),
         click.option("--two-theta-range", nargs=2, type=float, default=None, metavar="MIN MAX",
