@@ -130,3 +130,20 @@ def test_simulate_takes_comma_separated_fractions_and_names_its_truth_as_documen
     assert "sim.truth.json" in capsys.readouterr().out
     assert _run(["simulate", "--phase", "LiF", "--fractions", "0.2,x", "--out", str(out)]) == 2
     assert "'x' is not a number" in capsys.readouterr().err
+
+
+def test_simulate_a_wholly_amorphous_specimen_and_a_standard_alone(tmp_path, capsys):
+    """A pure glass (a PONKCS reference, docs/quickstart.md) and a pure standard: nothing to normalise the Rietveld or
+    the sample fractions by, which was a ZeroDivisionError traceback."""
+    import json
+
+    assert _run(["simulate", "--phase", "LiF", "--fractions", "0", "--amorphous", "1", "--two-theta", "20", "60", "0.02",
+                 "--out", str(tmp_path / "glass.ras")]) == 0
+    truth = json.loads((tmp_path / "glass.truth.json").read_text())
+    assert truth["refined_fractions"] == {} and truth["amorphous_in_mixture"] == 1
+    assert _run(["simulate", "--phase", "LiF", "--fractions", "1", "--standard", "LiF", "--two-theta", "20", "60", "0.02",
+                 "--out", str(tmp_path / "lif.ras")]) == 0
+    truth = json.loads((tmp_path / "lif.truth.json").read_text())
+    assert truth["sample_fractions"] == {} and truth["amorphous_fraction"] is None
+    assert truth["refined_fractions"] == {"LiF": 1.0}
+    assert "Traceback" not in capsys.readouterr().err

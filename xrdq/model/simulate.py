@@ -125,10 +125,14 @@ def _truth(objs, amorphous, inst, displacement_um, zero, size_nm, seed, standard
     if standard is not None:
         w_s = truth["mixture"][standard]
         truth["standard"] = {"phase": standard, "weighed_fraction": w_s}
-        truth["sample_fractions"] = {p: w / (1 - w_s) for p, w in truth["mixture"].items() if p != standard}
-        truth["amorphous_fraction"] = amorphous / (1 - w_s)
+        # the standard alone (W_s = 1) leaves no sample to report fractions of
+        truth["sample_fractions"] = ({p: w / (1 - w_s) for p, w in truth["mixture"].items() if p != standard}
+                                     if w_s < 1 else {})
+        truth["amorphous_fraction"] = amorphous / (1 - w_s) if w_s < 1 else None
     crystalline_total = sum(truth["mixture"].values())
-    truth["refined_fractions"] = {p: w / crystalline_total for p, w in truth["mixture"].items()}
+    # a wholly amorphous specimen (a PONKCS reference) has no Rietveld fractions: there is nothing to normalise
+    truth["refined_fractions"] = ({p: w / crystalline_total for p, w in truth["mixture"].items()}
+                                  if crystalline_total > 0 else {})
     return truth
 
 
