@@ -70,6 +70,26 @@ def test_xye_and_csv_round_trip_values_and_wavelengths(pattern, tmp_path):
         assert back.attrs["esd_source"] == "file"
 
 
+def test_xye_and_csv_keep_what_the_measurement_header_says(shared_data, tmp_path):
+    """A converted MiniFlex file quantifies as its source: the slit (0.625°, not the instrument's nominal 1.25°: a
+    declared specimen's overspill, the FP profile), counting time and tube current (an external standard's count
+    normalisation) came back from xrdq's own .xye/.csv as missing."""
+    from xrdq.model.instrument import measured_divergence_slit
+
+    src = xrdq.load(shared_data / "rigaku/miniflex600/TiO2-1-3h.ras")
+    keys = ("divergence_slit", "count_time_s", "voltage_kV", "current_mA", "goniometer_radius_mm", "start_time")
+    assert all(k in src.attrs for k in keys)
+    for writer, name in ((write_xye, "p.xye"), (write_csv, "p.csv")):
+        back = xrdq.load(writer(src, tmp_path / name))
+        assert {k: back.attrs[k] for k in keys} == {k: src.attrs[k] for k in keys}, name
+        assert measured_divergence_slit(back.attrs) == 0.625
+        assert back.attrs["format"] != src.attrs["format"]  # the new file's own, not the source's
+    bad = tmp_path / "bad.xye"
+    bad.write_text("# count_time_s = -1\n10 5\n11 6\n12 7\n")
+    with pytest.raises(xrdq.XrdqReadError, match="count_time_s = -1.0; expected a finite value > 0"):
+        xrdq.load(bad)
+
+
 def test_writers_are_atomic_and_leave_no_temp_files(pattern, tmp_path, monkeypatch):
     target = tmp_path / "out.xye"
     target.write_text("old content\n")

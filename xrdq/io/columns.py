@@ -38,8 +38,15 @@ _ROW = re.compile(rf"^\s*{_NUM}(?:\s*[,;\t ]\s*{_NUM})+\s*[,;]?\s*$")
 _LONE = re.compile(rf"^\s*({_NUM})\s*$")
 _COMMENT_KV = re.compile(r"^\s*[#!;]+\s*([A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(.+?)\s*$")
 _ESD_NAMES = re.compile(r"\b(esd|sigma|sig|err|error|errors|unc|uncertainty|std|stdev|dy|e)\b", re.IGNORECASE)
+#: What a measurement's header says that a result depends on — the slit (a declared specimen's overspill, the
+#: fundamental-parameters profile), counting time and tube current (an external standard's count normalisation) —
+#: written by xrdq's text writers as ``# key = value`` and read back here, so a converted file quantifies as its source.
+MEASUREMENT_KEYS = ("divergence_slit", "irradiation_mode", "irradiation_width", "count_time_s", "voltage_kV",
+                    "current_mA", "goniometer_radius_mm", "start_time", "operator")
+_NUMERIC_KEYS = ("wavelength_alpha1", "wavelength_alpha2", "alpha2_alpha1_ratio", "count_time_s", "voltage_kV",
+                 "current_mA", "goniometer_radius_mm")
 _KEEP_KEYS = ("wavelength_alpha1", "wavelength_alpha2", "alpha2_alpha1_ratio", "sample", "comment", "target",
-              "operator", "start_time", "wavelength_source")
+              "wavelength_source") + MEASUREMENT_KEYS
 
 
 #: Numeric rows a file with another extension must open with to be taken for a column file.
@@ -144,7 +151,7 @@ def read(path) -> list:
         if kv and kv.group(1) in _KEEP_KEYS:
             key, val = kv.group(1), kv.group(2)
             num = to_float(val)
-            attrs[key] = num if key.startswith(("wavelength_alpha", "alpha2")) and num is not None else val
+            attrs[key] = num if key in _NUMERIC_KEYS and num is not None else val
         header_lines.append(ln)
         i += 1
     if i >= len(lines):

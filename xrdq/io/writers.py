@@ -12,8 +12,11 @@ import numpy as np
 
 from .._atomic import atomic_path
 
+from .columns import MEASUREMENT_KEYS
+
+#: The source's format and sha256 are written for the record; the column reader gives the new file its own.
 _HEADER_KEYS = ("sample", "wavelength_alpha1", "wavelength_alpha2", "alpha2_alpha1_ratio", "wavelength_source",
-                "format", "sha256", "intensity_unit")
+                "format", "sha256", "intensity_unit") + MEASUREMENT_KEYS
 
 
 def _atomic(path, write, *, binary: bool = False):
