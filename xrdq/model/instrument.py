@@ -78,14 +78,35 @@ class Instrument(ProfileTerms):
     source: str = ""
 
     def __post_init__(self):
+        where = f"instrument {self.name!r}" + (f" ({self.source})" if self.source else "")
         if not self.wavelengths:
-            raise XrdqInstrumentError(f"instrument {self.name!r}: at least one wavelength is needed")
+            raise XrdqInstrumentError(f"{where}: at least one wavelength is needed")
         for lam, weight in self.wavelengths:
-            if not (0.1 < lam < 5.0) or weight < 0:
+            if not (0.1 < lam < 5.0) or not (weight >= 0 and math.isfinite(weight)):
                 raise XrdqInstrumentError(
-                    f"instrument {self.name!r}: wavelength ({lam}, {weight}) is not a lab X-ray line"
+                    f"{where}: wavelength ({lam}, {weight}) is not a lab X-ray line"
                     " (expected 0.1–5 Å with a non-negative relative intensity)"
                 )
+        if not max(w for _, w in self.wavelengths) > 0:
+            raise XrdqInstrumentError(f"{where}: every wavelength has relative intensity 0; the strongest line "
+                                      "(Kα1) needs a positive one, e.g. [[1.540593, 1.0], [1.544427, 0.5]]")
+        # a NaN passes every comparison below and surfaced as an SVD failure deep in the fit
+        for key in PROFILE_TERMS + ("radius_mm", "divergence_slit_deg", "soller_deg", "cover_film_mu_t",
+                                    "monochromator_two_theta", "irradiated_length_mm", "sample_length_mm",
+                                    "receiving_slit_mm"):
+            v = getattr(self, key)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise XrdqInstrumentError(f"{where}: field {key!r} = {v!r}; expected a finite number")
+        if not 0.0 < self.divergence_slit_deg <= MAX_DIVERGENCE_SLIT:
+            raise XrdqInstrumentError(f"{where}: divergence_slit_deg = {self.divergence_slit_deg:g}; expected the "
+                                      f"slit's opening in degrees, 0–{MAX_DIVERGENCE_SLIT:g} (MiniFlex: 1.25)")
+        for key in ("soller_deg", "irradiated_length_mm", "sample_length_mm", "receiving_slit_mm"):
+            v = getattr(self, key)
+            if v is not None and not v > 0:
+                raise XrdqInstrumentError(f"{where}: field {key!r} = {v:g}; expected a positive value")
+        if self.monochromator_two_theta is not None and not 0.0 < self.monochromator_two_theta < 180.0:
+            raise XrdqInstrumentError(f"{where}: monochromator_two_theta = {self.monochromator_two_theta:g}; expected "
+                                      "the monochromator's 2θ in degrees (graphite with Cu Kα: 26.57)")
         if self.radius_mm <= 0:
             raise XrdqInstrumentError(f"instrument {self.name!r}: radius_mm must be > 0, got {self.radius_mm}")
         if self.s_l < 0 or self.h_l < 0:
@@ -134,13 +155,19 @@ class Instrument(ProfileTerms):
         return atomic_write_text(path, self.to_toml())
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "") -> "Instrument":
+    def from_dict(cls, data: dict, *, source: str = "", required=()) -> "Instrument":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise XrdqInstrumentError(
                 f"{source or 'instrument'}: unknown field(s) {sorted(unknown)}; expected some of {sorted(known)}"
             )
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise XrdqInstrumentError(
+                f"{source or 'instrument'}: no {' or '.join(repr(k) for k in missing)}; an instrument file states its "
+                "wavelengths ([[Å, relative intensity], …], Cu Kα: [[1.540593, 1.0], [1.544427, 0.5]]) and goniometer "
+                "radius_mm (docs/instrument.md)")
         data = dict(data)
         if "wavelengths" in data:
             try:
@@ -299,7 +326,8 @@ def load_instrument(name_or_path="miniflex600") -> Instrument:
     except (OSError, UnicodeDecodeError) as exc:
         raise XrdqInstrumentError(f"{path}: cannot read instrument file: {exc}") from exc
     data.setdefault("name", path.stem)
-    return Instrument.from_dict(data, source=str(path))
+    # the geometry every description must state: left out, Cu Kα on a 150 mm goniometer was assumed without a word
+    return Instrument.from_dict(data, source=str(path), required=("wavelengths", "radius_mm"))
 
 
 #: Widest fixed divergence slit (degrees) of a Bragg–Brentano powder diffractometer (common ones: 1/32°–2°).
