@@ -107,9 +107,12 @@ def parse_flag(text: str) -> bool:
 
 def parse_float(text: str) -> float:
     try:
-        return float(text)
+        v = float(text)
     except ValueError:
         raise XrdqQuantError(f"{text!r} is not a number") from None
+    if v != v or v in (float("inf"), float("-inf")):  # an esd of nan printed "± nan" with verdict ok
+        raise XrdqQuantError(f"{text!r} is not a finite number")
+    return v
 
 
 def parse_range(text: str) -> tuple[float, float]:

@@ -109,6 +109,11 @@ def test_no_standard_and_its_alias(capture, tmp_path, flags):
     (["--cover-film", "tinfoil=5"], "unknown material 'tinfoil'"),
     (["--cover-film", "mu_t=-0.1"], "must be ≥ 0"),
     (["--sample-length", "abc"], "is not a number"),
+    (["--standard", "LiF=nan"], "must be a finite number"),  # a traceback from round(nan), which killed a batch
+    (["--standard", "LiF=inf"], "must be a finite number"),
+    (["--standard", "LiF=1e-9"], "is W_s a typo"),  # read "amorphous 100.00 ± 0.00", verdict ok
+    (["--standard-esd", "nan"], "not a finite number"),  # gave ± nan, verdict ok
+    (["--purity-esd", "inf"], "not a finite number"),
 ])
 def test_bad_option_values_are_named(capture, tmp_path, capsys, args, message):
     f = tmp_path / "p.xy"
@@ -125,6 +130,9 @@ def test_percent_standard_gets_a_hint_in_python_too():
 
     with pytest.raises(XrdqError, match="did you mean 0.50"):
         check_standard_inputs(50.0, 1.0)
+    for args in ((float("nan"), 1.0), (0.5, float("nan")), (0.5, 1.0, float("nan")), (0.5, 1.0, 0.0, float("inf"))):
+        with pytest.raises(XrdqError, match="must be a finite number"):
+            check_standard_inputs(*args)
 
 
 def test_manifest_reads_the_same_settings(tmp_path):
@@ -147,6 +155,8 @@ def test_manifest_reads_the_same_settings(tmp_path):
     ("preferred_orientation", "LiCl=a,b,c", "column preferred_orientation"),
     ("engine", "rietan", "column engine"),
     ("standard", "LiF=50", "did you mean 0.50"),
+    ("standard", "LiF=nan", "finite number"),
+    ("standard_esd", "nan", "column standard_esd"),
 ])
 def test_bad_manifest_cells_name_row_and_column(tmp_path, column, cell, message):
     m = tmp_path / "m.csv"

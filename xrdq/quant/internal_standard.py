@@ -36,7 +36,18 @@ class StandardResult:
     warnings: list = field(default_factory=list)
 
 
+#: Smallest weighed standard fraction taken: below it the spike fixes nothing (A → 1 and its esd → 0 as W_s → 0, so a
+#: typed 1e-9 read "amorphous 100.00 ± 0.00 wt%", verdict ok); a real spike is a few wt% or more.
+MIN_W_S = 1e-3
+
+
 def check_standard_inputs(w_s, purity, w_s_esd=0.0, purity_esd=0.0):
+    import math
+
+    for name, v in (("weighed standard fraction W_s", w_s), ("standard purity c", purity),
+                    ("esd of W_s", w_s_esd), ("esd of the purity", purity_esd)):
+        if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v)):
+            raise XrdqQuantError(f"{name} must be a finite number, got {v!r}")
     if not (0.0 < w_s < 1.0):
         v = w_s / 100.0  # a percentage typed: 50 → 0.50, 1.5 → 0.015 (not 0.01)
         shown = f"{v:.2f}" if abs(w_s - round(w_s)) < 1e-9 else f"{v:.4g}"
@@ -46,6 +57,10 @@ def check_standard_inputs(w_s, purity, w_s_esd=0.0, purity_esd=0.0):
         raise XrdqQuantError(f"standard purity c (its crystalline fraction) must lie in (0, 1], got {purity!r}")
     if w_s_esd < 0 or purity_esd < 0:
         raise XrdqQuantError("esds of W_s and purity must be ≥ 0")
+    if w_s < MIN_W_S:
+        raise XrdqQuantError(f"weighed standard fraction W_s = {w_s:g} is below {MIN_W_S:g} ({100 * MIN_W_S:g} wt%): a "
+                             "spike that small cannot fix the amorphous fraction (it would read ≈ 100 % for any sample); "
+                             "is W_s a typo?")
 
 
 def internal_standard(names, fractions, covariance, standard: str, w_s: float, purity: float = 1.0,
