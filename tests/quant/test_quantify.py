@@ -231,3 +231,15 @@ def test_a_scan_out_of_range_is_the_same_error_as_loads(lazco):
     with pytest.raises(XrdqReadError) as b:
         xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), scan=1)
     assert str(b.value) == str(a.value) and "holds 1 scan(s)" in str(b.value)
+
+
+def test_brindley_sizes_name_phases_by_alias_or_fail(lazco, lazco_result):
+    """A Brindley size for a bundled alias corrects that phase, and one for a phase that is not there is an error:
+    both were ignored without a word (the phase left uncorrected), where a texture axis for it was refused."""
+    path, _ = lazco
+    res = xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5),
+                        brindley={"lif": 5.0, "LiCl": 5.0}, model_uncertainty="off")
+    assert res.brindley_tau["LiF"] != 1.0 and res.brindley_tau["LiCl"] != 1.0
+    assert res.provenance["brindley_particle_size_um"] == {"LiF": 5.0, "LiCl": 5.0}
+    with pytest.raises(XrdqQuantError, match="Brindley particle size given for 'Foo', which is not among the phases"):
+        xrdq.quantify(path, phases=["LiCl"], standard=("LiF", 0.5), brindley={"Foo": 5.0})

@@ -125,6 +125,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     pattern, given, path, sha = _pattern_input(pattern_or_path, scan)
     eng = get_engine(engine)
     phase_objs, std = phase_list(phases, std, eng, brindley)
+    brindley = _brindley_by_phase(brindley, phase_objs)
     inst, slit_notes = measured_instrument(pattern, _instrument(instrument, cover_film, sample_length, eng, engine))
     if calibration is not None:
         calibration.check_compatible(inst, pattern)  # before the refinement, not after it
@@ -258,6 +259,29 @@ def _check_phase_options(rec, phase_objs):
         if unknown:
             raise XrdqQuantError(f"{what} given for {', '.join(map(repr, unknown))}, which is not among the phases "
                                  f"{names}")
+
+
+def _brindley_by_phase(brindley, phase_objs):
+    """``brindley`` keyed by the phases' own names: a bundled alias (``corundum``) is its phase (``Al2O3``), a name that
+    is no phase is an error — both were ignored without a word, leaving that phase uncorrected."""
+    if not brindley:
+        return brindley
+    from ..crystal.spec import resolve_phase
+    from ..errors import XrdqPhaseError
+
+    names = [p.name for p in phase_objs]
+    out = {}
+    for key, d in dict(brindley).items():
+        name = key
+        if name not in names:
+            try:
+                name = resolve_phase(key).name
+            except XrdqPhaseError:
+                pass
+        if name not in names:
+            raise XrdqQuantError(f"Brindley particle size given for {key!r}, which is not among the phases {names}")
+        out[name] = d
+    return out
 
 
 def _external_inputs(external_standard, sample_composition, engine):
