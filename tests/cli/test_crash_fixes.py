@@ -147,3 +147,17 @@ def test_simulate_a_wholly_amorphous_specimen_and_a_standard_alone(tmp_path, cap
     assert truth["sample_fractions"] == {} and truth["amorphous_fraction"] is None
     assert truth["refined_fractions"] == {"LiF": 1.0}
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("two_theta, said", [
+    (("20", "21", "0"), "step of at least 0.001"),  # ZeroDivisionError
+    (("21", "20", "0.01"), "0 < start < stop"),  # a numpy reduction error
+    (("38", "39", "0.00005"), "step of at least 0.001"),  # wrote a .ras whose 2θ repeat: no reader took it
+    (("20", "21", "0.01"), "nothing to simulate in 20–21°"),  # no LiF line there: Poisson 'lam value too large'
+])
+def test_simulate_refuses_ranges_it_cannot_write(tmp_path, capsys, two_theta, said):
+    assert _run(["simulate", "--phase", "LiF", "--fractions", "1", "--two-theta", *two_theta, "--seed", "1",
+                 "--out", str(tmp_path / "s.ras")]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+    assert not (tmp_path / "s.ras").exists()

@@ -43,7 +43,13 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     inst = load_instrument(instrument)
     if profile:
         inst = inst.replace(**profile)
-    start, stop, step = two_theta
+    start, stop, step = (float(v) for v in two_theta)
+    # a .ras carries 2θ to 4 decimals: a finer step writes equal angles, a file no reader takes
+    if not (0.0 < start < stop < 180.0 and 1e-3 <= step <= stop - start):
+        raise XrdqError(f"two_theta (start, stop, step) = ({start:g}, {stop:g}, {step:g}): expected "
+                        "0 < start < stop < 180° and a step of at least 0.001° and at most the range")
+    if not (peak_counts > 0 and background >= 0):
+        raise XrdqError(f"peak counts {peak_counts:g} and background {background:g}: expected > 0 and ≥ 0")
     n = int(round((stop - start) / step)) + 1
     tt = start + step * np.arange(n)
     objs = [(resolve_phase(p), float(w)) for p, w in phases]
@@ -72,6 +78,8 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
         area = amorphous * float(np.mean(per_mass))
         halo = area * hump_basis(tt, [center], [fwhm])[:, 0]
     signal = crystalline + halo
+    if not signal.max() > 0:
+        raise XrdqError(f"nothing to simulate in {start:g}–{stop:g}° 2θ: no phase or amorphous fraction scatters there")
     k = peak_counts / signal.max()
     bkg = background * (1.0 + 8.0 / tt)
     expected = k * signal + bkg
