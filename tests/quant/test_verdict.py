@@ -51,6 +51,24 @@ def test_a_peak_no_phase_explains_is_found_with_position_and_d_spacing():
     assert p["height_sigma"] > 10 and p["satellite"] == ""
 
 
+def test_a_one_point_spike_is_named_as_such_and_a_sharp_peak_on_a_coarse_step_is_not():
+    """A detector glitch was reported as "a phase is probably missing" at its angle."""
+    tt, obs, calc, esd, bragg = _pattern_with_peaks()
+    i = int(np.searchsorted(tt, 52.3))
+    obs[i] += 3000.0
+    (p,) = unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406)
+    assert p["spike"] and p["two_theta"] == pytest.approx(tt[i]) and p["height_sigma"] > 50
+    (f,) = check_peaks([p], net_max=5000.0, no_sample_phase=False)
+    assert f.level == "check" and f"one-point spike at {tt[i]:.2f}°" in f.reason and "missing" not in f.reason
+    # the sharpest real line (FWHM 0.05°) on a 0.04° step is a reflection, not a spike
+    coarse = np.arange(10.0, 80.0, 0.04)
+    line = 600.0 * np.exp(-0.5 * ((coarse - 52.30) / (0.05 / 2.3548)) ** 2)
+    flat = 200.0 + 0 * coarse
+    obs = np.random.default_rng(4).poisson(flat + line).astype(float)
+    (p,) = unexplained_peaks(coarse, obs, flat, np.sqrt(np.maximum(obs, 1.0)), 0 * coarse, 1.5406)
+    assert not p["spike"] and "missing" in check_peaks([p], net_max=600.0, no_sample_phase=False)[0].reason
+
+
 def test_misfit_of_modelled_peaks_and_noise_are_not_missing_phases():
     tt, obs, calc, esd, bragg = _pattern_with_peaks(misfit=1.08)  # 8 % too strong: a misfit, not a phase
     assert unexplained_peaks(tt, obs, calc, esd, bragg, 1.5406) == []

@@ -31,6 +31,10 @@ GOF_LOW = 0.5
 #: Matched-filter significance (in robust noise units) and height (fraction of the strongest net peak)
 #: an unexplained difference peak needs, and the model share of it above which it is only a misfit.
 PEAK_SIGNIFICANCE, PEAK_MIN_HEIGHT, EXPLAINED_SHARE = 8.0, 0.004, 1.0
+#: An unexplained peak is one point (a detector glitch, a cosmic ray) when both neighbours' excess is below this share
+#: of its own: a reflection is several steps wide (the sharpest lab line, FWHM ≈ 0.05°, keeps ≥ 0.17 of its height
+#: one 0.04° step away), so a lone point is no phase's.
+SPIKE_NEIGHBOUR_SHARE = 0.1
 #: Lorentzian crystallite size (nm) below which a "phase" is fitting a halo or background, not peaks.
 SIZE_FLOOR_NM = 2.5
 #: Uncertainty (fraction) above which a fraction is not determined at all.
@@ -111,8 +115,24 @@ def unexplained_peaks(two_theta, observed, calculated, esd, bragg, wavelength, f
     strongest = tops[np.argsort(-bragg[tops])][:20]
     for p in merged:
         p["d_spacing"] = float(wavelength / (2.0 * np.sin(np.radians(p["two_theta"] / 2.0))))
-        p["satellite"] = _satellite(p, tt, bragg, wavelength, excess, e, strongest)
+        j = _one_point(p, tt, diff, e)
+        p["spike"] = j is not None
+        if p["spike"]:  # the point itself, not the filter's smoothed excess
+            p.update(two_theta=float(tt[j]), height=float(diff[j]), height_sigma=float(diff[j] / e[j]))
+        p["satellite"] = "" if p["spike"] else _satellite(p, tt, bragg, wavelength, excess, e, strongest)
     return merged[:max_peaks]
+
+
+def _one_point(peak, tt, diff, esd) -> int | None:
+    """The index of the point, when the unexplained peak is a single point standing alone (SPIKE_NEIGHBOUR_SHARE): its
+    largest excess within two steps, with both neighbours' excess below that share of it; else None."""
+    i = int(np.searchsorted(tt, peak["two_theta"]))
+    lo, hi = max(i - 2, 1), min(i + 3, tt.size - 1)
+    if hi <= lo:
+        return None
+    j = lo + int(np.argmax((diff / esd)[lo:hi]))
+    top = diff[j]
+    return j if top > 0 and max(diff[j - 1], diff[j + 1]) < SPIKE_NEIGHBOUR_SHARE * top else None
 
 
 #: Matched-filter widths (° 2θ) for broad features: the peaks of a 3–20 nm crystallite (FWHM ≈ 0.4–2.5° at 30°).
@@ -339,9 +359,15 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = 
     texture, a wrong structure), which a missing phase's peak at the same place cannot be told from. With an
     ``amorphous`` fraction from a standard, the reason says what a missing phase does to it: its mass is counted as
     amorphous, so the value is too high by that mass."""
-    missing = [p for p in peaks if not p["satellite"]]
+    spikes = [p for p in peaks if p.get("spike")]
+    missing = [p for p in peaks if not p["satellite"] and not p.get("spike")]
     out = [Finding("ok", f"peak at {p['two_theta']:.2f}° is the {p['satellite']} (not a phase)")
            for p in peaks if p["satellite"]]
+    if spikes:
+        where = ", ".join(f"{p['two_theta']:.2f}° ({p['height_sigma']:.3g} σ)" for p in spikes)
+        out.append(Finding("check", f"{'one-point spikes' if len(spikes) > 1 else 'a one-point spike'} at {where}, the "
+                                    "neighbouring points at the model: a detector glitch or cosmic ray, not a reflection; "
+                                    "it weighs in the fit — remove the point or measure again"))
     if missing:
         strongest = max(p["height"] for p in missing)
         level = "fail" if strongest > 0.25 * net_max else "check"
