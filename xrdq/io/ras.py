@@ -184,7 +184,10 @@ def convert_cps(path, counts, attrs: dict, unit: str | None, *, where=None):
 
 def read(path) -> list:
     data = read_bytes(path)
-    digest = sha256_of(data)
+    digest = sha256_of(data)  # of the file as it is, BOM and all
+    # A UTF-8 byte-order mark (Notepad, Python's utf-8-sig) would hide the first *RAS_DATA_START from the
+    # line-start search; it sits within line 1, so line numbers are unchanged.
+    data = data.removeprefix(b"\xef\xbb\xbf")
     patterns = []
     starts = []
     pos = 0
