@@ -188,6 +188,10 @@ def read(path) -> list:
     # A UTF-8 byte-order mark (Notepad, Python's utf-8-sig) would hide the first *RAS_DATA_START from the
     # line-start search; it sits within line 1, so line numbers are unchanged.
     data = data.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in data:
+        # CR-only line ends (classic Mac OS) would leave every marker on one "line" and the data block empty:
+        # one \n per line end, as the text readers' splitlines() gives, keeps the line numbers right.
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     patterns = []
     starts = []
     pos = 0
