@@ -147,3 +147,14 @@ def test_simulate_a_wholly_amorphous_specimen_and_a_standard_alone(tmp_path, cap
     assert truth["sample_fractions"] == {} and truth["amorphous_fraction"] is None
     assert truth["refined_fractions"] == {"LiF": 1.0}
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_quantify_of_a_single_point_file_names_the_file(tmp_path, capsys):
+    f = tmp_path / "single.xy"
+    f.write_text("20.0 100\n")
+    with pytest.raises(SystemExit) as info:
+        main(["quantify", str(f), "--phase", "LiCl"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err
+    assert f"{f}: 1 data point; a diffraction pattern needs at least 10" in err
+    assert "range" not in err

@@ -228,3 +228,35 @@ def test_truncated_netcdf(write, tmp_path):
     xr.DataArray([1.0, 2.0], dims="two_theta", coords={"two_theta": [1.0, 2.0], "esd": ("two_theta", [1.0, 1.0])},
                  name="intensity").to_netcdf(f, engine="h5netcdf")
     _err(write("cut.nc", f.read_bytes()[:600]), "not a readable")
+
+
+ONE_POINT = {
+    "one.xy": "20.0 100\n",
+    "one.ras": ras_scan(rows3(1)),
+    # one point is a START = STOP group, refused as such: three
+    "few.asc": "*TYPE = Raw\n*BEGIN\n*START = 20\n*STOP = 20.04\n*STEP = 0.02\n*COUNT = 3\n1, 2, 3\n*END\n",
+    "one.txt": '*FILE_SAMPLE "mf"\n*MEAS_DATA_COUNT "1"\n20.00 100 1\n',
+    "one.fxye": "T\nBANK 1 1 1 CONS 2000.0 2.0 0 0 FXYE\n2000.0 100.0 10.0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_POINT))
+def test_one_point_is_no_pattern(write, name):
+    """Refused by the reader, naming the file, not later as an empty 2θ range the user never gave."""
+    n = "3 data points" if name == "few.asc" else "1 data point"
+    _err(write(name, ONE_POINT[name]), f"{n}; a diffraction pattern needs at least 10")
+
+
+def test_one_point_netcdf_is_no_pattern(tmp_path):
+    import xarray as xr
+
+    f = tmp_path / "one.nc"
+    xr.DataArray([1.0], dims="two_theta", coords={"two_theta": [20.0], "esd": ("two_theta", [1.0])},
+                 name="intensity").to_netcdf(f, engine="h5netcdf")
+    _err(f, "1 data point; a diffraction pattern needs at least 10")
+
+
+def test_nine_points_refused_ten_read(write):
+    rows = "".join(f"{20 + 0.02 * i:.2f} {100 + i}\n" for i in range(10))
+    _err(write("nine.xy", rows[: rows.index("20.18")]), "9 data points; a diffraction pattern needs at least 10")
+    assert xrdq.load(write("ten.xy", rows)).sizes["two_theta"] == 10
