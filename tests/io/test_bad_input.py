@@ -260,3 +260,21 @@ def test_nine_points_refused_ten_read(write):
     rows = "".join(f"{20 + 0.02 * i:.2f} {100 + i}\n" for i in range(10))
     _err(write("nine.xy", rows[: rows.index("20.18")]), "9 data points; a diffraction pattern needs at least 10")
     assert xrdq.load(write("ten.xy", rows)).sizes["two_theta"] == 10
+
+
+def test_two_theta_in_radians_is_refused(write):
+    """0.17–1.40 is 10–80° in radians: read as degrees it gave a NaN quantification, silently."""
+    import math
+
+    text = "".join(f"{math.radians(10 + 0.5 * i):.6f} {100 + i}\n" for i in range(141))
+    e = _err(write("rad.xy", text), "2θ spans 0.17–1.40°: is it in radians (or a d-spacing / q axis)? xrdq needs 2θ "
+                                    "in degrees")
+    assert "Traceback" not in str(e)
+    rows = [(f"{math.radians(10 + 0.5 * i):.6f}", 100, 1) for i in range(12)]
+    _err(write("rad.ras", ras_scan(rows, step=f"{math.radians(0.5):.6f}")), "is it in radians")
+
+
+def test_a_scan_from_below_3_degrees_is_read(write):
+    """Only a scan lying wholly below 3° is refused: real MiniFlex scans start at 3°."""
+    p = xrdq.load(write("low.xy", "".join(f"{2 + 0.5 * i:.1f} {100 + i}\n" for i in range(12))))
+    assert float(p["two_theta"][0]) == 2.0

@@ -38,6 +38,10 @@ WAVELENGTH_RANGE = (0.05, 5.0)
 #: with fewer points than that nothing is determined, and a real scan holds hundreds. A file with a handful of rows
 #: is a stub or the wrong file, better refused by name than failing later with an empty 2θ range.
 MIN_POINTS = 10
+#: A scan must reach past this 2θ (degrees). 2θ in radians lies below it up to 171.9° (3 rad), and d-spacings
+#: and q of the high-angle end often do too; in degrees, no powder scan ends there: 3° is d = 29 Å with Cu Kα
+#: (18 Å with Cr Kα), inside the direct beam and beam-stop region of a lab diffractometer.
+MIN_TWO_THETA_END = 3.0
 #: Largest relative difference between the header's step and the data's median step.
 STEP_TOLERANCE = 0.02
 
@@ -361,12 +365,15 @@ def _check_points(path, x, c, loc, where, negative_ok: bool = False):
 
 
 def check_extent(path, x, where=None):
-    """Enough points to be a pattern (after the point and header checks, which name a bad line more usefully); the
-    netCDF reader, which builds its DataArray itself, calls it too."""
+    """Enough points, and 2θ in degrees, to be a pattern (after the point and header checks, which name a bad line
+    more usefully); the netCDF reader, which builds its DataArray itself, calls it too."""
     n = x.size
     if n < MIN_POINTS:
         raise XrdqReadError(path, f"{n} data point{'s' if n > 1 else ''}; a diffraction pattern needs at least "
                                   f"{MIN_POINTS}", where=where)
+    if x[-1] < MIN_TWO_THETA_END:
+        raise XrdqReadError(path, f"2θ spans {x[0]:.2f}–{x[-1]:.2f}°: is it in radians (or a d-spacing / q axis)? "
+                                  "xrdq needs 2θ in degrees", where=where)
 
 
 def _intensity(path, c, factor, loc):
