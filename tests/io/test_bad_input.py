@@ -278,3 +278,17 @@ def test_a_scan_from_below_3_degrees_is_read(write):
     """Only a scan lying wholly below 3° is refused: real MiniFlex scans start at 3°."""
     p = xrdq.load(write("low.xy", "".join(f"{2 + 0.5 * i:.1f} {100 + i}\n" for i in range(12))))
     assert float(p["two_theta"][0]) == 2.0
+
+
+@pytest.mark.parametrize("key", ["ALPHA1", "ALPHA2", "BETA"])
+def test_ras_wavelength_that_is_no_number(write, key):
+    """Not taken as absent (Cu Kα assumed, silently): an error naming the field and its line."""
+    field = f"*HW_XG_WAVE_LENGTH_{key}"
+    text = ras_scan(rows3(12), extra=[f'{field} "abc"'])
+    e = _err(write("w.ras", text), f"{field} 'abc' is not a number; expected a wavelength in Å")
+    assert e.line == text.splitlines().index(f'{field} "abc"') + 1
+
+
+def test_ras_empty_wavelength_is_absent(write):
+    text = ras_scan(rows3(12)).replace('ALPHA1 "1.540593"', 'ALPHA1 ""').replace('ALPHA2 "1.544414"', 'ALPHA2 ""')
+    assert xrdq.load(write("e.ras", text)).attrs["wavelength_source"] == "assumed Cu Kα"

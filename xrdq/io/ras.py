@@ -220,6 +220,22 @@ def _require(path, data, marker, start, end, scan, after):
     return i
 
 
+WAVELENGTH_KEYS = ("HW_XG_WAVE_LENGTH_ALPHA1", "HW_XG_WAVE_LENGTH_ALPHA2", "HW_XG_WAVE_LENGTH_BETA")
+
+
+def _check_wavelength_fields(path, data, header, h0, h1, where):
+    """A wavelength field that is there but no number is an error: header_attrs would take it as absent, and the
+    pattern would be read as Cu Kα, assumed, whatever the tube was. (An empty value is absent, as Rigaku writes.)"""
+    for key in WAVELENGTH_KEYS:
+        value = english_part(header.get(key) or "").strip()
+        if value and to_float(value) is None:
+            marker, i, last = b"*" + key.encode(), h0, -1
+            while (i := _find_marker(data, marker, i, h1)) >= 0:  # the last one: the value parse_header kept
+                last, i = i, i + 1
+            raise XrdqReadError(path, f"*{key} {value[:40]!r} is not a number; expected a wavelength in Å",
+                                line=_line_of(data, last) if last >= 0 else None, where=where)
+
+
 def _read_scan(path, data: bytes, start: int, end: int, scan: int, digest: str):
     where = f"scan {scan}"
     h0 = _require(path, data, b"*RAS_HEADER_START", start, end, scan, start)
@@ -227,6 +243,7 @@ def _read_scan(path, data: bytes, start: int, end: int, scan: int, digest: str):
     d0 = _require(path, data, b"*RAS_INT_START", h1, end, scan, h1)
     d1 = _require(path, data, b"*RAS_INT_END", d0, end, scan, d0)
     header = parse_header(path, data, _next_line(data, h0), h1)
+    _check_wavelength_fields(path, data, header, h0, h1, where)
     attrs = header_attrs(header)
 
     block_start = _next_line(data, d0)
