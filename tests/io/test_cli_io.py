@@ -104,3 +104,19 @@ def test_info_shows_the_measurements_divergence_slit(capsys, write):
     code, out, _ = run(capsys, "info", str(write("ds2.ras", ras_scan(rows3(12), extra=axis[:2]))))
     head, row = out.splitlines()
     assert "DS (°)" in head and "0.625" in row.split()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_info_reports_a_directory_like_a_missing_file_and_shows_the_rest(capsys, write, tmp_path, as_json):
+    good = write("good.ras", ras_scan(rows3(12)))
+    folder = tmp_path / "adir.ras"
+    folder.mkdir()
+    code, out, err = run(capsys, "info", str(good), str(folder), str(tmp_path / "nope.ras"), *(["--json"] * as_json))
+    assert code == 2 and "Traceback" not in err and "Usage" not in err
+    assert "good.ras" in out
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == f"xrdq: error: {folder}: is a directory; expected a pattern file"
+    assert lines[1].startswith(f"xrdq: error: {tmp_path / 'nope.ras'}: cannot open the file")
+    if as_json:
+        assert [o.get("error", "").split(":")[0] for o in json.loads(out)][1:] == [str(folder), str(tmp_path / "nope.ras")]

@@ -62,7 +62,9 @@ def _fmt(v) -> str:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+# no dir_okay=False: click would abort on a directory before any file is shown; the reader reports it like a
+# missing file, on its own line
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array with one object per scan.")
 def info(files, as_json):
     """Show format, range, step, wavelengths and sample of each scan in FILES.
