@@ -164,7 +164,8 @@ def test_quantify_of_a_single_point_file_names_the_file(tmp_path, capsys):
     ["quantify", "{f}", "--phase", "LiCl"],
     ["convert", "{f}", "--to", "xye"],
     ["calibrate-scale", "{f}", "--phase", "LiCl", "--out", "{d}/g.toml"],
-    ["ponkcs", "{f}", "--name", "am", "--formula", "SiO2", "--phase", "LiCl", "--known", "LiCl=0.5", "--out", "{d}/p.toml"],
+    ["ponkcs", "{f}", "--name", "am", "--formula", "SiO2", "--phase", "LiCl", "--known", "LiCl=0.5",
+     "--out", "{d}/p.toml"],
 ])
 def test_negative_scan_index_is_refused(tmp_path, capsys, command):
     """--scan -1 was taken as Python's last scan."""

@@ -150,7 +150,8 @@ def test_rint_asc_group(write):
 
 
 def test_rint_dat_extension_is_sniffed(write):
-    text = "*TYPE = Raw\n*BEGIN\n*START = 10\n*STOP = 10.1\n*STEP = 0.01\n*COUNT = 11\n1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\n*END\n"
+    text = ("*TYPE = Raw\n*BEGIN\n*START = 10\n*STOP = 10.1\n*STEP = 0.01\n*COUNT = 11\n"
+            "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\n*END\n")
     assert xrdq.load(write("g.dat", text)).attrs["format"] == "rigaku_rint_asc"
     assert xrdq.load(write("p.dat", more_lines("10 1\n11 2\n"))).attrs["format"] == "columns"
 
