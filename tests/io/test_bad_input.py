@@ -267,8 +267,8 @@ def test_two_theta_in_radians_is_refused(write):
     import math
 
     text = "".join(f"{math.radians(10 + 0.5 * i):.6f} {100 + i}\n" for i in range(141))
-    e = _err(write("rad.xy", text), "2θ spans 0.17–1.40°: is it in radians (or a d-spacing / q axis)? xrdq needs 2θ "
-                                    "in degrees")
+    e = _err(write("rad.xy", text),
+             "2θ spans 0.17–1.40°: is it in radians (or a d-spacing / q axis)? xrdq needs 2θ in degrees")
     assert "Traceback" not in str(e)
     rows = [(f"{math.radians(10 + 0.5 * i):.6f}", 100, 1) for i in range(12)]
     _err(write("rad.ras", ras_scan(rows, step=f"{math.radians(0.5):.6f}")), "is it in radians")
@@ -292,3 +292,54 @@ def test_ras_wavelength_that_is_no_number(write, key):
 def test_ras_empty_wavelength_is_absent(write):
     text = ras_scan(rows3(12)).replace('ALPHA1 "1.540593"', 'ALPHA1 ""').replace('ALPHA2 "1.544414"', 'ALPHA2 ""')
     assert xrdq.load(write("e.ras", text)).attrs["wavelength_source"] == "assumed Cu Kα"
+
+
+@pytest.mark.parametrize("axis", ["Omega", "Chi", "Phi", "Z", "omega"])
+def test_ras_scan_axis_that_is_no_2theta_scan(write, axis):
+    """A rocking curve or stage scan has no 2θ in its first column; it was read as a powder pattern."""
+    line = f'*MEAS_SCAN_AXIS_X "{axis}"'
+    text = ras_scan(rows3(12), extra=[line])
+    e = _err(write("r.ras", text), f"*MEAS_SCAN_AXIS_X: scan axis {axis!r} moves no 2θ")
+    assert e.line == text.splitlines().index(line) + 1
+
+
+@pytest.mark.parametrize("axis", ["TwoThetaTheta", "2-Theta/Omega", "TwoThetaOmega", "2ThetaChiPhi", "Theta/2-Theta",
+                                  "TwoTheta", "2θ/θ", "Theta", "SomethingNew"])
+def test_ras_2theta_and_unknown_scan_axes_are_read(write, axis):
+    p = xrdq.load(write("t.ras", ras_scan(rows3(12), extra=[f'*MEAS_SCAN_AXIS_X "{axis}"', '*MEAS_SCAN_UNIT_X "deg"'])))
+    assert p.attrs["scan_axis"] == axis
+
+
+@pytest.mark.parametrize("unit", ["rad", "mrad", "1/nm", "mm"])
+def test_ras_scan_unit_that_is_not_degrees(write, unit):
+    _err(write("u.ras", ras_scan(rows3(12), extra=[f'*MEAS_SCAN_UNIT_X "{unit}"'])),
+         f"*MEAS_SCAN_UNIT_X: scan axis unit {unit!r}; expected deg")
+
+
+def test_rasx_scan_axis_and_unit_checked_too(write):
+    from test_synthetic import RASX_XML, _rasx
+
+    from io_synth import more_lines
+
+    profile = more_lines("10.00\t100\t1\n10.01\t200\t1\n10.02\t300\t1\n", sep="\t").encode()
+    xml = (RASX_XML % b"counts").replace(b"<AxisName>TwoThetaTheta</AxisName>", b"<AxisName>Omega</AxisName>")
+    _err(_rasx(write, "o.rasx", profile, xml), "ScanInformation/AxisName: scan axis 'Omega' moves no 2θ")
+    xml = (RASX_XML % b"counts").replace(b"<Mode>", b"<PositionUnit>rad</PositionUnit><Mode>")
+    _err(_rasx(write, "u.rasx", profile, xml), "ScanInformation/PositionUnit: scan axis unit 'rad'")
+
+
+def test_ras_target_contradicting_its_wavelengths_is_noted_and_warned(write):
+    """A Mo target with Cu Kα wavelengths: recorded, and quantify's warnings (verdict check) say so."""
+    from xrdq.quant.api import pattern_notes
+
+    p = xrdq.load(write("mo.ras", ras_scan(rows3(12)).replace('*HW_XG_TARGET_NAME "Cu"', '*HW_XG_TARGET_NAME "Mo"')))
+    note = p.attrs["target_note"]
+    assert "target Mo" in note and "1.54059" in note and p.attrs["wavelength_alpha1"] == 1.540593
+    assert pattern_notes(p) == [note]
+    assert "target_note" not in xrdq.load(write("cu.ras", ras_scan(rows3(12)))).attrs
+
+
+def test_ras_scan_axis_error_names_its_own_line_not_the_internal_one(write):
+    lines = ['*MEAS_SCAN_AXIS_X "Omega"', '*MEAS_SCAN_AXIS_X_INTERNAL "Omega"']
+    text = ras_scan(rows3(12), extra=lines)
+    assert _err(write("i.ras", text), "moves no 2θ").line == text.splitlines().index(lines[0]) + 1
