@@ -161,3 +161,32 @@ def test_simulate_refuses_ranges_it_cannot_write(tmp_path, capsys, two_theta, sa
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err
     assert not (tmp_path / "s.ras").exists()
+
+
+def test_quantify_of_a_single_point_file_names_the_file(tmp_path, capsys):
+    f = tmp_path / "single.xy"
+    f.write_text("20.0 100\n")
+    with pytest.raises(SystemExit) as info:
+        main(["quantify", str(f), "--phase", "LiCl"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err
+    assert f"{f}: 1 data point; a diffraction pattern needs at least 10" in err
+    assert "range" not in err
+
+
+@pytest.mark.parametrize("command", [
+    ["quantify", "{f}", "--phase", "LiCl"],
+    ["convert", "{f}", "--to", "xye"],
+    ["calibrate-scale", "{f}", "--phase", "LiCl", "--out", "{d}/g.toml"],
+    ["ponkcs", "{f}", "--name", "am", "--formula", "SiO2", "--phase", "LiCl", "--known", "LiCl=0.5",
+     "--out", "{d}/p.toml"],
+])
+def test_negative_scan_index_is_refused(tmp_path, capsys, command):
+    """--scan -1 was taken as Python's last scan."""
+    f = tmp_path / "p.xy"
+    f.write_text("".join(f"{10 + 0.02 * i:.2f} {100 + i}\n" for i in range(60)))
+    argv = [a.format(f=f, d=tmp_path) for a in command] + ["--scan", "-1"]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "'--scan': -1 is not in the range x>=0" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.toml")) and not list(tmp_path.glob("*.xye"))

@@ -36,5 +36,30 @@ def ras_scan(rows, *, unit="counts", count=None, speed="2.0", speed_unit="deg/mi
     return "\n".join(head + body + ["*RAS_INT_END", "*RAS_DATA_END"]) + "\n"
 
 
-def rows3(n=5, start=10.0, step=0.01, counts=100, factor=1):
+def rows3(n=12, start=10.0, step=0.01, counts=100, factor=1):
     return [(f"{start + i * step:.4f}", counts + i, factor) for i in range(n)]
+
+
+def more_rows(rows, n=12):
+    """``rows`` (2θ, counts[, factor] tuples) continued to ``n`` rows at the same step with 1 count (factor 1): a
+    pattern needs at least xrdq.io._pattern.MIN_POINTS points, the tests look at the first few."""
+    rows = list(rows)
+    step = float(rows[1][0]) - float(rows[0][0])
+    while len(rows) < n:
+        rows.append((f"{float(rows[-1][0]) + step:.4f}", 1) + ((1,) * (len(rows[0]) - 2)))
+    return rows
+
+
+def more_lines(text, n=12, sep=" "):
+    """Column-file ``text`` (ascending 2θ, ``sep``-separated numbers on its last two lines) continued to ``n`` data
+    rows at the same step, every other column 1."""
+    lines = text.rstrip("\n").split("\n")
+    last, prev = (ln.split(sep) for ln in (lines[-1], lines[-2]))
+    step = float(last[0]) - float(prev[0])
+    rows = sum(1 for ln in lines if ln[:1].isdigit())
+    x = float(last[0])
+    while rows < n:
+        x += step
+        lines.append(sep.join([f"{x:.4f}"] + ["1"] * (len(last) - 1)))
+        rows += 1
+    return "\n".join(lines) + "\n"

@@ -228,3 +228,118 @@ def test_truncated_netcdf(write, tmp_path):
     xr.DataArray([1.0, 2.0], dims="two_theta", coords={"two_theta": [1.0, 2.0], "esd": ("two_theta", [1.0, 1.0])},
                  name="intensity").to_netcdf(f, engine="h5netcdf")
     _err(write("cut.nc", f.read_bytes()[:600]), "not a readable")
+
+
+ONE_POINT = {
+    "one.xy": "20.0 100\n",
+    "one.ras": ras_scan(rows3(1)),
+    # one point is a START = STOP group, refused as such: three
+    "few.asc": "*TYPE = Raw\n*BEGIN\n*START = 20\n*STOP = 20.04\n*STEP = 0.02\n*COUNT = 3\n1, 2, 3\n*END\n",
+    "one.txt": '*FILE_SAMPLE "mf"\n*MEAS_DATA_COUNT "1"\n20.00 100 1\n',
+    "one.fxye": "T\nBANK 1 1 1 CONS 2000.0 2.0 0 0 FXYE\n2000.0 100.0 10.0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_POINT))
+def test_one_point_is_no_pattern(write, name):
+    """Refused by the reader, naming the file, not later as an empty 2θ range the user never gave."""
+    n = "3 data points" if name == "few.asc" else "1 data point"
+    _err(write(name, ONE_POINT[name]), f"{n}; a diffraction pattern needs at least 10")
+
+
+def test_one_point_netcdf_is_no_pattern(tmp_path):
+    import xarray as xr
+
+    f = tmp_path / "one.nc"
+    xr.DataArray([1.0], dims="two_theta", coords={"two_theta": [20.0], "esd": ("two_theta", [1.0])},
+                 name="intensity").to_netcdf(f, engine="h5netcdf")
+    _err(f, "1 data point; a diffraction pattern needs at least 10")
+
+
+def test_nine_points_refused_ten_read(write):
+    rows = "".join(f"{20 + 0.02 * i:.2f} {100 + i}\n" for i in range(10))
+    _err(write("nine.xy", rows[: rows.index("20.18")]), "9 data points; a diffraction pattern needs at least 10")
+    assert xrdq.load(write("ten.xy", rows)).sizes["two_theta"] == 10
+
+
+def test_two_theta_in_radians_is_refused(write):
+    """0.17–1.40 is 10–80° in radians: read as degrees it gave a NaN quantification, silently."""
+    import math
+
+    text = "".join(f"{math.radians(10 + 0.5 * i):.6f} {100 + i}\n" for i in range(141))
+    e = _err(write("rad.xy", text),
+             "2θ spans 0.17–1.40°: is it in radians (or a d-spacing / q axis)? xrdq needs 2θ in degrees")
+    assert "Traceback" not in str(e)
+    rows = [(f"{math.radians(10 + 0.5 * i):.6f}", 100, 1) for i in range(12)]
+    _err(write("rad.ras", ras_scan(rows, step=f"{math.radians(0.5):.6f}")), "is it in radians")
+
+
+def test_a_scan_from_below_3_degrees_is_read(write):
+    """Only a scan lying wholly below 3° is refused: real MiniFlex scans start at 3°."""
+    p = xrdq.load(write("low.xy", "".join(f"{2 + 0.5 * i:.1f} {100 + i}\n" for i in range(12))))
+    assert float(p["two_theta"][0]) == 2.0
+
+
+@pytest.mark.parametrize("key", ["ALPHA1", "ALPHA2", "BETA"])
+def test_ras_wavelength_that_is_no_number(write, key):
+    """Not taken as absent (Cu Kα assumed, silently): an error naming the field and its line."""
+    field = f"*HW_XG_WAVE_LENGTH_{key}"
+    text = ras_scan(rows3(12), extra=[f'{field} "abc"'])
+    e = _err(write("w.ras", text), f"{field} 'abc' is not a number; expected a wavelength in Å")
+    assert e.line == text.splitlines().index(f'{field} "abc"') + 1
+
+
+def test_ras_empty_wavelength_is_absent(write):
+    text = ras_scan(rows3(12)).replace('ALPHA1 "1.540593"', 'ALPHA1 ""').replace('ALPHA2 "1.544414"', 'ALPHA2 ""')
+    assert xrdq.load(write("e.ras", text)).attrs["wavelength_source"] == "assumed Cu Kα"
+
+
+@pytest.mark.parametrize("axis", ["Omega", "Chi", "Phi", "Z", "omega"])
+def test_ras_scan_axis_that_is_no_2theta_scan(write, axis):
+    """A rocking curve or stage scan has no 2θ in its first column; it was read as a powder pattern."""
+    line = f'*MEAS_SCAN_AXIS_X "{axis}"'
+    text = ras_scan(rows3(12), extra=[line])
+    e = _err(write("r.ras", text), f"*MEAS_SCAN_AXIS_X: scan axis {axis!r} moves no 2θ")
+    assert e.line == text.splitlines().index(line) + 1
+
+
+@pytest.mark.parametrize("axis", ["TwoThetaTheta", "2-Theta/Omega", "TwoThetaOmega", "2ThetaChiPhi", "Theta/2-Theta",
+                                  "TwoTheta", "2θ/θ", "Theta", "SomethingNew"])
+def test_ras_2theta_and_unknown_scan_axes_are_read(write, axis):
+    p = xrdq.load(write("t.ras", ras_scan(rows3(12), extra=[f'*MEAS_SCAN_AXIS_X "{axis}"', '*MEAS_SCAN_UNIT_X "deg"'])))
+    assert p.attrs["scan_axis"] == axis
+
+
+@pytest.mark.parametrize("unit", ["rad", "mrad", "1/nm", "mm"])
+def test_ras_scan_unit_that_is_not_degrees(write, unit):
+    _err(write("u.ras", ras_scan(rows3(12), extra=[f'*MEAS_SCAN_UNIT_X "{unit}"'])),
+         f"*MEAS_SCAN_UNIT_X: scan axis unit {unit!r}; expected deg")
+
+
+def test_rasx_scan_axis_and_unit_checked_too(write):
+    from test_synthetic import RASX_XML, _rasx
+
+    from io_synth import more_lines
+
+    profile = more_lines("10.00\t100\t1\n10.01\t200\t1\n10.02\t300\t1\n", sep="\t").encode()
+    xml = (RASX_XML % b"counts").replace(b"<AxisName>TwoThetaTheta</AxisName>", b"<AxisName>Omega</AxisName>")
+    _err(_rasx(write, "o.rasx", profile, xml), "ScanInformation/AxisName: scan axis 'Omega' moves no 2θ")
+    xml = (RASX_XML % b"counts").replace(b"<Mode>", b"<PositionUnit>rad</PositionUnit><Mode>")
+    _err(_rasx(write, "u.rasx", profile, xml), "ScanInformation/PositionUnit: scan axis unit 'rad'")
+
+
+def test_ras_target_contradicting_its_wavelengths_is_noted_and_warned(write):
+    """A Mo target with Cu Kα wavelengths: recorded, and quantify's warnings (verdict check) say so."""
+    from xrdq.quant.api import pattern_notes
+
+    p = xrdq.load(write("mo.ras", ras_scan(rows3(12)).replace('*HW_XG_TARGET_NAME "Cu"', '*HW_XG_TARGET_NAME "Mo"')))
+    note = p.attrs["target_note"]
+    assert "target Mo" in note and "1.54059" in note and p.attrs["wavelength_alpha1"] == 1.540593
+    assert pattern_notes(p) == [note]
+    assert "target_note" not in xrdq.load(write("cu.ras", ras_scan(rows3(12)))).attrs
+
+
+def test_ras_scan_axis_error_names_its_own_line_not_the_internal_one(write):
+    lines = ['*MEAS_SCAN_AXIS_X "Omega"', '*MEAS_SCAN_AXIS_X_INTERNAL "Omega"']
+    text = ras_scan(rows3(12), extra=lines)
+    assert _err(write("i.ras", text), "moves no 2θ").line == text.splitlines().index(lines[0]) + 1

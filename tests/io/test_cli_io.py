@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from io_synth import ras_scan, rows3
+from io_synth import more_lines, ras_scan, rows3
 
 import xrdq
 from xrdq.cli import main
@@ -23,8 +23,8 @@ def run(capsys, *args):
 
 
 def test_info_json_one_array_one_object_per_scan(capsys, write):
-    a = write("multi.ras", ras_scan(rows3(4), sample="one") + ras_scan(rows3(3, start=20), sample="two"))
-    b = write("b.xy", "10 1\n10.5 4\n")
+    a = write("multi.ras", ras_scan(rows3(11), sample="one") + ras_scan(rows3(12, start=20), sample="two"))
+    b = write("b.xy", more_lines("10 1\n10.5 4\n"))
     code, out, _ = run(capsys, "info", str(a), str(b), "--json")
     assert code == 0
     data = json.loads(out)
@@ -32,13 +32,13 @@ def test_info_json_one_array_one_object_per_scan(capsys, write):
     for obj in data:
         assert KEYS <= set(obj)
     assert [o["scan"] for o in data] == [0, 1, 0]
-    assert data[0]["points"] == 4 and data[1]["sample"] == "two" and data[2]["format"] == "columns"
+    assert data[0]["points"] == 11 and data[1]["sample"] == "two" and data[2]["format"] == "columns"
     assert data[1]["two_theta_start"] == 20.0 and data[0]["intensity_unit"] == "counts"
     assert data[2]["intensity_max"] == 4.0 and data[2]["step"] == 0.5
 
 
 def test_info_table(capsys, write):
-    code, out, _ = run(capsys, "info", str(write("a.ras", ras_scan(rows3(4), sample="quartz"))))
+    code, out, _ = run(capsys, "info", str(write("a.ras", ras_scan(rows3(12), sample="quartz"))))
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["file", "scan", "format"]
@@ -54,10 +54,10 @@ def test_info_bad_file_is_one_line_exit_2(capsys, write):
 
 @pytest.mark.parametrize("to", ["xye", "csv", "nc"])
 def test_convert_outputs(capsys, write, tmp_path, to):
-    src = write("s.ras", ras_scan(rows3(6, factor=2)))
+    src = write("s.ras", ras_scan(rows3(12, factor=2)))
     out = tmp_path / f"o.{to}"
     code, stdout, _ = run(capsys, "convert", str(src), "--to", to, "--out", str(out))
-    assert code == 0 and "6 points" in stdout
+    assert code == 0 and "12 points" in stdout
     back = xrdq.load(out)
     orig = xrdq.load(src)
     np.testing.assert_allclose(back.values, orig.values)
@@ -67,7 +67,7 @@ def test_convert_outputs(capsys, write, tmp_path, to):
 
 
 def test_convert_default_name_and_scan(capsys, write, tmp_path):
-    src = write("m.ras", ras_scan(rows3(4)) + ras_scan(rows3(5, start=30)))
+    src = write("m.ras", ras_scan(rows3(12)) + ras_scan(rows3(12, start=30)))
     code, _, _ = run(capsys, "convert", str(src), "--to", "xye", "--scan", "1")
     assert code == 0
     out = tmp_path / "m_scan1.xye"
@@ -77,7 +77,7 @@ def test_convert_default_name_and_scan(capsys, write, tmp_path):
 
 
 def test_convert_refuses_to_overwrite_input(capsys, write):
-    src = write("same.xye", "10 1 1\n11 2 1\n")
+    src = write("same.xye", more_lines("10 1 1\n11 2 1\n"))
     before = src.read_bytes()
     code, _, err = run(capsys, "convert", str(src), "--to", "xye")
     assert code == 2 and "refusing to overwrite the input" in err
@@ -85,7 +85,7 @@ def test_convert_refuses_to_overwrite_input(capsys, write):
 
 
 def test_info_json_says_how_far_below_zero_a_column_file_goes(capsys, write):
-    code, out, _ = run(capsys, "info", str(write("g.xye", "10 3 1.7\n10.5 -2.5 1\n11 -0.5 1\n")), "--json")
+    code, out, _ = run(capsys, "info", str(write("g.xye", more_lines("10 3 1.7\n10.5 -2.5 1\n11 -0.5 1\n"))), "--json")
     assert code == 0
     obj = json.loads(out)[0]
     assert obj["negative_points"] == 2 and obj["intensity_min"] == -2.5 and obj["intensity_max"] == 3.0
@@ -95,12 +95,29 @@ def test_info_shows_the_measurements_divergence_slit(capsys, write):
     """The slit quantify will use (docs/instrument.md): the header's angle, and a constant-irradiation mode."""
     axis = ['*MEAS_COND_AXIS_NAME_INTERNAL-5 "IncidentSlitBox"', '*MEAS_COND_AXIS_POSITION-5 "0.625deg"',
             '*MEAS_COND_IRRADIATION_MODE "ON"']
-    code, out, _ = run(capsys, "info", "--json", str(write("ds.ras", ras_scan(rows3(4), extra=axis))),
-                       str(write("no.xy", "10 1\n10.5 4\n")))
+    code, out, _ = run(capsys, "info", "--json", str(write("ds.ras", ras_scan(rows3(12), extra=axis))),
+                       str(write("no.xy", more_lines("10 1\n10.5 4\n"))))
     assert code == 0
     ds, none = json.loads(out)
     assert ds["divergence_slit_deg"] == 0.625 and ds["irradiation_mode"] == "ON"
     assert none["divergence_slit_deg"] is None and none["irradiation_mode"] is None
-    code, out, _ = run(capsys, "info", str(write("ds2.ras", ras_scan(rows3(4), extra=axis[:2]))))
+    code, out, _ = run(capsys, "info", str(write("ds2.ras", ras_scan(rows3(12), extra=axis[:2]))))
     head, row = out.splitlines()
     assert "DS (°)" in head and "0.625" in row.split()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_info_reports_a_directory_like_a_missing_file_and_shows_the_rest(capsys, write, tmp_path, as_json):
+    good = write("good.ras", ras_scan(rows3(12)))
+    folder = tmp_path / "adir.ras"
+    folder.mkdir()
+    code, out, err = run(capsys, "info", str(good), str(folder), str(tmp_path / "nope.ras"), *(["--json"] * as_json))
+    assert code == 2 and "Traceback" not in err and "Usage" not in err
+    assert "good.ras" in out
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == f"xrdq: error: {folder}: is a directory; expected a pattern file"
+    assert lines[1].startswith(f"xrdq: error: {tmp_path / 'nope.ras'}: cannot open the file")
+    if as_json:
+        errors = [o.get("error", "").split(":")[0] for o in json.loads(out)][1:]
+        assert errors == [str(folder), str(tmp_path / "nope.ras")]

@@ -4,7 +4,7 @@ file is refused with an error naming the file, the line or field, and what was e
 from __future__ import annotations
 
 import pytest
-from io_synth import ras_scan, rows3
+from io_synth import more_lines, ras_scan, rows3
 
 import xrdq
 from xrdq.cli import main
@@ -105,7 +105,7 @@ def test_real_cpd_prn_files(shared_data, capsys):
 
 
 def test_info_shows_good_files_beside_a_bad_one(write, capsys):
-    good = write("good.xy", "10 1\n10.5 4\n11 9\n")
+    good = write("good.xy", more_lines("10 1\n10.5 4\n11 9\n"))
     bad = write("bad.SAV", "% not a pattern\nVERZERR=x\n")
     with pytest.raises(SystemExit) as exc:
         main(["info", str(good), str(bad)])
@@ -206,14 +206,14 @@ def test_negative_intensities_are_read_from_files_that_hold_no_raw_counts(write)
     """GSAS-II's simulated histograms (yc − |Poisson − yc| about a background near zero) and background-subtracted
     data can go below zero; a plain column file is read and the reader records where (quantify says it). Raw
     detector counts (a .ras without an esd column) stay refused: test_bad_input."""
-    xye = xrdq.load(write("g.xye", "10.00 3.0 1.7\n10.02 -2.5 1.0\n10.04 0.5 1.0\n10.06 -0.4 1.0\n"))
+    xye = xrdq.load(write("g.xye", more_lines("10.00 3.0 1.7\n10.02 -2.5 1.0\n10.04 0.5 1.0\n10.06 -0.4 1.0\n")))
     a = xye.attrs
     assert a["negative_points"] == 2 and a["lowest_intensity"] == -2.5 and a["lowest_intensity_two_theta"] == 10.02
     assert a["lowest_intensity_esds"] == -2.5
     assert float(xye.values[1]) == -2.5 and float(xye.esd.values[1]) == 1.0  # the file's esd, as given
-    xy = xrdq.load(write("g.xy", "10.00 3.0\n10.02 -4.0\n10.04 2.0\n"))
+    xy = xrdq.load(write("g.xy", more_lines("10.00 3.0\n10.02 -4.0\n10.04 2.0\n")))
     assert xy.attrs["negative_points"] == 1 and float(xy.esd.values[1]) == 1.0  # √max(I, 1)
-    assert "negative_points" not in xrdq.load(write("p.xy", "10.00 3.0\n10.02 4.0\n")).attrs
+    assert "negative_points" not in xrdq.load(write("p.xy", more_lines("10.00 3.0\n10.02 4.0\n"))).attrs
 
 
 @pytest.mark.parametrize("text, deg", [("0.625deg", 0.625), ("1/4deg", 0.25), (" 1.25 deg", 1.25), ("0.300deg", 0.3),

@@ -24,7 +24,7 @@ def _same(scan, pattern):
 
 
 def test_same_scan_as_load_all(write, tmp_path):
-    for path in (DEMO, write("p.ras", ras_scan(rows3(7, factor=2)))):
+    for path in (DEMO, write("p.ras", ras_scan(rows3(12, factor=2)))):
         scans, patterns = read_scans(path), xrdq.load_all(path)
         assert len(scans) == len(patterns) == 1
         _same(scans[0], patterns[0])
@@ -41,7 +41,7 @@ def test_load_after_read_scans_still_returns_dataarrays():
 
 
 def test_bad_file_raises_the_same_clear_error(write):
-    bad = write("bad.ras", ras_scan(rows3(7)).replace("10.0200", "10.0000", 1))
+    bad = write("bad.ras", ras_scan(rows3(12)).replace("10.0200", "10.0000", 1))
     with pytest.raises(XrdqReadError) as a:
         xrdq.load_all(bad)
     with pytest.raises(XrdqReadError) as b:
@@ -51,7 +51,7 @@ def test_bad_file_raises_the_same_clear_error(write):
 
 
 def test_read_scan_picks_the_scan_load_picks(write):
-    two = write("two.ras", ras_scan(rows3(7, counts=100)) + ras_scan(rows3(7, counts=500)))
+    two = write("two.ras", ras_scan(rows3(12, counts=100)) + ras_scan(rows3(12, counts=500)))
     for k in (0, 1, -1):
         _same(read_scan(two, scan=k), xrdq.load(two, scan=k))
     assert read_scan(two, scan=1).intensity[0] == 500

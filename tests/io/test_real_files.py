@@ -160,3 +160,9 @@ def test_raw_offsets_match_provenance(shared_data):
     p = xrdq.load(shared_data / "rigaku/raw/ultima4_test.raw")
     np.testing.assert_array_equal(p.values, np.frombuffer(data, "<f4", 4501, 3158))
     assert len(data) == 3158 + 4 * 4501
+
+
+@pytest.mark.parametrize("rel", sorted(r for r in CASES if r.startswith("rigaku/")))
+def test_real_rigaku_scan_axes_pass_and_raise_no_header_doubt(shared_data, rel):
+    """Their axes (TwoThetaTheta, Theta/2-Theta, TwoThetaOmega, TwoTheta) are 2θ scans in deg, their targets Cu."""
+    assert "target_note" not in xrdq.load(shared_data / rel).attrs

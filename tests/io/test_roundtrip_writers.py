@@ -27,7 +27,7 @@ def _same_attrs(a, b):
 @pytest.fixture
 def pattern(write):
     extra = ['*HW_XG_NAME "封入管|Sealed tube"']
-    return xrdq.load(write("p.ras", ras_scan(rows3(7, factor=2), extra=extra), encoding="cp932"))
+    return xrdq.load(write("p.ras", ras_scan(rows3(12, factor=2), extra=extra), encoding="cp932"))
 
 
 def test_to_netcdf_round_trip_with_xarray(pattern, tmp_path):
@@ -105,7 +105,7 @@ def test_writers_are_atomic_and_leave_no_temp_files(pattern, tmp_path, monkeypat
 
 
 def test_loading_never_modifies_input(write):
-    path = write("keep.ras", ras_scan(rows3(5)))
+    path = write("keep.ras", ras_scan(rows3(12)))
     before = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
     xrdq.load_all(path)
     assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before

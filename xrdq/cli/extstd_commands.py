@@ -34,7 +34,9 @@ def _refinement_options(f):
                      help="Use only this 2θ range (degrees); quantify samples over the same range."),
         click.option("--recipe", default=None, metavar="TOML", help="Refinement recipe (use the samples' recipe)."),
         click.option("--biso", is_flag=True, help="Also refine an overall B per phase (as for the samples)."),
-        click.option("--scan", default=0, show_default=True, help="Scan index in multi-scan files."),
+        # IntRange: Python would take -1 as the last scan, silently
+        click.option("--scan", default=0, show_default=True, type=click.IntRange(min=0),
+                     help="Scan index in multi-scan files (0-based)."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -62,7 +62,9 @@ def _fmt(v) -> str:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+# no dir_okay=False: click would abort on a directory before any file is shown; the reader reports it like a
+# missing file, on its own line
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array with one object per scan.")
 def info(files, as_json):
     """Show format, range, step, wavelengths and sample of each scan in FILES.
@@ -105,7 +107,9 @@ def _print_table(rows):
               help="Output format.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Output path (default: FILE with the new extension, scan number added for scans > 0).")
-@click.option("--scan", "scan", type=int, default=0, show_default=True, help="Scan number (0-based).")
+# IntRange: Python would take -1 as the last scan, silently
+@click.option("--scan", "scan", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Scan number (0-based).")
 def convert(file, to, out, scan):
     """Rewrite one scan of FILE as .xye, .csv or netCDF (.nc), atomically."""
     from ..io import load, writers

@@ -18,7 +18,9 @@ def quantify_settings(params: dict) -> dict:
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @refinement_options
-@click.option("--scan", default=0, show_default=True, help="Scan index in multi-scan files.")
+# IntRange: Python would take -1 as the last scan, silently
+@click.option("--scan", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Scan index in multi-scan files (0-based).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None, help="Write the fit plot (PNG/SVG/PDF).")
 @click.option("--sqrt-intensity", is_flag=True, help="Plot on a √-intensity axis (weak phases stay visible).")

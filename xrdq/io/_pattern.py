@@ -34,6 +34,14 @@ CU_RATIO = 0.5
 TWO_THETA_RANGE = (0.0, 180.0)
 #: Wavelengths (Å) a header may give: hard X-ray tubes and synchrotrons (0.05) to Cr Kα and neutrons (5).
 WAVELENGTH_RANGE = (0.05, 5.0)
+#: Fewest points a scan may hold. The default refinement alone has 8 background terms, a scale and a zero shift:
+#: with fewer points than that nothing is determined, and a real scan holds hundreds. A file with a handful of rows
+#: is a stub or the wrong file, better refused by name than failing later with an empty 2θ range.
+MIN_POINTS = 10
+#: A scan must reach past this 2θ (degrees). 2θ in radians lies below it up to 171.9° (3 rad), and d-spacings
+#: and q of the high-angle end often do too; in degrees, no powder scan ends there: 3° is d = 29 Å with Cu Kα
+#: (18 Å with Cr Kα), inside the direct beam and beam-stop region of a lab diffractometer.
+MIN_TWO_THETA_END = 3.0
 #: Largest relative difference between the header's step and the data's median step.
 STEP_TOLERANCE = 0.02
 
@@ -299,6 +307,7 @@ def make_pattern(
         attrs.update(negative_points=int(np.sum(c < 0)), lowest_intensity=float(intensity[i]),
                      lowest_intensity_two_theta=float(x[i]), lowest_intensity_esds=float(intensity[i] / e[i]))
     _check_header(path, x, attrs, where)
+    check_extent(path, x, where)
     _assume_wavelengths(attrs)
     if "step" not in attrs or attrs["step"] is None:
         if x.size > 1:
@@ -353,6 +362,18 @@ def _check_points(path, x, c, loc, where, negative_ok: bool = False):
     if bad.any() and not negative_ok:
         i = int(np.argmax(bad))
         raise XrdqReadError(path, f"negative intensity {c[i]:g}; expected counts ≥ 0", **loc(i))
+
+
+def check_extent(path, x, where=None):
+    """Enough points, and 2θ in degrees, to be a pattern (after the point and header checks, which name a bad line
+    more usefully); the netCDF reader, which builds its DataArray itself, calls it too."""
+    n = x.size
+    if n < MIN_POINTS:
+        raise XrdqReadError(path, f"{n} data point{'s' if n > 1 else ''}; a diffraction pattern needs at least "
+                                  f"{MIN_POINTS}", where=where)
+    if x[-1] < MIN_TWO_THETA_END:
+        raise XrdqReadError(path, f"2θ spans {x[0]:.2f}–{x[-1]:.2f}°: is it in radians (or a d-spacing / q axis)? "
+                                  "xrdq needs 2θ in degrees", where=where)
 
 
 def _intensity(path, c, factor, loc):

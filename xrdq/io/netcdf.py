@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import XrdqReadError
-from ._pattern import read_bytes
+from ._pattern import check_extent, read_bytes
 
 FORMAT = "netcdf"
 EXTENSIONS = (".nc", ".nc4", ".h5", ".netcdf")
@@ -51,6 +51,7 @@ def read(path) -> list:
         raise XrdqReadError(path, "empty scan: no points")
     if x.size > 1 and not (np.diff(x) > 0).all():
         raise XrdqReadError(path, "two_theta is not strictly increasing")
+    check_extent(path, x)
     if not (np.isfinite(da.values).all() and np.isfinite(da["esd"].values).all()):
         raise XrdqReadError(path, "intensity or esd holds NaN/inf")
     out = xr.DataArray(

@@ -162,6 +162,50 @@ def header_attrs(header: dict) -> dict:
     return a
 
 
+#: Axes whose scan moves no 2θ: the sample or tube alone (Omega: a rocking curve), its tilt or rotation (Chi, Phi),
+#: a stage (Z, X, Y, Rx, Ry, Rz). "Theta" alone is left out: on a θ–θ goniometer it may name the coupled scan.
+NOT_TWO_THETA_AXES = {"omega", "chi", "phi", "z", "x", "y", "rx", "ry", "rz"}
+DEGREE_UNITS = {"", "deg", "deg.", "degree", "degrees", "°"}
+
+
+def scan_axis_problem(axis) -> str | None:
+    """Why a Rigaku scan axis is no 2θ scan, or None. Any axis naming 2θ passes (TwoThetaTheta, 2-Theta/Omega,
+    TwoThetaOmega, 2ThetaChiPhi, TwoTheta, Theta/2-Theta), and so does an unknown name: only an axis that is
+    plainly another one is refused."""
+    name = (axis or "").strip().lower().replace("θ", "theta").replace("ω", "omega")
+    if "2theta" in re.sub(r"[\s_\-]", "", name).replace("twotheta", "2theta"):
+        return None
+    parts = {t for t in re.split(r"[\s_\-/,+]+", name) if t}
+    if parts and parts <= NOT_TWO_THETA_AXES:
+        return (f"scan axis {axis.strip()!r} moves no 2θ (a rocking curve or a stage scan); expected a 2θ/θ or 2θ "
+                "scan")
+    return None
+
+
+def scan_unit_problem(unit) -> str | None:
+    """Why a scan axis unit is not degrees, or None (an absent unit is taken as degrees, as every Rigaku file has)."""
+    if unit is not None and unit.strip().lower() not in DEGREE_UNITS:
+        return f"scan axis unit {unit.strip()!r}; expected deg (xrdq needs 2θ in degrees)"
+    return None
+
+
+#: Kα1 (Å) of the anodes a header may name, to check its wavelengths against.
+ANODE_KA1 = {"Cr": 2.28970, "Fe": 1.93604, "Co": 1.78897, "Ni": 1.65791, "Cu": 1.540593, "Mo": 0.709317,
+             "Rh": 0.613286, "Ag": 0.559421, "W": 0.20901}
+
+
+def note_target_mismatch(attrs: dict) -> None:
+    """A header whose target contradicts its own Kα1 (a Mo tube with Cu wavelengths): one of them is wrong, and which
+    cannot be told from the file; said in ``attrs["target_note"]`` (quantify warns of it), the wavelength kept."""
+    target, lam = attrs.get("target"), attrs.get("wavelength_alpha1")
+    ka1 = ANODE_KA1.get(str(target).strip().capitalize()) if target else None
+    if ka1 is None or lam is None or attrs.get("wavelength_source") != "file":
+        return
+    if abs(float(lam) - ka1) > 0.01 * ka1:
+        attrs["target_note"] = (f"the header's target {target} (Kα1 {ka1:g} Å) contradicts its Kα1 wavelength "
+                                f"{float(lam):g} Å: check which tube measured it (the wavelength is used)")
+
+
 def convert_cps(path, counts, attrs: dict, unit: str | None, *, where=None):
     """Counts from the file's intensity column, converting cps with the counting time per step."""
     u = (unit or "counts").strip().lower()
@@ -184,7 +228,14 @@ def convert_cps(path, counts, attrs: dict, unit: str | None, *, where=None):
 
 def read(path) -> list:
     data = read_bytes(path)
-    digest = sha256_of(data)
+    digest = sha256_of(data)  # of the file as it is, BOM and all
+    # A UTF-8 byte-order mark (Notepad, Python's utf-8-sig) would hide the first *RAS_DATA_START from the
+    # line-start search; it sits within line 1, so line numbers are unchanged.
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in data:
+        # CR-only line ends (classic Mac OS) would leave every marker on one "line" and the data block empty:
+        # one \n per line end, as the text readers' splitlines() gives, keeps the line numbers right.
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     patterns = []
     starts = []
     pos = 0
@@ -213,6 +264,29 @@ def _require(path, data, marker, start, end, scan, after):
     return i
 
 
+WAVELENGTH_KEYS = ("HW_XG_WAVE_LENGTH_ALPHA1", "HW_XG_WAVE_LENGTH_ALPHA2", "HW_XG_WAVE_LENGTH_BETA")
+
+
+def _check_wavelength_fields(path, data, header, h0, h1, where):
+    """A wavelength field that is there but no number is an error: header_attrs would take it as absent, and the
+    pattern would be read as Cu Kα, assumed, whatever the tube was. (An empty value is absent, as Rigaku writes.)"""
+    for key in WAVELENGTH_KEYS:
+        value = english_part(header.get(key) or "").strip()
+        if value and to_float(value) is None:
+            raise XrdqReadError(path, f"*{key} {value[:40]!r} is not a number; expected a wavelength in Å",
+                                line=_header_line(data, key, h0, h1), where=where)
+
+
+def _header_line(data, key, h0, h1):
+    """Line of the last ``*KEY`` line in data[h0:h1] (the one parse_header kept), or None."""
+    marker, i, last = b"*" + key.encode(), h0, -1
+    while (i := _find_marker(data, marker, i, h1)) >= 0:
+        if data[i + len(marker) : i + len(marker) + 1] in (b" ", b"\t", b'"', b"\n", b""):  # not *KEY_INTERNAL
+            last = i
+        i += 1
+    return _line_of(data, last) if last >= 0 else None
+
+
 def _read_scan(path, data: bytes, start: int, end: int, scan: int, digest: str):
     where = f"scan {scan}"
     h0 = _require(path, data, b"*RAS_HEADER_START", start, end, scan, start)
@@ -220,7 +294,14 @@ def _read_scan(path, data: bytes, start: int, end: int, scan: int, digest: str):
     d0 = _require(path, data, b"*RAS_INT_START", h1, end, scan, h1)
     d1 = _require(path, data, b"*RAS_INT_END", d0, end, scan, d0)
     header = parse_header(path, data, _next_line(data, h0), h1)
+    _check_wavelength_fields(path, data, header, h0, h1, where)
+    for key, problem in (("MEAS_SCAN_AXIS_X", scan_axis_problem), ("MEAS_SCAN_UNIT_X", scan_unit_problem)):
+        value = header.get(key)
+        why = problem(None if value is None else english_part(value))
+        if why:
+            raise XrdqReadError(path, f"*{key}: {why}", line=_header_line(data, key, h0, h1), where=where)
     attrs = header_attrs(header)
+    note_target_mismatch(attrs)
 
     block_start = _next_line(data, d0)
     block = data[block_start:d1]

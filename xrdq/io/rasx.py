@@ -25,7 +25,8 @@ from ._pattern import (
     sha256_of,
     to_float,
 )
-from .ras import convert_cps, header_attrs, scan_attrs, wavelength_attrs
+from .ras import (convert_cps, header_attrs, note_target_mismatch, scan_attrs, scan_axis_problem,
+                  scan_unit_problem, wavelength_attrs)
 
 if TYPE_CHECKING:
     import zipfile
@@ -222,6 +223,11 @@ def _read_profile(path, zf, info, cond, scan_index, digest):
     else:
         attrs, raw, scan = {}, {}, {}
         attrs["conditions"] = "no MesurementConditions XML in the archive"
+    for key, problem in (("AxisName", scan_axis_problem), ("PositionUnit", scan_unit_problem)):
+        why = problem(scan.get(key))
+        if why:
+            raise XrdqReadError(path, f"ScanInformation/{key}: {why}", where=f"member {cond.filename}")
+    note_target_mismatch(attrs)
     data = _member(path, zf, info, MAX_PROFILE_BYTES)
     text = decode_text(path, data, where=where)
     if text.startswith("\ufeff"):

@@ -52,20 +52,23 @@ NEGATIVE_ESDS = 6.0
 
 def pattern_notes(pattern) -> list:
     """What the file's intensities are, where that matters: negative ones (read only from files that are not raw
-    detector counts, :func:`xrdq.io._pattern.make_pattern`)."""
+    detector counts, :func:`xrdq.io._pattern.make_pattern`); and a header that contradicts itself."""
     a = pattern.attrs
+    # a header doubt the reader recorded (xrdq.io.ras.note_target_mismatch)
+    header = [a["target_note"]] if a.get("target_note") else []
     n = a.get("negative_points")
     if not n:
-        return []
+        return header
     low, at, k = a["lowest_intensity"], a["lowest_intensity_two_theta"], a["lowest_intensity_esds"]
     where = f"the lowest {low:.4g} at 2θ = {at:.2f}° ({-k:.1f} esd below zero)"
     if k >= -NEGATIVE_ESDS:
-        return [f"{n} of {pattern.two_theta.size} intensities in the file are negative, {where}: not raw counts but, "
-                f"within their esds, a simulation's noise about a background near zero; weighted by "
-                f"{'the esds the file gives' if a.get('esd_source') == 'file' else '1/max(I, 1)'}"]
-    return [f"intensities far below zero in the file: {n} negative, {where} — no counting noise goes there: "
-            "background-subtracted data? Their weights are not counting statistics, and the background (with any "
-            "amorphous halo in it) was taken away before the fit: quantify the measured pattern"]
+        return header + [
+            f"{n} of {pattern.two_theta.size} intensities in the file are negative, {where}: not raw counts but, "
+            f"within their esds, a simulation's noise about a background near zero; weighted by "
+            f"{'the esds the file gives' if a.get('esd_source') == 'file' else '1/max(I, 1)'}"]
+    return header + [f"intensities far below zero in the file: {n} negative, {where} — no counting noise goes there: "
+                     "background-subtracted data? Their weights are not counting statistics, and the background (with "
+                     "any amorphous halo in it) was taken away before the fit: quantify the measured pattern"]
 
 
 @single_thread_blas
