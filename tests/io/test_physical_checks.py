@@ -28,6 +28,17 @@ def test_overflowing_attenuator_factor_is_refused(write):
     assert e.line == ras_scan(rows).splitlines().index(f"{rows[2][0]} 500 1e308") + 1
 
 
+@pytest.mark.parametrize("value", ["1e300", "-1e300", "2e12"])
+def test_an_intensity_no_detector_counts_is_refused(write, value):
+    """One 1e300 point overflowed the fit's sums of squares and filled the report with 150-digit numbers."""
+    rows = rows3(12)
+    rows[4] = (rows[4][0], value, rows[4][2])
+    text = ras_scan(rows)
+    e = _err(write("big.ras", text), "no detector counts more than 1e+12")
+    assert e.line == text.splitlines().index(" ".join(map(str, rows[4]))) + 1
+    _err(write("big.xy", "".join(f"{10 + 0.02 * i:.2f} {value if i == 4 else 100}\n" for i in range(20))), "1e+12")
+
+
 @pytest.mark.parametrize("angles", [("-1.0", "0.0", "1.0"), ("179.0", "180.0", "181.0"), ("0.0", "0.5", "1.0")])
 def test_two_theta_outside_0_180_is_refused(write, angles):
     text = "".join(f"{a} 100\n" for a in angles)

@@ -34,6 +34,10 @@ CU_RATIO = 0.5
 TWO_THETA_RANGE = (0.0, 180.0)
 #: Wavelengths (Å) a header may give: hard X-ray tubes and synchrotrons (0.05) to Cr Kα and neutrons (5).
 WAVELENGTH_RANGE = (0.05, 5.0)
+#: Largest |intensity| a point may hold. Photon counters saturate at 10⁶–10⁷ counts per second and a step lasts
+#: seconds to minutes; a value beyond this is a corrupted field (one 1e300 point overflowed the fit's sums of squares
+#: and filled the report with 150-digit numbers), not a count.
+MAX_INTENSITY = 1e12
 #: Fewest points a scan may hold. The default refinement alone has 8 background terms, a scale and a zero shift:
 #: with fewer points than that nothing is determined, and a real scan holds hundreds. A file with a handful of rows
 #: is a stub or the wrong file, better refused by name than failing later with an empty 2θ range.
@@ -358,6 +362,11 @@ def _check_points(path, x, c, loc, where, negative_ok: bool = False):
     bad = ~np.isfinite(c)
     if bad.any():
         raise XrdqReadError(path, "intensity is NaN or infinite; expected a finite count", **loc(int(np.argmax(bad))))
+    bad = np.abs(c) > MAX_INTENSITY
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise XrdqReadError(path, f"intensity {c[i]:g}; no detector counts more than {MAX_INTENSITY:g} in one step "
+                                  "(a corrupted value, or another quantity in the column)", **loc(i))
     bad = c < 0
     if bad.any() and not negative_ok:
         i = int(np.argmax(bad))
