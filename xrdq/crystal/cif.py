@@ -173,13 +173,14 @@ def _check_text(path: Path):
 
 _NUMERIC_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
                  "_cell_angle_gamma")
-_SITE_TAGS = ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z", "_atom_site_occupancy",
-              "_atom_site_B_iso_or_equiv", "_atom_site_U_iso_or_equiv")
+_COORD_TAGS = ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z")
+_SITE_TAGS = _COORD_TAGS + ("_atom_site_occupancy", "_atom_site_B_iso_or_equiv", "_atom_site_U_iso_or_equiv")
 
 
 def _check_numbers(block, where: str):
     """Every number xrdq uses must be a finite number or CIF's unknown (? or .): gemmi reads text such as
-    ``nan`` or ``1.O`` as its default (occupancy 1, B 0) without a word."""
+    ``nan`` or ``1.O`` as its default (occupancy 1, B 0) without a word. A coordinate may not be unknown:
+    gemmi reads ``?`` as NaN, which reached the fit as an SVD that did not converge."""
     def bad(text) -> bool:
         t = str(text).strip().strip("'\"")
         if t in ("", "?", "."):
@@ -194,11 +195,15 @@ def _check_numbers(block, where: str):
     labels = list(block.find_loop("_atom_site_label")) or [block.find_value("_atom_site_label")]
     for tag in _SITE_TAGS:
         values = list(block.find_loop(tag)) or ([block.find_value(tag)] if block.find_value(tag) is not None else [])
+        coordinate = tag in _COORD_TAGS
         for i, value in enumerate(values):
+            label = labels[i] if i < len(labels) and labels[i] is not None else f"row {i + 1}"
+            if coordinate and str(value).strip() in ("?", "."):
+                raise XrdqPhaseError(f"{where}: site {label}: {tag} is unknown ({str(value).strip()}); a structure "
+                                     "needs every coordinate")
             if bad(value):
-                label = labels[i] if i < len(labels) and labels[i] is not None else f"row {i + 1}"
-                raise XrdqPhaseError(f"{where}: site {label}: {tag} = {value!s}; expected a finite number "
-                                     "(or ? when unknown)")
+                raise XrdqPhaseError(f"{where}: site {label}: {tag} = {value!s}; expected a finite number"
+                                     + ("" if coordinate else " (or ? when unknown)"))
 
 
 def _number(value) -> float | None:
