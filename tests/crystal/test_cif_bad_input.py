@@ -3,6 +3,8 @@ verdict sees — never a traceback from deep inside numpy, never a silently wron
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from xrdq.crystal import read_cif
@@ -60,3 +62,56 @@ def test_every_reference_phase_lists_its_reflections_to_the_back_of_the_goniomet
 
     for name in list_phases():
         assert len(load_phase(name).reflections(179.0, 1.5406)) > 0, name
+
+
+def _flagged(phase) -> list[str]:
+    """The verdict levels the result gives the phase's notes (the route of "cell contents ... differ from Z × formula")."""
+    from xrdq.quant.pipeline import structure_notes
+    from xrdq.quant.verdict import check_warnings
+
+    return [f.level for f in check_warnings(structure_notes([phase]))]
+
+
+@pytest.mark.parametrize("given, said", [
+    ("B_iso_or_equiv\nLi1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 -5", "site F1: B_iso = -5 Å² is negative"),
+    ("U_iso_or_equiv\nLi1 Li 0 0 0 1 0.01\nF1 F 0.5 0.5 0.5 1 -0.02", "site F1: U_iso = -0.02 Å² is negative"),
+    ("B_iso_or_equiv\nLi1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 1200", "site F1: B_iso = 1200 Å² is above B = 20 Å²"),
+    ("U_iso_or_equiv\nLi1 Li 0 0 0 1 0.01\nF1 F 0.5 0.5 0.5 1 0.8", "site F1: U_iso = 0.8 Å² (B = 8π²U = 63.17 Å²) is "
+                                                                     "above B = 20 Å²"),
+])
+def test_an_unphysical_displacement_is_kept_noted_and_flagged(write_cif, given, said):
+    text = LIF.replace("B_iso_or_equiv\nLi1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 0.8", given)
+    phase = read_cif(write_cif(text), name="LiF")
+    b = {s.label: s.b_iso for s in phase.sites}["F1"]
+    value = float(given.split()[-1])
+    assert b == pytest.approx(value if "B_iso" in given else 8 * math.pi**2 * value)  # kept, not clipped
+    (note,) = phase.notes
+    assert note.startswith(said) and "unphysical" in note and "kept as given" in note
+    assert _flagged(phase) == ["check"]
+
+
+def test_a_negative_anisotropic_diagonal_is_noted_and_flagged(write_cif):
+    text = LIF + """loop_
+_atom_site_aniso_label
+_atom_site_aniso_U_11
+_atom_site_aniso_U_22
+_atom_site_aniso_U_33
+_atom_site_aniso_U_12
+_atom_site_aniso_U_13
+_atom_site_aniso_U_23
+F1 -0.004 0.02 0.02 0 0 0
+"""
+    phase = read_cif(write_cif(text), name="LiF")
+    (note,) = phase.notes
+    assert note.startswith("site F1: anisotropic U11 = -0.004 Å² is negative — unphysical: intensities grow with angle")
+    assert _flagged(phase) == ["check"]
+
+
+def test_no_reference_phase_is_flagged():
+    from xrdq.crystal import list_phases, load_phase
+
+    assert len(list_phases()) == 24
+    for name in list_phases():
+        phase = load_phase(name)
+        assert "check" not in _flagged(phase), (name, phase.notes)
+        assert not any("unphysical" in n or "overlap" in n for n in phase.notes), (name, phase.notes)

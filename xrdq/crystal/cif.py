@@ -285,11 +285,12 @@ def _settings(number: int):
 
 def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
     """Isotropic B (Å²) per site label: B_iso, 8π²U_iso, or 8π²U_eq from U_aniso; default 1 Å²."""
-    given: dict[str, bool] = {}
+    given: dict[str, str] = {}  # label → "U_iso" or "B_iso", the tag that gave it
     table = block.find("_atom_site_", ["label", "?U_iso_or_equiv", "?B_iso_or_equiv"])
     for row in table:
-        has = any(row.has(i) and _number(row[i]) is not None for i in (1, 2))
-        given[row.str(0)] = has
+        for i, tag in ((1, "U_iso"), (2, "B_iso")):
+            if row.has(i) and _number(row[i]) is not None and row.str(0) not in given:
+                given[row.str(0)] = tag
     gstar = cellmod.reciprocal_metric_tensor(cell)
     g = cellmod.metric_tensor(cell)
     n = np.diag(np.sqrt(np.diag(gstar)))
@@ -300,14 +301,41 @@ def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
             a = site.aniso
             u = np.array([[a.u11, a.u12, a.u13], [a.u12, a.u22, a.u23], [a.u13, a.u23, a.u33]])
             out[site.label] = _8PI2 * float(np.trace(n @ u @ n @ g)) / 3.0  # U_eq (Fischer & Tillmanns 1988)
-        elif given.get(site.label, False):
+            for k, value in (("U11", a.u11), ("U22", a.u22), ("U33", a.u33)):
+                if value < 0:
+                    notes.append(f"site {site.label}: anisotropic {k} = {value:g} Å² is negative — unphysical: "
+                                 "intensities grow with angle along it; kept as given (U_eq "
+                                 f"{out[site.label] / _8PI2:.4g} Å² used)")
+            _check_displacement(site.label, out[site.label], f"U_eq = {out[site.label] / _8PI2:.4g} Å²", notes)
+        elif site.label in given:
             out[site.label] = _8PI2 * float(site.u_iso)
+            told = (f"U_iso = {site.u_iso:.4g} Å²" if given[site.label] == "U_iso"
+                    else f"B_iso = {out[site.label]:.4g} Å²")
+            _check_displacement(site.label, out[site.label], told, notes)
         else:
             out[site.label] = DEFAULT_B_ISO
             missing.append(site.label)
     if missing:
         notes.append(f"no displacement parameter for {', '.join(missing)}: B = {DEFAULT_B_ISO} Å² assumed")
     return out
+
+
+#: Largest plausible isotropic B (Å²): loosely bound atoms in refined inorganic structures reach ~10 Å²; above 20
+#: (U = 0.25 Å², an rms displacement of 0.5 Å) a site scatters almost nothing past low angles — most often a U
+#: typed in the B column or a misplaced column.
+MAX_B_ISO = 20.0
+
+
+def _check_displacement(label: str, b: float, told: str, notes: list[str]):
+    """Note (not clip) a negative or absurdly large B: either changes every intensity, and the fraction, silently
+    (B = -5 Å² on LiCl's Cl halved its weight fraction; B = 1200 Å² sent the amorphous fraction to -482 %)."""
+    if b < 0:
+        notes.append(f"site {label}: {told} is negative — unphysical: intensities grow with angle; kept as given")
+    elif b > MAX_B_ISO:
+        as_b = "" if told.startswith("B") else f" (B = 8π²U = {b:.4g} Å²)"
+        hint = "a B given as U?" if told.startswith("U") else "a misplaced column?"
+        notes.append(f"site {label}: {told}{as_b} is above B = {MAX_B_ISO:g} Å² — unphysical: the site scatters "
+                     f"almost nothing beyond low angles ({hint}); kept as given")
 
 
 def _scatterer(site) -> str:
