@@ -10,7 +10,7 @@ import pytest
 from xrdq.crystal import read_cif
 from xrdq.errors import XrdqPhaseError
 
-from crystal_cifs import LIF
+from crystal_cifs import LIF, MIXED
 
 
 @pytest.mark.parametrize("unknown", ["?", "."])
@@ -115,3 +115,28 @@ def test_no_reference_phase_is_flagged():
         phase = load_phase(name)
         assert "check" not in _flagged(phase), (name, phase.notes)
         assert not any("unphysical" in n or "overlap" in n for n in phase.notes), (name, phase.notes)
+
+
+@pytest.mark.parametrize("edit, pair", [
+    (("F1 F 0.5 0.5 0.5 1 0.8\n", "F1 F 0.5 0.5 0.5 1 0.8\nF2 F 0.5 0.5 0.5 1.0 0.8\n"), "sites F1 and F2 are 0.00 Å"),
+    (("F1 F 0.5 0.5 0.5 1 0.8", "F1 F 0 0 0 1 0.8"), "sites F1 and Li1 are 0.00 Å"),
+    # one atom moved close to another: F1 at x = 0.05 in a 4.027 Å cell is 0.20 Å from Li1 at the origin
+    (("F1 F 0.5 0.5 0.5 1 0.8", "F1 F 0.05 0 0 1 0.8"), "sites F1 and Li1 are 0.20 Å"),
+    # partial occupancies that overfill a shared position
+    (("Li1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 0.8", "Li1 Li 0 0 0 0.7 1.0\nNa1 Na 0 0 0 0.5 1.0\nF1 F 0.5 0.5 0.5 1 0.8"),
+     "sites Li1 and Na1 are 0.00 Å"),
+])
+def test_overlapping_sites_are_noted_and_flagged(write_cif, edit, pair):
+    phase = read_cif(write_cif(LIF.replace(*edit)), name="LiF")
+    overlaps = [n for n in phase.notes if n.startswith("sites ")]
+    assert len(overlaps) == 1 and overlaps[0].startswith(pair), phase.notes
+    assert "under 0.5 Å" in overlaps[0] and "unphysical" in overlaps[0]
+    assert "check" in _flagged(phase)
+
+
+def test_disorder_sharing_a_position_is_not_an_overlap(write_cif):
+    # Zr 0.7 + Al 0.3 on one position, and Li 0.5 + Na 0.5 split 0.2 Å apart: occupancies sum to 1
+    assert not read_cif(write_cif(MIXED)).notes
+    split = LIF.replace("Li1 Li 0 0 0 1 1.0", "Li1 Li 0 0 0 0.5 1.0\nNa1 Na 0.05 0 0 0.0833 1.0")
+    phase = read_cif(write_cif(split))
+    assert not [n for n in phase.notes if n.startswith("sites ")], phase.notes

@@ -91,6 +91,7 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
     scatterer_names = {site.label: _scatterer(site) for site in small.sites}
 
     full = small.get_all_unit_cell_sites()
+    notes += _overlaps(small.sites, full, cell)
     counts: dict[str, int] = {}
     for s in full:
         counts[s.label] = counts.get(s.label, 0) + 1
@@ -336,6 +337,44 @@ def _check_displacement(label: str, b: float, told: str, notes: list[str]):
         hint = "a B given as U?" if told.startswith("U") else "a misplaced column?"
         notes.append(f"site {label}: {told}{as_b} is above B = {MAX_B_ISO:g} Å² — unphysical: the site scatters "
                      f"almost nothing beyond low angles ({hint}); kept as given")
+
+
+#: Distinct atoms closer than this (Å) are one position: the shortest real bonds are H–H 0.74 Å and O–H ≈ 0.9 Å (as
+#: X-rays see it), while a duplicated site or one typed onto another sits at ~0 Å.
+OVERLAP_DISTANCE = 0.5
+
+
+def _overlaps(asym, full, cell) -> list[str]:
+    """Notes on atoms of different sites closer than OVERLAP_DISTANCE whose occupancies sum above 1: a duplicated or
+    misplaced site adds scattering power and mass no crystal has. Partial occupancies sharing a position (mixed Zr/Al,
+    split sites) sum to ≤ 1 and are disorder, not an error. Every close pair has a symmetry image with one atom at its
+    asymmetric-unit position, so each asymmetric site is compared with the full cell (minimum image)."""
+    g = cellmod.metric_tensor(cell)
+    xyz = np.array([[s.fract.x, s.fract.y, s.fract.z] for s in full])
+    labels = np.array([s.label for s in full])
+    occ = np.array([s.occ for s in full])
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float)
+    found: dict[tuple[str, str], tuple[float, float]] = {}
+    for site in asym:
+        df = xyz - np.array([site.fract.x, site.fract.y, site.fract.z])
+        df = (df - np.rint(df))[:, None, :] + shifts  # (m, 27, 3): nearest image is among these in any sane cell
+        dist = np.sqrt(np.einsum("mki,ij,mkj->mk", df, g, df).min(axis=1))
+        near = dist < OVERLAP_DISTANCE
+        self_image = near & (labels == site.label) & (dist < 1e-3)  # the site itself
+        others = near & (labels != site.label)
+        if not others.any():
+            continue
+        total = site.occ + occ[near & ~self_image].sum()
+        if total <= 1.0 + 1e-3:
+            continue
+        for label in sorted(set(labels[others])):
+            key = tuple(sorted((site.label, label)))
+            d = float(dist[others & (labels == label)].min())
+            if key not in found or d < found[key][0]:
+                found[key] = (d, float(total))
+    return [f"sites {a} and {b} are {d:.2f} Å apart (under {OVERLAP_DISTANCE:g} Å) with occupancies summing to "
+            f"{total:.3g} — unphysical: a duplicated or misplaced site? kept as given"
+            for (a, b), (d, total) in found.items()]
 
 
 def _scatterer(site) -> str:
