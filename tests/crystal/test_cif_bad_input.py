@@ -140,3 +140,30 @@ def test_disorder_sharing_a_position_is_not_an_overlap(write_cif):
     split = LIF.replace("Li1 Li 0 0 0 1 1.0", "Li1 Li 0 0 0 0.5 1.0\nNa1 Na 0.05 0 0 0.0833 1.0")
     phase = read_cif(write_cif(split))
     assert not [n for n in phase.notes if n.startswith("sites ")], phase.notes
+
+
+def test_several_structures_in_one_cif_need_a_block_named(write_cif):
+    from crystal_cifs import BRUCITE
+
+    from xrdq.crystal.spec import resolve_phase
+
+    path = write_cif(LIF + "\n" + BRUCITE, "two")
+    # `cat LiF.cif LiCl.cif > two.cif` fitted LiF under the name LiCl
+    with pytest.raises(XrdqPhaseError) as err:
+        resolve_phase(f"Mg(OH)2={path}")
+    message = str(err.value)
+    assert message.startswith(f"{path}: 2 data blocks hold atom sites (data_LiF, data_brucite); no block is named "
+                              "'Mg(OH)2'; choose one with --phase NAME=")
+    with pytest.raises(XrdqPhaseError, match="2 data blocks hold atom sites"):
+        read_cif(path)
+    phase = resolve_phase(f"Brucite={path}")  # NAME picks the block, case-insensitive
+    assert phase.name == "Brucite" and phase.formula == "H2MgO2"
+    assert resolve_phase(f"lif={path}").formula == "FLi"
+
+
+def test_a_journal_cifs_global_block_without_atoms_is_passed_over(write_cif):
+    from xrdq.crystal.library import describe_phase
+
+    path = write_cif("data_global\n_publ_author_name 'Doe, J.'\n_journal_year 2001\n\n" + LIF, "journal")
+    assert read_cif(path).formula == "FLi"
+    assert describe_phase(path)["source"] == "Doe, J. (2001)"  # the citation in the global block is found

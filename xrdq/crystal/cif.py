@@ -24,11 +24,13 @@ DEFAULT_B_ISO = 1.0  # Å², used when a CIF gives no U or B for a site
 _8PI2 = 8.0 * math.pi**2
 
 
-def read_cif(path, name: str | None = None) -> Phase:
+def read_cif(path, name: str | None = None, block: str | None = None) -> Phase:
     """Read a crystal structure from a CIF file into a :class:`Phase`.
 
-    Raises :class:`XrdqPhaseError` naming the file and the problem: missing file, unparsable CIF,
-    no cell, no atom sites, unknown space group or element.
+    The data block with atom sites is read; when several have them, ``block`` names the one to read
+    (case-insensitive; ``--phase NAME=FILE.cif`` passes NAME). Raises :class:`XrdqPhaseError` naming the file and
+    the problem: missing file, unparsable CIF, no cell, no atom sites, several structures and none chosen, unknown
+    space group or element.
     """
     import gemmi
 
@@ -40,11 +42,30 @@ def read_cif(path, name: str | None = None) -> Phase:
         doc = gemmi.cif.read(str(path))
     except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
         raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
-    blocks = [b for b in doc if b.find_value("_atom_site_fract_x") is not None or b.find_loop("_atom_site_fract_x")]
-    block = blocks[0] if blocks else (doc[0] if len(doc) else None)
-    if block is None:
+    chosen = choose_block(doc, path, block)
+    return phase_from_block(chosen, source=str(path), name=name or path.stem)
+
+
+def choose_block(doc, path, wanted: str | None = None):
+    """The data block holding the structure: the only one with atom sites (a journal CIF's global block has none),
+    else the one named ``wanted``; the first block when none has atoms (phase_from_block then says so)."""
+    if len(doc) == 0:
         raise XrdqPhaseError(f"{path}: the CIF has no data block")
-    return phase_from_block(block, source=str(path), name=name or path.stem)
+    blocks = [b for b in doc if b.find_value("_atom_site_fract_x") is not None or b.find_loop("_atom_site_fract_x")]
+    if not blocks:
+        return doc[0]
+    if len(blocks) == 1:
+        return blocks[0]
+    # several structures: taking the first fitted LiF under the name LiCl for `cat LiF.cif LiCl.cif`
+    if wanted:
+        for b in blocks:
+            if b.name.lower() == wanted.strip().lower():
+                return b
+    names = ", ".join(f"data_{b.name}" for b in blocks)
+    asked = f"no block is named {wanted.strip()!r}; " if wanted else ""
+    raise XrdqPhaseError(f"{path}: {len(blocks)} data blocks hold atom sites ({names}); {asked}choose one with "
+                         f"--phase NAME={path} where NAME is the block's name (without data_, any case), e.g. "
+                         f"--phase {blocks[0].name}={path}")
 
 
 def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> Phase:
