@@ -167,3 +167,34 @@ def test_a_journal_cifs_global_block_without_atoms_is_passed_over(write_cif):
     path = write_cif("data_global\n_publ_author_name 'Doe, J.'\n_journal_year 2001\n\n" + LIF, "journal")
     assert read_cif(path).formula == "FLi"
     assert describe_phase(path)["source"] == "Doe, J. (2001)"  # the citation in the global block is found
+
+
+@pytest.mark.parametrize("text, edit, said", [
+    (LIF, ("_cell_length_b 4.027", "_cell_length_b 6.0"),
+     "the cell contradicts space group F m -3 m (cubic), which requires a = b = c, α = β = γ = 90°: "
+     "_cell_length_b = 6 (not 4.027)"),
+    ("brucite", ("_cell_angle_gamma 120", "_cell_angle_gamma 90"),
+     "the cell contradicts space group P -3 m 1 (hexagonal), which requires a = b, α = β = 90°, γ = 120°: "
+     "_cell_angle_gamma = 90 (not 120)"),
+    ("corundum", ("_cell_length_b 4.7589", "_cell_length_b 4.80"),
+     "the cell contradicts space group R -3 c:H (hexagonal), which requires a = b, α = β = 90°, γ = 120°: "
+     "_cell_length_b = 4.8 (not 4.7589)"),
+    (MIXED, ("_cell_angle_alpha 90", "_cell_angle_alpha 91"),
+     "the cell contradicts space group P 1 21/c 1 (monoclinic-b), which requires α = γ = 90°: "
+     "_cell_angle_alpha = 91 (not 90)"),
+])
+def test_a_cell_that_contradicts_its_space_group_is_refused(write_cif, text, edit, said):
+    from crystal_cifs import BRUCITE, CORUNDUM
+
+    text = {"corundum": CORUNDUM, "brucite": BRUCITE}.get(text, text)
+    path = write_cif(text.replace(*edit), "contradicts")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(path)
+    assert str(err.value).startswith(f"{path} (data_") and said in str(err.value), str(err.value)
+
+
+def test_a_cell_off_its_symmetry_by_rounding_is_symmetrised(write_cif):
+    text = LIF.replace("_cell_length_b 4.027", "_cell_length_b 4.0272").replace("_cell_angle_beta 90",
+                                                                                   "_cell_angle_beta 90.005")
+    phase = read_cif(write_cif(text))
+    assert phase.cell == (4.027, 4.027, 4.027, 90.0, 90.0, 90.0) and not phase.notes

@@ -95,6 +95,8 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: the cell angles {cell[3:]} give no volume (V = {v:.3g} Å³)")
 
     sg = _space_group(small, block, cell, where, notes)
+    cell = _symmetrised_cell(cell, sg, where)
+    small.cell = gemmi.UnitCell(*cell)
     small.spacegroup = sg  # make sure the expansion below uses exactly this group ...
     small.setup_cell_images()  # ... gemmi expands sites with the cell's symmetry images
     ops = sg.operations()
@@ -297,6 +299,32 @@ def _choose_origin(small, block, sg, notes: list[str]):
             return matches[0]
     notes.append(f"origin choice {sg.ext} of {sg.hm} assumed (the CIF gives no operators or origin)")
     return sg
+
+
+#: How far (relative) a CIF's cell may stray from what its space group requires and still be read as rounding (a
+#: length printed to 4 decimals, an angle to 2): within it the cell is symmetrised, beyond it refused.
+CELL_SYMMETRY_TOLERANCE = 1e-4
+
+_CELL_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+              "_cell_angle_gamma")
+_CELL_RULES = {"cubic": "a = b = c, α = β = γ = 90°", "tetragonal": "a = b, α = β = γ = 90°",
+               "hexagonal": "a = b, α = β = 90°, γ = 120°", "rhombohedral": "a = b = c, α = β = γ",
+               "orthorhombic": "α = β = γ = 90°", "monoclinic-a": "β = γ = 90°", "monoclinic-b": "α = γ = 90°",
+               "monoclinic-c": "α = β = 90°", "triclinic": ""}
+
+
+def _symmetrised_cell(cell, sg, where: str) -> tuple[float, ...]:
+    """The cell with the space group's constraints exact; refused when it contradicts them beyond rounding (b = 6 Å
+    in cubic LiCl was used as given: the reflections of a cell no crystal of that symmetry has)."""
+    hm = sg.xhm()
+    kind = "hexagonal" if hm.endswith(":H") else cellmod.lattice_kind(sg.number, hm, cell)
+    wanted = cellmod.constrain(kind, cell)  # free parameters as given, the rest from them
+    wrong = [f"{tag} = {x:g} (not {w:g})" for tag, x, w in zip(_CELL_TAGS, cell, wanted)
+             if abs(x - w) > CELL_SYMMETRY_TOLERANCE * abs(w)]
+    if wrong:
+        raise XrdqPhaseError(f"{where}: the cell contradicts space group {hm.strip()} ({kind}), which requires "
+                             f"{_CELL_RULES[kind]}: {'; '.join(wrong)} — correct the cell or the space group")
+    return wanted
 
 
 def _settings(number: int):
