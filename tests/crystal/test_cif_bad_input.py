@@ -198,3 +198,13 @@ def test_a_cell_off_its_symmetry_by_rounding_is_symmetrised(write_cif):
                                                                                    "_cell_angle_beta 90.005")
     phase = read_cif(write_cif(text))
     assert phase.cell == (4.027, 4.027, 4.027, 90.0, 90.0, 90.0) and not phase.notes
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path):
+    from xrdq.crystal.library import describe_phase
+
+    # gave "not a readable CIF (...:1:0(0): expected block header (data_))"
+    path = tmp_path / "bom.cif"
+    path.write_bytes(b"\xef\xbb\xbf" + ("data_global\n_publ_author_name 'Doe, J.'\n\n" + LIF).encode())
+    assert read_cif(path).formula == "FLi"
+    assert describe_phase(path)["source"] == "Doe, J."

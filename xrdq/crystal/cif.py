@@ -8,6 +8,7 @@ U_eq, and a site without any displacement parameter gets B = 1 Å² (recorded in
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from pathlib import Path
@@ -37,9 +38,12 @@ def read_cif(path, name: str | None = None, block: str | None = None) -> Phase:
     path = Path(path)
     if not path.is_file():
         raise XrdqPhaseError(f"{path}: no such CIF file")
-    _check_text(path)
+    data = _check_text(path)
     try:
-        doc = gemmi.cif.read(str(path))
+        if data.startswith(codecs.BOM_UTF8):  # Windows editors write one; gemmi wants data_ as the first text
+            doc = gemmi.cif.read_string(data[len(codecs.BOM_UTF8):].decode("utf-8"))
+        else:
+            doc = gemmi.cif.read(str(path))
     except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
         raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
     chosen = choose_block(doc, path, block)
@@ -184,8 +188,9 @@ def _structure_quality(block, where: str) -> str:
     return quality
 
 
-def _check_text(path: Path):
-    """A CIF is ASCII (CIF 1.1) or UTF-8 (CIF 2): other bytes made gemmi's strings fail deep inside."""
+def _check_text(path: Path) -> bytes:
+    """The file's bytes, checked: a CIF is ASCII (CIF 1.1) or UTF-8 (CIF 2): other bytes made gemmi's strings fail
+    deep inside."""
     data = path.read_bytes()
     try:
         data.decode("utf-8")
@@ -193,6 +198,7 @@ def _check_text(path: Path):
         line = data.count(b"\n", 0, exc.start) + 1
         raise XrdqPhaseError(f"{path}, line {line}: byte 0x{data[exc.start]:02X} is not UTF-8 text; expected an "
                              "ASCII or UTF-8 CIF") from None
+    return data
 
 
 _NUMERIC_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",

@@ -64,7 +64,7 @@ def _source(path: Path, block_name: str | None = None) -> str:
 
     from .cif import choose_block
 
-    doc = gemmi.cif.read_string(text)
+    doc = gemmi.cif.read_string(text.removeprefix("\ufeff"))  # a byte-order mark, as read_cif skips it
     first = choose_block(doc, path, block_name)  # read_cif has already accepted the file and the choice
     for block in [first] + [b for b in doc if b.name != first.name]:
         cited = _citation(block)
