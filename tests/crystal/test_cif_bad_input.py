@@ -208,3 +208,18 @@ def test_a_byte_order_mark_is_skipped(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + ("data_global\n_publ_author_name 'Doe, J.'\n\n" + LIF).encode())
     assert read_cif(path).formula == "FLi"
     assert describe_phase(path)["source"] == "Doe, J."
+
+
+@pytest.mark.parametrize("edit, said", [
+    (("_cell_length_a 4.027", "_cell_length_a five"), "_cell_length_a is not a number ('five'); expected a length in Å"),
+    (("_cell_angle_beta 90", "_cell_angle_beta 'ninety'"),
+     "_cell_angle_beta is not a number ('ninety'); expected an angle in degrees"),
+    (("_cell_length_c 4.027", "_cell_length_c inf"), "_cell_length_c = inf; expected a finite number"),
+    (("_cell_length_b 4.027", "_cell_length_b ?"), "no unit cell (_cell_length_b missing)"),
+])
+def test_a_cell_parameter_that_is_not_a_number_says_so(write_cif, edit, said):
+    # `_cell_length_a five` was reported as "_cell_length_a missing"
+    path = write_cif(LIF.replace(*edit), "cellnan")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(path)
+    assert str(err.value) == f"{path} (data_LiF): {said}"

@@ -78,10 +78,10 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
 
     where = f"{source} (data_{block.name})"
     notes: list[str] = []
+    _check_numbers(block, where)  # first: a length given as text is not a missing one
     for tag in ("_cell_length_a", "_cell_length_b", "_cell_length_c"):
         if _number(block.find_value(tag)) is None:
             raise XrdqPhaseError(f"{where}: no unit cell ({tag} missing)")
-    _check_numbers(block, where)
     try:
         small = gemmi.make_small_structure_from_block(block)
     except Exception as exc:
@@ -221,6 +221,9 @@ def _check_numbers(block, where: str):
     for tag in _NUMERIC_TAGS:
         value = block.find_value(tag)
         if value is not None and bad(value):
+            if _number(value) is None:  # text such as 'five' was reported as the tag missing
+                raise XrdqPhaseError(f"{where}: {tag} is not a number ({_unquote(value)!r}); expected "
+                                     f"{'a length in Å' if 'length' in tag else 'an angle in degrees'}")
             raise XrdqPhaseError(f"{where}: {tag} = {value!s}; expected a finite number")
     labels = list(block.find_loop("_atom_site_label")) or [block.find_value("_atom_site_label")]
     for tag in _SITE_TAGS:
