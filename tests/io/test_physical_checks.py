@@ -151,8 +151,10 @@ def _lif_cif_with(tmp_path, old: str, new: str, name="bad.cif", encoding="utf-8"
 
 @pytest.mark.parametrize("old, new, match", [
     ("_cell_length_a 4.027\n", "_cell_length_a 1e308\n", "impossible cell"),
-    ("_cell_angle_alpha 90", "_cell_angle_alpha 120", None),  # still a cell: loads
-    ("_cell_angle_beta 90\n_cell_angle_gamma 90", "_cell_angle_beta 120\n_cell_angle_gamma 120", None),
+    # still a cell, but not a cubic one: LiF's F m -3 m refuses it (crystal.cif._symmetrised_cell)
+    ("_cell_angle_alpha 90", "_cell_angle_alpha 120", "contradicts space group F m -3 m"),
+    ("_cell_angle_beta 90\n_cell_angle_gamma 90", "_cell_angle_beta 120\n_cell_angle_gamma 120",
+     "contradicts space group F m -3 m"),
 ])
 def test_cif_cell_must_make_a_cell(tmp_path, old, new, match):
     from xrdq.crystal import load_phase

@@ -55,5 +55,5 @@ def _describe(spec: str) -> dict:
     from ..crystal.spec import named_source
 
     name, source = named_source(spec)
-    row = describe_phase(source)
+    row = describe_phase(source, block=name)
     return row if name is None else {**row, "name": name, "aliases": []}

@@ -8,6 +8,7 @@ U_eq, and a site without any displacement parameter gets B = 1 Å² (recorded in
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from pathlib import Path
@@ -24,27 +25,51 @@ DEFAULT_B_ISO = 1.0  # Å², used when a CIF gives no U or B for a site
 _8PI2 = 8.0 * math.pi**2
 
 
-def read_cif(path, name: str | None = None) -> Phase:
+def read_cif(path, name: str | None = None, block: str | None = None) -> Phase:
     """Read a crystal structure from a CIF file into a :class:`Phase`.
 
-    Raises :class:`XrdqPhaseError` naming the file and the problem: missing file, unparsable CIF,
-    no cell, no atom sites, unknown space group or element.
+    The data block with atom sites is read; when several have them, ``block`` names the one to read
+    (case-insensitive; ``--phase NAME=FILE.cif`` passes NAME). Raises :class:`XrdqPhaseError` naming the file and
+    the problem: missing file, unparsable CIF, no cell, no atom sites, several structures and none chosen, unknown
+    space group or element.
     """
     import gemmi
 
     path = Path(path)
     if not path.is_file():
         raise XrdqPhaseError(f"{path}: no such CIF file")
-    _check_text(path)
+    data = _check_text(path)
     try:
-        doc = gemmi.cif.read(str(path))
+        if data.startswith(codecs.BOM_UTF8):  # Windows editors write one; gemmi wants data_ as the first text
+            doc = gemmi.cif.read_string(data[len(codecs.BOM_UTF8):].decode("utf-8"))
+        else:
+            doc = gemmi.cif.read(str(path))
     except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
         raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
-    blocks = [b for b in doc if b.find_value("_atom_site_fract_x") is not None or b.find_loop("_atom_site_fract_x")]
-    block = blocks[0] if blocks else (doc[0] if len(doc) else None)
-    if block is None:
+    chosen = choose_block(doc, path, block)
+    return phase_from_block(chosen, source=str(path), name=name or path.stem)
+
+
+def choose_block(doc, path, wanted: str | None = None):
+    """The data block holding the structure: the only one with atom sites (a journal CIF's global block has none),
+    else the one named ``wanted``; the first block when none has atoms (phase_from_block then says so)."""
+    if len(doc) == 0:
         raise XrdqPhaseError(f"{path}: the CIF has no data block")
-    return phase_from_block(block, source=str(path), name=name or path.stem)
+    blocks = [b for b in doc if b.find_value("_atom_site_fract_x") is not None or b.find_loop("_atom_site_fract_x")]
+    if not blocks:
+        return doc[0]
+    if len(blocks) == 1:
+        return blocks[0]
+    # several structures: taking the first fitted LiF under the name LiCl for `cat LiF.cif LiCl.cif`
+    if wanted:
+        for b in blocks:
+            if b.name.lower() == wanted.strip().lower():
+                return b
+    names = ", ".join(f"data_{b.name}" for b in blocks)
+    asked = f"no block is named {wanted.strip()!r}; " if wanted else ""
+    raise XrdqPhaseError(f"{path}: {len(blocks)} data blocks hold atom sites ({names}); {asked}choose one with "
+                         f"--phase NAME={path} where NAME is the block's name (without data_, any case), e.g. "
+                         f"--phase {blocks[0].name}={path}")
 
 
 def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> Phase:
@@ -53,10 +78,10 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
 
     where = f"{source} (data_{block.name})"
     notes: list[str] = []
+    _check_numbers(block, where)  # first: a length given as text is not a missing one
     for tag in ("_cell_length_a", "_cell_length_b", "_cell_length_c"):
         if _number(block.find_value(tag)) is None:
             raise XrdqPhaseError(f"{where}: no unit cell ({tag} missing)")
-    _check_numbers(block, where)
     try:
         small = gemmi.make_small_structure_from_block(block)
     except Exception as exc:
@@ -74,6 +99,8 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: the cell angles {cell[3:]} give no volume (V = {v:.3g} Å³)")
 
     sg = _space_group(small, block, cell, where, notes)
+    cell = _symmetrised_cell(cell, sg, where)
+    small.cell = gemmi.UnitCell(*cell)
     small.spacegroup = sg  # make sure the expansion below uses exactly this group ...
     small.setup_cell_images()  # ... gemmi expands sites with the cell's symmetry images
     ops = sg.operations()
@@ -91,6 +118,7 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
     scatterer_names = {site.label: _scatterer(site) for site in small.sites}
 
     full = small.get_all_unit_cell_sites()
+    notes += _overlaps(small.sites, full, cell)
     counts: dict[str, int] = {}
     for s in full:
         counts[s.label] = counts.get(s.label, 0) + 1
@@ -160,8 +188,9 @@ def _structure_quality(block, where: str) -> str:
     return quality
 
 
-def _check_text(path: Path):
-    """A CIF is ASCII (CIF 1.1) or UTF-8 (CIF 2): other bytes made gemmi's strings fail deep inside."""
+def _check_text(path: Path) -> bytes:
+    """The file's bytes, checked: a CIF is ASCII (CIF 1.1) or UTF-8 (CIF 2): other bytes made gemmi's strings fail
+    deep inside."""
     data = path.read_bytes()
     try:
         data.decode("utf-8")
@@ -169,17 +198,19 @@ def _check_text(path: Path):
         line = data.count(b"\n", 0, exc.start) + 1
         raise XrdqPhaseError(f"{path}, line {line}: byte 0x{data[exc.start]:02X} is not UTF-8 text; expected an "
                              "ASCII or UTF-8 CIF") from None
+    return data
 
 
 _NUMERIC_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
                  "_cell_angle_gamma")
-_SITE_TAGS = ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z", "_atom_site_occupancy",
-              "_atom_site_B_iso_or_equiv", "_atom_site_U_iso_or_equiv")
+_COORD_TAGS = ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z")
+_SITE_TAGS = _COORD_TAGS + ("_atom_site_occupancy", "_atom_site_B_iso_or_equiv", "_atom_site_U_iso_or_equiv")
 
 
 def _check_numbers(block, where: str):
     """Every number xrdq uses must be a finite number or CIF's unknown (? or .): gemmi reads text such as
-    ``nan`` or ``1.O`` as its default (occupancy 1, B 0) without a word."""
+    ``nan`` or ``1.O`` as its default (occupancy 1, B 0) without a word. A coordinate may not be unknown:
+    gemmi reads ``?`` as NaN, which reached the fit as an SVD that did not converge."""
     def bad(text) -> bool:
         t = str(text).strip().strip("'\"")
         if t in ("", "?", "."):
@@ -190,15 +221,22 @@ def _check_numbers(block, where: str):
     for tag in _NUMERIC_TAGS:
         value = block.find_value(tag)
         if value is not None and bad(value):
+            if _number(value) is None:  # text such as 'five' was reported as the tag missing
+                raise XrdqPhaseError(f"{where}: {tag} is not a number ({_unquote(value)!r}); expected "
+                                     f"{'a length in Å' if 'length' in tag else 'an angle in degrees'}")
             raise XrdqPhaseError(f"{where}: {tag} = {value!s}; expected a finite number")
     labels = list(block.find_loop("_atom_site_label")) or [block.find_value("_atom_site_label")]
     for tag in _SITE_TAGS:
         values = list(block.find_loop(tag)) or ([block.find_value(tag)] if block.find_value(tag) is not None else [])
+        coordinate = tag in _COORD_TAGS
         for i, value in enumerate(values):
+            label = labels[i] if i < len(labels) and labels[i] is not None else f"row {i + 1}"
+            if coordinate and str(value).strip() in ("?", "."):
+                raise XrdqPhaseError(f"{where}: site {label}: {tag} is unknown ({str(value).strip()}); a structure "
+                                     "needs every coordinate")
             if bad(value):
-                label = labels[i] if i < len(labels) and labels[i] is not None else f"row {i + 1}"
-                raise XrdqPhaseError(f"{where}: site {label}: {tag} = {value!s}; expected a finite number "
-                                     "(or ? when unknown)")
+                raise XrdqPhaseError(f"{where}: site {label}: {tag} = {value!s}; expected a finite number"
+                                     + ("" if coordinate else " (or ? when unknown)"))
 
 
 def _number(value) -> float | None:
@@ -272,6 +310,32 @@ def _choose_origin(small, block, sg, notes: list[str]):
     return sg
 
 
+#: How far (relative) a CIF's cell may stray from what its space group requires and still be read as rounding (a
+#: length printed to 4 decimals, an angle to 2): within it the cell is symmetrised, beyond it refused.
+CELL_SYMMETRY_TOLERANCE = 1e-4
+
+_CELL_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+              "_cell_angle_gamma")
+_CELL_RULES = {"cubic": "a = b = c, α = β = γ = 90°", "tetragonal": "a = b, α = β = γ = 90°",
+               "hexagonal": "a = b, α = β = 90°, γ = 120°", "rhombohedral": "a = b = c, α = β = γ",
+               "orthorhombic": "α = β = γ = 90°", "monoclinic-a": "β = γ = 90°", "monoclinic-b": "α = γ = 90°",
+               "monoclinic-c": "α = β = 90°", "triclinic": ""}
+
+
+def _symmetrised_cell(cell, sg, where: str) -> tuple[float, ...]:
+    """The cell with the space group's constraints exact; refused when it contradicts them beyond rounding (b = 6 Å
+    in cubic LiCl was used as given: the reflections of a cell no crystal of that symmetry has)."""
+    hm = sg.xhm()
+    kind = "hexagonal" if hm.endswith(":H") else cellmod.lattice_kind(sg.number, hm, cell)
+    wanted = cellmod.constrain(kind, cell)  # free parameters as given, the rest from them
+    wrong = [f"{tag} = {x:g} (not {w:g})" for tag, x, w in zip(_CELL_TAGS, cell, wanted)
+             if abs(x - w) > CELL_SYMMETRY_TOLERANCE * abs(w)]
+    if wrong:
+        raise XrdqPhaseError(f"{where}: the cell contradicts space group {hm.strip()} ({kind}), which requires "
+                             f"{_CELL_RULES[kind]}: {'; '.join(wrong)} — correct the cell or the space group")
+    return wanted
+
+
 def _settings(number: int):
     import gemmi
 
@@ -280,11 +344,12 @@ def _settings(number: int):
 
 def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
     """Isotropic B (Å²) per site label: B_iso, 8π²U_iso, or 8π²U_eq from U_aniso; default 1 Å²."""
-    given: dict[str, bool] = {}
+    given: dict[str, str] = {}  # label → "U_iso" or "B_iso", the tag that gave it
     table = block.find("_atom_site_", ["label", "?U_iso_or_equiv", "?B_iso_or_equiv"])
     for row in table:
-        has = any(row.has(i) and _number(row[i]) is not None for i in (1, 2))
-        given[row.str(0)] = has
+        for i, tag in ((1, "U_iso"), (2, "B_iso")):
+            if row.has(i) and _number(row[i]) is not None and row.str(0) not in given:
+                given[row.str(0)] = tag
     gstar = cellmod.reciprocal_metric_tensor(cell)
     g = cellmod.metric_tensor(cell)
     n = np.diag(np.sqrt(np.diag(gstar)))
@@ -295,14 +360,79 @@ def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
             a = site.aniso
             u = np.array([[a.u11, a.u12, a.u13], [a.u12, a.u22, a.u23], [a.u13, a.u23, a.u33]])
             out[site.label] = _8PI2 * float(np.trace(n @ u @ n @ g)) / 3.0  # U_eq (Fischer & Tillmanns 1988)
-        elif given.get(site.label, False):
+            for k, value in (("U11", a.u11), ("U22", a.u22), ("U33", a.u33)):
+                if value < 0:
+                    notes.append(f"site {site.label}: anisotropic {k} = {value:g} Å² is negative — unphysical: "
+                                 "intensities grow with angle along it; kept as given (U_eq "
+                                 f"{out[site.label] / _8PI2:.4g} Å² used)")
+            _check_displacement(site.label, out[site.label], f"U_eq = {out[site.label] / _8PI2:.4g} Å²", notes)
+        elif site.label in given:
             out[site.label] = _8PI2 * float(site.u_iso)
+            told = (f"U_iso = {site.u_iso:.4g} Å²" if given[site.label] == "U_iso"
+                    else f"B_iso = {out[site.label]:.4g} Å²")
+            _check_displacement(site.label, out[site.label], told, notes)
         else:
             out[site.label] = DEFAULT_B_ISO
             missing.append(site.label)
     if missing:
         notes.append(f"no displacement parameter for {', '.join(missing)}: B = {DEFAULT_B_ISO} Å² assumed")
     return out
+
+
+#: Largest plausible isotropic B (Å²): loosely bound atoms in refined inorganic structures reach ~10 Å²; above 20
+#: (U = 0.25 Å², an rms displacement of 0.5 Å) a site scatters almost nothing past low angles — most often a U
+#: typed in the B column or a misplaced column.
+MAX_B_ISO = 20.0
+
+
+def _check_displacement(label: str, b: float, told: str, notes: list[str]):
+    """Note (not clip) a negative or absurdly large B: either changes every intensity, and the fraction, silently
+    (B = -5 Å² on LiCl's Cl halved its weight fraction; B = 1200 Å² sent the amorphous fraction to -482 %)."""
+    if b < 0:
+        notes.append(f"site {label}: {told} is negative — unphysical: intensities grow with angle; kept as given")
+    elif b > MAX_B_ISO:
+        as_b = "" if told.startswith("B") else f" (B = 8π²U = {b:.4g} Å²)"
+        hint = "a B given as U?" if told.startswith("U") else "a misplaced column?"
+        notes.append(f"site {label}: {told}{as_b} is above B = {MAX_B_ISO:g} Å² — unphysical: the site scatters "
+                     f"almost nothing beyond low angles ({hint}); kept as given")
+
+
+#: Distinct atoms closer than this (Å) are one position: the shortest real bonds are H–H 0.74 Å and O–H ≈ 0.9 Å (as
+#: X-rays see it), while a duplicated site or one typed onto another sits at ~0 Å.
+OVERLAP_DISTANCE = 0.5
+
+
+def _overlaps(asym, full, cell) -> list[str]:
+    """Notes on atoms of different sites closer than OVERLAP_DISTANCE whose occupancies sum above 1: a duplicated or
+    misplaced site adds scattering power and mass no crystal has. Partial occupancies sharing a position (mixed Zr/Al,
+    split sites) sum to ≤ 1 and are disorder, not an error. Every close pair has a symmetry image with one atom at its
+    asymmetric-unit position, so each asymmetric site is compared with the full cell (minimum image)."""
+    g = cellmod.metric_tensor(cell)
+    xyz = np.array([[s.fract.x, s.fract.y, s.fract.z] for s in full])
+    labels = np.array([s.label for s in full])
+    occ = np.array([s.occ for s in full])
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float)
+    found: dict[tuple[str, str], tuple[float, float]] = {}
+    for site in asym:
+        df = xyz - np.array([site.fract.x, site.fract.y, site.fract.z])
+        df = (df - np.rint(df))[:, None, :] + shifts  # (m, 27, 3): nearest image is among these in any sane cell
+        dist = np.sqrt(np.einsum("mki,ij,mkj->mk", df, g, df).min(axis=1))
+        near = dist < OVERLAP_DISTANCE
+        self_image = near & (labels == site.label) & (dist < 1e-3)  # the site itself
+        others = near & (labels != site.label)
+        if not others.any():
+            continue
+        total = site.occ + occ[near & ~self_image].sum()
+        if total <= 1.0 + 1e-3:
+            continue
+        for label in sorted(set(labels[others])):
+            key = tuple(sorted((site.label, label)))
+            d = float(dist[others & (labels == label)].min())
+            if key not in found or d < found[key][0]:
+                found[key] = (d, float(total))
+    return [f"sites {a} and {b} are {d:.2f} Å apart (under {OVERLAP_DISTANCE:g} Å) with occupancies summing to "
+            f"{total:.3g} — unphysical: a duplicated or misplaced site? kept as given"
+            for (a, b), (d, total) in found.items()]
 
 
 def _scatterer(site) -> str:

@@ -45,25 +45,36 @@ def _resolve(name_or_path) -> tuple[Path, str | None]:
     return path, path.stem
 
 
-def load_phase(name_or_path) -> Phase:
-    """A :class:`Phase` from a CIF path or a shipped phase name (``"LiF"``, ``"Al2O3"``, ``"Mg(OH)2"``)."""
+def load_phase(name_or_path, block: str | None = None) -> Phase:
+    """A :class:`Phase` from a CIF path or a shipped phase name (``"LiF"``, ``"Al2O3"``, ``"Mg(OH)2"``); ``block``
+    names the data block to read when the CIF holds several structures."""
     path, name = _resolve(name_or_path)
-    return read_cif(path, name=name)
+    return read_cif(path, name=name, block=block)
 
 
-def _source(path: Path) -> str:
+def _source(path: Path, block_name: str | None = None) -> str:
     """Where a structure comes from: the ``# Source:`` header of a shipped CIF (scripts/make_reference_cifs.py),
-    else the CIF's own citation (authors, year, journal, volume, page, DOI; COD or ICSD code), else ""."""
+    else the CIF's own citation (authors, year, journal, volume, page, DOI; COD or ICSD code) in the structure's
+    block or, failing that, in another (a journal CIF's global block), else ""."""
     text = path.read_text(encoding="utf-8", errors="replace")
     for line in text.splitlines():
         if line.startswith("# Source:"):
             return line.partition(":")[2].strip()
     import gemmi
 
-    try:
-        block = gemmi.cif.read_string(text).sole_block()
-    except (ValueError, RuntimeError):  # read_cif has already accepted the file; a second block is no citation
-        return ""
+    from .cif import choose_block
+
+    doc = gemmi.cif.read_string(text.removeprefix("\ufeff"))  # a byte-order mark, as read_cif skips it
+    first = choose_block(doc, path, block_name)  # read_cif has already accepted the file and the choice
+    for block in [first] + [b for b in doc if b.name != first.name]:
+        cited = _citation(block)
+        if cited:
+            return cited
+    return ""
+
+
+def _citation(block) -> str:
+    import gemmi
 
     def value(tag):
         v = block.find_value(tag)
@@ -80,11 +91,12 @@ def _source(path: Path) -> str:
     return " ".join(p for p in parts if p)
 
 
-def describe_phase(name_or_path) -> dict:
+def describe_phase(name_or_path, block: str | None = None) -> dict:
     """One row for ``xrdq phases``: name, aliases, formula, space group, cell (Å, °), density (g/cm³), structure
-    quality and source reference, for a shipped phase (by name or alias) or any CIF path, as --phase reads it."""
+    quality and source reference, for a shipped phase (by name or alias) or any CIF path, as --phase reads it
+    (``block``: the data block of a CIF with several structures)."""
     path, name = _resolve(name_or_path)
-    phase = read_cif(path, name=name)
+    phase = read_cif(path, name=name, block=block)
     return {
         "name": phase.name,
         "aliases": sorted(a for a, target in ALIASES.items() if target == name),
@@ -94,7 +106,7 @@ def describe_phase(name_or_path) -> dict:
         "cell": [float(v) for v in phase.cell],
         "density": float(phase.density),
         "quality": phase.structure_quality,
-        "source": _source(path),
+        "source": _source(path, block),
         "cif": str(path),
     }
 

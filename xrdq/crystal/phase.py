@@ -125,7 +125,8 @@ class Phase:
         """Allowed reflections between two_theta_min and two_theta_max (degrees 2θ) at ``wavelength``
         (Å), with multiplicities and Friedel-averaged |F|² (f0 + f′ + i f″, Debye–Waller)."""
         return reflection_list(self.cell, self.symmetry, self.atoms, two_theta_max, wavelength,
-                               two_theta_min, anomalous=anomalous)
+                               two_theta_min, anomalous=anomalous,
+                               what=f"phase {self.name} ({self.source})" if self.source else f"phase {self.name}")
 
     def d_spacing(self, hkl) -> np.ndarray:
         """d (Å) of ``hkl`` in this phase's cell."""

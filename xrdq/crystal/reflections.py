@@ -12,8 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import XrdqPhaseError
 from . import scattering
-from .cell import d_spacing
+from .cell import d_spacing, volume
+
+#: Most reciprocal-lattice points (≈ V·(4π/3)/d_min³) a reflection list is built from. Listing them takes about
+#: 2.2 kB per point in Fm-3m (48 Laue equivalents each; 0.6 kB in R-3c, 0.26 kB in P2_1/c, measured with
+#: tracemalloc), so 250 000 stays near 550 MB at worst. Ordinary inorganic phases (V < ~5000 Å³) stay 5× below it
+#: even in Cu Kα to 180° 2θ (≈ 46 000); a cell given in pm, or a = 200 Å, lands at millions and tens of GB.
+MAX_LATTICE_POINTS = 250_000
 
 
 @dataclass(frozen=True)
@@ -152,9 +159,17 @@ def structure_factor_squared(hkl, d, atoms, wavelength: float, anomalous: bool =
     return 0.5 * (f2_plus + f2_minus)
 
 
+def estimated_lattice_points(cell, d_min: float) -> float:
+    """Reciprocal-lattice points with d ≥ d_min: the limiting sphere's volume (4π/3)/d_min³ over V* = 1/V."""
+    return volume(cell) * (4.0 * np.pi / 3.0) / d_min**3
+
+
 def reflection_list(cell, sym: Symmetry, atoms, two_theta_max: float, wavelength: float,
-                    two_theta_min: float = 0.0, anomalous: bool = True) -> Reflections:
-    """Every allowed reflection with two_theta_min ≤ 2θ ≤ two_theta_max (degrees) at ``wavelength``."""
+                    two_theta_min: float = 0.0, anomalous: bool = True, what: str = "the phase") -> Reflections:
+    """Every allowed reflection with two_theta_min ≤ 2θ ≤ two_theta_max (degrees) at ``wavelength``.
+
+    Raises :class:`XrdqPhaseError` naming ``what`` (phase and file) when the cell is too large to list.
+    """
     wavelength = float(wavelength)
     if wavelength <= 0:
         raise ValueError(f"wavelength must be positive, got {wavelength}")
@@ -163,6 +178,12 @@ def reflection_list(cell, sym: Symmetry, atoms, two_theta_max: float, wavelength
     eps = 1e-9
     d_min = wavelength / (2.0 * np.sin(np.radians(two_theta_max) / 2.0))
     d_max = wavelength / (2.0 * np.sin(np.radians(two_theta_min) / 2.0)) if two_theta_min > 0 else np.inf
+    n_points = estimated_lattice_points(cell, d_min)
+    if n_points > MAX_LATTICE_POINTS:  # before the arrays are built: a huge cell was killed or died in numpy
+        raise XrdqPhaseError(
+            f"{what}: cell volume {volume(cell):.4g} Å³ gives ≈ {n_points:.2g} reciprocal-lattice points to "
+            f"2θ = {two_theta_max:g}° at λ = {wavelength:g} Å, more than the {MAX_LATTICE_POINTS:,} xrdq lists "
+            f"(ordinary inorganic phases have V < ~5000 Å³): is the cell in the wrong unit (pm or nm, not Å)?")
     hkl = _generate_hkl(cell, d_min * (1 - eps))
     d = d_spacing(hkl, cell)
     keep = (d >= d_min * (1 - eps)) & (d <= d_max * (1 + eps))

@@ -15,7 +15,7 @@ def resolve_phase(spec) -> Phase:
 
     - a :class:`Phase` is returned unchanged;
     - ``"NAME=CIF"`` reads CIF (a path or a library name) and names the phase NAME, so two CIFs of
-      the same compound can be told apart;
+      the same compound can be told apart; in a CIF with several structures NAME picks the data block;
     - anything else goes to :func:`load_phase` (library name, case-insensitive, or CIF path).
     """
     if isinstance(spec, Phase) or hasattr(spec, "reflections"):  # a Phase, or something that acts as one
@@ -25,7 +25,7 @@ def resolve_phase(spec) -> Phase:
     if not isinstance(spec, str) or not spec.strip():
         raise XrdqPhaseError(f"not a phase specification: {spec!r} (give a name, a CIF path or NAME=CIF)")
     name, source = named_source(spec)
-    phase = load_phase(source)
+    phase = load_phase(source, block=name)  # NAME also picks the block of a CIF with several structures
     return phase if name is None else dataclasses.replace(phase, name=name)
 
 

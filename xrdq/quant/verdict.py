@@ -290,8 +290,10 @@ _WARNING_LEVELS = (
     # what a phase's structure model rests on (quant.pipeline.structure_notes): said, not flagged — a structure whose
     # intensities disagree with the data leaves misfit, line scatter or unexplained peaks, which are flagged — except
     # cell contents that contradict the CIF's own Z × formula: then the phase's mass, and its fraction, may be wrong
-    # (a CIF without its hydrogen atoms: Mg(OH)2 3.5 % light)
-    (re.compile(r"^structure of .*: cell contents .* differ from Z × formula"), "check"),
+    # (a CIF without its hydrogen atoms: Mg(OH)2 3.5 % light), and a site whose displacement parameter is unphysical
+    # (crystal.cif._check_displacement: B = -5 Å² on LiCl's Cl halved its fraction, with the verdict ok) or sites that
+    # overlap (crystal.cif._overlaps: a duplicated site doubles its scattering and mass)
+    (re.compile(r"^structure of .*: (cell contents .* differ from Z × formula|sites? .* — unphysical)"), "check"),
     (re.compile(r"^structure of "), "ok"),
     # 1 − Σ over no declared sample phase (quant.pipeline._by_construction_note): what the number means, said; sharp peaks
     # of an undeclared phase are judged by check_peaks

@@ -1,0 +1,225 @@
+"""CIFs with bad or implausible content: a clear error naming the file and the site or field, or a flag the
+verdict sees — never a traceback from deep inside numpy, never a silently wrong number."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from xrdq.crystal import read_cif
+from xrdq.errors import XrdqPhaseError
+
+from crystal_cifs import LIF, MIXED
+
+
+@pytest.mark.parametrize("unknown", ["?", "."])
+def test_an_unknown_coordinate_is_refused_at_load(write_cif, unknown):
+    # gemmi reads ? as NaN: the fit died with "SVD did not converge"
+    path = write_cif(LIF.replace("F1 F 0.5 0.5", f"F1 F {unknown} 0.5"), "unknown_x")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(path)
+    assert str(err.value).startswith(f"{path} (data_LiF): site F1: _atom_site_fract_x is unknown ({unknown}); "
+                                      "a structure needs every coordinate")
+
+
+def test_a_nan_coordinate_is_refused_without_offering_unknown(write_cif):
+    with pytest.raises(XrdqPhaseError, match=r"site F1: _atom_site_fract_z = nan; expected a finite number$"):
+        read_cif(write_cif(LIF.replace("F1 F 0.5 0.5 0.5", "F1 F 0.5 0.5 nan")))
+
+
+def _cubic(text: str, a: float) -> str:
+    for axis in "abc":
+        text = text.replace(f"_cell_length_{axis} 4.027", f"_cell_length_{axis} {a:g}")
+    return text
+
+
+def test_a_huge_cell_is_refused_before_its_reflections_are_built(write_cif):
+    # a = b = c = 200 Å passes the cell checks (0.5–1000 Å) but built tens of GB of hkl and was killed
+    path = write_cif(_cubic(LIF, 200), "huge")
+    phase = read_cif(path, name="LiF")
+    with pytest.raises(XrdqPhaseError) as err:
+        phase.reflections(90.0, 1.5406)
+    message = str(err.value)
+    assert message.startswith(f"phase LiF ({path}): cell volume 8e+06 Å³ gives ≈ 2.")
+    assert "reciprocal-lattice points" in message and "wrong unit" in message
+
+
+def test_the_lattice_point_estimate_counts_the_limiting_sphere():
+    import numpy as np
+
+    from xrdq.crystal.cell import d_spacing
+    from xrdq.crystal.reflections import _generate_hkl, estimated_lattice_points
+
+    cell, d_min = (9.1, 11.3, 13.7, 84.0, 97.0, 101.0), 0.8
+    hkl = _generate_hkl(cell, d_min)
+    counted = int(np.count_nonzero(d_spacing(hkl, cell) >= d_min))
+    assert estimated_lattice_points(cell, d_min) == pytest.approx(counted, rel=0.02)
+
+
+def test_every_reference_phase_lists_its_reflections_to_the_back_of_the_goniometer():
+    from xrdq.crystal import list_phases, load_phase
+
+    for name in list_phases():
+        assert len(load_phase(name).reflections(179.0, 1.5406)) > 0, name
+
+
+def _flagged(phase) -> list[str]:
+    """The verdict levels the result gives the phase's notes (the route of "cell contents ... differ from Z × formula")."""
+    from xrdq.quant.pipeline import structure_notes
+    from xrdq.quant.verdict import check_warnings
+
+    return [f.level for f in check_warnings(structure_notes([phase]))]
+
+
+@pytest.mark.parametrize("given, said", [
+    ("B_iso_or_equiv\nLi1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 -5", "site F1: B_iso = -5 Å² is negative"),
+    ("U_iso_or_equiv\nLi1 Li 0 0 0 1 0.01\nF1 F 0.5 0.5 0.5 1 -0.02", "site F1: U_iso = -0.02 Å² is negative"),
+    ("B_iso_or_equiv\nLi1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 1200", "site F1: B_iso = 1200 Å² is above B = 20 Å²"),
+    ("U_iso_or_equiv\nLi1 Li 0 0 0 1 0.01\nF1 F 0.5 0.5 0.5 1 0.8", "site F1: U_iso = 0.8 Å² (B = 8π²U = 63.17 Å²) is "
+                                                                     "above B = 20 Å²"),
+])
+def test_an_unphysical_displacement_is_kept_noted_and_flagged(write_cif, given, said):
+    text = LIF.replace("B_iso_or_equiv\nLi1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 0.8", given)
+    phase = read_cif(write_cif(text), name="LiF")
+    b = {s.label: s.b_iso for s in phase.sites}["F1"]
+    value = float(given.split()[-1])
+    assert b == pytest.approx(value if "B_iso" in given else 8 * math.pi**2 * value)  # kept, not clipped
+    (note,) = phase.notes
+    assert note.startswith(said) and "unphysical" in note and "kept as given" in note
+    assert _flagged(phase) == ["check"]
+
+
+def test_a_negative_anisotropic_diagonal_is_noted_and_flagged(write_cif):
+    text = LIF + """loop_
+_atom_site_aniso_label
+_atom_site_aniso_U_11
+_atom_site_aniso_U_22
+_atom_site_aniso_U_33
+_atom_site_aniso_U_12
+_atom_site_aniso_U_13
+_atom_site_aniso_U_23
+F1 -0.004 0.02 0.02 0 0 0
+"""
+    phase = read_cif(write_cif(text), name="LiF")
+    (note,) = phase.notes
+    assert note.startswith("site F1: anisotropic U11 = -0.004 Å² is negative — unphysical: intensities grow with angle")
+    assert _flagged(phase) == ["check"]
+
+
+def test_no_reference_phase_is_flagged():
+    from xrdq.crystal import list_phases, load_phase
+
+    assert len(list_phases()) == 24
+    for name in list_phases():
+        phase = load_phase(name)
+        assert "check" not in _flagged(phase), (name, phase.notes)
+        assert not any("unphysical" in n or "overlap" in n for n in phase.notes), (name, phase.notes)
+
+
+@pytest.mark.parametrize("edit, pair", [
+    (("F1 F 0.5 0.5 0.5 1 0.8\n", "F1 F 0.5 0.5 0.5 1 0.8\nF2 F 0.5 0.5 0.5 1.0 0.8\n"), "sites F1 and F2 are 0.00 Å"),
+    (("F1 F 0.5 0.5 0.5 1 0.8", "F1 F 0 0 0 1 0.8"), "sites F1 and Li1 are 0.00 Å"),
+    # one atom moved close to another: F1 at x = 0.05 in a 4.027 Å cell is 0.20 Å from Li1 at the origin
+    (("F1 F 0.5 0.5 0.5 1 0.8", "F1 F 0.05 0 0 1 0.8"), "sites F1 and Li1 are 0.20 Å"),
+    # partial occupancies that overfill a shared position
+    (("Li1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 0.8", "Li1 Li 0 0 0 0.7 1.0\nNa1 Na 0 0 0 0.5 1.0\nF1 F 0.5 0.5 0.5 1 0.8"),
+     "sites Li1 and Na1 are 0.00 Å"),
+])
+def test_overlapping_sites_are_noted_and_flagged(write_cif, edit, pair):
+    phase = read_cif(write_cif(LIF.replace(*edit)), name="LiF")
+    overlaps = [n for n in phase.notes if n.startswith("sites ")]
+    assert len(overlaps) == 1 and overlaps[0].startswith(pair), phase.notes
+    assert "under 0.5 Å" in overlaps[0] and "unphysical" in overlaps[0]
+    assert "check" in _flagged(phase)
+
+
+def test_disorder_sharing_a_position_is_not_an_overlap(write_cif):
+    # Zr 0.7 + Al 0.3 on one position, and Li 0.5 + Na 0.5 split 0.2 Å apart: occupancies sum to 1
+    assert not read_cif(write_cif(MIXED)).notes
+    split = LIF.replace("Li1 Li 0 0 0 1 1.0", "Li1 Li 0 0 0 0.5 1.0\nNa1 Na 0.05 0 0 0.0833 1.0")
+    phase = read_cif(write_cif(split))
+    assert not [n for n in phase.notes if n.startswith("sites ")], phase.notes
+
+
+def test_several_structures_in_one_cif_need_a_block_named(write_cif):
+    from crystal_cifs import BRUCITE
+
+    from xrdq.crystal.spec import resolve_phase
+
+    path = write_cif(LIF + "\n" + BRUCITE, "two")
+    # `cat LiF.cif LiCl.cif > two.cif` fitted LiF under the name LiCl
+    with pytest.raises(XrdqPhaseError) as err:
+        resolve_phase(f"Mg(OH)2={path}")
+    message = str(err.value)
+    assert message.startswith(f"{path}: 2 data blocks hold atom sites (data_LiF, data_brucite); no block is named "
+                              "'Mg(OH)2'; choose one with --phase NAME=")
+    with pytest.raises(XrdqPhaseError, match="2 data blocks hold atom sites"):
+        read_cif(path)
+    phase = resolve_phase(f"Brucite={path}")  # NAME picks the block, case-insensitive
+    assert phase.name == "Brucite" and phase.formula == "H2MgO2"
+    assert resolve_phase(f"lif={path}").formula == "FLi"
+
+
+def test_a_journal_cifs_global_block_without_atoms_is_passed_over(write_cif):
+    from xrdq.crystal.library import describe_phase
+
+    path = write_cif("data_global\n_publ_author_name 'Doe, J.'\n_journal_year 2001\n\n" + LIF, "journal")
+    assert read_cif(path).formula == "FLi"
+    assert describe_phase(path)["source"] == "Doe, J. (2001)"  # the citation in the global block is found
+
+
+@pytest.mark.parametrize("text, edit, said", [
+    (LIF, ("_cell_length_b 4.027", "_cell_length_b 6.0"),
+     "the cell contradicts space group F m -3 m (cubic), which requires a = b = c, α = β = γ = 90°: "
+     "_cell_length_b = 6 (not 4.027)"),
+    ("brucite", ("_cell_angle_gamma 120", "_cell_angle_gamma 90"),
+     "the cell contradicts space group P -3 m 1 (hexagonal), which requires a = b, α = β = 90°, γ = 120°: "
+     "_cell_angle_gamma = 90 (not 120)"),
+    ("corundum", ("_cell_length_b 4.7589", "_cell_length_b 4.80"),
+     "the cell contradicts space group R -3 c:H (hexagonal), which requires a = b, α = β = 90°, γ = 120°: "
+     "_cell_length_b = 4.8 (not 4.7589)"),
+    (MIXED, ("_cell_angle_alpha 90", "_cell_angle_alpha 91"),
+     "the cell contradicts space group P 1 21/c 1 (monoclinic-b), which requires α = γ = 90°: "
+     "_cell_angle_alpha = 91 (not 90)"),
+])
+def test_a_cell_that_contradicts_its_space_group_is_refused(write_cif, text, edit, said):
+    from crystal_cifs import BRUCITE, CORUNDUM
+
+    text = {"corundum": CORUNDUM, "brucite": BRUCITE}.get(text, text)
+    path = write_cif(text.replace(*edit), "contradicts")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(path)
+    assert str(err.value).startswith(f"{path} (data_") and said in str(err.value), str(err.value)
+
+
+def test_a_cell_off_its_symmetry_by_rounding_is_symmetrised(write_cif):
+    text = LIF.replace("_cell_length_b 4.027", "_cell_length_b 4.0272").replace("_cell_angle_beta 90",
+                                                                                   "_cell_angle_beta 90.005")
+    phase = read_cif(write_cif(text))
+    assert phase.cell == (4.027, 4.027, 4.027, 90.0, 90.0, 90.0) and not phase.notes
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path):
+    from xrdq.crystal.library import describe_phase
+
+    # gave "not a readable CIF (...:1:0(0): expected block header (data_))"
+    path = tmp_path / "bom.cif"
+    path.write_bytes(b"\xef\xbb\xbf" + ("data_global\n_publ_author_name 'Doe, J.'\n\n" + LIF).encode())
+    assert read_cif(path).formula == "FLi"
+    assert describe_phase(path)["source"] == "Doe, J."
+
+
+@pytest.mark.parametrize("edit, said", [
+    (("_cell_length_a 4.027", "_cell_length_a five"), "_cell_length_a is not a number ('five'); expected a length in Å"),
+    (("_cell_angle_beta 90", "_cell_angle_beta 'ninety'"),
+     "_cell_angle_beta is not a number ('ninety'); expected an angle in degrees"),
+    (("_cell_length_c 4.027", "_cell_length_c inf"), "_cell_length_c = inf; expected a finite number"),
+    (("_cell_length_b 4.027", "_cell_length_b ?"), "no unit cell (_cell_length_b missing)"),
+])
+def test_a_cell_parameter_that_is_not_a_number_says_so(write_cif, edit, said):
+    # `_cell_length_a five` was reported as "_cell_length_a missing"
+    path = write_cif(LIF.replace(*edit), "cellnan")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(path)
+    assert str(err.value) == f"{path} (data_LiF): {said}"
