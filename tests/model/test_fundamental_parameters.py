@@ -32,6 +32,6 @@ def test_fp_instrument_simulates_and_quantifies():
 
 def test_unknown_profile_kind_is_an_error(tmp_path):
     path = tmp_path / "x.toml"
-    path.write_text('name = "x"\nprofile = "bgmn"\n')
-    with pytest.raises(xrdq.XrdqInstrumentError, match="profile"):
+    path.write_text('name = "x"\nwavelengths = [[1.540593, 1.0]]\nradius_mm = 150.0\nprofile = "bgmn"\n')
+    with pytest.raises(xrdq.XrdqInstrumentError, match="profile must be 'tch' or 'fp'"):
         load_instrument(path)

@@ -39,7 +39,7 @@ def test_bad_instrument_inputs(tmp_path):
     with pytest.raises(XrdqInstrumentError, match="unknown instrument"):
         load_instrument("no-such-diffractometer")
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\nradius_mm = "far"\n')
+    bad.write_text('name = "x"\nwavelengths = [[1.540593, 1.0]]\nradius_mm = "far"\n')
     with pytest.raises(XrdqInstrumentError, match="radius_mm"):
         load_instrument(bad)
     bad.write_text('name = "x"\nsoller = 2\n')

@@ -45,9 +45,10 @@ def test_bad_cover_film_is_named(text, words):
 
 def test_instrument_file_carries_a_film(tmp_path):
     f = tmp_path / "holder.toml"
-    f.write_text('name = "miniflex-airtight"\ncover_film_mu_t = 0.03\n')
+    geometry = 'wavelengths = [[1.540593, 1.0], [1.544427, 0.5]]\nradius_mm = 150.0\n'
+    f.write_text('name = "miniflex-airtight"\ncover_film_mu_t = 0.03\n' + geometry)
     assert load_instrument(f).cover_film_mu_t == 0.03
-    f.write_text('name = "bad"\ncover_film_mu_t = -0.1\n')
+    f.write_text('name = "bad"\ncover_film_mu_t = -0.1\n' + geometry)
     with pytest.raises(XrdqError, match="cover_film_mu_t"):
         load_instrument(f)
 
