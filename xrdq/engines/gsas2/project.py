@@ -124,6 +124,31 @@ def normalise_phases(phases):
     return out
 
 
+def copy_structure_block(cif: Path, name: str, local: Path):
+    """Copy ``cif`` to ``local`` for GSAS-II as the block xrdq's own reader takes (:func:`xrdq.crystal.cif.choose_block`:
+    the one with atom sites, or the one named ``name`` among several), without a byte-order mark: GSAS-II would read
+    its own choice of block, so the two engines could refine different structures under one name."""
+    import codecs
+
+    import gemmi
+
+    from ...crystal.cif import choose_block
+
+    data = cif.read_bytes()
+    text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    try:
+        doc = gemmi.cif.read_string(text)
+    except (RuntimeError, ValueError):  # xrdq's reader has accepted the file; leave GSAS-II's reading of it its own
+        shutil.copyfile(cif, local)
+        return
+    if len(doc) == 1 and not data.startswith(codecs.BOM_UTF8):
+        shutil.copyfile(cif, local)  # byte for byte, as GSAS-II has always been given it
+        return
+    out = gemmi.cif.Document()
+    out.add_copied_block(choose_block(doc, cif, name))
+    local.write_text(out.as_string(), encoding="utf-8")
+
+
 #: An atom whose symmetry images lie closer than this to it sits on a special position (Å).
 SPECIAL_POSITION_TOLERANCE = 0.2
 
@@ -200,7 +225,7 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
         g2phases = []
         for name, cif in phases:
             local = cif_dir / f"{len(g2phases)}_{cif.name}"
-            shutil.copyfile(cif, local)
+            copy_structure_block(cif, name, local)
             try:
                 ph = proj.add_phase(str(local), phasename=name, histograms=[hist], fmthint="CIF")
             except Exception as exc:
