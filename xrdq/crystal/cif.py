@@ -362,9 +362,10 @@ def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
             out[site.label] = _8PI2 * float(np.trace(n @ u @ n @ g)) / 3.0  # U_eq (Fischer & Tillmanns 1988)
             for k, value in (("U11", a.u11), ("U22", a.u22), ("U33", a.u33)):
                 if value < 0:
-                    notes.append(f"site {site.label}: anisotropic {k} = {value:g} Å² is negative — unphysical: "
-                                 "intensities grow with angle along it; kept as given (U_eq "
-                                 f"{out[site.label] / _8PI2:.4g} Å² used)")
+                    # said, not flagged: xrdq scatters with U_eq, which _check_displacement flags if it is unphysical
+                    # (a published Na0.8CoO2 has U33 = -0.003 Å² beside a U_eq of 0.012)
+                    notes.append(f"site {site.label}: anisotropic {k} = {value:g} Å² is negative (not positive "
+                                 f"definite); xrdq uses the isotropic U_eq = {out[site.label] / _8PI2:.4g} Å²")
             _check_displacement(site.label, out[site.label], f"U_eq = {out[site.label] / _8PI2:.4g} Å²", notes)
         elif site.label in given:
             out[site.label] = _8PI2 * float(site.u_iso)
