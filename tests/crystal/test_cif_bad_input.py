@@ -229,3 +229,21 @@ def test_a_cell_parameter_that_is_not_a_number_says_so(write_cif, edit, said):
     with pytest.raises(XrdqPhaseError) as err:
         read_cif(path)
     assert str(err.value) == f"{path} (data_LiF): {said}"
+
+
+def test_a_tag_repeated_empty_is_read_and_one_repeated_with_another_value_is_refused(write_cif):
+    """Mineral-database CIFs repeat `_chemical_formula_sum 'Al2 O3'` as `_chemical_formula_sum ''`: gemmi refused the
+    whole file ("duplicate tag"). Taken when the values agree, and said; refused when they do not."""
+    text = LIF.replace("_chemical_formula_sum 'F Li'\n", "_chemical_formula_sum ''\n_chemical_formula_sum 'F Li'\n")
+    from xrdq.crystal.library import describe_phase
+
+    path = write_cif(text)
+    phase = read_cif(path, name="LiF")
+    assert describe_phase(path)["formula"] == "FLi"  # xrdq phases FILE.cif: a traceback from its citation lookup
+    assert phase.cell[0] == 4.027 and phase.z == 4 and phase.formula == "FLi"
+    assert "_chemical_formula_sum is given 2 times (lines 10, 11); the one value given is used" in phase.notes
+    assert not any("differ from Z" in n for n in phase.notes)  # the formula was read, not the empty repeat
+    bad = LIF.replace("_cell_length_c 4.027\n", "_cell_length_c 4.027\n_cell_length_a 4.1\n")
+    with pytest.raises(XrdqPhaseError, match=r"_cell_length_a is given 2 times \(lines 2, 5\) with different values "
+                                             r"\['4.027', '4.1'\]; expected one"):
+        read_cif(write_cif(bad))

@@ -9,6 +9,7 @@ U_eq, and a site without any displacement parameter gets B = 1 Å² (recorded in
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -39,15 +40,49 @@ def read_cif(path, name: str | None = None, block: str | None = None) -> Phase:
     if not path.is_file():
         raise XrdqPhaseError(f"{path}: no such CIF file")
     data = _check_text(path)
+    said: list[str] = []
     try:
         if data.startswith(codecs.BOM_UTF8):  # Windows editors write one; gemmi wants data_ as the first text
             doc = gemmi.cif.read_string(data[len(codecs.BOM_UTF8):].decode("utf-8"))
         else:
             doc = gemmi.cif.read(str(path))
     except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
-        raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
+        if "duplicate tag" not in str(exc):
+            raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
+        doc = gemmi.cif.read_string(data.removeprefix(codecs.BOM_UTF8).decode("utf-8"), check_level=0)
+        said = _duplicate_tags(doc, path)
     chosen = choose_block(doc, path, block)
-    return phase_from_block(chosen, source=str(path), name=name or path.stem)
+    phase = phase_from_block(chosen, source=str(path), name=name or path.stem)
+    return dataclasses.replace(phase, notes=tuple(phase.notes) + tuple(said)) if said else phase
+
+
+_EMPTY = ("''", '""', "?", ".", "")
+
+
+def _duplicate_tags(doc, path) -> list[str]:
+    """A tag given twice in a block (mineral-database CIFs write `_chemical_formula_sum 'Al2 O3'` and then
+    `_chemical_formula_sum ''`): taken when every non-empty value agrees — the first of them is the one read — and
+    said; refused, naming the tag, its lines and values, when they disagree."""
+    notes = []
+    for block in doc:
+        seen: dict[str, list] = {}
+        for item in block:
+            if item.pair is not None:
+                seen.setdefault(item.pair[0], []).append((item.line_number, item.pair[1]))
+        for tag, occurrences in seen.items():
+            if len(occurrences) < 2:
+                continue
+            values = {v.strip() for _, v in occurrences if v.strip() not in _EMPTY}
+            lines = ", ".join(str(n) for n, _ in occurrences)
+            if len(values) > 1:
+                raise XrdqPhaseError(f"{path} (data_{block.name}): {tag} is given {len(occurrences)} times (lines "
+                                     f"{lines}) with different values {sorted(values)}; expected one")
+            first = next((v for _, v in occurrences if v.strip() not in _EMPTY), None)
+            if first is not None and block.find_value(tag) != first:
+                block.set_pair(tag, first)  # the value given, not an empty repeat before it
+            notes.append(f"{tag} is given {len(occurrences)} times (lines {lines}); "
+                         f"{'the one value given' if first is not None else 'all empty'} is used")
+    return notes
 
 
 def choose_block(doc, path, wanted: str | None = None):

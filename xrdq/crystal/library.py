@@ -64,7 +64,8 @@ def _source(path: Path, block_name: str | None = None) -> str:
 
     from .cif import choose_block
 
-    doc = gemmi.cif.read_string(text.removeprefix("\ufeff"))  # a byte-order mark, as read_cif skips it
+    # a byte-order mark and repeated tags, as read_cif takes them (it has accepted the file)
+    doc = gemmi.cif.read_string(text.removeprefix("\ufeff"), check_level=0)
     first = choose_block(doc, path, block_name)  # read_cif has already accepted the file and the choice
     for block in [first] + [b for b in doc if b.name != first.name]:
         cited = _citation(block)
