@@ -269,7 +269,7 @@ def _brindley_by_phase(brindley, phase_objs):
     is no phase is an error — both were ignored without a word, leaving that phase uncorrected."""
     if not brindley:
         return brindley
-    from ..crystal.spec import resolve_phase
+    from ..crystal.library import phase_path
     from ..errors import XrdqPhaseError
 
     names = [p.name for p in phase_objs]
@@ -278,7 +278,7 @@ def _brindley_by_phase(brindley, phase_objs):
         name = key
         if name not in names:
             try:
-                name = resolve_phase(key).name
+                name = phase_path(key).stem  # the bundled phase an alias names, without reading its CIF
             except XrdqPhaseError:
                 pass
         if name not in names:
