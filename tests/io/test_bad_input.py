@@ -339,6 +339,24 @@ def test_ras_target_contradicting_its_wavelengths_is_noted_and_warned(write):
     assert "target_note" not in xrdq.load(write("cu.ras", ras_scan(rows3(12)))).attrs
 
 
+def test_xrdq_info_shows_the_header_doubt(write, capsys):
+    """quantify warned of it; info, where a user looks at a file first, did not."""
+    import json
+
+    from xrdq.cli import main
+
+    path = write("mo.ras", ras_scan(rows3(12)).replace('*HW_XG_TARGET_NAME "Cu"', '*HW_XG_TARGET_NAME "Mo"'))
+    for argv in (["info", str(path)], ["info", "--json", str(path)]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        if "--json" in argv:
+            assert "target Mo" in json.loads(out)[0]["header_notes"][0]
+        else:
+            assert f"note: {path} (scan 0): the header's target Mo" in out
+
+
 def test_ras_scan_axis_error_names_its_own_line_not_the_internal_one(write):
     lines = ['*MEAS_SCAN_AXIS_X "Omega"', '*MEAS_SCAN_AXIS_X_INTERNAL "Omega"']
     text = ras_scan(rows3(12), extra=lines)

@@ -50,6 +50,8 @@ def _summary(path, scan) -> dict:
         "intensity_unit": a.get("intensity_unit"),
         "esd_source": a.get("esd_source"),
         "sha256": a.get("sha256"),
+        # what the reader doubted in the header (xrdq.io.ras.note_target_mismatch); quantify warns of the same
+        "header_notes": [a["target_note"]] if a.get("target_note") else [],
     }
 
 
@@ -85,6 +87,9 @@ def info(files, as_json):
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
     elif rows:
         _print_table(rows)
+        for r in rows:
+            for note in r["header_notes"]:
+                click.echo(f"note: {r['file']} (scan {r['scan']}): {note}")
     for _, msg in failed:
         click.echo(f"xrdq: error: {msg}", err=True)
     return 2 if failed else 0
