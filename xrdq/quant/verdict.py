@@ -130,7 +130,7 @@ def _one_point(peak, tt, diff, esd) -> int | None:
     lo, hi = max(i - 2, 1), min(i + 3, tt.size - 1)
     if hi <= lo:
         return None
-    j = lo + int(np.argmax((diff / esd)[lo:hi]))
+    j = lo + int(np.argmax(diff[lo:hi] / esd[lo:hi]))  # the five points, not the whole curve per peak
     top = diff[j]
     return j if top > 0 and max(diff[j - 1], diff[j + 1]) < SPIKE_NEIGHBOUR_SHARE * top else None
 
