@@ -132,11 +132,13 @@ def _tick_rows(ax, n_rows: int, y_top_t: float, font_pt: float) -> float:
 LEGEND_HEADROOM_MAX = 2.5
 
 
-def _layout(result, ax_diff, show_components: bool, sqrt_intensity: bool) -> tuple:
+def _layout(result, ax_diff, show_components: bool, sqrt_intensity: bool, key_in_legend: bool = True) -> tuple:
     """What decides which artists a fit plot has; a figure can be updated in place while it stays the same."""
     ref = getattr(result, "refinement", result)
+    # without the key, the background has a legend entry only when it is the sum of background and humps
+    undetermined = not key_in_legend and _split_undetermined(ref)
     return (len(ref.phase_names), "amorphous" in ref.components, bool(show_components), bool(sqrt_intensity),
-            ax_diff is not None)
+            ax_diff is not None, bool(key_in_legend), undetermined)
 
 
 class FitArtists:
@@ -146,10 +148,10 @@ class FitArtists:
     ``FitArtists`` updated once: both paths run the same code, so they draw the same picture."""
 
     def __init__(self, ax, ax_diff, result, *, show_components: bool = True, sqrt_intensity: bool = False,
-                 font_size: float = 8.0):
+                 font_size: float = 8.0, key_in_legend: bool = True):
         self.ax, self.ax_diff, self.font_size = ax, ax_diff, font_size
-        self.show_components, self.sqrt_intensity = show_components, sqrt_intensity
-        self.layout = _layout(result, ax_diff, show_components, sqrt_intensity)
+        self.show_components, self.sqrt_intensity, self.key_in_legend = show_components, sqrt_intensity, key_in_legend
+        self.layout = _layout(result, ax_diff, show_components, sqrt_intensity, key_in_legend)
         n_phases, has_amorphous = self.layout[:2]
         if sqrt_intensity:
             ax.set_yscale("function", functions=_sqrt_scale())
@@ -174,8 +176,15 @@ class FitArtists:
                                                fontsize=font_size * 0.9, clip_on=False))
         ax.set_ylabel("intensity (counts, √ scale)" if sqrt_intensity else "intensity (counts)", fontsize=font_size)
         ax.tick_params(labelsize=font_size)
-        self.legend = ax.legend(loc="upper right", fontsize=0.9 * font_size, frameon=False)
-        self.legend_artists = ax.get_legend_handles_labels()[0]  # the artists the legend's texts name, in order
+        handles = ax.get_legend_handles_labels()[0]
+        if not key_in_legend:
+            # a thumbnail's legend holds what has a number (amorphous band, phases) and, when it is not plain
+            # background, the background line; the symbols' key is on the page that shows the thumbnails. Seven
+            # lines of legend took the upper 60 % of a thumbnail's axis, the pattern was squashed under them.
+            key = {self.observed, self.calculated} | (set() if self.layout[-1] else {self.background})
+            handles = [h for h in handles if h not in key]
+        self.legend = ax.legend(handles=handles, loc="upper right", fontsize=0.9 * font_size, frameon=False)
+        self.legend_artists = handles  # the artists the legend's texts name, in order
         self.difference = self.unexplained = None
         if ax_diff is not None:
             self.difference, = ax_diff.plot(empty, empty, "-", lw=0.6, color="tab:blue")
@@ -191,7 +200,8 @@ class FitArtists:
     def can_show(self, result) -> bool:
         """True if ``result`` fits this layout (and the installed matplotlib can update it in place)."""
         in_place = self.amorphous is None or hasattr(self.amorphous, "set_data")  # matplotlib ≥ 3.10
-        return in_place and _layout(result, self.ax_diff, self.show_components, self.sqrt_intensity) == self.layout
+        return in_place and _layout(result, self.ax_diff, self.show_components, self.sqrt_intensity,
+                                    self.key_in_legend) == self.layout
 
     def update(self, result, *, title=None, two_theta_range=None):
         """Show ``result``: curves, labels, hkl ticks, limits, legend and title."""
@@ -332,13 +342,15 @@ def _title(result, ref, title) -> str:
 
 
 def plot_result(result, path=None, *, ax=None, title=None, show_components: bool = True, dpi: int = 150,
-                sqrt_intensity: bool = False, two_theta_range=None, figsize=(10, 6.5), font_size: float = 8.0):
+                sqrt_intensity: bool = False, two_theta_range=None, figsize=(10, 6.5), font_size: float = 8.0,
+                key_in_legend: bool = True):
     """Plot a :class:`~xrdq.quant.result.QuantResult` (or a RefinementResult).
 
     Each phase is drawn on background + amorphous (where the calculated curve puts it); its hkl tick
     row below the pattern carries its name; the legend names the internal standard with its weighed
     and refined fractions, and the intensity axis reaches as high as it takes for the legend to cover no data. ``sqrt_intensity`` draws a √-intensity axis (weak phases stay visible);
-    ``two_theta_range=(lo, hi)`` zooms on that 2θ window (intensity axis fitted to it). ``ax``: an Axes
+    ``two_theta_range=(lo, hi)`` zooms on that 2θ window (intensity axis fitted to it). ``key_in_legend=False``
+    leaves observed, calculated and background out of the legend (a batch thumbnail's: :class:`FitPlot`). ``ax``: an Axes
     for the pattern alone, or a (pattern, difference) pair of empty Axes. Writes ``path`` (PNG, SVG,
     PDF... by extension, atomically) when given; returns the Figure. To draw many results on one figure,
     use :class:`FitPlot`.
@@ -363,7 +375,8 @@ def plot_result(result, path=None, *, ax=None, title=None, show_components: bool
     else:
         fig, ax_diff = ax.figure, None
     FitArtists(ax, ax_diff, result, show_components=show_components, sqrt_intensity=sqrt_intensity,
-               font_size=font_size).update(result, title=title, two_theta_range=two_theta_range)
+               font_size=font_size, key_in_legend=key_in_legend).update(result, title=title,
+                                                                         two_theta_range=two_theta_range)
     if path is not None:
         save_figure(fig, path, dpi)
         plt.close(fig)
@@ -376,10 +389,13 @@ class FitPlot:
     Making a figure, clearing its axes and rebuilding its ticks, curves and legend cost about as much
     as rendering it; here the artists are made once per layout (number of phases, amorphous band) and
     only their data, texts and limits change, so each plot is the picture :func:`plot_result` draws for
-    that result alone (a test compares the pixels).
+    that result alone (a test compares the pixels). Its legend names what carries a number (amorphous band,
+    phases), not the symbols of observed, calculated and background (``key_in_legend``): the page showing the
+    thumbnails gives that key once.
     """
 
-    def __init__(self, figsize=THUMBNAIL_FIGSIZE, font_size: float = THUMBNAIL_FONT_PT, dpi: int = THUMBNAIL_DPI):
+    def __init__(self, figsize=THUMBNAIL_FIGSIZE, font_size: float = THUMBNAIL_FONT_PT, dpi: int = THUMBNAIL_DPI,
+                 key_in_legend: bool = False):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -387,7 +403,7 @@ class FitPlot:
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)
         self.axes = tuple(self.figure.subplots(2, 1, sharex=True, gridspec_kw=PANELS))
-        self.font_size, self.dpi = font_size, dpi
+        self.font_size, self.dpi, self.key_in_legend = font_size, dpi, key_in_legend
         self.artists = None
         # zlib's fastest level: the same pixels, ≈ 8 % more bytes, 30–40 % less encoding time (which was
         # ≈ 20 % of a plot)
@@ -398,7 +414,7 @@ class FitPlot:
         if self.artists is None or not self.artists.can_show(result):
             for ax in self.axes:
                 ax.cla()
-            self.artists = FitArtists(*self.axes, result, font_size=self.font_size)
+            self.artists = FitArtists(*self.axes, result, font_size=self.font_size, key_in_legend=self.key_in_legend)
         self.artists.update(result, title=title)
         # every artist of this layout starts on the canvas (titles, labels, the tick rows' names just right of
         # the axes), so anything reaching beyond it touches the edge: no second layout to find the tight box

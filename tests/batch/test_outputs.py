@@ -97,3 +97,5 @@ def test_summary_page_shows_the_standard_uncertainty_beside_the_esd(tmp_path):
     assert "<td>20.00 ± 1.00 [2.10]</td>" in page
     assert "<td>40.00 ± 1.00 [1.23]</td>" in page and "<td>40.00 ± 1.00</td>" in page
     assert "value ± esd [u]" in page
+    # the thumbnails' legends leave out the symbols' key (xrdq.plot.FitPlot): the page gives it
+    assert "dots are the\nobserved counts, the red line the calculated pattern, the grey line the background" in page

@@ -39,7 +39,8 @@ def _fresh_png(result, tmp_path) -> bytes:
     from xrdq.plot import THUMBNAIL_DPI, THUMBNAIL_FIGSIZE, THUMBNAIL_FONT_PT
 
     fresh = tmp_path / "fresh.png"
-    result.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=THUMBNAIL_DPI)
+    result.plot(fresh, figsize=THUMBNAIL_FIGSIZE, font_size=THUMBNAIL_FONT_PT, dpi=THUMBNAIL_DPI,
+                key_in_legend=False)
     return fresh.read_bytes()
 
 

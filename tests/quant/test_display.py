@@ -148,6 +148,31 @@ def test_the_legend_covers_no_data(result, tmp_path, kind):
     plt.close(fig)
 
 
+def test_a_thumbnail_legend_names_what_has_a_number(result, tmp_path):
+    """A batch thumbnail's legend leaves out the symbols' key (observed, calculated, background: the summary page
+    gives it once), so the pattern is not squashed under seven lines of legend; a plot of its own keeps the key."""
+    import matplotlib.pyplot as plt
+
+    from xrdq.plot import FitPlot
+
+    fig = result.plot()
+    full = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    plot = FitPlot()
+    plot.save(result, tmp_path / "thumb.png")
+    thumb = [t.get_text() for t in plot.axes[0].get_legend().get_texts()]
+    assert full[:3] == ["observed", "calculated", "background"] and thumb == full[3:]
+    assert thumb[0].startswith("amorphous: ") and any(t.startswith("LiCl: ") for t in thumb)
+    # the same result drawn with and without the key: the pattern gets more of the axis
+    tops = []
+    for key in (True, False):
+        fig = result.plot(figsize=plot.figure.get_size_inches(), font_size=plot.font_size, key_in_legend=key)
+        ax = fig.axes[0]
+        tops.append(ax.get_ylim()[1])
+        plt.close(fig)
+    assert tops[1] < 0.85 * tops[0], tops
+
+
 def test_a_long_verdict_reason_stays_within_a_thumbnail(result, tmp_path):
     """A failed verdict's reason in the title is cut to the thumbnail's width, on a line of its own: written on one
     line with the Rwp, a negative-amorphous reason ran beyond the figure on both sides, so a batch thumbnail showed
@@ -194,7 +219,9 @@ def test_a_background_cancelled_by_a_hump_is_drawn_as_their_sum(result, tmp_path
         total = r.background + r.components["amorphous"]
         assert np.allclose(line.get_ydata(), total if undetermined else r.background)
         assert (line.get_label() == "background + amorphous (split not determined)") is undetermined
-        assert line.get_label() in [t.get_text() for t in plot.axes[0].get_legend().get_texts()]
+        # a thumbnail names the background only when it is not plain background (its key is on the batch page)
+        legend = [t.get_text() for t in plot.axes[0].get_legend().get_texts()]
+        assert (line.get_label() in legend) is undetermined
 
 
 def test_batch_thumbnails_are_readable(result):
