@@ -328,6 +328,20 @@ def test_rasx_scan_axis_and_unit_checked_too(write):
     _err(_rasx(write, "u.rasx", profile, xml), "ScanInformation/PositionUnit: scan axis unit 'rad'")
 
 
+def test_miniflex_txt_scan_axis_unit_and_target_checked_as_in_ras(write):
+    """A MiniFlex .txt export carries the .ras header keys: a rocking curve or a radian axis is refused there too, at
+    the header's own line, and a target contradicting the wavelengths is noted."""
+    rows = "".join(f"{10 + 0.02 * k:.2f} {100 + k} 1\n" for k in range(12))
+    head = '*FILE_SAMPLE "mf"\n*HW_XG_WAVE_LENGTH_ALPHA1 "1.540593"\n'
+    e = _err(write("o.txt", head + '*MEAS_SCAN_AXIS_X "Omega"\n' + rows), "*MEAS_SCAN_AXIS_X: scan axis 'Omega' moves no 2θ")
+    assert e.line == 3
+    _err(write("u.txt", head + '*MEAS_SCAN_UNIT_X "rad"\n' + rows), "*MEAS_SCAN_UNIT_X: scan axis unit 'rad'")
+    ok = xrdq.load(write("t.txt", head + '*MEAS_SCAN_AXIS_X "TwoThetaTheta"\n*MEAS_SCAN_UNIT_X "deg"\n' + rows))
+    assert ok.attrs["format"] == "miniflex_txt" and ok.sizes["two_theta"] == 12 and "target_note" not in ok.attrs
+    mo = xrdq.load(write("mo.txt", head + '*HW_XG_TARGET_NAME "Mo"\n' + rows))
+    assert "target Mo" in mo.attrs["target_note"]
+
+
 def test_ras_target_contradicting_its_wavelengths_is_noted_and_warned(write):
     """A Mo target with Cu Kα wavelengths: recorded, and quantify's warnings (verdict check) say so."""
     from xrdq.quant.api import pattern_notes

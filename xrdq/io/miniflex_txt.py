@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import XrdqReadError
 from ._pattern import english_part, make_pattern, parse_number_block, read_text_lines, to_float
-from .ras import convert_cps, header_attrs
+from .ras import convert_cps, header_attrs, note_target_mismatch, scan_axis_problem, scan_unit_problem
 
 FORMAT = "miniflex_txt"
 EXTENSIONS = (".txt",)
@@ -45,6 +45,7 @@ def can_read(path, head_bytes: bytes) -> bool:
 def read(path) -> list:
     lines, digest = read_text_lines(path)
     header: dict[str, str] = {}
+    header_line: dict[str, int] = {}
     i = 0
     while i < len(lines):
         s = lines[i].strip()
@@ -56,6 +57,7 @@ def read(path) -> list:
         m = _HEADER.match(s)
         if m:
             header[m.group(1)] = m.group(2)
+            header_line[m.group(1)] = i + 1
         elif s.startswith(("*RAS_", "*END", "*EOF")):
             pass
         else:
@@ -77,7 +79,14 @@ def read(path) -> list:
     arr, rows = parse_number_block(path, body_text, i + 1)
     if arr.size == 0 or arr.shape[1] < 2:
         raise XrdqReadError(path, "data rows need at least 2 numbers (2θ and intensity)", line=i + 1)
+    for key, problem in (("MEAS_SCAN_AXIS_X", scan_axis_problem), ("MEAS_SCAN_UNIT_X", scan_unit_problem)):
+        # the same header keys as a .ras, the same refusals: a rocking curve is no powder pattern in either
+        value = header.get(key)
+        why = problem(None if value is None else english_part(value))
+        if why:
+            raise XrdqReadError(path, f"*{key}: {why}", line=header_line[key])
     attrs = header_attrs(header)
+    note_target_mismatch(attrs)
     ncol = arr.shape[1]
     step_hdr = to_float(header.get("MEAS_SCAN_STEP"))
     if tail is not None:
