@@ -112,3 +112,45 @@ def test_structure_factors_need_no_xraydb_import():
             "print('xraydb' in sys.modules, 'sqlalchemy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_cromer_liberman_table_covers_the_chantler_tables_lines():
+    """The model uncertainty's second f′/f″ table (scripts/make_anomalous_table.py) holds every wavelength and element
+    of the first, so that no bundled instrument lacks the member; and it is a different table, as GSAS-II has it."""
+    second = json.loads(scattering.CROMER_LIBERMAN_PATH.read_text(encoding="utf-8"))
+    assert [line["wavelength"] for line in second["lines"]] == [line["wavelength"] for line in RAW["lines"]]
+    for line in second["lines"]:
+        assert len(line["f1_f2"]) == 92 and all(np.isfinite(v).all() for v in line["f1_f2"].values())
+    cu = scattering.energy_ev(1.540593)
+    ce_chantler, ce_cl = scattering.anomalous("Ce", cu), scattering.anomalous_cromer_liberman("Ce", cu)
+    assert ce_cl[0] == pytest.approx(-1.854, abs=0.01) and ce_chantler[0] == pytest.approx(-2.033, abs=0.01)
+    assert ce_cl[1] == pytest.approx(ce_chantler[1], rel=0.01)  # f″ agree; f′ is where they part
+    assert scattering.anomalous_cromer_liberman("Ce", scattering.energy_ev(1.2345)) is None  # no such line
+
+
+def test_the_cromer_liberman_table_is_gsas2s():
+    """Spot-check against GSAS-II's own FPcalc where GSAS-II is installed (docs/gsas2.md)."""
+    pytest.importorskip("GSASII", reason="GSAS-II is not installed (docs/gsas2.md)")
+    from GSASII import GSASIIElem as G2el
+
+    for lam in (1.540593, 1.544414, 0.709317):
+        energy = scattering.energy_ev(lam)
+        for el in ("Li", "F", "Ca", "Ti", "Zn", "Zr", "In", "Ce", "Hf"):
+            fp, fpp, _ = G2el.FPcalc(G2el.GetXsectionCoeff(el), energy / 1000.0)
+            assert scattering.anomalous_cromer_liberman(el, energy) == pytest.approx((fp, fpp), abs=2e-6), (lam, el)
+
+
+def test_structure_factors_with_another_anomalous_table():
+    """``anomalous_table`` replaces Chantler's f′, f″ in |F|² and nothing else: the default table passed explicitly
+    gives the same numbers, Cromer–Liberman's moves CeO2 by its f′ difference."""
+    from xrdq.crystal import load_phase
+    from xrdq.crystal.reflections import structure_factor_squared
+
+    ceo2 = load_phase("CeO2")
+    refl = ceo2.reflections(80.0, 1.540593)
+    same = structure_factor_squared(refl.hkl, refl.d, ceo2.atoms, 1.540593, anomalous_table=scattering.anomalous)
+    assert np.array_equal(same, refl.f2)
+    other = structure_factor_squared(refl.hkl, refl.d, ceo2.atoms, 1.540593,
+                                     anomalous_table=scattering.anomalous_cromer_liberman)
+    # 111: the O pairs cancel, F = 4(f0_Ce + f′ + i f″); f′ 0.18 e less negative → |F|² ≈ 2·0.18/f_Ce higher
+    assert 1.004 < other[0] / refl.f2[0] < 1.012

@@ -229,3 +229,27 @@ def test_phases_not_detected_are_a_modelling_choice_in_u(tmp_path):
 
 def test_no_variant_without_phases_that_were_not_detected(result):
     assert not any(v.name.startswith("not-detected") for v in recipe_variants(result.refinement.fit, "fast"))
+
+
+def test_the_scattering_factor_tables_difference_is_a_member():
+    """CeO2 beside LiF: Cromer–Liberman's f′ of Ce (−1.85 e, Chantler's −2.03) gives CeO2 ≈ 0.7 % more intensity per
+    mass than LiF (GSAS-II's intensities over xrdq's: 1.0084 and 1.0017, reference_patterns/validation/README.md).
+    With the other table CeO2's scale would fall by that much, LiF's refined share rise and the amorphous fraction
+    with it: a member of u. A GSAS-II result, whose |F|² are Cromer–Liberman's, is moved the other way."""
+    import copy
+
+    from xrdq.quant.uncertainty import table_intensity_ratios
+
+    pattern, _ = simulate([("LiF", 0.3), ("CeO2", 0.3)], amorphous=0.4, standard="LiF", seed=3)
+    res = xrdq.quantify(pattern, phases=["CeO2"], standard=("LiF", 0.3), model_uncertainty="fast")
+    ratios = table_intensity_ratios(res.refinement.fit)
+    assert 0.004 < ratios["CeO2"] - ratios["LiF"] < 0.01 and abs(ratios["LiF"] - 1.0) < 0.003
+    label = "scattering factors: Cromer–Liberman"
+    entry = next(e for e in res.provenance["model_uncertainty"]["variants"] if e["variant"].startswith(label))
+    assert 0.001 < entry["shifts"]["amorphous"] < 0.01  # +0.1 to +1 wt%
+    assert res.model_uncertainty["amorphous"] >= entry["shifts"]["amorphous"]
+    engine = copy.copy(res.refinement)  # as the GSAS-II engine's result: no fit of its own, decided by the native one
+    engine.fit, engine.engine, engine.decided_by = None, "gsas2", res.refinement
+    _, log = model_uncertainty(engine, _scales(res), standard=("LiF", 0.3), level="fast")
+    reverse = next(e for e in log if e["variant"].startswith(label))
+    assert reverse["shifts"]["amorphous"] == pytest.approx(-entry["shifts"]["amorphous"], rel=0.05)

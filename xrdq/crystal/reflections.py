@@ -112,21 +112,24 @@ def systematically_absent(hkl: np.ndarray, sym: Symmetry, tol: float = 1e-6) -> 
     return np.any(fixed & shifted, axis=1)
 
 
-def structure_factor_squared(hkl, d, atoms, wavelength: float, anomalous: bool = True) -> np.ndarray:
+def structure_factor_squared(hkl, d, atoms, wavelength: float, anomalous: bool = True,
+                             anomalous_table=None) -> np.ndarray:
     """|F|² (electrons²) averaged over the Friedel pair h, −h.
 
     ``atoms`` supplies full-cell arrays ``fract`` (m, 3), ``occupancy`` (m,), ``b_iso`` (m,) Å² and
     ``scatterer_index`` (m,) into ``scatterers`` (list of (f0 name, element)). Each atom contributes
-    occ·(f0(s) + f′ + i f″)·exp(−B s²)·exp(2πi h·x) with s = 1/(2d).
+    occ·(f0(s) + f′ + i f″)·exp(−B s²)·exp(2πi h·x) with s = 1/(2d). ``anomalous_table``: a function
+    (element, energy eV) → (f′, f″) in place of Chantler's (:func:`~xrdq.crystal.scattering.anomalous`).
     """
     hkl = np.asarray(hkl, dtype=float)
     s = 0.5 / np.asarray(d, dtype=float)
     energy = scattering.energy_ev(wavelength)
+    table = anomalous_table or scattering.anomalous
     n_types = len(atoms.scatterers)
     f_real = np.empty((len(s), n_types))
     f_imag = np.zeros(n_types)
     for t, (ion, element) in enumerate(atoms.scatterers):
-        fp, fpp = scattering.anomalous(element, energy) if anomalous else (0.0, 0.0)
+        fp, fpp = table(element, energy) if anomalous else (0.0, 0.0)
         f_real[:, t] = scattering.f0(ion, s) + fp
         f_imag[t] = fpp
     # Atoms sharing occupancy, B and scatterer (the images of one site) share their weight, so the

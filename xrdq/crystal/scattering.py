@@ -135,6 +135,36 @@ def anomalous(symbol: str, energy: float) -> tuple[float, float]:
     return float(xdb.f1_chantler(symbol, energy)), float(xdb.f2_chantler(symbol, energy))
 
 
+CROMER_LIBERMAN_PATH = Path(__file__).with_name("data") / "anomalous_cromer_liberman.json"
+
+
+@cache
+def _cromer_liberman() -> dict:
+    """energy (eV) → element → (f′, f″) of the shipped Cromer–Liberman table (GSAS-II's ``FPcalc``,
+    scripts/make_anomalous_table.py); empty if the file is missing or unreadable."""
+    try:
+        raw = json.loads(CROMER_LIBERMAN_PATH.read_text(encoding="utf-8"))
+        return {energy_ev(line["wavelength"]): line["f1_f2"] for line in raw["lines"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+@lru_cache(maxsize=4096)
+def anomalous_cromer_liberman(symbol: str, energy: float) -> tuple[float, float] | None:
+    """Cromer–Liberman f′ and f″ (electrons) of an element at ``energy`` (eV), the second table the model
+    uncertainty compares Chantler's with; None where the shipped table has no such wavelength or element.
+
+    Both are defensible at laboratory wavelengths away from an edge (International Tables C, 4.2.6; GSAS-II uses
+    Cromer–Liberman, xraydb tabulates Chantler); their difference is an uncertainty of the intensities that no
+    counting esd holds."""
+    lines = _cromer_liberman()
+    found = lines.get(energy)
+    if found is None:
+        found = next((v for e, v in lines.items() if abs(e - energy) <= 1e-12 * e), None)
+    value = (found or {}).get(X_RAY_ELEMENT.get(symbol, symbol))
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
 @lru_cache(maxsize=4096)
 def mu_rho_element(symbol: str, energy: float) -> float:
     """Elam total mass attenuation coefficient µ/ρ (cm²/g) of an element at ``energy`` (eV); an isotope's is its

@@ -340,6 +340,51 @@ def _borrowed_members(native, variants, main, names, info, brindley, standard, p
     return out
 
 
+#: Per-phase intensity ratios of the second f′/f″ table, by the phase model's content (phase, instrument, range): the
+#: same for every file of a batch on one grid.
+_TABLE_RATIOS: OrderedDict = OrderedDict()
+_TABLE_RATIOS_SIZE = 64
+
+
+def table_intensity_ratios(fit) -> dict:
+    """Phase name → its intensity in the refined range with Cromer–Liberman f′ and f″ over that with Chantler's
+    (:func:`~xrdq.crystal.scattering.anomalous_cromer_liberman`): Σ m|F|²LP of its reflections, each |F|² recomputed
+    with the second table. The phase's refined scale moves by the inverse to first order (it fits the same
+    intensities). Phases without atoms (PONKCS) or an element or wavelength the table lacks are left out."""
+    from ..crystal import scattering
+    from ..crystal.reflections import structure_factor_squared
+    from ..model.pattern import bragg_two_theta, lorentz_polarization
+
+    out = {}
+    for m in getattr(fit, "models", ()) or ():
+        atoms = getattr(getattr(m, "phase", None), "atoms", None)
+        if getattr(m, "phase", None) is None or getattr(m.phase, "profile_only", False) or atoms is None \
+                or not len(getattr(m, "f2", ())):
+            continue
+        key = getattr(m, "content_key", None)
+        if key is not None and key in _TABLE_RATIOS:
+            _TABLE_RATIOS.move_to_end(key)
+            ratio = _TABLE_RATIOS[key]
+        else:
+            lam = float(m.instrument.wavelength)
+            energy = scattering.energy_ev(lam)
+            if any(scattering.anomalous_cromer_liberman(el, energy) is None for _, el in atoms.scatterers):
+                continue
+            alt = structure_factor_squared(m.hkl, m.d0, atoms, lam, anomalous_table=scattering.anomalous_cromer_liberman)
+            tt = bragg_two_theta(m.d0, lam)
+            lo, hi = m.two_theta_range
+            inside = (tt >= lo) & (tt <= hi) & (m.f2 > 0)
+            w = (m.multiplicity * m.f2 * lorentz_polarization(tt, m.instrument.polarization_factor))[inside]
+            ratio = float(np.sum(w * alt[inside] / m.f2[inside]) / np.sum(w)) if w.size and np.sum(w) > 0 else None
+            if key is not None:
+                _TABLE_RATIOS[key] = ratio
+                while len(_TABLE_RATIOS) > _TABLE_RATIOS_SIZE:
+                    _TABLE_RATIOS.popitem(last=False)
+        if ratio is not None and np.isfinite(ratio):
+            out[m.name] = ratio
+    return out
+
+
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
                       level: str = "full", external=None, crystalline=None, estimates=None,
                       g_transfer: float | None = None) -> tuple[dict, list]:
@@ -374,6 +419,14 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
              f"microabsorption: Brindley correction for {ASSUMED_PARTICLE_UM:.1f} µm particles (RMS of 0–"
              f"{ASSUMED_MAX_PARTICLE_UM:g} µm)")
     members.append((label, "linear", quantities(base_scales, names, info, sizes, standard, purity, **route)))
+    own_fit = getattr(refinement, "fit", None)
+    ratios = table_intensity_ratios(own_fit if own_fit is not None else getattr(native, "fit", None))
+    if ratios:
+        # xrdq's |F|² use Chantler's f′, f″; GSAS-II's (an engine result here) Cromer–Liberman's: the other table
+        rho = np.array([ratios.get(n, 1.0) for n in names], dtype=float)
+        moved = np.asarray(base_scales, dtype=float) * (1.0 / rho if own_fit is not None else rho)
+        members.append(("scattering factors: Cromer–Liberman f′, f″ (GSAS-II's) against Chantler's (xraydb)", "linear",
+                        quantities(moved, names, info, brindley, standard, purity, **route)))
     for phase in getattr(getattr(refinement, "fit", None), "phases", ()):
         # a PONKCS phase whose ZMV rests on G from one specimen (calibrate_ponkcs): G transferred to the
         # calibration's own specimen is assumed to hold to ±t, every fraction resting on its ZMV with it
