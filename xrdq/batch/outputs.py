@@ -357,7 +357,7 @@ details {{ font-size: 0.85em; color: #555; max-width: 28em; }}
 <p id="summary">{esc(summary)}</p>
 <p>Verdict: ok, check (look before trusting the numbers) or fail, with the reasons.
 Fractions are weight % of the original sample, as value ± esd [u]: the esd is statistical, u the standard
-uncertainty (k = 1) with the model's own (recipe variants, microabsorption); quote u. In the plots, dots are the
+uncertainty (k = 1) with the model's own (recipe variants, microabsorption, scattering-factor tables); quote u. In the plots, dots are the
 observed counts, the red line the calculated pattern, the grey line the background, the orange band the
 amorphous part and each coloured line a phase on them. Phases without a fraction
 in the sample (the standard) show the refined fraction of the spiked mixture. Data: <a href="results.csv">results.csv</a>, <a href="results.nc">results.nc</a>.
