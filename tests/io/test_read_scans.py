@@ -55,6 +55,7 @@ def test_read_scan_picks_the_scan_load_picks(write):
     for k in (0, 1, -1):
         _same(read_scan(two, scan=k), xrdq.load(two, scan=k))
     assert read_scan(two, scan=1).intensity[0] == 500
+    assert xrdq.load(two, scan=-1).values[0] == 500  # a Python index: the last scan (documented in load)
     with pytest.raises(XrdqReadError) as a:
         xrdq.load(two, scan=2)
     with pytest.raises(XrdqReadError) as b:

@@ -73,7 +73,8 @@ def read_scans(path) -> list:
 
 
 def load(path, scan: int = 0):
-    """Scan number ``scan`` (0-based) of ``path`` as a Pattern DataArray."""
+    """Scan number ``scan`` (0-based; a negative one counts from the last, as a Python index: ``-1`` is the last
+    scan of a multi-scan file) of ``path`` as a Pattern DataArray."""
     return _pick(path, load_all(path), scan)
 
 
