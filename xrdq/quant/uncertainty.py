@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._lru import LRUStore
 from ..errors import XrdqError
 
 #: ``model_uncertainty=`` levels: "full" (every variant), "fast" (linear re-solves + one step of the B
@@ -341,9 +342,8 @@ def _borrowed_members(native, variants, main, names, info, brindley, standard, p
 
 
 #: Per-phase intensity ratios of the second f′/f″ table, by the phase model's content (phase, instrument, range): the
-#: same for every file of a batch on one grid.
-_TABLE_RATIOS: OrderedDict = OrderedDict()
-_TABLE_RATIOS_SIZE = 64
+#: same for every file of a batch on one grid. NaN: the table cannot say.
+_TABLE_RATIOS = LRUStore(64)
 
 
 def table_intensity_ratios(fit) -> dict:
@@ -351,38 +351,38 @@ def table_intensity_ratios(fit) -> dict:
     (:func:`~xrdq.crystal.scattering.anomalous_cromer_liberman`): Σ m|F|²LP of its reflections, each |F|² recomputed
     with the second table. The phase's refined scale moves by the inverse to first order (it fits the same
     intensities). Phases without atoms (PONKCS) or an element or wavelength the table lacks are left out."""
+    out = {}
+    for m in getattr(fit, "models", ()) or ():
+        phase = getattr(m, "phase", None)
+        if phase is None or getattr(phase, "profile_only", False) or getattr(phase, "atoms", None) is None \
+                or not len(getattr(m, "f2", ())):
+            continue
+        key = getattr(m, "content_key", None)
+        ratio = _TABLE_RATIOS.get(key)
+        if ratio is None:
+            ratio = _table_ratio(m)
+            _TABLE_RATIOS.put(key, ratio)
+        if np.isfinite(ratio):
+            out[m.name] = ratio
+    return out
+
+
+def _table_ratio(m) -> float:
+    """:func:`table_intensity_ratios` of one :class:`~xrdq.model.pattern.PhaseModel`; NaN if the table cannot say."""
     from ..crystal import scattering
     from ..crystal.reflections import structure_factor_squared
     from ..model.pattern import bragg_two_theta, lorentz_polarization
 
-    out = {}
-    for m in getattr(fit, "models", ()) or ():
-        atoms = getattr(getattr(m, "phase", None), "atoms", None)
-        if getattr(m, "phase", None) is None or getattr(m.phase, "profile_only", False) or atoms is None \
-                or not len(getattr(m, "f2", ())):
-            continue
-        key = getattr(m, "content_key", None)
-        if key is not None and key in _TABLE_RATIOS:
-            _TABLE_RATIOS.move_to_end(key)
-            ratio = _TABLE_RATIOS[key]
-        else:
-            lam = float(m.instrument.wavelength)
-            energy = scattering.energy_ev(lam)
-            if any(scattering.anomalous_cromer_liberman(el, energy) is None for _, el in atoms.scatterers):
-                continue
-            alt = structure_factor_squared(m.hkl, m.d0, atoms, lam, anomalous_table=scattering.anomalous_cromer_liberman)
-            tt = bragg_two_theta(m.d0, lam)
-            lo, hi = m.two_theta_range
-            inside = (tt >= lo) & (tt <= hi) & (m.f2 > 0)
-            w = (m.multiplicity * m.f2 * lorentz_polarization(tt, m.instrument.polarization_factor))[inside]
-            ratio = float(np.sum(w * alt[inside] / m.f2[inside]) / np.sum(w)) if w.size and np.sum(w) > 0 else None
-            if key is not None:
-                _TABLE_RATIOS[key] = ratio
-                while len(_TABLE_RATIOS) > _TABLE_RATIOS_SIZE:
-                    _TABLE_RATIOS.popitem(last=False)
-        if ratio is not None and np.isfinite(ratio):
-            out[m.name] = ratio
-    return out
+    atoms, lam = m.phase.atoms, float(m.instrument.wavelength)
+    energy = scattering.energy_ev(lam)
+    if any(scattering.anomalous_cromer_liberman(el, energy) is None for _, el in atoms.scatterers):
+        return float("nan")
+    alt = structure_factor_squared(m.hkl, m.d0, atoms, lam, anomalous_table=scattering.anomalous_cromer_liberman)
+    tt = bragg_two_theta(m.d0, lam)
+    lo, hi = m.two_theta_range
+    inside = (tt >= lo) & (tt <= hi) & (m.f2 > 0)
+    w = (m.multiplicity * m.f2 * lorentz_polarization(tt, m.instrument.polarization_factor))[inside]
+    return float(np.sum(w * alt[inside] / m.f2[inside]) / np.sum(w)) if w.size and np.sum(w) > 0 else float("nan")
 
 
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
