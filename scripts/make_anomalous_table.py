@@ -31,6 +31,7 @@ def main():
     from GSASII import GSASIIElem as G2el
     from GSASII import GSASIIpath
 
+    from xrdq._atomic import atomic_write_text
     from xrdq.crystal import scattering
 
     assert abs(scattering.HC_EV_ANGSTROM / 1000.0 - HC_KEV_ANGSTROM) < 1e-12
@@ -53,9 +54,7 @@ def main():
         "gsas2_version": f"{getattr(GSASII, '__version__', '?')} (build {GSASIIpath.GetVersionNumber()})",
         "lines": lines,
     }
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(OUT)
+    atomic_write_text(OUT, json.dumps(table, ensure_ascii=False, separators=(",", ":")) + "\n")
     print(f"wrote {OUT.relative_to(REPO)}: {len(lines)} wavelengths × {len(elements)} elements "
           f"({OUT.stat().st_size / 1024:.0f} kB, GSAS-II {table['gsas2_version']})")
 

@@ -55,6 +55,7 @@ def bundled_wavelengths() -> list[tuple[str, str, float]]:
 
 
 def main():
+    from xrdq._atomic import atomic_write_text
     from xrdq.crystal import scattering
 
     assert scattering.HC_EV_ANGSTROM == HC_EV_ANGSTROM
@@ -79,9 +80,7 @@ def main():
         "lines": lines,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(OUT)
+    atomic_write_text(OUT, json.dumps(table, ensure_ascii=False, separators=(",", ":")) + "\n")
     print(f"wrote {OUT.relative_to(REPO)}: {len(f0)} ions, {len(lines)} wavelengths × {len(elements)} elements "
           f"({OUT.stat().st_size / 1024:.0f} kB, xraydb {xraydb.__version__})")
 
