@@ -13,6 +13,8 @@ uncertainty but that uncertainty is 1.3–1.7 wt% on these counts (docs/validati
 import numpy as np
 import pytest
 
+from xrdq.quant.external_standard import calibrate_scale
+from xrdq.quant.uncertainty import table_intensity_ratios
 from xrdq.validation_external import S1, silica_halo, three_routes, with_silica
 
 
@@ -94,6 +96,13 @@ def test_ponkcs_calibrated_in_a_mixture_by_known_fractions(halo):
     silica, details = calibrate_ponkcs(cal, "silica", "SiO2", instrument="miniflex600", phases=crystalline,
                                        known={k: cal_mix[k] for k in crystalline}, model_uncertainty="off")
     assert "known fractions" in silica.calibration["basis"] and 0.005 < silica.zmv_esd / silica.zmv < 0.1
+    # the known phases' Σ S(ZMV) under the other f′, f″ table, on which the ZMV rests (Ca and Zn move most)
+    ratios = table_intensity_ratios(details["refinement"].fit)
+    m = {k: details["crystalline"][k][0] * (details["refinement"].phase_info[k]["cell_mass"]
+                                            * details["refinement"].phase_info[k]["volume"]) for k in crystalline}
+    expected = sum(m.values()) / sum(v / ratios[k] for k, v in m.items())
+    assert silica.calibration["anomalous_table_ratio"] == pytest.approx(expected, rel=1e-12)
+    assert abs(expected - 1.0) > 1e-4
     pattern, mix = with_silica(halo, 0.4, seed=2)
     w_s = mix.pop("LiF")
     truth = mix["SiO2"] / (1 - w_s)
@@ -183,6 +192,9 @@ def test_a_ponkcs_zmv_from_a_one_specimen_g_carries_the_assumed_transfer_in_u(ro
 
     silica, _ = routes
     assert silica.calibration["g_transfer_rel_sd"] == G_TRANSFER_REL_SD
+    # and the G's calibrant's ratio of the two f′, f″ tables: the ZMV moves with G in that member of u
+    g, _ = calibrate_scale(S1 / "pure_Al2O3.xye", ["Al2O3"], instrument="miniflex600", model_uncertainty="off")
+    assert silica.calibration["anomalous_table_ratio"] == pytest.approx(g.anomalous_table_ratio, rel=1e-9)
     assert read_ponkcs(silica.write(tmp_path / "silica.phase.toml")).calibration["g_transfer_rel_sd"] == G_TRANSFER_REL_SD
     pattern, mix = with_silica(halo, 0.4, seed=2)
     w_s = mix.pop("LiF")

@@ -253,3 +253,47 @@ def test_the_scattering_factor_tables_difference_is_a_member():
     _, log = model_uncertainty(engine, _scales(res), standard=("LiF", 0.3), level="fast")
     reverse = next(e for e in log if e["variant"].startswith(label))
     assert reverse["shifts"]["amorphous"] == pytest.approx(-entry["shifts"]["amorphous"], rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def ceo2_through_g():
+    """A CeO2 + amorphous sample quantified through G, and the calibrations behind it: G from pure CeO2 and from
+    pure LiF (absolute scales are not the point here, only what moves in the tables' member)."""
+    from xrdq.quant.external_standard import calibrate_scale
+
+    sample, _ = simulate([("CeO2", 0.6)], amorphous=0.4, seed=5)
+    out = {}
+    for cal_phase in ("CeO2", "LiF"):
+        pure, _ = simulate([(cal_phase, 1.0)], seed=6)
+        g, _ = calibrate_scale(pure, [cal_phase], model_uncertainty="off")
+        res = xrdq.quantify(sample, phases=["CeO2"], standard=None, external_standard=g,
+                            sample_composition="CeO2:60,SiO2:40", model_uncertainty="fast")
+        entry = next(e for e in res.provenance["model_uncertainty"]["variants"]
+                     if e["variant"].startswith("scattering factors: Cromer–Liberman"))
+        out[cal_phase] = (g, res, entry)
+    return out
+
+
+def test_g_records_its_calibrants_table_ratio(ceo2_through_g, tmp_path):
+    from xrdq.quant.external_standard import ScaleCalibration, combine_calibrations
+
+    g_ce, g_lif = ceo2_through_g["CeO2"][0], ceo2_through_g["LiF"][0]
+    assert 1.004 < g_ce.anomalous_table_ratio < 1.012 and abs(g_lif.anomalous_table_ratio - 1.0) < 0.003
+    assert ScaleCalibration.read(g_ce.write(tmp_path / "g.toml")).anomalous_table_ratio == g_ce.anomalous_table_ratio
+    both = combine_calibrations([g_ce, g_lif.__class__(**{**g_lif.__dict__, "G": g_ce.G * 1.01, "sha256": "x"})])
+    # the mean of the specimens' G, each moved by its own calibrant's ratio
+    moved = np.mean([g_ce.G / g_ce.anomalous_table_ratio, g_ce.G * 1.01 / g_lif.anomalous_table_ratio])
+    assert both.anomalous_table_ratio == pytest.approx(both.G / moved, rel=1e-12)
+
+
+def test_the_tables_member_moves_g_with_its_calibrant(ceo2_through_g):
+    """Through G, W_p ∝ S_p/G: under the other table the sample's CeO2 scale falls by 1/ρ(CeO2) and G by the
+    calibrant's 1/ρ. Calibrated on CeO2 itself the two cancel; on LiF they do not."""
+    g_ce, res_ce, entry_ce = ceo2_through_g["CeO2"]
+    g_lif, res_lif, entry_lif = ceo2_through_g["LiF"]
+    w = res_lif.sample_fractions["CeO2"][0]
+    rho = g_ce.anomalous_table_ratio
+    assert abs(entry_ce["shifts"]["sample:CeO2"]) < 1e-4 * w
+    assert entry_lif["shifts"]["sample:CeO2"] == pytest.approx(w * (g_lif.anomalous_table_ratio / rho - 1), rel=0.02)
+    assert entry_lif["shifts"]["amorphous"] == pytest.approx(-entry_lif["shifts"]["sample:CeO2"], rel=1e-6)
+    assert res_ce.to_dict()["external_standard"]["anomalous_table_ratio"] == g_ce.anomalous_table_ratio

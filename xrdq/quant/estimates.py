@@ -213,6 +213,7 @@ def external_route(ref, names, scales, scale_cov, zmv, crystalline, calibration,
         "calibration_pattern": calibration.file or None,
         "calibration_phase": calibration.phase,
         "G": calibration.G, "G_esd": calibration.G_esd, "specimens": calibration.specimens,
+        "anomalous_table_ratio": calibration.anomalous_table_ratio,
         "G_specimen_sd": calibration.G_specimen_sd,
         "G_transfer": ({"measured": True, "rel_sd": calibration.G_specimen_sd / calibration.G}
                        if calibration.transfer_measured else {"measured": False, "rel_sd": G_TRANSFER_REL_SD}),

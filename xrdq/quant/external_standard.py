@@ -76,6 +76,10 @@ class ScaleCalibration:
     specimen_phase: tuple | None = None
     specimen_file: tuple | None = None
     specimen_sha256: tuple | None = None
+    # the calibrant's intensity with Cromer–Liberman f′, f″ over that with Chantler's (xraydb, which G rests on): G
+    # moves by its inverse in the scattering-factor member of u (docs/method.md §6); absent in older files and where
+    # the table lacks an element (then taken as 1)
+    anomalous_table_ratio: float | None = None
     source: str = ""  # where it was read from (not written)
 
     @property
@@ -124,6 +128,10 @@ class ScaleCalibration:
             raise XrdqQuantError(f"{path}: unknown field(s) {unknown} in the scale calibration")
         if not (np.isfinite(data["G"]) and data["G"] > 0):
             raise XrdqQuantError(f"{path}: field G = {data['G']!r}; expected a positive number")
+        r = data.get("anomalous_table_ratio")
+        if r is not None and not (isinstance(r, (int, float)) and np.isfinite(r) and 0.5 < r < 2.0):
+            raise XrdqQuantError(f"{path}: field anomalous_table_ratio = {r!r}; expected the calibrant's intensity "
+                                 "ratio of two scattering-factor tables, a number near 1")
         if "two_theta_range" in data:
             data["two_theta_range"] = tuple(data["two_theta_range"])
         n = data.get("specimens", 1)
@@ -200,6 +208,9 @@ def calibration_from_refinement(ref, phase: str, known_fraction: float, composit
     g = s * zmv * mu / known_fraction
     rel = np.hypot(s_esd / s, known_fraction_esd / known_fraction)
     a = {} if pattern is None else pattern.attrs
+    from .uncertainty import table_intensity_ratios
+
+    ratio = table_intensity_ratios(getattr(ref, "fit", None)).get(phase)
     return ScaleCalibration(
         G=float(g), G_esd=float(g * rel), instrument=instrument.name, wavelength=float(instrument.wavelength),
         phase=phase, known_fraction=float(known_fraction), composition=comp.formula_of_composition(parsed),
@@ -209,7 +220,7 @@ def calibration_from_refinement(ref, phase: str, known_fraction: float, composit
         voltage_kV=_float_or_none(a.get("voltage_kV")), divergence_slit_deg=instrument.divergence_slit_deg,
         variable_slit=instrument.variable_slit, two_theta_range=(float(ref.two_theta[0]), float(ref.two_theta[-1])),
         recipe="; ".join(map(str, ref.recipe)) if isinstance(ref.recipe, (list, tuple)) else str(ref.recipe),
-        rwp=float(ref.rwp), gof=float(ref.gof),
+        rwp=float(ref.rwp), gof=float(ref.gof), anomalous_table_ratio=None if ratio is None else float(ratio),
     )
 
 
@@ -249,12 +260,16 @@ def combine_calibrations(calibrations) -> ScaleCalibration:
     # the mean's standard error: the observed scatter, or the counting esds where they say more
     g_esd = max(sd, float(np.sqrt(np.mean(esd**2)))) / np.sqrt(n)
     phases = list(dict.fromkeys(c.phase for c in cals))
+    # the mean G under the other f′, f″ table is the mean of each specimen's G moved by its own calibrant's ratio
+    ratios = [c.anomalous_table_ratio for c in cals]
+    ratio = None if None in ratios else float(g.mean() / np.mean(g / np.array(ratios, dtype=float)))
     return dataclasses.replace(
         first, G=float(g.mean()), G_esd=float(g_esd), phase=", ".join(phases), file="; ".join(c.file for c in cals),
         sha256="", created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), rwp=None, gof=None,
         specimens=n, G_specimen_sd=sd, specimen_G=tuple(float(x) for x in g),
         specimen_G_esd=tuple(float(x) for x in esd), specimen_phase=tuple(c.phase for c in cals),
-        specimen_file=tuple(c.file for c in cals), specimen_sha256=tuple(c.sha256 for c in cals), source="")
+        specimen_file=tuple(c.file for c in cals), specimen_sha256=tuple(c.sha256 for c in cals),
+        anomalous_table_ratio=ratio, source="")
 
 
 def phase_formula(phase) -> str:

@@ -335,7 +335,8 @@ def model_uncertainty(ref, fr: Fractions, brindley, std, purity, level, am: Amor
     # G from one specimen: how far it holds for this one is assumed, not measured (a model term, not an esd)
     g_transfer = ext["G_transfer"]["rel_sd"] if ext and not ext["G_transfer"]["measured"] else None
     return ensemble(ref, fr.scales, brindley=brindley, standard=std, purity=purity, level=level, external=external,
-                    crystalline=crystalline, estimates=am.estimates if am is not None else None, g_transfer=g_transfer)
+                    crystalline=crystalline, estimates=am.estimates if am is not None else None, g_transfer=g_transfer,
+                    g_table_ratio=ext.get("anomalous_table_ratio") if ext else None)
 
 
 # ---- 6. provenance ----------------------------------------------------------------------------------

@@ -201,15 +201,21 @@ def calibrate_ponkcs(pattern_or_path, name: str, formula: str, *, instrument="mi
     transfer = {}
     if crystalline_known:
         zmv, zmv_rel, basis = _zmv_from_known(ref, crystalline_known, w_p, fit["scale_rel_esd"])
+        ratio = _table_ratio_from_known(ref, crystalline_known)
     else:
         zmv, zmv_rel, basis = _zmv_from_g(calibration, pattern, inst, sample_composition or formula, w_p,
                                           fit["scale_rel_esd"])
+        ratio = calibration.anomalous_table_ratio
         if not calibration.transfer_measured:
             # G from one specimen, used on this one: how far it holds is assumed (a model term in u wherever the
             # phase is used, as for G itself), not in the ZMV's esd
             from .external_standard import G_TRANSFER_REL_SD
 
-            transfer = {"g_transfer_rel_sd": G_TRANSFER_REL_SD}
+            transfer["g_transfer_rel_sd"] = G_TRANSFER_REL_SD
+    if ratio is not None:
+        # what the ZMV rests on (G or the known phases' scales) under the other f′, f″ table: the ZMV moves by its
+        # inverse in the scattering-factor member of u wherever the phase is used
+        transfer["anomalous_table_ratio"] = float(ratio)
     a = pattern.attrs
     phase = PonkcsPhase(
         name=name, formula=formula, kind=kind, zmv=float(zmv), zmv_esd=float(zmv * zmv_rel), instrument=inst.name,
@@ -255,6 +261,18 @@ def _zmv_from_known(ref, crystalline_known, w_p, curve_rel):
     rel_s = np.sqrt(sum((ref.scales[n][1] / ref.scales[n][0]) ** 2 for n in crystalline_known))
     zmv = w_p / sum(crystalline_known.values()) * sk_zmv
     return zmv, float(np.hypot(rel_s, curve_rel)), f"known fractions {crystalline_known}, W_p = {w_p:g}"
+
+
+def _table_ratio_from_known(ref, crystalline_known):
+    """Σ S_k (ZMV)_k over Σ S_k (ZMV)_k / ρ_k of the known phases: how their sum, on which (ZMV)_p rests, moves under
+    the other f′, f″ table (ρ_k: :func:`~xrdq.quant.uncertainty.table_intensity_ratios`); None if it cannot say."""
+    from .uncertainty import table_intensity_ratios
+
+    rho = table_intensity_ratios(getattr(ref, "fit", None))
+    if any(n not in rho for n in crystalline_known):
+        return None
+    m = {n: ref.scales[n][0] * ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in crystalline_known}
+    return sum(m.values()) / sum(v / rho[n] for n, v in m.items())
 
 
 def _zmv_from_g(calibration, pattern, inst, spec, w_p, curve_rel):

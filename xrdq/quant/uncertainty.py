@@ -387,7 +387,7 @@ def _table_ratio(m) -> float:
 
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
                       level: str = "full", external=None, crystalline=None, estimates=None,
-                      g_transfer: float | None = None) -> tuple[dict, list]:
+                      g_transfer: float | None = None, g_table_ratio: float | None = None) -> tuple[dict, list]:
     """(u_model per quantity key, [{"variant", "kind", "largest_shift", "shifts"}]) for a refinement result:
     ``shifts`` holds each reported quantity's shift under that variant (quantity key → fraction, signed).
 
@@ -396,7 +396,9 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
     independent component; they add in quadrature (one-at-a-time variation of model choices). ``g_transfer``: the
     relative σ of G assumed for a specimen other than the calibration's (G from one specimen): one more component,
     G scaled by 1 + g_transfer, i.e. every scale by 1/(1 + g_transfer) — which moves only what rests on G (ratios of
-    scales, hence the internal standard's and Hill–Howard's fractions, do not change).
+    scales, hence the internal standard's and Hill–Howard's fractions, do not change). ``g_table_ratio``: the
+    calibrant's intensity ratio of the two f′, f″ tables (``ScaleCalibration.anomalous_table_ratio``), by which G moves in the
+    scattering-factor member.
     """
     if level not in LEVELS:
         raise XrdqError(f"model_uncertainty must be one of {LEVELS}, got {level!r}")
@@ -424,7 +426,16 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
     if ratios:
         # xrdq's |F|² use Chantler's f′, f″; GSAS-II's (an engine result here) Cromer–Liberman's: the other table
         rho = np.array([ratios.get(n, 1.0) for n in names], dtype=float)
-        moved = np.asarray(base_scales, dtype=float) * (1.0 / rho if own_fit is not None else rho)
+        if own_fit is not None:
+            # what was calibrated with xrdq's |F|² moves too: a PONKCS phase's ZMV (through the G or the known
+            # phases it rests on) and G itself, i.e. every scale by G's ratio (nothing that rests on ratios moves)
+            for phase in getattr(own_fit, "phases", ()):
+                if getattr(phase, "profile_only", False) and phase.name in names:
+                    rho[names.index(phase.name)] = float((getattr(phase, "calibration", None) or {})
+                                                         .get("anomalous_table_ratio") or 1.0)
+            moved = np.asarray(base_scales, dtype=float) / rho * (g_table_ratio or 1.0)
+        else:
+            moved = np.asarray(base_scales, dtype=float) * rho
         members.append(("scattering factors: Cromer–Liberman f′, f″ (GSAS-II's) against Chantler's (xraydb)", "linear",
                         quantities(moved, names, info, brindley, standard, purity, **route)))
     for phase in getattr(getattr(refinement, "fit", None), "phases", ()):
