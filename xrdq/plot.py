@@ -69,6 +69,15 @@ def _u(result, key: str) -> float | None:
     return result.uncertainty.get(key)
 
 
+def _linear_ticks(ax, lowest: float, top: float):
+    """Round intensities from the lowest observed (0 unless the data go negative) to the top: the band below zero
+    holds the hkl tick rows, where an intensity label (−10000 counts) would be read as data."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    lo = min(0.0, lowest)
+    ax.yaxis.set_major_locator(FixedLocator([v for v in MaxNLocator(6).tick_values(lo, top) if lo <= v <= top]))
+
+
 def _sqrt_ticks(ax, ymax: float):
     """Round intensities evenly spaced on the √ axis (a linear locator crowds them at the top)."""
     from matplotlib.ticker import FixedLocator, MaxNLocator
@@ -119,7 +128,7 @@ def _tick_row_share(ax, n_rows: int, font_pt: float) -> float:
     # one text line and a bit per row, whatever the figure size (rows of 4 % of the axis overlapped in
     # the smaller batch plots)
     axes_height_in = ax.get_position().height * ax.figure.get_figheight()
-    return min(1.5 * font_pt / 72.0 / axes_height_in, 0.8 / (n_rows + 1.6))
+    return min(1.3 * font_pt / 72.0 / axes_height_in, 0.8 / (n_rows + 1.6))
 
 
 def _tick_rows(ax, n_rows: int, y_top_t: float, font_pt: float) -> float:
@@ -217,10 +226,12 @@ class FitArtists:
         ymax = float(max(np.nanmax(ref.observed[sel]), np.nanmax(ref.calculated[sel])))
         y_ref = max(float(forward(ymax)), self._legend_headroom(ref, sel, forward))
         bottom = self._update_ticks(ref, y_ref, inverse)
-        ax.set_ylim(bottom=min(bottom if bottom is not None else 0.0, float(np.nanmin(ref.observed[sel]))),
-                    top=float(inverse(y_ref * 1.05)))
+        lowest, top = float(np.nanmin(ref.observed[sel])), float(inverse(y_ref * 1.05))
+        ax.set_ylim(bottom=min(bottom if bottom is not None else 0.0, lowest), top=top)
         if self.sqrt_intensity:
             _sqrt_ticks(ax, ymax)
+        else:
+            _linear_ticks(ax, lowest, top)
         ax.set_title(_title(result, ref, title), fontsize=font_size + 1)
         if self.ax_diff is not None:
             self.difference.set_data(tt, ref.observed - ref.calculated)

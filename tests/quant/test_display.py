@@ -73,6 +73,22 @@ def test_tick_rows_are_labelled_and_the_standard_is_named(result, tmp_path):
     plt.close(fig)
 
 
+def test_no_intensity_is_labelled_in_the_tick_rows_band(result, tmp_path):
+    """Below zero the axis holds the hkl tick rows: a label there (−10000 counts) reads as data. The full plot and
+    the batch thumbnail label only intensities from zero up, and still label the pattern's range."""
+    import matplotlib.pyplot as plt
+
+    from xrdq.plot import FitPlot
+
+    thumbnail = FitPlot()
+    thumbnail.save(result, tmp_path / "thumb.png")
+    for ax in (result.plot().axes[0], thumbnail.axes[0]):
+        bottom, top = ax.get_ylim()
+        ticks = [v for v in ax.get_yticks() if bottom <= v <= top]
+        assert bottom < 0 and min(ticks) == 0.0 and len(ticks) >= 4, (bottom, ticks)
+    plt.close("all")
+
+
 def test_the_plot_quotes_the_standard_uncertainty(result):
     """Legend and title give u beside the esd, as the report does: on its own the esd (often a tenth of u) is the
     confident number the report warns against quoting. Without a model uncertainty there is no second number."""
