@@ -174,6 +174,16 @@ def test_g_file_round_trip(tmp_path):
     back.check_compatible(load_instrument("cpd-pw3020"))
 
 
+@pytest.mark.parametrize("value", ["-1.0", "0.0", "5.0", '"1.01"', "nan"])
+def test_a_g_files_table_ratio_must_be_a_number_near_one(tmp_path, value):
+    path = tmp_path / "G.toml"
+    path.write_text(_calibration().to_toml() + f"anomalous_table_ratio = {value}\n")
+    with pytest.raises(XrdqQuantError, match=f"{path}: field anomalous_table_ratio = .*a number near 1"):
+        ScaleCalibration.read(path)
+    path.write_text(_calibration().to_toml() + "anomalous_table_ratio = 1.0071\n")
+    assert ScaleCalibration.read(path).anomalous_table_ratio == 1.0071
+
+
 def test_g_from_another_instrument_or_wavelength_is_refused(tmp_path):
     with pytest.raises(XrdqQuantError, match="field instrument = 'cpd-pw3020'.*miniflex600"):
         _calibration().check_compatible(load_instrument("miniflex600"))
