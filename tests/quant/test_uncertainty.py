@@ -297,3 +297,23 @@ def test_the_tables_member_moves_g_with_its_calibrant(ceo2_through_g):
     assert entry_lif["shifts"]["sample:CeO2"] == pytest.approx(w * (g_lif.anomalous_table_ratio / rho - 1), rel=0.02)
     assert entry_lif["shifts"]["amorphous"] == pytest.approx(-entry_lif["shifts"]["sample:CeO2"], rel=1e-6)
     assert res_ce.to_dict()["external_standard"]["anomalous_table_ratio"] == g_ce.anomalous_table_ratio
+
+
+def test_a_structure_whose_coordinates_are_noisy_is_a_member():
+    """Li3InCl6's bundled CIF says its free coordinates carry noise of σ 0.01 (fractional): what that does to its
+    intensity (a few per cent) moves its scale as much, a member of u of its own. A published structure (LiCl) and
+    the standard get none."""
+    from xrdq.quant.uncertainty import coordinate_intensity_spreads
+
+    pattern, _ = simulate([("LiF", 0.3), ("Li3InCl6", 0.3), ("LiCl", 0.1)], amorphous=0.3, standard="LiF", seed=4)
+    res = xrdq.quantify(pattern, phases=["Li3InCl6", "LiCl"], standard=("LiF", 0.3), model_uncertainty="fast")
+    spreads = coordinate_intensity_spreads(res.refinement.fit)
+    assert set(spreads) == {"Li3InCl6"} and 0.005 < spreads["Li3InCl6"] < 0.05
+    entries = [e for e in res.provenance["model_uncertainty"]["variants"] if e["variant"].startswith("structure of")]
+    assert [e["variant"].split(":")[0] for e in entries] == ["structure of Li3InCl6"]
+    # its scale down by 1 + s: less Li3InCl6 relative to the standard, more amorphous
+    x = res.sample_fractions["Li3InCl6"][0]
+    assert entries[0]["shifts"]["sample:Li3InCl6"] == pytest.approx(-x * spreads["Li3InCl6"] / (1 + spreads["Li3InCl6"]),
+                                                                    rel=1e-6)
+    assert entries[0]["shifts"]["amorphous"] == pytest.approx(-entries[0]["shifts"]["sample:Li3InCl6"], rel=1e-6)
+    assert res.model_uncertainty["amorphous"] >= entries[0]["shifts"]["amorphous"]

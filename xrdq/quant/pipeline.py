@@ -81,8 +81,8 @@ def phase_list(phases, std, engine=None, brindley=None):
 _QUALITY_NOTES = {
     "approximate": "an approximate model (its CIF says so: idealised or constructed coordinates, not a refinement) — "
                    "its calculated intensities, and the fractions that rest on them, may be off by more than u says",
-    "noisy": "published cell, but its free coordinates are noisy starting values (its CIF says so) — its intensities, "
-             "and the fractions that rest on them, may be off by a few per cent beyond u",
+    "noisy": "published cell, but its free coordinates are noisy starting values (its CIF says so: σ 0.01 in "
+             "fractional units) — what that noise does to its intensities, a few per cent, is in u",
 }
 
 

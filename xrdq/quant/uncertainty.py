@@ -371,18 +371,73 @@ def _table_ratio(m) -> float:
     """:func:`table_intensity_ratios` of one :class:`~xrdq.model.pattern.PhaseModel`; NaN if the table cannot say."""
     from ..crystal import scattering
     from ..crystal.reflections import structure_factor_squared
-    from ..model.pattern import bragg_two_theta, lorentz_polarization
 
     atoms, lam = m.phase.atoms, float(m.instrument.wavelength)
     energy = scattering.energy_ev(lam)
     if any(scattering.anomalous_cromer_liberman(el, energy) is None for _, el in atoms.scatterers):
         return float("nan")
     alt = structure_factor_squared(m.hkl, m.d0, atoms, lam, anomalous_table=scattering.anomalous_cromer_liberman)
-    tt = bragg_two_theta(m.d0, lam)
+    inside, w = _intensity_weights(m)
+    return float(np.sum(w * alt[inside] / m.f2[inside]) / np.sum(w)) if w.size and np.sum(w) > 0 else float("nan")
+
+
+def _intensity_weights(m):
+    """(mask, weights): the reflections of a phase model in its refined range and each one's m|F|²LP, the share of the
+    phase's intensity a refined scale fits (first order)."""
+    from ..model.pattern import bragg_two_theta, lorentz_polarization
+
+    tt = bragg_two_theta(m.d0, float(m.instrument.wavelength))
     lo, hi = m.two_theta_range
     inside = (tt >= lo) & (tt <= hi) & (m.f2 > 0)
-    w = (m.multiplicity * m.f2 * lorentz_polarization(tt, m.instrument.polarization_factor))[inside]
-    return float(np.sum(w * alt[inside] / m.f2[inside]) / np.sum(w)) if w.size and np.sum(w) > 0 else float("nan")
+    return inside, (m.multiplicity * m.f2 * lorentz_polarization(tt, m.instrument.polarization_factor))[inside]
+
+
+#: The noise a 'noisy' CIF states for its free coordinates (scripts/make_reference_cifs.py: Gaussian, σ 0.01 in
+#: fractional units) and how many displaced structures estimate its effect (fixed draws: a result is reproducible).
+NOISY_COORDINATE_SD = 0.01
+COORDINATE_DRAWS = 12
+_COORDINATE_SPREADS = LRUStore(64)
+
+
+def coordinate_intensity_spreads(fit) -> dict:
+    """Phase name → relative RMS change of its intensity in the refined range (Σ m|F|²LP) when its sites move by the
+    noise its CIF states for them (:data:`NOISY_COORDINATE_SD`, within each site's symmetry,
+    :func:`~xrdq.crystal.displace.displaced_atoms`): phases whose CIF says its coordinates are noisy starting values
+    (``_xrdq_structure_quality noisy``). The refined scale fits the model's intensities, so a structure that far from
+    the true one moves the scale by as much to first order."""
+    out = {}
+    for m in getattr(fit, "models", ()) or ():
+        phase = getattr(m, "phase", None)
+        if getattr(phase, "structure_quality", "") != "noisy" or getattr(phase, "atoms", None) is None \
+                or not len(getattr(m, "f2", ())):
+            continue
+        key = getattr(m, "content_key", None)
+        spread = _COORDINATE_SPREADS.get(key)
+        if spread is None:
+            spread = _coordinate_spread(m)
+            _COORDINATE_SPREADS.put(key, spread)
+        if np.isfinite(spread):
+            out[m.name] = spread
+    return out
+
+
+def _coordinate_spread(m) -> float:
+    """:func:`coordinate_intensity_spreads` of one phase model; NaN if it cannot say."""
+    from ..crystal.displace import displaced_atoms
+    from ..crystal.reflections import structure_factor_squared
+
+    inside, w = _intensity_weights(m)
+    if not w.size or not np.sum(w) > 0:
+        return float("nan")
+    rng = np.random.default_rng(20261203)  # the same draws for every result: reproducible numbers
+    lam, ratios = float(m.instrument.wavelength), []
+    for _ in range(COORDINATE_DRAWS):
+        atoms = displaced_atoms(m.phase, NOISY_COORDINATE_SD, rng)
+        if atoms is None:
+            return float("nan")
+        alt = structure_factor_squared(m.hkl, m.d0, atoms, lam)
+        ratios.append(np.sum(w * alt[inside] / m.f2[inside]) / np.sum(w))
+    return float(np.sqrt(np.mean(np.square(np.asarray(ratios) - 1.0))))
 
 
 def model_uncertainty(refinement, base_scales, brindley=None, standard=None, purity: float = 1.0,
@@ -438,6 +493,15 @@ def model_uncertainty(refinement, base_scales, brindley=None, standard=None, pur
             moved = np.asarray(base_scales, dtype=float) * rho
         members.append(("scattering factors: Cromer–Liberman f′, f″ (GSAS-II's) against Chantler's (xraydb)", "linear",
                         quantities(moved, names, info, brindley, standard, purity, **route)))
+    spreads = coordinate_intensity_spreads(own_fit if own_fit is not None else getattr(native, "fit", None))
+    for name, spread in spreads.items():
+        if name in names:
+            # a structure whose CIF says its coordinates are noisy: its intensities, and so its scale, as uncertain
+            moved = np.array(base_scales, dtype=float)
+            moved[names.index(name)] /= 1.0 + spread
+            members.append((f"structure of {name}: coordinates noisy by σ {NOISY_COORDINATE_SD:g} (its CIF says so), "
+                            f"intensity ±{100 * spread:.1f} %", "linear",
+                            quantities(moved, names, info, brindley, standard, purity, **route)))
     for phase in getattr(getattr(refinement, "fit", None), "phases", ()):
         # a PONKCS phase whose ZMV rests on G from one specimen (calibrate_ponkcs): G transferred to the
         # calibration's own specimen is assumed to hold to ±t, every fraction resting on its ZMV with it
