@@ -351,19 +351,25 @@ def table_intensity_ratios(fit) -> dict:
     (:func:`~xrdq.crystal.scattering.anomalous_cromer_liberman`): Σ m|F|²LP of its reflections, each |F|² recomputed
     with the second table. The phase's refined scale moves by the inverse to first order (it fits the same
     intensities). Phases without atoms (PONKCS) or an element or wavelength the table lacks are left out."""
+    return _per_phase(fit, _TABLE_RATIOS, lambda phase: not getattr(phase, "profile_only", False), _table_ratio)
+
+
+def _per_phase(fit, store, wanted, compute) -> dict:
+    """Phase name → ``compute(model)`` for each phase model of ``fit`` with atoms and reflections that ``wanted(phase)``,
+    kept in ``store`` by the model's content (the same for every file of a batch on one grid); NaN (cannot say) is left
+    out."""
     out = {}
     for m in getattr(fit, "models", ()) or ():
         phase = getattr(m, "phase", None)
-        if phase is None or getattr(phase, "profile_only", False) or getattr(phase, "atoms", None) is None \
-                or not len(getattr(m, "f2", ())):
+        if phase is None or getattr(phase, "atoms", None) is None or not len(getattr(m, "f2", ())) or not wanted(phase):
             continue
         key = getattr(m, "content_key", None)
-        ratio = _TABLE_RATIOS.get(key)
-        if ratio is None:
-            ratio = _table_ratio(m)
-            _TABLE_RATIOS.put(key, ratio)
-        if np.isfinite(ratio):
-            out[m.name] = ratio
+        value = store.get(key)
+        if value is None:
+            value = compute(m)
+            store.put(key, value)
+        if np.isfinite(value):
+            out[m.name] = value
     return out
 
 
@@ -405,20 +411,8 @@ def coordinate_intensity_spreads(fit) -> dict:
     :func:`~xrdq.crystal.displace.displaced_atoms`): phases whose CIF says its coordinates are noisy starting values
     (``_xrdq_structure_quality noisy``). The refined scale fits the model's intensities, so a structure that far from
     the true one moves the scale by as much to first order."""
-    out = {}
-    for m in getattr(fit, "models", ()) or ():
-        phase = getattr(m, "phase", None)
-        if getattr(phase, "structure_quality", "") != "noisy" or getattr(phase, "atoms", None) is None \
-                or not len(getattr(m, "f2", ())):
-            continue
-        key = getattr(m, "content_key", None)
-        spread = _COORDINATE_SPREADS.get(key)
-        if spread is None:
-            spread = _coordinate_spread(m)
-            _COORDINATE_SPREADS.put(key, spread)
-        if np.isfinite(spread):
-            out[m.name] = spread
-    return out
+    return _per_phase(fit, _COORDINATE_SPREADS, lambda phase: getattr(phase, "structure_quality", "") == "noisy",
+                      _coordinate_spread)
 
 
 def _coordinate_spread(m) -> float:
