@@ -103,7 +103,14 @@ def test_info_shows_the_measurements_divergence_slit(capsys, write):
     assert none["divergence_slit_deg"] is None and none["irradiation_mode"] is None
     code, out, _ = run(capsys, "info", str(write("ds2.ras", ras_scan(rows3(12), extra=axis[:2]))))
     head, row = out.splitlines()
-    assert "DS (°)" in head and "0.625" in row.split()
+    assert "DS" in head.split() and "0.625°" in row.split()
+    # a width in mm (a SmartLab's incident slit) is no angle: shown as the header gives it, not as missing
+    mm = ['*MEAS_COND_AXIS_NAME_INTERNAL-5 "IncidentSlitBox"', '*MEAS_COND_AXIS_POSITION-5 "1.000mm"']
+    code, out, _ = run(capsys, "info", str(write("mm.ras", ras_scan(rows3(12), extra=mm))))
+    assert "1.000mm" in out.splitlines()[1].split()
+    code, out, _ = run(capsys, "info", "--json", str(write("mm2.ras", ras_scan(rows3(12), extra=mm))))
+    obj = json.loads(out)[0]
+    assert obj["divergence_slit_deg"] is None and obj["divergence_slit"] == "1.000mm"
 
 
 @pytest.mark.parametrize("as_json", [False, True])

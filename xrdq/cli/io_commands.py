@@ -43,6 +43,7 @@ def _summary(path, scan) -> dict:
         "current_mA": num("current_mA"),
         "count_time_s": num("count_time_s"),
         "divergence_slit_deg": measured_divergence_slit(a),  # the measurement's, as quantify uses it
+        "divergence_slit": a.get("divergence_slit"),  # as the header gives it: a width in mm is no angle
         "irradiation_mode": a.get("irradiation_mode"),
         "intensity_max": float(np.max(y)),
         "intensity_min": float(np.min(y)),
@@ -95,11 +96,19 @@ def info(files, as_json):
     return 2 if failed else 0
 
 
+def _slit(row) -> str:
+    """The divergence slit as an angle, or as the header gives it where that is no angle (a SmartLab's width in mm,
+    whose angle needs the slit's distance from the source): shown rather than a bare "-" that reads as missing."""
+    if row["divergence_slit_deg"] is not None:
+        return f"{row['divergence_slit_deg']:g}°"
+    return str(row["divergence_slit"]).replace(" ", "") if row.get("divergence_slit") else "-"
+
+
 def _print_table(rows):
     cols = ["file", "scan", "format", "points", "two_theta_start", "two_theta_end", "step", "wavelength_alpha1",
             "divergence_slit_deg", "sample", "intensity_max"]
-    heads = ["file", "scan", "format", "points", "2θ start", "2θ end", "step", "λ Kα1 (Å)", "DS (°)", "sample", "I max"]
-    table = [[_fmt(r[c]) for c in cols] for r in rows]
+    heads = ["file", "scan", "format", "points", "2θ start", "2θ end", "step", "λ Kα1 (Å)", "DS", "sample", "I max"]
+    table = [[_slit(r) if c == "divergence_slit_deg" else _fmt(r[c]) for c in cols] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
     for t in table:
