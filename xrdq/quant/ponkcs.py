@@ -256,8 +256,7 @@ def _fit_curve(pattern, inst, span, phases, crystalline_known, background_terms,
 
 def _zmv_from_known(ref, crystalline_known, w_p, curve_rel):
     """(ZMV)_p = W_p / Σ W_k · Σ S_k (ZMV)_k with S_p = 1 on the calibration pattern (Hill–Howard)."""
-    info = {n: ref.phase_info[n] for n in crystalline_known}
-    sk_zmv = sum(ref.scales[n][0] * info[n]["cell_mass"] * info[n]["volume"] for n in crystalline_known)
+    sk_zmv = sum(_scaled_masses(ref, crystalline_known).values())
     rel_s = np.sqrt(sum((ref.scales[n][1] / ref.scales[n][0]) ** 2 for n in crystalline_known))
     zmv = w_p / sum(crystalline_known.values()) * sk_zmv
     return zmv, float(np.hypot(rel_s, curve_rel)), f"known fractions {crystalline_known}, W_p = {w_p:g}"
@@ -271,8 +270,13 @@ def _table_ratio_from_known(ref, crystalline_known):
     rho = table_intensity_ratios(getattr(ref, "fit", None))
     if any(n not in rho for n in crystalline_known):
         return None
-    m = {n: ref.scales[n][0] * ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in crystalline_known}
+    m = _scaled_masses(ref, crystalline_known)
     return sum(m.values()) / sum(v / rho[n] for n, v in m.items())
+
+
+def _scaled_masses(ref, names) -> dict:
+    """S_k (ZMV)_k of the named phases of a refinement: the sums a known-fraction calibration rests on."""
+    return {n: ref.scales[n][0] * ref.phase_info[n]["cell_mass"] * ref.phase_info[n]["volume"] for n in names}
 
 
 def _zmv_from_g(calibration, pattern, inst, spec, w_p, curve_rel):
