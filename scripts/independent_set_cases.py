@@ -119,7 +119,7 @@ FIRST_WAVE = ["lazco_a00", "lazco_a05", "lac_a15_po", "lahc_a25", "lic_a35", "ly
               "lazco_nano_a40", "lic_low_a50"]
 
 
-def drawn_cases(tag: str, counts_factor: float = 8.0, replicates: int = 10) -> list:
+def drawn_cases(tag: str, counts_factor: float = 8.0, replicates: int = 40) -> list:
     """A second draw of the set, for checking that the default recipe generalises (never tuned on): every
     case that has a standard, renamed ``<tag>_<case>`` (so the generator draws new nuisances from the new
     name: profile, zero, displacement, humps, background), its amorphous fraction moved by up to ±10 points

@@ -464,6 +464,8 @@ def main(argv=None):
     ap.add_argument("--draw", metavar="TAG", help="a second draw of every case with a standard (new nuisances, "
                     "amounts moved, more counts; independent_set_cases.drawn_cases) to <out>/gsas2-TAG")
     ap.add_argument("--counts-factor", type=float, default=8.0, help="counts of a --draw relative to the set's")
+    ap.add_argument("--replicates", type=int, default=40, help="Poisson replicates of a --draw's replicate case "
+                    "(40: the spread of their (A − truth)/esd is then known to ≈ ±0.11, where 10 left ±0.24)")
     ap.add_argument("--breadth", action="store_true", help="the cases of chemistries and textures outside the "
                     "development set (independent_set_cases.BREADTH) to <out>/gsas2-breadth")
     args = ap.parse_args(argv)
@@ -482,7 +484,7 @@ def main(argv=None):
         return check_gsas2()
     if args.breadth and (args.draw or args.expected):
         ap.error("--breadth is a set of its own: not with --draw or --expected")
-    pool = drawn_cases(args.draw, args.counts_factor) if args.draw else BREADTH if args.breadth else CASES
+    pool = drawn_cases(args.draw, args.counts_factor, args.replicates) if args.draw else BREADTH if args.breadth else CASES
     names = args.only or (FIRST_WAVE if args.first_wave else [c["case"] for c in pool])
     unknown = set(names) - {c["case"] for c in pool}
     if unknown:

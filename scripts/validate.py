@@ -157,12 +157,15 @@ def _replicate_lines(rep, what) -> list:
     s = np.array([r.esd["amorphous"] for r in rep])
     truth = rep[0].truth["amorphous"]
     z = (v - truth) / s
+    n = len(rep)
+    # what n replicates can tell: the mean's standard error, and the spread's (≈ σ/√(2(n − 1)) for Gaussian values)
     return ["### Poisson replicates: bias and honesty of the esd", "",
-            f"{len(rep)} Poisson replicates of {what} ({rep[0].name.split('_rep')[0]}, "
+            f"{n} Poisson replicates of {what} ({rep[0].name.split('_rep')[0]}, "
             f"truth {100 * truth:.1f} %): mean {100 * v.mean():.3f} wt%, **bias {100 * (v.mean() - truth):+.3f} "
-            f"wt%** (goal |bias| ≤ 0.1), standard deviation {100 * v.std(ddof=1):.3f} wt% against a mean "
-            f"reported esd of {100 * s.mean():.3f} wt%; **std of (A − truth)/esd = {z.std(ddof=1):.2f}** "
-            "(goal 0.8–1.25).", ""]
+            f"± {100 * v.std(ddof=1) / np.sqrt(n):.3f} wt%** (goal |bias| ≤ 0.1), standard deviation "
+            f"{100 * v.std(ddof=1):.3f} wt% against a mean reported esd of {100 * s.mean():.3f} wt%; **std of "
+            f"(A − truth)/esd = {z.std(ddof=1):.2f} ± {z.std(ddof=1) / np.sqrt(2 * (n - 1)):.2f}** (goal 0.8–1.25; "
+            "± is what this many replicates can tell).", ""]
 
 
 def expected_section(root, jobs):
