@@ -135,7 +135,7 @@ def three_routes(halo, fractions=(0.4,), seeds=(2,), folder=S1):
     return silica, out
 
 
-def real_silica_routes(shared_data, g, letters="ABCD", fractions=(0.1, 0.2, 0.4), biso: bool = True, ponkcs=None):
+def real_silica_routes(shared_data, g, letters="ABCD", fractions=(0.1, 0.2, 0.4), biso: bool = False, ponkcs=None):
     """[(letter, f, standard, W_s, truth A of the original sample, result)]: each CPD-1 mixture with the measured
     silica added (:func:`xrdq.validation.cpd_with_silica`, measured data only), its largest phase the internal
     standard at its weighed fraction, and G (``g``, from a pure CPD phase) with the original sample's weighed

@@ -16,9 +16,11 @@ from xrdq.quant.ponkcs import calibrate_ponkcs
 from xrdq.validation_external import CPD, CPD_RANGE, PURE, cpd_null_test, load_prn, real_silica_routes
 
 RANGE = CPD_RANGE
-# Refined overall B in calibration and samples alike: the CIF displacement parameters are not these specimens'
-# (with the CIF values, G from pure corundum, fluorite and zincite differ by 3.6 %, refined by 2 %).
-RECIPE = dict(instrument="cpd-pw3020", two_theta_range=RANGE, biso=True)
+# The default recipe, in calibration and samples alike. Before the adaptive recipe tested a finite specimen thickness
+# these runs refined an overall B per phase (the pure corundum's G read 2.4 % low with the CIF B); the pure corundum
+# specimen turned out too thin for its high angles (µt ≈ 1.05 beside 1/µ ≈ 500 µm: 0.5 mm), and with that corrected
+# the CIF B values serve (docs/validation-external.md).
+RECIPE = dict(instrument="cpd-pw3020", two_theta_range=RANGE)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def test_g_file_records_where_it_came_from(g_corundum):
     assert g_corundum.sha256 == "45867a5b90ddb2e510b1b347984f160d6900a51b550d02bba0a094620f0768bf"
     assert g_corundum.instrument == "cpd-pw3020" and g_corundum.wavelength == pytest.approx(1.540593)
     assert g_corundum.known_fraction == 1.0 and g_corundum.phase == "Al2O3"
-    assert g_corundum.G_esd / g_corundum.G < 0.01 and "biso" in g_corundum.recipe
+    assert g_corundum.G_esd / g_corundum.G < 0.01
 
 
 def test_scale_convention_g_is_the_same_from_three_pure_phases(pure, g_corundum):
@@ -57,15 +59,17 @@ def g_three_phases(pure):
 
 
 def test_the_assumed_transfer_of_g_is_the_spread_over_the_pure_phases(g_three_phases):
-    """G_TRANSFER_REL_SD (how far one specimen's G holds for another, when not measured) is where it says it comes
-    from: the standard deviation of G over the CPD's corundum, fluorite and zincite (B refined): 1.36 %."""
+    """G_TRANSFER_REL_SD (how far one specimen's G holds for another, when not measured) covers what it says it
+    comes from: the standard deviation of G over the CPD's corundum, fluorite and zincite, 0.88 % with the default
+    recipe (1.36 % when it was set, with B refined and no thickness term). Three specimens fix a standard deviation
+    only to about ±50 %, so the assumption keeps the larger value."""
     assert g_three_phases.specimens == 3 and g_three_phases.specimen_phase == ("Al2O3", "CaF2", "ZnO")
-    assert g_three_phases.G_specimen_sd / g_three_phases.G == pytest.approx(G_TRANSFER_REL_SD, abs=0.001)
+    assert 0.5 * G_TRANSFER_REL_SD <= g_three_phases.G_specimen_sd / g_three_phases.G <= G_TRANSFER_REL_SD
 
 
 @pytest.fixture(scope="module")
 def null_test(shared_data, g_corundum):
-    return cpd_null_test(shared_data, g_corundum, biso=True)
+    return cpd_null_test(shared_data, g_corundum, biso=False)
 
 
 def test_null_test_cpd1_without_any_standard(null_test):
@@ -92,9 +96,8 @@ def test_null_test_uncertainties_carry_the_models_own(null_test):
     microabsorption term as the internal standard's do. Before, u was the counting esd alone: 1D's corundum read
     +1.10 ± 0.25 wt% (4.5 u off); with the model's own, u = 0.52 (mostly microabsorption: corundum is the low
     absorber). G from one specimen is assumed to hold for another to ±1.4 % (G_TRANSFER_REL_SD), a term of u of its
-    own: 1C's zincite, −1.23 wt% then, was 1.4 u off with u = 0.90 and is 0.8 u off with 1.56 (−1.28 with the uniaxial size
-    the adaptive recipe accepts for real zincite since). Every crystalline error
-    is inside 2 u (the largest, 1D's corundum, 1.9 u)."""
+    own: 1C's zincite, −1.23 wt% then, was 1.4 u off with u = 0.90 and 0.8 u off with 1.56 (B refined, before the
+    thickness term). Every crystalline error is inside 2 u (the largest now 1D's corundum, +0.71 wt%, 1.2 u)."""
     for name, phases, (a, _), res in null_test:
         variants = {v["variant"]: v for v in res.provenance["model_uncertainty"]["variants"]}
         assert any(k.startswith("microabsorption") and v["largest_shift"] > 0 for k, v in variants.items()), name
@@ -120,9 +123,9 @@ def test_null_test_uncertainties_carry_the_models_own(null_test):
     assert res.uncertainty["sample:Al2O3"] > 1.5 * phases["Al2O3"][2]
 
 def test_g_from_several_specimens_puts_their_spread_in_the_esd(shared_data, g_three_phases, null_test):
-    """G from the three pure phases as three specimens: their spread (1.36 %) is measured, so it goes into the esd of
+    """G from the three pure phases as three specimens: their spread (0.88 %) is measured, so it goes into the esd of
     what rests on G (and into the consistency test) instead of an assumed term of u."""
-    combined = cpd_null_test(shared_data, g_three_phases, biso=True)
+    combined = cpd_null_test(shared_data, g_three_phases, biso=False)
     for (name, phases, (a, a_esd), res), (_, phases1, (_, a_esd1), _) in zip(combined, null_test):
         assert not any(v["variant"].startswith("G transferred") for v in res.provenance["model_uncertainty"]["variants"])
         assert res.external_standard["G_transfer"]["measured"] and res.external_standard["specimens"] == 3
@@ -133,10 +136,10 @@ def test_g_from_several_specimens_puts_their_spread_in_the_esd(shared_data, g_th
             assert esd >= phases1[phase][2] and abs(v - weighed) <= 2.5 * res.uncertainty[f"sample:{phase}"], (name, phase)
 
 
-@pytest.mark.xfail(strict=True, reason="issue #12 null-test target not met on 1C and 1D: zincite −1.28 wt% (1C), "
-                   "corundum +1.11 (1D, microabsorption of the low absorber; no published particle sizes to correct "
-                   "it); the amorphous fractions (−1.01 … +0.91 wt%) are within it — docs/validation-external.md")
 def test_null_test_meets_the_issue_target(null_test):
+    """Issue #12: with G from CORUNDUM.PRN, every crystalline fraction within 1.0 wt% of the weighed one and the
+    amorphous within ±1.5 wt% of zero. Met since the adaptive recipe corrects the pure corundum's finite thickness
+    (largest: 1D's corundum +0.71, amorphous −0.97 wt%); before, zincite in 1C read −1.28 and corundum in 1D +1.11."""
     for name, phases, (a, a_esd), res in null_test:
         assert abs(a) <= 0.015, (name, a)
         for phase, (weighed, v, e) in phases.items():

@@ -107,7 +107,8 @@ def spilled_narrow(tmp_path_factory):
 
 def test_the_files_divergence_slit_sets_the_overspill(spilled_narrow):
     """A MiniFlex header's DS (here on the DataArray, as the .ras and .asc readers leave it) is the measurement's:
-    with the nominal 1.25° the correction would start at 38° instead of 19°: 30.7 % for 40 %."""
+    with the nominal 1.25° the correction would start at 38° instead of 19°: 37.7 % for 40 % (30.7 % before the
+    adaptive recipe tested a finite thickness, which now takes up part of the mis-corrected slope)."""
     from xrdq import load
 
     path, kw, truth = spilled_narrow
@@ -120,4 +121,4 @@ def test_the_files_divergence_slit_sets_the_overspill(spilled_narrow):
     assert res.verdict == "ok"  # the file's slit is said, not flagged
     nominal = quantify(path, sample_length=10, **kw)  # no slit in an .xye: the instrument's 1.25°
     assert nominal.provenance["instrument"]["divergence_slit_deg"] == 1.25
-    assert truth - nominal.amorphous_fraction[0] > 0.05
+    assert truth - nominal.amorphous_fraction[0] > 0.015 > abs(res.amorphous_fraction[0] - truth)

@@ -325,9 +325,14 @@ def test_cpd_uncertainty_covers_the_real_error(cpd_results):
 
 
 def test_cpd_verdicts_are_ok(cpd_results):
-    """The right phases on real CPD-1A–1D: nothing to flag."""
-    assert {r.name: r.verdict for r in cpd_results} == {r.name: "ok" for r in cpd_results}, \
-        {r.name: r.verdict_reasons for r in cpd_results}
+    """The right phases on real CPD-1A–1D: nothing to flag but CPD-1B's own small peak at 26.96° (d = 3.30 Å, in
+    none of the pure phases' patterns), whose significance sits at the threshold (4 σ): flagged since the thickness
+    term refines 1B a little better, as it already was over 5–150° and in the G route
+    (tests/quant/test_external_standard_real.py)."""
+    flagged = {r.name: r.verdict_reasons for r in cpd_results if r.verdict != "ok"}
+    assert set(flagged) <= {"CPD-1B.xye"}, flagged
+    for reasons in flagged.values():
+        assert len(reasons) == 1 and "no phase explains" in reasons[0] and "26.9" in reasons[0], reasons
 
 
 @pytest.fixture(scope="module")

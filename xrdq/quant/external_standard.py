@@ -36,9 +36,10 @@ WAVELENGTH_TOLERANCE = 2e-4  # Å: a different anode or a mis-set wavelength, no
 #: How far G from one calibration specimen may be off for another specimen (relative standard deviation), when
 #: it was not measured: packing, surface and the phase's own model (B, structure) differ between specimens, and
 #: no counting esd holds that. 1.4 % is the spread of G over the three pure phases of the IUCr CPD measured on one
-#: instrument (corundum, fluorite, zincite; B refined — 1.0 % with the CIFs' B; docs/validation-external.md), the
-#: only such measurement we have. It enters u as a model term; a calibration on several specimens
-#: (:func:`combine_calibrations`) measures it and puts it in the esd instead.
+#: instrument (corundum, fluorite, zincite; B refined, when it was set), the only such measurement we have; with the
+#: default recipe, which now corrects the pure corundum's finite thickness, it is 0.88 % — three specimens fix a
+#: standard deviation only to ±50 %, so the larger stays (docs/method.md §8). It enters u as a model term; a
+#: calibration on several specimens (:func:`combine_calibrations`) measures it and puts it in the esd instead.
 G_TRANSFER_REL_SD = 0.014
 
 

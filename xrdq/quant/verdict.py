@@ -279,6 +279,7 @@ _WARNING_LEVELS = (
     # an angle-dependent intensity loss the F-test found significant and the fit corrected (refine.diagnostics.specimen_notes)
     (re.compile(r"^cover film found by the data"), "ok"),
     (re.compile(r"^beam overspill found by the data"), "ok"),
+    (re.compile(r"^finite specimen thickness found by the data"), "ok"),
     # the measurement's own slit used in place of the instrument description's nominal one (model.instrument.measured_instrument)
     (re.compile(r"^divergence slit [\d.]+° as the file says"), "ok"),
     # kept only because the fit needs it significantly (refine.adaptive.without_negative_humps): a note, since

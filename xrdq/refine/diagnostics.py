@@ -197,8 +197,9 @@ def _degenerate_humps(fit, all_names, coef, esd_all) -> list:
 
 
 def specimen_notes(instrument, extra, parameters) -> list:
-    """Notes on the intensity losses at low angle the adaptive recipe added (``extra``) and the user did not declare
-    in ``instrument`` (a film accepted first and refined to nothing once the overspill was added is not one)."""
+    """Notes on the intensity losses the adaptive recipe added (``extra``) and the user did not declare in
+    ``instrument`` — at low angle a film or overspill (a film accepted first and refined to nothing once the overspill
+    was added is not one), at high angle a specimen too thin to stop the beam."""
     out = []
     mu_t, mu_t_esd = parameters.get("film_mu_t", (0.0, 0.0))
     if "film_mu_t" in extra and not instrument.cover_film_mu_t and not mu_t <= 2.0 * (mu_t_esd or 0.0):
@@ -215,4 +216,16 @@ def specimen_notes(instrument, extra, parameters) -> list:
         out.append(f"beam overspill found by the data: the {instrument.divergence_slit_deg:g}° slit's beam "
                    f"covers the specimen only above 2θ = {angle:.1f}°, as for a specimen {length:.1f} mm long; "
                    "give its length (--sample-length) to have it corrected without a test")
+    inv, inv_esd = parameters.get("inv_mu_t", (0.0, 0.0))
+    if "inv_mu_t" in extra and inv > 2.0 * (inv_esd or 0.0):
+        from ..model.pattern import thickness_transmission
+
+        mu_t = 1.0 / inv
+        mu_t_esd = (inv_esd or 0.0) / inv ** 2
+        top = float(thickness_transmission(80.0, inv))
+        out.append(f"finite specimen thickness found by the data: µt = {mu_t:.3g} ± {mu_t_esd:.2g} (µ as packed, t "
+                   f"the specimen's thickness), corrected by 1 − exp(−2µt/sinθ): a reflection at 2θ = 80° keeps "
+                   f"{100 * top:.0f} % of an infinitely thick specimen's intensity. If the specimen is that thin (a "
+                   "smear, a shallow holder), a deeper layer avoids it; if not, high angles lost intensity for another "
+                   "reason (displacement parameters larger than the CIFs')")
     return out

@@ -1,0 +1,64 @@
+"""A specimen too thin to stop the beam (a smear of a light powder on a zero-background plate) gives each reflection
+1 − exp(−2µt/sinθ) of an infinitely thick one's intensity, losing most at high angle. Checked on a GSAS-II pattern (not
+xrdq's model) with that factor applied to it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xrdq import quantify
+from xrdq.model.pattern import thickness_transmission
+from transmitted_case import transmitted_case
+
+#: µt of LiF + a Li halide (µ ≈ 80 cm⁻¹ as packed) in a layer 0.05 mm thick
+MU_T = 0.39
+TERM = "finite specimen thickness (1/µt)"
+
+
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory):
+    """lazco_a40_rep (40 % amorphous) as a 0.05 mm layer: intensity × (1 − exp(−2µt/sinθ)), then Poisson noise."""
+    factor = lambda tt: 1.0 - np.exp(-2.0 * MU_T / np.sin(np.radians(tt / 2)))  # noqa: E731
+    return transmitted_case(tmp_path_factory.mktemp("thin"), factor, "thin")
+
+
+def test_the_transmission_is_the_thin_layer_formula():
+    tt = np.array([10.0, 40.0, 80.0, 140.0])
+    assert thickness_transmission(tt, 0.0) == 1.0  # infinitely thick
+    expected = 1.0 - np.exp(-2.0 * 0.5 / np.sin(np.radians(tt / 2)))
+    assert thickness_transmission(tt, 2.0) == pytest.approx(expected, rel=1e-12)
+    # thinner specimen, less intensity, and least at high angle
+    t = thickness_transmission(tt, 2.0)
+    assert np.all(np.diff(t) < 0) and np.all(thickness_transmission(tt, 4.0) < t)
+
+
+def test_an_undeclared_thin_specimen_biases_the_amorphous_content(thin):
+    """What the term is for: without it (a recipe that may not add terms) ≈ −4 wt% on this case."""
+    from xrdq.refine import default_recipe
+
+    path, kw, truth = thin
+    res = quantify(path, recipe=default_recipe(adaptive=False), **kw)
+    assert res.amorphous_fraction[0] - truth < -0.02
+
+
+def test_the_adaptive_recipe_finds_a_thin_specimen(thin):
+    path, kw, truth = thin
+    res = quantify(path, **kw)
+    assert TERM in [d["term"] for d in res.refinement.decisions if d["accepted"]]
+    inv, _ = res.refinement.parameters["inv_mu_t"]
+    assert 1.0 / inv == pytest.approx(MU_T, rel=0.05)
+    assert abs(res.amorphous_fraction[0] - truth) < 3 * res.amorphous_fraction[1]
+    note = [w for w in res.warnings if w.startswith("finite specimen thickness found by the data")]
+    assert note and "µt = 0.3" in note[0], res.warnings
+    assert res.verdict == "ok", res.verdict_reasons
+
+
+def test_an_infinitely_thick_specimen_gets_no_thickness(tmp_path):
+    """The same case without the factor: the term is tested and refused, and nothing is said."""
+    path, kw, truth = transmitted_case(tmp_path, lambda tt: np.ones_like(tt), "thick")
+    res = quantify(path, **kw)
+    tested = {d["term"]: d["accepted"] for d in res.refinement.decisions}
+    assert tested.get(TERM) is False, tested
+    assert res.refinement.parameters["inv_mu_t"][0] == 0.0
+    assert not any(w.startswith("finite specimen thickness") for w in res.warnings)
