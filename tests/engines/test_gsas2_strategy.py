@@ -704,3 +704,18 @@ def test_when_the_native_refinement_that_decides_fails_gsas2_runs_its_fixed_step
     assert given == ["default"] and out.decisions == [] and len(out.warnings) == 1
     assert "no texture, tanθ Lorentzian or microstrain was tested" in out.warnings[0]
     assert check_warnings(out.warnings)[0].level == "check"
+
+
+def test_specimen_losses_the_mirror_cannot_carry_are_named():
+    """A thin specimen, a film or an overspill the native tests accepted has no GSAS-II counterpart in the mirrored
+    recipe: the GSAS-II result must say its fractions lack that correction (pure data, no GSAS-II needed)."""
+    from xrdq.engines.gsas2.mirror import unmirrored_terms
+
+    def native(*accepted):
+        return SimpleNamespace(decisions=[{"term": t, "accepted": True} for t in accepted]
+                               + [{"term": "cover film (µt)", "accepted": False}])
+
+    assert unmirrored_terms(native("zero shift", "finite specimen thickness (1/µt)")) == [
+        "finite specimen thickness (1/µt)"]
+    assert unmirrored_terms(native("beam overspill (specimen length)")) == ["beam overspill (specimen length)"]
+    assert unmirrored_terms(native("zero shift", "specimen transparency")) == []  # transparency is mirrored

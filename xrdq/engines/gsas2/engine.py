@@ -51,6 +51,13 @@ class Gsas2Engine:
             result.decided_by = decided
             result.recipe = [f"terms decided by the native engine's significance tests (xrdq.refine.adaptive, "
                              f"GoF {decided.gof:.2f}), then refined by GSAS-II"] + list(result.recipe)
+            from .mirror import unmirrored_terms
+
+            missing = unmirrored_terms(decided)
+            if missing:  # GSAS-II's fractions then lack a correction the data asked for: said, so the verdict checks
+                result.warnings = list(result.warnings) + [
+                    f"the native refinement found {', '.join(missing)} warranted, which the GSAS-II recipe does not "
+                    "model: GSAS-II's fractions are not corrected for it (the native engine's are)"]
         elif decides:
             result.warnings = list(result.warnings) + [
                 "the native refinement that decides which terms the data warrant failed, so GSAS-II ran its fixed "

@@ -45,3 +45,14 @@ def mirror_recipe(native) -> GsasRecipe:
         step["uniaxial_size"] = {k: tuple(v) for k, v in final["size_axes"].items()}
     return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]))
 
+
+#: Terms the native tests may accept that the GSAS-II recipe does not carry: intensity losses of the specimen
+#: (a film over it, a fixed slit's overspill, a thickness the beam passes through)
+_NOT_MIRRORED = ("film_mu_t", "beam_fill", "inv_mu_t")
+
+
+def unmirrored_terms(native) -> list:
+    """The terms ``native``'s significance tests accepted that :func:`mirror_recipe` cannot hand to GSAS-II."""
+    accepted = {d["term"] for d in native.decisions if d["accepted"]}
+    return [spec(k).candidate for k in _NOT_MIRRORED if spec(k).candidate in accepted]
+
