@@ -52,6 +52,10 @@ def test_the_adaptive_recipe_finds_a_thin_specimen(thin):
     note = [w for w in res.warnings if w.startswith("finite specimen thickness found by the data")]
     assert note and "µt = 0.3" in note[0], res.warnings
     assert res.verdict == "ok", res.verdict_reasons
+    # u's B variant is the other reading of a high-angle loss: B per phase in place of the thickness
+    variants = {v["variant"]: v for v in res.provenance["model_uncertainty"]["variants"]}
+    b = variants["overall displacement parameter B per phase refined in place of the finite specimen thickness"]
+    assert "amorphous" in (b.get("shifts") or {}), b
 
 
 def test_an_infinitely_thick_specimen_gets_no_thickness(tmp_path):
