@@ -55,4 +55,3 @@ def unmirrored_terms(native) -> list:
     """The terms ``native``'s significance tests accepted that :func:`mirror_recipe` cannot hand to GSAS-II."""
     accepted = {d["term"] for d in native.decisions if d["accepted"]}
     return [spec(k).candidate for k in _NOT_MIRRORED if spec(k).candidate in accepted]
-
