@@ -35,13 +35,19 @@ def load_prn(path):
                             fmt="columns")
 
 
-def cpd_g_factors(shared_data, biso: bool):
-    """{phase: ScaleCalibration} from each pure CPD phase."""
+def cpd_g_factors(shared_data, biso: bool, results: dict | None = None):
+    """{phase: ScaleCalibration} from each pure CPD phase; ``results``, if given, receives each phase's
+    QuantResult (the refinement the calibration rests on)."""
     from .quant.external_standard import calibrate_scale
 
     folder = Path(shared_data) / "qpa" / "cpd-pure"
-    return {ph: calibrate_scale(load_prn(folder / f), [ph], instrument="cpd-pw3020", two_theta_range=CPD_RANGE,
-                                biso=biso)[0] for ph, f in PURE.items()}
+    out = {}
+    for ph, f in PURE.items():
+        out[ph], res = calibrate_scale(load_prn(folder / f), [ph], instrument="cpd-pw3020",
+                                       two_theta_range=CPD_RANGE, biso=biso)
+        if results is not None:
+            results[ph] = res
+    return out
 
 
 def cpd_null_test(shared_data, g, biso: bool):
