@@ -703,3 +703,26 @@ def test_a_fit_left_within_its_esd_of_a_bound_is_a_check(tmp_path, monkeypatch):
     assert res.gof > 1.5  # the stuck path, as it was
     near = [w for w in res.verdict_reasons if "displacement_um" in w and "within its esd of its bound" in w]
     assert near and res.verdict == "check", res.verdict_reasons
+
+
+def test_an_overspill_probe_that_spares_every_reflection_is_nil_without_its_profiles(monkeypatch):
+    """The overspill probe's beam fills the specimen above 2θ = 18.4°: LiF and ZnO reflect from 31.8°, so no
+    intensity changes there and the screen's Δχ² is exactly nil — the same as the profiles at the probe give, which
+    are then not computed. Li2ZrCl6 reflects from 9.3°: its intensities change, and it is screened in full."""
+    import xrdq.refine.adaptive as adaptive
+
+    obs, esd = make_pattern()
+    ref = Refinement(TT, obs, esd, [load_phase("LiF"), load_phase("ZnO")], INST, recipe=default_recipe())
+    ref.run()
+    assert adaptive._probe_changes_no_reflection(ref, ["beam_fill"])
+    assert not adaptive._probe_changes_no_reflection(ref, ["inv_mu_t"])  # a thickness changes every reflection
+    varied = ref.set_stage(ref.recipe.stages[-1].refine)
+    lin = adaptive._linearise(ref, varied, [])
+    assert adaptive._screen_intensities_at_probe(ref, varied, ["beam_fill"], None, lin) == 0.0
+    monkeypatch.setattr(adaptive, "_probe_changes_no_reflection", lambda ref, pnames: False)
+    assert adaptive._screen_intensities_at_probe(ref, varied, ["beam_fill"], None, lin) == 0.0  # the long way
+
+    tt = np.arange(8.0, 40.0, 0.02)
+    low = Refinement(tt, np.full(tt.size, 100.0), np.full(tt.size, 10.0), [load_phase("Li2ZrCl6")], INST,
+                     recipe=default_recipe())
+    assert not adaptive._probe_changes_no_reflection(low, ["beam_fill"])
