@@ -352,9 +352,9 @@ def _screen_intensities_at_probe(ref, varied: list, pnames: list, po, lin: dict)
 
 def _probe_changes_no_reflection(ref, pnames) -> bool:
     """Whether every reflection keeps its intensity with ``pnames`` at their probe — an overspill probe whose beam
-    fills the specimen below the first reflection (the batch bench's phases reflect from 2θ = 25°, the probe fills
-    from 18.4°). Such a term's Δχ² there is nil; finding that from the profiles at the probe was ≈ 3 % of a batch
-    file. Only plain crystalline phases are judged this way (a PONKCS curve has no reflections to compare)."""
+    spills only below the first reflection (the batch bench's phases reflect from 2θ = 25°, the probe's beam covers
+    the specimen from 18.4°). Such a term's Δχ² there is nil; finding that from the profiles at the probe was ≈ 3 % of
+    a batch file. Only plain crystalline phases are judged this way (a PONKCS curve has no reflections to compare)."""
     if not all(hasattr(m, "peak_list") for m in ref.models):
         return False
     values = ref._values()
