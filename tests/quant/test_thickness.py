@@ -66,3 +66,19 @@ def test_an_infinitely_thick_specimen_gets_no_thickness(tmp_path):
     assert tested.get(TERM) is False, tested
     assert res.refinement.parameters["inv_mu_t"][0] == 0.0
     assert not any(w.startswith("finite specimen thickness") for w in res.warnings)
+
+
+def test_the_note_gives_the_thickness_when_the_penetration_is_refined_too():
+    """µt alone needs µ to become a thickness; a refined transparency measures 1/µ, and t = µt/µ is what a user can
+    hold against the holder's depth."""
+    from xrdq.model.instrument import load_instrument
+    from xrdq.refine.diagnostics import specimen_notes
+
+    inst = load_instrument("miniflex600")
+    alone = specimen_notes(inst, ["inv_mu_t"], {"inv_mu_t": (1.0 / 1.05, 0.05)})
+    assert len(alone) == 1 and "µt = 1.05" in alone[0] and "mm thick" not in alone[0]
+    both = specimen_notes(inst, ["inv_mu_t", "penetration_um"],
+                          {"inv_mu_t": (1.0 / 1.05, 0.05), "penetration_um": (503.0, 20.0)})
+    assert "1/µ = 503 µm that is a layer 0.53 mm thick" in both[0], both
+    vague = specimen_notes(inst, ["inv_mu_t"], {"inv_mu_t": (1.0 / 1.05, 0.05), "penetration_um": (30.0, 40.0)})
+    assert "mm thick" not in vague[0]  # a penetration within 2 esd of none measures nothing

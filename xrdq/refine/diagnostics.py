@@ -223,8 +223,13 @@ def specimen_notes(instrument, extra, parameters) -> list:
         mu_t = 1.0 / inv
         mu_t_esd = (inv_esd or 0.0) / inv ** 2
         top = float(thickness_transmission(80.0, inv))
+        # with the transparency refined too, 1/µ is measured and the thickness itself follows: a user can hold it
+        # against the holder's depth (pure corundum, CORUNDUM.PRN: µt 1.05 beside 1/µ 503 µm, a layer ≈ 0.53 mm)
+        pen, pen_esd = parameters.get("penetration_um", (0.0, 0.0))
+        depth = (f"; with the refined penetration 1/µ = {pen:.0f} µm that is a layer {mu_t * pen / 1000.0:.2g} mm "
+                 "thick" if pen > 2.0 * (pen_esd or 0.0) else "")
         out.append(f"finite specimen thickness found by the data: µt = {mu_t:.3g} ± {mu_t_esd:.2g} (µ as packed, t "
-                   f"the specimen's thickness), corrected by 1 − exp(−2µt/sinθ): a reflection at 2θ = 80° keeps "
+                   f"the specimen's thickness){depth}, corrected by 1 − exp(−2µt/sinθ): a reflection at 2θ = 80° keeps "
                    f"{100 * top:.0f} % of an infinitely thick specimen's intensity. If the specimen is that thin (a "
                    "smear, a shallow holder), a deeper layer avoids it; if not, high angles lost intensity for another "
                    "reason (displacement parameters larger than the CIFs')")
