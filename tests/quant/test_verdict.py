@@ -638,15 +638,19 @@ def test_a_small_negative_fraction_within_the_results_uncertainty_is_a_check_not
 
 
 def test_declared_zro2_that_is_not_there_does_not_fail_a_sound_result():
-    """GSAS-II lazco_nano_a85 (no ZrO2) quantified with ZrO2 declared as well: ZrO2 comes out −0.04 ± 0.02 wt%
-    (−3.3 esd), the amorphous fraction within its u of the truth — check (look), not fail (probably wrong)."""
+    """GSAS-II lazco_nano_a85 (no ZrO2) quantified with ZrO2 declared as well: ZrO2 comes out a few hundredths of a
+    wt% below zero (−0.04 ± 0.02 wt% with one numpy, −0.025 ± 0.013 with another: which terms the adaptive recipe takes
+    moves it across the 3-esd line), the amorphous fraction within its u of the truth — ok, or check (look) when the
+    negative fraction is significant, never fail (probably wrong). The levels themselves are the unit test above."""
     path = DEMO.parents[1] / "validation" / "gsas2" / "lazco_nano_a85.xye"
     res = xrdq.quantify(path, phases=["Li2ZrCl6", "LiCl", "ZrO2-m"], standard=("LiF", 0.2), model_uncertainty="fast")
     a, u = res.amorphous_fraction[0], res.uncertainty["amorphous"]
-    assert abs(a - 0.85) <= u and res.sample_fractions["ZrO2-m"][0] < 0
-    assert res.verdict == "check", res.verdict_reasons
-    assert any("ZrO2-m sample fraction is negative" in r and "within the result's uncertainty" in r
-               for r in res.verdict_reasons), res.verdict_reasons
+    zro2 = res.sample_fractions["ZrO2-m"][0]
+    assert abs(a - 0.85) <= u and -0.001 < zro2 < 0.0005
+    assert res.verdict in ("ok", "check"), res.verdict_reasons
+    negative = [r for r in res.verdict_reasons if "ZrO2-m sample fraction is negative" in r]
+    assert all("within the result's uncertainty" in r for r in negative), res.verdict_reasons
+    assert res.verdict == "ok" or negative, res.verdict_reasons  # a check, if any, is for that fraction
 
 
 def test_a_textured_standard_is_noted_with_its_ratio_and_axis():
