@@ -82,3 +82,42 @@ def test_the_note_gives_the_thickness_when_the_penetration_is_refined_too():
     assert "1/µ = 503 µm that is a layer 0.53 mm thick" in both[0], both
     vague = specimen_notes(inst, ["inv_mu_t"], {"inv_mu_t": (1.0 / 1.05, 0.05), "penetration_um": (30.0, 40.0)})
     assert "mm thick" not in vague[0]  # a penetration within 2 esd of none measures nothing
+
+
+def test_simulate_makes_a_thin_specimen_and_says_so(tmp_path, capsys):
+    """`xrdq simulate --mu-t`: every reflection and the halo (the specimen's scattering) keep 1 − exp(−2µt/sinθ) of a
+    thick specimen's, the instrument's background does not; the truth records µt. xrdq's own model, so this checks the
+    option, not the physics (which the GSAS-II cases above do)."""
+    import json
+
+    from xrdq.cli import main
+    from xrdq.errors import XrdqError
+    from xrdq.model.simulate import simulate
+
+    mix = [("LiF", 0.5), ("LiCl", 0.3)]
+    kw = dict(amorphous=0.2, two_theta=(20.0, 80.0, 0.02), background=0.0)
+    thick, _ = simulate(mix, **kw)
+    thin, truth = simulate(mix, mu_t=0.5, **kw)
+    tt = thick["two_theta"].values
+    # each is scaled to its own strongest point, so compare shapes: thin/thick follows the transmission up to a constant
+    # (per point for the halo, per reflection for the peaks: their tails reach a degree or two, where it has changed by
+    # ≈ 0.4 % per degree)
+    ratio = thin.values / thick.values
+    i = int(np.argmax(thick.values))
+    expected = thickness_transmission(tt, 2.0) / thickness_transmission(tt[i], 2.0)
+    assert ratio / ratio[i] == pytest.approx(expected, rel=1e-2)
+    assert expected[-1] < 0.9  # the check has teeth: 2θ = 80° keeps 77 % of what 2θ = 40° keeps
+    assert truth["mu_t"] == 0.5
+    with pytest.raises(XrdqError, match="mu_t"):
+        simulate(mix, mu_t=-1.0, **kw)
+    def run(argv) -> int:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        return exc.value.code
+
+    out = tmp_path / "thin.ras"
+    assert run(["simulate", "--phase", "LiF", "--phase", "LiCl", "--fractions", "0.5,0.3", "--amorphous", "0.2",
+                 "--mu-t", "0.4", "--two-theta", "20", "80", "0.02", "--seed", "1", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".truth.json").read_text())["mu_t"] == 0.4
+    assert run(["simulate", "--phase", "LiF", "--fractions", "1", "--mu-t", "-0.1", "--out", str(out)]) == 2
+    assert "--mu-t" in capsys.readouterr().err

@@ -34,6 +34,9 @@ def _fractions(values) -> list[float]:
 @click.option("--displacement", default=0.0, show_default=True, type=float, help="Specimen displacement (µm).")
 @click.option("--penetration", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
               help="Specimen transparency: 1/µ of the packed powder (µm); 0 = opaque.")
+@click.option("--mu-t", "mu_t", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="A specimen layer too thin to stop the beam: µ·t (µ of the packed powder, t its thickness); "
+                   "0 = infinitely thick.")
 @click.option("--size", "sizes", multiple=True, metavar="NAME=NM", help="Crystallite size of a phase (nm).")
 @click.option("--hump", nargs=2, type=float, default=(28.0, 9.0), show_default=True, metavar="CENTRE FWHM",
               help="Amorphous halo position and width (degrees 2θ).")
@@ -41,7 +44,7 @@ def _fractions(values) -> list[float]:
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output .ras; the truth goes beside it with .truth.json for .ras (sim.ras → sim.truth.json).")
 def simulate(phases, fractions, amorphous, standard, counts, background, instrument, two_theta, displacement, penetration,
-             sizes, hump, seed, out):
+             mu_t, sizes, hump, seed, out):
     """Write a simulated MiniFlex-like .ras with Poisson noise and a truth file."""
     from ..io.ras_writer import write_ras
     from ..model.simulate import simulate as run, write_truth
@@ -58,7 +61,7 @@ def simulate(phases, fractions, amorphous, standard, counts, background, instrum
         size_nm[name] = float(value)
     pattern, truth = run(list(zip(phases, fractions)), amorphous=amorphous, instrument=instrument, two_theta=two_theta,
                          peak_counts=counts, background=background, amorphous_hump=hump, displacement_um=displacement,
-                         penetration_um=penetration, size_nm=size_nm, standard=standard, seed=seed)
+                         penetration_um=penetration, mu_t=mu_t, size_nm=size_nm, standard=standard, seed=seed)
     out = Path(out)
     write_ras(pattern, out)
     truth_path = out.with_suffix(".truth.json")

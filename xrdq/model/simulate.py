@@ -8,6 +8,7 @@ part is a broad halo whose integrated intensity per unit mass matches the crysta
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import xarray as xr
@@ -16,13 +17,13 @@ from .._version import __version__
 from ..errors import XrdqError
 from .background import humps as hump_basis
 from .instrument import load_instrument
-from .pattern import PhaseModel, PhaseParams, Specimen, beam_fill
+from .pattern import PhaseModel, PhaseParams, Specimen, beam_fill, thickness_transmission
 
 
 def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_theta=(10.0, 80.0, 0.01),
              peak_counts: float = 20000.0, background: float = 150.0, amorphous_hump=(28.0, 9.0),
-             displacement_um: float = 0.0, penetration_um: float = 0.0, zero: float = 0.0, size_nm=None, profile=None, standard=None,
-             seed=None, sample: str = "simulated"):
+             displacement_um: float = 0.0, penetration_um: float = 0.0, mu_t: float = 0.0, zero: float = 0.0, size_nm=None,
+             profile=None, standard=None, seed=None, sample: str = "simulated"):
     """Simulate a pattern. Returns ``(pattern, truth)``.
 
     phases : list of (phase name/CIF/Phase, weight fraction in the mixture).
@@ -31,6 +32,9 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
     peak_counts : counts at the strongest point before noise; background: flat counts level
         (plus a 1/2θ air-scatter rise).
     penetration_um : 1/µ of the specimen (µm) for its transparency profile; 0 = opaque.
+    mu_t : µ·t of a specimen layer too thin to stop the beam (µ of the packed powder, t its thickness): all the
+        specimen's scattering — reflections and halo alike, not the instrument's background — keeps
+        1 − exp(−2µt/sinθ) of an infinitely thick one's; 0 = infinitely thick.
     size_nm : {phase name: crystallite size} for sample broadening.
     profile : dict overriding instrument profile values (U, V, W, X, Y, s_l, h_l).
     standard : name of the phase that is the internal standard (for the truth in the original sample).
@@ -40,6 +44,8 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
 
     if not penetration_um >= 0.0:
         raise XrdqError(f"penetration_um (1/µ of the specimen, µm) must be ≥ 0 (0 = opaque), got {penetration_um}")
+    if not (mu_t >= 0.0 and np.isfinite(mu_t)):
+        raise XrdqError(f"mu_t (µ·t of the specimen layer) must be a finite number ≥ 0 (0 = infinitely thick), got {mu_t}")
     inst = load_instrument(instrument)
     if profile:
         inst = inst.replace(**profile)
@@ -58,8 +64,10 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
         raise XrdqError(f"weight fractions of phases plus amorphous must sum to 1, got {total:.6f}")
     # a film (cover_film_mu_t) and a short specimen (sample_length_mm) in the instrument description act on the
     # reflections as the fit models them
+    inv_mu_t = 1.0 / mu_t if mu_t else 0.0
     terms, specimen = inst.replace(zero=zero), Specimen(displacement_um=displacement_um, penetration_um=penetration_um,
-                                                        film_mu_t=inst.cover_film_mu_t, beam_fill=beam_fill(inst))
+                                                        film_mu_t=inst.cover_film_mu_t, beam_fill=beam_fill(inst),
+                                                        inv_mu_t=inv_mu_t)
     size_nm = size_nm or {}
     components = {}
     per_mass = []
@@ -70,13 +78,17 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
         unit = model.profile(tt, params, terms, specimen, exact_tails=True)
         zmv = phase.cell_mass * phase.volume
         components[phase.name] = w / zmv * unit
-        per_mass.append(np.trapezoid(unit, tt) / zmv)
+        # the halo's scale is that of an infinitely thick specimen; a thin one's transmission is applied to it below
+        thick = unit if not inv_mu_t else model.profile(tt, params, terms, replace(specimen, inv_mu_t=0.0),
+                                                        exact_tails=True)
+        per_mass.append(np.trapezoid(thick, tt) / zmv)
     crystalline = sum(components.values()) if components else np.zeros_like(tt)
     halo = np.zeros_like(tt)
     if amorphous > 0:
         center, fwhm = amorphous_hump
         area = amorphous * float(np.mean(per_mass))
-        halo = area * hump_basis(tt, [center], [fwhm])[:, 0]
+        # the halo comes from the same layer as the reflections (which the model attenuates per reflection)
+        halo = area * hump_basis(tt, [center], [fwhm])[:, 0] * thickness_transmission(tt, inv_mu_t)
     signal = crystalline + halo
     if not signal.max() > 0:
         raise XrdqError(f"nothing to simulate in {start:g}–{stop:g}° 2θ: no phase or amorphous fraction scatters there")
@@ -91,6 +103,7 @@ def simulate(phases, *, amorphous: float = 0.0, instrument="miniflex600", two_th
                            name="intensity", attrs=attrs)
     truth = _truth(objs, amorphous, inst, displacement_um, zero, size_nm, seed, standard)
     truth["penetration_um"] = penetration_um
+    truth["mu_t"] = mu_t
     return pattern, truth
 
 
