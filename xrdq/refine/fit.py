@@ -51,50 +51,68 @@ class Refinement(Objective):
         # the transforms' internal variable they sit at a stationary point with a vanishing slope, where
         # Levenberg–Marquardt's steps overshoot and the whole stage stalls (seen: a size at zero and a
         # hump at its widest width kept every other parameter from moving, Δχ² −97 left on the table).
-        held = self._held_at_bounds(names)
-        entry = self._lm(names, held, final, stage.max_nfev)
+        held, jac = self._held_at_bounds(names)
+        entry = self._lm(names, held, final, stage.max_nfev, start_jacobian=jac)
         if held:
             # released if the new solution pulls them back inside
-            again = self._held_at_bounds(names)
+            again, jac = self._held_at_bounds(names)
             if again != held:
-                more = self._lm(names, again, final, stage.max_nfev)
+                more = self._lm(names, again, final, stage.max_nfev, start_jacobian=jac)
                 entry = {**more, "nfev": entry["nfev"] + more["nfev"]}
                 held = again
         return {"stage": stage.name, **entry, **({"held_at_bounds": sorted(held)} if held else {})}
 
-    def _held_at_bounds(self, names) -> set:
-        """Varied parameters on a bound that a bounded Gauss–Newton step would push out of it."""
+    def _held_at_bounds(self, names) -> tuple[set, np.ndarray | None]:
+        """Varied parameters on a bound that a bounded Gauss–Newton step would push out of it, and the Jacobian
+        over ``names`` at the current values that told (None when no parameter is on a bound): Levenberg–Marquardt
+        starts from the same point, and its first Jacobian is these columns (:meth:`_lm`)."""
         params = [self.params[n] for n in names]
         lo, hi = at_bounds(params)
         if not (lo | hi).any():
-            return set()
+            return set(), None
         x = np.array([p.value for p in params])
         jac = self.residual_jacobian(x, names)
         norm = np.linalg.norm(jac, axis=0)
         norm[norm == 0] = 1.0
         free, _ = bounded_gauss_newton(self.residual(x, names), jac / norm, lo, hi)
-        return {n for n, f in zip(names, free) if not f}
+        return {n for n, f in zip(names, free) if not f}, jac
 
-    def _lm(self, names, held, final: bool, max_nfev: int) -> dict:
-        """Levenberg–Marquardt over ``names`` except ``held``, in the bounds' internal variables."""
-        names = [n for n in names if n not in held]
+    def _lm(self, names, held, final: bool, max_nfev: int, start_jacobian=None) -> dict:
+        """Levenberg–Marquardt over ``names`` except ``held``, in the bounds' internal variables.
+        ``start_jacobian``: the Jacobian over all ``names`` at the current values, if already made."""
+        keep = [j for j, n in enumerate(names) if n not in held]
+        names = [names[j] for j in keep]
         if not names:
             return {"status": 1, "nfev": 0}
         to_internal, to_external, slope = transforms([self.params[n] for n in names])
         x0 = np.array([self.params[n].value for n in names])
         z0 = to_internal(x0)
+        # Where the transforms start every parameter where it is (none moved off a bound or off zero
+        # broadening), the start is the current values exactly rather than their round trip (a few ulp off):
+        # its residual is then the one already made, its Jacobian ``start_jacobian``'s columns, and a stage
+        # that does not move leaves the values as they were.
+        spans = np.array([self.params[n].max - self.params[n].min for n in names])
+        slack = 1e-10 * (np.abs(x0) + np.where(np.isfinite(spans), spans, 0.0))  # rounding, not a nudge
+        exact = bool(np.all(np.abs(to_external(z0) - x0) <= slack))
+        if not exact:
+            start_jacobian = None
+
+        def external(z):
+            return x0 if exact and np.array_equal(z, z0) else to_external(z)
 
         def fun(z):
-            return self.residual(to_external(z), names)
+            return self.residual(external(z), names)
 
         def jac(z):
-            return self.residual_jacobian(to_external(z), names) * slope(z)[None, :]
+            if start_jacobian is not None and np.array_equal(z, z0):
+                return start_jacobian[:, keep] * slope(z)[None, :]
+            return self.residual_jacobian(external(z), names) * slope(z)[None, :]
 
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3
         # MINPACK's lmder (x_scale="jac"), without importing scipy.optimize: xrdq.refine.lm
         sol = levenberg_marquardt(fun, jac, z0, ftol=tol, xtol=1e-10, gtol=1e-10, max_nfev=max_nfev)
-        x = to_external(sol.x)
+        x = external(sol.x)
         for n, v in zip(names, x):
             self.params[n].value = float(v)
         return {"status": int(sol.status), "nfev": int(sol.nfev), "message": sol.message}
