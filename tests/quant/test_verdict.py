@@ -413,12 +413,18 @@ def test_a_phase_with_no_reflection_in_the_range_cannot_take_a_fraction():
 
     res = xrdq.quantify(DEMO, phases=["LiCl", "Li2ZrCl6", "LaB6"], standard=None, two_theta_range=(10.0, 21.0),
                         model_uncertainty="off")
-    assert res.verdict == "fail"
     # Which minimum this ill-posed fit ends in differs between machines (floating-point order): LaB6 at ≈ 100 wt%
     # with no reflection in the range, or at 85 ± 61 wt% with a zero shift of −0.55° that brings its first line to
-    # 20.8°. Either way LaB6 is called out; the rule itself is tested on fixed numbers below.
-    assert any(r.startswith(("LaB6 has no reflection in the refined 2θ range, yet takes",
-                             "LaB6 refined fraction is not determined by the pattern")) for r in res.verdict_reasons)
+    # 20.8° — then LaB6 is called out and the verdict is `fail` — or LaB6 at 0.4 ± 0.7 wt%, not detected, which
+    # is what it should be, and said in a note. Never a fraction for it that the result stands behind. The rule
+    # itself is tested on fixed numbers below.
+    lab6, esd = res.refined_fractions["LaB6"]
+    if res.verdict == "fail":
+        assert any(r.startswith(("LaB6 has no reflection in the refined 2θ range, yet takes",
+                                 "LaB6 refined fraction is not determined by the pattern")) for r in res.verdict_reasons)
+    else:
+        assert abs(lab6) < 2.0 * esd, (lab6, esd, res.verdict_reasons)
+        assert "LaB6 has no reflection in the refined 2θ range" in res.warnings
     ticks = {"A": (np.array([]), np.array([])), "B": (np.array([20.0]), np.array([[1, 0, 0]]))}
     (note,) = check_out_of_range(ticks, {"A": 0.001, "B": 0.999}, {"A": 0.002, "B": 0.002}, None)
     assert note.level == "ok" and note.reason.startswith("A has no reflection")

@@ -535,18 +535,28 @@ def test_a_term_that_drives_another_parameter_to_its_bound_is_refused():
     """Fully amorphous, 8× the counts: LiF is the only crystalline phase, so its cell, the zero shift and the
     displacement are nearly one direction. The zero shift, tried first as positions are, bought its χ² with a
     displacement of +1000 µm (the bound) and a zero of +0.79° (truth +98 µm, +0.04°), and the verdict said
-    `check` for it. It is refused; tried once more after the next accepted term, it runs there again."""
+    `check` for it. It is refused; tried once more after the next accepted term, it may run there again (refused
+    again) or, with the asymmetry and a longer background in, stay inside: which, rounding decides (seen both, with
+    kernels that differ by 1 ulp in the Gaussian's exp). Either way nothing ends on a bound, and the positions end
+    where the data put them."""
     from xrdq.refine.adaptive import RAN_TO_BOUND
     from xrdq.refine.diagnostics import at_bound
 
-    res, _ = _quantify_independent("gsas2-x8", "x8_amorphous_a100")
+    res, truth = _quantify_independent("gsas2-x8", "x8_amorphous_a100")
     ref = res.refinement
     refused = [d for d in ref.decisions if d["basis"].endswith("ran to a bound")]
-    assert [d["term"] for d in refused] == ["zero shift", "zero shift"], ref.decisions
+    assert refused and refused[0]["term"] == "zero shift", ref.decisions
     assert all(not d["accepted"] and "displacement_um" in d["basis"] for d in refused)
+    tries = [d for d in ref.decisions if d["term"] == "zero shift" and d["basis"] != "linearised (Gauss–Newton)"]
+    assert len(tries) == 2, ref.decisions  # the refused one, and the retry after the next accepted term
     varied = [n for n in ref.fit.params if ref.fit.params[n].vary]
     assert not at_bound(varied, ref.fit, RAN_TO_BOUND)
-    assert 0.0 < ref.parameters["displacement_um"][0] < 200.0
+    if np.isnan(ref.parameters["zero"][1]):  # refused twice: the displacement also stands for the unrefined zero
+        assert 0.0 < ref.parameters["displacement_um"][0] < 200.0  # 59 µm seen (truth 98 µm and +0.04°)
+    else:  # 489 ± 266 µm and +0.35 ± 0.23° seen: one nearly degenerate direction with LiF's cell
+        for name, true in (("displacement_um", truth["displacement_um"]), ("zero", truth["instrument"]["zero_deg"])):
+            value, esd = ref.parameters[name]
+            assert abs(value - true) < 3.0 * esd, (name, value, esd, true)
     assert not any("at its bound" in r for r in res.verdict_reasons), res.verdict_reasons
     assert abs(res.amorphous_fraction[0] - 1.0) < 0.003
 
