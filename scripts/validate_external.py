@@ -124,6 +124,41 @@ def routes_table(halo):
     return lines
 
 
+def counted_longer(halo, factors=(10.0, 100.0), seeds=(2, 3, 4)):
+    """The three routes again with every pattern but the pure corundum counted N times as long (the Bragg part from
+    the noise-free GSAS-II twin, Poisson noise of the whole): (table lines, summary line)."""
+    routes = ("internal_standard", "external_standard", "ponkcs")
+    lines = ["| counts | silica in mixture | noise seed | truth A wt% | internal standard | external standard | PONKCS | "
+             "consistency | verdict |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    summary, worst_by = [], {}
+    for n in factors:
+        _, rows = three_routes(halo, fractions=(0.0, 0.1, 0.4, 0.7), seeds=seeds, counts_factor=n)
+        worst = dict.fromkeys(routes, 0.0)
+        within_u = checks = 0
+        for f, seed, truth, res in rows:
+            est = res.to_dict()["amorphous_estimates"]
+            cells = []
+            for k in routes:
+                e = est[k]
+                err = e["value"] - truth
+                worst[k] = max(worst[k], abs(err))
+                within_u += abs(err) <= 2 * e["uncertainty"]
+                cells.append(f"{100 * e['value']:.2f} ± {100 * e['esd']:.2f} [{100 * e['uncertainty']:.2f}] ({100 * err:+.2f})")
+            checks += res.verdict != "ok"
+            lines.append(f"| {n:g}× | {f:.1f} | {seed} | {100 * truth:.2f} | " + " | ".join(cells) +
+                         f" | {res.amorphous_consistency:.2f} | {res.verdict} |")
+        worst_by[n] = worst
+        summary.append(f"at {n:g}× the largest errors are {100 * worst[routes[0]]:.2f} (internal), "
+                       f"{100 * worst[routes[1]]:.2f} (external) and {100 * worst[routes[2]]:.2f} wt% (PONKCS), "
+                       f"{within_u} of {3 * len(rows)} estimates within 2 u, {checks} of {len(rows)} verdicts not `ok`")
+    met = [f"{n:g}×" for n, w in worst_by.items() if max(w.values()) <= 0.01]
+    missed = {f"{n:g}×": [k.replace("_", " ") for k, v in w.items() if v > 0.01] for n, w in worst_by.items()}
+    verdict = (f"All three routes recover the amorphous fraction within 1 wt% at {' and '.join(met)} — issue #12's "
+               "synthetic check." if met else "No count level here has all three routes within 1 wt%.")
+    verdict += "".join(f" At {n} beyond 1 wt%: {', '.join(ks)}." for n, ks in missed.items() if ks)
+    return lines, "; ".join(summary) + ". " + verdict
+
+
 def scatter_line(halo):
     from xrdq.quant.external_standard import calibrate_scale
 
@@ -191,6 +226,7 @@ def main():
     null_three = cpd_null_test(data, g_three, biso=False)
     halo = silica_halo(data)
     halo_rows = routes_table(halo)
+    longer_rows, longer_summary = counted_longer(halo)
     real_rows = real_silica_routes(data, gs_cif["Al2O3"])
     silica_phase, _ = calibrate_ponkcs(load_prn(data / "qpa" / "cpd-pure" / "SILICA.PRN"), "silica", "SiO2",
                                        calibration=gs_cif["Al2O3"], instrument="cpd-pw3020", two_theta_range=CPD_RANGE)
@@ -263,7 +299,7 @@ def main():
         "'PONKCS via' is the scaling used (the more precise of spike and G).", "",
         *halo_rows, "",
         "Internal and external standard recover the amorphous fraction within 1 wt% in every case. PONKCS does in "
-        "5 of 9 (issue #12's target is not met), but every error is inside 2 esd, and the esd (1.3–1.7 wt%) is "
+        "5 of 9 at these counts (at 100× the counts it does in every case: next section), and every error is inside 2 esd, and the esd (1.3–1.7 wt%) is "
         "honest, not inflated: the errors are two noise realisations, not a bias. (1) The GSAS-II file itself: "
         "with no silica at all (f = 0) PONKCS finds −2.4 ± 1.3 wt% — the crystalline pattern's noise projects "
         "onto the halo curve, and every mixture made from this one file shares it, scaled by its Bragg factor "
@@ -277,6 +313,17 @@ def main():
         "the noise-free mixtures were −2.2/−2.0/−2.0 wt% off, with 8 terms −2.1/−1.6/−1.3 (docs/method.md §9). "
         "Counting the calibration pattern longer is the practical lever. The consistency column is how a user "
         "sees a disagreement: beyond 2 the verdict says check.", "",
+        "### The same, counted 10 and 100 times as long", "",
+        "Whether the routes are unbiased, rather than how precise they are at the S1 counts, shows where counting "
+        "no longer hides it. Every pattern but the pure corundum is counted N times as long "
+        "(`with_silica(..., counts_factor=N)`: the Bragg part from `oxide_a00`'s noise-free GSAS-II twin in "
+        "`gsas2-expected`, times N with the background and the halo, then Poisson noise of the whole, so every seed "
+        "is its own realisation, the crystalline part's included). The patterns record a counting time of N and "
+        "the corundum's of 1, so G's count factor carries the difference (docs/method.md §8). The PONKCS silica is "
+        "calibrated on the pure-silica pattern counted as long (seed 1). Each estimate: value ± esd [u] (error).", "",
+        *longer_rows, "",
+        f"Summary: {longer_summary} A verdict that is not `ok` here is the consistency test: on its esds alone (docs/method.md §10), two estimates "
+        "0.3–0.5 wt% apart part by more than 2 combined esds once the esds are 0.1–0.2 wt%.", "",
         "## Internal and external standard on real data with a real amorphous phase", "",
         "Each CPD-1 pattern with the measured amorphous silica added at 10, 20 and 40 wt% "
         "(`xrdq.validation.cpd_with_silica`: the two measured patterns summed with the weights absorption gives an "

@@ -75,8 +75,13 @@ def silica_halo(shared_data):
     return fit_humps(d[keep, 0], d[keep, 1], np.sqrt(np.maximum(d[keep, 1], 1.0)), background_terms=3)["humps"]
 
 
-def with_silica(halo, f: float, seed: int, folder=S1, case: str = "oxide_a00"):
+def with_silica(halo, f: float, seed: int, folder=S1, case: str = "oxide_a00", counts_factor: float | None = None):
     """GSAS-II ``case`` with silica added as weight fraction ``f`` of the new mixture: (pattern, mixture fractions).
+
+    ``counts_factor`` N: the same specimen counted N times as long as the S1 series — the Bragg part from the
+    case's noise-free GSAS-II twin (``gsas2-expected``), everything times N, then Poisson noise of the whole; the
+    pattern records a counting time of N (the S1 calibration's is 1, :func:`s1_pattern`), so G's count factor
+    carries it. Every seed is then its own noise realisation, the crystalline part's included.
 
     Infinitely thick specimen: Bragg intensities scale as w/µ*, so the GSAS-II pattern above its known
     background is multiplied by s = (1 − f)·µ*_old/µ*_new and the halo is c·f/µ*_new. Noise: the GSAS-II
@@ -100,39 +105,63 @@ def with_silica(halo, f: float, seed: int, folder=S1, case: str = "oxide_a00"):
     h = np.asarray(halo)
     shape = hump_columns(tt, h[:, 0], h[:, 1]) @ (h[:, 2] / h[:, 2].sum())
     s = (1 - f) * mu_old / mu_new
-    expected = background + s * (obs - background) + HALO_CONSTANT * f / mu_new * shape
-    missing = np.maximum(expected - s * s * np.maximum(obs, 0.0), 0.0)
-    y = expected + np.random.default_rng(seed).normal(0.0, np.sqrt(missing))
-    name = f"{case}+silica{f:g}"
-    pattern = make_pattern(name, name.encode(), tt, y, esd=np.sqrt(np.maximum(y, 1.0)), attrs={}, raw_header=None,
+    attrs = {}
+    if counts_factor is None:
+        expected = background + s * (obs - background) + HALO_CONSTANT * f / mu_new * shape
+        missing = np.maximum(expected - s * s * np.maximum(obs, 0.0), 0.0)
+        y = expected + np.random.default_rng(seed).normal(0.0, np.sqrt(missing))
+        name = f"{case}+silica{f:g}"
+    else:
+        twin = np.loadtxt(folder.parent / "gsas2-expected" / f"{case}.xye", comments="#")
+        if not np.array_equal(twin[:, 0], tt):
+            raise ValueError(f"{case}: the noise-free twin's 2θ grid is not the pattern's")
+        bragg = twin[:, 1] - background  # the expected counts above the known background
+        expected = counts_factor * (background + s * bragg + HALO_CONSTANT * f / mu_new * shape)
+        y = np.random.default_rng(seed).poisson(expected).astype(float)
+        attrs = {"count_time_s": float(counts_factor)}
+        name = f"{case}+silica{f:g}x{counts_factor:g}"
+    pattern = make_pattern(name, name.encode(), tt, y, esd=np.sqrt(np.maximum(y, 1.0)), attrs=attrs, raw_header=None,
                            fmt="columns", counting=False)
     mixture = {k: (1 - f) * v for k, v in truth["mixture"].items() if k != "amorphous"}
     mixture["SiO2"] = f
     return pattern, mixture
 
 
-def synthetic_silica(halo, g, folder=S1, seed: int = 1):
+def synthetic_silica(halo, g, folder=S1, seed: int = 1, counts_factor: float | None = None):
     """(PonkcsPhase, details): silica calibrated, as the issue asks, on a pure-silica pattern (``with_silica``
     at f = 1: the halo above the GSAS-II background) with the instrument constant ``g``."""
     from .quant.ponkcs import calibrate_ponkcs
 
-    pattern, _ = with_silica(halo, 1.0, seed=seed, folder=folder)
+    pattern, _ = with_silica(halo, 1.0, seed=seed, folder=folder, counts_factor=counts_factor)
     return calibrate_ponkcs(pattern, "silica", "SiO2", instrument="miniflex600", calibration=g)
 
 
-def three_routes(halo, fractions=(0.4,), seeds=(2,), folder=S1):
+def s1_pattern(name: str, folder=S1, count_time_s: float = 1.0):
+    """A pattern of the S1 scale series with its counting time (per step, in units of the series') recorded, so that
+    a G calibrated on it scales to patterns counted longer (:meth:`ScaleCalibration.count_factor`)."""
+    from .io import load
+
+    pattern = load(folder / f"{name}.xye").copy()
+    pattern.attrs = {**pattern.attrs, "count_time_s": float(count_time_s)}
+    return pattern
+
+
+def three_routes(halo, fractions=(0.4,), seeds=(2,), folder=S1, counts_factor: float | None = None):
     """(silica phase, [(f, seed, truth A of the original sample, result)]) — internal (LiF), external (G
-    from the GSAS-II pure corundum) and PONKCS (silica from the pure-silica pattern with that G)."""
+    from the GSAS-II pure corundum) and PONKCS (silica from the pure-silica pattern with that G).
+    ``counts_factor``: every pattern but the pure corundum counted that many times as long (:func:`with_silica`)."""
     from .quant.api import quantify
     from .quant.external_standard import calibrate_scale
 
-    g, _ = calibrate_scale(folder / "pure_Al2O3.xye", ["Al2O3"], instrument="miniflex600")
-    silica, _ = synthetic_silica(halo, g, folder)
+    calibrant = folder / "pure_Al2O3.xye" if counts_factor is None else s1_pattern("pure_Al2O3", folder)
+    g, _ = calibrate_scale(calibrant, ["Al2O3"], instrument="miniflex600")
+    silica, _ = synthetic_silica(halo, g, folder, counts_factor=counts_factor)
     crystalline = ["Al2O3", "ZnO", "CaF2"]
     out = []
     for f in fractions:
-        for seed in seeds[:1] if f == 0 else seeds:  # no silica, no added noise: one pattern
-            pattern, mix = with_silica(halo, f, seed=seed, folder=folder)
+        # no silica and no added noise: one pattern (with counts_factor every seed draws the whole pattern anew)
+        for seed in seeds[:1] if f == 0 and counts_factor is None else seeds:
+            pattern, mix = with_silica(halo, f, seed=seed, folder=folder, counts_factor=counts_factor)
             w_s = mix.pop("LiF")
             sample = {k: v / (1 - w_s) for k, v in mix.items()}
             res = quantify(pattern, phases=crystalline + [silica], standard=("LiF", w_s), instrument="miniflex600",

@@ -6,8 +6,9 @@ for the pure corundum and the oxide mixture). Amorphous part: the halo of the ME
 an infinitely thick specimen and Poisson-like noise (:func:`xrdq.validation_external.with_silica`). The PONKCS
 silica is calibrated, as issue #12 asks, on the pure-silica pattern with G (from the GSAS-II pure corundum);
 the mixtures at 10, 40 and 70 % silica are quantified by the internal standard (LiF), the external standard
-and PONKCS. Issue #12 asks for 1 wt% by all three: met by the two standards; PONKCS is within its (honest)
-uncertainty but that uncertainty is 1.3–1.7 wt% on these counts (docs/validation-external.md).
+and PONKCS. Issue #12 asks for 1 wt% by all three. At the S1 counts the two standards meet it; PONKCS is within
+its (honest) uncertainty, but that uncertainty is 1.3–1.7 wt%. Counted 100 times as long, all three meet it
+(docs/validation-external.md).
 """
 
 import numpy as np
@@ -146,14 +147,37 @@ def test_every_amorphous_estimate_carries_its_own_uncertainty(routes):
         assert "below the 8 terms a PONKCS phase was calibrated beside" in log["background 4 terms"]["left_out"]
         assert res.verdict == "ok", res.verdict_reasons  # a PONKCS curve has no reflections, in range or out
 
-@pytest.mark.xfail(strict=True, reason="issue #12 target not met: PONKCS from pure silica with G gives −2.02 ± 1.33, "
-                   "−0.81 ± 1.48, +0.14 ± 1.66 wt% at 10/40/70 % silica (seed 2): its statistical uncertainty on these "
-                   "counts exceeds 1 wt%, and the GSAS-II oxide_a00 noise alone puts −2.4 ± 1.3 wt% of 'silica' into "
-                   "the fully crystalline pattern (docs/validation-external.md)")
-def test_ponkcs_within_one_wt_percent(routes):
-    _, rows = routes
+@pytest.mark.slow
+def test_all_three_routes_within_one_wt_percent_where_counting_can_show_it(halo):
+    """Issue #12's synthetic check. At the S1 counts PONKCS's own esd is 1.3–1.7 wt% (the halo curve is nearly
+    degenerate with an 8-term background), so no pattern there can show 1 wt% (test above: within 2 esd). Counted
+    100 times as long — the Bragg part from the noise-free GSAS-II twin, Poisson noise of the whole, the counting
+    time recorded so that G's count factor carries it — every route must land within 1 wt% of the truth, and within
+    2 u. Measured (seeds 2–4): internal ≤ 0.20, external ≤ 0.34, PONKCS ≤ 0.35 wt% (docs/validation-external.md)."""
+    silica, rows = three_routes(halo, fractions=(0.0, 0.1, 0.4, 0.7), seeds=(2, 3), counts_factor=100.0)
+    assert "counting time per step 100/1" in silica.calibration["basis"]  # G scaled by the recorded counting times
     for f, seed, truth, res in rows:
-        assert res.amorphous_estimates["ponkcs"][0] == pytest.approx(truth, abs=0.01), f
+        est = res.to_dict()["amorphous_estimates"]
+        assert set(est) == {"internal_standard", "external_standard", "ponkcs"}
+        for route, e in est.items():
+            assert abs(e["value"] - truth) <= 0.01, (f, seed, route, e, truth)
+            assert abs(e["value"] - truth) <= 2 * e["uncertainty"], (f, seed, route, e, truth)
+            assert e["esd"] < 0.01  # the check resolves 1 wt%
+
+
+def test_counting_longer_scales_the_pattern_not_the_truth(halo):
+    """with_silica(counts_factor=N): N times the noise-free twin's counts (so the mean over seeds is N × the twin
+    above the 1× pattern's own noise), the counting time recorded, the mixture unchanged."""
+    one, mix1 = with_silica(halo, 0.4, seed=2)
+    ten, mix10 = with_silica(halo, 0.4, seed=2, counts_factor=10.0)
+    assert mix1 == mix10 and ten.attrs["count_time_s"] == 10.0 and "count_time_s" not in one.attrs
+    y1, y10 = one.values, ten.values
+    assert np.all(y10 == np.round(y10))  # Poisson counts
+    ratio = y10.sum() / y1.sum()
+    assert abs(ratio - 10.0) < 0.05, ratio
+    # the noise is the counts' own: (y − N·E)/√(N·E) has unit variance against the twin
+    twin, _ = with_silica(halo, 0.4, seed=3, counts_factor=10.0)
+    assert 0.9 < np.var((y10 - twin.values) / np.sqrt(y10 + twin.values)) < 1.1
 
 
 def test_disagreeing_estimates_make_the_verdict_check():
