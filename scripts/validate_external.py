@@ -143,7 +143,8 @@ def counted_longer(halo, factors=(10.0, 100.0), seeds=(2, 3, 4)):
                 err = e["value"] - truth
                 worst[k] = max(worst[k], abs(err))
                 within_u += abs(err) <= 2 * e["uncertainty"]
-                cells.append(f"{100 * e['value']:.2f} ± {100 * e['esd']:.2f} [{100 * e['uncertainty']:.2f}] ({100 * err:+.2f})")
+                cells.append(f"{100 * e['value']:.2f} ± {100 * e['esd']:.2f} [{100 * e['uncertainty']:.2f}] "
+                             f"({100 * err:+.2f})")
             checks += res.verdict != "ok"
             lines.append(f"| {n:g}× | {f:.1f} | {seed} | {100 * truth:.2f} | " + " | ".join(cells) +
                          f" | {res.amorphous_consistency:.2f} | {res.verdict} |")
@@ -299,7 +300,8 @@ def main():
         "'PONKCS via' is the scaling used (the more precise of spike and G).", "",
         *halo_rows, "",
         "Internal and external standard recover the amorphous fraction within 1 wt% in every case. PONKCS does in "
-        "5 of 9 at these counts (at 100× the counts it does in every case: next section), and every error is inside 2 esd, and the esd (1.3–1.7 wt%) is "
+        "5 of 9 at these counts (at 100× the counts it does in every case: next section), and every error is "
+        "inside 2 esd, and the esd (1.3–1.7 wt%) is "
         "honest, not inflated: the errors are two noise realisations, not a bias. (1) The GSAS-II file itself: "
         "with no silica at all (f = 0) PONKCS finds −2.4 ± 1.3 wt% — the crystalline pattern's noise projects "
         "onto the halo curve, and every mixture made from this one file shares it, scaled by its Bragg factor "
@@ -322,8 +324,9 @@ def main():
         "the corundum's of 1, so G's count factor carries the difference (docs/method.md §8). The PONKCS silica is "
         "calibrated on the pure-silica pattern counted as long (seed 1). Each estimate: value ± esd [u] (error).", "",
         *longer_rows, "",
-        f"Summary: {longer_summary} A verdict that is not `ok` here is the consistency test: on its esds alone (docs/method.md §10), two estimates "
-        "0.3–0.5 wt% apart part by more than 2 combined esds once the esds are 0.1–0.2 wt%.", "",
+        f"Summary: {longer_summary} A verdict that is not `ok` here is the consistency test: on its esds alone "
+        "(docs/method.md §10), two estimates 0.3–0.5 wt% apart part by more than 2 combined esds once the esds are "
+        "0.1–0.2 wt%.", "",
         "## Internal and external standard on real data with a real amorphous phase", "",
         "Each CPD-1 pattern with the measured amorphous silica added at 10, 20 and 40 wt% "
         "(`xrdq.validation.cpd_with_silica`: the two measured patterns summed with the weights absorption gives an "

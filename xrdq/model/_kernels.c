@@ -13,8 +13,9 @@
  * Numerics. Every expression keeps the operation order of the numba kernels it replaced, with no
  * fast-math and no contraction into fused multiply-adds (setup.py: -ffp-contract=off), so results are
  * the same on every CPU. One function differs from those kernels: the Gaussian's exponential is its own
- * vectorisable series (gauss_exp), within 1 ulp of libm's exp. Arrays arrive through the buffer protocol (numpy arrays, C-contiguous,
- * float64 or int64); each function checks kinds and sizes and raises TypeError/ValueError otherwise.
+ * vectorisable series (gauss_exp), within 1 ulp of libm's exp. Arrays arrive through the buffer protocol
+ * (numpy arrays, C-contiguous, float64 or int64); each function checks kinds and sizes and raises
+ * TypeError/ValueError otherwise.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -79,7 +80,7 @@ INLINE Py_ssize_t search(const double *a, Py_ssize_t n, double v)
 
 /* e^y for the Gaussian's y = −4 ln2 x² ≤ 0, in arithmetic the point loops vectorise (libm's exp is a call per
  * point: ≈ 2/3 of the value kernel). y = n ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so n ln2 is exact), e^r by
- * its Taylor series to r¹³ (truncation < 1e-17 relative), 2ⁿ put into the exponent bits. Within 2 ulp of libm's
+ * its Taylor series to r¹³ (truncation < 1e-17 relative), 2ⁿ put into the exponent bits. Within 1 ulp of libm's
  * exp (tests/model/test_kernels.py), and the same on every CPU: plain IEEE operations, no contraction. Below
  * y = −700 (e^y < 1e-304) the argument is held there. */
 INLINE double gauss_exp(double y)
@@ -911,7 +912,7 @@ fail:
 PyDoc_STRVAR(gauss_exp_doc,
 "gauss_exp(y, out)\n--\n\n"
 "``out`` = e^``y`` as the Gaussian's point loops compute it (arguments ≤ 0; below −700 held there): for the tests\n"
-"that hold it within a few ulp of libm's exp.");
+"that hold it within 1 ulp of libm's exp.");
 
 static PyObject *gauss_exp_py(PyObject *self, PyObject *args)
 {
