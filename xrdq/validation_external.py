@@ -146,15 +146,17 @@ def s1_pattern(name: str, folder=S1, count_time_s: float = 1.0):
     return pattern
 
 
-def three_routes(halo, fractions=(0.4,), seeds=(2,), folder=S1, counts_factor: float | None = None):
+def three_routes(halo, fractions=(0.4,), seeds=(2,), folder=S1, counts_factor: float | None = None, g=None):
     """(silica phase, [(f, seed, truth A of the original sample, result)]) — internal (LiF), external (G
     from the GSAS-II pure corundum) and PONKCS (silica from the pure-silica pattern with that G).
-    ``counts_factor``: every pattern but the pure corundum counted that many times as long (:func:`with_silica`)."""
+    ``counts_factor``: every pattern but the pure corundum counted that many times as long (:func:`with_silica`).
+    ``g``: that G, if already calibrated (the same for every ``counts_factor``: the corundum's counting time is 1)."""
     from .quant.api import quantify
     from .quant.external_standard import calibrate_scale
 
-    calibrant = folder / "pure_Al2O3.xye" if counts_factor is None else s1_pattern("pure_Al2O3", folder)
-    g, _ = calibrate_scale(calibrant, ["Al2O3"], instrument="miniflex600")
+    if g is None:
+        calibrant = folder / "pure_Al2O3.xye" if counts_factor is None else s1_pattern("pure_Al2O3", folder)
+        g, _ = calibrate_scale(calibrant, ["Al2O3"], instrument="miniflex600")
     silica, _ = synthetic_silica(halo, g, folder, counts_factor=counts_factor)
     crystalline = ["Al2O3", "ZnO", "CaF2"]
     out = []
