@@ -140,3 +140,44 @@ def test_the_gaussians_exp_is_libms_to_one_ulp():
     assert held[0] == held[1] == out[-1] and np.isnan(held[2])
     with pytest.raises(ValueError, match="differ in length"):
         k.gauss_exp(np.zeros(3), np.empty(2))
+
+
+def _gaussian_nodes_reference(tt, pos, wts, n_nodes, areas, fwhm):
+    """Σ over peaks and nodes of a w G_norm / f · exp(−4 ln2 x²) on each node's window [c − 2.6 f, c + 2.6 f)
+    (left-sided searches, as the kernels cut it), point by point with numpy's exp."""
+    y = np.zeros_like(tt)
+    g_norm = 2.0 * math.sqrt(math.log(2) / math.pi)
+    for p in range(areas.size):
+        for j in range(n_nodes[p]):
+            c, f = pos[p, j], fwhm[p]
+            lo, hi = np.searchsorted(tt, [c - 2.6 * f, c + 2.6 * f], side="left")
+            x = (tt[lo:hi] - c) / f
+            y[lo:hi] += areas[p] * wts[p, j] * g_norm / f * np.exp(-4.0 * math.log(2) * x * x)
+    return y
+
+
+@pytest.mark.parametrize("grid", ["uniform", "irregular"])
+def test_node_gaussians_are_the_formula_on_uniform_and_irregular_grids(grid):
+    """Every window is found by a search that guesses by interpolation (right at once on a uniform grid) and
+    bisects where the guess is off (a geometric grid). Either way each node's Gaussian must be the formula on exactly
+    the points of its window: a window cut one point off shows here."""
+    n = 4001
+    tt = np.linspace(20.0, 60.0, n) if grid == "uniform" else 20.0 + 40.0 * np.geomspace(1.0, 2.0, n) - 40.0
+    centers = np.array([24.0, 31.7, 45.25, 58.9])
+    fwhm = np.array([0.06, 0.11, 0.35, 0.9])  # window widths of 12 to 180 points
+    areas = np.array([3.0, 1.0, 7.0, 2.0])
+    pos, wts, n_nodes, cen, spread = _node_arrays(centers, np.array([3, 8, 16, 5]), 0.03, 0.04)
+    assert n_nodes.min() > 1
+    ref = _gaussian_nodes_reference(tt, pos, wts, n_nodes, areas, fwhm)
+    tol = 1e-14 * ref.max()
+    out = np.zeros_like(tt)
+    k.accumulate(tt, pos, wts, n_nodes, cen, spread, areas, fwhm, np.zeros(4), out, k._TAIL_SPAN_DEG, k._WINDOW_FWHM)
+    assert np.abs(out - ref).max() < tol
+    out_j, jac = np.zeros_like(tt), np.zeros((1, n))
+    dpeak = np.zeros((4, 4, 1))
+    dpeak[:, 1, 0] = 1.0  # ∂/∂area: the unit-area shape itself
+    k.accumulate_jacobian(tt, pos, wts, np.zeros_like(pos), np.zeros_like(wts), n_nodes, cen, np.ones(4), spread,
+                          np.zeros(4), areas, fwhm, np.zeros(4), dpeak, out_j, jac)
+    assert np.abs(out_j - ref).max() < tol
+    unit = _gaussian_nodes_reference(tt, pos, wts, n_nodes, np.ones(4), fwhm)
+    assert np.abs(jac[0] - unit).max() < 1e-14 * unit.max()

@@ -63,9 +63,29 @@ static double LN2, G_NORM, L_NORM;
 INLINE double fmin2(double a, double b) { return b < a ? b : a; }
 INLINE double fmax2(double a, double b) { return b > a ? b : a; }
 
-/* numpy's searchsorted(a, v, side="left") on a sorted float array: NaN sorts last. */
+/* numpy's searchsorted(a, v, side="left") on a sorted float array: NaN sorts last. A 2θ grid is nearly always
+ * uniform, so the answer is first guessed by interpolation between the ends and confirmed (a[i−1] < v ≤ a[i]) within
+ * a few steps; otherwise, and for NaN, by bisection. Either way the same index. A bisection's dozen unpredictable
+ * branches per call were ≈ 10 % of the kernels' time: a peak takes ten or more windows, an FCJ node two. */
 INLINE Py_ssize_t search(const double *a, Py_ssize_t n, double v)
 {
+    if (n > 2 && v == v && a[n - 1] > a[0]) { /* the ends ordered (false if either is NaN) */
+        if (!(a[0] < v))
+            return 0;
+        if (a[n - 1] < v)
+            return n;
+        /* here a[0] < v ≤ a[n−1], so the answer i is in [1, n − 1] and has a[i − 1] < v ≤ a[i] */
+        double g = (v - a[0]) / (a[n - 1] - a[0]) * (double)(n - 1);
+        Py_ssize_t i = !(g >= 1.0) ? 1 : !(g <= (double)(n - 1)) ? n - 1 : (Py_ssize_t)g; /* NaN (an infinite end): 1 */
+        for (int step = 0; step < 4; step++) {
+            if (a[i - 1] >= v)
+                i--;
+            else if (a[i] < v)
+                i++;
+            else
+                return i;
+        }
+    }
     Py_ssize_t lo = 0, hi = n;
     while (lo < hi) {
         Py_ssize_t mid = lo + ((hi - lo) >> 1);
