@@ -345,8 +345,10 @@ def _screen_intensities_at_probe(ref, varied: list, pnames: list, po, lin: dict)
         _restore(ref, snapshot)
     if not np.all(norm > 0):
         return 0.0
-    _, moved = box_gauss_newton(r, np.hstack([lin["js"], jc / norm]), np.concatenate([lin["lo"], c_lo]),
-                                np.concatenate([lin["hi"], c_hi]))
+    js, jc = lin["js"], jc / norm
+    # the solution's JᵀJ stands too (its columns do); only Jᵀr is of the residual at the probe
+    _, moved = box_gauss_newton(r, np.hstack([js, jc]), np.concatenate([lin["lo"], c_lo]),
+                                np.concatenate([lin["hi"], c_hi]), gram=gram_with((lin["gram"][0], js.T @ r), js, r, jc))
     return max(float(lin["base"] @ lin["base"] - moved @ moved), 0.0)
 
 
