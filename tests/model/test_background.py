@@ -29,3 +29,19 @@ def test_a_basis_asked_for_again_is_the_same_read_only_array_and_another_grid_ge
     assert not np.array_equal(bkg.orthogonal_basis(moved, 12, (moved[0], moved[-1])), first)
     assert bkg.orthogonal_basis(tt, 16, (tt[0], tt[-1])).shape[1] == 17
     assert not np.array_equal(bkg.orthogonal_basis(tt, 12, (10.0, 80.0)), first)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_a_humps_analytic_derivatives_are_its_central_differences(eta):
+    tt = np.arange(5.0, 90.0, 0.01)
+    center, fwhm, h = 27.3, 8.4, 1e-5
+    d_center, d_fwhm = bkg.hump_derivatives(tt, center, fwhm, eta)
+
+    def col(c, f):
+        return bkg.humps(tt, [c], [f], eta)[:, 0]
+
+    num_center = (col(center + h, fwhm) - col(center - h, fwhm)) / (2 * h)
+    num_fwhm = (col(center, fwhm + h) - col(center, fwhm - h)) / (2 * h)
+    assert np.abs(num_center).max() > 1e-3 and np.abs(num_fwhm).max() > 1e-3
+    assert d_center == pytest.approx(num_center, abs=1e-8 * np.abs(num_center).max())
+    assert d_fwhm == pytest.approx(num_fwhm, abs=1e-8 * np.abs(num_fwhm).max())

@@ -83,6 +83,19 @@ def pseudo_voigt(dx, fwhm, eta):
     return (eta * lorentz + (1.0 - eta) * gauss) / fwhm
 
 
+def pseudo_voigt_derivatives(dx, fwhm, eta):
+    """∂/∂centre and ∂/∂FWHM of :func:`pseudo_voigt` at offsets ``dx = 2θ − centre``: with S(x) the unit-FWHM shape,
+    p = S(x)/FWHM and x = dx/FWHM, so ∂p/∂centre = −S′(x)/FWHM² and ∂p/∂FWHM = −(S(x) + x S′(x))/FWHM²."""
+    x = dx / fwhm
+    gauss = _G_NORM * np.exp(-4.0 * _LN2 * x * x)
+    r = 1.0 / (1.0 + 4.0 * x * x)
+    lorentz = _L_NORM * r
+    shape = eta * lorentz + (1.0 - eta) * gauss
+    slope = -8.0 * x * (eta * lorentz * r + (1.0 - eta) * _LN2 * gauss)  # S′(x)
+    f2 = fwhm * fwhm
+    return -slope / f2, -(shape + x * slope) / f2
+
+
 @functools.cache
 def _gauss_legendre(n: int):
     """Gauss–Legendre nodes and weights on [0, 1] (read-only; computed once per order: the FCJ, transparency and

@@ -9,7 +9,8 @@ bad scale. Each phase's unit-scale profile is cached by the parameters it depend
 Derivatives. Parameters that act through a phase's peak list (cells, zero, displacement, U–Y, size,
 strain, PO, Biso) are differentiated analytically, peak by peak, in one pass per phase
 (:meth:`xrdq.model.pattern.PhaseModel.profile_jacobian`); the Jacobian of the projected residual is then
-Kaufman's approximation, −P⊥ (∂A/∂θ) c. The few others (FCJ asymmetry, hump shapes) are differenced.
+Kaufman's approximation, −P⊥ (∂A/∂θ) c. The hump shapes are analytic too; the few others (FCJ asymmetry,
+transparency, flat specimen) are differenced.
 
 :class:`xrdq.refine.fit.Refinement` runs a recipe's stages on it.
 """
@@ -481,26 +482,22 @@ class Objective:
             d_t[own] += coef[i] * jac.T
             done[own] = True
         n_phase = len(self.models)
-        for j in np.nonzero(~done)[0]:  # asymmetry, transparency, flat specimen, hump shapes: differences
+        shapes = {}  # hump k → (∂/∂centre, ∂/∂FWHM) of its unit-area column
+        for j in np.nonzero(~done)[0]:  # asymmetry, transparency, flat specimen: differences; hump shapes: analytic
             name = names[j]
-            h = 1e-2 * typical_step(name, values[name])
-            up, dn = dict(values), dict(values)
-            up[name] += h
-            dn[name] -= h
             k = hump_index(name)
             if k is None:
                 # forward: the columns at ``values`` are cached, so one pattern per parameter instead of two (with
                 # transparency and flat-specimen nodes these patterns are what a Jacobian costs); the step is a
-                # tenth of the central one, which keeps the truncation error at the central difference's level
-                h *= 0.1
-                up[name] = values[name] + h
+                # tenth of a central one's, which keeps the truncation error at the central difference's level
+                h = 1e-2 * typical_step(name, values[name]) * 0.1
+                up = {**values, name: values[name] + h}
                 d_t[j] = (self.peak_columns(up) - self.peak_columns(values)) @ coef / h
-            else:  # a hump's shape moves its own column only: every other one differences to exactly 0
-                d_t[j] = (self._hump_column(k, up) - self._hump_column(k, dn)) * coef[n_phase + k] / (2.0 * h)
+            else:  # a hump's shape moves its own column only
+                if k not in shapes:
+                    shapes[k] = bkg.hump_derivatives(self.two_theta, values[f"hump{k}_center"], values[f"hump{k}_fwhm"])
+                d_t[j] = shapes[k][0 if name == f"hump{k}_center" else 1] * coef[n_phase + k]
         return np.ascontiguousarray(d_t.T)
-
-    def _hump_column(self, k: int, values: dict) -> np.ndarray:
-        return bkg.humps(self.two_theta, [values[f"hump{k}_center"]], [values[f"hump{k}_fwhm"]])[:, 0]
 
     def residual_jacobian(self, x, names) -> np.ndarray:
         """Kaufman's Jacobian of :meth:`residual`: −P⊥ ∂(A c)/∂θ, P⊥ projecting out every linear column."""
