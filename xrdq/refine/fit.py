@@ -106,7 +106,9 @@ class Refinement(Objective):
         def jac(z):
             if start_jacobian is not None and np.array_equal(z, z0):
                 return start_jacobian[:, keep] * slope(z)[None, :]
-            return self.residual_jacobian(external(z), names) * slope(z)[None, :]
+            jm = self.residual_jacobian(external(z), names)  # a new array
+            jm *= slope(z)[None, :]
+            return jm
 
         # intermediate stages only bring the next one near its optimum; the last one converges fully
         tol = 1e-5 if final else 1e-3

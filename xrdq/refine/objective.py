@@ -479,7 +479,8 @@ class Objective:
                 SHARED_PROFILES.put(skey, (prof, jac))
                 self._store(i, key[0], prof)
                 self._jac_cache[i] = (key, jac)
-            d_t[own] += coef[i] * jac.T
+            for row, j in zip(jac.T, own):  # row by row: a fancy-indexed add copies the block out and back
+                d_t[j] += coef[i] * row
             done[own] = True
         n_phase = len(self.models)
         shapes = {}  # hump k → (∂/∂centre, ∂/∂FWHM) of its unit-area column
@@ -504,14 +505,15 @@ class Objective:
         self.njev += 1
         values = self._values(x, names)
         pp, c = self._projected(values)
-        dw = self.model_derivatives(values, names, c) * self.sqrt_w[:, None]
+        dw = self.model_derivatives(values, names, c)  # a new array: weighted, projected and negated in place
+        dw *= self.sqrt_w[:, None]
         dw -= self._q @ (self._q.T @ dw)
         g = pp.T @ pp
         try:
             dw -= pp @ np.linalg.solve(g, pp.T @ dw)
         except np.linalg.LinAlgError:
             dw -= pp @ np.linalg.lstsq(g, pp.T @ dw, rcond=None)[0]
-        return -dw
+        return np.negative(dw, out=dw)
 
 
 
