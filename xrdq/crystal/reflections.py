@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._numeric import unique
 from ..errors import XrdqPhaseError
 from . import scattering
 from .cell import d_spacing, volume
@@ -66,7 +67,7 @@ class Symmetry:
     def laue_rotations(self) -> np.ndarray:
         """Distinct rotations of the point group with −1 added (the Laue group), (m, 3, 3)."""
         rots = np.concatenate([self.rotations, -self.rotations])
-        return np.unique(rots.reshape(len(rots), 9), axis=0).reshape(-1, 3, 3)
+        return unique(rots.reshape(len(rots), 9), axis=0).reshape(-1, 3, 3)
 
 
 def _generate_hkl(cell, d_min: float) -> np.ndarray:

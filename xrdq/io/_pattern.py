@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._digest import sha256_of  # noqa: F401 — the readers take it from here
+from .._numeric import median
 from ..errors import XrdqReadError
 
 if TYPE_CHECKING:
@@ -315,7 +316,7 @@ def make_pattern(
     _assume_wavelengths(attrs)
     if "step" not in attrs or attrs["step"] is None:
         if x.size > 1:
-            attrs["step"] = float(f"{np.median(np.diff(x)):.8g}")
+            attrs["step"] = float(f"{median(np.diff(x)):.8g}")
     attrs["source_path"] = str(Path(path).resolve())
     if sha256 is None:
         sha256 = sha256_of(data if data is not None else read_bytes(path))
@@ -467,7 +468,7 @@ def _check_header(path, x, attrs: dict, where):
     n = x.size
     step, start, stop = (attrs.get(k) for k in ("step", "scan_start", "scan_stop"))
     if step is not None and n > 1:
-        data_step = float(np.median(np.diff(x)))
+        data_step = float(median(np.diff(x)))
         if not (step > 0 and abs(data_step - step) <= STEP_TOLERANCE * step):
             raise XrdqReadError(path, f"header step {step:g}° but the data advance by {data_step:g}° per point",
                                 where=where)

@@ -24,6 +24,7 @@ import re
 
 import numpy as np
 
+from .._numeric import median
 from ..errors import XrdqReadError
 from ._pattern import decode_text, make_pattern, parse_number_block, read_bytes, sha256_of, to_float
 
@@ -187,7 +188,7 @@ def read(path) -> list:
         names = [c for c in re.split(r"[,;\t ]+", label.strip().lstrip("#!;/*").strip()) if c]
         named = len(names) >= 3 and bool(_ESD_NAMES.search(names[2]))
         c3 = arr[:, 2]
-        looks = bool((c3 > 0).all() and np.median(c3 / np.maximum(np.abs(y), 1.0)) < 0.5)
+        looks = bool((c3 > 0).all() and median(c3 / np.maximum(np.abs(y), 1.0)) < 0.5)
         if ext in ESD_EXTENSIONS or named or (ext in (".csv", ".dat", ".txt") and looks):
             esd = c3
             used = 3

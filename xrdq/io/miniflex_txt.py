@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 
+from .._numeric import median
 from ..errors import XrdqReadError
 from ._pattern import english_part, make_pattern, parse_number_block, read_text_lines, to_float
 from .ras import convert_cps, header_attrs, note_target_mismatch, scan_axis_problem, scan_unit_problem
@@ -95,7 +96,7 @@ def read(path) -> list:
             t = [float(v) for v in tail[1]]
         except ValueError:
             raise XrdqReadError(path, "non-numeric value in the last data line", line=i + 1 + tail[0]) from None
-        step = float(np.median(np.diff(x))) if x.size > 1 else step_hdr
+        step = float(median(np.diff(x))) if x.size > 1 else step_hdr
         tx = np.round(t[0] + step * np.arange(len(t) - 1), 8)
         x = np.concatenate([x, tx])
         c = np.concatenate([c, t[1:]])
@@ -132,7 +133,7 @@ def _row_start(path, arr, rows, step):
     starts = arr[:, 0]
     if arr.shape[0] > 1:
         spacing = np.diff(starts)
-        derived = float(np.median(spacing)) / n
+        derived = float(median(spacing)) / n
         if step is None:
             step = derived
         if not np.allclose(spacing, n * step, rtol=1e-3, atol=1e-6):

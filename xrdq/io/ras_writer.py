@@ -7,6 +7,7 @@ import datetime as _dt
 import numpy as np
 
 from .._atomic import atomic_path
+from .._numeric import median
 
 
 def write_ras(pattern, path, *, sample: str | None = None, comment: str | None = None):
@@ -16,7 +17,7 @@ def write_ras(pattern, path, *, sample: str | None = None, comment: str | None =
     tt, y, _ = pattern_arrays(pattern)
     y = np.asarray(y, dtype=float)
     a = pattern.attrs
-    step = float(np.median(np.diff(tt))) if tt.size > 1 else 0.0
+    step = float(median(np.diff(tt))) if tt.size > 1 else 0.0
     now = _dt.datetime.now().strftime("%m/%d/%y %H:%M:%S")
     header = {
         "FILE_COMMENT": comment if comment is not None else a.get("comment", ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._numeric import unique
 from . import _kernels
 from .profile import _gauss_legendre, fcj_nodes
 
@@ -117,7 +118,7 @@ def flat_specimen_nodes(centers, flat_specimen: float, variable_slit: bool, coun
     k = max(int(counts.max(initial=1)), 1)
     off = np.zeros((eps.size, k))
     wts = np.zeros((eps.size, k))
-    for n in np.unique(counts):
+    for n in unique(counts):
         rows = counts == n
         if n <= 1:
             off[rows, 0], wts[rows, 0] = -eps[rows] / 3.0, 1.0

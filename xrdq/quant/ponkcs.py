@@ -21,6 +21,7 @@ import datetime as _dt
 import numpy as np
 from scipy.optimize import least_squares
 
+from .._numeric import median
 from .._version import __version__
 from ..errors import XrdqQuantError
 from ..io import pattern_arrays, read_scan
@@ -55,7 +56,7 @@ def fit_humps(two_theta, intensity, esd, *, background_terms: int | None = None,
     tt = np.asarray(two_theta, dtype=float)
     y = np.asarray(intensity, dtype=float)
     e = np.asarray(esd, dtype=float)
-    k = max(int(round(0.1 / max(float(np.median(np.diff(tt))), 1e-6))), 1)
+    k = max(int(round(0.1 / max(float(median(np.diff(tt))), 1e-6))), 1)
     n_b = tt.size // k
     if n_b >= 50 and k > 1:
         cut = n_b * k
@@ -132,7 +133,7 @@ class _Projection:
         res = self.residual(shape)
         chi2 = float(res @ res)
         inner = (tt > self.lo + EDGE) & (tt < self.hi - EDGE)  # a rise at the very edge is air scatter
-        k = max(int(round(2.0 / max(float(np.median(np.diff(tt))), 1e-6))), 1)
+        k = max(int(round(2.0 / max(float(median(np.diff(tt))), 1e-6))), 1)
         for _ in range(max_humps):
             smooth = np.convolve(self.residual(shape) / self.sw, np.ones(k) / k, mode="same")  # over ~2°
             best = None

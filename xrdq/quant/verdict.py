@@ -15,6 +15,7 @@ import numpy as np
 
 from .._filters import gaussian_smooth
 # one home: the refinement's cell check and the verdict flag the same 1 % (a phase probably fitting other peaks)
+from .._numeric import median
 from ..refine.adaptive import CELL_LIMIT
 from .estimates import by_construction
 
@@ -79,7 +80,7 @@ def unexplained_peaks(two_theta, observed, calculated, esd, bragg, wavelength, f
     diff = np.asarray(observed, dtype=float) - np.asarray(calculated, dtype=float)
     e = np.asarray(esd, dtype=float)
     bragg = np.asarray(bragg, dtype=float)
-    step = float(np.median(np.diff(tt)))
+    step = float(median(np.diff(tt)))
     peak_max = max(float(np.max(bragg)), float(np.max(observed) - np.min(observed)) * 0.1, 1e-12)
     found = {}
     for fwhm in fwhm_deg:
@@ -87,7 +88,7 @@ def unexplained_peaks(two_theta, observed, calculated, esd, bragg, wavelength, f
         # matched filter for white noise: Σ k r / √Σ k², r = diff/σ; the kernel of gaussian_smooth is
         # normalised to Σ k = 1, so divide by √Σ k² = (2√π σ)^(-1/2)
         s = gaussian_smooth(diff / e, sigma_pts) * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_pts)
-        mad = float(np.median(np.abs(s - np.median(s)))) * 1.4826
+        mad = float(median(np.abs(s - median(s)))) * 1.4826
         z = s / max(mad, 1e-12)
         h = gaussian_smooth(diff, sigma_pts / 2)  # excess height, lightly smoothed
         half = max(int(round(2 * fwhm / step)), 1)
@@ -155,7 +156,7 @@ def broad_unexplained(two_theta, observed, calculated, esd, bragg, gof: float) -
     diff = np.asarray(observed, dtype=float) - np.asarray(calculated, dtype=float)
     e = np.asarray(esd, dtype=float)
     bragg = np.asarray(bragg, dtype=float)
-    step = float(np.median(np.diff(tt)))
+    step = float(median(np.diff(tt)))
     inside = (tt > tt[0] + BROAD_EDGE_DEG) & (tt < tt[-1] - BROAD_EDGE_DEG)
     best = None
     for fwhm in BROAD_FWHM_DEG:

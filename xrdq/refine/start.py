@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from .._filters import moving_mean, moving_median, moving_min
+from .._numeric import median
 
 
 def lower_envelope(two_theta, intensity, window_deg: float = 2.0):
     """The pattern with Bragg peaks removed: a rolling minimum over ``window_deg``, then smoothed."""
     tt = np.asarray(two_theta, dtype=float)
     y = np.asarray(intensity, dtype=float)
-    step = float(np.median(np.diff(tt)))
+    step = float(median(np.diff(tt)))
     n = max(3, int(round(window_deg / step)) | 1)
     return moving_mean(moving_min(y, n), n)
 
@@ -18,7 +19,7 @@ def lower_envelope(two_theta, intensity, window_deg: float = 2.0):
 def median_envelope(two_theta, intensity, window_deg: float = 3.0):
     """Running median: robust to misfit spikes of either sign left after subtracting Bragg peaks."""
     tt = np.asarray(two_theta, dtype=float)
-    step = float(np.median(np.diff(tt)))
+    step = float(median(np.diff(tt)))
     n = max(3, int(round(window_deg / step)) | 1)
     return moving_mean(moving_median(intensity, n), n)
 
@@ -53,7 +54,7 @@ def estimate_humps(two_theta, intensity, *, max_humps: int = 3, min_excess: floa
     excess = (env - base) / base
     humps = []
     work = np.where(tt <= max_center, excess, 0.0)
-    step = float(np.median(np.diff(tt)))
+    step = float(median(np.diff(tt)))
     for _ in range(3 * max_humps):
         if len(humps) == max_humps:
             break
