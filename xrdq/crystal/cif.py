@@ -42,7 +42,7 @@ def read_cif(path, name: str | None = None, block: str | None = None) -> Phase:
     key = (str(path), name, block, data)
     phase = _READ.get(key)
     if phase is None:
-        phase = _read(path, data, name, block)
+        phase = _read_kept(path, data, name, block)
         with _READ_LOCK:  # a dask worker runs several files in threads
             _READ[key] = phase
             while len(_READ) > _READ_MAX:
@@ -56,6 +56,25 @@ def read_cif(path, name: str | None = None, block: str | None = None) -> Phase:
 _READ: dict = {}
 _READ_MAX = 64
 _READ_LOCK = threading.Lock()
+
+
+def _read_kept(path: Path, data: bytes, name, block) -> Phase:
+    """:func:`_read`, or the Phase an earlier process read from the same bytes (:mod:`xrdq.crystal.cache`)."""
+    from . import cache
+
+    k = cache.key(path, data, name, block)
+    phase = cache.load(k)
+    if phase is None:
+        phase = _read(path, data, name, block)
+        cache.store(k, phase)
+    else:
+        _read_only(phase)
+    return phase
+
+
+def _read_only(phase: Phase) -> None:
+    for array in (phase.atoms.fract, phase.atoms.occupancy, phase.atoms.b_iso, phase.atoms.scatterer_index):
+        array.flags.writeable = False
 
 
 def _read(path: Path, data: bytes, name, block) -> Phase:
@@ -74,8 +93,7 @@ def _read(path: Path, data: bytes, name, block) -> Phase:
         said = _duplicate_tags(doc, path)
     chosen = choose_block(doc, path, block)
     phase = phase_from_block(chosen, source=str(path), name=name or path.stem)
-    for array in (phase.atoms.fract, phase.atoms.occupancy, phase.atoms.b_iso, phase.atoms.scatterer_index):
-        array.flags.writeable = False
+    _read_only(phase)
     return dataclasses.replace(phase, notes=tuple(phase.notes) + tuple(said)) if said else phase
 
 

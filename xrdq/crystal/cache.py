@@ -1,0 +1,138 @@
+"""Phases read from CIFs, kept on disk between processes.
+
+Reading a CIF means importing gemmi (≈ 9 ms), parsing it and expanding its sites (≈ 2 ms a structure): ≈ 15 ms of a
+fresh process's first ``quantify`` with three phases, a tenth of what that first call costs beyond the second
+(docs/performance.md). A process that has read the same file before loads the :class:`~xrdq.crystal.phase.Phase`
+from a small JSON file instead, without gemmi.
+
+The key is a SHA-256 of everything the Phase is made from: the CIF's bytes, its path (the Phase records it), the name
+and block chosen, the xrdq version, the source of the modules that build a Phase and the installed gemmi. An edited
+CIF, another xrdq or another gemmi reads the CIF again. The folder is ``$XRDQ_CACHE_DIR``, else
+``$XDG_CACHE_HOME/xrdq``, else ``~/.cache/xrdq``; ``XRDQ_CACHE_DIR=off`` keeps nothing. Nothing here may fail a read:
+a folder that cannot be written or a file that cannot be parsed is passed over, and the CIF is read as if there were
+no cache. JSON, not pickle: loading a file from a shared or copied folder must not be able to run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .phase import Atoms, Phase, Site
+from .reflections import Symmetry
+
+#: Bumped when the encoding below changes.
+SCHEMA = 1
+_TYPES = {cls.__name__: cls for cls in (Phase, Site, Atoms, Symmetry)}
+
+
+def folder() -> Path | None:
+    """The cache folder (not created here), or None when caching is off."""
+    chosen = os.environ.get("XRDQ_CACHE_DIR")
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off", "0", "none") else Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "xrdq"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> bytes:
+    """The xrdq version, the source of the modules that build a Phase, and the installed gemmi (its location and
+    its files' sizes and times, found without importing it)."""
+    import importlib.util
+
+    from .. import __version__
+    from . import cif, phase, reflections, scattering
+
+    h = hashlib.sha256(f"xrdq-phase-cache {SCHEMA} {__version__}".encode())
+    for module in (cif, phase, reflections, scattering):
+        h.update(Path(module.__file__).read_bytes())
+    spec = importlib.util.find_spec("gemmi")
+    for place in [spec.origin] + list(spec.submodule_search_locations or []) if spec and spec.origin else []:
+        try:
+            st = os.stat(place)
+            h.update(f"{place} {st.st_size} {st.st_mtime_ns}".encode())
+        except OSError:
+            pass
+    return h.digest()
+
+
+def key(path, data: bytes, name, block) -> str:
+    """The cache key of the Phase that ``read_cif(path, name, block)`` makes from the CIF bytes ``data``."""
+    h = hashlib.sha256(_code_fingerprint())
+    h.update(json.dumps([str(path), name, block]).encode())
+    h.update(data)
+    return h.hexdigest()
+
+
+def load(k: str) -> Phase | None:
+    """The cached Phase of key ``k``, or None (none kept, caching off, or a file that does not decode)."""
+    where = folder()
+    if where is None:
+        return None
+    try:
+        text = (where / "phases" / f"{k}.json").read_text(encoding="utf-8")
+        phase = _decode(json.loads(text)["phase"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return phase if isinstance(phase, Phase) else None
+
+
+def store(k: str, phase: Phase) -> None:
+    """Keep ``phase`` under key ``k``, if the folder can be written (a part file renamed into place: a reader never
+    sees half a file)."""
+    where = folder()
+    if where is None:
+        return
+    try:
+        text = json.dumps({"schema": SCHEMA, "phase": _encode(phase)})
+    except TypeError:
+        return  # a field this encoding does not know: read from the CIF every time
+    target = where / "phases" / f"{k}.json"
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, target)
+    except OSError:
+        try:
+            part.unlink()
+        except OSError:
+            pass
+
+
+def _encode(x):
+    if dataclasses.is_dataclass(x) and type(x).__name__ in _TYPES:
+        return {"__type__": type(x).__name__, **{f.name: _encode(getattr(x, f.name)) for f in dataclasses.fields(x)}}
+    if isinstance(x, np.ndarray):
+        return {"__array__": x.dtype.str, "shape": list(x.shape), "data": x.ravel().tolist()}
+    if isinstance(x, np.generic):
+        return {"__scalar__": x.dtype.str, "value": x.item()}
+    if isinstance(x, tuple):
+        return {"__tuple__": [_encode(v) for v in x]}
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x  # floats as repr: exact both ways
+    raise TypeError(f"cannot keep a {type(x).__name__}")
+
+
+def _decode(x):
+    if isinstance(x, dict):
+        if "__type__" in x:
+            cls = _TYPES[x["__type__"]]
+            return cls(**{f.name: _decode(x[f.name]) for f in dataclasses.fields(cls)})
+        if "__array__" in x:
+            return np.array(x["data"], dtype=np.dtype(x["__array__"])).reshape(x["shape"])
+        if "__scalar__" in x:
+            return np.dtype(x["__scalar__"]).type(x["value"])
+        if "__tuple__" in x:
+            return tuple(_decode(v) for v in x["__tuple__"])
+        raise ValueError("not an encoded value")
+    if isinstance(x, list):
+        raise ValueError("lists are encoded as tuples or arrays")
+    return x
