@@ -46,9 +46,9 @@ def test_every_shipped_phase_comes_back_as_parsed(name, cache_dir, monkeypatch):
     assert np.array_equal(r1.hkl, r2.hkl) and np.array_equal(r1.f2, r2.f2)
 
 
-def test_a_second_process_reads_a_kept_phase_without_gemmi(cache_dir):
+def test_a_second_process_reads_a_kept_phase_and_its_mass_without_gemmi(cache_dir):
     code = ("import sys; from xrdq.crystal import load_phase; p = load_phase('Li2ZrCl6'); "
-            "print(p.formula, 'gemmi' in sys.modules)")
+            "print(p.formula, repr(p.cell_mass), 'gemmi' in sys.modules)")  # the masses are kept with the phase
     env = dict(os.environ, XRDQ_CACHE_DIR=str(cache_dir))
     first, second = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
                                     check=True).stdout.split() for _ in range(2))

@@ -3,7 +3,7 @@
 Reading a CIF means importing gemmi (≈ 9 ms), parsing it and expanding its sites (≈ 2 ms a structure): ≈ 15 ms of a
 fresh process's first ``quantify`` with three phases, a tenth of what that first call costs beyond the second
 (docs/performance.md). A process that has read the same file before loads the :class:`~xrdq.crystal.phase.Phase`
-from a small JSON file instead, without gemmi.
+from a small JSON file instead, without gemmi (the atomic masses of its elements are kept with it).
 
 The key is a SHA-256 of everything the Phase is made from: the CIF's bytes, its path (the Phase records it), the name
 and block chosen, the xrdq version, the source of the modules that build a Phase and the installed gemmi. An edited
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import phase as phase_module
 from .phase import Atoms, Phase, Site
 from .reflections import Symmetry
 
 #: Bumped when the encoding below changes.
-SCHEMA = 1
+SCHEMA = 2
 _TYPES = {cls.__name__: cls for cls in (Phase, Site, Atoms, Symmetry)}
 
 
@@ -77,11 +78,16 @@ def load(k: str) -> Phase | None:
     if where is None:
         return None
     try:
-        text = (where / "phases" / f"{k}.json").read_text(encoding="utf-8")
-        phase = _decode(json.loads(text)["phase"])
+        kept = json.loads((where / "phases" / f"{k}.json").read_text(encoding="utf-8"))
+        phase = _decode(kept["phase"])
+        masses = {str(el): float(m) for el, m in kept["atomic_masses"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return phase if isinstance(phase, Phase) else None
+    if not isinstance(phase, Phase) or not set(phase.atoms.element) <= set(masses):
+        return None
+    for el, m in masses.items():  # gemmi's, by the key: the same gemmi
+        phase_module.ATOMIC_MASSES.setdefault(el, m)
+    return phase
 
 
 def store(k: str, phase: Phase) -> None:
@@ -91,7 +97,8 @@ def store(k: str, phase: Phase) -> None:
     if where is None:
         return
     try:
-        text = json.dumps({"schema": SCHEMA, "phase": _encode(phase)})
+        masses = {el: phase_module._atomic_mass(el) for el in sorted(set(phase.atoms.element))}
+        text = json.dumps({"schema": SCHEMA, "phase": _encode(phase), "atomic_masses": masses})
     except TypeError:
         return  # a field this encoding does not know: read from the CIF every time
     target = where / "phases" / f"{k}.json"

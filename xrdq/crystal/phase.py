@@ -139,7 +139,15 @@ class Phase:
                 f"ρ={self.density:.4g} g/cm³)")
 
 
-def _atomic_mass(element: str) -> float:
-    import gemmi
+#: Atomic masses (g/mol) by element symbol, gemmi's: looked up once per process, or given by the phase cache
+#: (xrdq.crystal.cache keeps those of a phase's elements with it, so a kept phase needs no gemmi at all).
+ATOMIC_MASSES: dict[str, float] = {}
 
-    return gemmi.Element(element).weight
+
+def _atomic_mass(element: str) -> float:
+    mass = ATOMIC_MASSES.get(element)
+    if mass is None:
+        import gemmi
+
+        mass = ATOMIC_MASSES[element] = gemmi.Element(element).weight
+    return mass
