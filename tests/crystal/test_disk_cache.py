@@ -44,6 +44,16 @@ def test_every_shipped_phase_comes_back_as_parsed(name, cache_dir, monkeypatch):
     assert not loaded.atoms.fract.flags.writeable  # shared like a parsed one: read-only
     r1, r2 = loaded.reflections(80.0, 1.5406), parsed.reflections(80.0, 1.5406)
     assert np.array_equal(r1.hkl, r2.hkl) and np.array_equal(r1.f2, r2.f2)
+    # its reflections too: listed once, then read back the same, dtypes included
+    listed = cache.reflections(parsed, 80.0, 1.5406, 10.0)
+    monkeypatch.setattr(type(parsed), "reflections", lambda *a, **k: pytest.fail("listed again"))
+    kept = cache.reflections(loaded, 80.0, 1.5406, 10.0)
+    assert kept is not listed and kept.wavelength == listed.wavelength
+    for a, b in ((kept.hkl, listed.hkl), (kept.d, listed.d), (kept.multiplicity, listed.multiplicity),
+                 (kept.f2, listed.f2)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    with pytest.raises(pytest.fail.Exception, match="listed again"):
+        cache.reflections(loaded, 80.0, 1.5406, 12.0)  # another range is another list
 
 
 def test_a_second_process_reads_a_kept_phase_and_its_mass_without_gemmi(cache_dir):

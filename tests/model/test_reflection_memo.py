@@ -12,6 +12,7 @@ from xrdq.model.pattern import PhaseModel
 
 
 def _count_reflections(monkeypatch):
+    monkeypatch.setenv("XRDQ_CACHE_DIR", "off")  # the memo in memory is tested here, not the lists kept on disk
     calls = []
     original = Phase.reflections
 

@@ -1,9 +1,10 @@
 """Phases read from CIFs, kept on disk between processes.
 
-Reading a CIF means importing gemmi (≈ 9 ms), parsing it and expanding its sites (≈ 2 ms a structure): ≈ 15 ms of a
-fresh process's first ``quantify`` with three phases, a tenth of what that first call costs beyond the second
-(docs/performance.md). A process that has read the same file before loads the :class:`~xrdq.crystal.phase.Phase`
-from a small JSON file instead, without gemmi (the atomic masses of its elements are kept with it).
+Reading a CIF means importing gemmi (≈ 9 ms), parsing it and expanding its sites (≈ 2 ms a structure), and listing a
+phase's reflections ≈ 3 ms more: ≈ 25 ms of a fresh process's first ``quantify`` with three phases, a fifth of what
+that first call costs beyond the second (docs/performance.md). A process that has read the same file before loads the
+:class:`~xrdq.crystal.phase.Phase` (with the atomic masses of its elements) and its reflection lists from small JSON
+files instead, without gemmi.
 
 The key is a SHA-256 of everything the Phase is made from: the CIF's bytes, its path (the Phase records it), the name
 and block chosen, the xrdq version, the source of the modules that build a Phase and the installed gemmi. An edited
@@ -26,11 +27,11 @@ import numpy as np
 
 from . import phase as phase_module
 from .phase import Atoms, Phase, Site
-from .reflections import Symmetry
+from .reflections import Reflections, Symmetry
 
 #: Bumped when the encoding below changes.
 SCHEMA = 2
-_TYPES = {cls.__name__: cls for cls in (Phase, Site, Atoms, Symmetry)}
+_TYPES = {cls.__name__: cls for cls in (Phase, Site, Atoms, Symmetry, Reflections)}
 
 
 def folder() -> Path | None:
@@ -55,7 +56,8 @@ def _code_fingerprint() -> bytes:
     for module in (cif, phase, reflections, scattering):
         h.update(Path(module.__file__).read_bytes())
     spec = importlib.util.find_spec("gemmi")
-    for place in [spec.origin] + list(spec.submodule_search_locations or []) if spec and spec.origin else []:
+    places = [spec.origin] + list(spec.submodule_search_locations or []) if spec and spec.origin else []
+    for place in places + [str(scattering.TABLE_PATH), str(scattering.CROMER_LIBERMAN_PATH)]:
         try:
             st = os.stat(place)
             h.update(f"{place} {st.st_size} {st.st_mtime_ns}".encode())
@@ -91,8 +93,7 @@ def load(k: str) -> Phase | None:
 
 
 def store(k: str, phase: Phase) -> None:
-    """Keep ``phase`` under key ``k``, if the folder can be written (a part file renamed into place: a reader never
-    sees half a file)."""
+    """Keep ``phase`` under key ``k``, if the folder can be written."""
     where = folder()
     if where is None:
         return
@@ -101,7 +102,40 @@ def store(k: str, phase: Phase) -> None:
         text = json.dumps({"schema": SCHEMA, "phase": _encode(phase), "atomic_masses": masses})
     except TypeError:
         return  # a field this encoding does not know: read from the CIF every time
-    target = where / "phases" / f"{k}.json"
+    _write(where / "phases" / f"{k}.json", text)
+
+
+def reflections(phase: Phase, two_theta_max: float, wavelength: float, two_theta_min: float = 0.0) -> Reflections:
+    """``phase.reflections(two_theta_max, wavelength, two_theta_min)``, kept on disk like the phase (listing and
+    weighting them is ≈ 3 ms a phase). The key is the phase's own fields, the arguments and everything the phase
+    cache's key holds, the scattering tables included."""
+    where = folder()
+    if where is None:
+        return phase.reflections(two_theta_max, wavelength, two_theta_min)
+    try:
+        h = hashlib.sha256(_code_fingerprint())
+        h.update(json.dumps([_encode(phase), repr(float(two_theta_max)), repr(float(wavelength)),
+                             repr(float(two_theta_min))]).encode())
+    except TypeError:
+        return phase.reflections(two_theta_max, wavelength, two_theta_min)
+    target = where / "reflections" / f"{h.hexdigest()}.json"
+    try:
+        kept = _decode(json.loads(target.read_text(encoding="utf-8"))["reflections"])
+        if isinstance(kept, Reflections):
+            return kept
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    out = phase.reflections(two_theta_max, wavelength, two_theta_min)
+    try:
+        _write(target, json.dumps({"schema": SCHEMA, "reflections": _encode(out)}))
+    except TypeError:
+        pass
+    return out
+
+
+def _write(target: Path, text: str) -> None:
+    """``text`` into ``target`` if the folder can be written (a part file renamed into place: a reader never sees
+    half a file); nothing otherwise."""
     part = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..crystal import cache
 from .film import film_transmission
 from .instrument import Instrument, ProfileTerms
 from .peaks import (accumulate_peaks, fcj_node_counts, flat_specimen_node_counts, flat_specimen_widths,
@@ -174,7 +175,7 @@ class _Memo:
 def _reflections(phase, two_theta_max, wavelength, two_theta_min):
     # quantify builds models twice (once to look for amorphous humps, once to refine), a batch once more
     # per file: the same structure over the same range is listed once per process
-    return phase.reflections(two_theta_max, wavelength, two_theta_min=two_theta_min)
+    return cache.reflections(phase, two_theta_max, wavelength, two_theta_min)  # and between processes, on disk
 
 
 @_Memo
