@@ -93,3 +93,10 @@ def test_caching_off_or_impossible_reads_the_cif_and_writes_nothing(setting, tmp
     monkeypatch.setattr(cif, "_READ", {})
     assert cif.read_cif(PHASES / "LiCl.cif").formula
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_an_install_whose_sources_cannot_be_read_caches_nothing_and_reads(cache_dir, monkeypatch):
+    monkeypatch.setattr(cache, "_code_fingerprint", lambda: None)
+    phase = cif.read_cif(PHASES / "ZnO.cif")
+    assert phase.formula and cache.reflections(phase, 70.0, 1.5406, 20.0).hkl.size
+    assert not cache_dir.exists()

@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +45,21 @@ def folder() -> Path | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _code_fingerprint() -> bytes:
-    """The xrdq version, the source of the modules that build a Phase, and the installed gemmi (its location and
-    its files' sizes and times, found without importing it)."""
+def _code_fingerprint() -> bytes | None:
+    """The xrdq version, the source of the modules that build a Phase, and the installed gemmi and scattering tables
+    (their locations and files' sizes and times, found without importing gemmi); None, and no caching, where the
+    sources cannot be read (an install without them)."""
     import importlib.util
 
     from .. import __version__
     from . import cif, phase, reflections, scattering
 
     h = hashlib.sha256(f"xrdq-phase-cache {SCHEMA} {__version__}".encode())
-    for module in (cif, phase, reflections, scattering):
-        h.update(Path(module.__file__).read_bytes())
+    try:
+        for module in (cif, phase, reflections, scattering):
+            h.update(Path(module.__file__).read_bytes())
+    except (OSError, TypeError):
+        return None
     spec = importlib.util.find_spec("gemmi")
     places = [spec.origin] + list(spec.submodule_search_locations or []) if spec and spec.origin else []
     for place in places + [str(scattering.TABLE_PATH), str(scattering.CROMER_LIBERMAN_PATH)]:
@@ -66,18 +71,22 @@ def _code_fingerprint() -> bytes:
     return h.digest()
 
 
-def key(path, data: bytes, name, block) -> str:
-    """The cache key of the Phase that ``read_cif(path, name, block)`` makes from the CIF bytes ``data``."""
-    h = hashlib.sha256(_code_fingerprint())
+def key(path, data: bytes, name, block) -> str | None:
+    """The cache key of the Phase that ``read_cif(path, name, block)`` makes from the CIF bytes ``data``; None when
+    nothing is cached."""
+    code = _code_fingerprint() if folder() is not None else None
+    if code is None:
+        return None
+    h = hashlib.sha256(code)
     h.update(json.dumps([str(path), name, block]).encode())
     h.update(data)
     return h.hexdigest()
 
 
-def load(k: str) -> Phase | None:
+def load(k: str | None) -> Phase | None:
     """The cached Phase of key ``k``, or None (none kept, caching off, or a file that does not decode)."""
     where = folder()
-    if where is None:
+    if where is None or k is None:
         return None
     try:
         kept = json.loads((where / "phases" / f"{k}.json").read_text(encoding="utf-8"))
@@ -92,10 +101,10 @@ def load(k: str) -> Phase | None:
     return phase
 
 
-def store(k: str, phase: Phase) -> None:
+def store(k: str | None, phase: Phase) -> None:
     """Keep ``phase`` under key ``k``, if the folder can be written."""
     where = folder()
-    if where is None:
+    if where is None or k is None:
         return
     try:
         masses = {el: phase_module._atomic_mass(el) for el in sorted(set(phase.atoms.element))}
@@ -110,10 +119,11 @@ def reflections(phase: Phase, two_theta_max: float, wavelength: float, two_theta
     weighting them is ≈ 3 ms a phase). The key is the phase's own fields, the arguments and everything the phase
     cache's key holds, the scattering tables included."""
     where = folder()
-    if where is None:
+    code = _code_fingerprint() if where is not None else None
+    if code is None:
         return phase.reflections(two_theta_max, wavelength, two_theta_min)
     try:
-        h = hashlib.sha256(_code_fingerprint())
+        h = hashlib.sha256(code)
         h.update(json.dumps([_encode(phase), repr(float(two_theta_max)), repr(float(wavelength)),
                              repr(float(two_theta_min))]).encode())
     except TypeError:
@@ -136,7 +146,7 @@ def reflections(phase: Phase, two_theta_max: float, wavelength: float, two_theta
 def _write(target: Path, text: str) -> None:
     """``text`` into ``target`` if the folder can be written (a part file renamed into place: a reader never sees
     half a file); nothing otherwise."""
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")  # per writer
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         part.write_text(text, encoding="utf-8")
