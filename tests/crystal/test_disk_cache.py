@@ -100,3 +100,17 @@ def test_an_install_whose_sources_cannot_be_read_caches_nothing_and_reads(cache_
     phase = cif.read_cif(PHASES / "ZnO.cif")
     assert phase.formula and cache.reflections(phase, 70.0, 1.5406, 20.0).hkl.size
     assert not cache_dir.exists()
+
+
+def test_a_folder_keeps_its_newest_entries_only(cache_dir, monkeypatch):
+    """Entries a new xrdq, a new gemmi or an edited CIF no longer reads are not kept for ever."""
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    names = ["LiF", "LiCl", "ZnO", "CaF2", "Al2O3"]
+    for k, name in enumerate(names):
+        cif.read_cif(PHASES / f"{name}.cif")
+        for kept in (cache_dir / "phases").glob("*.json"):  # written in this order, a second apart
+            if name in kept.read_text(encoding="utf-8"):
+                os.utime(kept, ns=(k * 10**9, k * 10**9))
+    kept = sorted((cache_dir / "phases").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    assert len(kept) == 3
+    assert [json.loads(p.read_text())["phase"]["name"] for p in kept] == names[2:]

@@ -156,6 +156,26 @@ def _write(target: Path, text: str) -> None:
             part.unlink()
         except OSError:
             pass
+        return
+    _prune(target.parent)
+
+
+#: Entries kept per folder (phases, reflections): a new xrdq or gemmi, or an edited CIF, leaves the old ones unread,
+#: so the oldest written go once there are more (a phase is 1–30 kB).
+MAX_ENTRIES = 500
+
+
+def _prune(where: Path, keep: int | None = None) -> None:
+    keep = MAX_ENTRIES if keep is None else keep
+    try:
+        entries = [e for e in os.scandir(where) if e.name.endswith(".json")]
+        if len(entries) <= keep:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime_ns)
+        for e in entries[:len(entries) - keep]:
+            os.unlink(e.path)
+    except OSError:
+        pass  # another process pruned first, or the folder went away
 
 
 def _encode(x):
