@@ -7,7 +7,7 @@ that first call costs beyond the second (docs/performance.md). A process that ha
 files instead, without gemmi.
 
 The key is a SHA-256 of everything the Phase is made from: the CIF's bytes, its path (the Phase records it), the name
-and block chosen, the xrdq version, the source of the modules that build a Phase and the installed gemmi. An edited
+and block chosen, the xrdq version, the source of every module of ``xrdq.crystal`` and the installed gemmi. An edited
 CIF, another xrdq or another gemmi reads the CIF again. The folder is ``$XRDQ_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/xrdq``, else ``~/.cache/xrdq``; ``XRDQ_CACHE_DIR=off`` keeps nothing. Nothing here may fail a read:
 a folder that cannot be written or a file that cannot be parsed is passed over, and the CIF is read as if there were
@@ -46,18 +46,22 @@ def folder() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _code_fingerprint() -> bytes | None:
-    """The xrdq version, the source of the modules that build a Phase, and the installed gemmi and scattering tables
-    (their locations and files' sizes and times, found without importing gemmi); None, and no caching, where the
-    sources cannot be read (an install without them)."""
+    """The xrdq version, the source of every module of :mod:`xrdq.crystal` (and of ``xrdq._numeric``, which it uses),
+    and the installed gemmi and scattering tables (their locations and files' sizes and times, found without
+    importing gemmi); None, and no caching, where the sources cannot be read (an install without them)."""
     import importlib.util
 
-    from .. import __version__
-    from . import cif, phase, reflections, scattering
+    from .. import __version__, _numeric
+    from . import scattering
 
     h = hashlib.sha256(f"xrdq-phase-cache {SCHEMA} {__version__}".encode())
     try:
-        for module in (cif, phase, reflections, scattering):
-            h.update(Path(module.__file__).read_bytes())
+        sources = sorted(Path(__file__).parent.glob("*.py")) + [Path(_numeric.__file__)]
+        if len(sources) < 2:
+            return None
+        for source in sources:
+            h.update(source.name.encode())
+            h.update(source.read_bytes())
     except (OSError, TypeError):
         return None
     spec = importlib.util.find_spec("gemmi")
