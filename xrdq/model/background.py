@@ -68,7 +68,11 @@ def _orthogonal_basis(tt, n_terms, two_theta_range, inverse):
     return q[:, keep] * sign[None, :] * np.sqrt(tt.size)
 
 
-def humps(two_theta, centers, fwhms, eta: float = 0.5) -> np.ndarray:
+#: The Lorentzian fraction of an amorphous hump's pseudo-Voigt.
+HUMP_ETA = 0.5
+
+
+def humps(two_theta, centers, fwhms, eta: float = HUMP_ETA) -> np.ndarray:
     """Broad pseudo-Voigt peaks (unit area) for amorphous halos, one column per hump."""
     tt = np.asarray(two_theta, dtype=float)[:, None]
     c = np.atleast_1d(np.asarray(centers, dtype=float))[None, :]
@@ -76,7 +80,7 @@ def humps(two_theta, centers, fwhms, eta: float = 0.5) -> np.ndarray:
     return pseudo_voigt(tt - c, w, eta)
 
 
-def hump_derivatives(two_theta, center: float, fwhm: float, eta: float = 0.5):
+def hump_derivatives(two_theta, center: float, fwhm: float, eta: float = HUMP_ETA):
     """∂/∂centre and ∂/∂FWHM of one :func:`humps` column (analytic: central differences cost four hump
     evaluations per hump and Jacobian)."""
     tt = np.asarray(two_theta, dtype=float)
