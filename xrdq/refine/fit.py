@@ -121,8 +121,7 @@ class Refinement(Objective):
 
     def scale_significance(self) -> dict:
         """Phase name → scale / esd at the current values: the linear solve's esd, scaled by the GoF."""
-        _, pp = self._project(self.peak_columns(self._values()))
-        c = self._solve_scales(pp)
+        pp, c = self._projected(self._values())
         r = self._yw_perp - pp @ c
         dof = max(r.size - self.n_linear(), 1)
         cov = np.linalg.pinv(pp.T @ pp) * float(r @ r) / dof
