@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -148,18 +147,14 @@ def reflections(phase: Phase, two_theta_max: float, wavelength: float, two_theta
 
 
 def _write(target: Path, text: str) -> None:
-    """``text`` into ``target`` if the folder can be written (a part file renamed into place: a reader never sees
-    half a file); nothing otherwise."""
-    part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")  # per writer
+    """``text`` into ``target`` if the folder can be written (:func:`xrdq._atomic.atomic_path`: a reader never sees
+    half a file, and each writer has its own temporary file); nothing otherwise."""
+    from .._atomic import atomic_path
+
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part.write_text(text, encoding="utf-8")
-        os.replace(part, target)
-    except OSError:
-        try:
-            part.unlink()
-        except OSError:
-            pass
+        with atomic_path(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError:  # XrdqOutputError is one: a folder that cannot be made or written
         return
     _prune(target.parent)
 
