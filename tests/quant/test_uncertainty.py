@@ -107,11 +107,12 @@ def test_reflection_scatter_sees_lines_that_disagree_beyond_their_noise():
     from xrdq.quant.uncertainty import reflection_scatter
 
     found = reflection_scatter(_two_phase_fit([1.15, 0.85, 1.10, 0.90], seed=1))
-    excess, birge, windows = found["A"]
-    assert windows == 4 and birge > 5 and 0.03 < excess < 0.10, found
+    excess, birge, windows, p = found["A"]
+    assert windows == 4 and birge > 5 and 0.03 < excess < 0.10 and p < 1e-6, found
     assert found["B"][0] < 0.005, found
     agree = reflection_scatter(_two_phase_fit([1.0, 1.0, 1.0, 1.0], seed=2))
     assert agree["A"][0] < 0.005 and agree["B"][0] < 0.005 and 0.3 < agree["A"][1] < 2.0, agree
+    assert agree["A"][3] > 1e-3 and agree["B"][3] > 1e-3, agree  # nothing beyond chance
 
 
 def test_the_reflection_scatter_is_worked_out_once_per_converged_fit(monkeypatch):
@@ -140,6 +141,42 @@ def test_real_reflections_that_disagree_widen_u(shared_data):
                         instrument="cpd-pw3020", two_theta_range=(15.0, 145.0), model_uncertainty="fast")
     log = {e["variant"].split(" (")[0]: e for e in res.provenance["model_uncertainty"]["variants"]}
     assert "reflection scatter of Al2O3" in log and log["reflection scatter of Al2O3"]["largest_shift"] > 0
+
+
+def test_scatter_of_unequal_lines_is_a_random_effect_of_each_line():
+    """A wrong structure model errs each reflection's intensity by a share of itself, whatever its counts. With a few
+    strong lines carrying the scale, the scale's error beyond its esd is τ/√n_eff, not Birge's √((B² − GoF²)/ΣW),
+    which counts every window as one: over 4000 draws of eight windows with weights spanning 700× (n_eff 2.3) and 4 %
+    relative errors, the estimate's RMS matches the weighted mean's actual extra scatter (Birge's gave 0.44 of it).
+    With equal weights the two are the same."""
+    from xrdq.quant.uncertainty import _excess_of_mean
+
+    rng = np.random.default_rng(0)
+    w, tau = np.array([4000.0, 1500, 600, 250, 100, 40, 15, 6]), 0.04
+    estimates = []
+    for _ in range(4000):
+        r = tau * rng.normal(size=w.size) + rng.normal(size=w.size) / np.sqrt(w)
+        b2 = np.sum(w * (r - np.sum(w * r) / w.sum()) ** 2) / (w.size - 1)
+        estimates.append(_excess_of_mean(w, b2, 1.0))
+    actual = tau * np.sqrt(np.sum(w**2)) / w.sum()
+    assert 0.9 < np.sqrt(np.mean(np.square(estimates))) / actual < 1.15
+    equal = np.full(5, 300.0)
+    assert _excess_of_mean(equal, 4.0, 1.21) == pytest.approx(np.sqrt((4.0 - 1.21) / equal.sum()), rel=1e-12)
+    assert _excess_of_mean(equal, 1.0, 1.21) == 0.0  # no more scatter than the noise: nothing beyond the esd
+
+
+def test_a_sample_phase_whose_lines_disagree_gets_a_note_the_standard_its_own():
+    """The sample phase A's lines 10–15 % off (a structure model's wrong coordinates do that): a note names it and
+    what narrows it; B, whose lines agree, gets none; a standard's disagreement is :func:`check_standard_lines`'s."""
+    from xrdq.quant.verdict import check_phase_lines
+
+    fit = _two_phase_fit([1.15, 0.85, 1.10, 0.90], seed=1)
+    (note,) = check_phase_lines(fit, {"phase": "B", "weighed_fraction": 0.5})
+    assert note.level == "ok" and note.reason.startswith("A's 4 line groups") and "Birge ratio" in note.reason
+    assert "structure" in note.reason and "CIF refined for this phase" in note.reason
+    assert check_phase_lines(fit, {"phase": "A", "weighed_fraction": 0.5}) == []
+    assert len(check_phase_lines(fit, None)) == 1 and check_phase_lines(None, None) == []
+    assert check_phase_lines(_two_phase_fit([1.0, 1.0, 1.0, 1.0], seed=2), None) == []
 
 
 def test_a_standard_whose_lines_disagree_gets_a_note_saying_why_and_what_helps():

@@ -117,7 +117,8 @@ MIN_WINDOWS = 3
 
 
 def reflection_scatter(fit) -> dict:
-    """Phase → (relative scale uncertainty beyond its esd, Birge ratio, windows) from its reflections' disagreement.
+    """Phase → (relative scale uncertainty beyond its esd, Birge ratio, windows, p) from its reflections' disagreement
+    (p: the chance of a Birge ratio this large from counting noise alone, an F-test of B²/GoF²).
 
     Each 2θ window where the phase's calculated intensity c exceeds WINDOW_LEVEL of its maximum gives its own
     least-squares correction to the phase's scale, r_w = Σ w·c·(y − ŷ) / W_w with W_w = Σ w·c², everything else
@@ -148,6 +149,8 @@ def _scatter(fit) -> tuple[np.ndarray, dict]:
 
 
 def _scatter_of(fit, values) -> tuple[np.ndarray, dict]:
+    from ..refine.adaptive import f_survival
+
     a = fit.design_matrix(values)
     coef = fit.solve_linear(a)
     resid = fit.observed - a @ coef
@@ -174,8 +177,24 @@ def _scatter_of(fit, values) -> tuple[np.ndarray, dict]:
             continue
         r, weight = np.array(r), np.array(weight)
         b2 = float(np.sum(weight * (r - np.sum(weight * r) / weight.sum()) ** 2)) / (len(r) - 1)
-        out[phase.name] = (float(np.sqrt(max(b2 - gof2, 0.0) / weight.sum())), float(np.sqrt(b2)), len(r))
+        # whether they disagree beyond chance: B²/GoF² against F(n − 1, dof), the fit's residual variance the yardstick
+        p = f_survival(len(r) - 1, dof, b2 / gof2) if gof2 > 0 else 1.0
+        out[phase.name] = (_excess_of_mean(weight, b2, gof2), float(np.sqrt(b2)), len(r), p)
     return np.asarray(coef[:len(fit.phases)], dtype=float), out
+
+
+def _excess_of_mean(weight, b2: float, gof2: float) -> float:
+    """The relative uncertainty of a phase's scale beyond its esd, from its windows' corrections scattering by B² against
+    the GoF² counting noise allows (``weight``: each window's W_w). What makes windows disagree — a structure model's
+    wrong coordinates or site occupancies, texture, extinction — errs each reflection's intensity by a share of itself,
+    not in proportion to its counting noise: a random effect τ² in every r_w beside its counting variance GoF²/W_w
+    (DerSimonian & Laird 1986). The scale is the counting-weighted mean of the r_w, so its variance beyond the esd is
+    τ² ΣW²/(ΣW)²: τ over the square root of the windows' effective number, which a few strong reflections dominate.
+    With equal weights this is Birge's √((B² − GoF²)/ΣW); with unequal ones Birge's counts every window as one."""
+    s1, s2 = float(weight.sum()), float(np.sum(weight**2))
+    # τ² from Q = Σ W (r − r̄)² / GoF² = (n − 1) B²/GoF², in the counting weights W/GoF²
+    tau2 = max(b2 - gof2, 0.0) * (weight.size - 1) / (s1 - s2 / s1)
+    return float(np.sqrt(tau2 * s2) / s1)
 
 
 def _line_windows(c, two_theta, doublet: float) -> list:
@@ -202,7 +221,7 @@ def _scatter_variants(fit) -> list[Variant]:
     base, excess = _scatter(fit)
     out = []
     for j, phase in enumerate(fit.phases):
-        e, b, n = excess.get(phase.name, (0.0, 0.0, 0))
+        e, b, n, _ = excess.get(phase.name, (0.0, 0.0, 0, 1.0))
         if e > 0:
             s = base.copy()
             s[j] *= 1.0 + e

@@ -668,8 +668,12 @@ def check_spiked_composition(result) -> list[Finding]:
     return []
 
 
-#: A standard whose lines leave its scale uncertain by more than this share of itself beyond its esd gets a note.
-STANDARD_SCATTER_NOTE = 0.02
+#: A phase (the standard or a sample phase) whose lines leave its scale uncertain by more than this share of itself
+#: beyond its esd gets a note.
+SCATTER_NOTE = 0.02
+#: ... and whose lines disagree beyond chance at this level (an F-test of B²/GoF²): a minor phase's few noisy windows
+#: give a large relative excess from a Birge ratio of 1.1–1.4 that counting noise alone makes 3–20 % of the time.
+SCATTER_P = 1e-3
 
 
 def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
@@ -681,13 +685,38 @@ def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
     from .uncertainty import reflection_scatter
 
     found = reflection_scatter(fit).get(standard["phase"])
-    if not found or found[0] < STANDARD_SCATTER_NOTE:
+    if not found or found[0] < SCATTER_NOTE:
         return []
-    excess, birge, windows = found
+    excess, birge, windows, p = found
+    if p >= SCATTER_P:
+        return []
     return [Finding("ok", f"the standard {standard['phase']}'s {windows} line groups disagree with each other beyond "
                           f"their counting noise (Birge ratio {birge:.1f}): its scale, and the amorphous fraction with "
                           f"it, is uncertain by ±{100 * excess:.1f} % of itself (in u) — particle statistics of a coarse "
                           "standard, or texture; grind it finer or spin the specimen")]
+
+
+def check_phase_lines(fit, standard: dict | None) -> list[Finding]:
+    """A sample phase whose line groups disagree with each other beyond their noise, as the standard's do in
+    :func:`check_standard_lines`: its relative intensities are not its structure model's — coordinates or site
+    occupancies (an approximate or isotype-borrowed CIF), a texture March–Dollase does not describe, particle
+    statistics. u holds what that does to its scale; the note says so, so that a wide u is not a mystery."""
+    if fit is None:
+        return []
+    from .uncertainty import reflection_scatter
+
+    skip = standard["phase"] if standard else None
+    out = []
+    for name, (excess, birge, windows, p) in reflection_scatter(fit).items():
+        if name == skip or excess < SCATTER_NOTE or p >= SCATTER_P:
+            continue
+        out.append(Finding("ok", f"{name}'s {windows} line groups disagree with its structure model beyond their "
+                                 f"counting noise (Birge ratio {birge:.1f}): its scale, and its fraction with it, is "
+                                 f"uncertain by ±{100 * excess:.1f} % of itself (in u) — its structure (coordinates, "
+                                 "site occupancies), a texture March–Dollase does not describe, particle statistics, or "
+                                 "another phase's misfit under its lines; a CIF refined for this phase, or a finer, "
+                                 "spun specimen, narrows it"))
+    return out
 
 
 #: A standard whose refined March–Dollase ratio lies further than this from 1 (and beyond 3 esd) gets a note.
@@ -834,6 +863,7 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         findings += check_standard_lines(getattr(ref, "fit", None), result.standard)
         findings += check_standard_texture(ref, result.standard,
                                            prefixes.get(result.standard["phase"]) if result.standard else None)
+    findings += check_phase_lines(getattr(ref, "fit", None), result.standard)
     if not standard_findings:  # with the standard gone, every sample fraction is meaningless: said once above
         sample = {n: v for n, (v, _) in result.sample_fractions.items()}
         sample_u = {n: u.get(f"sample:{n}", 0.0) for n in result.sample_fractions}
