@@ -9,6 +9,8 @@
     python scripts/make_independent_set.py --expected      # the noise-free expected patterns (gsas2-expected/)
     python scripts/make_independent_set.py --draw x8       # a second draw at 8x the counts (gsas2-x8/)
     python scripts/make_independent_set.py --breadth       # chemistries and textures beyond the set (gsas2-breadth/)
+    python scripts/make_independent_set.py --structure-errors  # true structures other than the CIFs given to the
+                                                           # fit (gsas2-structure/)
     python scripts/make_independent_set.py --expected --exact-fcj  # the same, GSAS-II's FCJ quadrature replaced
                                                            # by the integral (gsas2-exactfcj/)
 
@@ -35,9 +37,9 @@ import xraydb
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from xrdq.validation import BREADTH_FOLDER  # noqa: E402
+from xrdq.validation import BREADTH_FOLDER, STRUCTURE_FOLDER  # noqa: E402
 from independent_set_cases import (BREADTH, CASES, DEFAULT_SIZE_UM, FIRST_WAVE, SCALE_SERIES,  # noqa: E402
-                                   STANDARD_SIZE_UM, drawn_cases)
+                                   STANDARD_SIZE_UM, STRUCTURE_FOLDER_CASES, drawn_cases)
 
 PHASES = ROOT / "reference_patterns" / "phases"
 OUT = ROOT / "reference_patterns" / "validation"
@@ -126,12 +128,16 @@ def _quiet():
     return contextlib.redirect_stdout(io.StringIO())
 
 
+#: phase name → the CIF GSAS-II simulates it from instead of the reference one (a structure-error case's true structure)
+TRUE_CIFS: dict = {}
+
+
 def add_gsas2_phase(G2sc, proj, name: str, workdir: Path):
-    """Add a reference CIF; atoms a CIF gives a hair off a special position are moved onto it (GSAS-II
-    would otherwise double them: Li2ZrCl6, Li2HfCl6, Li3YCl6)."""
+    """Add a reference CIF (or the case's true structure, :data:`TRUE_CIFS`); atoms a CIF gives a hair off a special
+    position are moved onto it (GSAS-II would otherwise double them: Li2ZrCl6, Li2HfCl6, Li3YCl6)."""
     from xrdq.engines.gsas2.project import snap_special_positions  # a GSAS-II helper, not xrdq's model
 
-    ph = proj.add_phase(str(PHASES / f"{name}.cif"), phasename=name, fmthint="CIF")
+    ph = proj.add_phase(str(TRUE_CIFS.get(name, PHASES / f"{name}.cif")), phasename=name, fmthint="CIF")
     if snap_special_positions(ph):
         G2sc.SetupGeneral(ph.data, str(workdir))
     return ph
@@ -277,6 +283,47 @@ def exact_fcj(enabled: bool = True):
 
 
 # --------------------------------------------------------------------------------------------- numpy parts
+def write_true_structure(name: str, spec: dict, path: Path):
+    """The reference CIF of ``name`` with its sites moved at random by ``spec["sigma"]`` (fractional, per coordinate)
+    within each site's symmetry (the random δ averaged over the operators that keep the site in place: the directions
+    it is free to move in), and ``spec["occupancy"]`` (site label → value) and ``spec["b_iso"]`` (element → Å²)
+    replacing the CIF's: a structure other than the one the fit is given. The CIF is read for its sites and operators
+    only; the pattern is GSAS-II's."""
+    from xrdq.crystal import read_cif
+    from xrdq.crystal.displace import _same
+
+    src = PHASES / f"{name}.cif"
+    phase = read_cif(src)
+    rot = np.asarray(phase.symmetry.rotations, dtype=float)
+    tr = np.asarray(phase.symmetry.translations, dtype=float)
+    rng = np.random.default_rng(spec.get("seed", 0))
+    sigma = float(spec.get("sigma", 0.0))
+    moved = {}
+    for site in phase.sites:
+        x = np.asarray(site.fract, dtype=float)
+        stabiliser = rot[_same(np.einsum("nij,j->ni", rot, x) + tr, x)]
+        moved[site.label] = x + ((stabiliser @ rng.normal(0.0, sigma, 3)).mean(axis=0) if sigma else 0.0)
+    occupancy, b_iso = spec.get("occupancy", {}), spec.get("b_iso", {})
+    unknown = set(occupancy) - set(moved)
+    if unknown:
+        raise ValueError(f"{src}: no site {sorted(unknown)} to set the occupancy of")
+    lines, done = [], set()
+    for line in src.read_text(encoding="utf-8").splitlines():
+        f = line.split()
+        if len(f) == 7 and f[0] in moved and f[0] not in done:  # label type x y z occupancy B, as the reference CIFs
+            x = moved[f[0]]
+            line = (f"{f[0]} {f[1]} {x[0]:.6f} {x[1]:.6f} {x[2]:.6f} {float(occupancy.get(f[0], f[5])):.5f} "
+                    f"{float(b_iso.get(f[1], f[6])):.4f}")
+            done.add(f[0])
+        lines.append(line)
+    if done != set(moved):
+        raise ValueError(f"{src}: site lines of {sorted(set(moved) - done)} not found (label type x y z occ B expected)")
+    header = (f"# TRUE structure of {name} for a structure-error case (make_independent_set.py --structure-errors): "
+              f"the reference CIF with {json.dumps(spec, sort_keys=True)}. GSAS-II simulated the pattern from this; "
+              f"xrdq is given reference_patterns/phases/{name}.cif.")
+    path.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
 def gaussian(x, centre, fwhm, area):
     sigma = fwhm / np.sqrt(8.0 * np.log(2.0))
     return area / (sigma * np.sqrt(2.0 * np.pi)) * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
@@ -358,7 +405,9 @@ def truth_record(c, simulator, seed, mix, am, mu_mix, K, info, nuis, humps, back
             "instrument": inst, "displacement_um": nuis["displacement_um"],
             "humps": humps, "background": background,
             "max_peak_counts": float(np.max(y_bragg)), "max_counts_expected": float(np.max(y_total)),
-            "two_theta": list(c["grid"]), "n_points": int(x.size), **({"draw": c["draw"]} if c.get("draw") else {})}
+            "two_theta": list(c["grid"]), "n_points": int(x.size), **({"draw": c["draw"]} if c.get("draw") else {}),
+            **({"true_structures": {n: {"cif": f"{c['case']}.{n}.true.cif", **spec}
+                                    for n, spec in c["true_structures"].items()}} if c.get("true_structures") else {})}
 
 
 def mixture_mu(mix: dict, am: dict, info: dict) -> float:
@@ -384,6 +433,18 @@ def crystalline_info(c, mix, workdir):
 def run_case(c, out: Path, workdir: Path, series_K: dict, version: str, *, expected_only=False) -> list[Path]:
     """Simulate one case (all its Poisson replicates); ``expected_only``: one file holding the expected
     counts themselves, no noise (the same nuisances and truth), for measuring systematic error alone."""
+    TRUE_CIFS.clear()
+    for name, spec in (c.get("true_structures") or {}).items():
+        out.mkdir(parents=True, exist_ok=True)
+        write_true_structure(name, spec, out / f"{c['case']}.{name}.true.cif")
+        TRUE_CIFS[name] = out / f"{c['case']}.{name}.true.cif"
+    try:
+        return _run_case(c, out, workdir, series_K, version, expected_only=expected_only)
+    finally:
+        TRUE_CIFS.clear()
+
+
+def _run_case(c, out: Path, workdir: Path, series_K: dict, version: str, *, expected_only=False) -> list[Path]:
     seed = case_seed(c["case"])
     rng = np.random.default_rng(seed)
     nuis = draw_nuisance(rng, c)
@@ -468,6 +529,8 @@ def main(argv=None):
                     "(40: the spread of their (A − truth)/esd is then known to ≈ ±0.11, where 10 left ±0.24)")
     ap.add_argument("--breadth", action="store_true", help="the cases of chemistries and textures outside the "
                     "development set (independent_set_cases.BREADTH) to <out>/gsas2-breadth")
+    ap.add_argument("--structure-errors", action="store_true", help="cases simulated from true structures other than "
+                    "the CIFs the fit is given (independent_set_cases.STRUCTURE_FOLDER_CASES) to <out>/gsas2-structure")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.xrayutilities:
@@ -482,9 +545,10 @@ def main(argv=None):
         from check_independent_set import check_gsas2
 
         return check_gsas2()
-    if args.breadth and (args.draw or args.expected):
-        ap.error("--breadth is a set of its own: not with --draw or --expected")
-    pool = drawn_cases(args.draw, args.counts_factor, args.replicates) if args.draw else BREADTH if args.breadth else CASES
+    if (args.breadth or args.structure_errors) and (args.draw or args.expected):
+        ap.error("--breadth and --structure-errors are sets of their own: not with --draw or --expected")
+    pool = (drawn_cases(args.draw, args.counts_factor, args.replicates) if args.draw else BREADTH if args.breadth
+            else STRUCTURE_FOLDER_CASES if args.structure_errors else CASES)
     names = args.only or (FIRST_WAVE if args.first_wave else [c["case"] for c in pool])
     unknown = set(names) - {c["case"] for c in pool}
     if unknown:
@@ -499,6 +563,7 @@ def main(argv=None):
         workdir = Path(tmp)
         scales = series_scales(cases, workdir, args.counts_factor if args.draw else 1.0)
         folder = (f"gsas2-{args.draw}" if args.draw else BREADTH_FOLDER if args.breadth
+                  else STRUCTURE_FOLDER if args.structure_errors
                   else "gsas2-exactfcj" if args.exact_fcj else "gsas2-expected" if args.expected else "gsas2")
         for c in cases:
             t = time.perf_counter()

@@ -241,6 +241,8 @@ def independent_cases(root=None, *, replicates: bool = False, simulators=("gsas2
 
 #: GSAS-II cases of chemistries and textures the development set lacks (make_independent_set.py --breadth)
 BREADTH_FOLDER = "gsas2-breadth"
+#: GSAS-II cases simulated from true structures other than the CIFs the fit is given (--structure-errors)
+STRUCTURE_FOLDER = "gsas2-structure"
 
 
 def draw_folders(root=None) -> list[tuple[str, float]]:

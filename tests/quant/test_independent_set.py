@@ -16,13 +16,13 @@ import pytest
 import xrdq
 from xrdq.crystal import load_phase
 from xrdq.quant.internal_standard import internal_standard
-from xrdq.validation import BREADTH_FOLDER, draw_folders
+from xrdq.validation import BREADTH_FOLDER, STRUCTURE_FOLDER, draw_folders
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
 #: further draws of the GSAS-II set (make_independent_set.py --draw TAG), as validate.py finds them
 DRAWS = tuple(folder for folder, _ in draw_folders(ROOT / "reference_patterns" / "validation"))
-SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS, BREADTH_FOLDER)
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS, BREADTH_FOLDER, STRUCTURE_FOLDER)
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -55,6 +55,7 @@ def test_the_set_is_there_and_small():
     assert size < 25e6, f"validation set is {size / 1e6:.1f} MB (limit 25 MB)"
     assert {"gsas2-x8", "gsas2-d1"} <= set(DRAWS), DRAWS  # the committed draws, 8x and 1x the counts
     assert len(list((VALIDATION / BREADTH_FOLDER).glob("*.truth.json"))) >= 9  # chemistries beyond the set
+    assert len(list((VALIDATION / STRUCTURE_FOLDER).glob("*.truth.json"))) >= 10  # structures not the fit's
     assert (VALIDATION / "README.md").is_file()
 
 
@@ -245,3 +246,27 @@ def test_a_spherical_harmonics_texture_is_recorded_with_its_index():
         j = 1.0 + sum(c**2 / (2 * int(name[2:].split(",")[0]) + 1) for name, c in sh["coefficients"].items())
         assert sh["texture_index"] == pytest.approx(j, rel=1e-9), path.name
         assert sh["texture_index"] > 1.2 and p["march_dollase"] is None, path.name
+
+
+def test_a_structure_error_case_records_a_true_structure_that_is_not_the_fits():
+    """gsas2-structure: each case's truth names the file GSAS-II simulated the phase from, beside it, and that file
+    differs from the reference CIF the fit is given in what the truth says — coordinates, occupancies or B — and in
+    nothing else (same sites, same cell, same symmetry)."""
+    from xrdq.crystal import read_cif
+
+    paths = sorted((VALIDATION / STRUCTURE_FOLDER).glob("*.truth.json"))
+    assert len(paths) >= 10
+    for path in paths:
+        t = load_truth(path)
+        assert t["true_structures"], path.name
+        for name, spec in t["true_structures"].items():
+            ref = read_cif(ROOT / next(p["cif"] for p in t["phases"] if p["name"] == name))
+            true = read_cif(path.parent / spec["cif"])
+            assert ref.cell == true.cell and [s.label for s in ref.sites] == [s.label for s in true.sites], path.name
+            moved = max(np.max(np.abs(np.subtract(a.fract, b.fract))) for a, b in zip(ref.sites, true.sites))
+            occ = {b.label: b.occupancy for a, b in zip(ref.sites, true.sites) if a.occupancy != b.occupancy}
+            b_iso = {b.element for a, b in zip(ref.sites, true.sites) if a.b_iso != b.b_iso}
+            assert (moved > 1e-4) == (spec.get("sigma", 0) > 0), (path.name, moved)
+            assert occ == {k: pytest.approx(v) for k, v in spec.get("occupancy", {}).items()}, (path.name, occ)
+            assert b_iso == set(spec.get("b_iso", {})), (path.name, b_iso)
+            assert [s.multiplicity for s in ref.sites] == [s.multiplicity for s in true.sites], path.name
