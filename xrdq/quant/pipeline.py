@@ -80,7 +80,8 @@ def phase_list(phases, std, engine=None, brindley=None):
 #: What a CIF's own structure quality (:attr:`xrdq.crystal.phase.Phase.structure_quality`) means for the numbers.
 _QUALITY_NOTES = {
     "approximate": "an approximate model (its CIF says so: idealised or constructed coordinates, not a refinement) — "
-                   "its calculated intensities, and the fractions that rest on them, may be off by more than u says",
+                   "its calculated intensities, and the fractions that rest on them, may be off by several per cent of "
+                   "themselves; u holds what the data show of it (its lines disagreeing with the model, docs/method.md §6)",
     "noisy": "published cell, but its free coordinates are noisy starting values (its CIF says so: σ 0.01 in "
              "fractional units) — what that noise does to its intensities, a few per cent, is in u",
 }
