@@ -19,9 +19,9 @@ import numpy as np
 
 from xrdq import __version__
 from xrdq._atomic import atomic_write_text
-from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, STRUCTURE_FOLDER, SYNTHETIC_CASES, coverage, draw_folders, independent_cases,
-                             map_cases,
-                             replicate_spread, run_cpd, run_cpd_silica, run_independent_case, run_synthetic)
+from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, STRUCTURE_FOLDER, SYNTHETIC_CASES, coverage, draw_folders,
+                             independent_cases, map_cases, missing_phase_cases, replicate_spread, run_cpd,
+                             run_cpd_silica, run_independent_case, run_missing_phase_case, run_synthetic)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,6 +133,29 @@ def structure_section(root, jobs, folder=STRUCTURE_FOLDER):
               f"Largest |error|/u {max(z):.2f}; {noted} of {len(main)} results name a phase whose lines disagree with "
               "its structure model.", "", f"_Structure-error set: {time.time() - t0:.0f} s wall with {jobs} process(es)._",
               ""]
+    return lines
+
+
+def missing_phase_section(root, jobs):
+    """The independent set's cases with their smallest phase left out of the list: does the result say so?"""
+    t0 = time.time()
+    res = map_cases(run_missing_phase_case, missing_phase_cases(root), jobs)
+    lines = ["## A phase left out of the list", "",
+             "Every case of the first section with two or more sample phases, quantified again with its SMALLEST phase "
+             "left out (2–50 wt% of the sample), as a user who forgets one would: that phase's intensity can only go "
+             "to the amorphous fraction (or the background), so the number is wrong by about its amount, and the "
+             "result must not say `ok`. The first reason the verdict gives is listed.", "",
+             "| case | left out | its wt% | amorphous truth | xrdq | u | verdict | first reason |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for r in res:
+        why = (r.verdict_reasons[0] if r.verdict_reasons else "").replace("|", "/")
+        lines.append(f"| {r.name} | {r.left_out} | {100 * r.left_out_fraction:.1f} | {100 * r.truth:.2f} | "
+                     f"{100 * r.amorphous:.2f} | {100 * r.uncertainty:.2f} | {r.verdict} | {why[:110]}"
+                     f"{'…' if len(why) > 110 else ''} |")
+    quiet = [r.name for r in res if r.verdict == "ok"]
+    lines += ["", f"**{len(res) - len(quiet)} of {len(res)} say `check` or `fail`**"
+              + (f"; `ok` on {', '.join(quiet)}." if quiet else "."),
+              "", f"_Missing-phase checks: {time.time() - t0:.0f} s wall with {jobs} process(es)._", ""]
     return lines
 
 
@@ -354,6 +377,7 @@ def main():
             lines += breadth_section(Path(args.independent), args.jobs)
         if independent_cases(args.independent, simulators=(STRUCTURE_FOLDER,)):
             lines += structure_section(Path(args.independent), args.jobs)
+        lines += missing_phase_section(Path(args.independent), args.jobs)
     else:
         lines += [f"(Independent set not found at {args.independent}: section skipped.)", ""]
     shared = Path(args.shared) / "data"

@@ -311,6 +311,50 @@ def run_independent(root=None, *, replicates: bool = False, engine: str = "nativ
     return map_cases(partial(run_independent_case, engine=engine, **options), paths, jobs)
 
 
+@dataclass
+class MissingPhaseResult:
+    """An independent case quantified with one of its sample phases left out of the list: what the result says."""
+
+    name: str
+    left_out: str
+    left_out_fraction: float  # its fraction of the original sample (0–1)
+    truth: float  # the sample's amorphous fraction
+    amorphous: float
+    uncertainty: float
+    verdict: str
+    verdict_reasons: list
+
+
+def missing_phase_cases(root=None, simulators=("gsas2", "xrayutilities")) -> list[tuple[Path, str]]:
+    """(truth path, phase) for every case of the independent set with two or more sample phases: its SMALLEST phase,
+    the hardest to notice when a user forgets it (down to 2 wt%)."""
+    out = []
+    for path in independent_cases(root, simulators=simulators):
+        phases = json.loads(path.read_text(encoding="utf-8"))["sample"]["phases"]
+        if len(phases) >= 2:
+            out.append((path, min(phases, key=phases.get)))
+    return out
+
+
+def run_missing_phase_case(item) -> MissingPhaseResult:
+    """Quantify ``item`` = (truth path, phase) as :func:`run_independent_case` does, with that phase left out."""
+    from .quant.api import quantify
+
+    truth_path, left_out = Path(item[0]), item[1]
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    repo = truth_path.resolve().parents[3]
+    std = truth["standard"]
+    phases = [spec for spec in _case_phases(truth, repo) if spec.split("=", 1)[0] != left_out]
+    res = quantify(truth_path.with_name(truth_path.name.replace(".truth.json", ".xye")), phases=phases,
+                   standard=(std["phase"], float(std["weighed_fraction"])), purity=float(std.get("purity", 1.0)),
+                   instrument="miniflex600", model_uncertainty="fast")
+    return MissingPhaseResult(name=f"{truth_path.parent.name}/{truth_path.name.replace('.truth.json', '')}",
+                              left_out=left_out, left_out_fraction=float(truth["sample"]["phases"][left_out]),
+                              truth=float(truth["sample"]["amorphous"]), amorphous=float(res.amorphous_fraction[0]),
+                              uncertainty=float(res.uncertainty["amorphous"]), verdict=res.verdict,
+                              verdict_reasons=list(res.verdict_reasons))
+
+
 def map_cases(fn, items, jobs: int = 1) -> list:
     """``fn`` over ``items``, results in order; in ``jobs`` processes when > 1 (validation cases are independent
     quantifications). Spawned, not forked: the caller may have threads running (a test session's dask or

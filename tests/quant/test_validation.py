@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, STRUCTURE_FOLDER, SYNTHETIC_CASES, coverage, cpd_with_silica, draw_folders,
+from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, STRUCTURE_FOLDER, SYNTHETIC_CASES, missing_phase_cases,
+                             run_missing_phase_case, coverage, cpd_with_silica, draw_folders,
                              independent_cases,
                              independent_replicates, map_cases, replicate_spread, run_cpd, run_cpd_silica,
                              run_independent,
@@ -147,6 +148,23 @@ def test_chemistries_and_textures_beyond_the_set_are_at_the_noise_floor_and_with
     assert np.max(np.abs(errors)) <= 0.012, table
     z = {(r.name, k): e / r.uncertainty[k] for r in results for k, e in r.errors().items()}
     assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 2}
+
+
+@pytest.mark.slow
+def test_a_phase_left_out_of_the_list_is_never_a_confident_ok(independent_root):
+    """Every independent case with two or more sample phases, quantified with its smallest phase (2–50 wt%) left out,
+    as a user who forgets one would: the number is then wrong by about that phase's amount, so the verdict must not be
+    `ok` — and where it names peaks no phase explains, the amorphous fraction is called an upper bound. Measured
+    2026-12-04 on the 30 cases (and on every one of their 62 phases in turn): none `ok`."""
+    items = missing_phase_cases(independent_root)
+    assert len(items) >= 25
+    results = map_cases(run_missing_phase_case, items, JOBS)
+    quiet = {r.name: (r.left_out, round(100 * r.left_out_fraction, 1)) for r in results if r.verdict == "ok"}
+    assert not quiet, quiet
+    for r in results:
+        assert r.amorphous > r.truth - 2 * r.uncertainty, (r.name, r.left_out, r.amorphous, r.truth)
+        missing = [x for x in r.verdict_reasons if "no phase explains (a phase is probably missing" in x]
+        assert all("upper bound" in x for x in missing), (r.name, missing)
 
 
 @pytest.fixture(scope="module")
