@@ -185,6 +185,7 @@ def test_a_standard_whose_lines_disagree_gets_a_note_saying_why_and_what_helps()
     fit = _two_phase_fit([1.15, 0.85, 1.10, 0.90], seed=1)
     (note,) = check_standard_lines(fit, {"phase": "A", "weighed_fraction": 0.5})
     assert note.level == "ok" and "Birge ratio" in note.reason and "grind it finer" in note.reason
+    assert "misfit of another phase under its lines" in note.reason  # a wrong sample structure spills onto it
     assert check_standard_lines(fit, {"phase": "B", "weighed_fraction": 0.5}) == []  # its lines agree
     assert check_standard_lines(fit, None) == [] and check_standard_lines(None, {"phase": "A"}) == []
 

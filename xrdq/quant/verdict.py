@@ -693,7 +693,8 @@ def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
     return [Finding("ok", f"the standard {standard['phase']}'s {windows} line groups disagree with each other beyond "
                           f"their counting noise (Birge ratio {birge:.1f}): its scale, and the amorphous fraction with "
                           f"it, is uncertain by ±{100 * excess:.1f} % of itself (in u) — particle statistics of a coarse "
-                          "standard, or texture; grind it finer or spin the specimen")]
+                          "standard, or texture (grind it finer or spin the specimen), or the misfit of another phase "
+                          "under its lines (a note then names that phase)")]
 
 
 def check_phase_lines(fit, standard: dict | None) -> list[Finding]:
