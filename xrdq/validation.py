@@ -274,16 +274,10 @@ def _case_phases(truth: dict, repo: Path) -> list:
 def run_independent_case(truth_path, *, engine: str = "native", **options) -> CaseResult:
     """Quantify one independent case with the DEFAULT recipe, the truth's CIFs, W_s and purity, and
     instrument ``miniflex600`` (nominal: the simulated instrument is not given to the fit)."""
-    from .quant.api import quantify
-
     truth_path = Path(truth_path)
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    repo = truth_path.resolve().parents[3]
-    std = truth["standard"]
-    res = quantify(truth_path.with_name(truth_path.name.replace(".truth.json", ".xye")),
-                   phases=_case_phases(truth, repo), standard=(std["phase"], float(std["weighed_fraction"])),
-                   purity=float(std.get("purity", 1.0)), instrument="miniflex600", engine=engine,
-                   **{"model_uncertainty": "fast", **options})
+    res = _quantify_case(truth_path, truth, _case_phases(truth, truth_path.resolve().parents[3]), engine=engine,
+                         **options)
     sample = truth["sample"]
     t = {"amorphous": float(sample["amorphous"]), **{k: float(v) for k, v in sample["phases"].items()}}
     v = {"amorphous": res.amorphous_fraction[0], **{k: res.sample_fractions[k][0] for k in sample["phases"]}}
@@ -296,6 +290,17 @@ def run_independent_case(truth_path, *, engine: str = "native", **options) -> Ca
                                   **{k: res.uncertainty[f"sample:{k}"] for k in sample["phases"]}},
                      verdict=res.verdict, verdict_reasons=res.verdict_reasons)
     return out
+
+
+def _quantify_case(truth_path: Path, truth: dict, phases: list, **options):
+    """The independent set's quantification of one case: the truth's W_s and purity, nominal ``miniflex600``, model
+    uncertainty "fast" unless ``options`` say otherwise."""
+    from .quant.api import quantify
+
+    std = truth["standard"]
+    return quantify(truth_path.with_name(truth_path.name.replace(".truth.json", ".xye")), phases=phases,
+                    standard=(std["phase"], float(std["weighed_fraction"])), purity=float(std.get("purity", 1.0)),
+                    instrument="miniflex600", **{"model_uncertainty": "fast", **options})
 
 
 def run_independent(root=None, *, replicates: bool = False, engine: str = "native", names=None,
@@ -338,16 +343,10 @@ def missing_phase_cases(root=None, simulators=("gsas2", "xrayutilities")) -> lis
 
 def run_missing_phase_case(item) -> MissingPhaseResult:
     """Quantify ``item`` = (truth path, phase) as :func:`run_independent_case` does, with that phase left out."""
-    from .quant.api import quantify
-
     truth_path, left_out = Path(item[0]), item[1]
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    repo = truth_path.resolve().parents[3]
-    std = truth["standard"]
-    phases = [spec for spec in _case_phases(truth, repo) if spec.split("=", 1)[0] != left_out]
-    res = quantify(truth_path.with_name(truth_path.name.replace(".truth.json", ".xye")), phases=phases,
-                   standard=(std["phase"], float(std["weighed_fraction"])), purity=float(std.get("purity", 1.0)),
-                   instrument="miniflex600", model_uncertainty="fast")
+    phases = [spec for spec in _case_phases(truth, truth_path.resolve().parents[3]) if spec.split("=", 1)[0] != left_out]
+    res = _quantify_case(truth_path, truth, phases)
     return MissingPhaseResult(name=f"{truth_path.parent.name}/{truth_path.name.replace('.truth.json', '')}",
                               left_out=left_out, left_out_fraction=float(truth["sample"]["phases"][left_out]),
                               truth=float(truth["sample"]["amorphous"]), amorphous=float(res.amorphous_fraction[0]),

@@ -676,6 +676,13 @@ SCATTER_NOTE = 0.02
 SCATTER_P = 1e-3
 
 
+def _lines_disagree(found) -> bool:
+    """Whether a phase's :func:`~xrdq.quant.uncertainty.reflection_scatter` entry is worth a note: beyond chance, and
+    by more than :data:`SCATTER_NOTE` of its scale."""
+    excess, _, _, p = found
+    return excess >= SCATTER_NOTE and p < SCATTER_P
+
+
 def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
     """The standard's line groups disagreeing with each other beyond their noise (:func:`~xrdq.quant.uncertainty.
     reflection_scatter`): u holds it, and the note says where it comes from and what helps — a coarse, unground
@@ -685,11 +692,9 @@ def check_standard_lines(fit, standard: dict | None) -> list[Finding]:
     from .uncertainty import reflection_scatter
 
     found = reflection_scatter(fit).get(standard["phase"])
-    if not found or found[0] < SCATTER_NOTE:
+    if not found or not _lines_disagree(found):
         return []
-    excess, birge, windows, p = found
-    if p >= SCATTER_P:
-        return []
+    excess, birge, windows, _ = found
     return [Finding("ok", f"the standard {standard['phase']}'s {windows} line groups disagree with each other beyond "
                           f"their counting noise (Birge ratio {birge:.1f}): its scale, and the amorphous fraction with "
                           f"it, is uncertain by ±{100 * excess:.1f} % of itself (in u) — particle statistics of a coarse "
@@ -708,9 +713,10 @@ def check_phase_lines(fit, standard: dict | None) -> list[Finding]:
 
     skip = standard["phase"] if standard else None
     out = []
-    for name, (excess, birge, windows, p) in reflection_scatter(fit).items():
-        if name == skip or excess < SCATTER_NOTE or p >= SCATTER_P:
+    for name, found in reflection_scatter(fit).items():
+        if name == skip or not _lines_disagree(found):
             continue
+        excess, birge, windows, _ = found
         out.append(Finding("ok", f"{name}'s {windows} line groups disagree with its structure model beyond their "
                                  f"counting noise (Birge ratio {birge:.1f}): its scale, and its fraction with it, is "
                                  f"uncertain by ±{100 * excess:.1f} % of itself (in u) — its structure (coordinates, "
