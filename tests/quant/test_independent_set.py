@@ -270,3 +270,19 @@ def test_a_structure_error_case_records_a_true_structure_that_is_not_the_fits():
             assert occ == {k: pytest.approx(v) for k, v in spec.get("occupancy", {}).items()}, (path.name, occ)
             assert b_iso == set(spec.get("b_iso", {})), (path.name, b_iso)
             assert [s.multiplicity for s in ref.sites] == [s.multiplicity for s in true.sites], path.name
+
+
+def test_a_true_structure_with_a_site_the_cif_lacks_is_refused_by_name(tmp_path):
+    """make_independent_set.py --structure-errors: an occupancy for a site label the reference CIF does not have is
+    an error naming the CIF and the label, not a true structure silently equal to the reference."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        mis = importlib.import_module("make_independent_set")
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    with pytest.raises(ValueError, match=r"Li2ZrCl6\.cif: no site \['Zr9'\]"):
+        mis.write_true_structure("Li2ZrCl6", {"occupancy": {"Zr9": 0.5}}, tmp_path / "x.cif")
+    assert not (tmp_path / "x.cif").exists()
