@@ -159,6 +159,22 @@ def _composition(text: str) -> str:
     return str(text).strip()
 
 
+def _coordinate_phase(text: str) -> str:
+    name = str(text).strip()
+    if not name:
+        raise XrdqQuantError("refine-coordinates: expected a phase name (or 'none')")
+    return name
+
+
+def _coordinate_phases(names):
+    """The phases named (``none`` alone: no coordinates refined, not even an approximate CIF's)."""
+    if any(n.lower() == "none" for n in names):
+        if len(names) > 1:
+            raise XrdqQuantError(f"refine-coordinates {names}: 'none' cannot be given with phase names")
+        return ()
+    return tuple(names)
+
+
 def _dict(pairs):
     return dict(pairs) or None
 
@@ -205,6 +221,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("uniaxial_size", "uniaxial_size", "Refine a crystallite size of PHASE along h,k,l of its own, beside "
             "the one across it (platelets, needles; the adaptive recipe also tests it); repeat per phase.",
             parse=parse_size_axis, kind="multiple", metavar="PHASE=h,k,l", apply=_dict),
+    Setting("refine_coordinates", "coordinates", "Refine the atomic coordinates of PHASE (those its sites' symmetry "
+            "leaves free; Li and H held), final stage; repeat per phase, or 'none'. Default: the phases whose CIF "
+            "calls its coordinates approximate or noisy (native engine).", parse=_coordinate_phase, kind="multiple",
+            metavar="PHASE|none", apply=_coordinate_phases),
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
     Setting("biso", "biso", "Also refine an overall B per phase (final stage); use the same choice for a G "
@@ -248,7 +268,7 @@ def settings_from_values(values: dict) -> dict:
                 continue  # an unset --no-standard leaves --standard alone
             out[s.key] = s.apply(v) if s.apply else bool(v)
         elif s.kind == "multiple":
-            if v is None:
+            if v is None or not len(v):  # none given: the default stands (for coordinates, "auto" is not "none")
                 continue
             out[s.key] = s.apply(list(v)) if s.apply else list(v)
         else:

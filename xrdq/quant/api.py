@@ -18,7 +18,7 @@ from .composition import parse_composition
 from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .external_standard import ScaleCalibration
 from .internal_standard import check_standard_inputs
-from .pipeline import (amorphous_content, engine_recipe, model_uncertainty as _ensemble, parse_standard, phase_list,
+from .pipeline import (amorphous_content, auto_coordinates, engine_recipe, model_uncertainty as _ensemble, parse_standard, phase_list,
                        provenance, quant_result, start_humps, structure_notes, weight_fractions, with_fractions)
 from .result import QuantResult  # noqa: F401 — quantify's return type, documented here
 
@@ -78,7 +78,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
              preferred_orientation=None, texture: bool = True, strain: bool = False, biso: bool = False, start=None,
              scan: int = 0, refinement=None, model_uncertainty: str = "full",
              standard_source: str | None = None, external_standard=None, sample_composition=None,
-             cover_film=None, sample_length=None, uniaxial_size=None) -> QuantResult:
+             cover_film=None, sample_length=None, uniaxial_size=None, coordinates="auto") -> QuantResult:
     """Quantify one pattern.
 
     Parameters
@@ -105,6 +105,10 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     uniaxial_size : {phase: (h, k, l)}: refine a crystallite size along that reciprocal axis of its own, beside the
         one across it (platelets: (00l) broader than (hk0); needles: narrower). Native engine only.
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
+    coordinates : phase names whose atomic coordinates are refined (final stage): every coordinate the sites'
+        symmetry leaves free, Li and H held. ``"auto"`` (default): with the native engine and the default recipe,
+        the adaptive recipe tests the coordinates of each phase whose CIF calls them approximate or noisy and refines
+        them where the data warrant it; ``()``: none. Native engine only.
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
     model_uncertainty : ``"full"`` (every recipe variant: linear re-solves and warm-started non-linear
@@ -134,9 +138,11 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         calibration.check_compatible(inst, pattern)  # before the refinement, not after it
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
+    coordinates, coordinate_candidates = auto_coordinates(coordinates, phase_objs, eng, recipe)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
                                    background_terms=background_terms, strain=strain, biso=biso, texture=texture,
-                                   uniaxial_size=uniaxial_size)
+                                   uniaxial_size=uniaxial_size, coordinates=coordinates,
+                                   coordinate_candidates=coordinate_candidates)
     _check_phase_options(rec, phase_objs)
     ref = _given_refinement(refinement, phase_objs, pattern) if refinement is not None else eng.refine(
         pattern, phase_objs, inst, recipe_in, two_theta_range=two_theta_range, start=start, humps=humps)
@@ -152,7 +158,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
                       model_uncertainty=model_uncertainty, variants=variants)
     result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov,
                           warnings=(pattern_notes(pattern) + instrument_mismatch(pattern, inst) + slit_notes
-                                    + structure_notes(phase_objs)),
+                                    + structure_notes(phase_objs, *_refined_coordinates(ref))),
                           dataarray=given)
     from .verdict import assess
 
@@ -254,10 +260,21 @@ def _given_refinement(ref, phase_objs, pattern):
     return ref
 
 
+def _refined_coordinates(ref) -> tuple[dict, set]:
+    """(phase name → its refined coordinates' parameter names, phases whose coordinates the adaptive recipe tested and
+    left out)."""
+    refined = getattr(getattr(ref, "fit", None), "coordinate_parameters", None) or {}
+    prefix = "atomic coordinates "
+    tested = {d["term"][len(prefix):] for d in getattr(ref, "decisions", None) or ()
+              if d["term"].startswith(prefix) and not d["accepted"]} - set(refined)
+    return refined, tested
+
+
 def _check_phase_options(rec, phase_objs):
     """An axis (texture, uniaxial size) given for a phase that is not refined is a mistyped name, not a no-op."""
     names = [p.name for p in phase_objs]
-    for what, axes in (("preferred orientation", rec.po), ("uniaxial size", rec.size_axes)):
+    for what, axes in (("preferred orientation", rec.po), ("uniaxial size", rec.size_axes),
+                       ("refined coordinates", rec.coordinates + rec.coordinate_candidates)):
         unknown = sorted(set(axes) - set(names))
         if unknown:
             raise XrdqQuantError(f"{what} given for {', '.join(map(repr, unknown))}, which is not among the phases "

@@ -17,6 +17,7 @@ import numpy as np
 from .._digest import file_sha256
 from .._version import __version__
 from ..errors import XrdqQuantError
+from ..refine.specs import LIGHT_ELEMENTS
 from .estimates import (Estimates, by_construction, external_estimate, external_route, internal_estimate,
                         ponkcs_background_warnings, ponkcs_estimate, ponkcs_route, subset_fractions)
 from .internal_standard import berar_lelann_factor, internal_standard
@@ -87,17 +88,50 @@ _QUALITY_NOTES = {
 }
 
 
-def structure_notes(phase_objs) -> list[str]:
+#: What refining an approximate or noisy structure's coordinates leaves to the other parts of its model.
+_REFINED_NOTE = ("its CIF calls its coordinates {quality}, so the {n} coordinates its sites' symmetry leaves free were "
+                 "refined (docs/method.md §2){held}; its occupancies and B were not: a structure that differs in those "
+                 "still moves its fraction, and u holds what the data show of it (its lines disagreeing with the model)")
+
+
+def auto_coordinates(coordinates, phase_objs, engine, recipe=None) -> tuple[tuple, tuple]:
+    """(phases whose atomic coordinates are refined, phases whose coordinates the adaptive recipe tests).
+    ``"auto"`` (the default): with the native engine and the default recipe, every phase whose CIF says its
+    coordinates are approximate or noisy (``_xrdq_structure_quality``) is a candidate — refined where the data warrant
+    it (an F-test, as every adaptive term), as a crystallographer refines a model's coordinates before trusting its
+    intensities, and left as the CIF has it where they do not (a trace phase); none with GSAS-II or a recipe of the
+    user's own. Otherwise the phases named are refined (None or (): none)."""
+    if isinstance(coordinates, str) and coordinates == "auto":
+        if recipe is not None or getattr(engine, "name", "native") != "native":
+            return (), ()
+        return (), tuple(p.name for p in phase_objs if getattr(p, "structure_quality", "") in ("approximate", "noisy")
+                         and not getattr(p, "profile_only", False))
+    if isinstance(coordinates, str):
+        return (coordinates,), ()
+    return tuple(coordinates or ()), ()
+
+
+def structure_notes(phase_objs, refined: dict | None = None, tested=()) -> list[str]:
     """What each phase's structure model rests on, said with the result: a structure its CIF calls approximate or noisy
-    (the bundled seed-chemistry halides whose refined coordinates were not available), and what reading the CIF
+    (the bundled seed-chemistry halides whose refined coordinates were not available) and whether its coordinates
+    were refined (``refined``: phase name → the parameter names of its refined coordinates) or tested and found not
+    warranted (``tested``: phase names), and what reading the CIF
     assumed (B where none was given, an origin choice, a space group from its number; cell contents that disagree
     with Z × formula). A fraction is only as good as its phase's calculated intensities and mass."""
     out = []
+    refined = refined or {}
     for p in phase_objs:
         quality = getattr(p, "structure_quality", "")
-        if quality in _QUALITY_NOTES:
-            out.append(f"structure of {p.name}: {_QUALITY_NOTES[quality]}; for quantitative work give a CIF of a "
-                       f"structure refined for your phase (--phase {p.name}=FILE.cif)")
+        if quality in _QUALITY_NOTES and refined.get(p.name):
+            light = sorted({s.element for s in p.sites} & set(LIGHT_ELEMENTS))
+            held = f", {' and '.join(light)} held (too light for X-rays to place)" if light else ""
+            out.append(f"structure of {p.name}: " + _REFINED_NOTE.format(quality=quality, n=len(refined[p.name]),
+                                                                         held=held))
+        elif quality in _QUALITY_NOTES:
+            tried = (" (refining its coordinates was tested and the data did not warrant it)" if p.name in tested
+                     else "")
+            out.append(f"structure of {p.name}: {_QUALITY_NOTES[quality]}{tried}; for quantitative work give a CIF "
+                       f"of a structure refined for your phase (--phase {p.name}=FILE.cif)")
         out += [f"structure of {p.name} ({p.source}): {note}" for note in getattr(p, "notes", ())]
     return out
 
@@ -129,7 +163,7 @@ def start_humps(pattern, phase_objs, instrument, two_theta_range, humps="auto") 
 
 # ---- 3. recipe -------------------------------------------------------------------------------------
 def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, background_terms=8,
-                  strain=False, biso=False, texture=True, uniaxial_size=None):
+                  strain=False, biso=False, texture=True, uniaxial_size=None, coordinates=(), coordinate_candidates=()):
     """(native Recipe, what the engine is given): the engine's own recipe vocabulary goes through as is
     (GSAS-II's "exact-fcj", a dict of steps), otherwise the native Recipe (default, TOML file or object)."""
     from ..refine import default_recipe, load_recipe
@@ -138,7 +172,8 @@ def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, 
     if recipe is None or own:
         rec = default_recipe(preferred_orientation=preferred_orientation, humps=tuple(humps or ()),
                              background_terms=background_terms, strain=strain, biso=biso, texture=texture,
-                             uniaxial_size=uniaxial_size)
+                             uniaxial_size=uniaxial_size, coordinates=tuple(coordinates or ()),
+                             coordinate_candidates=tuple(coordinate_candidates or ()))
     elif isinstance(recipe, (str, Path)):
         if not Path(recipe).is_file() and str(recipe).strip().lower() in _GSAS2_RECIPE_NAMES:
             raise XrdqQuantError(f"recipe {str(recipe)!r} is a GSAS-II recipe: use it with engine='gsas2' "
@@ -154,6 +189,16 @@ def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, 
         import dataclasses
 
         rec = dataclasses.replace(rec, size_axes={k: tuple(v) for k, v in uniaxial_size.items()})
+    if coordinates and not rec.coordinates:  # a recipe file or object without them: refined in a stage of their own
+        import dataclasses
+
+        from ..refine.recipe import Stage
+
+        rec = dataclasses.replace(rec, coordinates=tuple(coordinates),
+                                  stages=rec.stages + (Stage("coordinates", rec.stages[-1].refine + ("xyz",)),))
+    if rec.coordinates and getattr(engine, "name", "native") != "native":
+        raise XrdqQuantError("refined atomic coordinates (coordinates, --refine-coordinates) are native-engine only; "
+                             "with GSAS-II, refine them in GSAS-II itself")
     if rec.size_axes and getattr(engine, "name", "native") != "native":
         raise XrdqQuantError("a forced uniaxial crystallite size (uniaxial_size, --uniaxial-size) is refined by the "
                              "native engine only; the GSAS-II engine takes one from a native fit's recipe "

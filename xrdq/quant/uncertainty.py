@@ -439,9 +439,11 @@ def coordinate_intensity_spreads(fit) -> dict:
     noise its CIF states for them (:data:`NOISY_COORDINATE_SD`, within each site's symmetry,
     :func:`~xrdq.crystal.displace.displaced_atoms`): phases whose CIF says its coordinates are noisy starting values
     (``_xrdq_structure_quality noisy``). The refined scale fits the model's intensities, so a structure that far from
-    the true one moves the scale by as much to first order."""
-    return _per_phase(fit, _COORDINATE_SPREADS, lambda phase: getattr(phase, "structure_quality", "") == "noisy",
-                      _coordinate_spread)
+    the true one moves the scale by as much to first order. A phase whose coordinates were refined is left out: its
+    intensities are the refined structure's, and the refinement's covariance holds what the coordinates leave open."""
+    refined = getattr(fit, "coordinate_parameters", None) or {}
+    return _per_phase(fit, _COORDINATE_SPREADS, lambda phase: getattr(phase, "structure_quality", "") == "noisy"
+                      and phase.name not in refined, _coordinate_spread)
 
 
 def _coordinate_spread(m) -> float:

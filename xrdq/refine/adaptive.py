@@ -192,6 +192,10 @@ def _candidates(ref, varied: list) -> list:
             for axis in size_axes(phase):
                 out.append((f"uniaxial crystallite size {phase.name} [{''.join(str(h) for h in axis)}]", [shape],
                             (phase.name, axis, "size"), False))
+        coordinates = ref.coordinate_names(phase.name) if phase.name in ref.recipe.coordinate_candidates else []
+        if coordinates and not set(coordinates) & set(varied):
+            # a structure model its CIF calls approximate or noisy: its free coordinates as one term
+            out.append((f"atomic coordinates {phase.name}", coordinates, None, False))
         po = ref.parameter_name(phase.name, "po_ratio")
         if po in varied or phase.name in ref.recipe.po or not ref.recipe.texture:
             continue  # forced by the user (already refined) or forbidden

@@ -252,6 +252,7 @@ class Refinement(Objective):
             if self.gaussian_stalled is None:  # else abandoned: redone with the Gaussian held
                 log += self._hold_vanished(groups, extra, start)
         varied = self.set_stage(groups, extra)
+        self.final_varied = list(varied)  # what the result's parameters were refined with (coordinate_parameters)
         result = self._result(varied, log)
         result.decisions = decisions
         if self.recipe.adaptive:

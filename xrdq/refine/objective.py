@@ -29,7 +29,7 @@ from ..model.instrument import Instrument, ProfileTerms
 from ..model.pattern import PhaseModel, PhaseParams, Specimen
 from .parameters import Parameters, param_name
 from .recipe import Recipe, default_recipe
-from .specs import CUBIC_PO_PROBE, GLOBAL, HUMP, PHASE, hump_index, spec
+from .specs import CUBIC_PO_PROBE, GLOBAL, HUMP, LIGHT_ELEMENTS, PHASE, hump_index, spec
 from .transforms import typical_step
 
 __all__ = ["Objective", "setup_from"]
@@ -153,8 +153,9 @@ class Objective:
         """Every non-linear parameter, from the table in :mod:`xrdq.refine.specs` (start, bounds), fixed."""
         p = Parameters()
         self.specs = {}  # parameter name -> its ParamSpec
-        self._names = {}  # phase name -> {spec key: parameter name}
+        self._names = {}  # phase name -> {spec key (a site's coordinate: "Cl1_x"): parameter name}
         self._owner = {}  # parameter -> index of the one phase whose peak list it changes
+        self._coordinate_names = {}  # phase name -> [(parameter name, CIF value)] of its refined coordinates
 
         def add(sp, owner, source):
             name, value = sp.name(owner), sp.start(source)
@@ -171,13 +172,44 @@ class Objective:
             own = {sp.key: add(sp, pre, None) for sp in PHASE}
             if phase.name in self.po_axes and getattr(phase, "lattice_kind", None) == "cubic":
                 p[own["po_ratio"]].value = CUBIC_PO_PROBE  # a texture asked for: from 1 it would not move
-            self._names[phase.name] = {**cell, **own}
+            coords = {}
+            if phase.name in self.recipe.coordinates or phase.name in self.recipe.coordinate_candidates:
+                free = self.refined_coordinates(i)
+                if free:
+                    self.models[i].set_coordinates(free)
+                for c in free:
+                    coords[f"{c.label}_{c.axis}"] = add(spec(c.axis), f"{pre}_{param_name(c.label)}", c.value)
+                self._coordinate_names[phase.name] = [(coords[f"{c.label}_{c.axis}"], c.value) for c in free]
+            self._names[phase.name] = {**cell, **own, **coords}
             self._owner.update(dict.fromkeys(self._names[phase.name].values(), i))
         for i, hump in enumerate(self.recipe.humps):
             for sp in HUMP:
                 add(sp, f"hump{i}", hump)
         self._own_names = [[k for k in p if self._owner.get(k) == i] for i in range(len(self.phases))]  # cache keys
         return p
+
+    def coordinate_names(self, phase_name: str) -> list:
+        """The names of one phase's coordinate parameters (``Li2ZrCl6_Cl1_x``, ...), [] if it has none."""
+        return [n for n, _ in self._coordinate_names.get(phase_name, ())]
+
+    @property
+    def coordinate_parameters(self) -> dict:
+        """Phase name → the names of its refined coordinates' parameters (``Li2ZrCl6_Cl1_x``, ...): those the last
+        stage (or the adaptive recipe) varied, as :meth:`xrdq.refine.fit.Refinement.run` left them."""
+        varied = getattr(self, "final_varied", None)
+        if varied is None:
+            varied = [n for n, p in self.params.items() if p.vary]
+        return {k: names for k in self._coordinate_names if (names := [n for n in self.coordinate_names(k) if n in varied])}
+
+    def refined_coordinates(self, i) -> tuple:
+        """The free coordinates (:class:`~xrdq.crystal.displace.FreeCoordinate`) of phase ``i`` a recipe that names
+        it refines: every one its sites' symmetry leaves free, except those of light atoms (:data:`LIGHT_ELEMENTS`)."""
+        from ..crystal.displace import SiteExpansion
+
+        phase = self.phases[i]
+        if getattr(phase, "profile_only", False) or not getattr(phase, "sites", ()):
+            return ()
+        return tuple(c for c in SiteExpansion(phase).free_coordinates if c.element not in LIGHT_ELEMENTS)
 
     def parameter_name(self, phase_name: str, key: str) -> str:
         """The name of one phase's parameter ``key`` (``"strain_broadening"``, ``"po_ratio"``, a cell key)."""
@@ -194,8 +226,9 @@ class Objective:
             if i is not None:
                 phase = self.phases[i]
                 if getattr(phase, "profile_only", False) or (sp.key == "po_ratio" and phase.name not in self.po_axes) \
-                        or (sp.key == "size_anisotropy" and phase.name not in self.size_axes):
-                    continue
+                        or (sp.key == "size_anisotropy" and phase.name not in self.size_axes) \
+                        or (sp.scope == "site" and phase.name not in self.recipe.coordinates):
+                    continue  # a coordinate candidate's coordinates are the adaptive recipe's to add
             out.append(name)
         return out
 
@@ -274,6 +307,7 @@ class Objective:
             po_ratio=values[names["po_ratio"]],
             b_overall=values[names["b_overall"]],
             size_axial_nm=axial,
+            coordinates=tuple(values[n] - v0 for n, v0 in self._coordinate_names.get(phase.name, ())),
         )
 
     def _cache_key(self, i, values: dict) -> tuple:
@@ -316,7 +350,8 @@ class Objective:
         model = self.models[i]
         if type(model) is not PhaseModel or model.content_key is None:
             return None
-        return kind, model.content_key, model.po_hkl, model.size_hkl, self._grid_key, key
+        return (kind, model.content_key, model.po_hkl, model.size_hkl, tuple((c.label, c.axis) for c in model.coordinates),
+                self._grid_key, key)
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]

@@ -6,7 +6,7 @@ Three kinds (``scope``): *global* parameters act on every phase (the instrument'
 zero, set on a :class:`~xrdq.model.instrument.ProfileTerms`, and the specimen displacement, set on a
 :class:`~xrdq.model.pattern.Specimen`); *phase* parameters are named ``{prefix}_{key}`` after a phase's
 prefix (:func:`~xrdq.refine.parameters.param_name`: ``LiF_a``, ``LiF_size_broadening``); *hump* parameters
-are ``hump{k}_center`` and ``hump{k}_fwhm``. Scales, background coefficients and hump areas enter linearly,
+are ``hump{k}_center`` and ``hump{k}_fwhm``; *site* parameters are a site's free coordinates, ``{prefix}_{site}_x``. Scales, background coefficients and hump areas enter linearly,
 are solved at every step and are not in this table.
 
 The refinement creates its parameters from this table (:mod:`xrdq.refine.fit`), a recipe group selects the
@@ -51,6 +51,12 @@ CUBIC_PO_PROBE = 0.85
 #: The adaptive recipe's label for the instrument's 1/cosθ Lorentzian X: not a plain candidate (``candidate``
 #: below), because X and every phase's size broadening add up; it is tested only when sizes ran to none.
 INSTRUMENT_X = "instrument Lorentzian (X)"
+#: Farthest (fractional) a refined coordinate may move from its CIF value: 0.08 of a 6–11 Å cell is 0.5–0.9 Å, beyond
+#: what an approximate model of a known structure type is off by, and short of a neighbouring site.
+MAX_COORDINATE_SHIFT = 0.08
+#: Elements whose coordinates are never refined from X-rays: two or fewer electrons of a few tens in a cell place them
+#: too weakly to tell a position from noise (a crystallographer fixes Li and H in an X-ray refinement too).
+LIGHT_ELEMENTS = ("H", "D", "He", "Li", "Be")
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,10 @@ SPECS: tuple[ParamSpec, ...] = (
     # March–Dollase ratio: refined only for a phase with an axis (recipe.po or the adaptive recipe's choice)
     ParamSpec("po_ratio", "phase", ("po",), 0.02, _fixed(0.3, 3.0), start=lambda src: 1.0, candidate="March–Dollase"),
     ParamSpec("b_overall", "phase", ("biso",), 0.1, _fixed(-3.0, 5.0), start=lambda src: 0.0),
+    # a site's coordinate (fractional), one of those its symmetry leaves free (xrdq.crystal.displace), named
+    # ``{phase}_{site}_{x|y|z}``: refined only for the phases a recipe names (recipe.coordinates)
+    *(ParamSpec(axis, "site", ("xyz",), 2e-4,
+                lambda v, instrument: (v - MAX_COORDINATE_SHIFT, v + MAX_COORDINATE_SHIFT)) for axis in "xyz"),
     ParamSpec("center", "hump", ("humps",), 0.5, lambda c, instrument: (c - 10.0, c + 10.0),
               start=lambda hump: hump[0], peak_list=False),
     ParamSpec("fwhm", "hump", ("humps",), 0.5, _fixed(MIN_HUMP_FWHM, 40.0),
@@ -181,8 +191,8 @@ PHASE = tuple(s for s in SPECS if s.scope == "phase" and s.groups != ("cell",)) 
 HUMP = tuple(s for s in SPECS if s.scope == "hump")
 _BY_KEY = {s.key: s for s in SPECS}
 _HUMP_NAME = re.compile(r"hump(\d+)_(" + "|".join(s.key for s in HUMP) + ")")
-# a phase parameter's key after the phase prefix; longest first (b_overall before b)
-_PHASE_KEYS = sorted((s.key for s in SPECS if s.scope == "phase"), key=len, reverse=True)
+# a phase (or site) parameter's key after the phase (and site) prefix; longest first (b_overall before b)
+_PHASE_KEYS = sorted((s.key for s in SPECS if s.scope in ("phase", "site")), key=len, reverse=True)
 
 
 def spec(key: str) -> ParamSpec:

@@ -52,6 +52,9 @@ _NOT_MIRRORED = ("film_mu_t", "beam_fill", "inv_mu_t")
 
 
 def unmirrored_terms(native) -> list:
-    """The terms ``native``'s significance tests accepted that :func:`mirror_recipe` cannot hand to GSAS-II."""
-    accepted = {d["term"] for d in native.decisions if d["accepted"]}
-    return [spec(k).candidate for k in _NOT_MIRRORED if spec(k).candidate in accepted]
+    """The terms ``native``'s significance tests accepted that :func:`mirror_recipe` cannot hand to GSAS-II: the
+    specimen's intensity losses, and a structure's refined atomic coordinates (GSAS-II would refine them with its
+    own constraints and its own choice of which atoms; the mirror keeps to profile and specimen terms)."""
+    accepted = [d["term"] for d in native.decisions if d["accepted"]]
+    return ([spec(k).candidate for k in _NOT_MIRRORED if spec(k).candidate in accepted]
+            + [t for t in accepted if t.startswith("atomic coordinates ")])
