@@ -171,3 +171,38 @@ def test_the_structure_note_says_what_was_done_with_the_coordinates():
     none = xrdq.quantify(pattern, phases=["Li2ZrCl6"], standard="LiF=0.5", model_uncertainty="off", coordinates=())
     assert "Li2ZrCl6_Cl1_x" not in none.refinement.parameters
     assert not any(d["term"].startswith("atomic coordinates") for d in none.refinement.decisions)
+
+
+def test_occupancy_pairs_hold_the_composition():
+    """Zr over the two partly occupied 2d sites of Li2ZrCl6 (Zr3, full, is left alone), In over In1/In2 of Li3InCl6
+    (multiplicities 2 and 4): the second site's occupancy follows the first's so that the element's number per cell,
+    and with it the phase's mass, stays the CIF's; the range keeps both within 0–1."""
+    pairs = {q.label: q for q in SiteExpansion(resolve_phase("Li2ZrCl6")).occupancy_pairs}
+    assert set(pairs) == {"Li1/Li2", "Zr1/Zr2"}
+    lic = resolve_phase("Li3InCl6")
+    (pair,) = [q for q in SiteExpansion(lic).occupancy_pairs if q.element == "In"]
+    assert pair.ratio == pytest.approx(0.5) and pair.low == 0.0 and pair.high == 1.0
+    a, b = lic.sites[pair.first], lic.sites[pair.second]
+    expansion = SiteExpansion(lic)
+    atoms = expansion.atoms(occupancies={pair.first: a.occupancy + 0.1, pair.second: b.occupancy - pair.ratio * 0.1})
+    n_in = lambda at: sum(o for o, e in zip(at.occupancy, at.element) if e == "In")  # noqa: E731
+    assert n_in(atoms) == pytest.approx(n_in(lic.atoms), rel=1e-12)
+
+
+def test_a_redistributed_cation_is_found_again():
+    """Simulated with Zr1/Zr2 at 0.85/0.15 instead of the CIF's 0.566/0.434: the adaptive recipe accepts the site
+    occupancies, refines Zr1 to within 0.03 of 0.85, and the coordinates are left as the CIF has them."""
+    phase = resolve_phase("Li2ZrCl6")
+    expansion = SiteExpansion(phase)
+    (pair,) = [q for q in expansion.occupancy_pairs if q.element == "Zr"]
+    occ = {pair.first: 0.85, pair.second: phase.sites[pair.second].occupancy - pair.ratio * (0.85 - pair.value)}
+    sites = tuple(dataclasses.replace(s, occupancy=occ.get(i, s.occupancy)) for i, s in enumerate(phase.sites))
+    true = dataclasses.replace(phase, sites=sites, atoms=expansion.atoms(occupancies=occ))
+    pattern, _ = simulate([("LiF", 0.5), (true, 0.5)], seed=5, two_theta=(10.0, 80.0, 0.02))
+    ref, res = _fit(pattern, default_recipe(coordinate_candidates=("Li2ZrCl6",)))
+    accepted = {d["term"] for d in res.decisions if d["accepted"]}
+    assert "site occupancies Li2ZrCl6" in accepted
+    assert res.parameters["Li2ZrCl6_Zr1_occ"][0] == pytest.approx(0.85, abs=0.03)
+    assert ref.occupancy_parameters == {"Li2ZrCl6": ["Li2ZrCl6_Zr1_occ"]}
+    m = {n: res.scales[n][0] * res.phase_info[n]["cell_mass"] * res.phase_info[n]["volume"] for n in res.phase_names}
+    assert m["Li2ZrCl6"] / sum(m.values()) == pytest.approx(0.5, abs=0.005)

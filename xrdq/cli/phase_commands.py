@@ -44,8 +44,9 @@ def phases(names, as_json):
                    f"(NAME=CIF to name it). Aliases are case-insensitive ({len(ALIASES)} in all).")
         if any(r["quality"] in ("approximate", "noisy") for r in rows):
             click.echo("Structure: 'published' as refined; 'noisy' published cell with noisy starting coordinates; "
-                       "'approximate' an idealised or constructed model. For quantitative work with the last two, give "
-                       "a CIF refined for your phase (--phase NAME=FILE.cif); a result says so when it uses them.")
+                       "'approximate' an idealised or constructed model. With the last two the default recipe tests their "
+                       "coordinates and site occupancies and refines them where the data warrant it, and a result says "
+                       "so; for quantitative work, still give a CIF refined for your phase (--phase NAME=FILE.cif).")
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Moving a structure's sites without breaking its symmetry: the coordinates a site is free to refine, and the
-full-cell atoms of a structure whose sites moved (refined coordinates, :mod:`xrdq.refine`), or moved at random by a
-stated noise (the model-uncertainty member for a CIF whose coordinates are known to be noisy,
-:mod:`xrdq.quant.uncertainty`).
+"""Moving a structure's sites without breaking its symmetry: the coordinates a site is free to refine, the
+occupancies a disordered element may redistribute over its sites, and the full-cell atoms of a structure whose sites
+moved or were re-occupied (refined coordinates and occupancies, :mod:`xrdq.refine`), or moved at random by a stated
+noise (the model-uncertainty member for a CIF whose coordinates are known to be noisy, :mod:`xrdq.quant.uncertainty`).
 
 A site on a special position may move only within its site symmetry: the mean of the rotations that leave the site in
 place (its stabiliser) is the projection onto the directions it is free to move in. Those directions are named by the
@@ -48,6 +48,26 @@ class FreeCoordinate:
     direction: tuple
 
 
+@dataclass(frozen=True)
+class OccupancyPair:
+    """An element spread over two partially occupied sites (a cation disordered over two positions, as a CIF of a
+    disordered or ball-milled phase gives it), whose share between them may refine with the element's number per cell
+    held — so the phase's composition and mass, which its weight fraction rests on, stay the CIF's.
+
+    ``first``, ``second``: indices into ``phase.sites``; ``value``: the first site's occupancy in the CIF; ``low``,
+    ``high``: the range of the first site's occupancy that keeps both within 0–1; ``ratio``: how much the second
+    site's occupancy falls per unit rise of the first's (multiplicity of the first over that of the second)."""
+
+    element: str
+    first: int
+    second: int
+    label: str
+    value: float
+    low: float
+    high: float
+    ratio: float
+
+
 class SiteExpansion:
     """A phase's sites, each with the operators that make its distinct images and the projection onto the directions
     it may move in; :meth:`atoms` expands moved sites into the full cell. Sites whose images do not come back to the
@@ -82,18 +102,48 @@ class SiteExpansion:
                            scatterers=phase.atoms.scatterers, element=tuple(element))
         self._rows = np.cumsum([0] + [len(r) for r, _ in self.ops])
 
-    def atoms(self, shifts=None) -> Atoms:
-        """Full-cell atoms with site i moved by ``shifts[i]`` (fractional (3,), within its symmetry) for each i given."""
-        if not shifts:
+    def atoms(self, shifts=None, occupancies=None) -> Atoms:
+        """Full-cell atoms with site i moved by ``shifts[i]`` (fractional (3,), within its symmetry) and occupied by
+        ``occupancies[i]``, for each i given."""
+        if not shifts and not occupancies:
             return self._base
-        fract = self._base.fract.copy()
-        for i, delta in shifts.items():
-            rot, tr = self.ops[i]
-            x = np.asarray(self.phase.sites[i].fract, dtype=float) + np.asarray(delta, dtype=float)
-            fract[self._rows[i]:self._rows[i + 1]] = (np.einsum("nij,j->ni", rot, x) + tr) % 1.0
-        return Atoms(fract=fract, occupancy=self._base.occupancy, b_iso=self._base.b_iso,
+        fract = self._base.fract
+        if shifts:
+            fract = fract.copy()
+            for i, delta in shifts.items():
+                rot, tr = self.ops[i]
+                x = np.asarray(self.phase.sites[i].fract, dtype=float) + np.asarray(delta, dtype=float)
+                fract[self._rows[i]:self._rows[i + 1]] = (np.einsum("nij,j->ni", rot, x) + tr) % 1.0
+        occupancy = self._base.occupancy
+        if occupancies:
+            occupancy = occupancy.copy()
+            for i, occ in occupancies.items():
+                occupancy[self._rows[i]:self._rows[i + 1]] = occ
+        return Atoms(fract=fract, occupancy=occupancy, b_iso=self._base.b_iso,
                      scatterer_index=self._base.scatterer_index, scatterers=self._base.scatterers,
                      element=self._base.element)
+
+    @cached_property
+    def occupancy_pairs(self) -> tuple[OccupancyPair, ...]:
+        """Every element partially occupying exactly two sites (0 < occupancy < 1; sites it fills are left alone): its
+        share between them. An element partial on three or more sites has none (which pair would trade is a choice the
+        data do not make)."""
+        by_element = {}
+        for i, site in enumerate(self.phase.sites):
+            if 0.0 < site.occupancy < 1.0:
+                by_element.setdefault(site.element, []).append(i)
+        out = []
+        for element, idx in by_element.items():
+            if len(idx) != 2 or self.unplaced:
+                continue
+            a, b = (self.phase.sites[i] for i in idx)
+            ratio = a.multiplicity / b.multiplicity
+            total = a.multiplicity * a.occupancy + b.multiplicity * b.occupancy  # atoms of the element per cell
+            low = max(0.0, (total - b.multiplicity) / a.multiplicity)
+            high = min(1.0, total / a.multiplicity)
+            out.append(OccupancyPair(element=element, first=idx[0], second=idx[1], label=f"{a.label}/{b.label}",
+                                     value=float(a.occupancy), low=float(low), high=float(high), ratio=float(ratio)))
+        return tuple(out)
 
     @cached_property
     def free_coordinates(self) -> tuple[FreeCoordinate, ...]:

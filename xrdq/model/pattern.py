@@ -63,6 +63,9 @@ class PhaseParams:
     #: shifts (fractional) of the model's refined coordinates (PhaseModel.coordinates) from the CIF's values; () or
     #: zeros: the CIF's structure
     coordinates: tuple = ()
+    #: changes of the first site's occupancy of each refined pair (PhaseModel.occupancy_pairs), the second site's
+    #: following with the element's number per cell held; (): the CIF's
+    occupancies: tuple = ()
 
     def replace(self, **changes) -> "PhaseParams":
         return dataclasses.replace(self, **changes)
@@ -213,7 +216,8 @@ def _same_positions(params: PhaseParams, terms: ProfileTerms, specimen: Specimen
                     other_terms: ProfileTerms, other_specimen: Specimen) -> bool:
     """Whether two parameter sets give the same peak positions and intensities (differ in widths only)."""
     return (params.cell == other.cell and params.b_overall == other.b_overall and params.po_ratio == other.po_ratio
-            and params.coordinates == other.coordinates            and terms.zero == other_terms.zero and specimen.displacement_um == other_specimen.displacement_um
+            and params.coordinates == other.coordinates and params.occupancies == other.occupancies
+            and terms.zero == other_terms.zero and specimen.displacement_um == other_specimen.displacement_um
             and specimen.film_mu_t == other_specimen.film_mu_t and specimen.beam_fill == other_specimen.beam_fill
             and specimen.inv_mu_t == other_specimen.inv_mu_t)
 
@@ -274,31 +278,38 @@ class PhaseModel:
         self.restore_sampling((None, None, None))
         self._geometry_memo = {}
         self._areas_memo = {}
-        self.coordinates = ()  # the FreeCoordinates a refinement moves (set_coordinates)
+        self.coordinates = ()  # the FreeCoordinates a refinement moves (set_structure_terms)
+        self.occupancy_pairs = ()  # the OccupancyPairs whose share it refines
         self._expansion = None
 
-    def set_coordinates(self, coordinates):
-        """The free coordinates (:class:`~xrdq.crystal.displace.FreeCoordinate`) whose shifts
-        ``PhaseParams.coordinates`` gives, in that order; () for the CIF's structure throughout."""
-        self.coordinates = tuple(coordinates)
+    def set_structure_terms(self, coordinates=(), occupancy_pairs=()):
+        """The free coordinates (:class:`~xrdq.crystal.displace.FreeCoordinate`) and occupancy pairs
+        (:class:`~xrdq.crystal.displace.OccupancyPair`) whose changes ``PhaseParams.coordinates`` and
+        ``PhaseParams.occupancies`` give, in that order; () for the CIF's structure throughout."""
+        self.coordinates, self.occupancy_pairs = tuple(coordinates), tuple(occupancy_pairs)
         self._areas_memo.clear()
-        if self.coordinates and self._expansion is None:
+        if (self.coordinates or self.occupancy_pairs) and self._expansion is None:
             from ..crystal.displace import SiteExpansion
 
             self._expansion = SiteExpansion(self.phase)
 
-    def structure_f2(self, shifts) -> np.ndarray:
+    def structure_f2(self, shifts=(), occupancies=()) -> np.ndarray:
         """|F|² of every reflection with the refined coordinates moved by ``shifts`` (fractional, one per
-        :attr:`coordinates`); the CIF's structure's when they are all 0. Same scattering factors and d as the
+        :attr:`coordinates`) and the first site of each :attr:`occupancy_pairs` re-occupied by ``occupancies`` more
+        (the second following); the CIF's structure's when they are all 0. Same scattering factors and d as the
         reflection list (:attr:`f2`), so only the atoms differ."""
-        if not any(shifts):
+        if not any(shifts) and not any(occupancies):
             return self.f2
         from ..crystal.reflections import structure_factor_squared
 
-        moves = {}
+        moves, occ = {}, {}
         for c, shift in zip(self.coordinates, shifts):
             moves[c.site] = moves.get(c.site, 0.0) + shift * np.asarray(c.direction)
-        atoms = self._expansion.atoms(moves)
+        sites = self.phase.sites
+        for pair, change in zip(self.occupancy_pairs, occupancies):
+            occ[pair.first] = sites[pair.first].occupancy + change
+            occ[pair.second] = sites[pair.second].occupancy - pair.ratio * change
+        atoms = self._expansion.atoms(moves, occ)
         return structure_factor_squared(self.hkl, self.d0, atoms, self.instrument.wavelength)
 
     def reset_sampling(self):
@@ -430,11 +441,12 @@ class PhaseModel:
         """Integrated intensities of every reflection × wavelength (read-only). Kept for the last few parameter sets:
         a Jacobian's zero and displacement columns move the peaks, not their areas."""
         key = (tuple(params.cell.items()), params.b_overall, params.po_ratio, self.po_hkl, specimen.film_mu_t,
-               specimen.beam_fill, specimen.inv_mu_t, params.coordinates)
+               specimen.beam_fill, specimen.inv_mu_t, params.coordinates, params.occupancies)
         hit = self._areas_memo.get(key)
         if hit is not None:
             return hit
-        f2 = self.structure_f2(params.coordinates) if params.coordinates else self.f2
+        f2 = (self.structure_f2(params.coordinates, params.occupancies) if params.coordinates or params.occupancies
+              else self.f2)
         if params.b_overall:
             f2 = f2 * np.exp(-2.0 * params.b_overall / (2.0 * d) ** 2)
         intensity = self.multiplicity * f2

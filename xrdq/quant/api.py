@@ -158,7 +158,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
                       model_uncertainty=model_uncertainty, variants=variants)
     result = quant_result(path, sha, ref, fr, am, pattern, u_model, prov,
                           warnings=(pattern_notes(pattern) + instrument_mismatch(pattern, inst) + slit_notes
-                                    + structure_notes(phase_objs, *_refined_coordinates(ref))),
+                                    + structure_notes(phase_objs, *_refined_structure(ref))),
                           dataarray=given)
     from .verdict import assess
 
@@ -260,14 +260,18 @@ def _given_refinement(ref, phase_objs, pattern):
     return ref
 
 
-def _refined_coordinates(ref) -> tuple[dict, set]:
-    """(phase name → its refined coordinates' parameter names, phases whose coordinates the adaptive recipe tested and
-    left out)."""
-    refined = getattr(getattr(ref, "fit", None), "coordinate_parameters", None) or {}
-    prefix = "atomic coordinates "
-    tested = {d["term"][len(prefix):] for d in getattr(ref, "decisions", None) or ()
-              if d["term"].startswith(prefix) and not d["accepted"]} - set(refined)
-    return refined, tested
+def _refined_structure(ref) -> tuple[dict, set, dict]:
+    """(phase name → its refined coordinates' parameter names, phases whose structure terms the adaptive recipe tested
+    and left out, phase name → its refined occupancy pairs' parameter names)."""
+    fit = getattr(ref, "fit", None)
+    refined = getattr(fit, "coordinate_parameters", None) or {}
+    occupancies = getattr(fit, "occupancy_parameters", None) or {}
+    tested = set()
+    for d in getattr(ref, "decisions", None) or ():
+        for prefix in ("atomic coordinates ", "site occupancies "):
+            if d["term"].startswith(prefix) and not d["accepted"]:
+                tested.add(d["term"][len(prefix):])
+    return refined, tested - set(refined) - set(occupancies), occupancies
 
 
 def _check_phase_options(rec, phase_objs):

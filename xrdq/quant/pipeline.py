@@ -17,6 +17,7 @@ import numpy as np
 from .._digest import file_sha256
 from .._version import __version__
 from ..errors import XrdqQuantError
+from ..refine.parameters import param_name
 from ..refine.specs import LIGHT_ELEMENTS
 from .estimates import (Estimates, by_construction, external_estimate, external_route, internal_estimate,
                         ponkcs_background_warnings, ponkcs_estimate, ponkcs_route, subset_fractions)
@@ -89,9 +90,9 @@ _QUALITY_NOTES = {
 
 
 #: What refining an approximate or noisy structure's coordinates leaves to the other parts of its model.
-_REFINED_NOTE = ("its CIF calls its coordinates {quality}, so the {n} coordinates its sites' symmetry leaves free were "
-                 "refined (docs/method.md §2){held}; its occupancies and B were not: a structure that differs in those "
-                 "still moves its fraction, and u holds what the data show of it (its lines disagreeing with the model)")
+_REFINED_NOTE = ("its CIF calls its coordinates {quality}, so {what} refined where the data warranted it (docs/method.md "
+                 "§2){held}; its B and any other occupancy were not: a structure that differs in those still moves its "
+                 "fraction, and u holds what the data show of it (its lines disagreeing with the model)")
 
 
 def auto_coordinates(coordinates, phase_objs, engine, recipe=None) -> tuple[tuple, tuple]:
@@ -111,24 +112,36 @@ def auto_coordinates(coordinates, phase_objs, engine, recipe=None) -> tuple[tupl
     return tuple(coordinates or ()), ()
 
 
-def structure_notes(phase_objs, refined: dict | None = None, tested=()) -> list[str]:
+def structure_notes(phase_objs, refined: dict | None = None, tested=(), occupancies: dict | None = None) -> list[str]:
     """What each phase's structure model rests on, said with the result: a structure its CIF calls approximate or noisy
     (the bundled seed-chemistry halides whose refined coordinates were not available) and whether its coordinates
-    were refined (``refined``: phase name → the parameter names of its refined coordinates) or tested and found not
-    warranted (``tested``: phase names), and what reading the CIF
+    were refined (``refined``: phase name → the parameter names of its refined coordinates; ``occupancies``: the same
+    of its refined occupancy pairs) or tested and found not warranted (``tested``: phase names), and what reading the
+    CIF
     assumed (B where none was given, an origin choice, a space group from its number; cell contents that disagree
     with Z × formula). A fraction is only as good as its phase's calculated intensities and mass."""
     out = []
-    refined = refined or {}
+    refined, occupancies = refined or {}, occupancies or {}
     for p in phase_objs:
         quality = getattr(p, "structure_quality", "")
-        if quality in _QUALITY_NOTES and refined.get(p.name):
+        if quality in _QUALITY_NOTES and (refined.get(p.name) or occupancies.get(p.name)):
             light = sorted({s.element for s in p.sites} & set(LIGHT_ELEMENTS))
             held = f", {' and '.join(light)} held (too light for X-rays to place)" if light else ""
-            out.append(f"structure of {p.name}: " + _REFINED_NOTE.format(quality=quality, n=len(refined[p.name]),
-                                                                         held=held))
+            what = []
+            if refined.get(p.name):
+                what.append(f"the {len(refined[p.name])} coordinates its sites' symmetry leaves free")
+            for name in occupancies.get(p.name, ()):
+                site = next((s for s in p.sites if name.endswith(f"_{param_name(s.label)}_occ")), None)
+                other = next((s.label for s in p.sites if s.element == site.element and s is not site
+                              and 0.0 < s.occupancy < 1.0), None) if site is not None else None
+                if other is not None:
+                    what.append(f"the share of {site.element} between {site.label} and {other} (its number per cell held)")
+            out.append(f"structure of {p.name}: " + _REFINED_NOTE.format(
+                quality=quality, what=" and ".join(what) + (" were" if len(what) > 1 or refined.get(p.name) else " was"),
+                held=held))
         elif quality in _QUALITY_NOTES:
-            tried = (" (refining its coordinates was tested and the data did not warrant it)" if p.name in tested
+            tried = (" (refining its coordinates and site occupancies was tested and the data did not warrant it)"
+                     if p.name in tested
                      else "")
             out.append(f"structure of {p.name}: {_QUALITY_NOTES[quality]}{tried}; for quantitative work give a CIF "
                        f"of a structure refined for your phase (--phase {p.name}=FILE.cif)")

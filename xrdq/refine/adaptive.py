@@ -196,6 +196,10 @@ def _candidates(ref, varied: list) -> list:
         if coordinates and not set(coordinates) & set(varied):
             # a structure model its CIF calls approximate or noisy: its free coordinates as one term
             out.append((f"atomic coordinates {phase.name}", coordinates, None, False))
+        occupancies = ref.occupancy_names(phase.name)
+        if occupancies and not set(occupancies) & set(varied):
+            # a cation disordered over two sites (ball milling moves it): its share between them, composition held
+            out.append((f"site occupancies {phase.name}", occupancies, None, False))
         po = ref.parameter_name(phase.name, "po_ratio")
         if po in varied or phase.name in ref.recipe.po or not ref.recipe.texture:
             continue  # forced by the user (already refined) or forbidden

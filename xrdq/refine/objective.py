@@ -156,6 +156,7 @@ class Objective:
         self._names = {}  # phase name -> {spec key (a site's coordinate: "Cl1_x"): parameter name}
         self._owner = {}  # parameter -> index of the one phase whose peak list it changes
         self._coordinate_names = {}  # phase name -> [(parameter name, CIF value)] of its refined coordinates
+        self._occupancy_names = {}  # phase name -> [(parameter name, CIF value)] of its refined occupancy pairs
 
         def add(sp, owner, source):
             name, value = sp.name(owner), sp.start(source)
@@ -174,12 +175,19 @@ class Objective:
                 p[own["po_ratio"]].value = CUBIC_PO_PROBE  # a texture asked for: from 1 it would not move
             coords = {}
             if phase.name in self.recipe.coordinates or phase.name in self.recipe.coordinate_candidates:
-                free = self.refined_coordinates(i)
-                if free:
-                    self.models[i].set_coordinates(free)
+                free, pairs = self.refined_structure_terms(i)
+                if free or pairs:
+                    self.models[i].set_structure_terms(free, pairs)
                 for c in free:
                     coords[f"{c.label}_{c.axis}"] = add(spec(c.axis), f"{pre}_{param_name(c.label)}", c.value)
                 self._coordinate_names[phase.name] = [(coords[f"{c.label}_{c.axis}"], c.value) for c in free]
+                occ = []
+                for pair in pairs:
+                    label = pair.label.split("/")[0]
+                    name = coords[f"{label}_occ"] = add(spec("occ"), f"{pre}_{param_name(label)}", pair.value)
+                    p[name].min, p[name].max = pair.low, pair.high
+                    occ.append((name, pair.value))
+                self._occupancy_names[phase.name] = occ
             self._names[phase.name] = {**cell, **own, **coords}
             self._owner.update(dict.fromkeys(self._names[phase.name].values(), i))
         for i, hump in enumerate(self.recipe.humps):
@@ -192,24 +200,41 @@ class Objective:
         """The names of one phase's coordinate parameters (``Li2ZrCl6_Cl1_x``, ...), [] if it has none."""
         return [n for n, _ in self._coordinate_names.get(phase_name, ())]
 
+    def occupancy_names(self, phase_name: str) -> list:
+        """The names of one phase's occupancy-pair parameters (``Li2ZrCl6_Zr1_occ``, ...), [] if it has none."""
+        return [n for n, _ in self._occupancy_names.get(phase_name, ())]
+
+    def _refined(self, names_of) -> dict:
+        varied = getattr(self, "final_varied", None)
+        if varied is None:
+            varied = [n for n, p in self.params.items() if p.vary]
+        return {k: names for k in self.recipe.coordinates + self.recipe.coordinate_candidates
+                if (names := [n for n in names_of(k) if n in varied])}
+
     @property
     def coordinate_parameters(self) -> dict:
         """Phase name → the names of its refined coordinates' parameters (``Li2ZrCl6_Cl1_x``, ...): those the last
         stage (or the adaptive recipe) varied, as :meth:`xrdq.refine.fit.Refinement.run` left them."""
-        varied = getattr(self, "final_varied", None)
-        if varied is None:
-            varied = [n for n, p in self.params.items() if p.vary]
-        return {k: names for k in self._coordinate_names if (names := [n for n in self.coordinate_names(k) if n in varied])}
+        return self._refined(self.coordinate_names)
 
-    def refined_coordinates(self, i) -> tuple:
-        """The free coordinates (:class:`~xrdq.crystal.displace.FreeCoordinate`) of phase ``i`` a recipe that names
-        it refines: every one its sites' symmetry leaves free, except those of light atoms (:data:`LIGHT_ELEMENTS`)."""
+    @property
+    def occupancy_parameters(self) -> dict:
+        """Phase name → the names of its refined occupancy pairs' parameters (``Li2ZrCl6_Zr1_occ``), as
+        :attr:`coordinate_parameters`."""
+        return self._refined(self.occupancy_names)
+
+    def refined_structure_terms(self, i) -> tuple[tuple, tuple]:
+        """(free coordinates, occupancy pairs) of phase ``i`` (:mod:`xrdq.crystal.displace`) that a recipe naming it
+        refines: every coordinate its sites' symmetry leaves free and every element's share between two partly
+        occupied sites, except those of light atoms (:data:`LIGHT_ELEMENTS`)."""
         from ..crystal.displace import SiteExpansion
 
         phase = self.phases[i]
         if getattr(phase, "profile_only", False) or not getattr(phase, "sites", ()):
-            return ()
-        return tuple(c for c in SiteExpansion(phase).free_coordinates if c.element not in LIGHT_ELEMENTS)
+            return (), ()
+        expansion = SiteExpansion(phase)
+        return (tuple(c for c in expansion.free_coordinates if c.element not in LIGHT_ELEMENTS),
+                tuple(q for q in expansion.occupancy_pairs if q.element not in LIGHT_ELEMENTS))
 
     def parameter_name(self, phase_name: str, key: str) -> str:
         """The name of one phase's parameter ``key`` (``"strain_broadening"``, ``"po_ratio"``, a cell key)."""
@@ -308,6 +333,7 @@ class Objective:
             b_overall=values[names["b_overall"]],
             size_axial_nm=axial,
             coordinates=tuple(values[n] - v0 for n, v0 in self._coordinate_names.get(phase.name, ())),
+            occupancies=tuple(values[n] - v0 for n, v0 in self._occupancy_names.get(phase.name, ())),
         )
 
     def _cache_key(self, i, values: dict) -> tuple:
@@ -350,7 +376,7 @@ class Objective:
         model = self.models[i]
         if type(model) is not PhaseModel or model.content_key is None:
             return None
-        return (kind, model.content_key, model.po_hkl, model.size_hkl, tuple((c.label, c.axis) for c in model.coordinates),
+        return (kind, model.content_key, model.po_hkl, model.size_hkl, tuple((c.label, c.axis) for c in model.coordinates) + tuple(q.label for q in model.occupancy_pairs),
                 self._grid_key, key)
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:

@@ -6,7 +6,8 @@ Three kinds (``scope``): *global* parameters act on every phase (the instrument'
 zero, set on a :class:`~xrdq.model.instrument.ProfileTerms`, and the specimen displacement, set on a
 :class:`~xrdq.model.pattern.Specimen`); *phase* parameters are named ``{prefix}_{key}`` after a phase's
 prefix (:func:`~xrdq.refine.parameters.param_name`: ``LiF_a``, ``LiF_size_broadening``); *hump* parameters
-are ``hump{k}_center`` and ``hump{k}_fwhm``; *site* parameters are a site's free coordinates, ``{prefix}_{site}_x``. Scales, background coefficients and hump areas enter linearly,
+are ``hump{k}_center`` and ``hump{k}_fwhm``; *site* parameters are a site's free coordinates, ``{prefix}_{site}_x``, and
+the occupancy of a disordered element's first site, ``{prefix}_{site}_occ``. Scales, background coefficients and hump areas enter linearly,
 are solved at every step and are not in this table.
 
 The refinement creates its parameters from this table (:mod:`xrdq.refine.fit`), a recipe group selects the
@@ -178,6 +179,10 @@ SPECS: tuple[ParamSpec, ...] = (
     # ``{phase}_{site}_{x|y|z}``: refined only for the phases a recipe names (recipe.coordinates)
     *(ParamSpec(axis, "site", ("xyz",), 2e-4,
                 lambda v, instrument: (v - MAX_COORDINATE_SHIFT, v + MAX_COORDINATE_SHIFT)) for axis in "xyz"),
+    # the occupancy of the first of two sites an element partly occupies (xrdq.crystal.displace.OccupancyPair), the
+    # second following with the element's number per cell held: ``{phase}_{site}_occ``. Its range (both sites within
+    # 0–1) is the pair's, set where the parameter is made
+    ParamSpec("occ", "site", ("occupancy",), 2e-3, _fixed(0.0, 1.0)),
     ParamSpec("center", "hump", ("humps",), 0.5, lambda c, instrument: (c - 10.0, c + 10.0),
               start=lambda hump: hump[0], peak_list=False),
     ParamSpec("fwhm", "hump", ("humps",), 0.5, _fixed(MIN_HUMP_FWHM, 40.0),
