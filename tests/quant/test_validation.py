@@ -204,8 +204,9 @@ def test_refined_coordinates_recover_a_displaced_structure(structure_results):
     """The same set by default: the coordinates of every phase whose CIF calls them approximate or noisy are refined
     (measured 2026-12-04, the day the set was made). Where the true sites are displaced (σ 0.02–0.03) the amorphous
     errors fell from −2.3, +11.9, −0.6, −2.1, +3.4 and +10.7 to −1.1, +1.2, −0.2, −0.9, −0.6 and −0.9 wt%, GoF from
-    1.2–3.3 to 1.0–1.24; over all ten (occupancies and B are not refined) the MAE from 3.98 to 1.13 wt%. Every fraction
-    stays within 2 u, and the refinement names the coordinates it refined."""
+    1.2–3.3 to 1.0–1.24; where the 2d occupancies were redistributed they refine to within 0.01 of the truth (GoF 1.37,
+    7.08, 1.71 → 1.06, 1.15, 1.00); over all ten (B is not refined) the MAE from 3.98 to 1.10 wt%. Every fraction stays
+    within 2 u, and each result says what was refined."""
     results, held, truths = structure_results
     z = {(r.name, k): e / r.uncertainty[k] for r in results for k, e in r.errors().items()}
     assert max(abs(v) for v in z.values()) <= 2.0, {k: round(v, 2) for k, v in z.items() if abs(v) > 1.5}
@@ -215,11 +216,14 @@ def test_refined_coordinates_recover_a_displaced_structure(structure_results):
     for r, h in displaced:
         assert abs(r.errors()["amorphous"]) <= 0.015, (r.name, r.errors(), h.errors())
         assert r.gof <= min(h.gof, 1.3), (r.name, r.gof, h.gof)
+    reordered = [r for r, t in zip(results, truths) if any(spec.get("occupancy") for spec in t["true_structures"].values())]
+    assert len(reordered) >= 3 and all(r.gof <= 1.3 and r.verdict == "ok" for r in reordered), \
+        [(r.name, r.gof, r.verdict) for r in reordered]
     mae = np.mean([abs(r.errors()["amorphous"]) for r in results])
     mae_held = np.mean([abs(h.errors()["amorphous"]) for h in held])
     assert mae <= 0.5 * mae_held and mae <= 0.015, (mae, mae_held)
     for r, t in zip(results, truths):
-        assert any("coordinates its sites' symmetry leaves free were refined" in w for w in r.warnings), r.name
+        assert any("refined where the data warranted it" in w for w in r.warnings), r.name
 
 
 @pytest.mark.slow
