@@ -162,7 +162,7 @@ def test_the_structure_note_says_what_was_done_with_the_coordinates():
     pattern, _ = simulate([("LiF", 0.5), ("Li2ZrCl6", 0.5)], seed=4, two_theta=(10.0, 80.0, 0.02))
     tested = xrdq.quantify(pattern, phases=["Li2ZrCl6"], standard="LiF=0.5", model_uncertainty="off")
     note = next(w for w in tested.warnings if w.startswith("structure of Li2ZrCl6"))
-    assert "an approximate model" in note and "was tested and the data did not warrant it" in note
+    assert "an approximate model" in note and "was tested, and the data did not warrant it" in note
     forced = xrdq.quantify(pattern, phases=["Li2ZrCl6"], standard="LiF=0.5", model_uncertainty="off",
                            coordinates=["Li2ZrCl6"])
     note = next(w for w in forced.warnings if w.startswith("structure of Li2ZrCl6"))

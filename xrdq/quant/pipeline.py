@@ -140,7 +140,7 @@ def structure_notes(phase_objs, refined: dict | None = None, tested=(), occupanc
                 quality=quality, what=" and ".join(what) + (" were" if len(what) > 1 or refined.get(p.name) else " was"),
                 held=held))
         elif quality in _QUALITY_NOTES:
-            tried = (" (refining its coordinates and site occupancies was tested and the data did not warrant it)"
+            tried = ("; refining its coordinates and site occupancies was tested, and the data did not warrant it"
                      if p.name in tested
                      else "")
             out.append(f"structure of {p.name}: {_QUALITY_NOTES[quality]}{tried}; for quantitative work give a CIF "
