@@ -39,6 +39,7 @@ class CaseResult:
     verdict: str = ""
     verdict_reasons: list = field(default_factory=list)
     standard_fraction: float | None = None  # W_s where a weighed phase was the internal standard
+    parameters: dict = field(default_factory=dict)  # refined parameter name -> (value, esd), where a caller keeps them
 
     def errors(self) -> dict:
         return {k: self.value[k] - self.truth[k] for k in self.truth}
@@ -60,8 +61,9 @@ def coverage(results, k: float = 2.0) -> dict:
             "median_esd": float(np.median(esd)), "z": err / u}
 
 
-def run_cpd(shared_data: Path, which="ABCD", model_uncertainty: str = "full") -> list[CaseResult]:
-    """Quantify CPD-1A…1D with corundum, zincite, fluorite; crystalline fractions vs weighed."""
+def run_cpd(shared_data: Path, which="ABCD", model_uncertainty: str = "full", **options) -> list[CaseResult]:
+    """Quantify CPD-1A…1D with corundum, zincite, fluorite; crystalline fractions vs weighed. ``options`` go to
+    :func:`xrdq.quantify` (``coordinates=...``)."""
     from .quant.api import quantify
 
     folder = Path(shared_data) / "qpa" / "cpd1"
@@ -70,7 +72,7 @@ def run_cpd(shared_data: Path, which="ABCD", model_uncertainty: str = "full") ->
     for letter in which:
         name = f"CPD-1{letter}.xye"
         res = quantify(folder / name, phases=list(CPD_PHASES.values()), standard=None, instrument="cpd-pw3020",
-                       two_theta_range=CPD_RANGE, model_uncertainty=model_uncertainty)
+                       two_theta_range=CPD_RANGE, model_uncertainty=model_uncertainty, **options)
         truth = {CPD_PHASES[k]: float(weighed[name][k]) / 100.0 for k in CPD_PHASES}
         out.append(CaseResult(
             name=name, truth=truth,
@@ -78,7 +80,7 @@ def run_cpd(shared_data: Path, which="ABCD", model_uncertainty: str = "full") ->
             esd={k: res.refined_fractions[k][1] for k in truth},
             rwp=res.rwp, gof=res.gof, converged=res.converged, elapsed_s=res.elapsed_s, warnings=res.warnings,
             uncertainty={k: res.uncertainty[f"refined:{k}"] for k in truth}, verdict=res.verdict,
-            verdict_reasons=res.verdict_reasons,
+            verdict_reasons=res.verdict_reasons, parameters=dict(res.refinement.parameters),
         ))
     return out
 
