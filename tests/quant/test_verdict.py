@@ -228,6 +228,11 @@ def test_an_unexplained_peak_on_a_declared_reflection_is_called_its_misfit_not_a
     assert "a phase is probably missing" in f.reason and "58.80° on MgOH2 110" in f.reason and "upper bound" in f.reason
     (f,) = check_peaks([on], 10000.0, False, amorphous=True)  # without reflections to compare: as before
     assert "a phase is probably missing" in f.reason
+    # an amorphous fraction below zero is no upper bound of anything: a declared phase took the missing one's peaks
+    (f,) = check_peaks([off], 10000.0, False, amorphous=0.3)
+    assert "upper bound" in f.reason
+    (f,) = check_peaks([off], 10000.0, False, amorphous=-0.197)
+    assert "upper bound" not in f.reason and "reads below zero" in f.reason and "bounds nothing" in f.reason
 
 
 def test_tio2_fitted_with_anatase_only_names_the_rutile_peaks(shared_data):

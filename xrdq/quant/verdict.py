@@ -357,12 +357,13 @@ def on_reflection(peak, ticks, tolerance: float = ON_REFLECTION_DEG) -> str:
     return label
 
 
-def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = False, ticks=None) -> list[Finding]:
+def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous=False, ticks=None) -> list[Finding]:
     """Unexplained peaks: a missing phase — or, where one sits on a declared phase's reflection (``ticks``), that
     reflection's width or intensity the model does not describe (broadening of another shape than the model's,
     texture, a wrong structure), which a missing phase's peak at the same place cannot be told from. With an
-    ``amorphous`` fraction from a standard, the reason says what a missing phase does to it: its mass is counted as
-    amorphous, so the value is too high by that mass."""
+    ``amorphous`` fraction from a standard (True, or its value), the reason says what a missing phase does to it: its
+    mass is counted as amorphous, so the value is too high by that mass — unless the value is below zero, which says a
+    declared phase took the missing one's intensity up instead, and then it bounds nothing."""
     spikes = [p for p in peaks if p.get("spike")]
     missing = [p for p in peaks if not p["satellite"] and not p.get("spike")]
     out = [Finding("ok", f"peak at {p['two_theta']:.2f}° is the {p['satellite']} (not a phase)")
@@ -389,7 +390,11 @@ def check_peaks(peaks, net_max: float, no_sample_phase: bool, amorphous: bool = 
             what = "a phase is probably missing" + (f"; {misfit}: a misfit of that reflection's width or intensity"
                                                     if misfit else "")
         effect = ("; the amorphous fraction counts a missing crystalline phase as amorphous: read it as an upper bound"
-                  if amorphous else "")
+                  if amorphous is not False and amorphous is not None else "")
+        if effect and not isinstance(amorphous, bool) and amorphous < 0:
+            effect = ("; the amorphous fraction reads below zero, which no sample can: a declared phase has taken up the "
+                      "missing one's intensity (its scale, and the standard's share, are wrong), so the value bounds "
+                      "nothing")
         if amorphous and not no_sample_phase and all(at):
             effect = "; the amorphous fraction rests on that phase's scale, which the misfit may bias"
         out.append(Finding(level, f"{len(missing)} significant peak{'s' if len(missing) > 1 else ''} that no phase explains "
@@ -833,7 +838,8 @@ def assess(result, instrument, *, sample_phases, brindley=None, standard_error=N
         prefixes[n] = pre if pre[:1].isalpha() else "p_" + pre
     u = result.uncertainty
     findings = check_warnings(result.warnings) + check_gof(ref.gof) + check_peaks(
-        peaks, net_max, not sample_phases, result.amorphous_fraction is not None, ticks=ref.ticks)
+        peaks, net_max, not sample_phases,
+        None if result.amorphous_fraction is None else float(result.amorphous_fraction[0]), ticks=ref.ticks)
     curves = {p.name for p in getattr(getattr(ref, "fit", None), "phases", ()) if getattr(p, "profile_only", False)}
     if result.amorphous_fraction is not None and by_construction([n for n in sample_phases if n not in curves]):
         # nothing crystalline of the sample declared: the amorphous fraction is 1 − Σ over nothing, so whatever the
