@@ -161,13 +161,13 @@ class SiteExpansion:
             for axis, direction in _free_directions(proj):
                 free.append(FreeCoordinate(site=i, label=site.label, element=site.element, axis=AXES[axis],
                                            value=float(site.fract[axis]), direction=tuple(float(v) for v in direction)))
+        sites = self.phase.sites
+        electrons = {i: float(f0(s.scatterer, 0.0)) * s.occupancy for i, s in enumerate(sites)}  # scattering power
         polar = np.asarray(self.phase.symmetry.rotations, dtype=float).mean(axis=0)  # projection on the polar axes
         for _, axis_direction in _free_directions(polar):
             along = [c for c in free if abs(np.dot(axis_direction, c.direction)) > 1e-6]
             if along:
-                strength = lambda c: float(f0(self.phase.sites[c.site].scatterer, 0.0)) * self.phase.sites[c.site].occupancy  # noqa: E731
-                heaviest = max(along, key=lambda c: (strength(c), -free.index(c)))
-                free.remove(heaviest)
+                free.remove(max(along, key=lambda c: (electrons[c.site], -free.index(c))))
         return tuple(free)
 
 

@@ -376,8 +376,8 @@ class Objective:
         model = self.models[i]
         if type(model) is not PhaseModel or model.content_key is None:
             return None
-        return (kind, model.content_key, model.po_hkl, model.size_hkl, tuple((c.label, c.axis) for c in model.coordinates) + tuple(q.label for q in model.occupancy_pairs),
-                self._grid_key, key)
+        structure = tuple((c.label, c.axis) for c in model.coordinates) + tuple(q.label for q in model.occupancy_pairs)
+        return kind, model.content_key, model.po_hkl, model.size_hkl, structure, self._grid_key, key
 
     def _phase_profile(self, i, values: dict) -> np.ndarray:
         phase = self.phases[i]
