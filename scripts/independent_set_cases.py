@@ -192,11 +192,12 @@ BREADTH = [
 #: of a milled halide), or its B larger. The first users' Li2ZrCl6 and Li2HfCl6 CIFs are approximate models of that
 #: kind, Li3InCl6 and Li3YCl6 noisy starting coordinates. Does u still hold the error? Made 2026-12-04 and first
 #: quantified with the code as it stood; not tuned on.
-def structure_case(name, base, true_structures, description):
-    """A copy of the development case ``base`` under a new name (so new nuisances), one pattern, with
-    ``true_structures``: phase → {"sigma": σ, "seed": n, "occupancy": {site label: value}, "b_iso": {element: Å²}}."""
+def structure_case(name, base, true_structures, description, replicates=0):
+    """A copy of the development case ``base`` under a new name (so new nuisances), one pattern (or ``replicates``
+    Poisson replicates of one expected pattern), with ``true_structures``: phase → {"sigma": σ, "seed": n,
+    "occupancy": {site label: value}, "b_iso": {element: Å²}}."""
     c = next(dict(c) for c in CASES if c["case"] == base)
-    return dict(c, case=name, replicates=0, description=f"{c['description']}; {description}",
+    return dict(c, case=name, replicates=replicates, description=f"{c['description']}; {description}",
                 true_structures=true_structures)
 
 
@@ -222,4 +223,8 @@ STRUCTURE_FOLDER_CASES = [
                    "true Li3InCl6 sites displaced by σ 0.02 from the CIF's noisy coordinates"),
     structure_case("st_lyc_a15_xyz2", "lyc_strain_a15", {"Li3YCl6": {"sigma": 0.02, "seed": 8}},
                    "true Li3YCl6 sites displaced by σ 0.02 from the CIF's noisy coordinates"),
+    # added 2026-12-04 with the refined coordinates, to ask whether their esd is honest (not tuned on): 20 Poisson
+    # replicates of one pattern whose Li2ZrCl6 sites are displaced (a structure of its own, seed 11)
+    structure_case("st_lazco_a40_rep", "lazco_a40_rep", {"Li2ZrCl6": {"sigma": 0.02, "seed": 11}},
+                   "true Li2ZrCl6 sites displaced by σ 0.02; 20 Poisson replicates", replicates=20),
 ]

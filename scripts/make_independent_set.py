@@ -406,7 +406,7 @@ def truth_record(c, simulator, seed, mix, am, mu_mix, K, info, nuis, humps, back
             "humps": humps, "background": background,
             "max_peak_counts": float(np.max(y_bragg)), "max_counts_expected": float(np.max(y_total)),
             "two_theta": list(c["grid"]), "n_points": int(x.size), **({"draw": c["draw"]} if c.get("draw") else {}),
-            **({"true_structures": {n: {"cif": f"{c['case']}.{n}.true.cif", **spec}
+            **({"true_structures": {n: {"cif": f"{c.get('structure_case', c['case'])}.{n}.true.cif", **spec}
                                     for n, spec in c["true_structures"].items()}} if c.get("true_structures") else {})}
 
 
@@ -476,8 +476,9 @@ def _run_case(c, out: Path, workdir: Path, series_K: dict, version: str, *, expe
         name = c["case"] if not c["replicates"] else f"{c['case']}_r{r + 1:02d}"
         noise_seed = seed * 100 + r
         counts = np.random.default_rng(noise_seed).poisson(expected).astype(float)
-        truth = truth_record(dict(c, case=name), version, noise_seed, mix, am, mu_mix, K, info, nuis, humps,
-                             background, x, y_bragg, expected)
+        # replicates share their case's true structure file (``structure_case``: the name it was written under)
+        truth = truth_record(dict(c, case=name, structure_case=c["case"]), version, noise_seed, mix, am, mu_mix, K,
+                             info, nuis, humps, background, x, y_bragg, expected)
         if c["replicates"]:
             truth["replicate_of"] = c["case"]
         write_xye(out / f"{name}.xye", x, counts, f"{name}: simulated by {version}; truth in {name}.truth.json")
