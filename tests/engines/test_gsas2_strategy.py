@@ -719,5 +719,5 @@ def test_specimen_losses_the_mirror_cannot_carry_are_named():
         "finite specimen thickness (1/µt)"]
     assert unmirrored_terms(native("beam overspill (specimen length)")) == ["beam overspill (specimen length)"]
     assert unmirrored_terms(native("zero shift", "specimen transparency")) == []  # transparency is mirrored
-    # refined atomic coordinates: the mirror keeps to profile and specimen terms
-    assert unmirrored_terms(native("atomic coordinates Li2ZrCl6")) == ["atomic coordinates Li2ZrCl6"]
+    # refined atomic coordinates and occupancies are mirrored (a structure step)
+    assert unmirrored_terms(native("atomic coordinates Li2ZrCl6", "site occupancies Li2ZrCl6")) == []

@@ -206,3 +206,18 @@ def test_a_redistributed_cation_is_found_again():
     assert ref.occupancy_parameters == {"Li2ZrCl6": ["Li2ZrCl6_Zr1_occ"]}
     m = {n: res.scales[n][0] * res.phase_info[n]["cell_mass"] * res.phase_info[n]["volume"] for n in res.phase_names}
     assert m["Li2ZrCl6"] / sum(m.values()) == pytest.approx(0.5, abs=0.005)
+
+
+def test_the_gsas2_mirror_carries_the_refined_structure(displaced_pattern):
+    """What the native refinement refined of a structure is handed to GSAS-II by site: the atoms whose coordinates
+    moved (X flags; Li held stays out) and the occupancy pairs (pure data: no GSAS-II needed)."""
+    from xrdq.engines.gsas2.mirror import mirror_recipe
+
+    pattern, _ = displaced_pattern
+    ref, res = _fit(pattern, default_recipe(coordinate_candidates=("Li2ZrCl6",)))
+    structure = mirror_recipe(res).steps[-1]["structure"]
+    assert set(structure) == {"Li2ZrCl6"}
+    assert set(structure["Li2ZrCl6"]["atoms"]) == {"Zr1", "Zr2", "Cl1", "Cl2", "Cl3"}
+    assert all(pair != ("Li1", "Li2") for pair in structure["Li2ZrCl6"]["pairs"])
+    _, plain = _fit(pattern, default_recipe())
+    assert "structure" not in mirror_recipe(plain).steps[-1]

@@ -108,7 +108,8 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
     coordinates : phase names whose atomic coordinates are refined (final stage): every coordinate the sites'
         symmetry leaves free, Li and H held. ``"auto"`` (default): with the native engine and the default recipe,
         the adaptive recipe tests the coordinates of each phase whose CIF calls them approximate or noisy and refines
-        them where the data warrant it; ``()``: none. Native engine only.
+        them where the data warrant it; ``()``: none. With ``engine="gsas2"`` the native refinement that decides
+        its terms does this, and GSAS-II refines the same atoms.
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
     model_uncertainty : ``"full"`` (every recipe variant: linear re-solves and warm-started non-linear
@@ -263,7 +264,8 @@ def _given_refinement(ref, phase_objs, pattern):
 def _refined_structure(ref) -> tuple[dict, set, dict]:
     """(phase name → its refined coordinates' parameter names, phases whose structure terms the adaptive recipe tested
     and left out, phase name → its refined occupancy pairs' parameter names)."""
-    fit = getattr(ref, "fit", None)
+    # GSAS-II refines what the native refinement that decided its terms refined (mirror_recipe)
+    fit = getattr(ref, "fit", None) or getattr(getattr(ref, "decided_by", None), "fit", None)
     refined = getattr(fit, "coordinate_parameters", None) or {}
     occupancies = getattr(fit, "occupancy_parameters", None) or {}
     tested = set()

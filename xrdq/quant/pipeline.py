@@ -100,10 +100,11 @@ def auto_coordinates(coordinates, phase_objs, engine, recipe=None) -> tuple[tupl
     ``"auto"`` (the default): with the native engine and the default recipe, every phase whose CIF says its
     coordinates are approximate or noisy (``_xrdq_structure_quality``) is a candidate — refined where the data warrant
     it (an F-test, as every adaptive term), as a crystallographer refines a model's coordinates before trusting its
-    intensities, and left as the CIF has it where they do not (a trace phase); none with GSAS-II or a recipe of the
-    user's own. Otherwise the phases named are refined (None or (): none)."""
+    intensities, and left as the CIF has it where they do not (a trace phase); none with a recipe of the user's own.
+    With GSAS-II the native refinement that decides its terms tests them, and GSAS-II refines what it accepted
+    (:func:`xrdq.engines.gsas2.mirror.mirror_recipe`). Otherwise the phases named are refined (None or (): none)."""
     if isinstance(coordinates, str) and coordinates == "auto":
-        if recipe is not None or getattr(engine, "name", "native") != "native":
+        if recipe is not None:
             return (), ()
         return (), tuple(p.name for p in phase_objs if getattr(p, "structure_quality", "") in ("approximate", "noisy")
                          and not getattr(p, "profile_only", False))
@@ -209,9 +210,10 @@ def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, 
 
         rec = dataclasses.replace(rec, coordinates=tuple(coordinates),
                                   stages=rec.stages + (Stage("coordinates", rec.stages[-1].refine + ("xyz",)),))
-    if rec.coordinates and getattr(engine, "name", "native") != "native":
-        raise XrdqQuantError("refined atomic coordinates (coordinates, --refine-coordinates) are native-engine only; "
-                             "with GSAS-II, refine them in GSAS-II itself")
+    if coordinates and own:
+        raise XrdqQuantError("refined atomic coordinates (coordinates, --refine-coordinates) reach GSAS-II through the "
+                             "native refinement that decides its terms, which a GSAS-II recipe of your own replaces: "
+                             "put a 'structure' step in that recipe instead (xrdq.engines.gsas2.GsasRecipe)")
     if rec.size_axes and getattr(engine, "name", "native") != "native":
         raise XrdqQuantError("a forced uniaxial crystallite size (uniaxial_size, --uniaxial-size) is refined by the "
                              "native engine only; the GSAS-II engine takes one from a native fit's recipe "

@@ -223,6 +223,20 @@ class Objective:
         :attr:`coordinate_parameters`."""
         return self._refined(self.occupancy_names)
 
+    def refined_structure(self, phase_name: str) -> dict:
+        """What of one phase's structure the refinement refined, by site: ``{"atoms": [labels whose coordinates
+        were refined], "pairs": [(first label, second label) of each refined occupancy pair]}`` (another engine is
+        handed the same, :func:`xrdq.engines.gsas2.mirror.mirror_recipe`)."""
+        i = [p.name for p in self.phases].index(phase_name)
+        model = self.models[i]
+        coords = set(self.coordinate_parameters.get(phase_name, ()))
+        occ = set(self.occupancy_parameters.get(phase_name, ()))
+        atoms = [c.label for c, (n, _) in zip(model.coordinates, self._coordinate_names.get(phase_name, ()))
+                 if n in coords]
+        pairs = [tuple(q.label.split("/")) for q, (n, _) in zip(model.occupancy_pairs,
+                                                               self._occupancy_names.get(phase_name, ())) if n in occ]
+        return {"atoms": list(dict.fromkeys(atoms)), "pairs": pairs}
+
     def refined_structure_terms(self, i) -> tuple[tuple, tuple]:
         """(free coordinates, occupancy pairs) of phase ``i`` (:mod:`xrdq.crystal.displace`) that a recipe naming it
         refines: every coordinate its sites' symmetry leaves free and every element's share between two partly

@@ -20,7 +20,9 @@ def mirror_recipe(native) -> GsasRecipe:
     phase's included: GSAS-II averages the factor over each reflection's symmetry equivalents (``GetPrefOri`` over
     the space group's rotations), as the native model does, and starts a cubic phase's ratio at the native probe
     (:func:`~xrdq.engines.gsas2.strategy.set_flags`). A uniaxial crystallite size the native engine accepted
-    becomes GSAS-II's uniaxial size about the same axis.
+    becomes GSAS-II's uniaxial size about the same axis. Atomic coordinates and occupancy pairs the native engine
+    refined become GSAS-II's X flags on those atoms (GSAS-II applies their site symmetry itself) and F flags on each
+    pair, its sum held by a constraint (:func:`~xrdq.engines.gsas2.strategy.set_flags`).
     """
     final = next((s for s in reversed(native.recipe) if "background_terms" in s), None)
     if final is None:  # not an adaptive refinement: nothing to mirror
@@ -43,6 +45,11 @@ def mirror_recipe(native) -> GsasRecipe:
         step["preferred_orientation"] = po
     if final.get("size_axes"):
         step["uniaxial_size"] = {k: tuple(v) for k, v in final["size_axes"].items()}
+    fit = getattr(native, "fit", None)
+    if fit is not None and hasattr(fit, "refined_structure"):  # coordinates and occupancy pairs the native refined
+        structure = {n: s for n in native.phase_names if (s := fit.refined_structure(n))["atoms"] or s["pairs"]}
+        if structure:
+            step["structure"] = structure
     return GsasRecipe(steps=DEFAULT_STEPS + (step,), background_terms=int(final["background_terms"]))
 
 
@@ -53,8 +60,6 @@ _NOT_MIRRORED = ("film_mu_t", "beam_fill", "inv_mu_t")
 
 def unmirrored_terms(native) -> list:
     """The terms ``native``'s significance tests accepted that :func:`mirror_recipe` cannot hand to GSAS-II: the
-    specimen's intensity losses, and a structure's refined atomic coordinates (GSAS-II would refine them with its
-    own constraints and its own choice of which atoms; the mirror keeps to profile and specimen terms)."""
-    accepted = [d["term"] for d in native.decisions if d["accepted"]]
-    return ([spec(k).candidate for k in _NOT_MIRRORED if spec(k).candidate in accepted]
-            + [t for t in accepted if t.startswith("atomic coordinates ")])
+    specimen's intensity losses."""
+    accepted = {d["term"] for d in native.decisions if d["accepted"]}
+    return [spec(k).candidate for k in _NOT_MIRRORED if spec(k).candidate in accepted]

@@ -8,7 +8,7 @@ import io
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +199,7 @@ class Project:
     workdir: Path
     n_points: int
     notes: list = None
+    constraints: set = field(default_factory=set)  # (phase, (site, site)) pairs whose summed occupancy is held
 
 
 def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None, background_terms=10,

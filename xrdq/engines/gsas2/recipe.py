@@ -51,7 +51,7 @@ GSAS2_FCJ_STEPS: tuple[dict, ...] = DEFAULT_STEPS[:-1] + ({"name": "profile", "p
 PREFERRED_ORIENTATION_STEP = {"name": "preferred orientation", "preferred_orientation": True}
 
 _STEP_KEYS = {"name", "background", "fractions", "cells", "displacement", "zero", "transparency", "profile", "size",
-              "strain", "humps", "preferred_orientation", "uniaxial_size", "cycles"}
+              "strain", "humps", "preferred_orientation", "uniaxial_size", "structure", "cycles"}
 
 
 @dataclass
@@ -69,7 +69,10 @@ class GsasRecipe:
     March–Dollase along ``po_axis``; or {phase: (h, k, l)}, each about its own axis, a cubic phase's ratio starting at
     the native probe), ``uniaxial_size`` ({phase: (h, k, l)}: GSAS-II's uniaxial size about that
     axis, its axial size refined beside the equatorial one from where the isotropic size stood; the native
-    engine's uniaxial crystallite size), ``cycles`` (max least-squares cycles for that step).
+    engine's uniaxial crystallite size), ``structure`` ({phase: {"atoms": [labels], "pairs": [(label, label)]}}:
+    X flags on those atoms' coordinates, GSAS-II applying their site symmetry, and F flags on each pair of partly
+    occupied sites with their summed occupancy held by a constraint — what the native engine refined), ``cycles``
+    (max least-squares cycles for that step).
 
     ``size_fixed_um``: crystallite size of every phase until a step refines it (µm; GSAS-II's
     Scherrer term with K = 1, the native engine's convention; 1 µm is nearly negligible, like the

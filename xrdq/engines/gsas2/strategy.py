@@ -17,7 +17,7 @@ from ...refine.specs import CUBIC_PO_PROBE
 from .guards import (CELL_LIMIT, FRACTION_FLOOR, SIGNIFICANT_SCALE, cell_offset, chi2_of, chi2_start_of, dof_of,
                      ended_above_start, free_cell_wins, n_cell_terms, phase_scales, restore, set_cell, snapshot, structure_cells,
                      weak_phases)
-from .project import Project, hump_peak
+from .project import Project, hump_peak, quiet
 from .recipe import PROFILE_TERMS, GsasRecipe
 
 
@@ -132,6 +132,7 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=(), 
     inst["Zero"][2] = bool(on.get("zero"))
     po = on.get("preferred_orientation")
     size, strain = on.get("size"), on.get("strain")
+    _structure_flags(p, on.get("structure") or {}, hold)
     for name, ph in p.phases:
         free = name not in hold
         ph.data["General"]["Cell"][0] = bool(on.get("cells")) and free and name not in cells_held
@@ -158,6 +159,40 @@ def set_flags(p: Project, on: dict, recipe: GsasRecipe, hold=(), cells_held=(), 
                     # model does; for a cubic phase it then moves only in second order at 1, where least squares
                     # would never leave it: start at the native engine's probe ratio
                     hap["Pref.Ori."][1] = CUBIC_PO_PROBE
+
+
+def _structure_flags(p: Project, structure: dict, hold=()):
+    """X flags on the atoms whose coordinates ``structure`` names (GSAS-II constrains an atom on a special position to
+    its site symmetry itself), F flags on each pair of partly occupied sites with a constraint holding
+    mult₁·frac₁ + mult₂·frac₂ at its start (the element's number per cell, so the phase's mass cannot move; added once
+    per pair); every other atom's flags off. A held phase (no signal) refines none. Nothing is touched before a step
+    names a structure (the CIF's atoms come in with no flags)."""
+    if not structure:
+        return
+    done = p.constraints
+    for name, ph in p.phases:
+        spec = structure.get(name) if name not in hold else None
+        cx, ct, cs, _ = ph.data["General"]["AtomPtrs"]
+        atoms = {str(a[0]): a for a in ph.data["Atoms"]}
+        flags = dict.fromkeys(atoms, "")
+        for label in (spec or {}).get("atoms", ()):
+            if label in flags:
+                flags[label] += "X"
+        for pair in (spec or {}).get("pairs", ()):
+            if not all(label in atoms for label in pair):
+                continue
+            for label in pair:
+                flags[label] += "F"
+            key = (name, tuple(pair))
+            if key not in done:
+                index = {str(a[0]): i for i, a in enumerate(ph.data["Atoms"])}
+                mult = [float(atoms[label][cs + 1]) for label in pair]
+                total = sum(m * float(atoms[label][cx + 3]) for m, label in zip(mult, pair))
+                with quiet():
+                    p.proj.add_EqnConstr(total, [f"{ph.id}::Afrac:{index[label]}" for label in pair], mult)
+                done.add(key)
+        for label, atom in atoms.items():
+            atom[ct + 1] = flags[label]
 
 
 def _names(flag, name) -> bool:
