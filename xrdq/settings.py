@@ -223,7 +223,7 @@ SETTINGS: tuple[Setting, ...] = (
             parse=parse_size_axis, kind="multiple", metavar="PHASE=h,k,l", apply=_dict),
     Setting("refine_coordinates", "coordinates", "Refine the atomic coordinates of PHASE (those its sites' symmetry "
             "leaves free; Li and H held), final stage; repeat per phase, or 'none'. Default: the phases whose CIF "
-            "calls its coordinates approximate or noisy (native engine).", parse=_coordinate_phase, kind="multiple",
+            "calls its coordinates approximate or noisy (the adaptive test).", parse=_coordinate_phase, kind="multiple",
             metavar="PHASE|none", apply=_coordinate_phases),
     Setting("strain", "strain", "Also refine each phase's microstrain (Lorentzian, final stage).", kind="flag",
             apply=bool),
