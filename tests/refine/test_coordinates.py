@@ -221,3 +221,16 @@ def test_the_gsas2_mirror_carries_the_refined_structure(displaced_pattern):
     assert all(pair != ("Li1", "Li2") for pair in structure["Li2ZrCl6"]["pairs"])
     _, plain = _fit(pattern, default_recipe())
     assert "structure" not in mirror_recipe(plain).steps[-1]
+
+
+def test_site_labels_that_make_the_same_name_get_parameters_of_their_own():
+    """Cl1' and Cl1_ both read as the identifier Cl1_: the second site gets its number, so neither parameter
+    overwrites the other."""
+    from xrdq.refine.objective import _site_tags
+
+    phase = resolve_phase("Li2ZrCl6")
+    sites = list(phase.sites)
+    sites[5] = dataclasses.replace(sites[5], label="Cl1'")
+    sites[6] = dataclasses.replace(sites[6], label="Cl1_")
+    tags = _site_tags(dataclasses.replace(phase, sites=tuple(sites)))
+    assert tags["Cl1'"] == "Cl1_" and tags["Cl1_"] == "Cl1__7" and len(set(tags.values())) == len(sites)

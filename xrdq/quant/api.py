@@ -263,11 +263,11 @@ def _given_refinement(ref, phase_objs, pattern):
 
 def _refined_structure(ref) -> tuple[dict, set, dict]:
     """(phase name → its refined coordinates' parameter names, phases whose structure terms the adaptive recipe tested
-    and left out, phase name → its refined occupancy pairs' parameter names)."""
+    and left out, phase name → the (site, site) label pairs whose occupancy share was refined)."""
     # GSAS-II refines what the native refinement that decided its terms refined (mirror_recipe)
     fit = getattr(ref, "fit", None) or getattr(getattr(ref, "decided_by", None), "fit", None)
     refined = getattr(fit, "coordinate_parameters", None) or {}
-    occupancies = getattr(fit, "occupancy_parameters", None) or {}
+    occupancies = {name: fit.refined_structure(name)["pairs"] for name in getattr(fit, "occupancy_parameters", None) or {}}
     tested = set()
     for d in getattr(ref, "decisions", None) or ():
         for prefix in ("atomic coordinates ", "site occupancies "):

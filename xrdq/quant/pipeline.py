@@ -17,7 +17,6 @@ import numpy as np
 from .._digest import file_sha256
 from .._version import __version__
 from ..errors import XrdqQuantError
-from ..refine.parameters import param_name
 from ..refine.specs import LIGHT_ELEMENTS
 from .estimates import (Estimates, by_construction, external_estimate, external_route, internal_estimate,
                         ponkcs_background_warnings, ponkcs_estimate, ponkcs_route, subset_fractions)
@@ -116,8 +115,8 @@ def auto_coordinates(coordinates, phase_objs, engine, recipe=None) -> tuple[tupl
 def structure_notes(phase_objs, refined: dict | None = None, tested=(), occupancies: dict | None = None) -> list[str]:
     """What each phase's structure model rests on, said with the result: a structure its CIF calls approximate or noisy
     (the bundled seed-chemistry halides whose refined coordinates were not available) and whether its coordinates
-    were refined (``refined``: phase name → the parameter names of its refined coordinates; ``occupancies``: the same
-    of its refined occupancy pairs) or tested and found not warranted (``tested``: phase names), and what reading the
+    were refined (``refined``: phase name → the parameter names of its refined coordinates; ``occupancies``: phase
+    name → the (site, site) label pairs whose share was refined) or tested and found not warranted (``tested``: phase names), and what reading the
     CIF
     assumed (B where none was given, an origin choice, a space group from its number; cell contents that disagree
     with Z × formula). A fraction is only as good as its phase's calculated intensities and mass."""
@@ -131,12 +130,10 @@ def structure_notes(phase_objs, refined: dict | None = None, tested=(), occupanc
             what = []
             if refined.get(p.name):
                 what.append(f"the {len(refined[p.name])} coordinates its sites' symmetry leaves free")
-            for name in occupancies.get(p.name, ()):
-                site = next((s for s in p.sites if name.endswith(f"_{param_name(s.label)}_occ")), None)
-                other = next((s.label for s in p.sites if s.element == site.element and s is not site
-                              and 0.0 < s.occupancy < 1.0), None) if site is not None else None
-                if other is not None:
-                    what.append(f"the share of {site.element} between {site.label} and {other} (its number per cell held)")
+            elements = {s.label: s.element for s in p.sites}
+            for first, second in occupancies.get(p.name, ()):
+                what.append(f"the share of {elements.get(first, '?')} between {first} and {second} (its number per "
+                            "cell held)")
             out.append(f"structure of {p.name}: " + _REFINED_NOTE.format(
                 quality=quality, what=" and ".join(what) + (" were" if len(what) > 1 or refined.get(p.name) else " was"),
                 held=held))

@@ -81,6 +81,19 @@ def _read_only(*arrays):
         a.flags.writeable = False
 
 
+def _site_tags(phase) -> dict:
+    """Site label → the part of its parameters' names after the phase's prefix: the label as an identifier, with the
+    site's number added where two labels would make the same one (``Cl1'`` and ``Cl1_``)."""
+    out, used = {}, set()
+    for k, site in enumerate(phase.sites):
+        tag = param_name(site.label)
+        if tag in used:
+            tag = f"{tag}_{k + 1}"
+        used.add(tag)
+        out[site.label] = tag
+    return out
+
+
 class Objective:
     """The least-squares problem of one pattern with any number of phases: data, parameters and model.
 
@@ -178,13 +191,14 @@ class Objective:
                 free, pairs = self.refined_structure_terms(i)
                 if free or pairs:
                     self.models[i].set_structure_terms(free, pairs)
+                tag = _site_tags(phase)
                 for c in free:
-                    coords[f"{c.label}_{c.axis}"] = add(spec(c.axis), f"{pre}_{param_name(c.label)}", c.value)
+                    coords[f"{c.label}_{c.axis}"] = add(spec(c.axis), f"{pre}_{tag[c.label]}", c.value)
                 self._coordinate_names[phase.name] = [(coords[f"{c.label}_{c.axis}"], c.value) for c in free]
                 occ = []
                 for pair in pairs:
                     label = pair.label.split("/")[0]
-                    name = coords[f"{label}_occ"] = add(spec("occ"), f"{pre}_{param_name(label)}", pair.value)
+                    name = coords[f"{label}_occ"] = add(spec("occ"), f"{pre}_{tag[label]}", pair.value)
                     p[name].min, p[name].max = pair.low, pair.high
                     occ.append((name, pair.value))
                 self._occupancy_names[phase.name] = occ
