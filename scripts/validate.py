@@ -131,7 +131,7 @@ def structure_section(root, jobs, folder=STRUCTURE_FOLDER):
              "Made 2026-12-04 and first quantified with the code as it stood (coordinates held).", ""]
     lines += table(main, "Amorphous content of the original sample")
     z = [abs(e) / r.uncertainty[k] for r in main for k, e in r.errors().items()]
-    refined = sum(any("refined where the data warranted it" in w for w in r.warnings) for r in main)
+    refined = sum(any("refined (docs/method.md §2)" in w for w in r.warnings) for r in main)
     mae = np.mean([abs(r.errors()["amorphous"]) for r in main])
     lines += [coverage_line(main, "model_uncertainty fast"), "",
               f"**Amorphous mean absolute error: {100 * mae:.2f} wt%**; largest |error|/u {max(z):.2f}; coordinates "

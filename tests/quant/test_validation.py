@@ -224,7 +224,7 @@ def test_refined_coordinates_recover_a_displaced_structure(structure_results):
     mae_held = np.mean([abs(h.errors()["amorphous"]) for h in held])
     assert mae <= 0.5 * mae_held and mae <= 0.015, (mae, mae_held)
     for r, t in zip(results, truths):
-        assert any("refined where the data warranted it" in w for w in r.warnings), r.name
+        assert any("refined (docs/method.md §2)" in w for w in r.warnings), r.name
 
 
 @pytest.mark.slow

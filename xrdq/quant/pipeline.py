@@ -89,8 +89,7 @@ _QUALITY_NOTES = {
 
 
 #: What refining an approximate or noisy structure's coordinates leaves to the other parts of its model.
-_REFINED_NOTE = ("its CIF calls its coordinates {quality}, so {what} refined where the data warranted it (docs/method.md "
-                 "§2){held}; its B and any other occupancy were not: a structure that differs in those still moves its "
+_REFINED_NOTE = ("its CIF calls its coordinates {quality}, and {what} refined (docs/method.md §2){held}; its B and any other occupancy were not: a structure that differs in those still moves its "
                  "fraction, and u holds what the data show of it (its lines disagreeing with the model)")
 
 
