@@ -11,6 +11,8 @@
     python scripts/make_independent_set.py --breadth       # chemistries and textures beyond the set (gsas2-breadth/)
     python scripts/make_independent_set.py --structure-errors  # true structures other than the CIFs given to the
                                                            # fit (gsas2-structure/)
+    python scripts/make_independent_set.py --xrayutilities --structure-errors  # the same by xrayutilities
+                                                           # (xrayutilities-structure/)
     python scripts/make_independent_set.py --expected --exact-fcj  # the same, GSAS-II's FCJ quadrature replaced
                                                            # by the integral (gsas2-exactfcj/)
 
@@ -537,8 +539,11 @@ def main(argv=None):
     if args.xrayutilities:
         from make_independent_set_xu import main as xu_main
 
-        if args.exact_fcj or args.draw or args.breadth:
-            ap.error("--xrayutilities takes only --expected (its profile has no FCJ quadrature; it has one draw)")
+        if args.exact_fcj or args.draw or args.breadth or (args.structure_errors and args.expected):
+            ap.error("--xrayutilities takes only --expected or --structure-errors (its profile has no FCJ quadrature; "
+                     "it has one draw)")
+        if args.structure_errors:
+            return xu_main(args.out / "xrayutilities-structure", structure_errors=True)
         if args.expected:
             return xu_main(args.out / "xrayutilities-expected", expected_only=True)
         return xu_main(args.out / "xrayutilities")

@@ -20,7 +20,7 @@ import numpy as np
 
 from make_independent_set import (STANDARD, WAVELENGTHS, air_and_linear_background, amorphous_humps, case_seed,
                                   draw_nuisance, formula_composition, hump_total_area, mass_attenuation,
-                                  mixture_fractions, phase_size_um, write_json, write_xye)
+                                  mixture_fractions, phase_size_um, write_json, write_true_structure, write_xye)
 from independent_set_cases import case
 
 #: none of the three P-3m1 halides (see the module docstring)
@@ -41,6 +41,24 @@ XU_CASES = [
     case("xu_lif111_lac_a20", "LiAlCl4, 20 % amorphous; the LiF standard textured, (111) March–Dollase 0.85",
          {"LiAlCl4": 0.80}, 0.3, counts=12000, po={"LiF": ([1, 1, 1], 0.85)}, amorphous_formula="LiAlCl4"),
 ]
+#: Structure models that are not the phase's, a second opinion beside gsas2-structure (``--xrayutilities
+#: --structure-errors``, xrayutilities-structure/): xrayutilities computes |F|² with its own code and scattering
+#: factors from a TRUE structure written beside each case (``write_true_structure``); xrdq is given the reference CIF.
+#: Li3InCl6 only, of the seed halides with free coordinates (the P-3m1 ones are left out, module docstring). Added
+#: 2026-12-04 with the refined coordinates and occupancies, and not tuned on.
+XU_STRUCTURE_CASES = [
+    dict(case("xus_lic_a30_xyz2", "Li3InCl6 + LiCl, 30 % amorphous; true Li3InCl6 sites displaced by σ 0.02",
+              {"Li3InCl6": 0.50, "LiCl": 0.20}, 0.3, counts=10000, amorphous_formula="Li3InCl6"),
+         true_structures={"Li3InCl6": {"sigma": 0.02, "seed": 21}}),
+    dict(case("xus_lic_a55_xyz3", "Li3InCl6, 55 % amorphous; true Li3InCl6 sites displaced by σ 0.03",
+              {"Li3InCl6": 0.45}, 0.4, counts=8000, amorphous_formula="Li3InCl6"),
+         true_structures={"Li3InCl6": {"sigma": 0.03, "seed": 22}}),
+    # In over its two sites 0.60 / 0.2075 instead of the CIF's 0.875 / 0.07 (2 × 0.875 + 4 × 0.07 = 2 × 0.60 + 4 ×
+    # 0.2075: the composition held)
+    dict(case("xus_lic_a20_occ", "Li3InCl6 + LiCl, 20 % amorphous; true In occupancies 0.60 / 0.2075",
+              {"Li3InCl6": 0.60, "LiCl": 0.20}, 0.3, counts=12000, amorphous_formula="Li3InCl6"),
+         true_structures={"Li3InCl6": {"occupancy": {"In1": 0.60, "In2": 0.2075}}}),
+]
 AMORPHOUS_DENSITY = 2.5  # g/cm³, only for the transparency (absorption) convolver
 PACKING = 0.6
 # xrayutilities computes each fundamental-parameters profile on a grid tied to the output points and scales it
@@ -51,14 +69,16 @@ PACKING = 0.6
 FINE_STEP = 0.001  # degrees 2θ
 
 
-def load_crystal(name):
+def load_crystal(name, path=None):
+    """(xrayutilities Crystal, element → atoms per cell) of phase ``name``: its reference CIF, or ``path`` (a true
+    structure of a structure-error case)."""
     import xrayutilities as xu
 
     from make_independent_set import PHASES
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        crystal = xu.materials.Crystal.fromCIF(str(PHASES / f"{name}.cif"))
+        crystal = xu.materials.Crystal.fromCIF(str(path or PHASES / f"{name}.cif"))
     counts = collections.Counter()
     for atom, _pos, occ, _b in crystal.lattice.base():
         counts[atom.basename] += occ
@@ -124,7 +144,12 @@ def run_xu_case(c, out, version, *, expected_only=False) -> None:
     rng = np.random.default_rng(seed)
     nuis = draw_nuisance(rng, c)
     mix, am = mixture_fractions(c)
-    crystals = {n: load_crystal(n) for n in mix if n != "amorphous"}
+    true = {}
+    for name, spec in (c.get("true_structures") or {}).items():
+        out.mkdir(parents=True, exist_ok=True)
+        true[name] = out / f"{c['case']}.{name}.true.cif"
+        write_true_structure(name, spec, true[name])
+    crystals = {n: load_crystal(n, true.get(n)) for n in mix if n != "amorphous"}
     mu_mix = sum(w * mass_attenuation(crystals[n][1]) for n, w in mix.items() if n != "amorphous")
     mu_mix += sum(w * mass_attenuation(formula_composition(f)) for f, w in am.items())
     rho_solid = 1.0 / (sum(mix[n] / (crystals[n][0].density / 1000.0) for n in crystals)
@@ -181,14 +206,16 @@ def xu_truth(c, version, seed, mix, am, mu_mix, K, crystals, settings, nuis, hum
             "absolute_scale_meaning": "counts = K × Σ_i w_i/(ρ_i µ*_mix) × xrayutilities unit-volume pattern",
             "scale_series": None, "instrument": instrument, "displacement_um": nuis["displacement_um"],
             "humps": humps, "background": background, "max_peak_counts": float(np.max(y_bragg)),
-            "max_counts_expected": float(np.max(expected)), "two_theta": list(c["grid"]), "n_points": int(tt.size)}
+            "max_counts_expected": float(np.max(expected)), "two_theta": list(c["grid"]), "n_points": int(tt.size),
+            **({"true_structures": {n: {"cif": f"{c['case']}.{n}.true.cif", **spec}
+                                    for n, spec in c["true_structures"].items()}} if c.get("true_structures") else {})}
 
 
-def main(out, *, expected_only=False):
+def main(out, *, expected_only=False, structure_errors=False):
     import xrayutilities as xu
 
     version = f"xrayutilities {xu.__version__}"
-    for c in XU_CASES:
+    for c in (XU_STRUCTURE_CASES if structure_errors else XU_CASES):
         run_xu_case(c, out, version, expected_only=expected_only)
         print(f"{c['case']}: written", flush=True)
     return 0

@@ -245,6 +245,8 @@ def independent_cases(root=None, *, replicates: bool = False, simulators=("gsas2
 BREADTH_FOLDER = "gsas2-breadth"
 #: GSAS-II cases simulated from true structures other than the CIFs the fit is given (--structure-errors)
 STRUCTURE_FOLDER = "gsas2-structure"
+#: the same question put by xrayutilities (--xrayutilities --structure-errors): its own |F|² and scattering factors
+XU_STRUCTURE_FOLDER = "xrayutilities-structure"
 
 
 def draw_folders(root=None) -> list[tuple[str, float]]:

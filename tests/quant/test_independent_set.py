@@ -16,13 +16,14 @@ import pytest
 import xrdq
 from xrdq.crystal import load_phase
 from xrdq.quant.internal_standard import internal_standard
-from xrdq.validation import BREADTH_FOLDER, STRUCTURE_FOLDER, draw_folders
+from xrdq.validation import BREADTH_FOLDER, STRUCTURE_FOLDER, XU_STRUCTURE_FOLDER, draw_folders
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "reference_patterns" / "validation"
 #: further draws of the GSAS-II set (make_independent_set.py --draw TAG), as validate.py finds them
 DRAWS = tuple(folder for folder, _ in draw_folders(ROOT / "reference_patterns" / "validation"))
-SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS, BREADTH_FOLDER, STRUCTURE_FOLDER)
+SIMULATORS = ("gsas2", "xrayutilities", "gsas2-expected", "gsas2-exactfcj", *DRAWS, BREADTH_FOLDER, STRUCTURE_FOLDER,
+              XU_STRUCTURE_FOLDER)
 FIELDS = ("case", "simulator", "seed", "description", "standard", "sample", "mixture", "phases",
           "amorphous_formula", "mixture_mass_attenuation_cm2_g", "absolute_scale", "instrument",
           "displacement_um", "humps", "background", "max_peak_counts", "two_theta")
@@ -56,6 +57,7 @@ def test_the_set_is_there_and_small():
     assert {"gsas2-x8", "gsas2-d1"} <= set(DRAWS), DRAWS  # the committed draws, 8x and 1x the counts
     assert len(list((VALIDATION / BREADTH_FOLDER).glob("*.truth.json"))) >= 9  # chemistries beyond the set
     assert len(list((VALIDATION / STRUCTURE_FOLDER).glob("*.truth.json"))) >= 10  # structures not the fit's
+    assert len(list((VALIDATION / XU_STRUCTURE_FOLDER).glob("*.truth.json"))) >= 3  # ... by xrayutilities
     assert (VALIDATION / "README.md").is_file()
 
 
@@ -254,8 +256,8 @@ def test_a_structure_error_case_records_a_true_structure_that_is_not_the_fits():
     nothing else (same sites, same cell, same symmetry)."""
     from xrdq.crystal import read_cif
 
-    paths = sorted((VALIDATION / STRUCTURE_FOLDER).glob("*.truth.json"))
-    assert len(paths) >= 10
+    paths = sorted(p for folder in (STRUCTURE_FOLDER, XU_STRUCTURE_FOLDER) for p in (VALIDATION / folder).glob("*.truth.json"))
+    assert len(paths) >= 13
     for path in paths:
         t = load_truth(path)
         assert t["true_structures"], path.name

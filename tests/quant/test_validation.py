@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, STRUCTURE_FOLDER, SYNTHETIC_CASES, missing_phase_cases,
+from xrdq.validation import (BREADTH_FOLDER, INDEPENDENT, STRUCTURE_FOLDER, SYNTHETIC_CASES, XU_STRUCTURE_FOLDER,
+                             missing_phase_cases,
                              run_missing_phase_case, coverage, cpd_with_silica, draw_folders,
                              independent_cases,
                              independent_replicates, map_cases, replicate_spread, run_cpd, run_cpd_silica,
@@ -225,6 +226,26 @@ def test_refined_coordinates_recover_a_displaced_structure(structure_results):
     assert mae <= 0.5 * mae_held and mae <= 0.015, (mae, mae_held)
     for r, t in zip(results, truths):
         assert any("refined (docs/method.md §2)" in w for w in r.warnings), r.name
+
+
+@pytest.mark.slow
+def test_a_second_simulator_agrees_that_refined_structures_recover(independent_root):
+    """xrayutilities-structure: Li3InCl6 patterns by xrayutilities (its own |F|² and scattering factors) from true
+    structures other than the noisy CIF xrdq is given; made after the refined coordinates and occupancies were in, not
+    tuned on. Measured 2026-12-04, amorphous error held / default: displaced by σ 0.02 +20.84 / +1.16 wt%, by σ 0.03
+    +6.14 / −0.10, In redistributed +7.14 / −0.26 (occupancies accepted, GoF 4.02 → 1.04). Both ways within 2 u."""
+    paths = independent_cases(independent_root, simulators=(XU_STRUCTURE_FOLDER,))
+    if not paths:
+        pytest.skip(f"{XU_STRUCTURE_FOLDER} not found (make_independent_set.py --xrayutilities --structure-errors)")
+    results = map_cases(run_independent_case, paths, JOBS)
+    held = map_cases(partial(run_independent_case, coordinates=()), paths, JOBS)
+    for r in results + held:
+        z = {k: e / r.uncertainty[k] for k, e in r.errors().items()}
+        assert max(abs(v) for v in z.values()) <= 2.0, (r.name, z)
+    for r in results:
+        assert abs(r.errors()["amorphous"]) <= 0.015 and r.gof <= 1.3, (r.name, r.errors(), r.gof)
+    mae = np.mean([abs(r.errors()["amorphous"]) for r in results])
+    assert mae <= 0.2 * np.mean([abs(h.errors()["amorphous"]) for h in held]), mae
 
 
 @pytest.mark.slow
