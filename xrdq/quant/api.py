@@ -18,8 +18,9 @@ from .composition import parse_composition
 from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .external_standard import ScaleCalibration
 from .internal_standard import check_standard_inputs
-from .pipeline import (amorphous_content, auto_coordinates, engine_recipe, model_uncertainty as _ensemble, parse_standard, phase_list,
-                       provenance, quant_result, start_humps, structure_notes, weight_fractions, with_fractions)
+from .pipeline import (amorphous_content, auto_coordinates, engine_recipe, model_uncertainty as _ensemble,
+                       parse_standard, phase_list, provenance, quant_result, start_humps, structure_notes,
+                       weight_fractions, with_fractions)
 from .result import QuantResult  # noqa: F401 — quantify's return type, documented here
 
 #: Engines by name (xrdq.refine.engines): "native" and, with GSAS-II installed, "gsas2".
@@ -106,10 +107,11 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         one across it (platelets: (00l) broader than (hk0); needles: narrower). Native engine only.
     strain, biso : also refine per-phase microstrain and an overall B per phase (final stage).
     coordinates : phase names whose atomic coordinates are refined (final stage): every coordinate the sites'
-        symmetry leaves free, Li and H held. ``"auto"`` (default): with the native engine and the default recipe,
-        the adaptive recipe tests the coordinates of each phase whose CIF calls them approximate or noisy and refines
-        them where the data warrant it; ``()``: none. With ``engine="gsas2"`` the native refinement that decides
-        its terms does this, and GSAS-II refines the same atoms.
+        symmetry leaves free, Li and H held. ``"auto"`` (default): with the default recipe, the adaptive recipe
+        tests the coordinates (and a cation's share between two partly occupied sites) of each phase whose CIF calls
+        them approximate or noisy, and refines them where the data warrant it; ``()``: none. With
+        ``engine="gsas2"`` the native refinement that decides its terms does this, and GSAS-II refines the same
+        atoms.
     refinement : an already computed RefinementResult of this pattern with these phases (for example one
         member of a GSAS-II sequential series) to quantify instead of refining again.
     model_uncertainty : ``"full"`` (every recipe variant: linear re-solves and warm-started non-linear
@@ -139,7 +141,7 @@ def quantify(pattern_or_path, phases=(), standard=DEFAULT_STANDARD, purity: floa
         calibration.check_compatible(inst, pattern)  # before the refinement, not after it
     # nothing is refined when a refinement is given
     humps = [] if refinement is not None else start_humps(pattern, phase_objs, inst, two_theta_range, humps)
-    coordinates, coordinate_candidates = auto_coordinates(coordinates, phase_objs, eng, recipe)
+    coordinates, coordinate_candidates = auto_coordinates(coordinates, phase_objs, recipe)
     rec, recipe_in = engine_recipe(eng, recipe, humps=humps, preferred_orientation=preferred_orientation,
                                    background_terms=background_terms, strain=strain, biso=biso, texture=texture,
                                    uniaxial_size=uniaxial_size, coordinates=coordinates,
@@ -267,7 +269,8 @@ def _refined_structure(ref) -> tuple[dict, set, dict]:
     # GSAS-II refines what the native refinement that decided its terms refined (mirror_recipe)
     fit = getattr(ref, "fit", None) or getattr(getattr(ref, "decided_by", None), "fit", None)
     refined = getattr(fit, "coordinate_parameters", None) or {}
-    occupancies = {name: fit.refined_structure(name)["pairs"] for name in getattr(fit, "occupancy_parameters", None) or {}}
+    occupancies = {name: fit.refined_structure(name)["pairs"]
+                   for name in getattr(fit, "occupancy_parameters", None) or {}}
     tested = set()
     for d in getattr(ref, "decisions", None) or ():
         for prefix in ("atomic coordinates ", "site occupancies "):

@@ -89,13 +89,14 @@ _QUALITY_NOTES = {
 
 
 #: What refining an approximate or noisy structure's coordinates leaves to the other parts of its model.
-_REFINED_NOTE = ("its CIF calls its coordinates {quality}, and {what} refined (docs/method.md §2){held}; its B and any other occupancy were not: a structure that differs in those still moves its "
-                 "fraction, and u holds what the data show of it (its lines disagreeing with the model)")
+_REFINED_NOTE = ("its CIF calls its coordinates {quality}, and {what} refined (docs/method.md §2){held}; its B and any "
+                 "other occupancy were not: a structure that differs in those still moves its fraction, and u holds "
+                 "what the data show of it (its lines disagreeing with the model)")
 
 
-def auto_coordinates(coordinates, phase_objs, engine, recipe=None) -> tuple[tuple, tuple]:
+def auto_coordinates(coordinates, phase_objs, recipe=None) -> tuple[tuple, tuple]:
     """(phases whose atomic coordinates are refined, phases whose coordinates the adaptive recipe tests).
-    ``"auto"`` (the default): with the native engine and the default recipe, every phase whose CIF says its
+    ``"auto"`` (the default): with the default recipe, every phase whose CIF says its
     coordinates are approximate or noisy (``_xrdq_structure_quality``) is a candidate — refined where the data warrant
     it (an F-test, as every adaptive term), as a crystallographer refines a model's coordinates before trusting its
     intensities, and left as the CIF has it where they do not (a trace phase); none with a recipe of the user's own.
@@ -115,10 +116,10 @@ def structure_notes(phase_objs, refined: dict | None = None, tested=(), occupanc
     """What each phase's structure model rests on, said with the result: a structure its CIF calls approximate or noisy
     (the bundled seed-chemistry halides whose refined coordinates were not available) and whether its coordinates
     were refined (``refined``: phase name → the parameter names of its refined coordinates; ``occupancies``: phase
-    name → the (site, site) label pairs whose share was refined) or tested and found not warranted (``tested``: phase names), and what reading the
-    CIF
-    assumed (B where none was given, an origin choice, a space group from its number; cell contents that disagree
-    with Z × formula). A fraction is only as good as its phase's calculated intensities and mass."""
+    name → the (site, site) label pairs whose share was refined) or tested and found not warranted (``tested``: phase
+    names), and what reading the CIF assumed (B where none was given, an origin choice, a space group from its
+    number; cell contents that disagree with Z × formula). A fraction is only as good as its phase's calculated
+    intensities and mass."""
     out = []
     refined, occupancies = refined or {}, occupancies or {}
     for p in phase_objs:
@@ -138,8 +139,7 @@ def structure_notes(phase_objs, refined: dict | None = None, tested=(), occupanc
                 held=held))
         elif quality in _QUALITY_NOTES:
             tried = ("; refining its coordinates and site occupancies was tested, and the data did not warrant it"
-                     if p.name in tested
-                     else "")
+                     if p.name in tested else "")
             out.append(f"structure of {p.name}: {_QUALITY_NOTES[quality]}{tried}; for quantitative work give a CIF "
                        f"of a structure refined for your phase (--phase {p.name}=FILE.cif)")
         out += [f"structure of {p.name} ({p.source}): {note}" for note in getattr(p, "notes", ())]
@@ -173,7 +173,8 @@ def start_humps(pattern, phase_objs, instrument, two_theta_range, humps="auto") 
 
 # ---- 3. recipe -------------------------------------------------------------------------------------
 def engine_recipe(engine, recipe=None, *, humps=(), preferred_orientation=None, background_terms=8,
-                  strain=False, biso=False, texture=True, uniaxial_size=None, coordinates=(), coordinate_candidates=()):
+                  strain=False, biso=False, texture=True, uniaxial_size=None, coordinates=(),
+                  coordinate_candidates=()):
     """(native Recipe, what the engine is given): the engine's own recipe vocabulary goes through as is
     (GSAS-II's "exact-fcj", a dict of steps), otherwise the native Recipe (default, TOML file or object)."""
     from ..refine import default_recipe, load_recipe
