@@ -282,16 +282,17 @@ class PhaseModel:
         self.occupancy_pairs = ()  # the OccupancyPairs whose share it refines
         self._expansion = None
 
-    def set_structure_terms(self, coordinates=(), occupancy_pairs=()):
+    def set_structure_terms(self, coordinates=(), occupancy_pairs=(), expansion=None):
         """The free coordinates (:class:`~xrdq.crystal.displace.FreeCoordinate`) and occupancy pairs
         (:class:`~xrdq.crystal.displace.OccupancyPair`) whose changes ``PhaseParams.coordinates`` and
-        ``PhaseParams.occupancies`` give, in that order; () for the CIF's structure throughout."""
+        ``PhaseParams.occupancies`` give, in that order; () for the CIF's structure throughout. ``expansion``: the
+        phase's :class:`~xrdq.crystal.displace.SiteExpansion` they came from, if the caller has it."""
         self.coordinates, self.occupancy_pairs = tuple(coordinates), tuple(occupancy_pairs)
         self._areas_memo.clear()
         if (self.coordinates or self.occupancy_pairs) and self._expansion is None:
             from ..crystal.displace import SiteExpansion
 
-            self._expansion = SiteExpansion(self.phase)
+            self._expansion = expansion or SiteExpansion(self.phase)
 
     def structure_f2(self, shifts=(), occupancies=()) -> np.ndarray:
         """|F|² of every reflection with the refined coordinates moved by ``shifts`` (fractional, one per

@@ -188,9 +188,9 @@ class Objective:
                 p[own["po_ratio"]].value = CUBIC_PO_PROBE  # a texture asked for: from 1 it would not move
             coords = {}
             if phase.name in self.recipe.coordinates or phase.name in self.recipe.coordinate_candidates:
-                free, pairs = self.refined_structure_terms(i)
+                free, pairs, expansion = self.refined_structure_terms(i)
                 if free or pairs:
-                    self.models[i].set_structure_terms(free, pairs)
+                    self.models[i].set_structure_terms(free, pairs, expansion)
                 tag = _site_tags(phase)
                 for c in free:
                     coords[f"{c.label}_{c.axis}"] = add(spec(c.axis), f"{pre}_{tag[c.label]}", c.value)
@@ -251,18 +251,19 @@ class Objective:
                                                                self._occupancy_names.get(phase_name, ())) if n in occ]
         return {"atoms": list(dict.fromkeys(atoms)), "pairs": pairs}
 
-    def refined_structure_terms(self, i) -> tuple[tuple, tuple]:
-        """(free coordinates, occupancy pairs) of phase ``i`` (:mod:`xrdq.crystal.displace`) that a recipe naming it
-        refines: every coordinate its sites' symmetry leaves free and every element's share between two partly
-        occupied sites, except those of light atoms (:data:`LIGHT_ELEMENTS`)."""
+    def refined_structure_terms(self, i) -> tuple[tuple, tuple, object]:
+        """(free coordinates, occupancy pairs, the SiteExpansion they came from) of phase ``i``
+        (:mod:`xrdq.crystal.displace`) that a recipe naming it refines: every coordinate its sites' symmetry leaves
+        free and every element's share between two partly occupied sites, except those of light atoms
+        (:data:`LIGHT_ELEMENTS`)."""
         from ..crystal.displace import SiteExpansion
 
         phase = self.phases[i]
         if getattr(phase, "profile_only", False) or not getattr(phase, "sites", ()):
-            return (), ()
+            return (), (), None
         expansion = SiteExpansion(phase)
         return (tuple(c for c in expansion.free_coordinates if c.element not in LIGHT_ELEMENTS),
-                tuple(q for q in expansion.occupancy_pairs if q.element not in LIGHT_ELEMENTS))
+                tuple(q for q in expansion.occupancy_pairs if q.element not in LIGHT_ELEMENTS), expansion)
 
     def parameter_name(self, phase_name: str, key: str) -> str:
         """The name of one phase's parameter ``key`` (``"strain_broadening"``, ``"po_ratio"``, a cell key)."""
