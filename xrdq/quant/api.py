@@ -14,6 +14,7 @@ from .._threads import single_thread_blas
 from ..errors import XrdqQuantError
 from ..model.instrument import measured_instrument
 from ..refine.engines import engine_names, get_engine
+from ..refine.specs import STRUCTURE_TERMS
 from .composition import parse_composition
 from .defaults import DEFAULT_STANDARD, DefaultStandard
 from .external_standard import ScaleCalibration
@@ -273,9 +274,9 @@ def _refined_structure(ref) -> tuple[dict, set, dict]:
                    for name in getattr(fit, "occupancy_parameters", None) or {}}
     tested = set()
     for d in getattr(ref, "decisions", None) or ():
-        for prefix in ("atomic coordinates ", "site occupancies "):
-            if d["term"].startswith(prefix) and not d["accepted"]:
-                tested.add(d["term"][len(prefix):])
+        for term in STRUCTURE_TERMS:
+            if d["term"].startswith(term + " ") and not d["accepted"]:
+                tested.add(d["term"][len(term) + 1:])
     return refined, tested - set(refined) - set(occupancies), occupancies
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from ..model.profile import GAUSSIAN_FWHM2_FLOOR, caglioti_fwhm2
 from .diagnostics import at_bound, covariance, within_esd_of_bound
 from .recipe import Stage
-from .specs import CUBIC_PO_PROBE, GLOBAL, INSTRUMENT_X
+from .specs import CUBIC_PO_PROBE, GLOBAL, INSTRUMENT_X, STRUCTURE_TERMS
 from .transforms import at_bounds, box_gauss_newton, gram_with, step_limits
 
 MAX_BACKGROUND_TERMS = 24
@@ -195,11 +195,11 @@ def _candidates(ref, varied: list) -> list:
         coordinates = ref.coordinate_names(phase.name) if phase.name in ref.recipe.coordinate_candidates else []
         if coordinates and not set(coordinates) & set(varied):
             # a structure model its CIF calls approximate or noisy: its free coordinates as one term
-            out.append((f"atomic coordinates {phase.name}", coordinates, None, False))
+            out.append((f"{STRUCTURE_TERMS[0]} {phase.name}", coordinates, None, False))
         occupancies = ref.occupancy_names(phase.name)
         if occupancies and not set(occupancies) & set(varied):
             # a cation disordered over two sites (ball milling moves it): its share between them, composition held
-            out.append((f"site occupancies {phase.name}", occupancies, None, False))
+            out.append((f"{STRUCTURE_TERMS[1]} {phase.name}", occupancies, None, False))
         po = ref.parameter_name(phase.name, "po_ratio")
         if po in varied or phase.name in ref.recipe.po or not ref.recipe.texture:
             continue  # forced by the user (already refined) or forbidden

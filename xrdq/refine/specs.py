@@ -55,6 +55,9 @@ INSTRUMENT_X = "instrument Lorentzian (X)"
 #: Farthest (fractional) a refined coordinate may move from its CIF value: 0.08 of a 6–11 Å cell is 0.5–0.9 Å, beyond
 #: what an approximate model of a known structure type is off by, and short of a neighbouring site.
 MAX_COORDINATE_SHIFT = 0.08
+#: The adaptive recipe's labels for a phase's structure terms, "{label} {phase}" in its decisions: its free coordinates
+#: and a cation's share between two partly occupied sites (tested for a CIF that calls its coordinates approximate)
+STRUCTURE_TERMS = ("atomic coordinates", "site occupancies")
 #: Elements whose coordinates are never refined from X-rays: two or fewer electrons of a few tens in a cell place them
 #: too weakly to tell a position from noise (a crystallographer fixes Li and H in an X-ray refinement too).
 LIGHT_ELEMENTS = ("H", "D", "He", "Li", "Be")

@@ -174,6 +174,7 @@ def _structure_flags(p: Project, structure: dict, hold=()):
         spec = structure.get(name) if name not in hold else None
         cx, ct, cs, _ = ph.data["General"]["AtomPtrs"]
         atoms = {str(a[0]): a for a in ph.data["Atoms"]}
+        index = {str(a[0]): i for i, a in enumerate(ph.data["Atoms"])}
         flags = dict.fromkeys(atoms, "")
         for label in (spec or {}).get("atoms", ()):
             if label in flags:
@@ -185,7 +186,6 @@ def _structure_flags(p: Project, structure: dict, hold=()):
                 flags[label] += "F"
             key = (name, tuple(pair))
             if key not in done:
-                index = {str(a[0]): i for i, a in enumerate(ph.data["Atoms"])}
                 mult = [float(atoms[label][cs + 1]) for label in pair]
                 total = sum(m * float(atoms[label][cx + 3]) for m, label in zip(mult, pair))
                 with quiet():
