@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from xrdq.crystal import read_cif
@@ -247,3 +248,58 @@ def test_a_tag_repeated_empty_is_read_and_one_repeated_with_another_value_is_ref
     with pytest.raises(XrdqPhaseError, match=r"_cell_length_a is given 2 times \(lines 2, 5\) with different values "
                                              r"\['4.027', '4.1'\]; expected one"):
         read_cif(write_cif(bad))
+
+
+def test_sites_sharing_one_label_keep_their_own_element_b_and_multiplicity(write_cif):
+    """CrystalDiffract writes `Label` for every site. Keyed by label, rutile's Ti took O's scatterer and both sites
+    a multiplicity of 6: every |F|² wrong by up to 4×, silently. Renamed and said; the same as distinct labels."""
+    rutile = """data_rutile
+_cell_length_a 4.5937
+_cell_length_b 4.5937
+_cell_length_c 2.9587
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 42/m n m'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_B_iso_or_equiv
+Ti1 Ti 0 0 0 0.42
+O1 O 0.30478 0.30478 0 0.60
+"""
+    distinct = read_cif(write_cif(rutile, "distinct"))
+    same = read_cif(write_cif(rutile.replace("Ti1 Ti", "Label Ti").replace("O1 O", "Label O"), "same"))
+    assert [(s.label, s.element, s.scatterer, s.multiplicity, s.b_iso) for s in same.sites] == [
+        ("Label", "Ti", "Ti", 2, 0.42), ("Label_2", "O", "O", 4, 0.60)]
+    assert "_atom_site_label 'Label' names 2 sites (Ti, O); xrdq calls them Label, Label_2" in same.notes
+    a = distinct.reflections(two_theta_max=90.0, wavelength=1.5406)
+    b = same.reflections(two_theta_max=90.0, wavelength=1.5406)
+    np.testing.assert_allclose(b.f2, a.f2, rtol=1e-12)
+    assert same.density == pytest.approx(distinct.density)
+    # A name taken already is not made twice, and a B given on one row stays with that row's site
+    odd = rutile.replace("Ti1 Ti 0 0 0 0.42\nO1 O 0.30478 0.30478 0 0.60\n",
+                         "O1 Ti 0 0 0 ?\nO1_2 O 0.30478 0.30478 0 0.60\nO1 O 0.2 0.7 0.5 0.9\n")
+    phase = read_cif(write_cif(odd, "odd"))
+    assert [(s.label, s.element, s.b_iso) for s in phase.sites] == [
+        ("O1", "Ti", 1.0), ("O1_2", "O", 0.60), ("O1_3", "O", 0.9)]
+    assert "no displacement parameter for O1: B = 1.0 Å² assumed" in phase.notes
+
+
+def test_a_repeated_label_that_the_anisotropic_loop_names_is_refused(write_cif):
+    text = LIF.replace("Li1 Li", "X1 Li").replace("F1 F", "X1 F") + """loop_
+_atom_site_aniso_label
+_atom_site_aniso_U_11
+_atom_site_aniso_U_22
+_atom_site_aniso_U_33
+X1 0.01 0.01 0.01
+"""
+    path = write_cif(text, "aniso")
+    with pytest.raises(XrdqPhaseError, match=r"_atom_site_label 'X1' names 2 sites and _atom_site_aniso_label refers "
+                                             r"to it, so which site its U belongs to is unknown; expected each site "
+                                             r"to have its own label"):
+        read_cif(path)
+

@@ -721,3 +721,16 @@ def test_specimen_losses_the_mirror_cannot_carry_are_named():
     assert unmirrored_terms(native("zero shift", "specimen transparency")) == []  # transparency is mirrored
     # refined atomic coordinates and occupancies are mirrored (a structure step)
     assert unmirrored_terms(native("atomic coordinates Li2ZrCl6", "site occupancies Li2ZrCl6")) == []
+
+
+def test_structure_flags_find_atoms_that_share_a_cif_label_by_xrdq_s_names_for_them():
+    """GSAS-II keeps a CIF's repeated labels (CrystalDiffract writes `Label` for every site); xrdq names the repeats
+    Label_2 … (xrdq.crystal.cif.unique_labels). Keyed by GSAS-II's labels, the second atom was lost and its X flag
+    silently never set."""
+    # AtomPtrs (cx, ct, cs, cia): label, type, refine flags at ct + 1, x y z frac at cx…cx + 3, site sym, mult
+    atoms = [["Label", "Ti", "", 0.0, 0.0, 0.0, 1.0, "mmm(z)", 2, "I"],
+             ["Label", "O", "", 0.3051, 0.3051, 0.0, 1.0, "mm2(xy)", 4, "I"]]
+    rutile = SimpleNamespace(id=0, data={"General": {"AtomPtrs": [3, 1, 7, 9]}, "Atoms": atoms})
+    p = SimpleNamespace(phases=[("rutile", rutile)], constraints=set(), proj=SimpleNamespace())
+    strategy._structure_flags(p, {"rutile": {"atoms": ["Label_2"], "pairs": []}})
+    assert [a[2] for a in atoms] == ["", "X"]

@@ -164,6 +164,7 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: gemmi could not read the structure ({exc})") from exc
     if len(small.sites) == 0:
         raise XrdqPhaseError(f"{where}: no atom sites (_atom_site_fract_x/y/z loop missing or empty)")
+    cif_labels = _unique_labels(small, block, where, notes)
     uc = small.cell
     cell = (uc.a, uc.b, uc.c, uc.alpha, uc.beta, uc.gamma)
     if not all(CELL_LENGTH_RANGE[0] <= x <= CELL_LENGTH_RANGE[1] for x in cell[:3]) or not all(0 < x < 180 for x in cell[3:]):
@@ -190,7 +191,7 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: every site has occupancy 0: the structure holds no atoms "
                              "(_atom_site_occupancy column misplaced?)")
 
-    b_iso = _b_iso_by_label(small, block, cell, notes)
+    b_iso = _b_iso_by_label(small, block, cell, notes, cif_labels)
     scatterer_names = {site.label: _scatterer(site) for site in small.sites}
 
     full = small.get_all_unit_cell_sites()
@@ -418,14 +419,68 @@ def _settings(number: int):
     return [s for s in gemmi.spacegroup_table() if s.number == number]
 
 
-def _b_iso_by_label(small, block, cell, notes: list[str]) -> dict[str, float]:
-    """Isotropic B (Å²) per site label: B_iso, 8π²U_iso, or 8π²U_eq from U_aniso; default 1 Å²."""
-    given: dict[str, str] = {}  # label → "U_iso" or "B_iso", the tag that gave it
+def unique_labels(labels: list[str]) -> list[str]:
+    """``labels`` with each repeat of a label renamed ``LABEL_2``, ``LABEL_3`` … (skipping names taken): xrdq's names
+    of a CIF's sites, in its rows' order, and so the GSAS-II engine's for the same atoms (GSAS-II keeps the repeats)."""
+    taken = set(labels)
+    count: dict[str, int] = {}
+    out = []
+    for label in labels:
+        count[label] = count.get(label, 0) + 1
+        name = label
+        if count[label] > 1:
+            k = count[label]
+            while f"{label}_{k}" in taken:
+                k += 1
+            name = f"{label}_{k}"
+            taken.add(name)
+        out.append(name)
+    return out
+
+
+def _unique_labels(small, block, where: str, notes: list[str]) -> list[str]:
+    """Give every site its own label; return the labels as the CIF has them, in site order.
+
+    xrdq keys a site's element, scatterer, B and multiplicity by its label, and some writers give every site the same
+    one (CrystalDiffract: ``Label`` for Ti and O of rutile, which made Ti scatter as O, six times over). A repeated
+    label is renamed ``Label_2`` …, and said. Refused only where the anisotropic loop names a repeated label: which
+    site its U belongs to is then unknowable."""
+    cif_labels = [site.label for site in small.sites]
+    names = unique_labels(cif_labels)
+    if names == cif_labels:
+        return cif_labels
+    repeated = sorted({label for label, name in zip(cif_labels, names) if name != label})
+    aniso = {str(v).strip("'\"") for v in block.find_loop("_atom_site_aniso_label")}
+    if ambiguous := [label for label in repeated if label in aniso]:
+        raise XrdqPhaseError(f"{where}: _atom_site_label {ambiguous[0]!r} names {cif_labels.count(ambiguous[0])} "
+                             "sites and _atom_site_aniso_label refers to it, so which site its U belongs to is "
+                             "unknown; expected each site to have its own label")
+    for site, name in zip(small.sites, names):
+        site.label = name
+    for label in repeated:
+        renamed = [s.label for s, c in zip(small.sites, cif_labels) if c == label]
+        notes.append(f"_atom_site_label {label!r} names {len(renamed)} sites "
+                     f"({', '.join(s.element.name for s, c in zip(small.sites, cif_labels) if c == label)}); "
+                     f"xrdq calls them {', '.join(renamed)}")
+    return cif_labels
+
+
+def _b_iso_by_label(small, block, cell, notes: list[str], cif_labels: list[str]) -> dict[str, float]:
+    """Isotropic B (Å²) per site label: B_iso, 8π²U_iso, or 8π²U_eq from U_aniso; default 1 Å².
+    ``cif_labels``: each site's label as the CIF has it (:func:`_unique_labels`), to find its row."""
+    rows: dict[str, list[str | None]] = {}  # CIF label → per row with it: "U_iso" or "B_iso" (the tag given), or None
     table = block.find("_atom_site_", ["label", "?U_iso_or_equiv", "?B_iso_or_equiv"])
     for row in table:
-        for i, tag in ((1, "U_iso"), (2, "B_iso")):
-            if row.has(i) and _number(row[i]) is not None and row.str(0) not in given:
-                given[row.str(0)] = tag
+        tag = next((tag for i, tag in ((1, "U_iso"), (2, "B_iso")) if row.has(i) and _number(row[i]) is not None),
+                   None)
+        rows.setdefault(row.str(0), []).append(tag)
+    given: dict[str, str] = {}  # site label → the tag that gave its B
+    occurrence: dict[str, int] = {}
+    for site, label in zip(small.sites, cif_labels):
+        k = occurrence[label] = occurrence.get(label, -1) + 1
+        tags = rows.get(label, [])
+        if tag := (tags[k] if k < len(tags) else None):
+            given[site.label] = tag
     gstar = cellmod.reciprocal_metric_tensor(cell)
     g = cellmod.metric_tensor(cell)
     n = np.diag(np.sqrt(np.diag(gstar)))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...crystal.cif import unique_labels
 from ...errors import XrdqRefineError
 from ...model.profile import tch_fwhm
 from ...refine.specs import CUBIC_PO_PROBE
@@ -173,8 +174,9 @@ def _structure_flags(p: Project, structure: dict, hold=()):
     for name, ph in p.phases:
         spec = structure.get(name) if name not in hold else None
         cx, ct, cs, _ = ph.data["General"]["AtomPtrs"]
-        atoms = {str(a[0]): a for a in ph.data["Atoms"]}
-        index = {str(a[0]): i for i, a in enumerate(ph.data["Atoms"])}
+        labels = unique_labels([str(a[0]) for a in ph.data["Atoms"]])  # xrdq's names of the same CIF rows
+        atoms = dict(zip(labels, ph.data["Atoms"]))
+        index = {label: i for i, label in enumerate(labels)}
         flags = dict.fromkeys(atoms, "")
         for label in (spec or {}).get("atoms", ()):
             if label in flags:
