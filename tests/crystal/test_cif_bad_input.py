@@ -303,3 +303,12 @@ X1 0.01 0.01 0.01
                                              r"to have its own label"):
         read_cif(path)
 
+
+def test_a_cif_syntax_error_names_the_line_and_what_cif_wants_there(write_cif):
+    # an exported CIF with `_pd_phase_name Na0.8CoO2_P63mmc supercell` gave only gemmi's "13:58(525): parse error"
+    path = write_cif(LIF.replace("_cell_formula_units_Z 4\n", "_cell_formula_units_Z 4\n_pd_phase_name LiF standard\n"),
+                     "syntax")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(path)
+    assert "parse error); line 10 reads '_pd_phase_name LiF standard': expected one value per tag, a value with " \
+           "spaces in quotes ('…'), and in a loop as many values per row as it has tags" in str(err.value)

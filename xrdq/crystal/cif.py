@@ -88,13 +88,27 @@ def _read(path: Path, data: bytes, name, block) -> Phase:
             doc = gemmi.cif.read(str(path))
     except Exception as exc:  # gemmi raises RuntimeError/ValueError with the line number
         if "duplicate tag" not in str(exc):
-            raise XrdqPhaseError(f"{path}: not a readable CIF ({exc})") from exc
+            raise XrdqPhaseError(f"{path}: not a readable CIF ({exc}){_syntax_hint(str(exc), data)}") from exc
         doc = gemmi.cif.read_string(data.removeprefix(codecs.BOM_UTF8).decode("utf-8"), check_level=0)
         said = _duplicate_tags(doc, path)
     chosen = choose_block(doc, path, block)
     phase = phase_from_block(chosen, source=str(path), name=name or path.stem)
     _read_only(phase)
     return dataclasses.replace(phase, notes=tuple(phase.notes) + tuple(said)) if said else phase
+
+
+def _syntax_hint(message: str, data: bytes) -> str:
+    """The line gemmi stopped at, and what CIF syntax wants there: most hand-edited and exported CIFs that fail hold
+    a value with a space and no quotes (`_pd_phase_name Na0.8CoO2 supercell`) or a loop row short of a value."""
+    found = re.search(r":(\d+):\d+(?:\(\d+\))?: parse error", message)
+    if not found:
+        return ""
+    lines = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace").splitlines()
+    number = int(found.group(1))
+    if not 0 < number <= len(lines):
+        return ""
+    return (f"; line {number} reads {lines[number - 1].strip()[:100]!r}: expected one value per tag, a value "
+            "with spaces in quotes ('…'), and in a loop as many values per row as it has tags")
 
 
 _EMPTY = ("''", '""', "?", ".", "")
