@@ -312,3 +312,15 @@ def test_a_cif_syntax_error_names_the_line_and_what_cif_wants_there(write_cif):
         read_cif(path)
     assert "parse error); line 10 reads '_pd_phase_name LiF standard': expected one value per tag, a value with " \
            "spaces in quotes ('…'), and in a loop as many values per row as it has tags" in str(err.value)
+
+
+def test_a_group_named_only_by_its_reference_setting_name_is_read(write_cif):
+    # diffpy writes `_space_group_name_H-M_ref 'F m -3 m'` and nothing else: "unknown space group (CIF gives 'nothing')"
+    phase = read_cif(write_cif(LIF.replace("_space_group_name_H-M_alt", "_space_group_name_H-M_ref"), "ref"))
+    lif = read_cif(write_cif(LIF, "alt"))
+    assert phase.sg_number == 225 and phase.z == 4
+    np.testing.assert_allclose(phase.reflections(90.0, 1.5406).f2, lif.reflections(90.0, 1.5406).f2)
+    assert "space group from _space_group_name_H-M_ref 'F m -3 m' (no operators, no other name given)" in phase.notes
+    with pytest.raises(XrdqPhaseError, match=r"unknown space group \(CIF gives 'nothing'\)"):
+        read_cif(write_cif(LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_ref 'Q 9'"),
+                           "refbad"))

@@ -360,6 +360,11 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
         if sg.hm.startswith("R"):  # choose axes from the cell
             sg = gemmi.find_spacegroup_by_name(sg.hm, cell[3], cell[5])
         notes.append(f"space group from IT number {sg.number} only: standard setting {sg.xhm()} assumed")
+    if sg is None and (ref := _unquote(block.find_value("_space_group_name_H-M_ref") or "").strip()):
+        # the core dictionary's reference setting name (diffpy, some exporters write only this one)
+        sg = gemmi.find_spacegroup_by_name(ref, cell[3], cell[5])
+        if sg is not None:
+            notes.append(f"space group from _space_group_name_H-M_ref {ref!r} (no operators, no other name given)")
     if sg is None:
         given = small.spacegroup_hm or small.spacegroup_hall or "nothing"
         raise XrdqPhaseError(f"{where}: unknown space group (CIF gives {given!r})")
