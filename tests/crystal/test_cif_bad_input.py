@@ -324,3 +324,7 @@ def test_a_group_named_only_by_its_reference_setting_name_is_read(write_cif):
     with pytest.raises(XrdqPhaseError, match=r"unknown space group \(CIF gives 'nothing'\)"):
         read_cif(write_cif(LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_ref 'Q 9'"),
                            "refbad"))
+    broken = LIF.replace("_cell_formula_units_Z 4\n", "_cell_formula_units_Z 4\n_cgraph_comments 'Precise\n lattice'\n")
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(write_cif(broken, "quote"))
+    assert "line 10 reads \"_cgraph_comments 'Precise\": expected a quoted value to end on its own line" in str(err.value)

@@ -100,13 +100,16 @@ def _read(path: Path, data: bytes, name, block) -> Phase:
 def _syntax_hint(message: str, data: bytes) -> str:
     """The line gemmi stopped at, and what CIF syntax wants there: most hand-edited and exported CIFs that fail hold
     a value with a space and no quotes (`_pd_phase_name Na0.8CoO2 supercell`) or a loop row short of a value."""
-    found = re.search(r":(\d+):\d+(?:\(\d+\))?: parse error", message)
+    found = re.search(r":(\d+):\d+(?:\(\d+\))?: (parse error|unterminated)", message)
     if not found:
         return ""
     lines = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace").splitlines()
     number = int(found.group(1))
     if not 0 < number <= len(lines):
         return ""
+    if found.group(2) == "unterminated":  # a quoted value broken over lines: CIF wants it in ;-delimited text
+        return (f"; line {number} reads {lines[number - 1].strip()[:100]!r}: expected a quoted value to end on its "
+                "own line (a value over several lines goes between lines that start with ';')")
     return (f"; line {number} reads {lines[number - 1].strip()[:100]!r}: expected one value per tag, a value "
             "with spaces in quotes ('…'), and in a loop as many values per row as it has tags")
 
