@@ -218,3 +218,64 @@ def test_deuterium_scatters_as_hydrogen_weighs_as_deuterium_and_is_said(write_ci
     (note,) = [n for n in d.notes if "deuterium" in n]
     assert "replace D by H" in note and "3.5 % too high" in note
     assert not any("deuterium" in n for n in h.notes)
+
+
+PYROCHLORE = """data_ho2ti2o7
+_cell_length_a 10.1
+_cell_length_b 10.1
+_cell_length_c 10.1
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_space_group_name_H-M_alt 'F d -3 m'
+%s
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Ho Ho3+ 0.5 0.5 0.5
+Ti Ti4+ 0.0 0.0 0.0
+O1 O2- 0.32858 0.125 0.125
+O2 O2- 0.375 0.375 0.375
+"""
+
+
+@pytest.mark.parametrize("extra, said", [
+    ("", "origin choice 2 of F d -3 m chosen: only it gives no atoms on top of each other"),
+    ("_space_group.IT_coordinate_system_code 2", "origin choice 2 of F d -3 m from _space_group_IT_coordinate_system_code"),
+])
+def test_origin_choice_from_the_structure_itself_or_the_coordinate_system_code(write_cif, extra, said):
+    """easyDiffraction's Ho2Ti2O7 names 'F d -3 m' with no operators, Z or formula: gemmi's default choice 1 put its
+    O sites 0.47 Å apart, Ho and Ti 8-fold and O1 96-fold — a crystal 1.6× too dense, with only a note of it."""
+    ph = read_cif(write_cif(PYROCHLORE % extra, "pyro"))
+    assert ph.space_group.endswith(":2") and [s.multiplicity for s in ph.sites] == [16, 16, 48, 8]
+    assert ph.formula == "Ho2Ti2O7" and ph.z == 8
+    assert said in ph.notes and not any("apart" in n for n in ph.notes)
+    stated_1 = read_cif(write_cif(PYROCHLORE % "_space_group_IT_coordinate_system_code 1", "pyro1"))
+    assert stated_1.space_group.endswith(":1") and any("0.47 Å apart" in n for n in stated_1.notes)  # as told, flagged
+
+
+def test_origin_choice_from_the_site_multiplicities_given(write_cif):
+    si = """data_si
+_cell_length_a 5.431
+_cell_length_b 5.431
+_cell_length_c 5.431
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F d -3 m'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_symmetry_multiplicity
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Si1 Si 8 0.125 0.125 0.125
+"""
+    ph = read_cif(write_cif(si, "si_mult"))
+    assert ph.space_group.endswith(":2") and len(ph.atoms.occupancy) == 8
+    assert ("origin choice 2 of F d -3 m chosen: only it gives the CIF's site multiplicities, no atoms on top of "
+            "each other") in ph.notes

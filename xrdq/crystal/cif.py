@@ -379,9 +379,11 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
 def _choose_origin(small, block, sg, notes: list[str]):
     """Pick origin choice 1 or 2 for a CIF that names the group without operators or Hall symbol.
 
-    An explicit choice in the H-M name (``:2``, or ICSD's trailing ``S``/``Z``) is kept. Otherwise
-    the choice whose expanded cell holds Z × formula atoms wins; failing that gemmi's default stays
-    and a note says so.
+    An explicit choice is kept: in the H-M name (``:2``, or ICSD's trailing ``S``/``Z``) or in
+    ``_space_group_IT_coordinate_system_code``. Otherwise each choice is tested against what the CIF says
+    elsewhere: Z × formula atoms in the cell, the sites' multiplicities if given, and no atoms on top of each
+    other (a pyrochlore's O sites 0.47 Å apart in the wrong choice). The one choice that passes every test
+    given wins; failing that gemmi's default stays and a note says so.
     """
     import gemmi
 
@@ -389,24 +391,55 @@ def _choose_origin(small, block, sg, notes: list[str]):
     hm_given = (small.spacegroup_hm or "").strip()
     if len(alternatives) < 2 or ":" in hm_given or hm_given[-1:] in ("S", "Z"):
         return sg
+    code = _unquote(block.find_value("_space_group_IT_coordinate_system_code")
+                    or block.find_value("_space_group.IT_coordinate_system_code") or "").strip()
+    if stated := [s for s in alternatives if s.ext == code]:
+        if stated[0].ext != sg.ext:
+            notes.append(f"origin choice {code} of {sg.hm} from _space_group_IT_coordinate_system_code")
+        return stated[0]
     z = _number(block.find_value("_cell_formula_units_Z"))
     text = block.find_value("_chemical_formula_sum")
     formula = _parse_formula(gemmi.cif.as_string(text)) if text and text not in ("?", ".") else {}
+    given_mult = _given_multiplicities(block)
+    tests: list[str] = []
     if z and formula:
-        expected = z * sum(formula.values())
-        matches = []
-        for candidate in alternatives:
-            small.spacegroup = candidate
-            small.setup_cell_images()
-            count = sum(s.occ for s in small.get_all_unit_cell_sites())
-            if abs(count - expected) <= 0.02 * expected:
-                matches.append(candidate)
-        if len(matches) == 1:
-            if matches[0].ext != sg.ext:
-                notes.append(f"origin choice {matches[0].ext} of {sg.hm} chosen: it gives Z × formula atoms")
-            return matches[0]
+        tests.append("Z × formula atoms")
+    if given_mult:
+        tests.append("the CIF's site multiplicities")
+    tests.append("no atoms on top of each other")
+    passing = []
+    for candidate in alternatives:
+        small.spacegroup = candidate
+        small.setup_cell_images()
+        full = small.get_all_unit_cell_sites()
+        ok = not _overlaps(small.sites, full, small.cell.parameters)
+        if z and formula:
+            expected = z * sum(formula.values())
+            ok &= abs(sum(s.occ for s in full) - expected) <= 0.02 * expected
+        if given_mult:
+            counts: dict[str, int] = {}
+            for s in full:
+                counts[s.label] = counts.get(s.label, 0) + 1
+            ok &= all(counts.get(label) == m for label, m in given_mult.items())
+        if ok:
+            passing.append(candidate)
+    if len(passing) == 1:
+        if passing[0].ext != sg.ext:
+            notes.append(f"origin choice {passing[0].ext} of {sg.hm} chosen: only it gives {', '.join(tests)}")
+        return passing[0]
     notes.append(f"origin choice {sg.ext} of {sg.hm} assumed (the CIF gives no operators or origin)")
     return sg
+
+
+def _given_multiplicities(block) -> dict[str, int]:
+    """``_atom_site_symmetry_multiplicity`` by site label, where every site has one (ICSD and COD give it)."""
+    out: dict[str, int] = {}
+    for row in block.find("_atom_site_", ["label", "symmetry_multiplicity"]):
+        m = _number(row[1])
+        if m is None or m != int(m) or m < 1:
+            return {}
+        out[row.str(0)] = int(m)
+    return out
 
 
 #: How far (relative) a CIF's cell may stray from what its space group requires and still be read as rounding (a
