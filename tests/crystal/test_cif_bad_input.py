@@ -328,3 +328,14 @@ def test_a_group_named_only_by_its_reference_setting_name_is_read(write_cif):
     with pytest.raises(XrdqPhaseError) as err:
         read_cif(write_cif(broken, "quote"))
     assert "line 10 reads \"_cgraph_comments 'Precise\": expected a quoted value to end on its own line" in str(err.value)
+
+
+def test_symmetry_operators_listed_twice_are_used_once(write_cif):
+    """A GSAS-II tutorial's Ba6Co6 and ASE's SrTiO3 list every operator twice: "match no tabulated setting"."""
+    ops = "'x, y, z'\n'-x, y+1/2, -z+1/2'\n'-x, -y, -z'\n'x, -y+1/2, z+1/2'\n"
+    assert ops in MIXED
+    twice = read_cif(write_cif(MIXED.replace(ops, ops + ops), "twice"))
+    once = read_cif(write_cif(MIXED, "once"))
+    assert twice.sg_number == once.sg_number == 14
+    np.testing.assert_allclose(twice.reflections(60.0, 1.5406).f2, once.reflections(60.0, 1.5406).f2)
+    assert "8 symmetry operators listed, 4 distinct: each used once" in twice.notes

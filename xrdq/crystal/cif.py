@@ -350,6 +350,7 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
     import gemmi
 
     sg = None
+    _distinct_operators(small, notes)
     try:
         # S: symmetry operators, H: Hall, 1: H-M, 2: number — gemmi picks :R/:H from the cell.
         small.determine_and_set_spacegroup("S.H12")
@@ -374,6 +375,21 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
     if not small.symops and not small.spacegroup_hall and sg.ext in ("1", "2"):
         sg = _choose_origin(small, block, sg, notes)
     return sg
+
+
+def _distinct_operators(small, notes: list[str]) -> None:
+    """Each symmetry operator once: some writers list the whole set twice (a GSAS-II tutorial's Ba6Co6, ASE's
+    SrTiO3), and the repeated list matched no space-group setting. Operators gemmi cannot parse are left for
+    :func:`_space_group` to report."""
+    import gemmi
+
+    try:
+        distinct = list(dict.fromkeys(gemmi.Op(op).triplet() for op in small.symops))
+    except (RuntimeError, ValueError):
+        return
+    if len(distinct) < len(small.symops):
+        notes.append(f"{len(small.symops)} symmetry operators listed, {len(distinct)} distinct: each used once")
+        small.symops = distinct
 
 
 def _choose_origin(small, block, sg, notes: list[str]):
