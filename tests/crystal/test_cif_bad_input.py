@@ -339,3 +339,25 @@ def test_symmetry_operators_listed_twice_are_used_once(write_cif):
     assert twice.sg_number == once.sg_number == 14
     np.testing.assert_allclose(twice.reflections(60.0, 1.5406).f2, once.reflections(60.0, 1.5406).f2)
     assert "8 symmetry operators listed, 4 distinct: each used once" in twice.notes
+
+
+@pytest.mark.parametrize("occupancy, said", [
+    ("1.00002", None),  # ICSD's NASICON (LiTi2(PO4)3 family): rounding, taken as it is
+    ("1.012(8)", "site F1: occupancy 1.012 is above 1 — unphysical (a refined value within its esd of 1?); kept as "
+                 "given"),
+])
+def test_an_occupancy_a_little_above_one_is_taken(write_cif, occupancy, said):
+    phase = read_cif(write_cif(LIF.replace("F1 F 0.5 0.5 0.5 1 0.8", f"F1 F 0.5 0.5 0.5 {occupancy} 0.8"), "occ"))
+    assert phase.sites[1].occupancy == pytest.approx(float(occupancy.split("(")[0]))
+    assert (said in phase.notes) if said else not phase.notes
+
+
+def test_an_occupancy_well_above_one_is_refused(write_cif):
+    with pytest.raises(XrdqPhaseError, match=r"site 'F1' has occupancy 2.0 outside 0–1"):
+        read_cif(write_cif(LIF.replace("F1 F 0.5 0.5 0.5 1 0.8", "F1 F 0.5 0.5 0.5 2 0.8"), "occ2"))
+
+
+def test_an_empty_esd_after_a_number_is_read_as_no_esd(write_cif):
+    # easyDiffraction writes `_cell_length_a 10.28()`: "is not a number ('10.28()')"
+    phase = read_cif(write_cif(LIF.replace("_cell_length_a 4.027", "_cell_length_a 4.027()"), "emptyesd"))
+    assert phase.cell[0] == 4.027
