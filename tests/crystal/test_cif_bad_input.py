@@ -22,6 +22,7 @@ def test_an_unknown_coordinate_is_refused_at_load(write_cif, unknown):
         read_cif(path)
     assert str(err.value).startswith(f"{path} (data_LiF): site F1: _atom_site_fract_x is unknown ({unknown}); "
                                       "a structure needs every coordinate")
+    assert str(err.value).endswith("(if the file means 0 there, as old ICSD exports do, write 0)") == (unknown == ".")
 
 
 def test_a_nan_coordinate_is_refused_without_offering_unknown(write_cif):

@@ -335,8 +335,10 @@ def _check_numbers(block, where: str):
         for i, value in enumerate(values):
             label = labels[i] if i < len(labels) and labels[i] is not None else f"row {i + 1}"
             if coordinate and str(value).strip() in ("?", "."):
+                dot = str(value).strip() == "."  # old ICSD exports write "." where they mean 0; a guess xrdq won't make
                 raise XrdqPhaseError(f"{where}: site {label}: {tag} is unknown ({str(value).strip()}); a structure "
-                                     "needs every coordinate")
+                                     "needs every coordinate" + (" (if the file means 0 there, as old ICSD exports "
+                                                                 "do, write 0)" if dot else ""))
             if bad(value):
                 raise XrdqPhaseError(f"{where}: site {label}: {tag} = {value!s}; expected a finite number"
                                      + ("" if coordinate else " (or ? when unknown)"))
