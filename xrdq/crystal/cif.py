@@ -91,10 +91,41 @@ def _read(path: Path, data: bytes, name, block) -> Phase:
             raise XrdqPhaseError(f"{path}: not a readable CIF ({exc}){_syntax_hint(str(exc), data)}") from exc
         doc = gemmi.cif.read_string(data.removeprefix(codecs.BOM_UTF8).decode("utf-8"), check_level=0)
         said = _duplicate_tags(doc, path)
+    if has_ddlm_names(doc):
+        doc = gemmi.cif.read_string(ddl1_text(data.removeprefix(codecs.BOM_UTF8).decode("utf-8")), check_level=0)
+        said.append("DDLm data names (_cell.length_a, _atom_site.fract_x …) read as their DDL1 equivalents "
+                    "(_cell_length_a, _atom_site_fract_x …)")
     chosen = choose_block(doc, path, block)
     phase = phase_from_block(chosen, source=str(path), name=name or path.stem)
     _read_only(phase)
     return dataclasses.replace(phase, notes=tuple(phase.notes) + tuple(said)) if said else phase
+
+
+#: A DDLm (CIF 2) data name, `_category.item`, at the start of a line or after `loop_`: where CIF syntax puts tags.
+_DDLM_NAME = re.compile(r"(^|\bloop_\s+|(?<=\s))(_[A-Za-z][A-Za-z0-9_]*)\.([A-Za-z0-9_\-\[\]]+)", re.MULTILINE)
+
+
+def has_ddlm_names(doc) -> bool:
+    for block in doc:
+        for item in block:
+            tags = [item.pair[0]] if item.pair is not None else (list(item.loop.tags) if item.loop is not None else [])
+            if any("." in tag for tag in tags):
+                return True
+    return False
+
+
+def ddl1_text(text: str) -> str:
+    """``text`` with DDLm names (``_cell.length_a``; easyDiffraction, newer exporters) written as their DDL1 aliases
+    (``_cell_length_a``), which gemmi's small-structure reader and GSAS-II look for. Only tags change: a value
+    cannot begin with ``_``, and a ``;`` text field is left as it is."""
+    out, in_text = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(";"):
+            in_text = not in_text
+            out.append(line)
+            continue
+        out.append(line if in_text else _DDLM_NAME.sub(lambda m: f"{m.group(1)}{m.group(2)}_{m.group(3)}", line))
+    return "".join(out)
 
 
 def _syntax_hint(message: str, data: bytes) -> str:

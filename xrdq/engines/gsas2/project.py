@@ -126,13 +126,14 @@ def normalise_phases(phases):
 
 def copy_structure_block(cif: Path, name: str, local: Path):
     """Copy ``cif`` to ``local`` for GSAS-II as the block xrdq's own reader takes (:func:`xrdq.crystal.cif.choose_block`:
-    the one with atom sites, or the one named ``name`` among several), without a byte-order mark: GSAS-II would read
-    its own choice of block, so the two engines could refine different structures under one name."""
+    the one with atom sites, or the one named ``name`` among several), without a byte-order mark and with DDLm names
+    as their DDL1 equivalents: GSAS-II would read its own choice of block, so the two engines could refine different
+    structures under one name."""
     import codecs
 
     import gemmi
 
-    from ...crystal.cif import choose_block
+    from ...crystal.cif import choose_block, ddl1_text, has_ddlm_names
 
     data = cif.read_bytes()
     text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
@@ -141,7 +142,10 @@ def copy_structure_block(cif: Path, name: str, local: Path):
     except (RuntimeError, ValueError):  # xrdq's reader has accepted the file; leave GSAS-II's reading of it its own
         shutil.copyfile(cif, local)
         return
-    if len(doc) == 1 and not data.startswith(codecs.BOM_UTF8):
+    ddlm = has_ddlm_names(doc)
+    if ddlm:  # GSAS-II, like gemmi's small-structure reader, looks for the DDL1 names xrdq reads them as
+        doc = gemmi.cif.read_string(ddl1_text(text))
+    if len(doc) == 1 and not data.startswith(codecs.BOM_UTF8) and not ddlm:
         shutil.copyfile(cif, local)  # byte for byte, as GSAS-II has always been given it
         return
     out = gemmi.cif.Document()
