@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +207,21 @@ class Project:
     constraints: set = field(default_factory=set)  # (phase, (site, site)) pairs whose summed occupancy is held
 
 
+#: (phase name, CIF path, text GSAS-II read) that GSAS-II and xrdq were found to read alike.
+_READ_ALIKE: set = set()
+#: The same key with the user's CIF's bytes → (CIF text GSAS-II is given instead, the note saying so).
+_GIVEN: dict = {}
+_READ_LOCK = threading.Lock()
+
+
+class _ReadOtherwise(Exception):
+    """GSAS-II read a phase's CIF as another structure than xrdq did (:mod:`.reading`)."""
+
+    def __init__(self, name, cif, phase, found, theirs):
+        super().__init__(name)
+        self.name, self.cif, self.phase, self.found, self.theirs = name, Path(cif), phase, found, theirs
+
+
 def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None, background_terms=10,
                   gpx_name="xrdq.gpx", start_values=None, humps=(), size_start_um=1.0,
                   size_lg_mix=1.0, size_limits_um=None) -> Project:
@@ -213,7 +229,56 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
 
     ``humps``: (centre °2θ, FWHM °) start values of amorphous humps, added as GSAS-II background
     peaks (see :func:`hump_peak`).
+
+    Each phase GSAS-II reads is compared with xrdq's reading of the same CIF (:func:`.reading.differences`).
+    Where they differ the project is built again with GSAS-II given xrdq's reading as a CIF it reads the same way
+    (:func:`.reading.gsas2_cif`), and said in the notes; where even that differs, :class:`XrdqPhaseError` names
+    both readings. Refining another structure than the one the user gave, without a word, is what this prevents.
     """
+    from .reading import gsas2_cif, xrdq_reading
+
+    given: dict = {}  # phase name → CIF text GSAS-II is given instead of the user's file
+    said: list = []
+    for name, cif in normalise_phases(phases):
+        if (name, str(cif), cif.read_bytes()) in _GIVEN:
+            given[name], note = _GIVEN[(name, str(cif), cif.read_bytes())]
+            said.append(note)
+    while True:
+        try:
+            p = _build_project(pattern, phases, instrument, workdir, two_theta_range, background_terms, gpx_name,
+                               start_values, humps, size_start_um, size_lg_mix, size_limits_um, given)
+        except _ReadOtherwise as exc:
+            ours = xrdq_reading(exc.phase)
+            where = f"phase {exc.name!r} ({exc.phase.source})"
+            theirs = f"as {exc.theirs.describe()} ({'; '.join(exc.found)})" if exc.theirs else "; ".join(exc.found)
+            if exc.name in given:
+                raise XrdqPhaseError(
+                    f"{where}: GSAS-II reads the structure {theirs}, where xrdq reads {ours.describe()}, even when "
+                    "given xrdq's reading as a CIF: the GSAS-II engine cannot refine this phase as given; use the "
+                    "native engine") from None
+            try:
+                text, hm, shift = gsas2_cif(exc.phase)
+            except XrdqPhaseError as err:
+                raise XrdqPhaseError(f"{where}: GSAS-II reads the CIF {theirs}, where xrdq reads {ours.describe()}; "
+                                     f"{err}") from None
+            given[exc.name] = text
+            moved = "" if not any(shift) else f", coordinates moved by ({', '.join(f'{v:g}' for v in shift)}) to its origin"
+            what = ("with other displacement parameters (" if all(" Å² instead of " in f for f in exc.found) else
+                    "as another structure (" if exc.theirs else "(")
+            said.append(f"{exc.name}: GSAS-II read {exc.cif.name} {what}{'; '.join(exc.found)}); it was given the "
+                        f"structure as xrdq read it, written as {hm}{moved}")
+            with _READ_LOCK:
+                _GIVEN[(exc.name, str(exc.cif), exc.cif.read_bytes())] = (text, said[-1])
+            continue
+        p.notes = said + list(p.notes)
+        return p
+
+
+def _build_project(pattern, phases, instrument, workdir, two_theta_range, background_terms, gpx_name, start_values,
+                   humps, size_start_um, size_lg_mix, size_limits_um, given) -> Project:
+    from ...crystal import read_cif
+    from .reading import differences, gsas2_reading, xrdq_reading
+
     G2sc = import_gsas2()
     workdir = Path(workdir)
     phases = normalise_phases(phases)
@@ -230,11 +295,19 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
         g2phases = []
         for name, cif in phases:
             local = cif_dir / f"{len(g2phases)}_{cif.name}"
-            copy_structure_block(cif, name, local)
+            if name in given:
+                local.write_text(given[name], encoding="utf-8")
+            else:
+                copy_structure_block(cif, name, local)
             try:
                 ph = proj.add_phase(str(local), phasename=name, histograms=[hist], fmthint="CIF")
             except Exception as exc:
-                raise XrdqPhaseError(f"GSAS-II could not read the CIF for phase {name!r} ({cif}): {exc}") from exc
+                if name in given:
+                    raise XrdqPhaseError(f"GSAS-II could not read phase {name!r} ({cif}) even as xrdq's reading of "
+                                         f"it, written in a setting GSAS-II names: {exc}") from exc
+                # xrdq has read it (Sapphire, vanadium, SrTiO3 files GSAS-II's reader gives up on): GSAS-II is given that
+                raise _ReadOtherwise(name, cif, read_cif(cif, name=name, block=name),
+                                     [f"GSAS-II could not read it ({str(exc).strip() or type(exc).__name__})"], None) from exc
             g2phases.append((name, ph))
             mass = float(ph.data["General"]["Mass"])
             snapped = snap_special_positions(ph)
@@ -244,6 +317,15 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
                 if abs(new - mass) > 1e-6 * mass:
                     notes.append(f"{name}: GSAS-II read site(s) {', '.join(snapped)} as general positions; moved onto "
                                  f"the special position within {SPECIAL_POSITION_TOLERANCE} Å (cell mass {mass:.1f} → {new:.1f})")
+            key = (name, str(cif), local.read_bytes())
+            if key not in _READ_ALIKE:  # a batch builds a project per file from the same few CIFs
+                phase = read_cif(cif, name=name, block=name)
+                theirs = gsas2_reading(ph.data)
+                found = differences(xrdq_reading(phase), theirs)
+                if found:
+                    raise _ReadOtherwise(name, cif, phase, found, theirs)
+                with _READ_LOCK:
+                    _READ_ALIKE.add(key)
     # Controls: a fresh project lacks parmFrozen (KeyError in some GSAS-II code paths)
     controls = proj.data["Controls"]["data"]
     controls.setdefault("parmFrozen", {})
