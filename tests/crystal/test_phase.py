@@ -66,6 +66,33 @@ O1 0.0036 0.0032 0.0040 0.0016 0.0002 0.0004
     assert b["O1"] > 0 and not ph.notes
 
 
+@pytest.mark.parametrize("kind", ["B", "beta"])
+def test_aniso_given_as_b_or_beta_is_read_not_replaced_by_the_default(write_cif, kind):
+    """gemmi reads only _atom_site_aniso_U_ij; old ICSD exports give B_ij or the dimensionless β_ij, and xrdq took
+    B = 1 Å² beside them (LiOH·H2O: Li 1.63, O 1.46/1.70 Å² in the file)."""
+    import numpy as np
+
+    from xrdq.crystal.cell import reciprocal_metric_tensor
+
+    u = {"Al1": [0.0030, 0.0030, 0.0030, 0.0015, 0, 0], "O1": [0.0036, 0.0032, 0.0040, 0.0016, 0.0002, 0.0004]}
+    given = CORUNDUM.replace("Al1 Al 0 0 0.35216 0.0030\nO1 O 0.30624 0 0.25 0.0035\n",
+                             "Al1 Al 0 0 0.35216 ?\nO1 O 0.30624 0 0.25 ?\n")
+    ref = read_cif(write_cif(given + "loop_\n_atom_site_aniso_label\n" + "".join(
+        f"_atom_site_aniso_U_{k}\n" for k in ("11", "22", "33", "12", "13", "23"))
+        + "".join(f"{k} {' '.join(map(str, v))}\n" for k, v in u.items()), "ref"))
+    star = np.sqrt(np.diag(reciprocal_metric_tensor(ref.cell)))
+    pairs = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+    factor = [8 * math.pi**2] * 6 if kind == "B" else [2 * math.pi**2 * star[i] * star[j] for i, j in pairs]
+    text = given + "loop_\n_atom_site_aniso_label\n" + "".join(
+        f"_atom_site_aniso_{kind}_{k}\n" for k in ("11", "22", "33", "12", "13", "23")) + "".join(
+        f"{k} {' '.join(f'{x * f:.8g}' for x, f in zip(v, factor))}\n" for k, v in u.items())
+    ph = read_cif(write_cif(text, kind))
+    assert [s.b_iso for s in ph.sites] == pytest.approx([s.b_iso for s in ref.sites], rel=1e-6)
+    assert ph.sites[0].b_iso == pytest.approx(8 * math.pi**2 * 0.0030, rel=1e-6)
+    assert ph.notes == (f"displacements of Al1, O1 from _atom_site_aniso_{kind}_ij (U_ij = "
+                        + ("B_ij / 8π²)" if kind == "B" else "β_ij / (2π² a*_i a*_j))"),)
+
+
 def test_missing_displacement_gets_default_with_note(write_cif):
     text = LIF.replace("_atom_site_B_iso_or_equiv\n", "").replace(" 1 1.0\n", " 1\n").replace(" 1 0.8\n", " 1\n")
     ph = read_cif(write_cif(text))
