@@ -362,3 +362,22 @@ def test_an_empty_esd_after_a_number_is_read_as_no_esd(write_cif):
     # easyDiffraction writes `_cell_length_a 10.28()`: "is not a number ('10.28()')"
     phase = read_cif(write_cif(LIF.replace("_cell_length_a 4.027", "_cell_length_a 4.027()"), "emptyesd"))
     assert phase.cell[0] == 4.027
+
+
+def test_a_formula_sum_that_lists_the_cell_contents_is_not_flagged_but_lost_operators_still_are(write_cif):
+    """pymatgen (Materials Project) writes the cell contents as _chemical_formula_sum beside Z reduced units ('F4 Li4',
+    Z 4 for LiF in P 1): consistent with the sites, and flagging it put every such CIF's result at 'check'. The same
+    Z with the formula per unit ('F Li') and the sites of one unit (operators lost) is still flagged."""
+    p1 = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_alt 'P 1'").replace(
+        "Li1 Li 0 0 0 1 1.0\nF1 F 0.5 0.5 0.5 1 0.8\n",
+        "".join(f"Li{i} Li {x} {y} {z} 1 1.0\nF{i} F {(x + 0.5) % 1} {y} {z} 1 0.8\n"
+                for i, (x, y, z) in enumerate([(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0)])))
+    pymatgen = read_cif(write_cif(p1.replace("'F Li'", "'F4 Li4'"), "pymatgen"), name="LiF")
+    assert pymatgen.formula == "FLi" and pymatgen.z == 4 and not pymatgen.notes and _flagged(pymatgen) == []
+    one_unit = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_alt 'P 1'")
+    lost = read_cif(write_cif(one_unit, "lost"), name="LiF")
+    assert any("differ from Z × formula" in n for n in lost.notes) and _flagged(lost) == ["check"]
+    # a cell-content formula Z does not divide is not a pymatgen one either
+    odd = read_cif(write_cif(p1.replace("'F Li'", "'F4 Li4'").replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 3"),
+                             "odd"), name="LiF")
+    assert any("differ from Z × formula" in n for n in odd.notes)

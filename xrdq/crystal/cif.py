@@ -753,10 +753,25 @@ def _formula_and_z(block, cell_comp: dict[str, float], notes: list[str]) -> tupl
             z = float(round(z))
     else:
         expected = z * sum(formula.values())
-        if abs(expected - total) > 0.02 * total:
+        if abs(expected - total) > 0.02 * total and _cell_content_formula(formula, cell_comp, z):
+            # pymatgen (Materials Project) writes the cell contents as the formula sum beside Z reduced formula units:
+            # 'Ti2 O4' with Z = 2 for rutile. Consistent with the sites, so nothing to say
+            formula = {el: n / z for el, n in formula.items()}
+        elif abs(expected - total) > 0.02 * total:
             notes.append(f"cell contents ({total:g} atoms) differ from Z × formula ({expected:g}); "
                          "cell_mass is computed from the sites")
     return _format_formula(formula), float(z)
+
+
+def _cell_content_formula(formula: dict[str, float], cell_comp: dict[str, float], z: float) -> bool:
+    """Whether ``formula`` lists exactly the cell contents, element by element (within 2 %), in whole numbers that Z
+    divides ('Ti2 O4', Z = 2). A formula per unit with the sites of one unit only (operators lost: 'Ti1 O2', Z = 2)
+    is not this, and stays flagged."""
+    counts = list(formula.values())
+    whole = all(abs(n - round(n)) < 1e-6 and round(n) > 0 for n in counts)
+    return (set(formula) == set(cell_comp) and all(abs(formula[el] - cell_comp[el]) <= 0.02 * cell_comp[el]
+                                                   for el in formula)
+            and whole and abs(z - round(z)) < 1e-6 and round(z) > 1 and math.gcd(*(round(n) for n in counts)) % round(z) == 0)
 
 
 def _unquote(text: str) -> str:
