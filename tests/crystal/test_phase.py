@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from xrdq.crystal import read_cif
@@ -306,3 +308,80 @@ Si1 Si 8 0.125 0.125 0.125
     assert ph.space_group.endswith(":2") and len(ph.atoms.occupancy) == 8
     assert ("origin choice 2 of F d -3 m chosen: only it gives the CIF's site multiplicities, no atoms on top of "
             "each other") in ph.notes
+
+
+# rutile as the Materials Project writes it: every atom of the conventional cell in P 1
+RUTILE_P1 = """data_TiO2
+_symmetry_space_group_name_H-M   'P 1'
+_cell_length_a   4.5937
+_cell_length_b   4.5937
+_cell_length_c   2.9587
+_cell_angle_alpha   90.0
+_cell_angle_beta   90.0
+_cell_angle_gamma   90.0
+_chemical_formula_sum   'Ti2 O4'
+_cell_formula_units_Z   2
+loop_
+ _symmetry_equiv_pos_site_id
+ _symmetry_equiv_pos_as_xyz
+  1  'x, y, z'
+loop_
+ _atom_site_type_symbol
+ _atom_site_label
+ _atom_site_fract_x
+ _atom_site_fract_y
+ _atom_site_fract_z
+ _atom_site_occupancy
+ _atom_site_U_iso_or_equiv
+  Ti4+  Ti0  0.5  0.5  0.5  1.0 0.006
+  Ti4+  Ti1  0.0  0.0  0.0  1.0 0.006
+  O2-  O2  0.1952  0.8048  0.5  1.0 0.008
+  O2-  O3  0.8048  0.1952  0.5  1.0 0.008
+  O2-  O4  0.3048  0.3048  0.0  1.0 0.008
+  O2-  O5  0.6952  0.6952  0.0  1.0 0.008
+"""
+
+
+def _pattern_of(phase):
+    """[(d, Σ m·F²)] of the reflections to 120° 2θ, equal d (within 1e-7 Å) summed, F² ≈ 0 left out."""
+    r = phase.reflections(120.0, 1.5406)
+    order = np.argsort(r.d)
+    out: list = []
+    for d, v in zip(r.d[order], (r.f2 * r.multiplicity)[order]):
+        if out and d - out[-1][0] < 1e-7:
+            out[-1][1] += v
+        else:
+            out.append([d, v])
+    top = max(v for _, v in out)
+    return [(d, v) for d, v in out if v > 1e-9 * top]
+
+
+def test_a_p1_structure_is_read_in_the_group_its_atoms_have(write_cif, monkeypatch):
+    """Read in P 1, rutile's cell refined as triclinic (a, b correlated 1.000; GSAS-II's cell steps failed). The same
+    atoms in P 42/m n m: the same powder pattern, the cell constrained as tetragonal."""
+    from xrdq.crystal import cif
+
+    ph = read_cif(write_cif(RUTILE_P1, "rutile"))
+    assert ph.space_group == "P 42/m n m" and ph.lattice_kind == "tetragonal"
+    assert [(s.label, s.multiplicity) for s in ph.sites] == [("Ti0", 2), ("O2", 4)]
+    assert ph.composition == pytest.approx({"Ti": 2.0, "O": 4.0}) and ph.formula == "TiO2" and ph.z == 2
+    assert any(n.startswith("the CIF gives P 1, but its 6 atoms have the symmetry of P 42/m n m") for n in ph.notes)
+    monkeypatch.setattr(cif, "_symmetry_of_p1", lambda small, cell, sg, labels, notes: (sg, labels))
+    p1 = read_cif(write_cif(RUTILE_P1 + "\n", "rutile_p1"))
+    assert p1.space_group == "P 1"
+    mine, p1_pattern = _pattern_of(ph), _pattern_of(p1)  # P 1 lists equivalents apart; summed by d, the same
+    assert len(mine) == len(p1_pattern)
+    assert np.array(mine) == pytest.approx(np.array(p1_pattern), rel=1e-9)
+
+
+def test_a_p1_structure_keeps_only_the_symmetry_it_has(write_cif):
+    moved = read_cif(write_cif(RUTILE_P1.replace("O4  0.3048  0.3048", "O4  0.3058  0.3048"), "moved"))  # 5 mÅ
+    assert moved.space_group != "P 42/m n m" and moved.composition == pytest.approx({"Ti": 2.0, "O": 4.0})
+    # LiF's primitive cell: F m -3 m, but in a cell no tabulated setting uses; P 1 stays, and the note says why
+    prim = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_alt 'P 1'").replace(
+        "_cell_length_a 4.027\n_cell_length_b 4.027\n_cell_length_c 4.027\n_cell_angle_alpha 90\n_cell_angle_beta 90\n"
+        "_cell_angle_gamma 90", "_cell_length_a 2.84752\n_cell_length_b 2.84752\n_cell_length_c 2.84752\n"
+        "_cell_angle_alpha 60\n_cell_angle_beta 60\n_cell_angle_gamma 60").replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 1")
+    ph = read_cif(write_cif(prim, "primitive"))
+    assert ph.space_group == "P 1"
+    assert any("have the symmetry of Fm-3m (No. 225) in another cell or origin; read in P 1" in n for n in ph.notes)

@@ -13,6 +13,7 @@ import dataclasses
 import math
 import re
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,8 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: the cell angles {cell[3:]} give no volume (V = {v:.3g} Å³)")
 
     sg = _space_group(small, block, cell, where, notes)
+    if sg.number == 1 and len(list(sg.operations())) == 1 and len(small.sites) > 1:  # P 1 itself, not "I 1"
+        sg, cif_labels = _symmetry_of_p1(small, cell, sg, cif_labels, notes)
     cell = _symmetrised_cell(cell, sg, where)
     small.cell = gemmi.UnitCell(*cell)
     small.spacegroup = sg  # make sure the expansion below uses exactly this group ...
@@ -417,6 +420,63 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
     if not small.symops and not small.spacegroup_hall and sg.ext in ("1", "2"):
         sg = _choose_origin(small, block, sg, notes)
     return sg
+
+
+#: Atoms closer than this (Å) to a symmetry image of an equivalent atom count as one: the P 1 structures written by
+#: pymatgen (Materials Project downloads) are symmetric to ~1e-6 Å; a slightly distorted structure is not made
+#: more symmetric than it is.
+P1_SYMPREC = 1e-3
+
+
+def _symmetry_of_p1(small, cell, sg, cif_labels: list[str], notes: list[str]):
+    """(group, CIF labels) of a structure given in P 1 whose atoms have more symmetry (Materials Project's CIFs list
+    every atom of the conventional cell in P 1). Read in P 1 the cell refines as triclinic — a and b of a tetragonal
+    cell correlated 1.000, and GSAS-II's cell steps fail — though the pattern is the same. spglib finds the group of
+    the atoms as given; when it is a tabulated setting of the same cell and origin, the sites are reduced to one per
+    orbit and that group is used (with a note); otherwise P 1 stays, said."""
+    import gemmi
+
+    try:
+        import spglib
+    except ImportError:  # a dependency; without it P 1 stays P 1, as the CIF says
+        return sg, cif_labels
+    kinds: dict = {}
+    numbers = [kinds.setdefault((site.element.name, site.type_symbol, round(site.occ, 4), round(site.u_iso, 5)),
+                                len(kinds) + 1) for site in small.sites]
+    lattice = np.array(small.cell.orth.mat, float).T  # rows: the cell vectors in Å
+    positions = np.array([[site.fract.x, site.fract.y, site.fract.z] for site in small.sites], float) % 1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # spglib's deprecation chatter
+            found = spglib.get_symmetry_dataset((lattice, positions, numbers), symprec=P1_SYMPREC)
+    except Exception:  # two atoms on one position (a mixed site): not for spglib
+        return sg, cif_labels
+    if found is None or found.number == 1:
+        return sg, cif_labels
+    ops = []
+    for rot, tran in zip(found.rotations, found.translations):
+        t24 = np.asarray(tran, float) * 24.0
+        if np.max(np.abs(t24 - np.rint(t24))) > 24.0 * P1_SYMPREC:
+            break
+        op = gemmi.Op("x,y,z")
+        op.rot = (np.asarray(rot, int) * 24).tolist()
+        op.tran = (np.rint(t24).astype(int) % 24).tolist()
+        ops.append(op)
+    group = None
+    if len(ops) == len(found.rotations):
+        group = gemmi.find_spacegroup_by_ops(gemmi.GroupOps(ops))
+    name = f"{found.international} (No. {found.number})"
+    if group is None:
+        notes.append(f"the atoms given in P 1 have the symmetry of {name} in another cell or origin; read in P 1, "
+                     "so the cell is refined as triclinic (transform the CIF to the standard setting to constrain it)")
+        return sg, cif_labels
+    keep = sorted(set(int(i) for i in found.equivalent_atoms))
+    sites = [small.sites[i] for i in keep]
+    small.sites = sites
+    notes.append(f"the CIF gives P 1, but its {len(numbers)} atoms have the symmetry of {group.xhm()} "
+                 f"(spglib, within {P1_SYMPREC:g} Å); read in that group, {len(keep)} sites, the same atoms, so the "
+                 "cell is refined with its constraints")
+    return group, [cif_labels[i] for i in keep]
 
 
 def _distinct_operators(small, notes: list[str]) -> None:
