@@ -677,6 +677,8 @@ def test_how_the_gsas2_engine_got_there_is_a_note_and_a_last_step_unconverged_a_
         "refined",
         "phase LiF: fraction 23.21 ± 0.62 significant after step 'cells+displacement'; its cell and size are refined "
         "from here on",
+        "TiO2: GSAS-II read TiO2.cif as another structure (0 Ti atoms in the cell instead of 2); it was given the "
+        "structure as xrdq read it, written as P 42/m n m",
     ]
     assert [f.level for f in check_warnings(notes)] == ["ok"] * len(notes)
     assert check_warnings(["GSAS-II step 'adaptive terms' stopped before convergence (max cycles 10)"])[0].level == "check"

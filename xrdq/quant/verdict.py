@@ -264,10 +264,12 @@ _WARNING_LEVELS = (
     # native |correlation| notes
     (re.compile(r"^GSAS-II (dropped or found singular only background|notes highly correlated parameters|notes "
                 r"variables frozen at a limit where that is an answer)"), "ok"),
-    # (engines.gsas2: project, strategy) how the engine got there — a structure read onto its special positions, a
+    # (engines.gsas2: project, strategy) how the engine got there — a structure read onto its special positions or
+    # given to GSAS-II as xrdq read it (engines.gsas2.reading: GSAS-II's reading then checked to agree), a
     # step that ended above its start redone with damping (the lower χ² stands), humps left as a step shaped them, a
     # phase without signal held (the native "not detected") — not what it got: GoF and the last step judge that
     (re.compile("|".join((r"GSAS-II read site\(s\) .* as general positions; moved onto",
+                          r": GSAS-II read .*; it was given the structure as xrdq read it, written as ",
                           r"^GSAS-II step '.*' ended above its start",
                           r"^amorphous humps kept as step '.*' left them",
                           r"^phase .*: fraction .* is not significant \(< [\d.]+ esd\) after step",

@@ -263,8 +263,10 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
                                      f"{err}") from None
             given[exc.name] = text
             moved = "" if not any(shift) else f", coordinates moved by ({', '.join(f'{v:g}' for v in shift)}) to its origin"
-            what = ("with other displacement parameters (" if all(" Å² instead of " in f for f in exc.found) else
-                    "as another structure (" if exc.theirs else "(")
+            structure = any(" atoms in the cell " in f or f.startswith(("cell ", "atoms in other places")) for f in exc.found)
+            what = ("(" if exc.theirs is None else "as another structure (" if structure else
+                    "with other displacement parameters (" if all(" Å² instead of " in f for f in exc.found) else
+                    "differently (")
             said.append(f"{exc.name}: GSAS-II read {exc.cif.name} {what}{'; '.join(exc.found)}); it was given the "
                         f"structure as xrdq read it, written as {hm}{moved}")
             with _READ_LOCK:

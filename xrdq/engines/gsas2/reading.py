@@ -50,6 +50,7 @@ class Reading:
     fract: np.ndarray  # (m, 3)
     occupancy: np.ndarray  # (m,)
     b_iso: np.ndarray | None = None  # (m,) Å² (U_eq × 8π² for an anisotropic atom)
+    operators: int = 0  # symmetry operators, centring included (0: not known)
 
     def displacement(self) -> dict:
         """Element → occupancy-weighted mean B (Å²) over the cell."""
@@ -82,7 +83,7 @@ def _count(n: float) -> str:
 def xrdq_reading(phase) -> Reading:
     return Reading(tuple(float(v) for v in phase.cell), phase.space_group, tuple(phase.atoms.element),
                    np.asarray(phase.atoms.fract, float), np.asarray(phase.atoms.occupancy, float),
-                   np.asarray(phase.atoms.b_iso, float))
+                   np.asarray(phase.atoms.b_iso, float), len(phase.symmetry.rotations))
 
 
 _ELEMENT = re.compile(r"[A-Z][a-z]?")
@@ -117,8 +118,9 @@ def gsas2_reading(data) -> Reading:
         fract += images
         occupancy += [weight] * len(images)
         b_iso += [b] * len(images)
+    operators = len(sg["SGOps"]) * len(sg["SGCen"]) * (2 if sg["SGInv"] else 1)
     return Reading(cell, str(sg.get("SpGrp", "?")).strip(), tuple(element), np.array(fract, float).reshape(-1, 3),
-                   np.array(occupancy, float), np.array(b_iso, float))
+                   np.array(occupancy, float), np.array(b_iso, float), operators)
 
 
 def differences(ours: Reading, theirs: Reading) -> list:
@@ -138,6 +140,11 @@ def differences(ours: Reading, theirs: Reading) -> list:
         out.append(f"atoms in other places: structure factors differ by {100 * r:.0f} % (Σ|ΔF²|/ΣF², atomic number "
                    "as scattering factor)")
         return out
+    if ours.operators and theirs.operators and ours.operators != theirs.operators:
+        # the same atoms in a lower group (a P 1 file xrdq reads in the group its atoms have): the pattern is the same,
+        # but the cell would be refined without the group's constraints
+        out.append(f"space group {theirs.space_group} ({theirs.operators} operators) instead of {ours.space_group} "
+                   f"({ours.operators})")
     b_ours, b_theirs = ours.displacement(), theirs.displacement()
     for el in sorted(set(b_ours) & set(b_theirs)):
         if abs(b_ours[el] - b_theirs[el]) > B_TOLERANCE:
