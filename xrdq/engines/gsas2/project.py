@@ -271,9 +271,23 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
                         f"structure as xrdq read it, written as {hm}{moved}")
             with _READ_LOCK:
                 _GIVEN[(exc.name, str(exc.cif), exc.cif.read_bytes())] = (text, said[-1])
+            _forget_attempt(Path(workdir), gpx_name)
             continue
         p.notes = said + list(p.notes)
         return p
+
+
+def _forget_attempt(workdir: Path, gpx_name: str) -> None:
+    """Before a project is built again in ``workdir``: the first attempt's GSAS-II objects collected and its files
+    removed. Twice in ~30 rebuilds GSAS-II then failed to load the new .gpx it had just written ("invalid load key
+    '\\x00'", "could not find MARK"): the new project must not meet anything of the old one."""
+    import gc
+
+    gc.collect()
+    stem = Path(gpx_name).stem
+    for path in [workdir / gpx_name, *workdir.glob(f"{stem}.*"), *(workdir / "phases").glob("*")]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _build_project(pattern, phases, instrument, workdir, two_theta_range, background_terms, gpx_name, start_values,
