@@ -385,3 +385,9 @@ def test_a_p1_structure_keeps_only_the_symmetry_it_has(write_cif):
     ph = read_cif(write_cif(prim, "primitive"))
     assert ph.space_group == "P 1"
     assert any("have the symmetry of Fm-3m (No. 225) in another cell or origin; read in P 1" in n for n in ph.notes)
+    # a mixed site (Zr 0.7 + Al 0.3 on one position): spglib would take two whole atoms there; left in P 1, unjudged
+    mixed = RUTILE_P1.replace("Ti4+  Ti1  0.0  0.0  0.0  1.0 0.006", "Ti4+  Ti1  0.0  0.0  0.0  0.7 0.006\n"
+                              "  Zr4+  Zr1  0.0  0.0  0.0  0.3 0.006")
+    ph = read_cif(write_cif(mixed, "mixed"))
+    assert ph.space_group == "P 1" and not any("symmetry of" in n for n in ph.notes)
+    assert ph.composition == pytest.approx({"Ti": 1.7, "Zr": 0.3, "O": 4.0})

@@ -445,6 +445,8 @@ def _symmetry_of_p1(small, cell, sg, cif_labels: list[str], notes: list[str]):
                                 len(kinds) + 1) for site in small.sites]
     lattice = np.array(small.cell.orth.mat, float).T  # rows: the cell vectors in Å
     positions = np.array([[site.fract.x, site.fract.y, site.fract.z] for site in small.sites], float) % 1.0
+    if len(positions) > 2000 or _shared_positions(positions, lattice):
+        return sg, cif_labels  # mixed or split sites: spglib takes each atom as a whole one and finds nonsense
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # spglib's deprecation chatter
@@ -477,6 +479,15 @@ def _symmetry_of_p1(small, cell, sg, cif_labels: list[str], notes: list[str]):
                  f"(spglib, within {P1_SYMPREC:g} Å); read in that group, {len(keep)} sites, the same atoms, so the "
                  "cell is refined with its constraints")
     return group, [cif_labels[i] for i in keep]
+
+
+def _shared_positions(positions, lattice, closest: float = 0.5) -> bool:
+    """Whether two atoms of a P 1 list lie closer than ``closest`` Å (periodic): a mixed or a split site."""
+    d = positions[:, None, :] - positions[None, :, :]
+    d -= np.round(d)
+    dist = np.linalg.norm(d @ lattice, axis=2)
+    np.fill_diagonal(dist, np.inf)
+    return bool(np.min(dist) < closest)
 
 
 def _distinct_operators(small, notes: list[str]) -> None:
