@@ -7,11 +7,11 @@ alone, so it ignores ``_space_group_IT_coordinate_system_code`` and takes origin
 written in choice 1; it falls back to P 1 when only ``_space_group_name_H-M_ref`` names the group. Weight
 fractions from such a reading are wrong, and nothing says so.
 
-So the engine compares the two readings (:func:`differences`): cell, cell contents by element and the
+So the engine compares the two readings (:func:`differences`): cell, cell contents by element, the
 structure factors of the full-cell atoms (atomic number as scattering factor, so the comparison tests where
-the atoms are, not the form-factor tables, and is blind to a shift of origin). Where they differ GSAS-II is
-given xrdq's reading written as a CIF in a setting it reads the same way (:func:`gsas2_cif`), and the two are
-compared again.
+the atoms are, not the form-factor tables, and is blind to a shift of origin), the number of symmetry operators
+(the cell constraints) and each element's mean B. Where they differ GSAS-II is given xrdq's reading written as a
+CIF in a setting it reads the same way (:func:`gsas2_cif`), and the two are compared again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
