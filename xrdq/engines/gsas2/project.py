@@ -285,7 +285,8 @@ def _forget_attempt(workdir: Path, gpx_name: str) -> None:
 
     gc.collect()
     stem = Path(gpx_name).stem
-    for path in [workdir / gpx_name, *workdir.glob(f"{stem}.*"), *(workdir / "phases").glob("*")]:
+    for path in [workdir / gpx_name, workdir / f"{stem}.lst", *workdir.glob(f"{stem}.bak*.gpx"),
+                 *(workdir / "phases").glob("*.cif")]:  # GSAS-II's own files and the CIFs it was given, nothing else
         with contextlib.suppress(OSError):
             path.unlink()
 
