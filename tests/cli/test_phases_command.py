@@ -113,3 +113,16 @@ def test_name_equals_cif_is_shown_under_that_name(tmp_path, capsys):
     assert f"rocksalt: {cif}" in capsys.readouterr().out
     assert _run(["phases", f"={cif}"]) == 2
     assert "expected NAME=CIF" in capsys.readouterr().err
+
+
+def test_a_cif_is_shown_with_what_was_assumed_while_reading_it(tmp_path, capsys):
+    """The notes a result would carry (a default B, a P 1 file read in its atoms' group), before a user quantifies."""
+    no_b = tmp_path / "halite_no_b.cif"
+    no_b.write_text(NACL_CIF.replace("_atom_site_B_iso_or_equiv\n", "").replace(" 1.6\n", "\n").replace(" 1.3\n", "\n"))
+    assert _run(["phases", "--json", str(no_b)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["notes"] == ["no displacement parameter for Na1, Cl1: B = 1.0 Å² assumed"] and row["z"] == 4
+    assert _run(["phases", str(no_b)]) == 0
+    assert "  note: no displacement parameter for Na1, Cl1: B = 1.0 Å² assumed" in capsys.readouterr().out
+    assert _run(["phases", "--json", "LiF"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["notes"] == []

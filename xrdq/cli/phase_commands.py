@@ -14,8 +14,8 @@ def phases(names, as_json):
     """List the bundled phases (name, aliases, formula, space group, cell, density, structure quality, source).
 
     Any of these names (or an alias) works in --phase and --standard; give NAMES to show only those
-    (with each one's CIF path and source reference). A NAME may also be a CIF file, or NAME=CIF: it is shown
-    as --phase would read it (its errors are the ones quantify would give).
+    (with each one's CIF path, source reference and what was assumed while reading it). A NAME may also be a CIF
+    file, or NAME=CIF: it is shown as --phase would read it (its errors and notes are the ones quantify would give).
     """
     from ..crystal.library import ALIASES, describe_phases
 
@@ -39,6 +39,8 @@ def phases(names, as_json):
     if names:
         for r in rows:
             click.echo(f"\n{r['name']}: {r['cif']}\n  source: {r['source'] or '-'}  (quality: {r['quality'] or '-'})")
+            for note in r["notes"]:  # how the CIF was read: a P 1 file's group, a default B, a renamed label ...
+                click.echo(f"  note: {note}")
     else:
         click.echo(f"\n{len(rows)} phases; use a name or alias in --phase/--standard, or give a CIF path "
                    f"(NAME=CIF to name it). Aliases are case-insensitive ({len(ALIASES)} in all).")

@@ -94,7 +94,7 @@ def _citation(block) -> str:
 
 def describe_phase(name_or_path, block: str | None = None) -> dict:
     """One row for ``xrdq phases``: name, aliases, formula, space group, cell (Å, °), density (g/cm³), structure
-    quality and source reference, for a shipped phase (by name or alias) or any CIF path, as --phase reads it
+    quality, source reference, Z and the notes of the reading, for a shipped phase (by name or alias) or any CIF path, as --phase reads it
     (``block``: the data block of a CIF with several structures)."""
     path, name = _resolve(name_or_path)
     phase = read_cif(path, name=name, block=block)
@@ -109,6 +109,8 @@ def describe_phase(name_or_path, block: str | None = None) -> dict:
         "quality": phase.structure_quality,
         "source": _source(path, block),
         "cif": str(path),
+        "z": float(phase.z),
+        "notes": list(phase.notes),  # what was assumed or changed while reading (the result repeats them)
     }
 
 
