@@ -115,6 +115,18 @@ def reciprocal_metric_tensor(cell) -> np.ndarray:
     return np.linalg.inv(metric_tensor(cell))
 
 
+def u_tensor(u11: float, u22: float, u33: float, u12: float, u13: float, u23: float) -> np.ndarray:
+    """The symmetric 3×3 displacement tensor of the six CIF components (U_ij, Å²)."""
+    return np.array([[u11, u12, u13], [u12, u22, u23], [u13, u23, u33]], dtype=float)
+
+
+def u_equivalent(u: np.ndarray, cell) -> float:
+    """U_eq (Å²) of an anisotropic U tensor given on the cell's axes, as CIFs give it (Fischer & Tillmanns 1988):
+    one third of the trace of U in Cartesian axes, (1/3) Σ_ij U_ij a*_i a*_j (a_i · a_j)."""
+    n = np.diag(np.sqrt(np.diag(reciprocal_metric_tensor(cell))))
+    return float(np.trace(n @ np.asarray(u, float) @ n @ metric_tensor(cell))) / 3.0
+
+
 def volume(cell) -> float:
     """Cell volume in Å³."""
     return float(np.sqrt(np.linalg.det(metric_tensor(cell))))

@@ -665,22 +665,19 @@ def _b_iso_by_label(small, block, cell, notes: list[str], cif_labels: list[str])
         tags = rows.get(label, [])
         if tag := (tags[k] if k < len(tags) else None):
             given[site.label] = tag
-    gstar = cellmod.reciprocal_metric_tensor(cell)
-    g = cellmod.metric_tensor(cell)
-    n = np.diag(np.sqrt(np.diag(gstar)))
     out: dict[str, float] = {}
     missing = []
-    other = _aniso_b_or_beta(block, gstar)
+    other = _aniso_b_or_beta(block, cell)
     from_other: dict[str, list[str]] = {}
     for site, label in zip(small.sites, cif_labels):
         if site.aniso.nonzero() or (label in other and site.label not in given):
             if site.aniso.nonzero():
                 a = site.aniso
-                u = np.array([[a.u11, a.u12, a.u13], [a.u12, a.u22, a.u23], [a.u13, a.u23, a.u33]])
+                u = cellmod.u_tensor(a.u11, a.u22, a.u33, a.u12, a.u13, a.u23)
             else:
                 u, kind = other[label]
                 from_other.setdefault(kind, []).append(site.label)
-            out[site.label] = _8PI2 * float(np.trace(n @ u @ n @ g)) / 3.0  # U_eq (Fischer & Tillmanns 1988)
+            out[site.label] = _8PI2 * cellmod.u_equivalent(u, cell)
             for k, value in (("U11", u[0, 0]), ("U22", u[1, 1]), ("U33", u[2, 2])):
                 if value < 0:
                     # said, not flagged: xrdq scatters with U_eq, which _check_displacement flags if it is unphysical
@@ -704,22 +701,20 @@ def _b_iso_by_label(small, block, cell, notes: list[str], cif_labels: list[str])
     return out
 
 
-def _aniso_b_or_beta(block, gstar) -> dict:
+def _aniso_b_or_beta(block, cell) -> dict:
     """CIF label → (U tensor, "B" or "beta") from ``_atom_site_aniso_B_ij`` (U = B/8π²) or the dimensionless
     ``_atom_site_aniso_beta_ij`` (U_ij = β_ij / (2π² a*_i a*_j)), which gemmi does not read: old ICSD exports give
     displacements only so, and taking B = 1 Å² beside them discards what the file says."""
     out: dict = {}
     names = ("11", "22", "33", "12", "13", "23")
-    star = np.sqrt(np.diag(gstar))
+    star = np.sqrt(np.diag(cellmod.reciprocal_metric_tensor(cell)))
     for kind in ("B", "beta"):
         table = block.find("_atom_site_aniso_", ["label"] + [f"{kind}_{k}" for k in names])
         for row in table:
             values = [_number(row[i + 1]) for i in range(6)]
             if any(v is None for v in values):
                 continue
-            b = np.zeros((3, 3))
-            for (i, j), v in zip(((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)), values):
-                b[i, j] = b[j, i] = v
+            b = cellmod.u_tensor(*values)
             u = b / _8PI2 if kind == "B" else b / (2.0 * np.pi ** 2 * np.outer(star, star))
             out.setdefault(row.str(0), (u, kind))
     return out

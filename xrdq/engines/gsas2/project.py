@@ -240,8 +240,8 @@ def build_project(pattern, phases, instrument, workdir, *, two_theta_range=None,
     given: dict = {}  # phase name → CIF text GSAS-II is given instead of the user's file
     said: list = []
     for name, cif in normalise_phases(phases):
-        if (name, str(cif), cif.read_bytes()) in _GIVEN:
-            given[name], note = _GIVEN[(name, str(cif), cif.read_bytes())]
+        if (earlier := _GIVEN.get((name, str(cif), cif.read_bytes()))) is not None:
+            given[name], note = earlier
             said.append(note)
     while True:
         try:

@@ -94,13 +94,12 @@ def gsas2_reading(data) -> Reading:
     (GSASIIstrMath: ``Mdata*Fdata/nOps``) and its cell mass counts them."""
     from GSASII import GSASIIspc as G2spc
 
-    from ...crystal.cell import metric_tensor, reciprocal_metric_tensor
+    from ...crystal.cell import u_equivalent, u_tensor
 
     gen = data["General"]
     sg = gen["SGData"]
     cx, ct, cs, cia = gen["AtomPtrs"]
     cell = tuple(float(v) for v in gen["Cell"][1:7])
-    g, n = metric_tensor(cell), np.diag(np.sqrt(np.diag(reciprocal_metric_tensor(cell))))
     element, fract, occupancy, b_iso = [], [], [], []
     for atom in data["Atoms"]:
         m = _ELEMENT.match(str(atom[ct]).strip().capitalize())
@@ -108,9 +107,7 @@ def gsas2_reading(data) -> Reading:
         images = [np.asarray(e[0], float) % 1.0 for e in G2spc.GenAtom(np.array(atom[cx:cx + 3], float), sg, True)]
         weight = float(atom[cx + 3]) * float(atom[cs + 1]) / len(images)
         if atom[cia] == "A":  # U_eq as xrdq's reader takes it (Fischer & Tillmanns 1988)
-            u11, u22, u33, u12, u13, u23 = (float(v) for v in atom[cia + 2:cia + 8])
-            u = np.array([[u11, u12, u13], [u12, u22, u23], [u13, u23, u33]])
-            b = 8.0 * np.pi ** 2 * float(np.trace(n @ u @ n @ g)) / 3.0
+            b = 8.0 * np.pi ** 2 * u_equivalent(u_tensor(*(float(v) for v in atom[cia + 2:cia + 8])), cell)
         else:
             b = 8.0 * np.pi ** 2 * float(atom[cia + 1])
         element += [el] * len(images)
