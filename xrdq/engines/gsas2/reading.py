@@ -120,7 +120,8 @@ def gsas2_reading(data) -> Reading:
 
 
 def differences(ours: Reading, theirs: Reading) -> list:
-    """How ``theirs`` differs from ``ours`` (cell, cell contents, structure factors); [] when they agree."""
+    """How ``theirs`` differs from ``ours`` (cell, cell contents, structure factors, number of symmetry operators,
+    mean B per element), each the first that fails; [] when they agree."""
     out = []
     if any(abs(t / o - 1.0) > CELL_TOLERANCE for o, t in zip(ours.cell, theirs.cell)):
         return [f"cell {_cell(theirs.cell)} instead of {_cell(ours.cell)}"]
