@@ -342,12 +342,20 @@ loop_
 """
 
 
+def _stays_p1(small, cell, sg, labels, notes, movable=True):
+    """``cif._symmetry_of_p1`` that leaves a P 1 structure in P 1, in its own cell."""
+    return sg, labels, cell, 1.0
+
+
 def _pattern_of(phase):
-    """[(d, Σ m·F²)] of the reflections to 120° 2θ, equal d (within 1e-7 Å) summed, F² ≈ 0 left out."""
+    """[(d, Σ m·F² / V²)] of the reflections to 120° 2θ, equal d (within 1e-7 Å) summed, F² ≈ 0 left out: per unit
+    volume, what the powder pattern sees, the same in any cell of the crystal."""
+    from xrdq.crystal.cell import volume
+
     r = phase.reflections(120.0, 1.5406)
     order = np.argsort(r.d)
     out: list = []
-    for d, v in zip(r.d[order], (r.f2 * r.multiplicity)[order]):
+    for d, v in zip(r.d[order], (r.f2 * r.multiplicity / volume(phase.cell) ** 2)[order]):
         if out and d - out[-1][0] < 1e-7:
             out[-1][1] += v
         else:
@@ -366,7 +374,7 @@ def test_a_p1_structure_is_read_in_the_group_its_atoms_have(write_cif, monkeypat
     assert [(s.label, s.multiplicity) for s in ph.sites] == [("Ti0", 2), ("O2", 4)]
     assert ph.composition == pytest.approx({"Ti": 2.0, "O": 4.0}) and ph.formula == "TiO2" and ph.z == 2
     assert any(n.startswith("the CIF gives P 1, but its 6 atoms have the symmetry of P 42/m n m") for n in ph.notes)
-    monkeypatch.setattr(cif, "_symmetry_of_p1", lambda small, cell, sg, labels, notes: (sg, labels))
+    monkeypatch.setattr(cif, "_symmetry_of_p1", _stays_p1)
     p1 = read_cif(write_cif(RUTILE_P1 + "\n", "rutile_p1"))
     assert p1.space_group == "P 1"
     mine, p1_pattern = _pattern_of(ph), _pattern_of(p1)  # P 1 lists equivalents apart; summed by d, the same
@@ -374,17 +382,73 @@ def test_a_p1_structure_is_read_in_the_group_its_atoms_have(write_cif, monkeypat
     assert np.array(mine) == pytest.approx(np.array(p1_pattern), rel=1e-9)
 
 
+# LiF's primitive cell (a Materials Project "primitive" download): F m -3 m, in a cell no tabulated setting uses
+LIF_PRIMITIVE = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_alt 'P 1'").replace(
+    "_cell_length_a 4.027\n_cell_length_b 4.027\n_cell_length_c 4.027\n_cell_angle_alpha 90\n_cell_angle_beta 90\n"
+    "_cell_angle_gamma 90", "_cell_length_a 2.84752\n_cell_length_b 2.84752\n_cell_length_c 2.84752\n"
+    "_cell_angle_alpha 60\n_cell_angle_beta 60\n_cell_angle_gamma 60").replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 1")
+
+
+def test_a_p1_structure_in_another_cell_is_read_in_its_groups_standard_cell(write_cif, monkeypatch):
+    """A primitive cell of a centred lattice, or atoms at another origin, have the symmetry of a group whose operators
+    in that cell are no tabulated setting. Read in P 1 the cell refines as triclinic (LiF's a and α correlated 0.99 on
+    the demo pattern); moved to the group's standard cell it refines with the group's constraints. The powder pattern
+    per unit volume is the same."""
+    from xrdq.crystal import cif
+
+    assert "P 1" in LIF_PRIMITIVE and "_cell_angle_alpha 60" in LIF_PRIMITIVE
+    ph = read_cif(write_cif(LIF_PRIMITIVE, "primitive"))
+    assert ph.space_group == "F m -3 m" and ph.cell == pytest.approx((4.027, 4.027, 4.027, 90, 90, 90), rel=1e-4)
+    assert [(s.label, s.multiplicity) for s in ph.sites] == [("Li1", 4), ("F1", 4)]
+    assert ph.z == 4 and ph.formula == read_cif(write_cif(LIF)).formula and ph.composition == pytest.approx({"Li": 4.0, "F": 4.0})
+    assert [s.b_iso for s in ph.sites] == pytest.approx([1.0, 0.8])  # each site keeps the given atom's B
+    note = next(n for n in ph.notes if "standard cell" in n)
+    assert "symmetry of F m -3 m" in note and "4× the volume" in note and "Miller indices" in note
+    assert not any("cell contents" in n for n in ph.notes)  # Z is the CIF's 1, for its own cell
+    # rutile with every atom moved by the same vector: P 42/m n m at another origin
+    shifted = _shifted(RUTILE_P1, (0.1, 0.2, 0.3))
+    rutile = read_cif(write_cif(shifted, "shifted"))
+    assert rutile.space_group == "P 42/m n m" and rutile.z == 2 and rutile.cell == pytest.approx(
+        (4.5937, 4.5937, 2.9587, 90, 90, 90), rel=1e-6)
+    monkeypatch.setattr(cif, "_symmetry_of_p1", _stays_p1)
+    for moved, text in ((ph, LIF_PRIMITIVE), (rutile, shifted)):
+        p1 = read_cif(write_cif(text + "\n", "as_p1"))
+        assert p1.space_group == "P 1" and p1.cell_mass * moved.z == pytest.approx(moved.cell_mass * p1.z, rel=1e-9)
+        mine, theirs = _pattern_of(moved), _pattern_of(p1)
+        assert len(mine) == len(theirs)
+        assert np.array(mine) == pytest.approx(np.array(theirs), rel=1e-6)
+
+
+def _shifted(text: str, by) -> str:
+    """``text`` (RUTILE_P1's atom rows) with every atom moved by ``by`` (fractional)."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 7 and parts[0] in ("Ti4+", "O2-"):
+            xyz = [f"{(float(v) + d) % 1.0:.6f}" for v, d in zip(parts[2:5], by)]
+            line = "  " + "  ".join(parts[:2] + xyz + parts[5:])
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def test_a_p1_structure_keeps_only_the_symmetry_it_has(write_cif):
     moved = read_cif(write_cif(RUTILE_P1.replace("O4  0.3048  0.3048", "O4  0.3058  0.3048"), "moved"))  # 5 mÅ
     assert moved.space_group != "P 42/m n m" and moved.composition == pytest.approx({"Ti": 2.0, "O": 4.0})
-    # LiF's primitive cell: F m -3 m, but in a cell no tabulated setting uses; P 1 stays, and the note says why
-    prim = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_alt 'P 1'").replace(
-        "_cell_length_a 4.027\n_cell_length_b 4.027\n_cell_length_c 4.027\n_cell_angle_alpha 90\n_cell_angle_beta 90\n"
-        "_cell_angle_gamma 90", "_cell_length_a 2.84752\n_cell_length_b 2.84752\n_cell_length_c 2.84752\n"
-        "_cell_angle_alpha 60\n_cell_angle_beta 60\n_cell_angle_gamma 60").replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 1")
-    ph = read_cif(write_cif(prim, "primitive"))
-    assert ph.space_group == "P 1"
-    assert any("have the symmetry of Fm-3m (No. 225) in another cell or origin; read in P 1" in n for n in ph.notes)
+    # anisotropic displacements are given on the CIF's axes: the primitive LiF with them is not moved to another cell
+    aniso = LIF_PRIMITIVE + """loop_
+_atom_site_aniso_label
+_atom_site_aniso_U_11
+_atom_site_aniso_U_22
+_atom_site_aniso_U_33
+_atom_site_aniso_U_12
+_atom_site_aniso_U_13
+_atom_site_aniso_U_23
+Li1 0.012 0.012 0.012 0.002 0.002 0.002
+"""
+    ph = read_cif(write_cif(aniso, "primitive_aniso"))
+    assert ph.space_group == "P 1" and ph.z == 1
+    assert any("have the symmetry of Fm-3m (No. 225) in another cell or origin; read in P 1 (its anisotropic "
+               "displacements are given on the CIF's axes)" in n for n in ph.notes)
     # a mixed site (Zr 0.7 + Al 0.3 on one position): spglib would take two whole atoms there; left in P 1, unjudged
     mixed = RUTILE_P1.replace("Ti4+  Ti1  0.0  0.0  0.0  1.0 0.006", "Ti4+  Ti1  0.0  0.0  0.0  0.7 0.006\n"
                               "  Zr4+  Zr1  0.0  0.0  0.0  0.3 0.006")

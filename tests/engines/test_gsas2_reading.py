@@ -72,6 +72,32 @@ Ti1 Ti4+ 0 0 0
 O1 O2- 0.3048 0.3048 0
 """
 
+# the Materials Project's primitive cell of rock-salt LiF, in P 1: xrdq reads it in F m -3 m's cubic cell
+LIF_PRIMITIVE_PYMATGEN = """# generated using pymatgen
+data_LiF
+_symmetry_space_group_name_H-M   'P 1'
+_cell_length_a   2.84752
+_cell_length_b   2.84752
+_cell_length_c   2.84752
+_cell_angle_alpha   60.0
+_cell_angle_beta   60.0
+_cell_angle_gamma   60.0
+_chemical_formula_sum   'Li1 F1'
+_cell_formula_units_Z   1
+loop_
+ _symmetry_equiv_pos_as_xyz
+  'x, y, z'
+loop_
+ _atom_site_type_symbol
+ _atom_site_label
+ _atom_site_fract_x
+ _atom_site_fract_y
+ _atom_site_fract_z
+ _atom_site_occupancy
+  Li+  Li0  0.0  0.0  0.0  1.0
+  F-  F1  0.5  0.5  0.5  1.0
+"""
+
 _PYROCHLORE_SITES = {"Ho": ("Ho3+", (0.5, 0.5, 0.5)), "Ti": ("Ti4+", (0.0, 0.0, 0.0)),
                      "O1": ("O2-", (0.32858, 0.125, 0.125)), "O2": ("O2-", (0.375, 0.375, 0.375))}
 
@@ -188,6 +214,7 @@ def _build(tmp_path, phases):
     ("rutile", RUTILE_PYMATGEN, "written as P 42/m n m"),
     ("pyrochlore_ref", PYROCHLORE_HM_REF, "written as F d -3 m"),
     ("pyrochlore_1", PYROCHLORE_ORIGIN_1, "written as F d -3 m, coordinates moved by (-0.125, -0.125, -0.125)"),
+    ("lif_primitive", LIF_PRIMITIVE_PYMATGEN, "written as F m -3 m"),
 ])
 def test_gsas2_refines_the_structure_xrdq_read(tmp_path, name, text, setting):
     _gsas2_or_skip()

@@ -231,8 +231,11 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
         raise XrdqPhaseError(f"{where}: the cell angles {cell[3:]} give no volume (V = {v:.3g} Å³)")
 
     sg = _space_group(small, block, cell, where, notes)
+    cells_in_given = 1.0  # the read cell's volume over the CIF's: other than 1 where a P 1 cell was standardised
     if sg.number == 1 and len(list(sg.operations())) == 1 and len(small.sites) > 1:  # P 1 itself, not "I 1"
-        sg, cif_labels = _symmetry_of_p1(small, cell, sg, cif_labels, notes)
+        # anisotropic displacements are given on the CIF's axes: such a structure is not moved to another cell
+        aniso = any(site.aniso.nonzero() for site in small.sites) or bool(_aniso_b_or_beta(block, cell))
+        sg, cif_labels, cell, cells_in_given = _symmetry_of_p1(small, cell, sg, cif_labels, notes, movable=not aniso)
     cell = _symmetrised_cell(cell, sg, where)
     small.cell = gemmi.UnitCell(*cell)
     small.spacegroup = sg  # make sure the expansion below uses exactly this group ...
@@ -280,9 +283,11 @@ def phase_from_block(block, source: str = "<cif>", name: str | None = None) -> P
     if composition.get("D"):
         notes.append(_deuterium_note(composition))
     try:
-        formula, z = _formula_and_z(block, composition, notes)
+        # Z and the formula as the CIF gives them, for its own cell
+        formula, z = _formula_and_z(block, {el: n / cells_in_given for el, n in composition.items()}, notes)
     except XrdqPhaseError as exc:
         raise XrdqPhaseError(f"{where}: {exc}") from None
+    z *= cells_in_given
     return Phase(name=name or block.name, formula=formula, space_group=sg.xhm().strip().rstrip(":").strip(),
                  sg_number=sg.number, cell=cell, z=z, sites=sites, atoms=atoms,
                  symmetry=Symmetry.from_gemmi(ops), hall=sg.hall, source=source, notes=tuple(notes),
@@ -428,57 +433,118 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
 P1_SYMPREC = 1e-3
 
 
-def _symmetry_of_p1(small, cell, sg, cif_labels: list[str], notes: list[str]):
-    """(group, CIF labels) of a structure given in P 1 whose atoms have more symmetry (Materials Project's CIFs list
-    every atom of the conventional cell in P 1). Read in P 1 the cell refines as triclinic — a and b of a tetragonal
-    cell correlated 1.000, and GSAS-II's cell steps fail — though the pattern is the same. spglib finds the group of
-    the atoms as given; when it is a tabulated setting of the same cell and origin, the sites are reduced to one per
-    orbit and that group is used (with a note); otherwise P 1 stays, said."""
+def _symmetry_of_p1(small, cell, sg, cif_labels: list[str], notes: list[str], movable: bool = True):
+    """(group, CIF labels, cell, volume ratio) of a structure given in P 1 whose atoms have more symmetry (the
+    Materials Project's CIFs list every atom of a cell in P 1). Read in P 1 the cell refines as triclinic — a and b of
+    a tetragonal cell correlated 1.000, and GSAS-II's cell steps fail — though the pattern is the same. spglib finds
+    the group of the atoms as given. When its operators in the given cell and origin are a tabulated setting, the sites
+    are reduced to one per orbit and that group is used. Otherwise (a primitive cell of a centred lattice, another
+    origin, a supercell) the structure is moved to the group's standard cell (spglib's) and read there, unless
+    ``movable`` is false (anisotropic displacements on the given axes); then P 1 stays. Each is said in a note. The
+    volume ratio is the read cell's over the given one's (4 for a face-centred cell given primitive)."""
     import gemmi
 
     try:
         import spglib
     except ImportError:  # a dependency; without it P 1 stays P 1, as the CIF says
-        return sg, cif_labels
+        return sg, cif_labels, cell, 1.0
     kinds: dict = {}
     numbers = [kinds.setdefault((site.element.name, site.type_symbol, round(site.occ, 4), round(site.u_iso, 5)),
                                 len(kinds) + 1) for site in small.sites]
     lattice = np.array(small.cell.orth.mat, float).T  # rows: the cell vectors in Å
     positions = np.array([[site.fract.x, site.fract.y, site.fract.z] for site in small.sites], float) % 1.0
     if len(positions) > 2000 or _shared_positions(positions, lattice):
-        return sg, cif_labels  # mixed or split sites: spglib takes each atom as a whole one and finds nonsense
+        return sg, cif_labels, cell, 1.0  # mixed or split sites: spglib takes each atom as a whole one, finds nonsense
+    found = _spglib_dataset(spglib, lattice, positions, numbers)
+    if found is None or found.number == 1:
+        return sg, cif_labels, cell, 1.0
+    group = _tabulated_group(found)
+    if group is not None:
+        keep = sorted(set(int(i) for i in found.equivalent_atoms))
+        small.sites = [small.sites[i] for i in keep]
+        notes.append(f"the CIF gives P 1, but its {len(numbers)} atoms have the symmetry of {group.xhm()} "
+                     f"(spglib, within {P1_SYMPREC:g} Å); read in that group, {len(keep)} sites, the same atoms, so the "
+                     "cell is refined with its constraints")
+        return group, [cif_labels[i] for i in keep], cell, 1.0
+    name = f"{found.international} (No. {found.number})"
+    moved = _in_standard_cell(spglib, found, small) if movable else None
+    if moved is None:
+        why = "its anisotropic displacements are given on the CIF's axes" if not movable else "no standard cell found"
+        notes.append(f"the atoms given in P 1 have the symmetry of {name} in another cell or origin; read in P 1 "
+                     f"({why}), so the cell is refined as triclinic (transform the CIF to the standard setting to "
+                     "constrain it)")
+        return sg, cif_labels, cell, 1.0
+    group, keep, sites, std_cell = moved
+    ratio = cellmod.volume(std_cell) / cellmod.volume(cell)  # a whole number, or its inverse for a supercell
+    ratio = float(round(ratio)) if ratio >= 1.0 else 1.0 / round(1.0 / ratio)
+    small.sites = sites
+    small.cell = gemmi.UnitCell(*std_cell)
+    given = ", ".join(f"{x:.4g}" for x in cell)
+    read = ", ".join(f"{x:.4g}" for x in std_cell)
+    notes.append(f"the CIF gives P 1, but its {len(numbers)} atoms have the symmetry of {group.xhm()} (spglib, within "
+                 f"{P1_SYMPREC:g} Å) in another cell or origin; read in that group's standard cell (a, b, c, α, β, γ "
+                 f"= {read}, {ratio:.4g}× the volume of the CIF's {given}), {len(keep)} sites, the same atoms, so the "
+                 "cell is refined with its constraints; Miller indices (a texture or size axis) refer to this cell")
+    return group, [cif_labels[i] for i in keep], std_cell, ratio
+
+
+def _spglib_dataset(spglib, lattice, positions, numbers):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # spglib's deprecation chatter
-            found = spglib.get_symmetry_dataset((lattice, positions, numbers), symprec=P1_SYMPREC)
+            return spglib.get_symmetry_dataset((lattice, positions, numbers), symprec=P1_SYMPREC)
     except Exception:  # two atoms on one position (a mixed site): not for spglib
-        return sg, cif_labels
-    if found is None or found.number == 1:
-        return sg, cif_labels
+        return None
+
+
+def _tabulated_group(found):
+    """The gemmi group whose operators are spglib's ``found`` ones in the cell and origin they were found in, or None
+    (no tabulated setting has them)."""
+    import gemmi
+
     ops = []
     for rot, tran in zip(found.rotations, found.translations):
         t24 = np.asarray(tran, float) * 24.0
         if np.max(np.abs(t24 - np.rint(t24))) > 24.0 * P1_SYMPREC:
-            break
+            return None
         op = gemmi.Op("x,y,z")
         op.rot = (np.asarray(rot, int) * 24).tolist()
         op.tran = (np.rint(t24).astype(int) % 24).tolist()
         ops.append(op)
-    group = None
-    if len(ops) == len(found.rotations):
-        group = gemmi.find_spacegroup_by_ops(gemmi.GroupOps(ops))
-    name = f"{found.international} (No. {found.number})"
+    return gemmi.find_spacegroup_by_ops(gemmi.GroupOps(ops))
+
+
+def _in_standard_cell(spglib, found, small):
+    """(group, indices of the given atoms kept, their sites moved, cell) of the structure in spglib's standard cell of
+    its group, one site per orbit, each a copy of a given atom (label, element, occupancy, B) at its place there; None
+    where that cell's operators are no tabulated setting either."""
+    import gemmi
+
+    lattice = np.asarray(found.std_lattice, float)
+    positions = np.asarray(found.std_positions, float) % 1.0
+    again = _spglib_dataset(spglib, lattice, positions, np.asarray(found.std_types, int))
+    group = None if again is None else _tabulated_group(again)
     if group is None:
-        notes.append(f"the atoms given in P 1 have the symmetry of {name} in another cell or origin; read in P 1, "
-                     "so the cell is refined as triclinic (transform the CIF to the standard setting to constrain it)")
-        return sg, cif_labels
-    keep = sorted(set(int(i) for i in found.equivalent_atoms))
-    sites = [small.sites[i] for i in keep]
-    small.sites = sites
-    notes.append(f"the CIF gives P 1, but its {len(numbers)} atoms have the symmetry of {group.xhm()} "
-                 f"(spglib, within {P1_SYMPREC:g} Å); read in that group, {len(keep)} sites, the same atoms, so the "
-                 "cell is refined with its constraints")
-    return group, [cif_labels[i] for i in keep]
+        return None
+    # the given atom each standard-cell atom is an image of: both map to the same atom of the primitive cell
+    given_of_primitive: dict = {}
+    for i, p in enumerate(found.mapping_to_primitive):
+        given_of_primitive.setdefault(int(p), i)
+    given = [given_of_primitive[int(p)] for p in found.std_mapping_to_primitive]
+    orbits = sorted(set(int(j) for j in again.equivalent_atoms))
+    sites = []
+    for j in orbits:
+        site = small.sites[given[j]].clone()
+        site.fract = gemmi.Fractional(*positions[j])
+        sites.append(site)
+    lengths = np.linalg.norm(lattice, axis=1)
+
+    def angle(u, v):
+        return float(np.degrees(np.arccos(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1.0, 1.0))))
+
+    std_cell = (*(float(x) for x in lengths), angle(lattice[1], lattice[2]), angle(lattice[0], lattice[2]),
+                angle(lattice[0], lattice[1]))
+    return group, [given[j] for j in orbits], sites, std_cell
 
 
 def _shared_positions(positions, lattice, closest: float = 0.5) -> bool:
