@@ -382,3 +382,42 @@ def test_a_formula_sum_that_lists_the_cell_contents_is_not_flagged_but_lost_oper
     odd = read_cif(write_cif(p1.replace("'F Li'", "'F4 Li4'").replace("_cell_formula_units_Z 4", "_cell_formula_units_Z 3"),
                              "odd"), name="LiF")
     assert any("differ from Z × formula" in n for n in odd.notes)
+
+
+def _lif_with_operators(ops, shift=(0.0, 0.0, 0.0)) -> str:
+    """LiF with ``ops`` listed for its group (no name), its two sites moved by ``shift``."""
+    rows = "".join(f"'{op.triplet()}'\n" for op in ops)
+    text = LIF.replace("_space_group_name_H-M_alt 'F m -3 m'\n", "loop_\n_space_group_symop_operation_xyz\n" + rows)
+    for label, xyz in (("Li1 Li", (0.0, 0.0, 0.0)), ("F1 F", (0.5, 0.5, 0.5))):
+        given = " ".join(f"{v:g}" for v in xyz)
+        moved = " ".join(f"{(v + d) % 1.0:g}" for v, d in zip(xyz, shift))
+        text = text.replace(f"{label} {given} ", f"{label} {moved} ")
+    return text
+
+
+def test_operators_in_no_tabulated_setting_are_refused_with_what_to_do(write_cif):
+    """Operators that form a group at another origin, and a list cut short, were both refused as "match no tabulated
+    space-group setting" with nothing more. Each refusal now says which it is and what the user can do; the P 1 route
+    it offers reads the structure in its group (tests/crystal/test_phase.py)."""
+    import gemmi
+
+    shift = gemmi.Op("x+1/4,y,z")
+    moved = [(shift * op * shift.inverse()).wrap() for op in gemmi.SpaceGroup("F m -3 m").operations()]
+    with pytest.raises(XrdqPhaseError) as err:
+        read_cif(write_cif(_lif_with_operators(moved, (0.25, 0.0, 0.0)), "shifted_ops"))
+    assert "the 192 symmetry operators listed (" in str(err.value)
+    assert "form a group, but in a setting no table has (another origin or cell choice)" in str(err.value)
+    assert "or in P 1 with every atom of the cell listed" in str(err.value)
+    # the advice holds: the same atoms in P 1, every one listed, are read in F m -3 m
+    images = sorted({tuple(round(v % 1.0, 6) for v in op.apply_to_xyz(list(xyz))) + (label,)
+                     for op in moved for label, xyz in (("Li", (0.25, 0.0, 0.0)), ("F", (0.75, 0.5, 0.5)))})
+    p1 = LIF.split("loop_")[0].replace("_space_group_name_H-M_alt 'F m -3 m'", "_space_group_name_H-M_alt 'P 1'")
+    p1 += "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+    p1 += "".join(f"{el}{i} {el} {x:g} {y:g} {z:g}\n" for i, (x, y, z, el) in enumerate(images))
+    assert len(images) == 8
+    assert read_cif(write_cif(p1, "all_atoms")).space_group == "F m -3 m"
+    # half of P 63 m c's operators (a COD file's commented-out half): no group
+    half = [gemmi.Op(t) for t in ("x,y,z", "-x,-x+y,z+1/2", "x-y,x,z+1/2", "-y,-x,z", "-y,x-y,z", "x-y,-y,z+1/2")]
+    with pytest.raises(XrdqPhaseError, match=r"the 6 symmetry operators listed \(x,y,z, .*\) do not form a group: some "
+                                             r"are missing \(centring translations left out\?\) or mistyped"):
+        read_cif(write_cif(_lif_with_operators(half), "half_ops"))

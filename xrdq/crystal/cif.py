@@ -408,7 +408,14 @@ def _space_group(small, block, cell, where: str, notes: list[str]):
     except Exception as exc:
         raise XrdqPhaseError(f"{where}: inconsistent space-group information ({exc})") from exc
     if sg is None and small.symops:
-        raise XrdqPhaseError(f"{where}: the symmetry operators {small.symops[:3]}... match no tabulated space-group setting")
+        listed = f"the {len(small.symops)} symmetry operators listed ({', '.join(small.symops[:3])}, ...)"
+        if not _forms_group(small.symops):
+            raise XrdqPhaseError(f"{where}: {listed} do not form a group: some are missing (centring translations left "
+                                 "out?) or mistyped; list them all, or name the space group instead")
+        raise XrdqPhaseError(f"{where}: {listed} form a group, but in a setting no table has (another origin or cell "
+                             "choice); give the structure in a standard setting (VESTA, Mercury or pymatgen transform "
+                             "it), or in P 1 with every atom of the cell listed: xrdq then finds its group and reads "
+                             "it in that group's standard cell")
     if sg is None and 1 <= small.spacegroup_number <= 230:
         sg = gemmi.find_spacegroup_by_number(small.spacegroup_number)
         if sg.hm.startswith("R"):  # choose axes from the cell
@@ -554,6 +561,18 @@ def _shared_positions(positions, lattice, closest: float = 0.5) -> bool:
     dist = np.linalg.norm(d @ lattice, axis=2)
     np.fill_diagonal(dist, np.inf)
     return bool(np.min(dist) < closest)
+
+
+def _forms_group(triplets) -> bool:
+    """Whether the operators (x,y,z triplets) are closed under composition, translations taken modulo 1."""
+    import gemmi
+
+    try:
+        ops = [gemmi.Op(t).wrap() for t in triplets]
+    except Exception:  # an operator gemmi cannot parse: no group to speak of
+        return False
+    listed = {op.triplet() for op in ops}
+    return all((a * b).wrap().triplet() in listed for a in ops for b in ops)
 
 
 def _distinct_operators(small, notes: list[str]) -> None:
