@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -455,3 +456,58 @@ Li1 0.012 0.012 0.012 0.002 0.002 0.002
     ph = read_cif(write_cif(mixed, "mixed"))
     assert ph.space_group == "P 1" and not any("symmetry of" in n for n in ph.notes)
     assert ph.composition == pytest.approx({"Ti": 1.7, "Zr": 0.3, "O": 4.0})
+
+
+def _lattice(cell) -> np.ndarray:
+    """Rows: the cell vectors (Å) of ``cell`` (a along x, b in the xy plane)."""
+    a, b, c, al, be, ga = cell
+    al, be, ga = np.radians([al, be, ga])
+    cx = c * np.cos(be)
+    cy = c * (np.cos(al) - np.cos(be) * np.cos(ga)) / np.sin(ga)
+    return np.array([[a, 0.0, 0.0], [b * np.cos(ga), b * np.sin(ga), 0.0], [cx, cy, math.sqrt(c * c - cx * cx - cy * cy)]])
+
+
+def _p1_primitive_text(phase, shift) -> str:
+    """``phase`` as the Materials Project's "primitive" download writes a structure: its primitive cell (spglib), every
+    atom listed in P 1, here also at another origin (``shift``, fractional)."""
+    import spglib
+
+    atoms = phase.atoms
+    kinds: dict = {}
+    numbers = [kinds.setdefault((el, occ, b), len(kinds) + 1)
+               for el, occ, b in zip(atoms.element, atoms.occupancy, atoms.b_iso)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # spglib's deprecation chatter
+        lattice, positions, types = spglib.find_primitive((_lattice(phase.cell), atoms.fract, numbers), symprec=1e-4)
+    kind_of = {n: k for k, n in kinds.items()}
+
+    def angle(u, v):
+        return math.degrees(math.acos(u @ v / (np.linalg.norm(u) * np.linalg.norm(v))))
+
+    lengths = np.linalg.norm(lattice, axis=1)
+    angles = (angle(lattice[1], lattice[2]), angle(lattice[0], lattice[2]), angle(lattice[0], lattice[1]))
+    rows = "".join(f"{kind_of[t][0]}{i} {kind_of[t][0]} " + " ".join(f"{v:.8f}" for v in (xyz + shift) % 1.0)
+                   + f" {kind_of[t][1]:.6f} {kind_of[t][2]:.6f}\n" for i, (xyz, t) in enumerate(zip(positions, types)))
+    return ("data_primitive\n_symmetry_space_group_name_H-M 'P 1'\n"
+            + "".join(f"_cell_length_{k} {v:.8f}\n" for k, v in zip("abc", lengths))
+            + "".join(f"_cell_angle_{k} {v:.8f}\n" for k, v in zip(("alpha", "beta", "gamma"), angles))
+            + "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+              "_atom_site_fract_z\n_atom_site_occupancy\n_atom_site_B_iso_or_equiv\n" + rows)
+
+
+@pytest.mark.parametrize("name", ["LiF", "Al2O3", "AlCl3", "TiO2-anatase", "Fe3O4", "ZnO", "LiAlCl4"])
+def test_a_bundled_phase_given_as_a_shifted_primitive_p1_cell_reads_as_itself(write_cif, name):
+    """Every bundled structure written in its primitive cell, in P 1, at another origin (F-, I-, C- and R-centred
+    lattices, both origin choices' groups, a polar axis) reads back in its own group's standard cell: the same
+    space-group type, Z formula units of the same mass, and the same powder pattern per unit volume."""
+    from reference_patterns import PHASES
+
+    given = read_cif(PHASES / f"{name}.cif")
+    shift = np.array([0.137, 0.291, 0.413])
+    moved = read_cif(write_cif(_p1_primitive_text(given, shift), f"{name}_primitive"))
+    assert moved.sg_number == given.sg_number and moved.z == given.z
+    assert moved.cell_mass / moved.z == pytest.approx(given.cell_mass / given.z, rel=1e-6)
+    mine, theirs = _pattern_of(given), _pattern_of(moved)
+    assert len(mine) == len(theirs)
+    # the bundled CIFs give 1/3 as 0.333333 and the like: the standard cell has it exact
+    assert np.array(theirs) == pytest.approx(np.array(mine), rel=1e-4)
