@@ -243,7 +243,8 @@ def expected_section(root, jobs):
     intro = ("The {n} GSAS-II cases above again, as their expected counts (no Poisson noise; "
              "`reference_patterns/validation/gsas2-expected`, `make_independent_set.py --expected`): the same "
              "nuisances, humps and truth. Their error is the part no amount of counting removes — xrdq's model "
-             "against GSAS-II's (the FCJ quadrature, f′ tables and tail windows differ: "
+             "against GSAS-II's (the FCJ quadrature, the angle Lorentz–polarisation is taken at, f′ tables and "
+             "tail windows differ: "
              "reference_patterns/validation/README.md; the next section takes the FCJ quadrature out). The esd is "
              "scaled by the GoF, so it is small here; and every verdict is `check` by design: a fit better than "
              "counting statistics allow (GoF < 0.5) says the intensities are not raw counts (docs/method.md §7).")
@@ -258,7 +259,11 @@ def exact_fcj_section(root, jobs):
              "Finger–Cox–Jephcoat integral it approximates (`make_independent_set.py --expected --exact-fcj`, "
              "`reference_patterns/validation/gsas2-exactfcj`; README, \"GSAS-II's axial-divergence peak is not the "
              "FCJ integral\"). Everything else is GSAS-II's. What is left is xrdq's model against GSAS-II's "
-             "intensities (f′ tables, tail windows) and what the fit cannot tell apart.")
+             "intensities and what the fit cannot tell apart: f′ tables, tail windows, and Lorentz–polarisation, which "
+             "GSAS-II takes at the peak's position after zero shift and specimen displacement and xrdq at the Bragg "
+             "angle (README, \"GSAS-II's Lorentz–polarisation factor is taken at the shifted position\": with "
+             "GSAS-II's convention emulated, lazco_a40_rep goes from −0.15 to −0.00 and this section's MAE from 0.119 "
+             "to 0.104 wt%).")
     return _noise_free_section(root, jobs, "gsas2-exactfcj",
                                "## Systematic error without GSAS-II's FCJ quadrature", intro,
                                "Exact-FCJ patterns", table_rows=False)
