@@ -1,5 +1,16 @@
 """CIF texts shared by the crystal tests."""
 
+#: the head of an anisotropic-displacement loop (label, U11 U22 U33 U12 U13 U23); rows follow it
+ANISO_U_LOOP = """loop_
+_atom_site_aniso_label
+_atom_site_aniso_U_11
+_atom_site_aniso_U_22
+_atom_site_aniso_U_33
+_atom_site_aniso_U_12
+_atom_site_aniso_U_13
+_atom_site_aniso_U_23
+"""
+
 LIF = """data_LiF
 _cell_length_a 4.027
 _cell_length_b 4.027

@@ -11,7 +11,7 @@ import pytest
 from xrdq.crystal import read_cif
 from xrdq.errors import XrdqPhaseError
 
-from crystal_cifs import LIF, MIXED
+from crystal_cifs import ANISO_U_LOOP, LIF, MIXED
 
 
 @pytest.mark.parametrize("unknown", ["?", "."])
@@ -95,15 +95,7 @@ def test_an_unphysical_displacement_is_kept_noted_and_flagged(write_cif, given, 
 def test_a_negative_anisotropic_diagonal_is_noted_and_flagged_only_when_u_eq_is(write_cif):
     """xrdq scatters with U_eq: a negative diagonal beside a physical U_eq (published Na0.8CoO2: U33 = -0.003 Å²) is
     said, not flagged; one that makes U_eq itself negative is flagged."""
-    text = LIF + """loop_
-_atom_site_aniso_label
-_atom_site_aniso_U_11
-_atom_site_aniso_U_22
-_atom_site_aniso_U_33
-_atom_site_aniso_U_12
-_atom_site_aniso_U_13
-_atom_site_aniso_U_23
-F1 -0.004 0.02 0.02 0 0 0
+    text = LIF + ANISO_U_LOOP + """F1 -0.004 0.02 0.02 0 0 0
 """
     phase = read_cif(write_cif(text), name="LiF")
     (note,) = phase.notes

@@ -12,7 +12,7 @@ import pytest
 from xrdq.crystal import read_cif
 from xrdq.errors import XrdqPhaseError
 
-from crystal_cifs import BRUCITE, CORUNDUM, LIF, MIXED
+from crystal_cifs import ANISO_U_LOOP, BRUCITE, CORUNDUM, LIF, MIXED
 
 M_LI, M_F, M_AL, M_O, M_ZR, M_CL = 6.94, 18.998403, 26.981538, 15.999, 91.224, 35.45
 
@@ -51,15 +51,7 @@ def test_mixed_site_and_partial_li(write_cif):
 def test_aniso_reduced_to_ueq(write_cif):
     text = CORUNDUM.replace("_atom_site_U_iso_or_equiv\nAl1 Al 0 0 0.35216 0.0030\nO1 O 0.30624 0 0.25 0.0035\n",
                             "_atom_site_U_iso_or_equiv\nAl1 Al 0 0 0.35216 ?\nO1 O 0.30624 0 0.25 ?\n")
-    text += """loop_
-_atom_site_aniso_label
-_atom_site_aniso_U_11
-_atom_site_aniso_U_22
-_atom_site_aniso_U_33
-_atom_site_aniso_U_12
-_atom_site_aniso_U_13
-_atom_site_aniso_U_23
-Al1 0.0030 0.0030 0.0030 0.0015 0 0
+    text += ANISO_U_LOOP + """Al1 0.0030 0.0030 0.0030 0.0015 0 0
 O1 0.0036 0.0032 0.0040 0.0016 0.0002 0.0004
 """
     ph = read_cif(write_cif(text))
@@ -436,15 +428,7 @@ def test_a_p1_structure_keeps_only_the_symmetry_it_has(write_cif):
     moved = read_cif(write_cif(RUTILE_P1.replace("O4  0.3048  0.3048", "O4  0.3058  0.3048"), "moved"))  # 5 mÅ
     assert moved.space_group != "P 42/m n m" and moved.composition == pytest.approx({"Ti": 2.0, "O": 4.0})
     # anisotropic displacements are given on the CIF's axes: the primitive LiF with them is not moved to another cell
-    aniso = LIF_PRIMITIVE + """loop_
-_atom_site_aniso_label
-_atom_site_aniso_U_11
-_atom_site_aniso_U_22
-_atom_site_aniso_U_33
-_atom_site_aniso_U_12
-_atom_site_aniso_U_13
-_atom_site_aniso_U_23
-Li1 0.012 0.012 0.012 0.002 0.002 0.002
+    aniso = LIF_PRIMITIVE + ANISO_U_LOOP + """Li1 0.012 0.012 0.012 0.002 0.002 0.002
 """
     ph = read_cif(write_cif(aniso, "primitive_aniso"))
     assert ph.space_group == "P 1" and ph.z == 1
